@@ -5,3 +5,5 @@
 
 pub mod discover;
 pub mod iolog;
+pub mod mask;
+pub mod state;
