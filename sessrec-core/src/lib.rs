@@ -1,0 +1,22 @@
+//! Shared pieces of sessrec: configuration, the record format, the record writer and reader,
+//! session ids, identity and grant types, and the few OS calls they need.
+//!
+//! Everything here is used by code that runs setuid root or inside sshd, so it is written to
+//! never panic on bad input and to report problems as values.
+
+pub mod bounds;
+pub mod chain;
+pub mod config;
+pub mod frames;
+pub mod grant;
+pub mod id;
+pub mod identity;
+pub mod reader;
+pub mod record;
+pub mod sys;
+pub mod time;
+pub mod tree;
+pub mod writer;
+
+/// Version of this build, recorded in `channel.start` and `login` lines.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

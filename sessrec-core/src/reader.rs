@@ -1,0 +1,260 @@
+//! Reading record files back: lines, frames, and chain verification.
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use base64::Engine;
+use serde_json::{Map, Value};
+
+use crate::chain;
+use crate::record::Stream;
+
+/// Longest line the reader accepts (far above any `max_line_bytes`).
+pub const MAX_READ_LINE: usize = 16 << 20;
+
+/// One complete, parsed record line.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// 1-based line number in its file.
+    pub line_no: u64,
+    pub raw: Vec<u8>,
+    pub value: Map<String, Value>,
+}
+
+impl Line {
+    pub fn kind(&self) -> &str {
+        self.value.get("type").and_then(Value::as_str).unwrap_or("")
+    }
+    pub fn seq(&self) -> Option<u64> {
+        self.value.get("seq").and_then(Value::as_u64)
+    }
+    pub fn str(&self, key: &str) -> Option<&str> {
+        self.value.get(key).and_then(Value::as_str)
+    }
+    pub fn u64(&self, key: &str) -> Option<u64> {
+        self.value.get(key).and_then(Value::as_u64)
+    }
+}
+
+/// A line that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    pub line_no: u64,
+    pub problem: String,
+    /// The raw bytes, for chaining past a line that does not parse.
+    pub raw: Vec<u8>,
+}
+
+/// Iterates the lines of a record file; the last item is an error when the file ends with an
+/// incomplete line.
+pub struct LineIter<R: Read> {
+    reader: BufReader<R>,
+    line_no: u64,
+    done: bool,
+}
+
+impl<R: Read> LineIter<R> {
+    pub fn new(inner: R) -> Self {
+        LineIter {
+            reader: BufReader::with_capacity(64 * 1024, inner),
+            line_no: 0,
+            done: false,
+        }
+    }
+}
+
+pub fn lines(path: &Path) -> io::Result<LineIter<File>> {
+    Ok(LineIter::new(File::open(path)?))
+}
+
+impl<R: Read> Iterator for LineIter<R> {
+    type Item = Result<Line, LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let mut raw = Vec::new();
+        let mut limited = (&mut self.reader).take(MAX_READ_LINE as u64 + 1);
+        match limited.read_until(b'\n', &mut raw) {
+            Ok(0) => {
+                self.done = true;
+                return None;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.done = true;
+                return Some(Err(LineError {
+                    line_no: self.line_no + 1,
+                    problem: format!("read error: {e}"),
+                    raw,
+                }));
+            }
+        }
+        self.line_no += 1;
+        let line_no = self.line_no;
+        if raw.last() != Some(&b'\n') {
+            self.done = true;
+            let problem = if raw.len() > MAX_READ_LINE {
+                format!("line longer than {MAX_READ_LINE} bytes")
+            } else {
+                format!("incomplete last line ({} bytes, no newline)", raw.len())
+            };
+            return Some(Err(LineError {
+                line_no,
+                problem,
+                raw,
+            }));
+        }
+        match serde_json::from_slice::<Value>(&raw) {
+            Ok(Value::Object(value)) => Some(Ok(Line {
+                line_no,
+                raw,
+                value,
+            })),
+            Ok(_) => Some(Err(LineError {
+                line_no,
+                problem: "not a JSON object".into(),
+                raw,
+            })),
+            Err(e) => Some(Err(LineError {
+                line_no,
+                problem: format!("not valid JSON: {e}"),
+                raw,
+            })),
+        }
+    }
+}
+
+/// Reads every line of a file.
+pub fn read_file(path: &Path) -> io::Result<Vec<Result<Line, LineError>>> {
+    Ok(lines(path)?.collect())
+}
+
+/// One decoded I/O frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub offset_us: u64,
+    pub stream: Stream,
+    pub data: Vec<u8>,
+}
+
+/// The frames of an `io` line (empty for other lines or malformed frames).
+pub fn decode_frames(line: &Line) -> Vec<Frame> {
+    let Some(Value::Array(frames)) = line.value.get("frames") else {
+        return Vec::new();
+    };
+    frames
+        .iter()
+        .filter_map(|f| {
+            let f = f.as_object()?;
+            let offset_us = f.get("off")?.as_u64()?;
+            let stream = Stream::from_code(f.get("s")?.as_str()?)?;
+            let data = if let Some(u) = f.get("u").and_then(Value::as_str) {
+                u.as_bytes().to_vec()
+            } else {
+                base64::engine::general_purpose::STANDARD
+                    .decode(f.get("b")?.as_str()?)
+                    .ok()?
+            };
+            Some(Frame {
+                offset_us,
+                stream,
+                data,
+            })
+        })
+        .collect()
+}
+
+/// The outcome of checking one file's chain.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub lines: u64,
+    pub last_seq: u64,
+    /// Hex digest of the last complete line.
+    pub last_digest: String,
+    /// The file's last line is of this type (e.g. `channel.end`).
+    pub last_type: String,
+    pub problems: Vec<(u64, String)>,
+}
+
+/// Checks a record file: every line complete JSON, `seq` counting from 1, `file`, `session` and
+/// `host` constant and matching the file name, and each `prev` equal to the digest of the line
+/// before (the first to the genesis value).
+pub fn verify_file(path: &Path) -> io::Result<VerifyReport> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    verify_lines(lines(path)?, &name)
+}
+
+pub fn verify_lines<R: Read>(iter: LineIter<R>, file_name: &str) -> io::Result<VerifyReport> {
+    let mut report = VerifyReport::default();
+    let mut prev: Option<chain::Digest32> = None;
+    let mut ids: Option<(String, String)> = None;
+    for item in iter {
+        report.lines += 1;
+        let line = match item {
+            Ok(line) => line,
+            Err(e) => {
+                report.problems.push((e.line_no, e.problem));
+                if e.raw.last() == Some(&b'\n') {
+                    prev = Some(chain::line_digest(&e.raw));
+                }
+                continue;
+            }
+        };
+        let n = line.line_no;
+        let host = line.str("host").unwrap_or_default().to_string();
+        let session = line.str("session").unwrap_or_default().to_string();
+        if line.str("file") != Some(file_name) {
+            report.problems.push((
+                n,
+                format!(
+                    "file field {:?} does not match the file name {file_name:?}",
+                    line.str("file").unwrap_or("")
+                ),
+            ));
+        }
+        let expected = match (&prev, &ids) {
+            (Some(p), _) => *p,
+            (None, _) => chain::genesis(&host, &session, file_name),
+        };
+        match &ids {
+            None => ids = Some((host.clone(), session.clone())),
+            Some((h, s)) if *h != host || *s != session => {
+                report
+                    .problems
+                    .push((n, "host or session differs from the first line".into()));
+            }
+            _ => {}
+        }
+        match line.str("prev") {
+            Some(p) if p == chain::to_hex(&expected) => {}
+            Some(_) if n == 1 => report.problems.push((n, "prev is not the chain's start value for this host, session and file".into())),
+            Some(_) => report.problems.push((
+                n,
+                format!("prev does not match the digest of line {} (a line was modified, removed or reordered)", n - 1),
+            )),
+            None => report.problems.push((n, "no prev field".into())),
+        }
+        match line.seq() {
+            Some(s) if s == report.last_seq + 1 => {}
+            Some(s) => report
+                .problems
+                .push((n, format!("seq {s} follows seq {}", report.last_seq))),
+            None => report.problems.push((n, "no seq field".into())),
+        }
+        report.last_seq = line.seq().unwrap_or(report.last_seq + 1);
+        report.last_type = line.kind().to_string();
+        let digest = chain::line_digest(&line.raw);
+        report.last_digest = chain::to_hex(&digest);
+        prev = Some(digest);
+    }
+    report.ok = report.problems.is_empty();
+    Ok(report)
+}

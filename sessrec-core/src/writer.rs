@@ -1,0 +1,634 @@
+//! The record writer: whole JSON lines, each written with one `write(2)`, chained by SHA-256,
+//! bounded by `max_line_bytes`, with I/O batched into frame lists and flushed on a deadline.
+//!
+//! It keeps a reserve of disk blocks allocated past the end of the file so that the final
+//! lines of a channel fit even when the disk fills; when the reserve cannot be renewed,
+//! [`RecordWriter::space_low`] tells the caller to finish now.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use crate::bounds::cut_at_char_boundary;
+use crate::chain::{self, Digest32};
+use crate::config::RecorderConfig;
+use crate::frames::{self, Encoding};
+use crate::record::{FileContext, Stream, HEADER_KEYS, SCHEMA_VERSION};
+use crate::time::Timestamp;
+
+/// Disk space kept allocated past the end of each record file.
+pub const RESERVE_BYTES: u64 = 256 * 1024;
+/// A held-back partial UTF-8 character is written as base64 once it is this old.
+const TAIL_MAX_AGE: Duration = Duration::from_secs(1);
+/// Longest value of a header field (host, user, actor).
+const HEADER_FIELD_MAX: usize = 256;
+/// Room the line tail `],"prev":"<64 hex>"}\n` needs.
+const IO_TAIL_LEN: usize = 77;
+
+#[derive(Debug, Clone, Copy)]
+pub struct WriterOptions {
+    pub max_line_bytes: usize,
+    pub flush_interval: Duration,
+    pub anchor_interval: Duration,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            max_line_bytes: 8192,
+            flush_interval: Duration::from_millis(200),
+            anchor_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl WriterOptions {
+    pub fn from_config(rec: &RecorderConfig) -> Self {
+        WriterOptions {
+            max_line_bytes: rec.max_line_bytes,
+            flush_interval: Duration::from_millis(rec.flush_interval_ms),
+            ..WriterOptions::default()
+        }
+    }
+}
+
+/// A (file, seq, digest) triple sent to syslog so that the chain can be checked later against
+/// something that left the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    /// `<session id>/<file name>`.
+    pub file: String,
+    pub seq: u64,
+    pub digest: String,
+}
+
+impl fmt::Display for Anchor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sessrec anchor file={} seq={} sha256={}",
+            self.file, self.seq, self.digest
+        )
+    }
+}
+
+/// Bytes of a partial UTF-8 character held back until the rest arrives.
+#[derive(Default)]
+struct Tail {
+    bytes: Vec<u8>,
+    offset_us: u64,
+    since: Option<Instant>,
+}
+
+pub struct RecordWriter {
+    file: File,
+    ctx: FileContext,
+    opts: WriterOptions,
+    /// `,"host":..,"session":..,"file":..,"user":..,"actor":..` — the same on every line.
+    fixed: Vec<u8>,
+    seq: u64,
+    prev: Digest32,
+    /// Length of the file: complete lines only.
+    len: u64,
+    reserved_until: u64,
+    space_low: bool,
+    /// The I/O line being filled; empty when none is pending.
+    line: Vec<u8>,
+    frames_in_line: usize,
+    pending_since: Option<Instant>,
+    tails: [Tail; 3],
+    last_anchor: Instant,
+    anchored_seq: u64,
+    joined: Vec<u8>,
+}
+
+impl RecordWriter {
+    /// Starts writing a new, empty record file (opened for appending).
+    pub fn new(file: File, ctx: FileContext, opts: WriterOptions) -> io::Result<Self> {
+        let prev = chain::genesis(&ctx.host, &ctx.session.to_string(), &ctx.file);
+        let mut w = RecordWriter::with_state(file, ctx, opts, 0, prev, 0);
+        w.renew_reserve()?;
+        if w.space_low {
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "no space to reserve for the record file",
+            ));
+        }
+        Ok(w)
+    }
+
+    /// Continues an existing record file (opened for reading and appending): finds its last seq
+    /// and digest. An incomplete last line (a crash remnant) is cut off and reported in an
+    /// `error` line.
+    pub fn resume(mut file: File, ctx: FileContext, opts: WriterOptions) -> io::Result<Self> {
+        file.seek(SeekFrom::Start(0))?;
+        let mut prev = chain::genesis(&ctx.host, &ctx.session.to_string(), &ctx.file);
+        let (mut seq, mut len) = (0u64, 0u64);
+        let mut remnant = 0u64;
+        {
+            let mut reader = BufReader::new(&file);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                let n = reader.read_until(b'\n', &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                if buf.last() != Some(&b'\n') {
+                    remnant = n as u64;
+                    break;
+                }
+                prev = chain::line_digest(&buf);
+                len += n as u64;
+                if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&buf) {
+                    seq = m.get("seq").and_then(Value::as_u64).unwrap_or(seq + 1);
+                } else {
+                    seq += 1;
+                }
+            }
+        }
+        if remnant > 0 {
+            file.set_len(len)?;
+        }
+        let mut w = RecordWriter::with_state(file, ctx, opts, seq, prev, len);
+        w.renew_reserve()?;
+        if remnant > 0 {
+            let mut f = Map::new();
+            f.insert(
+                "error".into(),
+                "incomplete last line removed on resume".into(),
+            );
+            f.insert("removed_bytes".into(), remnant.into());
+            w.event("error", f)?;
+        }
+        Ok(w)
+    }
+
+    fn with_state(
+        file: File,
+        ctx: FileContext,
+        opts: WriterOptions,
+        seq: u64,
+        prev: Digest32,
+        len: u64,
+    ) -> Self {
+        let mut fixed = Vec::with_capacity(256);
+        for (key, value) in [
+            ("host", &ctx.host),
+            ("session", &ctx.session.to_string()),
+            ("file", &ctx.file),
+            ("user", &ctx.user),
+            ("actor", &ctx.actor),
+        ] {
+            fixed.extend_from_slice(b",\"");
+            fixed.extend_from_slice(key.as_bytes());
+            fixed.extend_from_slice(b"\":");
+            frames::append_json_str(&mut fixed, cut_at_char_boundary(value, HEADER_FIELD_MAX));
+        }
+        RecordWriter {
+            file,
+            ctx,
+            opts,
+            fixed,
+            seq,
+            prev,
+            len,
+            reserved_until: len,
+            space_low: false,
+            line: Vec::with_capacity(opts.max_line_bytes),
+            frames_in_line: 0,
+            pending_since: None,
+            tails: Default::default(),
+            last_anchor: Instant::now(),
+            anchored_seq: seq,
+            joined: Vec::new(),
+        }
+    }
+
+    pub fn context(&self) -> &FileContext {
+        &self.ctx
+    }
+
+    /// Seq of the last line written (0: none yet).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Hex SHA-256 of the last line written (the genesis value before any line).
+    pub fn digest(&self) -> String {
+        chain::to_hex(&self.prev)
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.len
+    }
+
+    /// The disk reserve could not be renewed: the caller should write its final lines and stop.
+    pub fn space_low(&self) -> bool {
+        self.space_low
+    }
+
+    pub fn anchor(&self) -> Anchor {
+        Anchor {
+            file: format!("{}/{}", self.ctx.session, self.ctx.file),
+            seq: self.seq,
+            digest: self.digest(),
+        }
+    }
+
+    /// An anchor when one is due (every `anchor_interval` while lines are being written).
+    pub fn poll_anchor(&mut self, now: Instant) -> Option<Anchor> {
+        if now.duration_since(self.last_anchor) < self.opts.anchor_interval
+            || self.seq == self.anchored_seq
+        {
+            return None;
+        }
+        self.last_anchor = now;
+        self.anchored_seq = self.seq;
+        Some(self.anchor())
+    }
+
+    /// When pending I/O must be written at the latest.
+    pub fn flush_deadline(&self) -> Option<Instant> {
+        let lines = self.pending_since.map(|t| t + self.opts.flush_interval);
+        let tails = self
+            .tails
+            .iter()
+            .filter_map(|t| t.since.map(|s| s + TAIL_MAX_AGE))
+            .min();
+        match (lines, tails) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Records bytes of one stream read at `offset_us` (µs since `channel.start`).
+    pub fn io(&mut self, stream: Stream, offset_us: u64, data: &[u8]) -> io::Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let tail = &mut self.tails[stream.index()];
+        let mut joined = std::mem::take(&mut self.joined);
+        joined.clear();
+        let (bytes, offset) = if tail.bytes.is_empty() {
+            (data, offset_us)
+        } else {
+            joined.extend_from_slice(&tail.bytes);
+            joined.extend_from_slice(data);
+            tail.bytes.clear();
+            tail.since = None;
+            (&joined[..], tail.offset_us)
+        };
+        let result = self.io_complete(stream, offset, bytes);
+        self.joined = joined;
+        result
+    }
+
+    fn io_complete(&mut self, stream: Stream, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        match std::str::from_utf8(bytes) {
+            Ok(_) => {
+                let enc = frames::choose_encoding(true, bytes);
+                self.push_frame(stream, offset, enc, bytes)
+            }
+            Err(e) if e.error_len().is_none() => {
+                // Valid up to a partial character at the end: hold that back.
+                let (done, partial) = bytes.split_at(e.valid_up_to());
+                let tail = &mut self.tails[stream.index()];
+                tail.bytes.extend_from_slice(partial);
+                tail.offset_us = offset;
+                tail.since = Some(Instant::now());
+                if done.is_empty() {
+                    return Ok(());
+                }
+                let enc = frames::choose_encoding(true, done);
+                self.push_frame(stream, offset, enc, done)
+            }
+            Err(_) => self.push_frame(stream, offset, Encoding::Base64, bytes),
+        }
+    }
+
+    fn push_frame(
+        &mut self,
+        stream: Stream,
+        offset: u64,
+        enc: Encoding,
+        mut data: &[u8],
+    ) -> io::Result<()> {
+        let mut open = Vec::with_capacity(48);
+        open.extend_from_slice(b"{\"off\":");
+        open.extend_from_slice(offset.to_string().as_bytes());
+        open.extend_from_slice(b",\"s\":\"");
+        open.extend_from_slice(stream.code().as_bytes());
+        open.extend_from_slice(if enc == Encoding::Utf8 {
+            b"\",\"u\":\""
+        } else {
+            b"\",\"b\":\""
+        });
+        while !data.is_empty() {
+            if self.line.is_empty() {
+                self.start_io_line();
+            }
+            let comma = usize::from(self.frames_in_line > 0);
+            let limit = self.opts.max_line_bytes - IO_TAIL_LEN;
+            let room = limit.saturating_sub(self.line.len() + comma + open.len() + 2);
+            if room < 16 && self.frames_in_line > 0 {
+                self.write_io_line()?;
+                continue;
+            }
+            if comma == 1 {
+                self.line.push(b',');
+            }
+            self.line.extend_from_slice(&open);
+            let used = match enc {
+                Encoding::Utf8 => frames::append_escaped(&mut self.line, data, room),
+                Encoding::Base64 => frames::append_base64(&mut self.line, data, room),
+            };
+            self.line.extend_from_slice(b"\"}");
+            self.frames_in_line += 1;
+            data = &data[used..];
+            if !data.is_empty() || used == 0 {
+                self.write_io_line()?;
+            }
+        }
+        if self.pending_since.is_none() && !self.line.is_empty() {
+            self.pending_since = Some(Instant::now());
+        }
+        if self.line.len() + 64 > self.opts.max_line_bytes - IO_TAIL_LEN {
+            self.write_io_line()?;
+        }
+        Ok(())
+    }
+
+    fn start_io_line(&mut self) {
+        self.line.clear();
+        self.push_head("io");
+        self.line.extend_from_slice(b",\"frames\":[");
+        self.frames_in_line = 0;
+    }
+
+    fn push_head(&mut self, kind: &str) {
+        let time = Timestamp::now().to_string();
+        self.line.extend_from_slice(b"{\"v\":");
+        self.line
+            .extend_from_slice(SCHEMA_VERSION.to_string().as_bytes());
+        self.line.extend_from_slice(b",\"type\":");
+        frames::append_json_str(&mut self.line, kind);
+        self.line.extend_from_slice(b",\"seq\":");
+        self.line
+            .extend_from_slice((self.seq + 1).to_string().as_bytes());
+        self.line.extend_from_slice(b",\"time\":\"");
+        self.line.extend_from_slice(time.as_bytes());
+        self.line.push(b'"');
+        let fixed = std::mem::take(&mut self.fixed);
+        self.line.extend_from_slice(&fixed);
+        self.fixed = fixed;
+    }
+
+    fn push_prev_and_end(&mut self) {
+        self.line.extend_from_slice(b",\"prev\":\"");
+        self.line
+            .extend_from_slice(chain::to_hex(&self.prev).as_bytes());
+        self.line.extend_from_slice(b"\"}\n");
+    }
+
+    fn write_io_line(&mut self) -> io::Result<()> {
+        if self.line.is_empty() {
+            return Ok(());
+        }
+        if self.frames_in_line == 0 {
+            self.line.clear();
+            return Ok(());
+        }
+        self.line.push(b']');
+        self.push_prev_and_end();
+        self.pending_since = None;
+        self.frames_in_line = 0;
+        self.commit_line()
+    }
+
+    /// Writes pending I/O now (and partial characters held back longer than a second).
+    pub fn flush(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        for i in 0..3 {
+            let old = self.tails[i]
+                .since
+                .is_some_and(|s| now.duration_since(s) >= TAIL_MAX_AGE);
+            if old {
+                self.emit_tail(i)?;
+            }
+        }
+        self.write_io_line()
+    }
+
+    /// Writes everything pending, partial characters included (as base64). For channel end.
+    pub fn finish_io(&mut self) -> io::Result<()> {
+        for i in 0..3 {
+            self.emit_tail(i)?;
+        }
+        self.write_io_line()
+    }
+
+    fn emit_tail(&mut self, index: usize) -> io::Result<()> {
+        let tail = std::mem::take(&mut self.tails[index]);
+        if tail.bytes.is_empty() {
+            return Ok(());
+        }
+        let stream = [Stream::Input, Stream::Output, Stream::Stderr][index];
+        self.push_frame(stream, tail.offset_us, Encoding::Base64, &tail.bytes)
+    }
+
+    /// Writes one event line (after any pending I/O). String fields too long for the line are
+    /// cut, with `<field>_truncated` = their original length.
+    pub fn event(&mut self, kind: &str, mut fields: Map<String, Value>) -> io::Result<()> {
+        self.write_io_line()?;
+        fields.retain(|k, _| !HEADER_KEYS.contains(&k.as_str()));
+        for _ in 0..8 {
+            self.line.clear();
+            self.push_head(kind);
+            for (key, value) in &fields {
+                self.line.push(b',');
+                frames::append_json_str(&mut self.line, key);
+                self.line.push(b':');
+                serde_json::to_writer(&mut self.line, value).map_err(io::Error::other)?;
+            }
+            self.push_prev_and_end();
+            let over = self.line.len().saturating_sub(self.opts.max_line_bytes);
+            if over == 0 {
+                return self.commit_line();
+            }
+            shrink_largest_field(&mut fields, over);
+        }
+        // Still too large (many large non-string fields): keep only what names the problem.
+        let mut minimal = Map::new();
+        minimal.insert(
+            "error".into(),
+            format!("{kind} event too large for max_line_bytes").into(),
+        );
+        self.line.clear();
+        self.push_head(kind);
+        for (key, value) in &minimal {
+            self.line.push(b',');
+            frames::append_json_str(&mut self.line, key);
+            self.line.push(b':');
+            serde_json::to_writer(&mut self.line, value).map_err(io::Error::other)?;
+        }
+        self.push_prev_and_end();
+        self.commit_line()
+    }
+
+    /// Writes the built line with one write(2); a short write is retried once, else the file is
+    /// cut back to its last complete line and an `error` line records the loss.
+    fn commit_line(&mut self) -> io::Result<()> {
+        let line = std::mem::take(&mut self.line);
+        let result = self.write_whole(&line);
+        match result {
+            Ok(()) => {
+                self.seq += 1;
+                self.prev = chain::line_digest(&line);
+                self.len += line.len() as u64;
+                self.line = line;
+                self.line.clear();
+                if self.len + RESERVE_BYTES / 2 > self.reserved_until {
+                    self.renew_reserve()?;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.len);
+                let lost = format!("record line of {} bytes not written: {e}", line.len());
+                self.line = line;
+                self.line.clear();
+                self.frames_in_line = 0;
+                self.pending_since = None;
+                let _ = self.write_error_line(&lost);
+                Err(e)
+            }
+        }
+    }
+
+    fn write_whole(&mut self, line: &[u8]) -> io::Result<()> {
+        let n = write_once(&mut self.file, line)?;
+        if n == line.len() {
+            return Ok(());
+        }
+        let m = write_once(&mut self.file, &line[n..])?;
+        if n + m == line.len() {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "short write of a record line",
+            ))
+        }
+    }
+
+    /// A last-ditch `error` line after a failed write, without recursion into error handling.
+    fn write_error_line(&mut self, message: &str) -> io::Result<()> {
+        let mut fields = Map::new();
+        fields.insert("error".into(), message.into());
+        self.line.clear();
+        self.push_head("error");
+        for (key, value) in &fields {
+            self.line.push(b',');
+            frames::append_json_str(&mut self.line, key);
+            self.line.push(b':');
+            serde_json::to_writer(&mut self.line, value).map_err(io::Error::other)?;
+        }
+        self.push_prev_and_end();
+        let line = std::mem::take(&mut self.line);
+        let result = self.write_whole(&line);
+        if result.is_ok() {
+            self.seq += 1;
+            self.prev = chain::line_digest(&line);
+            self.len += line.len() as u64;
+        } else {
+            let _ = self.file.set_len(self.len);
+        }
+        self.line = line;
+        self.line.clear();
+        result
+    }
+
+    fn renew_reserve(&mut self) -> io::Result<()> {
+        match crate::sys::fallocate_keep_size(&self.file, self.len, RESERVE_BYTES) {
+            Ok(()) => {
+                self.reserved_until = self.len + RESERVE_BYTES;
+                Ok(())
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) => {
+                self.space_low = true;
+                // Check again after another half reserve.
+                self.reserved_until = self.len + RESERVE_BYTES / 2;
+                Ok(())
+            }
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
+                ) =>
+            {
+                self.reserved_until = u64::MAX;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes everything pending and releases the disk reserve.
+    pub fn close(mut self) -> io::Result<Anchor> {
+        self.finish_io()?;
+        self.file.set_len(self.len)?;
+        Ok(self.anchor())
+    }
+}
+
+impl Drop for RecordWriter {
+    fn drop(&mut self) {
+        let _ = self.finish_io();
+    }
+}
+
+fn write_once(file: &mut File, data: &[u8]) -> io::Result<usize> {
+    loop {
+        match file.write(data) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Cuts the longest string field by at least `over` bytes (its JSON form shrinks by at least as
+/// much) and notes its original length; replaces the largest non-string value when no string
+/// can give enough.
+fn shrink_largest_field(fields: &mut Map<String, Value>, over: usize) {
+    let margin = over + 48;
+    let largest_string = fields
+        .iter()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.len())))
+        .filter(|(k, _)| !k.ends_with("_truncated"))
+        .max_by_key(|(_, len)| *len);
+    if let Some((key, len)) = largest_string {
+        if len > margin {
+            let text = fields[&key].as_str().unwrap_or_default().to_string();
+            let cut = cut_at_char_boundary(&text, len - margin).to_string();
+            fields.insert(key.clone(), Value::String(cut));
+            let marker = format!("{key}_truncated");
+            if !fields.contains_key(&marker) {
+                fields.insert(marker, Value::from(len));
+            }
+            return;
+        }
+    }
+    let largest = fields
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string().len()))
+        .max_by_key(|(_, len)| *len);
+    if let Some((key, len)) = largest {
+        fields.insert(key.clone(), Value::Null);
+        fields.insert(format!("{key}_truncated"), Value::from(len));
+    }
+}

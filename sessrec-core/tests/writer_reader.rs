@@ -1,0 +1,329 @@
+//! The writer and reader together: lines, frames, chain, bounds, resume and a full disk.
+
+use std::collections::HashMap;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use sessrec_core::id::SessionId;
+use sessrec_core::reader::{self, decode_frames, verify_file};
+use sessrec_core::record::{FileContext, Stream};
+use sessrec_core::writer::{RecordWriter, WriterOptions};
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let mut r = [0u8; 6];
+        sessrec_core::sys::getrandom(&mut r).unwrap();
+        let p = std::env::temp_dir().join(format!(
+            "sessrec-{tag}-{}",
+            r.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ));
+        fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn ctx(file: &str) -> FileContext {
+    FileContext {
+        host: "bastion".into(),
+        session: SessionId::new().unwrap(),
+        file: file.into(),
+        user: "srt-user".into(),
+        actor: "alice@example.com".into(),
+    }
+}
+
+fn new_writer(dir: &Path, name: &str, max_line_bytes: usize) -> (PathBuf, RecordWriter) {
+    let path = dir.join(name);
+    let file = OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    let opts = WriterOptions {
+        max_line_bytes,
+        ..Default::default()
+    };
+    (path, RecordWriter::new(file, ctx(name), opts).unwrap())
+}
+
+/// Concatenated frame bytes per stream, and every line's length.
+fn streams(path: &Path) -> (HashMap<&'static str, Vec<u8>>, Vec<usize>) {
+    let mut out: HashMap<&'static str, Vec<u8>> = HashMap::new();
+    let mut lens = Vec::new();
+    for line in reader::lines(path).unwrap() {
+        let line = line.unwrap();
+        lens.push(line.raw.len());
+        for f in decode_frames(&line) {
+            out.entry(f.stream.code())
+                .or_default()
+                .extend_from_slice(&f.data);
+        }
+    }
+    (out, lens)
+}
+
+fn fields(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+#[test]
+fn io_round_trips_exactly_and_chain_verifies() {
+    let dir = TempDir::new("rt");
+    let (path, mut w) = new_writer(&dir.0, "channel-1.jsonl", 8192);
+    w.event("channel.start", fields(&[("kind", "shell".into())]))
+        .unwrap();
+    let mut expect_o = Vec::new();
+    let mut expect_i = Vec::new();
+    // A multi-byte character split across two reads, invalid bytes, control bytes, big chunks.
+    let chunks: Vec<(Stream, Vec<u8>)> = vec![
+        (Stream::Output, b"hello \xe2\x82".to_vec()),
+        (Stream::Output, b"\xac world\r\n".to_vec()),
+        (Stream::Input, b"ls -l\r".to_vec()),
+        (Stream::Output, b"\xff\xfe binary \x00\x01".to_vec()),
+        (
+            Stream::Output,
+            "\u{1b}[1;31mred\u{1b}[0m \"quoted\" back\\slash €😀\n"
+                .repeat(400)
+                .into_bytes(),
+        ),
+        (Stream::Output, (0..=255u8).cycle().take(50_000).collect()),
+        (Stream::Input, "é".repeat(5000).into_bytes()),
+    ];
+    for (i, (s, data)) in chunks.iter().enumerate() {
+        w.io(*s, i as u64 * 1000, data).unwrap();
+        match s {
+            Stream::Output => expect_o.extend_from_slice(data),
+            _ => expect_i.extend_from_slice(data),
+        }
+    }
+    w.event("channel.end", fields(&[("exit_status", 0.into())]))
+        .unwrap();
+    let anchor = w.close().unwrap();
+    let report = verify_file(&path).unwrap();
+    assert!(report.ok, "{:?}", report.problems);
+    assert_eq!(report.last_type, "channel.end");
+    assert_eq!(report.last_seq, anchor.seq);
+    assert_eq!(report.last_digest, anchor.digest);
+    let (got, lens) = streams(&path);
+    assert_eq!(got["o"], expect_o);
+    assert_eq!(got["i"], expect_i);
+    assert!(lens.iter().all(|&l| l <= 8192), "{lens:?}");
+    // The euro sign split across two reads was joined into one text frame.
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.contains("\"u\":\"€ world"), "{}", &text[..600]);
+}
+
+#[test]
+fn every_line_has_the_header() {
+    let dir = TempDir::new("hdr");
+    let (path, mut w) = new_writer(&dir.0, "channel-2.jsonl", 8192);
+    w.io(Stream::Output, 5, b"x").unwrap();
+    w.event(
+        "resize",
+        fields(&[("cols", 80.into()), ("rows", 24.into())]),
+    )
+    .unwrap();
+    drop(w);
+    for line in reader::lines(&path).unwrap() {
+        let line = line.unwrap();
+        for key in [
+            "v", "type", "seq", "time", "host", "session", "file", "user", "actor", "prev",
+        ] {
+            assert!(
+                line.value.contains_key(key),
+                "line {} lacks {key}",
+                line.line_no
+            );
+        }
+        assert_eq!(line.str("file"), Some("channel-2.jsonl"));
+        assert!(sessrec_core::time::Timestamp::parse(line.str("time").unwrap()).is_some());
+    }
+}
+
+#[test]
+fn oversize_event_fields_are_cut_and_marked() {
+    let dir = TempDir::new("big");
+    let (path, mut w) = new_writer(&dir.0, "channel-1.jsonl", 8192);
+    let command = "x".repeat(100_000);
+    w.event(
+        "channel.start",
+        fields(&[
+            ("command", command.clone().into()),
+            ("term", "xterm".into()),
+        ]),
+    )
+    .unwrap();
+    drop(w);
+    let lines = reader::read_file(&path).unwrap();
+    let line = lines[0].as_ref().unwrap();
+    assert!(line.raw.len() <= 8192);
+    assert_eq!(line.u64("command_truncated"), Some(100_000));
+    assert!(line.str("command").unwrap().len() > 7000);
+    assert_eq!(line.str("term"), Some("xterm"));
+}
+
+#[test]
+fn tampering_is_detected() {
+    let dir = TempDir::new("tamper");
+    let (path, mut w) = new_writer(&dir.0, "channel-1.jsonl", 1024);
+    for i in 0..10u64 {
+        w.event("notice", fields(&[("n", i.into())])).unwrap();
+    }
+    drop(w);
+    assert!(verify_file(&path).unwrap().ok);
+    let original = fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = original.split_inclusive('\n').collect();
+
+    let check = |content: String, expect_line: u64| {
+        fs::write(&path, content).unwrap();
+        let r = verify_file(&path).unwrap();
+        assert!(!r.ok);
+        assert!(
+            r.problems.iter().any(|(n, _)| *n == expect_line),
+            "{:?}",
+            r.problems
+        );
+    };
+    // Modified line 4: line 5's prev no longer matches.
+    check(lines.concat().replacen("\"n\":3", "\"n\":33", 1), 5);
+    // Removed line 4.
+    let mut removed = lines.clone();
+    removed.remove(3);
+    check(removed.concat(), 4);
+    // Swapped lines 6 and 7.
+    let mut swapped = lines.clone();
+    swapped.swap(5, 6);
+    check(swapped.concat(), 6);
+    // Truncated last line.
+    let whole = lines.concat();
+    check(whole[..whole.len() - 10].to_string(), 10);
+    // Renamed file: the file field and genesis no longer match.
+    fs::write(&path, &original).unwrap();
+    let other = dir.0.join("channel-9.jsonl");
+    fs::rename(&path, &other).unwrap();
+    assert!(!verify_file(&other).unwrap().ok);
+}
+
+#[test]
+fn flush_deadline_and_anchor() {
+    let dir = TempDir::new("flush");
+    let path = dir.0.join("channel-1.jsonl");
+    let file = OpenOptions::new()
+        .append(true)
+        .create_new(true)
+        .open(&path)
+        .unwrap();
+    let opts = WriterOptions {
+        max_line_bytes: 8192,
+        flush_interval: Duration::from_millis(50),
+        anchor_interval: Duration::from_millis(0),
+    };
+    let mut w = RecordWriter::new(file, ctx("channel-1.jsonl"), opts).unwrap();
+    assert!(w.flush_deadline().is_none());
+    let before = Instant::now();
+    w.io(Stream::Output, 1, b"pending").unwrap();
+    let deadline = w.flush_deadline().unwrap();
+    assert!(deadline >= before + Duration::from_millis(50));
+    assert_eq!(
+        fs::metadata(&path).unwrap().len(),
+        0,
+        "I/O is batched until the deadline"
+    );
+    w.flush().unwrap();
+    assert!(w.flush_deadline().is_none());
+    assert_eq!(w.seq(), 1);
+    let a = w.poll_anchor(Instant::now()).unwrap();
+    assert_eq!(a.seq, 1);
+    assert!(a.to_string().starts_with("sessrec anchor file="));
+    assert!(
+        w.poll_anchor(Instant::now()).is_none(),
+        "no new lines, no new anchor"
+    );
+}
+
+#[test]
+fn resume_continues_the_chain_and_cuts_a_partial_line() {
+    let dir = TempDir::new("resume");
+    let (path, mut w) = new_writer(&dir.0, "session.jsonl", 8192);
+    let c = w.context().clone();
+    w.event("login", fields(&[("x", 1.into())])).unwrap();
+    drop(w);
+    // A crash left half a line.
+    OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .write_all(b"{\"v\":1,\"type\":\"half")
+        .unwrap();
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let mut w = RecordWriter::resume(file, c, WriterOptions::default()).unwrap();
+    w.event("logout", Map::new()).unwrap();
+    drop(w);
+    let r = verify_file(&path).unwrap();
+    assert!(r.ok, "{:?}", r.problems);
+    assert_eq!(r.last_seq, 3);
+    let kinds: Vec<String> = reader::lines(&path)
+        .unwrap()
+        .map(|l| l.unwrap().kind().to_string())
+        .collect();
+    assert_eq!(kinds, ["login", "error", "logout"]);
+}
+
+#[test]
+fn full_disk_reports_space_low_and_final_lines_fit() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to mount a tmpfs");
+        return;
+    }
+    let dir = TempDir::new("full");
+    let mnt = dir.0.join("mnt");
+    fs::create_dir_all(&mnt).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let (path, mut w) = new_writer(&mnt, "channel-1.jsonl", 8192);
+    let chunk = vec![b'a'; 4000];
+    let mut n = 0u64;
+    while !w.space_low() {
+        w.io(Stream::Output, n, &chunk).unwrap();
+        n += 1;
+        assert!(n < 10_000, "the disk never filled");
+    }
+    // The reserve still holds the final lines.
+    w.event("error", fields(&[("error", "record disk full".into())]))
+        .unwrap();
+    w.event("channel.end", fields(&[("reason", "record-error".into())]))
+        .unwrap();
+    w.close().unwrap();
+    let r = verify_file(&path).unwrap();
+    assert!(r.ok, "{:?}", r.problems);
+    assert_eq!(r.last_type, "channel.end");
+}
