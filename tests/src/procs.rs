@@ -1,0 +1,99 @@
+//! Finding and ending the processes a fixture started, by pid: the descendants of a daemon,
+//! or the processes running as a test user.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// (pid, parent pid, real uid) of every process, from /proc.
+fn process_table() -> Vec<(i32, i32, u32)> {
+    let mut table = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return table;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let mut ppid = None;
+        let mut uid = None;
+        for line in status.lines() {
+            if let Some(v) = line.strip_prefix("PPid:") {
+                ppid = v.trim().parse().ok();
+            } else if let Some(v) = line.strip_prefix("Uid:") {
+                uid = v.split_whitespace().next().and_then(|u| u.parse().ok());
+            }
+        }
+        if let (Some(ppid), Some(uid)) = (ppid, uid) {
+            table.push((pid, ppid, uid));
+        }
+    }
+    table
+}
+
+/// Every live descendant of `root` (children, their children, ...), not `root` itself.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let table = process_table();
+    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+    for (pid, ppid, _) in &table {
+        children.entry(*ppid).or_default().push(*pid);
+    }
+    let mut found = Vec::new();
+    let mut queue = vec![root];
+    while let Some(p) = queue.pop() {
+        if let Some(kids) = children.get(&p) {
+            for k in kids {
+                found.push(*k);
+                queue.push(*k);
+            }
+        }
+    }
+    found
+}
+
+/// Every live process whose real uid is `uid`.
+pub fn processes_of_uid(uid: u32) -> Vec<i32> {
+    process_table()
+        .into_iter()
+        .filter(|(_, _, u)| *u == uid)
+        .map(|(pid, _, _)| pid)
+        .collect()
+}
+
+fn alive(pid: i32) -> bool {
+    // A zombie still answers kill(0); count it as gone.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Sends SIGTERM to each pid, waits up to `grace` for them to go, then SIGKILLs the rest.
+pub fn terminate(pids: &[i32], grace: Duration) {
+    for pid in pids {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    for pid in pids {
+        if alive(*pid) {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+    }
+}

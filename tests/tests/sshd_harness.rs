@@ -1,0 +1,139 @@
+//! The harness itself, with plain bash as the login shell: a private sshd with its own PAM
+//! service accepts key and certificate logins, exec channels keep stdout/stderr/exit status
+//! apart, and pty sessions type, read and resize.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use sessrec_tests::*;
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn exec_channel_keeps_streams_and_status_apart() {
+    require_e2e!();
+    let user = TestUser::new("h-exec", Path::new("/bin/bash"));
+    let sshd = PrivateSshd::start_default();
+    let out = sshd
+        .login(&user)
+        .exec("printf abc; printf err >&2; exit 3", b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "abc", "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err", "{out:?}");
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+
+    let out = sshd.login(&user).exec("id -un; cat", b"from-stdin\n");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}\nfrom-stdin\n", user.name())
+    );
+    assert!(out.status.success());
+}
+
+#[test]
+fn pty_session_types_reads_and_resizes() {
+    require_e2e!();
+    let user = TestUser::new("h-pty", Path::new("/bin/bash"));
+    let sshd = PrivateSshd::start_default();
+    let mut term = sshd.login(&user).interactive();
+    term.send_line("echo hello-$((6*7))");
+    term.expect("hello-42", T);
+    term.send_line("stty size; tty");
+    term.expect(r"24 80\r?\n/dev/pts/\d+", T);
+    term.resize(100, 40);
+    // The kernel delivers SIGWINCH to ssh, which forwards the new size to the remote pty.
+    let mut seen = false;
+    for _ in 0..50 {
+        term.send_line("echo size=$(stty size)=");
+        let got = term.expect(r"size=\d+ \d+=", T);
+        if got == "size=40 100=" {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        seen,
+        "resize never reached the remote pty:\n{}",
+        term.transcript_text()
+    );
+    term.send_line("exit 5");
+    term.wait_code(5, T);
+    assert!(term.transcript_text().contains("hello-42"));
+}
+
+#[test]
+fn pam_service_is_named_by_the_sshd_symlink() {
+    require_e2e!();
+    let user = TestUser::new("h-pam", Path::new("/bin/bash"));
+    let out_dir = TempDir::new("pamlog");
+    let env_log = out_dir.join("env");
+    let sshd = PrivateSshd::builder()
+        .pam_session(&format!(
+            "session required pam_exec.so log={} /usr/bin/env",
+            env_log.display()
+        ))
+        .start();
+    let out = sshd.login(&user).exec("true", b"");
+    assert!(out.status.success(), "{out:?}\n{}", sshd.log());
+    let text = fs::read_to_string(&env_log).expect("pam_exec ran in the session stack");
+    assert!(
+        text.contains(&format!("PAM_SERVICE={}", sshd.service())),
+        "PAM_SERVICE missing from:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("PAM_USER={}", user.name())),
+        "{text}"
+    );
+    assert!(sshd.service().starts_with("sshd-srt-"));
+    assert!(sshd.pam_file().exists());
+}
+
+#[test]
+fn certificate_login_with_trusted_ca() {
+    require_e2e!();
+    let user = TestUser::new("h-cert", Path::new("/bin/bash"));
+    let ca = SshCa::new();
+    // Only the certificate may log in: the bare key is no longer authorized.
+    user.write_authorized_keys("");
+    let cert = ca.sign(user.key(), "alice@example.com", &[user.name()], 4242);
+    let sshd = PrivateSshd::builder().trusted_user_ca(ca.key()).start();
+    let bare = sshd.login(&user).exec("true", b"");
+    assert!(!bare.status.success(), "bare key must be refused");
+    let out = sshd
+        .login(&user)
+        .with_certificate(&cert)
+        .exec("echo in", b"");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "in\n",
+        "{out:?}\n{}",
+        sshd.log()
+    );
+    assert!(
+        sshd.log().contains("ID alice@example.com (serial 4242)"),
+        "sshd log lacks the certificate id:\n{}",
+        sshd.log()
+    );
+    assert!(ca.fingerprint().starts_with("SHA256:"));
+}
+
+#[test]
+fn sshd_stops_and_cleans_up() {
+    require_e2e!();
+    let (symlink, pam_file, port) = {
+        let sshd = PrivateSshd::start_default();
+        let symlink = Path::new("/usr/local/sbin").join(sshd.service());
+        assert!(fs::symlink_metadata(&symlink).is_ok());
+        (symlink, sshd.pam_file().to_path_buf(), sshd.port())
+    };
+    assert!(
+        fs::symlink_metadata(&symlink).is_err(),
+        "symlink left behind"
+    );
+    assert!(!pam_file.exists(), "PAM file left behind");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "sshd still listening on {port}"
+    );
+}
