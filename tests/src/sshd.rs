@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::installed::Installed;
 use crate::procs;
 use crate::ssh::SshLogin;
 use crate::users::{KeyPair, TestUser};
@@ -54,9 +55,12 @@ const BASE_CONFIG: &[&str] = &[
     "Subsystem sftp /usr/lib/openssh/sftp-server",
 ];
 
-/// Options for a [`PrivateSshd`]; start it with [`SshdBuilder::start`].
-#[derive(Debug, Default, Clone)]
+/// Options for a [`PrivateSshd`]; start it with [`SshdBuilder::start`]. The PAM service name
+/// is chosen when the builder is made ([`SshdBuilder::service`]), so a config naming it can be
+/// written before the start.
+#[derive(Debug, Clone)]
 pub struct SshdBuilder {
+    service: String,
     config: Vec<String>,
     match_blocks: Vec<String>,
     pam_session: Vec<String>,
@@ -64,7 +68,40 @@ pub struct SshdBuilder {
     trusted_user_cas: Vec<PathBuf>,
 }
 
+impl Default for SshdBuilder {
+    fn default() -> Self {
+        SshdBuilder {
+            service: format!("sshd-srt-{}", random_hex(4)),
+            config: Vec::new(),
+            match_blocks: Vec::new(),
+            pam_session: Vec::new(),
+            pam_stack: None,
+            trusted_user_cas: Vec::new(),
+        }
+    }
+}
+
 impl SshdBuilder {
+    /// The PAM service name this sshd will use (`sshd-srt-<rand>`), which is also the
+    /// basename of the program sshd runs as.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// Adds the recorder's PAM session line for an installation:
+    /// `session required <dir>/pam_sessrec.so config=<config> services=<service>
+    /// recorder=<dir>/sessrec-shell`.
+    pub fn recorded_by(self, installed: &Installed, config: &Path) -> Self {
+        let line = format!(
+            "session required {} config={} services={} recorder={}",
+            installed.pam_module().display(),
+            config.display(),
+            self.service,
+            installed.shell().display()
+        );
+        self.pam_session(&line)
+    }
+
     /// Adds a global sshd_config line (`"ForceCommand /x/sessrec-shell"`,
     /// `"DisableForwarding yes"`...). It replaces the default line with the same keyword.
     pub fn config(mut self, line: &str) -> Self {
@@ -80,6 +117,7 @@ impl SshdBuilder {
 
     /// Adds a line to the PAM session stack after the default `pam_unix.so` line, e.g.
     /// `format!("session required {} config={}", module.display(), config.display())`.
+    /// `{service}` in the line is replaced by the PAM service name.
     pub fn pam_session(mut self, line: &str) -> Self {
         self.pam_session.push(line.to_string());
         self
@@ -138,7 +176,7 @@ impl PrivateSshd {
                 .args(["-q", "-t", "ed25519", "-N", "", "-C", "srt-host", "-f"])
                 .arg(&host_key),
         );
-        let service = format!("sshd-srt-{}", random_hex(3));
+        let service = opts.service.clone();
         let symlink_path = Path::new(SYMLINK_DIR).join(&service);
         fs::create_dir_all(SYMLINK_DIR).expect("create /usr/local/sbin");
         symlink(SSHD, &symlink_path)
@@ -149,7 +187,9 @@ impl PrivateSshd {
             .clone()
             .unwrap_or_else(|| DEFAULT_PAM_STACK.to_string());
         let session_lines = opts.pam_session.join("\n");
-        let mut pam_text = stack.replace("{session}", &session_lines);
+        let mut pam_text = stack
+            .replace("{session}", &session_lines)
+            .replace("{service}", &service);
         if !pam_text.ends_with('\n') {
             pam_text.push('\n');
         }
