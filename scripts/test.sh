@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (README command 2). Run as root on Debian 12 with Rust
+# installed: installs every system package the tests use, then checks formatting and lints,
+# builds, checks how the PAM module links, and runs every test with the end-to-end tests
+# required (a missing prerequisite fails instead of skipping).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+# Every Debian package the tests use (the test files say which part needs what).
+PACKAGES=(
+    openssh-server openssh-client sudo pamtester libpam0g-dev rsyslog asciinema rsync tlog
+    build-essential pkg-config e2fsprogs procps psmisc iproute2 tmux man-db groff-base vim-tiny
+    adduser passwd ca-certificates binutils util-linux
+)
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'test.sh: %b\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root: the end-to-end tests create users, start sshd and install a setuid recorder"
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (rustup or Debian's cargo) first"
+
+step "system packages"
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+    echo "all installed"
+fi
+# sshd's privilege separation directory (absent when sshd never ran, e.g. without systemd).
+install -d -m 0755 /run/sshd
+
+step "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo build --workspace --all-targets"
+cargo build --workspace --all-targets
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+module="$target_dir/debug/libpam_sessrec.so"
+step "PAM module linkage: $module"
+[ -f "$module" ] || die "$module was not built"
+# Linked against libpam.so dynamically: with only libpam.a around, the module would carry
+# its own copy of libpam and silently not work inside sshd.
+ldd "$module" | grep -E '^\s*libpam\.so\.0 => /' \
+    || die "$module does not link libpam.so.0 dynamically:\n$(ldd "$module")"
+# Exports only the PAM entry points.
+exports=$(nm -D --defined-only "$module" | awk '$2 ~ /^[TtWwDdBbRrVvi]$/ { print $3 }' | sort)
+[ -n "$exports" ] || die "$module exports nothing"
+unexpected=$(printf '%s\n' "$exports" | grep -v '^pam_sm_' || true)
+[ -z "$unexpected" ] || die "$module exports more than pam_sm_*: $(echo $unexpected)"
+echo "links libpam.so.0; exports: $(echo $exports)"
+
+step "SESSREC_E2E=required cargo test --workspace"
+SESSREC_E2E=required cargo test --workspace </dev/null
