@@ -3,7 +3,12 @@
 //! [`iolog`] reads sudo's files, [`discover`] finds sessions in an iolog tree.
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod correlate;
 pub mod discover;
+pub mod import;
 pub mod iolog;
 pub mod mask;
+pub mod records;
+pub mod run;
 pub mod state;

@@ -1,0 +1,406 @@
+//! Writes one sudo session into the record tree as `sudo-<16 hex>.jsonl`.
+//!
+//! The file is written under a temporary name, fsynced, linked to its final name (which fails
+//! if that exists, so nothing is ever overwritten) and the temporary name removed. The final
+//! name is derived from the iolog path and sudo's start time, so a session imported before a
+//! crash, whose state update was lost, is recognised instead of imported twice.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde_json::{json, Map, Value};
+use sessrec_core::id::SessionId;
+use sessrec_core::record::{FileContext, Stream};
+use sessrec_core::time::Timestamp;
+use sessrec_core::tree::{session_relative_path, SessionDir};
+use sessrec_core::writer::{Anchor, RecordWriter, WriterOptions};
+use sha2::{Digest, Sha256};
+
+use crate::correlate::Attribution;
+use crate::iolog::session::{Decoded, IologSession, ReplayOutcome, SessionError};
+use crate::iolog::{StartTime, StreamKind};
+use crate::mask::PasswordMask;
+
+/// Bounds on user-controlled values in `sudo.start` (DESIGN §3).
+const MAX_COMMAND: usize = 16 * 1024;
+const MAX_PATH: usize = 4 * 1024;
+const MAX_ARGV_BYTES: usize = 4 * 1024;
+
+pub struct ImportOptions {
+    pub record_dir: PathBuf,
+    pub read_gid: Option<u32>,
+    pub writer: WriterOptions,
+    pub password_prompt: Regex,
+    /// The host name used when no login session names one.
+    pub host: String,
+}
+
+/// `sudo-<first 16 hex digits of sha256(iolog path ‖ NUL ‖ "<seconds>.<nanoseconds>")>.jsonl`.
+pub fn record_file_name(iolog: &Path, start: StartTime) -> String {
+    let mut h = Sha256::new();
+    h.update(iolog.as_os_str().as_encoded_bytes());
+    h.update([0u8]);
+    h.update(format!("{}.{:09}", start.seconds, start.nanoseconds).as_bytes());
+    let digest = h.finalize();
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("sudo-{hex}.jsonl")
+}
+
+#[derive(Debug)]
+pub enum ImportError {
+    Read(SessionError),
+    Write(io::Error),
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportError::Read(e) => write!(f, "{e}"),
+            ImportError::Write(e) => write!(f, "writing the record: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The record file, relative to `record_dir`.
+    pub record: PathBuf,
+    /// False when the file already existed (imported before the state was saved).
+    pub written: bool,
+    pub outcome: ReplayOutcome,
+    pub anchor: Option<Anchor>,
+}
+
+/// Where a sudo session's record goes, relative to `record_dir`.
+pub fn target_dir(attribution: &Attribution<'_>, start: StartTime) -> PathBuf {
+    match attribution.session {
+        Some(s) => session_relative_path(s.id),
+        None => {
+            let (y, m, d) = Timestamp::from_unix_seconds(start.seconds, start.nanoseconds).date();
+            PathBuf::from(format!("unattributed/{y:04}/{m:02}/{d:02}"))
+        }
+    }
+}
+
+pub fn import_session(
+    session: &IologSession,
+    attribution: &Attribution<'_>,
+    opts: &ImportOptions,
+) -> Result<Imported, ImportError> {
+    let name = record_file_name(&session.dir, session.meta.start);
+    let relative_dir = target_dir(attribution, session.meta.start);
+    let record = relative_dir.join(&name);
+    if fs::symlink_metadata(opts.record_dir.join(&record)).is_ok() {
+        return Ok(Imported {
+            record,
+            written: false,
+            outcome: ReplayOutcome::default(),
+            anchor: None,
+        });
+    }
+    let dir = SessionDir::create_relative(&opts.record_dir, &relative_dir, opts.read_gid)
+        .map_err(ImportError::Write)?;
+    let tmp_name = format!(".{name}.tmp");
+    let tmp_path = dir.path().join(&tmp_name);
+    let final_path = dir.path().join(&name);
+    match fs::remove_file(&tmp_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ImportError::Write(e)),
+    }
+    let file = dir.create_file(&tmp_name).map_err(ImportError::Write)?;
+    let result = write_record(file, &name, session, attribution, opts);
+    let (outcome, anchor) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp_path);
+            return Err(e);
+        }
+    };
+    let publish = || -> io::Result<()> {
+        File::open(&tmp_path)?.sync_all()?;
+        fs::hard_link(&tmp_path, &final_path)?;
+        fs::remove_file(&tmp_path)?;
+        File::open(dir.path())?.sync_all()
+    };
+    match publish() {
+        Ok(()) => Ok(Imported {
+            record,
+            written: true,
+            outcome,
+            anchor: Some(anchor),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = fs::remove_file(&tmp_path);
+            Ok(Imported {
+                record,
+                written: false,
+                outcome,
+                anchor: None,
+            })
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp_path);
+            Err(ImportError::Write(e))
+        }
+    }
+}
+
+fn us(ns: u64) -> u64 {
+    ns / 1000
+}
+
+fn rfc3339(start: StartTime, plus_ns: u64) -> String {
+    let micros = start.as_micros().saturating_add((plus_ns / 1000) as i64);
+    Timestamp::from_micros(micros).to_string()
+}
+
+fn cut(text: &str, max: usize) -> (String, Option<usize>) {
+    if text.len() <= max {
+        return (text.to_string(), None);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (text[..end].to_string(), Some(text.len()))
+}
+
+fn put_bounded(fields: &mut Map<String, Value>, key: &str, value: Option<&str>, max: usize) {
+    if let Some(v) = value {
+        let (v, truncated) = cut(v, max);
+        fields.insert(key.into(), v.into());
+        if let Some(len) = truncated {
+            fields.insert(format!("{key}_truncated"), len.into());
+        }
+    }
+}
+
+fn start_fields(session: &IologSession, attribution: &Attribution<'_>) -> Map<String, Value> {
+    let m = &session.meta;
+    let mut f = Map::new();
+    f.insert("at".into(), rfc3339(m.start, 0).into());
+    f.insert("submituser".into(), m.submituser.clone().into());
+    put_bounded(&mut f, "submithost", m.submithost.as_deref(), 256);
+    put_bounded(&mut f, "runuser", m.runuser.as_deref(), 256);
+    put_bounded(&mut f, "rungroup", m.rungroup.as_deref(), 256);
+    put_bounded(&mut f, "command", Some(&m.command), MAX_COMMAND);
+    if let Some(argv) = &m.runargv {
+        let mut kept = Vec::new();
+        let mut total = 0;
+        for arg in argv {
+            let (a, _) = cut(arg, 1024);
+            if total + a.len() > MAX_ARGV_BYTES {
+                break;
+            }
+            total += a.len();
+            kept.push(Value::String(a));
+        }
+        let all = kept.len() == argv.len() && argv.iter().all(|a| a.len() <= 1024);
+        f.insert("argv".into(), Value::Array(kept));
+        if !all {
+            f.insert("argv_truncated".into(), argv.len().into());
+        }
+    }
+    put_bounded(&mut f, "cwd", m.submitcwd.as_deref(), MAX_PATH);
+    put_bounded(&mut f, "runcwd", m.runcwd.as_deref(), MAX_PATH);
+    put_bounded(&mut f, "runchroot", m.runchroot.as_deref(), MAX_PATH);
+    put_bounded(&mut f, "tty", m.ttyname.as_deref(), MAX_PATH);
+    if let (Some(rows), Some(cols)) = (m.lines, m.columns) {
+        f.insert("rows".into(), rows.into());
+        f.insert("cols".into(), cols.into());
+    }
+    put_bounded(
+        &mut f,
+        "iolog",
+        Some(&session.dir.to_string_lossy()),
+        MAX_PATH,
+    );
+    f.insert("iolog_meta".into(), m.source.as_str().into());
+    if let Some(w) = &session.meta_warning {
+        f.insert("iolog_meta_problem".into(), w.clone().into());
+    }
+    put_bounded(&mut f, "sudo_uuid", m.uuid.as_deref(), 64);
+    f.insert("match".into(), attribution.method.as_str().into());
+    if let Some(c) = attribution.channel {
+        f.insert("channel".into(), c.file.clone().into());
+    }
+    if !attribution.notes.is_empty() {
+        f.insert("match_notes".into(), json!(attribution.notes));
+    }
+    f.insert("complete".into(), session.complete.into());
+    f
+}
+
+fn write_record(
+    file: File,
+    name: &str,
+    session: &IologSession,
+    attribution: &Attribution<'_>,
+    opts: &ImportOptions,
+) -> Result<(ReplayOutcome, Anchor), ImportError> {
+    let (host, id, actor) = match attribution.session {
+        Some(s) => (s.host.clone(), s.id, s.actor.clone()),
+        None => (
+            session
+                .meta
+                .submithost
+                .clone()
+                .unwrap_or_else(|| opts.host.clone()),
+            // Lines need a session id; an unattributed sudo session gets one of its own.
+            SessionId::new().map_err(ImportError::Write)?,
+            session.meta.submituser.clone(),
+        ),
+    };
+    let ctx = FileContext {
+        host,
+        session: id,
+        file: name.to_string(),
+        user: session.meta.submituser.clone(),
+        actor: if actor.is_empty() {
+            session.meta.submituser.clone()
+        } else {
+            actor
+        },
+    };
+    let mut w = RecordWriter::new(file, ctx, opts.writer).map_err(ImportError::Write)?;
+    w.event("sudo.start", start_fields(session, attribution))
+        .map_err(ImportError::Write)?;
+
+    let mut mask = PasswordMask::new(opts.password_prompt.clone());
+    let mut withheld_in = 0usize;
+    let mut masked_at = 0u64;
+    let start = session.meta.start;
+    let mut handle = |d: Decoded<'_>| -> io::Result<()> {
+        match d {
+            Decoded::Io {
+                at_ns,
+                stream,
+                data,
+            } => {
+                let off = us(at_ns);
+                if stream.is_input() {
+                    let m = mask.input(data);
+                    w.io(Stream::Input, off, m.before)?;
+                    if m.withheld > 0 {
+                        if withheld_in == 0 {
+                            masked_at = off;
+                        }
+                        withheld_in += m.withheld;
+                    }
+                    if m.ended && withheld_in > 0 {
+                        w.event(
+                            "input.masked",
+                            masked_fields(start, masked_at, "i", withheld_in),
+                        )?;
+                        withheld_in = 0;
+                    }
+                    w.io(Stream::Input, off, m.after)?;
+                } else {
+                    let echo = mask.output(data);
+                    if echo > 0 {
+                        w.event("input.masked", masked_fields(start, off, "o", echo))?;
+                    }
+                    let s = if stream == StreamKind::Stderr {
+                        Stream::Stderr
+                    } else {
+                        Stream::Output
+                    };
+                    w.io(s, off, &data[echo..])?;
+                }
+                Ok(())
+            }
+            Decoded::Winsize { at_ns, lines, cols } => {
+                let mut f = Map::new();
+                f.insert("at".into(), rfc3339(start, at_ns).into());
+                f.insert("off".into(), us(at_ns).into());
+                f.insert("cols".into(), cols.into());
+                f.insert("rows".into(), lines.into());
+                w.event("resize", f)
+            }
+            Decoded::Suspend { at_ns, signal } => {
+                let mut f = Map::new();
+                f.insert("at".into(), rfc3339(start, at_ns).into());
+                f.insert("off".into(), us(at_ns).into());
+                f.insert("signal".into(), signal.into());
+                w.event("suspend", f)
+            }
+        }
+    };
+    let mut sink = |d: Decoded<'_>| handle(d).map_err(|e| io::Error::other(WriteFailure(e)));
+    let outcome = session.replay(&mut sink).map_err(|e| match e {
+        SessionError::Io(io) if is_write_error(&io) => ImportError::Write(io),
+        other => ImportError::Read(other),
+    })?;
+    if withheld_in > 0 {
+        w.event(
+            "input.masked",
+            masked_fields(start, masked_at, "i", withheld_in),
+        )
+        .map_err(ImportError::Write)?;
+    }
+    w.finish_io().map_err(ImportError::Write)?;
+
+    let mut f = Map::new();
+    f.insert("at".into(), rfc3339(start, outcome.end_ns).into());
+    f.insert("off".into(), us(outcome.end_ns).into());
+    f.insert("duration_us".into(), us(outcome.end_ns).into());
+    f.insert("complete".into(), session.complete.into());
+    if !session.complete {
+        f.insert("incomplete".into(), true.into());
+    }
+    let b = &outcome.bytes;
+    f.insert(
+        "bytes_in".into(),
+        (b[StreamKind::Stdin.index()] + b[StreamKind::TtyIn.index()]).into(),
+    );
+    f.insert(
+        "bytes_out".into(),
+        (b[StreamKind::Stdout.index()] + b[StreamKind::TtyOut.index()]).into(),
+    );
+    f.insert("bytes_err".into(), b[StreamKind::Stderr.index()].into());
+    f.insert("records".into(), outcome.records.into());
+    if !outcome.truncated.is_empty() {
+        f.insert("truncated".into(), json!(outcome.truncated));
+        let missing: u64 = outcome.missing_bytes.iter().sum();
+        if missing > 0 {
+            f.insert("missing_bytes".into(), missing.into());
+        }
+    }
+    w.event("sudo.end", f).map_err(ImportError::Write)?;
+    let anchor = w.close().map_err(ImportError::Write)?;
+    Ok((outcome, anchor))
+}
+
+fn masked_fields(start: StartTime, off_us: u64, stream: &str, bytes: usize) -> Map<String, Value> {
+    let mut f = Map::new();
+    f.insert("at".into(), rfc3339(start, off_us * 1000).into());
+    f.insert("off".into(), off_us.into());
+    f.insert("s".into(), stream.into());
+    f.insert("bytes".into(), bytes.into());
+    f.insert("reason".into(), "password_prompt".into());
+    f
+}
+
+/// Errors from the writer travel through the replay's sink; tell them from read errors.
+fn is_write_error(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<WriteFailure>())
+}
+
+/// Marks an error as coming from the record writer.
+#[derive(Debug)]
+pub struct WriteFailure(pub io::Error);
+
+impl fmt::Display for WriteFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for WriteFailure {}

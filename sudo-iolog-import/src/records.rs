@@ -1,0 +1,247 @@
+//! An index of the login sessions in the record tree: who logged in, when, and which ptys their
+//! channels had while they ran. Only the first line and the tail of each file are read.
+#![forbid(unsafe_code)]
+
+use std::fs::{self, File};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use sessrec_core::id::SessionId;
+use sessrec_core::time::Timestamp;
+
+type JsonLine = Map<String, Value>;
+
+/// Bytes read from the end of a file to find its closing line.
+const TAIL_BYTES: u64 = 64 * 1024;
+/// Longest first line read.
+const MAX_HEAD_LINE: u64 = 1 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelSpan {
+    /// `channel-N.jsonl`.
+    pub file: String,
+    /// The recorder's pty, e.g. `/dev/pts/7` (absent in pipe mode).
+    pub pty: Option<String>,
+    pub start_us: i64,
+    /// From `channel.end`; `None` while open or when the recorder died.
+    pub end_us: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginSession {
+    pub id: SessionId,
+    pub dir: PathBuf,
+    pub host: String,
+    pub user: String,
+    pub actor: String,
+    pub login_us: i64,
+    pub logout_us: Option<i64>,
+    pub channels: Vec<ChannelSpan>,
+}
+
+impl LoginSession {
+    /// Whether `at_us` lies in the session (1 s of slack before login for clock granularity).
+    pub fn covers(&self, at_us: i64) -> bool {
+        at_us >= self.login_us - 1_000_000 && self.logout_us.is_none_or(|end| at_us <= end)
+    }
+
+    /// The channel that had pty `tty` at `at_us` (the latest-started one if several).
+    pub fn channel_at(&self, tty: &str, at_us: i64) -> Option<&ChannelSpan> {
+        self.channels
+            .iter()
+            .filter(|c| c.pty.as_deref() == Some(tty))
+            .filter(|c| at_us >= c.start_us - 1_000_000)
+            .filter(|c| match c.end_us.or(self.logout_us) {
+                Some(end) => at_us <= end,
+                None => true,
+            })
+            .max_by_key(|c| c.start_us)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RecordIndex {
+    pub sessions: Vec<LoginSession>,
+    /// Session directories that could not be read, with why.
+    pub problems: Vec<(PathBuf, String)>,
+}
+
+impl RecordIndex {
+    /// Indexes sessions whose date directory is on or after the day of `since_us` (all when
+    /// `None`). A missing record directory is an empty index.
+    pub fn scan(record_dir: &Path, since_us: Option<i64>) -> io::Result<RecordIndex> {
+        let mut index = RecordIndex::default();
+        let since = since_us.map(|us| Timestamp::from_micros(us).date());
+        let years = match numbered_dirs(record_dir, 4) {
+            Ok(y) => y,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(index),
+            Err(e) => return Err(e),
+        };
+        for (y, year_dir) in years {
+            for (m, month_dir) in numbered_dirs(&year_dir, 2)? {
+                for (d, day_dir) in numbered_dirs(&month_dir, 2)? {
+                    if since
+                        .is_some_and(|(sy, sm, sd)| (y, m, d) < (sy, i64::from(sm), i64::from(sd)))
+                    {
+                        continue;
+                    }
+                    for entry in fs::read_dir(&day_dir)? {
+                        let entry = entry?;
+                        if !entry.file_type()?.is_dir() {
+                            continue;
+                        }
+                        let Some(id) = entry.file_name().to_str().and_then(SessionId::parse) else {
+                            continue;
+                        };
+                        match read_session(&entry.path(), id) {
+                            Ok(Some(s)) => index.sessions.push(s),
+                            Ok(None) => {}
+                            Err(e) => index.problems.push((entry.path(), e.to_string())),
+                        }
+                    }
+                }
+            }
+        }
+        index.sessions.sort_by_key(|s| (s.login_us, s.id));
+        Ok(index)
+    }
+
+    pub fn find(&self, id: SessionId) -> Option<&LoginSession> {
+        self.sessions.iter().find(|s| s.id == id)
+    }
+}
+
+/// Subdirectories named by `width` digits, with their number (symlinks skipped).
+fn numbered_dirs(dir: &Path, width: usize) -> io::Result<Vec<(i64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.len() != width || !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            out.push((name.parse().unwrap_or(0), entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn line_time(line: &Map<String, Value>) -> Option<i64> {
+    line.get("time")
+        .and_then(Value::as_str)
+        .and_then(Timestamp::parse)
+        .map(|t| t.as_micros())
+}
+
+fn header(line: &Map<String, Value>, key: &str) -> String {
+    line.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
+    let mut session = LoginSession {
+        id,
+        dir: dir.to_path_buf(),
+        host: String::new(),
+        user: String::new(),
+        actor: String::new(),
+        login_us: id.unix_millis() as i64 * 1000,
+        logout_us: None,
+        channels: Vec::new(),
+    };
+    let mut have_header = false;
+    if let Some(file) = open_record(&dir.join("session.jsonl"))? {
+        let (first, last) = head_and_closing(file, "logout")?;
+        if let Some(first) = first {
+            session.host = header(&first, "host");
+            session.user = header(&first, "user");
+            session.actor = header(&first, "actor");
+            have_header = true;
+            if first.get("type").and_then(Value::as_str) == Some("login") {
+                session.login_us = line_time(&first).unwrap_or(session.login_us);
+            }
+        }
+        session.logout_us = last.as_ref().and_then(line_time);
+    }
+    let mut names: Vec<String> = fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with("channel-") && n.ends_with(".jsonl"))
+        .collect();
+    names.sort();
+    for name in names {
+        let Some(file) = open_record(&dir.join(&name))? else {
+            continue;
+        };
+        let (first, last) = head_and_closing(file, "channel.end")?;
+        let Some(first) = first else { continue };
+        if first.get("type").and_then(Value::as_str) != Some("channel.start") {
+            continue;
+        }
+        if !have_header {
+            session.host = header(&first, "host");
+            session.user = header(&first, "user");
+            session.actor = header(&first, "actor");
+            have_header = true;
+        }
+        let Some(start_us) = line_time(&first) else {
+            continue;
+        };
+        session.channels.push(ChannelSpan {
+            file: name,
+            pty: first
+                .get("pty")
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string),
+            start_us,
+            end_us: last.as_ref().and_then(line_time),
+        });
+    }
+    Ok(have_header.then_some(session))
+}
+
+/// Opens a record file without following symlinks; `None` when absent.
+fn open_record(path: &Path) -> io::Result<Option<File>> {
+    match crate::iolog::stream::open_regular(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The first line, and the last line of type `closing` within the file's tail.
+fn head_and_closing(
+    mut file: File,
+    closing: &str,
+) -> io::Result<(Option<JsonLine>, Option<JsonLine>)> {
+    let mut first = Vec::new();
+    BufReader::new(&mut file)
+        .take(MAX_HEAD_LINE)
+        .read_until(b'\n', &mut first)?;
+    let first = parse_line(&first);
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(TAIL_BYTES);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.take(TAIL_BYTES).read_to_end(&mut tail)?;
+    let last = tail
+        .split(|b| *b == b'\n')
+        .rev()
+        .filter_map(parse_line)
+        .find(|l| l.get("type").and_then(Value::as_str) == Some(closing));
+    Ok((first, last))
+}
+
+fn parse_line(bytes: &[u8]) -> Option<Map<String, Value>> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}

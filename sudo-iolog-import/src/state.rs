@@ -1,0 +1,227 @@
+//! What has been imported, so that re-runs import nothing twice.
+//!
+//! One JSON file, replaced atomically (temporary file, fsync, rename, fsync of the directory).
+//! A key is the iolog directory, sudo's start time and the timing file's inode, so a sequence
+//! number reused after `maxseq` wraps is a new session.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::iolog::{FileIdentity, StartTime};
+
+const STATE_VERSION: u32 = 1;
+const MAX_STATE_BYTES: u64 = 256 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The iolog directory.
+    pub iolog: PathBuf,
+    /// The record file written, relative to `record_dir`.
+    pub record: PathBuf,
+    /// False when imported unfinished (sudo killed, or an old sudo that never marks completion).
+    pub complete: bool,
+    pub imported_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    version: u32,
+    imported: BTreeMap<String, Entry>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            version: STATE_VERSION,
+            imported: BTreeMap::new(),
+        }
+    }
+}
+
+/// The key of one sudo session.
+pub fn key(iolog: &Path, start: StartTime, timing: FileIdentity) -> String {
+    format!(
+        "{}.{:09} {}:{} {}",
+        start.seconds,
+        start.nanoseconds,
+        timing.dev,
+        timing.ino,
+        iolog.display()
+    )
+}
+
+impl State {
+    /// Reads the state; a missing file is an empty state. A damaged one is an error: the
+    /// operator has to look (the record files' names still prevent duplicates).
+    pub fn load(path: &Path) -> io::Result<State> {
+        let file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::default()),
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        };
+        let mut text = Vec::new();
+        file.take(MAX_STATE_BYTES).read_to_end(&mut text)?;
+        let state: State = serde_json::from_slice(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("state file {} is damaged: {e}", path.display()),
+            )
+        })?;
+        if state.version != STATE_VERSION {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "state file {} has version {}, expected {STATE_VERSION}",
+                    path.display(),
+                    state.version
+                ),
+            ));
+        }
+        Ok(state)
+    }
+
+    /// Replaces the state file atomically.
+    pub fn save(&self, path: &Path) -> io::Result<()> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "state_file has no name"))?;
+        let tmp = dir.join(format!(
+            ".{}.tmp.{}",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let _ = fs::remove_file(&tmp);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&tmp)?;
+        let bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
+        let written = file.write_all(&bytes).and_then(|()| file.sync_all());
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.imported.contains_key(key)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.imported.get(key)
+    }
+
+    pub fn insert(&mut self, key: String, entry: Entry) {
+        self.imported.insert(key, entry);
+    }
+
+    pub fn len(&self) -> usize {
+        self.imported.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.imported.is_empty()
+    }
+
+    /// Forgets sessions whose iolog directory is gone (sudo's logs were rotated away).
+    pub fn prune_missing(&mut self) -> usize {
+        let before = self.imported.len();
+        self.imported
+            .retain(|_, e| fs::symlink_metadata(&e.iolog).is_ok());
+        before - self.imported.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(iolog: &Path) -> Entry {
+        Entry {
+            iolog: iolog.to_path_buf(),
+            record: PathBuf::from("2026/12/04/x/sudo-0123456789abcdef.jsonl"),
+            complete: true,
+            imported_at: "2026-12-04T00:00:00.000000Z".into(),
+        }
+    }
+
+    #[test]
+    fn wrapped_sequence_number_is_a_new_key() {
+        let dir = Path::new("/var/log/sudo-io/00/00/01");
+        let id = FileIdentity { dev: 1, ino: 2 };
+        let first = key(
+            dir,
+            StartTime {
+                seconds: 100,
+                nanoseconds: 5,
+            },
+            id,
+        );
+        let wrapped = key(
+            dir,
+            StartTime {
+                seconds: 900,
+                nanoseconds: 5,
+            },
+            id,
+        );
+        let recreated = key(
+            dir,
+            StartTime {
+                seconds: 100,
+                nanoseconds: 5,
+            },
+            FileIdentity { dev: 1, ino: 3 },
+        );
+        assert_ne!(first, wrapped);
+        assert_ne!(first, recreated);
+        assert_eq!(first, "100.000000005 1:2 /var/log/sudo-io/00/00/01");
+    }
+
+    #[test]
+    fn save_load_round_trip_prune_and_damage() {
+        let base = std::env::temp_dir().join(format!("srt-state-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let path = base.join("lib/sudo-import.state");
+        assert!(State::load(&path).unwrap().is_empty());
+        let live = base.join("live");
+        fs::create_dir_all(&live).unwrap();
+        let mut s = State::default();
+        s.insert("a".into(), entry(&live));
+        s.insert("b".into(), entry(&base.join("gone")));
+        s.save(&path).unwrap();
+        let mut loaded = State::load(&path).unwrap();
+        assert_eq!(loaded, s);
+        assert_eq!(loaded.prune_missing(), 1);
+        assert!(loaded.contains("a") && !loaded.contains("b"));
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(base.join("lib")).unwrap().count(), 1);
+        fs::write(&path, b"{\"version\":1,\"imported\":").unwrap();
+        let e = State::load(&path).unwrap_err();
+        assert!(e.to_string().contains("damaged"), "{e}");
+        fs::remove_dir_all(&base).unwrap();
+    }
+}
