@@ -63,6 +63,9 @@
 //!   log is printed when a test panics.
 //! - [`SshLogin`]: `exec(cmd, stdin) -> Output` (`ssh -T`), `interactive()` / `pty_exec(cmd)`
 //!   (`ssh -tt` on a pty), `scp_args()` / `rsync_rsh()` for the transfer clients.
+//! - [`PamService`]: a private `/etc/pam.d/srt-pam-*` stack and `pamtester` runs.
+//! - [`SudoersDropIn`]: a `visudo`-checked `/etc/sudoers.d/srt-sudo-*` file.
+//! - [`Mount`]: a small tmpfs (ENOSPC) or a read-only bind mount (EROFS), unmounted on drop.
 //! - [`PtySession`]: any command on a pty: `send`, `send_line`, `expect(regex, timeout)`,
 //!   `resize`, `send_eof`, `wait(timeout)`, `transcript()`.
 //!
@@ -71,12 +74,15 @@
 
 mod installed;
 mod mode;
+mod mounts;
+mod pam;
 mod procs;
 mod products;
 mod pty;
 mod records;
 mod ssh;
 mod sshd;
+mod sudoers;
 mod users;
 pub mod util;
 
@@ -86,6 +92,8 @@ mod sys;
 
 pub use installed::{Installed, INSTALL_PARENT};
 pub use mode::{e2e_mode, e2e_ready, require_programs, E2eMode};
+pub use mounts::Mount;
+pub use pam::PamService;
 pub use products::{products, Product, Products};
 pub use pty::{PtySession, DEFAULT_TIMEOUT};
 pub use records::{
@@ -96,6 +104,7 @@ pub use sessrec_core::reader::{decode_frames, Frame, Line, VerifyReport};
 pub use sessrec_core::record::Stream;
 pub use ssh::{SshLogin, EXEC_TIMEOUT};
 pub use sshd::{PrivateSshd, SshdBuilder, SSHD};
+pub use sudoers::SudoersDropIn;
 pub use users::{
     ensure_sessrec_user, fingerprint_of, Certificate, KeyPair, SshCa, TestGroup, TestUser,
     SESSREC_USER,

@@ -212,44 +212,58 @@ fn locate_and_build() -> Products {
         .parent()
         .expect("workspace root")
         .join("Cargo.toml");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    for package in [
-        "sessrec-shell",
-        "sessrec",
-        "sudo-iolog-import",
-        "pam_sessrec",
-    ] {
-        let mut cmd = Command::new(&cargo);
-        cmd.arg("build")
-            .arg("--quiet")
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .args(["-p", package])
-            .env("CARGO_TARGET_DIR", &layout.target_dir);
-        match layout.profile.as_str() {
-            "debug" => {}
-            "release" => {
-                cmd.arg("--release");
-            }
-            other => {
-                cmd.args(["--profile", other]);
+    let packages: Vec<&'static str> = Product::ALL.iter().map(|p| p.package()).collect();
+    // One build for all (the same feature resolution as a workspace build, so nothing is
+    // rebuilt after `cargo build --workspace`); if that fails, one per package to tell which.
+    if let Err(err) = cargo_build(&manifest, &layout, &packages) {
+        for package in &packages {
+            if let Err(err) = cargo_build(&manifest, &layout, &[package]) {
+                build_errors.insert(*package, err);
             }
         }
-        if let Some(triple) = &layout.triple {
-            cmd.args(["--target", triple]);
-        }
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", crate::util::describe(&cmd)));
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let tail: Vec<&str> = stderr.lines().rev().take(60).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            build_errors.insert(package, tail.join("\n"));
+        if build_errors.is_empty() {
+            build_errors.extend(packages.iter().map(|p| (*p, err.clone())));
         }
     }
     Products {
         dir: layout.profile_dir,
         build_errors,
     }
+}
+
+/// `cargo build -p <each package>` into the layout's target dir and profile; the tail of
+/// cargo's error output on failure.
+fn cargo_build(manifest: &Path, layout: &BuildLayout, packages: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(&cargo);
+    cmd.arg("build")
+        .arg("--quiet")
+        .arg("--manifest-path")
+        .arg(manifest)
+        .env("CARGO_TARGET_DIR", &layout.target_dir);
+    for package in packages {
+        cmd.args(["-p", package]);
+    }
+    match layout.profile.as_str() {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    if let Some(triple) = &layout.triple {
+        cmd.args(["--target", triple]);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", crate::util::describe(&cmd)));
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(60)..];
+    Err(tail.join("\n"))
 }

@@ -137,3 +137,49 @@ fn sshd_stops_and_cleans_up() {
         "sshd still listening on {port}"
     );
 }
+
+#[test]
+fn mounts_refuse_writes() {
+    require_e2e!();
+    let full = Mount::tmpfs(256);
+    let err = fs::write(full.path().join("big"), vec![0u8; 1 << 20]).expect_err("tmpfs must fill");
+    assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+    let source = TempDir::new("ro-src");
+    let ro = Mount::read_only_bind(source.path());
+    let err = fs::write(ro.path().join("x"), b"x").expect_err("read-only bind must refuse");
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+}
+
+#[test]
+fn pam_service_and_sudoers_drop_in() {
+    require_e2e!("pamtester", "sudo", "visudo");
+    let user = TestUser::new("h-sudo", Path::new("/bin/bash"));
+    let out_dir = TempDir::new("pamtester");
+    let log = out_dir.join("env");
+    let service = PamService::new(&format!(
+        "account required pam_permit.so\nsession required pam_exec.so log={} /usr/bin/env\n",
+        log.display()
+    ));
+    let out = service.pamtester(user.name(), &["rhost=203.0.113.7"], &["open_session"]);
+    assert!(out.status.success(), "{out:?}");
+    let env = fs::read_to_string(&log).expect("pam_exec log");
+    assert!(
+        env.contains(&format!("PAM_SERVICE={}", service.name())),
+        "{env}"
+    );
+    assert!(env.contains("PAM_RHOST=203.0.113.7"), "{env}");
+
+    let sudoers = SudoersDropIn::new(&format!(
+        "{} ALL=(root) NOPASSWD: /usr/bin/id\n",
+        user.name()
+    ));
+    let sshd = PrivateSshd::start_default();
+    let out = sshd.login(&user).exec("sudo -n /usr/bin/id -u", b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "0\n", "{out:?}");
+    drop(sudoers);
+    let out = sshd.login(&user).exec("sudo -n /usr/bin/id -u", b"");
+    assert!(
+        !out.status.success(),
+        "sudo still allowed after the drop-in was removed"
+    );
+}
