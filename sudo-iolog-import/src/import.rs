@@ -218,7 +218,7 @@ fn start_fields(session: &IologSession, attribution: &Attribution<'_>) -> Map<St
     }
     put_bounded(
         &mut f,
-        "iolog",
+        "iolog_path",
         Some(&session.dir.to_string_lossy()),
         MAX_PATH,
     );
