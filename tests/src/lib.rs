@@ -65,6 +65,8 @@
 //!   (`ssh -tt` on a pty), `scp_args()` / `rsync_rsh()` for the transfer clients.
 //! - [`PamService`]: a private `/etc/pam.d/srt-pam-*` stack and `pamtester` runs.
 //! - [`SudoersDropIn`]: a `visudo`-checked `/etc/sudoers.d/srt-sudo-*` file.
+//! - [`AuthLog`]: wait for authpriv lines (anchors, alerts) in `/var/log/auth.log`;
+//!   [`ensure_syslog`] starts rsyslogd when nothing listens on `/dev/log`.
 //! - [`Mount`]: a small tmpfs (ENOSPC) or a read-only bind mount (EROFS), unmounted on drop.
 //! - [`PtySession`]: any command on a pty: `send`, `send_line`, `expect(regex, timeout)`,
 //!   `resize`, `send_eof`, `wait(timeout)`, `transcript()`.
@@ -83,6 +85,7 @@ mod records;
 mod ssh;
 mod sshd;
 mod sudoers;
+mod syslog;
 mod users;
 pub mod util;
 
@@ -105,6 +108,7 @@ pub use sessrec_core::record::Stream;
 pub use ssh::{SshLogin, EXEC_TIMEOUT};
 pub use sshd::{PrivateSshd, SshdBuilder, SSHD};
 pub use sudoers::SudoersDropIn;
+pub use syslog::{ensure_syslog, AuthLog, AUTH_LOG};
 pub use users::{
     ensure_sessrec_user, fingerprint_of, Certificate, KeyPair, SshCa, TestGroup, TestUser,
     SESSREC_USER,

@@ -55,6 +55,22 @@ impl SshLogin {
         self
     }
 
+    /// Multiplexes every connection made through this login over one master connection
+    /// (`ControlMaster=auto`, `ControlPath=socket`, `ControlPersist=60`): several channels
+    /// then share one sshd connection and so one PAM session. End it with
+    /// [`SshLogin::stop_master`].
+    pub fn with_control_master(self, socket: &Path) -> SshLogin {
+        self.option("ControlMaster=auto")
+            .option(&format!("ControlPath={}", socket.display()))
+            .option("ControlPersist=60")
+    }
+
+    /// `ssh -O exit`: closes the master connection of [`SshLogin::with_control_master`].
+    pub fn stop_master(&self) {
+        let mut cmd = self.ssh_command(&["-O", "exit"]);
+        let _ = output_with_timeout(&mut cmd, b"", Duration::from_secs(20));
+    }
+
     /// Sets an environment variable for the client process (sent with `SendEnv` if the
     /// option is also given).
     pub fn env(mut self, key: &str, value: &str) -> SshLogin {

@@ -183,3 +183,39 @@ fn pam_service_and_sudoers_drop_in() {
         "sudo still allowed after the drop-in was removed"
     );
 }
+
+#[test]
+fn auth_log_sees_authpriv_lines() {
+    require_e2e!("rsyslogd", "logger");
+    let log = AuthLog::mark();
+    let marker = format!("srt-harness-{}", sessrec_tests::util::random_hex(6));
+    run_ok(
+        "logger",
+        &["-p", "authpriv.notice", "-t", "srt-harness", &marker],
+    );
+    let line = log.wait_for(&marker, T);
+    assert!(line.contains("srt-harness"), "{line}");
+}
+
+#[test]
+fn multiplexed_channels_share_one_connection() {
+    require_e2e!();
+    let user = TestUser::new("h-mux", Path::new("/bin/bash"));
+    let sshd = PrivateSshd::start_default();
+    let sockets = TempDir::new("mux");
+    let login = sshd
+        .login(&user)
+        .with_control_master(&sockets.join("master"));
+    let first = login.exec("echo $SSH_CONNECTION", b"");
+    let second = login.exec("echo $SSH_CONNECTION", b"");
+    login.stop_master();
+    assert!(first.status.success() && second.status.success());
+    // Same client port: one TCP connection carried both channels.
+    assert_eq!(first.stdout, second.stdout);
+    assert_eq!(
+        sshd.log().matches("Accepted publickey").count(),
+        1,
+        "{}",
+        sshd.log()
+    );
+}
