@@ -1,0 +1,700 @@
+//! One recorded channel from start to end: decide what to run, take the terminal, open the
+//! record, start the child, drop the recorder's privileges, relay, and write the final lines.
+#![forbid(unsafe_code)]
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+use sessrec_core::bounds::{insert_bounded, insert_bounded_bytes, COMMAND_MAX, PATH_MAX, TERM_MAX};
+use sessrec_core::config::{Config, OnError, TicketMode};
+use sessrec_core::grant::GrantDir;
+use sessrec_core::id::SessionId;
+use sessrec_core::identity::Identity;
+use sessrec_core::record::FileContext;
+use sessrec_core::sys::{syslog_authpriv, Level};
+use sessrec_core::time::Timestamp;
+use sessrec_core::tree::SessionDir;
+use sessrec_core::writer::{RecordWriter, WriterOptions};
+
+use crate::invocation::{self, Invocation};
+use crate::masking::InputMasker;
+use crate::recording::ChannelRecorder;
+use crate::relay::{EndReason, IdlePolicy, Outcome, PipeRelay, PtyRelay};
+use crate::session::{self, Unclaimed};
+use crate::spawn::{self, PreparedExec};
+use crate::startup::{Caller, Inherited};
+use crate::sys;
+use crate::terminal::{self, RawModeGuard, Takeover};
+
+/// The system user the recorder runs as once the child is started.
+pub const RECORDER_USER: &str = "sessrec";
+
+/// A channel that could not start; the message goes to the user's stderr.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn err(msg: impl Into<String>) -> StartError {
+    StartError(msg.into())
+}
+
+/// What kind of channel this is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelKind {
+    Shell,
+    Exec,
+    Transfer {
+        protocol: &'static str,
+        argv: Vec<String>,
+    },
+}
+
+impl ChannelKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChannelKind::Shell => "shell",
+            ChannelKind::Exec => "exec",
+            ChannelKind::Transfer { .. } => "transfer",
+        }
+    }
+}
+
+fn env_var(name: &str) -> Option<OsString> {
+    std::env::var_os(name)
+}
+
+/// The record writer for the session's own `session.jsonl` when no grant was claimed.
+struct OwnSession {
+    writer: RecordWriter,
+    started: Instant,
+}
+
+/// The state the whole channel shares.
+struct Setup {
+    caller: Caller,
+    inherited: Inherited,
+    user: sys::Passwd,
+    group_names: Vec<String>,
+    config: Config,
+    session: SessionId,
+    identity: Identity,
+    grant_ticket: Option<String>,
+    unclaimed: Option<Unclaimed>,
+    invocation: Invocation,
+}
+
+/// Runs the channel; returns the process exit code.
+pub fn run(caller: Caller, inherited: Inherited) -> Result<i32, StartError> {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let own_exe = std::fs::read_link("/proc/self/exe").ok();
+    let invocation = invocation::parse(&argv, own_exe.as_deref(), env_var("SSH_ORIGINAL_COMMAND"))
+        .map_err(|e| err(e.to_string()))?;
+    let user = sys::passwd_by_uid(caller.uid)
+        .ok()
+        .flatten()
+        .ok_or_else(|| err(format!("uid {} has no passwd entry", caller.uid)))?;
+    let mut group_names = Vec::new();
+    for gid in std::iter::once(caller.gid).chain(caller.groups.iter().copied()) {
+        if let Ok(Some(name)) = sys::group_name(gid) {
+            if !group_names.contains(&name) {
+                group_names.push(name);
+            }
+        }
+    }
+
+    let store = GrantDir::default();
+    let (config, session, identity, grant_ticket, unclaimed) =
+        match session::claim_grant(&store, env_var("SESSREC_SESSION").as_ref(), &caller) {
+            Ok(grant) => {
+                let config = session::load_config(&grant.config_path, false)
+                    .map_err(|e| err(format!("configuration error: {e}")))?;
+                (config, grant.session, grant.identity, grant.ticket, None)
+            }
+            Err(reason) => {
+                let named = env_var("SESSREC_CONFIG");
+                let path = session::unclaimed_config_path(&caller, named.as_ref());
+                let by_root = caller.is_root() && named.is_some();
+                let config = session::load_config(&path, by_root)
+                    .map_err(|e| err(format!("configuration error: {e}")))?;
+                let id = SessionId::new().map_err(|e| err(format!("no session id: {e}")))?;
+                let identity = Identity::unverified(&user.name, caller.uid);
+                (config, id, identity, None, Some(reason))
+            }
+        };
+    let setup = Setup {
+        caller,
+        inherited,
+        user,
+        group_names,
+        config,
+        session,
+        identity,
+        grant_ticket,
+        unclaimed,
+        invocation,
+    };
+    setup.run(own_exe)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+impl Setup {
+    fn run(self, own_exe: Option<PathBuf>) -> Result<i32, StartError> {
+        let has_tty = sys::isatty(0);
+        let kind = self.channel_kind(has_tty);
+        let shell = self
+            .config
+            .recorder
+            .shell_for(&self.user.name, &self.group_names)
+            .to_path_buf();
+        if !shell.is_absolute() {
+            return Err(err(format!(
+                "the configured shell {} is not an absolute path",
+                shell.display()
+            )));
+        }
+        if own_exe.as_deref().is_some_and(|own| same_file(own, &shell)) {
+            return Err(err(format!(
+                "the configured real shell {} is sessrec-shell itself; set [recorder] shell to the real shell",
+                shell.display()
+            )));
+        }
+        let recorder_user = sys::passwd_by_name(RECORDER_USER)
+            .ok()
+            .flatten()
+            .ok_or_else(|| {
+                err(format!(
+                    "the system user '{RECORDER_USER}' does not exist (create it with: adduser --system --group --no-create-home {RECORDER_USER})"
+                ))
+            })?;
+
+        // The outer terminal is taken before anything else can run as the user.
+        let takeover = if has_tty {
+            terminal::take_over().map_err(|e| err(format!("cannot secure the terminal: {e}")))?
+        } else {
+            Takeover::NoTerminal
+        };
+
+        let ticket = self.ticket(&kind, has_tty)?;
+
+        // The record.
+        let opened = self.open_record();
+        let (session_dir, channel_no, file, own_session) = match opened {
+            Ok(v) => v,
+            Err(problem) => return self.record_unavailable(problem, &shell, &kind),
+        };
+        let file_name = format!("channel-{channel_no}.jsonl");
+        let ctx = FileContext {
+            host: sessrec_core::sys::hostname(),
+            session: self.session,
+            file: file_name.clone(),
+            user: self.user.name.clone(),
+            actor: self.identity.actor.clone(),
+        };
+        let writer =
+            match RecordWriter::new(file, ctx, WriterOptions::from_config(&self.config.recorder)) {
+                Ok(w) => w,
+                Err(e) => {
+                    return self.record_unavailable(
+                        format!("cannot start {}/{file_name}: {e}", session_dir.display()),
+                        &shell,
+                        &kind,
+                    )
+                }
+            };
+        let channel_id = format!("{}/{}", self.session, channel_no);
+        let mut recorder = ChannelRecorder::new(
+            writer,
+            format!("{}/{}", self.session, file_name),
+            self.config.on_error,
+            self.config.recorder.record_input,
+            self.config.recorder.max_channel_bytes,
+        );
+
+        // What to exec.
+        let (exec_path, exec_argv) = self.command_line(&kind, &shell)?;
+        let env = spawn::child_environment(
+            std::env::vars_os(),
+            &[
+                ("SHELL", shell.as_os_str()),
+                ("SESSREC_SESSION", OsStr::new(&self.session.to_string())),
+                ("SESSREC_CHANNEL", OsStr::new(&channel_id)),
+            ],
+        );
+        let exec = PreparedExec::new(
+            &exec_path,
+            &exec_argv,
+            &env,
+            (self.caller.uid, self.caller.gid, &self.caller.groups),
+            &self.inherited,
+        )
+        .map_err(|e| err(format!("cannot prepare {}: {e}", exec_path.display())))?;
+
+        let signal_fd = sys::signal_pipe(&[libc::SIGWINCH, libc::SIGHUP, libc::SIGTERM])
+            .map_err(|e| err(format!("signal setup failed: {e}")))?;
+
+        let mut start = Map::new();
+        start.insert("kind".into(), json!(kind.as_str()));
+        start.insert("mode".into(), json!(if has_tty { "pty" } else { "pipe" }));
+        if let Some(cmd) = &self.invocation.command {
+            insert_bounded_bytes(&mut start, "command", cmd.as_bytes(), COMMAND_MAX);
+        }
+        if let ChannelKind::Transfer { protocol, argv } = &kind {
+            start.insert("protocol".into(), json!(protocol));
+            start.insert("argv".into(), json!(argv));
+        }
+        start.insert("login".into(), json!(self.invocation.login));
+        start.insert("force_command".into(), json!(self.invocation.force_command));
+        insert_bounded_bytes(&mut start, "shell", shell.as_os_str().as_bytes(), PATH_MAX);
+        start.insert("uid".into(), json!(self.caller.uid));
+        start.insert("identity_verified".into(), json!(self.identity.verified));
+        if let Some(reason) = &self.unclaimed {
+            start.insert("grant".into(), json!(reason.to_string()));
+        }
+        if let Some(term) = env_var("TERM") {
+            insert_bounded_bytes(&mut start, "term", term.as_bytes(), TERM_MAX);
+        }
+        if let Some(parent) = env_var("SESSREC_CHANNEL") {
+            insert_bounded_bytes(&mut start, "parent_channel", parent.as_bytes(), 256);
+        }
+        if let Some(t) = &ticket {
+            insert_bounded(&mut start, "ticket", t, 256);
+        }
+        start.insert("outer_tty".into(), json!(takeover.as_str()));
+        if let Takeover::Taken { path } | Takeover::Nested { path } = &takeover {
+            insert_bounded_bytes(
+                &mut start,
+                "outer_tty_path",
+                path.as_os_str().as_bytes(),
+                PATH_MAX,
+            );
+        }
+        start.insert("recorder_version".into(), json!(sessrec_core::VERSION));
+        start.insert("mono_us".into(), json!(recorder.start_mono_us()));
+        start.insert("start_time".into(), json!(Timestamp::now().to_string()));
+
+        let outcome = if has_tty {
+            self.run_pty(exec, recorder_user, signal_fd, &mut recorder, start, &kind)?
+        } else {
+            self.run_pipe(exec, recorder_user, signal_fd, &mut recorder, start, &kind)?
+        };
+
+        let mut end = Map::new();
+        end.insert("reason".into(), json!(outcome.reason.as_str()));
+        match outcome.status {
+            Some(sys::ExitStatus::Code(code)) => {
+                end.insert("exit_code".into(), json!(code));
+            }
+            Some(sys::ExitStatus::Signal {
+                signal,
+                core_dumped,
+            }) => {
+                end.insert("signal".into(), json!(signal));
+                end.insert("core_dumped".into(), json!(core_dumped));
+            }
+            None => {
+                end.insert("exit_code".into(), Value::Null);
+            }
+        }
+        let last_seq_before = recorder.is_recording();
+        let anchor = recorder.finish(end);
+        if let Some(own) = own_session {
+            finish_own_session(own, &file_name, anchor.as_ref(), last_seq_before);
+        }
+        Ok(match (outcome.reason, outcome.status) {
+            (_, Some(status)) => status.shell_code(),
+            (EndReason::RecordFailure, None) => 1,
+            (_, None) => 128 + libc::SIGHUP,
+        })
+    }
+
+    fn channel_kind(&self, has_tty: bool) -> ChannelKind {
+        let Some(command) = &self.invocation.command else {
+            return ChannelKind::Shell;
+        };
+        match crate::transfer_seam::classify(command, has_tty, &self.config) {
+            Some((protocol, argv)) => ChannelKind::Transfer { protocol, argv },
+            None => ChannelKind::Exec,
+        }
+    }
+
+    /// The path and argv of the child.
+    fn command_line(
+        &self,
+        kind: &ChannelKind,
+        shell: &Path,
+    ) -> Result<(PathBuf, Vec<OsString>), StartError> {
+        let base = shell
+            .file_name()
+            .map(|b| b.to_os_string())
+            .unwrap_or_else(|| OsString::from("sh"));
+        let argv0 = if self.invocation.login {
+            let mut a = OsString::from("-");
+            a.push(&base);
+            a
+        } else {
+            base
+        };
+        Ok(match (kind, &self.invocation.command) {
+            (ChannelKind::Transfer { argv, .. }, _) => {
+                let program = crate::transfer_seam::resolve_program(&argv[0])
+                    .ok_or_else(|| err(format!("{} not found", argv[0])))?;
+                (program, argv.iter().map(OsString::from).collect())
+            }
+            (_, Some(command)) => (
+                shell.to_path_buf(),
+                vec![argv0, OsString::from("-c"), command.clone()],
+            ),
+            (_, None) => (shell.to_path_buf(), vec![argv0]),
+        })
+    }
+
+    /// Opens the session directory and a new channel file; for an unclaimed session also
+    /// starts `session.jsonl`.
+    fn open_record(&self) -> Result<(PathBuf, u32, File, Option<OwnSession>), String> {
+        let cfg = &self.config;
+        let read_gid = if cfg.read_group.is_empty() {
+            None
+        } else {
+            Some(
+                sys::group_gid(&cfg.read_group)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| format!("read_group '{}' does not exist", cfg.read_group))?,
+            )
+        };
+        let dir = if self.unclaimed.is_none() {
+            SessionDir::open(&cfg.record_dir, self.session)
+        } else {
+            SessionDir::create(&cfg.record_dir, self.session, read_gid)
+        }
+        .map_err(|e| {
+            format!(
+                "cannot open the session directory under {}: {e}",
+                cfg.record_dir.display()
+            )
+        })?;
+        let free = sessrec_core::tree::free_mb(dir.path())
+            .map_err(|e| format!("cannot check free space in {}: {e}", dir.path().display()))?;
+        if free < cfg.min_free_mb {
+            return Err(format!(
+                "only {free} MiB free in {} (min_free_mb = {})",
+                dir.path().display(),
+                cfg.min_free_mb
+            ));
+        }
+        let own = match &self.unclaimed {
+            Some(reason) => {
+                let file = dir
+                    .create_file("session.jsonl")
+                    .map_err(|e| format!("cannot create session.jsonl: {e}"))?;
+                let ctx = FileContext {
+                    host: sessrec_core::sys::hostname(),
+                    session: self.session,
+                    file: "session.jsonl".into(),
+                    user: self.user.name.clone(),
+                    actor: self.identity.actor.clone(),
+                };
+                let mut writer =
+                    RecordWriter::new(file, ctx, WriterOptions::from_config(&cfg.recorder))
+                        .map_err(|e| format!("cannot start session.jsonl: {e}"))?;
+                let fields = session::own_login_fields(
+                    &self.identity,
+                    reason,
+                    env_var("SSH_CONNECTION").as_ref(),
+                );
+                writer
+                    .event("login", fields)
+                    .map_err(|e| format!("cannot write session.jsonl: {e}"))?;
+                Some(OwnSession {
+                    writer,
+                    started: Instant::now(),
+                })
+            }
+            None => None,
+        };
+        let (n, file) = dir.create_channel_file().map_err(|e| {
+            format!(
+                "cannot create a channel file in {}: {e}",
+                dir.path().display()
+            )
+        })?;
+        Ok((dir.path().to_path_buf(), n, file, own))
+    }
+
+    /// The record cannot be written before the channel starts: deny (default) or run unrecorded.
+    fn record_unavailable(
+        &self,
+        problem: String,
+        shell: &Path,
+        kind: &ChannelKind,
+    ) -> Result<i32, StartError> {
+        match self.config.on_error {
+            OnError::Deny => {
+                syslog_authpriv(
+                    Level::Error,
+                    &format!(
+                        "session {} user {}: channel refused, record unavailable: {problem}",
+                        self.session, self.user.name
+                    ),
+                );
+                Err(err(format!(
+                    "this session must be recorded, but the record cannot be written ({problem}); access refused"
+                )))
+            }
+            OnError::Allow => {
+                syslog_authpriv(
+                    Level::Alert,
+                    &format!(
+                        "session {} user {}: record unavailable ({problem}); on_error = allow: running UNRECORDED",
+                        self.session, self.user.name
+                    ),
+                );
+                let (path, argv) = self.command_line(kind, shell)?;
+                let env =
+                    spawn::child_environment(std::env::vars_os(), &[("SHELL", shell.as_os_str())]);
+                let exec = PreparedExec::new(
+                    &path,
+                    &argv,
+                    &env,
+                    (self.caller.uid, self.caller.gid, &self.caller.groups),
+                    &self.inherited,
+                )
+                .map_err(|e| err(format!("cannot prepare {}: {e}", path.display())))?;
+                let e = exec.exec_in_place();
+                Err(err(format!("cannot run {}: {e}", path.display())))
+            }
+        }
+    }
+
+    /// The ticket for this channel, asked for on the terminal or taken from the environment.
+    fn ticket(&self, kind: &ChannelKind, has_tty: bool) -> Result<Option<String>, StartError> {
+        let cfg = &self.config.ticket;
+        if cfg.mode == TicketMode::Off {
+            return Ok(None);
+        }
+        let given = if let Some(t) = &self.grant_ticket {
+            Some(t.clone())
+        } else if let Some(t) = env_var("SESSREC_TICKET").and_then(|t| t.into_string().ok()) {
+            Some(t)
+        } else if has_tty && *kind == ChannelKind::Shell {
+            ask_ticket(cfg.mode == TicketMode::Required)
+        } else {
+            None
+        };
+        let given = given
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        match (&given, cfg.mode) {
+            (None, TicketMode::Required) => Err(err(
+                "a change or incident ticket is required for this login (set SESSREC_TICKET, or type it when asked)",
+            )),
+            (Some(t), _) if !cfg.pattern_regex().is_none_or(|re| re.is_match(t)) => Err(err(format!(
+                "ticket '{}' does not match the required pattern {}",
+                t.chars().take(64).collect::<String>(),
+                cfg.pattern
+            ))),
+            _ => Ok(given),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_pty(
+        &self,
+        exec: PreparedExec,
+        recorder_user: sys::Passwd,
+        signal_fd: OwnedFd,
+        recorder: &mut ChannelRecorder,
+        mut start: Map<String, Value>,
+        kind: &ChannelKind,
+    ) -> Result<Outcome, StartError> {
+        let pty = sys::open_pty().map_err(|e| err(format!("cannot allocate a pty: {e}")))?;
+        let tty_gid = sys::group_gid("tty")
+            .ok()
+            .flatten()
+            .unwrap_or(self.caller.gid);
+        sys::fchown(pty.slave.as_raw_fd(), self.caller.uid, tty_gid)
+            .and_then(|()| sys::fchmod(pty.slave.as_raw_fd(), 0o620))
+            .map_err(|e| err(format!("cannot hand the pty to the user: {e}")))?;
+        let guard =
+            RawModeGuard::new(&[0, 1]).map_err(|e| err(format!("terminal setup failed: {e}")))?;
+        if let Some(saved) = guard.saved() {
+            let _ = sys::tcsetattr(pty.slave.as_raw_fd(), saved);
+        }
+        if let Ok(ws) = sys::get_winsize(0) {
+            let _ = sys::set_winsize(pty.master.as_raw_fd(), &ws);
+            start.insert("cols".into(), json!(ws.ws_col));
+            start.insert("rows".into(), json!(ws.ws_row));
+        }
+        insert_bounded_bytes(&mut start, "pty", pty.path.as_os_str().as_bytes(), PATH_MAX);
+        if *kind == ChannelKind::Shell && !self.config.recorder.notice.is_empty() {
+            let notice = self
+                .config
+                .recorder
+                .notice
+                .replace("{session}", &self.session.to_string());
+            let _ = sys::write(1, format!("{notice}\r\n").as_bytes());
+        }
+        let child = spawn::spawn_pty_child(&exec, &pty.slave).map_err(|e| {
+            err(format!(
+                "cannot start {}: {e}",
+                exec.argv()[0].to_string_lossy()
+            ))
+        })?;
+        drop(pty.slave);
+        start.insert("pid".into(), json!(child.pid));
+        recorder.event("channel.start", start);
+        self.drop_recorder_privileges(&recorder_user)?;
+        let masker = self
+            .config
+            .recorder
+            .record_input
+            .then(|| InputMasker::new(self.config.recorder.password_prompt().clone()));
+        let outcome = PtyRelay {
+            master: pty.master,
+            signal_fd: signal_fd.as_raw_fd(),
+            child_pid: child.pid,
+            child_pidfd: child.pidfd,
+            recorder,
+            masker,
+            idle: IdlePolicy::new(
+                self.config.recorder.idle_timeout_s,
+                self.config.recorder.idle_warning_s,
+            ),
+        }
+        .run();
+        drop(guard);
+        Ok(outcome)
+    }
+
+    fn run_pipe(
+        &self,
+        exec: PreparedExec,
+        recorder_user: sys::Passwd,
+        signal_fd: OwnedFd,
+        recorder: &mut ChannelRecorder,
+        mut start: Map<String, Value>,
+        kind: &ChannelKind,
+    ) -> Result<Outcome, StartError> {
+        let guard = RawModeGuard::new(&[0, 1, 2])
+            .map_err(|e| err(format!("descriptor setup failed: {e}")))?;
+        let child = spawn::spawn_pipe_child(&exec).map_err(|e| {
+            err(format!(
+                "cannot start {}: {e}",
+                exec.argv()[0].to_string_lossy()
+            ))
+        })?;
+        start.insert("pid".into(), json!(child.monitor_pid));
+        recorder.event("channel.start", start);
+        self.drop_recorder_privileges(&recorder_user)?;
+        let observer = match kind {
+            ChannelKind::Transfer { protocol, argv } => {
+                crate::transfer_seam::observer(protocol, argv)
+            }
+            _ => None,
+        };
+        let outcome = PipeRelay {
+            child,
+            signal_fd: signal_fd.as_raw_fd(),
+            recorder,
+            record_payload: self.config.transfer.record_payload,
+            observer,
+            idle: if matches!(kind, ChannelKind::Transfer { .. }) {
+                IdlePolicy::new(0, 0)
+            } else {
+                IdlePolicy::new(
+                    self.config.recorder.idle_timeout_s,
+                    self.config.recorder.idle_warning_s,
+                )
+            },
+        }
+        .run();
+        drop(guard);
+        Ok(outcome)
+    }
+
+    /// After the child runs: become the `sessrec` system user, with no capabilities, no new
+    /// privileges and not dumpable, so the user can neither signal, trace nor read the recorder.
+    fn drop_recorder_privileges(&self, recorder_user: &sys::Passwd) -> Result<(), StartError> {
+        sys::drop_to(recorder_user.uid, recorder_user.gid, &[])
+            .and_then(|()| sys::drop_capabilities_and_lock())
+            .map_err(|e| {
+                syslog_authpriv(
+                    Level::Error,
+                    &format!("cannot drop recorder privileges: {e}"),
+                );
+                err(format!("cannot drop recorder privileges: {e}"))
+            })
+    }
+}
+
+/// Asks for a ticket on the outer terminal (before raw mode), bounded in time and length.
+fn ask_ticket(required: bool) -> Option<String> {
+    let prompt = if required {
+        "Ticket (required): "
+    } else {
+        "Ticket (optional, Enter to skip): "
+    };
+    let _ = io::stderr().write_all(prompt.as_bytes());
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < 256 {
+        let mut fds = [sys::pollfd(0, sys::POLLIN)];
+        match sys::poll(&mut fds, 120_000) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        match sys::read(0, &mut byte) {
+            Ok(1) if byte[0] == b'\n' || byte[0] == b'\r' => break,
+            Ok(1) => line.push(byte[0]),
+            _ => return None,
+        }
+    }
+    String::from_utf8(line).ok()
+}
+
+fn finish_own_session(
+    mut own: OwnSession,
+    file_name: &str,
+    anchor: Option<&sessrec_core::writer::Anchor>,
+    _recording: bool,
+) {
+    let mut channel = Map::new();
+    channel.insert("file".into(), json!(file_name));
+    if let Some(a) = anchor {
+        channel.insert("last_seq".into(), json!(a.seq));
+        channel.insert("digest".into(), json!(a.digest));
+    }
+    channel.insert("open".into(), json!(false));
+    let mut f = Map::new();
+    f.insert(
+        "duration_us".into(),
+        json!(own.started.elapsed().as_micros() as u64),
+    );
+    f.insert(
+        "channels".into(),
+        Value::Array(vec![Value::Object(channel)]),
+    );
+    let _ = own.writer.event("logout", f);
+    if let Ok(anchor) = own.writer.close() {
+        syslog_authpriv(Level::Info, &anchor.to_string());
+    }
+}

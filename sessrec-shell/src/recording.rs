@@ -1,0 +1,365 @@
+//! One channel's record: `channel.start`, I/O (with masking results, the byte cap and its
+//! output sampling), events, and `channel.end`; and what happens when the record cannot be
+//! written (`on_error`).
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::time::Instant;
+
+use serde_json::{json, Map, Value};
+use sessrec_core::config::OnError;
+use sessrec_core::record::Stream;
+use sessrec_core::sys::{syslog_authpriv, Level};
+use sessrec_core::time::monotonic_micros;
+use sessrec_core::writer::{Anchor, RecordWriter};
+
+use crate::masking::InputPiece;
+
+/// Output kept per second once the byte cap is reached.
+pub const SAMPLE_BYTES_PER_SECOND: usize = 1024;
+/// Largest input frame written by hand (echo-off lines), so each fits a line.
+const HAND_FRAME_MAX: usize = 1024;
+
+pub struct ChannelRecorder {
+    writer: Option<RecordWriter>,
+    name: String,
+    on_error: OnError,
+    failure: Option<String>,
+    start_mono_us: u64,
+    started: Instant,
+    record_input: bool,
+    cap: u64,
+    counted: u64,
+    capped: bool,
+    sample_second: u64,
+    sample_used: usize,
+    skipped_in_second: u64,
+    skipped_total: u64,
+    echo_off_noted: bool,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl ChannelRecorder {
+    /// `name` is `<session>/<file>` for messages.
+    pub fn new(
+        writer: RecordWriter,
+        name: String,
+        on_error: OnError,
+        record_input: bool,
+        cap: u64,
+    ) -> Self {
+        ChannelRecorder {
+            writer: Some(writer),
+            name,
+            on_error,
+            failure: None,
+            start_mono_us: monotonic_micros(),
+            started: Instant::now(),
+            record_input,
+            cap,
+            counted: 0,
+            capped: false,
+            sample_second: 0,
+            sample_used: 0,
+            skipped_in_second: 0,
+            skipped_total: 0,
+            echo_off_noted: false,
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+
+    /// µs on CLOCK_MONOTONIC since the channel started.
+    pub fn offset_us(&self) -> u64 {
+        monotonic_micros().saturating_sub(self.start_mono_us)
+    }
+
+    pub fn start_mono_us(&self) -> u64 {
+        self.start_mono_us
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Why recording failed, if it did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// Recording failed and the policy is to stop the channel.
+    pub fn must_stop(&self) -> bool {
+        self.failure.is_some() && self.on_error == OnError::Deny
+    }
+
+    pub fn is_recording(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    fn check(&mut self, result: io::Result<()>) {
+        let problem = match result {
+            Err(e) => Some(format!("writing the record failed: {e}")),
+            Ok(()) if self.writer.as_ref().is_some_and(|w| w.space_low()) => Some(
+                "the record's filesystem is full (the disk reserve could not be renewed)"
+                    .to_string(),
+            ),
+            Ok(()) => None,
+        };
+        if let Some(problem) = problem {
+            self.fail(problem);
+        }
+    }
+
+    fn fail(&mut self, problem: String) {
+        if self.failure.is_some() {
+            return;
+        }
+        match self.on_error {
+            OnError::Deny => {
+                syslog_authpriv(
+                    Level::Error,
+                    &format!("record {}: {problem}; ending the channel", self.name),
+                );
+            }
+            OnError::Allow => {
+                syslog_authpriv(
+                    Level::Alert,
+                    &format!(
+                        "record {}: {problem}; on_error = allow: the channel continues UNRECORDED",
+                        self.name
+                    ),
+                );
+                if let Some(mut w) = self.writer.take() {
+                    let mut f = Map::new();
+                    f.insert("message".into(), json!(problem));
+                    f.insert("continues_unrecorded".into(), json!(true));
+                    let _ = w.event("error", f);
+                    let _ = w.close();
+                }
+            }
+        }
+        self.failure = Some(problem);
+    }
+
+    /// Writes one event line.
+    pub fn event(&mut self, kind: &str, fields: Map<String, Value>) {
+        if let Some(w) = self.writer.as_mut() {
+            let r = w.event(kind, fields);
+            self.check(r);
+        }
+    }
+
+    fn count(&mut self, n: usize) {
+        self.counted = self.counted.saturating_add(n as u64);
+        if !self.capped && self.counted >= self.cap {
+            self.capped = true;
+            let off = self.offset_us();
+            let mut f = Map::new();
+            f.insert("off".into(), json!(off));
+            f.insert("reason".into(), json!("max_channel_bytes"));
+            f.insert("limit".into(), json!(self.cap));
+            f.insert(
+                "message".into(),
+                json!("byte cap reached: input is still recorded in full, output is sampled (first KiB of each second)"),
+            );
+            self.event("truncated", f);
+            syslog_authpriv(
+                Level::Warning,
+                &format!(
+                    "record {}: channel passed max_channel_bytes ({}); output is now sampled",
+                    self.name, self.cap
+                ),
+            );
+        }
+    }
+
+    /// Records what the user typed, after masking.
+    pub fn input(&mut self, pieces: &[InputPiece<'_>]) {
+        let off = self.offset_us();
+        for piece in pieces {
+            match *piece {
+                InputPiece::Clear(data) => {
+                    self.bytes_in += data.len() as u64;
+                    if self.record_input {
+                        self.count(data.len());
+                        if let Some(w) = self.writer.as_mut() {
+                            let r = w.io(Stream::Input, off, data);
+                            self.check(r);
+                        }
+                    }
+                }
+                InputPiece::EchoOff(data) => {
+                    self.bytes_in += data.len() as u64;
+                    if self.record_input {
+                        self.count(data.len());
+                        self.echo_off_input(off, data);
+                    }
+                }
+                InputPiece::Masked(n) => {
+                    self.bytes_in += n as u64;
+                    if self.record_input {
+                        let mut f = Map::new();
+                        f.insert("off".into(), json!(off));
+                        f.insert("bytes".into(), json!(n));
+                        self.event("input.masked", f);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Input typed with echo off past the one masked line: recorded in an `io` line marked
+    /// `echo_off`, with a notice the first time.
+    fn echo_off_input(&mut self, off: u64, data: &[u8]) {
+        if !self.echo_off_noted {
+            self.echo_off_noted = true;
+            let mut f = Map::new();
+            f.insert("off".into(), json!(off));
+            f.insert("echo_off".into(), json!(true));
+            f.insert(
+                "message".into(),
+                json!("input typed while terminal echo is off is recorded (only one line per switch into password mode is withheld)"),
+            );
+            self.event("notice", f);
+        }
+        for chunk in data.chunks(HAND_FRAME_MAX) {
+            let frame = match std::str::from_utf8(chunk) {
+                Ok(text) => json!({"off": off, "s": "i", "u": text}),
+                Err(_) => json!({"off": off, "s": "i", "b": base64_encode(chunk)}),
+            };
+            let mut f = Map::new();
+            f.insert("frames".into(), Value::Array(vec![frame]));
+            f.insert("echo_off".into(), json!(true));
+            self.event("io", f);
+        }
+    }
+
+    /// Records output (or stderr); past the cap only the first KiB of each second.
+    pub fn output(&mut self, stream: Stream, data: &[u8]) {
+        self.bytes_out += data.len() as u64;
+        let off = self.offset_us();
+        let mut keep = data;
+        if self.capped {
+            let second = off / 1_000_000;
+            if second != self.sample_second {
+                self.close_sample_second();
+                self.sample_second = second;
+                self.sample_used = 0;
+            }
+            let room = SAMPLE_BYTES_PER_SECOND.saturating_sub(self.sample_used);
+            let mut n = room.min(data.len());
+            // Keep whole characters where possible (the writer never splits them anyway).
+            while n > 0 && n < data.len() && (data[n] & 0xC0) == 0x80 {
+                n -= 1;
+            }
+            keep = &data[..n];
+            self.sample_used += n;
+            self.skipped_in_second += (data.len() - n) as u64;
+        }
+        if keep.is_empty() {
+            return;
+        }
+        self.count(keep.len());
+        if let Some(w) = self.writer.as_mut() {
+            let r = w.io(stream, off, keep);
+            self.check(r);
+        }
+    }
+
+    fn close_sample_second(&mut self) {
+        if self.skipped_in_second == 0 {
+            return;
+        }
+        let skipped = std::mem::take(&mut self.skipped_in_second);
+        self.skipped_total += skipped;
+        let mut f = Map::new();
+        f.insert("off".into(), json!(self.offset_us()));
+        f.insert("second".into(), json!(self.sample_second));
+        f.insert("skipped_bytes".into(), json!(skipped));
+        self.event("truncated", f);
+    }
+
+    /// Payload bytes that crossed the channel without being recorded (transfers).
+    pub fn count_unrecorded(&mut self, input: usize, output: usize) {
+        self.bytes_in += input as u64;
+        self.bytes_out += output as u64;
+    }
+
+    /// When the writer must be called again (pending I/O flush).
+    pub fn deadline(&self) -> Option<Instant> {
+        self.writer.as_ref().and_then(|w| w.flush_deadline())
+    }
+
+    /// Flushes pending I/O when due and sends the periodic anchor.
+    pub fn tick(&mut self, now: Instant) {
+        let due = self
+            .writer
+            .as_ref()
+            .and_then(|w| w.flush_deadline())
+            .is_some_and(|d| d <= now);
+        if due {
+            if let Some(w) = self.writer.as_mut() {
+                let r = w.flush();
+                self.check(r);
+            }
+        }
+        if let Some(anchor) = self.writer.as_mut().and_then(|w| w.poll_anchor(now)) {
+            syslog_authpriv(Level::Info, &anchor.to_string());
+        }
+    }
+
+    /// Writes `channel.end` (with the recorder's own usage) and closes the file. Returns the
+    /// final anchor, also sent to syslog.
+    pub fn finish(mut self, mut fields: Map<String, Value>) -> Option<Anchor> {
+        self.close_sample_second();
+        let (max_rss_kib, cpu_us) = crate::sys::self_usage();
+        fields.insert("bytes_in".into(), json!(self.bytes_in));
+        fields.insert("bytes_out".into(), json!(self.bytes_out));
+        fields.insert(
+            "duration_us".into(),
+            json!(self.started.elapsed().as_micros() as u64),
+        );
+        fields.insert("recorder_max_rss_kib".into(), json!(max_rss_kib));
+        fields.insert("recorder_cpu_us".into(), json!(cpu_us));
+        if self.capped {
+            fields.insert("truncated_output_bytes".into(), json!(self.skipped_total));
+        }
+        if let Some(problem) = &self.failure {
+            let mut f = Map::new();
+            f.insert("message".into(), json!(problem));
+            if let Some(w) = self.writer.as_mut() {
+                let _ = w.event("error", f);
+            }
+        }
+        let mut writer = self.writer.take()?;
+        if writer.event("channel.end", fields).is_err() {
+            syslog_authpriv(
+                Level::Error,
+                &format!(
+                    "record {}: the final channel.end line could not be written",
+                    self.name
+                ),
+            );
+        }
+        match writer.close() {
+            Ok(anchor) => {
+                syslog_authpriv(Level::Info, &anchor.to_string());
+                Some(anchor)
+            }
+            Err(e) => {
+                syslog_authpriv(
+                    Level::Error,
+                    &format!("record {}: closing failed: {e}", self.name),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn base64_encode(data: &[u8]) -> String {
+    let mut out = Vec::new();
+    sessrec_core::frames::append_base64(&mut out, data, usize::MAX);
+    String::from_utf8(out).unwrap_or_default()
+}

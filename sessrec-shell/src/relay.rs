@@ -1,0 +1,779 @@
+//! The relay loops: one thread, poll(2) on nonblocking descriptors, one bounded chunk in flight
+//! per direction (so a terminal that stops reading stops the reading of the pty, and memory
+//! stays small), every byte recorded before it is passed on.
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+use sessrec_core::record::Stream;
+
+use crate::masking::{InputMasker, InputPiece};
+use crate::recording::ChannelRecorder;
+use crate::spawn::{PipeChild, MONITOR_MESSAGE_LEN};
+use crate::sys::{self, ExitStatus};
+
+/// Largest single read.
+const CHUNK: usize = 64 * 1024;
+/// How long output is drained after the shell exits while other processes hold the pty.
+const DRAIN_MAX: Duration = Duration::from_secs(2);
+/// A drain ends when the pty stays quiet this long.
+const DRAIN_QUIET_MS: i32 = 50;
+/// How long to wait for the child after hanging it up.
+const HANGUP_WAIT: Duration = Duration::from_secs(3);
+
+/// Why a channel ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The command exited.
+    Exit,
+    /// The client went away (SIGHUP, terminal or pipe closed).
+    Hangup,
+    /// SIGTERM (from root).
+    Terminated,
+    /// `idle_timeout_s` passed without input or output.
+    Idle,
+    /// The record could not be written (`on_error = "deny"`).
+    RecordFailure,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Exit => "exit",
+            EndReason::Hangup => "hangup",
+            EndReason::Terminated => "terminated",
+            EndReason::Idle => "idle",
+            EndReason::RecordFailure => "record_failure",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub reason: EndReason,
+    pub status: Option<ExitStatus>,
+}
+
+/// Idle policy: warn, then end.
+#[derive(Debug, Clone, Copy)]
+pub struct IdlePolicy {
+    pub timeout: Option<Duration>,
+    pub warning: Duration,
+}
+
+impl IdlePolicy {
+    pub fn new(timeout_s: u64, warning_s: u64) -> Self {
+        IdlePolicy {
+            timeout: (timeout_s > 0).then(|| Duration::from_secs(timeout_s)),
+            warning: Duration::from_secs(warning_s.min(timeout_s)),
+        }
+    }
+}
+
+/// Watches a transfer channel's bytes (see `transfer`); payload is not recorded when present.
+pub trait ChannelObserver {
+    fn client_to_server(&mut self, now_us: u64, data: &[u8]);
+    fn server_to_client(&mut self, now_us: u64, data: &[u8]);
+    /// Events ready to be written, as (type, fields).
+    fn drain_events(&mut self) -> Vec<(String, Map<String, Value>)>;
+    fn finish(&mut self, now_us: u64, exit: Option<i32>);
+}
+
+/// Bytes read but not yet written on.
+struct Pending {
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+}
+
+impl Pending {
+    fn new() -> Self {
+        Pending {
+            buf: vec![0; CHUNK],
+            pos: 0,
+            len: 0,
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.pos == self.len
+    }
+    fn data(&self) -> &[u8] {
+        &self.buf[self.pos..self.len]
+    }
+    fn clear(&mut self) {
+        self.pos = 0;
+        self.len = 0;
+    }
+    /// Reads into the (empty) buffer. `Ok(None)`: would block.
+    fn fill_from(&mut self, fd: RawFd) -> io::Result<Option<usize>> {
+        debug_assert!(self.is_empty());
+        self.clear();
+        match sys::read(fd, &mut self.buf) {
+            Ok(n) => {
+                self.len = n;
+                Ok(Some(n))
+            }
+            Err(e) if would_block(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+    /// Writes as much as the fd takes. `Ok(true)` when all is written.
+    fn drain_to(&mut self, fd: RawFd) -> io::Result<bool> {
+        while !self.is_empty() {
+            match sys::write(fd, self.data()) {
+                Ok(n) => self.pos += n,
+                Err(e) if would_block(&e) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        self.clear();
+        Ok(true)
+    }
+}
+
+fn would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+fn is_eio(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EIO)
+}
+
+fn timeout_ms(now: Instant, deadlines: &[Option<Instant>]) -> i32 {
+    deadlines
+        .iter()
+        .flatten()
+        .map(|d| d.saturating_duration_since(now).as_millis().min(60_000) as i32)
+        .min()
+        .map_or(60_000, |ms| ms.max(if ms == 0 { 0 } else { 1 }))
+}
+
+/// Signals that reached the recorder, read from the self-pipe.
+#[derive(Default)]
+struct Signals {
+    winch: bool,
+    hup: bool,
+    term: bool,
+}
+
+fn read_signals(fd: RawFd) -> Signals {
+    let mut s = Signals::default();
+    let mut buf = [0u8; 64];
+    while let Ok(n) = sys::read(fd, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            match libc::c_int::from(b) {
+                libc::SIGWINCH => s.winch = true,
+                libc::SIGHUP => s.hup = true,
+                libc::SIGTERM => s.term = true,
+                _ => {}
+            }
+        }
+    }
+    s
+}
+
+fn say(fd: RawFd, text: &str) {
+    let _ = sys::write(fd, text.as_bytes());
+}
+
+fn reap(pidfd: &OwnedFd, pid: libc::pid_t, wait: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Ok(Some(status)) = sys::waitpid(pid, true) {
+            return Some(ExitStatus::from_wait_status(status));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        let mut fds = [sys::pollfd(pidfd.as_raw_fd(), sys::POLLIN)];
+        let _ = sys::poll(&mut fds, timeout_ms(now, &[Some(deadline)]));
+    }
+}
+
+/// The pty-mode relay between the outer terminal (fds 0/1) and the pty master.
+pub struct PtyRelay<'a> {
+    pub master: OwnedFd,
+    pub signal_fd: RawFd,
+    pub child_pid: libc::pid_t,
+    pub child_pidfd: OwnedFd,
+    pub recorder: &'a mut ChannelRecorder,
+    pub masker: Option<InputMasker>,
+    pub idle: IdlePolicy,
+}
+
+impl PtyRelay<'_> {
+    pub fn run(mut self) -> Outcome {
+        let (outer_in, outer_out) = (0, 1);
+        let master = self.master.as_raw_fd();
+        let mut to_outer = Pending::new();
+        let mut to_master = Pending::new();
+        let mut outer_open = true;
+        let mut master_eof = false;
+        let mut status: Option<ExitStatus> = None;
+        let mut drain_until: Option<Instant> = None;
+        let mut last_activity = Instant::now();
+        let mut warned = false;
+        let mut end: Option<EndReason> = None;
+
+        loop {
+            if self.recorder.must_stop() {
+                end = Some(EndReason::RecordFailure);
+            }
+            if end.is_some() {
+                break;
+            }
+            if master_eof && to_outer.is_empty() && status.is_some() {
+                break;
+            }
+            let now = Instant::now();
+            if let Some(until) = drain_until {
+                if now >= until && to_outer.is_empty() {
+                    break;
+                }
+            }
+            let idle_at = self.idle.timeout.map(|t| last_activity + t);
+            let warn_at = self
+                .idle
+                .timeout
+                .filter(|_| !warned)
+                .map(|t| last_activity + t.saturating_sub(self.idle.warning));
+            let mut deadlines = vec![self.recorder.deadline(), idle_at, warn_at, drain_until];
+            if master_eof && status.is_none() {
+                // EIO seen: the shell is about to exit.
+                deadlines.push(Some(now + Duration::from_millis(100)));
+            }
+            let mut timeout = timeout_ms(now, &deadlines);
+            if drain_until.is_some() {
+                timeout = timeout.min(DRAIN_QUIET_MS);
+            }
+
+            let mut master_events = 0;
+            if !master_eof && to_outer.is_empty() {
+                master_events |= sys::POLLIN;
+            }
+            if !master_eof && !to_master.is_empty() {
+                master_events |= sys::POLLOUT;
+            }
+            let mut fds = [
+                sys::pollfd(
+                    if outer_open && to_master.is_empty() && drain_until.is_none() {
+                        outer_in
+                    } else {
+                        -1
+                    },
+                    sys::POLLIN,
+                ),
+                sys::pollfd(
+                    if outer_open && !to_outer.is_empty() {
+                        outer_out
+                    } else {
+                        -1
+                    },
+                    sys::POLLOUT,
+                ),
+                sys::pollfd(if master_events != 0 { master } else { -1 }, master_events),
+                sys::pollfd(self.signal_fd, sys::POLLIN),
+                sys::pollfd(
+                    if status.is_none() {
+                        self.child_pidfd.as_raw_fd()
+                    } else {
+                        -1
+                    },
+                    sys::POLLIN,
+                ),
+            ];
+            let ready = match sys::poll(&mut fds, timeout) {
+                Ok(n) => n,
+                Err(_) => {
+                    end = Some(EndReason::Hangup);
+                    continue;
+                }
+            };
+            let now = Instant::now();
+            self.recorder.tick(now);
+
+            if ready == 0 && drain_until.is_some() && to_outer.is_empty() {
+                break;
+            }
+
+            if fds[3].revents != 0 {
+                let s = read_signals(self.signal_fd);
+                if s.winch {
+                    self.resize();
+                }
+                if s.term {
+                    if outer_open {
+                        say(
+                            outer_out,
+                            "\r\nsessrec: this session was ended by the administrator.\r\n",
+                        );
+                    }
+                    end = Some(EndReason::Terminated);
+                    continue;
+                }
+                if s.hup {
+                    end = Some(EndReason::Hangup);
+                    continue;
+                }
+            }
+
+            // Keystrokes.
+            if fds[0].revents != 0 {
+                match to_master.fill_from(outer_in) {
+                    Ok(Some(0)) | Err(_) => {
+                        outer_open = false;
+                        end = Some(EndReason::Hangup);
+                        continue;
+                    }
+                    Ok(Some(_)) => {
+                        last_activity = now;
+                        warned = false;
+                        self.record_input(to_master.data());
+                    }
+                    Ok(None) => {}
+                }
+            }
+            if fds[2].revents & (sys::POLLOUT | sys::POLLERR | sys::POLLHUP) != 0
+                && !to_master.is_empty()
+            {
+                if let Err(e) = to_master.drain_to(master) {
+                    if !would_block(&e) {
+                        to_master.clear();
+                    }
+                }
+            }
+            // Output.
+            if fds[2].revents & (sys::POLLIN | sys::POLLHUP | sys::POLLERR) != 0
+                && to_outer.is_empty()
+                && !master_eof
+            {
+                match to_outer.fill_from(master) {
+                    Ok(Some(0)) => master_eof = true,
+                    Ok(Some(_)) => {
+                        last_activity = now;
+                        let data = to_outer.data();
+                        if let Some(m) = self.masker.as_mut() {
+                            m.on_output(data);
+                        }
+                        self.recorder.output(Stream::Output, data);
+                        if !outer_open {
+                            to_outer.clear();
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) if is_eio(&e) => master_eof = true,
+                    Err(_) => master_eof = true,
+                }
+            }
+            if fds[1].revents != 0 && !to_outer.is_empty() && to_outer.drain_to(outer_out).is_err()
+            {
+                to_outer.clear();
+                outer_open = false;
+                end = Some(EndReason::Hangup);
+                continue;
+            }
+            if fds[4].revents != 0 && status.is_none() {
+                if let Ok(Some(st)) = sys::waitpid(self.child_pid, true) {
+                    status = Some(ExitStatus::from_wait_status(st));
+                    drain_until = Some(now + DRAIN_MAX);
+                }
+            }
+            // Idle policy.
+            if let Some(timeout) = self.idle.timeout {
+                let idle_for = now.saturating_duration_since(last_activity);
+                if idle_for >= timeout {
+                    if outer_open {
+                        say(
+                            outer_out,
+                            "\r\nsessrec: idle timeout; the session is closed.\r\n",
+                        );
+                    }
+                    end = Some(EndReason::Idle);
+                    continue;
+                }
+                if !warned && idle_for >= timeout.saturating_sub(self.idle.warning) {
+                    warned = true;
+                    let left = timeout.saturating_sub(idle_for).as_secs();
+                    let text = format!(
+                        "\r\nsessrec: this session is idle and will be closed in {left} seconds.\r\n"
+                    );
+                    if outer_open {
+                        say(outer_out, &text);
+                    }
+                    let mut f = Map::new();
+                    f.insert("off".into(), json!(self.recorder.offset_us()));
+                    f.insert("message".into(), json!(text.trim()));
+                    f.insert("idle_warning".into(), json!(true));
+                    self.recorder.event("notice", f);
+                }
+            }
+        }
+
+        let reason = end.unwrap_or(EndReason::Exit);
+        if reason == EndReason::RecordFailure {
+            let why = self
+                .recorder
+                .failure()
+                .unwrap_or("unknown error")
+                .to_string();
+            say(
+                outer_out,
+                &format!("\r\nsessrec: the session record cannot be written ({why}); the session is closed.\r\n"),
+            );
+        }
+        if status.is_none() {
+            // Drain what is already there, then hang the session up by closing the master.
+            if reason != EndReason::RecordFailure {
+                let mut buf = Pending::new();
+                for _ in 0..64 {
+                    match buf.fill_from(master) {
+                        Ok(Some(n)) if n > 0 => {
+                            self.recorder.output(Stream::Output, buf.data());
+                            if outer_open {
+                                let _ = sys::write(outer_out, buf.data());
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+            }
+            let _ = sys::pty_signal(master, libc::SIGHUP);
+            drop(self.master);
+            status = reap(&self.child_pidfd, self.child_pid, HANGUP_WAIT);
+        }
+        Outcome { reason, status }
+    }
+
+    fn record_input(&mut self, data: &[u8]) {
+        match self.masker.as_mut() {
+            Some(m) => {
+                let pw = sys::tcgetattr(self.master.as_raw_fd())
+                    .map(|t| sys::is_password_mode(&t))
+                    .unwrap_or(false);
+                let pieces = m.on_input(data, pw);
+                self.recorder.input(&pieces);
+            }
+            None => self.recorder.input(&[InputPiece::Clear(data)]),
+        }
+    }
+
+    fn resize(&mut self) {
+        if let Ok(ws) = sys::get_winsize(0) {
+            if sys::set_winsize(self.master.as_raw_fd(), &ws).is_ok() {
+                let mut f = Map::new();
+                f.insert("off".into(), json!(self.recorder.offset_us()));
+                f.insert("cols".into(), json!(ws.ws_col));
+                f.insert("rows".into(), json!(ws.ws_row));
+                self.recorder.event("resize", f);
+            }
+        }
+    }
+}
+
+/// The pipe-mode relay: stdin → command, command's stdout/stderr → fds 1/2, each recorded
+/// apart; half-closes are passed on.
+pub struct PipeRelay<'a> {
+    pub child: PipeChild,
+    pub signal_fd: RawFd,
+    pub recorder: &'a mut ChannelRecorder,
+    pub observer: Option<Box<dyn ChannelObserver>>,
+    pub record_payload: bool,
+    pub idle: IdlePolicy,
+}
+
+impl PipeRelay<'_> {
+    pub fn run(mut self) -> Outcome {
+        let mut stdin_buf = Pending::new();
+        let mut stdout_buf = Pending::new();
+        let mut stderr_buf = Pending::new();
+        let mut stdin_open = true; // our fd 0
+        let mut to_command: Option<OwnedFd> = Some(self.child.stdin);
+        let mut from_stdout: Option<OwnedFd> = Some(self.child.stdout);
+        let mut from_stderr: Option<OwnedFd> = Some(self.child.stderr);
+        let mut out_open = true;
+        let mut err_open = true;
+        let mut status_fd: Option<OwnedFd> = Some(self.child.status);
+        let mut message = Vec::with_capacity(MONITOR_MESSAGE_LEN);
+        let mut status: Option<ExitStatus> = None;
+        let mut monitor_gone = false;
+        let mut end: Option<EndReason> = None;
+        let mut last_activity = Instant::now();
+        let mut hung_up = false;
+        for fd in [
+            to_command.as_ref().map(|f| f.as_raw_fd()),
+            from_stdout.as_ref().map(|f| f.as_raw_fd()),
+            from_stderr.as_ref().map(|f| f.as_raw_fd()),
+            status_fd.as_ref().map(|f| f.as_raw_fd()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let _ = sys::set_nonblocking(fd);
+        }
+        let control = self.child.control.as_raw_fd();
+        let forward = |sig: libc::c_int| {
+            let _ = sys::write(control, &[sig as u8]);
+        };
+
+        loop {
+            if self.recorder.must_stop() && end.is_none() {
+                end = Some(EndReason::RecordFailure);
+                forward(libc::SIGHUP);
+                forward(libc::SIGTERM);
+            }
+            let outputs_done = from_stdout.is_none()
+                && from_stderr.is_none()
+                && stdout_buf.is_empty()
+                && stderr_buf.is_empty();
+            if outputs_done && (status.is_some() || monitor_gone) {
+                break;
+            }
+            if end.is_some() && (status.is_some() || monitor_gone) {
+                break;
+            }
+            let now = Instant::now();
+            let idle_at = self.idle.timeout.map(|t| last_activity + t);
+            let timeout = timeout_ms(now, &[self.recorder.deadline(), idle_at]);
+            let raw = |f: &Option<OwnedFd>| f.as_ref().map_or(-1, |f| f.as_raw_fd());
+            let mut fds = [
+                sys::pollfd(
+                    if stdin_open && stdin_buf.is_empty() && to_command.is_some() && end.is_none() {
+                        0
+                    } else {
+                        -1
+                    },
+                    sys::POLLIN,
+                ),
+                sys::pollfd(
+                    if stdin_buf.is_empty() {
+                        -1
+                    } else {
+                        raw(&to_command)
+                    },
+                    sys::POLLOUT,
+                ),
+                sys::pollfd(
+                    if stdout_buf.is_empty() {
+                        raw(&from_stdout)
+                    } else {
+                        -1
+                    },
+                    sys::POLLIN,
+                ),
+                sys::pollfd(if stdout_buf.is_empty() { -1 } else { 1 }, sys::POLLOUT),
+                sys::pollfd(
+                    if stderr_buf.is_empty() {
+                        raw(&from_stderr)
+                    } else {
+                        -1
+                    },
+                    sys::POLLIN,
+                ),
+                sys::pollfd(if stderr_buf.is_empty() { -1 } else { 2 }, sys::POLLOUT),
+                sys::pollfd(raw(&status_fd), sys::POLLIN),
+                sys::pollfd(self.signal_fd, sys::POLLIN),
+                sys::pollfd(
+                    if monitor_gone {
+                        -1
+                    } else {
+                        self.child.monitor_pidfd.as_raw_fd()
+                    },
+                    sys::POLLIN,
+                ),
+            ];
+            if sys::poll(&mut fds, timeout).is_err() {
+                end.get_or_insert(EndReason::Hangup);
+                break;
+            }
+            let now = Instant::now();
+            self.recorder.tick(now);
+            let now_us = self.recorder.offset_us();
+
+            if fds[7].revents != 0 {
+                let s = read_signals(self.signal_fd);
+                if (s.hup || s.term) && !hung_up {
+                    hung_up = true;
+                    forward(libc::SIGHUP);
+                    if s.term {
+                        forward(libc::SIGTERM);
+                    }
+                    end.get_or_insert(if s.term {
+                        EndReason::Terminated
+                    } else {
+                        EndReason::Hangup
+                    });
+                }
+            }
+            if fds[0].revents != 0 {
+                match stdin_buf.fill_from(0) {
+                    Ok(Some(0)) | Err(_) => {
+                        stdin_open = false;
+                    }
+                    Ok(Some(n)) => {
+                        last_activity = now;
+                        let data = stdin_buf.data();
+                        if let Some(obs) = self.observer.as_mut() {
+                            obs.client_to_server(now_us, data);
+                        }
+                        if self.observer.is_none() || self.record_payload {
+                            self.recorder.input(&[InputPiece::Clear(data)]);
+                        } else {
+                            self.recorder.count_unrecorded(n, 0);
+                        }
+                    }
+                    Ok(None) => {}
+                }
+            }
+            if !stdin_buf.is_empty() {
+                if let Some(fd) = to_command.as_ref() {
+                    if fds[1].revents != 0 && stdin_buf.drain_to(fd.as_raw_fd()).is_err() {
+                        // The command closed its stdin: drop what it will never read.
+                        stdin_buf.clear();
+                        to_command = None;
+                    }
+                }
+            }
+            if !stdin_open && stdin_buf.is_empty() && to_command.is_some() {
+                // Half-close: the command sees EOF on stdin.
+                to_command = None;
+            }
+            for (poll_in, poll_out, source, buf, target, open, stream) in [
+                (
+                    2usize,
+                    3usize,
+                    &mut from_stdout,
+                    &mut stdout_buf,
+                    1,
+                    &mut out_open,
+                    Stream::Output,
+                ),
+                (
+                    4,
+                    5,
+                    &mut from_stderr,
+                    &mut stderr_buf,
+                    2,
+                    &mut err_open,
+                    Stream::Stderr,
+                ),
+            ] {
+                if fds[poll_in].revents != 0 && buf.is_empty() {
+                    if let Some(fd) = source.as_ref() {
+                        match buf.fill_from(fd.as_raw_fd()) {
+                            Ok(Some(0)) | Err(_) => {
+                                *source = None;
+                                // Pass the EOF on to the client.
+                                if *open {
+                                    let _ = close_std(target);
+                                    *open = false;
+                                }
+                            }
+                            Ok(Some(n)) => {
+                                last_activity = now;
+                                let data = buf.data();
+                                let observed = stream == Stream::Output
+                                    && self
+                                        .observer
+                                        .as_mut()
+                                        .map(|o| {
+                                            o.server_to_client(now_us, data);
+                                        })
+                                        .is_some();
+                                if !observed || self.record_payload {
+                                    self.recorder.output(stream, data);
+                                } else {
+                                    self.recorder.count_unrecorded(0, n);
+                                }
+                                if !*open {
+                                    buf.clear();
+                                }
+                            }
+                            Ok(None) => {}
+                        }
+                    }
+                }
+                if !buf.is_empty() && fds[poll_out].revents != 0 && buf.drain_to(target).is_err() {
+                    buf.clear();
+                    *open = false;
+                }
+            }
+            if let Some(obs) = self.observer.as_mut() {
+                for (kind, fields) in obs.drain_events() {
+                    self.recorder.event(&kind, fields);
+                }
+            }
+            if fds[6].revents != 0 {
+                if let Some(fd) = status_fd.as_ref() {
+                    let mut buf = [0u8; 64];
+                    match sys::read(fd.as_raw_fd(), &mut buf) {
+                        Ok(0) | Err(_) => status_fd = None,
+                        Ok(n) => message.extend_from_slice(&buf[..n]),
+                    }
+                }
+                while message.len() >= MONITOR_MESSAGE_LEN {
+                    let value =
+                        i32::from_ne_bytes([message[1], message[2], message[3], message[4]]);
+                    if message[0] == b'S' {
+                        status = Some(ExitStatus::from_wait_status(value));
+                    }
+                    message.drain(..MONITOR_MESSAGE_LEN);
+                }
+            }
+            if fds[8].revents != 0 && !monitor_gone {
+                let _ = sys::waitpid(self.child.monitor_pid, false);
+                monitor_gone = true;
+                // Read any status message it left.
+                if let Some(fd) = status_fd.as_ref() {
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = sys::read(fd.as_raw_fd(), &mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        message.extend_from_slice(&buf[..n]);
+                    }
+                    while message.len() >= MONITOR_MESSAGE_LEN {
+                        let value =
+                            i32::from_ne_bytes([message[1], message[2], message[3], message[4]]);
+                        if message[0] == b'S' {
+                            status = Some(ExitStatus::from_wait_status(value));
+                        }
+                        message.drain(..MONITOR_MESSAGE_LEN);
+                    }
+                }
+            }
+            if let Some(timeout) = self.idle.timeout {
+                if end.is_none() && now.saturating_duration_since(last_activity) >= timeout {
+                    end = Some(EndReason::Idle);
+                    forward(libc::SIGHUP);
+                    forward(libc::SIGTERM);
+                }
+            }
+        }
+        if let Some(obs) = self.observer.as_mut() {
+            obs.finish(self.recorder.offset_us(), status.map(|s| s.shell_code()));
+            for (kind, fields) in obs.drain_events() {
+                self.recorder.event(&kind, fields);
+            }
+        }
+        Outcome {
+            reason: end.unwrap_or(EndReason::Exit),
+            status,
+        }
+    }
+}
+
+/// Replaces fd 1 or 2 with /dev/null, so the reader on the other side sees EOF.
+fn close_std(fd: RawFd) -> io::Result<()> {
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    sys::dup2(null.as_raw_fd(), fd)
+}

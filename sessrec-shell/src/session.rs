@@ -1,0 +1,122 @@
+//! Which login session a channel belongs to: a PAM grant claimed (identity, config and session
+//! directory come from it), or, without a valid grant, a session of the recorder's own whose
+//! identity is marked unverified.
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map};
+use sessrec_core::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
+use sessrec_core::grant::{Grant, GrantDir};
+use sessrec_core::id::SessionId;
+use sessrec_core::identity::Identity;
+
+use crate::startup::Caller;
+
+/// Why a grant named by `SESSREC_SESSION` was not claimed (recorded, never fatal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unclaimed {
+    NotNamed,
+    BadName,
+    Unreadable(String),
+    OtherUser { grant_uid: u32 },
+    NotAncestor,
+}
+
+impl fmt::Display for Unclaimed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unclaimed::NotNamed => write!(f, "no SESSREC_SESSION in the environment"),
+            Unclaimed::BadName => write!(f, "SESSREC_SESSION is not a session id"),
+            Unclaimed::Unreadable(e) => write!(f, "grant unreadable: {e}"),
+            Unclaimed::OtherUser { grant_uid } => {
+                write!(f, "grant belongs to uid {grant_uid}, not the caller")
+            }
+            Unclaimed::NotAncestor => write!(
+                f,
+                "the grant's sshd monitor is not an ancestor of this process (another connection)"
+            ),
+        }
+    }
+}
+
+/// Tries to claim the grant named by `SESSREC_SESSION`.
+pub fn claim_grant(
+    store: &GrantDir,
+    named: Option<&OsString>,
+    caller: &Caller,
+) -> Result<Grant, Unclaimed> {
+    let named = named.ok_or(Unclaimed::NotNamed)?;
+    let id = named
+        .to_str()
+        .and_then(SessionId::parse)
+        .ok_or(Unclaimed::BadName)?;
+    let grant = store
+        .read(id)
+        .map_err(|e| Unclaimed::Unreadable(e.to_string()))?;
+    if grant.uid != caller.uid {
+        return Err(Unclaimed::OtherUser {
+            grant_uid: grant.uid,
+        });
+    }
+    if !sessrec_core::sys::is_ancestor(grant.monitor_pid, grant.monitor_start, std::process::id()) {
+        return Err(Unclaimed::NotAncestor);
+    }
+    // The marker lets logout tell that a recorder ran; failing to leave it is not fatal.
+    let _ = store.mark_claimed(id);
+    Ok(grant)
+}
+
+/// Where the config comes from when no grant names one.
+pub fn unclaimed_config_path(caller: &Caller, sessrec_config: Option<&OsString>) -> PathBuf {
+    match sessrec_config {
+        Some(path) if caller.is_root() && !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+    }
+}
+
+/// Loads the config: trusted (root-owned, not group/world-writable, no symlink) unless root
+/// itself named it with `SESSREC_CONFIG`.
+pub fn load_config(path: &Path, named_by_root: bool) -> Result<Config, ConfigError> {
+    if named_by_root {
+        Config::load(path)
+    } else {
+        Config::load_trusted(path)
+    }
+}
+
+/// The `login` line of a session the recorder starts itself.
+pub fn own_login_fields(
+    identity: &Identity,
+    reason: &Unclaimed,
+    ssh_connection: Option<&OsString>,
+) -> Map<String, serde_json::Value> {
+    let mut f = identity.to_fields();
+    f.insert("verified".into(), json!(false));
+    f.insert("established_by".into(), json!("sessrec-shell"));
+    f.insert("unverified_reason".into(), json!(reason.to_string()));
+    if let Some(conn) = ssh_connection.and_then(|c| c.to_str()) {
+        // From the environment: a hint, not proof.
+        let parts: Vec<&str> = conn.split_ascii_whitespace().collect();
+        if let [src_ip, src_port, dst_ip, dst_port] = parts[..] {
+            let mut hint = Map::new();
+            hint.insert(
+                "src_ip".into(),
+                json!(src_ip.chars().take(64).collect::<String>()),
+            );
+            hint.insert("src_port".into(), json!(src_port.parse::<u16>().ok()));
+            hint.insert(
+                "dst_ip".into(),
+                json!(dst_ip.chars().take(64).collect::<String>()),
+            );
+            hint.insert("dst_port".into(), json!(dst_port.parse::<u16>().ok()));
+            f.insert(
+                "ssh_connection_hint".into(),
+                serde_json::Value::Object(hint),
+            );
+        }
+    }
+    f
+}

@@ -1,0 +1,126 @@
+//! The outer terminal (sshd's pty, `$SSH_TTY`): taken from the user before the shell starts, and
+//! put into raw mode while the recorder relays (restored by a guard).
+//!
+//! sshd leaves the tty owned by the user (0620), so any process of the user could open it and
+//! read keystrokes or write output behind the recorder. When the recorder leads the session of
+//! its terminal (as sshd and login start a shell), it chowns the tty to root 0600, revokes every
+//! earlier open with vhangup(2) (SIGHUP ignored meanwhile), reopens it by path and makes it the
+//! controlling terminal again, as login(1) does. It never gives it back. A nested invocation
+//! (inside tmux, `su`, a recorded channel) runs in a terminal that another session leads and is
+//! already recorded; hanging that up would kill the user's outer shell, so it is left alone.
+#![forbid(unsafe_code)]
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use crate::sys;
+
+/// What happened to the outer terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Takeover {
+    /// No standard descriptor is a terminal (pipe mode).
+    NoTerminal,
+    /// Chowned to root 0600 and earlier opens revoked.
+    Taken { path: PathBuf },
+    /// Another process leads this terminal's session; left as it was.
+    Nested { path: PathBuf },
+}
+
+impl Takeover {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Takeover::NoTerminal => "none",
+            Takeover::Taken { .. } => "taken",
+            Takeover::Nested { .. } => "nested",
+        }
+    }
+}
+
+fn fd_path(fd: i32) -> io::Result<PathBuf> {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+}
+
+/// Takes the terminal on fds 0–2 from the user. Must run as root, before any child exists.
+pub fn take_over() -> io::Result<Takeover> {
+    let tty_fds: Vec<i32> = (0..=2).filter(|&fd| sys::isatty(fd)).collect();
+    let Some(&first) = tty_fds.first() else {
+        return Ok(Takeover::NoTerminal);
+    };
+    let path = fd_path(first)?;
+    let leader = sys::getsid() == sys::getpid() && sys::tcgetsid(first).ok() == Some(sys::getpid());
+    if !leader {
+        return Ok(Takeover::Nested { path });
+    }
+    let rdev = sys::rdev(first)?;
+    for &fd in &tty_fds {
+        sys::fchown(fd, 0, 0)?;
+        sys::fchmod(fd, 0o600)?;
+    }
+    let c_path = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    sys::ignore_signal(libc::SIGHUP)?;
+    let revoked = sys::vhangup();
+    let reopened = revoked.and_then(|()| sys::open_tty(&c_path));
+    let result = reopened.and_then(|fd| {
+        if sys::rdev(fd.as_raw_fd())? != rdev {
+            return Err(io::Error::other(format!(
+                "{} is no longer the terminal it was",
+                path.display()
+            )));
+        }
+        sys::set_controlling_tty(fd.as_raw_fd())?;
+        for &target in &tty_fds {
+            sys::dup2(fd.as_raw_fd(), target)?;
+        }
+        Ok(())
+    });
+    sys::default_signal(libc::SIGHUP)?;
+    result?;
+    Ok(Takeover::Taken { path })
+}
+
+/// Raw mode on the outer terminal, and O_NONBLOCK on the standard descriptors, for as long as
+/// the guard lives.
+pub struct RawModeGuard {
+    saved: Option<sys::Termios>,
+    blocking_restore: Vec<i32>,
+}
+
+impl RawModeGuard {
+    /// Puts fd 0 (if a terminal) into raw mode and makes `nonblocking` fds nonblocking.
+    pub fn new(nonblocking: &[i32]) -> io::Result<Self> {
+        let mut guard = RawModeGuard {
+            saved: None,
+            blocking_restore: Vec::new(),
+        };
+        if sys::isatty(0) {
+            let saved = sys::tcgetattr(0)?;
+            sys::tcsetattr(0, &sys::make_raw(&saved))?;
+            guard.saved = Some(saved);
+        }
+        for &fd in nonblocking {
+            sys::set_nonblocking(fd)?;
+            guard.blocking_restore.push(fd);
+        }
+        Ok(guard)
+    }
+
+    /// The outer terminal's settings before raw mode (the inner pty starts from them).
+    pub fn saved(&self) -> Option<&sys::Termios> {
+        self.saved.as_ref()
+    }
+}
+
+impl Drop for RawModeGuard {
+    fn drop(&mut self) {
+        for &fd in &self.blocking_restore {
+            let _ = sys::set_blocking(fd);
+        }
+        if let Some(saved) = &self.saved {
+            let _ = sys::tcsetattr(0, saved);
+        }
+    }
+}
