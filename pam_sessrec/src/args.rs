@@ -18,6 +18,8 @@ pub struct ModuleArgs {
     pub debug: bool,
     pub config: PathBuf,
     pub services: Vec<String>,
+    /// Whether `services=` was given; if not, `[policy] services` of the config also applies.
+    pub services_given: bool,
     /// The recorder a recorded user's passwd shell must be (`launch = "login-shell"`).
     pub recorder: PathBuf,
     /// Sync `session.jsonl` to disk after the login and logout lines (off with `nofsync`).
@@ -41,6 +43,7 @@ impl ModuleArgs {
             debug: false,
             config: PathBuf::from(DEFAULT_CONFIG),
             services: DEFAULT_SERVICES.iter().map(|s| s.to_string()).collect(),
+            services_given: false,
             recorder: PathBuf::from(DEFAULT_RECORDER),
             fsync: true,
         };
@@ -62,6 +65,7 @@ impl ModuleArgs {
                         return Err(ArgError("services= names no service".into()));
                     }
                     parsed.services = services;
+                    parsed.services_given = true;
                 }
                 _ => return Err(ArgError(format!("unknown module argument {arg:?}"))),
             }

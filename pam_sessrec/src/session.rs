@@ -277,7 +277,7 @@ pub fn open(req: &OpenRequest<'_>, grants: &GrantDir, log: &mut dyn Log) -> Open
             return recording_failed(log, req.user, on_error, glass, &format!("config: {e}"));
         }
     };
-    if !config.policy.services.iter().any(|s| s == req.service) {
+    if !args.services_given && !config.policy.services.iter().any(|s| s == req.service) {
         if args.debug {
             log.log(
                 Level::Debug,
