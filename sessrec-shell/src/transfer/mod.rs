@@ -1,0 +1,250 @@
+//! File-transfer channels: recognising them, and auditing what they move without the payload.
+//!
+//! A pure library: it never touches file descriptors. The recorder drives it:
+//!
+//! 1. **Classify** once, before starting the channel's command:
+//!    `classify(command, has_tty, &config.transfer)` with `command` = the string after `-c`
+//!    (in ForceCommand mode: `SSH_ORIGINAL_COMMAND`) and `has_tty` = fd 0 is a terminal.
+//!    `None`: an ordinary exec channel (full I/O recording). `Some(cmd)`: a transfer; run
+//!    `cmd.argv` with `execve` (`argv[0]` is an absolute path), never through a shell, in pipe
+//!    mode, and record `channel.start` with kind `transfer`.
+//! 2. **Observe**: `TransferMonitor::new(&cmd)`, then for every chunk relayed, in relay order:
+//!    `client_to_server(now_us, bytes)` for bytes read from the client (sshd) and written to the
+//!    command's stdin, and `server_to_client(now_us, bytes)` for bytes read from the command's
+//!    stdout. Call each as the chunk is relayed (before reading further from the other side), so
+//!    a request is always seen before its reply. `now_us` is the channel's µs offset
+//!    (CLOCK_MONOTONIC since `channel.start`). Stderr is not protocol data: record it as usual.
+//!    These calls never block, never fail and never hold data back.
+//! 3. **Record**: after each relayed chunk (or at each flush), `drain_events()`, and write each
+//!    event with `writer.event("transfer", ev.to_fields())`.
+//! 4. **End**: at channel end, `finish(now_us, exit_status)` returns the last events, including
+//!    a `summary`; write them before `channel.end`. `exit_status` is the command's exit code
+//!    (or 128 + signal), `None` if unknown.
+//!
+//! Payload bytes are never kept or returned; `[transfer] record_payload` is the recorder's
+//! business. Field names are documented in `FORMAT.md` beside this file.
+#![forbid(unsafe_code)]
+
+mod classify;
+mod event;
+mod rsync;
+mod scp;
+mod sftp;
+mod wire;
+
+#[cfg(test)]
+mod fixtures;
+
+pub use classify::{
+    classify, split_plain_words, TransferCommand, TransferKind, DEFAULT_SFTP_SERVER, RSYNC_PATH,
+    SCP_PATH,
+};
+pub use event::{Direction, Protocol, TransferEvent, MAX_PATH_BYTES, MAX_TEXT_BYTES};
+pub use sessrec_core::config::TransferConfig;
+pub use sftp::status_name as sftp_status_name;
+
+use rsync::RsyncCommand;
+use scp::ScpDecoder;
+use sftp::SftpDecoder;
+
+/// Longest command line kept in the summary.
+const MAX_COMMAND_BYTES: usize = 16 * 1024;
+
+enum Decoder {
+    Sftp(Box<SftpDecoder>),
+    Scp(Box<ScpDecoder>),
+    Rsync(RsyncCommand),
+}
+
+/// Watches one transfer channel. See the module documentation for when to call what.
+pub struct TransferMonitor {
+    kind: TransferKind,
+    command: String,
+    decoder: Decoder,
+    bytes_from_client: u64,
+    bytes_to_client: u64,
+    first_us: Option<u64>,
+    finished: bool,
+}
+
+impl TransferMonitor {
+    pub fn new(cmd: &TransferCommand) -> Self {
+        let decoder = match cmd.kind {
+            TransferKind::Sftp => Decoder::Sftp(Box::default()),
+            TransferKind::Scp { direction } => {
+                let (path, recursive) = scp_path_and_recursion(&cmd.argv);
+                Decoder::Scp(Box::new(ScpDecoder::new(
+                    direction,
+                    path.as_bytes(),
+                    recursive,
+                )))
+            }
+            TransferKind::Rsync { .. } => Decoder::Rsync(RsyncCommand::new(&cmd.argv)),
+        };
+        TransferMonitor {
+            kind: cmd.kind,
+            command: cmd.argv.join(" "),
+            decoder,
+            bytes_from_client: 0,
+            bytes_to_client: 0,
+            first_us: None,
+            finished: false,
+        }
+    }
+
+    /// Bytes the recorder relays from the client to the command's stdin.
+    pub fn client_to_server(&mut self, now_us: u64, bytes: &[u8]) {
+        self.first_us.get_or_insert(now_us);
+        self.bytes_from_client += bytes.len() as u64;
+        match &mut self.decoder {
+            Decoder::Sftp(d) => d.client_to_server(now_us, bytes),
+            Decoder::Scp(d) => d.client_to_server(now_us, bytes),
+            Decoder::Rsync(_) => {}
+        }
+    }
+
+    /// Bytes the recorder relays from the command's stdout to the client.
+    pub fn server_to_client(&mut self, now_us: u64, bytes: &[u8]) {
+        self.first_us.get_or_insert(now_us);
+        self.bytes_to_client += bytes.len() as u64;
+        match &mut self.decoder {
+            Decoder::Sftp(d) => d.server_to_client(now_us, bytes),
+            Decoder::Scp(d) => d.server_to_client(now_us, bytes),
+            Decoder::Rsync(_) => {}
+        }
+    }
+
+    /// Operations completed since the last call.
+    pub fn drain_events(&mut self) -> Vec<TransferEvent> {
+        match &mut self.decoder {
+            Decoder::Sftp(d) => d.take_events(),
+            Decoder::Scp(d) => d.take_events(),
+            Decoder::Rsync(_) => Vec::new(),
+        }
+    }
+
+    /// The channel ended. Returns the remaining events and a `summary`; later calls return nothing.
+    pub fn finish(&mut self, now_us: u64, exit_status: Option<i32>) -> Vec<TransferEvent> {
+        if self.finished {
+            return Vec::new();
+        }
+        self.finished = true;
+        let (protocol, mut events, decoded) = match &mut self.decoder {
+            Decoder::Sftp(d) => {
+                d.finish(now_us);
+                (Protocol::Sftp, d.take_events(), !d.stopped())
+            }
+            Decoder::Scp(d) => {
+                d.finish(now_us);
+                (Protocol::Scp, d.take_events(), !d.stopped())
+            }
+            Decoder::Rsync(_) => (Protocol::Rsync, Vec::new(), true),
+        };
+        let mut summary = TransferEvent::new(protocol, "summary");
+        summary.set_wire(
+            "command",
+            &event::WireText::new(self.command.as_bytes(), MAX_COMMAND_BYTES),
+        );
+        match self.kind {
+            TransferKind::Scp { direction } | TransferKind::Rsync { direction } => {
+                summary.set("direction", direction.as_str());
+            }
+            TransferKind::Sftp => {}
+        }
+        if let Decoder::Rsync(r) = &self.decoder {
+            r.describe(&mut summary);
+        }
+        summary
+            .set("bytes_from_client", self.bytes_from_client)
+            .set("bytes_to_client", self.bytes_to_client);
+        match exit_status {
+            Some(code) => {
+                summary
+                    .set("exit_status", code)
+                    .set("status", if code == 0 { "ok" } else { "failed" });
+            }
+            None => {
+                summary.set("status", "unknown");
+            }
+        }
+        if protocol != Protocol::Rsync {
+            summary.set("decoded", decoded);
+        }
+        let started = self.first_us.unwrap_or(now_us);
+        summary
+            .set("started_us", started)
+            .set("duration_us", now_us.saturating_sub(started));
+        events.push(summary);
+        events
+    }
+
+    /// Memory the monitor holds for decoding (framing buffers, outstanding requests).
+    pub fn buffered_bytes(&self) -> usize {
+        match &self.decoder {
+            Decoder::Sftp(d) => d.buffered_bytes(),
+            Decoder::Scp(d) => d.buffered_bytes(),
+            Decoder::Rsync(_) => 0,
+        }
+    }
+}
+
+/// The path operand of an accepted `scp -t|-f` argv, and whether `-r` was among its flags.
+fn scp_path_and_recursion(argv: &[String]) -> (String, bool) {
+    let mut recursive = false;
+    let mut args = argv.iter().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            return (args.next().cloned().unwrap_or_default(), recursive);
+        }
+        match arg.strip_prefix('-') {
+            Some(flags) => recursive |= flags.contains('r'),
+            None => return (arg.clone(), recursive),
+        }
+    }
+    (String::new(), recursive)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(s: &str) -> TransferCommand {
+        classify(s, false, &TransferConfig::default()).expect("a transfer")
+    }
+
+    #[test]
+    fn scp_operand_and_recursion_come_from_the_argv() {
+        let argv = |s: &str| cmd(s).argv;
+        assert_eq!(
+            scp_path_and_recursion(&argv("scp -r -t /x")),
+            ("/x".into(), true)
+        );
+        assert_eq!(
+            scp_path_and_recursion(&argv("scp -prf /x")),
+            ("/x".into(), true)
+        );
+        assert_eq!(
+            scp_path_and_recursion(&argv("scp -v -t -- -r")),
+            ("-r".into(), false)
+        );
+    }
+
+    #[test]
+    fn finish_reports_once_with_the_byte_counts() {
+        let mut m = TransferMonitor::new(&cmd("rsync --server -logDtpre.iLsfxCIvu . /tmp/dest/"));
+        m.client_to_server(10, b"abc");
+        m.server_to_client(20, b"defgh");
+        assert!(m.drain_events().is_empty());
+        let events = m.finish(110, Some(0));
+        assert_eq!(events.len(), 1);
+        let f = events[0].to_fields();
+        assert_eq!(f["op"], "summary");
+        assert_eq!(f["protocol"], "rsync");
+        assert_eq!(f["direction"], "upload");
+        assert_eq!(f["bytes_from_client"], 3);
+        assert_eq!(f["bytes_to_client"], 5);
+        assert_eq!(f["status"], "ok");
+        assert_eq!(f["duration_us"], 100);
+        assert!(m.finish(120, Some(0)).is_empty());
+    }
+}

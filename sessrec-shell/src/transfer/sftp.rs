@@ -1,0 +1,953 @@
+//! SFTP version 3 decoder: turns copies of both byte streams into one event per operation.
+//!
+//! It only observes. Packets are framed incrementally; the payload of WRITE requests and DATA
+//! replies is skipped by length, never buffered; any other packet is kept whole only up to
+//! OpenSSH's own packet limit (256 KiB, beyond which the peer itself gives up). Requests are
+//! matched to replies by id. On anything it cannot follow it stops decoding, says so once,
+//! and leaves the byte counting to the monitor.
+#![forbid(unsafe_code)]
+
+use std::collections::{HashMap, VecDeque};
+
+use super::event::{octal_mode, Direction, Protocol, TransferEvent, WireText};
+use super::wire::Reader;
+
+/// OpenSSH's SFTP_MAX_MSG_LENGTH: neither its server nor its client accepts a longer packet.
+pub const MAX_PACKET_BYTES: usize = 256 * 1024;
+/// Handles are at most 256 bytes (draft-ietf-secsh-filexfer-02 §6.2).
+const MAX_HANDLE_BYTES: usize = 256;
+/// Memory allowed for outstanding requests and open handles (paths mostly).
+const MAX_TRACKED_BYTES: usize = 16 * 1024 * 1024;
+
+mod packet {
+    pub const INIT: u8 = 1;
+    pub const VERSION: u8 = 2;
+    pub const OPEN: u8 = 3;
+    pub const CLOSE: u8 = 4;
+    pub const READ: u8 = 5;
+    pub const WRITE: u8 = 6;
+    pub const LSTAT: u8 = 7;
+    pub const FSTAT: u8 = 8;
+    pub const SETSTAT: u8 = 9;
+    pub const FSETSTAT: u8 = 10;
+    pub const OPENDIR: u8 = 11;
+    pub const READDIR: u8 = 12;
+    pub const REMOVE: u8 = 13;
+    pub const MKDIR: u8 = 14;
+    pub const RMDIR: u8 = 15;
+    pub const REALPATH: u8 = 16;
+    pub const STAT: u8 = 17;
+    pub const RENAME: u8 = 18;
+    pub const READLINK: u8 = 19;
+    pub const SYMLINK: u8 = 20;
+    pub const STATUS: u8 = 101;
+    pub const HANDLE: u8 = 102;
+    pub const DATA: u8 = 103;
+    pub const NAME: u8 = 104;
+    pub const ATTRS: u8 = 105;
+    pub const EXTENDED: u8 = 200;
+    pub const EXTENDED_REPLY: u8 = 201;
+}
+
+const FX_OK: u32 = 0;
+const FX_EOF: u32 = 1;
+
+const FXF_READ: u32 = 0x01;
+const FXF_WRITE: u32 = 0x02;
+const FXF_APPEND: u32 = 0x04;
+const FXF_CREAT: u32 = 0x08;
+const FXF_TRUNC: u32 = 0x10;
+const FXF_EXCL: u32 = 0x20;
+
+/// The name of an SFTP status code, as written in the `status` field.
+pub fn status_name(code: u32) -> String {
+    let name = match code {
+        0 => "ok",
+        1 => "eof",
+        2 => "no_such_file",
+        3 => "permission_denied",
+        4 => "failure",
+        5 => "bad_message",
+        6 => "no_connection",
+        7 => "connection_lost",
+        8 => "op_unsupported",
+        _ => return format!("code_{code}"),
+    };
+    name.to_owned()
+}
+
+fn open_flags_text(pflags: u32) -> String {
+    let names = [
+        (FXF_READ, "read"),
+        (FXF_WRITE, "write"),
+        (FXF_APPEND, "append"),
+        (FXF_CREAT, "create"),
+        (FXF_TRUNC, "truncate"),
+        (FXF_EXCL, "exclusive"),
+    ];
+    let set: Vec<&str> = names
+        .iter()
+        .filter(|(bit, _)| pflags & bit != 0)
+        .map(|(_, n)| *n)
+        .collect();
+    set.join(",")
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Client,
+    Server,
+}
+
+/// Called with each packet's kept prefix and its full length; an error stops decoding.
+type OnPacket<'a> = dyn FnMut(&[u8], usize) -> Result<(), String> + 'a;
+
+/// Splits one direction's stream into packets, keeping only the bytes worth parsing.
+struct Framer {
+    side: Side,
+    header: [u8; 4],
+    header_len: usize,
+    in_body: bool,
+    body_len: usize,
+    seen: usize,
+    keep: Vec<u8>,
+    want: usize,
+}
+
+impl Framer {
+    fn new(side: Side) -> Self {
+        Framer {
+            side,
+            header: [0; 4],
+            header_len: 0,
+            in_body: false,
+            body_len: 0,
+            seen: 0,
+            keep: Vec::new(),
+            want: 0,
+        }
+    }
+
+    /// How much of the packet to keep: the header fields of WRITE and DATA, all of the rest.
+    fn retain(&self) -> usize {
+        let keep = &self.keep;
+        let want = match (self.side, keep.first().copied()) {
+            (Side::Client, Some(packet::WRITE)) if keep.len() < 9 => 9,
+            (Side::Client, Some(packet::WRITE)) => {
+                let handle_len = u32::from_be_bytes([keep[5], keep[6], keep[7], keep[8]]) as usize;
+                9 + handle_len.min(MAX_HANDLE_BYTES + 1) + 12
+            }
+            (Side::Server, Some(packet::DATA)) => 9,
+            _ => self.body_len,
+        };
+        want.min(self.body_len)
+    }
+
+    fn feed(&mut self, mut data: &[u8], on_packet: &mut OnPacket<'_>) -> Result<(), String> {
+        while !data.is_empty() {
+            if !self.in_body {
+                let n = (4 - self.header_len).min(data.len());
+                self.header[self.header_len..self.header_len + n].copy_from_slice(&data[..n]);
+                self.header_len += n;
+                data = &data[n..];
+                if self.header_len == 4 {
+                    self.header_len = 0;
+                    self.body_len = u32::from_be_bytes(self.header) as usize;
+                    if self.body_len == 0 {
+                        return Err("empty packet".into());
+                    }
+                    if self.body_len > MAX_PACKET_BYTES {
+                        return Err(format!(
+                            "packet of {} bytes exceeds the SFTP limit",
+                            self.body_len
+                        ));
+                    }
+                    self.in_body = true;
+                    self.seen = 0;
+                    self.keep.clear();
+                    self.want = 1;
+                }
+                continue;
+            }
+            if self.keep.len() < self.want {
+                let n = (self.want - self.keep.len()).min(data.len());
+                self.keep.extend_from_slice(&data[..n]);
+                self.seen += n;
+                data = &data[n..];
+                if self.keep.len() == self.want {
+                    self.want = self.retain().max(self.want);
+                }
+            } else {
+                let n = (self.body_len - self.seen).min(data.len());
+                self.seen += n;
+                data = &data[n..];
+            }
+            if self.seen == self.body_len {
+                self.in_body = false;
+                let result = on_packet(&self.keep, self.body_len);
+                self.keep.clear();
+                if self.keep.capacity() > 64 * 1024 {
+                    self.keep.shrink_to(4096);
+                }
+                result?;
+            }
+        }
+        Ok(())
+    }
+
+    fn buffered_bytes(&self) -> usize {
+        self.keep.capacity()
+    }
+}
+
+#[derive(Default)]
+struct Attrs {
+    size: Option<u64>,
+    uid_gid: Option<(u32, u32)>,
+    permissions: Option<u32>,
+    times: Option<(u32, u32)>,
+}
+
+fn parse_attrs(r: &mut Reader<'_>) -> Option<Attrs> {
+    let flags = r.u32()?;
+    let mut a = Attrs::default();
+    if flags & 0x1 != 0 {
+        a.size = Some(r.u64()?);
+    }
+    if flags & 0x2 != 0 {
+        a.uid_gid = Some((r.u32()?, r.u32()?));
+    }
+    if flags & 0x4 != 0 {
+        a.permissions = Some(r.u32()?);
+    }
+    if flags & 0x8 != 0 {
+        a.times = Some((r.u32()?, r.u32()?));
+    }
+    if flags & 0x8000_0000 != 0 {
+        let count = r.u32()?;
+        for _ in 0..count {
+            r.string()?;
+            r.string()?;
+        }
+    }
+    Some(a)
+}
+
+fn set_attrs(ev: &mut TransferEvent, a: &Attrs) {
+    if let Some(mode) = a.permissions {
+        ev.set("mode", octal_mode(mode));
+    }
+    if let Some(size) = a.size {
+        ev.set("size", size);
+    }
+    if let Some((uid, gid)) = a.uid_gid {
+        ev.set("uid", uid).set("gid", gid);
+    }
+    if let Some((atime, mtime)) = a.times {
+        ev.set("atime", atime).set("mtime", mtime);
+    }
+}
+
+/// A file or directory the server has handed out a handle for.
+struct OpenFile {
+    path: WireText,
+    is_dir: bool,
+    pflags: u32,
+    mode: Option<u32>,
+    started_us: u64,
+    bytes_read: u64,
+    bytes_written: u64,
+    reads: u64,
+    writes: u64,
+    entries: u64,
+    errors: u64,
+    first_error: Option<(u32, WireText)>,
+}
+
+impl OpenFile {
+    fn note_error(&mut self, code: u32, text: &[u8]) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some((code, WireText::new(text, super::event::MAX_TEXT_BYTES)));
+        }
+    }
+
+    fn direction(&self) -> Option<Direction> {
+        match (self.reads > 0, self.writes > 0) {
+            (true, false) => Some(Direction::Download),
+            (false, true) => Some(Direction::Upload),
+            (true, true) => None,
+            (false, false) if self.pflags & FXF_WRITE != 0 => Some(Direction::Upload),
+            (false, false) if self.pflags & FXF_READ != 0 => Some(Direction::Download),
+            (false, false) => None,
+        }
+    }
+
+    /// The event for this file once it is closed (or abandoned, with `close` = None).
+    fn into_event(self, now_us: u64, close: Option<(u32, &[u8])>) -> TransferEvent {
+        let mut ev = TransferEvent::new(Protocol::Sftp, if self.is_dir { "list" } else { "open" });
+        ev.set_wire("path", &self.path);
+        if self.is_dir {
+            ev.set("entries", self.entries);
+        } else {
+            match self.direction() {
+                Some(d) => ev.set("direction", d.as_str()),
+                None if self.reads > 0 => ev.set("direction", "both"),
+                None => ev.set("direction", "none"),
+            };
+            ev.set("open_flags", open_flags_text(self.pflags));
+            if let Some(mode) = self.mode {
+                ev.set("mode", octal_mode(mode));
+            }
+            ev.set("bytes_read", self.bytes_read)
+                .set("bytes_written", self.bytes_written);
+        }
+        match close {
+            Some((code, text)) => set_status(&mut ev, code, text),
+            None => {
+                ev.set("status", "incomplete").set("closed", false);
+            }
+        }
+        if self.errors > 0 {
+            ev.set("io_errors", self.errors);
+            if let Some((code, text)) = &self.first_error {
+                ev.set("io_error_status", status_name(*code));
+                ev.set_wire("io_error_text", text);
+            }
+        }
+        ev.set("started_us", self.started_us)
+            .set("duration_us", now_us.saturating_sub(self.started_us));
+        ev
+    }
+
+    fn cost(&self) -> usize {
+        self.path.cost() + 256
+    }
+}
+
+fn set_status(ev: &mut TransferEvent, code: u32, text: &[u8]) {
+    ev.set("status", status_name(code)).set("status_code", code);
+    if code != FX_OK && !text.is_empty() {
+        ev.set_text("status_text", text);
+    }
+}
+
+/// What a request is waiting for.
+enum Expect {
+    Open {
+        path: WireText,
+        pflags: u32,
+        mode: Option<u32>,
+    },
+    OpenDir {
+        path: WireText,
+    },
+    Close {
+        handle: Vec<u8>,
+    },
+    Read {
+        handle: Vec<u8>,
+    },
+    Write {
+        handle: Vec<u8>,
+        len: u64,
+    },
+    ReadDir {
+        handle: Vec<u8>,
+    },
+    /// STAT, LSTAT, FSTAT: counted; a failure is reported with its path.
+    Stat {
+        event: TransferEvent,
+    },
+    /// A one-shot operation whose event is complete but for the reply. `resolves`: a NAME
+    /// reply carries the answer (realpath, readlink, expand-path, home-directory).
+    Op {
+        event: TransferEvent,
+        resolves: bool,
+    },
+}
+
+struct Pending {
+    started_us: u64,
+    expect: Expect,
+    cost: usize,
+}
+
+/// The decoder for one SFTP channel.
+pub struct SftpDecoder {
+    from_client: Framer,
+    from_server: Framer,
+    pending: HashMap<u32, VecDeque<Pending>>,
+    handles: HashMap<Vec<u8>, OpenFile>,
+    tracked_bytes: usize,
+    stats: u64,
+    stats_failed: u64,
+    client_bytes: u64,
+    server_bytes: u64,
+    stopped: bool,
+    events: Vec<TransferEvent>,
+}
+
+impl Default for SftpDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SftpDecoder {
+    pub fn new() -> Self {
+        SftpDecoder {
+            from_client: Framer::new(Side::Client),
+            from_server: Framer::new(Side::Server),
+            pending: HashMap::new(),
+            handles: HashMap::new(),
+            tracked_bytes: 0,
+            stats: 0,
+            stats_failed: 0,
+            client_bytes: 0,
+            server_bytes: 0,
+            stopped: false,
+            events: Vec::new(),
+        }
+    }
+
+    pub fn client_to_server(&mut self, now_us: u64, bytes: &[u8]) {
+        if self.stopped {
+            return;
+        }
+        let mut framer = std::mem::replace(&mut self.from_client, Framer::new(Side::Client));
+        let result = framer.feed(bytes, &mut |pkt, len| self.on_request(now_us, pkt, len));
+        self.from_client = framer;
+        self.client_bytes += bytes.len() as u64;
+        if let Err(reason) = result {
+            self.stop(now_us, &reason);
+        }
+    }
+
+    pub fn server_to_client(&mut self, now_us: u64, bytes: &[u8]) {
+        if self.stopped {
+            return;
+        }
+        let mut framer = std::mem::replace(&mut self.from_server, Framer::new(Side::Server));
+        let result = framer.feed(bytes, &mut |pkt, len| self.on_reply(now_us, pkt, len));
+        self.from_server = framer;
+        self.server_bytes += bytes.len() as u64;
+        if let Err(reason) = result {
+            self.stop(now_us, &reason);
+        }
+    }
+
+    pub fn take_events(&mut self) -> Vec<TransferEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// The channel ended: report what never completed, and the stat summary.
+    pub fn finish(&mut self, now_us: u64) {
+        if !self.stopped {
+            self.flush_unfinished(now_us);
+        }
+        if self.stats > 0 {
+            let mut ev = TransferEvent::new(Protocol::Sftp, "stat_summary");
+            ev.set("count", self.stats).set("failed", self.stats_failed);
+            self.events.push(ev);
+            self.stats = 0;
+        }
+    }
+
+    /// Whether decoding gave up (the `decode_stopped` event says why).
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Memory held for framing and tracking, for bounds checks.
+    pub fn buffered_bytes(&self) -> usize {
+        self.from_client.buffered_bytes() + self.from_server.buffered_bytes() + self.tracked_bytes
+    }
+
+    fn stop(&mut self, now_us: u64, reason: &str) {
+        self.flush_unfinished(now_us);
+        let mut ev = TransferEvent::new(Protocol::Sftp, "decode_stopped");
+        ev.set_text("reason", reason.as_bytes());
+        ev.set("bytes_from_client", self.client_bytes)
+            .set("bytes_to_client", self.server_bytes);
+        ev.set("at_us", now_us);
+        self.events.push(ev);
+        self.stopped = true;
+        self.pending = HashMap::new();
+        self.handles = HashMap::new();
+        self.tracked_bytes = 0;
+        self.from_client = Framer::new(Side::Client);
+        self.from_server = Framer::new(Side::Server);
+    }
+
+    fn flush_unfinished(&mut self, now_us: u64) {
+        let mut files: Vec<OpenFile> = self.handles.drain().map(|(_, f)| f).collect();
+        files.sort_by_key(|f| f.started_us);
+        for f in files {
+            self.events.push(f.into_event(now_us, None));
+        }
+        let mut ops: Vec<Pending> = self.pending.drain().flat_map(|(_, q)| q).collect();
+        ops.sort_by_key(|p| p.started_us);
+        for p in ops {
+            if let Expect::Op { mut event, .. } = p.expect {
+                event.set("status", "no_reply");
+                event.set("started_us", p.started_us);
+                self.events.push(event);
+            }
+        }
+        self.tracked_bytes = 0;
+    }
+
+    fn track(&mut self, id: u32, started_us: u64, expect: Expect) -> Result<(), String> {
+        let cost = 64
+            + match &expect {
+                Expect::Open { path, .. } | Expect::OpenDir { path } => path.cost(),
+                Expect::Close { handle } | Expect::Read { handle } | Expect::ReadDir { handle } => {
+                    handle.len()
+                }
+                Expect::Write { handle, .. } => handle.len(),
+                Expect::Stat { event } => event_cost(event),
+                Expect::Op { event, .. } => event_cost(event),
+            };
+        if self.tracked_bytes + cost > MAX_TRACKED_BYTES {
+            return Err("too many outstanding requests".into());
+        }
+        self.tracked_bytes += cost;
+        self.pending.entry(id).or_default().push_back(Pending {
+            started_us,
+            expect,
+            cost,
+        });
+        Ok(())
+    }
+
+    fn handle_path(&self, handle: &[u8]) -> Option<&WireText> {
+        self.handles.get(handle).map(|f| &f.path)
+    }
+
+    fn op_on_handle(&self, op: &'static str, handle: &[u8]) -> TransferEvent {
+        let mut ev = TransferEvent::new(Protocol::Sftp, op);
+        match self.handle_path(handle) {
+            Some(path) => ev.set_wire("path", path),
+            None => ev.set("path_unknown", true),
+        };
+        ev
+    }
+
+    fn on_request(&mut self, now_us: u64, pkt: &[u8], len: usize) -> Result<(), String> {
+        let mut r = Reader::new(pkt);
+        let kind = r.u8().ok_or("empty request")?;
+        if kind == packet::INIT {
+            return Ok(());
+        }
+        let bad = || format!("malformed request of type {kind}");
+        let id = r.u32().ok_or_else(bad)?;
+        let path_op = |op: &'static str, path: &[u8]| {
+            let mut ev = TransferEvent::new(Protocol::Sftp, op);
+            ev.set_path("path", path);
+            ev
+        };
+        let expect = match kind {
+            packet::OPEN => {
+                let path = r.string().ok_or_else(bad)?;
+                let pflags = r.u32().ok_or_else(bad)?;
+                let attrs = parse_attrs(&mut r).ok_or_else(bad)?;
+                Expect::Open {
+                    path: WireText::path(path),
+                    pflags,
+                    mode: attrs.permissions,
+                }
+            }
+            packet::OPENDIR => Expect::OpenDir {
+                path: WireText::path(r.string().ok_or_else(bad)?),
+            },
+            packet::CLOSE => Expect::Close {
+                handle: handle(&mut r).ok_or_else(bad)?,
+            },
+            packet::READ => {
+                let handle = handle(&mut r).ok_or_else(bad)?;
+                r.u64().and(r.u32()).ok_or_else(bad)?;
+                Expect::Read { handle }
+            }
+            packet::WRITE => {
+                let handle = handle(&mut r).ok_or_else(bad)?;
+                r.u64().ok_or_else(bad)?;
+                let data_len = r.u32().ok_or_else(bad)? as usize;
+                if data_len > len - (pkt.len() - r.remaining()) {
+                    return Err(bad());
+                }
+                Expect::Write {
+                    handle,
+                    len: data_len as u64,
+                }
+            }
+            packet::READDIR => Expect::ReadDir {
+                handle: handle(&mut r).ok_or_else(bad)?,
+            },
+            packet::STAT => Expect::Stat {
+                event: path_op("stat", r.string().ok_or_else(bad)?),
+            },
+            packet::LSTAT => Expect::Stat {
+                event: path_op("lstat", r.string().ok_or_else(bad)?),
+            },
+            packet::FSTAT => Expect::Stat {
+                event: self.op_on_handle("fstat", &handle(&mut r).ok_or_else(bad)?),
+            },
+            packet::SETSTAT => {
+                let mut ev = path_op("setstat", r.string().ok_or_else(bad)?);
+                set_attrs(&mut ev, &parse_attrs(&mut r).ok_or_else(bad)?);
+                Expect::Op {
+                    event: ev,
+                    resolves: false,
+                }
+            }
+            packet::FSETSTAT => {
+                let mut ev = self.op_on_handle("fsetstat", &handle(&mut r).ok_or_else(bad)?);
+                set_attrs(&mut ev, &parse_attrs(&mut r).ok_or_else(bad)?);
+                Expect::Op {
+                    event: ev,
+                    resolves: false,
+                }
+            }
+            packet::REMOVE => Expect::Op {
+                event: path_op("remove", r.string().ok_or_else(bad)?),
+                resolves: false,
+            },
+            packet::MKDIR => {
+                let mut ev = path_op("mkdir", r.string().ok_or_else(bad)?);
+                set_attrs(&mut ev, &parse_attrs(&mut r).ok_or_else(bad)?);
+                Expect::Op {
+                    event: ev,
+                    resolves: false,
+                }
+            }
+            packet::RMDIR => Expect::Op {
+                event: path_op("rmdir", r.string().ok_or_else(bad)?),
+                resolves: false,
+            },
+            packet::REALPATH => Expect::Op {
+                event: path_op("realpath", r.string().ok_or_else(bad)?),
+                resolves: true,
+            },
+            packet::READLINK => Expect::Op {
+                event: path_op("readlink", r.string().ok_or_else(bad)?),
+                resolves: true,
+            },
+            packet::RENAME => {
+                let mut ev = path_op("rename", r.string().ok_or_else(bad)?);
+                ev.set_path("target", r.string().ok_or_else(bad)?);
+                Expect::Op {
+                    event: ev,
+                    resolves: false,
+                }
+            }
+            packet::SYMLINK => {
+                // OpenSSH sends the link's contents first and the new link's path second.
+                let target = r.string().ok_or_else(bad)?;
+                let mut ev = path_op("symlink", r.string().ok_or_else(bad)?);
+                ev.set_path("target", target);
+                Expect::Op {
+                    event: ev,
+                    resolves: false,
+                }
+            }
+            packet::EXTENDED => self.extended_request(&mut r).ok_or_else(bad)?,
+            other => {
+                let mut ev = TransferEvent::new(Protocol::Sftp, "unknown_request");
+                ev.set("type", other);
+                Expect::Op {
+                    event: ev,
+                    resolves: false,
+                }
+            }
+        };
+        self.track(id, now_us, expect)
+    }
+
+    fn extended_request(&self, r: &mut Reader<'_>) -> Option<Expect> {
+        let name = r.string()?;
+        let two_paths = |op: &'static str, r: &mut Reader<'_>| -> Option<TransferEvent> {
+            let mut ev = TransferEvent::new(Protocol::Sftp, op);
+            ev.set_path("path", r.string()?);
+            ev.set_path("target", r.string()?);
+            Some(ev)
+        };
+        let one_path = |op: &'static str, r: &mut Reader<'_>| -> Option<TransferEvent> {
+            let mut ev = TransferEvent::new(Protocol::Sftp, op);
+            ev.set_path("path", r.string()?);
+            Some(ev)
+        };
+        let mut resolves = false;
+        let mut ev = match name {
+            b"posix-rename@openssh.com" => two_paths("rename", r)?,
+            b"hardlink@openssh.com" => {
+                // oldpath (the existing file), newpath (the link made): path = the new link.
+                let existing = r.string()?;
+                let mut ev = one_path("hardlink", r)?;
+                ev.set_path("target", existing);
+                ev
+            }
+            b"statvfs@openssh.com" => one_path("statvfs", r)?,
+            b"fstatvfs@openssh.com" => self.op_on_handle("statvfs", &handle(r)?),
+            b"fsync@openssh.com" => self.op_on_handle("fsync", &handle(r)?),
+            b"lsetstat@openssh.com" => {
+                let mut ev = one_path("lsetstat", r)?;
+                set_attrs(&mut ev, &parse_attrs(r)?);
+                ev
+            }
+            b"expand-path@openssh.com" => {
+                resolves = true;
+                one_path("expand-path", r)?
+            }
+            b"home-directory" => {
+                resolves = true;
+                let mut ev = TransferEvent::new(Protocol::Sftp, "home-directory");
+                ev.set_path("user", r.string()?);
+                ev
+            }
+            b"limits@openssh.com" => TransferEvent::new(Protocol::Sftp, "limits"),
+            b"users-groups-by-id@openssh.com" => {
+                TransferEvent::new(Protocol::Sftp, "users-groups-by-id")
+            }
+            b"copy-data" => {
+                let source = handle(r)?;
+                let offset = r.u64()?;
+                let length = r.u64()?;
+                let dest = handle(r)?;
+                let dest_offset = r.u64()?;
+                let mut ev = self.op_on_handle("copy", &source);
+                match self.handle_path(&dest) {
+                    Some(path) => ev.set_wire("target", path),
+                    None => ev.set("target_unknown", true),
+                };
+                ev.set("offset", offset)
+                    .set("length", length)
+                    .set("target_offset", dest_offset);
+                ev
+            }
+            _ => TransferEvent::new(Protocol::Sftp, "extended"),
+        };
+        ev.set_text("extension", name);
+        Some(Expect::Op {
+            event: ev,
+            resolves,
+        })
+    }
+
+    fn on_reply(&mut self, now_us: u64, pkt: &[u8], len: usize) -> Result<(), String> {
+        let mut r = Reader::new(pkt);
+        let kind = r.u8().ok_or("empty reply")?;
+        if kind == packet::VERSION {
+            let version = r.u32().ok_or("malformed VERSION")?;
+            if version != 3 {
+                return Err(format!("SFTP version {version} is not decoded"));
+            }
+            return Ok(());
+        }
+        let bad = || format!("malformed reply of type {kind}");
+        let id = r.u32().ok_or_else(bad)?;
+        let queue = self
+            .pending
+            .get_mut(&id)
+            .ok_or_else(|| format!("reply to unknown request {id}"))?;
+        let pending = queue
+            .pop_front()
+            .ok_or_else(|| format!("reply to unknown request {id}"))?;
+        if queue.is_empty() {
+            self.pending.remove(&id);
+        }
+        self.tracked_bytes -= pending.cost;
+        let started_us = pending.started_us;
+        match (kind, pending.expect) {
+            (packet::STATUS, expect) => {
+                let code = r.u32().ok_or_else(bad)?;
+                // OpenSSH always sends the message; very old servers may omit it.
+                let text = r.string().unwrap_or_default();
+                self.on_status(now_us, started_us, expect, code, text);
+            }
+            (packet::HANDLE, Expect::Open { path, pflags, mode }) => {
+                self.opened(
+                    handle(&mut r).ok_or_else(bad)?,
+                    path,
+                    false,
+                    pflags,
+                    mode,
+                    started_us,
+                )?;
+            }
+            (packet::HANDLE, Expect::OpenDir { path }) => {
+                self.opened(
+                    handle(&mut r).ok_or_else(bad)?,
+                    path,
+                    true,
+                    0,
+                    None,
+                    started_us,
+                )?;
+            }
+            (packet::DATA, Expect::Read { handle }) => {
+                let data_len = r.u32().ok_or_else(bad)? as usize;
+                if data_len > len - 9 {
+                    return Err(bad());
+                }
+                if let Some(f) = self.handles.get_mut(&handle) {
+                    f.bytes_read += data_len as u64;
+                    f.reads += 1;
+                }
+            }
+            (packet::NAME, Expect::ReadDir { handle }) => {
+                let count = r.u32().ok_or_else(bad)?;
+                if let Some(f) = self.handles.get_mut(&handle) {
+                    f.entries += u64::from(count);
+                }
+            }
+            (
+                packet::NAME,
+                Expect::Op {
+                    mut event,
+                    resolves: true,
+                },
+            ) => {
+                let count = r.u32().ok_or_else(bad)?;
+                if count > 0 {
+                    event.set_path("target", r.string().ok_or_else(bad)?);
+                }
+                self.complete(now_us, started_us, event, FX_OK, b"");
+            }
+            (packet::ATTRS, Expect::Stat { .. }) => self.stats += 1,
+            (packet::EXTENDED_REPLY, Expect::Op { event, .. }) => {
+                self.complete(now_us, started_us, event, FX_OK, b"");
+            }
+            (kind, _) => return Err(format!("unexpected reply of type {kind} to request {id}")),
+        }
+        Ok(())
+    }
+
+    fn opened(
+        &mut self,
+        handle: Vec<u8>,
+        path: WireText,
+        is_dir: bool,
+        pflags: u32,
+        mode: Option<u32>,
+        started_us: u64,
+    ) -> Result<(), String> {
+        let file = OpenFile {
+            path,
+            is_dir,
+            pflags,
+            mode,
+            started_us,
+            bytes_read: 0,
+            bytes_written: 0,
+            reads: 0,
+            writes: 0,
+            entries: 0,
+            errors: 0,
+            first_error: None,
+        };
+        let cost = file.cost();
+        if self.tracked_bytes + cost > MAX_TRACKED_BYTES {
+            return Err("too many open handles".into());
+        }
+        self.tracked_bytes += cost;
+        if let Some(old) = self.handles.insert(handle, file) {
+            // The server reused a handle it never closed: report the old file as unfinished.
+            self.tracked_bytes -= old.cost();
+            self.events.push(old.into_event(started_us, None));
+        }
+        Ok(())
+    }
+
+    fn complete(
+        &mut self,
+        now_us: u64,
+        started_us: u64,
+        mut event: TransferEvent,
+        code: u32,
+        text: &[u8],
+    ) {
+        set_status(&mut event, code, text);
+        event
+            .set("started_us", started_us)
+            .set("duration_us", now_us.saturating_sub(started_us));
+        self.events.push(event);
+    }
+
+    fn on_status(&mut self, now_us: u64, started_us: u64, expect: Expect, code: u32, text: &[u8]) {
+        match expect {
+            Expect::Open { path, pflags, mode } => {
+                let mut ev = TransferEvent::new(Protocol::Sftp, "open");
+                ev.set_wire("path", &path);
+                let direction = if pflags & FXF_WRITE != 0 {
+                    Direction::Upload
+                } else {
+                    Direction::Download
+                };
+                ev.set("direction", direction.as_str())
+                    .set("open_flags", open_flags_text(pflags));
+                if let Some(mode) = mode {
+                    ev.set("mode", octal_mode(mode));
+                }
+                self.complete(now_us, started_us, ev, code, text);
+            }
+            Expect::OpenDir { path } => {
+                let mut ev = TransferEvent::new(Protocol::Sftp, "list");
+                ev.set_wire("path", &path);
+                self.complete(now_us, started_us, ev, code, text);
+            }
+            Expect::Close { handle } => {
+                if let Some(file) = self.handles.remove(&handle) {
+                    self.tracked_bytes -= file.cost();
+                    self.events
+                        .push(file.into_event(now_us, Some((code, text))));
+                }
+            }
+            Expect::Read { handle } | Expect::ReadDir { handle } => {
+                if let Some(f) = self.handles.get_mut(&handle) {
+                    if code != FX_EOF {
+                        f.note_error(code, text);
+                    }
+                }
+            }
+            Expect::Write { handle, len } => {
+                if let Some(f) = self.handles.get_mut(&handle) {
+                    f.writes += 1;
+                    if code == FX_OK {
+                        f.bytes_written += len;
+                    } else {
+                        f.note_error(code, text);
+                    }
+                }
+            }
+            Expect::Stat { event } => {
+                self.stats += 1;
+                if code != FX_OK {
+                    self.stats_failed += 1;
+                    self.complete(now_us, started_us, event, code, text);
+                }
+            }
+            Expect::Op { event, .. } => self.complete(now_us, started_us, event, code, text),
+        }
+    }
+}
+
+fn handle(r: &mut Reader<'_>) -> Option<Vec<u8>> {
+    let h = r.string()?;
+    (h.len() <= MAX_HANDLE_BYTES).then(|| h.to_vec())
+}
+
+fn event_cost(ev: &TransferEvent) -> usize {
+    [
+        "path",
+        "path_hex",
+        "target",
+        "target_hex",
+        "user",
+        "extension",
+    ]
+    .iter()
+    .filter_map(|k| ev.get(k).and_then(|v| v.as_str()).map(str::len))
+    .sum::<usize>()
+        + 128
+}
