@@ -951,3 +951,320 @@ fn event_cost(ev: &TransferEvent) -> usize {
     .sum::<usize>()
         + 128
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// Builds SFTP packets: type, then fields.
+    struct Pkt(Vec<u8>);
+
+    impl Pkt {
+        fn new(kind: u8) -> Self {
+            Pkt(vec![kind])
+        }
+        fn u32(mut self, v: u32) -> Self {
+            self.0.extend_from_slice(&v.to_be_bytes());
+            self
+        }
+        fn u64(mut self, v: u64) -> Self {
+            self.0.extend_from_slice(&v.to_be_bytes());
+            self
+        }
+        fn str(self, s: &[u8]) -> Self {
+            let mut p = self.u32(s.len() as u32);
+            p.0.extend_from_slice(s);
+            p
+        }
+        fn bytes(&self) -> Vec<u8> {
+            let mut out = (self.0.len() as u32).to_be_bytes().to_vec();
+            out.extend_from_slice(&self.0);
+            out
+        }
+    }
+
+    fn status(id: u32, code: u32, text: &[u8]) -> Vec<u8> {
+        Pkt::new(packet::STATUS)
+            .u32(id)
+            .u32(code)
+            .str(text)
+            .str(b"")
+            .bytes()
+    }
+
+    fn started() -> SftpDecoder {
+        let mut d = SftpDecoder::new();
+        d.client_to_server(0, &Pkt::new(packet::INIT).u32(3).bytes());
+        d.server_to_client(0, &Pkt::new(packet::VERSION).u32(3).bytes());
+        d
+    }
+
+    fn json_events(d: &mut SftpDecoder) -> Vec<Value> {
+        d.take_events()
+            .iter()
+            .map(|e| Value::Object(e.to_fields()))
+            .collect()
+    }
+
+    fn open_for_write(d: &mut SftpDecoder, id: u32, path: &[u8], handle: &[u8]) {
+        d.client_to_server(
+            10,
+            &Pkt::new(packet::OPEN)
+                .u32(id)
+                .str(path)
+                .u32(FXF_WRITE | FXF_CREAT)
+                .u32(0)
+                .bytes(),
+        );
+        d.server_to_client(11, &Pkt::new(packet::HANDLE).u32(id).str(handle).bytes());
+    }
+
+    #[test]
+    fn a_failed_write_is_not_counted_and_is_reported() {
+        let mut d = started();
+        open_for_write(&mut d, 0, b"/up", b"h0");
+        let write = |id: u32, n: usize| {
+            let mut p = Pkt::new(packet::WRITE)
+                .u32(id)
+                .str(b"h0")
+                .u64(0)
+                .u32(n as u32)
+                .bytes();
+            p.extend(vec![7u8; n]);
+            // The length prefix must cover the payload too.
+            let body = (p.len() - 4) as u32;
+            p[..4].copy_from_slice(&body.to_be_bytes());
+            p
+        };
+        d.client_to_server(12, &write(1, 100));
+        d.client_to_server(13, &write(2, 50));
+        d.server_to_client(14, &status(1, FX_OK, b"Success"));
+        d.server_to_client(15, &status(2, 4, b"Failure"));
+        d.client_to_server(16, &Pkt::new(packet::CLOSE).u32(3).str(b"h0").bytes());
+        d.server_to_client(20, &status(3, FX_OK, b"Success"));
+        assert_eq!(
+            json_events(&mut d),
+            vec![
+                json!({"protocol":"sftp","op":"open","path":"/up","direction":"upload","open_flags":"write,create",
+                "bytes_read":0,"bytes_written":100,"status":"ok","status_code":0,"io_errors":1,
+                "io_error_status":"failure","io_error_text":"Failure","started_us":10,"duration_us":10})
+            ]
+        );
+    }
+
+    #[test]
+    fn unfinished_operations_are_reported_at_the_end() {
+        let mut d = started();
+        open_for_write(&mut d, 0, b"/partial", b"h");
+        d.client_to_server(30, &Pkt::new(packet::REMOVE).u32(1).str(b"/gone").bytes());
+        d.finish(40);
+        let ev = json_events(&mut d);
+        assert_eq!(ev[0]["path"], "/partial");
+        assert_eq!(ev[0]["status"], "incomplete");
+        assert_eq!(ev[0]["closed"], false);
+        assert_eq!(ev[0]["duration_us"], 30);
+        assert_eq!(
+            ev[1],
+            json!({"protocol":"sftp","op":"remove","path":"/gone","status":"no_reply","started_us":30})
+        );
+    }
+
+    #[test]
+    fn reused_request_ids_are_answered_in_order() {
+        let mut d = started();
+        d.client_to_server(1, &Pkt::new(packet::MKDIR).u32(5).str(b"/a").u32(0).bytes());
+        d.client_to_server(2, &Pkt::new(packet::MKDIR).u32(5).str(b"/b").u32(0).bytes());
+        d.server_to_client(3, &status(5, FX_OK, b""));
+        d.server_to_client(4, &status(5, 3, b"Permission denied"));
+        let ev = json_events(&mut d);
+        assert_eq!(
+            (ev[0]["path"].as_str(), ev[0]["status"].as_str()),
+            (Some("/a"), Some("ok"))
+        );
+        assert_eq!(
+            (ev[1]["path"].as_str(), ev[1]["status"].as_str()),
+            (Some("/b"), Some("permission_denied"))
+        );
+        assert!(!d.stopped());
+    }
+
+    #[test]
+    fn garbage_stops_decoding_once_with_the_byte_counts() {
+        let mut d = started();
+        d.client_to_server(1, &Pkt::new(packet::REMOVE).u32(1).str(b"/x").bytes());
+        d.server_to_client(2, &status(1, FX_OK, b""));
+        // A reply to a request that was never made.
+        d.server_to_client(3, &status(99, FX_OK, b""));
+        d.client_to_server(4, b"more bytes that are no longer decoded");
+        d.server_to_client(5, &status(2, FX_OK, b""));
+        let ev = json_events(&mut d);
+        assert_eq!(ev.len(), 2, "{ev:?}");
+        assert_eq!(ev[0]["op"], "remove");
+        assert_eq!(
+            ev[1],
+            json!({"protocol":"sftp","op":"decode_stopped","reason":"reply to unknown request 99",
+                "bytes_from_client":9 + 15,"bytes_to_client":9 + 2 * 21,"at_us":3})
+        );
+        assert!(d.stopped());
+    }
+
+    #[test]
+    fn malformed_and_oversized_packets_stop_decoding() {
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (vec![0, 0, 0, 0], "empty packet"),
+            (
+                ((MAX_PACKET_BYTES + 1) as u32).to_be_bytes().to_vec(),
+                "packet of 262145 bytes exceeds the SFTP limit",
+            ),
+            (
+                Pkt::new(packet::OPEN).u32(1).u32(1000).bytes(),
+                "malformed request of type 3",
+            ),
+            (
+                Pkt::new(packet::WRITE)
+                    .u32(1)
+                    .str(b"h")
+                    .u64(0)
+                    .u32(10)
+                    .bytes(),
+                "malformed request of type 6",
+            ),
+            (
+                Pkt::new(packet::READ)
+                    .u32(1)
+                    .str(&[b'h'; 300])
+                    .u64(0)
+                    .u32(10)
+                    .bytes(),
+                "malformed request of type 5",
+            ),
+        ];
+        for (bytes, reason) in cases {
+            let mut d = started();
+            d.client_to_server(1, &bytes);
+            let ev = json_events(&mut d);
+            assert_eq!(ev.len(), 1, "{reason}: {ev:?}");
+            assert_eq!(ev[0]["reason"], reason);
+            assert_eq!(ev[0]["bytes_from_client"], (9 + bytes.len()) as u64);
+        }
+        let mut d = SftpDecoder::new();
+        d.server_to_client(1, &Pkt::new(packet::VERSION).u32(6).bytes());
+        assert_eq!(
+            json_events(&mut d)[0]["reason"],
+            "SFTP version 6 is not decoded"
+        );
+    }
+
+    #[test]
+    fn trailing_bytes_in_a_request_are_ignored_as_sftp_server_ignores_them() {
+        let mut d = started();
+        let mut p = Pkt::new(packet::RMDIR).u32(1).str(b"/d");
+        p.0.extend_from_slice(b"padding the server skips");
+        d.client_to_server(1, &p.bytes());
+        d.server_to_client(2, &status(1, FX_OK, b""));
+        assert_eq!(json_events(&mut d)[0]["path"], "/d");
+        assert!(!d.stopped());
+    }
+
+    #[test]
+    fn non_utf8_names_are_kept_exactly() {
+        let mut d = started();
+        d.client_to_server(1, &Pkt::new(packet::REMOVE).u32(1).str(b"/caf\xe9").bytes());
+        d.server_to_client(2, &status(1, FX_OK, b""));
+        let ev = json_events(&mut d);
+        assert_eq!(ev[0]["path"], "/caf\u{fffd}");
+        assert_eq!(ev[0]["path_hex"], "2f636166e9");
+    }
+
+    #[test]
+    fn write_payload_is_skipped_not_buffered() {
+        let mut d = started();
+        open_for_write(&mut d, 0, b"/big", b"h");
+        let n = 200 * 1024;
+        let mut header = Pkt::new(packet::WRITE)
+            .u32(1)
+            .str(b"h")
+            .u64(0)
+            .u32(n as u32)
+            .bytes();
+        let body = (header.len() - 4 + n) as u32;
+        header[..4].copy_from_slice(&body.to_be_bytes());
+        d.client_to_server(1, &header);
+        let chunk = vec![0x55u8; 4096];
+        for _ in 0..n / 4096 {
+            d.client_to_server(2, &chunk);
+            assert!(
+                d.buffered_bytes() < 8 * 1024,
+                "holds {}",
+                d.buffered_bytes()
+            );
+        }
+        d.server_to_client(3, &status(1, FX_OK, b""));
+        d.client_to_server(4, &Pkt::new(packet::CLOSE).u32(2).str(b"h").bytes());
+        d.server_to_client(5, &status(2, FX_OK, b""));
+        assert_eq!(json_events(&mut d)[0]["bytes_written"], n as u64);
+    }
+
+    #[test]
+    fn outstanding_requests_are_bounded() {
+        let mut d = started();
+        let path = vec![b'p'; 4000];
+        let mut id = 0;
+        while !d.stopped() {
+            id += 1;
+            d.client_to_server(
+                1,
+                &Pkt::new(packet::MKDIR).u32(id).str(&path).u32(0).bytes(),
+            );
+            assert!(d.buffered_bytes() <= MAX_TRACKED_BYTES + 2 * MAX_PACKET_BYTES);
+        }
+        let ev = json_events(&mut d);
+        let stop = ev.last().expect("a decode_stopped event");
+        assert_eq!(stop["reason"], "too many outstanding requests");
+        assert_eq!(
+            ev.iter().filter(|e| e["status"] == "no_reply").count() as u32,
+            id - 1
+        );
+    }
+
+    #[test]
+    fn extended_requests_are_named() {
+        let mut d = started();
+        d.client_to_server(
+            1,
+            &Pkt::new(packet::EXTENDED)
+                .u32(1)
+                .str(b"expand-path@openssh.com")
+                .str(b"~/x")
+                .bytes(),
+        );
+        d.server_to_client(
+            2,
+            &Pkt::new(packet::NAME)
+                .u32(1)
+                .u32(1)
+                .str(b"/home/u/x")
+                .str(b"")
+                .u32(0)
+                .bytes(),
+        );
+        d.client_to_server(
+            3,
+            &Pkt::new(packet::EXTENDED)
+                .u32(2)
+                .str(b"vendor-thing@example.com")
+                .bytes(),
+        );
+        d.server_to_client(4, &status(2, 8, b"Operation unsupported"));
+        let ev = json_events(&mut d);
+        assert_eq!(
+            ev[0],
+            json!({"protocol":"sftp","op":"expand-path","path":"~/x","target":"/home/u/x",
+                "extension":"expand-path@openssh.com","status":"ok","status_code":0,"started_us":1,"duration_us":1})
+        );
+        assert_eq!(ev[1]["op"], "extended");
+        assert_eq!(ev[1]["extension"], "vendor-thing@example.com");
+        assert_eq!(ev[1]["status"], "op_unsupported");
+    }
+}
