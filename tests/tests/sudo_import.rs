@@ -1,0 +1,321 @@
+//! sudo-iolog-import against real sudo 1.9 (`log_output, log_input, use_pty`): sudo run on a
+//! pty and inside recorded ssh sessions (private sshd, sessrec-shell login shell), imported
+//! with the built `sudo-iolog-import`, each sudo session checked for placement, match method
+//! and content; a second run imports nothing.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+use sessrec_tests::*;
+
+const T: Duration = Duration::from_secs(30);
+
+/// An iolog directory and a sudoers drop-in logging everything `user` runs through sudo.
+struct SudoLogging {
+    iolog: TempDir,
+    _dropin: SudoersDropIn,
+}
+
+impl SudoLogging {
+    /// `extra` are more sudoers lines (e.g. command-specific Defaults).
+    fn new(user: &str, iolog_dir_suffix: &str, extra: &str) -> SudoLogging {
+        let iolog = TempDir::new("iolog");
+        let dropin = SudoersDropIn::new(&format!(
+            "Defaults:{user} log_output, log_input, use_pty, iolog_dir={}{iolog_dir_suffix}\n\
+             Defaults:{user} env_keep += \"SESSREC_SESSION\"\n\
+             {extra}\
+             {user} ALL=(ALL) NOPASSWD: ALL\n",
+            iolog.path().display()
+        ));
+        SudoLogging {
+            iolog,
+            _dropin: dropin,
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.iolog.path()
+    }
+}
+
+fn config(iolog: &Path, state: &Path) -> String {
+    format!(
+        "[recorder]\nshell = \"/bin/bash\"\n[sudo]\niolog_dirs = [\"{}\"]\nstate_file = \"{}\"\nsettle_minutes = 0\n",
+        iolog.display(),
+        state.display()
+    )
+}
+
+fn import(tree: &RecordTree) -> (Value, Output) {
+    let out = Command::new(products().sudo_iolog_import())
+        .args(["--once", "--json"])
+        .env("SESSREC_CONFIG", tree.config_path())
+        .output()
+        .expect("run sudo-iolog-import");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let summary: Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "no JSON summary ({e}): stdout {stdout:?} stderr {:?}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (summary, out)
+}
+
+fn sudo_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().path())
+                .filter(|p| {
+                    let n = p.file_name().unwrap().to_string_lossy();
+                    n.starts_with("sudo-") && n.ends_with(".jsonl")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// The sudo record whose `sudo.start` command line contains `needle`.
+fn record_for(files: &[PathBuf], needle: &str) -> (PathBuf, serde_json::Map<String, Value>) {
+    for f in files {
+        let start = only_event(f, "sudo.start");
+        let argv = start.get("argv").map(Value::to_string).unwrap_or_default();
+        let cmd = start.get("command").and_then(Value::as_str).unwrap_or("");
+        if argv.contains(needle) || cmd.contains(needle) {
+            return (f.clone(), start);
+        }
+    }
+    panic!("no sudo record for {needle:?} among {files:?}");
+}
+
+fn all_unattributed(tree: &RecordTree) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let base = tree.record_dir().join("unattributed");
+    for y in fs::read_dir(&base).into_iter().flatten() {
+        for m in fs::read_dir(y.unwrap().path()).into_iter().flatten() {
+            for d in fs::read_dir(m.unwrap().path()).into_iter().flatten() {
+                out.extend(sudo_files(&d.unwrap().path()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sudo_on_a_pty_outside_any_session_is_imported_unattributed() {
+    require_e2e!("sudo", "runuser");
+    let user = TestUser::new("sudo-pty", Path::new("/bin/bash"));
+    // A per-user iolog_dir, and one command logged without compression.
+    let sudo = SudoLogging::new(
+        user.name(),
+        "/%{user}",
+        "Defaults!/usr/bin/printf !compress_io\n",
+    );
+    let tree = RecordTree::new("");
+    let state = tree.dir().join("sudo-import.state");
+    tree.write_config(&config(sudo.dir(), &state));
+
+    let mut cmd = Command::new("runuser");
+    cmd.args(["-u", user.name(), "--", "sudo", "id"]);
+    let mut term = PtySession::spawn(cmd, 80, 24);
+    term.expect(r"uid=0\(root\)", T);
+    term.wait_code(0, T);
+    let mut cmd = Command::new("runuser");
+    cmd.args([
+        "-u",
+        user.name(),
+        "--",
+        "sudo",
+        "printf",
+        "%s|%s\\n",
+        "a:b c",
+        "plain",
+    ]);
+    let mut term = PtySession::spawn(cmd, 80, 24);
+    term.expect(r"a:b c\|plain", T);
+    term.wait_code(0, T);
+
+    let (summary, out) = import(&tree);
+    assert!(out.status.success(), "{summary} {out:?}");
+    assert_eq!(summary["imported"], 2, "{summary}");
+    assert_eq!(summary["by_method"]["none"], 2, "{summary}");
+    let files = all_unattributed(&tree);
+    assert_eq!(files.len(), 2, "{}", tree.listing());
+    let (id_rec, start) = record_for(&files, "/usr/bin/id");
+    assert_chain_ok(&id_rec);
+    assert_eq!(start["match"], "none");
+    assert_eq!(start["submituser"], user.name());
+    assert!(start["iolog_path"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("/{}/", user.name())));
+    assert!(stream_text(&id_rec, Stream::Output).contains("uid=0(root) gid=0(root)"));
+    let (printf_rec, start) = record_for(&files, "a:b c");
+    assert_eq!(
+        start["argv"],
+        serde_json::json!(["printf", "%s|%s\\n", "a:b c", "plain"])
+    );
+    assert!(stream_text(&printf_rec, Stream::Output).contains("a:b c|plain"));
+    assert_eq!(only_event(&printf_rec, "sudo.end")["complete"], true);
+
+    let (again, out) = import(&tree);
+    assert!(out.status.success());
+    assert_eq!(again["imported"], 0, "{again}");
+    assert_eq!(again["already_imported"], 2, "{again}");
+}
+
+/// A recorded login with sudo logging for its user, and a config importing that iolog dir.
+struct Recorded {
+    _installed: Installed,
+    tree: RecordTree,
+    user: TestUser,
+    _sudo: SudoLogging,
+    sshd: PrivateSshd,
+}
+
+impl Recorded {
+    fn new(prefix: &str) -> Recorded {
+        ensure_sessrec_user();
+        let installed = Installed::recorder_and_pam();
+        let tree = RecordTree::new("");
+        let user = TestUser::new(prefix, installed.shell());
+        let sudo = SudoLogging::new(user.name(), "", "");
+        let state = tree.dir().join("sudo-import.state");
+        tree.write_config(&config(sudo.dir(), &state));
+        let sshd = PrivateSshd::builder()
+            .recorded_by(&installed, tree.config_path())
+            .start();
+        Recorded {
+            _installed: installed,
+            tree,
+            user,
+            _sudo: sudo,
+            sshd,
+        }
+    }
+
+    /// The only login session, once it has logged out.
+    fn ended_session(&self) -> PathBuf {
+        let session = self.tree.wait_sessions(1, T).remove(0);
+        wait_last_event(&session.join("session.jsonl"), "logout", T);
+        session
+    }
+}
+
+#[test]
+fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
+    require_e2e!("sudo");
+    let r = Recorded::new("sudo-ssh");
+    let (tree, user, sshd) = (&r.tree, &r.user, &r.sshd);
+
+    // sudo with SESSREC_SESSION kept, without it, with a forged one, and `sudo -i` with typed
+    // commands and a resize.
+    let mut term = sshd.login(user).interactive();
+    // Type only once the shell is up (the recorder takes the terminal over first).
+    term.expect(r"\$ ", T);
+    term.send_line("echo ready-$((40+2))");
+    term.expect("ready-42", T);
+    term.send_line("sudo id -un; echo done-$((0+1))");
+    term.expect("done-1", T);
+    term.send_line("env -u SESSREC_SESSION sudo printf 'via-%s\\n' tty; echo done-$((0+2))");
+    term.expect("done-2", T);
+    term.send_line(
+        "SESSREC_SESSION=00000000-0000-7000-8000-000000000000 sudo printf 'forged-%s\\n' x; echo done-$((0+3))",
+    );
+    term.expect("done-3", T);
+    // Nothing is typed ahead: input typed while sudo runs goes to sudo's own pty.
+    term.send_line("sudo -i");
+    term.expect(r"root@[^\s]*# ", T);
+    term.send_line("echo root-$((6*7)); whoami");
+    term.expect("root-42", T);
+    term.resize(100, 40);
+    term.send_line("stty size");
+    term.expect("40 100", T);
+    term.send_line("exit");
+    term.expect(r"logout", T);
+    term.send_line("exit");
+    term.wait(T);
+
+    let session = r.ended_session();
+    let (summary, out) = import(tree);
+    assert!(
+        out.status.success(),
+        "{summary} {out:?}\n{}",
+        tree.listing()
+    );
+    assert_eq!(summary["imported"], 4, "{summary}\n{}", tree.listing());
+    assert!(all_unattributed(tree).is_empty(), "{}", tree.listing());
+
+    let interactive = sudo_files(&session);
+    assert_eq!(interactive.len(), 4, "{}", tree.listing());
+    for f in &interactive {
+        assert_chain_ok(f);
+    }
+    let pty = only_event(&wait_channels(&session, 1, T)[0], "channel.start")["pty"].clone();
+
+    let (f, start) = record_for(&interactive, "/usr/bin/id");
+    assert_eq!(start["match"], "runenv", "{start:?}");
+    assert_eq!(start["tty"], pty);
+    assert_eq!(start["channel"], "channel-1.jsonl");
+    assert!(stream_text(&f, Stream::Output).contains("root"));
+
+    let (f, start) = record_for(&interactive, "via-%s");
+    assert_eq!(start["match"], "tty", "{start:?}");
+    assert!(stream_text(&f, Stream::Output).contains("via-tty"));
+
+    let (_, start) = record_for(&interactive, "forged-%s");
+    assert_eq!(start["match"], "tty", "{start:?}");
+    assert!(
+        start["match_notes"].to_string().contains("rejected"),
+        "{start:?}"
+    );
+
+    let (f, start) = record_for(&interactive, "-bash");
+    assert_eq!(start["runuser"], "root");
+    assert!(stream_text(&f, Stream::Input).contains("echo root-$((6*7))"));
+    assert!(stream_text(&f, Stream::Output).contains("root-42"));
+    let resize = only_event(&f, "resize");
+    assert_eq!(
+        (resize["cols"].clone(), resize["rows"].clone()),
+        (100.into(), 40.into())
+    );
+
+    let (again, _) = import(tree);
+    assert_eq!(again["imported"], 0, "{again}");
+    assert_eq!(again["already_imported"], 4, "{again}");
+}
+
+#[test]
+#[ignore = "sessrec-shell pipe mode (exec channels) fails with EPERM before bash starts; un-ignore when it works"]
+fn sudo_in_an_exec_session_without_a_tty_is_tied_by_sessrec_session() {
+    require_e2e!("sudo");
+    let r = Recorded::new("sudo-exec");
+    // No tty: sudo has no ttyname, so only the (checked) SESSREC_SESSION can tie it.
+    let out = r
+        .sshd
+        .login(&r.user)
+        .exec("sudo printf 'pipe-%s\\n' mode", b"");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "pipe-mode\n",
+        "{out:?}"
+    );
+    let session = r.ended_session();
+    let (summary, out) = import(&r.tree);
+    assert!(out.status.success(), "{summary} {out:?}");
+    assert_eq!(summary["imported"], 1, "{summary}\n{}", r.tree.listing());
+    let exec = sudo_files(&session);
+    assert_eq!(exec.len(), 1, "{}", r.tree.listing());
+    let (f, start) = record_for(&exec, "pipe-%s");
+    assert_eq!(start["match"], "runenv", "{start:?}");
+    assert!(start.get("tty").is_none(), "{start:?}");
+    assert!(stream_text(&f, Stream::Output).contains("pipe-mode"));
+
+    let (again, _) = import(&r.tree);
+    assert_eq!(again["imported"], 0, "{again}");
+}
