@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::statvfs::{statvfs, FsFlags};
 
+use crate::leftovers::{register, Leftover, Registration};
 use crate::products::{products, Product};
 use crate::util::{keep_files, unique_name};
 
@@ -22,6 +23,7 @@ pub struct Installed {
     dir: PathBuf,
     shell: PathBuf,
     pam_module: Option<PathBuf>,
+    registration: Registration,
 }
 
 impl Installed {
@@ -50,11 +52,13 @@ impl Installed {
             parent.display()
         );
         let dir = parent.join(unique_name("inst"));
+        let registration = register(Leftover::Path(dir.clone()));
         crate::util::create_dir(&dir, 0o755);
         let mut installed = Installed {
             shell: dir.join(Product::Shell.installed_name()),
             dir,
             pam_module: None,
+            registration,
         };
         copy_with_mode(&shell_src, &installed.shell, 0o4755);
         if let Some(src) = pam_src {
@@ -97,10 +101,12 @@ impl Drop for Installed {
     fn drop(&mut self) {
         if keep_files() {
             eprintln!("keeping {}", self.dir.display());
+            self.registration.release();
             return;
         }
-        if let Err(e) = fs::remove_dir_all(&self.dir) {
-            eprintln!("warning: cannot remove {}: {e}", self.dir.display());
+        match fs::remove_dir_all(&self.dir) {
+            Err(e) => eprintln!("warning: cannot remove {}: {e}", self.dir.display()),
+            Ok(()) => self.registration.release(),
         }
     }
 }

@@ -75,6 +75,7 @@
 #![deny(unsafe_code)]
 
 mod installed;
+mod leftovers;
 mod mode;
 mod mounts;
 mod pam;

@@ -57,6 +57,7 @@ pub fn e2e_ready() -> bool {
         .filter(|p| *p != "sshd" && find_program(p).is_none())
         .collect();
     if skip_reasons.is_empty() && missing.is_empty() {
+        crate::leftovers::sweep_once();
         return true;
     }
     let mut all = skip_reasons.clone();

@@ -6,12 +6,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::leftovers::{register, Leftover, Registration};
 use crate::util::{output_with_timeout, run, TempDir};
 
 /// A mount on a fresh directory `/var/lib/srt-mnt-<rand>/m`, unmounted on drop.
 #[derive(Debug)]
 pub struct Mount {
     point: PathBuf,
+    registration: Registration,
     _parent: TempDir,
 }
 
@@ -19,6 +21,7 @@ impl Mount {
     /// A tmpfs of `size_kib` KiB, root 0700: writes fail with ENOSPC once it is full.
     pub fn tmpfs(size_kib: u64) -> Mount {
         let (parent, point) = fresh_point();
+        let registration = register(Leftover::Mount(point.clone()));
         run(Command::new("mount")
             .args(["-t", "tmpfs", "-o"])
             .arg(format!("size={size_kib}k,mode=0700,nosuid,nodev"))
@@ -26,6 +29,7 @@ impl Mount {
             .arg(&point));
         Mount {
             point,
+            registration,
             _parent: parent,
         }
     }
@@ -34,9 +38,11 @@ impl Mount {
     /// too.
     pub fn read_only_bind(source: &Path) -> Mount {
         let (parent, point) = fresh_point();
+        let registration = register(Leftover::Mount(point.clone()));
         run(Command::new("mount").arg("--bind").arg(source).arg(&point));
         let mount = Mount {
             point,
+            registration,
             _parent: parent,
         };
         run(Command::new("mount")
@@ -73,5 +79,6 @@ impl Drop for Mount {
                 Duration::from_secs(30),
             );
         }
+        self.registration.release();
     }
 }

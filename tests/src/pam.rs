@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use crate::leftovers::{register, Leftover, Registration};
 use crate::util::{output_with_timeout, unique_name, write_file};
 
 /// `/etc/pam.d/srt-pam-<rand>` with the given stack, removed on drop.
@@ -13,6 +14,7 @@ use crate::util::{output_with_timeout, unique_name, write_file};
 pub struct PamService {
     name: String,
     path: PathBuf,
+    registration: Registration,
 }
 
 impl PamService {
@@ -25,8 +27,13 @@ impl PamService {
         if !text.ends_with('\n') {
             text.push('\n');
         }
+        let registration = register(Leftover::Path(path.clone()));
         write_file(&path, text, 0o644);
-        PamService { name, path }
+        PamService {
+            name,
+            path,
+            registration,
+        }
     }
 
     /// The service name (`srt-pam-<rand>`).
@@ -54,5 +61,6 @@ impl PamService {
 impl Drop for PamService {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
+        self.registration.release();
     }
 }

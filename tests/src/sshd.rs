@@ -11,6 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::installed::Installed;
+use crate::leftovers::{register, start_time, Leftover, Registration};
 use crate::procs;
 use crate::ssh::SshLogin;
 use crate::users::{KeyPair, TestUser};
@@ -155,6 +156,7 @@ pub struct PrivateSshd {
     log_path: PathBuf,
     port: u16,
     child: Option<Child>,
+    registrations: Vec<Registration>,
 }
 
 impl PrivateSshd {
@@ -178,10 +180,14 @@ impl PrivateSshd {
         );
         let service = opts.service.clone();
         let symlink_path = Path::new(SYMLINK_DIR).join(&service);
+        let pam_file = Path::new("/etc/pam.d").join(&service);
+        let registrations = vec![
+            register(Leftover::Path(symlink_path.clone())),
+            register(Leftover::Path(pam_file.clone())),
+        ];
         fs::create_dir_all(SYMLINK_DIR).expect("create /usr/local/sbin");
         symlink(SSHD, &symlink_path)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", symlink_path.display()));
-        let pam_file = Path::new("/etc/pam.d").join(&service);
         let stack = opts
             .pam_stack
             .clone()
@@ -202,6 +208,7 @@ impl PrivateSshd {
             pam_file,
             port: 0,
             child: None,
+            registrations,
         };
         write_file(&sshd.pam_file, pam_text, 0o644);
 
@@ -220,7 +227,12 @@ impl PrivateSshd {
                 .stderr(log)
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", sshd.symlink.display()));
+            let pid = child.id() as i32;
             sshd.child = Some(child);
+            if let Some(start) = start_time(pid) {
+                sshd.registrations
+                    .push(register(Leftover::Process(pid, start)));
+            }
             match sshd.wait_listening(Duration::from_secs(20)) {
                 Ok(()) => return sshd,
                 Err(log) => {
@@ -395,6 +407,9 @@ impl Drop for PrivateSshd {
         }
         let _ = fs::remove_file(&self.symlink);
         let _ = fs::remove_file(&self.pam_file);
+        for registration in &self.registrations {
+            registration.release();
+        }
         if keep_files() {
             eprintln!("keeping sshd files in {}", self.dir.path().display());
         }

@@ -5,12 +5,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::leftovers::{register, Leftover, Registration};
 use crate::util::{run, unique_name, write_file};
 
 /// `/etc/sudoers.d/srt-sudo-<rand>` (root 0440). The name has no `.` or `~`, so sudo reads it.
 #[derive(Debug)]
 pub struct SudoersDropIn {
     path: PathBuf,
+    registration: Registration,
 }
 
 impl SudoersDropIn {
@@ -26,8 +28,9 @@ impl SudoersDropIn {
             std::panic::resume_unwind(panic);
         }
         let path = Path::new("/etc/sudoers.d").join(unique_name("sudo"));
+        let registration = register(Leftover::Path(path.clone()));
         write_file(&path, text, 0o440);
-        SudoersDropIn { path }
+        SudoersDropIn { path, registration }
     }
 
     pub fn path(&self) -> &Path {
@@ -38,5 +41,6 @@ impl SudoersDropIn {
 impl Drop for SudoersDropIn {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
+        self.registration.release();
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
+use crate::leftovers::{register, Leftover, Registration};
 use crate::procs;
 use crate::util::{run, run_ok, unique_name, write_file, TempDir};
 
@@ -236,13 +237,15 @@ impl Default for SshCa {
 #[derive(Debug)]
 pub struct TestGroup {
     name: String,
+    registration: Registration,
 }
 
 impl TestGroup {
     pub fn new(prefix: &str) -> TestGroup {
         let name = unique_name(prefix);
+        let registration = register(Leftover::Group(name.clone()));
         account_tool_ok("groupadd", &[&name]);
-        TestGroup { name }
+        TestGroup { name, registration }
     }
 
     pub fn name(&self) -> &str {
@@ -253,7 +256,9 @@ impl TestGroup {
 impl Drop for TestGroup {
     fn drop(&mut self) {
         let out = account_tool("groupdel", &[&self.name]);
-        if !out.status.success() {
+        if out.status.success() {
+            self.registration.release();
+        } else {
             eprintln!(
                 "warning: groupdel {} failed: {}",
                 self.name,
@@ -274,12 +279,14 @@ pub struct TestUser {
     home: PathBuf,
     keys: TempDir,
     key: KeyPair,
+    registration: Registration,
 }
 
 impl TestUser {
     /// Creates the user with `shell` as its passwd login shell.
     pub fn new(prefix: &str, shell: &Path) -> TestUser {
         let name = unique_name(prefix);
+        let registration = register(Leftover::User(name.clone()));
         let shell_text = shell.to_string_lossy().into_owned();
         account_tool_ok("useradd", &["-m", "-s", &shell_text, "-p", "*", &name]);
         let entry = nix::unistd::User::from_name(&name)
@@ -295,6 +302,7 @@ impl TestUser {
             name,
             keys,
             key,
+            registration,
         };
         let ssh_dir = user.home.join(".ssh");
         crate::util::create_dir(&ssh_dir, 0o700);
@@ -379,6 +387,8 @@ impl Drop for TestUser {
                 self.name,
                 String::from_utf8_lossy(&out.stderr)
             );
+        } else {
+            self.registration.release();
         }
         if self.home.starts_with("/home/srt-") && self.home.exists() {
             let _ = fs::remove_dir_all(&self.home);

@@ -194,14 +194,17 @@ pub fn keep_files() -> bool {
 #[derive(Debug)]
 pub struct TempDir {
     path: PathBuf,
+    registration: crate::leftovers::Registration,
 }
 
 impl TempDir {
     /// Creates `<parent>/<unique_name(prefix)>` with `mode`.
     pub fn new_in(parent: &Path, prefix: &str, mode: u32) -> TempDir {
         let path = parent.join(unique_name(prefix));
+        let registration =
+            crate::leftovers::register(crate::leftovers::Leftover::Path(path.clone()));
         create_dir(&path, mode);
-        TempDir { path }
+        TempDir { path, registration }
     }
 
     /// Creates a root-only (0700) directory under /tmp.
@@ -223,12 +226,14 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         if keep_files() {
             eprintln!("keeping {}", self.path.display());
+            self.registration.release();
             return;
         }
-        if let Err(e) = fs::remove_dir_all(&self.path) {
-            if e.kind() != io::ErrorKind::NotFound {
+        match fs::remove_dir_all(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 eprintln!("warning: cannot remove {}: {e}", self.path.display());
             }
+            _ => self.registration.release(),
         }
     }
 }
