@@ -7,6 +7,7 @@ use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 use sessrec_core::grant::{Grant, GrantDir, GRANT_DIR};
@@ -174,15 +175,15 @@ mod driver {
 use driver::{Pam, PAM_SESSION_ERR, PAM_SUCCESS};
 
 /// `/etc/pam.d/srt-pam-<rand>`, removed on drop.
-struct PamService {
+struct ModuleService {
     name: String,
     path: PathBuf,
 }
 
-impl PamService {
+impl ModuleService {
     /// `/etc/pam.d/<name>` whose session stack is the module (required) then pam_permit, so
     /// that a PAM_IGNORE from the module still gives PAM_SUCCESS.
-    fn named(name: String, module_args: &str) -> PamService {
+    fn named(name: String, module_args: &str) -> ModuleService {
         let path = Path::new("/etc/pam.d").join(&name);
         let module = products().pam_module();
         write_file(
@@ -194,11 +195,11 @@ impl PamService {
             ),
             0o644,
         );
-        PamService { name, path }
+        ModuleService { name, path }
     }
 }
 
-impl Drop for PamService {
+impl Drop for ModuleService {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
     }
@@ -223,7 +224,7 @@ struct Setup {
     tree: RecordTree,
     recorder: Recorder,
     user: TestUser,
-    service: PamService,
+    service: ModuleService,
 }
 
 /// A record tree with `config`, a user whose shell is the recorder, and a PAM service with
@@ -241,14 +242,14 @@ fn setup(prefix: &str, config: &str, extra_args: &str) -> Setup {
     }
 }
 
-fn service_for(tree: &RecordTree, recorder: &Recorder, extra_args: &str) -> PamService {
+fn service_for(tree: &RecordTree, recorder: &Recorder, extra_args: &str) -> ModuleService {
     let name = unique_name("pam");
     let args = format!(
         "config={} recorder={} services={name} {extra_args}",
         tree.config_path().display(),
         recorder.path.display()
     );
-    PamService::named(name, &args)
+    ModuleService::named(name, &args)
 }
 
 fn public_key_words(public_line: &str) -> (String, String) {
@@ -263,7 +264,7 @@ fn auth_info_for(public_file: &Path) -> String {
 }
 
 /// Opens a session as sshd would for `user`, with the given auth info.
-fn sshd_like(service: &PamService, user: &TestUser, auth_info: Option<&[u8]>) -> Pam {
+fn sshd_like(service: &ModuleService, user: &TestUser, auth_info: Option<&[u8]>) -> Pam {
     let mut pam = Pam::start(&service.name, user.name());
     pam.set_rhost("192.0.2.10");
     pam.putenv(b"SSH_CONNECTION=192.0.2.10 50022 127.0.0.1 2222");
@@ -393,13 +394,36 @@ fn open_and_close_write_login_logout_and_the_grant() {
 fn a_grant_nobody_claimed_is_reported_at_logout() {
     require_e2e!();
     let s = setup("pm-unclaimed", "", "");
+    let log = AuthLog::mark();
     let mut pam = sshd_like(&s.service, &s.user, None);
     assert_eq!(pam.open_session(), PAM_SUCCESS);
+    let id = pam.getenv("SESSREC_SESSION").unwrap();
     let session = s.tree.only_session();
     assert_eq!(pam.close_session(), PAM_SUCCESS);
     let logout = only_event(&session_file(&session), "logout");
     assert_eq!(logout["claimed"], false);
     assert_eq!(logout["channels"], serde_json::json!([]));
+    log.wait_for(
+        &format!(
+            "session {id} of {} .*no recorder ever claimed its grant",
+            s.user.name()
+        ),
+        Duration::from_secs(15),
+    );
+    // Both lines of session.jsonl were anchored to authpriv with their chain digests.
+    let report = assert_chain_ok(&session_file(&session));
+    assert_eq!(report.last_seq, 2);
+    log.wait_for(
+        &format!(
+            "sessrec anchor file={id}/session.jsonl seq=2 sha256={}",
+            report.last_digest
+        ),
+        Duration::from_secs(15),
+    );
+    log.wait_for(
+        &format!("sessrec anchor file={id}/session.jsonl seq=1 sha256=[0-9a-f]{{64}}"),
+        Duration::from_secs(15),
+    );
 }
 
 #[test]
@@ -408,7 +432,7 @@ fn services_outside_the_list_are_ignored_without_reading_config() {
     let recorder = recorder();
     let user = TestUser::new("pm-svc", &recorder.path);
     // The config does not exist: reading it would fail closed.
-    let service = PamService::named(
+    let service = ModuleService::named(
         unique_name("pam"),
         "config=/nonexistent/sessrec.toml services=some-other-service",
     );
@@ -419,7 +443,7 @@ fn services_outside_the_list_are_ignored_without_reading_config() {
 
     // The same module line for a listed service does read it, and refuses.
     let listed = unique_name("pam");
-    let service = PamService::named(
+    let service = ModuleService::named(
         listed.clone(),
         &format!("config=/nonexistent/sessrec.toml services={listed}"),
     );
@@ -624,49 +648,55 @@ fn launch_check_refuses_a_shell_that_bypasses_the_recorder() {
     assert_eq!(pam.getenv("SESSREC_SESSION"), None);
 }
 
-/// A read-only bind mount of a directory onto itself, undone on drop.
-struct ReadOnlyMount(PathBuf);
-
-impl ReadOnlyMount {
-    fn new(dir: &Path) -> ReadOnlyMount {
-        let d = dir.to_str().unwrap();
-        run_ok("mount", &["--bind", d, d]);
-        let guard = ReadOnlyMount(dir.to_path_buf());
-        run_ok("mount", &["-o", "remount,ro,bind", d]);
-        guard
-    }
-}
-
-impl Drop for ReadOnlyMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn unwritable_record_tree_refuses_and_admits_break_glass() {
     require_e2e!("mount", "umount");
     let s = setup("pm-ro", "", "");
-    let _ro = ReadOnlyMount::new(s.tree.record_dir());
+    let ro = Mount::read_only_bind(s.tree.record_dir());
+    let on = |extra: &str| {
+        s.tree.write_raw_config(&format!(
+            "record_dir = \"{}\"\n{BASE_CONFIG}{extra}",
+            ro.path().display()
+        ))
+    };
+    let log = AuthLog::mark();
+    on("");
     let mut pam = sshd_like(&s.service, &s.user, None);
     assert_eq!(pam.open_session(), PAM_SESSION_ERR);
     drop(pam);
+    log.wait_for(
+        &format!(
+            "login of {} refused, recording cannot be set up: .*Read-only",
+            s.user.name()
+        ),
+        Duration::from_secs(15),
+    );
 
-    s.tree
-        .write_config(&format!("{BASE_CONFIG}on_error = \"allow\"\n"));
+    on("on_error = \"allow\"\n");
     let mut pam = sshd_like(&s.service, &s.user, None);
     assert_eq!(pam.open_session(), PAM_SUCCESS, "on_error = allow");
     assert_eq!(pam.getenv("SESSREC_SESSION"), None);
     drop(pam);
+    log.wait_for(
+        &format!("login of {} allowed WITHOUT recording", s.user.name()),
+        Duration::from_secs(15),
+    );
 
-    s.tree.write_config(&format!(
-        "{BASE_CONFIG}[policy]\nbreak_glass_users = [\"{}\"]\n",
+    on(&format!(
+        "[policy]\nbreak_glass_users = [\"{}\"]\n",
         s.user.name()
     ));
     let mut pam = sshd_like(&s.service, &s.user, None);
     assert_eq!(pam.open_session(), PAM_SUCCESS, "break-glass");
     assert_eq!(pam.getenv("SESSREC_SESSION"), None);
     drop(pam);
+    log.wait_for(
+        &format!(
+            "BREAK-GLASS login of {} admitted WITHOUT recording",
+            s.user.name()
+        ),
+        Duration::from_secs(15),
+    );
     let other = TestUser::new("pm-ro2", &s.recorder.path);
     let mut pam = sshd_like(&s.service, &other, None);
     assert_eq!(pam.open_session(), PAM_SESSION_ERR, "not break-glass");
