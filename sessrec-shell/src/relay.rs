@@ -436,6 +436,7 @@ impl PtyRelay<'_> {
             if reason != EndReason::RecordFailure {
                 let mut buf = Pending::new();
                 for _ in 0..64 {
+                    buf.clear();
                     match buf.fill_from(master) {
                         Ok(Some(n)) if n > 0 => {
                             self.recorder.output(Stream::Output, buf.data());

@@ -1,0 +1,122 @@
+//! Shared set-up for the recorder tests: the recorder installed setuid root, a test user whose
+//! login shell it is, a record tree with its config, and a grant written the way pam_sessrec
+//! writes one (with this test process as the "sshd monitor", which is an ancestor of every
+//! recorder it starts), so each test gets its own config without touching /etc/sessrec.
+// Each test file uses a different part of this module.
+#![allow(dead_code)]
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sessrec_core::grant::{Grant, GrantDir};
+use sessrec_core::id::SessionId;
+use sessrec_core::identity::Identity;
+use sessrec_core::tree::SessionDir;
+use sessrec_tests::*;
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub struct Rig {
+    pub installed: Installed,
+    pub tree: RecordTree,
+    pub user: TestUser,
+    pub session: SessionId,
+    grants: GrantDir,
+}
+
+impl Rig {
+    /// `config_body` is appended to the `record_dir` line (see [`RecordTree::new`]).
+    pub fn new(prefix: &str, config_body: &str) -> Rig {
+        ensure_sessrec_user();
+        let installed = Installed::recorder();
+        let tree = RecordTree::new(config_body);
+        let user = TestUser::new(prefix, installed.shell());
+        let grants = GrantDir::default();
+        let session = SessionId::new().expect("session id");
+        let dir = SessionDir::create(tree.record_dir(), session, None).expect("session dir");
+        let me = std::process::id();
+        let grant = Grant {
+            session,
+            uid: user.uid(),
+            identity: Identity::unverified(user.name(), user.uid()),
+            config_path: tree.config_path().to_path_buf(),
+            session_dir: dir.path().to_path_buf(),
+            monitor_pid: me,
+            monitor_start: sessrec_core::sys::process_start_time(me).expect("own start time"),
+            login_time: sessrec_core::time::Timestamp::now().to_string(),
+            ticket: None,
+        };
+        grants.write(&grant).expect("write grant");
+        Rig {
+            installed,
+            tree,
+            user,
+            session,
+            grants,
+        }
+    }
+
+    pub fn session_dir(&self) -> PathBuf {
+        self.tree
+            .record_dir()
+            .join(sessrec_core::tree::session_relative_path(self.session))
+    }
+
+    /// The recorder as the test user would get it from sshd: `argv[0]` and arguments as given,
+    /// a clean environment naming the grant.
+    pub fn command(&self, argv0: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.installed.shell());
+        cmd.arg0(argv0)
+            .args(args)
+            .env_clear()
+            .env("HOME", self.user.home())
+            .env("USER", self.user.name())
+            .env("LOGNAME", self.user.name())
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("TERM", "xterm")
+            .env("SESSREC_SESSION", self.session.to_string())
+            .current_dir(self.user.home())
+            .uid(self.user.uid())
+            .gid(self.user.gid());
+        cmd
+    }
+
+    /// An interactive login shell on a pty of 80×24.
+    pub fn login(&self) -> PtySession {
+        PtySession::spawn(self.command("-sessrec-shell", &[]), 80, 24)
+    }
+
+    /// The n-th channel file (1-based), once it ends with `channel.end`; chain checked.
+    pub fn finished_channel(&self, n: usize) -> PathBuf {
+        let channels = wait_channels(&self.session_dir(), n, WAIT);
+        let path = channels
+            .iter()
+            .find(|p| p.file_name().and_then(|f| f.to_str()) == Some(&format!("channel-{n}.jsonl")))
+            .cloned()
+            .unwrap_or_else(|| panic!("no channel-{n}.jsonl in {channels:?}"));
+        wait_last_event(&path, "channel.end", WAIT);
+        assert_chain_ok(&path);
+        path
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = self.grants.remove(self.session);
+    }
+}
+
+/// Fields of the single `kind` event, as a map.
+pub fn event(path: &Path, kind: &str) -> Map<String, Value> {
+    only_event(path, kind)
+}
+
+/// Waits until `path` exists and its text contains `needle` (records are flushed on a deadline).
+pub fn wait_record_contains(path: &Path, stream: Stream, needle: &str) {
+    wait_until(&format!("{needle:?} in {}", path.display()), WAIT, || {
+        stream_text(path, stream).contains(needle)
+    });
+}
