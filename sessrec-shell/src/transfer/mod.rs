@@ -34,6 +34,10 @@ mod wire;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+mod live_tests;
 
 pub use classify::{
     classify, split_plain_words, TransferCommand, TransferKind, DEFAULT_SFTP_SERVER, RSYNC_PATH,
