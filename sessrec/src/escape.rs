@@ -78,12 +78,18 @@ mod tests {
 
     #[test]
     fn plain_text_unchanged() {
-        assert_eq!(escape_control("/home/alice/ünïcode file.txt"), "/home/alice/ünïcode file.txt");
+        assert_eq!(
+            escape_control("/home/alice/ünïcode file.txt"),
+            "/home/alice/ünïcode file.txt"
+        );
     }
 
     #[test]
     fn controls_escaped() {
-        assert_eq!(escape_control("a\x1b]52;c;eA==\x07b"), "a\\e]52;c;eA==\\x07b");
+        assert_eq!(
+            escape_control("a\x1b]52;c;eA==\x07b"),
+            "a\\e]52;c;eA==\\x07b"
+        );
         assert_eq!(escape_control("x\ny\rz\t"), "x\\ny\\rz\\t");
         assert_eq!(escape_control("a\u{9b}6n"), "a\\u{009b}6n");
         assert_eq!(escape_control("del\x7f"), "del\\x7f");
@@ -106,6 +112,8 @@ mod tests {
     fn result_has_no_control_characters() {
         let all: String = (0u32..0x3000).filter_map(char::from_u32).collect();
         let out = escape_control(&all);
-        assert!(!out.chars().any(|c| c.is_control() || needs_unicode_escape(c)));
+        assert!(!out
+            .chars()
+            .any(|c| c.is_control() || needs_unicode_escape(c)));
     }
 }

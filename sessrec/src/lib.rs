@@ -1,6 +1,30 @@
 //! The sessrec operator CLI: list, show, play, export, verify, search, kill, prune, doctor.
+//!
+//! Everything read from a record is treated as hostile: terminal output passes through
+//! [`sanitize`] before it reaches the operator's terminal, and record-derived strings through
+//! [`escape`].
 #![forbid(unsafe_code)]
 
+pub mod args;
+pub mod cli;
+pub mod doctor;
 pub mod escape;
+pub mod export;
+pub mod follow;
+pub mod html;
+pub mod kill;
+pub mod lineedit;
+pub mod list;
+pub mod live;
+pub mod play;
+pub mod playlist;
+pub mod prune;
+pub mod records;
 pub mod sanitize;
+pub mod search;
+pub mod show;
+pub mod store;
+pub mod summary;
 pub mod timespec;
+pub mod utf8;
+pub mod verify;

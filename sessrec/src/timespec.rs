@@ -42,7 +42,9 @@ pub fn parse_duration(text: &str) -> Result<i64, TimeError> {
             } else {
                 digits(p).ok_or_else(bad)? * SECOND
             };
-            micros = micros.checked_add(v.checked_mul(unit).ok_or_else(bad)?).ok_or_else(bad)?;
+            micros = micros
+                .checked_add(v.checked_mul(unit).ok_or_else(bad)?)
+                .ok_or_else(bad)?;
         }
         return Ok(micros);
     }
@@ -52,7 +54,10 @@ pub fn parse_duration(text: &str) -> Result<i64, TimeError> {
     let mut total = 0i64;
     let mut rest = t;
     while !rest.is_empty() {
-        let num_len = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'.').count();
+        let num_len = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b'.')
+            .count();
         if num_len == 0 {
             return Err(bad());
         }
@@ -226,7 +231,7 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
@@ -264,7 +269,12 @@ pub fn format_offset(us: i64) -> String {
     let ms = us / 1000 % 1000;
     let s = us / 1_000_000;
     if s >= 3600 {
-        format!("{sign}{}:{:02}:{:02}.{ms:03}", s / 3600, s / 60 % 60, s % 60)
+        format!(
+            "{sign}{}:{:02}:{:02}.{ms:03}",
+            s / 3600,
+            s / 60 % 60,
+            s % 60
+        )
     } else {
         format!("{sign}{:02}:{:02}.{ms:03}", s / 60, s % 60)
     }
@@ -297,7 +307,10 @@ mod tests {
     #[test]
     fn times() {
         assert_eq!(parse_time("2025-11-24T16:00:00Z", 0), Ok(NOW));
-        assert_eq!(parse_time("2025-11-24T17:00:00.250+01:00", 0), Ok(NOW + 250_000));
+        assert_eq!(
+            parse_time("2025-11-24T17:00:00.250+01:00", 0),
+            Ok(NOW + 250_000)
+        );
         assert_eq!(parse_time("2025-11-24", 0), Ok(NOW - 16 * 3600 * SECOND));
         assert_eq!(parse_time("2025-11-24 16:00", 0), Ok(NOW));
         assert_eq!(parse_time("2025-11-24T16:00:30", 0), Ok(NOW + 30 * SECOND));

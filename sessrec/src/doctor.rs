@@ -1,0 +1,591 @@
+//! `sessrec doctor`: checks an installation and says what to fix.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sessrec_core::config::{Config, Launch};
+
+use crate::cli::{exit, CmdResult, Context};
+use crate::escape::escape_control;
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+pub struct Finding {
+    pub level: Level,
+    pub check: String,
+    pub detail: String,
+}
+
+#[derive(Default)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    fn add(&mut self, level: Level, check: &str, detail: impl Into<String>) {
+        self.findings.push(Finding {
+            level,
+            check: check.to_string(),
+            detail: detail.into(),
+        });
+    }
+}
+
+/// Where the recorder may be installed.
+const RECORDER_PATHS: &[&str] = &[
+    "/usr/sbin/sessrec-shell",
+    "/usr/bin/sessrec-shell",
+    "/usr/libexec/sessrec/sessrec-shell",
+    "/usr/local/sbin/sessrec-shell",
+    "/usr/local/bin/sessrec-shell",
+];
+
+/// Shells that read no user file for `-c` (safe under `launch = "force-command"`).
+const NO_USER_FILE_SHELLS: &[&str] = &["sh", "dash", "ash", "busybox"];
+
+pub struct Passwd {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub shell: String,
+}
+
+pub fn read_passwd(text: &str) -> Vec<Passwd> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 7).then(|| Passwd {
+                name: f[0].to_string(),
+                uid: f[2].parse().unwrap_or(u32::MAX),
+                gid: f[3].parse().unwrap_or(u32::MAX),
+                shell: f[6].to_string(),
+            })
+        })
+        .collect()
+}
+
+/// group name -> (gid, members)
+pub fn read_groups(text: &str) -> BTreeMap<String, (u32, Vec<String>)> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 4).then(|| {
+                let members = f[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                (
+                    f[0].to_string(),
+                    (f[2].parse().unwrap_or(u32::MAX), members),
+                )
+            })
+        })
+        .collect()
+}
+
+fn groups_of(user: &Passwd, groups: &BTreeMap<String, (u32, Vec<String>)>) -> Vec<String> {
+    groups
+        .iter()
+        .filter(|(_, (gid, members))| *gid == user.gid || members.contains(&user.name))
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
+/// Parses `sshd -T` output into key -> values.
+pub fn parse_sshd_t(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once(' ') {
+            m.entry(k.to_ascii_lowercase())
+                .or_default()
+                .push(v.trim().to_string());
+        }
+    }
+    m
+}
+
+/// Problems in an effective sshd configuration for a recorded user.
+pub fn sshd_problems(cfg: &BTreeMap<String, Vec<String>>) -> Vec<String> {
+    let get = |k: &str| {
+        cfg.get(k)
+            .and_then(|v| v.first())
+            .map(|s| s.to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    let mut p = Vec::new();
+    if get("disableforwarding") != "yes" {
+        p.push("DisableForwarding is not yes (port, agent, X11 and socket forwarding channels bypass the recorder)".to_string());
+    }
+    if get("permittunnel") != "no" {
+        p.push("PermitTunnel is not no".into());
+    }
+    if get("permituserrc") != "no" {
+        p.push("PermitUserRC is not no (~/.ssh/rc runs before the recorder)".into());
+    }
+    if get("permituserenvironment") != "no" {
+        p.push("PermitUserEnvironment is not no".into());
+    }
+    if get("permitlisten") != "none" {
+        p.push("PermitListen is not none".into());
+    }
+    if get("permitopen") != "none" {
+        p.push("PermitOpen is not none".into());
+    }
+    let force = get("forcecommand");
+    let internal_sftp = cfg.get("subsystem").is_some_and(|v| {
+        v.iter().any(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .is_some_and(|c| c == "internal-sftp")
+        })
+    });
+    if internal_sftp && (force.is_empty() || force == "none") {
+        p.push("Subsystem sftp is internal-sftp without a ForceCommand: sftp runs inside sshd, unrecorded".into());
+    }
+    if force.contains("internal-sftp") {
+        p.push(
+            "ForceCommand internal-sftp runs inside sshd, unrecorded; force the recorder instead"
+                .into(),
+        );
+    }
+    p
+}
+
+pub fn run(ctx: &Context) -> CmdResult {
+    let config = ctx.config.clone().unwrap_or_default();
+    let mut r = Report::default();
+    check_config(ctx, &mut r);
+    check_pam(&mut r);
+    let recorder = check_recorder(&mut r);
+    check_users(&config, recorder.as_deref(), &mut r);
+    check_tree(
+        &config,
+        ctx.args
+            .value("--dir")
+            .map(PathBuf::from)
+            .unwrap_or(config.record_dir.clone()),
+        &mut r,
+    );
+    check_system_user(&mut r);
+    check_sudoers(&mut r);
+    check_selinux(&mut r);
+    let mut out = crate::cli::stdout();
+    for f in &r.findings {
+        let tag = match f.level {
+            Level::Ok => "ok  ",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        };
+        writeln!(out, "{tag} {:<22} {}", f.check, escape_control(&f.detail))?;
+    }
+    let worst = r
+        .findings
+        .iter()
+        .map(|f| f.level)
+        .max()
+        .unwrap_or(Level::Ok);
+    writeln!(
+        out,
+        "{}",
+        match worst {
+            Level::Ok => "all checks passed",
+            Level::Warn => "warnings only",
+            Level::Fail => "problems found: fix the FAIL lines above",
+        }
+    )?;
+    out.flush()?;
+    Ok(if worst == Level::Fail {
+        exit::FINDING
+    } else {
+        exit::OK
+    })
+}
+
+fn check_config(ctx: &Context, r: &mut Report) {
+    let path = ctx
+        .args
+        .value("--config")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("SESSREC_CONFIG").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(sessrec_core::config::DEFAULT_CONFIG_PATH));
+    if !path.exists() {
+        r.add(
+            Level::Fail,
+            "config",
+            format!("{} does not exist (built-in defaults used)", path.display()),
+        );
+        return;
+    }
+    match Config::load_trusted(&path) {
+        Ok(_) => r.add(
+            Level::Ok,
+            "config",
+            format!(
+                "{} loads and is root-owned, not group/world-writable",
+                path.display()
+            ),
+        ),
+        Err(e) => r.add(Level::Fail, "config", format!("{}: {e}", path.display())),
+    }
+}
+
+fn check_pam(r: &mut Report) {
+    let module_in = |path: &str| -> Option<bool> {
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with('#'))
+                .any(|l| l.starts_with("session") && l.contains("pam_sessrec.so")),
+        )
+    };
+    match module_in("/etc/pam.d/sshd") {
+        Some(true) => r.add(
+            Level::Ok,
+            "pam",
+            "/etc/pam.d/sshd has a session line for pam_sessrec.so",
+        ),
+        Some(false) => r.add(
+            Level::Fail,
+            "pam",
+            "/etc/pam.d/sshd has no `session required pam_sessrec.so` line",
+        ),
+        None => r.add(
+            Level::Fail,
+            "pam",
+            "/etc/pam.d/sshd is missing or unreadable",
+        ),
+    }
+    if module_in("/etc/pam.d/common-session") == Some(true) {
+        r.add(
+            Level::Fail,
+            "pam",
+            "/etc/pam.d/common-session loads pam_sessrec.so: it belongs in sshd's stack only",
+        );
+    }
+}
+
+fn check_recorder(r: &mut Report) -> Option<String> {
+    for p in RECORDER_PATHS {
+        let Ok(meta) = std::fs::metadata(p) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if meta.uid() == 0 && mode & 0o4000 != 0 && mode & 0o022 == 0 {
+            r.add(Level::Ok, "recorder", format!("{p} is setuid root"));
+        } else {
+            r.add(
+                Level::Fail,
+                "recorder",
+                format!(
+                    "{p} must be owned by root, mode 4755 (is uid {} mode {:o})",
+                    meta.uid(),
+                    mode & 0o7777
+                ),
+            );
+        }
+        return Some(p.to_string());
+    }
+    r.add(
+        Level::Fail,
+        "recorder",
+        format!("sessrec-shell not found in {}", RECORDER_PATHS.join(", ")),
+    );
+    None
+}
+
+fn check_users(config: &Config, recorder: Option<&str>, r: &mut Report) {
+    let passwd = read_passwd(&std::fs::read_to_string("/etc/passwd").unwrap_or_default());
+    let groups = read_groups(&std::fs::read_to_string("/etc/group").unwrap_or_default());
+    let mut recorded = Vec::new();
+    for u in passwd.iter().filter(|u| u.uid >= 1000 && u.uid != 65534) {
+        let g = groups_of(u, &groups);
+        if config.policy.records(&u.name, &g) {
+            recorded.push(u);
+        }
+    }
+    if recorded.is_empty() {
+        r.add(Level::Warn, "users", "the policy records no local user (uid >= 1000) in /etc/passwd (users from NSS/LDAP are not checked)");
+    }
+    for u in &recorded {
+        let shell_name = Path::new(&u.shell)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("");
+        match config.policy.launch {
+            Launch::LoginShell => {
+                if recorder.is_some_and(|rec| same_file(rec, &u.shell))
+                    || shell_name == "sessrec-shell"
+                {
+                    r.add(
+                        Level::Ok,
+                        "users",
+                        format!("{}: login shell is the recorder", u.name),
+                    );
+                } else {
+                    r.add(
+                        Level::Fail,
+                        "users",
+                        format!(
+                            "{}: login shell is {} (chsh -s <sessrec-shell> {})",
+                            u.name, u.shell, u.name
+                        ),
+                    );
+                }
+            }
+            Launch::ForceCommand => {
+                if NO_USER_FILE_SHELLS.contains(&shell_name) {
+                    r.add(
+                        Level::Ok,
+                        "users",
+                        format!(
+                            "{}: passwd shell {} reads no user file for -c",
+                            u.name, u.shell
+                        ),
+                    );
+                } else {
+                    r.add(Level::Fail, "users", format!("{}: passwd shell {} may read user files before ForceCommand; use /bin/sh", u.name, u.shell));
+                }
+            }
+        }
+        check_sshd_for(u, r);
+    }
+}
+
+fn same_file(a: &str, b: &str) -> bool {
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+fn check_sshd_for(u: &Passwd, r: &mut Report) {
+    let spec = format!("user={},host=doctor.invalid,addr=192.0.2.1", u.name);
+    let out = Command::new("sshd")
+        .args(["-T", "-C", &spec])
+        .output()
+        .or_else(|_| {
+            Command::new("/usr/sbin/sshd")
+                .args(["-T", "-C", &spec])
+                .output()
+        });
+    match out {
+        Ok(o) if o.status.success() => {
+            let problems = sshd_problems(&parse_sshd_t(&String::from_utf8_lossy(&o.stdout)));
+            if problems.is_empty() {
+                r.add(
+                    Level::Ok,
+                    "sshd",
+                    format!(
+                        "{}: forwarding, tunnels, user rc and environment are off",
+                        u.name
+                    ),
+                );
+            }
+            for p in problems {
+                r.add(Level::Fail, "sshd", format!("{}: {p}", u.name));
+            }
+        }
+        Ok(o) => r.add(
+            Level::Fail,
+            "sshd",
+            format!(
+                "sshd -T -C {spec} failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+        ),
+        Err(e) => r.add(Level::Fail, "sshd", format!("cannot run sshd -T: {e}")),
+    }
+}
+
+fn check_tree(config: &Config, dir: PathBuf, r: &mut Report) {
+    let meta = match std::fs::symlink_metadata(&dir) {
+        Ok(m) => m,
+        Err(e) => {
+            r.add(
+                Level::Fail,
+                "record tree",
+                format!("{}: {e}", dir.display()),
+            );
+            return;
+        }
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if meta.file_type().is_symlink() {
+        r.add(
+            Level::Fail,
+            "record tree",
+            format!("{} is a symlink", dir.display()),
+        );
+    } else if meta.uid() != 0
+        || mode & 0o022 != 0
+        || (mode & 0o077 != 0 && config.read_group.is_empty())
+    {
+        r.add(
+            Level::Fail,
+            "record tree",
+            format!(
+                "{} must be root-owned 0700 (0750 with read_group); is uid {} mode {mode:o}",
+                dir.display(),
+                meta.uid()
+            ),
+        );
+    } else {
+        r.add(
+            Level::Ok,
+            "record tree",
+            format!("{} is root-owned, mode {mode:o}", dir.display()),
+        );
+    }
+    // Every parent must be unwritable by others, or the tree could be swapped.
+    let mut p = dir.parent();
+    while let Some(d) = p {
+        if let Ok(m) = std::fs::metadata(d) {
+            if m.uid() != 0 || m.permissions().mode() & 0o022 != 0 {
+                r.add(
+                    Level::Fail,
+                    "record tree",
+                    format!("parent {} is writable by non-root users", d.display()),
+                );
+            }
+        }
+        p = d.parent();
+    }
+    // A filesystem users can write to can be filled by them.
+    let dev = meta.dev();
+    for shared in ["/tmp", "/var/tmp", "/dev/shm", "/home"] {
+        if std::fs::metadata(shared).is_ok_and(|m| m.dev() == dev) {
+            r.add(
+                Level::Fail,
+                "record fs",
+                format!(
+                    "{} shares its filesystem with {shared}, which users can write (and fill)",
+                    dir.display()
+                ),
+            );
+        }
+    }
+    match sessrec_core::tree::free_mb(&dir) {
+        Ok(free) if free >= config.min_free_mb => r.add(
+            Level::Ok,
+            "free space",
+            format!("{free} MiB free (min_free_mb = {})", config.min_free_mb),
+        ),
+        Ok(free) => r.add(
+            Level::Fail,
+            "free space",
+            format!(
+                "{free} MiB free, below min_free_mb = {}: new sessions are refused",
+                config.min_free_mb
+            ),
+        ),
+        Err(e) => r.add(Level::Warn, "free space", format!("statvfs: {e}")),
+    }
+}
+
+fn check_system_user(r: &mut Report) {
+    match nix::unistd::User::from_name("sessrec") {
+        Ok(Some(u)) if u.uid.as_raw() < 1000 && u.uid.as_raw() != 0 => r.add(
+            Level::Ok,
+            "sessrec user",
+            format!("system user sessrec (uid {})", u.uid),
+        ),
+        Ok(Some(u)) => r.add(
+            Level::Fail,
+            "sessrec user",
+            format!(
+                "sessrec has uid {}: must be a system user (adduser --system --group sessrec)",
+                u.uid
+            ),
+        ),
+        _ => r.add(
+            Level::Fail,
+            "sessrec user",
+            "no sessrec user: adduser --system --group --no-create-home sessrec",
+        ),
+    }
+}
+
+fn check_sudoers(r: &mut Report) {
+    let mut text = std::fs::read_to_string("/etc/sudoers").unwrap_or_default();
+    if let Ok(rd) = std::fs::read_dir("/etc/sudoers.d") {
+        let mut paths: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for p in paths {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            // sudo skips names with a dot or ending in ~.
+            if !name.contains('.') && !name.ends_with('~') {
+                text.push('\n');
+                text.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+            }
+        }
+    }
+    let defaults: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("Defaults"))
+        .collect();
+    for opt in ["log_output", "use_pty"] {
+        let on = defaults
+            .iter()
+            .any(|l| l.split([' ', ',', '\t']).any(|w| w == opt));
+        let off = defaults
+            .iter()
+            .any(|l| l.split([' ', ',', '\t']).any(|w| w == format!("!{opt}")));
+        if on && !off {
+            r.add(Level::Ok, "sudoers", format!("Defaults {opt}"));
+        } else {
+            r.add(
+                Level::Fail,
+                "sudoers",
+                format!("Defaults {opt} is not set: sudo sessions are not recorded by sudo itself"),
+            );
+        }
+    }
+}
+
+fn check_selinux(r: &mut Report) {
+    if std::fs::read_to_string("/sys/fs/selinux/enforce").is_ok_and(|s| s.trim() == "1") {
+        r.add(
+            Level::Fail,
+            "selinux",
+            "SELinux is enforcing: unsupported until a policy module ships",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sshd_config_problems() {
+        let good = "disableforwarding yes\npermittunnel no\npermituserrc no\npermituserenvironment no\npermitlisten none\npermitopen none\nsubsystem sftp /usr/lib/openssh/sftp-server\nforcecommand none\n";
+        assert!(sshd_problems(&parse_sshd_t(good)).is_empty());
+        let bad = "disableforwarding no\npermittunnel yes\npermituserrc yes\npermituserenvironment no\npermitlisten any\npermitopen any\nsubsystem sftp internal-sftp\n";
+        let p = sshd_problems(&parse_sshd_t(bad));
+        assert_eq!(p.len(), 6, "{p:?}");
+        assert!(p.iter().any(|x| x.contains("internal-sftp")));
+    }
+
+    #[test]
+    fn passwd_and_groups() {
+        let u = read_passwd("alice:x:1001:1001:A:/home/alice:/usr/sbin/sessrec-shell\n");
+        assert_eq!(u[0].uid, 1001);
+        let g = read_groups("ops:x:2000:alice,bob\nalice:x:1001:\n");
+        assert_eq!(
+            groups_of(&u[0], &g),
+            vec!["alice".to_string(), "ops".to_string()]
+        );
+    }
+}

@@ -1,0 +1,474 @@
+//! `sessrec export`: asciicast v2 and v3, text (rendered or every glyph), HTML, JSON.
+#![forbid(unsafe_code)]
+
+use std::io::{self, Write};
+
+use serde_json::{json, Value};
+
+use crate::cli::{exit, CmdResult, Context, Failure};
+use crate::playlist::{cues, Cue, Timed};
+use crate::records::{target_files, RecordFile};
+use crate::sanitize::Sanitizer;
+use crate::store::SessionRef;
+use crate::utf8::Utf8Decoder;
+
+pub fn run(ctx: &Context) -> CmdResult {
+    let format = ctx.args.value("--format").ok_or_else(|| {
+        Failure::usage("--format is required: asciicast-v2, asciicast-v3, text, html or json")
+    })?;
+    let raw = ctx.args.flag("--raw");
+    let (session, mut files) =
+        target_files(&ctx.tree, &ctx.args.positional[0]).map_err(Failure::error)?;
+    let single = matches!(format, "asciicast-v2" | "asciicast-v3" | "html");
+    if single && files.len() > 1 {
+        // A cast has one terminal: take the first channel and say which.
+        let first = files.remove(0);
+        eprintln!(
+            "sessrec export: session has {} files with I/O; exporting {} (name one as SESSION/CHANNEL)",
+            files.len() + 1,
+            first.name
+        );
+        files = vec![first];
+    }
+    if format == "text" && ctx.args.flag("--rendered") && ctx.args.flag("--typed") {
+        return Err(Failure::usage("--rendered and --typed exclude each other"));
+    }
+    let mut out = crate::cli::output(ctx.args.value("--output"))?;
+    match format {
+        "asciicast-v2" => asciicast(&mut out, &session, &files[0], 2, raw)?,
+        "asciicast-v3" => asciicast(&mut out, &session, &files[0], 3, raw)?,
+        "text" if ctx.args.flag("--typed") => typed_text(&mut out, &files)?,
+        "text" => rendered_text(&mut out, &files)?,
+        "json" => json_lines(&mut out, &session, &files)?,
+        "html" => crate::html::export(
+            &mut out,
+            &session,
+            &files[0],
+            raw,
+            ctx.args.value("--player"),
+        )?,
+        other => {
+            return Err(Failure::usage(format!(
+                "unknown format {:?}: use asciicast-v2, asciicast-v3, text, html or json",
+                crate::escape::escape_control(other)
+            )))
+        }
+    }
+    out.flush()?;
+    Ok(exit::OK)
+}
+
+/// Header and events of an asciicast, as JSON values (also used by the HTML export).
+pub struct Cast {
+    pub header: Value,
+    pub events: Vec<Value>,
+}
+
+/// Builds an asciicast (v2: absolute times; v3: intervals) from one file's cues. Output is
+/// filtered to drawing sequences unless `raw`; invalid UTF-8 becomes U+FFFD and is counted in
+/// the header (`sessrec.invalid_bytes`).
+pub fn build_cast(
+    session: &SessionRef,
+    file: &RecordFile,
+    version: u8,
+    raw: bool,
+    mut sink: impl FnMut(&Value) -> io::Result<()>,
+) -> io::Result<Value> {
+    let (cols, rows) = file.geometry();
+    let mut decoder = Utf8Decoder::new();
+    let mut input_decoder = Utf8Decoder::new();
+    let mut sanitizer = Sanitizer::with_raw(raw);
+    let mut last_us = 0u64;
+    let mut exit_status = None;
+    let mut damaged = Vec::new();
+    let mut emit = |at_us: u64, code: &str, data: String, last_us: &mut u64| -> io::Result<()> {
+        let t = if version == 2 {
+            at_us as f64 / 1e6
+        } else {
+            at_us.saturating_sub(*last_us) as f64 / 1e6
+        };
+        *last_us = at_us;
+        sink(&json!([round6(t), code, data]))
+    };
+    for Timed { at_us, cue } in cues(std::slice::from_ref(file), false) {
+        match cue {
+            Cue::Output(data) => {
+                let mut filtered = Vec::with_capacity(data.len());
+                sanitizer.push(decoder.push(&data).as_bytes(), &mut filtered);
+                if !filtered.is_empty() {
+                    emit(
+                        at_us,
+                        "o",
+                        String::from_utf8_lossy(&filtered).into_owned(),
+                        &mut last_us,
+                    )?;
+                }
+            }
+            Cue::Input { data, .. } => {
+                let text = input_decoder.push(&data);
+                if !text.is_empty() {
+                    emit(at_us, "i", text, &mut last_us)?;
+                }
+            }
+            Cue::Resize { cols, rows } => emit(at_us, "r", format!("{cols}x{rows}"), &mut last_us)?,
+            Cue::Exit(status) => exit_status = status,
+            Cue::Damaged(d) => damaged.push(d),
+            Cue::Banner(_) => {}
+        }
+    }
+    let tail = decoder.finish();
+    let mut filtered = Vec::new();
+    sanitizer.push(tail.as_bytes(), &mut filtered);
+    sanitizer.finish(&mut filtered);
+    if !filtered.is_empty() {
+        emit(
+            last_us,
+            "o",
+            String::from_utf8_lossy(&filtered).into_owned(),
+            &mut last_us,
+        )?;
+    }
+    if version == 3 {
+        if let Some(s) = exit_status {
+            emit(last_us, "x", s.to_string(), &mut last_us)?;
+        }
+    }
+    let timestamp = file.start_us.map(|t| t.div_euclid(1_000_000));
+    let term = file.field("term");
+    let meta = json!({
+        "session": session.id,
+        "file": file.name,
+        "invalid_bytes": decoder.invalid_bytes(),
+        "input_invalid_bytes": input_decoder.invalid_bytes(),
+        "filtered": !raw,
+        "sequences_dropped": sanitizer.dropped(),
+        "damaged_lines": damaged,
+    });
+    let title = format!(
+        "sessrec {} {}",
+        session.id,
+        file.name.trim_end_matches(".jsonl")
+    );
+    let mut header = if version == 2 {
+        json!({"version": 2, "width": cols, "height": rows, "title": title, "sessrec": meta})
+    } else {
+        let mut t = json!({"cols": cols, "rows": rows});
+        if !term.is_empty() {
+            t["type"] = term.into();
+        }
+        json!({"version": 3, "term": t, "title": title, "sessrec": meta})
+    };
+    if let Some(ts) = timestamp {
+        header["timestamp"] = ts.into();
+    }
+    if !file.field("command").is_empty() {
+        header["command"] = file.field("command").into();
+    }
+    if version == 2 && !term.is_empty() {
+        header["env"] = json!({"TERM": term});
+    }
+    Ok(header)
+}
+
+fn round6(t: f64) -> f64 {
+    (t * 1e6).round() / 1e6
+}
+
+/// Writes a cast: events are buffered to a temporary file first, because the header (with
+/// the invalid-byte count) comes first but is known only at the end.
+fn asciicast(
+    out: &mut dyn Write,
+    session: &SessionRef,
+    file: &RecordFile,
+    version: u8,
+    raw: bool,
+) -> Result<(), Failure> {
+    let mut spool = tempfile_spool()?;
+    let header = {
+        let mut w = io::BufWriter::new(&mut spool);
+        let h = build_cast(session, file, version, raw, |ev| {
+            serde_json::to_writer(&mut w, ev)?;
+            w.write_all(b"\n")
+        })?;
+        w.flush()?;
+        h
+    };
+    serde_json::to_writer(&mut *out, &header).map_err(|e| Failure::error(e.to_string()))?;
+    out.write_all(b"\n")?;
+    use std::io::{Seek, SeekFrom};
+    spool.seek(SeekFrom::Start(0))?;
+    io::copy(&mut spool, out)?;
+    Ok(())
+}
+
+/// An anonymous temporary file (O_TMPFILE-like: created and unlinked at once, mode 0600).
+pub fn tempfile_spool() -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::env::temp_dir();
+    for attempt in 0..100u32 {
+        let path = dir.join(format!(
+            ".sessrec-spool-{}-{}-{attempt}",
+            std::process::id(),
+            sessrec_core::time::monotonic_micros()
+        ));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(f) => {
+                std::fs::remove_file(&path)?;
+                return Ok(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        "no free temporary file name",
+    ))
+}
+
+/// Lines kept in the emulator's scrollback before they are written out.
+const SCROLLBACK_FLUSH: usize = 5_000;
+
+/// Renders output through a terminal emulator and writes what scrolled by and the final screen.
+pub struct Renderer {
+    parser: vt100::Parser,
+    cols: u16,
+    rows: u16,
+}
+
+impl Renderer {
+    pub fn new(cols: u16, rows: u16) -> Self {
+        Renderer {
+            parser: vt100::Parser::new(rows, cols, SCROLLBACK_FLUSH * 2),
+            cols,
+            rows,
+        }
+    }
+
+    pub fn process(&mut self, data: &[u8], out: &mut dyn Write) -> io::Result<()> {
+        self.parser.process(data);
+        if self.scrollback_len() >= SCROLLBACK_FLUSH {
+            self.flush_scrollback(out)?;
+        }
+        Ok(())
+    }
+
+    fn scrollback_len(&mut self) -> usize {
+        self.parser.set_scrollback(usize::MAX);
+        let n = self.parser.screen().scrollback();
+        self.parser.set_scrollback(0);
+        n
+    }
+
+    /// Writes the rows that scrolled off, then restarts the emulator from the current screen.
+    fn flush_scrollback(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let n = self.scrollback_len();
+        let mut remaining = n;
+        while remaining > 0 {
+            self.parser.set_scrollback(remaining);
+            let text = self.parser.screen().contents();
+            let lines: Vec<&str> = text.split('\n').collect();
+            let take = remaining.min(self.rows as usize);
+            for l in lines.iter().take(take) {
+                writeln!(out, "{}", l.trim_end())?;
+            }
+            remaining -= take;
+        }
+        self.parser.set_scrollback(0);
+        let state = self.parser.screen().state_formatted();
+        let mut fresh = vt100::Parser::new(self.rows, self.cols, SCROLLBACK_FLUSH * 2);
+        fresh.process(&state);
+        self.parser = fresh;
+        Ok(())
+    }
+
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        self.cols = cols;
+        self.rows = rows;
+        self.parser.set_size(rows, cols);
+    }
+
+    pub fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        self.flush_scrollback(out)?;
+        let text = self.parser.screen().contents();
+        let mut lines: Vec<&str> = text.split('\n').map(str::trim_end).collect();
+        while lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+        }
+        for l in lines {
+            writeln!(out, "{l}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The transcript as a terminal would have shown it (scrollback plus the final screen).
+fn rendered_text(out: &mut dyn Write, files: &[RecordFile]) -> Result<(), Failure> {
+    for (i, f) in files.iter().enumerate() {
+        if files.len() > 1 {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            writeln!(out, "{}", crate::playlist::banner(f))?;
+        }
+        let (cols, rows) = f.geometry();
+        let mut r = Renderer::new(cols, rows);
+        let mut sanitizer = Sanitizer::new();
+        for Timed { cue, .. } in cues(std::slice::from_ref(f), false) {
+            match cue {
+                Cue::Output(d) => {
+                    let mut clean = Vec::new();
+                    sanitizer.push(&d, &mut clean);
+                    r.process(&clean, out)?;
+                }
+                Cue::Resize { cols, rows } => r.resize(cols, rows),
+                Cue::Damaged(d) => writeln!(out, "[damaged record: {d}]")?,
+                _ => {}
+            }
+        }
+        r.finish(out)?;
+    }
+    Ok(())
+}
+
+/// Every printable glyph of the output, nothing overwritten (escape sequences removed, CR and
+/// BS ignored), with input that was typed without echo inserted as `⟨typed: ...⟩`.
+fn typed_text(out: &mut dyn Write, files: &[RecordFile]) -> Result<(), Failure> {
+    for f in files {
+        if files.len() > 1 {
+            writeln!(out, "{}", crate::playlist::banner(f))?;
+        }
+        let mut sanitizer = Sanitizer::new();
+        let mut strip = EscapeStripper::default();
+        let mut hidden = Utf8Decoder::new();
+        for Timed { cue, .. } in cues(std::slice::from_ref(f), false) {
+            match cue {
+                Cue::Output(d) => {
+                    let clean = sanitizer.filter(&d);
+                    out.write_all(&strip.strip(&clean))?;
+                }
+                Cue::Input {
+                    data,
+                    echo_off: true,
+                } => {
+                    write!(
+                        out,
+                        "⟨typed: {}⟩",
+                        crate::escape::escape_control(&hidden.push(&data))
+                    )?;
+                }
+                Cue::Damaged(d) => writeln!(out, "[damaged record: {d}]")?,
+                _ => {}
+            }
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Removes the (already sanitized) escape sequences and CR/BS, keeping text and newlines.
+#[derive(Default)]
+struct EscapeStripper {
+    in_esc: bool,
+    in_csi: bool,
+}
+
+impl EscapeStripper {
+    fn strip(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len());
+        for &b in data {
+            if self.in_csi {
+                if (0x40..=0x7e).contains(&b) {
+                    self.in_csi = false;
+                }
+                continue;
+            }
+            if self.in_esc {
+                self.in_esc = false;
+                if b == b'[' {
+                    self.in_csi = true;
+                } else if (0x20..0x30).contains(&b) {
+                    // ESC ( X: one more byte.
+                    self.in_esc = true;
+                }
+                continue;
+            }
+            match b {
+                0x1b => self.in_esc = true,
+                b'\n' | b'\t' => out.push(b),
+                b'\r' | 0x08 | 0x0b | 0x0c | 0x0e | 0x0f => {}
+                _ => out.push(b),
+            }
+        }
+        out
+    }
+}
+
+/// One JSON object per frame and event, times resolved.
+fn json_lines(
+    out: &mut dyn Write,
+    session: &SessionRef,
+    files: &[RecordFile],
+) -> Result<(), Failure> {
+    use base64::Engine;
+    for f in files {
+        let base = f.start_us.unwrap_or(0);
+        let items = f
+            .items()
+            .map_err(|e| Failure::error(format!("{}: {e}", f.name)))?;
+        for item in items {
+            let v = match item {
+                crate::records::Item::Frame {
+                    off_us,
+                    stream,
+                    data,
+                    echo_off,
+                } => {
+                    let mut v = json!({
+                        "session": session.id, "file": f.name,
+                        "time": sessrec_core::time::Timestamp::from_micros(base + off_us as i64).to_string(),
+                        "offset_s": off_us as f64 / 1e6, "stream": stream.code(),
+                    });
+                    match String::from_utf8(data) {
+                        Ok(s) => v["text"] = s.into(),
+                        Err(e) => {
+                            v["base64"] = base64::engine::general_purpose::STANDARD
+                                .encode(e.as_bytes())
+                                .into()
+                        }
+                    }
+                    if echo_off {
+                        v["echo_off"] = true.into();
+                    }
+                    v
+                }
+                crate::records::Item::Event { line_no, value, .. } => {
+                    json!({"session": session.id, "file": f.name, "line": line_no, "event": value})
+                }
+                crate::records::Item::Damaged { line_no, problem } => {
+                    json!({"session": session.id, "file": f.name, "line": line_no, "damaged": problem})
+                }
+            };
+            serde_json::to_writer(&mut *out, &v).map_err(|e| Failure::error(e.to_string()))?;
+            out.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripper_keeps_glyphs() {
+        let mut s = EscapeStripper::default();
+        assert_eq!(s.strip(b"ab\x08c\r\n\x1b[1;31mred\x1b(0x"), b"abc\nredx");
+    }
+}

@@ -1,0 +1,200 @@
+//! `sessrec list`: one line per session, from the first and last lines of its files.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+
+use serde_json::{json, Value};
+use sessrec_core::config::glob_match;
+
+use crate::cli::{exit, short_time, CmdResult, Context, Failure};
+use crate::escape::escape_control;
+use crate::summary::{summarize, State, Summary};
+use crate::timespec::format_duration;
+
+/// Filters shared by `list` and `search`.
+pub struct Filters {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub user: Option<String>,
+    pub actor: Option<String>,
+    pub from: Option<String>,
+    pub live: bool,
+}
+
+impl Filters {
+    pub fn from_args(ctx: &Context) -> Result<Self, Failure> {
+        Ok(Filters {
+            since: ctx.time_arg("--since")?,
+            until: ctx.time_arg("--until")?,
+            user: ctx.args.value("--user").map(str::to_string),
+            actor: ctx.args.value("--actor").map(str::to_string),
+            from: ctx.args.value("--from").map(str::to_string),
+            live: ctx.args.flag("--live"),
+        })
+    }
+
+    /// Whether a summary passes (user, actor and address take shell globs).
+    pub fn accepts(&self, s: &Summary) -> bool {
+        self.since.is_none_or(|t| s.start_us >= t)
+            && self.until.is_none_or(|t| s.start_us < t)
+            && self.user.as_deref().is_none_or(|u| glob_match(u, &s.user))
+            && self
+                .actor
+                .as_deref()
+                .is_none_or(|a| glob_match(a, &s.actor))
+            && self
+                .from
+                .as_deref()
+                .is_none_or(|f| glob_match(f, &s.src_ip))
+            && (!self.live || s.state == State::Live)
+    }
+
+    /// Whether per-session content must be read at all for this filter set.
+    pub fn needs_summary(&self) -> bool {
+        true
+    }
+}
+
+pub fn run(ctx: &Context) -> CmdResult {
+    let filters = Filters::from_args(ctx)?;
+    let verify = ctx.args.flag("--verify");
+    let json = ctx.args.flag("--json");
+    // Date directories are pruned with a day of slack for sessions whose login time
+    // precedes their id's date by a little.
+    let sessions = ctx
+        .tree
+        .sessions(
+            filters.since.map(|t| t - 86_400_000_000),
+            filters.until.map(|t| t + 86_400_000_000),
+        )
+        .map_err(|e| Failure::error(e.to_string()))?;
+    let mut out = crate::cli::stdout();
+    if !json {
+        writeln!(
+            out,
+            "{:<36}  {:<20}  {:>8}  {:<16} {:<12} {:<15} {:>3} {:>4} {:>4}  {:<10} STATE",
+            "SESSION",
+            "START",
+            "DURATION",
+            "ACTOR",
+            "USER",
+            "FROM",
+            "CH",
+            "SUDO",
+            "XFER",
+            "IDENTITY"
+        )?;
+    }
+    let mut damaged = 0usize;
+    for session in &sessions {
+        let summary = summarize(session, &ctx.host);
+        if !filters.accepts(&summary) {
+            continue;
+        }
+        let verify_result = if verify {
+            Some(crate::verify::verify_session(session, &ctx.host))
+        } else {
+            None
+        };
+        if summary.state == State::Damaged {
+            damaged += 1;
+        }
+        if json {
+            let mut v = to_json(&summary, ctx.now_us);
+            if let Some(r) = &verify_result {
+                v["verify"] = json!({"ok": r.ok(), "problems": r.problem_strings()});
+            }
+            serde_json::to_writer(&mut out, &v).map_err(|e| Failure::error(e.to_string()))?;
+            writeln!(out)?;
+        } else {
+            let duration = match (summary.end_us, summary.state) {
+                (Some(end), _) => format_duration(end - summary.start_us),
+                (None, State::Live) => {
+                    format!("{}+", format_duration(ctx.now_us - summary.start_us))
+                }
+                (None, _) => "?".into(),
+            };
+            let identity = match summary.verified {
+                Some(true) => summary.actor_source.as_str(),
+                Some(false) => "unverified",
+                None => "-",
+            };
+            let mut state = summary.state.as_str().to_string();
+            if let Some(r) = &verify_result {
+                state.push_str(if r.ok() {
+                    ",verified"
+                } else {
+                    ",VERIFY-FAILED"
+                });
+            }
+            let id = if session.unattributed {
+                format!("unattributed/{}", session.id)
+            } else {
+                session.id.clone()
+            };
+            writeln!(
+                out,
+                "{:<36}  {:<20}  {:>8}  {:<16} {:<12} {:<15} {:>3} {:>4} {:>4}  {:<10} {}",
+                escape_control(&id),
+                short_time(summary.start_us),
+                duration,
+                cell(&summary.actor, 16),
+                cell(&summary.user, 12),
+                cell(&summary.src_ip, 15),
+                summary.channels,
+                summary.sudo,
+                summary.transfers,
+                identity,
+                state
+            )?;
+            for p in &summary.problems {
+                writeln!(out, "    damaged: {}", escape_control(p))?;
+            }
+            if let Some(r) = &verify_result {
+                for p in r.problem_strings() {
+                    writeln!(out, "    verify: {}", escape_control(&p))?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    let _ = damaged;
+    Ok(exit::OK)
+}
+
+/// Escaped and cut to `width` characters (an ellipsis marks the cut).
+fn cell(text: &str, width: usize) -> String {
+    let e = escape_control(if text.is_empty() { "-" } else { text });
+    if e.chars().count() <= width {
+        e
+    } else {
+        let mut s: String = e.chars().take(width - 1).collect();
+        s.push('…');
+        s
+    }
+}
+
+pub fn to_json(s: &Summary, now_us: i64) -> Value {
+    let ts = |us: i64| sessrec_core::time::Timestamp::from_micros(us).to_string();
+    json!({
+        "session": s.session.id,
+        "unattributed": s.session.unattributed,
+        "dir": s.session.dir.display().to_string(),
+        "start": ts(s.start_us),
+        "end": s.end_us.map(ts),
+        "duration_s": s.end_us.map(|e| (e - s.start_us) as f64 / 1e6)
+            .or_else(|| (s.state == State::Live).then(|| (now_us - s.start_us) as f64 / 1e6)),
+        "host": s.host,
+        "user": s.user,
+        "actor": s.actor,
+        "actor_source": s.actor_source,
+        "verified_identity": s.verified,
+        "src_ip": s.src_ip,
+        "src_port": s.src_port,
+        "channels": s.channels,
+        "sudo": s.sudo,
+        "transfers": s.transfers,
+        "state": s.state.as_str(),
+        "problems": s.problems,
+    })
+}

@@ -1,0 +1,146 @@
+//! What a replay or an export shows, in order: the output of each selected file, resizes,
+//! and the input, each with its offset from the start of the replay.
+#![forbid(unsafe_code)]
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use serde_json::Value;
+use sessrec_core::record::Stream;
+
+use crate::records::{event_offset, Item, RecordFile};
+use crate::summary::get_str;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cue {
+    /// Bytes the terminal displayed.
+    Output(Vec<u8>),
+    /// Bytes the user typed.
+    Input {
+        data: Vec<u8>,
+        echo_off: bool,
+    },
+    Resize {
+        cols: u16,
+        rows: u16,
+    },
+    /// A new file starts (banner text, already escaped).
+    Banner(String),
+    /// The channel ended (exit status when known).
+    Exit(Option<i64>),
+    /// A damaged line, reported in place.
+    Damaged(String),
+}
+
+/// One cue with its time in µs from the playlist's start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timed {
+    pub at_us: u64,
+    pub cue: Cue,
+}
+
+/// Streams the cues of `files` played one after another. `base_us` is the start time of the
+/// first file; later files are placed at their own start times (or right after the previous
+/// file, whichever is later).
+pub fn cues(files: &[RecordFile], with_banners: bool) -> impl Iterator<Item = Timed> + '_ {
+    let base = files.iter().filter_map(|f| f.start_us).min().unwrap_or(0);
+    // Files are read lazily, one after another: the latest time seen so far places the next.
+    let cursor = Rc::new(Cell::new(0u64));
+    files.iter().flat_map(move |f| {
+        let cursor = cursor.clone();
+        let file_start = f
+            .start_us
+            .map(|t| (t - base).max(0) as u64)
+            .unwrap_or(cursor.get())
+            .max(cursor.get());
+        let mut head = Vec::new();
+        if with_banners {
+            head.push(Timed {
+                at_us: file_start,
+                cue: Cue::Banner(banner(f)),
+            });
+        }
+        let items: Box<dyn Iterator<Item = Item>> = match f.items() {
+            Ok(it) => Box::new(it),
+            Err(e) => Box::new(std::iter::once(Item::Damaged {
+                line_no: 0,
+                problem: format!("cannot read {}: {e}", f.name),
+            })),
+        };
+        let name = f.name.clone();
+        let tail = items.filter_map(move |item| match item {
+            Item::Frame {
+                off_us,
+                stream,
+                data,
+                echo_off,
+            } => {
+                let at_us = file_start + off_us;
+                cursor.set(cursor.get().max(at_us));
+                let cue = match stream {
+                    Stream::Input => Cue::Input { data, echo_off },
+                    Stream::Output | Stream::Stderr => Cue::Output(data),
+                };
+                Some(Timed { at_us, cue })
+            }
+            Item::Event { time_us, value, .. } => {
+                let off = value
+                    .get("off")
+                    .and_then(Value::as_u64)
+                    .or_else(|| event_offset(f, time_us))?;
+                let at_us = file_start + off;
+                match get_str(&value, "type") {
+                    "resize" => {
+                        let cols = value.get("cols").and_then(Value::as_u64)?.clamp(1, 1000) as u16;
+                        let rows = value.get("rows").and_then(Value::as_u64)?.clamp(1, 500) as u16;
+                        Some(Timed {
+                            at_us,
+                            cue: Cue::Resize { cols, rows },
+                        })
+                    }
+                    "channel.end" | "sudo.end" => {
+                        let status = value
+                            .get("exit_status")
+                            .or_else(|| value.get("exit"))
+                            .and_then(Value::as_i64);
+                        Some(Timed {
+                            at_us,
+                            cue: Cue::Exit(status),
+                        })
+                    }
+                    _ => None,
+                }
+            }
+            Item::Damaged { line_no, problem } => Some(Timed {
+                at_us: cursor.get(),
+                cue: Cue::Damaged(format!(
+                    "{}: line {line_no}: {}",
+                    name,
+                    crate::escape::escape_control(&problem)
+                )),
+            }),
+        });
+        Box::new(head.into_iter().chain(tail)) as Box<dyn Iterator<Item = Timed> + '_>
+    })
+}
+
+pub fn banner(f: &RecordFile) -> String {
+    let what = match f.kind {
+        crate::store::FileKind::Sudo => format!(
+            "sudo as {}: {}",
+            crate::escape::escape_control(f.field("runuser")),
+            crate::escape::escape_control(f.field("command"))
+        ),
+        _ => format!(
+            "{} {} {}",
+            crate::escape::escape_control(f.field("kind")),
+            crate::escape::escape_control(f.field("mode")),
+            crate::escape::escape_control(f.field("command"))
+        ),
+    };
+    format!(
+        "── {} ({}) ──",
+        f.name.trim_end_matches(".jsonl"),
+        what.trim()
+    )
+}

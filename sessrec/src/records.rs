@@ -1,0 +1,178 @@
+//! A session's record files read as streams of frames and events, with times resolved.
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use sessrec_core::reader::{self, decode_frames, Line};
+use sessrec_core::record::Stream;
+
+use crate::store::{session_files, FileKind, SessionRef};
+use crate::summary::{get_str, time_us};
+
+/// One thing a record file holds, in file order.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// I/O; `off_us` is from the file's start event (`channel.start` / `sudo.start`).
+    Frame {
+        off_us: u64,
+        stream: Stream,
+        data: Vec<u8>,
+        echo_off: bool,
+    },
+    /// Any other line.
+    Event {
+        line_no: u64,
+        time_us: Option<i64>,
+        value: Map<String, Value>,
+    },
+    /// A line that could not be read; reported, never fatal.
+    Damaged { line_no: u64, problem: String },
+}
+
+/// A record file and what its first line says about it.
+#[derive(Debug, Clone)]
+pub struct RecordFile {
+    pub kind: FileKind,
+    pub name: String,
+    pub path: PathBuf,
+    /// The first line (`login`, `channel.start`, `sudo.start`), when readable.
+    pub start: Option<Map<String, Value>>,
+    /// UTC µs of the first line.
+    pub start_us: Option<i64>,
+}
+
+impl RecordFile {
+    pub fn open(kind: FileKind, name: String, path: PathBuf) -> Self {
+        let (start, start_us) = match std::fs::File::open(&path)
+            .ok()
+            .and_then(|mut f| crate::summary::first_line(&mut f).ok())
+        {
+            Some(Ok(m)) => {
+                let t = time_us(&m);
+                (Some(m), t)
+            }
+            _ => (None, None),
+        };
+        RecordFile {
+            kind,
+            name,
+            path,
+            start,
+            start_us,
+        }
+    }
+
+    pub fn field(&self, key: &str) -> &str {
+        self.start.as_ref().map(|m| get_str(m, key)).unwrap_or("")
+    }
+
+    /// Whether this file carries terminal output worth replaying.
+    pub fn has_io(&self) -> bool {
+        !matches!(self.kind, FileKind::Session)
+    }
+
+    /// Terminal geometry at the start (`cols`/`rows`, clamped to sane values).
+    pub fn geometry(&self) -> (u16, u16) {
+        let get = |k: &str| {
+            self.start
+                .as_ref()
+                .and_then(|m| m.get(k))
+                .and_then(Value::as_u64)
+        };
+        let cols = get("cols").unwrap_or(80).clamp(1, 1000) as u16;
+        let rows = get("rows").unwrap_or(24).clamp(1, 500) as u16;
+        (cols, rows)
+    }
+
+    /// Streams the file's items.
+    pub fn items(&self) -> std::io::Result<impl Iterator<Item = Item>> {
+        let lines = reader::lines(&self.path)?;
+        Ok(lines.flat_map(|r| match r {
+            Ok(line) => line_items(line),
+            Err(e) => vec![Item::Damaged {
+                line_no: e.line_no,
+                problem: e.problem,
+            }],
+        }))
+    }
+}
+
+fn line_items(line: Line) -> Vec<Item> {
+    if line.kind() == "io" {
+        // Input typed while the terminal did not echo (recorded, flagged by the recorder).
+        let echo_off = line
+            .value
+            .get("echo_off")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        decode_frames(&line)
+            .into_iter()
+            .map(|f| Item::Frame {
+                off_us: f.offset_us,
+                stream: f.stream,
+                data: f.data,
+                echo_off,
+            })
+            .collect()
+    } else {
+        let time_us = line.str("time").and_then(crate::timespec::parse_rfc3339);
+        vec![Item::Event {
+            line_no: line.line_no,
+            time_us,
+            value: line.value,
+        }]
+    }
+}
+
+/// All record files of a session, in order (session, channels, sudo by start time).
+pub fn session_record_files(session: &SessionRef) -> std::io::Result<Vec<RecordFile>> {
+    let mut files: Vec<RecordFile> = session_files(&session.dir)?
+        .into_iter()
+        .map(|(kind, name, path)| RecordFile::open(kind, name, path))
+        .collect();
+    files.sort_by_key(|f| match f.kind {
+        FileKind::Session => (0, 0, 0),
+        FileKind::Channel(n) => (1, f.start_us.unwrap_or(i64::MAX), n as i64),
+        FileKind::Sudo => (1, f.start_us.unwrap_or(i64::MAX), i64::MAX),
+    });
+    Ok(files)
+}
+
+/// The files a `SESSION[/CHANNEL]` argument names: one file, or every file with I/O in start
+/// order (channels and sudo streams interleaved by time).
+pub fn target_files(
+    ctx_tree: &crate::store::Tree,
+    arg: &str,
+) -> Result<(SessionRef, Vec<RecordFile>), String> {
+    let (session, channel) = crate::store::split_target(arg);
+    let session = ctx_tree.resolve(&session)?;
+    let files =
+        session_record_files(&session).map_err(|e| format!("{}: {e}", session.dir.display()))?;
+    let chosen: Vec<RecordFile> = match channel {
+        Some(name) => {
+            let f = files.into_iter().find(|f| f.name == name).ok_or_else(|| {
+                format!(
+                    "session {} has no {}",
+                    session.id,
+                    crate::escape::escape_control(&name)
+                )
+            })?;
+            vec![f]
+        }
+        None => files.into_iter().filter(RecordFile::has_io).collect(),
+    };
+    if chosen.is_empty() {
+        return Err(format!("session {} has no channel records", session.id));
+    }
+    Ok((session, chosen))
+}
+
+/// Offset of an event from its file's start, in µs (from its `time`).
+pub fn event_offset(file: &RecordFile, time_us: Option<i64>) -> Option<u64> {
+    Some((time_us? - file.start_us?).max(0) as u64)
+}
+
+pub fn path_display(p: &Path) -> String {
+    crate::escape::escape_control(&p.display().to_string())
+}

@@ -1,0 +1,520 @@
+//! `sessrec search`: finds a regex in recorded input, output or reconstructed commands.
+//!
+//! Each channel's input and output are searched as continuous streams, not line by line: the
+//! frames are joined and searched in batches that keep an overlap with the previous batch, so a
+//! match split across frames or record lines is found once. The stream is searched with escape
+//! sequences and control characters removed (what the screen shows as text); when a batch held
+//! escape sequences the raw bytes are searched too, so a pattern may also name them.
+#![forbid(unsafe_code)]
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+
+use base64::Engine;
+use regex::bytes::{Regex, RegexBuilder};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::cli::{exit, CmdResult, Context, Failure};
+use crate::escape::escape_bytes;
+use crate::lineedit::LineEditor;
+use crate::list::Filters;
+use crate::records::RecordFile;
+use crate::store::{session_files, FileKind, SessionRef};
+use crate::summary::summarize;
+
+/// Longest text a match may span across a batch boundary.
+pub const OVERLAP: usize = 4096;
+/// Bytes gathered before a search runs.
+const BATCH: usize = 256 * 1024;
+
+#[derive(Deserialize)]
+struct RawLine<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    frames: Vec<RawFrame<'a>>,
+    #[serde(default)]
+    echo_off: bool,
+}
+
+#[derive(Deserialize)]
+struct RawFrame<'a> {
+    off: u64,
+    #[serde(borrow)]
+    s: Cow<'a, str>,
+    #[serde(default, borrow)]
+    u: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    b: Option<Cow<'a, str>>,
+}
+
+/// One match.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub stream: &'static str,
+    pub off_us: u64,
+    pub text: Vec<u8>,
+    pub context: Vec<u8>,
+}
+
+/// Removes escape sequences and controls (keeps `\n` and `\t`), across chunk boundaries.
+#[derive(Default, Debug)]
+pub struct TextOnly {
+    state: u8, // 0 text, 1 after ESC, 2 CSI, 3 string (OSC/DCS/...), 4 string after ESC
+}
+
+impl TextOnly {
+    pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
+        let mut saw_escape = false;
+        for &b in data {
+            match self.state {
+                0 => match b {
+                    0x1b => {
+                        self.state = 1;
+                        saw_escape = true;
+                    }
+                    b'\n' | b'\t' => out.push(b),
+                    0x00..=0x1f | 0x7f => {}
+                    _ => out.push(b),
+                },
+                1 => {
+                    self.state = match b {
+                        b'[' => 2,
+                        b']' | b'P' | b'X' | b'^' | b'_' => 3,
+                        0x20..=0x2f => 1,
+                        _ => 0,
+                    }
+                }
+                2 => {
+                    if (0x40..=0x7e).contains(&b) {
+                        self.state = 0;
+                    }
+                }
+                3 => match b {
+                    0x07 => self.state = 0,
+                    0x1b => self.state = 4,
+                    _ => {}
+                },
+                _ => self.state = if b == b'\\' { 0 } else { 3 },
+            }
+        }
+        saw_escape
+    }
+}
+
+/// Searches one stream (input or output of one file) in overlapping batches.
+pub struct StreamSearch<'r> {
+    regex: &'r Regex,
+    stream: &'static str,
+    text: Vec<u8>,
+    /// (position in `text`, offset µs) at each frame start.
+    marks: Vec<(usize, u64)>,
+    raw: Vec<u8>,
+    raw_marks: Vec<(usize, u64)>,
+    raw_needed: bool,
+    filter: TextOnly,
+    /// Everything before this position in `text` / `raw` has been searched.
+    text_done: usize,
+    raw_done: usize,
+    /// Matches ending at or before this were reported.
+    text_reported: usize,
+    raw_reported: usize,
+}
+
+impl<'r> StreamSearch<'r> {
+    pub fn new(regex: &'r Regex, stream: &'static str) -> Self {
+        StreamSearch {
+            regex,
+            stream,
+            text: Vec::with_capacity(BATCH + OVERLAP),
+            marks: Vec::new(),
+            raw: Vec::new(),
+            raw_marks: Vec::new(),
+            raw_needed: false,
+            filter: TextOnly::default(),
+            text_done: 0,
+            raw_done: 0,
+            text_reported: 0,
+            raw_reported: 0,
+        }
+    }
+
+    pub fn push(&mut self, off_us: u64, data: &[u8], hits: &mut Vec<Hit>) {
+        self.marks.push((self.text.len(), off_us));
+        if self.filter.push(data, &mut self.text) {
+            self.raw_needed = true;
+        }
+        self.raw_marks.push((self.raw.len(), off_us));
+        self.raw.extend_from_slice(data);
+        if self.raw.len() >= BATCH {
+            self.search(hits);
+        }
+    }
+
+    pub fn finish(&mut self, hits: &mut Vec<Hit>) {
+        self.search(hits);
+    }
+
+    fn search(&mut self, hits: &mut Vec<Hit>) {
+        let text_hits = scan(
+            self.regex,
+            &self.text,
+            self.text_done,
+            &mut self.text_reported,
+            &self.marks,
+            self.stream,
+        );
+        let raw_hits = if self.raw_needed {
+            scan(
+                self.regex,
+                &self.raw,
+                self.raw_done,
+                &mut self.raw_reported,
+                &self.raw_marks,
+                self.stream,
+            )
+        } else {
+            Vec::new()
+        };
+        let before = hits.len();
+        hits.extend(text_hits);
+        // A raw match that the text view also found (same time) is not reported twice.
+        for h in raw_hits {
+            if !hits[before..].iter().any(|t| t.off_us == h.off_us) {
+                hits.push(h);
+            }
+        }
+        self.raw_needed = false;
+        keep_tail(
+            &mut self.text,
+            &mut self.marks,
+            &mut self.text_done,
+            &mut self.text_reported,
+        );
+        keep_tail(
+            &mut self.raw,
+            &mut self.raw_marks,
+            &mut self.raw_done,
+            &mut self.raw_reported,
+        );
+    }
+}
+
+fn scan(
+    regex: &Regex,
+    buf: &[u8],
+    done: usize,
+    reported: &mut usize,
+    marks: &[(usize, u64)],
+    stream: &'static str,
+) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    let from = done.saturating_sub(OVERLAP);
+    for m in regex.find_iter(&buf[from..]) {
+        let (start, end) = (from + m.start(), from + m.end());
+        if end <= done.max(*reported) && done > 0 || start < *reported {
+            continue;
+        }
+        if m.as_bytes().is_empty() {
+            continue;
+        }
+        *reported = end;
+        let idx = marks.partition_point(|(p, _)| *p <= start);
+        let off_us = if idx == 0 {
+            marks.first().map_or(0, |m| m.1)
+        } else {
+            marks[idx - 1].1
+        };
+        let c0 = start.saturating_sub(40);
+        let c1 = (end + 40).min(buf.len());
+        hits.push(Hit {
+            stream,
+            off_us,
+            text: m.as_bytes().to_vec(),
+            context: buf[c0..c1].to_vec(),
+        });
+    }
+    hits
+}
+
+/// Keeps the last OVERLAP bytes (and their marks) for the next batch.
+fn keep_tail(
+    buf: &mut Vec<u8>,
+    marks: &mut Vec<(usize, u64)>,
+    done: &mut usize,
+    reported: &mut usize,
+) {
+    let cut = buf.len().saturating_sub(OVERLAP);
+    if cut > 0 {
+        buf.drain(..cut);
+        let keep_from = marks.partition_point(|(p, _)| *p <= cut).saturating_sub(1);
+        marks.drain(..keep_from);
+        for m in marks.iter_mut() {
+            m.0 = m.0.saturating_sub(cut);
+        }
+    }
+    *done = buf.len();
+    *reported = reported.saturating_sub(cut);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Both,
+    Input,
+    Output,
+    Commands,
+}
+
+/// Searches one record file, calling `report` for each hit as it is found.
+pub fn search_file(
+    path: &std::path::Path,
+    regex: &Regex,
+    scope: Scope,
+    pty: bool,
+    report: &mut dyn FnMut(Hit) -> std::io::Result<()>,
+) -> std::io::Result<u64> {
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let mut input = StreamSearch::new(regex, "input");
+    let mut output = StreamSearch::new(regex, "output");
+    let mut editor = LineEditor::new();
+    let mut typed = Vec::new();
+    let mut hits = Vec::new();
+    let mut line = Vec::with_capacity(16 * 1024);
+    let mut scratch = Vec::new();
+    let mut count = 0u64;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        // Cheap pre-check before parsing: only I/O lines matter.
+        if !memfind(&line[..line.len().min(64)], b"\"type\":\"io\"") {
+            continue;
+        }
+        let Ok(parsed) = serde_json::from_slice::<RawLine<'_>>(&line) else {
+            continue;
+        };
+        if parsed.kind != "io" {
+            continue;
+        }
+        for f in &parsed.frames {
+            let data: &[u8] = match (&f.u, &f.b) {
+                (Some(u), _) => u.as_bytes(),
+                (None, Some(b)) => {
+                    scratch.clear();
+                    if base64::engine::general_purpose::STANDARD
+                        .decode_vec(b.as_bytes(), &mut scratch)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    &scratch
+                }
+                _ => continue,
+            };
+            match (f.s.as_ref(), scope) {
+                ("i", Scope::Both | Scope::Input) => input.push(f.off, data, &mut hits),
+                ("i", Scope::Commands) if pty => {
+                    editor.feed(f.off, data, parsed.echo_off, &mut typed);
+                    for l in typed.drain(..) {
+                        if let Some(m) = regex.find(l.text.as_bytes()) {
+                            hits.push(Hit {
+                                stream: "command",
+                                off_us: l.end_us,
+                                text: m.as_bytes().to_vec(),
+                                context: l.text.into_bytes(),
+                            });
+                        }
+                    }
+                }
+                ("o" | "e", Scope::Both | Scope::Output) => output.push(f.off, data, &mut hits),
+                _ => {}
+            }
+        }
+        for h in hits.drain(..) {
+            count += 1;
+            report(h)?;
+        }
+    }
+    input.finish(&mut hits);
+    output.finish(&mut hits);
+    if scope == Scope::Commands {
+        if let Some(l) = editor.finish() {
+            if let Some(m) = regex.find(l.text.as_bytes()) {
+                hits.push(Hit {
+                    stream: "command",
+                    off_us: l.end_us,
+                    text: m.as_bytes().to_vec(),
+                    context: l.text.into_bytes(),
+                });
+            }
+        }
+    }
+    for h in hits.drain(..) {
+        count += 1;
+        report(h)?;
+    }
+    Ok(count)
+}
+
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+pub fn run(ctx: &Context) -> CmdResult {
+    let pattern = &ctx.args.positional[0];
+    let scope = match (
+        ctx.args.flag("--input"),
+        ctx.args.flag("--output"),
+        ctx.args.flag("--commands"),
+    ) {
+        (false, false, false) => Scope::Both,
+        (true, false, false) => Scope::Input,
+        (false, true, false) => Scope::Output,
+        (false, false, true) => Scope::Commands,
+        _ => {
+            return Err(Failure::usage(
+                "choose at most one of --input, --output, --commands",
+            ))
+        }
+    };
+    let source = if ctx.args.flag("--fixed-strings") {
+        regex::escape(pattern)
+    } else {
+        pattern.clone()
+    };
+    let regex = RegexBuilder::new(&source)
+        .case_insensitive(ctx.args.flag("--ignore-case"))
+        .size_limit(64 << 20)
+        .build()
+        .map_err(|e| Failure::usage(format!("bad regex: {e}")))?;
+    let filters = Filters::from_args(ctx)?;
+    let json = ctx.args.flag("--json");
+    let sessions = ctx
+        .tree
+        .sessions(
+            filters.since.map(|t| t - 86_400_000_000),
+            filters.until.map(|t| t + 86_400_000_000),
+        )
+        .map_err(|e| Failure::error(e.to_string()))?;
+    let mut out = crate::cli::stdout();
+    let mut total = 0u64;
+    for session in &sessions {
+        let summary = summarize(session, &ctx.host);
+        if !filters.accepts(&summary) {
+            continue;
+        }
+        total += search_session(session, &regex, scope, json, &mut out)?;
+    }
+    out.flush()?;
+    Ok(if total > 0 { exit::OK } else { exit::FINDING })
+}
+
+fn search_session(
+    session: &SessionRef,
+    regex: &Regex,
+    scope: Scope,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u64, Failure> {
+    let files = session_files(&session.dir)
+        .map_err(|e| Failure::error(format!("{}: {e}", session.dir.display())))?;
+    let mut total = 0;
+    for (kind, name, path) in files {
+        if kind == FileKind::Session {
+            continue;
+        }
+        let rf = RecordFile::open(kind, name.clone(), path.clone());
+        let pty = rf.field("mode") != "pipe" && matches!(kind, FileKind::Channel(_));
+        let base = rf.start_us.unwrap_or(0);
+        let short = name.trim_end_matches(".jsonl").to_string();
+        let mut report = |h: Hit| -> std::io::Result<()> {
+            let time =
+                sessrec_core::time::Timestamp::from_micros(base + h.off_us as i64).to_string();
+            if json {
+                let v = json!({
+                    "session": session.id, "file": name, "stream": h.stream,
+                    "offset_s": h.off_us as f64 / 1e6, "time": time,
+                    "match": String::from_utf8_lossy(&h.text), "context": String::from_utf8_lossy(&h.context),
+                });
+                serde_json::to_writer(&mut *out, &v)?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "{}/{}  {}  {:>12}  {:<7} {}",
+                    session.id,
+                    short,
+                    &time[..19],
+                    crate::timespec::format_offset(h.off_us as i64),
+                    h.stream,
+                    escape_bytes(&h.context)
+                )?;
+            }
+            out.flush()
+        };
+        match search_file(&path, regex, scope, pty, &mut report) {
+            Ok(n) => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                return Err(Failure {
+                    code: exit::OK,
+                    message: String::new(),
+                })
+            }
+            Err(e) => eprintln!("sessrec search: {}: {e}", path.display()),
+        }
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hits(pattern: &str, chunks: &[&[u8]]) -> Vec<Hit> {
+        let re = Regex::new(pattern).unwrap();
+        let mut s = StreamSearch::new(&re, "output");
+        let mut h = Vec::new();
+        for (i, c) in chunks.iter().enumerate() {
+            s.push(i as u64 * 1000, c, &mut h);
+        }
+        s.finish(&mut h);
+        h
+    }
+
+    #[test]
+    fn finds_text_split_across_frames_and_escapes() {
+        let h = hits("secret-token", &[b"xx secr", b"et-to", b"ken yy"]);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].off_us, 0);
+        let h = hits(
+            "hello world",
+            &[b"\x1b[1mhello\x1b[0m wor", b"\x1b]0;t\x07ld"],
+        );
+        assert_eq!(h.len(), 1);
+        let h = hits(r"\x1b\[31m", &[b"a\x1b[31mred"]);
+        assert_eq!(h.len(), 1, "raw bytes are searched too");
+    }
+
+    #[test]
+    fn matches_across_batches_once() {
+        let mut big = vec![b'.'; BATCH - 3];
+        big.extend_from_slice(b"NEE");
+        let h = hits("NEEDLE", &[&big, b"DLE", &vec![b'-'; BATCH], b"NEEDLE"]);
+        assert_eq!(h.len(), 2);
+        assert_eq!(h[0].off_us, 0);
+        assert_eq!(h[1].off_us, 3000);
+    }
+
+    #[test]
+    fn text_filter_handles_split_sequences() {
+        let mut t = TextOnly::default();
+        let mut out = Vec::new();
+        t.push(b"a\x1b[3", &mut out);
+        t.push(b"1mb\x1b]52;c;", &mut out);
+        t.push(b"x\x1b\\c\r\n", &mut out);
+        assert_eq!(out, b"abc\n");
+    }
+}

@@ -1,0 +1,310 @@
+//! Finding sessions in a record tree: `<root>/YYYY/MM/DD/<id>/` and
+//! `<root>/unattributed/YYYY/MM/DD/<name>/`, and naming a session or channel on the command line.
+#![forbid(unsafe_code)]
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use sessrec_core::id::SessionId;
+
+/// A session directory found in the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRef {
+    /// The session id (or, for unattributed sudo sessions, the directory's name).
+    pub id: String,
+    pub dir: PathBuf,
+    pub unattributed: bool,
+    /// µs since the epoch from the id, or midnight of the date directory.
+    pub start_hint_us: i64,
+}
+
+/// The record tree rooted at `record_dir` (or a copy of it).
+#[derive(Debug, Clone)]
+pub struct Tree {
+    pub root: PathBuf,
+}
+
+/// What kind of file a session directory holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FileKind {
+    Session,
+    Channel(u32),
+    Sudo,
+}
+
+pub fn classify(name: &str) -> Option<FileKind> {
+    if name == "session.jsonl" {
+        return Some(FileKind::Session);
+    }
+    if let Some(n) = name
+        .strip_prefix("channel-")
+        .and_then(|r| r.strip_suffix(".jsonl"))
+    {
+        if !n.is_empty()
+            && n.len() <= 9
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && !n.starts_with('0')
+        {
+            return n.parse().ok().map(FileKind::Channel);
+        }
+        return None;
+    }
+    if let Some(h) = name
+        .strip_prefix("sudo-")
+        .and_then(|r| r.strip_suffix(".jsonl"))
+    {
+        if !h.is_empty() && h.len() <= 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Some(FileKind::Sudo);
+        }
+    }
+    None
+}
+
+/// Record files of a session directory, sorted: session.jsonl, channels by number, sudo files.
+pub fn session_files(dir: &Path) -> io::Result<Vec<(FileKind, String, PathBuf)>> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if let Some(kind) = classify(&name) {
+            files.push((kind, name, entry.path()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn numeric_dir(name: &str, len: usize, range: std::ops::RangeInclusive<u32>) -> Option<u32> {
+    if name.len() != len || !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    name.parse().ok().filter(|v| range.contains(v))
+}
+
+fn sorted_dir_names(dir: &Path) -> Vec<String> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = rd
+        .filter_map(|e| e.ok()?.file_name().to_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+const DAY_US: i64 = 86_400_000_000;
+
+impl Tree {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Tree { root: root.into() }
+    }
+
+    /// Every session whose date directory may hold sessions started in `[since, until)`
+    /// (µs; `None` = open), oldest first. Dates are pruned by directory name, so a narrow
+    /// window reads few directories.
+    pub fn sessions(&self, since: Option<i64>, until: Option<i64>) -> io::Result<Vec<SessionRef>> {
+        if !self.root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("record tree {} is not a directory", self.root.display()),
+            ));
+        }
+        let mut out = Vec::new();
+        self.walk(&self.root, false, since, until, &mut out);
+        self.walk(
+            &self.root.join("unattributed"),
+            true,
+            since,
+            until,
+            &mut out,
+        );
+        out.sort_by(|a, b| {
+            a.start_hint_us
+                .cmp(&b.start_hint_us)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(out)
+    }
+
+    fn walk(
+        &self,
+        base: &Path,
+        unattributed: bool,
+        since: Option<i64>,
+        until: Option<i64>,
+        out: &mut Vec<SessionRef>,
+    ) {
+        for y in sorted_dir_names(base) {
+            let Some(year) = numeric_dir(&y, 4, 1970..=9999) else {
+                continue;
+            };
+            let ydir = base.join(&y);
+            for m in sorted_dir_names(&ydir) {
+                let Some(month) = numeric_dir(&m, 2, 1..=12) else {
+                    continue;
+                };
+                let mdir = ydir.join(&m);
+                for d in sorted_dir_names(&mdir) {
+                    let Some(day) = numeric_dir(&d, 2, 1..=31) else {
+                        continue;
+                    };
+                    let day_start =
+                        crate::timespec::days_from_civil(i64::from(year), month, day) * DAY_US;
+                    if since.is_some_and(|s| day_start + DAY_US <= s)
+                        || until.is_some_and(|u| day_start >= u)
+                    {
+                        continue;
+                    }
+                    let ddir = mdir.join(&d);
+                    for name in sorted_dir_names(&ddir) {
+                        let start_hint_us = match SessionId::parse(&name) {
+                            Some(id) => id.unix_millis() as i64 * 1000,
+                            None if unattributed && safe_name(&name) => day_start,
+                            None => continue,
+                        };
+                        out.push(SessionRef {
+                            id: name.clone(),
+                            dir: ddir.join(&name),
+                            unattributed,
+                            start_hint_us,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Resolves a session argument: a full id (found directly from its date), a unique
+    /// prefix of at least 8 characters, or `unattributed/<name>`.
+    pub fn resolve(&self, arg: &str) -> Result<SessionRef, String> {
+        let shown = crate::escape::escape_control(arg);
+        if let Some(name) = arg.strip_prefix("unattributed/") {
+            return self
+                .sessions(None, None)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .find(|s| s.unattributed && s.id == name)
+                .ok_or_else(|| {
+                    format!("no unattributed session {shown} in {}", self.root.display())
+                });
+        }
+        if let Some(id) = SessionId::parse(arg) {
+            let dir = self
+                .root
+                .join(sessrec_core::tree::session_relative_path(id));
+            if dir.is_dir() {
+                return Ok(SessionRef {
+                    id: arg.to_string(),
+                    dir,
+                    unattributed: false,
+                    start_hint_us: id.unix_millis() as i64 * 1000,
+                });
+            }
+            return Err(format!("no session {shown} in {}", self.root.display()));
+        }
+        if arg.len() < 8 || !arg.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Err(format!(
+                "{shown} is not a session id (expected a UUID like 0192b3c4-..., or at least its first 8 characters)"
+            ));
+        }
+        let matches: Vec<SessionRef> = self
+            .sessions(None, None)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|s| !s.unattributed && s.id.starts_with(arg))
+            .collect();
+        match matches.len() {
+            0 => Err(format!(
+                "no session starting with {shown} in {}",
+                self.root.display()
+            )),
+            1 => Ok(matches.into_iter().next().unwrap_or_else(unreachable_ref)),
+            n => Err(format!("{shown} is ambiguous: {n} sessions start with it")),
+        }
+    }
+}
+
+fn unreachable_ref() -> SessionRef {
+    SessionRef {
+        id: String::new(),
+        dir: PathBuf::new(),
+        unattributed: false,
+        start_hint_us: 0,
+    }
+}
+
+fn safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// `SESSION[/CHANNEL]`: CHANNEL is `N`, `channel-N` or `sudo-<hex>` (file name with or
+/// without `.jsonl`).
+pub fn split_target(arg: &str) -> (String, Option<String>) {
+    let (session, channel) = match arg.strip_prefix("unattributed/") {
+        Some(rest) => match rest.split_once('/') {
+            Some((s, c)) => (format!("unattributed/{s}"), Some(c)),
+            None => (arg.to_string(), None),
+        },
+        None => match arg.split_once('/') {
+            Some((s, c)) => (s.to_string(), Some(c)),
+            None => (arg.to_string(), None),
+        },
+    };
+    let channel = channel.filter(|c| !c.is_empty()).map(|c| {
+        let c = c.strip_suffix(".jsonl").unwrap_or(c);
+        if c.bytes().all(|b| b.is_ascii_digit()) {
+            format!("channel-{c}.jsonl")
+        } else {
+            format!("{c}.jsonl")
+        }
+    });
+    (session, channel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_file_names() {
+        assert_eq!(classify("session.jsonl"), Some(FileKind::Session));
+        assert_eq!(classify("channel-12.jsonl"), Some(FileKind::Channel(12)));
+        assert_eq!(classify("channel-01.jsonl"), None);
+        assert_eq!(classify("channel-.jsonl"), None);
+        assert_eq!(
+            classify("sudo-0123456789abcdef.jsonl"),
+            Some(FileKind::Sudo)
+        );
+        assert_eq!(classify("sudo-xyz.jsonl"), None);
+        assert_eq!(classify("notes.txt"), None);
+    }
+
+    #[test]
+    fn splits_targets() {
+        assert_eq!(split_target("abc"), ("abc".into(), None));
+        assert_eq!(
+            split_target("abc/2"),
+            ("abc".into(), Some("channel-2.jsonl".into()))
+        );
+        assert_eq!(
+            split_target("abc/channel-3"),
+            ("abc".into(), Some("channel-3.jsonl".into()))
+        );
+        assert_eq!(
+            split_target("abc/sudo-00ff"),
+            ("abc".into(), Some("sudo-00ff.jsonl".into()))
+        );
+        assert_eq!(
+            split_target("unattributed/x/sudo-1"),
+            ("unattributed/x".into(), Some("sudo-1.jsonl".into()))
+        );
+    }
+}

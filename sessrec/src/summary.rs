@@ -1,0 +1,348 @@
+//! Cheap per-session summaries for `list`: only the first line and the last lines of each file
+//! are read, no chain is verified.
+#![forbid(unsafe_code)]
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::live;
+use crate::store::{session_files, FileKind, SessionRef};
+
+/// Bytes read from each end of a file before looking further.
+const PROBE: usize = 16 * 1024;
+/// A first or last line longer than this is reported instead of read.
+const MAX_PROBE: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Live,
+    Closed,
+    Damaged,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Live => "live",
+            State::Closed => "closed",
+            State::Damaged => "damaged",
+        }
+    }
+}
+
+/// What `list` shows about one session.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub session: SessionRef,
+    pub start_us: i64,
+    pub end_us: Option<i64>,
+    pub host: String,
+    pub user: String,
+    pub actor: String,
+    pub actor_source: String,
+    pub verified: Option<bool>,
+    pub src_ip: String,
+    pub src_port: Option<u64>,
+    pub channels: u32,
+    pub transfers: u32,
+    pub sudo: u32,
+    pub state: State,
+    /// Why the session is damaged (file: problem).
+    pub problems: Vec<String>,
+    /// Recorder pids of channels without `channel.end` (for `kill` and liveness).
+    pub open_channels: Vec<(String, Map<String, Value>)>,
+}
+
+/// A parsed line, or why it could not be parsed.
+pub type Parsed = Result<Map<String, Value>, String>;
+
+/// The first complete line of a file, parsed; `Err` text when it is not usable.
+pub fn first_line(file: &mut File) -> io::Result<Result<Map<String, Value>, String>> {
+    let mut buf = Vec::with_capacity(PROBE);
+    let mut chunk = vec![0u8; PROBE];
+    loop {
+        let n = file.read(&mut chunk)?;
+        if n == 0 {
+            return Ok(Err(if buf.is_empty() {
+                "empty file".into()
+            } else {
+                "incomplete first line".into()
+            }));
+        }
+        let start = buf.len();
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+            return Ok(parse_obj(&buf[..start + pos + 1]));
+        }
+        if buf.len() > MAX_PROBE {
+            return Ok(Err(format!("first line longer than {MAX_PROBE} bytes")));
+        }
+    }
+}
+
+/// The last complete line of a file, parsed, and whether the file ends with an incomplete
+/// line (a crash remnant or a writer caught mid-line).
+pub fn last_line(file: &mut File) -> io::Result<(Option<Parsed>, bool)> {
+    let len = file.seek(SeekFrom::End(0))?;
+    if len == 0 {
+        return Ok((None, false));
+    }
+    let mut want = PROBE.min(len as usize);
+    loop {
+        let start = len - want as u64;
+        file.seek(SeekFrom::Start(start))?;
+        let mut buf = vec![0u8; want];
+        file.read_exact(&mut buf)?;
+        let incomplete = buf.last() != Some(&b'\n');
+        // End of the last complete line.
+        let end = match buf.iter().rposition(|&b| b == b'\n') {
+            Some(e) => e + 1,
+            None if start == 0 => return Ok((None, incomplete)),
+            None => {
+                if want >= MAX_PROBE {
+                    return Ok((Some(Err("last line too long".into())), incomplete));
+                }
+                want = (want * 4).min(len as usize);
+                continue;
+            }
+        };
+        match buf[..end - 1].iter().rposition(|&b| b == b'\n') {
+            Some(s) => return Ok((Some(parse_obj(&buf[s + 1..end])), incomplete)),
+            None if start == 0 => return Ok((Some(parse_obj(&buf[..end])), incomplete)),
+            None => {
+                if want >= MAX_PROBE {
+                    return Ok((Some(Err("last line too long".into())), incomplete));
+                }
+                want = (want * 4).min(len as usize);
+            }
+        }
+    }
+}
+
+fn parse_obj(line: &[u8]) -> Result<Map<String, Value>, String> {
+    match serde_json::from_slice::<Value>(line) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err("line is not a JSON object".into()),
+        Err(e) => Err(format!("line is not valid JSON: {e}")),
+    }
+}
+
+pub fn get_str<'a>(m: &'a Map<String, Value>, key: &str) -> &'a str {
+    m.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+pub fn time_us(m: &Map<String, Value>) -> Option<i64> {
+    m.get("time")
+        .and_then(Value::as_str)
+        .and_then(crate::timespec::parse_rfc3339)
+}
+
+/// Reads the summary of one session directory. I/O problems with single files are reported
+/// in `problems`, never fatal.
+pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
+    let mut s = Summary {
+        session: session.clone(),
+        start_us: session.start_hint_us,
+        end_us: None,
+        host: String::new(),
+        user: String::new(),
+        actor: String::new(),
+        actor_source: String::new(),
+        verified: None,
+        src_ip: String::new(),
+        src_port: None,
+        channels: 0,
+        transfers: 0,
+        sudo: 0,
+        state: State::Closed,
+        problems: Vec::new(),
+        open_channels: Vec::new(),
+    };
+    let files = match session_files(&session.dir) {
+        Ok(f) => f,
+        Err(e) => {
+            s.problems.push(format!("{}: {e}", session.dir.display()));
+            s.state = State::Damaged;
+            return s;
+        }
+    };
+    let mut has_logout = false;
+    let mut has_session_file = false;
+    let mut any_open_live = false;
+    for (kind, name, path) in &files {
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                s.problems.push(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let first = match first_line(&mut file) {
+            Ok(Ok(m)) => Some(m),
+            Ok(Err(p)) => {
+                s.problems.push(format!("{name}: {p}"));
+                None
+            }
+            Err(e) => {
+                s.problems.push(format!("{name}: {e}"));
+                None
+            }
+        };
+        let (last, incomplete) = match last_line(&mut file) {
+            Ok((Some(Ok(m)), inc)) => (Some(m), inc),
+            Ok((Some(Err(p)), inc)) => {
+                s.problems.push(format!("{name}: {p}"));
+                (None, inc)
+            }
+            Ok((None, inc)) => (None, inc),
+            Err(e) => {
+                s.problems.push(format!("{name}: {e}"));
+                (None, false)
+            }
+        };
+        if incomplete {
+            s.problems.push(format!("{name}: incomplete last line"));
+        }
+        if let Some(f) = &first {
+            if s.host.is_empty() {
+                s.host = get_str(f, "host").to_string();
+            }
+            if s.user.is_empty() {
+                s.user = get_str(f, "user").to_string();
+                s.actor = get_str(f, "actor").to_string();
+            }
+        }
+        match kind {
+            FileKind::Session => {
+                has_session_file = true;
+                if let Some(f) = &first {
+                    if get_str(f, "type") == "login" {
+                        s.user = get_str(f, "user").to_string();
+                        s.actor = get_str(f, "actor").to_string();
+                        s.actor_source = get_str(f, "actor_source").to_string();
+                        s.verified = f.get("verified").and_then(Value::as_bool);
+                        s.src_ip = get_str(f, "src_ip").to_string();
+                        s.src_port = f.get("src_port").and_then(Value::as_u64);
+                        if let Some(t) = time_us(f) {
+                            s.start_us = t;
+                        }
+                    }
+                }
+                if let Some(l) = &last {
+                    if get_str(l, "type") == "logout" {
+                        has_logout = true;
+                        s.end_us = time_us(l);
+                    }
+                }
+            }
+            FileKind::Channel(_) => {
+                s.channels += 1;
+                let start = first
+                    .as_ref()
+                    .filter(|f| get_str(f, "type") == "channel.start");
+                if let Some(f) = start {
+                    if get_str(f, "kind") == "transfer" {
+                        s.transfers += 1;
+                    }
+                }
+                let ended = last
+                    .as_ref()
+                    .is_some_and(|l| get_str(l, "type") == "channel.end");
+                if !ended {
+                    if let Some(f) = start {
+                        if live::recorder_alive(f, this_host) {
+                            any_open_live = true;
+                        }
+                        s.open_channels.push((name.clone(), f.clone()));
+                    }
+                }
+            }
+            FileKind::Sudo => s.sudo += 1,
+        }
+    }
+    let grant_live =
+        !session.unattributed && live::grant_exists(&session.id) && s.host == this_host;
+    s.state = if has_logout && s.problems.is_empty() {
+        State::Closed
+    } else if !has_logout
+        && (any_open_live || grant_live)
+        && s.problems
+            .iter()
+            .all(|p| p.ends_with("incomplete last line"))
+    {
+        // A live writer can be caught mid-line: not damage.
+        s.problems.clear();
+        State::Live
+    } else if session.unattributed && !has_session_file && s.problems.is_empty() {
+        State::Closed
+    } else {
+        if !has_logout && !session.unattributed {
+            s.problems.push("session.jsonl: no logout line".into());
+        }
+        State::Damaged
+    };
+    s
+}
+
+/// `Path` of the session file, for messages.
+pub fn display(path: &Path) -> String {
+    crate::escape::escape_control(&path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file_with(content: &[u8]) -> File {
+        let path = std::env::temp_dir().join(format!(
+            "sessrec-summary-{}-{}",
+            std::process::id(),
+            content.len()
+        ));
+        let mut f = File::create(&path).unwrap();
+        f.write_all(content).unwrap();
+        let f = File::open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        f
+    }
+
+    #[test]
+    fn reads_first_and_last_lines() {
+        let mut text = b"{\"type\":\"login\",\"n\":1}\n".to_vec();
+        for i in 0..5000 {
+            text.extend_from_slice(format!("{{\"type\":\"io\",\"n\":{i}}}\n").as_bytes());
+        }
+        text.extend_from_slice(b"{\"type\":\"logout\"}\n");
+        let mut f = file_with(&text);
+        assert_eq!(
+            get_str(&first_line(&mut f).unwrap().unwrap(), "type"),
+            "login"
+        );
+        let (last, inc) = last_line(&mut f).unwrap();
+        assert_eq!(get_str(&last.unwrap().unwrap(), "type"), "logout");
+        assert!(!inc);
+    }
+
+    #[test]
+    fn reports_incomplete_tail_and_long_lines() {
+        let mut f = file_with(b"{\"type\":\"a\"}\n{\"type\":\"b\"}\n{\"type\":\"c\",\"x");
+        let (last, inc) = last_line(&mut f).unwrap();
+        assert_eq!(get_str(&last.unwrap().unwrap(), "type"), "b");
+        assert!(inc);
+        let long = format!("{{\"type\":\"big\",\"x\":\"{}\"}}\n", "y".repeat(100_000));
+        let mut f = file_with(long.as_bytes());
+        assert_eq!(
+            get_str(&first_line(&mut f).unwrap().unwrap(), "type"),
+            "big"
+        );
+        let (last, _) = last_line(&mut f).unwrap();
+        assert_eq!(get_str(&last.unwrap().unwrap(), "type"), "big");
+        let mut f = file_with(b"");
+        assert!(first_line(&mut f).unwrap().is_err());
+        assert!(last_line(&mut f).unwrap().0.is_none());
+    }
+}

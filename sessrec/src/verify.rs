@@ -1,0 +1,616 @@
+//! `sessrec verify`: hash chains, completeness (logout, `channel.end` with the digest the
+//! logout recorded), and optionally syslog anchors. Reports exact file and line.
+#![forbid(unsafe_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+use sessrec_core::chain;
+use sessrec_core::reader;
+
+use crate::cli::{exit, CmdResult, Context, Failure};
+use crate::escape::escape_control;
+use crate::store::{session_files, FileKind, SessionRef};
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Something is missing or cut short (crash, full disk, still running elsewhere).
+    Incomplete,
+    /// The chain or the logout's digests do not match: modified, removed or reordered lines.
+    Broken,
+}
+
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub file: PathBuf,
+    /// 1-based line, 0 when the problem concerns the file as a whole.
+    pub line: u64,
+    pub severity: Severity,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FileResult {
+    pub path: PathBuf,
+    pub lines: u64,
+    pub last_seq: u64,
+    pub last_digest: String,
+    pub last_type: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SessionResult {
+    pub files: Vec<FileResult>,
+    pub problems: Vec<Problem>,
+    pub live: bool,
+}
+
+impl SessionResult {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn worst(&self) -> Option<Severity> {
+        self.problems.iter().map(|p| p.severity).max()
+    }
+
+    pub fn problem_strings(&self) -> Vec<String> {
+        self.problems.iter().map(format_problem).collect()
+    }
+}
+
+fn format_problem(p: &Problem) -> String {
+    if p.line > 0 {
+        format!("{}:{}: {}", p.file.display(), p.line, p.text)
+    } else {
+        format!("{}: {}", p.file.display(), p.text)
+    }
+}
+
+/// A channel as the logout line recorded it.
+#[derive(Debug, Clone)]
+struct LoggedChannel {
+    seq: u64,
+    digest: String,
+    open: bool,
+}
+
+/// Reads the logout's per-channel list: either `[{file, seq, digest, open}]` or
+/// `{"channel-1.jsonl": {seq, digest, open}}`.
+fn logged_channels(logout: &Map<String, Value>) -> BTreeMap<String, LoggedChannel> {
+    let mut out = BTreeMap::new();
+    let entry = |v: &Value| -> Option<LoggedChannel> {
+        let o = v.as_object()?;
+        let seq = o
+            .get("seq")
+            .or_else(|| o.get("last_seq"))
+            .and_then(Value::as_u64)?;
+        let digest = o
+            .get("digest")
+            .or_else(|| o.get("sha256"))
+            .or_else(|| o.get("last_digest"))
+            .and_then(Value::as_str)?
+            .to_string();
+        let open = o
+            .get("open")
+            .or_else(|| o.get("still_open"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Some(LoggedChannel { seq, digest, open })
+    };
+    match logout.get("channels") {
+        Some(Value::Array(items)) => {
+            for item in items {
+                let name = item
+                    .get("file")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .or_else(|| {
+                        item.get("channel")
+                            .and_then(Value::as_u64)
+                            .map(|n| format!("channel-{n}.jsonl"))
+                    });
+                if let (Some(name), Some(e)) = (name, entry(item)) {
+                    out.insert(name, e);
+                }
+            }
+        }
+        Some(Value::Object(map)) => {
+            for (name, item) in map {
+                if let Some(e) = entry(item) {
+                    out.insert(name.clone(), e);
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Digest (hex) of the lines whose `seq` is in `wanted`.
+fn digests_at(path: &Path, wanted: &BTreeSet<u64>) -> BTreeMap<u64, String> {
+    let mut out = BTreeMap::new();
+    if wanted.is_empty() {
+        return out;
+    }
+    let Ok(lines) = reader::lines(path) else {
+        return out;
+    };
+    for line in lines.flatten() {
+        if let Some(seq) = line.seq() {
+            if wanted.contains(&seq) {
+                out.insert(seq, chain::to_hex(&chain::line_digest(&line.raw)));
+            }
+        }
+    }
+    out
+}
+
+fn incomplete_text(text: &str) -> bool {
+    text.starts_with("incomplete last line")
+}
+
+/// Verifies one session directory.
+pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
+    let mut result = SessionResult::default();
+    let files = match session_files(&session.dir) {
+        Ok(f) => f,
+        Err(e) => {
+            result.problems.push(Problem {
+                file: session.dir.clone(),
+                line: 0,
+                severity: Severity::Incomplete,
+                text: format!("cannot read the directory: {e}"),
+            });
+            return result;
+        }
+    };
+    let mut logout: Option<Map<String, Value>> = None;
+    let mut channel_starts: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    let mut reports: BTreeMap<String, FileResult> = BTreeMap::new();
+    for (kind, name, path) in &files {
+        let report = match reader::verify_file(path) {
+            Ok(r) => r,
+            Err(e) => {
+                result.problems.push(Problem {
+                    file: path.clone(),
+                    line: 0,
+                    severity: Severity::Incomplete,
+                    text: format!("cannot read: {e}"),
+                });
+                continue;
+            }
+        };
+        for (line, text) in &report.problems {
+            let severity = if incomplete_text(text) {
+                Severity::Incomplete
+            } else {
+                Severity::Broken
+            };
+            result.problems.push(Problem {
+                file: path.clone(),
+                line: *line,
+                severity,
+                text: text.clone(),
+            });
+        }
+        if report.lines == 0 {
+            result.problems.push(Problem {
+                file: path.clone(),
+                line: 0,
+                severity: Severity::Incomplete,
+                text: "empty file".into(),
+            });
+        }
+        // The first and last lines tell what the file should contain.
+        let mut first: Option<Map<String, Value>> = None;
+        let mut last: Option<Map<String, Value>> = None;
+        if let Ok(mut f) = std::fs::File::open(path) {
+            if let Ok(Ok(m)) = crate::summary::first_line(&mut f) {
+                first = Some(m);
+            }
+            if let Ok((Some(Ok(m)), _)) = crate::summary::last_line(&mut f) {
+                last = Some(m);
+            }
+        }
+        match kind {
+            FileKind::Session => {
+                if let Some(l) =
+                    last.filter(|l| l.get("type").and_then(Value::as_str) == Some("logout"))
+                {
+                    logout = Some(l);
+                }
+            }
+            FileKind::Channel(_) => {
+                if let Some(f) = first {
+                    channel_starts.insert(name.clone(), f);
+                }
+            }
+            FileKind::Sudo => {}
+        }
+        reports.insert(
+            name.clone(),
+            FileResult {
+                path: path.clone(),
+                lines: report.lines,
+                last_seq: report.last_seq,
+                last_digest: report.last_digest.clone(),
+                last_type: report.last_type.clone(),
+            },
+        );
+    }
+    let has_session_file = reports.contains_key("session.jsonl");
+    let live_recorder = channel_starts
+        .values()
+        .any(|s| crate::live::recorder_alive(s, this_host))
+        || crate::live::grant_exists(&session.id);
+    result.live = logout.is_none() && live_recorder;
+    match &logout {
+        Some(lo) => {
+            let logged = logged_channels(lo);
+            for (name, entry) in &logged {
+                let Some(rep) = reports.get(name) else {
+                    result.problems.push(Problem {
+                        file: session.dir.join(name),
+                        line: 0,
+                        severity: Severity::Broken,
+                        text: format!(
+                            "missing: the logout line records this file (seq {})",
+                            entry.seq
+                        ),
+                    });
+                    continue;
+                };
+                if !entry.open && rep.last_type != "channel.end" {
+                    result.problems.push(Problem {
+                        file: rep.path.clone(),
+                        line: rep.lines,
+                        severity: Severity::Broken,
+                        text: format!(
+                            "last line is {:?}, but the logout recorded the channel as ended at seq {}",
+                            rep.last_type, entry.seq
+                        ),
+                    });
+                }
+                if entry.seq > rep.last_seq {
+                    result.problems.push(Problem {
+                        file: rep.path.clone(),
+                        line: rep.lines,
+                        severity: Severity::Broken,
+                        text: format!(
+                            "ends at seq {} but the logout recorded seq {}: lines were removed",
+                            rep.last_seq, entry.seq
+                        ),
+                    });
+                    continue;
+                }
+                let digest = if entry.seq == rep.last_seq {
+                    Some(rep.last_digest.clone())
+                } else {
+                    digests_at(&rep.path, &BTreeSet::from([entry.seq])).remove(&entry.seq)
+                };
+                if digest.as_deref() != Some(entry.digest.as_str()) {
+                    result.problems.push(Problem {
+                        file: rep.path.clone(),
+                        line: 0,
+                        severity: Severity::Broken,
+                        text: format!(
+                            "the line with seq {} does not have the digest the logout recorded",
+                            entry.seq
+                        ),
+                    });
+                }
+            }
+            for (name, rep) in &reports {
+                if name.starts_with("channel-") && !logged.contains_key(name) && !logged.is_empty()
+                {
+                    result.problems.push(Problem {
+                        file: rep.path.clone(),
+                        line: 0,
+                        severity: Severity::Incomplete,
+                        text: "not listed in the logout line (started after logout?)".into(),
+                    });
+                }
+            }
+        }
+        None if !result.live && has_session_file => {
+            let rep = &reports["session.jsonl"];
+            result.problems.push(Problem {
+                file: rep.path.clone(),
+                line: rep.lines,
+                severity: Severity::Incomplete,
+                text: "no logout line and no live recorder: the session did not close cleanly"
+                    .into(),
+            });
+        }
+        None => {}
+    }
+    if !result.live {
+        for (name, rep) in &reports {
+            let expected = if name.starts_with("channel-") {
+                "channel.end"
+            } else if name.starts_with("sudo-") {
+                "sudo.end"
+            } else {
+                continue;
+            };
+            if rep.last_type != expected && rep.lines > 0 {
+                let already = result.problems.iter().any(|p| {
+                    p.file == rep.path && p.text.contains("logout recorded the channel as ended")
+                });
+                if !already {
+                    result.problems.push(Problem {
+                        file: rep.path.clone(),
+                        line: rep.lines,
+                        severity: Severity::Incomplete,
+                        text: format!("last line is {:?}, not {expected}", rep.last_type),
+                    });
+                }
+            }
+        }
+    }
+    result.files = reports.into_values().collect();
+    result
+}
+
+/// One anchor from syslog: `sessrec anchor file=<path> seq=<n> sha256=<hex>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorLine {
+    pub file: String,
+    pub seq: u64,
+    pub digest: String,
+    /// Sender uid when the export says (journald `_UID`); `None` for plain text.
+    pub uid: Option<u32>,
+}
+
+/// Parses anchors from `journalctl -o json` lines or plain syslog text lines.
+pub fn parse_anchors(text: &str) -> Vec<AnchorLine> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let (message, uid) = match serde_json::from_str::<Value>(line) {
+            Ok(Value::Object(o)) => {
+                let msg = o
+                    .get("MESSAGE")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                let uid = o.get("_UID").and_then(|u| {
+                    u.as_str()
+                        .and_then(|s| s.parse().ok())
+                        .or(u.as_u64().map(|n| n as u32))
+                });
+                (msg, uid)
+            }
+            _ => (line.to_string(), None),
+        };
+        let Some(pos) = message.find("sessrec anchor ") else {
+            continue;
+        };
+        let mut file = None;
+        let mut seq = None;
+        let mut digest = None;
+        for word in message[pos + 15..].split_ascii_whitespace() {
+            if let Some(v) = word.strip_prefix("file=") {
+                file = Some(v.to_string());
+            } else if let Some(v) = word.strip_prefix("seq=") {
+                seq = v.parse().ok();
+            } else if let Some(v) = word.strip_prefix("sha256=") {
+                digest = Some(v.to_string());
+            }
+        }
+        if let (Some(file), Some(seq), Some(digest)) = (file, seq, digest) {
+            out.push(AnchorLine {
+                file,
+                seq,
+                digest,
+                uid,
+            });
+        }
+    }
+    out
+}
+
+/// Checks the anchors that name files of this session.
+fn check_anchors(
+    session: &SessionRef,
+    anchors: &[AnchorLine],
+    trusted_uids: &[u32],
+    result: &mut SessionResult,
+) {
+    let mut wanted: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    let mine: Vec<(&AnchorLine, String)> = anchors
+        .iter()
+        .filter_map(|a| {
+            let mut parts = a.file.rsplit('/');
+            let name = parts.next()?.to_string();
+            (parts.next()? == session.id).then_some((a, name))
+        })
+        .collect();
+    for (a, name) in &mine {
+        wanted.entry(name.clone()).or_default().insert(a.seq);
+    }
+    let mut digests: BTreeMap<String, BTreeMap<u64, String>> = BTreeMap::new();
+    for (name, seqs) in &wanted {
+        digests.insert(name.clone(), digests_at(&session.dir.join(name), seqs));
+    }
+    for (a, name) in mine {
+        let path = session.dir.join(&name);
+        if let Some(uid) = a.uid {
+            if !trusted_uids.contains(&uid) {
+                result.problems.push(Problem {
+                    file: path,
+                    line: 0,
+                    severity: Severity::Broken,
+                    text: format!("anchor for seq {} was sent by uid {uid}, not root or sessrec: ignored as forged", a.seq),
+                });
+                continue;
+            }
+        }
+        match digests.get(&name).and_then(|d| d.get(&a.seq)) {
+            Some(d) if *d == a.digest => {}
+            Some(_) => result.problems.push(Problem {
+                file: path,
+                line: 0,
+                severity: Severity::Broken,
+                text: format!("the line with seq {} differs from the anchor sent to syslog", a.seq),
+            }),
+            None => result.problems.push(Problem {
+                file: path,
+                line: 0,
+                severity: Severity::Broken,
+                text: format!("no line with seq {} although syslog holds an anchor for it: lines were removed", a.seq),
+            }),
+        }
+    }
+}
+
+pub fn run(ctx: &Context) -> CmdResult {
+    let json = ctx.args.flag("--json");
+    let sessions: Vec<SessionRef> = match (ctx.args.positional.first(), ctx.args.flag("--all")) {
+        (Some(_), true) => return Err(Failure::usage("give either SESSION or --all, not both")),
+        (Some(arg), false) => {
+            let (session, channel) = crate::store::split_target(arg);
+            if channel.is_some() {
+                return Err(Failure::usage(
+                    "verify checks whole sessions: give SESSION without /CHANNEL",
+                ));
+            }
+            vec![ctx.tree.resolve(&session).map_err(Failure::error)?]
+        }
+        (None, _) => {
+            if !ctx.args.flag("--all")
+                && ctx.args.value("--since").is_none()
+                && ctx.args.value("--until").is_none()
+            {
+                return Err(Failure::usage("give SESSION, --all, or --since/--until"));
+            }
+            let since = ctx.time_arg("--since")?;
+            let until = ctx.time_arg("--until")?;
+            ctx.tree
+                .sessions(since, until)
+                .map_err(|e| Failure::error(e.to_string()))?
+                .into_iter()
+                .filter(|s| {
+                    since.is_none_or(|t| s.start_hint_us >= t)
+                        && until.is_none_or(|t| s.start_hint_us < t)
+                })
+                .collect()
+        }
+    };
+    let anchors = match ctx.args.value("--anchors") {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Failure::error(format!("cannot read anchors {path}: {e}")))?;
+            let a = parse_anchors(&text);
+            if a.is_empty() {
+                return Err(Failure::error(format!(
+                    "{path} holds no `sessrec anchor` lines"
+                )));
+            }
+            if a.iter().any(|x| x.uid.is_none()) && !json {
+                eprintln!("sessrec verify: note: plain-text anchors carry no sender uid; export with `journalctl -o json` so forged anchors can be told apart");
+            }
+            Some(a)
+        }
+        None => None,
+    };
+    let trusted_uids: Vec<u32> = {
+        let mut v = vec![0];
+        if let Ok(Some(u)) = nix::unistd::User::from_name("sessrec") {
+            v.push(u.uid.as_raw());
+        }
+        v
+    };
+    let mut out = crate::cli::stdout();
+    let mut worst: Option<Severity> = None;
+    for session in &sessions {
+        let mut result = verify_session(session, &ctx.host);
+        if let Some(a) = &anchors {
+            check_anchors(session, a, &trusted_uids, &mut result);
+        }
+        worst = worst.max(result.worst());
+        if json {
+            let v = json!({
+                "session": session.id,
+                "ok": result.ok(),
+                "live": result.live,
+                "files": result.files.iter().map(|f| json!({
+                    "file": f.path.display().to_string(), "lines": f.lines, "last_seq": f.last_seq,
+                    "last_digest": f.last_digest, "last_type": f.last_type,
+                })).collect::<Vec<_>>(),
+                "problems": result.problems.iter().map(|p| json!({
+                    "file": p.file.display().to_string(), "line": p.line,
+                    "severity": match p.severity { Severity::Broken => "broken", Severity::Incomplete => "incomplete" },
+                    "problem": p.text,
+                })).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer(&mut out, &v).map_err(|e| Failure::error(e.to_string()))?;
+            writeln!(out)?;
+        } else {
+            let status = match result.worst() {
+                None if result.live => "OK (live)",
+                None => "OK",
+                Some(Severity::Incomplete) => "INCOMPLETE",
+                Some(Severity::Broken) => "FAILED",
+            };
+            let lines: u64 = result.files.iter().map(|f| f.lines).sum();
+            writeln!(
+                out,
+                "{status:<10} {} ({} files, {lines} lines)",
+                escape_control(&session.id),
+                result.files.len()
+            )?;
+            for p in &result.problems {
+                let tag = match p.severity {
+                    Severity::Broken => "broken",
+                    Severity::Incomplete => "incomplete",
+                };
+                writeln!(out, "  {tag}: {}", escape_control(&format_problem(p)))?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(match worst {
+        None => exit::OK,
+        Some(Severity::Incomplete) => exit::INCOMPLETE,
+        Some(Severity::Broken) => exit::FINDING,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_anchor_exports() {
+        let text = concat!(
+            "Dec  4 10:00:00 bastion sessrec-shell[42]: sessrec anchor file=/var/log/sessrec/2026/12/04/x/channel-1.jsonl seq=17 sha256=ab\n",
+            "{\"MESSAGE\":\"sessrec anchor file=a/b/session.jsonl seq=2 sha256=cd\",\"_UID\":\"1000\"}\n",
+            "unrelated line\n",
+        );
+        let a = parse_anchors(text);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].seq, 17);
+        assert_eq!(a[0].uid, None);
+        assert_eq!(a[1].file, "a/b/session.jsonl");
+        assert_eq!(a[1].uid, Some(1000));
+    }
+
+    #[test]
+    fn reads_both_logout_shapes() {
+        let arr: Map<String, Value> = serde_json::from_str(
+            r#"{"channels":[{"file":"channel-1.jsonl","seq":9,"digest":"aa","open":false}]}"#,
+        )
+        .unwrap();
+        let obj: Map<String, Value> = serde_json::from_str(
+            r#"{"channels":{"channel-2.jsonl":{"last_seq":3,"sha256":"bb","still_open":true}}}"#,
+        )
+        .unwrap();
+        assert_eq!(logged_channels(&arr)["channel-1.jsonl"].seq, 9);
+        let c = &logged_channels(&obj)["channel-2.jsonl"];
+        assert!(c.open && c.digest == "bb");
+    }
+}
