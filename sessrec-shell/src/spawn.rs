@@ -116,12 +116,15 @@ impl PreparedExec {
 
     /// In a forked child: restore the caller's attributes, become the user, exec.
     /// Reports an errno on `error_fd` and exits on failure. Allocation-free.
-    fn become_user_and_exec(&self, error_fd: RawFd) -> ! {
+    /// `already_user`: the calling process has dropped to the user (the pipe-mode monitor).
+    fn become_user_and_exec(&self, error_fd: RawFd, already_user: bool) -> ! {
         sys::restore_limits(&self.inherited.limits);
         let _ = sys::write_oom_score_adj(&self.inherited.oom_score_adj);
         sys::set_umask(self.inherited.umask);
-        if let Err(e) = sys::drop_to(self.uid, self.gid, &self.groups) {
-            fail(error_fd, &e);
+        if !already_user {
+            if let Err(e) = sys::drop_to(self.uid, self.gid, &self.groups) {
+                fail(error_fd, &e);
+            }
         }
         sys::restore_signals(&self.inherited.signals);
         let err = sys::execve(&self.path, &self.argv_ptrs, &self.envp_ptrs);
@@ -180,7 +183,7 @@ pub fn spawn_pty_child(exec: &PreparedExec, slave: &OwnedFd) -> io::Result<PtyCh
             if let Err(e) = setup {
                 fail(ew, &e);
             }
-            exec.become_user_and_exec(ew)
+            exec.become_user_and_exec(ew, false)
         }
         sys::Forked::Parent(pid) => {
             drop(error_write);
@@ -286,7 +289,7 @@ fn run_monitor(exec: &PreparedExec, fds: [RawFd; 6]) -> ! {
             if let Err(e) = setup {
                 fail(error_w, &e);
             }
-            exec.become_user_and_exec(error_w)
+            exec.become_user_and_exec(error_w, true)
         }
         Ok(sys::Forked::Parent(pid)) => pid,
         Err(e) => fail(error_w, &e),
