@@ -603,8 +603,8 @@ fn write_logout(state: &SessionState, claimed: bool) -> io::Result<Anchor> {
     let channels = channels::summarize(dir.path(), tail)?;
     let mut fields = Map::new();
     fields.insert("login_time".into(), state.login_time.to_string().into());
-    fields.insert("duration_s".into(), (duration_us as f64 / 1e6).into());
-    fields.insert("claimed".into(), claimed.into());
+    fields.insert("duration_us".into(), duration_us.into());
+    fields.insert("unclaimed".into(), (!claimed).into());
     fields.insert(
         "channels".into(),
         Value::Array(

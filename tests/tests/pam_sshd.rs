@@ -103,7 +103,7 @@ fn the_recorder_claims_the_grant_and_logout_lists_its_channel() {
         "{out:?}"
     );
     let logout = wait_logout(&session);
-    assert_eq!(logout["claimed"], true, "{logout:?}");
+    assert_eq!(logout["unclaimed"], false, "{logout:?}");
     let channels = logout["channels"].as_array().unwrap();
     assert_eq!(channels.len(), 1, "{logout:?}");
     assert_eq!(channels[0]["file"], "channel-1.jsonl");
@@ -415,7 +415,7 @@ fn force_command_through_sh_is_recorded() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "via-sh-9\n");
     let session = tree.wait_sessions(1, T).remove(0);
     let logout = wait_logout(&session);
-    assert_eq!(logout["claimed"], true);
+    assert_eq!(logout["unclaimed"], false);
     let channel = channel_files(&session).remove(0);
     assert!(stream_text(&channel, Stream::Output).contains("via-sh-9"));
 }
