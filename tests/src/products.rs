@@ -215,14 +215,12 @@ fn locate_and_build() -> Products {
     let packages: Vec<&'static str> = Product::ALL.iter().map(|p| p.package()).collect();
     // One build for all (the same feature resolution as a workspace build, so nothing is
     // rebuilt after `cargo build --workspace`); if that fails, one per package to tell which.
-    if let Err(err) = cargo_build(&manifest, &layout, &packages) {
+    // (Sources may change while this runs; what counts is each package's own last build.)
+    if cargo_build(&manifest, &layout, &packages).is_err() {
         for package in &packages {
             if let Err(err) = cargo_build(&manifest, &layout, &[package]) {
                 build_errors.insert(*package, err);
             }
-        }
-        if build_errors.is_empty() {
-            build_errors.extend(packages.iter().map(|p| (*p, err.clone())));
         }
     }
     Products {

@@ -1,0 +1,142 @@
+//! Logging in through a real sshd whose user's login shell is the installed setuid recorder,
+//! with pam_sessrec in the session stack: an interactive pty session and an exec session each
+//! leave a chain-valid record holding what was typed and shown.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sessrec_tests::*;
+
+const T: Duration = Duration::from_secs(30);
+
+/// The recorded set-up every test here uses.
+struct Recorded {
+    tree: RecordTree,
+    user: TestUser,
+    sshd: PrivateSshd,
+    _installed: Installed,
+}
+
+fn recorded() -> Recorded {
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let builder = PrivateSshd::builder();
+    let tree = RecordTree::new(&format!(
+        "[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
+        builder.service()
+    ));
+    let user = TestUser::new("login", installed.shell());
+    let sshd = builder.recorded_by(&installed, tree.config_path()).start();
+    Recorded {
+        tree,
+        user,
+        sshd,
+        _installed: installed,
+    }
+}
+
+/// The channel file of the one session whose `channel.start` has `mode` (`pty`/`pipe`).
+fn channel_with_mode(tree: &RecordTree, mode: &str) -> (PathBuf, PathBuf) {
+    for session in tree.sessions() {
+        for channel in channel_files(&session) {
+            let start = only_event(&channel, "channel.start");
+            if start.get("mode").and_then(|v| v.as_str()) == Some(mode) {
+                return (session, channel);
+            }
+        }
+    }
+    panic!("no {mode} channel recorded\n{}", tree.listing());
+}
+
+fn assert_session_complete(session: &Path, channel: &Path) {
+    wait_last_event(channel, "channel.end", T);
+    assert_chain_ok(channel);
+    let session_file = session.join("session.jsonl");
+    wait_last_event(&session_file, "logout", T);
+    assert_chain_ok(&session_file);
+}
+
+#[test]
+fn interactive_and_exec_logins_are_recorded() {
+    require_e2e!();
+    let r = recorded();
+
+    let mut term = r.sshd.login(&r.user).interactive();
+    // Type at the prompt, as a person does: keys typed before the recorder has taken over the
+    // terminal are discarded with the terminal's old opens.
+    term.expect(r"\$ $", T);
+    term.send_line("echo hello-$((6*7))");
+    term.expect("hello-42", T);
+    term.send_line("exit");
+    term.wait_code(0, T);
+
+    let out = r
+        .sshd
+        .login(&r.user)
+        .exec("printf abc; printf err >&2; exit 3", b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "abc", "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err", "{out:?}");
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+
+    r.tree.wait_sessions(2, T);
+
+    let (session, channel) = channel_with_mode(&r.tree, "pty");
+    assert_session_complete(&session, &channel);
+    let typed = stream_text(&channel, Stream::Input);
+    assert!(
+        typed.contains("echo hello-$((6*7))"),
+        "typed input missing: {typed:?}"
+    );
+    let shown = stream_text(&channel, Stream::Output);
+    assert!(shown.contains("hello-42"), "output missing: {shown:?}");
+    let login = only_event(&session.join("session.jsonl"), "login");
+    assert_eq!(
+        login.get("user").and_then(|v| v.as_str()),
+        Some(r.user.name())
+    );
+
+    let (session, channel) = channel_with_mode(&r.tree, "pipe");
+    assert_session_complete(&session, &channel);
+    assert_eq!(stream_text(&channel, Stream::Output), "abc");
+    assert_eq!(stream_text(&channel, Stream::Stderr), "err");
+    let start = only_event(&channel, "channel.start");
+    assert_eq!(
+        start.get("command").and_then(|v| v.as_str()),
+        Some("printf abc; printf err >&2; exit 3")
+    );
+    let end = only_event(&channel, "channel.end");
+    assert_eq!(
+        end.get("exit_code").and_then(|v| v.as_i64()),
+        Some(3),
+        "channel.end: {end:?}"
+    );
+}
+
+#[test]
+fn records_are_root_only() {
+    require_e2e!();
+    let r = recorded();
+    let out = r.sshd.login(&r.user).exec(
+        &format!("ls {} 2>&1; echo rc=$?", r.tree.record_dir().display()),
+        b"",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Permission denied") && text.contains("rc=2"),
+        "user could list the record tree: {out:?}"
+    );
+    let session = r.tree.wait_sessions(1, T).remove(0);
+    let channel = wait_channels(&session, 1, T).remove(0);
+    assert_session_complete(&session, &channel);
+    use std::os::unix::fs::MetadataExt;
+    for file in r.tree.all_files() {
+        let meta = std::fs::metadata(&file).expect("stat record");
+        assert_eq!(meta.uid(), 0, "{} not root-owned", file.display());
+        assert_eq!(
+            meta.mode() & 0o077,
+            0,
+            "{} readable by others",
+            file.display()
+        );
+    }
+}
