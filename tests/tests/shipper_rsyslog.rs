@@ -1,0 +1,493 @@
+//! The shipped rsyslog configurations (packaging/shippers/rsyslog/) on real rsyslog: a private
+//! "bastion" instance tails a record tree with `sessrec-ship.conf` and forwards over TCP on
+//! 127.0.0.1 to a private "central" instance running `sessrec-receive.conf`, which rebuilds one
+//! file per record file. Every record file must arrive byte for byte: each line exactly once,
+//! intact, in order — including maximum-size lines appended in 4 KiB pieces, lines written
+//! while the shipper was stopped, files renamed into place, and both unattributed layouts.
+//!
+//! Both instances run in the foreground (`-n`) with their own config, work directory and pid
+//! file, and load no imuxsock: the host's syslog socket and pid file are never touched.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{Map, Value};
+use sessrec_core::id::SessionId;
+use sessrec_core::record::FileContext;
+use sessrec_core::tree::SessionDir;
+use sessrec_core::writer::{RecordWriter, WriterOptions};
+use sessrec_tests::util::wait_child;
+use sessrec_tests::*;
+
+const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
+const HOST: &str = "bastion-ship-test";
+/// How long shipping may take once a line is on disk (generous: the machine is shared).
+const SHIP_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn shipped_config(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../packaging/shippers/rsyslog")
+        .join(name);
+    fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Replaces `from` with `to`, insisting that the shipped text contains `from` (so a change to
+/// the shipped file cannot silently leave the test running something else).
+fn adapt(text: &str, from: &str, to: &str) -> String {
+    assert!(
+        text.contains(from),
+        "shipped rsyslog config no longer contains {from:?}; update this test"
+    );
+    text.replace(from, to)
+}
+
+/// A private rsyslogd in the foreground, stopped on drop.
+struct Rsyslog {
+    name: &'static str,
+    config: PathBuf,
+    pid_file: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Rsyslog {
+    fn new(name: &'static str, dir: &Path, config_text: &str) -> Rsyslog {
+        let work = dir.join(format!("{name}-work"));
+        fs::create_dir_all(&work).expect("create rsyslog work dir");
+        let main = dir.join(format!("{name}.conf"));
+        let body = dir.join(format!("{name}-shipped.conf"));
+        fs::write(&body, config_text).expect("write adapted config");
+        fs::write(
+            &main,
+            format!(
+                "global(workDirectory=\"{}\")\ninclude(file=\"{}\")\n",
+                work.display(),
+                body.display()
+            ),
+        )
+        .expect("write rsyslog config");
+        let out = run(Command::new(RSYSLOGD).arg("-N1").arg("-f").arg(&main));
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text.contains("error") && !text.contains("warning"),
+            "rsyslogd -N1 complains about the {name} config:\n{text}"
+        );
+        Rsyslog {
+            name,
+            config: main,
+            pid_file: dir.join(format!("{name}.pid")),
+            log: dir.join(format!("{name}.log")),
+            child: None,
+        }
+    }
+
+    fn start(&mut self) {
+        assert!(self.child.is_none(), "{} already running", self.name);
+        let _ = fs::remove_file(&self.pid_file);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open rsyslog log");
+        let child = Command::new(RSYSLOGD)
+            .arg("-n")
+            .arg("-f")
+            .arg(&self.config)
+            .arg("-i")
+            .arg(&self.pid_file)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("start rsyslogd");
+        self.child = Some(child);
+        wait_until(
+            &format!("{} rsyslogd pid file", self.name),
+            Duration::from_secs(20),
+            || self.pid_file.exists(),
+        );
+    }
+
+    /// SIGTERM (rsyslog's orderly shutdown: the queue is saved, imfile state written) and wait.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            if wait_child(&mut child, Duration::from_secs(30)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{} rsyslogd did not stop on SIGTERM\n{}",
+                    self.name,
+                    self.log_text()
+                );
+            }
+        }
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            if wait_child(&mut child, Duration::from_secs(10)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if std::thread::panicking() {
+            eprintln!("--- {} rsyslogd log ---\n{}", self.name, self.log_text());
+        }
+    }
+}
+
+/// Record tree → shipping rsyslog → TCP 127.0.0.1 → receiving rsyslog → rebuilt files.
+struct Pipeline {
+    dir: TempDir,
+    record_dir: PathBuf,
+    central: PathBuf,
+    sender: Rsyslog,
+    receiver: Rsyslog,
+}
+
+impl Pipeline {
+    fn start() -> Pipeline {
+        let dir = TempDir::new("ship");
+        let record_dir = dir.join("records");
+        let central = dir.join("central");
+        fs::create_dir(&record_dir).expect("create record dir");
+        fs::create_dir(&central).expect("create central dir");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+
+        let receive = shipped_config("sessrec-receive.conf");
+        let receive = adapt(
+            &receive,
+            "/var/log/sessrec-central/",
+            &format!("{}/", central.display()),
+        );
+        let receive = adapt(
+            &receive,
+            "port=\"514\"",
+            &format!("port=\"{port}\" address=\"127.0.0.1\""),
+        );
+        let ship = shipped_config("sessrec-ship.conf");
+        let ship = adapt(
+            &ship,
+            "/var/log/sessrec/",
+            &format!("{}/", record_dir.display()),
+        );
+        let ship = adapt(
+            &ship,
+            "target=\"logs.example.net\" port=\"514\"",
+            &format!("target=\"127.0.0.1\" port=\"{port}\""),
+        );
+        assert!(!ship.contains("/var/log/"), "unadapted path left:\n{ship}");
+
+        let mut receiver = Rsyslog::new("receiver", dir.path(), &receive);
+        receiver.start();
+        wait_until("receiver listening", Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let sender = Rsyslog::new("sender", dir.path(), &ship);
+        Pipeline {
+            dir,
+            record_dir,
+            central,
+            sender,
+            receiver,
+        }
+    }
+
+    /// Where the receiver rebuilds a record file.
+    fn central_path(&self, source: &Path) -> PathBuf {
+        let first = read_records(source)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("{} has no lines", source.display()));
+        let field = |k: &str| first[k].as_str().expect("header field").to_string();
+        self.central
+            .join(field("host"))
+            .join(field("session"))
+            .join(field("file"))
+    }
+
+    /// Waits until every record file under the tree has arrived byte for byte; then checks that
+    /// nothing else arrived and that the rebuilt files verify.
+    fn assert_all_shipped(&self) {
+        let sources = jsonl_files(&self.record_dir);
+        assert!(!sources.is_empty(), "no record files written");
+        let deadline = Instant::now() + SHIP_TIMEOUT;
+        loop {
+            let pending: Vec<String> = sources
+                .iter()
+                .filter_map(|s| {
+                    let want = fs::read(s).expect("read source");
+                    let got = fs::read(self.central_path(s)).unwrap_or_default();
+                    (want != got).then(|| describe_difference(s, &want, &got))
+                })
+                .collect();
+            if pending.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "not shipped intact within {SHIP_TIMEOUT:?}:\n{}",
+                    pending.join("\n")
+                );
+            }
+            thread::sleep(Duration::from_millis(250));
+        }
+        let arrived = jsonl_or_any_files(&self.central);
+        let expected: Vec<PathBuf> = sources.iter().map(|s| self.central_path(s)).collect();
+        for f in &arrived {
+            assert!(
+                expected.contains(f),
+                "unexpected file at the receiver: {} ({} bytes)",
+                f.display(),
+                fs::metadata(f).map(|m| m.len()).unwrap_or(0)
+            );
+        }
+        for f in &expected {
+            assert_chain_ok(f);
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        self.sender.stop();
+        self.receiver.stop();
+        if std::thread::panicking() {
+            eprintln!(
+                "pipeline files kept until drop in {}",
+                self.dir.path().display()
+            );
+        }
+    }
+}
+
+fn describe_difference(source: &Path, want: &[u8], got: &[u8]) -> String {
+    let lines = |b: &[u8]| b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count();
+    let common = want.iter().zip(got).take_while(|(a, b)| a == b).count();
+    format!(
+        "  {}: source {} bytes / {} lines, received {} bytes / {} lines, identical for {} bytes",
+        source.display(),
+        want.len(),
+        lines(want),
+        got.len(),
+        lines(got),
+        common
+    )
+}
+
+fn jsonl_files(dir: &Path) -> Vec<PathBuf> {
+    jsonl_or_any_files(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .collect()
+}
+
+fn jsonl_or_any_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn options(max_line_bytes: usize) -> WriterOptions {
+    WriterOptions {
+        max_line_bytes,
+        flush_interval: Duration::from_millis(50),
+        anchor_interval: Duration::from_secs(3600),
+    }
+}
+
+fn context(session: SessionId, file: &str) -> FileContext {
+    FileContext {
+        host: HOST.into(),
+        session,
+        file: file.into(),
+        user: "srt-ship".into(),
+        actor: "alice@example.com".into(),
+    }
+}
+
+fn fields(pairs: &[(&str, Value)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// Writes `n` events and an I/O line with awkward content (DEL, multi-byte characters,
+/// escapes, invalid UTF-8 as base64) through the real writer.
+fn write_lines(w: &mut RecordWriter, tag: &str, n: usize) {
+    for i in 0..n {
+        w.event(
+            "notice",
+            fields(&[(
+                "text",
+                Value::from(format!("{tag} line {i} \u{7f} é € 😀 \"q\" \\")),
+            )]),
+        )
+        .expect("write event");
+    }
+    w.io(
+        sessrec_core::record::Stream::Output,
+        1000,
+        format!("{tag}: ls\x7f\x7f\x1b[0m\r\n\u{e9}t\u{e9}\r\n").as_bytes(),
+    )
+    .expect("write io");
+    w.io(sessrec_core::record::Stream::Input, 2000, b"\xff\xfe raw\r")
+        .expect("write io");
+    w.flush().expect("flush");
+}
+
+/// A record file's complete content, produced by the real writer in a scratch file: a few
+/// events, then enough output for several full-size lines.
+fn full_size_content(scratch: &Path, session: SessionId, file: &str, max: usize) -> Vec<u8> {
+    let f = File::create(scratch).expect("create scratch");
+    let mut w = RecordWriter::new(f, context(session, file), options(max)).expect("writer");
+    write_lines(&mut w, file, 2);
+    let text: String = (0..max * 3)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    w.io(sessrec_core::record::Stream::Output, 5000, text.as_bytes())
+        .expect("big io");
+    w.flush().expect("flush");
+    drop(w);
+    let data = fs::read(scratch).expect("read scratch");
+    let longest = data
+        .split(|&c| c == b'\n')
+        .map(<[u8]>::len)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        longest + 1 + 128 >= max && longest < max,
+        "expected a line of nearly {max} bytes, longest is {}",
+        longest + 1
+    );
+    data
+}
+
+/// Appends `data` to `path` in 4 KiB writes with pauses, so the shipper sees partial lines.
+fn append_in_pieces(path: &Path, data: &[u8]) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open for append");
+    for piece in data.chunks(4096) {
+        f.write_all(piece).expect("append piece");
+        thread::sleep(Duration::from_millis(120));
+    }
+}
+
+#[test]
+fn shipped_rsyslog_configs_deliver_every_line_once_in_order() {
+    require_e2e!(RSYSLOGD);
+    let mut p = Pipeline::start();
+
+    // Lines written before the shipper starts.
+    let early = SessionId::new().expect("id");
+    let early_dir = SessionDir::create(&p.record_dir, early, None).expect("session dir");
+    let mut session_file = RecordWriter::new(
+        early_dir.create_file("session.jsonl").expect("create"),
+        context(early, "session.jsonl"),
+        options(8192),
+    )
+    .expect("writer");
+    write_lines(&mut session_file, "before-start", 20);
+    let (n, f) = early_dir.create_channel_file().expect("channel");
+    let name1 = format!("channel-{n}.jsonl");
+    let mut channel1 = RecordWriter::new(f, context(early, &name1), options(8192)).expect("w");
+    write_lines(&mut channel1, "channel before start", 5);
+
+    p.sender.start();
+
+    // Live: more lines into the open files, a new session (new directories), and a
+    // maximum-size line (default max_line_bytes) and a 64 KiB one appended in 4 KiB pieces.
+    write_lines(&mut channel1, "channel live", 50);
+    let live = SessionId::new().expect("id");
+    let live_dir = SessionDir::create(&p.record_dir, live, None).expect("session dir");
+    let mut live_w = RecordWriter::new(
+        live_dir.create_file("session.jsonl").expect("create"),
+        context(live, "session.jsonl"),
+        options(8192),
+    )
+    .expect("writer");
+    write_lines(&mut live_w, "new session", 10);
+    let scratch = p.dir.join("scratch.jsonl");
+    let big = full_size_content(&scratch, live, "channel-1.jsonl", 8192);
+    append_in_pieces(&live_dir.path().join("channel-1.jsonl"), &big);
+    let bigger = full_size_content(&scratch, live, "channel-2.jsonl", 65536);
+    append_in_pieces(&live_dir.path().join("channel-2.jsonl"), &bigger);
+
+    // The importer's way: complete file under a temporary name, then renamed into place.
+    let imported = full_size_content(&scratch, live, "sudo-0123456789abcdef.jsonl", 8192);
+    let tmp = live_dir.path().join(".sudo-0123456789abcdef.jsonl.tmp");
+    fs::write(&tmp, &imported).expect("write tmp");
+    fs::rename(&tmp, live_dir.path().join("sudo-0123456789abcdef.jsonl")).expect("rename");
+
+    // Unattributed sudo sessions, in both layouts (file in the day directory; own directory).
+    let day = p.record_dir.join("unattributed/2026/12/04");
+    fs::create_dir_all(day.join("sudo-own-dir")).expect("unattributed dirs");
+    let u1 = SessionId::new().expect("id");
+    let content = full_size_content(&scratch, u1, "sudo-1111111111111111.jsonl", 8192);
+    fs::write(day.join("sudo-1111111111111111.jsonl"), &content).expect("write");
+    let u2 = SessionId::new().expect("id");
+    let content = full_size_content(&scratch, u2, "sudo-2222222222222222.jsonl", 8192);
+    fs::write(
+        day.join("sudo-own-dir/sudo-2222222222222222.jsonl"),
+        &content,
+    )
+    .expect("write");
+    fs::remove_file(&scratch).expect("remove scratch");
+
+    p.assert_all_shipped();
+
+    // Shipper restart: lines written while it is down (old and new files) arrive once.
+    p.sender.stop();
+    write_lines(&mut channel1, "while shipper down", 40);
+    write_lines(&mut session_file, "while shipper down", 5);
+    let (n, f) = early_dir.create_channel_file().expect("channel");
+    let name2 = format!("channel-{n}.jsonl");
+    let mut channel2 = RecordWriter::new(f, context(early, &name2), options(8192)).expect("w");
+    write_lines(&mut channel2, "new file while down", 30);
+    p.sender.start();
+    write_lines(&mut channel1, "after restart", 40);
+    write_lines(&mut channel2, "after restart", 10);
+    write_lines(&mut live_w, "after restart", 3);
+
+    p.assert_all_shipped();
+    let unparsed = p.central.join("unparsed.log");
+    assert!(
+        !unparsed.exists(),
+        "lines reached the receiver unparsed:\n{}",
+        fs::read_to_string(&unparsed).unwrap_or_default()
+    );
+}
