@@ -88,6 +88,11 @@ impl TransferEvent {
         self
     }
 
+    pub(crate) fn unset(&mut self, key: &str) -> &mut Self {
+        self.fields.remove(key);
+        self
+    }
+
     /// A path from the wire (any bytes). Stored as text; bytes that are not UTF-8
     /// are kept exactly in `<key>_hex` as well, so nothing is lost or guessed.
     pub(crate) fn set_path(&mut self, key: &str, raw: &[u8]) -> &mut Self {

@@ -135,7 +135,7 @@ impl Framer {
             (Side::Client, Some(packet::WRITE)) if keep.len() < 9 => 9,
             (Side::Client, Some(packet::WRITE)) => {
                 let handle_len = u32::from_be_bytes([keep[5], keep[6], keep[7], keep[8]]) as usize;
-                9 + handle_len.min(MAX_HANDLE_BYTES + 1) + 12
+                9usize.saturating_add(handle_len).saturating_add(12)
             }
             (Side::Server, Some(packet::DATA)) => 9,
             _ => self.body_len,
@@ -262,6 +262,9 @@ struct OpenFile {
     entries: u64,
     errors: u64,
     first_error: Option<(u32, WireText)>,
+    /// Reads and writes recorded without their outcome (memory budget exceeded).
+    untracked: u64,
+    bytes_unconfirmed: u64,
 }
 
 impl OpenFile {
@@ -307,6 +310,10 @@ impl OpenFile {
             None => {
                 ev.set("status", "incomplete").set("closed", false);
             }
+        }
+        if self.untracked > 0 {
+            ev.set("untracked_ops", self.untracked);
+            ev.set("bytes_written_unconfirmed", self.bytes_unconfirmed);
         }
         if self.errors > 0 {
             ev.set("io_errors", self.errors);
@@ -380,6 +387,8 @@ pub struct SftpDecoder {
     pending: HashMap<u32, VecDeque<Pending>>,
     handles: HashMap<Vec<u8>, OpenFile>,
     tracked_bytes: usize,
+    /// Replies still due for requests recorded without tracking (see `track`).
+    untracked_replies: u64,
     stats: u64,
     stats_failed: u64,
     client_bytes: u64,
@@ -402,6 +411,7 @@ impl SftpDecoder {
             pending: HashMap::new(),
             handles: HashMap::new(),
             tracked_bytes: 0,
+            untracked_replies: 0,
             stats: 0,
             stats_failed: 0,
             client_bytes: 0,
@@ -476,6 +486,7 @@ impl SftpDecoder {
         self.pending = HashMap::new();
         self.handles = HashMap::new();
         self.tracked_bytes = 0;
+        self.untracked_replies = 0;
         self.from_client = Framer::new(Side::Client);
         self.from_server = Framer::new(Side::Server);
     }
@@ -498,7 +509,10 @@ impl SftpDecoder {
         self.tracked_bytes = 0;
     }
 
-    fn track(&mut self, id: u32, started_us: u64, expect: Expect) -> Result<(), String> {
+    /// Remembers a request until its reply. Past the memory budget (only a client that stops
+    /// reading replies gets there) the request is recorded at once, without its outcome, and
+    /// its reply is expected as an unmatched one: decoding goes on.
+    fn track(&mut self, id: u32, started_us: u64, expect: Expect) {
         let cost = 64
             + match &expect {
                 Expect::Open { path, .. } | Expect::OpenDir { path } => path.cost(),
@@ -510,7 +524,8 @@ impl SftpDecoder {
                 Expect::Op { event, .. } => event_cost(event),
             };
         if self.tracked_bytes + cost > MAX_TRACKED_BYTES {
-            return Err("too many outstanding requests".into());
+            self.record_untracked(started_us, expect);
+            return;
         }
         self.tracked_bytes += cost;
         self.pending.entry(id).or_default().push_back(Pending {
@@ -518,7 +533,47 @@ impl SftpDecoder {
             expect,
             cost,
         });
-        Ok(())
+    }
+
+    fn record_untracked(&mut self, now_us: u64, expect: Expect) {
+        self.untracked_replies += 1;
+        let untracked = |mut ev: TransferEvent| {
+            ev.set("status", "untracked").set("started_us", now_us);
+            ev
+        };
+        match expect {
+            Expect::Open { path, pflags, mode } => {
+                let ev = open_failure_event(path, pflags, mode);
+                self.events.push(untracked(ev));
+            }
+            Expect::OpenDir { path } => {
+                let mut ev = TransferEvent::new(Protocol::Sftp, "list");
+                ev.set_wire("path", &path);
+                self.events.push(untracked(ev));
+            }
+            Expect::Close { handle } => {
+                if let Some(file) = self.handles.remove(&handle) {
+                    self.tracked_bytes -= file.cost();
+                    let mut ev = file.into_event(now_us, None);
+                    ev.set("status", "untracked").unset("closed");
+                    self.events.push(ev);
+                }
+            }
+            Expect::Read { handle } | Expect::ReadDir { handle } => {
+                if let Some(f) = self.handles.get_mut(&handle) {
+                    f.untracked += 1;
+                }
+            }
+            Expect::Write { handle, len } => {
+                if let Some(f) = self.handles.get_mut(&handle) {
+                    f.untracked += 1;
+                    f.writes += 1;
+                    f.bytes_unconfirmed += len;
+                }
+            }
+            Expect::Stat { .. } => self.stats += 1,
+            Expect::Op { event, .. } => self.events.push(untracked(event)),
+        }
     }
 
     fn handle_path(&self, handle: &[u8]) -> Option<&WireText> {
@@ -653,15 +708,15 @@ impl SftpDecoder {
             }
             packet::EXTENDED => self.extended_request(&mut r).ok_or_else(bad)?,
             other => {
+                // sftp-server logs an unknown request and sends no reply: nothing to wait for.
                 let mut ev = TransferEvent::new(Protocol::Sftp, "unknown_request");
-                ev.set("type", other);
-                Expect::Op {
-                    event: ev,
-                    resolves: false,
-                }
+                ev.set("type", other).set("started_us", now_us);
+                self.events.push(ev);
+                return Ok(());
             }
         };
-        self.track(id, now_us, expect)
+        self.track(id, now_us, expect);
+        Ok(())
     }
 
     fn extended_request(&self, r: &mut Reader<'_>) -> Option<Expect> {
@@ -746,10 +801,13 @@ impl SftpDecoder {
         }
         let bad = || format!("malformed reply of type {kind}");
         let id = r.u32().ok_or_else(bad)?;
-        let queue = self
-            .pending
-            .get_mut(&id)
-            .ok_or_else(|| format!("reply to unknown request {id}"))?;
+        let Some(queue) = self.pending.get_mut(&id) else {
+            if self.untracked_replies > 0 {
+                self.untracked_replies -= 1;
+                return Ok(());
+            }
+            return Err(format!("reply to unknown request {id}"));
+        };
         let pending = queue
             .pop_front()
             .ok_or_else(|| format!("reply to unknown request {id}"))?;
@@ -845,6 +903,8 @@ impl SftpDecoder {
             entries: 0,
             errors: 0,
             first_error: None,
+            untracked: 0,
+            bytes_unconfirmed: 0,
         };
         let cost = file.cost();
         if self.tracked_bytes + cost > MAX_TRACKED_BYTES {
@@ -877,18 +937,7 @@ impl SftpDecoder {
     fn on_status(&mut self, now_us: u64, started_us: u64, expect: Expect, code: u32, text: &[u8]) {
         match expect {
             Expect::Open { path, pflags, mode } => {
-                let mut ev = TransferEvent::new(Protocol::Sftp, "open");
-                ev.set_wire("path", &path);
-                let direction = if pflags & FXF_WRITE != 0 {
-                    Direction::Upload
-                } else {
-                    Direction::Download
-                };
-                ev.set("direction", direction.as_str())
-                    .set("open_flags", open_flags_text(pflags));
-                if let Some(mode) = mode {
-                    ev.set("mode", octal_mode(mode));
-                }
+                let ev = open_failure_event(path, pflags, mode);
                 self.complete(now_us, started_us, ev, code, text);
             }
             Expect::OpenDir { path } => {
@@ -932,9 +981,33 @@ impl SftpDecoder {
     }
 }
 
+/// The event for an open that produced no handle.
+fn open_failure_event(path: WireText, pflags: u32, mode: Option<u32>) -> TransferEvent {
+    let mut ev = TransferEvent::new(Protocol::Sftp, "open");
+    ev.set_wire("path", &path);
+    let direction = if pflags & FXF_WRITE != 0 {
+        Direction::Upload
+    } else {
+        Direction::Download
+    };
+    ev.set("direction", direction.as_str())
+        .set("open_flags", open_flags_text(pflags));
+    if let Some(mode) = mode {
+        ev.set("mode", octal_mode(mode));
+    }
+    ev
+}
+
+/// A handle from a request. sftp-server answers a handle longer than any it issues with a
+/// failure status and carries on, so such a handle is not malformed: it is kept as the empty
+/// handle, which matches no open file.
 fn handle(r: &mut Reader<'_>) -> Option<Vec<u8>> {
     let h = r.string()?;
-    (h.len() <= MAX_HANDLE_BYTES).then(|| h.to_vec())
+    Some(if h.len() <= MAX_HANDLE_BYTES {
+        h.to_vec()
+    } else {
+        Vec::new()
+    })
 }
 
 fn event_cost(ev: &TransferEvent) -> usize {
@@ -1131,12 +1204,7 @@ mod tests {
                 "malformed request of type 6",
             ),
             (
-                Pkt::new(packet::READ)
-                    .u32(1)
-                    .str(&[b'h'; 300])
-                    .u64(0)
-                    .u32(10)
-                    .bytes(),
+                Pkt::new(packet::READ).u32(1).str(b"h").u64(0).bytes(),
                 "malformed request of type 5",
             ),
         ];
@@ -1207,11 +1275,12 @@ mod tests {
     }
 
     #[test]
-    fn outstanding_requests_are_bounded() {
+    fn a_client_that_stops_reading_replies_cannot_switch_decoding_off() {
         let mut d = started();
         let path = vec![b'p'; 4000];
         let mut id = 0;
-        while !d.stopped() {
+        // Requests pile up unanswered until the tracking budget is spent...
+        while d.take_events().is_empty() {
             id += 1;
             d.client_to_server(
                 1,
@@ -1219,13 +1288,65 @@ mod tests {
             );
             assert!(d.buffered_bytes() <= MAX_TRACKED_BYTES + 2 * MAX_PACKET_BYTES);
         }
-        let ev = json_events(&mut d);
-        let stop = ev.last().expect("a decode_stopped event");
-        assert_eq!(stop["reason"], "too many outstanding requests");
+        let tracked = id - 1;
+        // ...past which each request is recorded at once, path included, and the rest follow.
+        for _ in 0..100 {
+            id += 1;
+            d.client_to_server(
+                2,
+                &Pkt::new(packet::MKDIR).u32(id).str(&path).u32(0).bytes(),
+            );
+            assert!(d.buffered_bytes() <= MAX_TRACKED_BYTES + 2 * MAX_PACKET_BYTES);
+        }
+        let untracked = json_events(&mut d);
+        assert_eq!(untracked.len(), 100);
+        assert!(untracked
+            .iter()
+            .all(|e| e["status"] == "untracked" && e["path"].as_str().map(str::len) == Some(4000)));
+        for reply in 1..=id {
+            d.server_to_client(3, &status(reply, FX_OK, b""));
+        }
+        let answered = json_events(&mut d);
+        assert_eq!(answered.len() as u32, tracked);
+        assert!(answered.iter().all(|e| e["status"] == "ok"));
+        // Decoding is still on: a new operation is recorded with its outcome.
+        d.client_to_server(4, &Pkt::new(packet::REMOVE).u32(1).str(b"/later").bytes());
+        d.server_to_client(5, &status(1, FX_OK, b""));
+        let later = json_events(&mut d);
         assert_eq!(
-            ev.iter().filter(|e| e["status"] == "no_reply").count() as u32,
-            id - 1
+            (later[0]["path"].as_str(), later[0]["status"].as_str()),
+            (Some("/later"), Some("ok"))
         );
+        assert!(!d.stopped());
+    }
+
+    #[test]
+    fn unknown_request_types_and_oversized_handles_do_not_stop_decoding() {
+        let mut d = started();
+        d.client_to_server(1, &Pkt::new(77).u32(1).str(b"x").bytes());
+        d.client_to_server(
+            2,
+            &Pkt::new(packet::CLOSE).u32(2).str(&[b'h'; 1000]).bytes(),
+        );
+        d.server_to_client(3, &status(2, 4, b"Failure"));
+        let mut write = Pkt::new(packet::WRITE)
+            .u32(3)
+            .str(&[b'h'; 1000])
+            .u64(0)
+            .str(b"data")
+            .bytes();
+        write.extend_from_slice(b"");
+        d.client_to_server(4, &write);
+        d.server_to_client(5, &status(3, 4, b"Failure"));
+        d.client_to_server(6, &Pkt::new(packet::RMDIR).u32(4).str(b"/d").bytes());
+        d.server_to_client(7, &status(4, FX_OK, b""));
+        let ev = json_events(&mut d);
+        assert_eq!(
+            ev[0],
+            json!({"protocol":"sftp","op":"unknown_request","type":77,"started_us":1})
+        );
+        assert_eq!(ev[1]["op"], "rmdir");
+        assert!(!d.stopped());
     }
 
     #[test]
