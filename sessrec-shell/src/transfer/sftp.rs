@@ -595,8 +595,36 @@ impl SftpDecoder {
         if kind == packet::INIT {
             return Ok(());
         }
-        let bad = || format!("malformed request of type {kind}");
-        let id = r.u32().ok_or_else(bad)?;
+        let id = r
+            .u32()
+            .ok_or_else(|| format!("request of type {kind} without an id"))?;
+        // sftp-server does not parse a request it refuses (-P/-p lists) and answers it, so a
+        // body it could not parse either is recorded and followed like any other request.
+        let expect = match self.parse_request(now_us, kind, &mut r, pkt.len(), len) {
+            Some(Some(expect)) => expect,
+            Some(None) => return Ok(()),
+            None => {
+                let mut ev = TransferEvent::new(Protocol::Sftp, "malformed_request");
+                ev.set("type", kind);
+                Expect::Op {
+                    event: ev,
+                    resolves: false,
+                }
+            }
+        };
+        self.track(id, now_us, expect);
+        Ok(())
+    }
+
+    /// What a request waits for; `Some(None)`: nothing (recorded already); `None`: unparsable.
+    fn parse_request(
+        &mut self,
+        now_us: u64,
+        kind: u8,
+        r: &mut Reader<'_>,
+        kept: usize,
+        len: usize,
+    ) -> Option<Option<Expect>> {
         let path_op = |op: &'static str, path: &[u8]| {
             let mut ev = TransferEvent::new(Protocol::Sftp, op);
             ev.set_path("path", path);
@@ -604,9 +632,9 @@ impl SftpDecoder {
         };
         let expect = match kind {
             packet::OPEN => {
-                let path = r.string().ok_or_else(bad)?;
-                let pflags = r.u32().ok_or_else(bad)?;
-                let attrs = parse_attrs(&mut r).ok_or_else(bad)?;
+                let path = r.string()?;
+                let pflags = r.u32()?;
+                let attrs = parse_attrs(r)?;
                 Expect::Open {
                     path: WireText::path(path),
                     pflags,
@@ -614,83 +642,79 @@ impl SftpDecoder {
                 }
             }
             packet::OPENDIR => Expect::OpenDir {
-                path: WireText::path(r.string().ok_or_else(bad)?),
+                path: WireText::path(r.string()?),
             },
-            packet::CLOSE => Expect::Close {
-                handle: handle(&mut r).ok_or_else(bad)?,
-            },
+            packet::CLOSE => Expect::Close { handle: handle(r)? },
             packet::READ => {
-                let handle = handle(&mut r).ok_or_else(bad)?;
-                r.u64().and(r.u32()).ok_or_else(bad)?;
+                let handle = handle(r)?;
+                r.u64().and(r.u32())?;
                 Expect::Read { handle }
             }
             packet::WRITE => {
-                let handle = handle(&mut r).ok_or_else(bad)?;
-                r.u64().ok_or_else(bad)?;
-                let data_len = r.u32().ok_or_else(bad)? as usize;
-                if data_len > len - (pkt.len() - r.remaining()) {
-                    return Err(bad());
+                let handle = handle(r)?;
+                r.u64()?;
+                let data_len = r.u32()? as usize;
+                if data_len > len - (kept - r.remaining()) {
+                    return None;
                 }
                 Expect::Write {
                     handle,
                     len: data_len as u64,
                 }
             }
-            packet::READDIR => Expect::ReadDir {
-                handle: handle(&mut r).ok_or_else(bad)?,
-            },
+            packet::READDIR => Expect::ReadDir { handle: handle(r)? },
             packet::STAT => Expect::Stat {
-                event: path_op("stat", r.string().ok_or_else(bad)?),
+                event: path_op("stat", r.string()?),
             },
             packet::LSTAT => Expect::Stat {
-                event: path_op("lstat", r.string().ok_or_else(bad)?),
+                event: path_op("lstat", r.string()?),
             },
             packet::FSTAT => Expect::Stat {
-                event: self.op_on_handle("fstat", &handle(&mut r).ok_or_else(bad)?),
+                event: self.op_on_handle("fstat", &handle(r)?),
             },
             packet::SETSTAT => {
-                let mut ev = path_op("setstat", r.string().ok_or_else(bad)?);
-                set_attrs(&mut ev, &parse_attrs(&mut r).ok_or_else(bad)?);
+                let mut ev = path_op("setstat", r.string()?);
+                set_attrs(&mut ev, &parse_attrs(r)?);
                 Expect::Op {
                     event: ev,
                     resolves: false,
                 }
             }
             packet::FSETSTAT => {
-                let mut ev = self.op_on_handle("fsetstat", &handle(&mut r).ok_or_else(bad)?);
-                set_attrs(&mut ev, &parse_attrs(&mut r).ok_or_else(bad)?);
+                let mut ev = self.op_on_handle("fsetstat", &handle(r)?);
+                set_attrs(&mut ev, &parse_attrs(r)?);
                 Expect::Op {
                     event: ev,
                     resolves: false,
                 }
             }
             packet::REMOVE => Expect::Op {
-                event: path_op("remove", r.string().ok_or_else(bad)?),
+                event: path_op("remove", r.string()?),
                 resolves: false,
             },
             packet::MKDIR => {
-                let mut ev = path_op("mkdir", r.string().ok_or_else(bad)?);
-                set_attrs(&mut ev, &parse_attrs(&mut r).ok_or_else(bad)?);
+                let mut ev = path_op("mkdir", r.string()?);
+                set_attrs(&mut ev, &parse_attrs(r)?);
                 Expect::Op {
                     event: ev,
                     resolves: false,
                 }
             }
             packet::RMDIR => Expect::Op {
-                event: path_op("rmdir", r.string().ok_or_else(bad)?),
+                event: path_op("rmdir", r.string()?),
                 resolves: false,
             },
             packet::REALPATH => Expect::Op {
-                event: path_op("realpath", r.string().ok_or_else(bad)?),
+                event: path_op("realpath", r.string()?),
                 resolves: true,
             },
             packet::READLINK => Expect::Op {
-                event: path_op("readlink", r.string().ok_or_else(bad)?),
+                event: path_op("readlink", r.string()?),
                 resolves: true,
             },
             packet::RENAME => {
-                let mut ev = path_op("rename", r.string().ok_or_else(bad)?);
-                ev.set_path("target", r.string().ok_or_else(bad)?);
+                let mut ev = path_op("rename", r.string()?);
+                ev.set_path("target", r.string()?);
                 Expect::Op {
                     event: ev,
                     resolves: false,
@@ -698,25 +722,24 @@ impl SftpDecoder {
             }
             packet::SYMLINK => {
                 // OpenSSH sends the link's contents first and the new link's path second.
-                let target = r.string().ok_or_else(bad)?;
-                let mut ev = path_op("symlink", r.string().ok_or_else(bad)?);
+                let target = r.string()?;
+                let mut ev = path_op("symlink", r.string()?);
                 ev.set_path("target", target);
                 Expect::Op {
                     event: ev,
                     resolves: false,
                 }
             }
-            packet::EXTENDED => self.extended_request(&mut r).ok_or_else(bad)?,
+            packet::EXTENDED => self.extended_request(r)?,
             other => {
                 // sftp-server logs an unknown request and sends no reply: nothing to wait for.
                 let mut ev = TransferEvent::new(Protocol::Sftp, "unknown_request");
                 ev.set("type", other).set("started_us", now_us);
                 self.events.push(ev);
-                return Ok(());
+                return Some(None);
             }
         };
-        self.track(id, now_us, expect);
-        Ok(())
+        Some(Some(expect))
     }
 
     fn extended_request(&self, r: &mut Reader<'_>) -> Option<Expect> {
@@ -1183,7 +1206,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_and_oversized_packets_stop_decoding() {
+    fn bad_framing_stops_decoding() {
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (vec![0, 0, 0, 0], "empty packet"),
             (
@@ -1191,21 +1214,8 @@ mod tests {
                 "packet of 262145 bytes exceeds the SFTP limit",
             ),
             (
-                Pkt::new(packet::OPEN).u32(1).u32(1000).bytes(),
-                "malformed request of type 3",
-            ),
-            (
-                Pkt::new(packet::WRITE)
-                    .u32(1)
-                    .str(b"h")
-                    .u64(0)
-                    .u32(10)
-                    .bytes(),
-                "malformed request of type 6",
-            ),
-            (
-                Pkt::new(packet::READ).u32(1).str(b"h").u64(0).bytes(),
-                "malformed request of type 5",
+                Pkt::new(packet::REMOVE).bytes(),
+                "request of type 13 without an id",
             ),
         ];
         for (bytes, reason) in cases {
@@ -1222,6 +1232,33 @@ mod tests {
             json_events(&mut d)[0]["reason"],
             "SFTP version 6 is not decoded"
         );
+    }
+
+    #[test]
+    fn unparsable_requests_are_recorded_and_answered_like_any_other() {
+        // sftp-server answers a refused request (-P) without parsing it.
+        let bodies = [
+            Pkt::new(packet::OPEN).u32(1).u32(1000).bytes(),
+            Pkt::new(packet::WRITE)
+                .u32(2)
+                .str(b"h")
+                .u64(0)
+                .u32(10)
+                .bytes(),
+            Pkt::new(packet::READ).u32(3).str(b"h").u64(0).bytes(),
+        ];
+        let mut d = started();
+        for (i, body) in bodies.iter().enumerate() {
+            d.client_to_server(1, body);
+            d.server_to_client(2, &status(i as u32 + 1, 3, b"Permission denied"));
+        }
+        let ev = json_events(&mut d);
+        let types: Vec<&Value> = ev.iter().map(|e| &e["type"]).collect();
+        assert_eq!(types, [&json!(3), &json!(6), &json!(5)]);
+        assert!(ev
+            .iter()
+            .all(|e| e["op"] == "malformed_request" && e["status"] == "permission_denied"));
+        assert!(!d.stopped());
     }
 
     #[test]
