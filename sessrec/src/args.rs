@@ -103,7 +103,7 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "export",
-        usage: "sessrec export SESSION[/CHANNEL] --format FORMAT [--output FILE] [--rendered|--typed] [--player DIR]",
+        usage: "sessrec export SESSION[/CHANNEL] --format FORMAT [--output FILE] [--rendered|--typed] [--player DIR] [--raw]",
         summary: "write a channel as asciicast, text, HTML or JSON",
         options: &[
             val("--format", "FORMAT", "asciicast-v2, asciicast-v3, text, html or json"),
@@ -111,6 +111,7 @@ pub const COMMANDS: &[CmdSpec] = &[
             flag("--rendered", "text: the screen as a terminal showed it"),
             flag("--typed", "text: the transcript with every typed glyph kept"),
             val("--player", "DIR", "html: directory holding asciinema-player.min.js and .css"),
+            flag("--raw", "keep every recorded sequence (unsafe to replay in a terminal)"),
         ],
         positional: (1, 1),
     },

@@ -72,7 +72,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     if !json {
         writeln!(
             out,
-            "{:<36}  {:<20}  {:>8}  {:<16} {:<12} {:<15} {:>3} {:>4} {:>4}  {:<10} STATE",
+            "{:<36}  {:<20}  {:>8}  {:<24} {:<12} {:<15} {:>3} {:>4} {:>4}  {:<15} STATE",
             "SESSION",
             "START",
             "DURATION",
@@ -134,11 +134,11 @@ pub fn run(ctx: &Context) -> CmdResult {
             };
             writeln!(
                 out,
-                "{:<36}  {:<20}  {:>8}  {:<16} {:<12} {:<15} {:>3} {:>4} {:>4}  {:<10} {}",
+                "{:<36}  {:<20}  {:>8}  {:<24} {:<12} {:<15} {:>3} {:>4} {:>4}  {:<15} {}",
                 escape_control(&id),
                 short_time(summary.start_us),
                 duration,
-                cell(&summary.actor, 16),
+                cell(&summary.actor, 24),
                 cell(&summary.user, 12),
                 cell(&summary.src_ip, 15),
                 summary.channels,

@@ -100,8 +100,8 @@ pub fn cues(files: &[RecordFile], with_banners: bool) -> impl Iterator<Item = Ti
                     }
                     "channel.end" | "sudo.end" => {
                         let status = value
-                            .get("exit_status")
-                            .or_else(|| value.get("exit"))
+                            .get("exit_code")
+                            .or_else(|| value.get("exit_status"))
                             .and_then(Value::as_i64);
                         Some(Timed {
                             at_us,

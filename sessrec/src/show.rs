@@ -189,8 +189,8 @@ fn login_text(v: &Map<String, Value>) -> String {
 
 fn logout_text(v: &Map<String, Value>) -> String {
     let mut t = String::from("logout");
-    if let Some(d) = v.get("duration_s").and_then(Value::as_f64) {
-        t.push_str(&format!(" after {}", format_duration((d * 1e6) as i64)));
+    if let Some(d) = v.get("duration_us").and_then(Value::as_u64) {
+        t.push_str(&format!(" after {}", format_duration(d as i64)));
     }
     match v.get("channels") {
         Some(Value::Array(c)) => t.push_str(&format!(", {} channel(s)", c.len())),
@@ -274,8 +274,8 @@ fn sudo_start_text(v: &Map<String, Value>) -> String {
 fn channel_end_text(v: &Map<String, Value>) -> String {
     let mut t = String::from("end");
     if let Some(code) = v
-        .get("exit_status")
-        .or_else(|| v.get("exit"))
+        .get("exit_code")
+        .or_else(|| v.get("exit_status"))
         .and_then(Value::as_i64)
     {
         t.push_str(&format!(" exit {code}"));

@@ -1,0 +1,362 @@
+//! The `sessrec` binary against record trees written with the real record writer.
+//! (The end-to-end tests in tests/tests/cli_*.rs use records of real recorded sessions.)
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sessrec::synth::{id_at, SynthSession};
+use sessrec_core::id::SessionId;
+
+struct TempTree(PathBuf);
+
+impl TempTree {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "srt-cli-{tag}-{}-{}",
+            std::process::id(),
+            sessrec_core::time::monotonic_micros()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempTree(p)
+    }
+    fn records(&self) -> PathBuf {
+        self.0.join("records")
+    }
+}
+
+impl Drop for TempTree {
+    fn drop(&mut self) {
+        // SRT_KEEP=1 keeps the tree for a look by hand.
+        if std::env::var_os("SRT_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn sessrec(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sessrec"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("SESSREC_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A closed session: a shell with typed commands (one edited, one with a hostile path in its
+/// output), and an exec channel.
+fn sample(records: &Path) -> SessionId {
+    let id = id_at(1_764_000_000_000).unwrap(); // 2025-11-24
+    let mut s =
+        SynthSession::login(records, id, "srt-alice", "alice@example.com", "203.0.113.7").unwrap();
+    let mut ch = s.channel("shell", "pty", None).unwrap();
+    let mut t = 100_000;
+    ch.typed(&mut t, "$ ", "echo hello-42", "hello-42\n")
+        .unwrap();
+    // Typed "rm -rf /", erased it with Ctrl-U, then typed "ls".
+    ch.output(t, b"$ ").unwrap();
+    for c in b"rm -rf /" {
+        t += 50_000;
+        ch.input(t, &[*c]).unwrap();
+        ch.output(t + 100, &[*c]).unwrap();
+    }
+    t += 50_000;
+    ch.input(t, b"\x15").unwrap();
+    ch.output(t + 100, b"\r\x1b[K$ ").unwrap();
+    for c in b"ls" {
+        t += 50_000;
+        ch.input(t, &[*c]).unwrap();
+        ch.output(t + 100, &[*c]).unwrap();
+    }
+    t += 50_000;
+    ch.input(t, b"\r").unwrap();
+    ch.output(
+        t + 100,
+        b"\r\n</script><script>alert(1)</script>\r\n\x1b]52;c;ZXZpbA==\x07split-nee",
+    )
+    .unwrap();
+    // A frame split across two record lines: force a line break between them.
+    ch.flush().unwrap();
+    ch.output(t + 200, b"dle-text\r\n\xff\xfe binary\r\n")
+        .unwrap();
+    t += 1_000_000;
+    ch.typed(&mut t, "$ ", "exit", "").unwrap();
+    s.finished(ch, 0).unwrap();
+    let mut ex = s.channel("exec", "pipe", Some("uname -a")).unwrap();
+    ex.output(10_000, b"Linux bastion 6.1.0\n").unwrap();
+    s.finished(ex, 0).unwrap();
+    let dir = s.logout().unwrap();
+    // The writer stamps the current time: move the record to the id's own date.
+    let delta = 1_764_000_000_000_000 - sessrec_core::time::Timestamp::now().as_micros();
+    sessrec::synth::shift_times(&dir, delta).unwrap();
+    id
+}
+
+#[test]
+fn list_show_and_json() {
+    let t = TempTree::new("list");
+    let id = sample(&t.records());
+    let other = SynthSession::login(
+        &t.records(),
+        id_at(1_700_000_000_000).unwrap(),
+        "srt-bob",
+        "srt-bob",
+        "198.51.100.2",
+    )
+    .unwrap();
+    let dir = other.abandon().unwrap();
+    sessrec::synth::shift_times(
+        &dir,
+        1_700_000_000_000_000 - sessrec_core::time::Timestamp::now().as_micros(),
+    )
+    .unwrap();
+
+    let o = sessrec(&t.records(), &["list"]);
+    assert!(o.status.success(), "{o:?}");
+    let out = text(&o);
+    assert!(out.contains(&id.to_string()), "{out}");
+    assert!(
+        out.contains("alice@example.com") && out.contains("203.0.113.7"),
+        "{out}"
+    );
+    assert!(out.contains("closed") && out.contains("damaged"), "{out}");
+    assert!(out.contains("no logout line"), "{out}");
+
+    let o = sessrec(&t.records(), &["list", "--user", "srt-alice", "--json"]);
+    let lines: Vec<serde_json::Value> = text(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["channels"], 2);
+    assert_eq!(lines[0]["state"], "closed");
+    let o = sessrec(&t.records(), &["list", "--since", "2025-11-24", "--json"]);
+    assert_eq!(text(&o).lines().count(), 1);
+    let o = sessrec(&t.records(), &["list", "--until", "2025-01-01", "--json"]);
+    assert_eq!(text(&o).lines().count(), 1);
+    let o = sessrec(&t.records(), &["list", "--from", "198.51.*", "--json"]);
+    assert!(text(&o).contains("srt-bob"));
+
+    let o = sessrec(&t.records(), &["show", &id.to_string()]);
+    assert!(o.status.success(), "{o:?}");
+    let out = text(&o);
+    assert!(out.contains("$ echo hello-42"), "{out}");
+    assert!(out.contains("$ ls"), "{out}");
+    assert!(out.contains("typed then erased: \"rm -rf /\""), "{out}");
+    assert!(out.contains("command: uname -a"), "{out}");
+    assert!(out.contains("logout"), "{out}");
+    assert!(!out.contains('\x1b'), "show must not print raw escapes");
+    // Prefix lookup works too.
+    let o = sessrec(&t.records(), &["show", &id.to_string()[..13], "--json"]);
+    assert!(o.status.success());
+    assert!(text(&o)
+        .lines()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+}
+
+#[test]
+fn exports() {
+    let t = TempTree::new("export");
+    let id = sample(&t.records());
+    let target = format!("{id}/1");
+    let o = sessrec(
+        &t.records(),
+        &["export", &target, "--format", "asciicast-v2"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let out = text(&o);
+    let mut lines = out.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2);
+    assert_eq!(header["width"], 80);
+    assert_eq!(header["sessrec"]["invalid_bytes"], 2);
+    let mut shown = String::new();
+    let mut last = 0.0;
+    for l in lines {
+        let ev: serde_json::Value = serde_json::from_str(l).unwrap();
+        let t = ev[0].as_f64().unwrap();
+        assert!(t >= last);
+        last = t;
+        if ev[1] == "o" {
+            shown.push_str(ev[2].as_str().unwrap());
+        }
+    }
+    assert!(shown.contains("split-needle-text"));
+    assert!(shown.contains('\u{fffd}'));
+    assert!(
+        !shown.contains("]52;"),
+        "clipboard sequence must be filtered"
+    );
+
+    let o = sessrec(
+        &t.records(),
+        &["export", &target, "--format", "asciicast-v3", "--raw"],
+    );
+    let out = text(&o);
+    let header: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(header["version"], 3);
+    assert_eq!(header["term"]["cols"], 80);
+    assert!(out.contains("]52;"), "--raw keeps every sequence");
+
+    let o = sessrec(&t.records(), &["export", &target, "--format", "text"]);
+    let out = text(&o);
+    assert!(out.contains("$ echo hello-42\nhello-42"), "{out}");
+    assert!(!out.contains("rm -rf"), "erased on screen: {out}");
+    let o = sessrec(
+        &t.records(),
+        &["export", &target, "--format", "text", "--typed"],
+    );
+    assert!(
+        text(&o).contains("rm -rf /"),
+        "the typed variant keeps every glyph"
+    );
+
+    let o = sessrec(
+        &t.records(),
+        &["export", &id.to_string(), "--format", "json"],
+    );
+    assert!(o.status.success());
+    assert!(text(&o).lines().any(|l| l.contains("uname -a")));
+    let o = sessrec(&t.records(), &["export", &target, "--format", "mp4"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown format"));
+}
+
+#[test]
+fn verify_detects_tampering() {
+    let t = TempTree::new("verify");
+    let id = sample(&t.records());
+    let o = sessrec(&t.records(), &["verify", &id.to_string()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).starts_with("OK"));
+    let dir = t
+        .records()
+        .join(sessrec_core::tree::session_relative_path(id));
+    let ch = dir.join("channel-1.jsonl");
+    let original = std::fs::read(&ch).unwrap();
+
+    // Edited line.
+    let edited = String::from_utf8(original.clone())
+        .unwrap()
+        .replacen("hello-42", "hello-43", 1);
+    std::fs::write(&ch, edited).unwrap();
+    let o = sessrec(&t.records(), &["verify", &id.to_string()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("channel-1.jsonl:"), "{}", text(&o));
+    assert!(text(&o).contains("prev does not match"), "{}", text(&o));
+
+    // Deleted line.
+    let mut lines: Vec<&[u8]> = original.split_inclusive(|&b| b == b'\n').collect();
+    lines.remove(2);
+    std::fs::write(&ch, lines.concat()).unwrap();
+    let o = sessrec(&t.records(), &["verify", &id.to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("channel-1.jsonl:3:"), "{}", text(&o));
+
+    // Truncated: last line cut off (channel.end removed) — the logout's digest catches it.
+    let lines: Vec<&[u8]> = original.split_inclusive(|&b| b == b'\n').collect();
+    std::fs::write(&ch, lines[..lines.len() - 1].concat()).unwrap();
+    let o = sessrec(&t.records(), &["verify", "--all"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("lines were removed"), "{}", text(&o));
+
+    // Incomplete last line only (a crash remnant) after restoring.
+    let mut partial = original.clone();
+    partial.extend_from_slice(b"{\"v\":1,\"type\":\"io\"");
+    std::fs::write(&ch, &partial).unwrap();
+    let o = sessrec(&t.records(), &["verify", &id.to_string(), "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    std::fs::write(&ch, &original).unwrap();
+    assert_eq!(
+        sessrec(&t.records(), &["verify", &id.to_string()])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    // A deleted channel file.
+    std::fs::remove_file(dir.join("channel-2.jsonl")).unwrap();
+    let o = sessrec(&t.records(), &["verify", &id.to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("channel-2.jsonl: missing"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn search_across_lines_and_escapes() {
+    let t = TempTree::new("search");
+    let id = sample(&t.records());
+    let o = sessrec(&t.records(), &["search", "split-needle-text"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = text(&o);
+    assert!(out.contains(&format!("{id}/channel-1")), "{out}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let o = sessrec(&t.records(), &["search", "--commands", "^echo hello"]);
+    assert!(text(&o).contains("command"), "{}", text(&o));
+    let o = sessrec(&t.records(), &["search", "--input", "hello-42", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(text(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(v["stream"], "input");
+    let o = sessrec(&t.records(), &["search", "no-such-text-anywhere"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = sessrec(&t.records(), &["search", "(unclosed"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad regex"));
+}
+
+#[test]
+fn prune_keeps_recent_and_live() {
+    let t = TempTree::new("prune");
+    let old = sample(&t.records());
+    let recent = SynthSession::login(
+        &t.records(),
+        SessionId::new().unwrap(),
+        "srt-c",
+        "srt-c",
+        "192.0.2.3",
+    )
+    .unwrap()
+    .logout()
+    .unwrap();
+    let o = sessrec(&t.records(), &["prune", "--older-than", "30d", "--dry-run"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(text(&o).contains("would remove"), "{}", text(&o));
+    assert!(recent.exists());
+    let o = sessrec(&t.records(), &["prune", "--older-than", "30d"]);
+    assert!(o.status.success());
+    assert!(!t
+        .records()
+        .join(sessrec_core::tree::session_relative_path(old))
+        .exists());
+    assert!(recent.exists());
+    assert!(
+        !t.records().join("2025").exists(),
+        "empty date directories are removed"
+    );
+}
+
+#[test]
+fn damaged_files_are_reported_not_fatal() {
+    let t = TempTree::new("damaged");
+    let id = sample(&t.records());
+    let dir = t
+        .records()
+        .join(sessrec_core::tree::session_relative_path(id));
+    std::fs::write(dir.join("channel-3.jsonl"), b"not json\n{\"type\":").unwrap();
+    for args in [
+        vec!["list"],
+        vec!["show", &id.to_string()[..]],
+        vec!["search", "hello-42"],
+    ] {
+        let o = sessrec(&t.records(), &args);
+        assert!(o.status.success(), "{args:?}: {o:?}");
+    }
+    let o = sessrec(&t.records(), &["show", &id.to_string()]);
+    assert!(text(&o).contains("damaged"), "{}", text(&o));
+}
