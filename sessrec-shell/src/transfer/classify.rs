@@ -5,7 +5,7 @@
 //! is not a transfer and runs as an ordinary, fully recorded exec channel.
 #![forbid(unsafe_code)]
 
-use super::event::Direction;
+use super::event::{Direction, Protocol};
 use sessrec_core::config::TransferConfig;
 
 /// The Debian OpenSSH sftp-server, accepted besides the configured one.
@@ -25,6 +25,16 @@ pub enum TransferKind {
     Sftp,
     Scp { direction: Direction },
     Rsync { direction: Direction },
+}
+
+impl TransferKind {
+    pub fn protocol(self) -> Protocol {
+        match self {
+            TransferKind::Sftp => Protocol::Sftp,
+            TransferKind::Scp { .. } => Protocol::Scp,
+            TransferKind::Rsync { .. } => Protocol::Rsync,
+        }
+    }
 }
 
 /// A recognised transfer: `argv[0]` is an absolute path; exec it directly, never via a shell.

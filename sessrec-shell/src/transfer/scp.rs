@@ -395,7 +395,10 @@ impl ScpDecoder {
                 if let Some((name, mode, started_us)) = self.current_dir.take() {
                     self.emit_dir(&name, mode, started_us, status, text);
                     if ok {
+                        // The sink reads the directory in a new sink() call, with its own
+                        // "first line" rule.
                         self.dirs.push(name);
+                        self.first_line = true;
                     }
                 }
                 self.state = State::Control;
