@@ -173,6 +173,14 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
 ];
 
+/// Short forms of some options.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("-h", "--help"),
+    ("-o", "--output"),
+    ("-F", "--fixed-strings"),
+    ("-i", "--ignore-case"),
+];
+
 /// A usage error, naming the problem.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UsageError(pub String);
@@ -248,13 +256,10 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
             _ => (arg.as_str(), None),
         };
-        let name = match name {
-            "-h" => "--help",
-            "-o" => "--output",
-            "-F" => "--fixed-strings",
-            "-i" => "--ignore-case",
-            n => n,
-        };
+        let name = ALIASES
+            .iter()
+            .find(|(short, _)| *short == name)
+            .map_or(name, |(_, long)| *long);
         let local = parsed.command.map(|c| c.options).unwrap_or(&[]);
         let spec = local
             .iter()

@@ -49,7 +49,7 @@ impl RecordFile {
             .and_then(|mut f| crate::summary::first_line(&mut f).ok())
         {
             Some(Ok(m)) => {
-                let t = time_us(&m);
+                let t = event_time(&m);
                 (Some(m), t)
             }
             _ => (None, None),
@@ -116,13 +116,22 @@ fn line_items(line: Line) -> Vec<Item> {
             })
             .collect()
     } else {
-        let time_us = line.str("time").and_then(crate::timespec::parse_rfc3339);
+        let time_us = event_time(&line.value);
         vec![Item::Event {
             line_no: line.line_no,
             time_us,
             value: line.value,
         }]
     }
+}
+
+/// When an event happened: `at` where the writer is not the witness (the sudo importer writes
+/// long after the fact), else the line's `time`.
+pub fn event_time(m: &Map<String, Value>) -> Option<i64> {
+    m.get("at")
+        .and_then(Value::as_str)
+        .and_then(crate::timespec::parse_rfc3339)
+        .or_else(|| time_us(m))
 }
 
 /// All record files of a session, in order (session, channels, sudo by start time).
