@@ -63,6 +63,9 @@ pub fn classify(command: &str, has_tty: bool, cfg: &TransferConfig) -> Option<Tr
         } else {
             program
         };
+        if !exe.starts_with('/') {
+            return None;
+        }
         check_sftp_server_args(&words[1..])?;
         return Some(command_of(TransferKind::Sftp, exe, &words[1..]));
     }
@@ -582,6 +585,14 @@ mod tests {
         assert!(classify("/usr/libexec/sftp-server -e", false, &c).is_some());
         assert!(classify("/usr/lib/openssh/sftp-server", false, &c).is_some());
         assert_eq!(classify("/usr/local/bin/sftp-server", false, &c), None);
+        c.sftp_server = PathBuf::from("sftp-server");
+        assert_eq!(
+            classify("internal-sftp", false, &c),
+            None,
+            "only an absolute path is run"
+        );
+        assert_eq!(classify("sftp-server", false, &c), None);
+        c.sftp_server = PathBuf::from("/usr/libexec/sftp-server");
 
         c.allow_sftp = false;
         assert_eq!(classify("internal-sftp", false, &c), None);

@@ -5,6 +5,7 @@
 //! `SESSREC_FUZZ_SECS=600 cargo test -p sessrec-shell --lib transfer::fuzz -- --ignored`.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::fixtures::{load, FIXTURES};
@@ -123,12 +124,20 @@ fn random_sftp_packet(rng: &mut Rng) -> Vec<u8> {
     out
 }
 
-fn run_one(rng: &mut Rng, cmd: &TransferCommand, chunks: &Chunks) {
+fn run_one(
+    rng: &mut Rng,
+    cmd: &TransferCommand,
+    chunks: &Chunks,
+    seen: &mut BTreeMap<String, u64>,
+) {
     let mut m = TransferMonitor::new(cmd);
     let (mut up, mut down) = (0u64, 0u64);
     let mut now = 0;
-    let check = |events: Vec<super::TransferEvent>| {
+    let mut check = |events: Vec<super::TransferEvent>| {
         for e in events {
+            *seen
+                .entry(format!("{} {}", e.protocol().as_str(), e.op()))
+                .or_default() += 1;
             let line = serde_json::to_string(&e.to_fields()).expect("serialisable");
             assert!(line.len() < EVENT_BOUND, "event of {} bytes", line.len());
         }
@@ -164,12 +173,14 @@ fn run_one(rng: &mut Rng, cmd: &TransferCommand, chunks: &Chunks) {
     assert!(m.drain_events().is_empty());
 }
 
-fn fuzz_for(duration: Duration, seed: u64) -> u64 {
+/// Returns how many inputs ran, and how often each (protocol, op) came out.
+fn fuzz_for(duration: Duration, seed: u64) -> (u64, BTreeMap<String, u64>) {
     let mut rng = Rng(seed | 1);
     let commands = commands();
     let captures: Vec<Chunks> = FIXTURES.iter().map(|f| load(f).chunks).collect();
     let deadline = Instant::now() + duration;
     let mut runs = 0;
+    let mut seen = BTreeMap::new();
     while Instant::now() < deadline {
         let mut chunks: Chunks = match rng.below(3) {
             0 => captures[rng.below(captures.len())].clone(),
@@ -191,17 +202,31 @@ fn fuzz_for(duration: Duration, seed: u64) -> u64 {
         }
         mutate(&mut rng, &mut chunks);
         for cmd in &commands {
-            run_one(&mut rng, cmd, &chunks);
+            run_one(&mut rng, cmd, &chunks, &mut seen);
         }
         runs += 1;
     }
-    runs
+    (runs, seen)
 }
 
 #[test]
 fn decoders_survive_random_and_mutated_traffic() {
-    let runs = fuzz_for(Duration::from_secs(3), 0x5e55_7ec0);
+    let (runs, seen) = fuzz_for(Duration::from_secs(3), 0x5e55_7ec0);
     assert!(runs > 0);
+    // The mutated captures reach deep into each protocol.
+    for op in [
+        "sftp open",
+        "sftp rename",
+        "scp file",
+        "scp dir",
+        "sftp decode_stopped",
+        "scp error",
+    ] {
+        assert!(
+            seen.get(op).copied().unwrap_or(0) > 0,
+            "no {op} in {seen:?}"
+        );
+    }
 }
 
 #[test]
@@ -221,6 +246,6 @@ fn decoders_survive_random_and_mutated_traffic_long() {
                 .unwrap_or(1)
         });
     eprintln!("fuzzing {secs} s with seed {seed}");
-    let runs = fuzz_for(Duration::from_secs(secs), seed);
-    eprintln!("{runs} inputs, each through every decoder");
+    let (runs, seen) = fuzz_for(Duration::from_secs(secs), seed);
+    eprintln!("{runs} inputs, each through every decoder; events: {seen:?}");
 }
