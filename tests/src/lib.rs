@@ -16,16 +16,16 @@
 //!     require_e2e!(); // skip (printing why) when not root / no sshd, unless SESSREC_E2E=required
 //!     ensure_sessrec_user();
 //!     let installed = Installed::recorder_and_pam();        // 4755 root, /usr/local/lib/srt-*/
-//!     let tree = RecordTree::new("[recorder]\nshell = \"/bin/bash\"\n");
+//!     let builder = PrivateSshd::builder();                 // PAM service name chosen here
+//!     let tree = RecordTree::new(&format!(
+//!         "[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
+//!         builder.service()
+//!     ));
 //!     let user = TestUser::new("typing", installed.shell()); // login shell = the recorder
-//!     let sshd = PrivateSshd::builder()
-//!         .pam_session(&format!(
-//!             "session required {} config={}",
-//!             installed.pam_module().display(),
-//!             tree.config_path().display()
-//!         ))
-//!         .start();
+//!     // session required <inst>/pam_sessrec.so config=<tree> services=<svc> recorder=<inst>/sessrec-shell
+//!     let sshd = builder.recorded_by(&installed, tree.config_path()).start();
 //!     let mut term = sshd.login(&user).interactive();         // real `ssh -tt` on a pty
+//!     term.expect(r"\$ $", Duration::from_secs(20));         // type at the prompt
 //!     term.send_line("echo hello-$((6*7))");
 //!     term.expect("hello-42", Duration::from_secs(20));
 //!     term.send_line("exit");

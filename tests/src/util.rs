@@ -79,7 +79,7 @@ pub fn output_with_timeout(cmd: &mut Command, stdin: &[u8], timeout: Duration) -
         .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", describe(cmd)));
     let input = stdin.to_vec();
     let mut child_stdin = child.stdin.take().expect("piped stdin");
-    let writer = thread::spawn(move || {
+    let _writer = thread::spawn(move || {
         // The command may exit without reading its input; that is not an error here.
         let _ = child_stdin.write_all(&input);
     });
@@ -110,8 +110,8 @@ pub fn output_with_timeout(cmd: &mut Command, stdin: &[u8], timeout: Duration) -
             );
         }
     };
-    let _ = writer.join();
-    // Grandchildren may keep the pipes open after the command exits; do not hang on them.
+    // Grandchildren may keep the pipes open after the command exits; do not hang on them
+    // (a writer still blocked on such a pipe is left behind, detached).
     let stdout = join_within(out_reader, Duration::from_secs(10));
     let stderr = join_within(err_reader, Duration::from_secs(10));
     Output {
