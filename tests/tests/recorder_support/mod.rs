@@ -25,18 +25,38 @@ pub struct Rig {
     pub user: TestUser,
     pub session: SessionId,
     grants: GrantDir,
+    record_dir: PathBuf,
 }
 
 impl Rig {
     /// `config_body` is appended to the `record_dir` line (see [`RecordTree::new`]).
     pub fn new(prefix: &str, config_body: &str) -> Rig {
+        Rig::build(prefix, config_body, None)
+    }
+
+    /// Like [`Rig::new`] with `record_dir` somewhere else (a small tmpfs, a read-only mount).
+    pub fn with_record_dir(prefix: &str, record_dir: &Path, config_body: &str) -> Rig {
+        Rig::build(prefix, config_body, Some(record_dir))
+    }
+
+    fn build(prefix: &str, config_body: &str, record_dir: Option<&Path>) -> Rig {
         ensure_sessrec_user();
         let installed = Installed::recorder();
         let tree = RecordTree::new(config_body);
+        let record_dir = match record_dir {
+            Some(dir) => {
+                tree.write_raw_config(&format!(
+                    "record_dir = \"{}\"\n{config_body}\n",
+                    dir.display()
+                ));
+                dir.to_path_buf()
+            }
+            None => tree.record_dir().to_path_buf(),
+        };
         let user = TestUser::new(prefix, installed.shell());
         let grants = GrantDir::default();
         let session = SessionId::new().expect("session id");
-        let dir = SessionDir::create(tree.record_dir(), session, None).expect("session dir");
+        let dir = SessionDir::create(&record_dir, session, None).expect("session dir");
         let me = std::process::id();
         let grant = Grant {
             session,
@@ -56,12 +76,12 @@ impl Rig {
             user,
             session,
             grants,
+            record_dir,
         }
     }
 
     pub fn session_dir(&self) -> PathBuf {
-        self.tree
-            .record_dir()
+        self.record_dir
             .join(sessrec_core::tree::session_relative_path(self.session))
     }
 
@@ -82,6 +102,18 @@ impl Rig {
             .uid(self.user.uid())
             .gid(self.user.gid());
         cmd
+    }
+
+    /// The environment `command` gives the recorder, for building other command lines.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("HOME".into(), self.user.home().display().to_string()),
+            ("USER".into(), self.user.name().into()),
+            ("LOGNAME".into(), self.user.name().into()),
+            ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+            ("TERM".into(), "xterm".into()),
+            ("SESSREC_SESSION".into(), self.session.to_string()),
+        ]
     }
 
     /// An interactive login shell on a pty of 80×24.
