@@ -316,3 +316,65 @@ pub fn try_all_forwards(login: &SshLogin, target: &Target) -> Vec<Attempt> {
         try_remote_socket_forward(login, target),
     ]
 }
+
+/// The cargo target directory these tests were built in (`CARGO_TARGET_DIR` when set, else
+/// derived from the test executable, `<target>/<profile>/deps/<test>`), where the package
+/// scripts put their release build.
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        let dir = PathBuf::from(dir);
+        return if dir.is_absolute() {
+            dir
+        } else {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir)
+        };
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.ancestors()
+        .nth(3)
+        .expect("<target>/<profile>/deps/<exe>")
+        .to_path_buf()
+}
+
+/// Runs `packaging/<script>` (a release build plus packaging) with its output in `out`;
+/// returns the package path it prints last.
+pub fn build_package(script: &str, out: &Path) -> PathBuf {
+    let output = sessrec_tests::util::output_with_timeout(
+        std::process::Command::new(packaging_dir().join(script))
+            .env("CARGO_TARGET_DIR", target_dir())
+            .env("SESSREC_PKG_OUT", out),
+        b"",
+        Duration::from_secs(1800),
+    );
+    assert!(
+        output.status.success(),
+        "packaging/{script} failed: {}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let path = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
+    assert!(
+        path.is_file(),
+        "packaging/{script} printed no package path: {stdout}"
+    );
+    path
+}
+
+/// Man pages in `man/`: (section, file name).
+pub fn man_pages() -> Vec<(String, String)> {
+    let dir = packaging_dir().join("../man");
+    let mut pages: Vec<(String, String)> = fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let section = name.rsplit('.').next()?.to_string();
+            (section.len() == 1 && ('1'..='8').contains(&section.chars().next()?))
+                .then_some((section, name))
+        })
+        .collect();
+    pages.sort();
+    pages
+}
