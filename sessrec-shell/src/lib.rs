@@ -14,6 +14,7 @@ pub mod spawn;
 pub mod startup;
 pub mod sys;
 pub mod terminal;
+pub mod transfer;
 pub mod transfer_seam;
 
 /// Runs the recorder; returns the process exit code.

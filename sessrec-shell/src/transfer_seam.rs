@@ -1,22 +1,26 @@
-//! The recorder's seam to the transfer decoder: which commands are transfers (executed
-//! directly, payload not recorded) and the per-channel observer that turns their bytes into
-//! `transfer` events.
+//! The recorder's seam to the transfer decoder (`transfer`): which commands are transfers
+//! (executed directly, payload not recorded unless `[transfer] record_payload`) and the
+//! per-channel observer that turns their bytes into `transfer` events.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
 
+use serde_json::{Map, Value};
 use sessrec_core::config::Config;
 
 use crate::relay::ChannelObserver;
+use crate::transfer::{self, TransferEvent, TransferMonitor};
 
 /// `Some((protocol, argv))` when `command` is an allow-listed transfer; argv[0] is absolute.
 pub fn classify(
-    _command: &OsStr,
-    _has_tty: bool,
-    _config: &Config,
+    command: &OsStr,
+    has_tty: bool,
+    config: &Config,
 ) -> Option<(&'static str, Vec<String>)> {
-    None
+    let text = command.to_str()?;
+    let cmd = transfer::classify(text, has_tty, &config.transfer)?;
+    Some((cmd.kind.protocol().as_str(), cmd.argv))
 }
 
 /// The absolute program of a transfer argv.
@@ -26,6 +30,39 @@ pub fn resolve_program(program: &str) -> Option<PathBuf> {
 }
 
 /// The observer for a transfer channel.
-pub fn observer(_protocol: &str, _argv: &[String]) -> Option<Box<dyn ChannelObserver>> {
-    None
+pub fn observer(protocol: &str, argv: &[String]) -> Option<Box<dyn ChannelObserver>> {
+    let monitor = TransferMonitor::for_argv(protocol, argv)?;
+    Some(Box::new(TransferObserver {
+        monitor,
+        pending: Vec::new(),
+    }))
+}
+
+struct TransferObserver {
+    monitor: TransferMonitor,
+    pending: Vec<TransferEvent>,
+}
+
+impl ChannelObserver for TransferObserver {
+    fn client_to_server(&mut self, now_us: u64, data: &[u8]) {
+        self.monitor.client_to_server(now_us, data);
+    }
+
+    fn server_to_client(&mut self, now_us: u64, data: &[u8]) {
+        self.monitor.server_to_client(now_us, data);
+    }
+
+    fn drain_events(&mut self) -> Vec<(String, Map<String, Value>)> {
+        let mut events = std::mem::take(&mut self.pending);
+        events.extend(self.monitor.drain_events());
+        events
+            .into_iter()
+            .map(|e| ("transfer".to_string(), e.to_fields()))
+            .collect()
+    }
+
+    fn finish(&mut self, now_us: u64, exit: Option<i32>) {
+        let last = self.monitor.finish(now_us, exit);
+        self.pending.extend(last);
+    }
 }
