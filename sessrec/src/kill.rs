@@ -137,18 +137,24 @@ fn leave_message(pid: u32, message: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+fn ended(path: &Path) -> bool {
+    std::fs::File::open(path)
+        .ok()
+        .and_then(|mut h| crate::summary::last_line(&mut h).ok())
+        .and_then(|(l, _)| l?.ok())
+        .is_some_and(|l| crate::summary::get_str(&l, "type") == "channel.end")
+}
+
 fn wait_for_end(path: &Path, pid: u32, limit: Duration) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
-        let ended = std::fs::File::open(path)
-            .ok()
-            .and_then(|mut h| crate::summary::last_line(&mut h).ok())
-            .and_then(|(l, _)| l?.ok())
-            .is_some_and(|l| crate::summary::get_str(&l, "type") == "channel.end");
-        if ended {
+        // Checked before the file, so a recorder that wrote its last line and exited in
+        // between is seen as ended.
+        let gone = !Path::new(&format!("/proc/{pid}")).exists();
+        if ended(path) {
             return true;
         }
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        if gone {
             return false;
         }
         std::thread::sleep(Duration::from_millis(50));
