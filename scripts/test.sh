@@ -14,7 +14,7 @@ PACKAGES=(
     adduser passwd ca-certificates binutils util-linux
 )
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%ds] %s\n' "$SECONDS" "$*"; }
 die() { printf 'test.sh: %b\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root: the end-to-end tests create users, start sshd and install a setuid recorder"
@@ -65,4 +65,20 @@ unexpected=$(printf '%s\n' "$exports" | grep -v '^pam_sm_' || true)
 echo "links libpam.so.0; exports: $(echo $exports)"
 
 step "SESSREC_E2E=required cargo test --workspace"
-SESSREC_E2E=required cargo test --workspace </dev/null
+log=$(mktemp /tmp/sessrec-test-log.XXXXXX)
+trap 'rm -f "$log"' EXIT
+set +e
+SESSREC_E2E=required cargo test --workspace --no-fail-fast </dev/null 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+echo "cargo test exited with $status after ${SECONDS}s in total"
+# One closing line for the whole run (cargo prints one per test binary).
+awk '/^test result:/ {
+        for (i = 1; i <= NF; i++) {
+            if ($(i) ~ /^passed/) p += $(i - 1)
+            if ($(i) ~ /^failed/) f += $(i - 1)
+            if ($(i) ~ /^ignored/) s += $(i - 1)
+        }
+     }
+     END { printf "\nsummary: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"
