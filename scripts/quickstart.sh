@@ -50,7 +50,12 @@ if [ "${1:-}" = "--stop" ]; then
     if id "$DEMO_USER" >/dev/null 2>&1; then
         say "removing user $DEMO_USER"
         # End the demo user's own processes (by uid) so userdel can remove the account.
-        for pid in $(ps -o pid= -U "$DEMO_USER" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+        uid=$(id -u "$DEMO_USER")
+        for dir in /proc/[0-9]*; do
+            if [ "$(stat -c %u "$dir" 2>/dev/null)" = "$uid" ]; then
+                kill "${dir#/proc/}" 2>/dev/null || true
+            fi
+        done
         sleep 0.5
         userdel -r "$DEMO_USER" 2>/dev/null || userdel -r -f "$DEMO_USER" 2>/dev/null || true
     fi
