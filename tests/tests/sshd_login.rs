@@ -56,6 +56,36 @@ fn assert_session_complete(session: &Path, channel: &Path) {
     assert_chain_ok(&session_file);
 }
 
+/// The `logout` line lists the channel; once it says the channel was closed, its last seq and
+/// digest are those of the channel file's final line.
+fn assert_logout_matches(session: &Path, channel: &Path) {
+    let logout = only_event(&session.join("session.jsonl"), "logout");
+    let name = channel
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("file name");
+    let listed = logout
+        .get("channels")
+        .and_then(|v| v.as_array())
+        .and_then(|list| {
+            list.iter()
+                .find(|c| c.get("file").and_then(|f| f.as_str()) == Some(name))
+        })
+        .unwrap_or_else(|| panic!("logout does not list {name}: {logout:?}"))
+        .clone();
+    if listed.get("open").and_then(|v| v.as_bool()) == Some(false) {
+        let report = assert_chain_ok(channel);
+        assert_eq!(
+            listed.get("last_seq").and_then(|v| v.as_u64()),
+            Some(report.last_seq)
+        );
+        assert_eq!(
+            listed.get("digest").and_then(|v| v.as_str()),
+            Some(report.last_digest.as_str())
+        );
+    }
+}
+
 #[test]
 fn interactive_and_exec_logins_are_recorded() {
     require_e2e!();
@@ -67,6 +97,21 @@ fn interactive_and_exec_logins_are_recorded() {
     term.expect(r"\$ $", T);
     term.send_line("echo hello-$((6*7))");
     term.expect("hello-42", T);
+    term.resize(100, 40);
+    let mut resized = false;
+    for _ in 0..50 {
+        term.send_line("echo size=$(stty size)=");
+        if term.expect(r"size=\d+ \d+=", T) == "size=40 100=" {
+            resized = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        resized,
+        "resize never reached the shell:\n{}",
+        term.transcript_text()
+    );
     term.send_line("exit");
     term.wait_code(0, T);
 
@@ -89,17 +134,44 @@ fn interactive_and_exec_logins_are_recorded() {
     );
     let shown = stream_text(&channel, Stream::Output);
     assert!(shown.contains("hello-42"), "output missing: {shown:?}");
+    let start = only_event(&channel, "channel.start");
+    assert_eq!(start.get("kind").and_then(|v| v.as_str()), Some("shell"));
+    assert_eq!(
+        start.get("cols").and_then(|v| v.as_u64()),
+        Some(80),
+        "{start:?}"
+    );
+    assert_eq!(
+        start.get("rows").and_then(|v| v.as_u64()),
+        Some(24),
+        "{start:?}"
+    );
+    assert!(
+        events(&channel, "resize").iter().any(|e| {
+            e.get("cols").and_then(|v| v.as_u64()) == Some(100)
+                && e.get("rows").and_then(|v| v.as_u64()) == Some(40)
+        }),
+        "no resize to 100x40 recorded"
+    );
     let login = only_event(&session.join("session.jsonl"), "login");
     assert_eq!(
         login.get("user").and_then(|v| v.as_str()),
         Some(r.user.name())
     );
+    assert_eq!(
+        login.get("key_fingerprint").and_then(|v| v.as_str()),
+        Some(r.user.key().fingerprint().as_str()),
+        "{login:?}"
+    );
+    assert_logout_matches(&session, &channel);
 
     let (session, channel) = channel_with_mode(&r.tree, "pipe");
     assert_session_complete(&session, &channel);
     assert_eq!(stream_text(&channel, Stream::Output), "abc");
     assert_eq!(stream_text(&channel, Stream::Stderr), "err");
+    assert_logout_matches(&session, &channel);
     let start = only_event(&channel, "channel.start");
+    assert_eq!(start.get("kind").and_then(|v| v.as_str()), Some("exec"));
     assert_eq!(
         start.get("command").and_then(|v| v.as_str()),
         Some("printf abc; printf err >&2; exit 3")
