@@ -7,11 +7,16 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-# Every Debian package the tests use (the test files say which part needs what).
+# Every Debian package the tests use (the test files say which part needs what). `pkg:cmd`:
+# also satisfied when `cmd` is already on the PATH from elsewhere (e.g. npm from another
+# Node.js distribution, which Debian's npm would conflict with).
 PACKAGES=(
     openssh-server openssh-client sudo pamtester libpam0g-dev rsyslog asciinema rsync tlog
     build-essential pkg-config e2fsprogs procps psmisc iproute2 tmux man-db groff-base vim-tiny
-    adduser passwd ca-certificates binutils util-linux
+    adduser passwd ca-certificates openssl binutils util-linux
+    rpm                 # packaging: rpmbuild and rpm -qp
+    chromium:chromium   # sessrec export --format html, checked in headless Chromium
+    npm:npm             # scripts/fetch-player.sh (the pinned asciinema-player)
 )
 
 step() { printf '\n==> [%ds] %s\n' "$SECONDS" "$*"; }
@@ -26,7 +31,10 @@ command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (rustup o
 
 step "system packages"
 missing=()
-for p in "${PACKAGES[@]}"; do
+for entry in "${PACKAGES[@]}"; do
+    p=${entry%%:*}
+    cmd=${entry#*:}
+    [ "$cmd" != "$entry" ] && command -v "$cmd" >/dev/null 2>&1 && continue
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
