@@ -66,8 +66,11 @@ fn multiarch() -> String {
 
 /// Purges the package if a failed test left it installed, after undoing what would make
 /// prerm refuse (the test's own PAM file and user shells).
+/// Also removes the record planted in the default tree (and the tree, if the test made it).
 struct Installation {
     pam_file: PathBuf,
+    planted: Option<PathBuf>,
+    remove_record_dir: bool,
 }
 
 impl Drop for Installation {
@@ -81,6 +84,12 @@ impl Drop for Installation {
                     String::from_utf8_lossy(&out.stderr)
                 );
             }
+        }
+        if let Some(dir) = self.planted.take() {
+            let _ = fs::remove_dir_all(dir);
+        }
+        if self.remove_record_dir {
+            let _ = fs::remove_dir_all(RECORD_DIR);
         }
     }
 }
@@ -155,8 +164,10 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
     );
 
     let pam_file = PathBuf::from(format!("/etc/pam.d/srt-pkg-{}", random_hex(4)));
-    let _installation = Installation {
+    let mut installation = Installation {
         pam_file: pam_file.clone(),
+        planted: None,
+        remove_record_dir: !record_dir_existed,
     };
     let out = dpkg(&["-i", &deb.to_string_lossy()]);
     assert!(
@@ -301,6 +312,7 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
 
     // prerm refuses while the module is configured or the recorder is someone's shell.
     let (planted_dir, planted_bytes) = plant_record();
+    installation.planted = Some(planted_dir.clone());
     fs::write(&pam_file, "session required pam_sessrec.so\n").expect("write pam file");
     let out = dpkg(&["--remove", "sessrec"]);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -367,10 +379,6 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
     assert!(nix::unistd::User::from_name(SESSREC_USER)
         .expect("getpwnam")
         .is_some());
-
-    // Clean up what this test added to the record tree.
-    fs::remove_dir_all(&planted_dir).expect("remove planted session");
-    if !record_dir_existed {
-        fs::remove_dir_all(RECORD_DIR).expect("remove record tree");
-    }
+    // The guard removes the planted record (and the tree if this test created it).
+    drop(installation);
 }
