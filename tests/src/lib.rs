@@ -62,7 +62,8 @@
 //!   lines, `Match` blocks, PAM session lines, trusted CAs. `sshd.log()` shows its log, and the
 //!   log is printed when a test panics.
 //! - [`SshLogin`]: `exec(cmd, stdin) -> Output` (`ssh -T`), `interactive()` / `pty_exec(cmd)`
-//!   (`ssh -tt` on a pty), `scp_args()` / `rsync_rsh()` for the transfer clients.
+//!   (`ssh -tt` on a pty), `scp()`, `sftp_batch()`, `rsync()` (or `scp_args()` /
+//!   `rsync_rsh()` to build your own), `with_certificate()`, `with_control_master()`.
 //! - [`PamService`]: a private `/etc/pam.d/srt-pam-*` stack and `pamtester` runs.
 //! - [`SudoersDropIn`]: a `visudo`-checked `/etc/sudoers.d/srt-sudo-*` file.
 //! - [`AuthLog`]: wait for authpriv lines (anchors, alerts) in `/var/log/auth.log`;

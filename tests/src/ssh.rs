@@ -167,6 +167,36 @@ impl SshLogin {
         output_with_timeout(&mut cmd, stdin, timeout)
     }
 
+    /// `scp <options> args...` (use `remote_path()` for the remote side; add `-O` for the
+    /// legacy protocol), bounded by `timeout`.
+    pub fn scp(&self, args: &[&str], timeout: Duration) -> Output {
+        let mut cmd = Command::new("scp");
+        cmd.args(self.scp_args()).args(args);
+        output_with_timeout(&mut cmd, b"", timeout)
+    }
+
+    /// `sftp -b - <options> user@127.0.0.1` running the batch commands in `batch` (one per
+    /// line; a failing command ends the batch with a non-zero exit), bounded by `timeout`.
+    pub fn sftp_batch(&self, batch: &str, timeout: Duration) -> Output {
+        let mut cmd = Command::new("sftp");
+        cmd.args(["-b", "-"])
+            .args(self.scp_args())
+            .arg(self.destination());
+        output_with_timeout(&mut cmd, batch.as_bytes(), timeout)
+    }
+
+    /// `rsync -e "<ssh with these options>" args...`, bounded by `timeout`.
+    pub fn rsync(&self, args: &[&str], timeout: Duration) -> Output {
+        let mut cmd = Command::new("rsync");
+        cmd.arg("-e").arg(self.rsync_rsh()).args(args);
+        output_with_timeout(&mut cmd, b"", timeout)
+    }
+
+    /// `user@127.0.0.1:path`, the remote side of an scp or rsync argument list.
+    pub fn remote_path(&self, path: &str) -> String {
+        format!("{}:{path}", self.destination())
+    }
+
     /// An interactive login (`ssh -tt`, no command) on a fresh 80×24 pty.
     pub fn interactive(&self) -> PtySession {
         PtySession::spawn(self.ssh_command(&["-tt"]), 80, 24)

@@ -219,3 +219,35 @@ fn multiplexed_channels_share_one_connection() {
         sshd.log()
     );
 }
+
+#[test]
+fn transfer_clients_reach_the_private_sshd() {
+    require_e2e!("scp", "sftp", "rsync");
+    let user = TestUser::new("h-xfer", Path::new("/bin/bash"));
+    let sshd = PrivateSshd::start_default();
+    let login = sshd.login(&user);
+    let local = TempDir::new("xfer");
+    let source = local.join("up.txt");
+    fs::write(&source, b"payload-1\n").expect("write source");
+    let remote_up = format!("{}/up.txt", user.home().display());
+
+    let out = login.scp(
+        &[source.to_str().unwrap(), &login.remote_path(&remote_up)],
+        T,
+    );
+    assert!(out.status.success(), "scp: {out:?}");
+    assert_eq!(fs::read(&remote_up).expect("uploaded"), b"payload-1\n");
+
+    let back = local.join("back.txt");
+    let out = login.sftp_batch(&format!("get {remote_up} {}\n", back.display()), T);
+    assert!(out.status.success(), "sftp: {out:?}");
+    assert_eq!(fs::read(&back).expect("downloaded"), b"payload-1\n");
+
+    let synced = local.join("synced.txt");
+    let out = login.rsync(
+        &[&login.remote_path(&remote_up), synced.to_str().unwrap()],
+        T,
+    );
+    assert!(out.status.success(), "rsync: {out:?}");
+    assert_eq!(fs::read(&synced).expect("rsynced"), b"payload-1\n");
+}
