@@ -1,0 +1,79 @@
+//! Through a real sshd (pam_sessrec in the session stack, the recorder as login shell): the
+//! user's `$SSH_TTY` is out of reach, and a recorder started inside a recorded session records
+//! a nested channel of the same session.
+
+use std::time::Duration;
+
+use sessrec_tests::*;
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn ssh_tty_is_taken_and_nested_channels_are_linked() {
+    require_e2e!();
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let builder = PrivateSshd::builder();
+    let tree = RecordTree::new(&format!(
+        "[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
+        builder.service()
+    ));
+    let user = TestUser::new("rec-ssh", installed.shell());
+    let sshd = builder.recorded_by(&installed, tree.config_path()).start();
+
+    let mut term = sshd.login(&user).interactive();
+    term.expect(r"\$ $", T);
+    term.send_line("stat -c tty=%u:%a $SSH_TTY");
+    term.expect("tty=0:600", T);
+    term.send_line("printf X >$SSH_TTY 2>/dev/null; echo write-rc=$?");
+    term.expect("write-rc=1", T);
+    term.send_line("(cat $SSH_TTY >/dev/null 2>&1; echo cat-rc=$?) &");
+    term.expect("cat-rc=1", T);
+    term.send_line("kill -KILL $PPID; echo kill-rc=$?");
+    term.expect("kill-rc=1", T);
+    term.send_line("echo every-byte-$((8*8))");
+    term.expect("every-byte-64", T);
+    term.send_line(&format!(
+        "{} -c 'echo nested-$((1+2))'",
+        installed.shell().display()
+    ));
+    term.expect("nested-3", T);
+    term.send_line("exit");
+    term.wait(T);
+
+    let session = tree.wait_sessions(1, T).remove(0);
+    let channels = wait_channels(&session, 2, T);
+    for channel in &channels {
+        wait_last_event(channel, "channel.end", T);
+        assert_chain_ok(channel);
+    }
+    let outer = channels
+        .iter()
+        .find(|c| only_event(c, "channel.start")["kind"] == "shell")
+        .expect("the login channel");
+    let nested = channels
+        .iter()
+        .find(|c| only_event(c, "channel.start")["kind"] == "exec")
+        .expect("the nested channel");
+    let outer_start = only_event(outer, "channel.start");
+    assert_eq!(outer_start["outer_tty"], "taken");
+    assert_eq!(outer_start["identity_verified"], true);
+    let input = stream_text(outer, Stream::Input);
+    assert!(input.contains("echo every-byte-$((8*8))\r"), "{input}");
+    let nested_start = only_event(nested, "channel.start");
+    let outer_no = outer
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_start_matches("channel-")
+        .trim_end_matches(".jsonl")
+        .to_string();
+    let session_id = session.file_name().unwrap().to_str().unwrap();
+    assert_eq!(
+        nested_start["parent_channel"],
+        format!("{session_id}/{outer_no}")
+    );
+    assert_eq!(nested_start["outer_tty"], "nested");
+    assert!(stream_text(nested, Stream::Output).contains("nested-3"));
+}
