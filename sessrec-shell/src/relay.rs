@@ -215,6 +215,8 @@ impl PtyRelay<'_> {
     pub fn run(mut self) -> Outcome {
         let (outer_in, outer_out) = (0, 1);
         let master = self.master.as_raw_fd();
+        // Reads without a poll first (the final drain) must never block.
+        let _ = sys::set_nonblocking(master);
         let mut to_outer = Pending::new();
         let mut to_master = Pending::new();
         let mut outer_open = true;

@@ -66,6 +66,8 @@ impl std::fmt::Display for StartupError {
 
 /// Runs first thing in `main`.
 pub fn harden() -> Result<(Caller, Inherited), StartupError> {
+    // Nothing the caller left open reaches the recorder or the child.
+    sys::close_inherited_descriptors();
     let ids = sys::caller_ids().map_err(|e| StartupError::Os("reading process ids", e))?;
     if ids.euid != 0 {
         return Err(StartupError::NotSetuid);

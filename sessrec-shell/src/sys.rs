@@ -993,6 +993,16 @@ pub fn close_all_except(keep: &[RawFd], limit: RawFd) {
     }
 }
 
+/// Closes every inherited descriptor above 2. Called first thing, before the process opens
+/// anything itself, so no owned descriptor is affected.
+pub fn close_inherited_descriptors() {
+    // SAFETY: close_range(3, ~0, 0) only closes descriptors; none is owned by Rust code yet.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if ret != 0 {
+        close_all_except(&[0, 1, 2], 65536);
+    }
+}
+
 /// Whether `fd` refers to the same file as `other` (device and inode).
 pub fn same_file(fd: RawFd, other: RawFd) -> bool {
     // SAFETY: stat is plain data filled by fstat.
