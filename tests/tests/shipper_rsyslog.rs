@@ -162,11 +162,23 @@ struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline tailing its own fresh record tree.
     fn start() -> Pipeline {
+        Pipeline::start_on(None)
+    }
+
+    /// A pipeline tailing `record_dir` (e.g. a recorded sshd's tree), or its own fresh one.
+    fn start_on(record_dir: Option<&Path>) -> Pipeline {
         let dir = TempDir::new("ship");
-        let record_dir = dir.join("records");
         let central = dir.join("central");
-        fs::create_dir(&record_dir).expect("create record dir");
+        let record_dir = match record_dir {
+            Some(d) => d.to_path_buf(),
+            None => {
+                let d = dir.join("records");
+                fs::create_dir(&d).expect("create record dir");
+                d
+            }
+        };
         fs::create_dir(&central).expect("create central dir");
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -490,4 +502,45 @@ fn shipped_rsyslog_configs_deliver_every_line_once_in_order() {
         "lines reached the receiver unparsed:\n{}",
         fs::read_to_string(&unparsed).unwrap_or_default()
     );
+}
+
+#[test]
+fn live_recorded_sessions_are_shipped_while_they_run() {
+    require_e2e!(RSYSLOGD);
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let builder = PrivateSshd::builder();
+    let tree = RecordTree::new(&format!(
+        "min_free_mb = 1\n[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
+        builder.service()
+    ));
+    let user = TestUser::new("ship", installed.shell());
+    let sshd = builder.recorded_by(&installed, tree.config_path()).start();
+    let mut p = Pipeline::start_on(Some(tree.record_dir()));
+    p.sender.start();
+
+    let mut term = sshd.login(&user).interactive();
+    term.expect(r"\$ $", SHIP_TIMEOUT);
+    term.send_line("echo live-$((6*7))-marker");
+    term.expect("live-42-marker", SHIP_TIMEOUT);
+    // While the session is still open, its output has already reached the receiver.
+    let session = tree.wait_sessions(1, SHIP_TIMEOUT).remove(0);
+    let channel = wait_channels(&session, 1, SHIP_TIMEOUT).remove(0);
+    let central = p.central_path(&channel);
+    wait_until("live output at the receiver", SHIP_TIMEOUT, || {
+        fs::read(&central).is_ok_and(|b| String::from_utf8_lossy(&b).contains("live-42-marker"))
+    });
+    // A restart of the shipper mid-session loses and repeats nothing.
+    p.sender.stop();
+    term.send_line("seq 1 3000 | sed s/^/n-/");
+    term.expect("n-3000", SHIP_TIMEOUT);
+    p.sender.start();
+    term.send_line("exit");
+    term.wait_code(0, SHIP_TIMEOUT);
+    wait_last_event(&channel, "channel.end", SHIP_TIMEOUT);
+    wait_last_event(&session.join("session.jsonl"), "logout", SHIP_TIMEOUT);
+
+    p.assert_all_shipped();
+    let shipped = fs::read_to_string(&central).expect("central channel file");
+    assert!(shipped.contains("channel.end"), "{shipped}");
 }
