@@ -745,15 +745,20 @@ fn stale_grants_are_swept_when_their_monitor_is_gone() {
     grants.write(&stale).unwrap();
     assert!(grant_path(&stale_id.to_string()).exists());
 
-    let mut pam = sshd_like(&s.service, &s.user, None);
-    assert_eq!(pam.open_session(), PAM_SUCCESS);
-    let live = pam.getenv("SESSREC_SESSION").unwrap();
+    // Sweeping is logout work (a stale grant cannot be claimed: its monitor is gone).
+    let mut first = sshd_like(&s.service, &s.user, None);
+    assert_eq!(first.open_session(), PAM_SUCCESS);
+    let mut second = sshd_like(&s.service, &s.user, None);
+    assert_eq!(second.open_session(), PAM_SUCCESS);
+    let live = second.getenv("SESSREC_SESSION").unwrap();
+    assert_eq!(first.close_session(), PAM_SUCCESS);
     assert!(
         !grant_path(&stale_id.to_string()).exists(),
         "stale grant swept"
     );
-    assert!(grant_path(&live).exists(), "own live grant kept");
-    assert_eq!(pam.close_session(), PAM_SUCCESS);
+    assert!(grant_path(&live).exists(), "a live grant is kept");
+    assert_eq!(second.close_session(), PAM_SUCCESS);
+    assert!(!grant_path(&live).exists());
 }
 
 #[test]

@@ -1,0 +1,100 @@
+#!/bin/sh
+# open_session + close_session latency of pam_sessrec through real Linux-PAM, with files-only
+# NSS, with and without fsync. See README.md. Needs root; leaves nothing behind.
+#   bench/pam/run.sh [RUNS]          (default 1000)
+set -eu
+RUNS=${1:-1000}
+[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+target=${CARGO_TARGET_DIR:-$repo/target}
+
+(cd "$repo" && CARGO_TARGET_DIR=$target cargo build -q --release -p pam_sessrec)
+(cd "$here/driver" && CARGO_TARGET_DIR=$target/bench-pam-driver cargo build -q --release)
+module=$target/release/libpam_sessrec.so
+driver=$target/bench-pam-driver/release/pam-bench-driver
+
+tag=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
+work=/var/lib/srt-bench-$tag
+user=srt-bench-$tag
+svc_sync=srt-bench-sync-$tag
+svc_nosync=srt-bench-nosync-$tag
+cleanup() {
+    rm -f "/etc/pam.d/$svc_sync" "/etc/pam.d/$svc_nosync"
+    userdel "$user" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+mkdir -m 0755 "$work"
+mkdir -m 0700 "$work/records"
+# The launch check compares paths only; the recorder itself is not run here.
+printf '#!/bin/sh\nexit 0\n' > "$work/sessrec-shell"
+chmod 0755 "$work/sessrec-shell"
+useradd -M -d /nonexistent -s "$work/sessrec-shell" "$user"
+
+# A user certificate from a trusted CA, as sshd would report it in SSH_AUTH_INFO_0.
+ssh-keygen -q -t ed25519 -N '' -C ca -f "$work/ca"
+ssh-keygen -q -t ed25519 -N '' -C user -f "$work/user"
+ssh-keygen -q -s "$work/ca" -I "bench@example.com" -n "$user" -z 1 "$work/user.pub"
+ca_fp=$(ssh-keygen -lf "$work/ca.pub" | awk '{print $2}')
+awk '{print "publickey " $1 " " $2}' "$work/user-cert.pub" > "$work/auth_info"
+
+cat > "$work/sessrec.toml" <<TOML
+record_dir = "$work/records"
+min_free_mb = 1
+[identity]
+trusted_user_cas = ["$ca_fp"]
+TOML
+chmod 0644 "$work/sessrec.toml"
+
+for svc in "$svc_sync" "$svc_nosync"; do
+    extra=""
+    [ "$svc" = "$svc_nosync" ] && extra=nofsync
+    printf 'account required pam_permit.so\nsession required %s config=%s recorder=%s services=%s %s\n' \
+        "$module" "$work/sessrec.toml" "$work/sessrec-shell" "$svc" "$extra" > "/etc/pam.d/$svc"
+done
+
+# A private mount namespace: files-only NSS (the host's nsswitch.conf is untouched) and a tmpfs
+# on /run/sessrec, as /run is on a systemd host (and other runs' grants stay out of the way).
+sed -E 's/^(passwd|group|shadow|gshadow):.*/\1: files/' /etc/nsswitch.conf > "$work/nsswitch.conf"
+mkdir -p -m 0700 /run/sessrec
+in_ns() {
+    unshare -m --propagation private sh -c \
+        'mount --bind "$0" /etc/nsswitch.conf && mount -t tmpfs -o mode=0700 srt-bench /run/sessrec && exec nice -n -20 "$@"' \
+        "$work/nsswitch.conf" "$@"
+}
+
+echo "pam_sessrec open+close latency, $RUNS runs each ($(uname -r), $(nproc) CPUs, record_dir on $(findmnt -no FSTYPE -T "$work"), load average $(cut -d' ' -f1-3 /proc/loadavg))"
+for svc in "$svc_sync" "$svc_nosync"; do
+    label=fsync; [ "$svc" = "$svc_nosync" ] && label=nofsync
+    in_ns "$driver" "$svc" "$user" 50 "$work/auth_info" > /dev/null   # warm-up
+    printf '%-8s in-process: ' "$label"
+    in_ns "$driver" "$svc" "$user" "$RUNS" "$work/auth_info"
+done
+
+# End to end with pamtester: includes starting a process and loading libpam for each run.
+if command -v pamtester > /dev/null; then
+    for svc in "$svc_sync" "$svc_nosync"; do
+        label=fsync; [ "$svc" = "$svc_nosync" ] && label=nofsync
+        printf '%-8s pamtester:  ' "$label"
+        in_ns sh -c '
+            svc=$1 user=$2 runs=$3
+            i=0
+            while [ $i -lt "$runs" ]; do
+                s=$(date +%s%N)
+                pamtester "$svc" "$user" open_session close_session > /dev/null 2>&1 || { echo "pamtester failed" >&2; exit 1; }
+                e=$(date +%s%N)
+                echo $(( (e - s) / 1000 ))
+                i=$((i + 1))
+            done' sh "$svc" "$user" "$RUNS" | sort -n | awk '
+            { v[NR] = $1; sum += $1 }
+            END {
+                printf "runs=%d p50=%dus p90=%dus p99=%dus max=%dus mean=%dus\n", NR,
+                    v[int((NR - 1) * 0.50 + 1.5)], v[int((NR - 1) * 0.90 + 1.5)],
+                    v[int((NR - 1) * 0.99 + 1.5)], v[NR], sum / NR
+            }'
+    done
+fi
+sessions=$(find "$work/records" -name session.jsonl | wc -l)
+echo "session directories written: $sessions"
