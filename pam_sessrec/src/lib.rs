@@ -3,7 +3,8 @@
 //! grant to sessrec-shell. See pam_sessrec(8).
 //!
 //! The entry points never write to stdout/stderr, never call openlog (pam_syslog logs under the
-//! application's ident), and catch panics at the boundary (pam-bindings, `panic = "unwind"`).
+//! application's ident), and catch panics themselves (and pam-bindings again at the boundary,
+//! under `panic = "unwind"`), with a panic hook that logs instead of printing.
 
 pub mod actor;
 pub mod args;
@@ -178,12 +179,52 @@ fn close_session(pamh: &mut PamHandle, args: &[&CStr]) -> PamResultCode {
     }
 }
 
+/// Runs an entry point with panics caught here and reported to syslog rather than stderr
+/// (the default hook would print into sshd's stderr). The host's hook is put back afterwards;
+/// a panic fails the session closed.
+fn guarded(entry: impl FnOnce() -> PamResultCode) -> PamResultCode {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        sessrec_core::sys::syslog_authpriv(
+            sessrec_core::sys::Level::Error,
+            &format!("pam_sessrec: internal error, session refused: {info}"),
+        );
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(entry));
+    std::panic::set_hook(previous);
+    match result {
+        Ok(code) => code,
+        Err(payload) => {
+            // Dropping a payload can itself panic; never let that unwind further.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
+            PamResultCode::PAM_SESSION_ERR
+        }
+    }
+}
+
 impl PamHooks for SessrecModule {
     fn sm_open_session(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        open_session(pamh, &args, flags)
+        guarded(|| open_session(pamh, &args, flags))
     }
 
     fn sm_close_session(pamh: &mut PamHandle, args: Vec<&CStr>, _flags: PamFlag) -> PamResultCode {
-        close_session(pamh, &args)
+        guarded(|| close_session(pamh, &args))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_fails_closed_and_restores_the_hook() {
+        assert_eq!(
+            guarded(|| panic!("deliberate")),
+            PamResultCode::PAM_SESSION_ERR
+        );
+        assert_eq!(
+            guarded(|| PamResultCode::PAM_IGNORE),
+            PamResultCode::PAM_IGNORE
+        );
     }
 }
