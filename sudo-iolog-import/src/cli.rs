@@ -17,7 +17,7 @@ pub const USAGE: &str =
     "usage: sudo-iolog-import (--once | --follow) [--json] [--config PATH] [--interval SECONDS]
 
   --once           import every finished sudo session not yet imported, then exit
-  --follow         keep importing as sudo sessions finish (poll every --interval, default 5 s)
+  --follow         keep importing, running sessions too (poll every --interval, default 5 s)
   --json           print the summary of each pass as one JSON object on stdout
   --config PATH    configuration file (default: $SESSREC_CONFIG, else /etc/sessrec/sessrec.toml)
 ";
@@ -111,6 +111,7 @@ pub fn pass_options(config: &Config) -> Result<PassOptions, String> {
             host: sessrec_core::sys::hostname(),
         },
         syslog_anchors: true,
+        live: false,
     })
 }
 
@@ -158,7 +159,10 @@ pub fn main_with(args: Args) -> i32 {
         }
     };
     let opts = match pass_options(&config) {
-        Ok(o) => o,
+        Ok(o) => PassOptions {
+            live: args.mode == Mode::Follow,
+            ..o
+        },
         Err(e) => {
             eprintln!("sudo-iolog-import: {e}");
             return 2;

@@ -21,7 +21,7 @@ use sessrec_core::writer::{Anchor, RecordWriter, WriterOptions};
 use sha2::{Digest, Sha256};
 
 use crate::correlate::Attribution;
-use crate::iolog::session::{Decoded, IologSession, ReplayOutcome, SessionError};
+use crate::iolog::session::{Decoded, IologSession, ReplayMode, ReplayOutcome, SessionError};
 use crate::iolog::{StartTime, StreamKind};
 use crate::mask::PasswordMask;
 
@@ -182,7 +182,7 @@ fn put_bounded(fields: &mut Map<String, Value>, key: &str, value: Option<&str>, 
     }
 }
 
-fn start_fields(session: &IologSession, attribution: &Attribution<'_>) -> Map<String, Value> {
+pub fn start_fields(session: &IologSession, attribution: &Attribution<'_>) -> Map<String, Value> {
     let m = &session.meta;
     let mut f = Map::new();
     f.insert("at".into(), rfc3339(m.start, 0).into());
@@ -238,13 +238,13 @@ fn start_fields(session: &IologSession, attribution: &Attribution<'_>) -> Map<St
     f
 }
 
-fn write_record(
-    file: File,
+/// The header every line of the record repeats.
+pub fn file_context(
     name: &str,
     session: &IologSession,
     attribution: &Attribution<'_>,
     opts: &ImportOptions,
-) -> Result<(ReplayOutcome, Anchor), ImportError> {
+) -> io::Result<FileContext> {
     let (host, id, actor) = match attribution.session {
         Some(s) => (s.host.clone(), s.id, s.actor.clone()),
         None => (
@@ -254,11 +254,11 @@ fn write_record(
                 .clone()
                 .unwrap_or_else(|| opts.host.clone()),
             // Lines need a session id; an unattributed sudo session gets one of its own.
-            SessionId::new().map_err(ImportError::Write)?,
+            SessionId::new()?,
             session.meta.submituser.clone(),
         ),
     };
-    let ctx = FileContext {
+    Ok(FileContext {
         host,
         session: id,
         file: name.to_string(),
@@ -268,16 +268,36 @@ fn write_record(
         } else {
             actor
         },
-    };
-    let mut w = RecordWriter::new(file, ctx, opts.writer).map_err(ImportError::Write)?;
-    w.event("sudo.start", start_fields(session, attribution))
-        .map_err(ImportError::Write)?;
+    })
+}
 
-    let mut mask = PasswordMask::new(opts.password_prompt.clone());
-    let mut withheld_in = 0usize;
-    let mut masked_at = 0u64;
-    let start = session.meta.start;
-    let mut handle = |d: Decoded<'_>| -> io::Result<()> {
+/// Turns decoded records into record lines, withholding passwords.
+pub struct Feeder {
+    w: RecordWriter,
+    mask: PasswordMask,
+    start: StartTime,
+    withheld_in: usize,
+    masked_at: u64,
+}
+
+impl Feeder {
+    pub fn new(w: RecordWriter, start: StartTime, prompt: &Regex) -> Feeder {
+        Feeder {
+            w,
+            mask: PasswordMask::new(prompt.clone()),
+            start,
+            withheld_in: 0,
+            masked_at: 0,
+        }
+    }
+
+    pub fn writer(&mut self) -> &mut RecordWriter {
+        &mut self.w
+    }
+
+    /// One record; a `skipped` one (written by an earlier pass) only updates the masking state.
+    pub fn feed(&mut self, d: Decoded<'_>, skipped: bool) -> io::Result<()> {
+        let start = self.start;
         match d {
             Decoded::Io {
                 at_ns,
@@ -286,95 +306,142 @@ fn write_record(
             } => {
                 let off = us(at_ns);
                 if stream.is_input() {
-                    let m = mask.input(data);
-                    w.io(Stream::Input, off, m.before)?;
+                    let m = self.mask.input(data);
+                    if !skipped {
+                        self.w.io(Stream::Input, off, m.before)?;
+                    }
                     if m.withheld > 0 {
-                        if withheld_in == 0 {
-                            masked_at = off;
+                        if self.withheld_in == 0 {
+                            self.masked_at = off;
                         }
-                        withheld_in += m.withheld;
+                        self.withheld_in += m.withheld;
                     }
-                    if m.ended && withheld_in > 0 {
-                        w.event(
-                            "input.masked",
-                            masked_fields(start, masked_at, "i", withheld_in),
-                        )?;
-                        withheld_in = 0;
+                    if m.ended && self.withheld_in > 0 {
+                        if !skipped {
+                            self.w.event(
+                                "input.masked",
+                                masked_fields(start, self.masked_at, "i", self.withheld_in),
+                            )?;
+                        }
+                        self.withheld_in = 0;
                     }
-                    w.io(Stream::Input, off, m.after)?;
+                    if !skipped {
+                        self.w.io(Stream::Input, off, m.after)?;
+                    }
                 } else {
-                    let echo = mask.output(data);
+                    let echo = self.mask.output(data);
+                    if skipped {
+                        return Ok(());
+                    }
                     if echo > 0 {
-                        w.event("input.masked", masked_fields(start, off, "o", echo))?;
+                        self.w
+                            .event("input.masked", masked_fields(start, off, "o", echo))?;
                     }
                     let s = if stream == StreamKind::Stderr {
                         Stream::Stderr
                     } else {
                         Stream::Output
                     };
-                    w.io(s, off, &data[echo..])?;
+                    self.w.io(s, off, &data[echo..])?;
                 }
                 Ok(())
             }
+            Decoded::Winsize { .. } | Decoded::Suspend { .. } if skipped => Ok(()),
             Decoded::Winsize { at_ns, lines, cols } => {
                 let mut f = Map::new();
                 f.insert("at".into(), rfc3339(start, at_ns).into());
                 f.insert("off".into(), us(at_ns).into());
                 f.insert("cols".into(), cols.into());
                 f.insert("rows".into(), lines.into());
-                w.event("resize", f)
+                self.w.event("resize", f)
             }
             Decoded::Suspend { at_ns, signal } => {
                 let mut f = Map::new();
                 f.insert("at".into(), rfc3339(start, at_ns).into());
                 f.insert("off".into(), us(at_ns).into());
                 f.insert("signal".into(), signal.into());
-                w.event("suspend", f)
+                self.w.event("suspend", f)
             }
         }
+    }
+
+    /// Writes everything decoded so far (a later pass continues); returns the file length.
+    pub fn pause(mut self) -> io::Result<u64> {
+        self.w.finish_io()?;
+        Ok(self.w.bytes_written())
+    }
+
+    /// Writes `sudo.end` and closes the file.
+    pub fn end(mut self, outcome: &ReplayOutcome, complete: bool) -> io::Result<Anchor> {
+        if self.withheld_in > 0 {
+            let f = masked_fields(self.start, self.masked_at, "i", self.withheld_in);
+            self.w.event("input.masked", f)?;
+        }
+        self.w.finish_io()?;
+        let mut f = Map::new();
+        f.insert("at".into(), rfc3339(self.start, outcome.end_ns).into());
+        f.insert("off".into(), us(outcome.end_ns).into());
+        f.insert("duration_us".into(), us(outcome.end_ns).into());
+        f.insert("complete".into(), complete.into());
+        if !complete {
+            f.insert("incomplete".into(), true.into());
+        }
+        let b = &outcome.bytes;
+        f.insert(
+            "bytes_in".into(),
+            (b[StreamKind::Stdin.index()] + b[StreamKind::TtyIn.index()]).into(),
+        );
+        f.insert(
+            "bytes_out".into(),
+            (b[StreamKind::Stdout.index()] + b[StreamKind::TtyOut.index()]).into(),
+        );
+        f.insert("bytes_err".into(), b[StreamKind::Stderr.index()].into());
+        f.insert("records".into(), outcome.records.into());
+        if !outcome.truncated.is_empty() {
+            f.insert("truncated".into(), json!(outcome.truncated));
+            let missing: u64 = outcome.missing_bytes.iter().sum();
+            if missing > 0 {
+                f.insert("missing_bytes".into(), missing.into());
+            }
+        }
+        self.w.event("sudo.end", f)?;
+        self.w.close()
+    }
+}
+
+/// Replays `session` through `feeder`, telling the writer's errors from the reader's.
+pub fn replay_into(
+    session: &IologSession,
+    feeder: &mut Feeder,
+    mode: ReplayMode,
+) -> Result<ReplayOutcome, ImportError> {
+    let mut sink = |d: Decoded<'_>, skipped: bool| {
+        feeder
+            .feed(d, skipped)
+            .map_err(|e| io::Error::other(WriteFailure(e)))
     };
-    let mut sink = |d: Decoded<'_>| handle(d).map_err(|e| io::Error::other(WriteFailure(e)));
-    let outcome = session.replay(&mut sink).map_err(|e| match e {
+    session.replay_with(mode, &mut sink).map_err(|e| match e {
         SessionError::Io(io) if is_write_error(&io) => ImportError::Write(io),
         other => ImportError::Read(other),
-    })?;
-    if withheld_in > 0 {
-        w.event(
-            "input.masked",
-            masked_fields(start, masked_at, "i", withheld_in),
-        )
-        .map_err(ImportError::Write)?;
-    }
-    w.finish_io().map_err(ImportError::Write)?;
+    })
+}
 
-    let mut f = Map::new();
-    f.insert("at".into(), rfc3339(start, outcome.end_ns).into());
-    f.insert("off".into(), us(outcome.end_ns).into());
-    f.insert("duration_us".into(), us(outcome.end_ns).into());
-    f.insert("complete".into(), session.complete.into());
-    if !session.complete {
-        f.insert("incomplete".into(), true.into());
-    }
-    let b = &outcome.bytes;
-    f.insert(
-        "bytes_in".into(),
-        (b[StreamKind::Stdin.index()] + b[StreamKind::TtyIn.index()]).into(),
-    );
-    f.insert(
-        "bytes_out".into(),
-        (b[StreamKind::Stdout.index()] + b[StreamKind::TtyOut.index()]).into(),
-    );
-    f.insert("bytes_err".into(), b[StreamKind::Stderr.index()].into());
-    f.insert("records".into(), outcome.records.into());
-    if !outcome.truncated.is_empty() {
-        f.insert("truncated".into(), json!(outcome.truncated));
-        let missing: u64 = outcome.missing_bytes.iter().sum();
-        if missing > 0 {
-            f.insert("missing_bytes".into(), missing.into());
-        }
-    }
-    w.event("sudo.end", f).map_err(ImportError::Write)?;
-    let anchor = w.close().map_err(ImportError::Write)?;
+fn write_record(
+    file: File,
+    name: &str,
+    session: &IologSession,
+    attribution: &Attribution<'_>,
+    opts: &ImportOptions,
+) -> Result<(ReplayOutcome, Anchor), ImportError> {
+    let ctx = file_context(name, session, attribution, opts).map_err(ImportError::Write)?;
+    let mut w = RecordWriter::new(file, ctx, opts.writer).map_err(ImportError::Write)?;
+    w.event("sudo.start", start_fields(session, attribution))
+        .map_err(ImportError::Write)?;
+    let mut feeder = Feeder::new(w, session.meta.start, &opts.password_prompt);
+    let outcome = replay_into(session, &mut feeder, ReplayMode::default())?;
+    let anchor = feeder
+        .end(&outcome, session.complete)
+        .map_err(ImportError::Write)?;
     Ok((outcome, anchor))
 }
 

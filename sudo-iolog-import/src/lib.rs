@@ -8,6 +8,7 @@ pub mod correlate;
 pub mod discover;
 pub mod import;
 pub mod iolog;
+pub mod live;
 pub mod mask;
 pub mod records;
 pub mod run;

@@ -14,6 +14,7 @@ use crate::correlate::{attribute, Method};
 use crate::discover::discover;
 use crate::import::{import_session, ImportOptions};
 use crate::iolog::IologSession;
+use crate::live::{live_step, LiveStep};
 use crate::records::RecordIndex;
 use crate::state::{self, Entry, State};
 
@@ -30,6 +31,8 @@ pub struct PassOptions {
     pub import: ImportOptions,
     /// Send each record's final chain anchor to syslog authpriv.
     pub syslog_anchors: bool,
+    /// Import running sessions as far as sudo has written them (`--follow`).
+    pub live: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -52,6 +55,8 @@ pub struct Summary {
     pub recovered: u64,
     /// Still running, or waiting to settle.
     pub pending: u64,
+    /// Running sessions whose record was brought up to date (`--follow`).
+    pub live: u64,
     /// Match methods of this pass's imports.
     pub by_method: BTreeMap<String, u64>,
     /// Decompressed stream bytes read.
@@ -117,17 +122,43 @@ pub fn run_pass(opts: &PassOptions, progress: Progress<'_>) -> io::Result<Summar
     for (n, (key, session)) in candidates.into_iter().enumerate() {
         progress(n as u64, total, summary.stream_bytes);
         let attribution = attribute(&session.meta, &index);
-        if !session.complete {
+        let settled = session.complete || {
             let quiet = now
                 .duration_since(session.last_change)
                 .unwrap_or(Duration::ZERO);
             let login_over = attribution.session.is_none_or(|s| s.logout_us.is_some());
-            if quiet < opts.settle || !login_over {
-                summary.pending += 1;
-                continue;
+            quiet >= opts.settle && login_over
+        };
+        let previous = state.live(&key).cloned();
+        let result = if previous.is_some() || (!settled && opts.live) {
+            match live_step(
+                &session,
+                &attribution,
+                &opts.import,
+                previous.as_ref(),
+                settled,
+            ) {
+                Ok(LiveStep::Finished(done)) => Ok(done),
+                Ok(LiveStep::Appended(entry)) => {
+                    summary.live += 1;
+                    state.set_live(key, entry);
+                    dirty = true;
+                    if last_save.elapsed() >= SAVE_EVERY {
+                        state.save(&opts.state_file)?;
+                        last_save = Instant::now();
+                        dirty = false;
+                    }
+                    continue;
+                }
+                Err(e) => Err(e),
             }
-        }
-        match import_session(&session, &attribution, &opts.import) {
+        } else if !settled {
+            summary.pending += 1;
+            continue;
+        } else {
+            import_session(&session, &attribution, &opts.import)
+        };
+        match result {
             Ok(done) => {
                 if done.written {
                     summary.imported += 1;
@@ -143,18 +174,16 @@ pub fn run_pass(opts: &PassOptions, progress: Progress<'_>) -> io::Result<Summar
                     if let (true, Some(anchor)) = (opts.syslog_anchors, &done.anchor) {
                         syslog_authpriv(Level::Info, &anchor.to_string());
                     }
-                    if attribution.method == Method::Unattributed {
+                    if attribution.method == Method::Unattributed && opts.syslog_anchors {
                         // Worth a look: root activity outside any recorded session.
-                        if opts.syslog_anchors {
-                            syslog_authpriv(
-                                Level::Notice,
-                                &format!(
-                                    "sudo-iolog-import: sudo session {} by {} matches no login session",
-                                    session.dir.display(),
-                                    session.meta.submituser
-                                ),
-                            );
-                        }
+                        syslog_authpriv(
+                            Level::Notice,
+                            &format!(
+                                "sudo-iolog-import: sudo session {} by {} matches no login session",
+                                session.dir.display(),
+                                session.meta.submituser
+                            ),
+                        );
                     }
                 } else {
                     summary.recovered += 1;

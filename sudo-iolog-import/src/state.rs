@@ -29,11 +29,30 @@ pub struct Entry {
     pub imported_at: String,
 }
 
+/// A sudo session being imported while it runs (`--follow`): its record file so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveEntry {
+    pub iolog: PathBuf,
+    /// The record file, relative to `record_dir`.
+    pub record: PathBuf,
+    /// Timing records written so far.
+    pub records_done: u64,
+    /// Length of the record file after them (anything past it is cut off on resume).
+    pub file_len: u64,
+    /// The record's line header, kept so that the chain continues unchanged.
+    pub host: String,
+    pub session: String,
+    pub user: String,
+    pub actor: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct State {
     version: u32,
     imported: BTreeMap<String, Entry>,
+    #[serde(default)]
+    live: BTreeMap<String, LiveEntry>,
 }
 
 impl Default for State {
@@ -41,6 +60,7 @@ impl Default for State {
         State {
             version: STATE_VERSION,
             imported: BTreeMap::new(),
+            live: BTreeMap::new(),
         }
     }
 }
@@ -134,8 +154,18 @@ impl State {
         self.imported.get(key)
     }
 
+    /// Records a finished import (ending any live import of the same session).
     pub fn insert(&mut self, key: String, entry: Entry) {
+        self.live.remove(&key);
         self.imported.insert(key, entry);
+    }
+
+    pub fn live(&self, key: &str) -> Option<&LiveEntry> {
+        self.live.get(key)
+    }
+
+    pub fn set_live(&mut self, key: String, entry: LiveEntry) {
+        self.live.insert(key, entry);
     }
 
     pub fn len(&self) -> usize {
@@ -149,9 +179,12 @@ impl State {
     /// Forgets sessions whose iolog directory is gone (sudo's logs were rotated away).
     pub fn prune_missing(&mut self) -> usize {
         let before = self.imported.len();
+        let live_before = self.live.len();
         self.imported
             .retain(|_, e| fs::symlink_metadata(&e.iolog).is_ok());
-        before - self.imported.len()
+        self.live
+            .retain(|_, e| fs::symlink_metadata(&e.iolog).is_ok());
+        before - self.imported.len() + live_before - self.live.len()
     }
 }
 

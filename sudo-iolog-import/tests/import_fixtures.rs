@@ -61,6 +61,7 @@ impl Scratch {
                 host: "bastion".into(),
             },
             syslog_anchors: false,
+            live: false,
         }
     }
     fn pass(&self) -> Summary {
@@ -388,4 +389,75 @@ fn wrapped_sequence_number_is_imported_again() {
             .count(),
         2
     );
+}
+
+#[test]
+fn follow_imports_a_running_session_incrementally() {
+    let s = Scratch::new("live");
+    let dir = s.add("plain", "00/00/01", false);
+    let write = |name: &str, data: &[u8]| fs::write(dir.join(name), data).unwrap();
+    write("timing", b"4 0.100000000 5\n");
+    write("ttyout", b"hello");
+    let mut opts = s.options(Duration::from_secs(600));
+    opts.live = true;
+    let pass = |opts: &PassOptions| run_pass(opts, &mut |_, _, _| {}).unwrap();
+
+    let sum = pass(&opts);
+    assert_eq!((sum.live, sum.imported, sum.pending), (1, 0, 0), "{sum:?}");
+    let day = s.records().join("unattributed/2026/12/04");
+    let rec = only_record(&day);
+    assert!(verify_file(&rec).unwrap().ok);
+    let l = lines(&rec);
+    assert_eq!(l[0].kind(), "sudo.start");
+    assert_eq!(stream_text(&l, Stream::Output), "hello");
+    assert!(l.iter().all(|x| x.kind() != "sudo.end"));
+
+    // More output, and a timing line sudo has only half written.
+    write("timing", b"4 0.100000000 5\n4 0.200000000 6\n4 0.1");
+    write("ttyout", b"hello world!!!");
+    let sum = pass(&opts);
+    assert_eq!(sum.live, 1, "{sum:?}");
+    assert_eq!(stream_text(&lines(&rec), Stream::Output), "hello world");
+
+    // A pass that died mid-line leaves a partial line: it is cut off, not duplicated.
+    let mut f = fs::OpenOptions::new().append(true).open(&rec).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"v\":1,\"type\":\"io\",\"seq\":99").unwrap();
+    drop(f);
+
+    // sudo finishes.
+    write(
+        "timing",
+        b"4 0.100000000 5\n4 0.200000000 6\n4 0.100000000 3\n",
+    );
+    set_complete(&dir, true);
+    let sum = pass(&opts);
+    assert_eq!((sum.imported, sum.live), (1, 0), "{sum:?}");
+    assert_eq!(only_record(&day), rec);
+    let report = verify_file(&rec).unwrap();
+    assert!(report.ok, "{:?}", report.problems);
+    let l = lines(&rec);
+    assert_eq!(stream_text(&l, Stream::Output), "hello world!!!");
+    let seqs: Vec<u64> = l.iter().map(|x| x.seq().unwrap()).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    let end = l.last().unwrap();
+    assert_eq!(end.kind(), "sudo.end");
+    assert_eq!(end.value["complete"], json!(true));
+    assert_eq!(end.u64("bytes_out"), Some(14));
+    assert_eq!(end.u64("off"), Some(400_000));
+
+    let sum = pass(&opts);
+    assert_eq!((sum.imported, sum.live, sum.already_imported), (0, 0, 1));
+}
+
+#[test]
+fn follow_reads_a_flushed_gzip_stream_of_a_running_sudo() {
+    let s = Scratch::new("live-gz");
+    s.add("midflush", "00/00/01", false);
+    let mut opts = s.options(Duration::from_secs(600));
+    opts.live = true;
+    let sum = run_pass(&opts, &mut |_, _, _| {}).unwrap();
+    assert_eq!(sum.live, 1, "{sum:?}");
+    let rec = only_record(&s.records().join("unattributed/2026/12/04"));
+    let out = stream_text(&lines(&rec), Stream::Output);
+    assert!(out.starts_with("line-1\r\nline-2\r\n"), "{out:?}");
 }

@@ -13,7 +13,7 @@ pub use meta::{IologMeta, MetaError, MetaSource, StartTime};
 pub use stream::{open_stream, StreamKind, StreamReader};
 pub use timing::{TimingError, TimingEvent, TimingParser};
 pub mod session;
-pub use session::{Decoded, FileIdentity, IologSession, ReplayOutcome, SessionError};
+pub use session::{Decoded, FileIdentity, IologSession, ReplayMode, ReplayOutcome, SessionError};
 
 #[cfg(test)]
 pub(crate) mod fixture_tests;

@@ -102,6 +102,8 @@ pub struct ReplayOutcome {
     pub truncated: Vec<&'static str>,
     /// Time of the last record, ns since start.
     pub end_ns: u64,
+    /// Live mode: the replay stopped at a record whose data sudo has not written yet.
+    pub waiting: bool,
 }
 
 impl ReplayOutcome {
@@ -169,28 +171,53 @@ impl IologSession {
         &self,
         sink: &mut dyn FnMut(Decoded<'_>) -> io::Result<()>,
     ) -> Result<ReplayOutcome, SessionError> {
+        self.replay_with(ReplayMode::default(), &mut |d, _| sink(d))
+    }
+
+    /// [`IologSession::replay`] with a mode; the sink's flag says the record was skipped.
+    pub fn replay_with(
+        &self,
+        mode: ReplayMode,
+        sink: &mut dyn FnMut(Decoded<'_>, bool) -> io::Result<()>,
+    ) -> Result<ReplayOutcome, SessionError> {
         let timing = open_stream(&self.dir, "timing")?
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "timing vanished"))?;
         let mut streams: [Option<StreamReader>; 5] = Default::default();
         for kind in StreamKind::ALL {
             streams[kind.index()] = open_stream(&self.dir, kind.file_name())?;
         }
-        replay_from(timing, &mut streams, self.complete, sink)
+        replay_from(timing, &mut streams, self.complete, mode, sink)
     }
 }
+
+/// How to replay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplayMode {
+    /// This many records were imported before: they are decoded (the sink sees them flagged)
+    /// so that state such as password masking is rebuilt, but not written again.
+    pub skip: u64,
+    /// sudo is still writing: stop quietly at the first record whose data is not all there yet
+    /// (a later pass continues from it), and report no truncation.
+    pub live: bool,
+}
+
+/// Largest record buffered whole in live mode; a larger one waits for the session to finish.
+const LIVE_RECORD_MAX: u64 = 1 << 20;
 
 /// The replay loop over any sources (also used by the fuzz harness).
 pub fn replay_from<T: BufRead, S: BufRead>(
     timing: StreamReader<T>,
     streams: &mut [Option<StreamReader<S>>; 5],
     complete: bool,
-    sink: &mut dyn FnMut(Decoded<'_>) -> io::Result<()>,
+    mode: ReplayMode,
+    sink: &mut dyn FnMut(Decoded<'_>, bool) -> io::Result<()>,
 ) -> Result<ReplayOutcome, SessionError> {
     let mut outcome = ReplayOutcome::default();
     let mut parser = TimingParser::new();
     let mut timing = BufReader::new(timing);
     let mut line = Vec::with_capacity(128);
     let mut buf = vec![0u8; CHUNK];
+    let mut whole = Vec::new();
     let mut exhausted = [false; 5];
     let mut at_ns: u64 = 0;
     loop {
@@ -206,50 +233,94 @@ pub fn replay_from<T: BufRead, S: BufRead>(
             let timing_truncated = timing.get_ref().truncated();
             // A partial last line is what a running or killed sudo leaves; a complete log
             // never ends that way.
-            if line.len() <= MAX_TIMING_LINE && (timing_truncated || !complete) {
-                outcome.truncated.push("timing");
+            if line.len() <= MAX_TIMING_LINE && (timing_truncated || !complete || mode.live) {
+                if mode.live {
+                    outcome.waiting = true;
+                } else {
+                    outcome.truncated.push("timing");
+                }
                 break;
             }
         } else {
             line.pop();
         }
         let event = parser.parse_line(&line).map_err(SessionError::Timing)?;
-        outcome.records += 1;
-        at_ns = at_ns.saturating_add(event.delay_ns());
-        outcome.end_ns = at_ns;
+        let skipped = outcome.records < mode.skip;
+        let record_at = at_ns.saturating_add(event.delay_ns());
         match event {
             TimingEvent::Io { stream, len, .. } => {
                 let i = stream.index();
                 let Some(reader) = streams[i].as_mut() else {
                     return Err(SessionError::MissingStream(stream));
                 };
-                let mut left = len;
-                while left > 0 && !exhausted[i] {
-                    let want = left.min(CHUNK as u64) as usize;
-                    let got = read_full(reader, &mut buf[..want])?;
-                    if got > 0 {
-                        sink(Decoded::Io {
-                            at_ns,
-                            stream,
-                            data: &buf[..got],
-                        })?;
+                if mode.live {
+                    // All of the record or nothing, so the next pass starts at a record boundary.
+                    if len > LIVE_RECORD_MAX {
+                        outcome.waiting = true;
+                        break;
                     }
-                    outcome.bytes[i] += got as u64;
-                    left -= got as u64;
-                    if got < want {
-                        exhausted[i] = true;
-                        outcome.truncated.push(stream.file_name());
+                    whole.resize(len as usize, 0);
+                    if read_full(reader, &mut whole)? < whole.len() {
+                        outcome.waiting = true;
+                        break;
                     }
+                    for piece in whole.chunks(CHUNK) {
+                        sink(
+                            Decoded::Io {
+                                at_ns: record_at,
+                                stream,
+                                data: piece,
+                            },
+                            skipped,
+                        )?;
+                    }
+                    outcome.bytes[i] += len;
+                } else {
+                    let mut left = len;
+                    while left > 0 && !exhausted[i] {
+                        let want = left.min(CHUNK as u64) as usize;
+                        let got = read_full(reader, &mut buf[..want])?;
+                        if got > 0 {
+                            sink(
+                                Decoded::Io {
+                                    at_ns: record_at,
+                                    stream,
+                                    data: &buf[..got],
+                                },
+                                skipped,
+                            )?;
+                        }
+                        outcome.bytes[i] += got as u64;
+                        left -= got as u64;
+                        if got < want {
+                            exhausted[i] = true;
+                            outcome.truncated.push(stream.file_name());
+                        }
+                    }
+                    outcome.missing_bytes[i] += left;
                 }
-                outcome.missing_bytes[i] += left;
             }
-            TimingEvent::Winsize { lines, cols, .. } => {
-                sink(Decoded::Winsize { at_ns, lines, cols })?
-            }
-            TimingEvent::Suspend { ref signal, .. } => sink(Decoded::Suspend { at_ns, signal })?,
+            TimingEvent::Winsize { lines, cols, .. } => sink(
+                Decoded::Winsize {
+                    at_ns: record_at,
+                    lines,
+                    cols,
+                },
+                skipped,
+            )?,
+            TimingEvent::Suspend { ref signal, .. } => sink(
+                Decoded::Suspend {
+                    at_ns: record_at,
+                    signal,
+                },
+                skipped,
+            )?,
         }
+        at_ns = record_at;
+        outcome.records += 1;
+        outcome.end_ns = at_ns;
     }
-    if timing.get_ref().truncated() && !outcome.truncated.contains(&"timing") {
+    if !mode.live && timing.get_ref().truncated() && !outcome.truncated.contains(&"timing") {
         outcome.truncated.push("timing");
     }
     Ok(outcome)
