@@ -68,6 +68,14 @@ impl std::fmt::Display for StartupError {
 pub fn harden() -> Result<(Caller, Inherited), StartupError> {
     // Nothing the caller left open reaches the recorder or the child.
     sys::close_inherited_descriptors();
+    // A caller that closed fd 0, 1 or 2 must not get a record file or a config file there.
+    for fd in 0..=2 {
+        if !sys::is_valid_fd(fd) {
+            sys::open_dev_null_at(fd).map_err(|e| {
+                StartupError::Os("opening /dev/null for a closed standard descriptor", e)
+            })?;
+        }
+    }
     let ids = sys::caller_ids().map_err(|e| StartupError::Os("reading process ids", e))?;
     if ids.euid != 0 {
         return Err(StartupError::NotSetuid);

@@ -993,6 +993,18 @@ pub fn close_all_except(keep: &[RawFd], limit: RawFd) {
     }
 }
 
+/// Opens /dev/null read-write and puts it on `fd` (which must be closed).
+pub fn open_dev_null_at(fd: RawFd) -> io::Result<()> {
+    // SAFETY: constant path; flags only. The new descriptor is moved to `fd` and never owned
+    // by Rust code.
+    let opened = check(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) })?;
+    if opened != fd {
+        dup2(opened, fd)?;
+        close(opened);
+    }
+    Ok(())
+}
+
 /// Closes every inherited descriptor above 2. Called first thing, before the process opens
 /// anything itself, so no owned descriptor is affected.
 pub fn close_inherited_descriptors() {

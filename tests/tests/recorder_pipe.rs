@@ -209,3 +209,29 @@ fn bad_config_is_refused_with_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn closed_standard_descriptors_cannot_capture_the_record() {
+    require_e2e!();
+    use std::os::unix::process::CommandExt;
+    let rig = Rig::new("rec-cl", CONFIG);
+    // The caller closes stderr; a file the recorder opens must not land on fd 2.
+    let out = std::process::Command::new("/bin/bash")
+        .arg("-c")
+        .arg(format!(
+            "exec 2>&-; exec -a sessrec-shell {} -c 'echo out-$((1+1)); echo err-text >&2'",
+            rig.installed.shell().display()
+        ))
+        .env_clear()
+        .envs(rig.env())
+        .current_dir(rig.user.home())
+        .uid(rig.user.uid())
+        .gid(rig.user.gid())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out-2\n");
+    assert_eq!(out.status.code(), Some(0));
+    let channel = rig.finished_channel(1);
+    assert_eq!(stream_bytes(&channel, Stream::Stderr), b"err-text\n");
+}
