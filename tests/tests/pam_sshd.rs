@@ -41,6 +41,13 @@ fn session_of(tree: &RecordTree, actor: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("no session with actor {actor}:\n{}", tree.listing()))
 }
 
+/// Waits for the recorder's notice and bash's first prompt: input typed earlier may be
+/// discarded when the recorder takes the terminal over.
+fn wait_prompt(term: &mut PtySession) {
+    term.expect("This session is recorded", T);
+    term.expect(r"\$ ", T);
+}
+
 fn wait_logout(session: &Path) -> Map<String, Value> {
     wait_last_event(&session_file(session), "logout", T);
     only_event(&session_file(session), "logout")
@@ -84,7 +91,6 @@ fn pubkey_login_records_identity_and_addresses() {
 }
 
 #[test]
-#[ignore = "needs sessrec-shell to start the user's shell under sshd (currently: cannot start bash: EPERM)"]
 fn the_recorder_claims_the_grant_and_logout_lists_its_channel() {
     require_e2e!();
     ensure_sessrec_user();
@@ -182,7 +188,6 @@ fn certificate_actor_needs_a_ca_trusted_by_sessrec() {
 }
 
 #[test]
-#[ignore = "needs sessrec-shell to start the user's shell under sshd (currently: cannot start bash: EPERM)"]
 fn one_multiplexed_connection_is_one_session_with_two_channels() {
     require_e2e!();
     ensure_sessrec_user();
@@ -212,6 +217,7 @@ fn one_multiplexed_connection_is_one_session_with_two_channels() {
     wait_until("control socket", T, || control.exists());
 
     let mut term = mux(sshd.login(&user)).interactive();
+    wait_prompt(&mut term);
     term.send_line("echo interactive-$((40+2))");
     term.expect("interactive-42", T);
     let out = mux(sshd.login(&user)).exec("echo exec-$((50+5))", b"");
@@ -249,7 +255,6 @@ fn one_multiplexed_connection_is_one_session_with_two_channels() {
 }
 
 #[test]
-#[ignore = "needs sessrec-shell to start the user's shell under sshd (currently: cannot start bash: EPERM)"]
 fn a_connection_cannot_claim_another_connections_grant() {
     require_e2e!();
     ensure_sessrec_user();
@@ -269,9 +274,11 @@ fn a_connection_cannot_claim_another_connections_grant() {
     let bob = ca.sign(user.key(), "bob@example.com", &[user.name()], 2);
 
     let mut term_a = sshd.login(&user).with_certificate(&alice).interactive();
+    wait_prompt(&mut term_a);
     term_a.send_line("echo A=$SESSREC_SESSION=");
     let a_id = term_a.expect("A=[0-9a-f-]{36}=", T);
     let mut term_b = sshd.login(&user).with_certificate(&bob).interactive();
+    wait_prompt(&mut term_b);
     term_b.send_line("echo B=$SESSREC_SESSION=");
     let b_id = term_b.expect("B=[0-9a-f-]{36}=", T);
     let a_id = a_id
@@ -284,17 +291,19 @@ fn a_connection_cannot_claim_another_connections_grant() {
         .to_string();
     assert_ne!(a_id, b_id);
 
-    // Each side starts the recorder naming the other's session.
+    // Each side starts the recorder naming the other's session. The claim must fail (the other
+    // connection's sshd monitor is not an ancestor); the recorder then either records under its
+    // own, unverified identity or refuses (here: no default config), never under the other's.
     term_a.send_line(&format!(
-        "SESSREC_SESSION={b_id} {} -c 'echo from-a-$((1+1))'",
+        "SESSREC_SESSION={b_id} {} -c 'echo from-a-$((1+1))'; echo done-$((10+1))",
         installed.shell().display()
     ));
-    term_a.expect("from-a-2", T);
+    term_a.expect("done-11", T);
     term_b.send_line(&format!(
-        "SESSREC_SESSION={a_id} {} -c 'echo from-b-$((2+2))'",
+        "SESSREC_SESSION={a_id} {} -c 'echo from-b-$((2+2))'; echo done-$((20+2))",
         installed.shell().display()
     ));
-    term_b.expect("from-b-4", T);
+    term_b.expect("done-22", T);
     term_a.send_line("exit");
     term_a.wait(T);
     term_b.send_line("exit");
@@ -307,7 +316,15 @@ fn a_connection_cannot_claim_another_connections_grant() {
     wait_logout(&b);
     // Whatever the recorder made of the attempt, nothing was filed under the other actor.
     for (session, own, foreign) in [(&a, "alice", "from-b-4"), (&b, "bob", "from-a-2")] {
+        let attempt = &foreign[..6];
         for channel in channel_files(session) {
+            for start in events(&channel, "channel.start") {
+                let command = start.get("command").and_then(Value::as_str).unwrap_or("");
+                assert!(
+                    !command.contains(attempt),
+                    "the other connection's recorder claimed {own}'s grant: {start:?}"
+                );
+            }
             let text = stream_text(&channel, Stream::Output);
             assert!(
                 !text.contains(foreign),
@@ -399,7 +416,6 @@ fn force_command_through_bash_is_refused() {
 }
 
 #[test]
-#[ignore = "needs sessrec-shell to start the user's shell under sshd (currently: cannot start bash: EPERM)"]
 fn force_command_through_sh_is_recorded() {
     require_e2e!();
     ensure_sessrec_user();
