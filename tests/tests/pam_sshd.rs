@@ -485,3 +485,74 @@ fn read_only_record_tree_refuses_but_admits_break_glass() {
         "{since}"
     );
 }
+
+#[test]
+fn a_required_ticket_is_asked_for_or_taken_from_sendenv() {
+    require_e2e!();
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let tree = RecordTree::new(&config_body(
+        "[ticket]\nmode = \"required\"\npattern = \"^INC-[0-9]+$\"\n",
+    ));
+    let user = TestUser::new("ps-ticket", installed.shell());
+    let sshd = PrivateSshd::builder()
+        .recorded_by(&installed, tree.config_path())
+        .start();
+
+    // Interactively: the recorder asks on the terminal before the shell starts.
+    let mut term = sshd.login(&user).interactive();
+    term.expect(r"Ticket \(required\): ", T);
+    term.send_line("INC-4242");
+    wait_prompt(&mut term);
+    term.send_line("echo ticketed-$((6*7))");
+    term.expect("ticketed-42", T);
+    term.send_line("exit");
+    term.wait(T);
+
+    // An exec channel takes it from SESSREC_TICKET (client SendEnv, sshd AcceptEnv).
+    let out = sshd
+        .login(&user)
+        .env("SESSREC_TICKET", "INC-7")
+        .option("SendEnv=SESSREC_TICKET")
+        .exec("echo exec-ticketed", b"");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "exec-ticketed\n",
+        "{out:?}"
+    );
+
+    // Missing or malformed: refused with a message naming the problem.
+    let out = sshd.login(&user).exec("echo NO-TICKET", b"");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("NO-TICKET"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ticket"),
+        "{out:?}"
+    );
+    let out = sshd
+        .login(&user)
+        .env("SESSREC_TICKET", "not-a-ticket")
+        .option("SendEnv=SESSREC_TICKET")
+        .exec("echo BAD-TICKET", b"");
+    assert!(!out.status.success(), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("BAD-TICKET"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not match"),
+        "{out:?}"
+    );
+
+    tree.wait_sessions(4, T);
+    let mut tickets: Vec<String> = Vec::new();
+    for session in tree.sessions() {
+        wait_logout(&session);
+        for channel in channel_files(&session) {
+            for start in events(&channel, "channel.start") {
+                if let Some(t) = start.get("ticket").and_then(Value::as_str) {
+                    tickets.push(t.to_string());
+                }
+            }
+        }
+    }
+    tickets.sort();
+    assert_eq!(tickets, vec!["INC-4242", "INC-7"], "{}", tree.listing());
+}
