@@ -291,10 +291,27 @@ impl Setup {
         start.insert("mono_us".into(), json!(recorder.start_mono_us()));
         start.insert("start_time".into(), json!(Timestamp::now().to_string()));
 
-        let outcome = if has_tty {
-            self.run_pty(exec, recorder_user, signal_fd, &mut recorder, start, &kind)?
+        let started = if has_tty {
+            self.run_pty(exec, recorder_user, signal_fd, &mut recorder, start, &kind)
         } else {
-            self.run_pipe(exec, recorder_user, signal_fd, &mut recorder, start, &kind)?
+            self.run_pipe(exec, recorder_user, signal_fd, &mut recorder, start, &kind)
+        };
+        let outcome = match started {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // The record still says what was attempted and why it did not run.
+                let mut f = Map::new();
+                f.insert("message".into(), json!(e.0));
+                recorder.event("error", f);
+                let mut end = Map::new();
+                end.insert("reason".into(), json!("start_failed"));
+                end.insert("exit_code".into(), Value::Null);
+                let anchor = recorder.finish(end);
+                if let Some(own) = own_session {
+                    finish_own_session(own, &file_name, anchor.as_ref());
+                }
+                return Err(e);
+            }
         };
 
         let mut end = Map::new();
@@ -314,10 +331,9 @@ impl Setup {
                 end.insert("exit_code".into(), Value::Null);
             }
         }
-        let last_seq_before = recorder.is_recording();
         let anchor = recorder.finish(end);
         if let Some(own) = own_session {
-            finish_own_session(own, &file_name, anchor.as_ref(), last_seq_before);
+            finish_own_session(own, &file_name, anchor.as_ref());
         }
         Ok(match (outcome.reason, outcome.status) {
             (_, Some(status)) => status.shell_code(),
@@ -381,12 +397,9 @@ impl Setup {
                     .ok_or_else(|| format!("read_group '{}' does not exist", cfg.read_group))?,
             )
         };
-        let dir = if self.unclaimed.is_none() {
-            SessionDir::open(&cfg.record_dir, self.session)
-        } else {
-            SessionDir::create(&cfg.record_dir, self.session, read_gid)
-        }
-        .map_err(|e| {
+        // For a claimed grant the module created the directory; opening it through `create`
+        // keeps `read_group` access on the channel files.
+        let dir = SessionDir::create(&cfg.record_dir, self.session, read_gid).map_err(|e| {
             format!(
                 "cannot open the session directory under {}: {e}",
                 cfg.record_dir.display()
@@ -556,7 +569,7 @@ impl Setup {
         let child = spawn::spawn_pty_child(&exec, &pty.slave).map_err(|e| {
             err(format!(
                 "cannot start {}: {e}",
-                exec.argv()[0].to_string_lossy()
+                exec.path().to_string_lossy()
             ))
         })?;
         drop(pty.slave);
@@ -599,7 +612,7 @@ impl Setup {
         let child = spawn::spawn_pipe_child(&exec).map_err(|e| {
             err(format!(
                 "cannot start {}: {e}",
-                exec.argv()[0].to_string_lossy()
+                exec.path().to_string_lossy()
             ))
         })?;
         start.insert("pid".into(), json!(child.monitor_pid));
@@ -675,7 +688,6 @@ fn finish_own_session(
     mut own: OwnSession,
     file_name: &str,
     anchor: Option<&sessrec_core::writer::Anchor>,
-    _recording: bool,
 ) {
     let mut channel = Map::new();
     channel.insert("file".into(), json!(file_name));

@@ -512,6 +512,8 @@ impl PipeRelay<'_> {
         let mut end: Option<EndReason> = None;
         let mut last_activity = Instant::now();
         let mut hung_up = false;
+        let mut end_since: Option<Instant> = None;
+        let mut killed_at: Option<Instant> = None;
         for fd in [
             to_command.as_ref().map(|f| f.as_raw_fd()),
             from_stdout.as_ref().map(|f| f.as_raw_fd()),
@@ -545,8 +547,24 @@ impl PipeRelay<'_> {
                 break;
             }
             let now = Instant::now();
+            // A command that ignores the hangup is killed, and then no longer waited for.
+            if end.is_some() {
+                let since = *end_since.get_or_insert(now);
+                if killed_at.is_none() && now >= since + HANGUP_WAIT {
+                    forward(libc::SIGKILL);
+                    killed_at = Some(now);
+                }
+                if killed_at.is_some_and(|k| now >= k + HANGUP_WAIT) {
+                    break;
+                }
+            }
             let idle_at = self.idle.timeout.map(|t| last_activity + t);
-            let timeout = timeout_ms(now, &[self.recorder.deadline(), idle_at]);
+            let escalate_at = end_since.map(|s| s + HANGUP_WAIT);
+            let give_up_at = killed_at.map(|k| k + HANGUP_WAIT);
+            let timeout = timeout_ms(
+                now,
+                &[self.recorder.deadline(), idle_at, escalate_at, give_up_at],
+            );
             let raw = |f: &Option<OwnedFd>| f.as_ref().map_or(-1, |f| f.as_raw_fd());
             let mut fds = [
                 sys::pollfd(

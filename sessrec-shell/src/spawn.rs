@@ -106,6 +106,11 @@ impl PreparedExec {
         })
     }
 
+    /// The program to execute.
+    pub fn path(&self) -> &CString {
+        &self.path
+    }
+
     pub fn argv(&self) -> &[CString] {
         &self.argv
     }

@@ -235,3 +235,76 @@ fn closed_standard_descriptors_cannot_capture_the_record() {
     let channel = rig.finished_channel(1);
     assert_eq!(stream_bytes(&channel, Stream::Stderr), b"err-text\n");
 }
+
+#[test]
+fn hangup_reaches_a_pipe_mode_command_and_stubborn_ones_are_killed() {
+    require_e2e!();
+    let rig = Rig::new("rec-phu", CONFIG);
+    let mut child = rig
+        .command(
+            "sessrec-shell",
+            &["-c", "trap '' HUP TERM; echo trapped; sleep 100"],
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 8];
+    stdout.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"trapped\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    let status = wait_until_exit(&mut child);
+    assert_eq!(status.code(), Some(128 + 9));
+    let channel = rig.finished_channel(1);
+    let end = event(&channel, "channel.end");
+    assert_eq!(end["reason"], "hangup");
+    assert_eq!(end["signal"], 9);
+}
+
+fn wait_until_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "recorder did not end after SIGHUP"
+        );
+        thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_shell_that_cannot_start_is_recorded_as_such() {
+    require_e2e!();
+    let rig = Rig::new(
+        "rec-nosh",
+        "min_free_mb = 1\n[recorder]\nshell = \"/nonexistent/shell\"\n",
+    );
+    let out = run_piped(&rig, "sessrec-shell", &["-c", "echo x"], &[], Vec::new());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/shell"));
+    let channel = rig.finished_channel(1);
+    assert!(!events(&channel, "error").is_empty());
+    assert_eq!(event(&channel, "channel.end")["reason"], "start_failed");
+}
+
+#[test]
+fn the_recorder_itself_as_real_shell_is_refused() {
+    require_e2e!();
+    let rig = Rig::new("rec-self", "min_free_mb = 1\n");
+    let own = rig.installed.shell().display().to_string();
+    rig.tree
+        .write_config(&format!("min_free_mb = 1\n[recorder]\nshell = \"{own}\"\n"));
+    let out = run_piped(&rig, "sessrec-shell", &["-c", "echo x"], &[], Vec::new());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is sessrec-shell itself"));
+}
