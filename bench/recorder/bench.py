@@ -168,6 +168,9 @@ class PtyRun:
         self.first_byte_at = None
 
     def sample(self):
+        # Before the first output the pid may still be the driver's own fork (not yet exec'd).
+        if self.first_byte_at is None:
+            return
         h = vm_hwm_kb(self.pid)
         if h:
             self.hwm = max(self.hwm, h)
@@ -241,8 +244,7 @@ def channel_end_stats(files):
                     except ValueError:
                         continue
                     if obj.get("type") == "channel.end":
-                        cpu = (obj.get("cpu_user_us", 0) + obj.get("cpu_system_us", 0)) / 1e6
-                        return cpu, obj.get("max_rss_kb")
+                        return obj.get("recorder_cpu_us", 0) / 1e6, obj.get("recorder_max_rss_kib")
     return None, None
 
 
