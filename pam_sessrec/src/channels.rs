@@ -26,11 +26,17 @@ pub struct ChannelState {
     pub digest: String,
     /// False once the last line is `channel.end`.
     pub open: bool,
+    /// Why the file could not be read, if it could not.
+    pub error: Option<String>,
 }
 
 impl ChannelState {
     pub fn to_json(&self) -> Value {
-        json!({ "file": self.file, "last_seq": self.last_seq, "digest": self.digest, "open": self.open })
+        let mut v = json!({ "file": self.file, "last_seq": self.last_seq, "digest": self.digest, "open": self.open });
+        if let Some(error) = &self.error {
+            v["error"] = json!(error);
+        }
+        v
     }
 }
 
@@ -62,7 +68,16 @@ pub fn summarize(dir: &Path, tail_bytes: u64) -> io::Result<Vec<ChannelState>> {
     numbered.sort();
     let mut states = Vec::with_capacity(numbered.len());
     for (_, name) in numbered {
-        states.push(summarize_file(&dir.join(&name), name, tail_bytes)?);
+        let path = dir.join(&name);
+        let state =
+            summarize_file(&path, name.clone(), tail_bytes).unwrap_or_else(|e| ChannelState {
+                file: name,
+                last_seq: 0,
+                digest: String::new(),
+                open: true,
+                error: Some(e.to_string()),
+            });
+        states.push(state);
     }
     Ok(states)
 }
@@ -89,6 +104,7 @@ fn summarize_file(path: &Path, file: String, tail_bytes: u64) -> io::Result<Chan
         last_seq,
         digest: digest.unwrap_or_default(),
         open,
+        error: None,
     })
 }
 
@@ -161,6 +177,13 @@ mod tests {
             (s[1].file.as_str(), s[1].last_seq, s[1].open),
             ("channel-2.jsonl", 2, false)
         );
+        // An unreadable file is reported, not fatal.
+        std::fs::create_dir(dir.join("channel-3.jsonl")).unwrap();
+        let s3 = summarize(&dir, 1 << 16).unwrap();
+        assert_eq!(s3.len(), 3);
+        assert!(s3[2].error.is_some());
+        assert!(s3[2].to_json().get("error").is_some());
+        assert!(s3[0].to_json().get("error").is_none());
         // A tail shorter than the last line yields no line rather than a wrong one.
         let s = summarize(&dir, 10).unwrap();
         assert_eq!((s[1].last_seq, s[1].digest.as_str()), (0, ""));
