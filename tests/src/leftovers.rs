@@ -178,3 +178,30 @@ fn clean(what: &Leftover) {
         Leftover::User(_) | Leftover::Group(_) => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip() {
+        for what in [
+            Leftover::Path(PathBuf::from("/etc/pam.d/sshd-srt-1 x")),
+            Leftover::User("srt-a-1".into()),
+            Leftover::Group("srt-g-1".into()),
+            Leftover::Mount(PathBuf::from("/var/lib/srt-mnt-1/m")),
+            Leftover::Process(42, 12345),
+        ] {
+            assert_eq!(Leftover::decode(&what.encode()), Some(what));
+        }
+        assert_eq!(Leftover::decode("bogus value"), None);
+        assert_eq!(Leftover::decode("process x 1"), None);
+    }
+
+    #[test]
+    fn own_start_time_is_known() {
+        let me = std::process::id() as i32;
+        assert!(start_time(me).is_some_and(|t| t > 0));
+        assert_eq!(start_time(-1), None);
+    }
+}

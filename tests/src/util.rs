@@ -259,3 +259,44 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
         .find(|p| is_exec(p));
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_names_are_valid_account_names() {
+        let a = unique_name("Login Test!");
+        let b = unique_name("Login Test!");
+        assert_ne!(a, b);
+        assert!(a.starts_with("srt-logintest-"), "{a}");
+        assert!(a.len() <= 30);
+        assert!(a
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-'));
+        assert!(unique_name("").starts_with("srt-"));
+        assert!(unique_name("a-very-long-prefix-that-goes-on").len() <= 30);
+    }
+
+    #[test]
+    fn output_with_timeout_keeps_streams_apart() {
+        let out = output_with_timeout(
+            Command::new("sh").args(["-c", "cat; echo err >&2; exit 4"]),
+            b"in",
+            Duration::from_secs(10),
+        );
+        assert_eq!(out.stdout, b"in");
+        assert_eq!(out.stderr, b"err\n");
+        assert_eq!(out.status.code(), Some(4));
+    }
+
+    #[test]
+    #[should_panic(expected = "did not finish within")]
+    fn output_with_timeout_is_bounded() {
+        output_with_timeout(
+            Command::new("sleep").arg("5"),
+            b"",
+            Duration::from_millis(200),
+        );
+    }
+}
