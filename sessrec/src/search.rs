@@ -3,8 +3,8 @@
 //! Each channel's input and output are searched as continuous streams, not line by line: the
 //! frames are joined and searched in batches that keep an overlap with the previous batch, so a
 //! match split across frames or record lines is found once. The stream is searched with escape
-//! sequences and control characters removed (what the screen shows as text); when a batch held
-//! escape sequences the raw bytes are searched too, so a pattern may also name them.
+//! sequences and control characters removed (what the screen shows as text); when the pattern
+//! names an escape or control character (`\x1b`, `\e`, ...), the raw bytes are searched too.
 #![forbid(unsafe_code)]
 
 use std::borrow::Cow;
@@ -68,7 +68,22 @@ pub struct TextOnly {
 impl TextOnly {
     pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
         let mut saw_escape = false;
-        for &b in data {
+        let mut i = 0;
+        while i < data.len() {
+            if self.state == 0 {
+                // Runs of plain text are copied whole.
+                let run = data[i..]
+                    .iter()
+                    .position(|&b| b < 0x20 || b == 0x7f)
+                    .unwrap_or(data.len() - i);
+                out.extend_from_slice(&data[i..i + run]);
+                i += run;
+                if i == data.len() {
+                    break;
+                }
+            }
+            let b = data[i];
+            i += 1;
             match self.state {
                 0 => match b {
                     0x1b => {
@@ -114,6 +129,8 @@ pub struct StreamSearch<'r> {
     raw: Vec<u8>,
     raw_marks: Vec<(usize, u64)>,
     raw_needed: bool,
+    /// The pattern can match escape sequences: search the raw bytes as well.
+    raw_too: bool,
     filter: TextOnly,
     /// Everything before this position in `text` / `raw` has been searched.
     text_done: usize,
@@ -125,7 +142,9 @@ pub struct StreamSearch<'r> {
 
 impl<'r> StreamSearch<'r> {
     pub fn new(regex: &'r Regex, stream: &'static str) -> Self {
+        let raw_too = names_controls(regex.as_str());
         StreamSearch {
+            raw_too,
             regex,
             stream,
             text: Vec::with_capacity(BATCH + OVERLAP),
@@ -146,9 +165,11 @@ impl<'r> StreamSearch<'r> {
         if self.filter.push(data, &mut self.text) {
             self.raw_needed = true;
         }
-        self.raw_marks.push((self.raw.len(), off_us));
-        self.raw.extend_from_slice(data);
-        if self.raw.len() >= BATCH {
+        if self.raw_too {
+            self.raw_marks.push((self.raw.len(), off_us));
+            self.raw.extend_from_slice(data);
+        }
+        if self.raw.len() >= BATCH || self.text.len() >= BATCH {
             self.search(hits);
         }
     }
@@ -200,6 +221,26 @@ impl<'r> StreamSearch<'r> {
             &mut self.raw_reported,
         );
     }
+}
+
+/// Whether a pattern refers to escape or control characters (then escapes are searched raw).
+pub fn names_controls(pattern: &str) -> bool {
+    const NAMES: [&str; 13] = [
+        "\\x1b",
+        "\\x1B",
+        "\\x{1b}",
+        "\\x{1B}",
+        "\\e",
+        "\\u{1b}",
+        "\\u001b",
+        "\\033",
+        "\\x07",
+        "\\x9b",
+        "\\x9d",
+        "[[:cntrl:]]",
+        "\\p{Cc}",
+    ];
+    pattern.chars().any(|c| c.is_control()) || NAMES.iter().any(|k| pattern.contains(k))
 }
 
 fn scan(

@@ -2,6 +2,7 @@
 //! are read, no chain is verified.
 #![forbid(unsafe_code)]
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -140,6 +141,112 @@ pub fn time_us(m: &Map<String, Value>) -> Option<i64> {
         .and_then(crate::timespec::parse_rfc3339)
 }
 
+/// The first and last complete lines of a file, read with at most a few positional reads.
+struct Probe {
+    first: Option<Vec<u8>>,
+    last: Option<Vec<u8>>,
+    /// The file does not end with a newline.
+    incomplete: bool,
+    /// Why a line could not be read.
+    problem: Option<String>,
+}
+
+fn probe(file: &File) -> io::Result<Probe> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    let mut p = Probe {
+        first: None,
+        last: None,
+        incomplete: false,
+        problem: None,
+    };
+    if len == 0 {
+        p.problem = Some("empty file".into());
+        return Ok(p);
+    }
+    let head_len = (PROBE as u64).min(len) as usize;
+    let mut head = vec![0u8; head_len];
+    file.read_exact_at(&mut head, 0)?;
+    let whole = head_len as u64 == len;
+    p.incomplete = if whole {
+        head.last() != Some(&b'\n')
+    } else {
+        let mut b = [0u8; 1];
+        file.read_exact_at(&mut b, len - 1)?;
+        b[0] != b'\n'
+    };
+    match head.iter().position(|&b| b == b'\n') {
+        Some(end) => p.first = Some(head[..=end].to_vec()),
+        None if whole => p.problem = Some("incomplete first line".into()),
+        None => {
+            // A first line longer than the probe: read on.
+            let mut f = file.try_clone()?;
+            match first_line(&mut f)? {
+                Ok(m) => p.first = Some(serde_json::to_vec(&m).unwrap_or_default()),
+                Err(e) => p.problem = Some(e),
+            }
+        }
+    }
+    // The last complete line: from the head when the file fits in it, else from the tail.
+    let tail: Vec<u8> = if whole {
+        head
+    } else {
+        let tail_len = (PROBE as u64).min(len) as usize;
+        let mut t = vec![0u8; tail_len];
+        file.read_exact_at(&mut t, len - tail_len as u64)?;
+        t
+    };
+    let end = tail.iter().rposition(|&b| b == b'\n');
+    if let Some(end) = end {
+        match tail[..end].iter().rposition(|&b| b == b'\n') {
+            Some(start) => p.last = Some(tail[start + 1..=end].to_vec()),
+            None if whole || len <= PROBE as u64 => p.last = Some(tail[..=end].to_vec()),
+            None => {
+                let mut f = file.try_clone()?;
+                if let (Some(Ok(m)), _) = last_line(&mut f)? {
+                    p.last = Some(serde_json::to_vec(&m).unwrap_or_default());
+                }
+            }
+        }
+    } else if !whole {
+        let mut f = file.try_clone()?;
+        if let (Some(Ok(m)), _) = last_line(&mut f)? {
+            p.last = Some(serde_json::to_vec(&m).unwrap_or_default());
+        }
+    }
+    Ok(p)
+}
+
+/// The few fields `list` needs from a first or last line (typed, so other fields are skipped
+/// without building a map).
+#[derive(serde::Deserialize, Default)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    time: Cow<'a, str>,
+    #[serde(borrow, default)]
+    host: Cow<'a, str>,
+    #[serde(borrow, default)]
+    user: Cow<'a, str>,
+    #[serde(borrow, default)]
+    actor: Cow<'a, str>,
+    #[serde(borrow, default)]
+    actor_source: Cow<'a, str>,
+    #[serde(default)]
+    verified: Option<bool>,
+    #[serde(borrow, default)]
+    src_ip: Cow<'a, str>,
+    #[serde(default)]
+    src_port: Option<u64>,
+    #[serde(rename = "kind", borrow, default)]
+    channel_kind: Cow<'a, str>,
+}
+
+fn head(line: &[u8]) -> Result<Head<'_>, String> {
+    serde_json::from_slice(line).map_err(|e| format!("line is not valid JSON: {e}"))
+}
+
 /// Reads the summary of one session directory. I/O problems with single files are reported
 /// in `problems`, never fatal.
 pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
@@ -173,90 +280,78 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
     let mut has_session_file = false;
     let mut any_open_live = false;
     for (kind, name, path) in &files {
-        let mut file = match File::open(path) {
-            Ok(f) => f,
+        let probed = File::open(path).and_then(|f| probe(&f));
+        let p = match probed {
+            Ok(p) => p,
             Err(e) => {
                 s.problems.push(format!("{name}: {e}"));
                 continue;
             }
         };
-        let first = match first_line(&mut file) {
-            Ok(Ok(m)) => Some(m),
-            Ok(Err(p)) => {
-                s.problems.push(format!("{name}: {p}"));
-                None
-            }
-            Err(e) => {
-                s.problems.push(format!("{name}: {e}"));
-                None
-            }
-        };
-        let (last, incomplete) = match last_line(&mut file) {
-            Ok((Some(Ok(m)), inc)) => (Some(m), inc),
-            Ok((Some(Err(p)), inc)) => {
-                s.problems.push(format!("{name}: {p}"));
-                (None, inc)
-            }
-            Ok((None, inc)) => (None, inc),
-            Err(e) => {
-                s.problems.push(format!("{name}: {e}"));
-                (None, false)
-            }
-        };
-        if incomplete {
+        if let Some(problem) = &p.problem {
+            s.problems.push(format!("{name}: {problem}"));
+        }
+        if p.incomplete {
             s.problems.push(format!("{name}: incomplete last line"));
         }
+        let first = p.first.as_deref().map(head);
+        let last = p.last.as_deref().map(head);
+        if let Some(Err(e)) = &first {
+            s.problems.push(format!("{name}: first {e}"));
+        }
+        let first = first.and_then(Result::ok);
+        let last_kind = match last {
+            Some(Ok(l)) => {
+                if *kind == FileKind::Session && l.kind == "logout" {
+                    has_logout = true;
+                    s.end_us = crate::timespec::parse_rfc3339(&l.time);
+                }
+                l.kind.into_owned()
+            }
+            Some(Err(e)) => {
+                s.problems.push(format!("{name}: last {e}"));
+                String::new()
+            }
+            None => String::new(),
+        };
         if let Some(f) = &first {
             if s.host.is_empty() {
-                s.host = get_str(f, "host").to_string();
+                s.host = f.host.to_string();
             }
             if s.user.is_empty() {
-                s.user = get_str(f, "user").to_string();
-                s.actor = get_str(f, "actor").to_string();
+                s.user = f.user.to_string();
+                s.actor = f.actor.to_string();
             }
         }
         match kind {
             FileKind::Session => {
                 has_session_file = true;
-                if let Some(f) = &first {
-                    if get_str(f, "type") == "login" {
-                        s.user = get_str(f, "user").to_string();
-                        s.actor = get_str(f, "actor").to_string();
-                        s.actor_source = get_str(f, "actor_source").to_string();
-                        s.verified = f.get("verified").and_then(Value::as_bool);
-                        s.src_ip = get_str(f, "src_ip").to_string();
-                        s.src_port = f.get("src_port").and_then(Value::as_u64);
-                        if let Some(t) = time_us(f) {
-                            s.start_us = t;
-                        }
-                    }
-                }
-                if let Some(l) = &last {
-                    if get_str(l, "type") == "logout" {
-                        has_logout = true;
-                        s.end_us = time_us(l);
+                if let Some(f) = first.as_ref().filter(|f| f.kind == "login") {
+                    s.user = f.user.to_string();
+                    s.actor = f.actor.to_string();
+                    s.actor_source = f.actor_source.to_string();
+                    s.verified = f.verified;
+                    s.src_ip = f.src_ip.to_string();
+                    s.src_port = f.src_port;
+                    if let Some(t) = crate::timespec::parse_rfc3339(&f.time) {
+                        s.start_us = t;
                     }
                 }
             }
             FileKind::Channel(_) => {
                 s.channels += 1;
-                let start = first
-                    .as_ref()
-                    .filter(|f| get_str(f, "type") == "channel.start");
-                if let Some(f) = start {
-                    if get_str(f, "kind") == "transfer" {
-                        s.transfers += 1;
-                    }
+                let is_start = first.as_ref().is_some_and(|f| f.kind == "channel.start");
+                if is_start && first.as_ref().is_some_and(|f| f.channel_kind == "transfer") {
+                    s.transfers += 1;
                 }
-                let ended = last
-                    .as_ref()
-                    .is_some_and(|l| get_str(l, "type") == "channel.end");
-                if !ended {
-                    if let Some(f) = start {
-                        if live::recorder_alive(f, this_host) {
+                if last_kind != "channel.end" && is_start {
+                    // Rare: a channel still open (or cut short). Its full first line tells
+                    // which recorder to look for.
+                    if let Some(Ok(m)) = p.first.as_deref().map(parse_obj) {
+                        if live::recorder_alive(&m, this_host) {
                             any_open_live = true;
                         }
-                        s.open_channels.push((name.clone(), f.clone()));
+                        s.open_channels.push((name.clone(), m));
                     }
                 }
             }
@@ -264,14 +359,14 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
         }
     }
     let grant_live =
-        !session.unattributed && live::grant_exists(&session.id) && s.host == this_host;
+        || !session.unattributed && s.host == this_host && live::grant_exists(&session.id);
     s.state = if has_logout && s.problems.is_empty() {
         State::Closed
     } else if !has_logout
-        && (any_open_live || grant_live)
         && s.problems
             .iter()
             .all(|p| p.ends_with("incomplete last line"))
+        && (any_open_live || grant_live())
     {
         // A live writer can be caught mid-line: not damage.
         s.problems.clear();
