@@ -57,7 +57,15 @@ fn resize_is_forwarded_and_recorded() {
     term.send_line("echo ready-$((1+1))");
     term.expect("ready-2", WAIT);
     term.resize(132, 43);
-    std::thread::sleep(Duration::from_millis(300));
+    let pty = inner_pty(&rig, 1);
+    wait_until("the resize to reach the inner pty", WAIT, || {
+        std::process::Command::new("stty")
+            .arg("-F")
+            .arg(&pty)
+            .arg("size")
+            .output()
+            .is_ok_and(|o| o.stdout == b"43 132\n")
+    });
     term.send_line("stty size");
     term.expect("43 132", WAIT);
     term.send_line("exit");
@@ -77,7 +85,7 @@ fn read_s_secret_is_masked() {
     let mut term = rig.login();
     term.expect("This session is recorded", WAIT);
     term.send_line("read -s SECRET; echo got-${#SECRET}-chars");
-    std::thread::sleep(Duration::from_millis(700));
+    wait_password_mode(&inner_pty(&rig, 1));
     term.send_line("hunter2-sekrit");
     term.expect("got-14-chars", WAIT);
     term.send_line("echo visible-$((2+3))");
@@ -107,7 +115,7 @@ fn echo_off_cannot_hide_commands() {
     term.expect("This session is recorded", WAIT);
     term.send_line("stty -echo; echo READY-$((3*3)); exec sh");
     term.expect("READY-9", WAIT);
-    std::thread::sleep(Duration::from_millis(700));
+    wait_password_mode(&inner_pty(&rig, 1));
     term.send_line("echo first-$((1+1))");
     term.expect("first-2", WAIT);
     term.send_line("echo second-$((2+2))");

@@ -6,7 +6,6 @@ mod recorder_support;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use recorder_support::*;
 use sessrec_tests::*;
@@ -124,7 +123,7 @@ fn sudo_password_prompt_is_masked() {
     term.expect("This session is recorded", WAIT);
     term.send_line("sudo -k; sudo id -u; echo sudo-done-$((2*2))");
     term.expect("password for", WAIT);
-    std::thread::sleep(Duration::from_millis(300));
+    wait_password_mode(&inner_pty(&rig, 1));
     term.send_line(password);
     term.expect("\r\n0\r\n", WAIT);
     term.expect("sudo-done-4", WAIT);

@@ -5,6 +5,7 @@
 // Each test file uses a different part of this module.
 #![allow(dead_code)]
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -150,5 +151,37 @@ pub fn event(path: &Path, kind: &str) -> Map<String, Value> {
 pub fn wait_record_contains(path: &Path, stream: Stream, needle: &str) {
     wait_until(&format!("{needle:?} in {}", path.display()), WAIT, || {
         stream_text(path, stream).contains(needle)
+    });
+}
+
+/// The recorder's inner pty of channel `n`, from its `channel.start` line.
+pub fn inner_pty(rig: &Rig, n: usize) -> PathBuf {
+    let dir = rig.session_dir();
+    let path = dir.join(format!("channel-{n}.jsonl"));
+    wait_until("channel.start", WAIT, || {
+        read_lines(&path)
+            .iter()
+            .any(|l| l.kind() == "channel.start")
+    });
+    PathBuf::from(
+        only_event(&path, "channel.start")["pty"]
+            .as_str()
+            .expect("channel.start names its pty"),
+    )
+}
+
+/// Waits until the program on `pty` has switched it to password mode (ECHO off, ICANON on),
+/// so that what is typed next meets the recorder's masking rule, not a race.
+pub fn wait_password_mode(pty: &Path) {
+    use nix::sys::termios::{tcgetattr, LocalFlags};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(pty)
+        .unwrap_or_else(|e| panic!("open {}: {e}", pty.display()));
+    wait_until(&format!("password mode on {}", pty.display()), WAIT, || {
+        tcgetattr(&file).is_ok_and(|t| {
+            !t.local_flags.contains(LocalFlags::ECHO) && t.local_flags.contains(LocalFlags::ICANON)
+        })
     });
 }
