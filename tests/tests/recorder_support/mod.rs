@@ -185,3 +185,17 @@ pub fn wait_password_mode(pty: &Path) {
         })
     });
 }
+
+impl Rig {
+    /// Rewrites this rig's grant with `change` applied (to test claims that must fail).
+    pub fn rewrite_grant(&self, change: impl FnOnce(&mut Grant)) {
+        let mut grant = self.grants.read(self.session).expect("read own grant");
+        change(&mut grant);
+        self.grants.write(&grant).expect("rewrite grant");
+    }
+
+    /// Whether a recorder left its claim mark on this rig's grant.
+    pub fn grant_claimed(&self) -> bool {
+        self.grants.was_claimed(self.session)
+    }
+}
