@@ -4,7 +4,8 @@
 #   packaging/build-deb.sh            -> $CARGO_TARGET_DIR/packages/sessrec_<version>-1_<arch>.deb
 #
 # Environment: CARGO_TARGET_DIR (default: target/ in the source tree),
-# SESSREC_PKG_OUT (output directory), SESSREC_PKG_NO_BUILD=1 (package the existing release build).
+# SESSREC_PKG_OUT (output directory), SESSREC_PKG_NO_BUILD=1 (package the existing release build),
+# DEBFULLNAME and DEBEMAIL (the Maintainer field and changelog signature, as Debian tools use).
 # Needs: cargo, dpkg-dev (dpkg-architecture, dpkg-shlibdeps), binutils (strip).
 set -eu
 
@@ -23,6 +24,7 @@ upstream=$(sed -n 's/^version = "\(.*\)"/\1/p' "$src/Cargo.toml" | head -n 1)
 version=$upstream-1
 arch=$(dpkg-architecture -qDEB_HOST_ARCH)
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+maintainer="${DEBFULLNAME:-sessrec maintainers} <${DEBEMAIL:-sessrec@localhost}>"
 
 work=$target/deb-build
 root=$work/root
@@ -33,8 +35,10 @@ mkdir -p "$root/DEBIAN" "$out"
 
 doc=$root/usr/share/doc/sessrec
 install -m 0644 "$src/packaging/debian/copyright" "$doc/copyright"
+install -D -m 0644 "$src/packaging/debian/lintian-overrides" "$root/usr/share/lintian/overrides/sessrec"
 date=$(date -R -u -d "@${SOURCE_DATE_EPOCH:-$(git -C "$src" log -1 --format=%ct 2>/dev/null || date +%s)}")
-sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$date/" "$src/packaging/debian/changelog" |
+sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$date/" -e "s|@MAINTAINER@|$maintainer|" \
+    "$src/packaging/debian/changelog" |
     gzip -9n >"$doc/changelog.Debian.gz"
 chmod 0644 "$doc/changelog.Debian.gz"
 
@@ -48,6 +52,7 @@ shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O \
 
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" -e "s/@SHLIBS@/$shlibs/" \
+    -e "s|@MAINTAINER@|$maintainer|" \
     "$src/packaging/debian/control.in" >"$root/DEBIAN/control"
 echo /etc/sessrec/sessrec.toml >"$root/DEBIAN/conffiles"
 for script in postinst prerm postrm; do
