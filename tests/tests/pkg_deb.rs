@@ -368,7 +368,14 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
         }
         assert!(!p.exists(), "{path} left behind after purge");
     }
-    for path in ["/etc/sessrec", "/var/lib/sessrec", "/usr/share/doc/sessrec"] {
+    for path in [
+        "/etc/sessrec",
+        "/var/lib/sessrec",
+        "/usr/share/doc/sessrec",
+        // masks left by remove must go with purge
+        "/etc/systemd/system/sudo-iolog-import.path",
+        "/etc/systemd/system/sudo-iolog-import.timer",
+    ] {
         assert!(!Path::new(path).exists(), "{path} left behind after purge");
     }
     // The records and the system user stay.
