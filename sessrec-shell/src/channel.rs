@@ -288,6 +288,7 @@ impl Setup {
             );
         }
         start.insert("recorder_version".into(), json!(sessrec_core::VERSION));
+        start.insert("recorder_pid".into(), json!(sys::getpid()));
         start.insert("mono_us".into(), json!(recorder.start_mono_us()));
         start.insert("start_time".into(), json!(Timestamp::now().to_string()));
 

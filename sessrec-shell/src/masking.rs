@@ -16,8 +16,8 @@ pub enum InputPiece<'a> {
     Clear(&'a [u8]),
     /// Recorded, marked `echo_off` (typed in password mode past the one masked line).
     EchoOff(&'a [u8]),
-    /// Withheld; only the byte count is recorded.
-    Masked(usize),
+    /// Withheld; only the byte count and the reason (`password_mode` or `prompt`) are recorded.
+    Masked(usize, &'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,16 +122,21 @@ impl InputMasker {
                     start = data.len();
                 }
                 Withhold::PasswordLine | Withhold::PromptLine => {
+                    let reason = if self.withhold == Withhold::PromptLine {
+                        "prompt"
+                    } else {
+                        "password_mode"
+                    };
                     let rest = &data[start..];
                     match rest.iter().position(|&b| is_line_end(b)) {
                         Some(pos) => {
-                            pieces.push(InputPiece::Masked(pos + 1));
+                            pieces.push(InputPiece::Masked(pos + 1, reason));
                             start += pos + 1;
                             self.withhold = Withhold::No;
                             self.tail.clear();
                         }
                         None => {
-                            pieces.push(InputPiece::Masked(rest.len()));
+                            pieces.push(InputPiece::Masked(rest.len(), reason));
                             start = data.len();
                         }
                     }
@@ -146,6 +151,9 @@ impl InputMasker {
 mod tests {
     use super::*;
 
+    const PW: &str = "password_mode";
+    const PROMPT: &str = "prompt";
+
     fn masker() -> InputMasker {
         InputMasker::new(Regex::new("[Pp]assword[: ]*$").unwrap())
     }
@@ -159,10 +167,10 @@ mod tests {
     #[test]
     fn one_line_per_switch_then_echo_off() {
         let mut m = masker();
-        assert_eq!(m.on_input(b"sec", true), vec![InputPiece::Masked(3)]);
+        assert_eq!(m.on_input(b"sec", true), vec![InputPiece::Masked(3, PW)]);
         assert_eq!(
             m.on_input(b"ret\nid\n", true),
-            vec![InputPiece::Masked(4), InputPiece::EchoOff(b"id\n")]
+            vec![InputPiece::Masked(4, PW), InputPiece::EchoOff(b"id\n")]
         );
         assert_eq!(
             m.on_input(b"whoami\n", true),
@@ -170,7 +178,7 @@ mod tests {
         );
         // Leaving and re-entering password mode grants one more line.
         assert_eq!(m.on_input(b"x\n", false), vec![InputPiece::Clear(b"x\n")]);
-        assert_eq!(m.on_input(b"pw\n", true), vec![InputPiece::Masked(3)]);
+        assert_eq!(m.on_input(b"pw\n", true), vec![InputPiece::Masked(3, PW)]);
     }
 
     #[test]
@@ -179,7 +187,7 @@ mod tests {
         m.on_output(b"\r\nEnter password: ");
         assert_eq!(
             m.on_input(b"hunter2\rls\r", false),
-            vec![InputPiece::Masked(8), InputPiece::Clear(b"ls\r")]
+            vec![InputPiece::Masked(8, PROMPT), InputPiece::Clear(b"ls\r")]
         );
         assert_eq!(
             m.on_input(b"pwd\r", false),
@@ -192,7 +200,10 @@ mod tests {
         let mut m = masker();
         m.on_output(b"Pass");
         m.on_output(b"word: ");
-        assert_eq!(m.on_input(b"x\r", false), vec![InputPiece::Masked(2)]);
+        assert_eq!(
+            m.on_input(b"x\r", false),
+            vec![InputPiece::Masked(2, PROMPT)]
+        );
     }
 
     #[test]
@@ -207,7 +218,10 @@ mod tests {
     fn prompt_and_password_mode_mask_one_line_only() {
         let mut m = masker();
         m.on_output(b"Password: ");
-        assert_eq!(m.on_input(b"pw\n", true), vec![InputPiece::Masked(3)]);
+        assert_eq!(
+            m.on_input(b"pw\n", true),
+            vec![InputPiece::Masked(3, PROMPT)]
+        );
         assert_eq!(
             m.on_input(b"cmd\n", true),
             vec![InputPiece::EchoOff(b"cmd\n")]

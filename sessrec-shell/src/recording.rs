@@ -196,12 +196,13 @@ impl ChannelRecorder {
                         self.echo_off_input(off, data);
                     }
                 }
-                InputPiece::Masked(n) => {
+                InputPiece::Masked(n, reason) => {
                     self.bytes_in += n as u64;
                     if self.record_input {
                         let mut f = Map::new();
                         f.insert("off".into(), json!(off));
                         f.insert("bytes".into(), json!(n));
+                        f.insert("reason".into(), json!(reason));
                         self.event("input.masked", f);
                     }
                 }

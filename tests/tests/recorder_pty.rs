@@ -97,6 +97,10 @@ fn read_s_secret_is_masked() {
     assert!(!input.contains("hunter2"), "secret recorded: {input:?}");
     assert!(input.contains("echo visible-$((2+3))"));
     let masked = events(&channel, "input.masked");
+    assert!(
+        masked.iter().all(|m| m["reason"] == "password_mode"),
+        "{masked:?}"
+    );
     assert_eq!(
         masked
             .iter()
