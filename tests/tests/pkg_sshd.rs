@@ -239,3 +239,53 @@ fn every_forwarding_kind_is_refused_to_a_recorded_user() {
     let (rejected, err) = tunnel_rejected_by_server(&login);
     assert!(rejected, "tunnel (-w) not rejected by PermitTunnel: {err}");
 }
+
+#[test]
+fn force_command_dropin_records_users_whose_shell_is_sh() {
+    require_e2e!();
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let group = TestGroup::new("fc");
+    let user = TestUser::new("fc", Path::new("/bin/sh"));
+    user.add_to_group(group.name());
+    let (_, dropin) = sshd_dropins()
+        .into_iter()
+        .find(|(n, _)| n.contains("force-command"))
+        .expect("force-command drop-in");
+    let builder = PrivateSshd::builder();
+    let tree = RecordTree::new(&format!(
+        "min_free_mb = 1\n[policy]\nusers = []\ngroups = [\"{}\"]\nservices = [\"{}\"]\n\
+         launch = \"force-command\"\n[recorder]\nshell = \"/bin/bash\"\n",
+        group.name(),
+        builder.service()
+    ));
+    let sshd = builder
+        .recorded_by(&installed, tree.config_path())
+        .match_block(&adapt_dropin(&dropin, group.name(), installed.shell()))
+        .start();
+    let login = sshd.login(&user);
+    let out = login.exec("echo fc-$((40+2)); exit 5", b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "fc-42\n", "{out:?}");
+    assert_eq!(out.status.code(), Some(5), "{out:?}");
+    let mut term = login.interactive();
+    term.expect(r"\$ $", Duration::from_secs(30));
+    term.send_line("echo typed-$((6*7))");
+    term.expect("typed-42", Duration::from_secs(30));
+    term.send_line("exit");
+    term.wait_code(0, Duration::from_secs(30));
+
+    let sessions = tree.wait_sessions(2, Duration::from_secs(30));
+    let mut shown = String::new();
+    for session in &sessions {
+        let channel = wait_channels(session, 1, Duration::from_secs(30)).remove(0);
+        wait_last_event(&channel, "channel.end", Duration::from_secs(30));
+        assert_chain_ok(&channel);
+        shown.push_str(&stream_text(&channel, Stream::Output));
+    }
+    assert!(
+        shown.contains("fc-42") && shown.contains("typed-42"),
+        "{shown:?}"
+    );
+    let attempt = try_stdio_forward(&login, &Target::start());
+    assert!(!attempt.reached, "forwarding allowed: {}", attempt.detail);
+}
