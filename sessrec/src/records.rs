@@ -49,7 +49,13 @@ impl RecordFile {
             .and_then(|mut f| crate::summary::first_line(&mut f).ok())
         {
             Some(Ok(m)) => {
-                let t = event_time(&m);
+                // I/O offsets count from the moment `start_time` names (taken with the
+                // monotonic start), which precedes the line's own `time` by the set-up.
+                let t = m
+                    .get("start_time")
+                    .and_then(Value::as_str)
+                    .and_then(crate::timespec::parse_rfc3339)
+                    .or_else(|| event_time(&m));
                 (Some(m), t)
             }
             _ => (None, None),
