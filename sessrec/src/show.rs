@@ -297,21 +297,26 @@ fn channel_end_text(v: &Map<String, Value>) -> String {
 fn transfer_text(v: &Map<String, Value>) -> String {
     let mut t = String::new();
     for k in [
+        "protocol",
         "op",
         "direction",
         "path",
-        "from",
-        "to",
+        "target",
+        "size",
+        "bytes_read",
+        "bytes_written",
         "bytes",
         "status",
+        "status_code",
         "error",
+        "duration_us",
     ] {
         if let Some(val) = v.get(k) {
             let shown = match val {
                 Value::String(x) => escape_control(x),
                 other => escape_control(&other.to_string()),
             };
-            if k == "path" || k == "op" || k == "direction" {
+            if matches!(k, "path" | "op" | "direction" | "protocol") {
                 t.push_str(&format!("{shown} "));
             } else {
                 t.push_str(&format!("{k}={shown} "));
