@@ -61,8 +61,13 @@ pub fn json_for_html(v: &Value) -> String {
 }
 
 pub fn html_escape(text: &str) -> String {
+    html_text(&crate::escape::escape_control(text))
+}
+
+/// HTML-escapes text whose control characters are already escaped.
+fn html_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in crate::escape::escape_control(text).chars() {
+    for c in text.chars() {
         match c {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -136,7 +141,8 @@ AsciinemaPlayer.create({data:d.cast},document.getElementById('sessrec-player'),\
 {cols:d.cols,rows:d.rows,poster:d.poster,fit:'width',idleTimeLimit:5});})();";
     let page_css = "body{margin:0;padding:1em;background:#fff;color:#111;font-family:sans-serif}\
 h1{font-size:1.1em}dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;font-size:.9em}\
-dt{font-weight:bold}#sessrec-player{max-width:100%}";
+dt{font-weight:bold}#sessrec-player{max-width:100%}\
+h2{font-size:1em}.timeline{font-family:monospace;font-size:.85em}";
     let csp = format!(
         "default-src 'none'; script-src {} {} 'wasm-unsafe-eval'; style-src {} {}; img-src data:; font-src data:",
         csp_hash(&js),
@@ -149,6 +155,28 @@ dt{font-weight:bold}#sessrec-player{max-width:100%}";
         session.id,
         file.name.trim_end_matches(".jsonl")
     );
+    // The channel's timeline (and the login/logout around it) as escaped text under the player.
+    let mut timeline = String::new();
+    let mut files = Vec::new();
+    let session_file = session.dir.join("session.jsonl");
+    if session_file.is_file() {
+        files.push(RecordFile::open(crate::store::FileKind::Session, "session.jsonl".into(), session_file));
+    }
+    files.push(file.clone());
+    for e in crate::show::timeline(&files) {
+        let when = if e.time_us == i64::MIN || e.time_us == i64::MAX {
+            "?".to_string()
+        } else {
+            sessrec_core::time::Timestamp::from_micros(e.time_us).to_string()
+        };
+        timeline.push_str(&format!(
+            "<li><time>{}</time> <b>{}</b> {} {}</li>\n",
+            html_text(&when),
+            html_text(&e.file),
+            html_text(&e.kind),
+            html_text(&e.text)
+        ));
+    }
     let mut facts = String::new();
     for (label, value) in [
         ("session", session.id.as_str()),
@@ -173,6 +201,7 @@ dt{font-weight:bold}#sessrec-player{max-width:100%}";
 <meta name=\"referrer\" content=\"no-referrer\">\n<title>{title}</title>\n\
 <style>{css}</style>\n<style>{page_css}</style>\n</head><body>\n\
 <h1>{title}</h1>\n<dl>{facts}</dl>\n<div id=\"sessrec-player\"></div>\n\
+<h2>Timeline</h2>\n<ol class=\"timeline\">{timeline}</ol>\n\
 <script type=\"application/json\" id=\"sessrec-data\">{data}</script>\n\
 <script>{js}</script>\n<script>{init}</script>\n</body></html>\n",
         title = html_escape(&title),

@@ -335,3 +335,125 @@ fn kill_ends_a_live_session() {
     let o = sessrec(dir, &["list", "--live", "--json"]);
     assert!(!stdout(&o).contains(&id), "no longer live: {}", stdout(&o));
 }
+
+/// The asciinema-player for HTML exports: `$SESSREC_PLAYER_DIR`, or `vendor-player/` in the
+/// source tree, fetched with scripts/fetch-player.sh when missing.
+fn player_dir() -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::var_os("SESSREC_PLAYER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join("vendor-player"));
+    if !dir.join("asciinema-player.min.js").is_file() {
+        let status = Command::new("sh")
+            .arg(repo.join("scripts/fetch-player.sh"))
+            .arg(&dir)
+            .status()
+            .expect("run scripts/fetch-player.sh");
+        assert!(
+            status.success(),
+            "scripts/fetch-player.sh failed (npm needed)"
+        );
+    }
+    dir
+}
+
+fn chromium(profile: &Path, extra: &[&str], page: &Path) -> Output {
+    Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+            "--window-size=1000,900",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium")
+}
+
+#[test]
+fn html_export_of_a_real_session_in_chromium() {
+    require_e2e!("sftp", "chromium", "npm");
+    let r = recorded("html");
+    let player = player_dir();
+    let tmp = TempDir::new("cli-html");
+    // A shell session whose output the page must show.
+    let mut term = r.sshd.login(&r.user).interactive();
+    term.expect(r"\$ $", T);
+    term.send_line("echo page-shows-$((40+2))");
+    term.expect("page-shows-42", T);
+    term.send_line("exit");
+    term.wait_code(0, T);
+    // An sftp upload to a path that is markup.
+    let local = tmp.join("payload.txt");
+    std::fs::write(&local, b"payload\n").unwrap();
+    let batch = format!(
+        "-mkdir <\nput {} \"</script><script>alert(1)\"\n",
+        local.display()
+    );
+    let out = r.sshd.login(&r.user).sftp_batch(&batch, T);
+    assert!(out.status.success(), "sftp: {out:?}");
+
+    let sessions = r.tree.wait_sessions(2, T);
+    let dir = r.tree.record_dir();
+    let mut pages = Vec::new();
+    for session in &sessions {
+        wait_last_event(&session.join("session.jsonl"), "logout", T);
+        let id = session_id(session);
+        let page = tmp.join(format!("{id}.html"));
+        let o = sessrec(
+            dir,
+            &[
+                "export",
+                &format!("{id}/1"),
+                "--format",
+                "html",
+                "--player",
+                &player.to_string_lossy(),
+                "--output",
+                &page.to_string_lossy(),
+            ],
+        );
+        assert!(o.status.success(), "{o:?}");
+        pages.push(page);
+    }
+    let mut saw_text = false;
+    let mut saw_path = false;
+    for (i, page) in pages.iter().enumerate() {
+        let html = std::fs::read_to_string(page).unwrap();
+        assert!(html.contains("Content-Security-Policy\" content=\"default-src 'none'"));
+        assert_eq!(html.matches("<script").count(), 3, "data, player, start-up");
+        let dom = chromium(&tmp.join(format!("profile-{i}")), &["--dump-dom"], page);
+        let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+        assert_eq!(dom.matches("<script").count(), 3, "no script was injected");
+        if dom
+            .split("class=\"ap-line\"")
+            .skip(1)
+            .any(|l| l.contains("page-shows-42"))
+        {
+            saw_text = true;
+        }
+        if html.contains("sftp") && dom.contains("&lt;/script&gt;&lt;script&gt;alert(1)") {
+            saw_path = true;
+        }
+        let shot = tmp.join(format!("shot-{i}.png"));
+        let o = chromium(
+            &tmp.join(format!("profile-shot-{i}")),
+            &[&format!("--screenshot={}", shot.display())],
+            page,
+        );
+        assert!(o.status.success(), "{o:?}");
+        assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000));
+    }
+    assert!(saw_text, "the player did not render the recorded text");
+    assert!(
+        saw_path,
+        "the sftp path is not shown as text in the timeline"
+    );
+}
