@@ -160,7 +160,11 @@ h2{font-size:1em}.timeline{font-family:monospace;font-size:.85em}";
     let mut files = Vec::new();
     let session_file = session.dir.join("session.jsonl");
     if session_file.is_file() {
-        files.push(RecordFile::open(crate::store::FileKind::Session, "session.jsonl".into(), session_file));
+        files.push(RecordFile::open(
+            crate::store::FileKind::Session,
+            "session.jsonl".into(),
+            session_file,
+        ));
     }
     files.push(file.clone());
     for e in crate::show::timeline(&files) {
