@@ -38,6 +38,9 @@ fn ssh_tty_is_taken_and_nested_channels_are_linked() {
         installed.shell().display()
     ));
     term.expect("nested-3", T);
+    // Type on only once the shell is back: keys typed while the nested recorder is ending
+    // would go to it, as to any program reading the terminal.
+    term.expect(r"\$ (\x1b\[K)?$", T);
     term.send_line("exit");
     term.wait(T);
 
