@@ -107,6 +107,7 @@ fn pty_session(tree: &RecordTree) -> (PathBuf, PathBuf) {
 fn cli_on_real_recorded_sessions() {
     require_e2e!("asciinema");
     let r = recorded("cli");
+    let log = AuthLog::mark();
     let transcript = record_sessions(&r);
     let (session, channel) = pty_session(&r.tree);
     for s in r.tree.wait_sessions(2, T) {
@@ -296,6 +297,38 @@ fn cli_on_real_recorded_sessions() {
     let o = sessrec(&copy, &["verify", &id]);
     assert_eq!(o.status.code(), Some(1), "truncated: {}", stdout(&o));
     assert!(stdout(&o).contains("lines were removed"), "{}", stdout(&o));
+
+    // Root also removes the logout: without anchors that looks like a crash (incomplete);
+    // the anchors the writers sent to syslog at close show that lines were removed.
+    let channel_name = rel.file_name().unwrap().to_string_lossy().into_owned();
+    log.wait_for(&format!("sessrec anchor file={id}/{channel_name} "), T);
+    log.wait_for(&format!("sessrec anchor file={id}/session.jsonl "), T);
+    let anchors = tmp.join("anchors.log");
+    let lines: Vec<String> = log
+        .since()
+        .lines()
+        .filter(|l| l.contains("sessrec anchor") && l.contains(&id))
+        .map(str::to_owned)
+        .collect();
+    std::fs::write(&anchors, lines.join("\n") + "\n").unwrap();
+    let session_copy = copied.parent().unwrap().join("session.jsonl");
+    let text = std::fs::read(&session_copy).unwrap();
+    let mut session_lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+    session_lines.pop();
+    std::fs::write(&session_copy, session_lines.concat()).unwrap();
+    let o = sessrec(&copy, &["verify", &id]);
+    assert_eq!(o.status.code(), Some(3), "no anchors: {}", stdout(&o));
+    let anchors_arg = anchors.to_string_lossy().into_owned();
+    let o = sessrec(&copy, &["verify", &id, "--anchors", &anchors_arg]);
+    assert_eq!(o.status.code(), Some(1), "with anchors: {}", stdout(&o));
+    assert!(
+        stdout(&o).contains("although syslog holds an anchor for it"),
+        "{}",
+        stdout(&o)
+    );
+    // The untouched tree agrees with its anchors.
+    let o = sessrec(dir, &["verify", &id, "--anchors", &anchors_arg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
 /// The text of a terminal stream: escape sequences and controls other than newline removed.
