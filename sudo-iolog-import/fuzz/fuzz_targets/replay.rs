@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
         skip: u64::from(data[0] >> 4),
         live: data[0] & 2 != 0,
     };
-    let Ok(timing) = StreamReader::new(timing) else { return };
+    let Ok(timing) = StreamReader::new(timing) else {
+        return;
+    };
     let mut streams: [Option<StreamReader<&[u8]>>; 5] = Default::default();
     for s in streams.iter_mut() {
         *s = StreamReader::new(stream).ok();
