@@ -193,3 +193,49 @@ fn hangup_mid_output_leaves_a_complete_record() {
     assert_eq!(end["reason"], "hangup");
     assert!(stream_text(&channel, Stream::Output).contains("hangup-line-output"));
 }
+
+#[test]
+fn tampering_with_a_real_record_is_detected() {
+    require_e2e!();
+    let rig = Rig::new("rec-tamper", SHELL_CONFIG);
+    let mut term = rig.login();
+    term.expect("This session is recorded", WAIT);
+    for i in 0..3 {
+        term.send_line(&format!("echo line-{i}-$((i+1))"));
+        term.expect(&format!("line-{i}-"), WAIT);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    term.send_line("exit");
+    term.wait_code(0, WAIT);
+    let channel = rig.finished_channel(1);
+    let original = std::fs::read(&channel).unwrap();
+    let lines: Vec<&[u8]> = original.split_inclusive(|&b| b == b'\n').collect();
+    assert!(lines.len() >= 5, "too few lines to tamper with");
+    // The chain starts from the file's own name, so the copy keeps it.
+    let copy_dir = rig.tree.dir().join("copy");
+    std::fs::create_dir_all(&copy_dir).unwrap();
+    let copy = copy_dir.join("channel-1.jsonl");
+    let verify = |bytes: Vec<u8>| {
+        std::fs::write(&copy, bytes).unwrap();
+        sessrec_core::reader::verify_file(&copy).unwrap()
+    };
+    // Unchanged: valid.
+    assert!(verify(original.clone()).ok);
+    // A modified byte inside a line.
+    let mut modified = original.clone();
+    let at = lines[0].len() + lines[1].len() / 2;
+    modified[at] = if modified[at] == b'x' { b'y' } else { b'x' };
+    assert!(!verify(modified).ok);
+    // A removed line.
+    let removed: Vec<u8> = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 2)
+        .flat_map(|(_, l)| l.to_vec())
+        .collect();
+    assert!(!verify(removed).ok);
+    // Two lines swapped.
+    let mut order: Vec<&[u8]> = lines.clone();
+    order.swap(1, 2);
+    assert!(!verify(order.concat()).ok);
+}
