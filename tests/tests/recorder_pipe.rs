@@ -308,3 +308,39 @@ fn the_recorder_itself_as_real_shell_is_refused() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is sessrec-shell itself"));
 }
+
+#[test]
+fn the_final_anchor_goes_to_authpriv() {
+    require_e2e!();
+    ensure_syslog();
+    let auth = AuthLog::mark();
+    let rig = Rig::new("rec-anc", CONFIG);
+    let out = run_piped(
+        &rig,
+        "sessrec-shell",
+        &["-c", "echo anchored"],
+        &[],
+        Vec::new(),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let channel = rig.finished_channel(1);
+    let report = assert_chain_ok(&channel);
+    let expected = format!(
+        "sessrec anchor file={}/channel-1.jsonl seq={} sha256={}",
+        rig.session, report.last_seq, report.last_digest
+    );
+    let line = auth.wait_for(&regex_escape(&expected), WAIT);
+    assert!(line.contains("sessrec-shell"), "{line}");
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if "\\.+*?()|[]{}^$".contains(c) {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
