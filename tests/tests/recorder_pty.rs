@@ -239,3 +239,34 @@ fn tampering_with_a_real_record_is_detected() {
     order.swap(1, 2);
     assert!(!verify(order.concat()).ok);
 }
+
+#[test]
+fn a_line_after_a_password_prompt_is_masked_in_raw_mode() {
+    require_e2e!();
+    let rig = Rig::new("rec-raw", SHELL_CONFIG);
+    let mut term = rig.login();
+    term.expect("This session is recorded", WAIT);
+    term.send_line(
+        "stty raw -echo; printf 'Token pass''word: '; head -c 11 >/dev/null; stty sane; echo; echo done-$((1+1))",
+    );
+    // (The quotes keep the typed command's echo from looking like the prompt.)
+    // (The split quotes keep the echo of the typed command from looking like the prompt.)
+    term.expect("Token password: ", WAIT);
+    term.send("raw-secret\r");
+    term.expect("done-2", WAIT);
+    term.send_line("echo after-$((2+3))");
+    term.expect("after-5", WAIT);
+    term.send_line("exit");
+    term.wait_code(0, WAIT);
+    let channel = rig.finished_channel(1);
+    let input = stream_text(&channel, Stream::Input);
+    assert!(!input.contains("raw-secret"), "{input:?}");
+    assert!(input.contains("echo after-$((2+3))"));
+    let masked = events(&channel, "input.masked");
+    assert!(
+        masked
+            .iter()
+            .any(|m| m["reason"] == "prompt" && m["bytes"] == 11),
+        "{masked:?}"
+    );
+}
