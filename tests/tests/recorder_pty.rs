@@ -250,7 +250,6 @@ fn a_line_after_a_password_prompt_is_masked_in_raw_mode() {
         "stty raw -echo; printf 'Token pass''word: '; head -c 11 >/dev/null; stty sane; echo; echo done-$((1+1))",
     );
     // (The quotes keep the typed command's echo from looking like the prompt.)
-    // (The split quotes keep the echo of the typed command from looking like the prompt.)
     term.expect("Token password: ", WAIT);
     term.send("raw-secret\r");
     term.expect("done-2", WAIT);
