@@ -48,11 +48,6 @@ impl Filters {
                 .is_none_or(|f| glob_match(f, &s.src_ip))
             && (!self.live || s.state == State::Live)
     }
-
-    /// Whether per-session content must be read at all for this filter set.
-    pub fn needs_summary(&self) -> bool {
-        true
-    }
 }
 
 pub fn run(ctx: &Context) -> CmdResult {
@@ -85,7 +80,6 @@ pub fn run(ctx: &Context) -> CmdResult {
             "IDENTITY"
         )?;
     }
-    let mut damaged = 0usize;
     for session in &sessions {
         let summary = summarize(session, &ctx.host);
         if !filters.accepts(&summary) {
@@ -96,9 +90,6 @@ pub fn run(ctx: &Context) -> CmdResult {
         } else {
             None
         };
-        if summary.state == State::Damaged {
-            damaged += 1;
-        }
         if json {
             let mut v = to_json(&summary, ctx.now_us);
             if let Some(r) = &verify_result {
@@ -158,7 +149,6 @@ pub fn run(ctx: &Context) -> CmdResult {
         }
     }
     out.flush()?;
-    let _ = damaged;
     Ok(exit::OK)
 }
 

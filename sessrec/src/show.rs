@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use sessrec_core::record::Stream;
 
 use crate::cli::{exit, CmdResult, Context, Failure};
-use crate::escape::{escape_bytes, escape_control};
+use crate::escape::escape_control;
 use crate::lineedit::{LineEditor, TypedLine};
 use crate::records::{session_record_files, Item, RecordFile};
 use crate::store::FileKind;
@@ -630,6 +630,5 @@ pub fn run(ctx: &Context) -> CmdResult {
         }
     }
     out.flush()?;
-    let _ = escape_bytes;
     Ok(exit::OK)
 }

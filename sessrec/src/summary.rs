@@ -244,7 +244,7 @@ struct Head<'a> {
 }
 
 fn head(line: &[u8]) -> Result<Head<'_>, String> {
-    serde_json::from_slice(line).map_err(|e| format!("line is not valid JSON: {e}"))
+    serde_json::from_slice(line).map_err(|e| format!("line does not parse: {e}"))
 }
 
 /// Reads the summary of one session directory. I/O problems with single files are reported
