@@ -96,6 +96,8 @@ mod tests {
         };
         mk("00/00/01", &["timing", "log", "log.json", "ttyout"]);
         mk("00/00/02", &["timing", "log"]);
+        // sudo's %{seq} counts in base 36, two digits per level.
+        mk("00/0A/ZZ", &["timing", "log", "log.json"]);
         mk("alice/20261124-0001", &["timing", "log.json"]);
         mk("00/00/03", &["timing"]); // no log: not a session
         mk("seqdir", &["seq"]);
@@ -110,7 +112,10 @@ mod tests {
             .iter()
             .map(|p| p.strip_prefix(&root).unwrap().to_str().unwrap().to_string())
             .collect();
-        assert_eq!(rel, ["00/00/01", "00/00/02", "alice/20261124-0001"]);
+        assert_eq!(
+            rel,
+            ["00/00/01", "00/00/02", "00/0A/ZZ", "alice/20261124-0001"]
+        );
         assert_eq!(found.skipped_symlinks, [root.join("00/link")]);
         fs::remove_dir_all(&root).unwrap();
         fs::remove_dir_all(&outside).unwrap();

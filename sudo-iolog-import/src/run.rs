@@ -73,6 +73,7 @@ pub type Progress<'a> = &'a mut dyn FnMut(u64, u64, u64);
 pub fn run_pass(opts: &PassOptions, progress: Progress<'_>) -> io::Result<Summary> {
     let began = Instant::now();
     let mut summary = Summary::default();
+    let _lock = state::lock(&opts.state_file)?;
     let mut state = State::load(&opts.state_file)?;
 
     let mut candidates = Vec::new();

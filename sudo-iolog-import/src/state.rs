@@ -65,6 +65,36 @@ impl Default for State {
     }
 }
 
+/// An exclusive lock on `<state_file>.lock`, held for a whole pass so that two importers (the
+/// service and a manual run) never interleave.
+pub struct PassLock {
+    _lock: nix::fcntl::Flock<File>,
+}
+
+/// Waits for and takes the pass lock.
+pub fn lock(state_file: &Path) -> io::Result<PassLock> {
+    let dir = state_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mut name = state_file.as_os_str().to_owned();
+    name.push(".lock");
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(PathBuf::from(name))?;
+    let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, errno)| io::Error::from(errno))?;
+    Ok(PassLock { _lock: lock })
+}
+
 /// The key of one sudo session.
 pub fn key(iolog: &Path, start: StartTime, timing: FileIdentity) -> String {
     format!(

@@ -61,7 +61,7 @@ const READ_BUFFER: usize = 64 * 1024;
 
 enum Inner<R: BufRead> {
     Plain(R),
-    Gzip(MultiGzDecoder<R>),
+    Gzip(Box<MultiGzDecoder<R>>),
 }
 
 /// A decoded stream. Reads end cleanly where the data ends; [`StreamReader::truncated`] then says
@@ -84,7 +84,7 @@ impl<R: BufRead> StreamReader<R> {
         };
         let compressed = head.starts_with(&GZIP_MAGIC);
         let inner = if compressed {
-            Inner::Gzip(MultiGzDecoder::new(source))
+            Inner::Gzip(Box::new(MultiGzDecoder::new(source)))
         } else {
             Inner::Plain(source)
         };
