@@ -20,6 +20,9 @@ use crate::state::{self, Entry, State};
 
 /// How far before the oldest sudo session login sessions are looked for.
 pub const MAX_SESSION_AGE: Duration = Duration::from_secs(31 * 24 * 3600);
+/// An unfinished log unchanged this long is imported even if its login never logged out
+/// (sshd killed before it could write the logout).
+pub const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The state is saved at least this often during a long pass.
 const SAVE_EVERY: Duration = Duration::from_secs(2);
 
@@ -128,7 +131,7 @@ pub fn run_pass(opts: &PassOptions, progress: Progress<'_>) -> io::Result<Summar
                 .duration_since(session.last_change)
                 .unwrap_or(Duration::ZERO);
             let login_over = attribution.session.is_none_or(|s| s.logout_us.is_some());
-            quiet >= opts.settle && login_over
+            quiet >= opts.settle && (login_over || quiet >= STALE_AFTER)
         };
         let previous = state.live(&key).cloned();
         let result = if previous.is_some() || (!settled && opts.live) {
