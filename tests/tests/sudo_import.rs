@@ -184,7 +184,8 @@ impl Recorded {
         let installed = Installed::recorder_and_pam();
         let tree = RecordTree::new("");
         let user = TestUser::new(prefix, installed.shell());
-        let sudo = SudoLogging::new(user.name(), "", "");
+        // Compressed streams flushed as they are written, for one command.
+        let sudo = SudoLogging::new(user.name(), "", "Defaults!/usr/bin/sleep iolog_flush\n");
         let state = tree.dir().join("sudo-import.state");
         tree.write_config(&config(sudo.dir(), &state));
         let sshd = PrivateSshd::builder()
@@ -228,6 +229,16 @@ fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
         "SESSREC_SESSION=00000000-0000-7000-8000-000000000000 sudo printf 'forged-%s\\n' x; echo done-$((0+3))",
     );
     term.expect("done-3", T);
+    // Suspended with Ctrl-Z, resumed with fg, killed with Ctrl-C.
+    term.send_line("sudo sleep 30");
+    std::thread::sleep(Duration::from_secs(1));
+    term.send("\x1a");
+    term.expect("Stopped", T);
+    term.send_line("fg");
+    std::thread::sleep(Duration::from_millis(500));
+    term.send("\x03");
+    term.send_line("echo after-$((1+1))");
+    term.expect("after-2", T);
     // Nothing is typed ahead: input typed while sudo runs goes to sudo's own pty.
     term.send_line("sudo -i");
     term.expect(r"root@[^\s]*# ", T);
@@ -248,11 +259,11 @@ fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
         "{summary} {out:?}\n{}",
         tree.listing()
     );
-    assert_eq!(summary["imported"], 4, "{summary}\n{}", tree.listing());
+    assert_eq!(summary["imported"], 5, "{summary}\n{}", tree.listing());
     assert!(all_unattributed(tree).is_empty(), "{}", tree.listing());
 
     let interactive = sudo_files(&session);
-    assert_eq!(interactive.len(), 4, "{}", tree.listing());
+    assert_eq!(interactive.len(), 5, "{}", tree.listing());
     for f in &interactive {
         assert_chain_ok(f);
     }
@@ -275,6 +286,17 @@ fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
         "{start:?}"
     );
 
+    let (f, start) = record_for(&interactive, "/usr/bin/sleep");
+    assert_eq!(start["match"], "runenv", "{start:?}");
+    let signals: Vec<Value> = events(&f, "suspend")
+        .into_iter()
+        .map(|e| e["signal"].clone())
+        .collect();
+    assert_eq!(signals, ["TSTP", "CONT"], "{}", tree.listing());
+    let end = only_event(&f, "sudo.end");
+    assert_eq!(end["complete"], true);
+    assert!(end["duration_us"].as_u64().unwrap() >= 1_000_000, "{end:?}");
+
     let (f, start) = record_for(&interactive, "-bash");
     assert_eq!(start["runuser"], "root");
     assert!(stream_text(&f, Stream::Input).contains("echo root-$((6*7))"));
@@ -287,7 +309,7 @@ fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
 
     let (again, _) = import(tree);
     assert_eq!(again["imported"], 0, "{again}");
-    assert_eq!(again["already_imported"], 4, "{again}");
+    assert_eq!(again["already_imported"], 5, "{again}");
 }
 
 #[test]
