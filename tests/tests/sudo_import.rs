@@ -313,7 +313,6 @@ fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
 }
 
 #[test]
-#[ignore = "sessrec-shell pipe mode (exec channels) fails with EPERM before bash starts; un-ignore when it works"]
 fn sudo_in_an_exec_session_without_a_tty_is_tied_by_sessrec_session() {
     require_e2e!("sudo");
     let r = Recorded::new("sudo-exec");
