@@ -80,3 +80,33 @@ fn ssh_tty_is_taken_and_nested_channels_are_linked() {
     assert_eq!(nested_start["outer_tty"], "nested");
     assert!(stream_text(nested, Stream::Output).contains("nested-3"));
 }
+
+#[test]
+fn client_disconnect_mid_output_leaves_a_complete_record() {
+    require_e2e!();
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let builder = PrivateSshd::builder();
+    let tree = RecordTree::new(&format!(
+        "[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
+        builder.service()
+    ));
+    let user = TestUser::new("rec-disc", installed.shell());
+    let sshd = builder.recorded_by(&installed, tree.config_path()).start();
+    let mut term = sshd.login(&user).interactive();
+    term.expect(r"\$ ", T);
+    term.send_line("yes disconnect-output");
+    term.expect("disconnect-output\r\ndisconnect-output", T);
+    // The client vanishes: sshd closes the terminal under the recorder.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(term.pid() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let session = tree.wait_sessions(1, T).remove(0);
+    let channel = wait_channels(&session, 1, T).remove(0);
+    wait_last_event(&channel, "channel.end", T);
+    assert_chain_ok(&channel);
+    assert_eq!(only_event(&channel, "channel.end")["reason"], "hangup");
+    assert!(stream_text(&channel, Stream::Output).contains("disconnect-output"));
+}
