@@ -582,7 +582,7 @@ impl Setup {
             .recorder
             .record_input
             .then(|| InputMasker::new(self.config.recorder.password_prompt().clone()));
-        let outcome = PtyRelay {
+        let relay = PtyRelay {
             master: pty.master,
             signal_fd: signal_fd.as_raw_fd(),
             child_pid: child.pid,
@@ -593,8 +593,8 @@ impl Setup {
                 self.config.recorder.idle_timeout_s,
                 self.config.recorder.idle_warning_s,
             ),
-        }
-        .run();
+        };
+        let outcome = run_guarded(|| relay.run(), recorder_panicked);
         drop(guard);
         Ok(outcome)
     }
@@ -625,7 +625,7 @@ impl Setup {
             }
             _ => None,
         };
-        let outcome = PipeRelay {
+        let relay = PipeRelay {
             child,
             signal_fd: signal_fd.as_raw_fd(),
             recorder,
@@ -639,8 +639,8 @@ impl Setup {
                     self.config.recorder.idle_warning_s,
                 )
             },
-        }
-        .run();
+        };
+        let outcome = run_guarded(|| relay.run(), recorder_panicked);
         drop(guard);
         Ok(outcome)
     }
@@ -658,6 +658,25 @@ impl Setup {
                 err(format!("cannot drop recorder privileges: {e}"))
             })
     }
+}
+
+/// Runs a relay; a panic (a bug) still ends the channel with a final record instead of leaving
+/// the record open.
+fn run_guarded(relay: impl FnOnce() -> Outcome, on_panic: fn()) -> Outcome {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(relay)).unwrap_or_else(|_| {
+        on_panic();
+        Outcome {
+            reason: EndReason::InternalError,
+            status: None,
+        }
+    })
+}
+
+fn recorder_panicked() {
+    syslog_authpriv(
+        Level::Error,
+        "the relay failed internally; the channel was hung up and its record closed",
+    );
 }
 
 /// Asks for a ticket on the outer terminal (before raw mode), bounded in time and length.

@@ -37,6 +37,8 @@ pub enum EndReason {
     Idle,
     /// The record could not be written (`on_error = "deny"`).
     RecordFailure,
+    /// The relay failed unexpectedly (a bug); the record is closed properly all the same.
+    InternalError,
 }
 
 impl EndReason {
@@ -47,6 +49,7 @@ impl EndReason {
             EndReason::Terminated => "terminated",
             EndReason::Idle => "idle",
             EndReason::RecordFailure => "record_failure",
+            EndReason::InternalError => "internal_error",
         }
     }
 }
