@@ -232,31 +232,29 @@ pub fn tempfile_spool() -> io::Result<std::fs::File> {
     ))
 }
 
-/// Lines kept in the emulator's scrollback before they are written out.
-const SCROLLBACK_FLUSH: usize = 5_000;
-
-/// Renders output through a terminal emulator and writes what scrolled by and the final screen.
+/// Renders output through a terminal emulator and writes every row that scrolls off the top,
+/// then the final screen.
+///
+/// vt100 0.15 can look back at most one screen into its scrollback, so output is fed in pieces
+/// that scroll less than a screen each; after each piece the rows that scrolled off are read
+/// and written, and the emulator is restarted from its screen state before its scrollback
+/// fills.
 pub struct Renderer {
     parser: vt100::Parser,
     cols: u16,
     rows: u16,
+    capacity: usize,
 }
 
 impl Renderer {
     pub fn new(cols: u16, rows: u16) -> Self {
+        let capacity = (rows as usize * 4).max(1000);
         Renderer {
-            parser: vt100::Parser::new(rows, cols, SCROLLBACK_FLUSH * 2),
+            parser: vt100::Parser::new(rows, cols, capacity),
             cols,
             rows,
+            capacity,
         }
-    }
-
-    pub fn process(&mut self, data: &[u8], out: &mut dyn Write) -> io::Result<()> {
-        self.parser.process(data);
-        if self.scrollback_len() >= SCROLLBACK_FLUSH {
-            self.flush_scrollback(out)?;
-        }
-        Ok(())
     }
 
     fn scrollback_len(&mut self) -> usize {
@@ -266,38 +264,63 @@ impl Renderer {
         n
     }
 
-    /// Writes the rows that scrolled off, then restarts the emulator from the current screen.
-    fn flush_scrollback(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        let n = self.scrollback_len();
-        let mut remaining = n;
-        while remaining > 0 {
-            self.parser.set_scrollback(remaining);
-            let text = self.parser.screen().contents();
-            let lines: Vec<&str> = text.split('\n').collect();
-            let take = remaining.min(self.rows as usize);
-            for l in lines.iter().take(take) {
-                writeln!(out, "{}", l.trim_end())?;
+    pub fn process(&mut self, data: &[u8], out: &mut dyn Write) -> io::Result<()> {
+        let max_newlines = (self.rows as usize / 2).max(1);
+        let max_bytes = (self.cols as usize * self.rows as usize / 4).max(64);
+        let mut rest = data;
+        while !rest.is_empty() {
+            let mut end = 0;
+            let mut newlines = 0;
+            while end < rest.len() && end < max_bytes && newlines < max_newlines {
+                if rest[end] == b'\n' {
+                    newlines += 1;
+                }
+                end += 1;
             }
-            remaining -= take;
+            let (piece, tail) = rest.split_at(end);
+            rest = tail;
+            let before = self.scrollback_len();
+            self.parser.process(piece);
+            let after = self.scrollback_len();
+            let new = after.saturating_sub(before).min(self.rows as usize);
+            if new > 0 {
+                self.parser.set_scrollback(new);
+                let cols = self.cols;
+                for row in self.parser.screen().rows(0, cols).take(new) {
+                    writeln!(out, "{}", row.trim_end())?;
+                }
+                self.parser.set_scrollback(0);
+            }
+            if after + self.rows as usize * 2 > self.capacity {
+                self.restart();
+            }
         }
-        self.parser.set_scrollback(0);
+        Ok(())
+    }
+
+    /// A fresh emulator showing the same screen, with an empty scrollback.
+    fn restart(&mut self) {
         let state = self.parser.screen().state_formatted();
-        let mut fresh = vt100::Parser::new(self.rows, self.cols, SCROLLBACK_FLUSH * 2);
+        let mut fresh = vt100::Parser::new(self.rows, self.cols, self.capacity);
         fresh.process(&state);
         self.parser = fresh;
-        Ok(())
     }
 
     pub fn resize(&mut self, cols: u16, rows: u16) {
         self.cols = cols;
         self.rows = rows;
+        self.capacity = (rows as usize * 4).max(1000);
         self.parser.set_size(rows, cols);
     }
 
     pub fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        self.flush_scrollback(out)?;
-        let text = self.parser.screen().contents();
-        let mut lines: Vec<&str> = text.split('\n').map(str::trim_end).collect();
+        let cols = self.cols;
+        let mut lines: Vec<String> = self
+            .parser
+            .screen()
+            .rows(0, cols)
+            .map(|r| r.trim_end().to_string())
+            .collect();
         while lines.last().is_some_and(|l| l.is_empty()) {
             lines.pop();
         }
@@ -465,6 +488,30 @@ fn json_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renderer_writes_every_scrolled_row_once() {
+        let mut r = Renderer::new(80, 24);
+        let mut out = Vec::new();
+        let mut data = Vec::new();
+        for i in 1..=5000 {
+            data.extend_from_slice(format!("line-{i}\r\n").as_bytes());
+        }
+        // Big chunks and small ones alike.
+        r.process(&data[..30_000], &mut out).unwrap();
+        for chunk in data[30_000..].chunks(7) {
+            r.process(chunk, &mut out).unwrap();
+        }
+        r.process(b"\x1b[1mlast\x1b[0m screen\r\nabc\x08\x08XY", &mut out)
+            .unwrap();
+        r.finish(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for i in 1..=5000 {
+            assert_eq!(lines[i - 1], format!("line-{i}"));
+        }
+        assert_eq!(&lines[5000..], ["last screen", "aXY"]);
+    }
 
     #[test]
     fn stripper_keeps_glyphs() {

@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod cli;
+pub mod conceal;
 pub mod doctor;
 pub mod escape;
 pub mod export;

@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 use sessrec_core::record::Stream;
 
 use crate::cli::{exit, CmdResult, Context, Failure};
+use crate::conceal::ScreenWatch;
 use crate::escape::escape_control;
 use crate::lineedit::{LineEditor, TypedLine};
 use crate::records::{session_record_files, Item, RecordFile};
@@ -425,10 +426,13 @@ fn typed_entry(f: &RecordFile, line: &TypedLine, echo: Option<String>, start_us:
     if let Some(echo) = &echo {
         let typed = squash(&line.text);
         let shown = squash(echo);
-        if !typed.is_empty() && !line.echo_off {
+        // Where the keys leave room for doubt (completion, history), the echoed line is the
+        // better witness of what was run: show it whenever it differs from the keys.
+        let doubtful = !line.guesses.is_empty() && shown != typed;
+        if !line.echo_off && (!typed.is_empty() || doubtful) {
             if shown.is_empty() {
                 flags.push("no echo: typed input was not shown on screen".into());
-            } else if !shown.contains(&typed) {
+            } else if !shown.contains(&typed) || doubtful {
                 flags.push(format!("screen showed {:?}", escape_control(&shown)));
                 screen = Some(shown.clone());
             }
@@ -459,6 +463,44 @@ fn typed_entry(f: &RecordFile, line: &TypedLine, echo: Option<String>, start_us:
     }
 }
 
+/// Adds a command entry; one that the screen showed as typed is watched for concealment.
+fn push_typed(
+    out: &mut Vec<Entry>,
+    watch: Option<&mut ScreenWatch>,
+    entry: Entry,
+    line: &TypedLine,
+) {
+    let shown_as_typed = entry
+        .details
+        .get("screen_showed")
+        .is_some_and(Value::is_null)
+        && !line.echo_off
+        && !line.cancelled
+        && !line.eof
+        && !entry.text.contains("no echo:");
+    out.push(entry);
+    if let (Some(w), true) = (watch, shown_as_typed) {
+        w.watch(
+            out.len() - 1,
+            &line.text,
+            line.end_us + crate::conceal::CHECK_AFTER_US,
+        );
+    }
+}
+
+fn mark_concealed(entry: &mut Entry) {
+    let flag = "concealed: erased from the screen by the output that followed";
+    if entry.text.ends_with(']') {
+        entry.text.pop();
+        entry.text.push_str(&format!("; {flag}]"));
+    } else {
+        entry.text.push_str(&format!("   [{flag}]"));
+    }
+    if let Value::Object(d) = &mut entry.details {
+        d.insert("concealed".into(), true.into());
+    }
+}
+
 fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
     let start_us = f.start_us.unwrap_or(0);
     let items = match f.items() {
@@ -480,6 +522,7 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
         pending: Vec::new(),
         cols,
     };
+    let mut watch = pty.then(|| ScreenWatch::new(cols, f.geometry().1));
     let mut input_bytes = 0u64;
     let mut done = Vec::new();
     let mut last_off = 0u64;
@@ -498,7 +541,12 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                         echo.pending.append(&mut done);
                     }
                     Stream::Input => input_bytes += data.len() as u64,
-                    Stream::Output | Stream::Stderr if pty => echo.push_output(off_us, &data),
+                    Stream::Output | Stream::Stderr if pty => {
+                        echo.push_output(off_us, &data);
+                        if let Some(w) = watch.as_mut() {
+                            w.output(&data);
+                        }
+                    }
                     _ => {}
                 }
                 // Lines whose echo window has passed are checked now.
@@ -512,7 +560,17 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                 };
                 for line in ready {
                     let e = echo.echo_of(&line);
-                    out.push(typed_entry(f, &line, e, start_us));
+                    push_typed(
+                        out,
+                        watch.as_mut(),
+                        typed_entry(f, &line, e, start_us),
+                        &line,
+                    );
+                }
+                if let Some(w) = watch.as_mut() {
+                    for idx in w.due(off_us) {
+                        mark_concealed(&mut out[idx]);
+                    }
                 }
                 let keep_from = echo
                     .pending
@@ -540,6 +598,9 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                     "resize" => {
                         let c = value.get("cols").and_then(Value::as_u64).unwrap_or(0);
                         let r = value.get("rows").and_then(Value::as_u64).unwrap_or(0);
+                        if let Some(w) = watch.as_mut() {
+                            w.resize(c.clamp(1, 1000) as u16, r.clamp(1, 500) as u16);
+                        }
                         format!("resize {c}x{r}")
                     }
                     _ => generic_text(&value),
@@ -559,7 +620,17 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
     rest.extend(editor.finish());
     for line in rest {
         let e = echo.echo_of(&line);
-        out.push(typed_entry(f, &line, e, start_us));
+        push_typed(
+            out,
+            watch.as_mut(),
+            typed_entry(f, &line, e, start_us),
+            &line,
+        );
+    }
+    if let Some(w) = watch.as_mut() {
+        for idx in w.finish() {
+            mark_concealed(&mut out[idx]);
+        }
     }
     if input_bytes > 0 {
         out.push(Entry {

