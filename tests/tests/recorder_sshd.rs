@@ -110,3 +110,44 @@ fn client_disconnect_mid_output_leaves_a_complete_record() {
     assert_eq!(only_event(&channel, "channel.end")["reason"], "hangup");
     assert!(stream_text(&channel, Stream::Output).contains("disconnect-output"));
 }
+
+#[test]
+fn ssh_t_gets_a_recorded_shell_over_pipes() {
+    require_e2e!();
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let builder = PrivateSshd::builder();
+    let tree = RecordTree::new(&format!(
+        "[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
+        builder.service()
+    ));
+    let user = TestUser::new("rec-sshT", installed.shell());
+    let sshd = builder.recorded_by(&installed, tree.config_path()).start();
+    let login = sshd.login(&user);
+    // `ssh -T host` with no command: an interactive login shell on pipes.
+    let out = sessrec_tests::util::output_with_timeout(
+        &mut login.ssh_command(&["-T"]),
+        b"echo over-pipes-$((6*7)) ; echo to-stderr >&2 ; exit 5\n",
+        T,
+    );
+    assert_eq!(out.status.code(), Some(5));
+    // (sshd may show the PAM module's notice first, for shell sessions.)
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.ends_with("over-pipes-42\n") && stdout.lines().last() == Some("over-pipes-42"),
+        "{stdout:?}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to-stderr\n");
+    let session = tree.wait_sessions(1, T).remove(0);
+    let channel = wait_channels(&session, 1, T).remove(0);
+    wait_last_event(&channel, "channel.end", T);
+    assert_chain_ok(&channel);
+    let start = only_event(&channel, "channel.start");
+    assert_eq!(start["kind"], "shell");
+    assert_eq!(start["mode"], "pipe");
+    assert_eq!(start["login"], true);
+    assert!(stream_text(&channel, Stream::Input).contains("echo over-pipes-$((6*7))"));
+    assert_eq!(stream_text(&channel, Stream::Output), "over-pipes-42\n");
+    assert_eq!(stream_text(&channel, Stream::Stderr), "to-stderr\n");
+    assert_eq!(only_event(&channel, "channel.end")["exit_code"], 5);
+}
