@@ -42,8 +42,13 @@ impl SudoLogging {
 }
 
 fn config(iolog: &Path, state: &Path) -> String {
+    config_settling(iolog, state, 0)
+}
+
+/// `settle_minutes`: how long an unfinished log must be unchanged before it is imported whole.
+fn config_settling(iolog: &Path, state: &Path, settle_minutes: u32) -> String {
     format!(
-        "[recorder]\nshell = \"/bin/bash\"\n[sudo]\niolog_dirs = [\"{}\"]\nstate_file = \"{}\"\nsettle_minutes = 0\n",
+        "[recorder]\nshell = \"/bin/bash\"\n[sudo]\niolog_dirs = [\"{}\"]\nstate_file = \"{}\"\nsettle_minutes = {settle_minutes}\n",
         iolog.display(),
         state.display()
     )
@@ -339,4 +344,69 @@ fn sudo_in_an_exec_session_without_a_tty_is_tied_by_sessrec_session() {
 
     let (again, _) = import(&r.tree);
     assert_eq!(again["imported"], 0, "{again}");
+}
+
+/// Kills the follower on drop (also when the test fails).
+struct Follower(std::process::Child);
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn follow_imports_a_running_sudo_as_it_goes() {
+    require_e2e!("sudo", "runuser");
+    let user = TestUser::new("sudo-follow", Path::new("/bin/bash"));
+    let sudo = SudoLogging::new(user.name(), "", "Defaults!/usr/bin/bash iolog_flush\n");
+    let tree = RecordTree::new("");
+    let state = tree.dir().join("sudo-import.state");
+    tree.write_config(&config_settling(sudo.dir(), &state, 10));
+    let _follower = Follower(
+        Command::new(products().sudo_iolog_import())
+            .args(["--follow", "--interval", "1"])
+            .env("SESSREC_CONFIG", tree.config_path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start sudo-iolog-import --follow"),
+    );
+
+    let mut cmd = Command::new("runuser");
+    cmd.args([
+        "-u",
+        user.name(),
+        "--",
+        "sudo",
+        "bash",
+        "-c",
+        "echo first-$((1)); read line; echo second-$line",
+    ]);
+    let mut term = PtySession::spawn(cmd, 80, 24);
+    term.expect("first-1", T);
+    // While sudo waits for input, its record already holds the first line and no end.
+    let live = || {
+        all_unattributed(&tree)
+            .into_iter()
+            .find(|f| stream_text(f, Stream::Output).contains("first-1"))
+    };
+    wait_until("the live record", T, || live().is_some());
+    let record = live().unwrap();
+    assert!(events(&record, "sudo.end").is_empty());
+    assert_chain_ok(&record);
+
+    term.send_line("two");
+    term.expect("second-two", T);
+    term.wait_code(0, T);
+    wait_last_event(&record, "sudo.end", T);
+    assert_chain_ok(&record);
+    assert_eq!(only_event(&record, "sudo.end")["complete"], true);
+    let out = stream_text(&record, Stream::Output);
+    assert!(
+        out.contains("first-1") && out.contains("second-two"),
+        "{out:?}"
+    );
+    assert!(stream_text(&record, Stream::Input).starts_with("two"));
+    assert_eq!(all_unattributed(&tree).len(), 1, "{}", tree.listing());
 }
