@@ -14,28 +14,51 @@ use sessrec_core::sys::{parent_pid, process_start_time};
 /// only if that parent is a `sessrec-shell` that started shortly before the channel
 /// (`mono_us`), so a reused pid is not mistaken for it.
 pub fn recorder_identity(start: &Map<String, Value>) -> Option<(u32, Option<u64>)> {
-    if let Some(pid) = start.get("recorder_pid").and_then(Value::as_u64) {
-        let pid = u32::try_from(pid).ok().filter(|&p| p > 1)?;
-        let started = start.get("recorder_start").and_then(Value::as_u64);
-        return Some((pid, started));
+    let as_pid = |v: Option<&Value>| {
+        v.and_then(Value::as_u64)
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|&p| p > 1)
+    };
+    if let Some(pid) = as_pid(start.get("recorder_pid")) {
+        if let Some(started) = start.get("recorder_start").and_then(Value::as_u64) {
+            return Some((pid, Some(started)));
+        }
+        return started_with_channel(pid, start).map(|t| (pid, Some(t)));
     }
-    let child = u32::try_from(start.get("pid").and_then(Value::as_u64)?)
+    let parent = parent_pid(as_pid(start.get("pid"))?)
         .ok()
         .filter(|&p| p > 1)?;
-    let parent = parent_pid(child).ok().filter(|&p| p > 1)?;
-    if comm(parent) != "sessrec-shell" {
+    started_with_channel(parent, start).map(|t| (parent, Some(t)))
+}
+
+/// The start time of `pid` if it is a `sessrec-shell` that started shortly before the
+/// channel (`mono_us` in `channel.start`), so a reused pid is not mistaken for the recorder.
+fn started_with_channel(pid: u32, start: &Map<String, Value>) -> Option<u64> {
+    if comm(pid) != "sessrec-shell" {
         return None;
     }
-    let ticks = process_start_time(parent).ok()?;
+    let ticks = process_start_time(pid).ok()?;
     if let Some(mono) = start.get("mono_us").and_then(Value::as_u64) {
-        let hz = clock_ticks_per_second();
-        let started_us = ticks.saturating_mul(1_000_000) / hz;
+        // /proc counts from boot including suspended time (CLOCK_BOOTTIME); `mono_us` does not.
+        let mono = mono + suspended_us();
+        let started_us = ticks.saturating_mul(1_000_000) / clock_ticks_per_second();
         // The recorder starts before its channel, within a generous minute.
         if started_us > mono + 2_000_000 || started_us + 60_000_000 < mono {
             return None;
         }
     }
-    Some((parent, Some(ticks)))
+    Some(ticks)
+}
+
+/// Time the system spent suspended: CLOCK_BOOTTIME minus CLOCK_MONOTONIC.
+fn suspended_us() -> u64 {
+    use nix::time::{clock_gettime, ClockId};
+    let us = |c| {
+        clock_gettime(c)
+            .map(|t| t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000)
+            .unwrap_or(0)
+    };
+    us(ClockId::CLOCK_BOOTTIME).saturating_sub(us(ClockId::CLOCK_MONOTONIC))
 }
 
 fn comm(pid: u32) -> String {

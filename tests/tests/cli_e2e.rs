@@ -338,10 +338,7 @@ fn plain_text(bytes: &[u8]) -> String {
     seq.replace_all(&text, "").into_owned()
 }
 
-// The recorder shows the administrator's notice on SIGTERM but does not yet write its
-// `channel.end` and hang up (sessrec-shell's relay); enable once it does.
 #[test]
-#[ignore = "sessrec-shell does not yet finish the channel on SIGTERM"]
 fn kill_ends_a_live_session() {
     require_e2e!();
     let r = recorded("kill");
