@@ -650,6 +650,12 @@ impl Setup {
     fn drop_recorder_privileges(&self, recorder_user: &sys::Passwd) -> Result<(), StartError> {
         sys::drop_to(recorder_user.uid, recorder_user.gid, &[])
             .and_then(|()| sys::drop_capabilities_and_lock())
+            .and_then(|()| match sys::effective_capabilities()? {
+                0 => Ok(()),
+                left => Err(io::Error::other(format!(
+                    "capabilities {left:#x} remain after dropping them"
+                ))),
+            })
             .map_err(|e| {
                 syslog_authpriv(
                     Level::Error,

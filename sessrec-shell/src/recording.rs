@@ -93,10 +93,6 @@ impl ChannelRecorder {
         self.failure.is_some() && self.on_error == OnError::Deny
     }
 
-    pub fn is_recording(&self) -> bool {
-        self.writer.is_some()
-    }
-
     fn check(&mut self, result: io::Result<()>) {
         let problem = match result {
             Err(e) => Some(format!("writing the record failed: {e}")),

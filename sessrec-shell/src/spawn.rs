@@ -26,7 +26,8 @@ pub struct PreparedExec {
     path: CString,
     argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
-    envp: Vec<CString>,
+    /// Owns the strings `envp_ptrs` points into.
+    _envp: Vec<CString>,
     envp_ptrs: Vec<*const libc::c_char>,
     uid: libc::uid_t,
     gid: libc::gid_t,
@@ -97,7 +98,7 @@ impl PreparedExec {
             path,
             argv,
             argv_ptrs,
-            envp,
+            _envp: envp,
             envp_ptrs,
             uid: user.0,
             gid: user.1,
@@ -113,10 +114,6 @@ impl PreparedExec {
 
     pub fn argv(&self) -> &[CString] {
         &self.argv
-    }
-
-    pub fn env_len(&self) -> usize {
-        self.envp.len()
     }
 
     /// In a forked child: restore the caller's attributes, become the user, exec.

@@ -7,7 +7,7 @@
 use std::ffi::{CStr, CString, OsString};
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
@@ -606,13 +606,6 @@ pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
-pub fn dup(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor we own.
-    let new = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
-    // SAFETY: fresh descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
-}
-
 pub fn dup2(from: RawFd, to: RawFd) -> io::Result<()> {
     // SAFETY: dup2 on descriptors; `to` is replaced atomically.
     check(unsafe { libc::dup2(from, to) })?;
@@ -642,7 +635,6 @@ pub const POLLIN: i16 = libc::POLLIN;
 pub const POLLOUT: i16 = libc::POLLOUT;
 pub const POLLHUP: i16 = libc::POLLHUP;
 pub const POLLERR: i16 = libc::POLLERR;
-pub const POLLNVAL: i16 = libc::POLLNVAL;
 
 pub fn pollfd(fd: RawFd, events: i16) -> PollFd {
     libc::pollfd {
@@ -740,11 +732,6 @@ pub fn pty_signal(master: RawFd, sig: libc::c_int) -> io::Result<()> {
 pub fn getpid() -> libc::pid_t {
     // SAFETY: cannot fail.
     unsafe { libc::getpid() }
-}
-
-pub fn getppid() -> libc::pid_t {
-    // SAFETY: cannot fail.
-    unsafe { libc::getppid() }
 }
 
 pub fn getsid() -> libc::pid_t {
@@ -934,40 +921,6 @@ pub fn waitpid(pid: libc::pid_t, nohang: bool) -> io::Result<Option<libc::c_int>
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// syslog
-// ---------------------------------------------------------------------------------------------
-
-pub const LOG_WARNING: libc::c_int = libc::LOG_WARNING;
-pub const LOG_NOTICE: libc::c_int = libc::LOG_NOTICE;
-pub const LOG_INFO: libc::c_int = libc::LOG_INFO;
-pub const LOG_ERR: libc::c_int = libc::LOG_ERR;
-
-static SYSLOG_IDENT: &CStr = c"sessrec-shell";
-
-pub fn open_syslog() {
-    // SAFETY: the ident is a 'static C string, as openlog requires.
-    unsafe { libc::openlog(SYSLOG_IDENT.as_ptr(), libc::LOG_PID, libc::LOG_AUTHPRIV) };
-}
-
-/// One line to syslog's authpriv facility at `level`.
-pub fn syslog_authpriv(level: libc::c_int, message: &str) {
-    let clean: Vec<u8> = message.bytes().filter(|&b| b != 0).collect();
-    let Ok(text) = CString::new(clean) else {
-        return;
-    };
-    // SAFETY: a constant "%s" format with one C-string argument.
-    unsafe { libc::syslog(libc::LOG_AUTHPRIV | level, c"%s".as_ptr(), text.as_ptr()) };
-}
-
-/// Borrow a raw standard descriptor (0, 1, 2) that the process is known to have open.
-pub fn borrow_std(fd: RawFd) -> BorrowedFd<'static> {
-    debug_assert!((0..=2).contains(&fd));
-    // SAFETY: callers only borrow standard descriptors, which stay open for the process's life
-    // (they are replaced with dup2, never closed).
-    unsafe { BorrowedFd::borrow_raw(fd) }
-}
-
 /// Writes `value` (ASCII decimal) to /proc/self/oom_score_adj. Async-signal-safe.
 pub fn write_oom_score_adj(value: &[u8]) -> io::Result<()> {
     // SAFETY: constant path; flags only.
@@ -1013,17 +966,6 @@ pub fn close_inherited_descriptors() {
     if ret != 0 {
         close_all_except(&[0, 1, 2], 65536);
     }
-}
-
-/// Whether `fd` refers to the same file as `other` (device and inode).
-pub fn same_file(fd: RawFd, other: RawFd) -> bool {
-    // SAFETY: stat is plain data filled by fstat.
-    let mut a: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let mut b: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointers.
-    let ok = unsafe { libc::fstat(fd, &mut a) == 0 && libc::fstat(other, &mut b) == 0 };
-    ok && a.st_dev == b.st_dev && a.st_ino == b.st_ino && a.st_rdev == b.st_rdev
 }
 
 /// The device number of the terminal on `fd`.
