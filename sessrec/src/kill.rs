@@ -98,6 +98,12 @@ pub fn run(ctx: &Context) -> CmdResult {
         kill(Pid::from_raw(*pid as i32), Signal::SIGTERM)
             .map_err(|e| Failure::error(format!("signal {name} (pid {pid}): {e}")))?;
         let ended = wait_for_end(path, *pid, Duration::from_secs(5));
+        if let Some(m) = message {
+            let _ = std::fs::remove_file(Path::new(KILL_MESSAGE_DIR).join(pid.to_string()));
+            if ended && !last_line_mentions(path, m) {
+                eprintln!("sessrec kill: note: {name}'s recorder did not record the message (it does not read {KILL_MESSAGE_DIR})");
+            }
+        }
         let mut out = std::io::stdout().lock();
         writeln!(
             out,
@@ -135,6 +141,14 @@ fn leave_message(pid: u32, message: &str) -> std::io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+fn last_line_mentions(path: &Path, text: &str) -> bool {
+    std::fs::File::open(path)
+        .ok()
+        .and_then(|mut h| crate::summary::last_line(&mut h).ok())
+        .and_then(|(l, _)| l?.ok())
+        .is_some_and(|l| l.values().any(|v| v.as_str() == Some(text)))
 }
 
 fn ended(path: &Path) -> bool {
