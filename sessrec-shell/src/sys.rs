@@ -71,8 +71,11 @@ pub fn drop_to(uid: libc::uid_t, gid: libc::gid_t, groups: &[libc::gid_t]) -> io
     // SAFETY: plain syscall with integer arguments.
     check(unsafe { libc::setresuid(uid, uid, uid) })?;
     if uid != 0 {
-        // SAFETY: plain syscalls; success here would mean the drop was reversible.
-        if unsafe { libc::setuid(0) } == 0 || unsafe { libc::setgid(0) } == 0 && gid != 0 {
+        // SAFETY: plain syscall; success would mean the drop was reversible.
+        let regained_uid = unsafe { libc::setuid(0) } == 0;
+        // SAFETY: as above, for the group.
+        let regained_gid = gid != 0 && unsafe { libc::setgid(0) } == 0;
+        if regained_uid || regained_gid {
             return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
     }
