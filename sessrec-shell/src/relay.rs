@@ -148,13 +148,18 @@ fn is_eio(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::EIO)
 }
 
+/// poll(2) timeout until the nearest deadline, rounded up (so a deadline less than a
+/// millisecond away does not spin), at most a minute.
 fn timeout_ms(now: Instant, deadlines: &[Option<Instant>]) -> i32 {
     deadlines
         .iter()
         .flatten()
-        .map(|d| d.saturating_duration_since(now).as_millis().min(60_000) as i32)
+        .map(|d| {
+            let micros = d.saturating_duration_since(now).as_micros();
+            micros.div_ceil(1000).min(60_000) as i32
+        })
         .min()
-        .map_or(60_000, |ms| ms.max(if ms == 0 { 0 } else { 1 }))
+        .unwrap_or(60_000)
 }
 
 /// Signals that reached the recorder, read from the self-pipe.
@@ -800,4 +805,47 @@ impl PipeRelay<'_> {
 fn close_std(fd: RawFd) -> io::Result<()> {
     let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
     sys::dup2(null.as_raw_fd(), fd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_round_up_and_are_bounded() {
+        let now = Instant::now();
+        assert_eq!(timeout_ms(now, &[]), 60_000);
+        assert_eq!(timeout_ms(now, &[None]), 60_000);
+        assert_eq!(timeout_ms(now, &[Some(now)]), 0);
+        assert_eq!(timeout_ms(now, &[Some(now + Duration::from_micros(10))]), 1);
+        assert_eq!(
+            timeout_ms(
+                now,
+                &[
+                    Some(now + Duration::from_millis(500)),
+                    Some(now + Duration::from_millis(20))
+                ]
+            ),
+            20
+        );
+        assert_eq!(
+            timeout_ms(now, &[Some(now + Duration::from_secs(3600))]),
+            60_000
+        );
+    }
+
+    #[test]
+    fn pending_keeps_partial_writes() {
+        let (r, w) = sys::pipe().unwrap();
+        let mut p = Pending::new();
+        sys::write(w.as_raw_fd(), b"hello").unwrap();
+        assert_eq!(p.fill_from(r.as_raw_fd()).unwrap(), Some(5));
+        assert_eq!(p.data(), b"hello");
+        let (r2, w2) = sys::pipe().unwrap();
+        assert!(p.drain_to(w2.as_raw_fd()).unwrap());
+        assert!(p.is_empty());
+        let mut buf = [0u8; 8];
+        assert_eq!(sys::read(r2.as_raw_fd(), &mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+    }
 }
