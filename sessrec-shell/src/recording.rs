@@ -360,3 +360,110 @@ fn base64_encode(data: &[u8]) -> String {
     sessrec_core::frames::append_base64(&mut out, data, usize::MAX);
     String::from_utf8(out).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sessrec_core::id::SessionId;
+    use sessrec_core::reader;
+    use sessrec_core::record::FileContext;
+    use sessrec_core::writer::WriterOptions;
+
+    fn recorder(dir: &std::path::Path, cap: u64) -> (ChannelRecorder, std::path::PathBuf) {
+        let path = dir.join("channel-1.jsonl");
+        let file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let ctx = FileContext {
+            host: "test".into(),
+            session: SessionId::new().unwrap(),
+            file: "channel-1.jsonl".into(),
+            user: "u".into(),
+            actor: "u".into(),
+        };
+        let writer = RecordWriter::new(file, ctx, WriterOptions::default()).unwrap();
+        (
+            ChannelRecorder::new(writer, "test".into(), OnError::Deny, true, cap),
+            path,
+        )
+    }
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("sessrec-rec-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn past_the_cap_output_is_sampled_and_input_kept() {
+        let dir = temp_dir("cap");
+        let (mut rec, path) = recorder(&dir, 65_536);
+        let chunk = vec![b'x'; 4096];
+        for _ in 0..64 {
+            rec.output(Stream::Output, &chunk);
+        }
+        rec.input(&[InputPiece::Clear(b"typed after cap\r")]);
+        rec.finish(Map::new());
+        let report = reader::verify_file(&path).unwrap();
+        assert!(report.ok, "{:?}", report.problems);
+        let lines: Vec<_> = reader::read_file(&path)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let mut output = 0;
+        let mut input = Vec::new();
+        for line in &lines {
+            for frame in reader::decode_frames(line) {
+                match frame.stream {
+                    Stream::Output => output += frame.data.len(),
+                    _ => input.extend(frame.data),
+                }
+            }
+        }
+        // The cap, plus at most a KiB per second of sampling (the test takes well under 5 s).
+        assert!(
+            (65_536..65_536 + 4096 + 5 * 1024).contains(&output),
+            "{output}"
+        );
+        assert_eq!(input, b"typed after cap\r");
+        assert!(lines
+            .iter()
+            .any(|l| l.kind() == "truncated" && l.str("reason") == Some("max_channel_bytes")));
+        let end = lines.last().unwrap();
+        assert_eq!(end.kind(), "channel.end");
+        assert_eq!(end.u64("bytes_out"), Some(64 * 4096));
+        assert!(end.u64("truncated_output_bytes").unwrap() > 190_000);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn masked_and_echo_off_input_are_recorded_as_such() {
+        let dir = temp_dir("mask");
+        let (mut rec, path) = recorder(&dir, 1 << 30);
+        rec.input(&[
+            InputPiece::Masked(7, "password_mode"),
+            InputPiece::EchoOff(b"ls -l\n"),
+        ]);
+        rec.finish(Map::new());
+        let lines: Vec<_> = reader::read_file(&path)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let masked = lines.iter().find(|l| l.kind() == "input.masked").unwrap();
+        assert_eq!(masked.u64("bytes"), Some(7));
+        assert_eq!(masked.str("reason"), Some("password_mode"));
+        let echo_off = lines
+            .iter()
+            .find(|l| l.kind() == "io" && l.value.get("echo_off") == Some(&json!(true)))
+            .unwrap();
+        assert_eq!(reader::decode_frames(echo_off)[0].data, b"ls -l\n");
+        assert!(lines.iter().any(|l| l.kind() == "notice"));
+        assert_eq!(lines.last().unwrap().u64("bytes_in"), Some(13));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
