@@ -174,6 +174,21 @@ fn sudo_on_a_pty_outside_any_session_is_imported_unattributed() {
     assert_eq!(again["already_imported"], 2, "{again}");
 }
 
+/// Input typed while a sudo command is still ending goes to sudo's pty and is lost: types
+/// `echo <word>-$((2+3))` until the login shell answers `<word>-5`.
+fn retype_until_shell_answers(term: &mut PtySession, word: &str) {
+    let answer = format!("{word}-5");
+    for _ in 0..40 {
+        term.send_line(&format!("echo {word}-$((2+3))"));
+        std::thread::sleep(Duration::from_millis(500));
+        if term.transcript_text().contains(&answer) {
+            term.expect(&answer, T);
+            return;
+        }
+    }
+    panic!("the shell never answered:\n{}", term.transcript_text());
+}
+
 /// A recorded login with sudo logging for its user, and a config importing that iolog dir.
 struct Recorded {
     _installed: Installed,
@@ -242,18 +257,28 @@ fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
     term.send_line("fg");
     std::thread::sleep(Duration::from_millis(500));
     term.send("\x03");
-    term.send_line("echo after-$((1+1))");
-    term.expect("after-2", T);
+    retype_until_shell_answers(&mut term, "after");
     // Nothing is typed ahead: input typed while sudo runs goes to sudo's own pty.
     term.send_line("sudo -i");
     term.expect(r"root@[^\s]*# ", T);
     term.send_line("echo root-$((6*7)); whoami");
     term.expect("root-42", T);
     term.resize(100, 40);
-    term.send_line("stty size");
+    // The new size travels ssh → sshd → recorder → sudo's pty: ask until it has arrived.
+    let mut resized = false;
+    for _ in 0..40 {
+        term.send_line("stty size");
+        std::thread::sleep(Duration::from_millis(250));
+        if term.transcript_text().contains("40 100") {
+            resized = true;
+            break;
+        }
+    }
+    assert!(resized, "{}", term.transcript_text());
     term.expect("40 100", T);
     term.send_line("exit");
     term.expect(r"logout", T);
+    retype_until_shell_answers(&mut term, "back");
     term.send_line("exit");
     term.wait(T);
 
