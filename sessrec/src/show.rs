@@ -593,7 +593,12 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                     "sudo.start" => sudo_start_text(&value),
                     "transfer" => transfer_text(&value),
                     "input.masked" => {
-                        format!("input withheld (password mode) {}", generic_text(&value))
+                        let bytes = value.get("bytes").and_then(Value::as_u64).unwrap_or(0);
+                        let why = match get_str(&value, "reason") {
+                            "" => String::new(),
+                            r => format!(" ({})", escape_control(r)),
+                        };
+                        format!("input withheld: {bytes} bytes typed at a password prompt{why}")
                     }
                     "resize" => {
                         let c = value.get("cols").and_then(Value::as_u64).unwrap_or(0);
