@@ -79,6 +79,12 @@ fn record_sessions(r: &Recorded) -> Vec<u8> {
     term.send_line("printf SPLIT-NEE; sleep 1.2; printf 'DLE-TOKEN\\n'");
     term.expect("SPLIT-NEEDLE-TOKEN", T);
     term.expect(r"\$ ", T);
+    // A password typed without echo is withheld by the recorder.
+    term.send_line("read -s -p 'Password: ' pw; echo got-${#pw}");
+    term.expect("Password: ", T);
+    term.send_line("hunter2-secret");
+    term.expect("got-14", T);
+    term.expect(r"\$ ", T);
     term.send_line("exit");
     term.wait_code(0, T);
     let out = r.sshd.login(&r.user).exec("printf exec-out-7", b"");
@@ -157,6 +163,14 @@ fn cli_on_real_recorded_sessions() {
         "{shown}"
     );
     assert!(!shown.contains('\x1b'), "no raw escapes in show");
+    assert!(shown.contains("input withheld"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    let o = sessrec(dir, &["search", "hunter2"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the withheld password is not in the record"
+    );
 
     // export asciicast-v2, replayed by the real asciinema: equals what the terminal showed.
     let tmp = TempDir::new("cli-e2e");
