@@ -114,6 +114,37 @@ fn play_in_a_terminal_with_keys() {
         "the recorded title must not reach the terminal: {title}"
     );
     tmux(&["kill-session", "-t", &name]);
+
+    // --from: everything before the offset is drawn at once (the 20 s pause is skipped).
+    let cmd = format!(
+        "{} --dir {} play {id}/1 --from 30s; echo play-exited-$?; sleep 30",
+        env!("CARGO_BIN_EXE_sessrec"),
+        t.records().display()
+    );
+    let o = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &name,
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &cmd,
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    wait_for("output before the offset", Duration::from_secs(5), || {
+        pane().contains("second-frame")
+    });
+    assert!(
+        !pane().contains("third-frame"),
+        "the frame after the offset waits its turn"
+    );
+    tmux(&["send-keys", "-t", &name, "q"]);
+    wait_for("play to quit", Duration::from_secs(5), || {
+        pane().contains("play-exited-0")
+    });
+    tmux(&["kill-session", "-t", &name]);
 }
 
 #[test]
