@@ -245,7 +245,10 @@ fn channel_start_text(v: &Map<String, Value>) -> String {
             .map(|n| n.to_string())
             .or(p.as_str().map(str::to_string))
     }) {
-        t.push_str(&format!(" nested in channel-{}", escape_control(&p)));
+        t.push_str(&format!(
+            " nested in {} (as the environment named it)",
+            escape_control(&p)
+        ));
     }
     if !get_str(v, "command").is_empty() {
         t.push_str(&format!(" command: {}", s(v, "command")));
