@@ -410,3 +410,72 @@ fn show_flags_concealed_commands_and_echo_mismatch() {
     let o = sessrec(&t.records(), &["show", &id.to_string(), "--json"]);
     assert!(text(&o).contains("\"concealed\":true"));
 }
+
+#[test]
+fn unattributed_sudo_sessions_and_list_verify() {
+    use sessrec_core::record::{FileContext, Stream};
+    use sessrec_core::tree::SessionDir;
+    use sessrec_core::writer::{RecordWriter, WriterOptions};
+    let t = TempTree::new("unattr");
+    let id = sample(&t.records());
+    let rel = Path::new("unattributed/2025/11/24/sudo-orphan-1");
+    let dir = SessionDir::create_relative(&t.records(), rel, None).unwrap();
+    let name = "sudo-00000000000000aa.jsonl";
+    let ctx = FileContext {
+        host: "bastion.test".into(),
+        session: SessionId::new().unwrap(),
+        file: name.into(),
+        user: "srt-root".into(),
+        actor: "srt-root".into(),
+    };
+    let mut w = RecordWriter::new(
+        dir.create_file(name).unwrap(),
+        ctx,
+        WriterOptions::default(),
+    )
+    .unwrap();
+    let fields = |v: serde_json::Value| v.as_object().unwrap().clone();
+    w.event(
+        "sudo.start",
+        fields(serde_json::json!({"runuser": "root", "command": "/usr/bin/id"})),
+    )
+    .unwrap();
+    w.io(Stream::Output, 1000, b"uid=0(root)\r\n").unwrap();
+    w.event("sudo.end", fields(serde_json::json!({"exit_code": 0})))
+        .unwrap();
+    w.close().unwrap();
+
+    let o = sessrec(&t.records(), &["list"]);
+    assert!(
+        text(&o).contains("unattributed/sudo-orphan-1"),
+        "{}",
+        text(&o)
+    );
+    let o = sessrec(&t.records(), &["show", "unattributed/sudo-orphan-1"]);
+    assert!(
+        text(&o).contains("sudo as root: /usr/bin/id"),
+        "{}",
+        text(&o)
+    );
+    let o = sessrec(
+        &t.records(),
+        &["export", "unattributed/sudo-orphan-1", "--format", "text"],
+    );
+    assert!(text(&o).contains("uid=0(root)"), "{}", text(&o));
+
+    let o = sessrec(&t.records(), &["list", "--verify", "--json"]);
+    for l in text(&o).lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["verify"]["ok"], true, "{v}");
+    }
+    let ch = t
+        .records()
+        .join(sessrec_core::tree::session_relative_path(id))
+        .join("channel-2.jsonl");
+    let edited = std::fs::read_to_string(&ch)
+        .unwrap()
+        .replace("bastion 6.1.0", "bastion 6.1.1");
+    std::fs::write(&ch, edited).unwrap();
+    let o = sessrec(&t.records(), &["list", "--verify"]);
+    assert!(text(&o).contains("VERIFY-FAILED"), "{}", text(&o));
+}
