@@ -577,17 +577,32 @@ fn big_transfer_keeps_the_record_small(rig: &mut Rig) {
     let _ = fs::remove_file(&remote);
 }
 
+/// Runs one group of checks, printing how long it took (shown with `--nocapture`).
+fn timed(what: &str, check: impl FnOnce()) {
+    let start = std::time::Instant::now();
+    check();
+    eprintln!("{what}: {:.1?}", start.elapsed());
+}
+
 #[test]
 fn transfers_through_the_login_shell_recorder() {
     require_e2e!("scp", "sftp", "rsync", "sha256sum");
     let mut rig = Rig::new("xfer-ls", Launch::LoginShell);
-    smuggling_is_an_exec_channel(&mut rig);
-    sftp_batch_operations(&mut rig);
-    scp_both_protocols_both_ways(&mut rig);
-    scp_recursive(&mut rig);
-    rsync_both_ways(&mut rig);
-    missing_file_fails_visibly(&mut rig);
-    big_transfer_keeps_the_record_small(&mut rig);
+    timed("smuggling_is_an_exec_channel", || {
+        smuggling_is_an_exec_channel(&mut rig)
+    });
+    timed("sftp_batch_operations", || sftp_batch_operations(&mut rig));
+    timed("scp_both_protocols_both_ways", || {
+        scp_both_protocols_both_ways(&mut rig)
+    });
+    timed("scp_recursive", || scp_recursive(&mut rig));
+    timed("rsync_both_ways", || rsync_both_ways(&mut rig));
+    timed("missing_file_fails_visibly", || {
+        missing_file_fails_visibly(&mut rig)
+    });
+    timed("big_transfer_keeps_the_record_small", || {
+        big_transfer_keeps_the_record_small(&mut rig)
+    });
 }
 
 #[test]
@@ -602,10 +617,16 @@ fn transfers_through_force_command_with_internal_sftp() {
         ))
         .lines()
         .any(|l| l == "subsystem sftp internal-sftp"));
-    smuggling_is_an_exec_channel(&mut rig);
-    sftp_batch_operations(&mut rig);
-    scp_both_protocols_both_ways(&mut rig);
-    scp_recursive(&mut rig);
-    rsync_both_ways(&mut rig);
-    missing_file_fails_visibly(&mut rig);
+    timed("smuggling_is_an_exec_channel", || {
+        smuggling_is_an_exec_channel(&mut rig)
+    });
+    timed("sftp_batch_operations", || sftp_batch_operations(&mut rig));
+    timed("scp_both_protocols_both_ways", || {
+        scp_both_protocols_both_ways(&mut rig)
+    });
+    timed("scp_recursive", || scp_recursive(&mut rig));
+    timed("rsync_both_ways", || rsync_both_ways(&mut rig));
+    timed("missing_file_fails_visibly", || {
+        missing_file_fails_visibly(&mut rig)
+    });
 }

@@ -1,0 +1,432 @@
+#!/usr/bin/env python3
+"""SFTP throughput over loopback ssh, recorded by sessrec-shell vs unrecorded.
+
+A private sshd on 127.0.0.1 (own config, host key, PAM service with pam_sessrec), two users:
+one whose login shell is the setuid recorder (sshd runs `sessrec-shell -c
+/usr/lib/openssh/sftp-server`), one whose shell is /bin/sh (sshd runs `/bin/sh -c
+/usr/lib/openssh/sftp-server`). Each round uploads and downloads the same file once per
+variant, in alternating order, with `sftp -b` and a fixed cipher. See README.md.
+
+Run as root:  python3 bench/transfer/bench.py [--runs 5] [--size-mib 1024]
+Leaves nothing behind (users, PAM file, sshd symlink, directories are removed on exit).
+"""
+
+import argparse
+import json
+import os
+import pwd
+import resource
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+CIPHER = "aes128-gcm@openssh.com"
+SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, **kw)
+
+
+def quartiles(values):
+    """Median and interquartile range (inclusive method, as numpy's default)."""
+    v = sorted(values)
+    if len(v) == 1:
+        return v[0], v[0], v[0]
+    q1, med, q3 = statistics.quantiles(v, n=4, method="inclusive")
+    return med, q1, q3
+
+
+def proc_cpu(pid):
+    """(own, reaped children's) CPU seconds of a process, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
+    return (utime + stime) / tick, (cutime + cstime) / tick
+
+
+class ServerCpu(threading.Thread):
+    """CPU seconds of the listener's descendants (sshd session processes, the recorder,
+    sftp-server), sampled every 20 ms: sshd does not reliably reap them into its children
+    times, so each process's last sample counts (under-counting each by at most 20 ms)."""
+
+    def __init__(self, listener):
+        super().__init__(daemon=True)
+        self.listener = listener
+        self.last = {}
+        self.done = threading.Event()
+
+    def descendants(self, pid):
+        found = []
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return found
+        for task in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{task}/children") as f:
+                    kids = [int(c) for c in f.read().split()]
+            except OSError:
+                continue
+            for kid in kids:
+                found.append(kid)
+                found += self.descendants(kid)
+        return found
+
+    def run(self):
+        while not self.done.is_set():
+            for pid in self.descendants(self.listener):
+                try:
+                    start_time = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19]
+                    self.last[(pid, start_time)] = proc_cpu(pid)[0]
+                except (OSError, IndexError):
+                    pass
+            self.done.wait(0.02)
+
+    def stop(self):
+        self.done.set()
+        self.join()
+        return sum(self.last.values())
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        tag = secrets.token_hex(3)
+        self.tag = tag
+        self.service = f"sshd-srt-xb-{tag}"
+        self.inst = f"/usr/local/lib/srt-xbench-{tag}"
+        self.work = f"/var/lib/srt-xbench-{tag}"
+        self.shm = f"/dev/shm/srt-xbench-{tag}"
+        self.pam_file = f"/etc/pam.d/{self.service}"
+        self.symlink = f"/usr/local/sbin/{self.service}"
+        self.users = {"recorded": f"srt-xbr-{tag}", "unrecorded": f"srt-xbu-{tag}"}
+        self.sshd = None
+        self.port = None
+        self.seen = set()
+
+    # --- set-up -------------------------------------------------------------------------
+    def setup(self):
+        a = self.args
+        try:
+            pwd.getpwnam("sessrec")
+        except KeyError:
+            sh("adduser", "--system", "--group", "--no-create-home", "sessrec",
+               stdout=subprocess.DEVNULL)
+        os.makedirs(self.inst, mode=0o755)
+        os.chmod(self.inst, 0o755)
+        self.shell = f"{self.inst}/sessrec-shell"
+        self.module = f"{self.inst}/pam_sessrec.so"
+        shutil.copyfile(a.sessrec_shell, self.shell)
+        os.chmod(self.shell, 0o4755)
+        shutil.copyfile(a.pam_module, self.module)
+        os.chmod(self.module, 0o644)
+
+        os.makedirs(self.work, mode=0o755)
+        os.chmod(self.work, 0o755)
+        self.records = f"{self.work}/records"
+        os.makedirs(self.records, mode=0o700)
+        self.config = f"{self.work}/sessrec.toml"
+        with open(self.config, "w") as f:
+            f.write(
+                f'record_dir = "{self.records}"\nmin_free_mb = 1\n'
+                f'[policy]\nusers = ["{self.users["recorded"]}"]\n'
+                f'services = ["{self.service}"]\n'
+                '[recorder]\nshell = "/bin/sh"\nnotice = ""\n'
+            )
+        os.chmod(self.config, 0o644)
+
+        sh("useradd", "-m", "-p", "*", "-s", self.shell, self.users["recorded"])
+        sh("useradd", "-m", "-p", "*", "-s", "/bin/sh", self.users["unrecorded"])
+        key = f"{self.work}/client_key"
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key)
+        self.key = key
+        with open(f"{key}.pub") as f:
+            pub = f.read()
+        for user in self.users.values():
+            pw = pwd.getpwnam(user)
+            ssh_dir = os.path.join(pw.pw_dir, ".ssh")
+            os.makedirs(ssh_dir, mode=0o700, exist_ok=True)
+            with open(os.path.join(ssh_dir, "authorized_keys"), "w") as f:
+                f.write(pub)
+            for p in (ssh_dir, os.path.join(ssh_dir, "authorized_keys")):
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+            os.chmod(os.path.join(ssh_dir, "authorized_keys"), 0o600)
+
+        with open(self.pam_file, "w") as f:
+            f.write(
+                "auth     required pam_deny.so\n"
+                "account  required pam_unix.so\n"
+                "password required pam_deny.so\n"
+                "session  required pam_unix.so\n"
+                f"session  required {self.module} config={self.config} "
+                f"services={self.service} recorder={self.shell}\n"
+            )
+        os.makedirs("/usr/local/sbin", exist_ok=True)
+        os.symlink("/usr/sbin/sshd", self.symlink)
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+
+        # The payload lives in tmpfs and goes to /dev/null on the other side: the disk is not
+        # part of what is measured.
+        os.makedirs(self.shm, mode=0o755)
+        os.chmod(self.shm, 0o755)
+        self.data = f"{self.shm}/data.bin"
+        with open("/dev/urandom", "rb") as src, open(self.data, "wb") as dst:
+            left = a.size_mib * 1024 * 1024
+            while left:
+                chunk = src.read(min(left, 4 << 20))
+                dst.write(chunk)
+                left -= len(chunk)
+        os.chmod(self.data, 0o644)
+        self.start_sshd()
+
+    def start_sshd(self):
+        host_key = f"{self.work}/host_key"
+        sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        cfg = f"{self.work}/sshd_config"
+        with open(cfg, "w") as f:
+            f.write("\n".join([
+                f"ListenAddress 127.0.0.1:{self.port}",
+                f"HostKey {host_key}",
+                f"PidFile {self.work}/sshd.pid",
+                "UsePAM yes",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "AuthenticationMethods publickey",
+                f"AllowUsers {' '.join(self.users.values())}",
+                f"Ciphers {CIPHER}",
+                "UseDNS no",
+                "PrintMotd no",
+                "LogLevel ERROR",
+                f"Subsystem sftp {SFTP_SERVER}",
+            ]) + "\n")
+        sh(self.symlink, "-t", "-f", cfg)
+        self.sshd_log = open(f"{self.work}/sshd.log", "w")
+        self.sshd = subprocess.Popen([self.symlink, "-D", "-e", "-f", cfg],
+                                     stdout=self.sshd_log, stderr=self.sshd_log)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("private sshd did not start")
+                time.sleep(0.05)
+
+    # --- runs -------------------------------------------------------------------------
+    def sftp(self, variant, direction):
+        """One `sftp -b` transfer of the whole file; returns (seconds, MB/s)."""
+        if direction == "upload":
+            batch = f"put {self.data} /dev/null\n"
+        else:
+            batch = f"get {self.data} /dev/null\n"
+        cmd = [
+            "sftp", "-q", "-b", "-", "-F", "/dev/null",
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+            "-o", "IdentityAgent=none", "-o", f"IdentityFile={self.key}",
+            "-o", "LogLevel=ERROR", "-c", CIPHER, "-P", str(self.port),
+            f"{self.users[variant]}@127.0.0.1",
+        ]
+        client_before = children_cpu()
+        sampler = ServerCpu(self.sshd.pid)
+        sampler.start()
+        start = time.monotonic()
+        out = subprocess.run(cmd, input=batch.encode(), capture_output=True)
+        seconds = time.monotonic() - start
+        if out.returncode != 0:
+            raise SystemExit(f"sftp {variant} {direction} failed: {out.stderr.decode()}")
+        client = children_cpu() - client_before
+        self.wait_connections_gone()
+        server = sampler.stop()
+        recorder = self.recorder_cpu() if variant == "recorded" else 0.0
+        size = self.args.size_mib * 1024 * 1024
+        return {"seconds": seconds, "mbps": size / seconds / 1e6,
+                "client_cpu": client, "server_cpu": server, "recorder_cpu": recorder}
+
+    def wait_connections_gone(self):
+        path = f"/proc/{self.sshd.pid}/task/{self.sshd.pid}/children"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with open(path) as f:
+                if not f.read().strip():
+                    return
+            time.sleep(0.02)
+        raise SystemExit("sshd connection processes did not exit")
+
+    def recorder_cpu(self):
+        """The recorder's own CPU seconds from the channel.end of the newest channel."""
+        for root, _dirs, names in os.walk(self.records):
+            for n in names:
+                p = os.path.join(root, n)
+                if n.startswith("channel-") and p not in self.seen:
+                    self.seen.add(p)
+                    with open(p) as f:
+                        for line in f:
+                            ev = json.loads(line)
+                            if ev.get("type") == "channel.end":
+                                return ev["recorder_cpu_us"] / 1e6
+                    raise SystemExit(f"{p} has no channel.end")
+        raise SystemExit("no new channel file for a recorded run")
+
+    def run(self):
+        a = self.args
+        results = {d: {"recorded": [], "unrecorded": [], "ratio": [], "runs": []}
+                   for d in ("upload", "download")}
+        loads = [loadavg()]
+        # Warm-up: page cache, sshd's first fork, the recorder's first exec.
+        for variant in ("unrecorded", "recorded"):
+            self.sftp(variant, "download")
+        for r in range(a.runs):
+            for direction in ("upload", "download"):
+                order = ["unrecorded", "recorded"] if (r % 2 == 0) else ["recorded", "unrecorded"]
+                this = {}
+                for variant in order:
+                    m = self.sftp(variant, direction)
+                    m.update(round=r + 1, variant=variant)
+                    this[variant] = m["mbps"]
+                    results[direction][variant].append(m["mbps"])
+                    results[direction]["runs"].append(m)
+                    print(f"round {r + 1} {direction:8} {variant:10} {m['seconds']:6.2f} s "
+                          f"{m['mbps']:7.1f} MB/s  CPU client {m['client_cpu']:5.2f} s "
+                          f"server {m['server_cpu']:5.2f} s recorder {m['recorder_cpu']:5.2f} s"
+                          f"  load {loadavg()}", flush=True)
+                results[direction]["ratio"].append(this["recorded"] / this["unrecorded"])
+            loads.append(loadavg())
+        return results, loads
+
+    def record_summary(self):
+        files = []
+        for root, _dirs, names in os.walk(self.records):
+            files += [os.path.join(root, n) for n in names if n.startswith("channel-")]
+        sizes = [os.path.getsize(p) for p in files]
+        ops = 0
+        for p in files:
+            with open(p) as f:
+                for line in f:
+                    ev = json.loads(line)
+                    if ev.get("type") == "transfer" and ev.get("op") == "open":
+                        ops += 1
+        return len(files), max(sizes, default=0), ops
+
+    # --- clean-up -----------------------------------------------------------------------
+    def cleanup(self):
+        if self.sshd is not None:
+            self.sshd.terminate()
+            try:
+                self.sshd.wait(10)
+            except subprocess.TimeoutExpired:
+                self.sshd.kill()
+        for user in self.users.values():
+            subprocess.run(["userdel", "-r", "-f", user],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for path in (self.pam_file, self.symlink):
+            if os.path.lexists(path):
+                os.remove(path)
+        if not self.args.keep:
+            for d in (self.inst, self.work, self.shm):
+                shutil.rmtree(d, ignore_errors=True)
+        else:
+            print(f"kept {self.work} {self.inst}")
+            shutil.rmtree(self.shm, ignore_errors=True)
+
+
+def report(results, loads, args, records):
+    print()
+    print(f"SFTP {args.size_mib} MiB over loopback ssh ({CIPHER}), {args.runs} interleaved "
+          f"rounds, {os.cpu_count()} CPUs, kernel {os.uname().release}, "
+          f"nice {os.nice(0)}")
+    print(f"load average (1/5/15 min) at start and after each round: {' | '.join(loads)}")
+    print(f"{'direction':10} {'unrecorded MB/s':>22} {'recorded MB/s':>22} {'ratio rec/unrec':>24}")
+    for direction, r in results.items():
+        cols = []
+        for key in ("unrecorded", "recorded"):
+            med, q1, q3 = quartiles(r[key])
+            cols.append(f"{med:7.1f} [{q1:6.1f}-{q3:6.1f}]")
+        med, q1, q3 = quartiles(r["ratio"])
+        cols.append(f"{med:6.3f} [{q1:5.3f}-{q3:5.3f}]")
+        print(f"{direction:10} {cols[0]:>22} {cols[1]:>22} {cols[2]:>24}")
+    gib = args.size_mib / 1024
+    print()
+    print("CPU seconds per GiB (median [IQR]): client = sftp + ssh; server = sshd's connection")
+    print("processes + sftp-server (+ the recorder), sampled; recorder = its own getrusage.")
+    print("The estimate assumes CPU is the bottleneck, as on")
+    print("a busy machine: unrecorded (client + server) CPU over recorded (client + server) CPU")
+    print(f"{'direction':10} {'variant':11} {'client':>18} {'server':>18} {'of it recorder':>18}")
+    for direction, r in results.items():
+        totals = {}
+        for variant in ("unrecorded", "recorded"):
+            runs = [m for m in r["runs"] if m["variant"] == variant]
+            cols = []
+            for key in ("client_cpu", "server_cpu", "recorder_cpu"):
+                med, q1, q3 = quartiles([m[key] / gib for m in runs])
+                cols.append(f"{med:5.2f} [{q1:5.2f}-{q3:5.2f}]")
+            totals[variant] = statistics.median(
+                (m["client_cpu"] + m["server_cpu"]) / gib for m in runs)
+            print(f"{direction:10} {variant:11} {cols[0]:>18} {cols[1]:>18} {cols[2]:>18}")
+        print(f"{direction:10} CPU-bound throughput estimate recorded/unrecorded: "
+              f"{totals['unrecorded'] / totals['recorded']:.3f}")
+    n, biggest, ops = records
+    print(f"records: {n} recorded channels, largest channel file {biggest} bytes, "
+          f"{ops} sftp open lines")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    target = os.environ.get("CARGO_TARGET_DIR", "target")
+    p.add_argument("--sessrec-shell", default=f"{target}/release/sessrec-shell")
+    p.add_argument("--pam-module", default=f"{target}/release/libpam_sessrec.so")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--json", help="also write the raw numbers here")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--no-nice", dest="nice", action="store_false",
+                   help="do not run at nice -20")
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("run as root")
+    for f in (args.sessrec_shell, args.pam_module):
+        if not os.path.isfile(f):
+            raise SystemExit(f"{f} not found (cargo build --release -p sessrec-shell -p pam_sessrec)")
+    if args.nice:
+        # Everything started from here (sshd, its sessions, the recorder, the clients) inherits
+        # this, so other work on a shared machine disturbs the runs less.
+        os.nice(-20)
+    bench = Bench(args)
+    try:
+        bench.setup()
+        results, loads = bench.run()
+        records = bench.record_summary()
+    finally:
+        bench.cleanup()
+    report(results, loads, args, records)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"args": vars(args), "loads": loads, "results": results,
+                       "records": records}, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
