@@ -26,6 +26,8 @@ import threading
 import time
 
 CIPHER = "aes128-gcm@openssh.com"
+# The compared build runs as the recorded user (the PAM module accepts one recorder path).
+USER_OF = {"unrecorded": "unrecorded", "recorded": "recorded", "compared": "recorded"}
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 
 
@@ -120,6 +122,8 @@ class Bench:
         self.sshd = None
         self.port = None
         self.seen = set()
+        self.installed_variant = "recorded"
+        self.variants = ["unrecorded", "recorded"] + (["compared"] if args.compare_shell else [])
 
     # --- set-up -------------------------------------------------------------------------
     def setup(self):
@@ -247,8 +251,10 @@ class Bench:
             "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
             "-o", "IdentityAgent=none", "-o", f"IdentityFile={self.key}",
             "-o", "LogLevel=ERROR", "-c", CIPHER, "-P", str(self.port),
-            f"{self.users[variant]}@127.0.0.1",
+            f"{self.users[USER_OF[variant]]}@127.0.0.1",
         ]
+        if variant != "unrecorded":
+            self.install_recorder(variant)
         client_before = children_cpu()
         sampler = ServerCpu(self.sshd.pid)
         sampler.start()
@@ -260,10 +266,21 @@ class Bench:
         client = children_cpu() - client_before
         self.wait_connections_gone()
         server = sampler.stop()
-        recorder = self.recorder_cpu() if variant == "recorded" else 0.0
+        recorder = self.recorder_cpu() if variant != "unrecorded" else 0.0
         size = self.args.size_mib * 1024 * 1024
         return {"seconds": seconds, "mbps": size / seconds / 1e6,
                 "client_cpu": client, "server_cpu": server, "recorder_cpu": recorder}
+
+    def install_recorder(self, variant):
+        """Puts the build for `variant` at the recorded user's shell path (setuid root)."""
+        if self.installed_variant == variant:
+            return
+        source = self.args.sessrec_shell if variant == "recorded" else self.args.compare_shell
+        staged = f"{self.shell}.new"
+        shutil.copyfile(source, staged)
+        os.chmod(staged, 0o4755)
+        os.replace(staged, self.shell)
+        self.installed_variant = variant
 
     def wait_connections_gone(self):
         path = f"/proc/{self.sshd.pid}/task/{self.sshd.pid}/children"
@@ -292,15 +309,18 @@ class Bench:
 
     def run(self):
         a = self.args
-        results = {d: {"recorded": [], "unrecorded": [], "ratio": [], "runs": []}
+        results = {d: {"runs": [], **{v: [] for v in self.variants},
+                       **{f"ratio_{v}": [] for v in self.variants[1:]}}
                    for d in ("upload", "download")}
         loads = [loadavg()]
         # Warm-up: page cache, sshd's first fork, the recorder's first exec.
-        for variant in ("unrecorded", "recorded"):
+        for variant in self.variants:
             self.sftp(variant, "download")
         for r in range(a.runs):
             for direction in ("upload", "download"):
-                order = ["unrecorded", "recorded"] if (r % 2 == 0) else ["recorded", "unrecorded"]
+                # Rotate the order each round, so no variant always goes first.
+                k = r % len(self.variants)
+                order = self.variants[k:] + self.variants[:k]
                 this = {}
                 for variant in order:
                     m = self.sftp(variant, direction)
@@ -312,7 +332,8 @@ class Bench:
                           f"{m['mbps']:7.1f} MB/s  CPU client {m['client_cpu']:5.2f} s "
                           f"server {m['server_cpu']:5.2f} s recorder {m['recorder_cpu']:5.2f} s"
                           f"  load {loadavg()}", flush=True)
-                results[direction]["ratio"].append(this["recorded"] / this["unrecorded"])
+                for v in self.variants[1:]:
+                    results[direction][f"ratio_{v}"].append(this[v] / this["unrecorded"])
             loads.append(loadavg())
         return results, loads
 
@@ -352,31 +373,33 @@ class Bench:
             shutil.rmtree(self.shm, ignore_errors=True)
 
 
-def report(results, loads, args, records):
+def report(results, loads, args, records, variants):
     print()
     print(f"SFTP {args.size_mib} MiB over loopback ssh ({CIPHER}), {args.runs} interleaved "
           f"rounds, {os.cpu_count()} CPUs, kernel {os.uname().release}, "
           f"nice {os.nice(0)}")
+    if args.compare_shell:
+        print(f"recorded = {args.sessrec_shell}, compared = {args.compare_shell}")
     print(f"load average (1/5/15 min) at start and after each round: {' | '.join(loads)}")
-    print(f"{'direction':10} {'unrecorded MB/s':>22} {'recorded MB/s':>22} {'ratio rec/unrec':>24}")
+    print("throughput MB/s and ratio to unrecorded within each round, median [IQR]")
     for direction, r in results.items():
-        cols = []
-        for key in ("unrecorded", "recorded"):
-            med, q1, q3 = quartiles(r[key])
-            cols.append(f"{med:7.1f} [{q1:6.1f}-{q3:6.1f}]")
-        med, q1, q3 = quartiles(r["ratio"])
-        cols.append(f"{med:6.3f} [{q1:5.3f}-{q3:5.3f}]")
-        print(f"{direction:10} {cols[0]:>22} {cols[1]:>22} {cols[2]:>24}")
+        for v in variants:
+            med, q1, q3 = quartiles(r[v])
+            line = f"{direction:10} {v:11} {med:7.1f} [{q1:6.1f}-{q3:6.1f}] MB/s"
+            if v != "unrecorded":
+                med, q1, q3 = quartiles(r[f"ratio_{v}"])
+                line += f"   ratio {med:6.3f} [{q1:5.3f}-{q3:5.3f}]"
+            print(line)
     gib = args.size_mib / 1024
     print()
     print("CPU seconds per GiB (median [IQR]): client = sftp + ssh; server = sshd's connection")
     print("processes + sftp-server (+ the recorder), sampled; recorder = its own getrusage.")
-    print("The estimate assumes CPU is the bottleneck, as on")
-    print("a busy machine: unrecorded (client + server) CPU over recorded (client + server) CPU")
+    print("CPU-bound estimate = unrecorded (client + server) CPU over this variant's: the")
+    print("throughput ratio to expect when CPU is what limits the transfer.")
     print(f"{'direction':10} {'variant':11} {'client':>18} {'server':>18} {'of it recorder':>18}")
     for direction, r in results.items():
         totals = {}
-        for variant in ("unrecorded", "recorded"):
+        for variant in variants:
             runs = [m for m in r["runs"] if m["variant"] == variant]
             cols = []
             for key in ("client_cpu", "server_cpu", "recorder_cpu"):
@@ -384,9 +407,10 @@ def report(results, loads, args, records):
                 cols.append(f"{med:5.2f} [{q1:5.2f}-{q3:5.2f}]")
             totals[variant] = statistics.median(
                 (m["client_cpu"] + m["server_cpu"]) / gib for m in runs)
-            print(f"{direction:10} {variant:11} {cols[0]:>18} {cols[1]:>18} {cols[2]:>18}")
-        print(f"{direction:10} CPU-bound throughput estimate recorded/unrecorded: "
-              f"{totals['unrecorded'] / totals['recorded']:.3f}")
+            line = f"{direction:10} {variant:11} {cols[0]:>18} {cols[1]:>18} {cols[2]:>18}"
+            if variant != "unrecorded":
+                line += f"   estimate {totals['unrecorded'] / totals[variant]:.3f}"
+            print(line)
     n, biggest, ops = records
     print(f"records: {n} recorded channels, largest channel file {biggest} bytes, "
           f"{ops} sftp open lines")
@@ -398,6 +422,9 @@ def main():
     target = os.environ.get("CARGO_TARGET_DIR", "target")
     p.add_argument("--sessrec-shell", default=f"{target}/release/sessrec-shell")
     p.add_argument("--pam-module", default=f"{target}/release/libpam_sessrec.so")
+    p.add_argument("--compare-shell", metavar="PATH",
+                   help="another sessrec-shell build, run as a third variant (same user and "
+                        "path as the recorded one, swapped in before each of its runs)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--size-mib", type=int, default=1024)
     p.add_argument("--json", help="also write the raw numbers here")
@@ -407,7 +434,7 @@ def main():
     args = p.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root")
-    for f in (args.sessrec_shell, args.pam_module):
+    for f in (args.sessrec_shell, args.pam_module) + ((args.compare_shell,) if args.compare_shell else ()):
         if not os.path.isfile(f):
             raise SystemExit(f"{f} not found (cargo build --release -p sessrec-shell -p pam_sessrec)")
     if args.nice:
@@ -421,7 +448,7 @@ def main():
         records = bench.record_summary()
     finally:
         bench.cleanup()
-    report(results, loads, args, records)
+    report(results, loads, args, records, bench.variants)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "loads": loads, "results": results,
