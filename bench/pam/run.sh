@@ -2,6 +2,7 @@
 # open_session + close_session latency of pam_sessrec through real Linux-PAM, with files-only
 # NSS, with and without fsync. See README.md. Needs root; leaves nothing behind.
 #   bench/pam/run.sh [RUNS]          (default 1000)
+#   RECORD_TMPFS=1 bench/pam/run.sh  record_dir on a tmpfs: the module without disk waits
 set -eu
 RUNS=${1:-1000}
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
@@ -59,13 +60,17 @@ done
 # on /run/sessrec, as /run is on a systemd host (and other runs' grants stay out of the way).
 sed -E 's/^(passwd|group|shadow|gshadow):.*/\1: files/' /etc/nsswitch.conf > "$work/nsswitch.conf"
 mkdir -p -m 0700 /run/sessrec
+record_mount=":"
+if [ "${RECORD_TMPFS:-0}" = 1 ]; then
+    record_mount="mount -t tmpfs -o mode=0700 srt-bench-records $work/records"
+fi
 in_ns() {
     unshare -m --propagation private sh -c \
-        'mount --bind "$0" /etc/nsswitch.conf && mount -t tmpfs -o mode=0700 srt-bench /run/sessrec && exec nice -n -20 "$@"' \
-        "$work/nsswitch.conf" "$@"
+        'mount --bind "$0" /etc/nsswitch.conf && mount -t tmpfs -o mode=0700 srt-bench /run/sessrec && $1 && shift && exec nice -n -20 "$@"' \
+        "$work/nsswitch.conf" "$record_mount" "$@"
 }
 
-echo "pam_sessrec open+close latency, $RUNS runs each ($(uname -r), $(nproc) CPUs, record_dir on $(findmnt -no FSTYPE -T "$work"), load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "pam_sessrec open+close latency, $RUNS runs each ($(uname -r), $(nproc) CPUs, record_dir on $( [ "${RECORD_TMPFS:-0}" = 1 ] && echo tmpfs || findmnt -no FSTYPE -T "$work"), load average $(cut -d' ' -f1-3 /proc/loadavg))"
 for svc in "$svc_sync" "$svc_nosync"; do
     label=fsync; [ "$svc" = "$svc_nosync" ] && label=nofsync
     in_ns "$driver" "$svc" "$user" 50 "$work/auth_info" > /dev/null   # warm-up
@@ -96,5 +101,6 @@ if command -v pamtester > /dev/null; then
             }'
     done
 fi
-sessions=$(find "$work/records" -name session.jsonl | wc -l)
-echo "session directories written: $sessions"
+if [ "${RECORD_TMPFS:-0}" != 1 ]; then
+    echo "session directories written: $(find "$work/records" -name session.jsonl | wc -l)"
+fi

@@ -126,6 +126,7 @@ fn main() {
         appdata_ptr: std::ptr::null_mut(),
     };
     let mut micros = Vec::with_capacity(runs);
+    let mut open_micros = Vec::with_capacity(runs);
     let mut cpu = Vec::with_capacity(runs);
     for _ in 0..runs {
         let mut pamh = std::ptr::null_mut();
@@ -154,6 +155,7 @@ fn main() {
             unsafe { pam_open_session(pamh, 0) },
             "pam_open_session",
         );
+        open_micros.push(start.elapsed().as_micros() as u64);
         // SAFETY: live handle.
         check(
             pamh,
@@ -166,9 +168,10 @@ fn main() {
         unsafe { pam_end(pamh, PAM_SUCCESS) };
     }
     println!(
-        "runs={} {} | {}",
+        "runs={} {} | {} | {}",
         micros.len(),
         summary("wall", micros),
-        summary("cpu", cpu)
+        summary("cpu", cpu),
+        summary("open alone, wall", open_micros)
     );
 }
