@@ -1,5 +1,5 @@
 //! Module arguments from the PAM stack line:
-//! `session required pam_sessrec.so [debug] [config=PATH] [services=a,b] [recorder=PATH] [nofsync]`.
+//! `session required pam_sessrec.so [debug] [config=PATH] [services=a,b] [recorder=PATH] [nofsync] [notice]`.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -24,6 +24,9 @@ pub struct ModuleArgs {
     pub recorder: PathBuf,
     /// Sync `session.jsonl` to disk after the login and logout lines (off with `nofsync`).
     pub fsync: bool,
+    /// Also show `[recorder] notice` through the PAM conversation at login (`notice`). Off by
+    /// default: the recorder shows it on every interactive channel already.
+    pub notice: bool,
 }
 
 /// A module argument the module does not understand.
@@ -46,6 +49,7 @@ impl ModuleArgs {
             services_given: false,
             recorder: PathBuf::from(DEFAULT_RECORDER),
             fsync: true,
+            notice: false,
         };
         for raw in args {
             let arg = std::str::from_utf8(raw)
@@ -53,6 +57,7 @@ impl ModuleArgs {
             match arg.split_once('=') {
                 None if arg == "debug" => parsed.debug = true,
                 None if arg == "nofsync" => parsed.fsync = false,
+                None if arg == "notice" => parsed.notice = true,
                 Some(("config", path)) => parsed.config = absolute_path("config", path)?,
                 Some(("recorder", path)) => parsed.recorder = absolute_path("recorder", path)?,
                 Some(("services", list)) => {
@@ -101,6 +106,7 @@ mod tests {
         let a = parse(&[]).unwrap();
         assert!(!a.debug);
         assert!(a.fsync);
+        assert!(!a.notice);
         assert_eq!(a.config, PathBuf::from(DEFAULT_CONFIG));
         assert_eq!(a.recorder, PathBuf::from(DEFAULT_RECORDER));
         assert!(a.acts_on("sshd"));
@@ -115,10 +121,12 @@ mod tests {
             "services=sshd,sshd-test",
             "recorder=/opt/sessrec/sessrec-shell",
             "nofsync",
+            "notice",
         ])
         .unwrap();
         assert!(a.debug);
         assert!(!a.fsync);
+        assert!(a.notice);
         assert_eq!(a.config, PathBuf::from("/tmp/x.toml"));
         assert!(a.acts_on("sshd-test") && a.acts_on("sshd") && !a.acts_on("login"));
         assert_eq!(a.recorder, PathBuf::from("/opt/sessrec/sessrec-shell"));

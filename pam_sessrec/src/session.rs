@@ -380,7 +380,7 @@ pub fn open(req: &OpenRequest<'_>, grants: &GrantDir, log: &mut dyn Log) -> Open
             );
             log.log(Level::Info, &anchor.to_string());
             let id = state.id;
-            let notice = (!config.recorder.notice.is_empty())
+            let notice = (req.args.notice && !config.recorder.notice.is_empty())
                 .then(|| config.recorder.notice.replace("{session}", &id.to_string()));
             Opened {
                 verdict: Verdict::Success,

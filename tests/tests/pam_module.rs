@@ -296,7 +296,7 @@ fn open_and_close_write_login_logout_and_the_grant() {
     let s = setup(
         "pm-open",
         "[recorder]\nnotice = \"Recorded as {session}.\"\n",
-        "",
+        "notice",
     );
     let info = auth_info_for(&s.user.key().public());
     let mut pam = sshd_like(&s.service, &s.user, Some(info.as_bytes()));
@@ -397,6 +397,8 @@ fn a_grant_nobody_claimed_is_reported_at_logout() {
     let log = AuthLog::mark();
     let mut pam = sshd_like(&s.service, &s.user, None);
     assert_eq!(pam.open_session(), PAM_SUCCESS);
+    // Without the `notice` argument the module leaves the notice to the recorder.
+    assert_eq!(pam.messages(), Vec::<String>::new());
     let id = pam.getenv("SESSREC_SESSION").unwrap();
     let session = s.tree.only_session();
     assert_eq!(pam.close_session(), PAM_SUCCESS);
