@@ -130,7 +130,7 @@ fn open_session(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
                     pamh,
                     debug: args.debug,
                 };
-                session::close(&state, &grants, &mut log);
+                session::abandon(&state, &grants, &mut log, "pam_putenv failed");
                 return PamResultCode::PAM_SESSION_ERR;
             }
         }

@@ -545,15 +545,35 @@ pub fn state_from_grant(
 /// close_session: the `logout` line, the grant removed, the anchor logged, a loud warning when
 /// no recorder ever claimed the grant, stale grants swept.
 pub fn close(state: &SessionState, grants: &GrantDir, log: &mut dyn Log) -> Verdict {
+    finish(state, grants, log, None)
+}
+
+/// Ends a session that open_session set up but then refused (`reason`): the same logout line
+/// and grant removal, without the "never claimed" alert, since no recorder could run.
+pub fn abandon(
+    state: &SessionState,
+    grants: &GrantDir,
+    log: &mut dyn Log,
+    reason: &str,
+) -> Verdict {
+    finish(state, grants, log, Some(reason))
+}
+
+fn finish(
+    state: &SessionState,
+    grants: &GrantDir,
+    log: &mut dyn Log,
+    refused: Option<&str>,
+) -> Verdict {
     let claimed = grants.was_claimed(state.id);
-    let result = write_logout(state, claimed);
+    let result = write_logout(state, claimed, refused);
     if let Err(e) = grants.remove(state.id) {
         log.log(
             Level::Error,
             &format!("cannot remove the grant of session {}: {e}", state.id),
         );
     }
-    if !claimed {
+    if !claimed && refused.is_none() {
         log.log(
             Level::Alert,
             &format!(
@@ -583,7 +603,7 @@ pub fn close(state: &SessionState, grants: &GrantDir, log: &mut dyn Log) -> Verd
     }
 }
 
-fn write_logout(state: &SessionState, claimed: bool) -> io::Result<Anchor> {
+fn write_logout(state: &SessionState, claimed: bool, refused: Option<&str>) -> io::Result<Anchor> {
     let dir = SessionDir::open(&state.record_dir, state.id)?;
     let file = dir.open_file(SESSION_FILE)?;
     let sync_handle = file.try_clone()?;
@@ -605,6 +625,9 @@ fn write_logout(state: &SessionState, claimed: bool) -> io::Result<Anchor> {
     fields.insert("login_time".into(), state.login_time.to_string().into());
     fields.insert("duration_us".into(), duration_us.into());
     fields.insert("unclaimed".into(), (!claimed).into());
+    if let Some(reason) = refused {
+        fields.insert("refused".into(), reason.into());
+    }
     fields.insert(
         "channels".into(),
         Value::Array(
