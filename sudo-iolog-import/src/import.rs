@@ -77,14 +77,20 @@ pub struct Imported {
     pub anchor: Option<Anchor>,
 }
 
-/// Where a sudo session's record goes, relative to `record_dir`.
-pub fn target_dir(attribution: &Attribution<'_>, start: StartTime) -> PathBuf {
+/// The session id of a sudo session that matches no login: derived from its record name and
+/// start time, so a re-import after a lost state finds the same directory.
+pub fn unattributed_id(name: &str, start: StartTime) -> SessionId {
+    let micros = Timestamp::from_unix_seconds(start.seconds, start.nanoseconds).as_micros();
+    SessionId::derived(micros.max(0) as u64 / 1000, name.as_bytes())
+}
+
+/// Where a sudo session's record goes, relative to `record_dir`: its login session's directory,
+/// or `unattributed/YYYY/MM/DD/<own id>/` (the same depth as a login session under
+/// `unattributed/`, so shipper globs of the main tree never match it twice).
+pub fn target_dir(attribution: &Attribution<'_>, start: StartTime, name: &str) -> PathBuf {
     match attribution.session {
         Some(s) => session_relative_path(s.id),
-        None => {
-            let (y, m, d) = Timestamp::from_unix_seconds(start.seconds, start.nanoseconds).date();
-            PathBuf::from(format!("unattributed/{y:04}/{m:02}/{d:02}"))
-        }
+        None => Path::new("unattributed").join(session_relative_path(unattributed_id(name, start))),
     }
 }
 
@@ -94,7 +100,7 @@ pub fn import_session(
     opts: &ImportOptions,
 ) -> Result<Imported, ImportError> {
     let name = record_file_name(&session.dir, session.meta.start);
-    let relative_dir = target_dir(attribution, session.meta.start);
+    let relative_dir = target_dir(attribution, session.meta.start, &name);
     let record = relative_dir.join(&name);
     if fs::symlink_metadata(opts.record_dir.join(&record)).is_ok() {
         return Ok(Imported {
@@ -254,7 +260,7 @@ pub fn file_context(
                 .clone()
                 .unwrap_or_else(|| opts.host.clone()),
             // Lines need a session id; an unattributed sudo session gets one of its own.
-            SessionId::new()?,
+            unattributed_id(name, session.meta.start),
             session.meta.submituser.clone(),
         ),
     };

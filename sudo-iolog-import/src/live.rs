@@ -40,7 +40,7 @@ pub fn live_step(
     let name = record_file_name(&session.dir, session.meta.start);
     let record = match previous {
         Some(p) => p.record.clone(),
-        None => target_dir(attribution, session.meta.start).join(&name),
+        None => target_dir(attribution, session.meta.start, &name).join(&name),
     };
     let relative_dir = record
         .parent()

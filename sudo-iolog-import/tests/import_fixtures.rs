@@ -157,10 +157,24 @@ fn stream_text(lines: &[Line], stream: Stream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The files in `dir` and in its subdirectories: a login session's directory holds its sudo
+/// records itself, a day of `unattributed/` holds one session directory per record.
+fn day_records(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 fn only_record(dir: &Path) -> PathBuf {
-    let files: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    let files: Vec<_> = day_records(dir)
+        .into_iter()
         .filter(|p| {
             p.file_name()
                 .unwrap()
@@ -339,9 +353,8 @@ fn unattributed_masking_incomplete_and_errors() {
 
     let day = s.records().join("unattributed/2026/12/04");
     let mut prompt_record = None;
-    for e in fs::read_dir(&day).unwrap() {
-        let p = e.unwrap().path();
-        assert!(verify_file(&p).unwrap().ok);
+    for p in day_records(&day) {
+        assert!(verify_file(&p).unwrap().ok, "{p:?}");
         let l = lines(&p);
         if l[0].str("command") == Some("/usr/bin/bash") && l[0].value["argv"][0] == "bash" {
             prompt_record = Some(l);
@@ -384,9 +397,7 @@ fn wrapped_sequence_number_is_imported_again() {
     let sum = s.pass();
     assert_eq!((sum.imported, sum.already_imported), (1, 0), "{sum:?}");
     assert_eq!(
-        fs::read_dir(s.records().join("unattributed/2026/12/04"))
-            .unwrap()
-            .count(),
+        day_records(&s.records().join("unattributed/2026/12/04")).len(),
         2
     );
 }

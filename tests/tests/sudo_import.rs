@@ -104,7 +104,9 @@ fn all_unattributed(tree: &RecordTree) -> Vec<PathBuf> {
     for y in fs::read_dir(&base).into_iter().flatten() {
         for m in fs::read_dir(y.unwrap().path()).into_iter().flatten() {
             for d in fs::read_dir(m.unwrap().path()).into_iter().flatten() {
-                out.extend(sudo_files(&d.unwrap().path()));
+                for session in fs::read_dir(d.unwrap().path()).into_iter().flatten() {
+                    out.extend(sudo_files(&session.unwrap().path()));
+                }
             }
         }
     }
