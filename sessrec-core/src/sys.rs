@@ -116,6 +116,15 @@ pub fn open_append_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
     Ok(File::from(fd))
 }
 
+/// Opens an existing regular file in `dir` for reading, refusing symlinks.
+pub fn open_read_at(dir: BorrowedFd<'_>, name: &str) -> io::Result<File> {
+    let cname = c_path(Path::new(name))?;
+    let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
+    // SAFETY: `cname` is NUL-terminated and outlives the call; `dir` is a live fd.
+    let fd = check_fd(unsafe { libc::openat(dir.as_raw_fd(), cname.as_ptr(), flags) })?;
+    Ok(File::from(fd))
+}
+
 /// Syslog priority for [`syslog_authpriv`].
 #[derive(Clone, Copy, Debug)]
 pub enum Level {

@@ -228,6 +228,7 @@ impl Setup {
             self.config.recorder.record_input,
             self.config.recorder.max_channel_bytes,
         );
+        recorder.watch_admin_messages();
 
         // What to exec.
         let (exec_path, exec_argv) = self.command_line(&kind, &shell)?;

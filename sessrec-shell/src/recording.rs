@@ -3,7 +3,9 @@
 //! written (`on_error`).
 #![forbid(unsafe_code)]
 
-use std::io;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
@@ -14,6 +16,11 @@ use sessrec_core::time::monotonic_micros;
 use sessrec_core::writer::{Anchor, RecordWriter};
 
 use crate::masking::InputPiece;
+
+/// Where `sessrec kill --message` leaves the text for the recorder with that pid.
+pub const KILL_MESSAGE_DIR: &str = "/run/sessrec/kill";
+/// Longest administrator message read.
+const ADMIN_MESSAGE_MAX: u64 = 4096;
 
 /// Output kept per second once the byte cap is reached.
 pub const SAMPLE_BYTES_PER_SECOND: usize = 1024;
@@ -36,6 +43,10 @@ pub struct ChannelRecorder {
     skipped_in_second: u64,
     skipped_total: u64,
     echo_off_noted: bool,
+    /// `/run/sessrec/kill`, opened while still root: `sessrec kill --message` leaves its text
+    /// there, and the recorder (by then the `sessrec` user) reads it through this descriptor.
+    kill_dir: Option<OwnedFd>,
+    admin_message: Option<String>,
     pub bytes_in: u64,
     pub bytes_out: u64,
 }
@@ -65,6 +76,8 @@ impl ChannelRecorder {
             skipped_in_second: 0,
             skipped_total: 0,
             echo_off_noted: false,
+            kill_dir: None,
+            admin_message: None,
             bytes_in: 0,
             bytes_out: 0,
         }
@@ -73,6 +86,33 @@ impl ChannelRecorder {
     /// µs on CLOCK_MONOTONIC since the channel started.
     pub fn offset_us(&self) -> u64 {
         monotonic_micros().saturating_sub(self.start_mono_us)
+    }
+
+    /// Opens the directory `sessrec kill --message` writes to (creating it 0755 root). Called
+    /// while the recorder is still root; later reads go through the descriptor.
+    pub fn watch_admin_messages(&mut self) {
+        let dir = Path::new(KILL_MESSAGE_DIR);
+        let _ = std::fs::create_dir(dir);
+        self.kill_dir = sessrec_core::sys::open_dir_at(None, dir).ok();
+    }
+
+    /// The administrator's message for this recorder, if `sessrec kill --message` left one;
+    /// control characters become spaces. Kept for `channel.end`.
+    pub fn take_admin_message(&mut self) -> Option<&str> {
+        let dir = self.kill_dir.as_ref()?;
+        let name = std::process::id().to_string();
+        let file = sessrec_core::sys::open_read_at(dir.as_fd(), &name).ok()?;
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut raw = Vec::new();
+        file.take(ADMIN_MESSAGE_MAX).read_to_end(&mut raw).ok()?;
+        let text: String = String::from_utf8_lossy(&raw)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        self.admin_message = Some(text.trim().to_string());
+        self.admin_message.as_deref()
     }
 
     pub fn start_mono_us(&self) -> u64 {
@@ -317,7 +357,13 @@ impl ChannelRecorder {
             "duration_us".into(),
             json!(self.started.elapsed().as_micros() as u64),
         );
-        fields.insert("recorder_max_rss_kib".into(), json!(max_rss_kib));
+        fields.insert(
+            "recorder_max_rss_kib".into(),
+            json!(own_peak_rss_kib().unwrap_or(max_rss_kib)),
+        );
+        if let Some(message) = &self.admin_message {
+            fields.insert("admin_message".into(), json!(message));
+        }
         fields.insert("recorder_cpu_us".into(), json!(cpu_us));
         if self.capped {
             fields.insert("truncated_output_bytes".into(), json!(self.skipped_total));
@@ -359,6 +405,14 @@ fn base64_encode(data: &[u8]) -> String {
     let mut out = Vec::new();
     sessrec_core::frames::append_base64(&mut out, data, usize::MAX);
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// Peak resident set of this program image (VmHWM). getrusage's ru_maxrss also counts the
+/// image before exec (the caller's), which says nothing about the recorder.
+fn own_peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]

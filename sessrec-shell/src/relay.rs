@@ -322,11 +322,16 @@ impl PtyRelay<'_> {
                     self.resize();
                 }
                 if s.term {
+                    let message = self.recorder.take_admin_message().map(str::to_string);
                     if outer_open {
-                        say(
-                            outer_out,
-                            "\r\nsessrec: this session was ended by the administrator.\r\n",
-                        );
+                        let text = match message {
+                            Some(m) if !m.is_empty() => format!(
+                                "\r\nsessrec: this session was ended by the administrator: {m}\r\n"
+                            ),
+                            _ => "\r\nsessrec: this session was ended by the administrator.\r\n"
+                                .to_string(),
+                        };
+                        say(outer_out, &text);
                     }
                     end = Some(EndReason::Terminated);
                     continue;
@@ -632,6 +637,9 @@ impl PipeRelay<'_> {
                 let s = read_signals(self.signal_fd);
                 if (s.hup || s.term) && !hung_up {
                     hung_up = true;
+                    if s.term {
+                        self.recorder.take_admin_message();
+                    }
                     forward(libc::SIGHUP);
                     if s.term {
                         forward(libc::SIGTERM);

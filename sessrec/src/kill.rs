@@ -101,7 +101,7 @@ pub fn run(ctx: &Context) -> CmdResult {
         if let Some(m) = message {
             let _ = std::fs::remove_file(Path::new(KILL_MESSAGE_DIR).join(pid.to_string()));
             if ended && !last_line_mentions(path, m) {
-                eprintln!("sessrec kill: note: {name}'s recorder did not record the message (it does not read {KILL_MESSAGE_DIR})");
+                eprintln!("sessrec kill: note: {name}'s recorder did not record the message");
             }
         }
         let mut out = std::io::stdout().lock();

@@ -51,6 +51,10 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 fn session_id(session_dir: &Path) -> String {
     session_dir
         .file_name()
@@ -375,7 +379,19 @@ fn kill_ends_a_live_session() {
     wait_last_event(&channel, "channel.end", T);
     assert!(stdout(&o).contains("ended"), "{}", stdout(&o));
     assert_chain_ok(&channel);
-    term.expect("ended by the administrator", T);
+    // The operator's message reaches the user and the record.
+    term.expect("ended by the administrator: ended by the operator", T);
+    let end = std::fs::read_to_string(&channel).expect("read channel");
+    let end = end.lines().last().expect("last line");
+    assert!(
+        end.contains(r#""admin_message":"ended by the operator""#),
+        "{end}"
+    );
+    assert!(
+        !stderr(&o).contains("did not record the message"),
+        "{}",
+        stderr(&o)
+    );
     let o = sessrec(dir, &["list", "--live", "--json"]);
     assert!(!stdout(&o).contains(&id), "no longer live: {}", stdout(&o));
 }
