@@ -78,6 +78,17 @@ for page in "$src"/man/*.[1-8]; do
     chmod 0644 "$dest/usr/share/man/man$section/$name.gz"
 done
 
+# The asciinema-player inlined by `sessrec export --format html`: fetched at a pinned version
+# and checksum (scripts/fetch-player.sh), never kept in the source tree.
+player=$src/vendor-player
+if [ ! -f "$player/asciinema-player.min.js" ]; then
+    sh "$src/scripts/fetch-player.sh" "$player"
+fi
+d 0755 /usr/share/sessrec/asciinema-player
+for file in asciinema-player.min.js asciinema-player.css LICENSE.asciinema-player VERSION; do
+    f 0644 "$player/$file" "/usr/share/sessrec/asciinema-player/$file"
+done
+
 d 0755 "$docdir"
 for doc in "$src"/docs/*.md "$src/README.md"; do
     [ -f "$doc" ] || continue

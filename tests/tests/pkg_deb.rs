@@ -199,6 +199,12 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
     for (section, page) in man_pages() {
         assert_file(&format!("/usr/share/man/man{section}/{page}.gz"), 0o644);
     }
+    for player in ["asciinema-player.min.js", "asciinema-player.css"] {
+        assert_file(
+            &format!("/usr/share/sessrec/asciinema-player/{player}"),
+            0o644,
+        );
+    }
     for example in [
         "pam.d/sshd-session-line",
         "sshd_config.d/sessrec-login-shell.conf",

@@ -69,6 +69,12 @@ fn rpm_has_the_right_files_owners_and_modes() {
             "-rw-r--r--",
         );
     }
+    for player in ["asciinema-player.min.js", "asciinema-player.css"] {
+        expect(
+            &format!("/usr/share/sessrec/asciinema-player/{player}"),
+            "-rw-r--r--",
+        );
+    }
     for example in [
         "examples/pam.d/sshd-session-line",
         "examples/sshd_config.d/sessrec-login-shell.conf",
