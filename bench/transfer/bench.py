@@ -240,11 +240,14 @@ class Bench:
 
     # --- runs -------------------------------------------------------------------------
     def sftp(self, variant, direction):
-        """One `sftp -b` transfer of the whole file; returns (seconds, MB/s)."""
+        """One `sftp -b` transfer of the whole file (direction "none": `pwd` only, the fixed
+        cost of connection, login and channel start); returns the measurements."""
         if direction == "upload":
             batch = f"put {self.data} /dev/null\n"
-        else:
+        elif direction == "download":
             batch = f"get {self.data} /dev/null\n"
+        else:
+            batch = "pwd\n"
         cmd = [
             "sftp", "-q", "-b", "-", "-F", "/dev/null",
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
@@ -316,6 +319,13 @@ class Bench:
         # Warm-up: page cache, sshd's first fork, the recorder's first exec.
         for variant in self.variants:
             self.sftp(variant, "download")
+        # The fixed cost of a session without a transfer, to tell it apart from throughput.
+        startup = {v: [] for v in self.variants}
+        for r in range(a.startup_runs):
+            k = r % len(self.variants)
+            for variant in self.variants[k:] + self.variants[:k]:
+                startup[variant].append(self.sftp(variant, "none")["seconds"])
+        results["startup"] = startup
         for r in range(a.runs):
             for direction in ("upload", "download"):
                 # Rotate the order each round, so no variant always goes first.
@@ -382,6 +392,8 @@ def report(results, loads, args, records, variants):
         print(f"recorded = {args.sessrec_shell}, compared = {args.compare_shell}")
     print(f"load average (1/5/15 min) at start and after each round: {' | '.join(loads)}")
     print("throughput MB/s and ratio to unrecorded within each round, median [IQR]")
+    startup = results.pop("startup")
+    size_mb = args.size_mib * 1024 * 1024 / 1e6
     for direction, r in results.items():
         for v in variants:
             med, q1, q3 = quartiles(r[v])
@@ -390,6 +402,19 @@ def report(results, loads, args, records, variants):
                 med, q1, q3 = quartiles(r[f"ratio_{v}"])
                 line += f"   ratio {med:6.3f} [{q1:5.3f}-{q3:5.3f}]"
             print(line)
+        # Throughput of the transfer alone: each run's time minus its variant's median fixed cost.
+        net = {v: [size_mb / (m["seconds"] - statistics.median(startup[v]))
+                   for m in r["runs"] if m["variant"] == v] for v in variants}
+        for v in variants[1:]:
+            ratios = [x / y for x, y in zip(net[v], net["unrecorded"])]
+            med, q1, q3 = quartiles(ratios)
+            print(f"{direction:10} {v:11} transfer only (fixed cost taken off): ratio "
+                  f"{med:6.3f} [{q1:5.3f}-{q3:5.3f}]")
+    print("fixed cost of a session (sftp -b with `pwd`), median [IQR] seconds:")
+    for v in variants:
+        med, q1, q3 = quartiles(startup[v])
+        print(f"  {v:11} {med:6.3f} [{q1:5.3f}-{q3:5.3f}]")
+    results["startup"] = startup
     gib = args.size_mib / 1024
     print()
     print("CPU seconds per GiB (median [IQR]): client = sftp + ssh; server = sshd's connection")
@@ -397,7 +422,7 @@ def report(results, loads, args, records, variants):
     print("CPU-bound estimate = unrecorded (client + server) CPU over this variant's: the")
     print("throughput ratio to expect when CPU is what limits the transfer.")
     print(f"{'direction':10} {'variant':11} {'client':>18} {'server':>18} {'of it recorder':>18}")
-    for direction, r in results.items():
+    for direction, r in ((d, r) for d, r in results.items() if d != "startup"):
         totals = {}
         for variant in variants:
             runs = [m for m in r["runs"] if m["variant"] == variant]
@@ -427,6 +452,8 @@ def main():
                         "path as the recorded one, swapped in before each of its runs)")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--size-mib", type=int, default=1024)
+    p.add_argument("--startup-runs", type=int, default=10,
+                   help="sessions without a transfer per variant, to measure the fixed cost")
     p.add_argument("--json", help="also write the raw numbers here")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     p.add_argument("--no-nice", dest="nice", action="store_false",
