@@ -17,6 +17,9 @@ use crate::sys::{self, ExitStatus};
 
 /// Largest single read.
 const CHUNK: usize = 64 * 1024;
+/// Read size and pipe capacity for transfer channels: bulk data in fewer, larger system calls
+/// (their payload is only observed, not recorded, so this costs no record size).
+const TRANSFER_CHUNK: usize = 1 << 20;
 /// How long output is drained after the shell exits while other processes hold the pty.
 const DRAIN_MAX: Duration = Duration::from_secs(2);
 /// A drain ends when the pty stays quiet this long.
@@ -94,8 +97,11 @@ struct Pending {
 
 impl Pending {
     fn new() -> Self {
+        Pending::with_capacity(CHUNK)
+    }
+    fn with_capacity(size: usize) -> Self {
         Pending {
-            buf: vec![0; CHUNK],
+            buf: vec![0; size],
             pos: 0,
             len: 0,
         }
@@ -509,8 +515,10 @@ pub struct PipeRelay<'a> {
 
 impl PipeRelay<'_> {
     pub fn run(mut self) -> Outcome {
-        let mut stdin_buf = Pending::new();
-        let mut stdout_buf = Pending::new();
+        let bulk = self.observer.is_some();
+        let chunk = if bulk { TRANSFER_CHUNK } else { CHUNK };
+        let mut stdin_buf = Pending::with_capacity(chunk);
+        let mut stdout_buf = Pending::with_capacity(chunk);
         let mut stderr_buf = Pending::new();
         let mut stdin_open = true; // our fd 0
         let mut to_command: Option<OwnedFd> = Some(self.child.stdin);
@@ -537,6 +545,16 @@ impl PipeRelay<'_> {
         .flatten()
         {
             let _ = sys::set_nonblocking(fd);
+        }
+        if bulk {
+            // Best effort: larger pipes mean fewer wake-ups per MiB moved.
+            let data_fds = [Some(0), Some(1), to_command.as_ref().map(|f| f.as_raw_fd())];
+            let data_fds = data_fds
+                .into_iter()
+                .chain([from_stdout.as_ref().map(|f| f.as_raw_fd())]);
+            for fd in data_fds.flatten() {
+                let _ = sys::grow_pipe(fd, TRANSFER_CHUNK);
+            }
         }
         let control = self.child.control.as_raw_fd();
         let forward = |sig: libc::c_int| {

@@ -574,6 +574,14 @@ pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// Asks for a pipe buffer of `size` bytes (fails harmlessly on a descriptor that is not a pipe,
+/// or past /proc/sys/fs/pipe-max-size).
+pub fn grow_pipe(fd: RawFd, size: usize) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor with integer arguments.
+    check(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, size as libc::c_int) })?;
+    Ok(())
+}
+
 pub fn set_blocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on a descriptor with integer arguments.
     let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
