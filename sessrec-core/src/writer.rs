@@ -40,7 +40,7 @@ impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
             max_line_bytes: 8192,
-            flush_interval: Duration::from_millis(200),
+            flush_interval: Duration::from_millis(1000),
             anchor_interval: Duration::from_secs(60),
         }
     }
