@@ -360,6 +360,12 @@ impl PtyRelay<'_> {
                         last_activity = now;
                         warned = false;
                         self.record_input(to_master.data());
+                        // Pass it on now rather than after another poll: keystroke latency.
+                        if let Err(e) = to_master.drain_to(master) {
+                            if !would_block(&e) {
+                                to_master.clear();
+                            }
+                        }
                     }
                     Ok(None) => {}
                 }
@@ -389,6 +395,12 @@ impl PtyRelay<'_> {
                         self.recorder.output(Stream::Output, data);
                         if !outer_open {
                             to_outer.clear();
+                        } else if to_outer.drain_to(outer_out).is_err() {
+                            // Written at once when the terminal takes it (echo latency).
+                            to_outer.clear();
+                            outer_open = false;
+                            end = Some(EndReason::Hangup);
+                            continue;
                         }
                     }
                     Ok(None) => {}

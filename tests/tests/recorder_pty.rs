@@ -197,7 +197,11 @@ fn hangup_mid_output_leaves_a_complete_record() {
 #[test]
 fn tampering_with_a_real_record_is_detected() {
     require_e2e!();
-    let rig = Rig::new("rec-tamper", SHELL_CONFIG);
+    // A short flush interval puts each command's output in lines of its own.
+    let rig = Rig::new(
+        "rec-tamper",
+        &format!("{SHELL_CONFIG}flush_interval_ms = 100\n"),
+    );
     let mut term = rig.login();
     term.expect("This session is recorded", WAIT);
     for i in 0..3 {
