@@ -447,15 +447,7 @@ impl RecordWriter {
         self.write_io_line()?;
         fields.retain(|k, _| !HEADER_KEYS.contains(&k.as_str()));
         for _ in 0..8 {
-            self.line.clear();
-            self.push_head(kind);
-            for (key, value) in &fields {
-                self.line.push(b',');
-                frames::append_json_str(&mut self.line, key);
-                self.line.push(b':');
-                serde_json::to_writer(&mut self.line, value).map_err(io::Error::other)?;
-            }
-            self.push_prev_and_end();
+            self.build_event_line(kind, &fields)?;
             let over = self.line.len().saturating_sub(self.opts.max_line_bytes);
             if over == 0 {
                 return self.commit_line();
@@ -468,16 +460,22 @@ impl RecordWriter {
             "error".into(),
             format!("{kind} event too large for max_line_bytes").into(),
         );
+        self.build_event_line(kind, &minimal)?;
+        self.commit_line()
+    }
+
+    /// Builds `{header, fields..., prev}\n` in `self.line`.
+    fn build_event_line(&mut self, kind: &str, fields: &Map<String, Value>) -> io::Result<()> {
         self.line.clear();
         self.push_head(kind);
-        for (key, value) in &minimal {
+        for (key, value) in fields {
             self.line.push(b',');
             frames::append_json_str(&mut self.line, key);
             self.line.push(b':');
             serde_json::to_writer(&mut self.line, value).map_err(io::Error::other)?;
         }
         self.push_prev_and_end();
-        self.commit_line()
+        Ok(())
     }
 
     /// Writes the built line with one write(2); a short write is retried once, else the file is
@@ -530,15 +528,7 @@ impl RecordWriter {
     fn write_error_line(&mut self, message: &str) -> io::Result<()> {
         let mut fields = Map::new();
         fields.insert("error".into(), message.into());
-        self.line.clear();
-        self.push_head("error");
-        for (key, value) in &fields {
-            self.line.push(b',');
-            frames::append_json_str(&mut self.line, key);
-            self.line.push(b':');
-            serde_json::to_writer(&mut self.line, value).map_err(io::Error::other)?;
-        }
-        self.push_prev_and_end();
+        self.build_event_line("error", &fields)?;
         let line = std::mem::take(&mut self.line);
         let result = self.write_whole(&line);
         if result.is_ok() {

@@ -231,15 +231,7 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+pub use sessrec_core::time::days_from_civil;
 
 /// Human duration: `0.4s`, `12.0s`, `3m05s`, `2h03m`, `4d02h`.
 pub fn format_duration(us: i64) -> String {
