@@ -24,6 +24,8 @@ const TRANSFER_CHUNK: usize = 1 << 20;
 const DRAIN_MAX: Duration = Duration::from_secs(2);
 /// A drain ends when the pty stays quiet this long.
 const DRAIN_QUIET_MS: i32 = 50;
+/// How long a message to the user may wait for room on a busy terminal.
+const SAY_WAIT: Duration = Duration::from_secs(2);
 /// How long to wait for the child after hanging it up.
 const HANGUP_WAIT: Duration = Duration::from_secs(3);
 
@@ -195,8 +197,25 @@ fn read_signals(fd: RawFd) -> Signals {
     s
 }
 
+/// Tells the user something on the (nonblocking) terminal, waiting up to `SAY_WAIT` for room
+/// when the terminal is busy, so the reason a session ends is not lost behind output.
 fn say(fd: RawFd, text: &str) {
-    let _ = sys::write(fd, text.as_bytes());
+    let mut rest = text.as_bytes();
+    let give_up = Instant::now() + SAY_WAIT;
+    while !rest.is_empty() {
+        match sys::write(fd, rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(e) if would_block(&e) => {
+                let left = give_up.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return;
+                }
+                let mut fds = [sys::pollfd(fd, sys::POLLOUT)];
+                let _ = sys::poll(&mut fds, left.as_millis().min(1000) as i32 + 1);
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 fn reap(pidfd: &OwnedFd, pid: libc::pid_t, wait: Duration) -> Option<ExitStatus> {
