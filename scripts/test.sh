@@ -72,6 +72,15 @@ unexpected=$(printf '%s\n' "$exports" | grep -v '^pam_sm_' || true)
 [ -z "$unexpected" ] || die "$module exports more than pam_sm_*: $(echo $unexpected)"
 echo "links libpam.so.0; exports: $(echo $exports)"
 
+step "fuzz: sudo I/O log readers, 60 s (cargo-fuzz, nightly toolchain)"
+# The parsers of hostile sudo logs run under libFuzzer from the checked-in corpus; a crash
+# fails the run and leaves its input in sudo-iolog-import/fuzz/artifacts/.
+cargo +nightly --version >/dev/null 2>&1 || die "the nightly toolchain is needed for fuzzing (rustup toolchain install nightly)"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install --locked cargo-fuzz
+fi
+bash sudo-iolog-import/fuzz/ci.sh
+
 step "SESSREC_E2E=required cargo test --workspace"
 log=$(mktemp /tmp/sessrec-test-log.XXXXXX)
 trap 'rm -f "$log"' EXIT
