@@ -187,10 +187,10 @@ impl Setup {
             })?;
 
         // The outer terminal is taken before anything else can run as the user.
-        let takeover = if has_tty {
+        let (takeover, typeahead) = if has_tty {
             terminal::take_over().map_err(|e| err(format!("cannot secure the terminal: {e}")))?
         } else {
-            Takeover::NoTerminal
+            (Takeover::NoTerminal, Vec::new())
         };
 
         let ticket = self.ticket(&kind, has_tty)?;
@@ -294,7 +294,15 @@ impl Setup {
         start.insert("start_time".into(), json!(Timestamp::now().to_string()));
 
         let started = if has_tty {
-            self.run_pty(exec, recorder_user, signal_fd, &mut recorder, start, &kind)
+            self.run_pty(
+                exec,
+                recorder_user,
+                signal_fd,
+                &mut recorder,
+                start,
+                &kind,
+                typeahead,
+            )
         } else {
             self.run_pipe(exec, recorder_user, signal_fd, &mut recorder, start, &kind)
         };
@@ -540,6 +548,7 @@ impl Setup {
         recorder: &mut ChannelRecorder,
         mut start: Map<String, Value>,
         kind: &ChannelKind,
+        typeahead: Vec<u8>,
     ) -> Result<Outcome, StartError> {
         let pty = sys::open_pty().map_err(|e| err(format!("cannot allocate a pty: {e}")))?;
         let tty_gid = sys::group_gid("tty")
@@ -590,6 +599,7 @@ impl Setup {
             child_pidfd: child.pidfd,
             recorder,
             masker,
+            typeahead,
             idle: IdlePolicy::new(
                 self.config.recorder.idle_timeout_s,
                 self.config.recorder.idle_warning_s,

@@ -241,6 +241,8 @@ pub struct PtyRelay<'a> {
     pub child_pidfd: OwnedFd,
     pub recorder: &'a mut ChannelRecorder,
     pub masker: Option<InputMasker>,
+    /// Typed before the recorder took the terminal: passed on (and recorded) first.
+    pub typeahead: Vec<u8>,
     pub idle: IdlePolicy,
 }
 
@@ -252,6 +254,13 @@ impl PtyRelay<'_> {
         let _ = sys::set_nonblocking(master);
         let mut to_outer = Pending::new();
         let mut to_master = Pending::new();
+        if !self.typeahead.is_empty() {
+            let typed = std::mem::take(&mut self.typeahead);
+            let n = typed.len().min(to_master.buf.len());
+            to_master.buf[..n].copy_from_slice(&typed[..n]);
+            to_master.len = n;
+            self.record_input(to_master.data());
+        }
         let mut outer_open = true;
         let mut master_eof = false;
         let mut status: Option<ExitStatus> = None;

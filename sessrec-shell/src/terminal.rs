@@ -43,17 +43,27 @@ fn fd_path(fd: i32) -> io::Result<PathBuf> {
     std::fs::read_link(format!("/proc/self/fd/{fd}"))
 }
 
+/// Most typed-ahead input kept across the takeover.
+const TYPEAHEAD_MAX: usize = 64 * 1024;
+
 /// Takes the terminal on fds 0–2 from the user. Must run as root, before any child exists.
-pub fn take_over() -> io::Result<Takeover> {
+/// Also returns what the user typed before the takeover (the hangup would discard it), for the
+/// relay to pass on to the shell and record.
+pub fn take_over() -> io::Result<(Takeover, Vec<u8>)> {
     let tty_fds: Vec<i32> = (0..=2).filter(|&fd| sys::isatty(fd)).collect();
     let Some(&first) = tty_fds.first() else {
-        return Ok(Takeover::NoTerminal);
+        return Ok((Takeover::NoTerminal, Vec::new()));
     };
     let path = fd_path(first)?;
     let leader = sys::getsid() == sys::getpid() && sys::tcgetsid(first).ok() == Some(sys::getpid());
     if !leader {
-        return Ok(Takeover::Nested { path });
+        return Ok((Takeover::Nested { path }, Vec::new()));
     }
+    let typeahead = if sys::isatty(0) {
+        drain_typeahead(0)
+    } else {
+        Vec::new()
+    };
     let rdev = sys::rdev(first)?;
     for &fd in &tty_fds {
         sys::fchown(fd, 0, 0)?;
@@ -79,7 +89,32 @@ pub fn take_over() -> io::Result<Takeover> {
     });
     sys::default_signal(libc::SIGHUP)?;
     result?;
-    Ok(Takeover::Taken { path })
+    Ok((Takeover::Taken { path }, typeahead))
+}
+
+/// Reads what is waiting in the terminal's input queue, partial lines included (canonical mode
+/// is switched off for the read, and the settings restored).
+fn drain_typeahead(fd: i32) -> Vec<u8> {
+    let Ok(saved) = sys::tcgetattr(fd) else {
+        return Vec::new();
+    };
+    let mut peek = saved;
+    peek.c_lflag &= !libc::ICANON;
+    peek.c_cc[libc::VMIN] = 0;
+    peek.c_cc[libc::VTIME] = 0;
+    if sys::tcsetattr(fd, &peek).is_err() {
+        return Vec::new();
+    }
+    let mut typed = Vec::new();
+    let mut buf = [0u8; 4096];
+    while typed.len() < TYPEAHEAD_MAX {
+        match sys::read(fd, &mut buf) {
+            Ok(n) if n > 0 => typed.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    let _ = sys::tcsetattr(fd, &saved);
+    typed
 }
 
 /// Raw mode on the outer terminal, and O_NONBLOCK on the standard descriptors, for as long as

@@ -92,8 +92,6 @@ fn interactive_and_exec_logins_are_recorded() {
     let r = recorded();
 
     let mut term = r.sshd.login(&r.user).interactive();
-    // Type at the prompt, as a person does: keys typed before the recorder has taken over the
-    // terminal are discarded with the terminal's old opens.
     term.expect(r"\$ $", T);
     term.send_line("echo hello-$((6*7))");
     term.expect("hello-42", T);
@@ -211,4 +209,22 @@ fn records_are_root_only() {
             file.display()
         );
     }
+}
+
+#[test]
+fn keys_typed_before_the_recorder_starts_reach_the_shell_and_the_record() {
+    require_e2e!();
+    let r = recorded();
+    let mut term = r.sshd.login(&r.user).interactive();
+    // Typed at once, while the connection is still being set up: the keys wait in sshd's
+    // terminal, which the recorder revokes; it must pass them on rather than lose them.
+    term.send_line("echo early-$((40+2))");
+    term.expect("early-42", T);
+    term.send_line("exit");
+    term.wait(T);
+    let session = r.tree.wait_sessions(1, T).remove(0);
+    let channel = wait_channels(&session, 1, T).remove(0);
+    wait_last_event(&channel, "channel.end", T);
+    assert_chain_ok(&channel);
+    assert!(stream_text(&channel, Stream::Input).contains("echo early-$((40+2))"));
 }
