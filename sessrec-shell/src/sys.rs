@@ -4,7 +4,7 @@
 //! Functions documented "async-signal-safe" are called in a forked child before `execve` and
 //! must neither allocate nor take locks.
 
-use std::ffi::{CStr, CString, OsString};
+use std::ffi::{CStr, OsString};
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -172,132 +172,33 @@ pub struct Passwd {
     pub shell: PathBuf,
 }
 
-fn passwd_from(pw: &libc::passwd) -> Passwd {
-    // SAFETY: getpwnam_r/getpwuid_r filled these with NUL-terminated strings inside our buffer.
-    let (name, home, shell) = unsafe {
-        (
-            CStr::from_ptr(pw.pw_name).to_bytes().to_vec(),
-            CStr::from_ptr(pw.pw_dir).to_bytes().to_vec(),
-            CStr::from_ptr(pw.pw_shell).to_bytes().to_vec(),
-        )
-    };
-    Passwd {
-        name: String::from_utf8_lossy(&name).into_owned(),
-        uid: pw.pw_uid,
-        gid: pw.pw_gid,
-        home: PathBuf::from(OsString::from_vec(home)),
-        shell: PathBuf::from(OsString::from_vec(shell)),
+impl From<nix::unistd::User> for Passwd {
+    fn from(user: nix::unistd::User) -> Self {
+        Passwd {
+            name: user.name,
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+            home: user.dir,
+            shell: user.shell,
+        }
     }
 }
 
-enum PwKey<'a> {
-    Name(&'a CStr),
-    Uid(libc::uid_t),
-}
-
-fn lookup_passwd(key: PwKey<'_>) -> io::Result<Option<Passwd>> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    loop {
-        let mut pw = MaybeUninit::<libc::passwd>::zeroed();
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: pw, buf and result are valid for writes of the sizes given.
-        let ret = unsafe {
-            match key {
-                PwKey::Name(name) => libc::getpwnam_r(
-                    name.as_ptr(),
-                    pw.as_mut_ptr(),
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    &mut result,
-                ),
-                PwKey::Uid(uid) => libc::getpwuid_r(
-                    uid,
-                    pw.as_mut_ptr(),
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    &mut result,
-                ),
-            }
-        };
-        if ret == libc::ERANGE && buf.len() < 1024 * 1024 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if ret != 0 {
-            return Err(io::Error::from_raw_os_error(ret));
-        }
-        if result.is_null() {
-            return Ok(None);
-        }
-        // SAFETY: result is non-null, so getpw*_r initialised `pw`.
-        return Ok(Some(passwd_from(unsafe { pw.assume_init_ref() })));
-    }
-}
-
+// nix's wrappers of getpwnam_r/getpwuid_r/getgrnam_r/getgrgid_r (growing the buffer on ERANGE).
 pub fn passwd_by_name(name: &str) -> io::Result<Option<Passwd>> {
-    let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    lookup_passwd(PwKey::Name(&name))
+    Ok(nix::unistd::User::from_name(name)?.map(Passwd::from))
 }
 
 pub fn passwd_by_uid(uid: libc::uid_t) -> io::Result<Option<Passwd>> {
-    lookup_passwd(PwKey::Uid(uid))
-}
-
-enum GrKey<'a> {
-    Name(&'a CStr),
-    Gid(libc::gid_t),
-}
-
-fn lookup_group(key: GrKey<'_>) -> io::Result<Option<(String, libc::gid_t)>> {
-    let mut buf = vec![0 as libc::c_char; 16 * 1024];
-    loop {
-        let mut gr = MaybeUninit::<libc::group>::zeroed();
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: gr, buf and result are valid for writes of the sizes given.
-        let ret = unsafe {
-            match key {
-                GrKey::Name(name) => libc::getgrnam_r(
-                    name.as_ptr(),
-                    gr.as_mut_ptr(),
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    &mut result,
-                ),
-                GrKey::Gid(gid) => libc::getgrgid_r(
-                    gid,
-                    gr.as_mut_ptr(),
-                    buf.as_mut_ptr(),
-                    buf.len(),
-                    &mut result,
-                ),
-            }
-        };
-        if ret == libc::ERANGE && buf.len() < 4 * 1024 * 1024 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if ret != 0 {
-            return Err(io::Error::from_raw_os_error(ret));
-        }
-        if result.is_null() {
-            return Ok(None);
-        }
-        // SAFETY: result is non-null, so `gr` is initialised and gr_name is a C string.
-        let (name, gid) = unsafe {
-            let gr = gr.assume_init_ref();
-            (CStr::from_ptr(gr.gr_name).to_bytes().to_vec(), gr.gr_gid)
-        };
-        return Ok(Some((String::from_utf8_lossy(&name).into_owned(), gid)));
-    }
+    Ok(nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))?.map(Passwd::from))
 }
 
 pub fn group_gid(name: &str) -> io::Result<Option<libc::gid_t>> {
-    let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    Ok(lookup_group(GrKey::Name(&name))?.map(|(_, gid)| gid))
+    Ok(nix::unistd::Group::from_name(name)?.map(|g| g.gid.as_raw()))
 }
 
 pub fn group_name(gid: libc::gid_t) -> io::Result<Option<String>> {
-    Ok(lookup_group(GrKey::Gid(gid))?.map(|(name, _)| name))
+    Ok(nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))?.map(|g| g.name))
 }
 
 // ---------------------------------------------------------------------------------------------
