@@ -38,6 +38,9 @@
 //! }
 //! ```
 //!
+//! `RecordedLogin::start(tag)` builds exactly that set-up (installed programs, record tree, user,
+//! recorded sshd) in one call, for tests that need nothing else.
+//!
 //! # Modes: `SESSREC_E2E`
 //! [`require_e2e!`] / [`e2e_ready`]: with `SESSREC_E2E=required` (CI) any missing prerequisite
 //! fails the test; unset, the test returns early printing `skipped: <reason>` only when not
@@ -83,6 +86,7 @@ mod pam;
 mod procs;
 mod products;
 mod pty;
+mod recorded;
 mod records;
 mod ssh;
 mod sshd;
@@ -101,6 +105,7 @@ pub use mounts::Mount;
 pub use pam::PamService;
 pub use products::{products, Product, Products};
 pub use pty::{PtySession, DEFAULT_TIMEOUT};
+pub use recorded::RecordedLogin;
 pub use records::{
     assert_chain_ok, channel_files, events, only_event, read_lines, read_records, stream_bytes,
     stream_text, wait_channels, wait_last_event, RecordTree,

@@ -12,31 +12,6 @@ use sessrec_tests::*;
 
 const T: Duration = Duration::from_secs(30);
 
-struct Recorded {
-    tree: RecordTree,
-    user: TestUser,
-    sshd: PrivateSshd,
-    _installed: Installed,
-}
-
-fn recorded(tag: &str) -> Recorded {
-    ensure_sessrec_user();
-    let installed = Installed::recorder_and_pam();
-    let builder = PrivateSshd::builder();
-    let tree = RecordTree::new(&format!(
-        "[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
-        builder.service()
-    ));
-    let user = TestUser::new(tag, installed.shell());
-    let sshd = builder.recorded_by(&installed, tree.config_path()).start();
-    Recorded {
-        tree,
-        user,
-        sshd,
-        _installed: installed,
-    }
-}
-
 fn sessrec(dir: &Path, args: &[&str]) -> Output {
     Command::new(products().sessrec_cli())
         .arg("--dir")
@@ -65,7 +40,7 @@ fn session_id(session_dir: &Path) -> String {
 
 /// Records one interactive session with typing, editing, an erased command and output split
 /// across record lines, plus one exec session. Returns the pty session's transcript.
-fn record_sessions(r: &Recorded) -> Vec<u8> {
+fn record_sessions(r: &RecordedLogin) -> Vec<u8> {
     let mut term = r.sshd.login(&r.user).interactive();
     term.expect(r"\$ $", T);
     term.send_line("echo cli-e2e-$((6*7))");
@@ -116,7 +91,7 @@ fn pty_session(tree: &RecordTree) -> (PathBuf, PathBuf) {
 #[test]
 fn cli_on_real_recorded_sessions() {
     require_e2e!("asciinema");
-    let r = recorded("cli");
+    let r = RecordedLogin::start("cli");
     let log = AuthLog::mark();
     let transcript = record_sessions(&r);
     let (session, channel) = pty_session(&r.tree);
@@ -359,7 +334,7 @@ fn plain_text(bytes: &[u8]) -> String {
 #[test]
 fn kill_ends_a_live_session() {
     require_e2e!();
-    let r = recorded("kill");
+    let r = RecordedLogin::start("kill");
     let mut term = r.sshd.login(&r.user).interactive();
     term.expect(r"\$ $", T);
     term.send_line("echo live-$((2*21))");
@@ -440,7 +415,7 @@ fn chromium(profile: &Path, extra: &[&str], page: &Path) -> Output {
 #[test]
 fn html_export_of_a_real_session_in_chromium() {
     require_e2e!("sftp", "chromium", "npm");
-    let r = recorded("html");
+    let r = RecordedLogin::start("html");
     let player = player_dir();
     let tmp = TempDir::new("cli-html");
     // A shell session whose output the page must show.

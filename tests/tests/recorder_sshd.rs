@@ -11,15 +11,12 @@ const T: Duration = Duration::from_secs(30);
 #[test]
 fn ssh_tty_is_taken_and_nested_channels_are_linked() {
     require_e2e!();
-    ensure_sessrec_user();
-    let installed = Installed::recorder_and_pam();
-    let builder = PrivateSshd::builder();
-    let tree = RecordTree::new(&format!(
-        "[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
-        builder.service()
-    ));
-    let user = TestUser::new("rec-ssh", installed.shell());
-    let sshd = builder.recorded_by(&installed, tree.config_path()).start();
+    let RecordedLogin {
+        tree,
+        user,
+        sshd,
+        installed,
+    } = RecordedLogin::start("rec-ssh");
 
     let mut term = sshd.login(&user).interactive();
     term.expect(r"\$ $", T);
@@ -84,15 +81,12 @@ fn ssh_tty_is_taken_and_nested_channels_are_linked() {
 #[test]
 fn client_disconnect_mid_output_leaves_a_complete_record() {
     require_e2e!();
-    ensure_sessrec_user();
-    let installed = Installed::recorder_and_pam();
-    let builder = PrivateSshd::builder();
-    let tree = RecordTree::new(&format!(
-        "[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
-        builder.service()
-    ));
-    let user = TestUser::new("rec-disc", installed.shell());
-    let sshd = builder.recorded_by(&installed, tree.config_path()).start();
+    let RecordedLogin {
+        tree,
+        user,
+        sshd,
+        installed: _installed,
+    } = RecordedLogin::start("rec-disc");
     let mut term = sshd.login(&user).interactive();
     term.expect(r"\$ ", T);
     term.send_line("yes disconnect-output");
@@ -114,15 +108,12 @@ fn client_disconnect_mid_output_leaves_a_complete_record() {
 #[test]
 fn ssh_t_gets_a_recorded_shell_over_pipes() {
     require_e2e!();
-    ensure_sessrec_user();
-    let installed = Installed::recorder_and_pam();
-    let builder = PrivateSshd::builder();
-    let tree = RecordTree::new(&format!(
-        "[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
-        builder.service()
-    ));
-    let user = TestUser::new("rec-sshT", installed.shell());
-    let sshd = builder.recorded_by(&installed, tree.config_path()).start();
+    let RecordedLogin {
+        tree,
+        user,
+        sshd,
+        installed: _installed,
+    } = RecordedLogin::start("rec-sshT");
     let login = sshd.login(&user);
     // `ssh -T host` with no command: an interactive login shell on pipes.
     let out = sessrec_tests::util::output_with_timeout(

@@ -9,32 +9,6 @@ use sessrec_tests::*;
 
 const T: Duration = Duration::from_secs(30);
 
-/// The recorded set-up every test here uses.
-struct Recorded {
-    tree: RecordTree,
-    user: TestUser,
-    sshd: PrivateSshd,
-    _installed: Installed,
-}
-
-fn recorded() -> Recorded {
-    ensure_sessrec_user();
-    let installed = Installed::recorder_and_pam();
-    let builder = PrivateSshd::builder();
-    let tree = RecordTree::new(&format!(
-        "[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
-        builder.service()
-    ));
-    let user = TestUser::new("login", installed.shell());
-    let sshd = builder.recorded_by(&installed, tree.config_path()).start();
-    Recorded {
-        tree,
-        user,
-        sshd,
-        _installed: installed,
-    }
-}
-
 /// The channel file of the one session whose `channel.start` has `mode` (`pty`/`pipe`).
 fn channel_with_mode(tree: &RecordTree, mode: &str) -> (PathBuf, PathBuf) {
     for session in tree.sessions() {
@@ -89,7 +63,7 @@ fn assert_logout_matches(session: &Path, channel: &Path) {
 #[test]
 fn interactive_and_exec_logins_are_recorded() {
     require_e2e!();
-    let r = recorded();
+    let r = RecordedLogin::start("login");
 
     let mut term = r.sshd.login(&r.user).interactive();
     term.expect(r"\$ $", T);
@@ -185,7 +159,7 @@ fn interactive_and_exec_logins_are_recorded() {
 #[test]
 fn records_are_root_only() {
     require_e2e!();
-    let r = recorded();
+    let r = RecordedLogin::start("login");
     let out = r.sshd.login(&r.user).exec(
         &format!("ls {} 2>&1; echo rc=$?", r.tree.record_dir().display()),
         b"",
@@ -214,7 +188,7 @@ fn records_are_root_only() {
 #[test]
 fn keys_typed_before_the_recorder_starts_reach_the_shell_and_the_record() {
     require_e2e!();
-    let r = recorded();
+    let r = RecordedLogin::start("login");
     let mut term = r.sshd.login(&r.user).interactive();
     // Typed at once, while the connection is still being set up: the keys wait in sshd's
     // terminal, which the recorder revokes; it must pass them on rather than lose them.
