@@ -240,14 +240,7 @@ impl Setup {
                 ("SESSREC_CHANNEL", OsStr::new(&channel_id)),
             ],
         );
-        let exec = PreparedExec::new(
-            &exec_path,
-            &exec_argv,
-            &env,
-            (self.caller.uid, self.caller.gid, &self.caller.groups),
-            &self.inherited,
-        )
-        .map_err(|e| err(format!("cannot prepare {}: {e}", exec_path.display())))?;
+        let exec = self.prepare_exec(&exec_path, &exec_argv, &env)?;
 
         let signal_fd = sys::signal_pipe(&[libc::SIGWINCH, libc::SIGHUP, libc::SIGTERM])
             .map_err(|e| err(format!("signal setup failed: {e}")))?;
@@ -360,6 +353,23 @@ impl Setup {
             Some((protocol, argv)) => ChannelKind::Transfer { protocol, argv },
             None => ChannelKind::Exec,
         }
+    }
+
+    /// Everything the child needs to drop to the caller and exec, prepared before fork.
+    fn prepare_exec(
+        &self,
+        path: &Path,
+        argv: &[OsString],
+        env: &[(OsString, OsString)],
+    ) -> Result<PreparedExec, StartError> {
+        PreparedExec::new(
+            path,
+            argv,
+            env,
+            (self.caller.uid, self.caller.gid, &self.caller.groups),
+            &self.inherited,
+        )
+        .map_err(|e| err(format!("cannot prepare {}: {e}", path.display())))
     }
 
     /// The path and argv of the child.
@@ -494,14 +504,7 @@ impl Setup {
                 let (path, argv) = self.command_line(kind, shell)?;
                 let env =
                     spawn::child_environment(std::env::vars_os(), &[("SHELL", shell.as_os_str())]);
-                let exec = PreparedExec::new(
-                    &path,
-                    &argv,
-                    &env,
-                    (self.caller.uid, self.caller.gid, &self.caller.groups),
-                    &self.inherited,
-                )
-                .map_err(|e| err(format!("cannot prepare {}: {e}", path.display())))?;
+                let exec = self.prepare_exec(&path, &argv, &env)?;
                 let e = exec.exec_in_place();
                 Err(err(format!("cannot run {}: {e}", path.display())))
             }
