@@ -265,3 +265,14 @@ fn cargo_build(manifest: &Path, layout: &BuildLayout, packages: &[&str]) -> Resu
     let tail = &lines[lines.len().saturating_sub(60)..];
     Err(tail.join("\n"))
 }
+
+/// Runs the built `sessrec` CLI on the record tree `dir` (never on a configured one).
+pub fn run_sessrec(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(products().sessrec_cli())
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("SESSREC_CONFIG")
+        .output()
+        .expect("run sessrec")
+}

@@ -8,19 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use sessrec_tests::run_sessrec as sessrec;
 use sessrec_tests::*;
 
 const T: Duration = Duration::from_secs(30);
-
-fn sessrec(dir: &Path, args: &[&str]) -> Output {
-    Command::new(products().sessrec_cli())
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("SESSREC_CONFIG")
-        .output()
-        .expect("run sessrec")
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

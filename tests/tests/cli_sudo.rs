@@ -2,23 +2,13 @@
 //! sudo-iolog-import: the sudo session appears in `list`, in the `show` timeline with its
 //! run-as user and command, in `play` after its channel, in `search`, and passes `verify`.
 
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use sessrec_tests::run_sessrec as sessrec;
 use sessrec_tests::*;
 
 const T: Duration = Duration::from_secs(30);
-
-fn sessrec(dir: &Path, args: &[&str]) -> Output {
-    Command::new(products().sessrec_cli())
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("SESSREC_CONFIG")
-        .output()
-        .expect("run sessrec")
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
