@@ -178,6 +178,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     );
     check_system_user(&mut r);
     check_sudoers(&mut r);
+    check_syslog(Path::new("/dev/log"), &mut r);
     check_selinux(&mut r);
     let mut out = crate::cli::stdout();
     for f in &r.findings {
@@ -554,6 +555,36 @@ fn check_sudoers(r: &mut Report) {
     }
 }
 
+/// Chain anchors and alerts go to syslog through `/dev/log`. A socket file proves nothing: a
+/// daemon that died leaves it behind, and every message is then dropped without an error.
+fn check_syslog(dev_log: &Path, r: &mut Report) {
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+    let reached = match UnixDatagram::unbound().and_then(|s| s.connect(dev_log)) {
+        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
+            UnixStream::connect(dev_log).map(drop)
+        }
+        other => other,
+    };
+    let path = dev_log.display();
+    match reached {
+        Ok(()) => r.add(Level::Ok, "syslog", format!("a daemon listens on {path}")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => r.add(
+            Level::Fail,
+            "syslog",
+            format!("no {path}: chain anchors and alerts are lost; start the syslog daemon"),
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => r.add(
+            Level::Fail,
+            "syslog",
+            format!(
+                "nothing listens on {path} (left by a daemon that is gone): chain anchors and \
+                 alerts are lost; start the syslog daemon"
+            ),
+        ),
+        Err(e) => r.add(Level::Fail, "syslog", format!("{path}: {e}")),
+    }
+}
+
 fn check_selinux(r: &mut Report) {
     if std::fs::read_to_string("/sys/fs/selinux/enforce").is_ok_and(|s| s.trim() == "1") {
         r.add(
@@ -567,6 +598,31 @@ fn check_selinux(r: &mut Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syslog_socket_left_by_a_dead_daemon_fails() {
+        let dir = std::env::temp_dir().join(format!("sessrec-doctor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("log");
+        let _ = std::fs::remove_file(&sock);
+        let level = |path: &Path| {
+            let mut r = Report::default();
+            check_syslog(path, &mut r);
+            let f = r.findings.pop().unwrap();
+            (f.level, f.detail)
+        };
+        assert_eq!(level(&sock).0, Level::Fail, "missing socket");
+        let daemon = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+        assert_eq!(level(&sock).0, Level::Ok);
+        drop(daemon);
+        let (lvl, detail) = level(&sock);
+        assert_eq!(lvl, Level::Fail);
+        assert!(detail.contains("nothing listens"), "{detail}");
+        let stream = std::os::unix::net::UnixListener::bind(dir.join("stream")).unwrap();
+        assert_eq!(level(&dir.join("stream")).0, Level::Ok, "stream /dev/log");
+        drop(stream);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn sshd_config_problems() {

@@ -223,6 +223,7 @@ fn doctor_reports_checks() {
         "free space",
         "sessrec user",
         "sudoers",
+        "syslog",
     ] {
         assert!(
             out.lines().any(|l| l[5..].starts_with(check)),

@@ -70,7 +70,8 @@
 //! - [`PamService`]: a private `/etc/pam.d/srt-pam-*` stack and `pamtester` runs.
 //! - [`SudoersDropIn`]: a `visudo`-checked `/etc/sudoers.d/srt-sudo-*` file.
 //! - [`AuthLog`]: wait for authpriv lines (anchors, alerts) in `/var/log/auth.log`;
-//!   [`ensure_syslog`] starts rsyslogd when nothing listens on `/dev/log`.
+//!   [`ensure_syslog`] starts rsyslogd when nothing listens on `/dev/log` and proves the
+//!   pipeline with a probe message.
 //! - [`Mount`]: a small tmpfs (ENOSPC) or a read-only bind mount (EROFS), unmounted on drop.
 //! - [`PtySession`]: any command on a pty: `send`, `send_line`, `expect(regex, timeout)`,
 //!   `resize`, `send_eof`, `wait(timeout)`, `transcript()`.
