@@ -96,8 +96,10 @@ pub struct RecorderConfig {
     pub idle_warning_s: u64,
     /// Shown on interactive channels; `{session}` is replaced by the session id.
     pub notice: String,
+    /// Compiled on first use: building it costs more than the rest of a PAM open together,
+    /// and only the recorder needs it.
     #[serde(skip)]
-    password_prompt: Option<Regex>,
+    password_prompt: std::sync::OnceLock<Regex>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -192,7 +194,7 @@ impl Default for RecorderConfig {
             idle_timeout_s: 0,
             idle_warning_s: 60,
             notice: "This session is recorded (session {session}).".into(),
-            password_prompt: None,
+            password_prompt: std::sync::OnceLock::new(),
         }
     }
 }
@@ -359,14 +361,10 @@ impl Config {
         if rec.notice.len() > 4096 {
             return Err(bad("recorder.notice", "must be at most 4096 bytes".into()));
         }
-        rec.password_prompt = Some(Regex::new(&rec.password_prompt_regex).map_err(|e| {
-            bad(
-                "recorder.password_prompt_regex",
-                format!("invalid regex: {e}"),
-            )
-        })?);
-        Regex::new(&self.sudo.password_prompt_regex)
-            .map_err(|e| bad("sudo.password_prompt_regex", format!("invalid regex: {e}")))?;
+        check_regex_syntax(&rec.password_prompt_regex)
+            .map_err(|e| bad("recorder.password_prompt_regex", e))?;
+        check_regex_syntax(&self.sudo.password_prompt_regex)
+            .map_err(|e| bad("sudo.password_prompt_regex", e))?;
         for dir in &self.sudo.iolog_dirs {
             if !dir.is_absolute() {
                 return Err(bad(
@@ -456,11 +454,14 @@ impl RecorderConfig {
             .map_or(self.shell.as_path(), PathBuf::as_path)
     }
 
-    /// The compiled `password_prompt_regex`.
+    /// The compiled `password_prompt_regex`. Its syntax was checked when the config loaded; a
+    /// pattern that still fails (it compiles past the regex size limit) falls back to the
+    /// default prompt, so masking never turns off (`sessrec doctor` reports such a pattern).
     pub fn password_prompt(&self) -> &Regex {
-        static FALLBACK: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-        self.password_prompt.as_ref().unwrap_or_else(|| {
-            FALLBACK.get_or_init(|| Regex::new(DEFAULT_PASSWORD_PROMPT).expect("constant regex"))
+        self.password_prompt.get_or_init(|| {
+            Regex::new(&self.password_prompt_regex)
+                .or_else(|_| Regex::new(DEFAULT_PASSWORD_PROMPT))
+                .expect("constant regex")
         })
     }
 }
@@ -470,6 +471,14 @@ impl TicketConfig {
     pub fn pattern_regex(&self) -> Option<&Regex> {
         self.pattern_regex.as_ref()
     }
+}
+
+/// Parses a pattern as the regex crate would, without building the matcher.
+fn check_regex_syntax(pattern: &str) -> Result<(), String> {
+    regex_syntax::Parser::new()
+        .parse(pattern)
+        .map(drop)
+        .map_err(|e| format!("invalid regex: {e}"))
 }
 
 /// `SHA256:` followed by 43 characters of unpadded standard base64, as `ssh-keygen -l` prints.

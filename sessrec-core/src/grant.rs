@@ -118,8 +118,9 @@ impl GrantDir {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)?;
+        // No fsync: a grant names a live sshd monitor and means nothing after a reboot (the
+        // rename alone keeps readers from seeing a partial file).
         f.write_all(&data)?;
-        f.sync_all()?;
         drop(f);
         fs::rename(&tmp, self.grant_path(grant.session))
     }

@@ -228,14 +228,28 @@ fn check_config(ctx: &Context, r: &mut Report) {
         return;
     }
     match Config::load_trusted(&path) {
-        Ok(_) => r.add(
-            Level::Ok,
-            "config",
-            format!(
-                "{} loads and is root-owned, not group/world-writable",
-                path.display()
-            ),
-        ),
+        Ok(config) => {
+            r.add(
+                Level::Ok,
+                "config",
+                format!(
+                    "{} loads and is root-owned, not group/world-writable",
+                    path.display()
+                ),
+            );
+            // Loading checks the syntax only; the programs compile the patterns when used.
+            for (key, pattern) in [
+                (
+                    "recorder.password_prompt_regex",
+                    &config.recorder.password_prompt_regex,
+                ),
+                ("sudo.password_prompt_regex", &config.sudo.password_prompt_regex),
+            ] {
+                if let Err(e) = regex::Regex::new(pattern) {
+                    r.add(Level::Fail, "config", format!("{key}: {e}"));
+                }
+            }
+        }
         Err(e) => r.add(Level::Fail, "config", format!("{}: {e}", path.display())),
     }
 }
