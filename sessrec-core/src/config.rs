@@ -596,6 +596,22 @@ iolog_dirs = ["/var/log/sudo-io", "/srv/sudo"]
         let e =
             Config::from_toml_str("[recorder]\npassword_prompt_regex = \"(\"\n", "f").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("recorder.password_prompt_regex"));
+        let e = Config::from_toml_str("[sudo]\npassword_prompt_regex = \"[\"\n", "f").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("sudo.password_prompt_regex"));
+        assert!(e.message.contains("invalid regex"), "{e}");
+
+        // Parses, but compiles past the size limit: masking falls back to the default prompt.
+        let c = Config::from_toml_str(
+            "[recorder]\npassword_prompt_regex = \"x{1000}{1000}\"\n",
+            "f",
+        )
+        .unwrap();
+        assert!(regex::Regex::new(&c.recorder.password_prompt_regex).is_err());
+        assert!(c.recorder.password_prompt().is_match("Password: "));
+        let c =
+            Config::from_toml_str("[recorder]\npassword_prompt_regex = \"PIN:$\"\n", "f").unwrap();
+        assert!(c.recorder.password_prompt().is_match("Enter PIN:"));
+        assert!(!c.recorder.password_prompt().is_match("Password: "));
 
         let e = Config::from_toml_str("record_dir = \"relative\"\n", "f").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("record_dir"));

@@ -243,7 +243,10 @@ fn check_config(ctx: &Context, r: &mut Report) {
                     "recorder.password_prompt_regex",
                     &config.recorder.password_prompt_regex,
                 ),
-                ("sudo.password_prompt_regex", &config.sudo.password_prompt_regex),
+                (
+                    "sudo.password_prompt_regex",
+                    &config.sudo.password_prompt_regex,
+                ),
             ] {
                 if let Err(e) = regex::Regex::new(pattern) {
                     r.add(Level::Fail, "config", format!("{key}: {e}"));
