@@ -49,6 +49,8 @@ pub struct ChannelRecorder {
     admin_message: Option<String>,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Of `bytes_out`, moved by splice(2) without passing through the recorder.
+    spliced_out: u64,
 }
 
 impl ChannelRecorder {
@@ -80,6 +82,7 @@ impl ChannelRecorder {
             admin_message: None,
             bytes_in: 0,
             bytes_out: 0,
+            spliced_out: 0,
         }
     }
 
@@ -323,6 +326,12 @@ impl ChannelRecorder {
         self.bytes_out += output as u64;
     }
 
+    /// Transfer payload that went to the client by splice(2), unseen and unrecorded.
+    pub fn count_spliced(&mut self, output: usize) {
+        self.bytes_out += output as u64;
+        self.spliced_out += output as u64;
+    }
+
     /// When the writer must be called again (pending I/O flush).
     pub fn deadline(&self) -> Option<Instant> {
         self.writer.as_ref().and_then(|w| w.flush_deadline())
@@ -365,6 +374,9 @@ impl ChannelRecorder {
             fields.insert("admin_message".into(), json!(message));
         }
         fields.insert("recorder_cpu_us".into(), json!(cpu_us));
+        if self.spliced_out > 0 {
+            fields.insert("spliced_bytes_out".into(), json!(self.spliced_out));
+        }
         if self.capped {
             fields.insert("truncated_output_bytes".into(), json!(self.skipped_total));
         }

@@ -20,6 +20,8 @@ const CHUNK: usize = 64 * 1024;
 /// Read size and pipe capacity for transfer channels: bulk data in fewer, larger system calls
 /// (their payload is only observed, not recorded, so this costs no record size).
 const TRANSFER_CHUNK: usize = 1 << 20;
+/// Skippable runs shorter than this are read, not spliced (a syscall each either way).
+const SPLICE_MIN: usize = 4096;
 /// How long output is drained after the shell exits while other processes hold the pty.
 const DRAIN_MAX: Duration = Duration::from_secs(2);
 /// A drain ends when the pty stays quiet this long.
@@ -85,6 +87,19 @@ impl IdlePolicy {
 pub trait ChannelObserver {
     fn client_to_server(&mut self, now_us: u64, data: &[u8]);
     fn server_to_client(&mut self, now_us: u64, data: &[u8]);
+    /// Server→client bytes coming next that the observer only needs counted (a payload it
+    /// skips): the relay may move them with splice(2), never through its own memory, and
+    /// report them with [`ChannelObserver::server_to_client_skipped`].
+    fn server_to_client_skippable(&self) -> usize {
+        0
+    }
+    /// `n` skippable bytes were relayed unseen.
+    fn server_to_client_skipped(&mut self, _now_us: u64, _n: usize) {}
+    /// Read at most this many server→client bytes next, so that a read stops where skippable
+    /// bytes begin; `None`: no limit.
+    fn server_to_client_read_limit(&self) -> Option<usize> {
+        None
+    }
     /// Events ready to be written, as (type, fields).
     fn drain_events(&mut self) -> Vec<(String, Map<String, Value>)>;
     fn finish(&mut self, now_us: u64, exit: Option<i32>);
@@ -120,9 +135,14 @@ impl Pending {
     }
     /// Reads into the (empty) buffer. `Ok(None)`: would block.
     fn fill_from(&mut self, fd: RawFd) -> io::Result<Option<usize>> {
+        self.fill_from_at_most(fd, usize::MAX)
+    }
+    /// Reads at most `limit` bytes into the (empty) buffer.
+    fn fill_from_at_most(&mut self, fd: RawFd, limit: usize) -> io::Result<Option<usize>> {
         debug_assert!(self.is_empty());
         self.clear();
-        match sys::read(fd, &mut self.buf) {
+        let room = self.buf.len().min(limit.max(1));
+        match sys::read(fd, &mut self.buf[..room]) {
             Ok(n) => {
                 self.len = n;
                 Ok(Some(n))
@@ -600,12 +620,29 @@ impl PipeRelay<'_> {
         let forward = |sig: libc::c_int| {
             let _ = sys::write(control, &[sig as u8]);
         };
+        // Payload the observer only counts goes from the command's stdout to fd 1 by splice(2)
+        // (pages moved, not copied through this process); off for good after any splice error
+        // (fd 1 that takes no splice, a closed reader), and the read path takes over.
+        let mut splice_usable = bulk && !self.record_payload;
+        // A splice would block: wait for fd 1 to take more instead of for stdout.
+        let mut splice_waits_for_out = false;
 
         loop {
             if self.recorder.must_stop() && end.is_none() {
                 end = Some(EndReason::RecordFailure);
                 forward(libc::SIGHUP);
                 forward(libc::SIGTERM);
+            }
+            let skippable = if splice_usable && stdout_buf.is_empty() && out_open {
+                self.observer
+                    .as_ref()
+                    .map_or(0, |o| o.server_to_client_skippable())
+            } else {
+                0
+            };
+            let splicing = skippable >= SPLICE_MIN && from_stdout.is_some();
+            if !splicing {
+                splice_waits_for_out = false;
             }
             let outputs_done = from_stdout.is_none()
                 && from_stderr.is_none()
@@ -655,14 +692,21 @@ impl PipeRelay<'_> {
                     sys::POLLOUT,
                 ),
                 sys::pollfd(
-                    if stdout_buf.is_empty() {
+                    if stdout_buf.is_empty() && !splice_waits_for_out {
                         raw(&from_stdout)
                     } else {
                         -1
                     },
                     sys::POLLIN,
                 ),
-                sys::pollfd(if stdout_buf.is_empty() { -1 } else { 1 }, sys::POLLOUT),
+                sys::pollfd(
+                    if stdout_buf.is_empty() && !splice_waits_for_out {
+                        -1
+                    } else {
+                        1
+                    },
+                    sys::POLLOUT,
+                ),
                 sys::pollfd(
                     if stderr_buf.is_empty() {
                         raw(&from_stderr)
@@ -742,6 +786,46 @@ impl PipeRelay<'_> {
                 // Half-close: the command sees EOF on stdin.
                 to_command = None;
             }
+            if splicing {
+                let ready = if splice_waits_for_out {
+                    fds[3].revents != 0
+                } else {
+                    fds[2].revents != 0
+                };
+                if ready {
+                    let fd = from_stdout.as_ref().map_or(-1, |f| f.as_raw_fd());
+                    match sys::splice(fd, 1, skippable.min(TRANSFER_CHUNK)) {
+                        Ok(0) => {
+                            // End of the command's output: pass the EOF on.
+                            from_stdout = None;
+                            let _ = close_std(1);
+                            out_open = false;
+                        }
+                        Ok(n) => {
+                            last_activity = now;
+                            splice_waits_for_out = false;
+                            if let Some(obs) = self.observer.as_mut() {
+                                obs.server_to_client_skipped(now_us, n);
+                            }
+                            self.recorder.count_spliced(n);
+                        }
+                        // Readable stdout but no room on fd 1, or room but nothing to read.
+                        Err(e) if would_block(&e) => splice_waits_for_out = !splice_waits_for_out,
+                        Err(_) => {
+                            splice_usable = false;
+                            splice_waits_for_out = false;
+                        }
+                    }
+                }
+            }
+            let read_limit = if splice_usable {
+                self.observer
+                    .as_ref()
+                    .and_then(|o| o.server_to_client_read_limit())
+                    .unwrap_or(usize::MAX)
+            } else {
+                usize::MAX
+            };
             for (poll_in, poll_out, source, buf, target, open, stream) in [
                 (
                     2usize,
@@ -762,9 +846,10 @@ impl PipeRelay<'_> {
                     Stream::Stderr,
                 ),
             ] {
-                if fds[poll_in].revents != 0 && buf.is_empty() {
+                if fds[poll_in].revents != 0 && buf.is_empty() && !(splicing && target == 1) {
                     if let Some(fd) = source.as_ref() {
-                        match buf.fill_from(fd.as_raw_fd()) {
+                        let limit = if target == 1 { read_limit } else { usize::MAX };
+                        match buf.fill_from_at_most(fd.as_raw_fd(), limit) {
                             Ok(Some(0)) | Err(_) => {
                                 *source = None;
                                 // Pass the EOF on to the client.
@@ -797,7 +882,10 @@ impl PipeRelay<'_> {
                         }
                     }
                 }
-                if !buf.is_empty() && fds[poll_out].revents != 0 && buf.drain_to(target).is_err() {
+                // While splicing, a reply's header is passed on at once, so its payload can
+                // follow without another poll.
+                let write_now = fds[poll_out].revents != 0 || (splice_usable && target == 1);
+                if !buf.is_empty() && write_now && buf.drain_to(target).is_err() {
                     buf.clear();
                     *open = false;
                 }

@@ -52,6 +52,18 @@ impl ChannelObserver for TransferObserver {
         self.monitor.server_to_client(now_us, data);
     }
 
+    fn server_to_client_skippable(&self) -> usize {
+        self.monitor.server_to_client_skippable()
+    }
+
+    fn server_to_client_skipped(&mut self, now_us: u64, n: usize) {
+        self.monitor.server_to_client_skipped(now_us, n);
+    }
+
+    fn server_to_client_read_limit(&self) -> Option<usize> {
+        self.monitor.server_to_client_read_limit()
+    }
+
     fn drain_events(&mut self) -> Vec<(String, Map<String, Value>)> {
         let mut events = std::mem::take(&mut self.pending);
         events.extend(self.monitor.drain_events());

@@ -525,11 +525,19 @@ fn rsync_both_ways(rig: &mut Rig) {
     let summary = one_transfer(&channel, "rsync download", |t| t["op"] == "summary");
     assert_eq!(summary["direction"], "download", "{summary:?}");
     assert_eq!(summary["paths"], serde_json::json!([remote]), "{summary:?}");
-    assert!(summary["bytes_to_client"].as_u64().unwrap() > one.len() as u64);
+    let to_client = summary["bytes_to_client"].as_u64().unwrap();
+    assert!(to_client > one.len() as u64);
+    // rsync's stream is only counted, so all of it may go by splice(2).
+    let end = only_event(&channel, "channel.end");
+    assert_eq!(end["bytes_out"], to_client, "{end:?}");
+    assert!(
+        end["spliced_bytes_out"].as_u64().unwrap_or(0) > one.len() as u64,
+        "{end:?}"
+    );
 }
 
-/// 100 MiB up over SFTP and back with `scp -O`: intact both ways, and each channel's record
-/// stays a few KiB.
+/// 100 MiB up over SFTP and back with `scp -O` and over SFTP: intact each way, and each
+/// channel's record stays a few KiB.
 fn big_transfer_keeps_the_record_small(rig: &mut Rig) {
     let local = rig.local("big.bin");
     let mut random = fs::File::open("/dev/urandom").unwrap().take(BIG_LEN);
@@ -572,8 +580,29 @@ fn big_transfer_keeps_the_record_small(rig: &mut Rig) {
         "download record {} has {size} bytes",
         channel.display()
     );
+
+    // Down again over SFTP: the DATA payloads go to the client by splice(2), the replies'
+    // headers through the decoder.
+    let out = rig.login().scp(
+        &[&rig.remote_arg("big.bin"), &rig.local_arg("big-sftp.bin")],
+        BIG_T,
+    );
+    let channel = rig.transfer_channel("100 MiB SFTP download", &out, "sftp");
+    assert_eq!(sha256_of(&rig.local("big-sftp.bin")), sum);
+    let down = one_transfer(&channel, "100 MiB SFTP download", |t| {
+        is_op(t, "open", &remote)
+    });
+    assert_eq!(down["bytes_read"], BIG_LEN, "{down:?}");
+    let end = only_event(&channel, "channel.end");
+    let spliced = end["spliced_bytes_out"].as_u64().unwrap_or(0);
+    assert!(
+        spliced >= BIG_LEN - 2 * 1024 * 1024 && spliced <= end["bytes_out"].as_u64().unwrap(),
+        "payload not spliced: {end:?}"
+    );
+    assert!(fs::metadata(&channel).unwrap().len() < RECORD_BOUND);
     let _ = fs::remove_file(&local);
     let _ = fs::remove_file(rig.local("big-back.bin"));
+    let _ = fs::remove_file(rig.local("big-sftp.bin"));
     let _ = fs::remove_file(&remote);
 }
 

@@ -153,6 +153,34 @@ impl TransferMonitor {
         }
     }
 
+    /// Server→client bytes coming next that need only be counted: a DATA payload for SFTP,
+    /// everything for rsync (only its byte counts are recorded).
+    pub fn server_to_client_skippable(&self) -> usize {
+        match &self.decoder {
+            Decoder::Sftp(d) => d.server_to_client_skippable(),
+            Decoder::Scp(_) => 0,
+            Decoder::Rsync(_) => usize::MAX,
+        }
+    }
+
+    /// `n` skippable server→client bytes were relayed without being seen.
+    pub fn server_to_client_skipped(&mut self, now_us: u64, n: usize) {
+        self.first_us.get_or_insert(now_us);
+        self.bytes_to_client += n as u64;
+        if let Decoder::Sftp(d) = &mut self.decoder {
+            d.server_to_client_skipped(now_us, n);
+        }
+    }
+
+    /// At most this many server→client bytes should be read next (see
+    /// [`Self::server_to_client_skippable`]); `None`: no limit.
+    pub fn server_to_client_read_limit(&self) -> Option<usize> {
+        match &self.decoder {
+            Decoder::Sftp(d) => d.server_to_client_read_limit(),
+            Decoder::Scp(_) | Decoder::Rsync(_) => None,
+        }
+    }
+
     /// Operations completed since the last call.
     pub fn drain_events(&mut self) -> Vec<TransferEvent> {
         match &mut self.decoder {

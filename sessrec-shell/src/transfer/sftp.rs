@@ -112,7 +112,14 @@ struct Framer {
     seen: usize,
     keep: Vec<u8>,
     want: usize,
+    /// In a run of DATA replies that began with a large one: the next is likely one too.
+    bulk: bool,
 }
+
+/// What a DATA reply's kept prefix holds: type, id, payload length.
+const DATA_PREFIX: usize = 9;
+/// DATA replies at least this long make the stream worth reading header by header.
+const BULK_PACKET_BYTES: usize = 4096;
 
 impl Framer {
     fn new(side: Side) -> Self {
@@ -125,7 +132,63 @@ impl Framer {
             seen: 0,
             keep: Vec::new(),
             want: 0,
+            bulk: false,
         }
+    }
+
+    /// Bytes of the current packet that will not be looked at (a payload being skipped).
+    fn skippable(&self) -> usize {
+        if self.in_body && self.keep.len() >= self.want {
+            self.body_len - self.seen
+        } else {
+            0
+        }
+    }
+
+    /// During a run of large DATA replies: how many bytes to read so that a read ends with the
+    /// next reply's kept prefix and leaves its payload to be skipped.
+    fn read_limit(&self) -> Option<usize> {
+        if !self.bulk {
+            return None;
+        }
+        if !self.in_body {
+            return Some(4 - self.header_len + DATA_PREFIX);
+        }
+        if self.skippable() > 0 {
+            // The rest of this payload, then the next reply's length and prefix.
+            return Some(self.skippable() + 4 + DATA_PREFIX);
+        }
+        match self.keep.first() {
+            None => Some(DATA_PREFIX),
+            Some(&packet::DATA) if self.keep.len() < DATA_PREFIX => {
+                Some(DATA_PREFIX - self.keep.len())
+            }
+            _ => None,
+        }
+    }
+
+    /// `n` (at most [`Framer::skippable`]) bytes went by unseen.
+    fn skip(&mut self, n: usize, on_packet: &mut OnPacket<'_>) -> Result<(), String> {
+        let n = n.min(self.skippable());
+        self.seen += n;
+        if self.in_body && self.seen == self.body_len {
+            return self.complete(on_packet);
+        }
+        Ok(())
+    }
+
+    fn complete(&mut self, on_packet: &mut OnPacket<'_>) -> Result<(), String> {
+        self.in_body = false;
+        // A short reply (a file's last bytes) does not end a run of DATA replies; anything
+        // else does.
+        self.bulk = self.keep.first() == Some(&packet::DATA)
+            && (self.bulk || self.body_len >= BULK_PACKET_BYTES);
+        let result = on_packet(&self.keep, self.body_len);
+        self.keep.clear();
+        if self.keep.capacity() > 64 * 1024 {
+            self.keep.shrink_to(4096);
+        }
+        result
     }
 
     /// How much of the packet to keep: the header fields of WRITE and DATA, all of the rest.
@@ -137,7 +200,7 @@ impl Framer {
                 let handle_len = u32::from_be_bytes([keep[5], keep[6], keep[7], keep[8]]) as usize;
                 9usize.saturating_add(handle_len).saturating_add(12)
             }
-            (Side::Server, Some(packet::DATA)) => 9,
+            (Side::Server, Some(packet::DATA)) => DATA_PREFIX,
             _ => self.body_len,
         };
         want.min(self.body_len)
@@ -183,13 +246,7 @@ impl Framer {
                 data = &data[n..];
             }
             if self.seen == self.body_len {
-                self.in_body = false;
-                let result = on_packet(&self.keep, self.body_len);
-                self.keep.clear();
-                if self.keep.capacity() > 64 * 1024 {
-                    self.keep.shrink_to(4096);
-                }
-                result?;
+                self.complete(on_packet)?;
             }
         }
         Ok(())
@@ -444,6 +501,39 @@ impl SftpDecoder {
         self.server_bytes += bytes.len() as u64;
         if let Err(reason) = result {
             self.stop(now_us, &reason);
+        }
+    }
+
+    /// Reply bytes coming next that decoding does not need (a DATA payload).
+    pub fn server_to_client_skippable(&self) -> usize {
+        if self.stopped {
+            0
+        } else {
+            self.from_server.skippable()
+        }
+    }
+
+    /// `n` skippable reply bytes went by without being seen.
+    pub fn server_to_client_skipped(&mut self, now_us: u64, n: usize) {
+        if self.stopped {
+            return;
+        }
+        let mut framer = std::mem::replace(&mut self.from_server, Framer::new(Side::Server));
+        let result = framer.skip(n, &mut |pkt, len| self.on_reply(now_us, pkt, len));
+        self.from_server = framer;
+        self.server_bytes += n as u64;
+        if let Err(reason) = result {
+            self.stop(now_us, &reason);
+        }
+    }
+
+    /// How many reply bytes to read next so that DATA payloads can be skipped (see
+    /// [`Framer::read_limit`]); `None`: no limit.
+    pub fn server_to_client_read_limit(&self) -> Option<usize> {
+        if self.stopped {
+            None
+        } else {
+            self.from_server.read_limit()
         }
     }
 
@@ -1232,6 +1322,99 @@ mod tests {
             json_events(&mut d)[0]["reason"],
             "SFTP version 6 is not decoded"
         );
+    }
+
+    /// A download of `sizes` bytes per DATA reply, then EOF and CLOSE: (requests, replies).
+    fn download(sizes: &[usize]) -> (Vec<u8>, Vec<u8>) {
+        let (mut requests, mut replies) = (Vec::new(), Vec::new());
+        requests.extend(
+            Pkt::new(packet::OPEN)
+                .u32(1)
+                .str(b"/srv/big.bin")
+                .u32(FXF_READ)
+                .u32(0)
+                .bytes(),
+        );
+        replies.extend(Pkt::new(packet::HANDLE).u32(1).str(b"h1").bytes());
+        let mut offset = 0u64;
+        for (i, &size) in sizes.iter().enumerate() {
+            let id = 10 + i as u32;
+            requests.extend(
+                Pkt::new(packet::READ)
+                    .u32(id)
+                    .str(b"h1")
+                    .u64(offset)
+                    .u32(size as u32)
+                    .bytes(),
+            );
+            let payload: Vec<u8> = (0..size).map(|b| (b % 251) as u8).collect();
+            replies.extend(Pkt::new(packet::DATA).u32(id).str(&payload).bytes());
+            offset += size as u64;
+        }
+        let eof_id = 10 + sizes.len() as u32;
+        requests.extend(
+            Pkt::new(packet::READ)
+                .u32(eof_id)
+                .str(b"h1")
+                .u64(offset)
+                .u32(32768)
+                .bytes(),
+        );
+        replies.extend(status(eof_id, FX_EOF, b"EOF"));
+        requests.extend(Pkt::new(packet::CLOSE).u32(eof_id + 1).str(b"h1").bytes());
+        replies.extend(status(eof_id + 1, FX_OK, b""));
+        (requests, replies)
+    }
+
+    #[test]
+    fn skipping_payloads_as_the_relay_does_decodes_the_same() {
+        let sizes = [100, 5000, 32768, 32768, 7, 32768, 65536, 1];
+        let (requests, replies) = download(&sizes);
+        let mut fed = started();
+        fed.client_to_server(1, &requests);
+        for piece in replies.chunks(1000) {
+            fed.server_to_client(2, piece);
+        }
+        let expected = json_events(&mut fed);
+        assert_eq!(expected.len(), 1, "{expected:?}");
+        assert_eq!(
+            expected[0]["bytes_read"],
+            json!(sizes.iter().sum::<usize>()),
+            "{expected:?}"
+        );
+
+        // The relay: splice what is skippable (in slices, as a pipe hands it over), read up to
+        // the limit otherwise.
+        for splice_slice in [1, 4096, 1 << 20] {
+            let mut relayed = started();
+            relayed.client_to_server(1, &requests);
+            let (mut at, mut spliced, mut reads) = (0, 0, 0);
+            while at < replies.len() {
+                let skippable = relayed.server_to_client_skippable();
+                if skippable > 0 {
+                    let n = skippable.min(splice_slice).min(replies.len() - at);
+                    relayed.server_to_client_skipped(2, n);
+                    spliced += n;
+                    at += n;
+                } else {
+                    // A read returns at most what the pipe holds.
+                    let limit = relayed.server_to_client_read_limit().unwrap_or(1 << 20);
+                    let n = limit.min(replies.len() - at).min(40_000);
+                    relayed.server_to_client(2, &replies[at..at + n]);
+                    reads += 1;
+                    at += n;
+                }
+            }
+            assert_eq!(json_events(&mut relayed), expected, "slice {splice_slice}");
+            assert!(!relayed.stopped());
+            // The first read takes what the pipe holds (up to inside the second 32 KiB reply);
+            // every payload after that is skipped, the short one included.
+            assert!(
+                spliced > 30_000 + 32768 + 65536,
+                "payloads after the first large reply are skipped, not read: {spliced}"
+            );
+            assert!(reads < 40, "{reads} reads");
+        }
     }
 
     #[test]
