@@ -582,14 +582,19 @@ impl SftpDecoder {
     }
 
     fn flush_unfinished(&mut self, now_us: u64) {
-        let mut files: Vec<OpenFile> = self.handles.drain().map(|(_, f)| f).collect();
-        files.sort_by_key(|f| f.started_us);
-        for f in files {
+        // In a fixed order (start, then handle or request id), not the maps' hash order.
+        let mut files: Vec<(Vec<u8>, OpenFile)> = self.handles.drain().collect();
+        files.sort_by(|(ha, a), (hb, b)| (a.started_us, ha).cmp(&(b.started_us, hb)));
+        for (_, f) in files {
             self.events.push(f.into_event(now_us, None));
         }
-        let mut ops: Vec<Pending> = self.pending.drain().flat_map(|(_, q)| q).collect();
-        ops.sort_by_key(|p| p.started_us);
-        for p in ops {
+        let mut ops: Vec<(u32, Pending)> = self
+            .pending
+            .drain()
+            .flat_map(|(id, q)| q.into_iter().map(move |p| (id, p)))
+            .collect();
+        ops.sort_by_key(|(id, p)| (p.started_us, *id));
+        for (_, p) in ops {
             if let Expect::Op { mut event, .. } = p.expect {
                 event.set("status", "no_reply");
                 event.set("started_us", p.started_us);
