@@ -163,6 +163,17 @@ pub fn open_syslog(ident: &'static CStr) {
     };
 }
 
+/// Whether a syslog daemon accepts messages on `path` (`/dev/log`): datagram, as glibc tries
+/// first, else stream. A socket file alone proves nothing: one left by a daemon that is gone
+/// fails with ECONNREFUSED, and glibc's syslog(3) then drops every message without an error.
+pub fn syslog_socket_reachable(path: &Path) -> io::Result<()> {
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+    match UnixDatagram::unbound().and_then(|s| s.connect(path)) {
+        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => UnixStream::connect(path).map(drop),
+        other => other,
+    }
+}
+
 /// The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), which
 /// together with the pid identifies a process across pid reuse.
 pub fn process_start_time(pid: u32) -> io::Result<u64> {

@@ -102,9 +102,9 @@ fn drain_typeahead(fd: i32) -> Vec<u8> {
     peek.c_lflag &= !libc::ICANON;
     peek.c_cc[libc::VMIN] = 0;
     peek.c_cc[libc::VTIME] = 0;
-    if sys::tcsetattr(fd, &peek).is_err() {
+    let Ok(_restore) = SavedTermios::set(fd, saved, &peek) else {
         return Vec::new();
-    }
+    };
     let mut typed = Vec::new();
     let mut buf = [0u8; 4096];
     while typed.len() < TYPEAHEAD_MAX {
@@ -113,28 +113,48 @@ fn drain_typeahead(fd: i32) -> Vec<u8> {
             _ => break,
         }
     }
-    let _ = sys::tcsetattr(fd, &saved);
     typed
+}
+
+/// A terminal's settings, put back when dropped.
+struct SavedTermios {
+    fd: i32,
+    saved: sys::Termios,
+}
+
+impl SavedTermios {
+    /// Applies `new` to `fd`; `saved` (what `fd` had) comes back on drop.
+    fn set(fd: i32, saved: sys::Termios, new: &sys::Termios) -> io::Result<Self> {
+        sys::tcsetattr(fd, new)?;
+        Ok(SavedTermios { fd, saved })
+    }
+}
+
+impl Drop for SavedTermios {
+    fn drop(&mut self) {
+        let _ = sys::tcsetattr(self.fd, &self.saved);
+    }
 }
 
 /// Raw mode on the outer terminal, and O_NONBLOCK on the standard descriptors, for as long as
 /// the guard lives.
 pub struct RawModeGuard {
-    saved: Option<sys::Termios>,
     blocking_restore: Vec<i32>,
+    /// Dropped after `Drop::drop` has made the descriptors blocking again.
+    saved: Option<SavedTermios>,
 }
 
 impl RawModeGuard {
     /// Puts fd 0 (if a terminal) into raw mode and makes `nonblocking` fds nonblocking.
     pub fn new(nonblocking: &[i32]) -> io::Result<Self> {
         let mut guard = RawModeGuard {
-            saved: None,
             blocking_restore: Vec::new(),
+            saved: None,
         };
         if sys::isatty(0) {
             let saved = sys::tcgetattr(0)?;
-            sys::tcsetattr(0, &sys::make_raw(&saved))?;
-            guard.saved = Some(saved);
+            let raw = sys::make_raw(&saved);
+            guard.saved = Some(SavedTermios::set(0, saved, &raw)?);
         }
         for &fd in nonblocking {
             sys::set_nonblocking(fd)?;
@@ -145,7 +165,7 @@ impl RawModeGuard {
 
     /// The outer terminal's settings before raw mode (the inner pty starts from them).
     pub fn saved(&self) -> Option<&sys::Termios> {
-        self.saved.as_ref()
+        self.saved.as_ref().map(|s| &s.saved)
     }
 }
 
@@ -154,8 +174,6 @@ impl Drop for RawModeGuard {
         for &fd in &self.blocking_restore {
             let _ = sys::set_blocking(fd);
         }
-        if let Some(saved) = &self.saved {
-            let _ = sys::tcsetattr(0, saved);
-        }
+        // `saved` restores the terminal settings as it is dropped, next.
     }
 }

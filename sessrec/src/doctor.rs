@@ -575,15 +575,8 @@ fn check_sudoers(r: &mut Report) {
 /// Chain anchors and alerts go to syslog through `/dev/log`. A socket file proves nothing: a
 /// daemon that died leaves it behind, and every message is then dropped without an error.
 fn check_syslog(dev_log: &Path, r: &mut Report) {
-    use std::os::unix::net::{UnixDatagram, UnixStream};
-    let reached = match UnixDatagram::unbound().and_then(|s| s.connect(dev_log)) {
-        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
-            UnixStream::connect(dev_log).map(drop)
-        }
-        other => other,
-    };
     let path = dev_log.display();
-    match reached {
+    match sessrec_core::sys::syslog_socket_reachable(dev_log) {
         Ok(()) => r.add(Level::Ok, "syslog", format!("a daemon listens on {path}")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => r.add(
             Level::Fail,

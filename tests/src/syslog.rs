@@ -7,7 +7,6 @@
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::FileTypeExt;
-use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Mutex;
@@ -23,17 +22,8 @@ const DEV_LOG: &str = "/dev/log";
 /// Whether the pipeline was proved end to end in this process.
 static READY: Mutex<bool> = Mutex::new(false);
 
-/// Whether something accepts messages on `/dev/log` (datagram, as glibc tries first, or
-/// stream). A socket file alone proves nothing: a daemon that died leaves it behind, and
-/// `connect` then fails with ECONNREFUSED.
 fn dev_log_listening() -> bool {
-    match UnixDatagram::unbound().and_then(|s| s.connect(DEV_LOG)) {
-        Ok(()) => true,
-        Err(e) if e.raw_os_error() == Some(libc::EPROTOTYPE) => {
-            UnixStream::connect(DEV_LOG).is_ok()
-        }
-        Err(_) => false,
-    }
+    sessrec_core::sys::syslog_socket_reachable(Path::new(DEV_LOG)).is_ok()
 }
 
 /// Makes sure a syslog daemon listens on `/dev/log` and writes [`AUTH_LOG`], and proves it

@@ -154,9 +154,10 @@ impl Framer {
         if !self.in_body {
             return Some(4 - self.header_len + DATA_PREFIX);
         }
-        if self.skippable() > 0 {
+        let skippable = self.skippable();
+        if skippable > 0 {
             // The rest of this payload, then the next reply's length and prefix.
-            return Some(self.skippable() + 4 + DATA_PREFIX);
+            return Some(skippable + 4 + DATA_PREFIX);
         }
         match self.keep.first() {
             None => Some(DATA_PREFIX),
