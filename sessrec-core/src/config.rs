@@ -145,6 +145,9 @@ pub struct SudoConfig {
     /// An unfinished sudo log is imported as incomplete once its login session has ended and its
     /// files have not changed for this long.
     pub settle_minutes: u64,
+    /// Most decompressed stream bytes imported from one sudo session; the rest is left out with
+    /// a `truncated` mark (a gzip bomb or a runaway command cannot fill the record disk).
+    pub max_session_mb: u64,
 }
 
 impl Default for Config {
@@ -232,6 +235,7 @@ impl Default for SudoConfig {
             state_file: PathBuf::from("/var/lib/sessrec/sudo-import.state"),
             password_prompt_regex: "[Pp]assword[: ]*".into(),
             settle_minutes: 10,
+            max_session_mb: 1024,
         }
     }
 }
@@ -375,6 +379,12 @@ impl Config {
         }
         if !self.sudo.state_file.is_absolute() {
             return Err(bad("sudo.state_file", "must be an absolute path".into()));
+        }
+        if self.sudo.max_session_mb == 0 || self.sudo.max_session_mb > 1 << 20 {
+            return Err(bad(
+                "sudo.max_session_mb",
+                "must be between 1 and 1048576 (1 TiB)".into(),
+            ));
         }
         for fp in self
             .identity

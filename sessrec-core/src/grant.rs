@@ -183,6 +183,24 @@ impl GrantDir {
         }
     }
 
+    /// The grant of `uid` whose sshd monitor (pid + start time) is an ancestor of `pid`: the
+    /// connection this process runs in, found from kernel facts alone. Bounded to `limit`
+    /// entries.
+    pub fn find_by_ancestry(&self, uid: u32, pid: u32, limit: usize) -> io::Result<Option<Grant>> {
+        for entry in fs::read_dir(&self.dir)?.take(limit) {
+            let Some(id) = entry?.file_name().to_str().and_then(SessionId::parse) else {
+                continue;
+            };
+            let Ok(grant) = self.read(id) else { continue };
+            if grant.uid == uid
+                && crate::sys::is_ancestor(grant.monitor_pid, grant.monitor_start, pid)
+            {
+                return Ok(Some(grant));
+            }
+        }
+        Ok(None)
+    }
+
     /// Removes grants whose sshd monitor (pid + start time) is gone; never by age. Returns the
     /// ids removed. Bounded to `limit` entries per call.
     pub fn sweep_stale(&self, limit: usize) -> io::Result<Vec<SessionId>> {

@@ -27,7 +27,7 @@ use crate::invocation::{self, Invocation};
 use crate::masking::InputMasker;
 use crate::recording::ChannelRecorder;
 use crate::relay::{EndReason, IdlePolicy, Outcome, PipeRelay, PtyRelay};
-use crate::session::{self, Unclaimed};
+use crate::session::{self, Enclosing, Unclaimed};
 use crate::spawn::{self, PreparedExec};
 use crate::startup::{Caller, Inherited};
 use crate::sys;
@@ -93,6 +93,8 @@ struct Setup {
     grant_ticket: Option<String>,
     unclaimed: Option<Unclaimed>,
     invocation: Invocation,
+    /// The recorded channel this one runs inside (nesting), found by process ancestry.
+    enclosing: Option<Enclosing>,
 }
 
 /// Runs the channel; returns the process exit code.
@@ -115,24 +117,34 @@ pub fn run(caller: Caller, inherited: Inherited) -> Result<i32, StartError> {
     }
 
     let store = GrantDir::default();
-    let (config, session, identity, grant_ticket, unclaimed) =
-        match session::claim_grant(&store, env_var("SESSREC_SESSION").as_ref(), &caller) {
-            Ok(grant) => {
-                let config = session::load_config(&grant.config_path, false)
-                    .map_err(|e| err(format!("configuration error: {e}")))?;
-                (config, grant.session, grant.identity, grant.ticket, None)
-            }
-            Err(reason) => {
-                let named = env_var("SESSREC_CONFIG");
-                let path = session::unclaimed_config_path(&caller, named.as_ref());
-                let by_root = caller.is_root() && named.is_some();
-                let config = session::load_config(&path, by_root)
-                    .map_err(|e| err(format!("configuration error: {e}")))?;
-                let id = SessionId::new().map_err(|e| err(format!("no session id: {e}")))?;
-                let identity = Identity::unverified(&user.name, caller.uid);
-                (config, id, identity, None, Some(reason))
-            }
-        };
+    // A recorder started inside a recorded channel belongs to that channel's session, whatever
+    // the environment says.
+    let enclosing = own_exe.as_deref().and_then(session::enclosing_channel);
+    let (config, session, identity, grant_ticket, unclaimed) = match session::claim_grant(
+        &store,
+        env_var("SESSREC_SESSION").as_ref(),
+        &caller,
+        enclosing,
+    ) {
+        Ok(grant) => {
+            let config = session::load_config(&grant.config_path, false)
+                .map_err(|e| err(format!("configuration error: {e}")))?;
+            (config, grant.session, grant.identity, grant.ticket, None)
+        }
+        Err(reason) => {
+            let named = env_var("SESSREC_CONFIG");
+            let path = session::unclaimed_config_path(&caller, named.as_ref());
+            let by_root = caller.is_root() && named.is_some();
+            let config = session::load_config(&path, by_root)
+                .map_err(|e| err(format!("configuration error: {e}")))?;
+            let id = match enclosing {
+                Some(e) => e.session,
+                None => SessionId::new().map_err(|e| err(format!("no session id: {e}")))?,
+            };
+            let identity = Identity::unverified(&user.name, caller.uid);
+            (config, id, identity, None, Some(reason))
+        }
+    };
     let setup = Setup {
         caller,
         inherited,
@@ -144,6 +156,7 @@ pub fn run(caller: Caller, inherited: Inherited) -> Result<i32, StartError> {
         grant_ticket,
         unclaimed,
         invocation,
+        enclosing,
     };
     setup.run(own_exe)
 }
@@ -266,8 +279,21 @@ impl Setup {
         if let Some(term) = env_var("TERM") {
             insert_bounded_bytes(&mut start, "term", term.as_bytes(), TERM_MAX);
         }
-        if let Some(parent) = env_var("SESSREC_CHANNEL") {
-            insert_bounded_bytes(&mut start, "parent_channel", parent.as_bytes(), 256);
+        if let Some(parent) = &self.enclosing {
+            start.insert("parent_channel".into(), json!(parent.to_string()));
+        }
+        // The user can set or clear SESSREC_CHANNEL: kept only when it disagrees with the facts.
+        if let Some(hint) = env_var("SESSREC_CHANNEL") {
+            let hint = hint.as_bytes();
+            if self
+                .enclosing
+                .map(|e| e.to_string())
+                .as_deref()
+                .map(str::as_bytes)
+                != Some(hint)
+            {
+                insert_bounded_bytes(&mut start, "parent_channel_hint", hint, 256);
+            }
         }
         if let Some(t) = &ticket {
             insert_bounded(&mut start, "ticket", t, 256);
@@ -435,6 +461,9 @@ impl Setup {
             ));
         }
         let own = match &self.unclaimed {
+            // Joining the recorder's own session of the enclosing channel: its writer owns
+            // session.jsonl.
+            Some(_) if self.enclosing.is_some() => None,
             Some(reason) => {
                 let file = dir
                     .create_file("session.jsonl")

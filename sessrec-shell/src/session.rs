@@ -1,6 +1,11 @@
 //! Which login session a channel belongs to: a PAM grant claimed (identity, config and session
 //! directory come from it), or, without a valid grant, a session of the recorder's own whose
 //! identity is marked unverified.
+//!
+//! Facts decide, not the environment the user controls: the grant whose sshd monitor is an
+//! ancestor of this process, and, for a recorder started inside a recorded channel (tmux,
+//! `sudo -s`, `su -`), the channel file held open by the nearest ancestor recorder.
+//! `SESSREC_SESSION` and `SESSREC_CHANNEL` only name where to look first.
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
@@ -21,8 +26,12 @@ pub enum Unclaimed {
     NotNamed,
     BadName,
     Unreadable(String),
-    OtherUser { grant_uid: u32 },
+    OtherUser {
+        grant_uid: u32,
+    },
     NotAncestor,
+    /// The named grant is not the session of the recorded channel this runs inside.
+    NotEnclosing,
 }
 
 impl fmt::Display for Unclaimed {
@@ -38,12 +47,116 @@ impl fmt::Display for Unclaimed {
                 f,
                 "the grant's sshd monitor is not an ancestor of this process (another connection)"
             ),
+            Unclaimed::NotEnclosing => write!(
+                f,
+                "SESSREC_SESSION names another session than the recorded channel this runs in"
+            ),
         }
     }
 }
 
-/// Tries to claim the grant named by `SESSREC_SESSION`.
+/// Most grants looked at when the environment does not name the right one.
+const GRANT_SCAN_LIMIT: usize = 16 * 1024;
+/// Most ancestors looked at for an enclosing recorder.
+const ANCESTRY_LIMIT: usize = 256;
+
+/// The recorded channel this process runs inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enclosing {
+    pub session: SessionId,
+    pub channel: u32,
+}
+
+impl fmt::Display for Enclosing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.session, self.channel)
+    }
+}
+
+/// The channel of the nearest ancestor that is this same recorder program (same file) and
+/// holds a `<session id>/channel-N.jsonl` open. Needs root (the ancestor is not dumpable).
+pub fn enclosing_channel(own_exe: &Path) -> Option<Enclosing> {
+    use std::os::unix::fs::MetadataExt;
+    let own = std::fs::metadata(own_exe).ok()?;
+    let mut pid = std::process::id();
+    for _ in 0..ANCESTRY_LIMIT {
+        pid = sessrec_core::sys::parent_pid(pid).ok()?;
+        if pid <= 1 {
+            return None;
+        }
+        let Ok(exe) = std::fs::metadata(format!("/proc/{pid}/exe")) else {
+            continue;
+        };
+        if (exe.dev(), exe.ino()) != (own.dev(), own.ino()) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Some(found) = std::fs::read_link(fd.path())
+                .ok()
+                .and_then(|target| channel_of_record_path(&target))
+            {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+/// `…/<session id>/channel-N.jsonl` → (session, N).
+fn channel_of_record_path(path: &Path) -> Option<Enclosing> {
+    let channel = path
+        .file_name()?
+        .to_str()?
+        .strip_prefix("channel-")?
+        .strip_suffix(".jsonl")?
+        .parse()
+        .ok()?;
+    let session = SessionId::parse(path.parent()?.file_name()?.to_str()?)?;
+    Some(Enclosing { session, channel })
+}
+
+/// Claims the grant of the connection this process runs in: the one `SESSREC_SESSION` names
+/// when it checks out (same uid, its sshd monitor an ancestor, the enclosing channel's session
+/// if there is one), else the one found by ancestry. The error says why the named one failed.
 pub fn claim_grant(
+    store: &GrantDir,
+    named: Option<&OsString>,
+    caller: &Caller,
+    enclosing: Option<Enclosing>,
+) -> Result<Grant, Unclaimed> {
+    let named_failure = match claim_named_grant(store, named, caller) {
+        Ok(grant) if enclosing.is_none_or(|e| e.session == grant.session) => {
+            // The marker lets logout tell that a recorder ran; failing to leave it is not fatal.
+            let _ = store.mark_claimed(grant.session);
+            return Ok(grant);
+        }
+        Ok(_) => Unclaimed::NotEnclosing,
+        Err(why) => why,
+    };
+    let me = std::process::id();
+    let found = match enclosing {
+        Some(e) => store.read(e.session).ok().filter(|g| {
+            g.uid == caller.uid
+                && sessrec_core::sys::is_ancestor(g.monitor_pid, g.monitor_start, me)
+        }),
+        None => store
+            .find_by_ancestry(caller.uid, me, GRANT_SCAN_LIMIT)
+            .ok()
+            .flatten(),
+    };
+    match found {
+        Some(grant) => {
+            let _ = store.mark_claimed(grant.session);
+            Ok(grant)
+        }
+        None => Err(named_failure),
+    }
+}
+
+fn claim_named_grant(
     store: &GrantDir,
     named: Option<&OsString>,
     caller: &Caller,
@@ -64,8 +177,6 @@ pub fn claim_grant(
     if !sessrec_core::sys::is_ancestor(grant.monitor_pid, grant.monitor_start, std::process::id()) {
         return Err(Unclaimed::NotAncestor);
     }
-    // The marker lets logout tell that a recorder ran; failing to leave it is not fatal.
-    let _ = store.mark_claimed(id);
     Ok(grant)
 }
 

@@ -109,6 +109,7 @@ pub fn pass_options(config: &Config) -> Result<PassOptions, String> {
             writer: WriterOptions::from_config(&config.recorder),
             password_prompt: prompt,
             host: sessrec_core::sys::hostname(),
+            max_session_bytes: config.sudo.max_session_mb.saturating_mul(1 << 20),
         },
         syslog_anchors: true,
         live: false,

@@ -1,9 +1,11 @@
-//! Ties a sudo session to the login session it ran in.
+//! Ties a sudo session to the login session it ran in, from facts the user cannot set.
 //!
-//! Strongest first: `SESSREC_SESSION` from `submitenv` or `runenv` — a hint the user can set to
-//! anything, so accepted only when that session's unix user, time span and (when sudo had a
-//! tty) pty agree; else the host, the login's unix user, and a channel whose pty was the sudo
-//! tty at sudo's start time (pty numbers are reused, so time decides); else unattributed.
+//! With a tty: the host, the login's unix user, and the channel whose pty was the sudo tty at
+//! sudo's start time (pty numbers are reused, so time decides). Without a tty: the login sessions
+//! of that user on that host with a channel open at that time; exactly one is a match, several
+//! are ambiguous and stay unattributed with the candidates named (on a shared account, choosing
+//! one would blame a person on the user's word). `SESSREC_SESSION` from `submitenv` or `runenv`
+//! is the user's to set: it never decides, and only says whether it agreed with the facts.
 #![forbid(unsafe_code)]
 
 use sessrec_core::id::SessionId;
@@ -15,22 +17,37 @@ pub const SESSION_VAR: &str = "SESSREC_SESSION";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
-    /// `SESSREC_SESSION` in `submitenv`, checked.
-    SubmitEnv,
-    /// `SESSREC_SESSION` in `runenv` (kept by `env_keep`), checked.
-    RunEnv,
     /// Host, user, pty and time.
     Tty,
+    /// No tty: the only login session of that user with a channel open at the time.
+    OnlySession,
     Unattributed,
 }
 
 impl Method {
     pub fn as_str(self) -> &'static str {
         match self {
-            Method::SubmitEnv => "submitenv",
-            Method::RunEnv => "runenv",
             Method::Tty => "tty",
+            Method::OnlySession => "only_session",
             Method::Unattributed => "none",
+        }
+    }
+}
+
+/// What the `SESSREC_SESSION` hint said, next to the facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint {
+    Absent,
+    Agreed,
+    Disagreed,
+}
+
+impl Hint {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hint::Absent => "absent",
+            Hint::Agreed => "agreed",
+            Hint::Disagreed => "disagreed",
         }
     }
 }
@@ -40,7 +57,10 @@ pub struct Attribution<'a> {
     pub method: Method,
     pub session: Option<&'a LoginSession>,
     pub channel: Option<&'a ChannelSpan>,
-    /// Why a stronger method was not used (e.g. a `SESSREC_SESSION` that did not check out).
+    pub hint: Hint,
+    /// Sessions that could each have run it when the facts do not decide between them.
+    pub candidates: Vec<SessionId>,
+    /// What the hint claimed and why it was not followed.
     pub notes: Vec<String>,
 }
 
@@ -52,30 +72,8 @@ pub fn same_host(a: &str, b: &str) -> bool {
 
 pub fn attribute<'a>(meta: &IologMeta, index: &'a RecordIndex) -> Attribution<'a> {
     let start_us = meta.start.as_micros();
-    let tty = meta.ttyname.as_deref();
-    let mut notes = Vec::new();
-
-    if let Some((source, value)) = meta.env_var(SESSION_VAR) {
-        let method = if source == "submitenv" {
-            Method::SubmitEnv
-        } else {
-            Method::RunEnv
-        };
-        match check_env_claim(value, meta, index, start_us, tty) {
-            Ok((session, channel)) => {
-                return Attribution {
-                    method,
-                    session: Some(session),
-                    channel,
-                    notes,
-                }
-            }
-            Err(why) => notes.push(format!("{SESSION_VAR} in {source} rejected: {why}")),
-        }
-    }
-
-    if let Some(tty) = tty {
-        let best = index
+    let users_sessions = || {
+        index
             .sessions
             .iter()
             .filter(|s| s.user == meta.submituser)
@@ -84,50 +82,62 @@ pub fn attribute<'a>(meta: &IologMeta, index: &'a RecordIndex) -> Attribution<'a
                     .as_deref()
                     .is_none_or(|h| same_host(h, &s.host))
             })
-            .filter_map(|s| s.channel_at(tty, start_us).map(|c| (s, c)))
-            .max_by_key(|(_, c)| c.start_us);
-        if let Some((session, channel)) = best {
-            return Attribution {
-                method: Method::Tty,
-                session: Some(session),
-                channel: Some(channel),
-                notes,
-            };
+    };
+    let (method, session, channel, candidates) = match meta.ttyname.as_deref() {
+        Some(tty) => {
+            let best = users_sessions()
+                .filter_map(|s| s.channel_at(tty, start_us).map(|c| (s, c)))
+                .max_by_key(|(_, c)| c.start_us);
+            match best {
+                Some((s, c)) => (Method::Tty, Some(s), Some(c), Vec::new()),
+                None => (Method::Unattributed, None, None, Vec::new()),
+            }
         }
-    }
-    Attribution {
-        method: Method::Unattributed,
-        session: None,
-        channel: None,
-        notes,
-    }
-}
-
-fn check_env_claim<'a>(
-    value: &str,
-    meta: &IologMeta,
-    index: &'a RecordIndex,
-    start_us: i64,
-    tty: Option<&str>,
-) -> Result<(&'a LoginSession, Option<&'a ChannelSpan>), String> {
-    let id = SessionId::parse(value).ok_or_else(|| format!("{value:?} is not a session id"))?;
-    let session = index
-        .find(id)
-        .ok_or_else(|| format!("no session {id} in the record tree"))?;
-    if session.user != meta.submituser {
-        return Err(format!(
-            "session {id} belongs to {:?}, sudo was run by {:?}",
-            session.user, meta.submituser
+        None => {
+            let open: Vec<&LoginSession> = users_sessions()
+                .filter(|s| s.covers(start_us) && s.has_channel_open_at(start_us))
+                .collect();
+            match open[..] {
+                [only] => (
+                    Method::OnlySession,
+                    Some(only),
+                    only.only_channel_open_at(start_us),
+                    Vec::new(),
+                ),
+                _ => (
+                    Method::Unattributed,
+                    None,
+                    None,
+                    open.iter().map(|s| s.id).collect(),
+                ),
+            }
+        }
+    };
+    let mut notes = Vec::new();
+    if candidates.len() > 1 {
+        notes.push(format!(
+            "{} sessions of {:?} were open without a tty to tell them apart",
+            candidates.len(),
+            meta.submituser
         ));
     }
-    if !session.covers(start_us) {
-        return Err(format!("sudo started outside session {id}"));
-    }
-    match tty {
-        None => Ok((session, None)),
-        Some(tty) => session
-            .channel_at(tty, start_us)
-            .map(|c| (session, Some(c)))
-            .ok_or_else(|| format!("no channel of session {id} had {tty} then")),
+    let hint = match meta.env_var(SESSION_VAR) {
+        None => Hint::Absent,
+        Some((_, value)) if session.is_some_and(|s| s.id.to_string() == value) => Hint::Agreed,
+        Some((source, value)) => {
+            notes.push(format!(
+                "{SESSION_VAR} in {source} named {:?}, not followed",
+                value.chars().take(64).collect::<String>()
+            ));
+            Hint::Disagreed
+        }
+    };
+    Attribution {
+        method,
+        session,
+        channel,
+        hint,
+        candidates,
+        notes,
     }
 }

@@ -1,11 +1,16 @@
 //! Finds I/O log sessions under an `iolog_dir`, whatever its `iolog_file` layout: a session is
 //! a directory that holds `timing` and `log` or `log.json`. Symlinks below the root are never
-//! followed, so nothing outside the tree is read.
+//! followed, so nothing outside the tree is read. Only directories as sudo makes them are
+//! entered: the root, every directory above it and every one below must be owned by root and
+//! writable by no group or other, else a user could have planted or swapped a session there.
 #![forbid(unsafe_code)]
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use crate::iolog::stream::check_trusted;
 
 /// Deepest directory level searched below the root (sudo's deepest default layout is 3).
 pub const MAX_DEPTH: usize = 12;
@@ -18,6 +23,8 @@ pub struct Discovery {
     pub problems: Vec<(PathBuf, io::Error)>,
     /// Symlinks met and not followed.
     pub skipped_symlinks: Vec<PathBuf>,
+    /// Directories not entered because a user could have written them, with why.
+    pub refused: Vec<(PathBuf, io::Error)>,
 }
 
 /// Whether `dir` holds the files of one I/O log session.
@@ -36,6 +43,17 @@ pub fn discover(root: &Path) -> io::Result<Discovery> {
         ));
     }
     let mut found = Discovery::default();
+    // The root and everything above it: whoever can write one of them can replace the tree.
+    // A root-owned sticky directory above the root (`/tmp`) is safe: users can add entries
+    // there but cannot rename or remove ours.
+    for (n, dir) in root.ancestors().enumerate() {
+        let meta = fs::metadata(dir)?;
+        let sticky_above = n > 0 && meta.uid() == 0 && meta.mode() & libc::S_ISVTX != 0;
+        if let (false, Err(e)) = (sticky_above, check_trusted(dir, &meta)) {
+            found.refused.push((root, e));
+            return Ok(found);
+        }
+    }
     let mut stack = vec![(root, 0usize)];
     while let Some((dir, depth)) = stack.pop() {
         let entries = match fs::read_dir(&dir) {
@@ -62,7 +80,14 @@ pub fn discover(root: &Path) -> io::Result<Discovery> {
             if kind.is_symlink() {
                 found.skipped_symlinks.push(entry.path());
             } else if kind.is_dir() {
-                subdirs.push(entry.path());
+                let path = entry.path();
+                match entry.metadata().and_then(|m| check_trusted(&path, &m)) {
+                    Ok(()) => subdirs.push(path),
+                    Err(e) => {
+                        found.refused.push((path, e));
+                        continue;
+                    }
+                }
             }
             names.push(entry.file_name());
         }

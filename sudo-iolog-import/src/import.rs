@@ -37,6 +37,8 @@ pub struct ImportOptions {
     pub password_prompt: Regex,
     /// The host name used when no login session names one.
     pub host: String,
+    /// Most decompressed stream bytes imported from one sudo session (`sudo.max_session_mb`).
+    pub max_session_bytes: u64,
 }
 
 /// `sudo-<first 16 hex digits of sha256(iolog path ‖ NUL ‖ "<seconds>.<nanoseconds>")>.jsonl`.
@@ -234,6 +236,15 @@ pub fn start_fields(session: &IologSession, attribution: &Attribution<'_>) -> Ma
     }
     put_bounded(&mut f, "sudo_uuid", m.uuid.as_deref(), 64);
     f.insert("match".into(), attribution.method.as_str().into());
+    f.insert("match_hint".into(), attribution.hint.as_str().into());
+    if !attribution.candidates.is_empty() {
+        let ids: Vec<String> = attribution
+            .candidates
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        f.insert("match_candidates".into(), json!(ids));
+    }
     if let Some(c) = attribution.channel {
         f.insert("channel".into(), c.file.clone().into());
     }
@@ -280,6 +291,7 @@ pub fn file_context(
 /// Turns decoded records into record lines, withholding passwords.
 pub struct Feeder {
     w: RecordWriter,
+    max_bytes: u64,
     mask: PasswordMask,
     start: StartTime,
     withheld_in: usize,
@@ -287,13 +299,22 @@ pub struct Feeder {
 }
 
 impl Feeder {
-    pub fn new(w: RecordWriter, start: StartTime, prompt: &Regex) -> Feeder {
+    pub fn new(w: RecordWriter, start: StartTime, opts: &ImportOptions) -> Feeder {
         Feeder {
             w,
-            mask: PasswordMask::new(prompt.clone()),
+            max_bytes: opts.max_session_bytes,
+            mask: PasswordMask::new(opts.password_prompt.clone()),
             start,
             withheld_in: 0,
             masked_at: 0,
+        }
+    }
+
+    /// How to replay a session into this feeder from its start.
+    pub fn replay_mode(&self) -> ReplayMode {
+        ReplayMode {
+            max_bytes: Some(self.max_bytes),
+            ..ReplayMode::default()
         }
     }
 
@@ -403,8 +424,15 @@ impl Feeder {
         );
         f.insert("bytes_err".into(), b[StreamKind::Stderr.index()].into());
         f.insert("records".into(), outcome.records.into());
-        if !outcome.truncated.is_empty() {
-            f.insert("truncated".into(), json!(outcome.truncated));
+        if outcome.over_limit {
+            f.insert("max_session_bytes".into(), self.max_bytes.into());
+        }
+        if !outcome.truncated.is_empty() || outcome.over_limit {
+            let mut truncated = outcome.truncated.clone();
+            if outcome.over_limit {
+                truncated.push("max_session_bytes");
+            }
+            f.insert("truncated".into(), json!(truncated));
             let missing: u64 = outcome.missing_bytes.iter().sum();
             if missing > 0 {
                 f.insert("missing_bytes".into(), missing.into());
@@ -443,8 +471,9 @@ fn write_record(
     let mut w = RecordWriter::new(file, ctx, opts.writer).map_err(ImportError::Write)?;
     w.event("sudo.start", start_fields(session, attribution))
         .map_err(ImportError::Write)?;
-    let mut feeder = Feeder::new(w, session.meta.start, &opts.password_prompt);
-    let outcome = replay_into(session, &mut feeder, ReplayMode::default())?;
+    let mut feeder = Feeder::new(w, session.meta.start, opts);
+    let mode = feeder.replay_mode();
+    let outcome = replay_into(session, &mut feeder, mode)?;
     let anchor = feeder
         .end(&outcome, session.complete)
         .map_err(ImportError::Write)?;

@@ -102,10 +102,11 @@ pub fn live_step(
             (w, ctx, p.records_done)
         }
     };
-    let mut feeder = Feeder::new(writer, session.meta.start, &opts.password_prompt);
+    let mut feeder = Feeder::new(writer, session.meta.start, opts);
     let mode = ReplayMode {
         skip,
         live: !finish,
+        ..feeder.replay_mode()
     };
     let outcome = replay_into(session, &mut feeder, mode)?;
     let sync = || -> io::Result<()> {

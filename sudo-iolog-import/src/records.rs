@@ -46,16 +46,37 @@ impl LoginSession {
         at_us >= self.login_us - 1_000_000 && self.logout_us.is_none_or(|end| at_us <= end)
     }
 
+    /// Whether any channel ran at `at_us`.
+    pub fn has_channel_open_at(&self, at_us: i64) -> bool {
+        self.channels.iter().any(|c| self.channel_open_at(c, at_us))
+    }
+
+    /// The channel that ran at `at_us`, when only one did.
+    pub fn only_channel_open_at(&self, at_us: i64) -> Option<&ChannelSpan> {
+        let mut open = self
+            .channels
+            .iter()
+            .filter(|c| self.channel_open_at(c, at_us));
+        match (open.next(), open.next()) {
+            (Some(c), None) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn channel_open_at(&self, c: &ChannelSpan, at_us: i64) -> bool {
+        at_us >= c.start_us - 1_000_000
+            && match c.end_us.or(self.logout_us) {
+                Some(end) => at_us <= end,
+                None => true,
+            }
+    }
+
     /// The channel that had pty `tty` at `at_us` (the latest-started one if several).
     pub fn channel_at(&self, tty: &str, at_us: i64) -> Option<&ChannelSpan> {
         self.channels
             .iter()
             .filter(|c| c.pty.as_deref() == Some(tty))
-            .filter(|c| at_us >= c.start_us - 1_000_000)
-            .filter(|c| match c.end_us.or(self.logout_us) {
-                Some(end) => at_us <= end,
-                None => true,
-            })
+            .filter(|c| self.channel_open_at(c, at_us))
             .max_by_key(|c| c.start_us)
     }
 }

@@ -13,7 +13,7 @@ use sessrec_core::time::Timestamp;
 use crate::correlate::{attribute, Method};
 use crate::discover::discover;
 use crate::import::{import_session, ImportOptions};
-use crate::iolog::IologSession;
+use crate::iolog::{IologSession, SessionError};
 use crate::live::{live_step, LiveStep};
 use crate::records::RecordIndex;
 use crate::state::{self, Entry, State};
@@ -64,6 +64,8 @@ pub struct Summary {
     pub by_method: BTreeMap<String, u64>,
     /// Decompressed stream bytes read.
     pub stream_bytes: u64,
+    /// Directories and logs refused because a user could have written them (also in `errors`).
+    pub refused: u64,
     pub errors: Vec<Problem>,
     /// Record files written, relative to record_dir.
     pub records: Vec<PathBuf>,
@@ -92,6 +94,9 @@ pub fn run_pass(opts: &PassOptions, progress: Progress<'_>) -> io::Result<Summar
         for (path, e) in found.problems {
             summary.errors.push(problem(&path, e.to_string()));
         }
+        for (path, e) in found.refused {
+            refuse(&mut summary, &path, &e.to_string());
+        }
         for dir in found.sessions {
             summary.found += 1;
             match IologSession::open(&dir) {
@@ -102,6 +107,9 @@ pub fn run_pass(opts: &PassOptions, progress: Progress<'_>) -> io::Result<Summar
                     } else {
                         candidates.push((key, s));
                     }
+                }
+                Err(SessionError::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
+                    refuse(&mut summary, &dir, &e.to_string())
                 }
                 Err(e) => summary.errors.push(problem(&dir, e.to_string())),
             }
@@ -220,6 +228,16 @@ pub fn run_pass(opts: &PassOptions, progress: Progress<'_>) -> io::Result<Summar
     }
     summary.seconds = began.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// A log a user could have written or planted: not imported, said on stderr and to syslog.
+fn refuse(summary: &mut Summary, path: &Path, why: &str) {
+    summary.refused += 1;
+    syslog_authpriv(
+        Level::Warning,
+        &format!("sudo-iolog-import: not imported, {why}"),
+    );
+    summary.errors.push(problem(path, why.to_string()));
 }
 
 fn problem(path: &Path, error: String) -> Problem {

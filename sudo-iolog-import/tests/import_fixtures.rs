@@ -59,6 +59,7 @@ impl Scratch {
                 writer: WriterOptions::default(),
                 password_prompt: Regex::new("[Pp]assword[: ]*$").unwrap(),
                 host: "bastion".into(),
+                max_session_bytes: 1 << 30,
             },
             syslog_anchors: false,
             live: false,
@@ -260,7 +261,7 @@ fn tty_match_content_chain_and_exactly_once() {
 }
 
 #[test]
-fn sessrec_session_variable_is_checked_before_it_is_trusted() {
+fn sessrec_session_variable_is_a_hint_and_the_facts_decide() {
     let s = Scratch::new("env");
     let login = FIXTURE_DAY_US - 600_000_000;
     let good = session_id(login / 1000, 7);
@@ -285,7 +286,7 @@ fn sessrec_session_variable_is_checked_before_it_is_trusted() {
     .unwrap();
     set_complete(&argv, true);
 
-    // A claim naming another user's session is rejected and falls back to the tty match.
+    // A claim naming another user's session is not followed: the tty decides.
     let bob = session_id(login / 1000, 8);
     add_login(
         &s.records(),
@@ -325,10 +326,16 @@ fn sessrec_session_variable_is_checked_before_it_is_trusted() {
     assert_eq!(starts.len(), 2);
     assert_eq!(starts[0].str("command"), Some("/usr/bin/id"));
     assert_eq!(starts[0].str("match"), Some("tty"));
+    assert_eq!(starts[0].str("match_hint"), Some("disagreed"));
     let notes = starts[0].value["match_notes"].to_string();
-    assert!(notes.contains("belongs to \\\"srt-bob\\\""), "{notes}");
+    assert!(
+        notes.contains(&bob) && notes.contains("not followed"),
+        "{notes}"
+    );
+    // A hint naming the session the tty ties it to agreed with the facts.
     assert_eq!(starts[1].str("command"), Some("/usr/bin/printf"));
-    assert_eq!(starts[1].str("match"), Some("runenv"));
+    assert_eq!(starts[1].str("match"), Some("tty"));
+    assert_eq!(starts[1].str("match_hint"), Some("agreed"));
     assert_eq!(
         starts[1].value["argv"],
         json!(["printf", "%s|%s\\n", "x:y z", "new\nline"])

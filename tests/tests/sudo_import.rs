@@ -4,6 +4,7 @@
 //! and content; a second run imports nothing.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -302,7 +303,8 @@ fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
     let pty = only_event(&wait_channels(&session, 1, T)[0], "channel.start")["pty"].clone();
 
     let (f, start) = record_for(&interactive, "/usr/bin/id");
-    assert_eq!(start["match"], "runenv", "{start:?}");
+    assert_eq!(start["match"], "tty", "{start:?}");
+    assert_eq!(start["match_hint"], "agreed", "{start:?}");
     assert_eq!(start["tty"], pty);
     assert_eq!(start["channel"], "channel-1.jsonl");
     assert!(stream_text(&f, Stream::Output).contains("root"));
@@ -313,13 +315,14 @@ fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
 
     let (_, start) = record_for(&interactive, "forged-%s");
     assert_eq!(start["match"], "tty", "{start:?}");
+    assert_eq!(start["match_hint"], "disagreed", "{start:?}");
     assert!(
-        start["match_notes"].to_string().contains("rejected"),
+        start["match_notes"].to_string().contains("not followed"),
         "{start:?}"
     );
 
     let (f, start) = record_for(&interactive, "/usr/bin/sleep");
-    assert_eq!(start["match"], "runenv", "{start:?}");
+    assert_eq!(start["match"], "tty", "{start:?}");
     let signals: Vec<Value> = events(&f, "suspend")
         .into_iter()
         .map(|e| e["signal"].clone())
@@ -345,10 +348,10 @@ fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
 }
 
 #[test]
-fn sudo_in_an_exec_session_without_a_tty_is_tied_by_sessrec_session() {
+fn sudo_in_an_exec_session_without_a_tty_is_tied_to_the_only_open_session() {
     require_e2e!("sudo");
     let r = Recorded::new("sudo-exec");
-    // No tty: sudo has no ttyname, so only the (checked) SESSREC_SESSION can tie it.
+    // No tty: sudo has no ttyname; the user's only open session ties it.
     let out = r
         .sshd
         .login(&r.user)
@@ -365,7 +368,8 @@ fn sudo_in_an_exec_session_without_a_tty_is_tied_by_sessrec_session() {
     let exec = sudo_files(&session);
     assert_eq!(exec.len(), 1, "{}", r.tree.listing());
     let (f, start) = record_for(&exec, "pipe-%s");
-    assert_eq!(start["match"], "runenv", "{start:?}");
+    assert_eq!(start["match"], "only_session", "{start:?}");
+    assert_eq!(start["match_hint"], "agreed", "{start:?}");
     assert!(start.get("tty").is_none(), "{start:?}");
     assert!(stream_text(&f, Stream::Output).contains("pipe-mode"));
 
@@ -436,4 +440,223 @@ fn follow_imports_a_running_sudo_as_it_goes() {
     );
     assert!(stream_text(&record, Stream::Input).starts_with("two"));
     assert_eq!(all_unattributed(&tree).len(), 1, "{}", tree.listing());
+}
+
+/// The session directories of the tree, as `sessrec list` sees them.
+fn session_id_of(dir: &Path) -> String {
+    dir.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+#[test]
+fn sudo_without_the_session_variable_is_still_tied_to_its_only_open_session() {
+    require_e2e!("sudo");
+    let r = Recorded::new("sudo-nohint");
+    // The user removes the hint: the facts (user, host, one open session) still decide.
+    let out = r
+        .sshd
+        .login(&r.user)
+        .exec("env -u SESSREC_SESSION sudo printf 'nohint-%s\\n' ran", b"");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "nohint-ran\n",
+        "{out:?}"
+    );
+    let session = r.ended_session();
+    let (summary, out) = import(&r.tree);
+    assert!(out.status.success(), "{summary} {out:?}");
+    assert!(all_unattributed(&r.tree).is_empty(), "{}", r.tree.listing());
+    let (f, start) = record_for(&sudo_files(&session), "nohint-%s");
+    assert_eq!(start["match"], "only_session", "{start:?}");
+    assert_eq!(start["match_hint"], "absent", "{start:?}");
+    assert_eq!(start["channel"], "channel-1.jsonl", "{start:?}");
+    assert!(stream_text(&f, Stream::Output).contains("nohint-ran"));
+}
+
+#[test]
+fn a_forged_session_variable_never_files_sudo_in_another_live_session() {
+    require_e2e!("sudo");
+    let r = Recorded::new("sudo-forge");
+    // Session A stays open (a pipe channel sleeping) while session B runs sudo claiming A.
+    let mut holder = r
+        .sshd
+        .login(&r.user)
+        .ssh_command(&["-T"])
+        .arg("sleep 60")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the session that stays open");
+    let a = r.tree.wait_sessions(1, T).remove(0);
+    wait_channels(&a, 1, T);
+    let a_id = session_id_of(&a);
+    let out = r.sshd.login(&r.user).exec(
+        &format!("SESSREC_SESSION={a_id} sudo printf 'forged-%s\\n' claim"),
+        b"",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "forged-claim\n",
+        "{out:?}"
+    );
+    let sessions = r.tree.wait_sessions(2, T);
+    let b = sessions.iter().find(|s| **s != a).unwrap().clone();
+    wait_last_event(&b.join("session.jsonl"), "logout", T);
+
+    let (summary, out) = import(&r.tree);
+    assert!(out.status.success(), "{summary} {out:?}");
+    assert!(
+        sudo_files(&a).is_empty(),
+        "filed in the named session:\n{}",
+        r.tree.listing()
+    );
+    // Two sessions of the user were open and no tty tells them apart: unattributed, with
+    // both named as candidates and the hint shown as not followed.
+    let (_, start) = record_for(&all_unattributed(&r.tree), "forged-%s");
+    assert_eq!(start["match"], "none", "{start:?}");
+    assert_eq!(start["match_hint"], "disagreed", "{start:?}");
+    let candidates = start["match_candidates"].to_string();
+    assert!(candidates.contains(&a_id), "{start:?}");
+    assert!(candidates.contains(&session_id_of(&b)), "{start:?}");
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
+#[test]
+fn a_nested_recorder_with_a_forged_environment_stays_in_its_login_session() {
+    require_e2e!("sudo");
+    let r = Recorded::new("sudo-nest");
+    let mut term = r.sshd.login(&r.user).interactive();
+    term.expect(r"\$ ", T);
+    // A nested recorder told nothing of its session and given a made-up connection would,
+    // trusting the environment, start a throwaway session that then captures the sudo record.
+    term.send_line(&format!(
+        "env -u SESSREC_SESSION SESSREC_CHANNEL=forged SSH_CONNECTION='203.0.113.9 4 198.51.100.1 22' {} -c \"sudo printf 'nested-%s\\\\n' sudo\"",
+        r._installed.shell().display()
+    ));
+    term.expect("nested-sudo", T);
+    term.expect(r"\$ (\x1b\[K)?$", T);
+    term.send_line("exit");
+    term.wait(T);
+
+    let session = r.ended_session();
+    assert_eq!(r.tree.sessions().len(), 1, "{}", r.tree.listing());
+    let channels = wait_channels(&session, 2, T);
+    let nested = channels
+        .iter()
+        .find(|c| only_event(c, "channel.start")["kind"] == "exec")
+        .expect("the nested channel");
+    let start = only_event(nested, "channel.start");
+    assert_eq!(
+        start["parent_channel"],
+        format!("{}/1", session_id_of(&session)),
+        "{start:?}"
+    );
+    assert_eq!(start["parent_channel_hint"], "forged", "{start:?}");
+    assert_eq!(start["identity_verified"], true, "{start:?}");
+
+    let (summary, out) = import(&r.tree);
+    assert!(out.status.success(), "{summary} {out:?}");
+    let (_, sudo) = record_for(&sudo_files(&session), "nested-%s");
+    assert_eq!(sudo["match"], "tty", "{sudo:?}");
+    assert_eq!(sudo["tty"], start["pty"], "{sudo:?}");
+}
+
+#[test]
+fn logs_a_user_could_have_written_are_refused_and_reported() {
+    require_e2e!("sudo", "runuser");
+    let user = TestUser::new("sudo-trust", Path::new("/bin/bash"));
+    let sudo = SudoLogging::new(user.name(), "", "");
+    let tree = RecordTree::new("");
+    let state = tree.dir().join("sudo-import.state");
+    tree.write_config(&config(sudo.dir(), &state));
+    let out = Command::new("runuser")
+        .args([
+            "-u",
+            user.name(),
+            "--",
+            "sudo",
+            "printf",
+            "real-%s\\n",
+            "log",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let real = sudo.dir().join("00/00/01");
+    assert!(
+        real.join("timing").exists(),
+        "no sudo log at {}",
+        real.display()
+    );
+    // Copies of the real log planted where a user could have put them: a user-owned session
+    // directory, and a group-writable one.
+    let copy = |to: &str| {
+        let dst = sudo.dir().join(to);
+        fs::create_dir_all(&dst).unwrap();
+        for e in fs::read_dir(&real).unwrap() {
+            let e = e.unwrap();
+            fs::copy(e.path(), dst.join(e.file_name())).unwrap();
+        }
+        dst
+    };
+    let owned = copy("planted/owned");
+    nix::unistd::chown(&owned, Some(user.uid().into()), None).unwrap();
+    let writable = copy("planted/writable");
+    fs::set_permissions(&writable, fs::Permissions::from_mode(0o770)).unwrap();
+    let file_owned = copy("planted/file");
+    nix::unistd::chown(&file_owned.join("timing"), Some(user.uid().into()), None).unwrap();
+
+    let (summary, out) = import(&tree);
+    assert_eq!(out.status.code(), Some(1), "{summary} {out:?}");
+    assert_eq!(summary["imported"], 1, "{summary}");
+    assert_eq!(summary["refused"], 3, "{summary}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("owned by uid"), "{stderr}");
+    assert!(
+        stderr.contains("writable by its group or others"),
+        "{stderr}"
+    );
+    assert_eq!(all_unattributed(&tree).len(), 1, "{}", tree.listing());
+}
+
+#[test]
+fn a_sudo_log_larger_than_the_bound_is_imported_up_to_it() {
+    require_e2e!("sudo", "runuser");
+    let user = TestUser::new("sudo-big", Path::new("/bin/bash"));
+    let sudo = SudoLogging::new(user.name(), "", "");
+    let tree = RecordTree::new("");
+    let state = tree.dir().join("sudo-import.state");
+    tree.write_config(&format!(
+        "{}max_session_mb = 1\n",
+        config(sudo.dir(), &state)
+    ));
+    // 3 MB of output compress to a few KiB in sudo's log: the bound is on decompressed bytes.
+    let out = Command::new("runuser")
+        .args([
+            "-u",
+            user.name(),
+            "--",
+            "sudo",
+            "head",
+            "-c",
+            "3000000",
+            "/dev/zero",
+        ])
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let (summary, out) = import(&tree);
+    assert!(out.status.success(), "{summary} {out:?}");
+    let files = all_unattributed(&tree);
+    let (f, _) = record_for(&files, "/usr/bin/head");
+    let end = only_event(&f, "sudo.end");
+    assert!(
+        end["truncated"].to_string().contains("max_session_bytes"),
+        "{end:?}"
+    );
+    assert_eq!(end["max_session_bytes"], 1 << 20, "{end:?}");
+    assert!(end["bytes_out"].as_u64().unwrap() <= 1 << 20, "{end:?}");
+    assert_chain_ok(&f);
 }

@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
     let mode = ReplayMode {
         skip: u64::from(data[0] >> 4),
         live: data[0] & 2 != 0,
+        max_bytes: (data[0] & 8 != 0).then_some(u64::from(data[1])),
     };
     let Ok(timing) = StreamReader::new(timing) else {
         return;

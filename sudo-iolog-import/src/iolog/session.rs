@@ -104,6 +104,8 @@ pub struct ReplayOutcome {
     pub end_ns: u64,
     /// Live mode: the replay stopped at a record whose data sudo has not written yet.
     pub waiting: bool,
+    /// The replay stopped at [`ReplayMode::max_bytes`]; the rest of the log was left out.
+    pub over_limit: bool,
 }
 
 impl ReplayOutcome {
@@ -199,6 +201,9 @@ pub struct ReplayMode {
     /// sudo is still writing: stop quietly at the first record whose data is not all there yet
     /// (a later pass continues from it), and report no truncation.
     pub live: bool,
+    /// Most decompressed stream bytes replayed (`None`: no bound). A record that would pass it
+    /// ends the replay with [`ReplayOutcome::over_limit`].
+    pub max_bytes: Option<u64>,
 }
 
 /// Largest record buffered whole in live mode; a larger one waits for the session to finish.
@@ -253,6 +258,13 @@ pub fn replay_from<T: BufRead, S: BufRead>(
                 let Some(reader) = streams[i].as_mut() else {
                     return Err(SessionError::MissingStream(stream));
                 };
+                if mode
+                    .max_bytes
+                    .is_some_and(|max| outcome.total_bytes().saturating_add(len) > max)
+                {
+                    outcome.over_limit = true;
+                    break;
+                }
                 if mode.live {
                     // All of the record or nothing, so the next pass starts at a record boundary.
                     if len > LIVE_RECORD_MAX {

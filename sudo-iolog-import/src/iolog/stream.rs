@@ -6,9 +6,9 @@
 //! Data that is not gzip past a gzip header is an error.
 #![forbid(unsafe_code)]
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
@@ -127,8 +127,30 @@ impl<R: BufRead> Read for StreamReader<R> {
     }
 }
 
+/// Whether `meta` is as sudo itself leaves its I/O logs: owned by root (or by the importer's
+/// own user, for tests run without root) and writable by no group or other. Anything else could
+/// have been planted or altered by a user and is refused, with why.
+pub fn check_trusted(path: &Path, meta: &Metadata) -> io::Result<()> {
+    let owner_ok = meta.uid() == 0 || meta.uid() == nix::unistd::geteuid().as_raw();
+    let why = if !owner_ok {
+        format!("is owned by uid {}, not root", meta.uid())
+    } else if meta.mode() & 0o022 != 0 {
+        format!(
+            "is writable by its group or others (mode {:04o})",
+            meta.mode() & 0o7777
+        )
+    } else {
+        return Ok(());
+    };
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!("refused: {} {why}", path.display()),
+    ))
+}
+
 /// Opens a regular file without following a symlink in its last component and without blocking
-/// on a FIFO; anything but a regular file is an error naming what it is.
+/// on a FIFO; anything but a regular file, or a file a user could have written, is an error
+/// naming what it is.
 pub fn open_regular(path: &Path) -> io::Result<File> {
     let file = OpenOptions::new()
         .read(true)
@@ -151,6 +173,7 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
             format!("{} is not a regular file", path.display()),
         ));
     }
+    check_trusted(path, &meta)?;
     Ok(file)
 }
 
