@@ -241,6 +241,9 @@ fn pty_mode_recorder_cannot_be_stopped() {
     assert_chain_ok(&channel);
     let end = only_event(&channel, "channel.end");
     assert_eq!(end["reason"], "terminated", "{end:?}");
-    assert!(end.get("signal").and_then(Value::as_i64).is_some(), "{end:?}");
+    assert!(
+        end.get("signal").and_then(Value::as_i64).is_some(),
+        "{end:?}"
+    );
     term.wait(T);
 }

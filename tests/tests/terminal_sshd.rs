@@ -61,10 +61,8 @@ impl Drop for PtmxGuard {
     fn drop(&mut self) {
         if self.now() != (self.uid, self.gid, self.mode) {
             let _ = std::os::unix::fs::chown(Path::new(Self::PATH), Some(self.uid), Some(self.gid));
-            let _ = std::fs::set_permissions(
-                Self::PATH,
-                std::fs::Permissions::from_mode(self.mode),
-            );
+            let _ =
+                std::fs::set_permissions(Self::PATH, std::fs::Permissions::from_mode(self.mode));
         }
     }
 }
