@@ -653,7 +653,11 @@ impl Setup {
     ) -> Result<Outcome, StartError> {
         let guard = RawModeGuard::new(&[0, 1, 2])
             .map_err(|e| err(format!("descriptor setup failed: {e}")))?;
-        let child = spawn::spawn_pipe_child(&exec).map_err(|e| {
+        let monitor_user = spawn::MonitorUser {
+            uid: recorder_user.uid,
+            gid: recorder_user.gid,
+        };
+        let child = spawn::spawn_pipe_child(&exec, monitor_user).map_err(|e| {
             err(format!(
                 "cannot start {}: {e}",
                 exec.path().to_string_lossy()

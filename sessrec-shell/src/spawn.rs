@@ -3,10 +3,16 @@
 //! system calls until `execve`.
 //!
 //! pty mode: the child makes a new session, takes the pty slave as its controlling terminal,
-//! drops to the user and execs. Pipe mode: a monitor process (sudo's model) makes a new session,
-//! drops to the user, forks and execs the command, relays its wait status to the recorder and
-//! forwards the signals the recorder asks for — so the recorder never needs to signal a process
-//! of the user itself.
+//! drops to the user and execs; the recorder (which the user cannot signal) waits for it.
+//! Pipe mode: a monitor process (sudo's model) makes a new session, forks the command (which
+//! drops to the user and execs), relays its wait status to the recorder and forwards the
+//! signals the recorder asks for — so the recorder itself never holds CAP_KILL. The monitor
+//! must outlive anything the user does: were it the user's, `kill -STOP $PPID` in the command
+//! would leave `sessrec kill` and the idle timeout nobody to deliver their signals, and the exit
+//! status nobody to collect it. So it runs as the recorder's system user with CAP_KILL as its
+//! only capability (see `sys::become_signaller`): the user can neither signal it (kill(2) needs
+//! a matching uid; SIGCONT, allowed within a session, only continues a monitor nobody stopped),
+//! nor trace it or open its descriptors (another uid, not dumpable).
 #![forbid(unsafe_code)]
 
 use std::ffi::{CString, OsStr, OsString};
@@ -118,15 +124,12 @@ impl PreparedExec {
 
     /// In a forked child: restore the caller's attributes, become the user, exec.
     /// Reports an errno on `error_fd` and exits on failure. Allocation-free.
-    /// `already_user`: the calling process has dropped to the user (the pipe-mode monitor).
-    fn become_user_and_exec(&self, error_fd: RawFd, already_user: bool) -> ! {
+    fn become_user_and_exec(&self, error_fd: RawFd) -> ! {
         sys::restore_limits(&self.inherited.limits);
         let _ = sys::write_oom_score_adj(&self.inherited.oom_score_adj);
         sys::set_umask(self.inherited.umask);
-        if !already_user {
-            if let Err(e) = sys::drop_to(self.uid, self.gid, &self.groups) {
-                fail(error_fd, &e);
-            }
+        if let Err(e) = sys::drop_to(self.uid, self.gid, &self.groups) {
+            fail(error_fd, &e);
         }
         sys::restore_signals(&self.inherited.signals);
         let err = sys::execve(&self.path, &self.argv_ptrs, &self.envp_ptrs);
@@ -185,7 +188,7 @@ pub fn spawn_pty_child(exec: &PreparedExec, slave: &OwnedFd) -> io::Result<PtyCh
             if let Err(e) = setup {
                 fail(ew, &e);
             }
-            exec.become_user_and_exec(ew, false)
+            exec.become_user_and_exec(ew)
         }
         sys::Forked::Parent(pid) => {
             drop(error_write);
@@ -218,8 +221,15 @@ pub struct PipeChild {
 /// Monitor messages are a tag byte and a native-endian i32.
 pub const MONITOR_MESSAGE_LEN: usize = 5;
 
+/// Who the pipe-mode monitor runs as (the recorder's system user, never root).
+#[derive(Debug, Clone, Copy)]
+pub struct MonitorUser {
+    pub uid: libc::uid_t,
+    pub gid: libc::gid_t,
+}
+
 /// Forks the monitor, which forks and execs the command with three pipes as its fds 0–2.
-pub fn spawn_pipe_child(exec: &PreparedExec) -> io::Result<PipeChild> {
+pub fn spawn_pipe_child(exec: &PreparedExec, monitor_user: MonitorUser) -> io::Result<PipeChild> {
     let (stdin_read, stdin_write) = sys::pipe()?;
     let (stdout_read, stdout_write) = sys::pipe()?;
     let (stderr_read, stderr_write) = sys::pipe()?;
@@ -236,7 +246,7 @@ pub fn spawn_pipe_child(exec: &PreparedExec) -> io::Result<PipeChild> {
                 status_write.as_raw_fd(),
                 error_write.as_raw_fd(),
             ];
-            run_monitor(exec, keep)
+            run_monitor(exec, monitor_user, keep)
         }
         sys::Forked::Parent(monitor_pid) => {
             drop((stdin_read, stdout_write, stderr_write));
@@ -261,16 +271,20 @@ pub fn spawn_pipe_child(exec: &PreparedExec) -> io::Result<PipeChild> {
 
 /// The monitor's whole life. `fds` = [stdin_r, stdout_w, stderr_w, control_r, status_w, error_w].
 /// Allocation-free: it is a forked copy of the recorder that never execs.
-fn run_monitor(exec: &PreparedExec, fds: [RawFd; 6]) -> ! {
+fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) -> ! {
     let [stdin_r, stdout_w, stderr_w, control_r, status_w, error_w] = fds;
     sys::default_all_signals();
-    // The user may signal the monitor; none of these should end it early.
+    // Only root and the recorder's user can signal the monitor; still, none of these should end
+    // or stop it early.
     for sig in [
         libc::SIGHUP,
         libc::SIGINT,
         libc::SIGQUIT,
         libc::SIGTERM,
         libc::SIGPIPE,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
     ] {
         let _ = sys::ignore_signal(sig);
     }
@@ -278,10 +292,8 @@ fn run_monitor(exec: &PreparedExec, fds: [RawFd; 6]) -> ! {
     if let Err(e) = sys::setsid() {
         fail(error_w, &e);
     }
-    if let Err(e) = sys::drop_to(exec.uid, exec.gid, &exec.groups) {
-        fail(error_w, &e);
-    }
-    let _ = sys::set_not_dumpable();
+    // The command is forked while the monitor is still root, so that it can drop to the user
+    // itself; the monitor then gives up everything but CAP_KILL.
     let command = match sys::fork() {
         Ok(sys::Forked::Child) => {
             let setup = sys::setpgid_self()
@@ -291,11 +303,16 @@ fn run_monitor(exec: &PreparedExec, fds: [RawFd; 6]) -> ! {
             if let Err(e) = setup {
                 fail(error_w, &e);
             }
-            exec.become_user_and_exec(error_w, true)
+            exec.become_user_and_exec(error_w)
         }
         Ok(sys::Forked::Parent(pid)) => pid,
         Err(e) => fail(error_w, &e),
     };
+    if let Err(e) = sys::become_signaller(monitor_user.uid, monitor_user.gid) {
+        let _ = sys::kill(command, libc::SIGKILL);
+        let _ = sys::waitpid(command, false);
+        fail(error_w, &e);
+    }
     for fd in [stdin_r, stdout_w, stderr_w, error_w] {
         sys::close(fd);
     }
@@ -319,6 +336,9 @@ fn run_monitor(exec: &PreparedExec, fds: [RawFd; 6]) -> ! {
             continue;
         }
         if fds[0].revents != 0 {
+            // Signals are sent only before this point: the command's pid (and so its process
+            // group id) stays allocated until it is reaped here, so CAP_KILL never reaches a
+            // process that reused it.
             let status = sys::waitpid(command, false).ok().flatten().unwrap_or(0);
             send_message(status_w, b'S', status);
             sys::exit_now(0);
@@ -326,21 +346,31 @@ fn run_monitor(exec: &PreparedExec, fds: [RawFd; 6]) -> ! {
         if fds[1].revents != 0 {
             let mut byte = [0u8; 1];
             match sys::read(control_r, &mut byte) {
-                Ok(1) => {
-                    let sig = libc::c_int::from(byte[0]);
-                    if sys::kill(-command, sig).is_err() {
-                        let _ = sys::kill(command, sig);
-                    }
-                }
+                Ok(1) => forward(command, libc::c_int::from(byte[0])),
                 Ok(_) => {
                     // The recorder is gone: hang the command up, as a closed terminal would.
                     control_open = false;
-                    let _ = sys::kill(-command, libc::SIGHUP);
+                    forward(command, libc::SIGHUP);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => control_open = false,
             }
         }
+    }
+}
+
+/// Sends `sig` to the command's process group (or the command alone, if it left the group).
+/// A hangup or termination is followed by SIGCONT, as a terminal hangup does, so that a
+/// command that stopped itself gets it now rather than at the SIGKILL that follows.
+fn forward(command: libc::pid_t, sig: libc::c_int) {
+    let send = |sig| {
+        if sys::kill(-command, sig).is_err() {
+            let _ = sys::kill(command, sig);
+        }
+    };
+    send(sig);
+    if sig == libc::SIGHUP || sig == libc::SIGTERM {
+        send(libc::SIGCONT);
     }
 }
 

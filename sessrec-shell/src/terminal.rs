@@ -5,7 +5,9 @@
 //! read keystrokes or write output behind the recorder. When the recorder leads the session of
 //! its terminal (as sshd and login start a shell), it chowns the tty to root 0600, revokes every
 //! earlier open with vhangup(2) (SIGHUP ignored meanwhile), reopens it by path and makes it the
-//! controlling terminal again, as login(1) does. It never gives it back. A nested invocation
+//! controlling terminal again, as login(1) does. It never gives it back. Only the controlling
+//! terminal is touched: a standard descriptor that is some other terminal (another pty of the
+//! user, a pty master, whose inode is /dev/ptmx) is the caller's choice and is left as it is. A nested invocation
 //! (inside tmux, `su`, a recorded channel) runs in a terminal that another session leads and is
 //! already recorded; hanging that up would kill the user's outer shell, so it is left alone.
 #![forbid(unsafe_code)]
@@ -46,26 +48,73 @@ fn fd_path(fd: i32) -> io::Result<PathBuf> {
 /// Most typed-ahead input kept across the takeover.
 const TYPEAHEAD_MAX: usize = 64 * 1024;
 
-/// Takes the terminal on fds 0–2 from the user. Must run as root, before any child exists.
-/// Also returns what the user typed before the takeover (the hangup would discard it), for the
-/// relay to pass on to the shell and record.
+/// The device number of the calling process's controlling terminal, from `tty_nr` in
+/// /proc/self/stat (fstat of an open of /dev/tty would give /dev/tty's own number).
+fn controlling_tty_rdev() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    tty_nr_to_rdev(parse_tty_nr(&stat)?)
+}
+
+/// Field 7 of a /proc/<pid>/stat line (after the command name, which may hold spaces and ')').
+fn parse_tty_nr(stat: &str) -> Option<u64> {
+    let (_, after_comm) = stat.rsplit_once(')')?;
+    // state ppid pgrp session tty_nr
+    after_comm.split_ascii_whitespace().nth(4)?.parse().ok()
+}
+
+/// The kernel's `tty_nr` encoding (major in bits 8–19, minor in bits 0–7 and 20–31) as an
+/// `st_rdev`; `None` for 0 (no controlling terminal).
+fn tty_nr_to_rdev(tty_nr: u64) -> Option<u64> {
+    if tty_nr == 0 {
+        return None;
+    }
+    let major = ((tty_nr >> 8) & 0xfff) as libc::c_uint;
+    let minor = ((tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00)) as libc::c_uint;
+    Some(libc::makedev(major, minor))
+}
+
+/// The descriptors (with their device numbers) that are the controlling terminal.
+fn controlling_fds(ttys: &[(i32, u64)], controlling: Option<u64>) -> Vec<i32> {
+    ttys.iter()
+        .filter(|&&(_, rdev)| Some(rdev) == controlling)
+        .map(|&(fd, _)| fd)
+        .collect()
+}
+
+/// Takes the controlling terminal on fds 0–2 from the user. Must run as root, before any child
+/// exists. Also returns what the user typed before the takeover (the hangup would discard it),
+/// for the relay to pass on to the shell and record.
 pub fn take_over() -> io::Result<(Takeover, Vec<u8>)> {
-    let tty_fds: Vec<i32> = (0..=2).filter(|&fd| sys::isatty(fd)).collect();
-    let Some(&first) = tty_fds.first() else {
+    let mut ttys = Vec::new();
+    for fd in (0..=2).filter(|&fd| sys::isatty(fd)) {
+        ttys.push((fd, sys::rdev(fd)?));
+    }
+    let Some(&(first, _)) = ttys.first() else {
         return Ok((Takeover::NoTerminal, Vec::new()));
     };
-    let path = fd_path(first)?;
-    let leader = sys::getsid() == sys::getpid() && sys::tcgetsid(first).ok() == Some(sys::getpid());
-    if !leader {
-        return Ok((Takeover::Nested { path }, Vec::new()));
-    }
-    let typeahead = if sys::isatty(0) {
+    let controlling = controlling_tty_rdev();
+    let own_fds = controlling_fds(&ttys, controlling);
+    let leader = match own_fds.first() {
+        Some(&fd) => {
+            sys::getsid() == sys::getpid() && sys::tcgetsid(fd).ok() == Some(sys::getpid())
+        }
+        None => false,
+    };
+    let (Some(&own), Some(rdev), true) = (own_fds.first(), controlling, leader) else {
+        return Ok((
+            Takeover::Nested {
+                path: fd_path(first)?,
+            },
+            Vec::new(),
+        ));
+    };
+    let path = fd_path(own)?;
+    let typeahead = if own_fds.contains(&0) {
         drain_typeahead(0)
     } else {
         Vec::new()
     };
-    let rdev = sys::rdev(first)?;
-    for &fd in &tty_fds {
+    for &fd in &own_fds {
         sys::fchown(fd, 0, 0)?;
         sys::fchmod(fd, 0o600)?;
     }
@@ -82,7 +131,7 @@ pub fn take_over() -> io::Result<(Takeover, Vec<u8>)> {
             )));
         }
         sys::set_controlling_tty(fd.as_raw_fd())?;
-        for &target in &tty_fds {
+        for &target in &own_fds {
             sys::dup2(fd.as_raw_fd(), target)?;
         }
         Ok(())
@@ -175,5 +224,50 @@ impl Drop for RawModeGuard {
             let _ = sys::set_blocking(fd);
         }
         // `saved` restores the terminal settings as it is dropped, next.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tty_nr_is_read_after_the_command_name() {
+        let stat = "4242 (a) b (c) S 1 4242 4242 34818 4242 4194560 0 0";
+        assert_eq!(parse_tty_nr(stat), Some(34818));
+        assert_eq!(parse_tty_nr("1 (init) S 0 1 1 0 -1"), Some(0));
+        assert_eq!(parse_tty_nr("garbage"), None);
+    }
+
+    #[test]
+    fn tty_nr_decodes_to_the_devices_rdev() {
+        // /dev/pts/2: major 136, minor 2.
+        assert_eq!(tty_nr_to_rdev(34818), Some(libc::makedev(136, 2)));
+        // A minor above 255 (/dev/pts/300) uses the high minor bits.
+        let tty_nr = (300 & 0xff) | (136 << 8) | ((300 & !0xff) << 12);
+        assert_eq!(tty_nr_to_rdev(tty_nr), Some(libc::makedev(136, 300)));
+        assert_eq!(tty_nr_to_rdev(0), None);
+    }
+
+    #[test]
+    fn only_the_controlling_terminal_is_selected() {
+        let ctty = libc::makedev(136, 2);
+        let other_pty = libc::makedev(136, 7);
+        let ptmx = libc::makedev(5, 2);
+        let ttys = [(0, ctty), (1, other_pty), (2, ptmx)];
+        assert_eq!(controlling_fds(&ttys, Some(ctty)), vec![0]);
+        assert_eq!(controlling_fds(&ttys, None), Vec::<i32>::new());
+        let ttys = [(0, other_pty), (1, ctty), (2, ctty)];
+        assert_eq!(controlling_fds(&ttys, Some(ctty)), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_pty_master_is_not_its_slave() {
+        let pty = sys::open_pty().expect("open a pty");
+        let master = sys::rdev(pty.master.as_raw_fd()).unwrap();
+        let slave = sys::rdev(pty.slave.as_raw_fd()).unwrap();
+        assert_ne!(master, slave);
+        let ttys = [(0, master), (1, slave)];
+        assert_eq!(controlling_fds(&ttys, Some(slave)), vec![1]);
     }
 }
