@@ -669,7 +669,10 @@ fn transfer_findings(
         if !ignored.is_empty() {
             found.push((
                 Level::Warn,
-                format!("scp_flags never honoured (not no-value flags): {}", list(&ignored)),
+                format!(
+                    "scp_flags never honoured (not no-value flags): {}",
+                    list(&ignored)
+                ),
             ));
         }
     }
@@ -768,9 +771,16 @@ mod tests {
                 .join("\n")
         };
         let found = transfer_findings(&t, Some("3.2.7"));
-        assert!(found.iter().all(|(l, _)| *l == Level::Ok), "{}", text(&found));
+        assert!(
+            found.iter().all(|(l, _)| *l == Level::Ok),
+            "{}",
+            text(&found)
+        );
         let all = text(&found);
-        assert!(all.contains("allowed: sftp, scp, rsync (payload not recorded)"), "{all}");
+        assert!(
+            all.contains("allowed: sftp, scp, rsync (payload not recorded)"),
+            "{all}"
+        );
         assert!(all.contains("no -s/--secluded-args"), "{all}");
         assert!(all.contains("denied by config as well: --daemon"), "{all}");
         assert!(all.contains("version 3.2.7"), "{all}");

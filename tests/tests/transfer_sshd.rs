@@ -661,8 +661,7 @@ fn rsync_protected_args_are_recorded(rig: &mut Rig) {
     let _ = fs::remove_file(&marker);
     let start = only_event(&channel, "channel.start");
     assert_eq!(
-        start["kind"],
-        "exec",
+        start["kind"], "exec",
         "{out:?}\n{start:?}\npre-xfer exec ran: {daemon_ran}"
     );
     assert_eq!(start["command"], command, "{start:?}");
@@ -705,7 +704,11 @@ fn rsync_ignores_the_users_popt_file(rig: &mut Rig) {
     let data = pattern(5_000, 7);
     fs::write(rig.local("popt.bin"), &data).unwrap();
     let out = rig.login().rsync(
-        &["-a", &rig.local_arg("popt.bin"), &rig.remote_arg("popt.bin")],
+        &[
+            "-a",
+            &rig.local_arg("popt.bin"),
+            &rig.remote_arg("popt.bin"),
+        ],
         T,
     );
     let channel = rig.next_channel("rsync with ~/.popt");

@@ -384,7 +384,7 @@ fn check_rsync_args(args: &[&str], denied: &[String]) -> Option<Direction> {
             };
             let option = format!("--{name}");
             let (_, kind) = RSYNC_LONG_OPTIONS.iter().find(|(o, _)| *o == option)?;
-            if denied.iter().any(|d| *d == option) {
+            if denied.contains(&option) {
                 return None;
             }
             let value = match (kind, attached) {
@@ -426,7 +426,9 @@ fn rsync_value_ok(kind: RsyncValue, value: &str) -> bool {
     let short = value.len() <= 256;
     match kind {
         RsyncValue::Flag => false,
-        RsyncValue::Integer => digits(value.strip_prefix('-').unwrap_or(value)) && value.len() <= 20,
+        RsyncValue::Integer => {
+            digits(value.strip_prefix('-').unwrap_or(value)) && value.len() <= 20
+        }
         RsyncValue::Size => {
             let number = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
             let unit = value.len() - number.len();
@@ -436,7 +438,9 @@ fn rsync_value_ok(kind: RsyncValue, value: &str) -> bool {
         RsyncValue::Names => {
             short
                 && !value.is_empty()
-                && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b',')
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b',')
         }
         RsyncValue::Suffixes => {
             short
@@ -457,7 +461,9 @@ fn rsync_value_ok(kind: RsyncValue, value: &str) -> bool {
 /// pre-release client); or `B` with a block size; or `@` with a modify window.
 fn rsync_short_word_ok(group: &str, letter_denied: &dyn Fn(char) -> bool) -> bool {
     if let Some(size) = group.strip_prefix('B') {
-        return !letter_denied('B') && rsync_value_ok(RsyncValue::Integer, size) && !size.starts_with('-');
+        return !letter_denied('B')
+            && rsync_value_ok(RsyncValue::Integer, size)
+            && !size.starts_with('-');
     }
     if let Some(window) = group.strip_prefix('@') {
         return !letter_denied('@') && rsync_value_ok(RsyncValue::Integer, window);
@@ -477,7 +483,7 @@ fn rsync_short_word_ok(group: &str, letter_denied: &dyn Fn(char) -> bool) -> boo
     }
     // `-e` is `--rsh`: a command for a client, but on a server only the capability string
     // the client sends with it (compat.c reads it as `client_info`).
-    capabilities.map_or(true, rsync_capabilities_ok)
+    capabilities.is_none_or(rsync_capabilities_ok)
 }
 
 /// `.LETTERS`, or `VERSION.SUBVERSIONLETTERS` from a pre-release client.
@@ -1093,7 +1099,11 @@ mod rsync_tests {
             "rsync --server -logDtpre.iLsfxCIvu --sender . /x",
             "rsync --server --sender --sender -logDtpre.iLsfxCIvu . /x",
         ] {
-            assert_eq!(classify(command, false, &cfg()), None, "accepted: {command}");
+            assert_eq!(
+                classify(command, false, &cfg()),
+                None,
+                "accepted: {command}"
+            );
         }
         // A directory option's separate value is not the dot.
         let got = classify(
@@ -1110,9 +1120,15 @@ mod rsync_tests {
         let mut c = cfg();
         c.rsync_denied_options = vec!["--inplace".into(), "-z".into(), "-B".into()];
         let cmd = |opts: &str| format!("rsync --server {opts} . /x");
-        assert_eq!(classify(&cmd("-logDtpre.iLsfxCIvu --inplace"), false, &c), None);
+        assert_eq!(
+            classify(&cmd("-logDtpre.iLsfxCIvu --inplace"), false, &c),
+            None
+        );
         assert_eq!(classify(&cmd("-logDtprze.iLsfxCIvu"), false, &c), None);
-        assert_eq!(classify(&cmd("-logDtpre.iLsfxCIvu -B2048"), false, &c), None);
+        assert_eq!(
+            classify(&cmd("-logDtpre.iLsfxCIvu -B2048"), false, &c),
+            None
+        );
         // The capability string is not options: its letters are not denied letters.
         assert!(classify(&cmd("-logDtpre.iLsfxCIvzu"), false, &c).is_some());
         assert!(classify(&cmd("-logDtpre.iLsfxCIvu --partial"), false, &c).is_some());
