@@ -253,6 +253,10 @@ impl Setup {
                 ("SESSREC_CHANNEL", OsStr::new(&channel_id)),
             ],
         );
+        let env = match &kind {
+            ChannelKind::Transfer { .. } => crate::transfer_seam::environment(env),
+            _ => env,
+        };
         let exec = self.prepare_exec(&exec_path, &exec_argv, &env)?;
 
         let signal_fd = sys::signal_pipe(&[libc::SIGWINCH, libc::SIGHUP, libc::SIGTERM])

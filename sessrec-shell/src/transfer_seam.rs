@@ -3,7 +3,7 @@
 //! per-channel observer that turns their bytes into `transfer` events.
 #![forbid(unsafe_code)]
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
@@ -21,6 +21,13 @@ pub fn classify(
     let text = command.to_str()?;
     let cmd = transfer::classify(text, has_tty, &config.transfer)?;
     Some((cmd.kind.protocol().as_str(), cmd.argv))
+}
+
+/// The environment a transfer program runs with: `env` (what an ordinary command would get)
+/// reduced to an allow-list, so nothing the user can set or write in their home directory
+/// changes what the program does (see `transfer::transfer_environment`).
+pub fn environment(env: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
+    transfer::transfer_environment(env)
 }
 
 /// The absolute program of a transfer argv.

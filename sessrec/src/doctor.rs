@@ -180,6 +180,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     check_sudoers(&mut r);
     check_syslog(Path::new("/dev/log"), &mut r);
     check_selinux(&mut r);
+    check_transfer_allow_list(&config, &mut r);
     let mut out = crate::cli::stdout();
     for f in &r.findings {
         let tag = match f.level {
@@ -605,6 +606,111 @@ fn check_selinux(r: &mut Report) {
     }
 }
 
+/// Which transfer programs run on the transfer path (payload not recorded) and with what.
+/// Anything outside the recorder's built-in allow-lists (sessrec-shell(8), "Transfer
+/// channels") is an ordinary, fully recorded exec channel whatever the configuration says.
+fn check_transfer_allow_list(config: &Config, r: &mut Report) {
+    let rsync_version = Command::new("/usr/bin/rsync")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.split_whitespace()
+                .skip_while(|w| *w != "version")
+                .nth(1)
+                .map(str::to_owned)
+        });
+    for (level, detail) in transfer_findings(&config.transfer, rsync_version.as_deref()) {
+        r.add(level, "transfer", detail);
+    }
+}
+
+fn transfer_findings(
+    t: &sessrec_core::config::TransferConfig,
+    rsync_version: Option<&str>,
+) -> Vec<(Level, String)> {
+    let mut found = Vec::new();
+    let payload = if t.record_payload {
+        "payload recorded"
+    } else {
+        "payload not recorded"
+    };
+    let enabled: Vec<&str> = [
+        (t.allow_sftp, "sftp"),
+        (t.allow_scp, "scp"),
+        (t.allow_rsync, "rsync"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect();
+    found.push((
+        Level::Ok,
+        if enabled.is_empty() {
+            "no transfer programs allowed: every command is a recorded exec channel".to_string()
+        } else {
+            format!("allowed: {} ({payload})", enabled.join(", "))
+        },
+    ));
+    if t.allow_sftp {
+        found.push((Level::Ok, format!("sftp runs {}", t.sftp_server.display())));
+    }
+    if t.allow_scp {
+        // Only letters that take no value are ever honoured (see the classifier).
+        let (honoured, ignored): (Vec<&String>, Vec<&String>) = t.scp_flags.iter().partition(|f| {
+            let mut c = f.chars();
+            c.next() == Some('-')
+                && c.next().is_some_and(|l| "rpdvqT".contains(l))
+                && c.next().is_none()
+        });
+        let list = |v: &[&String]| v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+        found.push((Level::Ok, format!("scp -t|-f flags: {}", list(&honoured))));
+        if !ignored.is_empty() {
+            found.push((
+                Level::Warn,
+                format!(
+                    "scp_flags never honoured (not no-value flags): {}",
+                    list(&ignored)
+                ),
+            ));
+        }
+    }
+    if t.allow_rsync {
+        let denied = if t.rsync_denied_options.is_empty() {
+            "none".to_string()
+        } else {
+            t.rsync_denied_options.join(" ")
+        };
+        found.push((
+            Level::Ok,
+            format!(
+                "rsync --server: built-in allow-list (no -s/--secluded-args, --files-from, \
+                 --daemon, --config, -e COMMAND, --log-file, batch, device or --iconv \
+                 options; no HOME or RSYNC_* in its environment); denied by config as well: \
+                 {denied}"
+            ),
+        ));
+        match rsync_version {
+            Some(v) if v.starts_with("3.") => {
+                found.push((Level::Ok, format!("/usr/bin/rsync is version {v}")))
+            }
+            Some(v) => found.push((
+                Level::Warn,
+                format!(
+                    "/usr/bin/rsync is version {v}: the allow-list was checked against \
+                     rsync 3.2.7 to 3.5.0; review it or set allow_rsync = false"
+                ),
+            )),
+            None => found.push((
+                Level::Warn,
+                "allow_rsync is on but /usr/bin/rsync --version gave no version".to_string(),
+            )),
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,5 +759,42 @@ mod tests {
             groups_of(&u[0], &g),
             vec!["alice".to_string(), "ops".to_string()]
         );
+    }
+
+    #[test]
+    fn transfer_allow_list_state() {
+        let mut t = sessrec_core::config::TransferConfig::default();
+        let text = |f: &[(Level, String)]| {
+            f.iter()
+                .map(|(l, d)| format!("{l:?} {d}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let found = transfer_findings(&t, Some("3.2.7"));
+        assert!(
+            found.iter().all(|(l, _)| *l == Level::Ok),
+            "{}",
+            text(&found)
+        );
+        let all = text(&found);
+        assert!(
+            all.contains("allowed: sftp, scp, rsync (payload not recorded)"),
+            "{all}"
+        );
+        assert!(all.contains("no -s/--secluded-args"), "{all}");
+        assert!(all.contains("denied by config as well: --daemon"), "{all}");
+        assert!(all.contains("version 3.2.7"), "{all}");
+
+        t.scp_flags.push("-S".into());
+        let found = transfer_findings(&t, Some("4.0.0"));
+        let warnings: Vec<_> = found.iter().filter(|(l, _)| *l == Level::Warn).collect();
+        assert_eq!(warnings.len(), 2, "{}", text(&found));
+
+        t.allow_sftp = false;
+        t.allow_scp = false;
+        t.allow_rsync = false;
+        let all = text(&transfer_findings(&t, None));
+        assert!(all.contains("no transfer programs allowed"), "{all}");
+        assert!(!all.contains("rsync"), "{all}");
     }
 }

@@ -606,6 +606,125 @@ fn big_transfer_keeps_the_record_small(rig: &mut Rig) {
     let _ = fs::remove_file(&remote);
 }
 
+/// A shell-quoted word for the `-e` wrapper scripts below.
+fn sh_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// Issue 10, attack 2: `rsync --server -s . x` looks like a transfer, but `-s` makes rsync
+/// read a second argument list from the stream, and `--daemon --config=r.conf` there runs the
+/// config's `pre-xfer exec` as the user. A real rsync client (daemon-over-ssh syntax,
+/// `user@host::m/`) uses an `-e` wrapper that asks for that command and writes the
+/// NUL-separated list before the client's own stream. The command must not leave the record:
+/// it runs as an ordinary exec channel whose record holds every byte the wrapper sent, and
+/// everything the daemon answered.
+fn rsync_protected_args_are_recorded(rig: &mut Rig) {
+    let marker = PathBuf::from(format!("/tmp/{}", unique_name("rsync-rce")));
+    let _ = fs::remove_file(&marker);
+    rig.user.write_home_file(
+        "r.conf",
+        &format!(
+            "use chroot = no\n[m]\npath = {}\npre-xfer exec = /bin/sh -c 'id > {}'\n",
+            rig.user.home().display(),
+            marker.display()
+        ),
+        0o644,
+    );
+    let command = "rsync --server -s . x";
+    let sent = rig.local("protected-args.sent");
+    let fifo = rig.local("protected-args.fifo");
+    let _ = fs::remove_file(&fifo);
+    let login = rig.login();
+    // `exec ssh` so that rsync's child ends with ssh; the feeder (a background job, so
+    // given rsync's pipe explicitly as fd 3) ends when rsync closes its end.
+    let wrapper = format!(
+        "#!/bin/sh\nmkfifo {fifo}\nexec 3<&0\n{{ printf 'rsync\\0--server\\0--daemon\\0--config=r.conf\\0.\\0\\0'; exec cat <&3; }} 2>/dev/null | tee {sent} > {fifo} 2>/dev/null &\nexec {rsh} {dest} {command} < {fifo} 3<&-\n",
+        fifo = sh_quote(&fifo.display().to_string()),
+        sent = sh_quote(&sent.display().to_string()),
+        rsh = login.rsync_rsh(),
+        dest = sh_quote(&login.destination()),
+        command = sh_quote(command),
+    );
+    let wrapper_path = rig.local("inject-protected-args.sh");
+    util::write_file(&wrapper_path, &wrapper, 0o755);
+    let mut client = Command::new("rsync");
+    client
+        .arg("-e")
+        .arg(&wrapper_path)
+        .arg("-a")
+        .arg(format!("{}::m/r.conf", login.destination()))
+        .arg(rig.local_arg("fetched-r.conf"));
+    let out = util::output_with_timeout(&mut client, b"", T);
+
+    let channel = rig.next_channel("rsync --server -s");
+    let daemon_ran = marker.exists();
+    let _ = fs::remove_file(&marker);
+    let start = only_event(&channel, "channel.start");
+    assert_eq!(
+        start["kind"], "exec",
+        "{out:?}\n{start:?}\npre-xfer exec ran: {daemon_ran}"
+    );
+    assert_eq!(start["command"], command, "{start:?}");
+    assert!(transfers(&channel).is_empty(), "{}", channel.display());
+    let sent = read(&sent);
+    assert!(
+        sent.starts_with(b"rsync\0--server\0--daemon\0--config=r.conf\0.\0\0@RSYNCD: "),
+        "{sent:?}"
+    );
+    assert_eq!(
+        stream_bytes(&channel, Stream::Input),
+        sent,
+        "the record must hold every byte sent: {}",
+        channel.display()
+    );
+    assert!(
+        stream_text(&channel, Stream::Output).starts_with("@RSYNCD: "),
+        "the daemon's answers are recorded: {}",
+        channel.display()
+    );
+    // The daemon ran, in the open: its `pre-xfer exec` is the user's own doing, recorded.
+    assert!(daemon_ran, "{out:?}");
+}
+
+/// A sibling: rsync's option parser (popt) reads `$HOME/.popt` before it sees `--server`,
+/// and an `rsync exec --server PROGRAM` line there makes a plain `rsync --server` transfer
+/// run PROGRAM, with the payload unrecorded. A transfer program gets no `HOME`, so an
+/// ordinary `rsync -a` upload stays a transfer and the `.popt` line does nothing.
+fn rsync_ignores_the_users_popt_file(rig: &mut Rig) {
+    let marker = PathBuf::from(format!("/tmp/{}", unique_name("popt-rce")));
+    let _ = fs::remove_file(&marker);
+    rig.user.write_home_file(
+        ".popt",
+        &format!(
+            "rsync exec --server /bin/sh -c 'id > {}'\n",
+            marker.display()
+        ),
+        0o644,
+    );
+    let data = pattern(5_000, 7);
+    fs::write(rig.local("popt.bin"), &data).unwrap();
+    let out = rig.login().rsync(
+        &[
+            "-a",
+            &rig.local_arg("popt.bin"),
+            &rig.remote_arg("popt.bin"),
+        ],
+        T,
+    );
+    let channel = rig.next_channel("rsync with ~/.popt");
+    let _ = fs::remove_file(rig.user.home().join(".popt"));
+    let popt_ran = marker.exists();
+    let _ = fs::remove_file(&marker);
+    assert!(
+        !popt_ran,
+        "~/.popt ran a command inside a transfer channel: {}",
+        channel.display()
+    );
+    assert_ok("rsync with ~/.popt", &out);
+    assert_eq!(only_event(&channel, "channel.start")["kind"], "transfer");
+    assert_eq!(read(rig.remote("popt.bin")), data);
+}
+
 /// Runs one group of checks, printing how long it took (shown with `--nocapture`).
 fn timed(what: &str, check: impl FnOnce()) {
     let start = std::time::Instant::now();
@@ -658,4 +777,32 @@ fn transfers_through_force_command_with_internal_sftp() {
     timed("missing_file_fails_visibly", || {
         missing_file_fails_visibly(&mut rig)
     });
+}
+
+#[test]
+fn rsync_protected_args_through_the_login_shell_recorder() {
+    require_e2e!("rsync", "mkfifo", "tee");
+    let mut rig = Rig::new("xfer-rs-ls", Launch::LoginShell);
+    rsync_protected_args_are_recorded(&mut rig);
+}
+
+#[test]
+fn rsync_protected_args_through_force_command() {
+    require_e2e!("rsync", "mkfifo", "tee");
+    let mut rig = Rig::new("xfer-rs-fc", Launch::ForceCommand);
+    rsync_protected_args_are_recorded(&mut rig);
+}
+
+#[test]
+fn rsync_popt_file_through_the_login_shell_recorder() {
+    require_e2e!("rsync");
+    let mut rig = Rig::new("xfer-po-ls", Launch::LoginShell);
+    rsync_ignores_the_users_popt_file(&mut rig);
+}
+
+#[test]
+fn rsync_popt_file_through_force_command() {
+    require_e2e!("rsync");
+    let mut rig = Rig::new("xfer-po-fc", Launch::ForceCommand);
+    rsync_ignores_the_users_popt_file(&mut rig);
 }

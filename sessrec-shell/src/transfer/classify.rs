@@ -236,36 +236,125 @@ fn check_scp_args(args: &[&str], allowed_flags: &[String]) -> Option<Direction> 
     }
 }
 
-/// Long options never accepted on an rsync server, whatever the configuration says:
-/// each can run commands, write logs or devices, or turn the server into a daemon.
-const RSYNC_ALWAYS_DENIED: &[&str] = &[
-    "--daemon",
-    "--config",
-    "--rsh",
-    "--rsync-path",
-    "--remote-option",
-    "--log-file",
-    "--log-file-format",
-    "--write-devices",
-    "--copy-devices",
-    "--dparam",
-    "--detach",
-    "--no-detach",
-    "--port",
-    "--address",
-    "--sockopts",
-    "--password-file",
-    "--early-input",
-    "--write-batch",
-    "--only-write-batch",
-    "--read-batch",
-    "--server",
-    "--sender",
+/// How an allow-listed `rsync --server` long option takes its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RsyncValue {
+    /// A flag: `--name` only.
+    Flag,
+    /// `--name=N`, a decimal integer (`--max-delete=-1` is sent too).
+    Integer,
+    /// `--name=SIZE`: digits, an optional fraction and unit (`1048576`, `2G`, `1.5k`).
+    Size,
+    /// `--name=LIST`: names of algorithms or output levels (`xxh128`, `zstd`, `progress2,name0`).
+    Names,
+    /// `--skip-compress=gz/jpg`: file-name suffixes separated by `/`.
+    Suffixes,
+    /// `--suffix=.bak`: one file-name suffix (rsync itself refuses a `/`).
+    Suffix,
+    /// `--log-format=FMT`: only the formats a client sends (it only tells the server
+    /// what to report back; `--out-format` itself stays on the client).
+    LogFormat,
+    /// `--name DIR` (as the client sends it) or `--name=DIR`: a directory the server
+    /// reads or writes files in, with the user's own rights, like the destination.
+    Dir,
+}
+
+/// The long options a client sends to `rsync --server` for ordinary transfers: exactly
+/// what `server_options()` in rsync 3.2.7 and 3.5.0 (`options.c`) emits, checked against
+/// `parse_arguments()` for what the server then does. None of them makes the server parse
+/// further options (from the stream or the environment), run a command, or open a config,
+/// log file, batch file, device or socket.
+///
+/// Everything else is refused, among them (each checked in `parse_arguments`/`main.c`):
+/// `-s`, `--secluded-args`, `--protect-args`: the server reads a second argument list
+/// from the stream, where `--daemon --config=FILE` makes it run FILE's `pre-xfer exec`;
+/// `--old-args`, `--trust-sender`: client-side quoting and trust switches, never sent;
+/// `--files-from`, `-0`/`--from0`: a file list read from the stream or from a file (`--from0`
+/// only matters with it); `--daemon`, `--config`, `--dparam`, `--detach`, `--no-detach`:
+/// daemon mode and its config file; `-e COMMAND`/`--rsh`, `--rsync-path`, `-M`/`--remote-option`:
+/// commands and options for a further hop; `--log-file`, `--log-file-format`: a log file;
+/// `--write-batch`, `--only-write-batch`, `--read-batch`: a batch file; `--write-devices`,
+/// `--copy-devices`: device contents; `--iconv` (and `--no-iconv`): makes the server load a
+/// character-set converter named by the user (a glibc gconv module); `--address`, `--port`,
+/// `--sockopts`, `--contimeout`, `--password-file`, `--early-input`: sockets and daemon
+/// logins; `--filter`/`-f`, `-F`, `--exclude*`, `--include*`: filters travel in the protocol,
+/// the `*-from` forms open files; `--usermap`, `--groupmap`, `--chown`: sent with `\*`
+/// quoting, which is shell syntax here anyway; `--fake-super`, `--copy-as`, `--confine-root`,
+/// `--stop-*`, `--outbuf`, `--protocol`, `--version`, `--help`: never sent by a client.
+const RSYNC_LONG_OPTIONS: &[(&str, RsyncValue)] = &[
+    ("--list-only", RsyncValue::Flag),
+    ("--no-r", RsyncValue::Flag),
+    ("--specials", RsyncValue::Flag),
+    ("--no-specials", RsyncValue::Flag),
+    ("--msgs2stderr", RsyncValue::Flag),
+    ("--no-msgs2stderr", RsyncValue::Flag),
+    ("--delete", RsyncValue::Flag),
+    ("--delete-before", RsyncValue::Flag),
+    ("--delete-during", RsyncValue::Flag),
+    ("--delete-delay", RsyncValue::Flag),
+    ("--delete-after", RsyncValue::Flag),
+    ("--delete-excluded", RsyncValue::Flag),
+    ("--delete-missing-args", RsyncValue::Flag),
+    ("--ignore-missing-args", RsyncValue::Flag),
+    ("--force", RsyncValue::Flag),
+    ("--super", RsyncValue::Flag),
+    ("--size-only", RsyncValue::Flag),
+    ("--stats", RsyncValue::Flag),
+    ("--partial", RsyncValue::Flag),
+    ("--delay-updates", RsyncValue::Flag),
+    ("--inplace", RsyncValue::Flag),
+    ("--append", RsyncValue::Flag),
+    ("--no-W", RsyncValue::Flag),
+    ("--ignore-errors", RsyncValue::Flag),
+    ("--copy-unsafe-links", RsyncValue::Flag),
+    ("--safe-links", RsyncValue::Flag),
+    ("--numeric-ids", RsyncValue::Flag),
+    ("--ignore-existing", RsyncValue::Flag),
+    ("--existing", RsyncValue::Flag),
+    ("--fsync", RsyncValue::Flag),
+    ("--no-implied-dirs", RsyncValue::Flag),
+    ("--remove-source-files", RsyncValue::Flag),
+    ("--remove-sent-files", RsyncValue::Flag),
+    ("--preallocate", RsyncValue::Flag),
+    ("--open-noatime", RsyncValue::Flag),
+    ("--mkpath", RsyncValue::Flag),
+    ("--new-compress", RsyncValue::Flag),
+    ("--old-compress", RsyncValue::Flag),
+    ("--compress-level", RsyncValue::Integer),
+    ("--timeout", RsyncValue::Integer),
+    ("--bwlimit", RsyncValue::Integer),
+    ("--max-delete", RsyncValue::Integer),
+    ("--modify-window", RsyncValue::Integer),
+    ("--checksum-seed", RsyncValue::Integer),
+    ("--min-size", RsyncValue::Size),
+    ("--max-size", RsyncValue::Size),
+    ("--max-alloc", RsyncValue::Size),
+    ("--checksum-choice", RsyncValue::Names),
+    ("--compress-choice", RsyncValue::Names),
+    ("--info", RsyncValue::Names),
+    ("--skip-compress", RsyncValue::Suffixes),
+    ("--suffix", RsyncValue::Suffix),
+    ("--log-format", RsyncValue::LogFormat),
+    ("--backup-dir", RsyncValue::Dir),
+    ("--partial-dir", RsyncValue::Dir),
+    ("--temp-dir", RsyncValue::Dir),
+    ("--compare-dest", RsyncValue::Dir),
+    ("--copy-dest", RsyncValue::Dir),
+    ("--link-dest", RsyncValue::Dir),
 ];
 
-/// `rsync --server [--sender] OPTIONS . PATH...`. `--sender` means the server sends: a download.
-/// Short options may only be flag letters; `e` only in its server form, the capability
-/// string (`-logDtpre.iLsfxCIvu`), never `-e COMMAND`.
+/// Letters of the client's option cluster (`-vlogDtpre.iLsfxCIvu`) that take no value:
+/// `server_options()` builds the cluster from exactly these (besides `s`, refused above,
+/// and `e`, below). Absent on purpose: `s`, `0`, `a`, `P`, `i`, `h`, `V`, `F`, `4`, `6`, `8`
+/// (never sent) and every letter that takes a value (`B`, `f`, `M`, `T`, `@`, `e`).
+const RSYNC_FLAG_LETTERS: &str = "vqbunldKmOJyLkWHogDtUNpEAXrcCIRxSz";
+
+/// The option values a client sends with `--log-format`.
+const RSYNC_LOG_FORMATS: &[&str] = &["%i", "%i%I", "%o", "X"];
+
+/// `rsync --server [--sender] OPTIONS . PATH...`. `--sender` means the server sends: a
+/// download. Only the allow-listed options pass (see [`RSYNC_LONG_OPTIONS`]); `denied`
+/// (`[transfer] rsync_denied_options`) removes more of them: `--name` or a letter `-x`.
 fn check_rsync_args(args: &[&str], denied: &[String]) -> Option<Direction> {
     let (first, rest) = args.split_first()?;
     if *first != "--server" {
@@ -275,50 +364,54 @@ fn check_rsync_args(args: &[&str], denied: &[String]) -> Option<Direction> {
         Some((&"--sender", tail)) => (Direction::Download, tail),
         _ => (Direction::Upload, rest),
     };
-    let dot = rest.iter().position(|w| *w == ".")?;
-    // A denied short option ("-z") forbids that letter; "-e" is the remote-shell form,
-    // which is refused below in any case (only the capability string passes).
-    let denied_letters: Vec<char> = denied
-        .iter()
-        .filter_map(|d| {
-            let mut chars = d.strip_prefix('-')?.chars();
-            let c = chars.next()?;
-            (chars.next().is_none() && c != 'e').then_some(c)
+    let letter_denied = |c: char| {
+        denied.iter().any(|d| {
+            let mut chars = d.chars();
+            chars.next() == Some('-') && chars.next() == Some(c) && chars.next().is_none()
         })
-        .collect();
-    for word in &rest[..dot] {
+    };
+    let mut i = 0;
+    loop {
+        let word = *rest.get(i)?;
+        i += 1;
+        if word == "." {
+            break;
+        }
         if let Some(long) = word.strip_prefix("--") {
-            let name = long.split('=').next().unwrap_or_default();
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            {
+            let (name, attached) = match long.split_once('=') {
+                Some((name, value)) => (name, Some(value)),
+                None => (long, None),
+            };
+            let option = format!("--{name}");
+            let (_, kind) = RSYNC_LONG_OPTIONS.iter().find(|(o, _)| *o == option)?;
+            if denied.contains(&option) {
                 return None;
             }
-            let option = format!("--{name}");
-            let is_denied =
-                |d: &str| option == d || (d == "--log-file" && option.starts_with("--log-file"));
-            if RSYNC_ALWAYS_DENIED.iter().any(|d| is_denied(d))
-                || denied.iter().any(|d| is_denied(d))
-            {
+            let value = match (kind, attached) {
+                (RsyncValue::Flag, None) => continue,
+                (RsyncValue::Flag, Some(_)) => return None,
+                (_, Some(value)) => value,
+                // Only directories are sent as a separate word (`--backup-dir DIR`).
+                (RsyncValue::Dir, None) => {
+                    i += 1;
+                    *rest.get(i - 1)?
+                }
+                (_, None) => return None,
+            };
+            if !rsync_value_ok(*kind, value) {
                 return None;
             }
         } else if let Some(group) = word.strip_prefix('-') {
-            if !rsync_short_group_ok(group)
-                || group
-                    .chars()
-                    .take_while(|c| *c != 'e')
-                    .any(|c| denied_letters.contains(&c))
-            {
+            if !rsync_short_word_ok(group, &letter_denied) {
                 return None;
             }
         } else {
             return None;
         }
     }
-    let paths = &rest[dot + 1..];
-    // rsync's option parser also takes options after operands, so no operand may look like one.
+    let paths = &rest[i..];
+    // rsync's option parser (popt) also takes options after operands, so no operand may
+    // look like one.
     if paths.is_empty() || paths.iter().any(|p| p.starts_with('-')) {
         return None;
     }
@@ -328,24 +421,83 @@ fn check_rsync_args(args: &[&str], denied: &[String]) -> Option<Direction> {
     Some(direction)
 }
 
-fn rsync_short_group_ok(group: &str) -> bool {
-    if group.is_empty() {
+fn rsync_value_ok(kind: RsyncValue, value: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let short = value.len() <= 256;
+    match kind {
+        RsyncValue::Flag => false,
+        RsyncValue::Integer => {
+            digits(value.strip_prefix('-').unwrap_or(value)) && value.len() <= 20
+        }
+        RsyncValue::Size => {
+            let number = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            let unit = value.len() - number.len();
+            let (whole, fraction) = number.split_once('.').unwrap_or((number, "0"));
+            unit <= 3 && digits(whole) && digits(fraction) && value.len() <= 32
+        }
+        RsyncValue::Names => {
+            short
+                && !value.is_empty()
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b',')
+        }
+        RsyncValue::Suffixes => {
+            short
+                && !value.is_empty()
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
+        }
+        RsyncValue::Suffix => short && !value.is_empty() && !value.contains('/'),
+        RsyncValue::LogFormat => RSYNC_LOG_FORMATS.contains(&value),
+        // Not "." (the separator before the operands) and nothing option-like.
+        RsyncValue::Dir => !value.is_empty() && value != "." && !value.starts_with('-'),
+    }
+}
+
+/// One short-option word after its `-`: a cluster of [`RSYNC_FLAG_LETTERS`], optionally
+/// ending in `e` with the capability string (`e.iLsfxCIvu`, or `e32.1iLs...` from a
+/// pre-release client); or `B` with a block size; or `@` with a modify window.
+fn rsync_short_word_ok(group: &str, letter_denied: &dyn Fn(char) -> bool) -> bool {
+    if let Some(size) = group.strip_prefix('B') {
+        return !letter_denied('B')
+            && rsync_value_ok(RsyncValue::Integer, size)
+            && !size.starts_with('-');
+    }
+    if let Some(window) = group.strip_prefix('@') {
+        return !letter_denied('@') && rsync_value_ok(RsyncValue::Integer, window);
+    }
+    let (flags, capabilities) = match group.split_once('e') {
+        Some((flags, caps)) => (flags, Some(caps)),
+        None => (group, None),
+    };
+    if flags.is_empty() && capabilities.is_none() {
         return false;
     }
-    for (pos, c) in group.char_indices() {
-        match c {
-            'e' => {
-                let caps = &group[pos + 1..];
-                return caps.starts_with('.')
-                    && caps.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
-            }
-            // These take an argument (block size, filter, remote option, temp dir, window).
-            'B' | 'f' | 'M' | 'T' | '@' => return false,
-            c if c.is_ascii_alphanumeric() => continue,
-            _ => return false,
-        }
+    if !flags
+        .chars()
+        .all(|c| RSYNC_FLAG_LETTERS.contains(c) && !letter_denied(c))
+    {
+        return false;
     }
-    true
+    // `-e` is `--rsh`: a command for a client, but on a server only the capability string
+    // the client sends with it (compat.c reads it as `client_info`).
+    capabilities.is_none_or(rsync_capabilities_ok)
+}
+
+/// `.LETTERS`, or `VERSION.SUBVERSIONLETTERS` from a pre-release client.
+fn rsync_capabilities_ok(caps: &str) -> bool {
+    let Some((version, rest)) = caps.split_once('.') else {
+        return false;
+    };
+    let letters = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    let subversion = rest.len() - letters.len();
+    let prerelease = !version.is_empty();
+    version.bytes().all(|b| b.is_ascii_digit())
+        && (prerelease == (subversion > 0))
+        && letters.bytes().all(|b| b.is_ascii_alphabetic())
+        && caps.len() <= 64
 }
 
 #[cfg(test)]
@@ -644,5 +796,343 @@ mod tests {
         );
         assert_eq!(split_plain_words("scp -t /tmp/a\u{a0}b"), None);
         assert_eq!(split_plain_words("scp -t /tmp/a\u{7f}"), None);
+    }
+}
+
+#[cfg(test)]
+mod rsync_tests {
+    use super::*;
+
+    fn cfg() -> TransferConfig {
+        TransferConfig::default()
+    }
+
+    /// Server command lines a real rsync 3.5.0 client sent (captured with an `-e` wrapper that
+    /// logs its argv) for, in order: -av; -az --delete; -a --partial; -a --inplace; -aHAX;
+    /// -a --checksum; -rlptgoD; --delete-after --delete-excluded; --backup --backup-dir;
+    /// --partial-dir; -P; --append-verify; --numeric-ids; --bwlimit --timeout;
+    /// --compress-choice; --checksum-choice; --link-dest; --remove-source-files; -W;
+    /// --sparse; -u; --dry-run; -ai; --stats; --size-only; --temp-dir; --max-delete;
+    /// --min-size --max-size; --delay-updates; --mkpath; --ignore-existing; --existing;
+    /// --fsync; --safe-links; --copy-unsafe-links; --super; -x; -m; -K; -y; -c -C; -R; -U;
+    /// -O -J; -S --inplace; --modify-window=2; -q; -b --suffix; --preallocate;
+    /// --open-noatime; --list-only; -k -L; --delete-missing-args; --ignore-missing-args;
+    /// --max-alloc; --checksum-seed; --compress-level; --skip-compress; --old-compress;
+    /// --new-compress; --msgs2stderr; --no-msgs2stderr; -B 2048; --modify-window=-1; -vvv;
+    /// --out-format; -d --delete; --no-implied-dirs -R. rsync 3.2.7 sends the same.
+    const REAL_UPLOADS: &[&str] = &[
+        "-vlogDtpre.iLsfxCIvu",
+        "-logDtprze.iLsfxCIvu --delete",
+        "-logDtpre.iLsfxCIvu --partial",
+        "-logDtpre.iLsfxCIvu --inplace",
+        "-lHogDtpAXre.iLsfxCIvu",
+        "-logDtprce.iLsfxCIvu",
+        "-logDtpre.iLsfxCIvu --delete-after --delete-excluded",
+        "-blogDtpre.iLsfxCIvu --backup-dir /tmp/cap/bk",
+        "-logDtpre.iLsfxCIvu --partial-dir .rsync-partial",
+        "-logDtpre.iLsfxCIvu --log-format=X --partial",
+        "-logDtpre.iLsfxCIvu --append --append",
+        "-logDtpre.iLsfxCIvu --numeric-ids",
+        "-logDtpre.iLsfxCIvu --timeout=30 --bwlimit=1000",
+        "-logDtpre.iLsfxCIvu --compress-choice=zstd",
+        "-logDtpre.iLsfxCIvu --checksum-choice=xxh128",
+        "-logDtpre.iLsfxCIvu --link-dest /tmp/cap/src",
+        "-logDtpre.iLsfxCIvu --remove-source-files",
+        "-lWogDtpre.iLsfxCIvu",
+        "-logDtprSe.iLsfxCIvu",
+        "-ulogDtpre.iLsfxCIvu",
+        "-nlogDtpre.iLsfxCIvu",
+        "-logDtpre.iLsfxCIvu --log-format=%i",
+        "-logDtpre.iLsfxCIvu --stats",
+        "-logDtpre.iLsfxCIvu --size-only",
+        "-logDtpre.iLsfxCIvu --temp-dir /tmp",
+        "-logDtpre.iLsfxCIvu --max-delete=5 --delete",
+        "-logDtpre.iLsfxCIvu --min-size=1 --max-size=1048576",
+        "-logDtpre.iLsfxCIvu --delay-updates",
+        "-logDtpre.iLsfxCIvu --mkpath",
+        "-logDtpre.iLsfxCIvu --ignore-existing",
+        "-logDtpre.iLsfxCIvu --existing",
+        "-logDtpre.iLsfxCIvu --fsync",
+        "-logDtpre.iLsfxCIvu --safe-links",
+        "-logDtpre.iLsfxCIvu --copy-unsafe-links",
+        "-logDtpre.iLsfxCIvu --super",
+        "-logDtprxe.iLsfxCIvu",
+        "-lmogDtpre.iLsfxCIvu",
+        "-lKogDtpre.iLsfxCIvu",
+        "-lyogDtpre.iLsfxCIvu",
+        "-logDtprcCe.iLsfxCIvu",
+        "-logDtprRe.iLsfxCIvu",
+        "-logDtUpre.iLsfxCIvu",
+        "-lOJogDtpre.iLsfxCIvu",
+        "-logDtprSe.iLsfxCIvu --inplace",
+        "-logDtpre.iLsfxCIvu --modify-window=2",
+        "-qlogDtpre.iLsfxCIvu",
+        "-blogDtpre.iLsfxCIvu --suffix=.bak",
+        "-logDtpre.iLsfxCIvu --preallocate",
+        "-logDtpre.iLsfxCIvu --open-noatime",
+        "-logDtpre.iLsfxCIvu --list-only",
+        "-logDtpre.iLsfxCIvu --delete-missing-args",
+        "-logDtpre.iLsfxCIvu --max-alloc=2G",
+        "-logDtpre.iLsfxCIvu --checksum-seed=5",
+        "-logDtprze.iLsfxCIvu --compress-level=3",
+        "-logDtprze.iLsfxCIvu --old-compress",
+        "-logDtpre.iLsfxCIvu --new-compress",
+        "-logDtpre.iLsfxCIvu --msgs2stderr",
+        "-logDtpre.iLsfxCIvu --no-msgs2stderr",
+        "-logDtpre.iLsfxCIvu -B2048",
+        "-logDtpre.iLsfxCIvu -@-1",
+        "-vvvlogDtpre.iLsfxCIvu",
+        "-de.LsfxCIvu --no-r --delete",
+        "-logDtprRe.iLsfxCIvu --no-implied-dirs",
+        // rsync 3.0 (protocol 30) and a pre-release client's capability strings.
+        "-logDtpre.iLsf",
+        "-logDtpre31.2iLsfxC",
+    ];
+
+    const REAL_DOWNLOADS: &[&str] = &[
+        "-vlogDtpre.iLsfxCIvu",
+        "-logDtprze.iLsfxCIvu",
+        "-logDtpre.iLsfxCIvu --inplace",
+        "-lHogDtpAXre.iLsfxCIvu",
+        "-logDtprce.iLsfxCIvu",
+        "-logDtpre.LsfxCIvu",
+        "-blogDtpre.iLsfxCIvu --backup-dir /tmp/cap/bk",
+        "-logDtpre.iLsfxCIvu --append --append",
+        "-logDtpre.iLsfxCIvu --timeout=30 --bwlimit=1000",
+        "-lLkogDtpre.iLsfxCIvu",
+        "-logDtpre.iLsfxCIvu --ignore-missing-args",
+        "-logDtprze.iLsfxCIvu --skip-compress=gz/jpg",
+        "-logDtpre.iLsfxCIvu --open-noatime",
+        "-de.LsfxCIvu",
+    ];
+
+    #[test]
+    fn real_client_command_lines_are_transfers() {
+        for options in REAL_UPLOADS {
+            let command = format!("rsync --server {options} . /tmp/cap/d1/");
+            let got = classify(&command, false, &cfg());
+            assert_eq!(
+                got.map(|c| c.kind),
+                Some(TransferKind::Rsync {
+                    direction: Direction::Upload
+                }),
+                "{command}"
+            );
+        }
+        for options in REAL_DOWNLOADS {
+            let command = format!("rsync --server --sender {options} . /tmp/cap/src/ /tmp/b");
+            let got = classify(&command, false, &cfg());
+            assert_eq!(
+                got.map(|c| c.kind),
+                Some(TransferKind::Rsync {
+                    direction: Direction::Download
+                }),
+                "{command}"
+            );
+        }
+    }
+
+    /// Each of these makes the server read options or file names from the stream or a file,
+    /// run a command, or open a config, log, batch file, device or socket; or a client never
+    /// sends it. Each must leave the transfer path (and run as a recorded exec channel).
+    #[test]
+    fn options_outside_the_allow_list_are_not_transfers() {
+        let refused = [
+            // The reported attack and its spellings: a second argument list from the stream.
+            "-s",
+            "-slogDtpre.iLsfxCIvu",
+            "-logDtpsre.iLsfxCIvu",
+            "--secluded-args",
+            "--protect-args",
+            "--no-secluded-args",
+            "--no-protect-args",
+            "--no-s",
+            "--old-args",
+            "--no-old-args",
+            "--trust-sender",
+            // File lists from the stream or a file.
+            "--files-from=-",
+            "--files-from=-  --from0",
+            "--files-from /tmp/list",
+            "--from0",
+            "-0",
+            "-logDtp0re.iLsfxCIvu",
+            "--no-from0",
+            // Daemon mode and its config (`pre-xfer exec`).
+            "--daemon",
+            "--daemon --config=r.conf",
+            "--config=r.conf",
+            "--dparam=x=y",
+            "--detach",
+            "--no-detach",
+            // Commands and options for another hop.
+            "-e sh",
+            "-e",
+            "-esh",
+            "-e/bin/sh",
+            "-e.x/y",
+            "-logDtpre.i;s",
+            "-logDtpre..i",
+            "-logDtpre31.iLs",
+            "-logDtpre.3",
+            "--rsh=sh",
+            "--rsh sh",
+            "--rsync-path=sh",
+            "-M--daemon",
+            "-M",
+            "--remote-option=--daemon",
+            // Log, batch files and devices.
+            "--log-file=/tmp/l",
+            "--log-file-format=%f",
+            "--write-batch=/tmp/b",
+            "--only-write-batch=X",
+            "--read-batch=/tmp/b",
+            "--write-devices",
+            "--copy-devices",
+            "--devices",
+            // A character-set converter named by the user.
+            "--iconv=latin1",
+            "--iconv=.",
+            "--no-iconv",
+            // Sockets and daemon logins.
+            "--address=127.0.0.1",
+            "--port=873",
+            "--sockopts=SO_SNDBUF=1",
+            "--contimeout=5",
+            "--password-file=/tmp/p",
+            "--early-input=/tmp/e",
+            // Filters are protocol data; the *-from forms open files.
+            "--filter=._/tmp/x",
+            "-f._/tmp/x",
+            "-F",
+            "--exclude=x",
+            "--include=x",
+            "--exclude-from=/tmp/x",
+            "--include-from=/tmp/x",
+            "--cvs-exclude",
+            // Never sent by a client.
+            "--fake-super",
+            "--copy-as=root",
+            "--confine-root=/",
+            "--stop-after=1",
+            "--stop-at=23:59",
+            "--time-limit=1",
+            "--outbuf=N",
+            "--protocol=29",
+            "--version",
+            "-V",
+            "--help",
+            "-h",
+            "-a",
+            "-P",
+            "-i",
+            "-logDtpre.iLsfxCIvu --usermap=root",
+            "--groupmap=root",
+            "--chown=root",
+            "--server",
+            "--debug=ALL",
+            "--out-format=%n",
+            "-T /tmp",
+            "-T/tmp",
+            "-B",
+            "-B-1",
+            "-B1k",
+            "-@",
+            "-@x",
+            // Values outside what a client sends.
+            "--partial=1",
+            "--delete=x",
+            "--timeout",
+            "--timeout=x",
+            "--timeout=1e3",
+            "--max-size=1..2",
+            "--max-size=G",
+            "--checksum-choice=md5:x",
+            "--info=progress2/x",
+            "--log-format=%f",
+            "--log-format",
+            "--skip-compress=a,b",
+            "--suffix=/x",
+            "--backup-dir",
+            "--backup-dir -x",
+            "--backup-dir=-x",
+            "--partial-dir .",
+            "--temp-dir=",
+            // Letters never sent, and odd words.
+            "-",
+            "--",
+            "--=x",
+            "-logDtpr4e.iLsfxCIvu",
+            "-8",
+            "---server",
+            "--Delete",
+        ];
+        for options in refused {
+            for command in [
+                format!("rsync --server {options} . /tmp/x"),
+                format!("rsync --server --sender {options} . /tmp/x"),
+            ] {
+                assert_eq!(
+                    classify(&command, false, &cfg()),
+                    None,
+                    "accepted: {command:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_operands_stay_operands() {
+        for command in [
+            // popt parses options after operands too.
+            "rsync --server -logDtpre.iLsfxCIvu . /x -s",
+            "rsync --server -logDtpre.iLsfxCIvu . /x --daemon",
+            "rsync --server --sender -logDtpre.iLsfxCIvu . /x -",
+            // An upload has one destination; the dot must be there.
+            "rsync --server -logDtpre.iLsfxCIvu . /x /y",
+            "rsync --server -logDtpre.iLsfxCIvu /x",
+            "rsync --server -logDtpre.iLsfxCIvu .",
+            "rsync --server -slogDtpre.iLsfxCIvu",
+            // `--server` first, `--sender` only second.
+            "rsync -logDtpre.iLsfxCIvu --server . /x",
+            "rsync --sender --server -logDtpre.iLsfxCIvu . /x",
+            "rsync --server -logDtpre.iLsfxCIvu --sender . /x",
+            "rsync --server --sender --sender -logDtpre.iLsfxCIvu . /x",
+        ] {
+            assert_eq!(
+                classify(command, false, &cfg()),
+                None,
+                "accepted: {command}"
+            );
+        }
+        // A directory option's separate value is not the dot.
+        let got = classify(
+            "rsync --server -logDtpre.iLsfxCIvu --backup-dir bk . dest",
+            false,
+            &cfg(),
+        )
+        .expect("a transfer");
+        assert_eq!(got.argv.last().map(String::as_str), Some("dest"));
+    }
+
+    #[test]
+    fn the_configuration_removes_more_options() {
+        let mut c = cfg();
+        c.rsync_denied_options = vec!["--inplace".into(), "-z".into(), "-B".into()];
+        let cmd = |opts: &str| format!("rsync --server {opts} . /x");
+        assert_eq!(
+            classify(&cmd("-logDtpre.iLsfxCIvu --inplace"), false, &c),
+            None
+        );
+        assert_eq!(classify(&cmd("-logDtprze.iLsfxCIvu"), false, &c), None);
+        assert_eq!(
+            classify(&cmd("-logDtpre.iLsfxCIvu -B2048"), false, &c),
+            None
+        );
+        // The capability string is not options: its letters are not denied letters.
+        assert!(classify(&cmd("-logDtpre.iLsfxCIvzu"), false, &c).is_some());
+        assert!(classify(&cmd("-logDtpre.iLsfxCIvu --partial"), false, &c).is_some());
+        // Denying "-e" (in the default list) never refuses the capability string.
+        assert!(classify(&cmd("-logDtpre.iLsfxCIvu"), false, &cfg()).is_some());
     }
 }

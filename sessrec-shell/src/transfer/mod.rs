@@ -7,7 +7,8 @@
 //!    (in ForceCommand mode: `SSH_ORIGINAL_COMMAND`) and `has_tty` = fd 0 is a terminal.
 //!    `None`: an ordinary exec channel (full I/O recording). `Some(cmd)`: a transfer; run
 //!    `cmd.argv` with `execve` (`argv[0]` is an absolute path), never through a shell, in pipe
-//!    mode, and record `channel.start` with kind `transfer`.
+//!    mode, with the environment `transfer_environment` leaves (an allow-list: the programs
+//!    read `RSYNC_*`, `~/.popt` and more), and record `channel.start` with kind `transfer`.
 //! 2. **Observe**: `TransferMonitor::new(&cmd)`, then for every chunk relayed, in relay order:
 //!    `client_to_server(now_us, bytes)` for bytes read from the client (sshd) and written to the
 //!    command's stdin, and `server_to_client(now_us, bytes)` for bytes read from the command's
@@ -26,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 mod classify;
+mod environment;
 mod event;
 mod rsync;
 mod scp;
@@ -43,6 +45,7 @@ pub use classify::{
     classify, split_plain_words, TransferCommand, TransferKind, DEFAULT_SFTP_SERVER, RSYNC_PATH,
     SCP_PATH,
 };
+pub use environment::{transfer_environment, TRANSFER_PATH};
 pub use event::{Direction, Protocol, TransferEvent, MAX_PATH_BYTES, MAX_TEXT_BYTES};
 pub use sessrec_core::config::TransferConfig;
 pub use sftp::status_name as sftp_status_name;
