@@ -104,6 +104,7 @@ pub use installed::{Installed, INSTALL_PARENT};
 pub use mode::{e2e_mode, e2e_ready, require_programs, E2eMode};
 pub use mounts::Mount;
 pub use pam::PamService;
+pub use procs::wait_foreground;
 pub use products::{products, run_sessrec, Product, Products};
 pub use pty::{PtySession, DEFAULT_TIMEOUT};
 pub use recorded::RecordedLogin;

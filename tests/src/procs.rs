@@ -97,3 +97,51 @@ pub fn terminate(pids: &[i32], grace: Duration) {
         }
     }
 }
+
+/// State (field 3), process group (5) and the foreground process group of its terminal (8),
+/// from /proc/<pid>/stat.
+fn job_state(pid: i32) -> Option<(char, i32, i32)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    Some((
+        state,
+        fields.get(2)?.parse().ok()?,
+        fields.get(5)?.parse().ok()?,
+    ))
+}
+
+fn argv_of(pid: i32) -> Vec<u8> {
+    fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
+}
+
+/// Waits until a process whose argv is exactly `argv` is running (not stopped) in the
+/// foreground of its terminal (its process group is the terminal's foreground group), and
+/// returns its pid. Interactive tests wait for this before typing a key meant for that process
+/// (Ctrl-C, Ctrl-Z): a shell gives the terminal to a job some time after echoing its command.
+/// Panics after `timeout`.
+pub fn wait_foreground(argv: &[&str], timeout: Duration) -> i32 {
+    let wanted: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut seen = Vec::new();
+        for (pid, _, _) in process_table() {
+            if argv_of(pid) != wanted {
+                continue;
+            }
+            match job_state(pid) {
+                Some((state, pgrp, tpgid)) if state != 'T' && state != 'Z' && pgrp == tpgid => {
+                    return pid
+                }
+                other => seen.push((pid, other)),
+            }
+        }
+        if Instant::now() >= deadline {
+            panic!("no {argv:?} running in the foreground of its terminal after {timeout:?}; (pid, (state, pgrp, tpgid)) seen: {seen:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -4,7 +4,6 @@
 mod recorder_support;
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use recorder_support::*;
 use sessrec_tests::*;
@@ -88,14 +87,17 @@ fn job_control_works_inside_the_recorded_pty() {
     );
     let mut term = rig.login();
     term.expect("This session is recorded", WAIT);
-    term.send_line("sleep 300");
-    std::thread::sleep(Duration::from_millis(500));
+    // Each key meant for the job is typed once the job holds the terminal: bash gives it the
+    // terminal some time after echoing the command (`fg` included), and a Ctrl-C that comes
+    // before goes to bash instead.
+    term.send_line("sleep 317");
+    wait_foreground(&["sleep", "317"], WAIT);
     term.send([0x1a]); // Ctrl-Z
     term.expect("Stopped", WAIT);
     term.send_line("jobs; echo jobs-$((5+5))");
     term.expect("jobs-10", WAIT);
     term.send_line("fg");
-    std::thread::sleep(Duration::from_millis(500));
+    wait_foreground(&["sleep", "317"], WAIT);
     term.send([0x03]); // Ctrl-C
     term.send_line("echo back-$((3+4))");
     term.expect("back-7", WAIT);

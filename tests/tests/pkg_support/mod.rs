@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -273,9 +273,53 @@ pub fn try_remote_socket_forward(login: &SshLogin, target: &Target) -> Attempt {
     }
 }
 
-/// `ssh -N -w any:any` (layer-3 tunnel). Returns whether the server rejected the tunnel by
-/// its `PermitTunnel` setting (it says so to the client, visible with `-v`).
-pub fn tunnel_rejected_by_server(login: &SshLogin) -> (bool, String) {
+/// What sshd answered to a tunnel (`ssh -w`) request, from the debug messages it sends the
+/// client (`ssh -v` shows them as `Remote: ...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelOutcome {
+    /// Past sshd's policy check: the tunnel opened, or sshd tried to open its device.
+    Permitted,
+    /// "Server has rejected tunnel device forwarding": PermitTunnel (or a key option) said no.
+    Refused,
+}
+
+const TUNNEL_REFUSED: &str = "Remote: Server has rejected tunnel device forwarding";
+const TUNNEL_PERMITTED: [&str; 2] = [
+    "tunnel forward established",
+    // sshd got past its policy and failed to open its own device (no tun in a container).
+    "Remote: Failed to open the tunnel device",
+];
+
+fn tunnel_answer(client_log: &str) -> Option<TunnelOutcome> {
+    if client_log.contains(TUNNEL_REFUSED) {
+        Some(TunnelOutcome::Refused)
+    } else if TUNNEL_PERMITTED.iter().any(|m| client_log.contains(m)) {
+        Some(TunnelOutcome::Permitted)
+    } else {
+        None
+    }
+}
+
+/// The client needs a tun device of its own before it asks the server for one; a root without
+/// `/dev/net/tun` (a fresh chroot) gets the node made here (char 10:200, as udev makes it).
+fn ensure_tun_device() {
+    let path = Path::new("/dev/net/tun");
+    if path.exists() {
+        return;
+    }
+    std::fs::create_dir_all("/dev/net").expect("create /dev/net");
+    let made = Command::new("mknod")
+        .args(["-m", "0600", "/dev/net/tun", "c", "10", "200"])
+        .status()
+        .expect("run mknod");
+    assert!(made.success(), "mknod /dev/net/tun failed");
+}
+
+/// Asks for a point-to-point tunnel and says what the server answered, with the client's log.
+/// Panics when the question never reached the server (the client could not open its own tun
+/// device): the check did not run, and that must not pass for a refusal or an acceptance.
+pub fn tunnel_request(login: &SshLogin) -> (TunnelOutcome, String) {
+    ensure_tun_device();
     let mut client = Client::spawn(
         login,
         &[
@@ -290,20 +334,21 @@ pub fn tunnel_rejected_by_server(login: &SshLogin) -> (bool, String) {
         ],
     );
     let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if client.stderr().contains("rejected tunnel")
-            || client.wait_exit(Duration::from_millis(100)).is_some()
-        {
+    let mut outcome = None;
+    while outcome.is_none() && Instant::now() < deadline {
+        let exited = client.wait_exit(Duration::from_millis(100)).is_some();
+        outcome = tunnel_answer(&client.stderr());
+        if exited {
             break;
         }
     }
-    // Give the client a moment to print the rest of what it learned.
-    let _ = client.wait_exit(Duration::from_secs(2));
     let err = client.stderr();
-    (
-        err.contains("Server has rejected tunnel device forwarding"),
-        err,
-    )
+    match outcome {
+        Some(o) => (o, err),
+        None => panic!(
+            "sshd never answered the tunnel request (could the client open its own tun device?), so nothing was checked:\n{err}"
+        ),
+    }
 }
 
 /// Every TCP/stream forwarding kind, in one list.
