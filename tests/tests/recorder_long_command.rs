@@ -67,11 +67,18 @@ impl Rig {
         }
     }
 
-    /// Runs `command` (raw bytes) with `ssh -T`.
-    fn exec(&self, command: &[u8]) -> Output {
+    /// Runs `command` (raw bytes) with `ssh -T`, or on a terminal (`ssh -tt`); true when it
+    /// exited with 0.
+    fn exec(&self, command: &[u8], pty: bool) -> bool {
+        if pty {
+            let text = std::str::from_utf8(command).expect("a pty test command is text");
+            let mut term = self.sshd.login(&self.user).pty_exec(text);
+            return term.wait(T).success();
+        }
         let mut cmd = self.sshd.login(&self.user).ssh_command(&["-T"]);
         cmd.arg(OsStr::from_bytes(command));
-        output_with_timeout(&mut cmd, b"", T)
+        let out: Output = output_with_timeout(&mut cmd, b"", T);
+        out.status.success() || panic!("{out:?}\n{}", self.sshd.log())
     }
 
     /// A file in the user's home that only the recorded command creates.
@@ -145,19 +152,21 @@ fn session_id(channel: &Path) -> String {
 
 /// Runs `command`; checks that it ran, that the record holds it byte for byte in lines no
 /// longer than `max_line_bytes`, and that `show` and `search` find `tail`.
-fn check_long_command(rig: &Rig, what: &str, command: &[u8], marker: &Path, tail: &str) {
+fn check_long_command(
+    rig: &Rig,
+    what: &str,
+    command: &[u8],
+    pty: bool,
+    marker: &Path,
+    tail: &str,
+) {
     let before: Vec<PathBuf> = rig
         .tree
         .sessions()
         .iter()
         .flat_map(|s| channel_files(s))
         .collect();
-    let out = rig.exec(command);
-    assert!(
-        out.status.success(),
-        "{what}: {out:?}\n{}",
-        rig.sshd.log()
-    );
+    assert!(rig.exec(command, pty), "{what}: failed\n{}", rig.sshd.log());
     assert!(marker.exists(), "{what}: the command did not run");
     let mut channel = None;
     wait_until(&format!("the channel of {what}"), T, || {
@@ -248,8 +257,13 @@ fn run_all(rig: &Rig, launch: Launch) {
         let marker = rig.marker(&format!("unrec-{name}"));
         let tail = format!("id >{}", marker.display());
         let what = format!("{launch:?} {name}");
-        check_long_command(rig, &what, &make(&tail), &marker, &tail);
+        check_long_command(rig, &what, &make(&tail), false, &marker, &tail);
     }
+    // On a terminal (`ssh -t`) too.
+    let marker = rig.marker("unrec-pty");
+    let tail = format!("id >{}", marker.display());
+    let what = format!("{launch:?} padded on a pty");
+    check_long_command(rig, &what, &padded(&tail), true, &marker, &tail);
 }
 
 #[test]
