@@ -102,9 +102,13 @@ pub fn split(form: Form, value: &[u8], first_room: usize, part_room: usize) -> O
 pub enum Completeness {
     Whole,
     /// Cut by a recorder from before whole commands were recorded (`command_truncated`).
-    CutByOlderRecorder { original_bytes: u64 },
+    CutByOlderRecorder {
+        original_bytes: u64,
+    },
     /// `command.part` lines are missing or out of order (a damaged or cut-off record).
-    PartsMissing { expected_bytes: u64 },
+    PartsMissing {
+        expected_bytes: u64,
+    },
 }
 
 /// A channel's command as its record holds it.
@@ -180,7 +184,10 @@ pub fn assemble<'a>(
         .unwrap_or(0);
     let mut found = 0u64;
     let mut intact = exact && cut.is_none();
-    for line in following.into_iter().take(parts.min(u32::MAX as u64) as usize) {
+    for line in following
+        .into_iter()
+        .take(parts.min(u32::MAX as u64) as usize)
+    {
         let piece = (|| {
             if line.get("type").and_then(Value::as_str) != Some(PART_TYPE)
                 || line.get("field").and_then(Value::as_str) != Some("command")
@@ -258,7 +265,10 @@ mod tests {
             let joined: Vec<u8> = pieces.concat();
             assert_eq!(joined, text.as_bytes());
             for p in &pieces {
-                assert!(std::str::from_utf8(p).is_ok(), "room {room}: split a character");
+                assert!(
+                    std::str::from_utf8(p).is_ok(),
+                    "room {room}: split a character"
+                );
                 assert!(encoded_len(Form::Text, p) <= room, "room {room}");
             }
         }

@@ -387,12 +387,9 @@ impl Setup {
     /// Writes `channel.start` with the command whole (continuation lines when it is long).
     fn write_start(&self, recorder: &mut ChannelRecorder, start: Map<String, Value>) {
         match &self.invocation.command {
-            Some(cmd) => recorder.event_with_long_field(
-                "channel.start",
-                start,
-                "command",
-                cmd.as_bytes(),
-            ),
+            Some(cmd) => {
+                recorder.event_with_long_field("channel.start", start, "command", cmd.as_bytes())
+            }
             None => recorder.event("channel.start", start),
         }
     }

@@ -21,9 +21,9 @@ use crate::escape::escape_bytes;
 use crate::lineedit::LineEditor;
 use crate::list::Filters;
 use crate::records::RecordFile;
-use sessrec_core::command::RecordedCommand;
 use crate::store::{session_files, FileKind, SessionRef};
 use crate::summary::summarize;
+use sessrec_core::command::RecordedCommand;
 
 /// Longest text a match may span across a batch boundary.
 pub const OVERLAP: usize = 4096;

@@ -261,7 +261,10 @@ fn channel_start_text(v: &Map<String, Value>, command: Option<&RecordedCommand>)
 }
 
 /// The details of `channel.start` with the command whole in place of its first piece.
-fn start_details(mut value: Map<String, Value>, command: Option<&RecordedCommand>) -> Map<String, Value> {
+fn start_details(
+    mut value: Map<String, Value>,
+    command: Option<&RecordedCommand>,
+) -> Map<String, Value> {
     let Some(c) = command else {
         return value;
     };

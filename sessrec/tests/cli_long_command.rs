@@ -100,8 +100,14 @@ fn show_search_and_exports_read_the_whole_command() {
         .find(|l| l.contains("channel-1") && l.contains("channel.start"))
         .expect("channel-1 start in show");
     assert!(start.ends_with(TAIL), "{start}");
-    assert!(!shown.contains('\x1b') && !shown.contains('\x07'), "escaped");
-    assert!(!shown.contains("command.part"), "parts are shown with their start");
+    assert!(
+        !shown.contains('\x1b') && !shown.contains('\x07'),
+        "escaped"
+    );
+    assert!(
+        !shown.contains("command.part"),
+        "parts are shown with their start"
+    );
     let old = shown
         .lines()
         .find(|l| l.contains("channel-2") && l.contains("channel.start"))

@@ -110,7 +110,13 @@ fn recorded_command(channel: &Path) -> Vec<u8> {
         .and_then(Value::as_u64)
         .unwrap_or(0) as usize;
     for (i, part) in lines[1..=parts].iter().enumerate() {
-        assert_eq!(part["type"], "command.part", "line {}: {}", i + 2, brief(part));
+        assert_eq!(
+            part["type"],
+            "command.part",
+            "line {}: {}",
+            i + 2,
+            brief(part)
+        );
         assert_eq!(part["part"], i + 1, "{}", brief(part));
         assert_eq!(part["offset"], bytes.len(), "{}", brief(part));
         match (part.get("u"), part.get("b")) {
@@ -152,14 +158,7 @@ fn session_id(channel: &Path) -> String {
 
 /// Runs `command`; checks that it ran, that the record holds it byte for byte in lines no
 /// longer than `max_line_bytes`, and that `show` and `search` find `tail`.
-fn check_long_command(
-    rig: &Rig,
-    what: &str,
-    command: &[u8],
-    pty: bool,
-    marker: &Path,
-    tail: &str,
-) {
+fn check_long_command(rig: &Rig, what: &str, command: &[u8], pty: bool, marker: &Path, tail: &str) {
     let before: Vec<PathBuf> = rig
         .tree
         .sessions()
