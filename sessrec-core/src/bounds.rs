@@ -7,6 +7,8 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 pub const TERM_MAX: usize = 256;
+/// Bound for command-like values that are context, not what runs. A channel's own command is
+/// never cut: it is recorded whole (see [`crate::command`]).
 pub const COMMAND_MAX: usize = 16 * 1024;
 pub const PATH_MAX: usize = 4096;
 

@@ -6,6 +6,7 @@
 
 pub mod bounds;
 pub mod chain;
+pub mod command;
 pub mod config;
 pub mod frames;
 pub mod grant;

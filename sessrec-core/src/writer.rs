@@ -452,7 +452,7 @@ impl RecordWriter {
             if over == 0 {
                 return self.commit_line();
             }
-            shrink_largest_field(&mut fields, over);
+            shrink_largest_field(&mut fields, over, &[]);
         }
         // Still too large (many large non-string fields): keep only what names the problem.
         let mut minimal = Map::new();
@@ -461,6 +461,104 @@ impl RecordWriter {
             format!("{kind} event too large for max_line_bytes").into(),
         );
         self.build_event_line(kind, &minimal)?;
+        self.commit_line()
+    }
+
+    /// Writes one event line that carries `value` whole as the field `key`, however long:
+    /// the line holds `key` (or `<key>_b64` when `value` is not UTF-8) with as much as fits,
+    /// `<key>_bytes` = its length and, when it did not fit, `<key>_parts` = the number of
+    /// `command.part` lines written right after it with the rest (see [`crate::command`]).
+    /// Other string fields too long for the line are cut as in [`RecordWriter::event`]; `value`
+    /// never is. An error means the value is not in the record whole.
+    pub fn event_with_long_field(
+        &mut self,
+        kind: &str,
+        mut fields: Map<String, Value>,
+        key: &str,
+        value: &[u8],
+    ) -> io::Result<()> {
+        use crate::command::{self, Form};
+        self.write_io_line()?;
+        fields.retain(|k, _| !HEADER_KEYS.contains(&k.as_str()));
+        let form = Form::of(value);
+        let value_key = form.start_key(key);
+        let bytes_key = format!("{key}_bytes");
+        let parts_key = format!("{key}_parts");
+        let protected = [value_key.clone(), bytes_key.clone(), parts_key.clone()];
+        for k in &protected {
+            fields.remove(k);
+        }
+        // The line with an empty piece and the widest counts: what is left is the first piece's.
+        fields.insert(bytes_key.clone(), Value::from(value.len()));
+        fields.insert(parts_key.clone(), Value::from(u64::from(u32::MAX)));
+        fields.insert(value_key.clone(), Value::String(String::new()));
+        let mut fitted = false;
+        for _ in 0..8 {
+            self.build_event_line(kind, &fields)?;
+            let over = self.line.len().saturating_sub(self.opts.max_line_bytes);
+            if over == 0 {
+                fitted = true;
+                break;
+            }
+            shrink_largest_field(&mut fields, over, &protected);
+        }
+        if !fitted {
+            self.line.clear();
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{kind} event too large for max_line_bytes"),
+            ));
+        }
+        let first_room = self.opts.max_line_bytes - self.line.len();
+        // A part line's own fields, with the widest numbers; the seq may gain digits on the way.
+        let mut part = Map::new();
+        part.insert("field".into(), Value::from(key));
+        part.insert("part".into(), Value::from(u64::from(u32::MAX)));
+        part.insert("of".into(), Value::from(u64::from(u32::MAX)));
+        part.insert("offset".into(), Value::from(u64::MAX));
+        part.insert(form.part_key().into(), Value::String(String::new()));
+        self.build_event_line(command::PART_TYPE, &part)?;
+        let part_room = self
+            .opts
+            .max_line_bytes
+            .saturating_sub(self.line.len() + 20);
+        self.line.clear();
+        let pieces = command::split(form, value, first_room, part_room).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("max_line_bytes leaves no room for the {key} in {kind} lines"),
+            )
+        })?;
+        let parts = pieces.len() - 1;
+        fields.insert(value_key, Value::String(form.encode(pieces[0])));
+        if parts > 0 {
+            fields.insert(parts_key, Value::from(parts));
+        } else {
+            fields.remove(&parts_key);
+        }
+        self.commit_fitting(kind, &fields)?;
+        let mut offset = pieces[0].len();
+        for (i, piece) in pieces[1..].iter().enumerate() {
+            part.insert("part".into(), Value::from(i + 1));
+            part.insert("of".into(), Value::from(parts));
+            part.insert("offset".into(), Value::from(offset));
+            part.insert(form.part_key().into(), Value::String(form.encode(piece)));
+            self.commit_fitting(command::PART_TYPE, &part)?;
+            offset += piece.len();
+        }
+        Ok(())
+    }
+
+    /// Builds and writes one event line that must fit `max_line_bytes` as it is.
+    fn commit_fitting(&mut self, kind: &str, fields: &Map<String, Value>) -> io::Result<()> {
+        self.build_event_line(kind, fields)?;
+        if self.line.len() > self.opts.max_line_bytes {
+            let len = self.line.len();
+            self.line.clear();
+            return Err(io::Error::other(format!(
+                "{kind} line of {len} bytes exceeds max_line_bytes"
+            )));
+        }
         self.commit_line()
     }
 
@@ -593,11 +691,13 @@ fn write_once(file: &mut File, data: &[u8]) -> io::Result<usize> {
 
 /// Cuts the longest string field by at least `over` bytes (its JSON form shrinks by at least as
 /// much) and notes its original length; replaces the largest non-string value when no string
-/// can give enough.
-fn shrink_largest_field(fields: &mut Map<String, Value>, over: usize) {
+/// can give enough. Fields named in `protected` are left alone.
+fn shrink_largest_field(fields: &mut Map<String, Value>, over: usize, protected: &[String]) {
     let margin = over + 48;
+    let open = |k: &String| !protected.contains(k);
     let largest_string = fields
         .iter()
+        .filter(|(k, _)| open(k))
         .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.len())))
         .filter(|(k, _)| !k.ends_with("_truncated"))
         .max_by_key(|(_, len)| *len);
@@ -615,6 +715,7 @@ fn shrink_largest_field(fields: &mut Map<String, Value>, over: usize) {
     }
     let largest = fields
         .iter()
+        .filter(|(k, _)| open(k))
         .map(|(k, v)| (k.clone(), v.to_string().len()))
         .max_by_key(|(_, len)| *len);
     if let Some((key, len)) = largest {

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
-use sessrec_core::bounds::{insert_bounded, insert_bounded_bytes, COMMAND_MAX, PATH_MAX, TERM_MAX};
+use sessrec_core::bounds::{insert_bounded, insert_bounded_bytes, PATH_MAX, TERM_MAX};
+use sessrec_core::command::COMMAND_RECORD_MAX;
 use sessrec_core::config::{Config, OnError, TicketMode};
 use sessrec_core::grant::GrantDir;
 use sessrec_core::id::SessionId;
@@ -243,6 +244,23 @@ impl Setup {
         );
         recorder.watch_admin_messages();
 
+        // A command the record cannot hold whole does not run.
+        if let Some(cmd) = self
+            .invocation
+            .command
+            .as_ref()
+            .filter(|c| c.len() > COMMAND_RECORD_MAX)
+        {
+            return Err(self.refuse_unrecordable_command(
+                recorder,
+                own_session,
+                &file_name,
+                &kind,
+                has_tty,
+                cmd.len(),
+            ));
+        }
+
         // What to exec.
         let (exec_path, exec_argv) = self.command_line(&kind, &shell)?;
         let env = spawn::child_environment(
@@ -265,9 +283,7 @@ impl Setup {
         let mut start = Map::new();
         start.insert("kind".into(), json!(kind.as_str()));
         start.insert("mode".into(), json!(if has_tty { "pty" } else { "pipe" }));
-        if let Some(cmd) = &self.invocation.command {
-            insert_bounded_bytes(&mut start, "command", cmd.as_bytes(), COMMAND_MAX);
-        }
+        // The command itself is added whole when the line is written (`write_start`).
         if let ChannelKind::Transfer { protocol, argv } = &kind {
             start.insert("protocol".into(), json!(protocol));
             start.insert("argv".into(), json!(argv));
@@ -380,9 +396,73 @@ impl Setup {
             return ChannelKind::Shell;
         };
         match crate::transfer_seam::classify(command, has_tty, &self.config) {
-            Some((protocol, argv)) => ChannelKind::Transfer { protocol, argv },
-            None => ChannelKind::Exec,
+            Some((protocol, argv)) if self.argv_fits_start_line(&argv) => {
+                ChannelKind::Transfer { protocol, argv }
+            }
+            _ => ChannelKind::Exec,
         }
+    }
+
+    /// A transfer's `argv` goes into `channel.start` as it is; one too long to sit there beside
+    /// the other fields (only absurd paths make it so) would be cut, so such a command runs as
+    /// an ordinary exec channel instead, recorded with all its I/O.
+    fn argv_fits_start_line(&self, argv: &[String]) -> bool {
+        let json_len: usize = argv
+            .iter()
+            .map(|a| serde_json::to_string(a).map_or(usize::MAX / 2, |j| j.len() + 1))
+            .sum();
+        json_len <= self.config.recorder.max_line_bytes / 4
+    }
+
+    /// Writes `channel.start` with the command whole (continuation lines when it is long).
+    fn write_start(&self, recorder: &mut ChannelRecorder, start: Map<String, Value>) {
+        match &self.invocation.command {
+            Some(cmd) => {
+                recorder.event_with_long_field("channel.start", start, "command", cmd.as_bytes())
+            }
+            None => recorder.event("channel.start", start),
+        }
+    }
+
+    /// Refuses a command longer than any record holds whole: the record says what was refused
+    /// and why (its length and first bytes), the user gets the reason, and nothing runs.
+    fn refuse_unrecordable_command(
+        &self,
+        mut recorder: ChannelRecorder,
+        own_session: Option<OwnSession>,
+        file_name: &str,
+        kind: &ChannelKind,
+        has_tty: bool,
+        len: usize,
+    ) -> StartError {
+        let message = format!(
+            "the command is {len} bytes long; a recorded command may have at most {COMMAND_RECORD_MAX} bytes, so it was not run"
+        );
+        let mut start = Map::new();
+        start.insert("kind".into(), json!(kind.as_str()));
+        start.insert("mode".into(), json!(if has_tty { "pty" } else { "pipe" }));
+        if let Some(cmd) = &self.invocation.command {
+            insert_bounded_bytes(&mut start, "command", cmd.as_bytes(), 1024);
+        }
+        start.insert("force_command".into(), json!(self.invocation.force_command));
+        start.insert("uid".into(), json!(self.caller.uid));
+        start.insert("identity_verified".into(), json!(self.identity.verified));
+        start.insert("recorder_version".into(), json!(sessrec_core::VERSION));
+        start.insert("recorder_pid".into(), json!(sys::getpid()));
+        start.insert("mono_us".into(), json!(recorder.start_mono_us()));
+        start.insert("start_time".into(), json!(Timestamp::now().to_string()));
+        recorder.event("channel.start", start);
+        let mut f = Map::new();
+        f.insert("message".into(), json!(message));
+        recorder.event("error", f);
+        let mut end = Map::new();
+        end.insert("reason".into(), json!("refused"));
+        end.insert("exit_code".into(), Value::Null);
+        let anchor = recorder.finish(end);
+        if let Some(own) = own_session {
+            finish_own_session(own, file_name, anchor.as_ref());
+        }
+        err(message)
     }
 
     /// Everything the child needs to drop to the caller and exec, prepared before fork.
@@ -621,7 +701,7 @@ impl Setup {
         })?;
         drop(pty.slave);
         start.insert("pid".into(), json!(child.pid));
-        recorder.event("channel.start", start);
+        self.write_start(recorder, start);
         self.drop_recorder_privileges(&recorder_user)?;
         let masker = self
             .config
@@ -668,7 +748,7 @@ impl Setup {
             ))
         })?;
         start.insert("pid".into(), json!(child.monitor_pid));
-        recorder.event("channel.start", start);
+        self.write_start(recorder, start);
         self.drop_recorder_privileges(&recorder_user)?;
         let observer = match kind {
             ChannelKind::Transfer { protocol, argv } => {

@@ -189,6 +189,21 @@ impl ChannelRecorder {
         }
     }
 
+    /// Writes one event line carrying `value` whole as `key`, with continuation lines when it
+    /// does not fit one line (the command in `channel.start`).
+    pub fn event_with_long_field(
+        &mut self,
+        kind: &str,
+        fields: Map<String, Value>,
+        key: &str,
+        value: &[u8],
+    ) {
+        if let Some(w) = self.writer.as_mut() {
+            let r = w.event_with_long_field(kind, fields, key, value);
+            self.check(r);
+        }
+    }
+
     fn count(&mut self, n: usize) {
         self.counted = self.counted.saturating_add(n as u64);
         if !self.capped && self.counted >= self.cap {

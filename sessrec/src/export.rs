@@ -161,8 +161,9 @@ pub fn build_cast(
     if let Some(ts) = timestamp {
         header["timestamp"] = ts.into();
     }
-    if !file.field("command").is_empty() {
-        header["command"] = file.field("command").into();
+    let command = file.command_text();
+    if !command.is_empty() {
+        header["command"] = command.into();
     }
     if version == 2 && !term.is_empty() {
         header["env"] = json!({"TERM": term});

@@ -182,6 +182,7 @@ h2{font-size:1em}.timeline{font-family:monospace;font-size:.85em}";
         ));
     }
     let mut facts = String::new();
+    let command = file.command_text();
     for (label, value) in [
         ("session", session.id.as_str()),
         ("file", file.name.as_str()),
@@ -189,7 +190,7 @@ h2{font-size:1em}.timeline{font-family:monospace;font-size:.85em}";
         ("actor", file.field("actor")),
         ("host", file.field("host")),
         ("started", file.field("time")),
-        ("command", file.field("command")),
+        ("command", command.as_str()),
     ] {
         if !value.is_empty() {
             facts.push_str(&format!(

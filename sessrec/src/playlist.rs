@@ -124,18 +124,43 @@ pub fn cues(files: &[RecordFile], with_banners: bool) -> impl Iterator<Item = Ti
     })
 }
 
+/// Characters of a command shown in a replay banner; `sessrec show` has it whole.
+const BANNER_COMMAND_MAX: usize = 200;
+
+/// The command for a one-line banner: escaped, and when long its start and its end (what a
+/// padded command hides at the end is what matters) with the length.
+fn banner_command(f: &RecordFile) -> String {
+    let text = crate::escape::escape_control(&f.command_text());
+    let chars = text.chars().count();
+    let mut shown = if chars <= BANNER_COMMAND_MAX {
+        text
+    } else {
+        let half = BANNER_COMMAND_MAX / 2;
+        let head: String = text.chars().take(half).collect();
+        let tail: String = text.chars().skip(chars - half).collect();
+        format!(
+            "{head}…{tail} ({} bytes; sessrec show has it whole)",
+            f.command.as_ref().map_or(0, |c| c.bytes.len())
+        )
+    };
+    if let Some(note) = f.command.as_ref().and_then(|c| c.note()) {
+        shown.push_str(&format!(" [{note}]"));
+    }
+    shown
+}
+
 pub fn banner(f: &RecordFile) -> String {
     let what = match f.kind {
         crate::store::FileKind::Sudo => format!(
             "sudo as {}: {}",
             crate::escape::escape_control(f.field("runuser")),
-            crate::escape::escape_control(f.field("command"))
+            banner_command(f)
         ),
         _ => format!(
             "{} {} {}",
             crate::escape::escape_control(f.field("kind")),
             crate::escape::escape_control(f.field("mode")),
-            crate::escape::escape_control(f.field("command"))
+            banner_command(f)
         ),
     };
     format!(

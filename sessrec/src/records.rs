@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
+use sessrec_core::command::{self, RecordedCommand};
 use sessrec_core::reader::{self, decode_frames, Line};
 use sessrec_core::record::Stream;
 
@@ -40,6 +41,8 @@ pub struct RecordFile {
     pub start: Option<Map<String, Value>>,
     /// UTC µs of the first line.
     pub start_us: Option<i64>,
+    /// The command of the start line, whole (with its `command.part` lines), when it has one.
+    pub command: Option<RecordedCommand>,
 }
 
 impl RecordFile {
@@ -60,13 +63,30 @@ impl RecordFile {
             }
             _ => (None, None),
         };
+        let command = start.as_ref().and_then(|m| {
+            // Continuation lines are read only for the rare command that has them.
+            if m.contains_key("command_parts") && matches!(kind, FileKind::Channel(_)) {
+                command::read_channel_command(&path).ok().flatten()
+            } else {
+                command::assemble(m, [])
+            }
+        });
         RecordFile {
             kind,
             name,
             path,
             start,
             start_us,
+            command,
         }
+    }
+
+    /// The command as text (invalid UTF-8 as U+FFFD; not yet escaped), whole; empty when none.
+    pub fn command_text(&self) -> String {
+        self.command
+            .as_ref()
+            .map(|c| c.text().into_owned())
+            .unwrap_or_default()
     }
 
     pub fn field(&self, key: &str) -> &str {

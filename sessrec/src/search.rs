@@ -23,6 +23,7 @@ use crate::list::Filters;
 use crate::records::RecordFile;
 use crate::store::{session_files, FileKind, SessionRef};
 use crate::summary::summarize;
+use sessrec_core::command::RecordedCommand;
 
 /// Longest text a match may span across a batch boundary.
 pub const OVERLAP: usize = 4096;
@@ -400,6 +401,22 @@ pub fn search_file(
     Ok(count)
 }
 
+/// Matches in a channel's command (the whole command, continuation lines included), reported
+/// at the channel's start with the text around each match.
+pub fn search_command(regex: &Regex, command: &RecordedCommand) -> Vec<Hit> {
+    let bytes = &command.bytes;
+    regex
+        .find_iter(bytes)
+        .filter(|m| !m.as_bytes().is_empty())
+        .map(|m| Hit {
+            stream: "command",
+            off_us: 0,
+            text: m.as_bytes().to_vec(),
+            context: bytes[m.start().saturating_sub(40)..(m.end() + 40).min(bytes.len())].to_vec(),
+        })
+        .collect()
+}
+
 fn memfind(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -496,7 +513,18 @@ fn search_session(
             }
             out.flush()
         };
-        match search_file(&path, regex, scope, pty, &mut report) {
+        // The channel's own command (exec channels) counts as a command the user ran.
+        let command_hits = match (&rf.command, kind, scope) {
+            (Some(c), FileKind::Channel(_), Scope::Both | Scope::Commands) => {
+                search_command(regex, c)
+            }
+            _ => Vec::new(),
+        };
+        let searched = command_hits
+            .into_iter()
+            .try_fold(0u64, |n, h| report(h).map(|()| n + 1))
+            .and_then(|n| Ok(n + search_file(&path, regex, scope, pty, &mut report)?));
+        match searched {
             Ok(n) => total += n,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                 return Err(Failure {

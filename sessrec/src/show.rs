@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 
 use serde_json::{json, Map, Value};
+use sessrec_core::command::{RecordedCommand, PART_TYPE};
 use sessrec_core::record::Stream;
 
 use crate::cli::{exit, CmdResult, Context, Failure};
@@ -222,7 +223,7 @@ fn generic_text(v: &Map<String, Value>) -> String {
     parts.join(" ")
 }
 
-fn channel_start_text(v: &Map<String, Value>) -> String {
+fn channel_start_text(v: &Map<String, Value>, command: Option<&RecordedCommand>) -> String {
     let mut t = format!("{} {}", s(v, "kind"), s(v, "mode"));
     for (key, label) in [
         ("tty", ""),
@@ -250,10 +251,38 @@ fn channel_start_text(v: &Map<String, Value>) -> String {
             escape_control(&p)
         ));
     }
-    if !get_str(v, "command").is_empty() {
-        t.push_str(&format!(" command: {}", s(v, "command")));
+    if let Some(c) = command {
+        t.push_str(&format!(" command: {}", escape_control(&c.text())));
+        if let Some(note) = c.note() {
+            t.push_str(&format!("   [{note}]"));
+        }
     }
     t
+}
+
+/// The details of `channel.start` with the command whole in place of its first piece.
+fn start_details(
+    mut value: Map<String, Value>,
+    command: Option<&RecordedCommand>,
+) -> Map<String, Value> {
+    let Some(c) = command else {
+        return value;
+    };
+    for k in ["command", "command_b64", "command_parts"] {
+        value.remove(k);
+    }
+    value.insert("command".into(), c.text().into_owned().into());
+    if std::str::from_utf8(&c.bytes).is_err() {
+        use base64::Engine;
+        value.insert(
+            "command_b64".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(&c.bytes)
+                .into(),
+        );
+    }
+    value.insert("command_complete".into(), c.is_whole().into());
+    value
 }
 
 fn sudo_start_text(v: &Map<String, Value>) -> String {
@@ -590,8 +619,18 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                 line_no,
             } => {
                 let kind = get_str(&value, "type").to_string();
+                if kind == PART_TYPE {
+                    // Shown whole with its channel.start.
+                    continue;
+                }
+                // The file's own start carries the command read whole with its parts.
+                let command = match kind.as_str() {
+                    "channel.start" if line_no == 1 => f.command.clone(),
+                    "channel.start" => sessrec_core::command::assemble(&value, []),
+                    _ => None,
+                };
                 let text = match kind.as_str() {
-                    "channel.start" => channel_start_text(&value),
+                    "channel.start" => channel_start_text(&value, command.as_ref()),
                     "channel.end" | "sudo.end" => channel_end_text(&value),
                     "sudo.start" => sudo_start_text(&value),
                     "transfer" => transfer_text(&value),
@@ -613,6 +652,7 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                     }
                     _ => generic_text(&value),
                 };
+                let value = start_details(value, command.as_ref());
                 out.push(Entry {
                     time_us: time_us.unwrap_or(start_us + last_off as i64),
                     file: short_name(f),

@@ -115,13 +115,14 @@ impl SynthSession {
         let mut start = fields(
             json!({"kind": kind, "mode": mode, "cols": 80, "rows": 24, "term": "xterm-256color", "pid": 0, "mono_us": 0}),
         );
-        if let Some(c) = command {
-            start.insert("command".into(), c.into());
-        }
         if mode == "pty" {
             start.insert("pty".into(), "/dev/pts/9".into());
         }
-        w.event("channel.start", start)?;
+        // As the recorder writes it: the command whole, however long.
+        match command {
+            Some(c) => w.event_with_long_field("channel.start", start, "command", c.as_bytes())?,
+            None => w.event("channel.start", start)?,
+        }
         Ok(SynthChannel { name, writer: w })
     }
 
