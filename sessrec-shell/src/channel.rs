@@ -24,7 +24,7 @@ use sessrec_core::tree::SessionDir;
 use sessrec_core::writer::{RecordWriter, WriterOptions};
 
 use crate::invocation::{self, Invocation};
-use crate::masking::InputMasker;
+use crate::masking::{InputMasker, MaskPolicy};
 use crate::recording::ChannelRecorder;
 use crate::relay::{EndReason, IdlePolicy, Outcome, PipeRelay, PtyRelay};
 use crate::session::{self, Unclaimed};
@@ -594,7 +594,12 @@ impl Setup {
             .config
             .recorder
             .record_input
-            .then(|| InputMasker::new(self.config.recorder.password_prompt().clone()));
+            .then(|| {
+                InputMasker::new(
+                    self.config.recorder.password_prompt().clone(),
+                    MaskPolicy::from_config(&self.config.recorder),
+                )
+            });
         let relay = PtyRelay {
             master: pty.master,
             signal_fd: signal_fd.as_raw_fd(),
