@@ -199,6 +199,7 @@ fn login_shell_echo_off_prompt_cannot_hide_commands_and_passwords_stay_masked() 
     echo_off_prompt_attack(&mut term);
 
     let channel = rig.finished_channel();
+    assert_attack_recorded(&rig, &channel);
     let input = stream_text(&channel, Stream::Input);
     for secret in ["read-secret", "Sudo-Secret", "Wrong-Guess"] {
         assert!(!input.contains(secret), "{secret} recorded: {input:?}");
@@ -215,7 +216,6 @@ fn login_shell_echo_off_prompt_cannot_hide_commands_and_passwords_stay_masked() 
         assert!(bytes.contains(&len), "{len} not among {bytes:?}");
     }
     assert!(events(&channel, "masking_suspended").is_empty());
-    assert_attack_recorded(&rig, &channel);
 }
 
 #[test]
@@ -234,6 +234,7 @@ fn force_command_echo_off_prompts_cannot_hide_commands() {
     echo_off_prompt_attack(&mut term);
 
     let channel = rig.finished_channel();
+    assert_attack_recorded(&rig, &channel);
     let input = stream_text(&channel, Stream::Input);
     assert!(!input.contains("fc-secret"), "{input:?}");
     assert_eq!(rig.search("fc-secret").0, Some(1));
@@ -243,7 +244,6 @@ fn force_command_echo_off_prompts_cannot_hide_commands() {
             "ps1 command {n} not recorded: {input:?}"
         );
     }
-    assert_attack_recorded(&rig, &channel);
 }
 
 /// A prompt that switches echo on and off around every line arms masking afresh each time:
