@@ -673,8 +673,8 @@ iolog_dirs = ["/var/log/sudo-io", "/srv/sudo"]
             ("mask_arm_window_s = 0", "recorder.mask_arm_window_s"),
             ("mask_arm_window_s = 86401", "recorder.mask_arm_window_s"),
         ] {
-            let e = Config::from_toml_str(&format!("[recorder]\n{text}\n"), "/etc/x.toml")
-                .unwrap_err();
+            let e =
+                Config::from_toml_str(&format!("[recorder]\n{text}\n"), "/etc/x.toml").unwrap_err();
             assert_eq!(e.key.as_deref(), Some(key), "{text}: {e}");
             assert!(e.to_string().contains("must be between"), "{e}");
         }

@@ -590,16 +590,12 @@ impl Setup {
         start.insert("pid".into(), json!(child.pid));
         recorder.event("channel.start", start);
         self.drop_recorder_privileges(&recorder_user)?;
-        let masker = self
-            .config
-            .recorder
-            .record_input
-            .then(|| {
-                InputMasker::new(
-                    self.config.recorder.password_prompt().clone(),
-                    MaskPolicy::from_config(&self.config.recorder),
-                )
-            });
+        let masker = self.config.recorder.record_input.then(|| {
+            InputMasker::new(
+                self.config.recorder.password_prompt().clone(),
+                MaskPolicy::from_config(&self.config.recorder),
+            )
+        });
         let relay = PtyRelay {
             master: pty.master,
             signal_fd: signal_fd.as_raw_fd(),

@@ -289,7 +289,9 @@ impl InputMasker {
             let len = line_end.map_or(rest.len(), |p| p + 1);
             let (from, to) = (start, start + len);
             match self.line {
-                Line::Open if mode.password_mode() => push_range(&mut spans, Span::EchoOff(from, to)),
+                Line::Open if mode.password_mode() => {
+                    push_range(&mut spans, Span::EchoOff(from, to))
+                }
                 Line::Open => push_range(&mut spans, Span::Clear(from, to)),
                 Line::Unmasked => push_range(&mut spans, Span::EchoOff(from, to)),
                 Line::PastLimit => push_range(&mut spans, Span::PastLimit(from, to)),
@@ -484,7 +486,11 @@ mod tests {
     fn echo_off_shell_with_password_prompt_hides_at_most_one_line() {
         let mut m = masker();
         let mut c = Clock::new();
-        shell_line(&mut m, &mut c, b"stty -echo; PS1='Password: ' exec dash -i\r");
+        shell_line(
+            &mut m,
+            &mut c,
+            b"stty -echo; PS1='Password: ' exec dash -i\r",
+        );
         m.observe_mode(PASSWORD, c.at(5));
         m.on_output(b"Password: ");
         assert_eq!(
@@ -521,7 +527,11 @@ mod tests {
     fn prompt_in_raw_mode_after_a_switch_masks_one_line() {
         let mut m = masker();
         let mut c = Clock::new();
-        shell_line(&mut m, &mut c, b"stty raw -echo; printf 'Token password: '; head -c 11\r");
+        shell_line(
+            &mut m,
+            &mut c,
+            b"stty raw -echo; printf 'Token password: '; head -c 11\r",
+        );
         m.on_output(b"\r\n");
         m.observe_mode(RAW, c.at(5));
         m.on_output(b"Token password: ");
@@ -791,7 +801,10 @@ mod tests {
             samples += 1;
             assert!(samples < 100);
         }
-        assert_eq!(samples as u128, SAMPLE_FOR.as_millis() / SAMPLE_EVERY.as_millis());
+        assert_eq!(
+            samples as u128,
+            SAMPLE_FOR.as_millis() / SAMPLE_EVERY.as_millis()
+        );
         // A non-password line end needs no timer.
         shell_line(&mut m, &mut c, b"ls\r");
         assert_eq!(m.sample_deadline(), None);

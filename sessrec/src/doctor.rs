@@ -695,10 +695,19 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let found = levels("");
-        assert_eq!(found.len(), 1, "{:?}", found.iter().map(|f| &f.1).collect::<Vec<_>>());
+        assert_eq!(
+            found.len(),
+            1,
+            "{:?}",
+            found.iter().map(|f| &f.1).collect::<Vec<_>>()
+        );
         assert_eq!(found[0].0, Level::Ok);
         assert!(found[0].1.contains("at most 256 bytes"), "{}", found[0].1);
-        assert!(found[0].1.contains("more than 5 armings within 60 s"), "{}", found[0].1);
+        assert!(
+            found[0].1.contains("more than 5 armings within 60 s"),
+            "{}",
+            found[0].1
+        );
         let found = levels("[recorder]\nmask_arm_limit = 0\n");
         assert_eq!(found[0].0, Level::Warn);
         assert!(found[0].1.contains("passwords"), "{}", found[0].1);

@@ -107,7 +107,10 @@ impl Rig {
 
     fn search(&self, pattern: &str) -> (Option<i32>, String) {
         let o = run_sessrec(self.tree.record_dir(), &["search", pattern]);
-        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
     }
 }
 
