@@ -85,6 +85,13 @@ pub struct RecorderConfig {
     pub shell_by_group: BTreeMap<String, PathBuf>,
     pub record_input: bool,
     pub password_prompt_regex: String,
+    /// Longest part of one typed line that masking withholds; the rest of the line is
+    /// recorded (marked), so a withheld "password" cannot carry a long command.
+    pub mask_line_max_bytes: usize,
+    /// More than this many maskings within `mask_arm_window_s` stop masking for the rest of
+    /// the channel (`masking_suspended`). 0: nothing is ever withheld.
+    pub mask_arm_limit: usize,
+    pub mask_arm_window_s: u64,
     /// I/O reaches the record at most this long after it arrives. 1 s keeps a typing user's
     /// record near 2.3 MB an hour (one line per second instead of one per keystroke).
     pub flush_interval_ms: u64,
@@ -191,6 +198,11 @@ impl Default for RecorderConfig {
             shell_by_group: BTreeMap::new(),
             record_input: true,
             password_prompt_regex: DEFAULT_PASSWORD_PROMPT.into(),
+            // Longer than any password or passphrase people type; far shorter than a script.
+            mask_line_max_bytes: 256,
+            // Room for sudo's three tries and an ssh-add within a minute.
+            mask_arm_limit: 5,
+            mask_arm_window_s: 60,
             flush_interval_ms: 1000,
             max_line_bytes: 8192,
             max_channel_bytes: 1 << 30,
@@ -360,6 +372,33 @@ impl Config {
             return Err(bad(
                 "recorder.max_channel_bytes",
                 format!("must be at least 65536 (got {})", rec.max_channel_bytes),
+            ));
+        }
+        if !(1..=4096).contains(&rec.mask_line_max_bytes) {
+            return Err(bad(
+                "recorder.mask_line_max_bytes",
+                format!(
+                    "must be between 1 and 4096 (got {})",
+                    rec.mask_line_max_bytes
+                ),
+            ));
+        }
+        if rec.mask_arm_limit > 100 {
+            return Err(bad(
+                "recorder.mask_arm_limit",
+                format!(
+                    "must be between 0 (never withhold) and 100 (got {})",
+                    rec.mask_arm_limit
+                ),
+            ));
+        }
+        if !(1..=86_400).contains(&rec.mask_arm_window_s) {
+            return Err(bad(
+                "recorder.mask_arm_window_s",
+                format!(
+                    "must be between 1 and 86400 (got {})",
+                    rec.mask_arm_window_s
+                ),
             ));
         }
         if rec.notice.len() > 4096 {
@@ -534,6 +573,9 @@ mod tests {
         assert_eq!(c.record_dir, Path::new("/var/log/sessrec"));
         assert_eq!(c.on_error, OnError::Deny);
         assert_eq!(c.recorder.max_line_bytes, 8192);
+        assert_eq!(c.recorder.mask_line_max_bytes, 256);
+        assert_eq!(c.recorder.mask_arm_limit, 5);
+        assert_eq!(c.recorder.mask_arm_window_s, 60);
         assert!(c.policy.records("alice", &[]));
         assert!(c.recorder.password_prompt().is_match("Password: "));
     }
@@ -557,6 +599,9 @@ shell_by_group = { dba = "/bin/bash" }
 flush_interval_ms = 50
 max_line_bytes = 65536
 idle_timeout_s = 900
+mask_line_max_bytes = 128
+mask_arm_limit = 0
+mask_arm_window_s = 600
 [identity]
 trusted_user_cas = ["SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"]
 fingerprints = { "SHA256:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB" = "alice@example.com" }
@@ -583,6 +628,14 @@ iolog_dirs = ["/var/log/sudo-io", "/srv/sudo"]
         assert_eq!(c.recorder.shell_for("dave", &[]), Path::new("/bin/sh"));
         assert!(c.ticket.pattern_regex().unwrap().is_match("INC-42"));
         assert!(c.policy.is_break_glass("rescue"));
+        assert_eq!(
+            (
+                c.recorder.mask_line_max_bytes,
+                c.recorder.mask_arm_limit,
+                c.recorder.mask_arm_window_s
+            ),
+            (128, 0, 600)
+        );
     }
 
     #[test]
@@ -622,6 +675,21 @@ iolog_dirs = ["/var/log/sudo-io", "/srv/sudo"]
             Config::from_toml_str("[recorder]\npassword_prompt_regex = \"PIN:$\"\n", "f").unwrap();
         assert!(c.recorder.password_prompt().is_match("Enter PIN:"));
         assert!(!c.recorder.password_prompt().is_match("Password: "));
+
+        for (text, key) in [
+            ("mask_line_max_bytes = 0", "recorder.mask_line_max_bytes"),
+            ("mask_line_max_bytes = 5000", "recorder.mask_line_max_bytes"),
+            ("mask_arm_limit = 101", "recorder.mask_arm_limit"),
+            ("mask_arm_window_s = 0", "recorder.mask_arm_window_s"),
+            ("mask_arm_window_s = 86401", "recorder.mask_arm_window_s"),
+        ] {
+            let e =
+                Config::from_toml_str(&format!("[recorder]\n{text}\n"), "/etc/x.toml").unwrap_err();
+            assert_eq!(e.key.as_deref(), Some(key), "{text}: {e}");
+            assert!(e.to_string().contains("must be between"), "{e}");
+        }
+        let e = Config::from_toml_str("[recorder]\nmask_arm_limit = -1\n", "f").unwrap_err();
+        assert!(e.message.contains("mask_arm_limit"), "{e}");
 
         let e = Config::from_toml_str("record_dir = \"relative\"\n", "f").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("record_dir"));

@@ -25,7 +25,7 @@ use sessrec_core::tree::SessionDir;
 use sessrec_core::writer::{RecordWriter, WriterOptions};
 
 use crate::invocation::{self, Invocation};
-use crate::masking::InputMasker;
+use crate::masking::{InputMasker, MaskPolicy};
 use crate::recording::ChannelRecorder;
 use crate::relay::{EndReason, IdlePolicy, Outcome, PipeRelay, PtyRelay};
 use crate::session::{self, Enclosing, Unclaimed};
@@ -703,11 +703,12 @@ impl Setup {
         start.insert("pid".into(), json!(child.pid));
         self.write_start(recorder, start);
         self.drop_recorder_privileges(&recorder_user)?;
-        let masker = self
-            .config
-            .recorder
-            .record_input
-            .then(|| InputMasker::new(self.config.recorder.password_prompt().clone()));
+        let masker = self.config.recorder.record_input.then(|| {
+            InputMasker::new(
+                self.config.recorder.password_prompt().clone(),
+                MaskPolicy::from_config(&self.config.recorder),
+            )
+        });
         let relay = PtyRelay {
             master: pty.master,
             signal_fd: signal_fd.as_raw_fd(),

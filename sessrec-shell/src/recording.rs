@@ -260,8 +260,38 @@ impl ChannelRecorder {
                         self.event("input.masked", f);
                     }
                 }
+                InputPiece::PastMaskLimit(data) => {
+                    self.bytes_in += data.len() as u64;
+                    if self.record_input {
+                        self.count(data.len());
+                        self.marked_input(off, data, "mask_limit");
+                    }
+                }
+                InputPiece::Suspended { armings, window } => {
+                    if self.record_input {
+                        self.masking_suspended(off, armings, window);
+                    }
+                }
             }
         }
+    }
+
+    /// Masking re-armed too often: from here on every typed byte is recorded. Worth an
+    /// alert, since a real user rarely types that many passwords in a row.
+    fn masking_suspended(&mut self, off: u64, armings: usize, window: std::time::Duration) {
+        let reason = format!(
+            "{armings} password prompts within {} s (more than recorder.mask_arm_limit = {}): \
+             input masking is suspended for the rest of this channel; everything typed is recorded",
+            window.as_secs(),
+            armings.saturating_sub(1)
+        );
+        let mut f = Map::new();
+        f.insert("off".into(), json!(off));
+        f.insert("armings".into(), json!(armings));
+        f.insert("window_s".into(), json!(window.as_secs()));
+        f.insert("reason".into(), json!(reason));
+        self.event("masking_suspended", f);
+        syslog_authpriv(Level::Warning, &format!("record {}: {reason}", self.name));
     }
 
     /// Input typed with echo off past the one masked line: recorded in an `io` line marked
@@ -274,10 +304,16 @@ impl ChannelRecorder {
             f.insert("echo_off".into(), json!(true));
             f.insert(
                 "message".into(),
-                json!("input typed while terminal echo is off is recorded (only one line per switch into password mode is withheld)"),
+                json!("input typed while terminal echo is off is recorded (a line is withheld only right after a switch into password mode or a fresh password prompt)"),
             );
             self.event("notice", f);
         }
+        self.marked_input(off, data, "echo_off");
+    }
+
+    /// Input recorded in `io` lines of its own that carry `marker: true` (and `echo_off`,
+    /// which tells the viewers it was not shown on screen).
+    fn marked_input(&mut self, off: u64, data: &[u8], marker: &str) {
         for chunk in data.chunks(HAND_FRAME_MAX) {
             let frame = match std::str::from_utf8(chunk) {
                 Ok(text) => json!({"off": off, "s": "i", "u": text}),
@@ -286,6 +322,7 @@ impl ChannelRecorder {
             let mut f = Map::new();
             f.insert("frames".into(), Value::Array(vec![frame]));
             f.insert("echo_off".into(), json!(true));
+            f.insert(marker.into(), json!(true));
             self.event("io", f);
         }
     }
@@ -545,6 +582,51 @@ mod tests {
         assert_eq!(reader::decode_frames(echo_off)[0].data, b"ls -l\n");
         assert!(lines.iter().any(|l| l.kind() == "notice"));
         assert_eq!(lines.last().unwrap().u64("bytes_in"), Some(13));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn mask_limit_and_suspension_are_recorded() {
+        let dir = temp_dir("mask-limit");
+        let (mut rec, path) = recorder(&dir, 1 << 30);
+        rec.input(&[
+            InputPiece::Masked(256, "password_mode"),
+            InputPiece::PastMaskLimit(b"; id >/tmp/x\r"),
+            InputPiece::Suspended {
+                armings: 6,
+                window: std::time::Duration::from_secs(60),
+            },
+            InputPiece::EchoOff(b"echo clear\r"),
+        ]);
+        rec.finish(Map::new());
+        let report = reader::verify_file(&path).unwrap();
+        assert!(report.ok, "{:?}", report.problems);
+        let lines: Vec<_> = reader::read_file(&path)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let past = lines
+            .iter()
+            .find(|l| l.value.get("mask_limit") == Some(&json!(true)))
+            .unwrap();
+        assert_eq!(past.kind(), "io");
+        assert_eq!(past.value["echo_off"], json!(true));
+        assert_eq!(reader::decode_frames(past)[0].data, b"; id >/tmp/x\r");
+        let suspended = lines
+            .iter()
+            .find(|l| l.kind() == "masking_suspended")
+            .unwrap();
+        assert_eq!(suspended.u64("armings"), Some(6));
+        assert_eq!(suspended.u64("window_s"), Some(60));
+        assert!(suspended.str("reason").unwrap().contains("suspended"));
+        let typed: Vec<u8> = lines
+            .iter()
+            .flat_map(reader::decode_frames)
+            .flat_map(|f| f.data)
+            .collect();
+        assert_eq!(typed, b"; id >/tmp/x\recho clear\r");
+        assert_eq!(lines.last().unwrap().u64("bytes_in"), Some(256 + 13 + 11));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

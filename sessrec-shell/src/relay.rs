@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 use sessrec_core::record::Stream;
 
-use crate::masking::{InputMasker, InputPiece};
+use crate::masking::{InputMasker, InputPiece, TermMode};
 use crate::recording::ChannelRecorder;
 use crate::spawn::{PipeChild, MONITOR_MESSAGE_LEN};
 use crate::sys::{self, ExitStatus};
@@ -311,7 +311,14 @@ impl PtyRelay<'_> {
                 .timeout
                 .filter(|_| !warned)
                 .map(|t| last_activity + t.saturating_sub(self.idle.warning));
-            let mut deadlines = vec![self.recorder.deadline(), idle_at, warn_at, drain_until];
+            let mask_sample_at = self.masker.as_ref().and_then(InputMasker::sample_deadline);
+            let mut deadlines = vec![
+                self.recorder.deadline(),
+                idle_at,
+                warn_at,
+                drain_until,
+                mask_sample_at,
+            ];
             if master_eof && status.is_none() {
                 // EIO seen: the shell is about to exit.
                 deadlines.push(Some(now + Duration::from_millis(100)));
@@ -365,6 +372,9 @@ impl PtyRelay<'_> {
             };
             let now = Instant::now();
             self.recorder.tick(now);
+            if mask_sample_at.is_some_and(|at| now >= at) {
+                self.sample_mode(now);
+            }
 
             if ready == 0 && drain_until.is_some() && to_outer.is_empty() {
                 break;
@@ -436,6 +446,9 @@ impl PtyRelay<'_> {
                     Ok(Some(0)) => master_eof = true,
                     Ok(Some(_)) => {
                         last_activity = now;
+                        if self.masker.as_ref().is_some_and(InputMasker::wants_mode) {
+                            self.sample_mode(now);
+                        }
                         let data = to_outer.data();
                         if let Some(m) = self.masker.as_mut() {
                             m.on_output(data);
@@ -537,15 +550,30 @@ impl PtyRelay<'_> {
     }
 
     fn record_input(&mut self, data: &[u8]) {
+        let mode = self.master_mode();
         match self.masker.as_mut() {
             Some(m) => {
-                let pw = sys::tcgetattr(self.master.as_raw_fd())
-                    .map(|t| sys::is_password_mode(&t))
-                    .unwrap_or(false);
-                let pieces = m.on_input(data, pw);
+                // Unreadable settings: as if echo were on, which withholds nothing.
+                let mode = mode.unwrap_or(TermMode::ECHOING);
+                let pieces = m.on_input(data, mode, Instant::now());
                 self.recorder.input(&pieces);
             }
             None => self.recorder.input(&[InputPiece::Clear(data)]),
+        }
+    }
+
+    fn master_mode(&self) -> Option<TermMode> {
+        sys::tcgetattr(self.master.as_raw_fd())
+            .ok()
+            .map(|t| TermMode::from_termios(&t))
+    }
+
+    /// Shows masking the pty's mode between keystrokes (see `InputMasker::observe_mode`).
+    fn sample_mode(&mut self, now: Instant) {
+        if let Some(mode) = self.master_mode() {
+            if let Some(m) = self.masker.as_mut() {
+                m.observe_mode(mode, now);
+            }
         }
     }
 

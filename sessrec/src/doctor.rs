@@ -168,6 +168,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     check_pam(&mut r);
     let recorder = check_recorder(&mut r);
     check_users(&config, recorder.as_deref(), &mut r);
+    check_masking(&config, &mut r);
     check_tree(
         &config,
         ctx.args
@@ -255,6 +256,54 @@ fn check_config(ctx: &Context, r: &mut Report) {
             }
         }
         Err(e) => r.add(Level::Fail, "config", format!("{}: {e}", path.display())),
+    }
+}
+
+/// What input masking may withhold under this configuration (`[recorder]`).
+fn check_masking(config: &Config, r: &mut Report) {
+    let rec = &config.recorder;
+    if !rec.record_input {
+        r.add(
+            Level::Warn,
+            "masking",
+            "recorder.record_input = false: nothing typed is recorded at all",
+        );
+        return;
+    }
+    if rec.mask_arm_limit == 0 {
+        r.add(
+            Level::Warn,
+            "masking",
+            "recorder.mask_arm_limit = 0: nothing is withheld, passwords typed in recorded sessions are recorded",
+        );
+        return;
+    }
+    r.add(
+        Level::Ok,
+        "masking",
+        format!(
+            "a line is withheld only after a fresh switch into password mode or a fresh prompt matching {:?}; at most {} bytes of it; more than {} armings within {} s suspend masking for the channel",
+            rec.password_prompt_regex,
+            rec.mask_line_max_bytes,
+            rec.mask_arm_limit,
+            rec.mask_arm_window_s
+        ),
+    );
+    // A prompt pattern that also matches shell prompts arms on every reconfigured prompt: the
+    // rate limit still bounds it, but passwords then compete with commands for the budget.
+    if let Ok(re) = regex::Regex::new(&rec.password_prompt_regex) {
+        if let Some(p) = ["", "$ ", "# ", "> ", "user@host:~$ "]
+            .into_iter()
+            .find(|p| re.is_match(p))
+        {
+            r.add(
+                Level::Warn,
+                "masking",
+                format!(
+                    "recorder.password_prompt_regex also matches the shell prompt {p:?}: it should match password prompts only"
+                ),
+            );
+        }
     }
 }
 
@@ -738,6 +787,42 @@ mod tests {
         assert_eq!(level(&dir.join("stream")).0, Level::Ok, "stream /dev/log");
         drop(stream);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn masking_settings_are_reported() {
+        let levels = |text: &str| {
+            let config = Config::from_toml_str(text, "t").unwrap();
+            let mut r = Report::default();
+            check_masking(&config, &mut r);
+            r.findings
+                .iter()
+                .map(|f| (f.level, f.detail.clone()))
+                .collect::<Vec<_>>()
+        };
+        let found = levels("");
+        assert_eq!(
+            found.len(),
+            1,
+            "{:?}",
+            found.iter().map(|f| &f.1).collect::<Vec<_>>()
+        );
+        assert_eq!(found[0].0, Level::Ok);
+        assert!(found[0].1.contains("at most 256 bytes"), "{}", found[0].1);
+        assert!(
+            found[0].1.contains("more than 5 armings within 60 s"),
+            "{}",
+            found[0].1
+        );
+        let found = levels("[recorder]\nmask_arm_limit = 0\n");
+        assert_eq!(found[0].0, Level::Warn);
+        assert!(found[0].1.contains("passwords"), "{}", found[0].1);
+        let found = levels("[recorder]\nrecord_input = false\n");
+        assert_eq!(found[0].0, Level::Warn);
+        let found = levels("[recorder]\npassword_prompt_regex = \"[:$] *$\"\n");
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[1].0, Level::Warn);
+        assert!(found[1].1.contains("shell prompt"), "{}", found[1].1);
     }
 
     #[test]

@@ -4,9 +4,11 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::termios::{self, SetArg, Termios};
 
 use crate::cli::{exit, CmdResult, Context, Failure};
@@ -78,8 +80,70 @@ fn wait_key(keys: bool, timeout: Duration) -> Option<Key> {
     }
 }
 
+/// The operator's terminal, shared with the signal watcher: every chunk is written under this
+/// lock, so the restore sequence comes after the last whole chunk and nothing comes after it.
+#[derive(Default)]
+struct Screen {
+    closed: bool,
+    /// What puts the terminal back, given everything written so far.
+    restore: Vec<u8>,
+}
+
+type SharedScreen = Arc<Mutex<Screen>>;
+
+fn lock(screen: &SharedScreen) -> MutexGuard<'_, Screen> {
+    screen.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Writes to fd 1 without the standard output lock (which the player holds).
+fn write_fd1(mut data: &[u8]) {
+    let stdout = io::stdout();
+    while !data.is_empty() {
+        match nix::unistd::write(stdout.as_fd(), data) {
+            Ok(0) => return,
+            Ok(n) => data = &data[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// On SIGINT, SIGTERM, SIGQUIT or SIGHUP (Ctrl-C when keys are not read, `kill`): writes the
+/// restore sequence, gives the terminal its settings back, and exits with 128 + the signal.
+/// The signals are blocked in every thread and taken by this one with sigwait, so no handler
+/// (and no unsafe code) is needed.
+fn watch_signals(screen: SharedScreen, saved: Option<Termios>) {
+    let mut set = SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGQUIT,
+        Signal::SIGHUP,
+    ] {
+        set.add(sig);
+    }
+    if set.thread_block().is_err() {
+        return;
+    }
+    std::thread::spawn(move || {
+        let Ok(sig) = set.wait() else {
+            return;
+        };
+        let mut screen = lock(&screen);
+        if !screen.closed {
+            screen.closed = true;
+            write_fd1(&screen.restore);
+        }
+        if let Some(saved) = &saved {
+            let _ = termios::tcsetattr(io::stdin().as_fd(), SetArg::TCSANOW, saved);
+        }
+        std::process::exit(128 + sig as i32);
+    });
+}
+
 struct Player<'a> {
     out: io::StdoutLock<'a>,
+    screen: SharedScreen,
     speed: f64,
     idle_limit_us: Option<u64>,
     from_us: u64,
@@ -139,8 +203,38 @@ impl Player<'_> {
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        let screen = lock(&self.screen);
+        if screen.closed {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
         self.out.write_all(data)?;
         self.out.flush()
+    }
+
+    /// Filters recorded output and shows it; the restore sequence follows what it set.
+    fn show(&mut self, sanitizer: &mut Sanitizer, data: &[u8]) -> io::Result<()> {
+        let mut clean = Vec::with_capacity(data.len());
+        sanitizer.push(data, &mut clean);
+        let mut screen = lock(&self.screen);
+        if screen.closed {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        let restore = sanitizer.restore_sequence();
+        if screen.restore != restore {
+            screen.restore = restore;
+        }
+        self.out.write_all(&clean)?;
+        self.out.flush()
+    }
+
+    /// Writes the restore sequence (once) and closes the screen.
+    fn finish(&mut self) {
+        let mut screen = lock(&self.screen);
+        if !screen.closed {
+            screen.closed = true;
+            let _ = self.out.write_all(&screen.restore);
+            let _ = self.out.flush();
+        }
     }
 }
 
@@ -166,8 +260,15 @@ pub fn run(ctx: &Context) -> CmdResult {
     let stdout = io::stdout();
     let interactive = io::IsTerminal::is_terminal(&io::stdin());
     let guard = if interactive { RawMode::enable() } else { None };
+    let mut sanitizer = Sanitizer::with_raw(raw);
+    let screen = SharedScreen::new(Mutex::new(Screen {
+        closed: false,
+        restore: sanitizer.restore_sequence(),
+    }));
+    watch_signals(screen.clone(), guard.as_ref().map(|g| g.saved.clone()));
     let mut player = Player {
         out: stdout.lock(),
+        screen,
         speed,
         idle_limit_us,
         from_us,
@@ -175,7 +276,6 @@ pub fn run(ctx: &Context) -> CmdResult {
         paused: false,
         shown_us: 0,
     };
-    let mut sanitizer = Sanitizer::with_raw(raw);
     if ctx.args.flag("--follow") {
         // Like `tail -f`: what is recorded so far at once, then live output as it comes.
         let last = files
@@ -184,17 +284,13 @@ pub fn run(ctx: &Context) -> CmdResult {
             .ok_or_else(|| Failure::error("nothing to follow"))?;
         let keys = player.keys;
         let r = crate::follow::follow(
-            &mut |data: &[u8]| {
-                let mut clean = Vec::new();
-                sanitizer.push(data, &mut clean);
-                player.write(&clean)
-            },
+            &mut |data: &[u8]| player.show(&mut sanitizer, data),
             &last,
             &session,
             &ctx.host,
             keys,
         );
-        let _ = player.write(sanitizer.restore_sequence());
+        player.finish();
         drop(guard);
         return match r {
             Ok(()) => Ok(exit::OK),
@@ -203,8 +299,8 @@ pub fn run(ctx: &Context) -> CmdResult {
         };
     }
     let result = play_files(&mut player, &files, &mut sanitizer);
-    let restore = sanitizer.restore_sequence();
-    let _ = player.write(if raw { b"\x1b[0m\r\n" } else { restore });
+    // Quit, end, or error alike: the terminal gets its modes back first.
+    player.finish();
     if let Err(e) = result {
         if e.kind() != io::ErrorKind::BrokenPipe {
             return Err(Failure::error(e.to_string()));
@@ -227,16 +323,13 @@ fn play_files(
                 if let Flow::Quit = p.wait_until(at_us) {
                     return Ok(());
                 }
-                let mut clean = Vec::with_capacity(data.len());
-                sanitizer.push(&data, &mut clean);
-                p.write(&clean)?;
+                p.show(sanitizer, &data)?;
             }
             Cue::Banner(text) => {
                 if let Flow::Quit = p.wait_until(at_us) {
                     return Ok(());
                 }
-                let reset = sanitizer.restore_sequence().to_vec();
-                p.write(&reset)?;
+                p.write(&sanitizer.restore_sequence())?;
                 p.write(format!("\r\n\x1b[7m{text}\x1b[0m\r\n").as_bytes())?;
             }
             Cue::Damaged(d) => {

@@ -27,6 +27,21 @@
 /// Longest CSI sequence (parameters and intermediates) kept; longer ones are dropped whole.
 const MAX_CSI_LEN: usize = 256;
 
+/// The resets every terminal understands, in an order where none undoes another.
+const RESTORE_MODES: &[u8] = concat!(
+    "\x1b[0m",                   // SGR: colours and attributes
+    "\x1b[4l\x1b[20l",           // IRM insert mode, LNM new line mode
+    "\x1b[?5l\x1b[?6l\x1b[?69l", // DECSCNM reverse video, DECOM origin, DECLRMM side margins
+    "\x1b[?7h\x1b[?25h",         // DECAWM autowrap on, DECTCEM cursor shown
+    "\x1b[?1l\x1b>",             // DECCKM cursor keys, DECKPNM keypad (raw replays)
+    // Mouse, focus and bracketed paste reports (raw replays).
+    "\x1b[?9l\x1b[?1000l\x1b[?1001l\x1b[?1002l\x1b[?1003l\x1b[?1004l",
+    "\x1b[?1005l\x1b[?1006l\x1b[?1015l\x1b[?2004l",
+    "\x1b(B\x1b)B\x1b*B\x1b+B\x0f", // G0..G3 ASCII, G0 invoked (SI)
+    "\x1b7\x1b[r\x1b8",             // top/bottom margins, keeping the cursor where it is
+)
+.as_bytes();
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum State {
     Ground,
@@ -54,6 +69,13 @@ pub struct Sanitizer {
     utf8_len: usize,
     utf8_need: usize,
     alt_screen: bool,
+    /// Drawing state passed through that only some terminals understand how to reset; the
+    /// restore sequence resets each only when it was set (an unknown reset would print junk
+    /// on terminals such as the Linux console).
+    cursor_style: bool,
+    cursor_blink: bool,
+    protected: bool,
+    line_size: bool,
     dropped: u64,
 }
 
@@ -73,6 +95,10 @@ impl Sanitizer {
             utf8_len: 0,
             utf8_need: 0,
             alt_screen: false,
+            cursor_style: false,
+            cursor_blink: false,
+            protected: false,
+            line_size: false,
             dropped: 0,
         }
     }
@@ -86,6 +112,12 @@ impl Sanitizer {
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
         if self.raw {
             out.extend_from_slice(input);
+            // Still parsed, so that the restore sequence knows what the replay set.
+            let mut unused = Vec::new();
+            for &b in input {
+                self.byte(b, &mut unused);
+                unused.clear();
+            }
             return;
         }
         for &b in input {
@@ -118,14 +150,33 @@ impl Sanitizer {
         }
     }
 
-    /// Sequences that put the operator's terminal back in a sane state after a replay:
-    /// default attributes, visible cursor, main screen if the recording left it.
-    pub fn restore_sequence(&self) -> &'static [u8] {
+    /// Puts the operator's terminal back in a sane state after a replay, whatever the replay
+    /// set: every mode, charset and margin the filter lets through (and, for `--raw`
+    /// replays, the input modes it does not), then a new line. Written at every exit of
+    /// `play`. Resets that only some terminals know are sent only when the replay used them.
+    pub fn restore_sequence(&self) -> Vec<u8> {
+        let mut s = Vec::with_capacity(256);
+        // A synchronized update hides everything after it until it ends: end it first.
+        s.extend_from_slice(b"\x1b[?2026l");
         if self.alt_screen {
-            b"\x1b[0m\x1b[?25h\x1b[?1049l\r\n"
-        } else {
-            b"\x1b[0m\x1b[?25h\r\n"
+            s.extend_from_slice(b"\x1b[?1049l");
         }
+        s.extend_from_slice(RESTORE_MODES);
+        if self.cursor_style {
+            s.extend_from_slice(b"\x1b[0 q");
+        }
+        if self.cursor_blink {
+            s.extend_from_slice(b"\x1b[?12l");
+        }
+        if self.protected {
+            s.extend_from_slice(b"\x1b[0\"q");
+        }
+        s.extend_from_slice(b"\r\n");
+        if self.line_size {
+            // The new current line: single width, single height.
+            s.extend_from_slice(b"\x1b#5");
+        }
+        s
     }
 
     fn byte(&mut self, b: u8, out: &mut Vec<u8>) {
@@ -307,6 +358,10 @@ impl Sanitizer {
             // DECSC DECRC, DECKPAM/DECKPNM are input modes (dropped), IND NEL HTS RI,
             // SS2 SS3, RIS, LS2 LS3 LS3R LS2R LS1R.
             '7' | '8' | 'D' | 'E' | 'H' | 'M' | 'N' | 'O' | 'c' | 'n' | 'o' | '|' | '}' | '~' => {
+                if c == 'c' {
+                    // RIS: a full reset leaves the alternate screen.
+                    self.alt_screen = false;
+                }
                 out.extend_from_slice(&[0x1b, cp as u8]);
                 self.state = State::Ground;
             }
@@ -346,6 +401,9 @@ impl Sanitizer {
             _ => false,
         };
         if allowed {
+            if first == b'#' && c != '8' {
+                self.line_size = true;
+            }
             out.push(0x1b);
             out.extend_from_slice(&self.seq);
             out.push(cp as u8);
@@ -413,7 +471,15 @@ impl Sanitizer {
             (None, b"", b'r' | b's') => true,
             (None, b"", b'u') => csi.params.is_empty(),
             // DECSCUSR cursor style, DECSTR soft reset, DECSCA protection attribute.
-            (None, b" ", b'q') | (None, b"!", b'p') | (None, b"\"", b'q') => true,
+            (None, b" ", b'q') => {
+                self.cursor_style = true;
+                true
+            }
+            (None, b"\"", b'q') => {
+                self.protected = true;
+                true
+            }
+            (None, b"!", b'p') => true,
             (_, b"", b'h' | b'l') => return self.filter_modes(csi),
             _ => false,
         };
@@ -440,6 +506,9 @@ impl Sanitizer {
                     );
                     if ok && matches!(mode, 47 | 1047 | 1049) {
                         self.alt_screen = set;
+                    }
+                    if mode == 12 {
+                        self.cursor_blink = true;
                     }
                     ok
                 }
@@ -546,6 +615,68 @@ mod tests {
                 String::from_utf8_lossy(input)
             );
         }
+    }
+
+    /// Every mode the filter lets through has its reset in the restore sequence.
+    #[test]
+    fn restore_resets_every_mode_that_passes() {
+        let mut f = Sanitizer::new();
+        let plain = f.restore_sequence();
+        for (set, reset) in [
+            (&b"\x1b[4h"[..], &b"\x1b[4l"[..]),
+            (b"\x1b[20h", b"\x1b[20l"),
+            (b"\x1b[?5h", b"\x1b[?5l"),
+            (b"\x1b[?6h", b"\x1b[?6l"),
+            (b"\x1b[?7l", b"\x1b[?7h"),
+            (b"\x1b[?25l", b"\x1b[?25h"),
+            (b"\x1b[?69h", b"\x1b[?69l"),
+            (b"\x1b[?2026h", b"\x1b[?2026l"),
+            (b"\x1b[1;4;5;7;8;31;42m", b"\x1b[0m"),
+            (b"\x1b[5;10r", b"\x1b7\x1b[r\x1b8"),
+            (b"\x1b(0", b"\x1b(B"),
+            (b"\x1b)0", b"\x1b)B"),
+            (b"\x1b*0", b"\x1b*B"),
+            (b"\x1b+0", b"\x1b+B"),
+            (b"\x0e", b"\x0f"),
+            (b"\x1bn", b"\x0f"),
+        ] {
+            assert_eq!(f.filter(set), set, "{set:?} passes");
+            assert!(
+                plain.windows(reset.len()).any(|w| w == reset),
+                "{set:?}: no {reset:?} in {plain:?}"
+            );
+        }
+        // Resets only some terminals know come only when the replay used them.
+        for (set, reset) in [
+            (&b"\x1b[?1049h"[..], &b"\x1b[?1049l"[..]),
+            (b"\x1b[3 q", b"\x1b[0 q"),
+            (b"\x1b[?12h", b"\x1b[?12l"),
+            (b"\x1b[1\"q", b"\x1b[0\"q"),
+            (b"\x1b#6", b"\x1b#5"),
+        ] {
+            let mut f = Sanitizer::new();
+            assert!(!f
+                .restore_sequence()
+                .windows(reset.len())
+                .any(|w| w == reset));
+            assert_eq!(f.filter(set), set);
+            let after = f.restore_sequence();
+            assert!(after.windows(reset.len()).any(|w| w == reset), "{set:?}");
+        }
+        // A full reset leaves the alternate screen; `--raw` replays are tracked too.
+        let mut f = Sanitizer::new();
+        f.filter(b"\x1b[?1049h\x1bc");
+        assert!(!f.restore_sequence().windows(8).any(|w| w == b"\x1b[?1049l"));
+        let mut raw = Sanitizer::with_raw(true);
+        assert_eq!(
+            raw.filter(b"\x1b[?1049h\x1b[?1000h"),
+            b"\x1b[?1049h\x1b[?1000h"
+        );
+        let restore = raw.restore_sequence();
+        assert!(restore.windows(8).any(|w| w == b"\x1b[?1049l"));
+        assert!(restore.windows(8).any(|w| w == b"\x1b[?1000l"));
+        assert!(restore.windows(8).any(|w| w == b"\x1b[?2004l"));
+        assert!(plain.ends_with(b"\r\n"));
     }
 
     #[test]
