@@ -35,6 +35,18 @@ pub enum Launch {
     ForceCommand,
 }
 
+/// What a user's channels get once the user's daily byte budget is spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetAction {
+    /// New channels start with output sampled, as past `max_channel_bytes`; input is recorded in
+    /// full.
+    #[default]
+    Cap,
+    /// New channels are refused (running ones are capped).
+    Refuse,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum TicketMode {
@@ -58,6 +70,32 @@ pub struct Config {
     pub transfer: TransferConfig,
     pub ticket: TicketConfig,
     pub sudo: SudoConfig,
+    pub budget: BudgetConfig,
+}
+
+/// A per-user byte budget, so one user cannot fill the record disk and lock everyone out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    /// Record bytes one unix user's channels may write per UTC day; 0 = no budget.
+    pub user_mb_per_day: u64,
+    pub action: BudgetAction,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig {
+            user_mb_per_day: 2048,
+            action: BudgetAction::Cap,
+        }
+    }
+}
+
+impl BudgetConfig {
+    /// The budget in bytes, when there is one.
+    pub fn bytes_per_day(&self) -> Option<u64> {
+        (self.user_mb_per_day > 0).then(|| self.user_mb_per_day.saturating_mul(1 << 20))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -170,6 +208,7 @@ impl Default for Config {
             transfer: TransferConfig::default(),
             ticket: TicketConfig::default(),
             sudo: SudoConfig::default(),
+            budget: BudgetConfig::default(),
         }
     }
 }

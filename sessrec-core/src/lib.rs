@@ -5,6 +5,7 @@
 //! never panic on bad input and to report problems as values.
 
 pub mod bounds;
+pub mod budget;
 pub mod chain;
 pub mod command;
 pub mod config;

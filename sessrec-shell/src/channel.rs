@@ -13,8 +13,9 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 use sessrec_core::bounds::{insert_bounded, insert_bounded_bytes, PATH_MAX, TERM_MAX};
+use sessrec_core::budget::UsageLedger;
 use sessrec_core::command::COMMAND_RECORD_MAX;
-use sessrec_core::config::{Config, OnError, TicketMode};
+use sessrec_core::config::{BudgetAction, Config, OnError, TicketMode};
 use sessrec_core::grant::GrantDir;
 use sessrec_core::id::SessionId;
 use sessrec_core::identity::Identity;
@@ -251,14 +252,67 @@ impl Setup {
             .as_ref()
             .filter(|c| c.len() > COMMAND_RECORD_MAX)
         {
-            return Err(self.refuse_unrecordable_command(
+            let message = format!(
+                "the command is {} bytes long; a recorded command may have at most {COMMAND_RECORD_MAX} bytes, so it was not run",
+                cmd.len()
+            );
+            return Err(self.refuse_channel(
                 recorder,
                 own_session,
                 &file_name,
                 &kind,
                 has_tty,
-                cmd.len(),
+                message,
             ));
+        }
+
+        // The user's daily byte budget: spent, new channels are capped or refused.
+        let mut budget_spent = None;
+        if let Some(limit) = self.config.budget.bytes_per_day() {
+            match UsageLedger::open(&self.config.record_dir, self.caller.uid) {
+                Ok(mut ledger) => {
+                    let used = ledger.total().unwrap_or(0);
+                    if used >= limit {
+                        syslog_authpriv(
+                            Level::Alert,
+                            &format!(
+                                "session {} user {}: daily record budget spent ({used} of {limit} bytes on {}); new channel {}",
+                                self.session,
+                                self.user.name,
+                                ledger.day(),
+                                match self.config.budget.action {
+                                    BudgetAction::Cap => "capped",
+                                    BudgetAction::Refuse => "refused",
+                                }
+                            ),
+                        );
+                        if self.config.budget.action == BudgetAction::Refuse {
+                            let message = format!(
+                                "you have used today's record budget ({used} of {limit} bytes); new sessions are refused until 00:00 UTC"
+                            );
+                            return Err(self.refuse_channel(
+                                recorder,
+                                own_session,
+                                &file_name,
+                                &kind,
+                                has_tty,
+                                message,
+                            ));
+                        }
+                        budget_spent = Some((used, limit));
+                    }
+                    recorder.spend_budget(ledger, limit, budget_spent.is_some());
+                }
+                Err(e) => syslog_authpriv(
+                    Level::Error,
+                    &format!(
+                        "session {} user {}: cannot open the usage ledger in {}: {e}; no daily budget for this channel",
+                        self.session,
+                        self.user.name,
+                        self.config.record_dir.display()
+                    ),
+                ),
+            }
         }
 
         // What to exec.
@@ -331,6 +385,12 @@ impl Setup {
         start.insert("recorder_pid".into(), json!(sys::getpid()));
         start.insert("mono_us".into(), json!(recorder.start_mono_us()));
         start.insert("start_time".into(), json!(Timestamp::now().to_string()));
+        if let Some((used, limit)) = budget_spent {
+            // Output is sampled from the first byte, as past max_channel_bytes.
+            start.insert("output_sampled".into(), json!("user_budget"));
+            start.insert("user_bytes_today".into(), json!(used));
+            start.insert("user_budget_bytes".into(), json!(limit));
+        }
 
         let started = if has_tty {
             self.run_pty(
@@ -424,20 +484,17 @@ impl Setup {
         }
     }
 
-    /// Refuses a command longer than any record holds whole: the record says what was refused
-    /// and why (its length and first bytes), the user gets the reason, and nothing runs.
-    fn refuse_unrecordable_command(
+    /// Refuses the channel before anything runs: the record says what was refused and why, the
+    /// user gets `message`.
+    fn refuse_channel(
         &self,
         mut recorder: ChannelRecorder,
         own_session: Option<OwnSession>,
         file_name: &str,
         kind: &ChannelKind,
         has_tty: bool,
-        len: usize,
+        message: String,
     ) -> StartError {
-        let message = format!(
-            "the command is {len} bytes long; a recorded command may have at most {COMMAND_RECORD_MAX} bytes, so it was not run"
-        );
         let mut start = Map::new();
         start.insert("kind".into(), json!(kind.as_str()));
         start.insert("mode".into(), json!(if has_tty { "pty" } else { "pipe" }));

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
+use sessrec_core::budget::UsageLedger;
 use sessrec_core::config::OnError;
 use sessrec_core::record::Stream;
 use sessrec_core::sys::{syslog_authpriv, Level};
@@ -24,6 +25,18 @@ const ADMIN_MESSAGE_MAX: u64 = 4096;
 
 /// Output kept per second once the byte cap is reached.
 pub const SAMPLE_BYTES_PER_SECOND: usize = 1024;
+/// How often the bytes written are added to the user's usage ledger (and the budget checked).
+const BUDGET_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The user's daily byte budget, as this channel spends it.
+struct Budget {
+    ledger: UsageLedger,
+    limit: u64,
+    /// Record bytes already added to the ledger.
+    reported: u64,
+    last_report: Instant,
+}
+
 /// Largest input frame written by hand (echo-off lines), so each fits a line.
 const HAND_FRAME_MAX: usize = 1024;
 
@@ -51,6 +64,7 @@ pub struct ChannelRecorder {
     pub bytes_out: u64,
     /// Of `bytes_out`, moved by splice(2) without passing through the recorder.
     spliced_out: u64,
+    budget: Option<Budget>,
 }
 
 impl ChannelRecorder {
@@ -83,6 +97,47 @@ impl ChannelRecorder {
             bytes_in: 0,
             bytes_out: 0,
             spliced_out: 0,
+            budget: None,
+        }
+    }
+
+    /// Counts this channel's record bytes against the user's daily budget of `limit` bytes.
+    /// A budget already spent when the channel starts samples its output from the start (the
+    /// caller says so in `channel.start`).
+    pub fn spend_budget(&mut self, ledger: UsageLedger, limit: u64, already_spent: bool) {
+        self.capped |= already_spent;
+        let reported = self.writer.as_ref().map_or(0, |w| w.bytes_written());
+        self.budget = Some(Budget {
+            ledger,
+            limit,
+            reported,
+            last_report: Instant::now(),
+        });
+    }
+
+    /// Adds the bytes written since the last report to the ledger; once the day's total passes
+    /// the budget, output is sampled from here on.
+    fn report_budget(&mut self, now: Instant, force: bool) {
+        let written = self.writer.as_ref().map_or(0, |w| w.bytes_written());
+        let Some(b) = self.budget.as_mut() else {
+            return;
+        };
+        if !force && now.duration_since(b.last_report) < BUDGET_REPORT_EVERY {
+            return;
+        }
+        b.last_report = now;
+        let delta = written.saturating_sub(b.reported);
+        if delta > 0 && b.ledger.add(delta).is_ok() {
+            b.reported = written;
+        }
+        let limit = b.limit;
+        let over = b.ledger.total().is_ok_and(|total| total >= limit);
+        if over && !self.capped {
+            self.start_sampling(
+                "user_budget",
+                limit,
+                "the user's daily record budget is spent: input is still recorded in full, output is sampled (first KiB of each second)",
+            );
         }
     }
 
@@ -207,25 +262,31 @@ impl ChannelRecorder {
     fn count(&mut self, n: usize) {
         self.counted = self.counted.saturating_add(n as u64);
         if !self.capped && self.counted >= self.cap {
-            self.capped = true;
-            let off = self.offset_us();
-            let mut f = Map::new();
-            f.insert("off".into(), json!(off));
-            f.insert("reason".into(), json!("max_channel_bytes"));
-            f.insert("limit".into(), json!(self.cap));
-            f.insert(
-                "message".into(),
-                json!("byte cap reached: input is still recorded in full, output is sampled (first KiB of each second)"),
-            );
-            self.event("truncated", f);
-            syslog_authpriv(
-                Level::Warning,
-                &format!(
-                    "record {}: channel passed max_channel_bytes ({}); output is now sampled",
-                    self.name, self.cap
-                ),
+            self.start_sampling(
+                "max_channel_bytes",
+                self.cap,
+                "byte cap reached: input is still recorded in full, output is sampled (first KiB of each second)",
             );
         }
+    }
+
+    /// From here on, output is sampled; the record and syslog say why.
+    fn start_sampling(&mut self, reason: &str, limit: u64, message: &str) {
+        self.capped = true;
+        let off = self.offset_us();
+        let mut f = Map::new();
+        f.insert("off".into(), json!(off));
+        f.insert("reason".into(), json!(reason));
+        f.insert("limit".into(), json!(limit));
+        f.insert("message".into(), json!(message));
+        self.event("truncated", f);
+        syslog_authpriv(
+            Level::Warning,
+            &format!(
+                "record {}: channel passed {reason} ({limit} bytes); output is now sampled",
+                self.name
+            ),
+        );
     }
 
     /// Records what the user typed, after masking.
@@ -405,6 +466,7 @@ impl ChannelRecorder {
         if let Some(anchor) = self.writer.as_mut().and_then(|w| w.poll_anchor(now)) {
             syslog_authpriv(Level::Info, &anchor.to_string());
         }
+        self.report_budget(now, false);
     }
 
     /// Writes `channel.end` (with the recorder's own usage) and closes the file. Returns the
@@ -440,7 +502,13 @@ impl ChannelRecorder {
             }
         }
         let mut writer = self.writer.take()?;
-        if writer.event("channel.end", fields).is_err() {
+        let end = writer.event("channel.end", fields);
+        // What closing writes is within a line or two of this; count it all.
+        let written = writer.bytes_written();
+        if let Some(b) = self.budget.as_mut() {
+            let _ = b.ledger.add(written.saturating_sub(b.reported));
+        }
+        if end.is_err() {
             syslog_authpriv(
                 Level::Error,
                 &format!(

@@ -182,6 +182,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     check_syslog(Path::new("/dev/log"), &mut r);
     check_selinux(&mut r);
     check_transfer_allow_list(&config, &mut r);
+    check_budget(&config, &mut r);
     let mut out = crate::cli::stdout();
     for f in &r.findings {
         let tag = match f.level {
@@ -651,6 +652,56 @@ fn check_selinux(r: &mut Report) {
             Level::Fail,
             "selinux",
             "SELinux is enforcing: unsupported until a policy module ships",
+        );
+    }
+}
+
+/// The per-user daily record budget, and who has spent it today.
+fn check_budget(config: &Config, r: &mut Report) {
+    let Some(limit) = config.budget.bytes_per_day() else {
+        r.add(
+            Level::Warn,
+            "budget",
+            "[budget] user_mb_per_day = 0: one user can fill the record disk and, at min_free_mb, lock every user out",
+        );
+        return;
+    };
+    let action = match config.budget.action {
+        sessrec_core::config::BudgetAction::Cap => "output of their new channels is sampled",
+        sessrec_core::config::BudgetAction::Refuse => "their new channels are refused",
+    };
+    r.add(
+        Level::Ok,
+        "budget",
+        format!(
+            "each user may write {} MiB of records per UTC day; past it {action} (input is always recorded)",
+            config.budget.user_mb_per_day
+        ),
+    );
+    let today = {
+        let (y, m, d) = sessrec_core::time::Timestamp::now().date();
+        format!("{y:04}-{m:02}-{d:02}")
+    };
+    let dir = config.record_dir.join(sessrec_core::budget::USAGE_DIR);
+    let mut spent = Vec::new();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(uid) = name.strip_suffix(&format!("-{today}")) else {
+            continue;
+        };
+        let used = std::fs::read_to_string(entry.path())
+            .map(|t| sessrec_core::budget::sum_ledger(&t))
+            .unwrap_or(0);
+        if used >= limit {
+            spent.push(format!("uid {uid} ({} MiB)", used >> 20));
+        }
+    }
+    if !spent.is_empty() {
+        spent.sort();
+        r.add(
+            Level::Warn,
+            "budget",
+            format!("spent today: {}", spent.join(", ")),
         );
     }
 }
