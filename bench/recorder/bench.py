@@ -69,9 +69,10 @@ def vm_hwm_kb(pid):
 class Env:
     """Scratch files, configs and the variants' command lines."""
 
-    def __init__(self, sessrec_shell, workdir):
+    def __init__(self, sessrec_shell, workdir, baseline_shell=None):
         self.dir = workdir
         self.sessrec_shell = sessrec_shell
+        self.baseline_shell = baseline_shell
         self.rec_dir = os.path.join(workdir, "rec")
         self.out_dir = os.path.join(workdir, "out")
         os.makedirs(self.out_dir, exist_ok=True)
@@ -80,6 +81,7 @@ class Env:
             ("sessrec", 8192, 1000),
             ("sessrec-64k", 65536, 1000),
             ("sessrec-200ms", 8192, 200),
+            ("sessrec-base", 8192, 1000),
         ):
             path = os.path.join(workdir, f"{name}.toml")
             with open(path, "w") as f:
@@ -141,7 +143,8 @@ class Env:
             return ["tlog-rec", "--writer=file", f"--file-path={out}", "/bin/sh", "-c", command], env
         if variant.startswith("sessrec"):
             env["SESSREC_CONFIG"] = self.configs[variant]
-            return [self.sessrec_shell, "-c", command], env
+            shell = self.baseline_shell if variant == "sessrec-base" else self.sessrec_shell
+            return [shell, "-c", command], env
         raise ValueError(variant)
 
 
@@ -365,6 +368,10 @@ def typing_growth(env, variant, seconds):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sessrec-shell", required=True)
+    ap.add_argument(
+        "--baseline-shell",
+        help="an older sessrec-shell build run side by side as variant sessrec-base (same config)",
+    )
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--text-mb", type=float, default=100)
     ap.add_argument("--random-mb", type=float, default=20)
@@ -377,9 +384,10 @@ def main():
         sys.exit("run as root")
     work = tempfile.mkdtemp(prefix="sessrec-bench-")
     os.chmod(work, 0o755)
-    env = Env(os.path.abspath(args.sessrec_shell), work)
+    baseline = os.path.abspath(args.baseline_shell) if args.baseline_shell else None
+    env = Env(os.path.abspath(args.sessrec_shell), work, baseline)
     env.make_data(args.text_mb, args.random_mb)
-    variants = ["none", "script", "tlog", "sessrec"]
+    variants = ["none", "script", "tlog", "sessrec"] + (["sessrec-base"] if baseline else [])
     workloads = {
         "text": f"cat {env.text}",
         "ls": "ls --color=always -R /usr",
@@ -398,7 +406,7 @@ def main():
                 results["bulk"].setdefault(wname, {}).setdefault(v, []).append(res)
                 print(f"run {r} {wname:6} {v:12} wall {res['wall']:.3f}s out {res['out_bytes']} rec {res['record_bytes']}", flush=True)
     # Stalled terminal: 10 s without reading after 10 MB.
-    for v in ["sessrec", "script", "tlog"]:
+    for v in ["sessrec", "script", "tlog"] + (["sessrec-base"] if baseline else []):
         res = bulk(env, v, workloads["text"], stall=10 * MB)
         results["extra"].setdefault("stall", {})[v] = res
     for v in variants:
@@ -406,7 +414,7 @@ def main():
         results["extra"].setdefault("keys_load", {})[v] = keystroke_latencies(env, v, args.keystrokes, load_variant=v)
         starts = [start_latency(env, v) for _ in range(args.start_runs)]
         results["extra"].setdefault("start_ms", {})[v] = starts
-    for v in ["script", "tlog", "sessrec", "sessrec-200ms"]:
+    for v in ["script", "tlog", "sessrec", "sessrec-200ms"] + (["sessrec-base"] if baseline else []):
         results["extra"].setdefault("typing_bytes_per_hour", {})[v] = typing_growth(env, v, args.typing_seconds)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
@@ -445,7 +453,9 @@ def print_report(res):
     ex = res["extra"]
     print("\n| variant | stalled-terminal peak RSS MB | keystroke p50 µs idle | p99 idle | p50 under load | p99 under load | start p50 ms | start p99 ms | record MB per hour typing |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for v in ["none", "script", "tlog", "sessrec", "sessrec-200ms"]:
+    for v in ["none", "script", "tlog", "sessrec", "sessrec-base", "sessrec-200ms"]:
+        if v not in ex["keys_idle"] and v not in ex.get("typing_bytes_per_hour", {}):
+            continue
         if v not in ex["keys_idle"]:
             typing = ex.get("typing_bytes_per_hour", {}).get(v)
             if typing:

@@ -44,6 +44,7 @@ fn keys_in_source() -> BTreeSet<(String, String)> {
         ("TransferConfig", "transfer"),
         ("TicketConfig", "ticket"),
         ("SudoConfig", "sudo"),
+        ("BudgetConfig", "budget"),
     ];
     let mut keys = BTreeSet::new();
     let mut current: Option<&str> = None;
