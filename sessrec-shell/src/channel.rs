@@ -269,7 +269,11 @@ impl Setup {
         // The user's daily byte budget: spent, new channels are capped or refused.
         let mut budget_spent = None;
         // Root is never budgeted: its activity is what an audit most needs whole.
-        let budgeted = self.config.budget.bytes_per_day().filter(|_| !self.caller.is_root());
+        let budgeted = self
+            .config
+            .budget
+            .bytes_per_day()
+            .filter(|_| !self.caller.is_root());
         if let Some(limit) = budgeted {
             match UsageLedger::open(&self.config.record_dir, self.caller.uid) {
                 Ok(mut ledger) => {
