@@ -2,8 +2,9 @@
 //! and sending signals.
 
 use std::io;
-use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 
 use super::check;
 use super::fd::{pipe, set_nonblocking};
@@ -15,7 +16,7 @@ pub const MAX_SIGNAL: usize = 64;
 #[derive(Clone, Copy)]
 pub struct SignalState {
     ignored: [bool; MAX_SIGNAL + 1],
-    mask: libc::sigset_t,
+    mask: SigSet,
 }
 
 impl std::fmt::Debug for SignalState {
@@ -36,10 +37,40 @@ impl SignalState {
     }
 }
 
-fn settable(sig: usize) -> bool {
-    let sig = sig as libc::c_int;
+/// Every signal number whose disposition can be set.
+fn settable_signals() -> impl Iterator<Item = libc::c_int> {
     // glibc reserves 32 and 33 for its threads implementation.
-    sig != libc::SIGKILL && sig != libc::SIGSTOP && sig != 32 && sig != 33
+    (1..=MAX_SIGNAL as libc::c_int)
+        .filter(|&sig| sig != libc::SIGKILL && sig != libc::SIGSTOP && sig != 32 && sig != 33)
+}
+
+/// What a signal does on delivery. Private: a handler must be async-signal-safe, and the only
+/// one this module installs is [`signal_to_pipe`].
+#[derive(Clone, Copy)]
+enum Disposition {
+    Default,
+    Ignore,
+    ToSelfPipe,
+}
+
+/// sigaction(2) with an empty mask; returns whether the signal was ignored before.
+/// Async-signal-safe.
+fn set_disposition(sig: libc::c_int, disposition: Disposition) -> io::Result<bool> {
+    // SAFETY: sigaction is plain data; all zeroes is SIG_DFL with an empty mask and no flags.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    match disposition {
+        Disposition::Default => action.sa_sigaction = libc::SIG_DFL,
+        Disposition::Ignore => action.sa_sigaction = libc::SIG_IGN,
+        Disposition::ToSelfPipe => {
+            action.sa_sigaction = signal_to_pipe as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = libc::SA_RESTART;
+        }
+    }
+    // SAFETY: as above; receives the previous action.
+    let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to sigaction structs; the only handler is async-signal-safe.
+    check(unsafe { libc::sigaction(sig, &action, &mut previous) })?;
+    Ok(previous.sa_sigaction == libc::SIG_IGN)
 }
 
 /// Records the caller's ignored signals and mask, then sets every disposition to default and
@@ -47,29 +78,16 @@ fn settable(sig: usize) -> bool {
 pub fn reset_signals() -> io::Result<SignalState> {
     let mut state = SignalState {
         ignored: [false; MAX_SIGNAL + 1],
-        // SAFETY: sigset_t is plain data; sigprocmask fills it below.
-        mask: unsafe { std::mem::zeroed() },
+        mask: SigSet::empty(),
     };
-    // SAFETY: an all-zero sigset is a valid set to pass; `state.mask` receives the old mask.
-    let empty: libc::sigset_t = unsafe {
-        let mut set = MaybeUninit::<libc::sigset_t>::zeroed();
-        libc::sigemptyset(set.as_mut_ptr());
-        set.assume_init()
-    };
-    // SAFETY: both pointers are valid sigsets.
-    check(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &empty, &mut state.mask) })?;
-    for sig in 1..=MAX_SIGNAL {
-        if !settable(sig) {
-            continue;
-        }
-        // SAFETY: zeroed sigaction is a valid SIG_DFL action with an empty mask.
-        let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-        new.sa_sigaction = libc::SIG_DFL;
-        // SAFETY: as above; receives the old action.
-        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointers to sigaction structs for a settable signal number.
-        if unsafe { libc::sigaction(sig as libc::c_int, &new, &mut old) } == 0 {
-            state.ignored[sig] = old.sa_sigaction == libc::SIG_IGN;
+    sigprocmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::empty()),
+        Some(&mut state.mask),
+    )?;
+    for sig in settable_signals() {
+        if let Ok(ignored) = set_disposition(sig, Disposition::Default) {
+            state.ignored[sig as usize] = ignored;
         }
     }
     Ok(state)
@@ -77,52 +95,31 @@ pub fn reset_signals() -> io::Result<SignalState> {
 
 /// Gives a forked child the caller's original dispositions and mask. Async-signal-safe.
 pub fn restore_signals(state: &SignalState) {
-    for sig in 1..=MAX_SIGNAL {
-        if !settable(sig) {
-            continue;
-        }
-        // SAFETY: zeroed sigaction is a valid action with an empty mask.
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = if state.ignored[sig] {
-            libc::SIG_IGN
+    for sig in settable_signals() {
+        let disposition = if state.ignored[sig as usize] {
+            Disposition::Ignore
         } else {
-            libc::SIG_DFL
+            Disposition::Default
         };
-        // SAFETY: valid pointer; failures leave the default, which is harmless.
-        unsafe { libc::sigaction(sig as libc::c_int, &action, std::ptr::null_mut()) };
+        // A failure leaves the default, which is harmless.
+        let _ = set_disposition(sig, disposition);
     }
-    // SAFETY: state.mask is a valid sigset.
-    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &state.mask, std::ptr::null_mut()) };
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&state.mask), None);
 }
 
 /// Sets every settable signal to its default disposition. Async-signal-safe.
 pub fn default_all_signals() {
-    for sig in 1..=MAX_SIGNAL {
-        if !settable(sig) {
-            continue;
-        }
-        // SAFETY: zeroed sigaction is SIG_DFL with an empty mask.
-        let action: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointer.
-        unsafe { libc::sigaction(sig as libc::c_int, &action, std::ptr::null_mut()) };
+    for sig in settable_signals() {
+        let _ = set_disposition(sig, Disposition::Default);
     }
 }
 
 pub fn ignore_signal(sig: libc::c_int) -> io::Result<()> {
-    // SAFETY: zeroed sigaction with SIG_IGN is a valid action.
-    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = libc::SIG_IGN;
-    // SAFETY: valid pointer.
-    check(unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) })?;
-    Ok(())
+    set_disposition(sig, Disposition::Ignore).map(drop)
 }
 
 pub fn default_signal(sig: libc::c_int) -> io::Result<()> {
-    // SAFETY: zeroed sigaction is SIG_DFL.
-    let action: libc::sigaction = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer.
-    check(unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) })?;
-    Ok(())
+    set_disposition(sig, Disposition::Default).map(drop)
 }
 
 static SIGNAL_PIPE_WRITE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
@@ -154,12 +151,7 @@ pub fn signal_pipe(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
         unsafe { libc::close(old) };
     }
     for &sig in signals {
-        // SAFETY: zeroed sigaction, then handler and flags set.
-        let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-        action.sa_sigaction = signal_to_pipe as extern "C" fn(libc::c_int) as usize;
-        action.sa_flags = libc::SA_RESTART;
-        // SAFETY: valid pointer; the handler only calls write(2).
-        check(unsafe { libc::sigaction(sig, &action, std::ptr::null_mut()) })?;
+        set_disposition(sig, Disposition::ToSelfPipe)?;
     }
     Ok(read)
 }
@@ -169,4 +161,27 @@ pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
     // SAFETY: integer-argument syscall.
     check(unsafe { libc::kill(pid, sig) })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settable_signals_leave_out_kill_stop_and_glibc_reserved() {
+        let settable: Vec<libc::c_int> = settable_signals().collect();
+        for unsettable in [libc::SIGKILL, libc::SIGSTOP, 32, 33] {
+            assert!(!settable.contains(&unsettable));
+        }
+        assert!(settable.contains(&libc::SIGHUP));
+        assert_eq!(settable.last(), Some(&(MAX_SIGNAL as libc::c_int)));
+    }
+
+    #[test]
+    fn set_disposition_reports_whether_the_signal_was_ignored() {
+        // SIGUSR2 is used by nothing else in the test process.
+        set_disposition(libc::SIGUSR2, Disposition::Ignore).unwrap();
+        assert!(set_disposition(libc::SIGUSR2, Disposition::Default).unwrap());
+        assert!(!set_disposition(libc::SIGUSR2, Disposition::Default).unwrap());
+    }
 }
