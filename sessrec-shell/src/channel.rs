@@ -382,7 +382,7 @@ impl Setup {
             );
         }
         start.insert("recorder_version".into(), json!(sessrec_core::VERSION));
-        start.insert("recorder_pid".into(), json!(sys::getpid()));
+        start.insert("recorder_pid".into(), json!(sys::getpid().as_raw()));
         start.insert("mono_us".into(), json!(recorder.start_mono_us()));
         start.insert("start_time".into(), json!(Timestamp::now().to_string()));
         if let Some((used, limit)) = budget_spent {
@@ -505,7 +505,7 @@ impl Setup {
         start.insert("uid".into(), json!(self.caller.uid));
         start.insert("identity_verified".into(), json!(self.identity.verified));
         start.insert("recorder_version".into(), json!(sessrec_core::VERSION));
-        start.insert("recorder_pid".into(), json!(sys::getpid()));
+        start.insert("recorder_pid".into(), json!(sys::getpid().as_raw()));
         start.insert("mono_us".into(), json!(recorder.start_mono_us()));
         start.insert("start_time".into(), json!(Timestamp::now().to_string()));
         recorder.event("channel.start", start);
@@ -757,7 +757,7 @@ impl Setup {
             ))
         })?;
         drop(pty.slave);
-        start.insert("pid".into(), json!(child.pid));
+        start.insert("pid".into(), json!(child.pid.as_raw()));
         self.write_start(recorder, start);
         self.drop_recorder_privileges(&recorder_user)?;
         let masker = self.config.recorder.record_input.then(|| {
@@ -805,7 +805,7 @@ impl Setup {
                 exec.path().to_string_lossy()
             ))
         })?;
-        start.insert("pid".into(), json!(child.monitor_pid));
+        start.insert("pid".into(), json!(child.monitor_pid.as_raw()));
         self.write_start(recorder, start);
         self.drop_recorder_privileges(&recorder_user)?;
         let observer = match kind {

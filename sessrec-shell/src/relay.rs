@@ -238,7 +238,7 @@ fn say(fd: RawFd, text: &str) {
     }
 }
 
-fn reap(pidfd: &OwnedFd, pid: libc::pid_t, wait: Duration) -> Option<ExitStatus> {
+fn reap(pidfd: &OwnedFd, pid: sys::Pid, wait: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + wait;
     loop {
         if let Ok(Some(status)) = sys::waitpid(pid, true) {
@@ -257,7 +257,7 @@ fn reap(pidfd: &OwnedFd, pid: libc::pid_t, wait: Duration) -> Option<ExitStatus>
 pub struct PtyRelay<'a> {
     pub master: OwnedFd,
     pub signal_fd: RawFd,
-    pub child_pid: libc::pid_t,
+    pub child_pid: sys::Pid,
     pub child_pidfd: OwnedFd,
     pub recorder: &'a mut ChannelRecorder,
     pub masker: Option<InputMasker>,

@@ -13,7 +13,8 @@
 //! only capability (see `sys::become_signaller`): the user can neither signal it (kill(2) needs
 //! a matching uid; SIGCONT, allowed within a session, only continues a monitor nobody stopped),
 //! nor trace it or open its descriptors (another uid, not dumpable).
-#![forbid(unsafe_code)]
+// The only unsafe code is the two `fork` calls, each allowed where it is made.
+#![deny(unsafe_code)]
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
@@ -29,12 +30,7 @@ pub const EXEC_FAILED: i32 = 127;
 
 /// A fully prepared `execve` as the user.
 pub struct PreparedExec {
-    path: CString,
-    argv: Vec<CString>,
-    argv_ptrs: Vec<*const libc::c_char>,
-    /// Owns the strings `envp_ptrs` points into.
-    _envp: Vec<CString>,
-    envp_ptrs: Vec<*const libc::c_char>,
+    args: sys::ExecArgs,
     uid: libc::uid_t,
     gid: libc::gid_t,
     groups: Vec<libc::gid_t>,
@@ -96,16 +92,8 @@ impl PreparedExec {
                 CString::new(entry).ok()
             })
             .collect::<Vec<_>>();
-        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-        argv_ptrs.push(std::ptr::null());
-        let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
-        envp_ptrs.push(std::ptr::null());
         Ok(PreparedExec {
-            path,
-            argv,
-            argv_ptrs,
-            _envp: envp,
-            envp_ptrs,
+            args: sys::ExecArgs::new(path, argv, envp),
             uid: user.0,
             gid: user.1,
             groups: user.2.to_vec(),
@@ -115,11 +103,11 @@ impl PreparedExec {
 
     /// The program to execute.
     pub fn path(&self) -> &CString {
-        &self.path
+        self.args.path()
     }
 
     pub fn argv(&self) -> &[CString] {
-        &self.argv
+        self.args.argv()
     }
 
     /// In a forked child: restore the caller's attributes, become the user, exec.
@@ -132,7 +120,7 @@ impl PreparedExec {
             fail(error_fd, &e);
         }
         sys::restore_signals(&self.inherited.signals);
-        let err = sys::execve(&self.path, &self.argv_ptrs, &self.envp_ptrs);
+        let err = sys::execve(&self.args);
         fail(error_fd, &err)
     }
 }
@@ -169,15 +157,18 @@ fn exec_result(error_read: OwnedFd) -> io::Result<()> {
 
 /// A running pty-mode child.
 pub struct PtyChild {
-    pub pid: libc::pid_t,
+    pub pid: sys::Pid,
     pub pidfd: OwnedFd,
 }
 
 /// Forks the pty-mode child: new session, `slave` as controlling terminal and fds 0–2, then
 /// the prepared exec. Returns once the exec succeeded (or with its error).
+#[allow(unsafe_code)]
 pub fn spawn_pty_child(exec: &PreparedExec, slave: &OwnedFd) -> io::Result<PtyChild> {
     let (error_read, error_write) = sys::pipe()?;
-    match sys::fork()? {
+    // SAFETY: the recorder is single-threaded; the child makes only system calls on prepared
+    // data until it execs or `_exit`s (`become_user_and_exec`, `fail`).
+    match unsafe { sys::fork() }? {
         sys::Forked::Child => {
             let ew = error_write.as_raw_fd();
             let setup = sys::setsid()
@@ -207,7 +198,7 @@ pub fn spawn_pty_child(exec: &PreparedExec, slave: &OwnedFd) -> io::Result<PtyCh
 /// The recorder's ends of a pipe-mode command.
 pub struct PipeChild {
     /// The monitor process (the recorder's child).
-    pub monitor_pid: libc::pid_t,
+    pub monitor_pid: sys::Pid,
     pub monitor_pidfd: OwnedFd,
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
@@ -229,6 +220,7 @@ pub struct MonitorUser {
 }
 
 /// Forks the monitor, which forks and execs the command with three pipes as its fds 0–2.
+#[allow(unsafe_code)]
 pub fn spawn_pipe_child(exec: &PreparedExec, monitor_user: MonitorUser) -> io::Result<PipeChild> {
     let (stdin_read, stdin_write) = sys::pipe()?;
     let (stdout_read, stdout_write) = sys::pipe()?;
@@ -236,7 +228,9 @@ pub fn spawn_pipe_child(exec: &PreparedExec, monitor_user: MonitorUser) -> io::R
     let (control_read, control_write) = sys::pipe()?;
     let (status_read, status_write) = sys::pipe()?;
     let (error_read, error_write) = sys::pipe()?;
-    match sys::fork()? {
+    // SAFETY: the recorder is single-threaded; the monitor is allocation-free and never returns
+    // (`run_monitor` execs the command in its own child and leaves with `_exit`).
+    match unsafe { sys::fork() }? {
         sys::Forked::Child => {
             let keep = [
                 stdin_read.as_raw_fd(),
@@ -271,6 +265,7 @@ pub fn spawn_pipe_child(exec: &PreparedExec, monitor_user: MonitorUser) -> io::R
 
 /// The monitor's whole life. `fds` = [stdin_r, stdout_w, stderr_w, control_r, status_w, error_w].
 /// Allocation-free: it is a forked copy of the recorder that never execs.
+#[allow(unsafe_code)]
 fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) -> ! {
     let [stdin_r, stdout_w, stderr_w, control_r, status_w, error_w] = fds;
     sys::default_all_signals();
@@ -294,7 +289,9 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
     }
     // The command is forked while the monitor is still root, so that it can drop to the user
     // itself; the monitor then gives up everything but CAP_KILL.
-    let command = match sys::fork() {
+    // SAFETY: the monitor is single-threaded, and the command's child makes only system calls
+    // on prepared data until it execs or `_exit`s.
+    let command = match unsafe { sys::fork() } {
         Ok(sys::Forked::Child) => {
             let setup = sys::setpgid_self()
                 .and_then(|()| sys::dup2(stdin_r, 0))
@@ -316,7 +313,7 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
     for fd in [stdin_r, stdout_w, stderr_w, error_w] {
         sys::close(fd);
     }
-    send_message(status_w, b'P', command);
+    send_message(status_w, b'P', command.as_raw());
     let pidfd = match sys::pidfd_open(command) {
         Ok(fd) => fd,
         Err(_) => {
@@ -362,9 +359,9 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
 /// Sends `sig` to the command's process group (or the command alone, if it left the group).
 /// A hangup or termination is followed by SIGCONT, as a terminal hangup does, so that a
 /// command that stopped itself gets it now rather than at the SIGKILL that follows.
-fn forward(command: libc::pid_t, sig: libc::c_int) {
+fn forward(command: sys::Pid, sig: libc::c_int) {
     let send = |sig| {
-        if sys::kill(-command, sig).is_err() {
+        if sys::kill_process_group(command, sig).is_err() {
             let _ = sys::kill(command, sig);
         }
     };
@@ -391,6 +388,6 @@ impl PreparedExec {
             return e;
         }
         sys::restore_signals(&self.inherited.signals);
-        sys::execve(&self.path, &self.argv_ptrs, &self.envp_ptrs)
+        sys::execve(&self.args)
     }
 }

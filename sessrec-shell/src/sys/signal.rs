@@ -8,6 +8,7 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 
 use super::check;
 use super::fd::{pipe, set_nonblocking};
+use super::process::Pid;
 
 /// Highest signal number on Linux (real-time signals included).
 pub const MAX_SIGNAL: usize = 64;
@@ -156,10 +157,17 @@ pub fn signal_pipe(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
     Ok(read)
 }
 
-/// Sends `sig` to a process (or a process group when `pid` is negative).
-pub fn kill(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
+/// Sends `sig` to a process.
+pub fn kill(pid: Pid, sig: libc::c_int) -> io::Result<()> {
     // SAFETY: integer-argument syscall.
-    check(unsafe { libc::kill(pid, sig) })?;
+    check(unsafe { libc::kill(pid.as_raw(), sig) })?;
+    Ok(())
+}
+
+/// Sends `sig` to every process in the group led by `leader`.
+pub fn kill_process_group(leader: Pid, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: integer-argument syscall.
+    check(unsafe { libc::killpg(leader.as_raw(), sig) })?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::path::PathBuf;
 
 use super::check;
+use super::process::Pid;
 
 pub type Termios = libc::termios;
 pub type Winsize = libc::winsize;
@@ -72,18 +73,20 @@ pub fn pty_signal(master: RawFd, sig: libc::c_int) -> io::Result<()> {
     Ok(())
 }
 
-pub fn getsid() -> libc::pid_t {
-    // SAFETY: getsid(0) is the caller's session.
-    unsafe { libc::getsid(0) }
+/// The caller's session id.
+pub fn getsid() -> Pid {
+    // SAFETY: getsid(0) is the caller's session and cannot fail.
+    Pid::from_raw(unsafe { libc::getsid(0) })
 }
 
-pub fn tcgetsid(fd: RawFd) -> io::Result<libc::pid_t> {
+/// The session whose controlling terminal is on `fd`.
+pub fn tcgetsid(fd: RawFd) -> io::Result<Pid> {
     // SAFETY: integer-argument call.
     let sid = unsafe { libc::tcgetsid(fd) };
     if sid == -1 {
         Err(io::Error::last_os_error())
     } else {
-        Ok(sid)
+        Ok(Pid::from_raw(sid))
     }
 }
 

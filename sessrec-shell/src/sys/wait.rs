@@ -3,10 +3,12 @@
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
+use super::process::Pid;
+
 /// A descriptor that becomes readable when the process exits.
-pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     // SAFETY: integer-argument syscall returning a new descriptor (O_CLOEXEC by default).
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -43,12 +45,12 @@ impl ExitStatus {
 }
 
 /// waitpid(2); `Ok(None)` when `nohang` and the child is still running.
-pub fn waitpid(pid: libc::pid_t, nohang: bool) -> io::Result<Option<libc::c_int>> {
+pub fn waitpid(pid: Pid, nohang: bool) -> io::Result<Option<libc::c_int>> {
     let mut status = 0;
     let flags = if nohang { libc::WNOHANG } else { 0 };
     loop {
         // SAFETY: valid pointer to an int.
-        let ret = unsafe { libc::waitpid(pid, &mut status, flags) };
+        let ret = unsafe { libc::waitpid(pid.as_raw(), &mut status, flags) };
         if ret == -1 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {
