@@ -6,7 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -728,11 +728,11 @@ impl Setup {
             .ok()
             .flatten()
             .unwrap_or(self.caller.gid);
-        sys::fchown(pty.slave.as_raw_fd(), self.caller.uid, tty_gid)
-            .and_then(|()| sys::fchmod(pty.slave.as_raw_fd(), 0o620))
+        sys::fchown(&pty.slave, self.caller.uid, tty_gid)
+            .and_then(|()| sys::fchmod(&pty.slave, 0o620))
             .map_err(|e| err(format!("cannot hand the pty to the user: {e}")))?;
-        let guard =
-            RawModeGuard::new(&[0, 1]).map_err(|e| err(format!("terminal setup failed: {e}")))?;
+        let guard = RawModeGuard::new(&[sys::StdFd::Input, sys::StdFd::Output])
+            .map_err(|e| err(format!("terminal setup failed: {e}")))?;
         if let Some(saved) = guard.saved() {
             let _ = sys::tcsetattr(pty.slave.as_raw_fd(), saved);
         }
@@ -748,7 +748,7 @@ impl Setup {
                 .recorder
                 .notice
                 .replace("{session}", &self.session.to_string());
-            let _ = sys::write(1, format!("{notice}\r\n").as_bytes());
+            let _ = sys::write(sys::StdFd::Output, format!("{notice}\r\n").as_bytes());
         }
         let child = spawn::spawn_pty_child(&exec, &pty.slave).map_err(|e| {
             err(format!(
@@ -768,7 +768,7 @@ impl Setup {
         });
         let relay = PtyRelay {
             master: pty.master,
-            signal_fd: signal_fd.as_raw_fd(),
+            signal_fd: signal_fd.as_fd(),
             child_pid: child.pid,
             child_pidfd: child.pidfd,
             recorder,
@@ -793,7 +793,7 @@ impl Setup {
         mut start: Map<String, Value>,
         kind: &ChannelKind,
     ) -> Result<Outcome, StartError> {
-        let guard = RawModeGuard::new(&[0, 1, 2])
+        let guard = RawModeGuard::new(&sys::StdFd::ALL)
             .map_err(|e| err(format!("descriptor setup failed: {e}")))?;
         let monitor_user = spawn::MonitorUser {
             uid: recorder_user.uid,
@@ -816,7 +816,7 @@ impl Setup {
         };
         let relay = PipeRelay {
             child,
-            signal_fd: signal_fd.as_raw_fd(),
+            signal_fd: signal_fd.as_fd(),
             recorder,
             record_payload: self.config.transfer.record_payload,
             observer,
@@ -890,7 +890,7 @@ fn ask_ticket(required: bool) -> Option<String> {
             Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }
-        match sys::read(0, &mut byte) {
+        match sys::read(sys::StdFd::Input, &mut byte) {
             Ok(1) if byte[0] == b'\n' || byte[0] == b'\r' => break,
             Ok(1) => line.push(byte[0]),
             _ => return None,

@@ -18,12 +18,12 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::startup::Inherited;
-use crate::sys;
+use crate::sys::{self, StdFd};
 
 /// Exit code of a child whose exec failed (the shell convention).
 pub const EXEC_FAILED: i32 = 127;
@@ -112,7 +112,7 @@ impl PreparedExec {
 
     /// In a forked child: restore the caller's attributes, become the user, exec.
     /// Reports an errno on `error_fd` and exits on failure. Allocation-free.
-    fn become_user_and_exec(&self, error_fd: RawFd) -> ! {
+    fn become_user_and_exec(&self, error_fd: BorrowedFd<'_>) -> ! {
         sys::restore_limits(&self.inherited.limits);
         let _ = sys::write_oom_score_adj(&self.inherited.oom_score_adj);
         sys::set_umask(self.inherited.umask);
@@ -125,7 +125,7 @@ impl PreparedExec {
     }
 }
 
-fn fail(error_fd: RawFd, err: &io::Error) -> ! {
+fn fail(error_fd: BorrowedFd<'_>, err: &io::Error) -> ! {
     let code = err.raw_os_error().unwrap_or(libc::EINVAL);
     let _ = sys::write(error_fd, &code.to_ne_bytes());
     sys::exit_now(EXEC_FAILED)
@@ -136,7 +136,7 @@ fn exec_result(error_read: OwnedFd) -> io::Result<()> {
     let mut buf = [0u8; 4];
     let mut got = 0;
     loop {
-        match sys::read(error_read.as_raw_fd(), &mut buf[got..]) {
+        match sys::read(&error_read, &mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => {
                 got += n;
@@ -170,12 +170,12 @@ pub fn spawn_pty_child(exec: &PreparedExec, slave: &OwnedFd) -> io::Result<PtyCh
     // data until it execs or `_exit`s (`become_user_and_exec`, `fail`).
     match unsafe { sys::fork() }? {
         sys::Forked::Child => {
-            let ew = error_write.as_raw_fd();
+            let ew = error_write.as_fd();
             let setup = sys::setsid()
                 .and_then(|()| sys::set_controlling_tty(slave.as_raw_fd()))
-                .and_then(|()| sys::dup2(slave.as_raw_fd(), 0))
-                .and_then(|()| sys::dup2(slave.as_raw_fd(), 1))
-                .and_then(|()| sys::dup2(slave.as_raw_fd(), 2));
+                .and_then(|()| sys::redirect_std_fd(StdFd::Input, slave))
+                .and_then(|()| sys::redirect_std_fd(StdFd::Output, slave))
+                .and_then(|()| sys::redirect_std_fd(StdFd::Error, slave));
             if let Err(e) = setup {
                 fail(ew, &e);
             }
@@ -231,17 +231,18 @@ pub fn spawn_pipe_child(exec: &PreparedExec, monitor_user: MonitorUser) -> io::R
     // SAFETY: the recorder is single-threaded; the monitor is allocation-free and never returns
     // (`run_monitor` execs the command in its own child and leaves with `_exit`).
     match unsafe { sys::fork() }? {
-        sys::Forked::Child => {
-            let keep = [
-                stdin_read.as_raw_fd(),
-                stdout_write.as_raw_fd(),
-                stderr_write.as_raw_fd(),
-                control_read.as_raw_fd(),
-                status_write.as_raw_fd(),
-                error_write.as_raw_fd(),
-            ];
-            run_monitor(exec, monitor_user, keep)
-        }
+        sys::Forked::Child => run_monitor(
+            exec,
+            monitor_user,
+            MonitorFds {
+                command_stdin: stdin_read,
+                command_stdout: stdout_write,
+                command_stderr: stderr_write,
+                control: control_read,
+                status: status_write,
+                exec_error: error_write,
+            },
+        ),
         sys::Forked::Parent(monitor_pid) => {
             drop((stdin_read, stdout_write, stderr_write));
             drop((control_read, status_write, error_write));
@@ -263,11 +264,24 @@ pub fn spawn_pipe_child(exec: &PreparedExec, monitor_user: MonitorUser) -> io::R
     }
 }
 
-/// The monitor's whole life. `fds` = [stdin_r, stdout_w, stderr_w, control_r, status_w, error_w].
-/// Allocation-free: it is a forked copy of the recorder that never execs.
+/// The monitor's ends of its pipes to the command and the recorder.
+struct MonitorFds {
+    /// The command's fds 0–2.
+    command_stdin: OwnedFd,
+    command_stdout: OwnedFd,
+    command_stderr: OwnedFd,
+    /// Signal numbers from the recorder.
+    control: OwnedFd,
+    /// Messages to the recorder.
+    status: OwnedFd,
+    /// The exec error pipe: closes empty once the command has exec'd.
+    exec_error: OwnedFd,
+}
+
+/// The monitor's whole life. Allocation-free: it is a forked copy of the recorder that never
+/// execs.
 #[allow(unsafe_code)]
-fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) -> ! {
-    let [stdin_r, stdout_w, stderr_w, control_r, status_w, error_w] = fds;
+fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) -> ! {
     sys::default_all_signals();
     // Only root and the recorder's user can signal the monitor; still, none of these should end
     // or stop it early.
@@ -283,7 +297,18 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
     ] {
         let _ = sys::ignore_signal(sig);
     }
-    sys::close_all_except(&fds, 4096);
+    let keep = [
+        fds.command_stdin.as_raw_fd(),
+        fds.command_stdout.as_raw_fd(),
+        fds.command_stderr.as_raw_fd(),
+        fds.control.as_raw_fd(),
+        fds.status.as_raw_fd(),
+        fds.exec_error.as_raw_fd(),
+    ];
+    // SAFETY: this process never returns from here and so never drops the recorder's
+    // descriptors it was forked with; it uses only those in `keep`.
+    unsafe { sys::close_all_except(&keep, 4096) };
+    let error_w = fds.exec_error.as_fd();
     if let Err(e) = sys::setsid() {
         fail(error_w, &e);
     }
@@ -294,9 +319,9 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
     let command = match unsafe { sys::fork() } {
         Ok(sys::Forked::Child) => {
             let setup = sys::setpgid_self()
-                .and_then(|()| sys::dup2(stdin_r, 0))
-                .and_then(|()| sys::dup2(stdout_w, 1))
-                .and_then(|()| sys::dup2(stderr_w, 2));
+                .and_then(|()| sys::redirect_std_fd(StdFd::Input, &fds.command_stdin))
+                .and_then(|()| sys::redirect_std_fd(StdFd::Output, &fds.command_stdout))
+                .and_then(|()| sys::redirect_std_fd(StdFd::Error, &fds.command_stderr));
             if let Err(e) = setup {
                 fail(error_w, &e);
             }
@@ -310,16 +335,22 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
         let _ = sys::waitpid(command, false);
         fail(error_w, &e);
     }
-    for fd in [stdin_r, stdout_w, stderr_w, error_w] {
-        sys::close(fd);
-    }
-    send_message(status_w, b'P', command.as_raw());
+    let MonitorFds {
+        command_stdin,
+        command_stdout,
+        command_stderr,
+        control,
+        status: status_w,
+        exec_error,
+    } = fds;
+    drop((command_stdin, command_stdout, command_stderr, exec_error));
+    send_message(&status_w, b'P', command.as_raw());
     let pidfd = match sys::pidfd_open(command) {
         Ok(fd) => fd,
         Err(_) => {
             // Without a pidfd, wait blocking; forwarding is then unavailable.
             let status = sys::waitpid(command, false).ok().flatten().unwrap_or(0);
-            send_message(status_w, b'S', status);
+            send_message(&status_w, b'S', status);
             sys::exit_now(0);
         }
     };
@@ -327,7 +358,14 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
     loop {
         let mut fds = [
             sys::pollfd(pidfd.as_raw_fd(), sys::POLLIN),
-            sys::pollfd(if control_open { control_r } else { -1 }, sys::POLLIN),
+            sys::pollfd(
+                if control_open {
+                    control.as_raw_fd()
+                } else {
+                    -1
+                },
+                sys::POLLIN,
+            ),
         ];
         if sys::poll(&mut fds, -1).is_err() {
             continue;
@@ -337,12 +375,12 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
             // group id) stays allocated until it is reaped here, so CAP_KILL never reaches a
             // process that reused it.
             let status = sys::waitpid(command, false).ok().flatten().unwrap_or(0);
-            send_message(status_w, b'S', status);
+            send_message(&status_w, b'S', status);
             sys::exit_now(0);
         }
         if fds[1].revents != 0 {
             let mut byte = [0u8; 1];
-            match sys::read(control_r, &mut byte) {
+            match sys::read(&control, &mut byte) {
                 Ok(1) => forward(command, libc::c_int::from(byte[0])),
                 Ok(_) => {
                     // The recorder is gone: hang the command up, as a closed terminal would.
@@ -371,7 +409,7 @@ fn forward(command: sys::Pid, sig: libc::c_int) {
     }
 }
 
-fn send_message(fd: RawFd, tag: u8, value: i32) {
+fn send_message(fd: impl AsFd, tag: u8, value: i32) {
     let v = value.to_ne_bytes();
     let message = [tag, v[0], v[1], v[2], v[3]];
     let _ = sys::write(fd, &message);

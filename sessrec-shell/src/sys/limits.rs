@@ -1,9 +1,10 @@
 //! Resource limits, umask, OOM score and resource usage of the recorder and its child.
 
 use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
 
 use super::check;
-use super::fd::{close, write};
+use super::fd::write;
 
 /// Limits the recorder raises for itself (the caller's values go back to the child).
 pub const RAISED_LIMITS: [libc::__rlimit_resource_t; 6] = [
@@ -99,7 +100,8 @@ pub fn write_oom_score_adj(value: &[u8]) -> io::Result<()> {
             libc::O_WRONLY | libc::O_CLOEXEC,
         )
     })?;
-    let result = write(fd, value);
-    close(fd);
-    result.map(|_| ())
+    // SAFETY: a fresh descriptor nothing else owns; dropping it is close(2), which does not
+    // allocate.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    write(&fd, value).map(drop)
 }

@@ -2,7 +2,7 @@
 //! and sending signals.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 
@@ -141,8 +141,8 @@ extern "C" fn signal_to_pipe(sig: libc::c_int) {
 /// Routes `signals` to a nonblocking self-pipe; returns its read end (one byte per signal).
 pub fn signal_pipe(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
     let (read, write) = pipe()?;
-    set_nonblocking(read.as_raw_fd())?;
-    set_nonblocking(write.as_raw_fd())?;
+    set_nonblocking(&read)?;
+    set_nonblocking(&write)?;
     let old = SIGNAL_PIPE_WRITE.swap(
         std::os::fd::IntoRawFd::into_raw_fd(write),
         std::sync::atomic::Ordering::SeqCst,
