@@ -837,7 +837,9 @@ impl Setup {
     /// After the child runs: become the `sessrec` system user, with no capabilities, no new
     /// privileges and not dumpable, so the user can neither signal, trace nor read the recorder.
     fn drop_recorder_privileges(&self, recorder_user: &sys::Passwd) -> Result<(), StartError> {
-        sys::drop_to(recorder_user.uid, recorder_user.gid, &[])
+        let uid = sys::Uid::from_raw(recorder_user.uid);
+        let gid = sys::Gid::from_raw(recorder_user.gid);
+        sys::drop_to(uid, gid, &[])
             .and_then(|()| sys::drop_capabilities_and_lock())
             .and_then(|()| match sys::effective_capabilities()? {
                 0 => Ok(()),

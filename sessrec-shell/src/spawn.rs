@@ -31,9 +31,9 @@ pub const EXEC_FAILED: i32 = 127;
 /// A fully prepared `execve` as the user.
 pub struct PreparedExec {
     args: sys::ExecArgs,
-    uid: libc::uid_t,
-    gid: libc::gid_t,
-    groups: Vec<libc::gid_t>,
+    uid: sys::Uid,
+    gid: sys::Gid,
+    groups: Vec<sys::Gid>,
     inherited: Inherited,
 }
 
@@ -94,9 +94,9 @@ impl PreparedExec {
             .collect::<Vec<_>>();
         Ok(PreparedExec {
             args: sys::ExecArgs::new(path, argv, envp),
-            uid: user.0,
-            gid: user.1,
-            groups: user.2.to_vec(),
+            uid: sys::Uid::from_raw(user.0),
+            gid: sys::Gid::from_raw(user.1),
+            groups: user.2.iter().map(|&gid| sys::Gid::from_raw(gid)).collect(),
             inherited: inherited.clone(),
         })
     }
@@ -330,7 +330,10 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
         Ok(sys::Forked::Parent(pid)) => pid,
         Err(e) => fail(error_w, &e),
     };
-    if let Err(e) = sys::become_signaller(monitor_user.uid, monitor_user.gid) {
+    if let Err(e) = sys::become_signaller(
+        sys::Uid::from_raw(monitor_user.uid),
+        sys::Gid::from_raw(monitor_user.gid),
+    ) {
         let _ = sys::kill(command, libc::SIGKILL);
         let _ = sys::waitpid(command, false);
         fail(error_w, &e);

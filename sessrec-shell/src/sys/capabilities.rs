@@ -3,7 +3,7 @@
 use std::io;
 
 use super::check;
-use super::credentials::drop_to;
+use super::credentials::{drop_to, Gid, Uid};
 
 // Capabilities are set with capget/capset written out here rather than with the `caps` crate:
 // the pipe-mode monitor sets them in a forked copy of the recorder, which must not allocate,
@@ -131,8 +131,8 @@ pub fn drop_capabilities_and_lock() -> io::Result<()> {
 /// Turns a root process into `uid`/`gid` (no supplementary groups) that holds CAP_KILL and no
 /// other capability: empty bounding, inheritable and ambient sets, no-new-privs, not dumpable.
 /// Verified before returning. Async-signal-safe (the pipe-mode monitor calls it after fork).
-pub fn become_signaller(uid: libc::uid_t, gid: libc::gid_t) -> io::Result<()> {
-    if uid == 0 {
+pub fn become_signaller(uid: Uid, gid: Gid) -> io::Result<()> {
+    if uid.is_root() {
         // uid 0 would keep root's file access without any capability.
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }

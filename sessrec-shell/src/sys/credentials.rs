@@ -2,6 +2,9 @@
 
 use std::io;
 
+use nix::unistd::{setgid, setgroups, setresgid, setresuid, setuid};
+pub use nix::unistd::{Gid, Uid};
+
 use super::check;
 
 /// The real uid/gid of the caller and its supplementary groups, as the kernel reports them.
@@ -32,27 +35,23 @@ pub fn caller_ids() -> io::Result<CallerIds> {
 
 /// Sets real, effective and saved gid and uid to 0 (the setuid bit gave us euid 0).
 pub fn become_root_fully() -> io::Result<()> {
-    // SAFETY: plain syscalls with integer arguments.
-    check(unsafe { libc::setresgid(0, 0, 0) })?;
-    // SAFETY: as above.
-    check(unsafe { libc::setresuid(0, 0, 0) })?;
+    let root_gid = Gid::from_raw(0);
+    let root_uid = Uid::from_raw(0);
+    setresgid(root_gid, root_gid, root_gid)?;
+    setresuid(root_uid, root_uid, root_uid)?;
     Ok(())
 }
 
 /// Irreversibly switches every id to `uid`/`gid` with exactly `groups`. Async-signal-safe.
 /// Fails if root could be regained afterwards.
-pub fn drop_to(uid: libc::uid_t, gid: libc::gid_t, groups: &[libc::gid_t]) -> io::Result<()> {
-    // SAFETY: `groups` is a valid slice of gid_t for its length.
-    check(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })?;
-    // SAFETY: plain syscall with integer arguments.
-    check(unsafe { libc::setresgid(gid, gid, gid) })?;
-    // SAFETY: plain syscall with integer arguments.
-    check(unsafe { libc::setresuid(uid, uid, uid) })?;
-    if uid != 0 {
-        // SAFETY: plain syscall; success would mean the drop was reversible.
-        let regained_uid = unsafe { libc::setuid(0) } == 0;
-        // SAFETY: as above, for the group.
-        let regained_gid = gid != 0 && unsafe { libc::setgid(0) } == 0;
+pub fn drop_to(uid: Uid, gid: Gid, groups: &[Gid]) -> io::Result<()> {
+    setgroups(groups)?;
+    setresgid(gid, gid, gid)?;
+    setresuid(uid, uid, uid)?;
+    if !uid.is_root() {
+        // Success here would mean the drop was reversible.
+        let regained_uid = setuid(Uid::from_raw(0)).is_ok();
+        let regained_gid = gid.as_raw() != 0 && setgid(Gid::from_raw(0)).is_ok();
         if regained_uid || regained_gid {
             return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
