@@ -12,7 +12,7 @@ use sessrec_core::record::Stream;
 
 use crate::masking::{InputMasker, InputPiece, TermMode};
 use crate::recording::ChannelRecorder;
-use crate::spawn::{PipeChild, MONITOR_MESSAGE_LEN};
+use crate::spawn::{MonitorMessage, PipeChild, MONITOR_MESSAGE_LEN};
 use crate::sys::{self, ExitStatus, StdFd};
 
 /// Largest single read.
@@ -946,14 +946,7 @@ impl PipeRelay<'_> {
                         Ok(n) => message.extend_from_slice(&buf[..n]),
                     }
                 }
-                while message.len() >= MONITOR_MESSAGE_LEN {
-                    let value =
-                        i32::from_ne_bytes([message[1], message[2], message[3], message[4]]);
-                    if message[0] == b'S' {
-                        status = Some(ExitStatus::from_wait_status(value));
-                    }
-                    message.drain(..MONITOR_MESSAGE_LEN);
-                }
+                take_monitor_messages(&mut message, &mut status);
             }
             if fds[8].revents != 0 && !monitor_gone {
                 let _ = sys::waitpid(self.child.monitor_pid, false);
@@ -967,14 +960,7 @@ impl PipeRelay<'_> {
                         }
                         message.extend_from_slice(&buf[..n]);
                     }
-                    while message.len() >= MONITOR_MESSAGE_LEN {
-                        let value =
-                            i32::from_ne_bytes([message[1], message[2], message[3], message[4]]);
-                        if message[0] == b'S' {
-                            status = Some(ExitStatus::from_wait_status(value));
-                        }
-                        message.drain(..MONITOR_MESSAGE_LEN);
-                    }
+                    take_monitor_messages(&mut message, &mut status);
                 }
             }
             if let Some(timeout) = self.idle.timeout {
@@ -995,6 +981,17 @@ impl PipeRelay<'_> {
             reason: end.unwrap_or(EndReason::Exit),
             status,
         }
+    }
+}
+
+/// Consumes the complete monitor messages in `pending`; the command's end sets `status`.
+/// (The command's pid is not needed here: the monitor forwards the signals.)
+fn take_monitor_messages(pending: &mut Vec<u8>, status: &mut Option<ExitStatus>) {
+    while let Some(bytes) = pending.first_chunk::<MONITOR_MESSAGE_LEN>() {
+        if let Some(MonitorMessage::CommandEnded(wait_status)) = MonitorMessage::decode(*bytes) {
+            *status = Some(ExitStatus::from_wait_status(wait_status));
+        }
+        pending.drain(..MONITOR_MESSAGE_LEN);
     }
 }
 
@@ -1044,5 +1041,19 @@ mod tests {
         let mut buf = [0u8; 8];
         assert_eq!(sys::read(&r2, &mut buf).unwrap(), 5);
         assert_eq!(&buf[..5], b"hello");
+    }
+
+    #[test]
+    fn monitor_messages_are_taken_whole_and_the_end_sets_the_status() {
+        let mut pending = Vec::new();
+        let mut status = None;
+        pending.extend_from_slice(&[b'P', 1, 0, 0, 0, b'S', 0]);
+        take_monitor_messages(&mut pending, &mut status);
+        assert_eq!(status, None);
+        assert_eq!(pending, [b'S', 0]);
+        pending.extend_from_slice(&[3, 0, 0]);
+        take_monitor_messages(&mut pending, &mut status);
+        assert_eq!(status, Some(ExitStatus::from_wait_status(3 << 8)));
+        assert!(pending.is_empty());
     }
 }

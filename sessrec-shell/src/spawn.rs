@@ -212,6 +212,36 @@ pub struct PipeChild {
 /// Monitor messages are a tag byte and a native-endian i32.
 pub const MONITOR_MESSAGE_LEN: usize = 5;
 
+/// A message from the pipe-mode monitor to the recorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorMessage {
+    /// `P`: the command runs with this pid.
+    CommandStarted(i32),
+    /// `S`: the command ended with this wait status.
+    CommandEnded(i32),
+}
+
+impl MonitorMessage {
+    fn encode(self) -> [u8; MONITOR_MESSAGE_LEN] {
+        let (tag, value) = match self {
+            MonitorMessage::CommandStarted(pid) => (b'P', pid),
+            MonitorMessage::CommandEnded(status) => (b'S', status),
+        };
+        let v = value.to_ne_bytes();
+        [tag, v[0], v[1], v[2], v[3]]
+    }
+
+    /// `None` for an unknown tag.
+    pub fn decode(bytes: [u8; MONITOR_MESSAGE_LEN]) -> Option<Self> {
+        let value = i32::from_ne_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+        match bytes[0] {
+            b'P' => Some(MonitorMessage::CommandStarted(value)),
+            b'S' => Some(MonitorMessage::CommandEnded(value)),
+            _ => None,
+        }
+    }
+}
+
 /// Who the pipe-mode monitor runs as (the recorder's system user, never root).
 #[derive(Debug, Clone, Copy)]
 pub struct MonitorUser {
@@ -347,13 +377,13 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
         exec_error,
     } = fds;
     drop((command_stdin, command_stdout, command_stderr, exec_error));
-    send_message(&status_w, b'P', command.as_raw());
+    send_message(&status_w, MonitorMessage::CommandStarted(command.as_raw()));
     let pidfd = match sys::pidfd_open(command) {
         Ok(fd) => fd,
         Err(_) => {
             // Without a pidfd, wait blocking; forwarding is then unavailable.
             let status = sys::waitpid(command, false).ok().flatten().unwrap_or(0);
-            send_message(&status_w, b'S', status);
+            send_message(&status_w, MonitorMessage::CommandEnded(status));
             sys::exit_now(0);
         }
     };
@@ -378,7 +408,7 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
             // group id) stays allocated until it is reaped here, so CAP_KILL never reaches a
             // process that reused it.
             let status = sys::waitpid(command, false).ok().flatten().unwrap_or(0);
-            send_message(&status_w, b'S', status);
+            send_message(&status_w, MonitorMessage::CommandEnded(status));
             sys::exit_now(0);
         }
         if fds[1].revents != 0 {
@@ -412,10 +442,8 @@ fn forward(command: sys::Pid, sig: libc::c_int) {
     }
 }
 
-fn send_message(fd: impl AsFd, tag: u8, value: i32) {
-    let v = value.to_ne_bytes();
-    let message = [tag, v[0], v[1], v[2], v[3]];
-    let _ = sys::write(fd, &message);
+fn send_message(fd: impl AsFd, message: MonitorMessage) {
+    let _ = sys::write(fd, &message.encode());
 }
 
 impl PreparedExec {
@@ -430,5 +458,22 @@ impl PreparedExec {
         }
         sys::restore_signals(&self.inherited.signals);
         sys::execve(&self.args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitor_messages_round_trip() {
+        for message in [
+            MonitorMessage::CommandStarted(4242),
+            MonitorMessage::CommandEnded(0x0f00),
+            MonitorMessage::CommandEnded(-1),
+        ] {
+            assert_eq!(MonitorMessage::decode(message.encode()), Some(message));
+        }
+        assert_eq!(MonitorMessage::decode(*b"X\0\0\0\0"), None);
     }
 }
