@@ -6,7 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -388,7 +388,7 @@ impl Setup {
             );
         }
         start.insert("recorder_version".into(), json!(sessrec_core::VERSION));
-        start.insert("recorder_pid".into(), json!(sys::getpid()));
+        start.insert("recorder_pid".into(), json!(sys::getpid().as_raw()));
         start.insert("mono_us".into(), json!(recorder.start_mono_us()));
         start.insert("start_time".into(), json!(Timestamp::now().to_string()));
         if let Some((used, limit)) = budget_spent {
@@ -511,7 +511,7 @@ impl Setup {
         start.insert("uid".into(), json!(self.caller.uid));
         start.insert("identity_verified".into(), json!(self.identity.verified));
         start.insert("recorder_version".into(), json!(sessrec_core::VERSION));
-        start.insert("recorder_pid".into(), json!(sys::getpid()));
+        start.insert("recorder_pid".into(), json!(sys::getpid().as_raw()));
         start.insert("mono_us".into(), json!(recorder.start_mono_us()));
         start.insert("start_time".into(), json!(Timestamp::now().to_string()));
         recorder.event("channel.start", start);
@@ -734,11 +734,11 @@ impl Setup {
             .ok()
             .flatten()
             .unwrap_or(self.caller.gid);
-        sys::fchown(pty.slave.as_raw_fd(), self.caller.uid, tty_gid)
-            .and_then(|()| sys::fchmod(pty.slave.as_raw_fd(), 0o620))
+        sys::fchown(&pty.slave, self.caller.uid, tty_gid)
+            .and_then(|()| sys::fchmod(&pty.slave, 0o620))
             .map_err(|e| err(format!("cannot hand the pty to the user: {e}")))?;
-        let guard =
-            RawModeGuard::new(&[0, 1]).map_err(|e| err(format!("terminal setup failed: {e}")))?;
+        let guard = RawModeGuard::new(&[sys::StdFd::Input, sys::StdFd::Output])
+            .map_err(|e| err(format!("terminal setup failed: {e}")))?;
         if let Some(saved) = guard.saved() {
             let _ = sys::tcsetattr(pty.slave.as_raw_fd(), saved);
         }
@@ -754,7 +754,7 @@ impl Setup {
                 .recorder
                 .notice
                 .replace("{session}", &self.session.to_string());
-            let _ = sys::write(1, format!("{notice}\r\n").as_bytes());
+            let _ = sys::write(sys::StdFd::Output, format!("{notice}\r\n").as_bytes());
         }
         let child = spawn::spawn_pty_child(&exec, &pty.slave).map_err(|e| {
             err(format!(
@@ -763,7 +763,7 @@ impl Setup {
             ))
         })?;
         drop(pty.slave);
-        start.insert("pid".into(), json!(child.pid));
+        start.insert("pid".into(), json!(child.pid.as_raw()));
         self.write_start(recorder, start);
         self.drop_recorder_privileges(&recorder_user)?;
         let masker = self.config.recorder.record_input.then(|| {
@@ -774,7 +774,7 @@ impl Setup {
         });
         let relay = PtyRelay {
             master: pty.master,
-            signal_fd: signal_fd.as_raw_fd(),
+            signal_fd: signal_fd.as_fd(),
             child_pid: child.pid,
             child_pidfd: child.pidfd,
             recorder,
@@ -799,7 +799,7 @@ impl Setup {
         mut start: Map<String, Value>,
         kind: &ChannelKind,
     ) -> Result<Outcome, StartError> {
-        let guard = RawModeGuard::new(&[0, 1, 2])
+        let guard = RawModeGuard::new(&sys::StdFd::ALL)
             .map_err(|e| err(format!("descriptor setup failed: {e}")))?;
         let monitor_user = spawn::MonitorUser {
             uid: recorder_user.uid,
@@ -811,7 +811,7 @@ impl Setup {
                 exec.path().to_string_lossy()
             ))
         })?;
-        start.insert("pid".into(), json!(child.monitor_pid));
+        start.insert("pid".into(), json!(child.monitor_pid.as_raw()));
         self.write_start(recorder, start);
         self.drop_recorder_privileges(&recorder_user)?;
         let observer = match kind {
@@ -822,7 +822,7 @@ impl Setup {
         };
         let relay = PipeRelay {
             child,
-            signal_fd: signal_fd.as_raw_fd(),
+            signal_fd: signal_fd.as_fd(),
             recorder,
             record_payload: self.config.transfer.record_payload,
             observer,
@@ -843,7 +843,9 @@ impl Setup {
     /// After the child runs: become the `sessrec` system user, with no capabilities, no new
     /// privileges and not dumpable, so the user can neither signal, trace nor read the recorder.
     fn drop_recorder_privileges(&self, recorder_user: &sys::Passwd) -> Result<(), StartError> {
-        sys::drop_to(recorder_user.uid, recorder_user.gid, &[])
+        let uid = sys::Uid::from_raw(recorder_user.uid);
+        let gid = sys::Gid::from_raw(recorder_user.gid);
+        sys::drop_to(uid, gid, &[])
             .and_then(|()| sys::drop_capabilities_and_lock())
             .and_then(|()| match sys::effective_capabilities()? {
                 0 => Ok(()),
@@ -896,7 +898,7 @@ fn ask_ticket(required: bool) -> Option<String> {
             Ok(0) | Err(_) => return None,
             Ok(_) => {}
         }
-        match sys::read(0, &mut byte) {
+        match sys::read(sys::StdFd::Input, &mut byte) {
             Ok(1) if byte[0] == b'\n' || byte[0] == b'\r' => break,
             Ok(1) => line.push(byte[0]),
             _ => return None,

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
@@ -12,8 +12,8 @@ use sessrec_core::record::Stream;
 
 use crate::masking::{InputMasker, InputPiece, TermMode};
 use crate::recording::ChannelRecorder;
-use crate::spawn::{PipeChild, MONITOR_MESSAGE_LEN};
-use crate::sys::{self, ExitStatus};
+use crate::spawn::{MonitorMessage, PipeChild, MONITOR_MESSAGE_LEN};
+use crate::sys::{self, ExitStatus, StdFd};
 
 /// Largest single read.
 const CHUNK: usize = 64 * 1024;
@@ -134,11 +134,11 @@ impl Pending {
         self.len = 0;
     }
     /// Reads into the (empty) buffer. `Ok(None)`: would block.
-    fn fill_from(&mut self, fd: RawFd) -> io::Result<Option<usize>> {
+    fn fill_from(&mut self, fd: impl AsFd) -> io::Result<Option<usize>> {
         self.fill_from_at_most(fd, usize::MAX)
     }
     /// Reads at most `limit` bytes into the (empty) buffer.
-    fn fill_from_at_most(&mut self, fd: RawFd, limit: usize) -> io::Result<Option<usize>> {
+    fn fill_from_at_most(&mut self, fd: impl AsFd, limit: usize) -> io::Result<Option<usize>> {
         debug_assert!(self.is_empty());
         self.clear();
         let room = self.buf.len().min(limit.max(1));
@@ -152,9 +152,9 @@ impl Pending {
         }
     }
     /// Writes as much as the fd takes. `Ok(true)` when all is written.
-    fn drain_to(&mut self, fd: RawFd) -> io::Result<bool> {
+    fn drain_to(&mut self, fd: impl AsFd) -> io::Result<bool> {
         while !self.is_empty() {
-            match sys::write(fd, self.data()) {
+            match sys::write(&fd, self.data()) {
                 Ok(n) => self.pos += n,
                 Err(e) if would_block(&e) => return Ok(false),
                 Err(e) => return Err(e),
@@ -198,7 +198,7 @@ struct Signals {
     term: bool,
 }
 
-fn read_signals(fd: RawFd) -> Signals {
+fn read_signals(fd: BorrowedFd<'_>) -> Signals {
     let mut s = Signals::default();
     let mut buf = [0u8; 64];
     while let Ok(n) = sys::read(fd, &mut buf) {
@@ -219,7 +219,7 @@ fn read_signals(fd: RawFd) -> Signals {
 
 /// Tells the user something on the (nonblocking) terminal, waiting up to `SAY_WAIT` for room
 /// when the terminal is busy, so the reason a session ends is not lost behind output.
-fn say(fd: RawFd, text: &str) {
+fn say(fd: StdFd, text: &str) {
     let mut rest = text.as_bytes();
     let give_up = Instant::now() + SAY_WAIT;
     while !rest.is_empty() {
@@ -230,7 +230,7 @@ fn say(fd: RawFd, text: &str) {
                 if left.is_zero() {
                     return;
                 }
-                let mut fds = [sys::pollfd(fd, sys::POLLOUT)];
+                let mut fds = [sys::pollfd(fd.raw(), sys::POLLOUT)];
                 let _ = sys::poll(&mut fds, left.as_millis().min(1000) as i32 + 1);
             }
             Err(_) => return,
@@ -238,7 +238,7 @@ fn say(fd: RawFd, text: &str) {
     }
 }
 
-fn reap(pidfd: &OwnedFd, pid: libc::pid_t, wait: Duration) -> Option<ExitStatus> {
+fn reap(pidfd: &OwnedFd, pid: sys::Pid, wait: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + wait;
     loop {
         if let Ok(Some(status)) = sys::waitpid(pid, true) {
@@ -256,8 +256,8 @@ fn reap(pidfd: &OwnedFd, pid: libc::pid_t, wait: Duration) -> Option<ExitStatus>
 /// The pty-mode relay between the outer terminal (fds 0/1) and the pty master.
 pub struct PtyRelay<'a> {
     pub master: OwnedFd,
-    pub signal_fd: RawFd,
-    pub child_pid: libc::pid_t,
+    pub signal_fd: BorrowedFd<'a>,
+    pub child_pid: sys::Pid,
     pub child_pidfd: OwnedFd,
     pub recorder: &'a mut ChannelRecorder,
     pub masker: Option<InputMasker>,
@@ -268,10 +268,10 @@ pub struct PtyRelay<'a> {
 
 impl PtyRelay<'_> {
     pub fn run(mut self) -> Outcome {
-        let (outer_in, outer_out) = (0, 1);
+        let (outer_in, outer_out) = (StdFd::Input, StdFd::Output);
         let master = self.master.as_raw_fd();
         // Reads without a poll first (the final drain) must never block.
-        let _ = sys::set_nonblocking(master);
+        let _ = sys::set_nonblocking(&self.master);
         let mut to_outer = Pending::new();
         let mut to_master = Pending::new();
         if !self.typeahead.is_empty() {
@@ -338,7 +338,7 @@ impl PtyRelay<'_> {
             let mut fds = [
                 sys::pollfd(
                     if outer_open && to_master.is_empty() && drain_until.is_none() {
-                        outer_in
+                        outer_in.raw()
                     } else {
                         -1
                     },
@@ -346,14 +346,14 @@ impl PtyRelay<'_> {
                 ),
                 sys::pollfd(
                     if outer_open && !to_outer.is_empty() {
-                        outer_out
+                        outer_out.raw()
                     } else {
                         -1
                     },
                     sys::POLLOUT,
                 ),
                 sys::pollfd(if master_events != 0 { master } else { -1 }, master_events),
-                sys::pollfd(self.signal_fd, sys::POLLIN),
+                sys::pollfd(self.signal_fd.as_raw_fd(), sys::POLLIN),
                 sys::pollfd(
                     if status.is_none() {
                         self.child_pidfd.as_raw_fd()
@@ -419,7 +419,7 @@ impl PtyRelay<'_> {
                         warned = false;
                         self.record_input(to_master.data());
                         // Pass it on now rather than after another poll: keystroke latency.
-                        if let Err(e) = to_master.drain_to(master) {
+                        if let Err(e) = to_master.drain_to(&self.master) {
                             if !would_block(&e) {
                                 to_master.clear();
                             }
@@ -431,7 +431,7 @@ impl PtyRelay<'_> {
             if fds[2].revents & (sys::POLLOUT | sys::POLLERR | sys::POLLHUP) != 0
                 && !to_master.is_empty()
             {
-                if let Err(e) = to_master.drain_to(master) {
+                if let Err(e) = to_master.drain_to(&self.master) {
                     if !would_block(&e) {
                         to_master.clear();
                     }
@@ -442,7 +442,7 @@ impl PtyRelay<'_> {
                 && to_outer.is_empty()
                 && !master_eof
             {
-                match to_outer.fill_from(master) {
+                match to_outer.fill_from(&self.master) {
                     Ok(Some(0)) => master_eof = true,
                     Ok(Some(_)) => {
                         last_activity = now;
@@ -531,7 +531,7 @@ impl PtyRelay<'_> {
                 let mut buf = Pending::new();
                 for _ in 0..64 {
                     buf.clear();
-                    match buf.fill_from(master) {
+                    match buf.fill_from(&self.master) {
                         Ok(Some(n)) if n > 0 => {
                             self.recorder.output(Stream::Output, buf.data());
                             if outer_open {
@@ -594,7 +594,7 @@ impl PtyRelay<'_> {
 /// apart; half-closes are passed on.
 pub struct PipeRelay<'a> {
     pub child: PipeChild,
-    pub signal_fd: RawFd,
+    pub signal_fd: BorrowedFd<'a>,
     pub recorder: &'a mut ChannelRecorder,
     pub observer: Option<Box<dyn ChannelObserver>>,
     pub record_payload: bool,
@@ -624,10 +624,10 @@ impl PipeRelay<'_> {
         let mut end_since: Option<Instant> = None;
         let mut killed_at: Option<Instant> = None;
         for fd in [
-            to_command.as_ref().map(|f| f.as_raw_fd()),
-            from_stdout.as_ref().map(|f| f.as_raw_fd()),
-            from_stderr.as_ref().map(|f| f.as_raw_fd()),
-            status_fd.as_ref().map(|f| f.as_raw_fd()),
+            to_command.as_ref(),
+            from_stdout.as_ref(),
+            from_stderr.as_ref(),
+            status_fd.as_ref(),
         ]
         .into_iter()
         .flatten()
@@ -636,15 +636,17 @@ impl PipeRelay<'_> {
         }
         if bulk {
             // Best effort: larger pipes mean fewer wake-ups per MiB moved.
-            let data_fds = [Some(0), Some(1), to_command.as_ref().map(|f| f.as_raw_fd())];
-            let data_fds = data_fds
-                .into_iter()
-                .chain([from_stdout.as_ref().map(|f| f.as_raw_fd())]);
-            for fd in data_fds.flatten() {
+            let data_fds = [
+                Some(StdFd::Input.fd()),
+                Some(StdFd::Output.fd()),
+                to_command.as_ref().map(|f| f.as_fd()),
+                from_stdout.as_ref().map(|f| f.as_fd()),
+            ];
+            for fd in data_fds.into_iter().flatten() {
                 let _ = sys::grow_pipe(fd, TRANSFER_CHUNK);
             }
         }
-        let control = self.child.control.as_raw_fd();
+        let control = self.child.control.as_fd();
         let forward = |sig: libc::c_int| {
             let _ = sys::write(control, &[sig as u8]);
         };
@@ -745,7 +747,7 @@ impl PipeRelay<'_> {
                 ),
                 sys::pollfd(if stderr_buf.is_empty() { -1 } else { 2 }, sys::POLLOUT),
                 sys::pollfd(raw(&status_fd), sys::POLLIN),
-                sys::pollfd(self.signal_fd, sys::POLLIN),
+                sys::pollfd(self.signal_fd.as_raw_fd(), sys::POLLIN),
                 sys::pollfd(
                     if monitor_gone {
                         -1
@@ -782,7 +784,7 @@ impl PipeRelay<'_> {
                 }
             }
             if fds[0].revents != 0 {
-                match stdin_buf.fill_from(0) {
+                match stdin_buf.fill_from(StdFd::Input) {
                     Ok(Some(0)) | Err(_) => {
                         stdin_open = false;
                     }
@@ -803,7 +805,7 @@ impl PipeRelay<'_> {
             }
             if !stdin_buf.is_empty() {
                 if let Some(fd) = to_command.as_ref() {
-                    if fds[1].revents != 0 && stdin_buf.drain_to(fd.as_raw_fd()).is_err() {
+                    if fds[1].revents != 0 && stdin_buf.drain_to(fd).is_err() {
                         // The command closed its stdin: drop what it will never read.
                         stdin_buf.clear();
                         to_command = None;
@@ -821,12 +823,17 @@ impl PipeRelay<'_> {
                     fds[2].revents != 0
                 };
                 if ready {
-                    let fd = from_stdout.as_ref().map_or(-1, |f| f.as_raw_fd());
-                    match sys::splice(fd, 1, skippable.min(TRANSFER_CHUNK)) {
+                    let spliced = match from_stdout.as_ref() {
+                        Some(from) => {
+                            sys::splice(from, StdFd::Output, skippable.min(TRANSFER_CHUNK))
+                        }
+                        None => Err(io::Error::from_raw_os_error(libc::EBADF)),
+                    };
+                    match spliced {
                         Ok(0) => {
                             // End of the command's output: pass the EOF on.
                             from_stdout = None;
-                            let _ = close_std(1);
+                            let _ = close_std(StdFd::Output);
                             out_open = false;
                         }
                         Ok(n) => {
@@ -860,7 +867,7 @@ impl PipeRelay<'_> {
                     3usize,
                     &mut from_stdout,
                     &mut stdout_buf,
-                    1,
+                    StdFd::Output,
                     &mut out_open,
                     Stream::Output,
                 ),
@@ -869,15 +876,22 @@ impl PipeRelay<'_> {
                     5,
                     &mut from_stderr,
                     &mut stderr_buf,
-                    2,
+                    StdFd::Error,
                     &mut err_open,
                     Stream::Stderr,
                 ),
             ] {
-                if fds[poll_in].revents != 0 && buf.is_empty() && !(splicing && target == 1) {
+                if fds[poll_in].revents != 0
+                    && buf.is_empty()
+                    && !(splicing && target == StdFd::Output)
+                {
                     if let Some(fd) = source.as_ref() {
-                        let limit = if target == 1 { read_limit } else { usize::MAX };
-                        match buf.fill_from_at_most(fd.as_raw_fd(), limit) {
+                        let limit = if target == StdFd::Output {
+                            read_limit
+                        } else {
+                            usize::MAX
+                        };
+                        match buf.fill_from_at_most(fd, limit) {
                             Ok(Some(0)) | Err(_) => {
                                 *source = None;
                                 // Pass the EOF on to the client.
@@ -912,7 +926,8 @@ impl PipeRelay<'_> {
                 }
                 // While splicing, a reply's header is passed on at once, so its payload can
                 // follow without another poll.
-                let write_now = fds[poll_out].revents != 0 || (splice_usable && target == 1);
+                let write_now =
+                    fds[poll_out].revents != 0 || (splice_usable && target == StdFd::Output);
                 if !buf.is_empty() && write_now && buf.drain_to(target).is_err() {
                     buf.clear();
                     *open = false;
@@ -926,19 +941,12 @@ impl PipeRelay<'_> {
             if fds[6].revents != 0 {
                 if let Some(fd) = status_fd.as_ref() {
                     let mut buf = [0u8; 64];
-                    match sys::read(fd.as_raw_fd(), &mut buf) {
+                    match sys::read(fd, &mut buf) {
                         Ok(0) | Err(_) => status_fd = None,
                         Ok(n) => message.extend_from_slice(&buf[..n]),
                     }
                 }
-                while message.len() >= MONITOR_MESSAGE_LEN {
-                    let value =
-                        i32::from_ne_bytes([message[1], message[2], message[3], message[4]]);
-                    if message[0] == b'S' {
-                        status = Some(ExitStatus::from_wait_status(value));
-                    }
-                    message.drain(..MONITOR_MESSAGE_LEN);
-                }
+                take_monitor_messages(&mut message, &mut status);
             }
             if fds[8].revents != 0 && !monitor_gone {
                 let _ = sys::waitpid(self.child.monitor_pid, false);
@@ -946,20 +954,13 @@ impl PipeRelay<'_> {
                 // Read any status message it left.
                 if let Some(fd) = status_fd.as_ref() {
                     let mut buf = [0u8; 64];
-                    while let Ok(n) = sys::read(fd.as_raw_fd(), &mut buf) {
+                    while let Ok(n) = sys::read(fd, &mut buf) {
                         if n == 0 {
                             break;
                         }
                         message.extend_from_slice(&buf[..n]);
                     }
-                    while message.len() >= MONITOR_MESSAGE_LEN {
-                        let value =
-                            i32::from_ne_bytes([message[1], message[2], message[3], message[4]]);
-                        if message[0] == b'S' {
-                            status = Some(ExitStatus::from_wait_status(value));
-                        }
-                        message.drain(..MONITOR_MESSAGE_LEN);
-                    }
+                    take_monitor_messages(&mut message, &mut status);
                 }
             }
             if let Some(timeout) = self.idle.timeout {
@@ -983,10 +984,21 @@ impl PipeRelay<'_> {
     }
 }
 
+/// Consumes the complete monitor messages in `pending`; the command's end sets `status`.
+/// (The command's pid is not needed here: the monitor forwards the signals.)
+fn take_monitor_messages(pending: &mut Vec<u8>, status: &mut Option<ExitStatus>) {
+    while let Some(bytes) = pending.first_chunk::<MONITOR_MESSAGE_LEN>() {
+        if let Some(MonitorMessage::CommandEnded(wait_status)) = MonitorMessage::decode(*bytes) {
+            *status = Some(ExitStatus::from_wait_status(wait_status));
+        }
+        pending.drain(..MONITOR_MESSAGE_LEN);
+    }
+}
+
 /// Replaces fd 1 or 2 with /dev/null, so the reader on the other side sees EOF.
-fn close_std(fd: RawFd) -> io::Result<()> {
+fn close_std(fd: StdFd) -> io::Result<()> {
     let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
-    sys::dup2(null.as_raw_fd(), fd)
+    sys::redirect_std_fd(fd, &null)
 }
 
 #[cfg(test)]
@@ -1020,14 +1032,28 @@ mod tests {
     fn pending_keeps_partial_writes() {
         let (r, w) = sys::pipe().unwrap();
         let mut p = Pending::new();
-        sys::write(w.as_raw_fd(), b"hello").unwrap();
-        assert_eq!(p.fill_from(r.as_raw_fd()).unwrap(), Some(5));
+        sys::write(&w, b"hello").unwrap();
+        assert_eq!(p.fill_from(&r).unwrap(), Some(5));
         assert_eq!(p.data(), b"hello");
         let (r2, w2) = sys::pipe().unwrap();
-        assert!(p.drain_to(w2.as_raw_fd()).unwrap());
+        assert!(p.drain_to(&w2).unwrap());
         assert!(p.is_empty());
         let mut buf = [0u8; 8];
-        assert_eq!(sys::read(r2.as_raw_fd(), &mut buf).unwrap(), 5);
+        assert_eq!(sys::read(&r2, &mut buf).unwrap(), 5);
         assert_eq!(&buf[..5], b"hello");
+    }
+
+    #[test]
+    fn monitor_messages_are_taken_whole_and_the_end_sets_the_status() {
+        let mut pending = Vec::new();
+        let mut status = None;
+        pending.extend_from_slice(&[b'P', 1, 0, 0, 0, b'S', 0]);
+        take_monitor_messages(&mut pending, &mut status);
+        assert_eq!(status, None);
+        assert_eq!(pending, [b'S', 0]);
+        pending.extend_from_slice(&[3, 0, 0]);
+        take_monitor_messages(&mut pending, &mut status);
+        assert_eq!(status, Some(ExitStatus::from_wait_status(3 << 8)));
+        assert!(pending.is_empty());
     }
 }

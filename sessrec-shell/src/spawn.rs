@@ -13,31 +13,27 @@
 //! only capability (see `sys::become_signaller`): the user can neither signal it (kill(2) needs
 //! a matching uid; SIGCONT, allowed within a session, only continues a monitor nobody stopped),
 //! nor trace it or open its descriptors (another uid, not dumpable).
-#![forbid(unsafe_code)]
+// The only unsafe code is the two `fork` calls, each allowed where it is made.
+#![deny(unsafe_code)]
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::startup::Inherited;
-use crate::sys;
+use crate::sys::{self, StdFd};
 
 /// Exit code of a child whose exec failed (the shell convention).
 pub const EXEC_FAILED: i32 = 127;
 
 /// A fully prepared `execve` as the user.
 pub struct PreparedExec {
-    path: CString,
-    argv: Vec<CString>,
-    argv_ptrs: Vec<*const libc::c_char>,
-    /// Owns the strings `envp_ptrs` points into.
-    _envp: Vec<CString>,
-    envp_ptrs: Vec<*const libc::c_char>,
-    uid: libc::uid_t,
-    gid: libc::gid_t,
-    groups: Vec<libc::gid_t>,
+    args: sys::ExecArgs,
+    uid: sys::Uid,
+    gid: sys::Gid,
+    groups: Vec<sys::Gid>,
     inherited: Inherited,
 }
 
@@ -96,35 +92,27 @@ impl PreparedExec {
                 CString::new(entry).ok()
             })
             .collect::<Vec<_>>();
-        let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-        argv_ptrs.push(std::ptr::null());
-        let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
-        envp_ptrs.push(std::ptr::null());
         Ok(PreparedExec {
-            path,
-            argv,
-            argv_ptrs,
-            _envp: envp,
-            envp_ptrs,
-            uid: user.0,
-            gid: user.1,
-            groups: user.2.to_vec(),
+            args: sys::ExecArgs::new(path, argv, envp),
+            uid: sys::Uid::from_raw(user.0),
+            gid: sys::Gid::from_raw(user.1),
+            groups: user.2.iter().map(|&gid| sys::Gid::from_raw(gid)).collect(),
             inherited: inherited.clone(),
         })
     }
 
     /// The program to execute.
     pub fn path(&self) -> &CString {
-        &self.path
+        self.args.path()
     }
 
     pub fn argv(&self) -> &[CString] {
-        &self.argv
+        self.args.argv()
     }
 
     /// In a forked child: restore the caller's attributes, become the user, exec.
     /// Reports an errno on `error_fd` and exits on failure. Allocation-free.
-    fn become_user_and_exec(&self, error_fd: RawFd) -> ! {
+    fn become_user_and_exec(&self, error_fd: BorrowedFd<'_>) -> ! {
         sys::restore_limits(&self.inherited.limits);
         let _ = sys::write_oom_score_adj(&self.inherited.oom_score_adj);
         sys::set_umask(self.inherited.umask);
@@ -132,12 +120,12 @@ impl PreparedExec {
             fail(error_fd, &e);
         }
         sys::restore_signals(&self.inherited.signals);
-        let err = sys::execve(&self.path, &self.argv_ptrs, &self.envp_ptrs);
+        let err = sys::execve(&self.args);
         fail(error_fd, &err)
     }
 }
 
-fn fail(error_fd: RawFd, err: &io::Error) -> ! {
+fn fail(error_fd: BorrowedFd<'_>, err: &io::Error) -> ! {
     let code = err.raw_os_error().unwrap_or(libc::EINVAL);
     let _ = sys::write(error_fd, &code.to_ne_bytes());
     sys::exit_now(EXEC_FAILED)
@@ -148,7 +136,7 @@ fn exec_result(error_read: OwnedFd) -> io::Result<()> {
     let mut buf = [0u8; 4];
     let mut got = 0;
     loop {
-        match sys::read(error_read.as_raw_fd(), &mut buf[got..]) {
+        match sys::read(&error_read, &mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => {
                 got += n;
@@ -169,22 +157,25 @@ fn exec_result(error_read: OwnedFd) -> io::Result<()> {
 
 /// A running pty-mode child.
 pub struct PtyChild {
-    pub pid: libc::pid_t,
+    pub pid: sys::Pid,
     pub pidfd: OwnedFd,
 }
 
 /// Forks the pty-mode child: new session, `slave` as controlling terminal and fds 0–2, then
 /// the prepared exec. Returns once the exec succeeded (or with its error).
+#[allow(unsafe_code)]
 pub fn spawn_pty_child(exec: &PreparedExec, slave: &OwnedFd) -> io::Result<PtyChild> {
     let (error_read, error_write) = sys::pipe()?;
-    match sys::fork()? {
+    // SAFETY: the recorder is single-threaded; the child makes only system calls on prepared
+    // data until it execs or `_exit`s (`become_user_and_exec`, `fail`).
+    match unsafe { sys::fork() }? {
         sys::Forked::Child => {
-            let ew = error_write.as_raw_fd();
+            let ew = error_write.as_fd();
             let setup = sys::setsid()
                 .and_then(|()| sys::set_controlling_tty(slave.as_raw_fd()))
-                .and_then(|()| sys::dup2(slave.as_raw_fd(), 0))
-                .and_then(|()| sys::dup2(slave.as_raw_fd(), 1))
-                .and_then(|()| sys::dup2(slave.as_raw_fd(), 2));
+                .and_then(|()| sys::redirect_std_fd(StdFd::Input, slave))
+                .and_then(|()| sys::redirect_std_fd(StdFd::Output, slave))
+                .and_then(|()| sys::redirect_std_fd(StdFd::Error, slave));
             if let Err(e) = setup {
                 fail(ew, &e);
             }
@@ -207,7 +198,7 @@ pub fn spawn_pty_child(exec: &PreparedExec, slave: &OwnedFd) -> io::Result<PtyCh
 /// The recorder's ends of a pipe-mode command.
 pub struct PipeChild {
     /// The monitor process (the recorder's child).
-    pub monitor_pid: libc::pid_t,
+    pub monitor_pid: sys::Pid,
     pub monitor_pidfd: OwnedFd,
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
@@ -221,6 +212,36 @@ pub struct PipeChild {
 /// Monitor messages are a tag byte and a native-endian i32.
 pub const MONITOR_MESSAGE_LEN: usize = 5;
 
+/// A message from the pipe-mode monitor to the recorder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorMessage {
+    /// `P`: the command runs with this pid.
+    CommandStarted(i32),
+    /// `S`: the command ended with this wait status.
+    CommandEnded(i32),
+}
+
+impl MonitorMessage {
+    fn encode(self) -> [u8; MONITOR_MESSAGE_LEN] {
+        let (tag, value) = match self {
+            MonitorMessage::CommandStarted(pid) => (b'P', pid),
+            MonitorMessage::CommandEnded(status) => (b'S', status),
+        };
+        let v = value.to_ne_bytes();
+        [tag, v[0], v[1], v[2], v[3]]
+    }
+
+    /// `None` for an unknown tag.
+    pub fn decode(bytes: [u8; MONITOR_MESSAGE_LEN]) -> Option<Self> {
+        let value = i32::from_ne_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
+        match bytes[0] {
+            b'P' => Some(MonitorMessage::CommandStarted(value)),
+            b'S' => Some(MonitorMessage::CommandEnded(value)),
+            _ => None,
+        }
+    }
+}
+
 /// Who the pipe-mode monitor runs as (the recorder's system user, never root).
 #[derive(Debug, Clone, Copy)]
 pub struct MonitorUser {
@@ -229,6 +250,7 @@ pub struct MonitorUser {
 }
 
 /// Forks the monitor, which forks and execs the command with three pipes as its fds 0–2.
+#[allow(unsafe_code)]
 pub fn spawn_pipe_child(exec: &PreparedExec, monitor_user: MonitorUser) -> io::Result<PipeChild> {
     let (stdin_read, stdin_write) = sys::pipe()?;
     let (stdout_read, stdout_write) = sys::pipe()?;
@@ -236,18 +258,21 @@ pub fn spawn_pipe_child(exec: &PreparedExec, monitor_user: MonitorUser) -> io::R
     let (control_read, control_write) = sys::pipe()?;
     let (status_read, status_write) = sys::pipe()?;
     let (error_read, error_write) = sys::pipe()?;
-    match sys::fork()? {
-        sys::Forked::Child => {
-            let keep = [
-                stdin_read.as_raw_fd(),
-                stdout_write.as_raw_fd(),
-                stderr_write.as_raw_fd(),
-                control_read.as_raw_fd(),
-                status_write.as_raw_fd(),
-                error_write.as_raw_fd(),
-            ];
-            run_monitor(exec, monitor_user, keep)
-        }
+    // SAFETY: the recorder is single-threaded; the monitor is allocation-free and never returns
+    // (`run_monitor` execs the command in its own child and leaves with `_exit`).
+    match unsafe { sys::fork() }? {
+        sys::Forked::Child => run_monitor(
+            exec,
+            monitor_user,
+            MonitorFds {
+                command_stdin: stdin_read,
+                command_stdout: stdout_write,
+                command_stderr: stderr_write,
+                control: control_read,
+                status: status_write,
+                exec_error: error_write,
+            },
+        ),
         sys::Forked::Parent(monitor_pid) => {
             drop((stdin_read, stdout_write, stderr_write));
             drop((control_read, status_write, error_write));
@@ -269,10 +294,24 @@ pub fn spawn_pipe_child(exec: &PreparedExec, monitor_user: MonitorUser) -> io::R
     }
 }
 
-/// The monitor's whole life. `fds` = [stdin_r, stdout_w, stderr_w, control_r, status_w, error_w].
-/// Allocation-free: it is a forked copy of the recorder that never execs.
-fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) -> ! {
-    let [stdin_r, stdout_w, stderr_w, control_r, status_w, error_w] = fds;
+/// The monitor's ends of its pipes to the command and the recorder.
+struct MonitorFds {
+    /// The command's fds 0–2.
+    command_stdin: OwnedFd,
+    command_stdout: OwnedFd,
+    command_stderr: OwnedFd,
+    /// Signal numbers from the recorder.
+    control: OwnedFd,
+    /// Messages to the recorder.
+    status: OwnedFd,
+    /// The exec error pipe: closes empty once the command has exec'd.
+    exec_error: OwnedFd,
+}
+
+/// The monitor's whole life. Allocation-free: it is a forked copy of the recorder that never
+/// execs.
+#[allow(unsafe_code)]
+fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) -> ! {
     sys::default_all_signals();
     // Only root and the recorder's user can signal the monitor; still, none of these should end
     // or stop it early.
@@ -288,18 +327,31 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
     ] {
         let _ = sys::ignore_signal(sig);
     }
-    sys::close_all_except(&fds, 4096);
+    let keep = [
+        fds.command_stdin.as_raw_fd(),
+        fds.command_stdout.as_raw_fd(),
+        fds.command_stderr.as_raw_fd(),
+        fds.control.as_raw_fd(),
+        fds.status.as_raw_fd(),
+        fds.exec_error.as_raw_fd(),
+    ];
+    // SAFETY: this process never returns from here and so never drops the recorder's
+    // descriptors it was forked with; it uses only those in `keep`.
+    unsafe { sys::close_all_except(&keep, 4096) };
+    let error_w = fds.exec_error.as_fd();
     if let Err(e) = sys::setsid() {
         fail(error_w, &e);
     }
     // The command is forked while the monitor is still root, so that it can drop to the user
     // itself; the monitor then gives up everything but CAP_KILL.
-    let command = match sys::fork() {
+    // SAFETY: the monitor is single-threaded, and the command's child makes only system calls
+    // on prepared data until it execs or `_exit`s.
+    let command = match unsafe { sys::fork() } {
         Ok(sys::Forked::Child) => {
             let setup = sys::setpgid_self()
-                .and_then(|()| sys::dup2(stdin_r, 0))
-                .and_then(|()| sys::dup2(stdout_w, 1))
-                .and_then(|()| sys::dup2(stderr_w, 2));
+                .and_then(|()| sys::redirect_std_fd(StdFd::Input, &fds.command_stdin))
+                .and_then(|()| sys::redirect_std_fd(StdFd::Output, &fds.command_stdout))
+                .and_then(|()| sys::redirect_std_fd(StdFd::Error, &fds.command_stderr));
             if let Err(e) = setup {
                 fail(error_w, &e);
             }
@@ -308,21 +360,30 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
         Ok(sys::Forked::Parent(pid)) => pid,
         Err(e) => fail(error_w, &e),
     };
-    if let Err(e) = sys::become_signaller(monitor_user.uid, monitor_user.gid) {
+    if let Err(e) = sys::become_signaller(
+        sys::Uid::from_raw(monitor_user.uid),
+        sys::Gid::from_raw(monitor_user.gid),
+    ) {
         let _ = sys::kill(command, libc::SIGKILL);
         let _ = sys::waitpid(command, false);
         fail(error_w, &e);
     }
-    for fd in [stdin_r, stdout_w, stderr_w, error_w] {
-        sys::close(fd);
-    }
-    send_message(status_w, b'P', command);
+    let MonitorFds {
+        command_stdin,
+        command_stdout,
+        command_stderr,
+        control,
+        status: status_w,
+        exec_error,
+    } = fds;
+    drop((command_stdin, command_stdout, command_stderr, exec_error));
+    send_message(&status_w, MonitorMessage::CommandStarted(command.as_raw()));
     let pidfd = match sys::pidfd_open(command) {
         Ok(fd) => fd,
         Err(_) => {
             // Without a pidfd, wait blocking; forwarding is then unavailable.
             let status = sys::waitpid(command, false).ok().flatten().unwrap_or(0);
-            send_message(status_w, b'S', status);
+            send_message(&status_w, MonitorMessage::CommandEnded(status));
             sys::exit_now(0);
         }
     };
@@ -330,7 +391,14 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
     loop {
         let mut fds = [
             sys::pollfd(pidfd.as_raw_fd(), sys::POLLIN),
-            sys::pollfd(if control_open { control_r } else { -1 }, sys::POLLIN),
+            sys::pollfd(
+                if control_open {
+                    control.as_raw_fd()
+                } else {
+                    -1
+                },
+                sys::POLLIN,
+            ),
         ];
         if sys::poll(&mut fds, -1).is_err() {
             continue;
@@ -340,12 +408,12 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
             // group id) stays allocated until it is reaped here, so CAP_KILL never reaches a
             // process that reused it.
             let status = sys::waitpid(command, false).ok().flatten().unwrap_or(0);
-            send_message(status_w, b'S', status);
+            send_message(&status_w, MonitorMessage::CommandEnded(status));
             sys::exit_now(0);
         }
         if fds[1].revents != 0 {
             let mut byte = [0u8; 1];
-            match sys::read(control_r, &mut byte) {
+            match sys::read(&control, &mut byte) {
                 Ok(1) => forward(command, libc::c_int::from(byte[0])),
                 Ok(_) => {
                     // The recorder is gone: hang the command up, as a closed terminal would.
@@ -362,9 +430,9 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: [RawFd; 6]) 
 /// Sends `sig` to the command's process group (or the command alone, if it left the group).
 /// A hangup or termination is followed by SIGCONT, as a terminal hangup does, so that a
 /// command that stopped itself gets it now rather than at the SIGKILL that follows.
-fn forward(command: libc::pid_t, sig: libc::c_int) {
+fn forward(command: sys::Pid, sig: libc::c_int) {
     let send = |sig| {
-        if sys::kill(-command, sig).is_err() {
+        if sys::kill_process_group(command, sig).is_err() {
             let _ = sys::kill(command, sig);
         }
     };
@@ -374,10 +442,8 @@ fn forward(command: libc::pid_t, sig: libc::c_int) {
     }
 }
 
-fn send_message(fd: RawFd, tag: u8, value: i32) {
-    let v = value.to_ne_bytes();
-    let message = [tag, v[0], v[1], v[2], v[3]];
-    let _ = sys::write(fd, &message);
+fn send_message(fd: impl AsFd, message: MonitorMessage) {
+    let _ = sys::write(fd, &message.encode());
 }
 
 impl PreparedExec {
@@ -391,6 +457,23 @@ impl PreparedExec {
             return e;
         }
         sys::restore_signals(&self.inherited.signals);
-        sys::execve(&self.path, &self.argv_ptrs, &self.envp_ptrs)
+        sys::execve(&self.args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitor_messages_round_trip() {
+        for message in [
+            MonitorMessage::CommandStarted(4242),
+            MonitorMessage::CommandEnded(0x0f00),
+            MonitorMessage::CommandEnded(-1),
+        ] {
+            assert_eq!(MonitorMessage::decode(message.encode()), Some(message));
+        }
+        assert_eq!(MonitorMessage::decode(*b"X\0\0\0\0"), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Start-up hardening of the setuid recorder: it records who called it, becomes root in full,
 //! and takes away every process attribute the caller could have set to steer it (signals,
 //! mask, limits, umask, OOM score). The caller's values are kept to give back to the child.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 use std::io;
 
@@ -65,12 +65,14 @@ impl std::fmt::Display for StartupError {
 }
 
 /// Runs first thing in `main`.
+#[allow(unsafe_code)]
 pub fn harden() -> Result<(Caller, Inherited), StartupError> {
     // Nothing the caller left open reaches the recorder or the child.
-    sys::close_inherited_descriptors();
+    // SAFETY: nothing has been opened yet, so no descriptor above 2 is owned.
+    unsafe { sys::close_inherited_descriptors() };
     // A caller that closed fd 0, 1 or 2 must not get a record file or a config file there.
-    for fd in 0..=2 {
-        if !sys::is_valid_fd(fd) {
+    for fd in sys::StdFd::ALL {
+        if !sys::is_valid_fd(fd.raw()) {
             sys::open_dev_null_at(fd).map_err(|e| {
                 StartupError::Os("opening /dev/null for a closed standard descriptor", e)
             })?;

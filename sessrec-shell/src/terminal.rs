@@ -18,7 +18,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use crate::sys;
+use crate::sys::{self, StdFd};
 
 /// What happened to the outer terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,11 +110,11 @@ pub fn take_over() -> io::Result<(Takeover, Vec<u8>)> {
     };
     let path = fd_path(own)?;
     let typeahead = if own_fds.contains(&0) {
-        drain_typeahead(0)
+        drain_typeahead(StdFd::Input)
     } else {
         Vec::new()
     };
-    for &fd in &own_fds {
+    for fd in own_fds.iter().filter_map(|&fd| StdFd::from_raw(fd)) {
         sys::fchown(fd, 0, 0)?;
         sys::fchmod(fd, 0o600)?;
     }
@@ -131,8 +131,8 @@ pub fn take_over() -> io::Result<(Takeover, Vec<u8>)> {
             )));
         }
         sys::set_controlling_tty(fd.as_raw_fd())?;
-        for &target in &own_fds {
-            sys::dup2(fd.as_raw_fd(), target)?;
+        for target in own_fds.iter().filter_map(|&fd| StdFd::from_raw(fd)) {
+            sys::redirect_std_fd(target, &fd)?;
         }
         Ok(())
     });
@@ -143,15 +143,15 @@ pub fn take_over() -> io::Result<(Takeover, Vec<u8>)> {
 
 /// Reads what is waiting in the terminal's input queue, partial lines included (canonical mode
 /// is switched off for the read, and the settings restored).
-fn drain_typeahead(fd: i32) -> Vec<u8> {
-    let Ok(saved) = sys::tcgetattr(fd) else {
+fn drain_typeahead(fd: StdFd) -> Vec<u8> {
+    let Ok(saved) = sys::tcgetattr(fd.raw()) else {
         return Vec::new();
     };
     let mut peek = saved;
     peek.c_lflag &= !libc::ICANON;
     peek.c_cc[libc::VMIN] = 0;
     peek.c_cc[libc::VTIME] = 0;
-    let Ok(_restore) = SavedTermios::set(fd, saved, &peek) else {
+    let Ok(_restore) = SavedTermios::set(fd.raw(), saved, &peek) else {
         return Vec::new();
     };
     let mut typed = Vec::new();
@@ -188,14 +188,14 @@ impl Drop for SavedTermios {
 /// Raw mode on the outer terminal, and O_NONBLOCK on the standard descriptors, for as long as
 /// the guard lives.
 pub struct RawModeGuard {
-    blocking_restore: Vec<i32>,
+    blocking_restore: Vec<StdFd>,
     /// Dropped after `Drop::drop` has made the descriptors blocking again.
     saved: Option<SavedTermios>,
 }
 
 impl RawModeGuard {
     /// Puts fd 0 (if a terminal) into raw mode and makes `nonblocking` fds nonblocking.
-    pub fn new(nonblocking: &[i32]) -> io::Result<Self> {
+    pub fn new(nonblocking: &[StdFd]) -> io::Result<Self> {
         let mut guard = RawModeGuard {
             blocking_restore: Vec::new(),
             saved: None,

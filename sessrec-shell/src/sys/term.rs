@@ -1,0 +1,164 @@
+//! Terminals and ptys: attributes, window size, the controlling terminal, pty allocation.
+
+use std::ffi::{CStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::PathBuf;
+
+use super::check;
+use super::process::Pid;
+
+pub type Termios = libc::termios;
+pub type Winsize = libc::winsize;
+
+pub fn isatty(fd: RawFd) -> bool {
+    // SAFETY: isatty takes any integer.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+pub fn tcgetattr(fd: RawFd) -> io::Result<Termios> {
+    // SAFETY: termios is plain data filled by tcgetattr.
+    let mut t: Termios = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer.
+    check(unsafe { libc::tcgetattr(fd, &mut t) })?;
+    Ok(t)
+}
+
+pub fn tcsetattr(fd: RawFd, t: &Termios) -> io::Result<()> {
+    // SAFETY: valid pointer to a termios.
+    check(unsafe { libc::tcsetattr(fd, libc::TCSADRAIN, t) })?;
+    Ok(())
+}
+
+pub fn make_raw(t: &Termios) -> Termios {
+    let mut raw = *t;
+    // SAFETY: cfmakeraw only edits the struct.
+    unsafe { libc::cfmakeraw(&mut raw) };
+    raw.c_cc[libc::VMIN] = 1;
+    raw.c_cc[libc::VTIME] = 0;
+    raw
+}
+
+/// Whether a termios is in "password mode": ECHO off and ICANON on.
+pub fn is_password_mode(t: &Termios) -> bool {
+    t.c_lflag & libc::ECHO == 0 && t.c_lflag & libc::ICANON != 0
+}
+
+pub fn get_winsize(fd: RawFd) -> io::Result<Winsize> {
+    // SAFETY: winsize is plain data.
+    let mut ws: Winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes a winsize.
+    check(unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) })?;
+    Ok(ws)
+}
+
+pub fn set_winsize(fd: RawFd, ws: &Winsize) -> io::Result<()> {
+    // SAFETY: TIOCSWINSZ reads a winsize.
+    check(unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, ws) })?;
+    Ok(())
+}
+
+/// Makes `fd` the controlling terminal of the calling session leader. Async-signal-safe.
+pub fn set_controlling_tty(fd: RawFd) -> io::Result<()> {
+    // SAFETY: TIOCSCTTY with argument 0 (do not steal).
+    check(unsafe { libc::ioctl(fd, libc::TIOCSCTTY, 0) })?;
+    Ok(())
+}
+
+/// Sends `sig` to the foreground process group of the pty whose master is `master`.
+pub fn pty_signal(master: RawFd, sig: libc::c_int) -> io::Result<()> {
+    // SAFETY: TIOCSIG takes the signal number as its argument.
+    check(unsafe { libc::ioctl(master, libc::TIOCSIG, sig as libc::c_ulong) })?;
+    Ok(())
+}
+
+/// The caller's session id.
+pub fn getsid() -> Pid {
+    // SAFETY: getsid(0) is the caller's session and cannot fail.
+    Pid::from_raw(unsafe { libc::getsid(0) })
+}
+
+/// The session whose controlling terminal is on `fd`.
+pub fn tcgetsid(fd: RawFd) -> io::Result<Pid> {
+    // SAFETY: integer-argument call.
+    let sid = unsafe { libc::tcgetsid(fd) };
+    if sid == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(Pid::from_raw(sid))
+    }
+}
+
+/// vhangup(2): revokes every open of the controlling terminal. Needs CAP_SYS_TTY_CONFIG.
+pub fn vhangup() -> io::Result<()> {
+    // SAFETY: no arguments.
+    check(unsafe { libc::vhangup() })?;
+    Ok(())
+}
+
+/// Opens a terminal device by path without making it the controlling terminal.
+pub fn open_tty(path: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: path is a valid C string.
+    let fd = check(unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        )
+    })?;
+    // SAFETY: fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub struct Pty {
+    pub master: OwnedFd,
+    pub slave: OwnedFd,
+    pub path: PathBuf,
+}
+
+/// Allocates a new pty pair from /dev/ptmx; the slave is opened through the master
+/// (TIOCGPTPEER), so no path lookup can be raced.
+pub fn open_pty() -> io::Result<Pty> {
+    // SAFETY: flags only.
+    let master = check(unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY) })?;
+    // SAFETY: fresh descriptor.
+    let master = unsafe { OwnedFd::from_raw_fd(master) };
+    // SAFETY: integer-argument fcntl.
+    check(unsafe { libc::fcntl(master.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    // SAFETY: descriptor argument only.
+    check(unsafe { libc::grantpt(master.as_raw_fd()) })?;
+    // SAFETY: descriptor argument only.
+    check(unsafe { libc::unlockpt(master.as_raw_fd()) })?;
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: name has room for 128 bytes including the NUL.
+    let ret = unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    // SAFETY: ptsname_r wrote a NUL-terminated string.
+    let path = unsafe { CStr::from_ptr(name.as_ptr()) }.to_bytes().to_vec();
+    // SAFETY: TIOCGPTPEER returns a new descriptor for the slave.
+    let slave = check(unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: fresh descriptor.
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    Ok(Pty {
+        master,
+        slave,
+        path: PathBuf::from(OsString::from_vec(path)),
+    })
+}
+
+/// The device number of the terminal on `fd`.
+pub fn rdev(fd: RawFd) -> io::Result<u64> {
+    // SAFETY: stat is plain data filled by fstat.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer.
+    check(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st.st_rdev)
+}
