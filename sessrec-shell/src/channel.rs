@@ -481,6 +481,31 @@ impl Setup {
     }
 
     /// Writes `channel.start` with the command whole (continuation lines when it is long).
+    /// Writes `channel.start`, then lets the held command exec: a command whose record could
+    /// not be begun never runs (unless `on_error = "allow"`).
+    fn start_recorded<T>(
+        &self,
+        recorder: &mut ChannelRecorder,
+        start: Map<String, Value>,
+        held: spawn::Held<T>,
+        exec: &PreparedExec,
+    ) -> Result<T, StartError> {
+        self.write_start(recorder, start);
+        if recorder.must_stop() {
+            held.abandon();
+            let why = recorder.failure().unwrap_or("the record cannot be written");
+            return Err(err(format!(
+                "this session must be recorded, but the record cannot be written ({why}); access refused"
+            )));
+        }
+        held.release().map_err(|e| {
+            err(format!(
+                "cannot start {}: {e}",
+                exec.path().to_string_lossy()
+            ))
+        })
+    }
+
     fn write_start(&self, recorder: &mut ChannelRecorder, start: Map<String, Value>) {
         match &self.invocation.command {
             Some(cmd) => {
@@ -756,15 +781,15 @@ impl Setup {
                 .replace("{session}", &self.session.to_string());
             let _ = sys::write(sys::StdFd::Output, format!("{notice}\r\n").as_bytes());
         }
-        let child = spawn::spawn_pty_child(&exec, &pty.slave).map_err(|e| {
+        let held = spawn::spawn_pty_child(&exec, &pty.slave).map_err(|e| {
             err(format!(
                 "cannot start {}: {e}",
                 exec.path().to_string_lossy()
             ))
         })?;
         drop(pty.slave);
-        start.insert("pid".into(), json!(child.pid.as_raw()));
-        self.write_start(recorder, start);
+        start.insert("pid".into(), json!(held.child().pid.as_raw()));
+        let child = self.start_recorded(recorder, start, held, &exec)?;
         self.drop_recorder_privileges(&recorder_user)?;
         let masker = self.config.recorder.record_input.then(|| {
             InputMasker::new(
@@ -805,14 +830,14 @@ impl Setup {
             uid: recorder_user.uid,
             gid: recorder_user.gid,
         };
-        let child = spawn::spawn_pipe_child(&exec, monitor_user).map_err(|e| {
+        let held = spawn::spawn_pipe_child(&exec, monitor_user).map_err(|e| {
             err(format!(
                 "cannot start {}: {e}",
                 exec.path().to_string_lossy()
             ))
         })?;
-        start.insert("pid".into(), json!(child.monitor_pid.as_raw()));
-        self.write_start(recorder, start);
+        start.insert("pid".into(), json!(held.child().monitor_pid.as_raw()));
+        let child = self.start_recorded(recorder, start, held, &exec)?;
         self.drop_recorder_privileges(&recorder_user)?;
         let observer = match kind {
             ChannelKind::Transfer { protocol, argv } => {

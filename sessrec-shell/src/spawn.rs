@@ -110,18 +110,70 @@ impl PreparedExec {
         self.args.argv()
     }
 
-    /// In a forked child: restore the caller's attributes, become the user, exec.
-    /// Reports an errno on `error_fd` and exits on failure. Allocation-free.
-    fn become_user_and_exec(&self, error_fd: BorrowedFd<'_>) -> ! {
+    /// In a forked child: restore the caller's attributes, become the user, wait at `gate`
+    /// until the recorder has begun the record, exec. Reports an errno on `error_fd` and exits
+    /// on failure. Allocation-free.
+    fn become_user_and_exec(&self, error_fd: BorrowedFd<'_>, gate: BorrowedFd<'_>) -> ! {
         sys::restore_limits(&self.inherited.limits);
         let _ = sys::write_oom_score_adj(&self.inherited.oom_score_adj);
         sys::set_umask(self.inherited.umask);
         if let Err(e) = sys::drop_to(self.uid, self.gid, &self.groups) {
             fail(error_fd, &e);
         }
+        wait_at_gate(gate, error_fd);
         sys::restore_signals(&self.inherited.signals);
         let err = sys::execve(&self.args);
         fail(error_fd, &err)
+    }
+}
+
+/// Blocks until the recorder opens the gate (one byte); a gate closed without it means the
+/// record could not be begun, and the command must not run.
+fn wait_at_gate(gate: BorrowedFd<'_>, error_fd: BorrowedFd<'_>) {
+    let mut go = [0u8; 1];
+    loop {
+        match sys::read(gate, &mut go) {
+            Ok(1) => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            _ => fail(error_fd, &io::Error::from_raw_os_error(libc::ECANCELED)),
+        }
+    }
+}
+
+/// A started child held before its `execve` until [`Held::release`]: the recorder writes
+/// `channel.start` in between, so a command never runs before its record has begun.
+pub struct Held<T> {
+    child: T,
+    /// The process to reap if the command never runs (the pty child, or the monitor).
+    reap: sys::Pid,
+    gate: OwnedFd,
+    exec_error: OwnedFd,
+}
+
+impl<T> Held<T> {
+    pub fn child(&self) -> &T {
+        &self.child
+    }
+
+    /// Lets the command exec; returns once it did (or with why it did not).
+    pub fn release(self) -> io::Result<T> {
+        let sent = sys::write(&self.gate, b"g");
+        drop(self.gate);
+        let result = sent.and_then(|_| exec_result(self.exec_error));
+        match result {
+            Ok(()) => Ok(self.child),
+            Err(e) => {
+                let _ = sys::waitpid(self.reap, false);
+                Err(e)
+            }
+        }
+    }
+
+    /// The record could not be begun: the command never execs.
+    pub fn abandon(self) {
+        drop(self.gate);
+        let _ = exec_result(self.exec_error);
+        let _ = sys::waitpid(self.reap, false);
     }
 }
 
@@ -162,10 +214,11 @@ pub struct PtyChild {
 }
 
 /// Forks the pty-mode child: new session, `slave` as controlling terminal and fds 0–2, then
-/// the prepared exec. Returns once the exec succeeded (or with its error).
+/// the prepared exec once [`Held::release`] lets it.
 #[allow(unsafe_code)]
-pub fn spawn_pty_child(exec: &PreparedExec, slave: &OwnedFd) -> io::Result<PtyChild> {
+pub fn spawn_pty_child(exec: &PreparedExec, slave: &OwnedFd) -> io::Result<Held<PtyChild>> {
     let (error_read, error_write) = sys::pipe()?;
+    let (gate_read, gate_write) = sys::pipe()?;
     // SAFETY: the recorder is single-threaded; the child makes only system calls on prepared
     // data until it execs or `_exit`s (`become_user_and_exec`, `fail`).
     match unsafe { sys::fork() }? {
@@ -179,18 +232,24 @@ pub fn spawn_pty_child(exec: &PreparedExec, slave: &OwnedFd) -> io::Result<PtyCh
             if let Err(e) = setup {
                 fail(ew, &e);
             }
-            exec.become_user_and_exec(ew)
+            exec.become_user_and_exec(ew, gate_read.as_fd())
         }
         sys::Forked::Parent(pid) => {
-            drop(error_write);
-            let pidfd = sys::pidfd_open(pid)?;
-            match exec_result(error_read) {
-                Ok(()) => Ok(PtyChild { pid, pidfd }),
+            drop((error_write, gate_read));
+            let pidfd = match sys::pidfd_open(pid) {
+                Ok(fd) => fd,
                 Err(e) => {
+                    drop(gate_write);
                     let _ = sys::waitpid(pid, false);
-                    Err(e)
+                    return Err(e);
                 }
-            }
+            };
+            Ok(Held {
+                child: PtyChild { pid, pidfd },
+                reap: pid,
+                gate: gate_write,
+                exec_error: error_read,
+            })
         }
     }
 }
@@ -249,15 +308,20 @@ pub struct MonitorUser {
     pub gid: libc::gid_t,
 }
 
-/// Forks the monitor, which forks and execs the command with three pipes as its fds 0–2.
+/// Forks the monitor, which forks the command with three pipes as its fds 0–2; the command
+/// execs once [`Held::release`] lets it.
 #[allow(unsafe_code)]
-pub fn spawn_pipe_child(exec: &PreparedExec, monitor_user: MonitorUser) -> io::Result<PipeChild> {
+pub fn spawn_pipe_child(
+    exec: &PreparedExec,
+    monitor_user: MonitorUser,
+) -> io::Result<Held<PipeChild>> {
     let (stdin_read, stdin_write) = sys::pipe()?;
     let (stdout_read, stdout_write) = sys::pipe()?;
     let (stderr_read, stderr_write) = sys::pipe()?;
     let (control_read, control_write) = sys::pipe()?;
     let (status_read, status_write) = sys::pipe()?;
     let (error_read, error_write) = sys::pipe()?;
+    let (gate_read, gate_write) = sys::pipe()?;
     // SAFETY: the recorder is single-threaded; the monitor is allocation-free and never returns
     // (`run_monitor` execs the command in its own child and leaves with `_exit`).
     match unsafe { sys::fork() }? {
@@ -271,24 +335,33 @@ pub fn spawn_pipe_child(exec: &PreparedExec, monitor_user: MonitorUser) -> io::R
                 control: control_read,
                 status: status_write,
                 exec_error: error_write,
+                gate: gate_read,
             },
         ),
         sys::Forked::Parent(monitor_pid) => {
             drop((stdin_read, stdout_write, stderr_write));
-            drop((control_read, status_write, error_write));
-            let monitor_pidfd = sys::pidfd_open(monitor_pid)?;
-            if let Err(e) = exec_result(error_read) {
-                let _ = sys::waitpid(monitor_pid, false);
-                return Err(e);
-            }
-            Ok(PipeChild {
-                monitor_pid,
-                monitor_pidfd,
-                stdin: stdin_write,
-                stdout: stdout_read,
-                stderr: stderr_read,
-                control: control_write,
-                status: status_read,
+            drop((control_read, status_write, error_write, gate_read));
+            let monitor_pidfd = match sys::pidfd_open(monitor_pid) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    drop(gate_write);
+                    let _ = sys::waitpid(monitor_pid, false);
+                    return Err(e);
+                }
+            };
+            Ok(Held {
+                child: PipeChild {
+                    monitor_pid,
+                    monitor_pidfd,
+                    stdin: stdin_write,
+                    stdout: stdout_read,
+                    stderr: stderr_read,
+                    control: control_write,
+                    status: status_read,
+                },
+                reap: monitor_pid,
+                gate: gate_write,
+                exec_error: error_read,
             })
         }
     }
@@ -306,6 +379,8 @@ struct MonitorFds {
     status: OwnedFd,
     /// The exec error pipe: closes empty once the command has exec'd.
     exec_error: OwnedFd,
+    /// Where the command waits before its exec (see [`Held`]).
+    gate: OwnedFd,
 }
 
 /// The monitor's whole life. Allocation-free: it is a forked copy of the recorder that never
@@ -334,6 +409,7 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
         fds.control.as_raw_fd(),
         fds.status.as_raw_fd(),
         fds.exec_error.as_raw_fd(),
+        fds.gate.as_raw_fd(),
     ];
     // SAFETY: this process never returns from here and so never drops the recorder's
     // descriptors it was forked with; it uses only those in `keep`.
@@ -355,7 +431,7 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
             if let Err(e) = setup {
                 fail(error_w, &e);
             }
-            exec.become_user_and_exec(error_w)
+            exec.become_user_and_exec(error_w, fds.gate.as_fd())
         }
         Ok(sys::Forked::Parent(pid)) => pid,
         Err(e) => fail(error_w, &e),
@@ -375,8 +451,15 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
         control,
         status: status_w,
         exec_error,
+        gate,
     } = fds;
-    drop((command_stdin, command_stdout, command_stderr, exec_error));
+    drop((
+        command_stdin,
+        command_stdout,
+        command_stderr,
+        exec_error,
+        gate,
+    ));
     send_message(&status_w, MonitorMessage::CommandStarted(command.as_raw()));
     let pidfd = match sys::pidfd_open(command) {
         Ok(fd) => fd,

@@ -4,6 +4,7 @@
 
 mod recorder_support;
 
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -49,6 +50,43 @@ fn full_disk_refuses_the_channel_before_it_starts() {
     assert!(
         !marker.exists(),
         "the command ran although it could not be recorded"
+    );
+}
+
+#[test]
+fn a_command_whose_channel_start_cannot_be_written_never_runs() {
+    require_e2e!("prlimit");
+    let rig = Rig::new(
+        "rec-gate",
+        "min_free_mb = 0\n[recorder]\nshell = \"/bin/bash\"\n",
+    );
+    let marker = rig.user.home().join("ran-before-its-record");
+    // Record files may not grow past 4 KiB (a hard limit the recorder cannot raise), and the
+    // command is long enough that its channel.start line does not fit: the channel's very
+    // first line fails, after the command's process was started.
+    let command = format!(": {}; touch {}", "p".repeat(6000), marker.display());
+    let out = Command::new("prlimit")
+        .arg("--fsize=4096:4096")
+        .arg("--")
+        .arg(rig.installed.shell())
+        .args(["-c", &command])
+        .env_clear()
+        .envs(rig.env())
+        .current_dir(rig.user.home())
+        .uid(rig.user.uid())
+        .gid(rig.user.gid())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the recorder under prlimit");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("must be recorded") && err.contains("access refused"),
+        "{err}"
+    );
+    assert!(
+        !marker.exists(),
+        "the command ran although its channel.start could not be written"
     );
 }
 
