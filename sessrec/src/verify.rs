@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use sessrec_core::chain;
 use sessrec_core::reader;
 
-use crate::cli::{exit, CmdResult, Context, Failure};
+use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
 use crate::store::{session_files, FileKind, SessionRef};
 
@@ -528,7 +528,7 @@ pub fn run(ctx: &Context) -> CmdResult {
         }
         v
     };
-    let mut out = crate::cli::stdout();
+    let mut out = crate::output::stdout();
     let mut worst: Option<Severity> = None;
     for session in &sessions {
         let mut result = verify_session(session, &ctx.host);
