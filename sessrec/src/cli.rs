@@ -22,8 +22,8 @@ fn load_config(explicit: Option<&str>) -> Result<Config, Failure> {
     if !required && !path.exists() {
         return Ok(Config::default());
     }
-    Config::load(&path)
-        .map_err(|e| Failure::error(format!("configuration {}: {e}", path.display())))
+    // The error names the file already.
+    Config::load(&path).map_err(|e| Failure::error(format!("configuration {e}")))
 }
 
 /// Runs the program; returns the exit code. Messages go to stderr.
@@ -96,5 +96,33 @@ fn dispatch(name: &str, args: Parsed) -> CmdResult {
         "prune" => crate::prune::run(&ctx),
         "doctor" => crate::doctor::run(&ctx),
         other => Err(Failure::usage(format!("unknown command {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_configuration_is_named_once() {
+        let path = std::env::temp_dir().join(format!("sessrec-cli-{}.toml", std::process::id()));
+        std::fs::write(&path, "max_line_bytes = \"many\"\n").unwrap();
+        let failure = load_config(Some(path.to_str().unwrap())).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(failure.code, exit::ERROR);
+        let named = path.display().to_string();
+        assert!(
+            failure
+                .message
+                .starts_with(&format!("configuration {named}: ")),
+            "{}",
+            failure.message
+        );
+        assert_eq!(
+            failure.message.matches(&named).count(),
+            1,
+            "{}",
+            failure.message
+        );
     }
 }
