@@ -11,6 +11,7 @@ pub mod recording;
 pub mod relay;
 pub mod session;
 pub mod spawn;
+pub mod start_error;
 pub mod startup;
 pub mod sys;
 pub mod terminal;
