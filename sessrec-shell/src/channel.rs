@@ -34,6 +34,7 @@ use crate::start_error::{RecordUnavailable, SessionFileStep, StartError};
 use crate::startup::{Caller, Inherited};
 use crate::sys;
 use crate::terminal::{self, RawModeGuard, Takeover};
+use crate::transfer::TransferCommand;
 
 /// The system user the recorder runs as once the child is started.
 pub const RECORDER_USER: &str = "sessrec";
@@ -48,10 +49,8 @@ fn err(msg: impl Into<String>) -> StartError {
 pub enum ChannelKind {
     Shell,
     Exec,
-    Transfer {
-        protocol: &'static str,
-        argv: Vec<String>,
-    },
+    /// An allow-listed transfer, executed directly; its argv[0] is absolute.
+    Transfer(TransferCommand),
 }
 
 impl ChannelKind {
@@ -59,7 +58,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Shell => "shell",
             ChannelKind::Exec => "exec",
-            ChannelKind::Transfer { .. } => "transfer",
+            ChannelKind::Transfer(_) => "transfer",
         }
     }
 }
@@ -319,7 +318,7 @@ impl Setup {
             ],
         );
         let env = match &kind {
-            ChannelKind::Transfer { .. } => crate::transfer_seam::environment(env),
+            ChannelKind::Transfer(_) => crate::transfer_seam::environment(env),
             _ => env,
         };
         let exec = self.prepare_exec(&exec_path, &exec_argv, &env)?;
@@ -331,9 +330,9 @@ impl Setup {
         start.insert("kind".into(), json!(kind.as_str()));
         start.insert("mode".into(), json!(if has_tty { "pty" } else { "pipe" }));
         // The command itself is added whole when the line is written (`write_start`).
-        if let ChannelKind::Transfer { protocol, argv } = &kind {
-            start.insert("protocol".into(), json!(protocol));
-            start.insert("argv".into(), json!(argv));
+        if let ChannelKind::Transfer(transfer) = &kind {
+            start.insert("protocol".into(), json!(transfer.kind.protocol().as_str()));
+            start.insert("argv".into(), json!(transfer.argv));
         }
         start.insert("login".into(), json!(self.invocation.login));
         start.insert("force_command".into(), json!(self.invocation.force_command));
@@ -449,8 +448,8 @@ impl Setup {
             return ChannelKind::Shell;
         };
         match crate::transfer_seam::classify(command, has_tty, &self.config) {
-            Some((protocol, argv)) if self.argv_fits_start_line(&argv) => {
-                ChannelKind::Transfer { protocol, argv }
+            Some(transfer) if self.argv_fits_start_line(&transfer.argv) => {
+                ChannelKind::Transfer(transfer)
             }
             _ => ChannelKind::Exec,
         }
@@ -550,7 +549,7 @@ impl Setup {
             base
         };
         Ok(match (kind, &self.invocation.command) {
-            (ChannelKind::Transfer { argv, .. }, _) => {
+            (ChannelKind::Transfer(TransferCommand { argv, .. }), _) => {
                 let program = crate::transfer_seam::resolve_program(&argv[0])
                     .ok_or_else(|| err(format!("{} not found", argv[0])))?;
                 (program, argv.iter().map(OsString::from).collect())
@@ -806,9 +805,7 @@ impl Setup {
         self.write_start(recorder, start);
         self.drop_recorder_privileges(&recorder_user)?;
         let observer = match kind {
-            ChannelKind::Transfer { protocol, argv } => {
-                crate::transfer_seam::observer(protocol, argv)
-            }
+            ChannelKind::Transfer(transfer) => Some(crate::transfer_seam::observer(transfer)),
             _ => None,
         };
         let relay = PipeRelay {
@@ -817,7 +814,7 @@ impl Setup {
             recorder,
             record_payload: self.config.transfer.record_payload,
             observer,
-            idle: if matches!(kind, ChannelKind::Transfer { .. }) {
+            idle: if matches!(kind, ChannelKind::Transfer(_)) {
                 IdlePolicy::new(0, 0)
             } else {
                 IdlePolicy::new(

@@ -99,41 +99,6 @@ impl TransferMonitor {
         }
     }
 
-    /// For a caller that kept only the protocol name (`TransferKind::protocol`) and the argv
-    /// `classify` returned: the direction is read back from that argv (`-t`/`-f`, `--sender`).
-    pub fn for_argv(protocol: &str, argv: &[String]) -> Option<Self> {
-        let flags = || {
-            argv.iter()
-                .skip(1)
-                .take_while(|a| a.starts_with('-') && *a != "--")
-        };
-        let kind = match protocol {
-            "sftp" => TransferKind::Sftp,
-            "scp" => {
-                let upload = flags().any(|a| !a.starts_with("--") && a.contains('t'));
-                let download = flags().any(|a| !a.starts_with("--") && a.contains('f'));
-                let direction = match (upload, download) {
-                    (true, false) => Direction::Upload,
-                    (false, true) => Direction::Download,
-                    _ => return None,
-                };
-                TransferKind::Scp { direction }
-            }
-            "rsync" => TransferKind::Rsync {
-                direction: if argv.iter().any(|a| a == "--sender") {
-                    Direction::Download
-                } else {
-                    Direction::Upload
-                },
-            },
-            _ => return None,
-        };
-        Some(Self::new(&TransferCommand {
-            kind,
-            argv: argv.to_vec(),
-        }))
-    }
-
     /// Bytes the recorder relays from the client to the command's stdin.
     pub fn client_to_server(&mut self, now_us: u64, bytes: &[u8]) {
         self.first_us.get_or_insert(now_us);
@@ -297,24 +262,6 @@ mod tests {
             scp_path_and_recursion(&argv("scp -v -t -- -r")),
             ("-r".into(), false)
         );
-    }
-
-    #[test]
-    fn a_monitor_can_be_made_again_from_the_protocol_name_and_argv() {
-        for command in [
-            "internal-sftp",
-            "scp -r -t /x",
-            "scp -prf /x",
-            "scp -v -f -- -t",
-            "rsync --server --sender -logDtpre.iLsfxCIvu . /x",
-            "rsync --server -logDtpre.iLsfxCIvu . /x",
-        ] {
-            let cmd = cmd(command);
-            let again =
-                TransferMonitor::for_argv(cmd.kind.protocol().as_str(), &cmd.argv).expect(command);
-            assert_eq!(again.kind, cmd.kind, "{command}");
-        }
-        assert!(TransferMonitor::for_argv("ftp", &[]).is_none());
     }
 
     #[test]
