@@ -30,7 +30,6 @@ pub mod search;
 pub mod show;
 pub mod store;
 pub mod summary;
-pub mod synth;
 pub mod timespec;
 pub mod utf8;
 pub mod verify;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{json, Map, Value};
-use sessrec::synth::{id_at, SynthSession};
 use sessrec_core::record::FileContext;
+use sessrec_core::testing::synth::{id_at, SynthSession};
 use sessrec_core::testing::TempDir;
 use sessrec_core::writer::{RecordWriter, WriterOptions};
 

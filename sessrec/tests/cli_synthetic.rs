@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use sessrec::synth::{id_at, SynthSession};
 use sessrec_core::id::SessionId;
+use sessrec_core::testing::synth::{id_at, SynthSession};
 use sessrec_core::testing::TempDir;
 
 fn sessrec(dir: &Path, args: &[&str]) -> Output {
@@ -67,7 +67,7 @@ fn sample(records: &Path) -> SessionId {
     let dir = s.logout().unwrap();
     // The writer stamps the current time: move the record to the id's own date.
     let delta = 1_764_000_000_000_000 - sessrec_core::time::Timestamp::now().as_micros();
-    sessrec::synth::shift_times(&dir, delta).unwrap();
+    sessrec_core::testing::synth::shift_times(&dir, delta).unwrap();
     id
 }
 
@@ -84,7 +84,7 @@ fn list_show_and_json() {
     )
     .unwrap();
     let dir = other.abandon().unwrap();
-    sessrec::synth::shift_times(
+    sessrec_core::testing::synth::shift_times(
         &dir,
         1_700_000_000_000_000 - sessrec_core::time::Timestamp::now().as_micros(),
     )

@@ -1,4 +1,4 @@
-//! Helpers for the workspace's tests (feature `test-util`; never in a shipped build).
+//! A temporary directory removed on drop.
 #![forbid(unsafe_code)]
 
 use std::fs;
