@@ -177,10 +177,6 @@ impl ChannelRecorder {
         self.start_mono_us
     }
 
-    pub fn started(&self) -> Instant {
-        self.started
-    }
-
     /// Why recording failed, if it did.
     pub fn failure(&self) -> Option<&str> {
         self.failure.as_deref()

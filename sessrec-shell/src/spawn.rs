@@ -30,7 +30,8 @@ pub const EXEC_FAILED: i32 = 127;
 /// A fully prepared `execve` as the user.
 pub struct PreparedExec {
     path: CString,
-    argv: Vec<CString>,
+    /// Owns the strings `argv_ptrs` points into.
+    _argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
     /// Owns the strings `envp_ptrs` points into.
     _envp: Vec<CString>,
@@ -102,7 +103,7 @@ impl PreparedExec {
         envp_ptrs.push(std::ptr::null());
         Ok(PreparedExec {
             path,
-            argv,
+            _argv: argv,
             argv_ptrs,
             _envp: envp,
             envp_ptrs,
@@ -116,10 +117,6 @@ impl PreparedExec {
     /// The program to execute.
     pub fn path(&self) -> &CString {
         &self.path
-    }
-
-    pub fn argv(&self) -> &[CString] {
-        &self.argv
     }
 
     /// In a forked child: restore the caller's attributes, become the user, exec.

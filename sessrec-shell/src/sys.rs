@@ -268,8 +268,6 @@ pub struct Passwd {
     pub name: String,
     pub uid: libc::uid_t,
     pub gid: libc::gid_t,
-    pub home: PathBuf,
-    pub shell: PathBuf,
 }
 
 impl From<nix::unistd::User> for Passwd {
@@ -278,8 +276,6 @@ impl From<nix::unistd::User> for Passwd {
             name: user.name,
             uid: user.uid.as_raw(),
             gid: user.gid.as_raw(),
-            home: user.dir,
-            shell: user.shell,
         }
     }
 }
@@ -728,11 +724,6 @@ pub fn make_raw(t: &Termios) -> Termios {
     raw.c_cc[libc::VMIN] = 1;
     raw.c_cc[libc::VTIME] = 0;
     raw
-}
-
-/// Whether a termios is in "password mode": ECHO off and ICANON on.
-pub fn is_password_mode(t: &Termios) -> bool {
-    t.c_lflag & libc::ECHO == 0 && t.c_lflag & libc::ICANON != 0
 }
 
 pub fn get_winsize(fd: RawFd) -> io::Result<Winsize> {

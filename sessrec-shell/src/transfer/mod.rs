@@ -41,14 +41,14 @@ mod fuzz;
 #[cfg(test)]
 mod live_tests;
 
-pub use classify::{
-    classify, split_plain_words, TransferCommand, TransferKind, DEFAULT_SFTP_SERVER, RSYNC_PATH,
-    SCP_PATH,
-};
-pub use environment::{transfer_environment, TRANSFER_PATH};
-pub use event::{Direction, Protocol, TransferEvent, MAX_PATH_BYTES, MAX_TEXT_BYTES};
-pub use sessrec_core::config::TransferConfig;
-pub use sftp::status_name as sftp_status_name;
+pub use classify::{classify, TransferCommand, TransferKind};
+pub use environment::transfer_environment;
+#[cfg(test)]
+use event::Direction;
+use event::Protocol;
+pub use event::TransferEvent;
+#[cfg(test)]
+use sessrec_core::config::TransferConfig;
 
 use rsync::RsyncCommand;
 use scp::ScpDecoder;
@@ -213,7 +213,9 @@ impl TransferMonitor {
         events
     }
 
-    /// Memory the monitor holds for decoding (framing buffers, outstanding requests).
+    /// Memory the monitor holds for decoding (framing buffers, outstanding requests); tests
+    /// bound it.
+    #[cfg(test)]
     pub fn buffered_bytes(&self) -> usize {
         match &self.decoder {
             Decoder::Sftp(d) => d.buffered_bytes(),

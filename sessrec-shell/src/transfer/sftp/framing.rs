@@ -171,6 +171,7 @@ impl Framer {
         Ok(())
     }
 
+    #[cfg(test)]
     pub(super) fn buffered_bytes(&self) -> usize {
         self.keep.capacity()
     }

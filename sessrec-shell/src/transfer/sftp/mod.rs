@@ -23,7 +23,6 @@ use events::{event_cost, open_failure_event, set_status};
 use framing::{Framer, Side};
 use handles::{handle, OpenFile};
 
-pub use codes::status_name;
 #[cfg(test)]
 pub use framing::MAX_PACKET_BYTES;
 
@@ -194,6 +193,7 @@ impl SftpDecoder {
     }
 
     /// Memory held for framing and tracking, for bounds checks.
+    #[cfg(test)]
     pub fn buffered_bytes(&self) -> usize {
         self.from_client.buffered_bytes() + self.from_server.buffered_bytes() + self.tracked_bytes
     }
