@@ -8,7 +8,9 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 work=${1:-$(mktemp -d /var/tmp/sessrec-bench-cli.XXXXXX)}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$here/target}
 cd "$here"
-cargo build -q --release -p sessrec --bin sessrec --example gen_records
+# Two builds: the generator's test-only helpers must not change the measured binary.
+cargo build -q --release -p sessrec --bin sessrec
+cargo build -q --release -p sessrec --example gen_records
 bin=$CARGO_TARGET_DIR/release/sessrec
 gen=$CARGO_TARGET_DIR/release/examples/gen_records
 

@@ -648,6 +648,7 @@ fn write_logout(state: &SessionState, claimed: bool, refused: Option<&str>) -> i
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sessrec_core::testing::TempDir;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]
@@ -674,5 +675,162 @@ mod tests {
         assert_eq!(fallback_policy(&path).0, OnError::Deny);
         assert_eq!(fallback_policy(&dir.join("missing")).0, OnError::Deny);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The module's log lines, kept for the test to read.
+    #[derive(Default)]
+    struct Lines(Vec<(Level, String)>);
+
+    impl Log for Lines {
+        fn log(&mut self, level: Level, message: &str) {
+            self.0.push((level, message.to_owned()));
+        }
+    }
+
+    impl Lines {
+        fn has(&self, level: Level, text: &str) -> bool {
+            self.0.iter().any(|(l, m)| *l == level && m.contains(text))
+        }
+    }
+
+    fn module_args(config: &Path) -> ModuleArgs {
+        let config_arg = format!("config={}", config.display());
+        ModuleArgs::parse([config_arg.as_bytes(), b"debug".as_slice()]).unwrap()
+    }
+
+    fn request<'a>(args: &'a ModuleArgs, service: &'a str, user: &'a str) -> OpenRequest<'a> {
+        OpenRequest {
+            args,
+            service,
+            user,
+            rhost: None,
+            ssh_connection: Some(b"203.0.113.7 50000 192.0.2.1 22"),
+            auth_info: None,
+            monitor_pid: std::process::id(),
+        }
+    }
+
+    /// A config the module trusts (root-owned, 0644) with `policy` as its `[policy]` table;
+    /// `None` when the test does not run as root and so cannot own one.
+    fn trusted_config(dir: &TempDir, policy: &str) -> Option<PathBuf> {
+        if !nix::unistd::geteuid().is_root() {
+            return None;
+        }
+        let path = dir.join("sessrec.toml");
+        let records = dir.join("records");
+        std::fs::write(
+            &path,
+            format!("record_dir = {records:?}\n[policy]\nservices = [\"sshd\"]\n{policy}\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Some(path)
+    }
+
+    #[test]
+    fn a_service_not_covered_is_ignored_before_the_config_is_read() {
+        let dir = TempDir::new("pam-open");
+        let args = module_args(&dir.join("missing.toml"));
+        let grants = GrantDir::new(dir.join("grants"));
+        let mut lines = Lines::default();
+        let opened = open(&request(&args, "su", "root"), &grants, &mut lines);
+        assert_eq!(opened.verdict, Verdict::Ignore);
+        assert!(opened.env.is_none() && opened.state.is_none());
+        assert!(lines.has(Level::Debug, "not in services="));
+    }
+
+    #[test]
+    fn a_config_that_cannot_be_read_refuses_the_login() {
+        let dir = TempDir::new("pam-open");
+        let args = module_args(&dir.join("missing.toml"));
+        let grants = GrantDir::new(dir.join("grants"));
+        let mut lines = Lines::default();
+        let opened = open(&request(&args, "sshd", "root"), &grants, &mut lines);
+        assert_eq!(opened.verdict, Verdict::Refuse);
+        assert!(opened.env.is_none() && opened.session.is_none());
+        assert!(lines.has(Level::Error, "refused, recording cannot be set up: config:"));
+        assert!(!dir.join("grants").exists(), "nothing is written");
+    }
+
+    #[test]
+    fn a_user_outside_the_policy_is_ignored() {
+        let dir = TempDir::new("pam-open");
+        let Some(config) = trusted_config(&dir, "users = [\"srt-nobody-*\"]") else {
+            return;
+        };
+        let args = module_args(&config);
+        let grants = GrantDir::new(dir.join("grants"));
+        let mut lines = Lines::default();
+        let opened = open(&request(&args, "sshd", "root"), &grants, &mut lines);
+        assert_eq!(opened.verdict, Verdict::Ignore);
+        assert!(lines.has(Level::Debug, "root is not recorded by policy"));
+        // A service the module argument allows but the config's [policy] does not.
+        let opened = open(&request(&args, "sshd-other", "root"), &grants, &mut lines);
+        assert_eq!(opened.verdict, Verdict::Ignore);
+    }
+
+    #[test]
+    fn a_login_that_could_bypass_the_recorder_is_refused_unless_break_glass() {
+        let dir = TempDir::new("pam-open");
+        // root's passwd shell is not the recorder, so a login shell launch cannot be trusted.
+        let Some(config) = trusted_config(&dir, "users = [\"root\"]") else {
+            return;
+        };
+        let args = module_args(&config);
+        let grants = GrantDir::new(dir.join("grants"));
+        let mut lines = Lines::default();
+        let opened = open(&request(&args, "sshd", "root"), &grants, &mut lines);
+        assert_eq!(opened.verdict, Verdict::Refuse);
+        assert!(lines.has(Level::Error, "login of root refused"));
+
+        let config = trusted_config(&dir, "users = [\"root\"]\nbreak_glass_users = [\"root\"]");
+        let args = module_args(&config.unwrap());
+        let mut lines = Lines::default();
+        let opened = open(&request(&args, "sshd", "root"), &grants, &mut lines);
+        assert_eq!(opened.verdict, Verdict::Success);
+        assert!(opened.env.is_none(), "admitted without a recorded session");
+        assert!(lines.has(Level::Alert, "BREAK-GLASS login of root"));
+        assert!(!dir.join("records").exists(), "nothing is written");
+    }
+
+    #[test]
+    fn a_failed_set_up_follows_break_glass_then_on_error() {
+        let mut lines = Lines::default();
+        let glass = recording_failed(&mut lines, "alice", OnError::Deny, true, "disk full");
+        assert_eq!(glass.verdict, Verdict::Success);
+        assert!(lines.has(
+            Level::Alert,
+            "BREAK-GLASS login of alice admitted WITHOUT recording: disk full"
+        ));
+        let allow = recording_failed(&mut lines, "alice", OnError::Allow, false, "disk full");
+        assert_eq!(allow.verdict, Verdict::Success);
+        assert!(lines.has(
+            Level::Error,
+            "allowed WITHOUT recording (on_error = \"allow\")"
+        ));
+        let deny = recording_failed(&mut lines, "alice", OnError::Deny, false, "disk full");
+        assert_eq!(deny.verdict, Verdict::Refuse);
+        assert!(lines.has(
+            Level::Error,
+            "login of alice refused, recording cannot be set up: disk full"
+        ));
+        for opened in [glass, allow, deny] {
+            assert!(opened.env.is_none() && opened.state.is_none() && opened.notice.is_none());
+        }
+    }
+
+    #[test]
+    fn close_state_comes_only_from_this_monitors_grant() {
+        let dir = TempDir::new("pam-open");
+        let grants = GrantDir::new(dir.join("grants"));
+        assert!(state_from_grant(&grants, b"not an id", 1).is_none());
+        let id = SessionId::new().unwrap();
+        assert!(state_from_grant(&grants, id.to_string().as_bytes(), 1).is_none());
+    }
+
+    #[test]
+    fn launch_names_match_the_config_words() {
+        assert_eq!(launch_name(Launch::LoginShell), "login-shell");
+        assert_eq!(launch_name(Launch::ForceCommand), "force-command");
     }
 }

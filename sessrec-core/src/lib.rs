@@ -16,6 +16,8 @@ pub mod identity;
 pub mod reader;
 pub mod record;
 pub mod sys;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod time;
 pub mod tree;
 pub mod writer;

@@ -38,10 +38,21 @@ impl Line {
     }
 }
 
+/// What a line that could not be used means for the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defect {
+    /// The file ends inside this line: the writer crashed, the disk filled, or it is still
+    /// writing.
+    CutShort,
+    /// The line is not as a writer writes it: unreadable, too long or not a JSON object.
+    Broken,
+}
+
 /// A line that could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
     pub line_no: u64,
+    pub defect: Defect,
     pub problem: String,
     /// The raw bytes, for chaining past a line that does not parse.
     pub raw: Vec<u8>,
@@ -88,6 +99,7 @@ impl<R: Read> Iterator for LineIter<R> {
                 self.done = true;
                 return Some(Err(LineError {
                     line_no: self.line_no + 1,
+                    defect: Defect::Broken,
                     problem: format!("read error: {e}"),
                     raw,
                 }));
@@ -97,13 +109,20 @@ impl<R: Read> Iterator for LineIter<R> {
         let line_no = self.line_no;
         if raw.last() != Some(&b'\n') {
             self.done = true;
-            let problem = if raw.len() > MAX_READ_LINE {
-                format!("line longer than {MAX_READ_LINE} bytes")
+            let (defect, problem) = if raw.len() > MAX_READ_LINE {
+                (
+                    Defect::Broken,
+                    format!("line longer than {MAX_READ_LINE} bytes"),
+                )
             } else {
-                format!("incomplete last line ({} bytes, no newline)", raw.len())
+                (
+                    Defect::CutShort,
+                    format!("incomplete last line ({} bytes, no newline)", raw.len()),
+                )
             };
             return Some(Err(LineError {
                 line_no,
+                defect,
                 problem,
                 raw,
             }));
@@ -116,11 +135,13 @@ impl<R: Read> Iterator for LineIter<R> {
             })),
             Ok(_) => Some(Err(LineError {
                 line_no,
+                defect: Defect::Broken,
                 problem: "not a JSON object".into(),
                 raw,
             })),
             Err(e) => Some(Err(LineError {
                 line_no,
+                defect: Defect::Broken,
                 problem: format!("not valid JSON: {e}"),
                 raw,
             })),
@@ -179,6 +200,9 @@ pub struct VerifyReport {
     /// The file's last line is of this type (e.g. `channel.end`).
     pub last_type: String,
     pub problems: Vec<(u64, String)>,
+    /// The line the file ends inside of (reported among `problems`): no damage while its
+    /// writer is still running.
+    pub cut_short_line: Option<u64>,
 }
 
 /// Checks a record file: every line complete JSON, `seq` counting from 1, `file`, `session` and
@@ -201,6 +225,9 @@ pub fn verify_lines<R: Read>(iter: LineIter<R>, file_name: &str) -> io::Result<V
         let line = match item {
             Ok(line) => line,
             Err(e) => {
+                if e.defect == Defect::CutShort {
+                    report.cut_short_line = Some(e.line_no);
+                }
                 report.problems.push((e.line_no, e.problem));
                 if e.raw.last() == Some(&b'\n') {
                     prev = Some(chain::line_digest(&e.raw));
@@ -257,4 +284,34 @@ pub fn verify_lines<R: Read>(iter: LineIter<R>, file_name: &str) -> io::Result<V
     }
     report.ok = report.problems.is_empty();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(text: &[u8]) -> VerifyReport {
+        verify_lines(LineIter::new(text), "channel-1.jsonl").unwrap()
+    }
+
+    #[test]
+    fn a_file_ending_inside_a_line_is_cut_short() {
+        let r = report(b"{\"type\":\"x\"");
+        assert_eq!(r.cut_short_line, Some(1));
+        assert_eq!(r.problems.len(), 1);
+        let mut lines = LineIter::new(&b"{}\n{\"a\""[..]);
+        assert!(lines.next().unwrap().is_ok());
+        assert_eq!(lines.next().unwrap().unwrap_err().defect, Defect::CutShort);
+    }
+
+    #[test]
+    fn lines_a_writer_never_writes_are_not_cut_short() {
+        for text in [&b"not json\n"[..], b"[1]\n", b"{\"type\":\"x\"}\n"] {
+            let r = report(text);
+            assert!(!r.problems.is_empty());
+            assert_eq!(r.cut_short_line, None);
+        }
+        let mut lines = LineIter::new(&b"not json\n"[..]);
+        assert_eq!(lines.next().unwrap().unwrap_err().defect, Defect::Broken);
+    }
 }

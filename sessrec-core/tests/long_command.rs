@@ -1,7 +1,7 @@
 //! Commands of any length written whole (`channel.start` + `command.part` lines) and read back
 //! by the one reader function, at the exact line-size limits.
 
-use std::fs::{self, OpenOptions};
+use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -10,26 +10,8 @@ use sessrec_core::command::{assemble, read_channel_command, Completeness, PART_T
 use sessrec_core::id::SessionId;
 use sessrec_core::reader::{self, verify_file};
 use sessrec_core::record::{FileContext, Stream};
+use sessrec_core::testing::TempDir;
 use sessrec_core::writer::{RecordWriter, WriterOptions};
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let mut r = [0u8; 6];
-        sessrec_core::sys::getrandom(&mut r).unwrap();
-        let p = std::env::temp_dir().join(format!(
-            "sessrec-{tag}-{}",
-            r.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ));
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn writer(dir: &Path, name: &str, max_line_bytes: usize, actor: &str) -> (PathBuf, RecordWriter) {
     let path = dir.join(name);
@@ -65,7 +47,7 @@ fn start_fields(term: &str) -> Map<String, Value> {
 /// the parts come right after the start, and that the reader gives back the exact bytes.
 fn round_trip(max_line_bytes: usize, command: &[u8], actor: &str) -> Vec<reader::Line> {
     let dir = TempDir::new("longcmd");
-    let (path, mut w) = writer(&dir.0, "channel-1.jsonl", max_line_bytes, actor);
+    let (path, mut w) = writer(dir.path(), "channel-1.jsonl", max_line_bytes, actor);
     w.event_with_long_field("channel.start", start_fields("xterm"), "command", command)
         .unwrap();
     w.io(Stream::Output, 5, b"after").unwrap();
@@ -136,7 +118,7 @@ fn every_room_size_near_the_limit() {
     for pad in 0..40 {
         let term = "t".repeat(pad);
         let dir = TempDir::new("room");
-        let (path, mut w) = writer(&dir.0, "channel-1.jsonl", 1024, "alice");
+        let (path, mut w) = writer(dir.path(), "channel-1.jsonl", 1024, "alice");
         let command = "😀é\x01".repeat(300);
         w.event_with_long_field(
             "channel.start",
@@ -157,7 +139,7 @@ fn every_room_size_near_the_limit() {
 #[test]
 fn other_fields_are_cut_before_the_command() {
     let dir = TempDir::new("crowded");
-    let (path, mut w) = writer(&dir.0, "channel-1.jsonl", 1024, "alice");
+    let (path, mut w) = writer(dir.path(), "channel-1.jsonl", 1024, "alice");
     let term = "\x01".repeat(2000);
     let command = "c".repeat(3000);
     w.event_with_long_field(
@@ -179,7 +161,7 @@ fn other_fields_are_cut_before_the_command() {
 #[test]
 fn a_missing_part_is_reported() {
     let dir = TempDir::new("gap");
-    let (path, mut w) = writer(&dir.0, "channel-1.jsonl", 1024, "alice");
+    let (path, mut w) = writer(dir.path(), "channel-1.jsonl", 1024, "alice");
     let command = "x".repeat(5000);
     w.event_with_long_field("channel.start", Map::new(), "command", command.as_bytes())
         .unwrap();

@@ -11,26 +11,8 @@ use serde_json::{Map, Value};
 use sessrec_core::id::SessionId;
 use sessrec_core::reader::{self, decode_frames, verify_file};
 use sessrec_core::record::{FileContext, Stream};
+use sessrec_core::testing::TempDir;
 use sessrec_core::writer::{RecordWriter, WriterOptions};
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let mut r = [0u8; 6];
-        sessrec_core::sys::getrandom(&mut r).unwrap();
-        let p = std::env::temp_dir().join(format!(
-            "sessrec-{tag}-{}",
-            r.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ));
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn ctx(file: &str) -> FileContext {
     FileContext {
@@ -83,7 +65,7 @@ fn fields(pairs: &[(&str, Value)]) -> Map<String, Value> {
 #[test]
 fn io_round_trips_exactly_and_chain_verifies() {
     let dir = TempDir::new("rt");
-    let (path, mut w) = new_writer(&dir.0, "channel-1.jsonl", 8192);
+    let (path, mut w) = new_writer(dir.path(), "channel-1.jsonl", 8192);
     w.event("channel.start", fields(&[("kind", "shell".into())]))
         .unwrap();
     let mut expect_o = Vec::new();
@@ -130,7 +112,7 @@ fn io_round_trips_exactly_and_chain_verifies() {
 #[test]
 fn every_line_has_the_header() {
     let dir = TempDir::new("hdr");
-    let (path, mut w) = new_writer(&dir.0, "channel-2.jsonl", 8192);
+    let (path, mut w) = new_writer(dir.path(), "channel-2.jsonl", 8192);
     w.io(Stream::Output, 5, b"x").unwrap();
     w.event(
         "resize",
@@ -157,7 +139,7 @@ fn every_line_has_the_header() {
 #[test]
 fn oversize_event_fields_are_cut_and_marked() {
     let dir = TempDir::new("big");
-    let (path, mut w) = new_writer(&dir.0, "channel-1.jsonl", 8192);
+    let (path, mut w) = new_writer(dir.path(), "channel-1.jsonl", 8192);
     let command = "x".repeat(100_000);
     w.event(
         "channel.start",
@@ -179,7 +161,7 @@ fn oversize_event_fields_are_cut_and_marked() {
 #[test]
 fn tampering_is_detected() {
     let dir = TempDir::new("tamper");
-    let (path, mut w) = new_writer(&dir.0, "channel-1.jsonl", 1024);
+    let (path, mut w) = new_writer(dir.path(), "channel-1.jsonl", 1024);
     for i in 0..10u64 {
         w.event("notice", fields(&[("n", i.into())])).unwrap();
     }
@@ -213,7 +195,7 @@ fn tampering_is_detected() {
     check(whole[..whole.len() - 10].to_string(), 10);
     // Renamed file: the file field and genesis no longer match.
     fs::write(&path, &original).unwrap();
-    let other = dir.0.join("channel-9.jsonl");
+    let other = dir.join("channel-9.jsonl");
     fs::rename(&path, &other).unwrap();
     assert!(!verify_file(&other).unwrap().ok);
 }
@@ -221,7 +203,7 @@ fn tampering_is_detected() {
 #[test]
 fn flush_deadline_and_anchor() {
     let dir = TempDir::new("flush");
-    let path = dir.0.join("channel-1.jsonl");
+    let path = dir.join("channel-1.jsonl");
     let file = OpenOptions::new()
         .append(true)
         .create_new(true)
@@ -258,7 +240,7 @@ fn flush_deadline_and_anchor() {
 #[test]
 fn resume_continues_the_chain_and_cuts_a_partial_line() {
     let dir = TempDir::new("resume");
-    let (path, mut w) = new_writer(&dir.0, "session.jsonl", 8192);
+    let (path, mut w) = new_writer(dir.path(), "session.jsonl", 8192);
     let c = w.context().clone();
     w.event("login", fields(&[("x", 1.into())])).unwrap();
     drop(w);
@@ -294,7 +276,7 @@ fn full_disk_reports_space_low_and_final_lines_fit() {
         return;
     }
     let dir = TempDir::new("full");
-    let mnt = dir.0.join("mnt");
+    let mnt = dir.join("mnt");
     fs::create_dir_all(&mnt).unwrap();
     let status = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])

@@ -3,7 +3,6 @@
 #![forbid(unsafe_code)]
 
 use std::ffi::{OsStr, OsString};
-use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -31,25 +30,18 @@ use crate::recording::ChannelRecorder;
 use crate::relay::{EndReason, IdlePolicy, Outcome, PipeRelay, PtyRelay};
 use crate::session::{self, Enclosing, Unclaimed};
 use crate::spawn::{self, PreparedExec};
+use crate::start_error::{RecordUnavailable, SessionFileStep, StartError};
 use crate::startup::{Caller, Inherited};
 use crate::sys;
 use crate::terminal::{self, RawModeGuard, Takeover};
+use crate::transfer::TransferCommand;
 
 /// The system user the recorder runs as once the child is started.
 pub const RECORDER_USER: &str = "sessrec";
 
-/// A channel that could not start; the message goes to the user's stderr.
-#[derive(Debug)]
-pub struct StartError(pub String);
-
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
+/// A set-up step that failed, in words.
 fn err(msg: impl Into<String>) -> StartError {
-    StartError(msg.into())
+    StartError::Setup(msg.into())
 }
 
 /// What kind of channel this is.
@@ -57,10 +49,8 @@ fn err(msg: impl Into<String>) -> StartError {
 pub enum ChannelKind {
     Shell,
     Exec,
-    Transfer {
-        protocol: &'static str,
-        argv: Vec<String>,
-    },
+    /// An allow-listed transfer, executed directly; its argv[0] is absolute.
+    Transfer(TransferCommand),
 }
 
 impl ChannelKind {
@@ -68,7 +58,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Shell => "shell",
             ChannelKind::Exec => "exec",
-            ChannelKind::Transfer { .. } => "transfer",
+            ChannelKind::Transfer(_) => "transfer",
         }
     }
 }
@@ -104,7 +94,7 @@ pub fn run(caller: Caller, inherited: Inherited) -> Result<i32, StartError> {
     let argv: Vec<OsString> = std::env::args_os().collect();
     let own_exe = std::fs::read_link("/proc/self/exe").ok();
     let invocation = invocation::parse(&argv, own_exe.as_deref(), env_var("SSH_ORIGINAL_COMMAND"))
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(StartError::Usage)?;
     let user = sys::passwd_by_uid(caller.uid)
         .ok()
         .flatten()
@@ -129,19 +119,18 @@ pub fn run(caller: Caller, inherited: Inherited) -> Result<i32, StartError> {
         enclosing,
     ) {
         Ok(grant) => {
-            let config = session::load_config(&grant.config_path, false)
-                .map_err(|e| err(format!("configuration error: {e}")))?;
+            let config =
+                session::load_config(&grant.config_path, false).map_err(StartError::Config)?;
             (config, grant.session, grant.identity, grant.ticket, None)
         }
         Err(reason) => {
             let named = env_var("SESSREC_CONFIG");
             let path = session::unclaimed_config_path(&caller, named.as_ref());
             let by_root = caller.is_root() && named.is_some();
-            let config = session::load_config(&path, by_root)
-                .map_err(|e| err(format!("configuration error: {e}")))?;
+            let config = session::load_config(&path, by_root).map_err(StartError::Config)?;
             let id = match enclosing {
                 Some(e) => e.session,
-                None => SessionId::new().map_err(|e| err(format!("no session id: {e}")))?,
+                None => SessionId::new().map_err(StartError::NoSessionId)?,
             };
             let identity = Identity::unverified(&user.name, caller.uid);
             (config, id, identity, None, Some(reason))
@@ -227,9 +216,12 @@ impl Setup {
         let writer =
             match RecordWriter::new(file, ctx, WriterOptions::from_config(&self.config.recorder)) {
                 Ok(w) => w,
-                Err(e) => {
+                Err(source) => {
                     return self.record_unavailable(
-                        format!("cannot start {}/{file_name}: {e}", session_dir.display()),
+                        RecordUnavailable::ChannelWriter {
+                            path: session_dir.join(&file_name),
+                            source,
+                        },
                         &shell,
                         &kind,
                     )
@@ -332,7 +324,7 @@ impl Setup {
             ],
         );
         let env = match &kind {
-            ChannelKind::Transfer { .. } => crate::transfer_seam::environment(env),
+            ChannelKind::Transfer(_) => crate::transfer_seam::environment(env),
             _ => env,
         };
         let exec = self.prepare_exec(&exec_path, &exec_argv, &env)?;
@@ -344,9 +336,9 @@ impl Setup {
         start.insert("kind".into(), json!(kind.as_str()));
         start.insert("mode".into(), json!(if has_tty { "pty" } else { "pipe" }));
         // The command itself is added whole when the line is written (`write_start`).
-        if let ChannelKind::Transfer { protocol, argv } = &kind {
-            start.insert("protocol".into(), json!(protocol));
-            start.insert("argv".into(), json!(argv));
+        if let ChannelKind::Transfer(transfer) = &kind {
+            start.insert("protocol".into(), json!(transfer.kind.protocol().as_str()));
+            start.insert("argv".into(), json!(transfer.argv));
         }
         start.insert("login".into(), json!(self.invocation.login));
         start.insert("force_command".into(), json!(self.invocation.force_command));
@@ -416,7 +408,7 @@ impl Setup {
             Err(e) => {
                 // The record still says what was attempted and why it did not run.
                 let mut f = Map::new();
-                f.insert("message".into(), json!(e.0));
+                f.insert("message".into(), json!(e.to_string()));
                 recorder.event("error", f);
                 let mut end = Map::new();
                 end.insert("reason".into(), json!("start_failed"));
@@ -462,8 +454,8 @@ impl Setup {
             return ChannelKind::Shell;
         };
         match crate::transfer_seam::classify(command, has_tty, &self.config) {
-            Some((protocol, argv)) if self.argv_fits_start_line(&argv) => {
-                ChannelKind::Transfer { protocol, argv }
+            Some(transfer) if self.argv_fits_start_line(&transfer.argv) => {
+                ChannelKind::Transfer(transfer)
             }
             _ => ChannelKind::Exec,
         }
@@ -550,7 +542,7 @@ impl Setup {
         if let Some(own) = own_session {
             finish_own_session(own, file_name, anchor.as_ref());
         }
-        err(message)
+        StartError::Refused(message)
     }
 
     /// Everything the child needs to drop to the caller and exec, prepared before fork.
@@ -588,7 +580,7 @@ impl Setup {
             base
         };
         Ok(match (kind, &self.invocation.command) {
-            (ChannelKind::Transfer { argv, .. }, _) => {
+            (ChannelKind::Transfer(TransferCommand { argv, .. }), _) => {
                 let program = crate::transfer_seam::resolve_program(&argv[0])
                     .ok_or_else(|| err(format!("{} not found", argv[0])))?;
                 (program, argv.iter().map(OsString::from).collect())
@@ -603,7 +595,7 @@ impl Setup {
 
     /// Opens the session directory and a new channel file; for an unclaimed session also
     /// starts `session.jsonl`.
-    fn open_record(&self) -> Result<(PathBuf, u32, File, Option<OwnSession>), String> {
+    fn open_record(&self) -> Result<(PathBuf, u32, File, Option<OwnSession>), RecordUnavailable> {
         let cfg = &self.config;
         let read_gid = if cfg.read_group.is_empty() {
             None
@@ -612,26 +604,32 @@ impl Setup {
                 sys::group_gid(&cfg.read_group)
                     .ok()
                     .flatten()
-                    .ok_or_else(|| format!("read_group '{}' does not exist", cfg.read_group))?,
+                    .ok_or_else(|| RecordUnavailable::NoReadGroup(cfg.read_group.clone()))?,
             )
         };
         // For a claimed grant the module created the directory; opening it through `create`
         // keeps `read_group` access on the channel files.
-        let dir = SessionDir::create(&cfg.record_dir, self.session, read_gid).map_err(|e| {
-            format!(
-                "cannot open the session directory under {}: {e}",
-                cfg.record_dir.display()
-            )
+        let dir =
+            SessionDir::create(&cfg.record_dir, self.session, read_gid).map_err(|source| {
+                RecordUnavailable::SessionDir {
+                    root: cfg.record_dir.clone(),
+                    source,
+                }
+            })?;
+        let free = sessrec_core::tree::free_mb(dir.path()).map_err(|source| {
+            RecordUnavailable::FreeSpaceUnknown {
+                dir: dir.path().to_path_buf(),
+                source,
+            }
         })?;
-        let free = sessrec_core::tree::free_mb(dir.path())
-            .map_err(|e| format!("cannot check free space in {}: {e}", dir.path().display()))?;
         if free < cfg.min_free_mb {
-            return Err(format!(
-                "only {free} MiB free in {} (min_free_mb = {})",
-                dir.path().display(),
-                cfg.min_free_mb
-            ));
+            return Err(RecordUnavailable::LowSpace {
+                dir: dir.path().to_path_buf(),
+                free_mb: free,
+                min_free_mb: cfg.min_free_mb,
+            });
         }
+        let own_file = |step| move |source| RecordUnavailable::OwnSessionFile { step, source };
         let own = match &self.unclaimed {
             // Joining the recorder's own session of the enclosing channel: its writer owns
             // session.jsonl.
@@ -639,7 +637,7 @@ impl Setup {
             Some(reason) => {
                 let file = dir
                     .create_file("session.jsonl")
-                    .map_err(|e| format!("cannot create session.jsonl: {e}"))?;
+                    .map_err(own_file(SessionFileStep::Create))?;
                 let ctx = FileContext {
                     host: sessrec_core::sys::hostname(),
                     session: self.session,
@@ -649,7 +647,7 @@ impl Setup {
                 };
                 let mut writer =
                     RecordWriter::new(file, ctx, WriterOptions::from_config(&cfg.recorder))
-                        .map_err(|e| format!("cannot start session.jsonl: {e}"))?;
+                        .map_err(own_file(SessionFileStep::Start))?;
                 let fields = session::own_login_fields(
                     &self.identity,
                     reason,
@@ -657,7 +655,7 @@ impl Setup {
                 );
                 writer
                     .event("login", fields)
-                    .map_err(|e| format!("cannot write session.jsonl: {e}"))?;
+                    .map_err(own_file(SessionFileStep::Write))?;
                 Some(OwnSession {
                     writer,
                     started: Instant::now(),
@@ -665,19 +663,19 @@ impl Setup {
             }
             None => None,
         };
-        let (n, file) = dir.create_channel_file().map_err(|e| {
-            format!(
-                "cannot create a channel file in {}: {e}",
-                dir.path().display()
-            )
-        })?;
+        let (n, file) =
+            dir.create_channel_file()
+                .map_err(|source| RecordUnavailable::ChannelFile {
+                    dir: dir.path().to_path_buf(),
+                    source,
+                })?;
         Ok((dir.path().to_path_buf(), n, file, own))
     }
 
     /// The record cannot be written before the channel starts: deny (default) or run unrecorded.
     fn record_unavailable(
         &self,
-        problem: String,
+        problem: RecordUnavailable,
         shell: &Path,
         kind: &ChannelKind,
     ) -> Result<i32, StartError> {
@@ -690,9 +688,7 @@ impl Setup {
                         self.session, self.user.name
                     ),
                 );
-                Err(err(format!(
-                    "this session must be recorded, but the record cannot be written ({problem}); access refused"
-                )))
+                Err(StartError::RecordUnavailable(problem))
             }
             OnError::Allow => {
                 syslog_authpriv(
@@ -731,10 +727,10 @@ impl Setup {
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty());
         match (&given, cfg.mode) {
-            (None, TicketMode::Required) => Err(err(
-                "a change or incident ticket is required for this login (set SESSREC_TICKET, or type it when asked)",
+            (None, TicketMode::Required) => Err(StartError::Refused(
+                "a change or incident ticket is required for this login (set SESSREC_TICKET, or type it when asked)".into(),
             )),
-            (Some(t), _) if !cfg.pattern_regex().is_none_or(|re| re.is_match(t)) => Err(err(format!(
+            (Some(t), _) if !cfg.pattern_regex().is_none_or(|re| re.is_match(t)) => Err(StartError::Refused(format!(
                 "ticket '{}' does not match the required pattern {}",
                 t.chars().take(64).collect::<String>(),
                 cfg.pattern
@@ -840,9 +836,7 @@ impl Setup {
         let child = self.start_recorded(recorder, start, held, &exec)?;
         self.drop_recorder_privileges(&recorder_user)?;
         let observer = match kind {
-            ChannelKind::Transfer { protocol, argv } => {
-                crate::transfer_seam::observer(protocol, argv)
-            }
+            ChannelKind::Transfer(transfer) => Some(crate::transfer_seam::observer(transfer)),
             _ => None,
         };
         let relay = PipeRelay {
@@ -851,7 +845,7 @@ impl Setup {
             recorder,
             record_payload: self.config.transfer.record_payload,
             observer,
-            idle: if matches!(kind, ChannelKind::Transfer { .. }) {
+            idle: if matches!(kind, ChannelKind::Transfer(_)) {
                 IdlePolicy::new(0, 0)
             } else {
                 IdlePolicy::new(

@@ -4,18 +4,19 @@
 //!
 //! `sys` holds every foreign call; all other modules are safe code.
 
-pub mod channel;
-pub mod invocation;
-pub mod masking;
-pub mod recording;
-pub mod relay;
-pub mod session;
-pub mod spawn;
-pub mod startup;
-pub mod sys;
-pub mod terminal;
-pub mod transfer;
-pub mod transfer_seam;
+mod channel;
+mod invocation;
+mod masking;
+mod recording;
+mod relay;
+mod session;
+mod spawn;
+mod start_error;
+mod startup;
+mod sys;
+mod terminal;
+mod transfer;
+mod transfer_seam;
 
 /// Runs the recorder; returns the process exit code.
 pub fn run() -> i32 {

@@ -177,10 +177,6 @@ impl ChannelRecorder {
         self.start_mono_us
     }
 
-    pub fn started(&self) -> Instant {
-        self.started
-    }
-
     /// Why recording failed, if it did.
     pub fn failure(&self) -> Option<&str> {
         self.failure.as_deref()
@@ -553,6 +549,7 @@ mod tests {
     use sessrec_core::id::SessionId;
     use sessrec_core::reader;
     use sessrec_core::record::FileContext;
+    use sessrec_core::testing::TempDir;
     use sessrec_core::writer::WriterOptions;
 
     fn recorder(dir: &std::path::Path, cap: u64) -> (ChannelRecorder, std::path::PathBuf) {
@@ -576,17 +573,10 @@ mod tests {
         )
     }
 
-    fn temp_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("sessrec-rec-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn past_the_cap_output_is_sampled_and_input_kept() {
-        let dir = temp_dir("cap");
-        let (mut rec, path) = recorder(&dir, 65_536);
+        let dir = TempDir::new("rec-cap");
+        let (mut rec, path) = recorder(dir.path(), 65_536);
         let chunk = vec![b'x'; 4096];
         for _ in 0..64 {
             rec.output(Stream::Output, &chunk);
@@ -623,13 +613,12 @@ mod tests {
         assert_eq!(end.kind(), "channel.end");
         assert_eq!(end.u64("bytes_out"), Some(64 * 4096));
         assert!(end.u64("truncated_output_bytes").unwrap() > 190_000);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn masked_and_echo_off_input_are_recorded_as_such() {
-        let dir = temp_dir("mask");
-        let (mut rec, path) = recorder(&dir, 1 << 30);
+        let dir = TempDir::new("rec-mask");
+        let (mut rec, path) = recorder(dir.path(), 1 << 30);
         rec.input(&[
             InputPiece::Masked(7, "password_mode"),
             InputPiece::EchoOff(b"ls -l\n"),
@@ -650,13 +639,12 @@ mod tests {
         assert_eq!(reader::decode_frames(echo_off)[0].data, b"ls -l\n");
         assert!(lines.iter().any(|l| l.kind() == "notice"));
         assert_eq!(lines.last().unwrap().u64("bytes_in"), Some(13));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn mask_limit_and_suspension_are_recorded() {
-        let dir = temp_dir("mask-limit");
-        let (mut rec, path) = recorder(&dir, 1 << 30);
+        let dir = TempDir::new("rec-mask-limit");
+        let (mut rec, path) = recorder(dir.path(), 1 << 30);
         rec.input(&[
             InputPiece::Masked(256, "password_mode"),
             InputPiece::PastMaskLimit(b"; id >/tmp/x\r"),
@@ -695,6 +683,5 @@ mod tests {
             .collect();
         assert_eq!(typed, b"; id >/tmp/x\recho clear\r");
         assert_eq!(lines.last().unwrap().u64("bytes_in"), Some(256 + 13 + 11));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

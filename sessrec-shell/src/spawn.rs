@@ -106,10 +106,6 @@ impl PreparedExec {
         self.args.path()
     }
 
-    pub fn argv(&self) -> &[CString] {
-        self.args.argv()
-    }
-
     /// In a forked child: restore the caller's attributes, become the user, wait at `gate`
     /// until the recorder has begun the record, exec. Reports an errno on `error_fd` and exits
     /// on failure. Allocation-free.

@@ -10,17 +10,11 @@ use serde_json::{Map, Value};
 use sessrec_core::config::Config;
 
 use crate::relay::ChannelObserver;
-use crate::transfer::{self, TransferEvent, TransferMonitor};
+use crate::transfer::{self, TransferCommand, TransferEvent, TransferMonitor};
 
-/// `Some((protocol, argv))` when `command` is an allow-listed transfer; argv[0] is absolute.
-pub fn classify(
-    command: &OsStr,
-    has_tty: bool,
-    config: &Config,
-) -> Option<(&'static str, Vec<String>)> {
-    let text = command.to_str()?;
-    let cmd = transfer::classify(text, has_tty, &config.transfer)?;
-    Some((cmd.kind.protocol().as_str(), cmd.argv))
+/// `Some` when `command` is an allow-listed transfer; its argv[0] is absolute.
+pub fn classify(command: &OsStr, has_tty: bool, config: &Config) -> Option<TransferCommand> {
+    transfer::classify(command.to_str()?, has_tty, &config.transfer)
 }
 
 /// The environment a transfer program runs with: `env` (what an ordinary command would get)
@@ -37,12 +31,11 @@ pub fn resolve_program(program: &str) -> Option<PathBuf> {
 }
 
 /// The observer for a transfer channel.
-pub fn observer(protocol: &str, argv: &[String]) -> Option<Box<dyn ChannelObserver>> {
-    let monitor = TransferMonitor::for_argv(protocol, argv)?;
-    Some(Box::new(TransferObserver {
-        monitor,
+pub fn observer(transfer: &TransferCommand) -> Box<dyn ChannelObserver> {
+    Box::new(TransferObserver {
+        monitor: TransferMonitor::new(transfer),
         pending: Vec::new(),
-    }))
+    })
 }
 
 struct TransferObserver {

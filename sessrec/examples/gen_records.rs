@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use sessrec::synth::{id_at, SynthSession};
+use sessrec_core::testing::synth::{id_at, SynthSession};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

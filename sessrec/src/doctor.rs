@@ -9,7 +9,7 @@ use std::process::Command;
 
 use sessrec_core::config::{Config, Launch};
 
-use crate::cli::{exit, CmdResult, Context};
+use crate::context::{exit, CmdResult, Context};
 use crate::escape::escape_control;
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -183,7 +183,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     check_selinux(&mut r);
     check_transfer_allow_list(&config, &mut r);
     check_budget(&config, &mut r);
-    let mut out = crate::cli::stdout();
+    let mut out = crate::output::stdout();
     for f in &r.findings {
         let tag = match f.level {
             Level::Ok => "ok  ",

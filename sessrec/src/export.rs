@@ -3,24 +3,63 @@
 
 use std::io::{self, Write};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::cli::{exit, CmdResult, Context, Failure};
+use crate::cast::build_cast;
+use crate::context::{exit, CmdResult, Context, Failure};
 use crate::playlist::{cues, Cue, Timed};
 use crate::records::{target_files, RecordFile};
 use crate::sanitize::Sanitizer;
 use crate::store::SessionRef;
 use crate::utf8::Utf8Decoder;
 
+/// What `--format` names, parsed once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    AsciicastV2,
+    AsciicastV3,
+    Text,
+    Html,
+    Json,
+}
+
+impl Format {
+    const CHOICES: &'static str = "asciicast-v2, asciicast-v3, text, html or json";
+
+    pub fn parse(name: &str) -> Result<Self, Failure> {
+        match name {
+            "asciicast-v2" => Ok(Format::AsciicastV2),
+            "asciicast-v3" => Ok(Format::AsciicastV3),
+            "text" => Ok(Format::Text),
+            "html" => Ok(Format::Html),
+            "json" => Ok(Format::Json),
+            other => Err(Failure::usage(format!(
+                "unknown format {:?}: use {}",
+                crate::escape::escape_control(other),
+                Self::CHOICES
+            ))),
+        }
+    }
+
+    /// Formats that hold one terminal, so one file.
+    fn is_single_terminal(self) -> bool {
+        matches!(
+            self,
+            Format::AsciicastV2 | Format::AsciicastV3 | Format::Html
+        )
+    }
+}
+
 pub fn run(ctx: &Context) -> CmdResult {
-    let format = ctx.args.value("--format").ok_or_else(|| {
-        Failure::usage("--format is required: asciicast-v2, asciicast-v3, text, html or json")
-    })?;
+    let format = ctx
+        .args
+        .value("--format")
+        .ok_or_else(|| Failure::usage(format!("--format is required: {}", Format::CHOICES)))?;
+    let format = Format::parse(format)?;
     let raw = ctx.args.flag("--raw");
     let (session, mut files) =
         target_files(&ctx.tree, &ctx.args.positional[0]).map_err(Failure::error)?;
-    let single = matches!(format, "asciicast-v2" | "asciicast-v3" | "html");
-    if single && files.len() > 1 {
+    if format.is_single_terminal() && files.len() > 1 {
         // A cast has one terminal: take the first channel and say which.
         let first = files.remove(0);
         eprintln!(
@@ -30,149 +69,26 @@ pub fn run(ctx: &Context) -> CmdResult {
         );
         files = vec![first];
     }
-    if format == "text" && ctx.args.flag("--rendered") && ctx.args.flag("--typed") {
+    if format == Format::Text && ctx.args.flag("--rendered") && ctx.args.flag("--typed") {
         return Err(Failure::usage("--rendered and --typed exclude each other"));
     }
-    let mut out = crate::cli::output(ctx.args.value("--output"))?;
+    let mut out = crate::output::output(ctx.args.value("--output"))?;
     match format {
-        "asciicast-v2" => asciicast(&mut out, &session, &files[0], 2, raw)?,
-        "asciicast-v3" => asciicast(&mut out, &session, &files[0], 3, raw)?,
-        "text" if ctx.args.flag("--typed") => typed_text(&mut out, &files)?,
-        "text" => rendered_text(&mut out, &files)?,
-        "json" => json_lines(&mut out, &session, &files)?,
-        "html" => crate::html::export(
+        Format::AsciicastV2 => asciicast(&mut out, &session, &files[0], 2, raw)?,
+        Format::AsciicastV3 => asciicast(&mut out, &session, &files[0], 3, raw)?,
+        Format::Text if ctx.args.flag("--typed") => typed_text(&mut out, &files)?,
+        Format::Text => rendered_text(&mut out, &files)?,
+        Format::Json => json_lines(&mut out, &session, &files)?,
+        Format::Html => crate::html::export(
             &mut out,
             &session,
             &files[0],
             raw,
             ctx.args.value("--player"),
         )?,
-        other => {
-            return Err(Failure::usage(format!(
-                "unknown format {:?}: use asciicast-v2, asciicast-v3, text, html or json",
-                crate::escape::escape_control(other)
-            )))
-        }
     }
     out.flush()?;
     Ok(exit::OK)
-}
-
-/// Header and events of an asciicast, as JSON values (also used by the HTML export).
-pub struct Cast {
-    pub header: Value,
-    pub events: Vec<Value>,
-}
-
-/// Builds an asciicast (v2: absolute times; v3: intervals) from one file's cues. Output is
-/// filtered to drawing sequences unless `raw`; invalid UTF-8 becomes U+FFFD and is counted in
-/// the header (`sessrec.invalid_bytes`).
-pub fn build_cast(
-    session: &SessionRef,
-    file: &RecordFile,
-    version: u8,
-    raw: bool,
-    mut sink: impl FnMut(&Value) -> io::Result<()>,
-) -> io::Result<Value> {
-    let (cols, rows) = file.geometry();
-    let mut decoder = Utf8Decoder::new();
-    let mut input_decoder = Utf8Decoder::new();
-    let mut sanitizer = Sanitizer::with_raw(raw);
-    let mut last_us = 0u64;
-    let mut exit_status = None;
-    let mut damaged = Vec::new();
-    let mut emit = |at_us: u64, code: &str, data: String, last_us: &mut u64| -> io::Result<()> {
-        let t = if version == 2 {
-            at_us as f64 / 1e6
-        } else {
-            at_us.saturating_sub(*last_us) as f64 / 1e6
-        };
-        *last_us = at_us;
-        sink(&json!([round6(t), code, data]))
-    };
-    for Timed { at_us, cue } in cues(std::slice::from_ref(file), false) {
-        match cue {
-            Cue::Output(data) => {
-                let mut filtered = Vec::with_capacity(data.len());
-                sanitizer.push(decoder.push(&data).as_bytes(), &mut filtered);
-                if !filtered.is_empty() {
-                    emit(
-                        at_us,
-                        "o",
-                        String::from_utf8_lossy(&filtered).into_owned(),
-                        &mut last_us,
-                    )?;
-                }
-            }
-            Cue::Input { data, .. } => {
-                let text = input_decoder.push(&data);
-                if !text.is_empty() {
-                    emit(at_us, "i", text, &mut last_us)?;
-                }
-            }
-            Cue::Resize { cols, rows } => emit(at_us, "r", format!("{cols}x{rows}"), &mut last_us)?,
-            Cue::Exit(status) => exit_status = status,
-            Cue::Damaged(d) => damaged.push(d),
-            Cue::Banner(_) => {}
-        }
-    }
-    let tail = decoder.finish();
-    let mut filtered = Vec::new();
-    sanitizer.push(tail.as_bytes(), &mut filtered);
-    sanitizer.finish(&mut filtered);
-    if !filtered.is_empty() {
-        emit(
-            last_us,
-            "o",
-            String::from_utf8_lossy(&filtered).into_owned(),
-            &mut last_us,
-        )?;
-    }
-    if version == 3 {
-        if let Some(s) = exit_status {
-            emit(last_us, "x", s.to_string(), &mut last_us)?;
-        }
-    }
-    let timestamp = file.start_us.map(|t| t.div_euclid(1_000_000));
-    let term = file.field("term");
-    let meta = json!({
-        "session": session.id,
-        "file": file.name,
-        "invalid_bytes": decoder.invalid_bytes(),
-        "input_invalid_bytes": input_decoder.invalid_bytes(),
-        "filtered": !raw,
-        "sequences_dropped": sanitizer.dropped(),
-        "damaged_lines": damaged,
-    });
-    let title = format!(
-        "sessrec {} {}",
-        session.id,
-        file.name.trim_end_matches(".jsonl")
-    );
-    let mut header = if version == 2 {
-        json!({"version": 2, "width": cols, "height": rows, "title": title, "sessrec": meta})
-    } else {
-        let mut t = json!({"cols": cols, "rows": rows});
-        if !term.is_empty() {
-            t["type"] = term.into();
-        }
-        json!({"version": 3, "term": t, "title": title, "sessrec": meta})
-    };
-    if let Some(ts) = timestamp {
-        header["timestamp"] = ts.into();
-    }
-    let command = file.command_text();
-    if !command.is_empty() {
-        header["command"] = command.into();
-    }
-    if version == 2 && !term.is_empty() {
-        header["env"] = json!({"TERM": term});
-    }
-    Ok(header)
-}
-
-fn round6(t: f64) -> f64 {
-    (t * 1e6).round() / 1e6
 }
 
 /// Writes a cast: events are buffered to a temporary file first, because the header (with

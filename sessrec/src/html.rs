@@ -10,7 +10,7 @@ use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::cli::Failure;
+use crate::context::Failure;
 use crate::records::RecordFile;
 use crate::store::SessionRef;
 
@@ -114,7 +114,7 @@ pub fn export(
     let dir = player_dir(player)?;
     let (js, css) = read_player(&dir)?;
     let mut events = Vec::new();
-    let header = crate::export::build_cast(session, file, 3, raw, |ev| {
+    let header = crate::cast::build_cast(session, file, 3, raw, |ev| {
         events.push(ev.clone());
         Ok(())
     })?;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{Pid, Uid};
 
-use crate::cli::{exit, CmdResult, Context, Failure};
+use crate::context::{exit, CmdResult, Context, Failure};
 use crate::records::session_record_files;
 use crate::store::FileKind;
 

@@ -6,17 +6,21 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod cast;
 pub mod cli;
 pub mod conceal;
+pub mod context;
 pub mod doctor;
 pub mod escape;
 pub mod export;
+pub mod filters;
 pub mod follow;
 pub mod html;
 pub mod kill;
 pub mod lineedit;
 pub mod list;
 pub mod live;
+pub mod output;
 pub mod play;
 pub mod playlist;
 pub mod prune;
@@ -26,7 +30,6 @@ pub mod search;
 pub mod show;
 pub mod store;
 pub mod summary;
-pub mod synth;
 pub mod timespec;
 pub mod utf8;
 pub mod verify;

@@ -4,51 +4,12 @@
 use std::io::Write;
 
 use serde_json::{json, Value};
-use sessrec_core::config::glob_match;
 
-use crate::cli::{exit, short_time, CmdResult, Context, Failure};
+use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
+use crate::filters::Filters;
 use crate::summary::{summarize, State, Summary};
-use crate::timespec::format_duration;
-
-/// Filters shared by `list` and `search`.
-pub struct Filters {
-    pub since: Option<i64>,
-    pub until: Option<i64>,
-    pub user: Option<String>,
-    pub actor: Option<String>,
-    pub from: Option<String>,
-    pub live: bool,
-}
-
-impl Filters {
-    pub fn from_args(ctx: &Context) -> Result<Self, Failure> {
-        Ok(Filters {
-            since: ctx.time_arg("--since")?,
-            until: ctx.time_arg("--until")?,
-            user: ctx.args.value("--user").map(str::to_string),
-            actor: ctx.args.value("--actor").map(str::to_string),
-            from: ctx.args.value("--from").map(str::to_string),
-            live: ctx.args.flag("--live"),
-        })
-    }
-
-    /// Whether a summary passes (user, actor and address take shell globs).
-    pub fn accepts(&self, s: &Summary) -> bool {
-        self.since.is_none_or(|t| s.start_us >= t)
-            && self.until.is_none_or(|t| s.start_us < t)
-            && self.user.as_deref().is_none_or(|u| glob_match(u, &s.user))
-            && self
-                .actor
-                .as_deref()
-                .is_none_or(|a| glob_match(a, &s.actor))
-            && self
-                .from
-                .as_deref()
-                .is_none_or(|f| glob_match(f, &s.src_ip))
-            && (!self.live || s.state == State::Live)
-    }
-}
+use crate::timespec::{format_duration, short_time};
 
 pub fn run(ctx: &Context) -> CmdResult {
     let filters = Filters::from_args(ctx)?;
@@ -63,7 +24,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             filters.until.map(|t| t + 86_400_000_000),
         )
         .map_err(|e| Failure::error(e.to_string()))?;
-    let mut out = crate::cli::stdout();
+    let mut out = crate::output::stdout();
     if !json {
         writeln!(
             out,

@@ -11,7 +11,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::termios::{self, SetArg, Termios};
 
-use crate::cli::{exit, CmdResult, Context, Failure};
+use crate::context::{exit, CmdResult, Context, Failure};
 use crate::playlist::{cues, Cue, Timed};
 use crate::records::{target_files, RecordFile};
 use crate::sanitize::Sanitizer;

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::cli::{exit, CmdResult, Context, Failure};
+use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
 use crate::summary::{summarize, State};
 
@@ -20,7 +20,7 @@ pub fn run(ctx: &Context) -> CmdResult {
         .tree
         .sessions(None, Some(cutoff))
         .map_err(|e| Failure::error(e.to_string()))?;
-    let mut out = crate::cli::stdout();
+    let mut out = crate::output::stdout();
     let (mut removed, mut kept) = (0u32, 0u32);
     for s in sessions.iter().filter(|s| s.start_hint_us < cutoff) {
         let summary = summarize(s, &ctx.host);

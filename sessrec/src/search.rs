@@ -16,10 +16,10 @@ use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::cli::{exit, CmdResult, Context, Failure};
+use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_bytes;
+use crate::filters::Filters;
 use crate::lineedit::LineEditor;
-use crate::list::Filters;
 use crate::records::RecordFile;
 use crate::store::{session_files, FileKind, SessionRef};
 use crate::summary::summarize;
@@ -457,7 +457,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             filters.until.map(|t| t + 86_400_000_000),
         )
         .map_err(|e| Failure::error(e.to_string()))?;
-    let mut out = crate::cli::stdout();
+    let mut out = crate::output::stdout();
     let mut total = 0u64;
     for session in &sessions {
         let summary = summarize(session, &ctx.host);

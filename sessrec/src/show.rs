@@ -8,8 +8,8 @@ use serde_json::{json, Map, Value};
 use sessrec_core::command::{RecordedCommand, PART_TYPE};
 use sessrec_core::record::Stream;
 
-use crate::cli::{exit, CmdResult, Context, Failure};
 use crate::conceal::ScreenWatch;
+use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
 use crate::lineedit::{LineEditor, TypedLine};
 use crate::records::{session_record_files, Item, RecordFile};
@@ -706,7 +706,7 @@ pub fn run(ctx: &Context) -> CmdResult {
         .map(|e| e.time_us)
         .find(|t| *t != i64::MIN)
         .unwrap_or(session.start_hint_us);
-    let mut out = crate::cli::stdout();
+    let mut out = crate::output::stdout();
     if ctx.args.flag("--json") {
         for e in &entries {
             let v = json!({

@@ -272,6 +272,13 @@ pub fn format_offset(us: i64) -> String {
     }
 }
 
+/// RFC 3339 with seconds only, for tables.
+pub fn short_time(us: i64) -> String {
+    let full = sessrec_core::time::Timestamp::from_micros(us).to_string();
+    // 2026-11-24T10:00:00.123456Z -> 2026-11-24 10:00:00Z
+    format!("{} {}Z", &full[..10], &full[11..19])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use sessrec_core::chain;
 use sessrec_core::reader;
 
-use crate::cli::{exit, CmdResult, Context, Failure};
+use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
 use crate::store::{session_files, FileKind, SessionRef};
 
@@ -30,6 +30,9 @@ pub struct Problem {
     pub line: u64,
     pub severity: Severity,
     pub text: String,
+    /// The file ends inside this line: a live writer can be caught there, so it is no problem
+    /// while the session runs.
+    pub cut_short: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -149,10 +152,6 @@ fn digests_at(path: &Path, wanted: &BTreeSet<u64>) -> BTreeMap<u64, String> {
     out
 }
 
-fn incomplete_text(text: &str) -> bool {
-    text.starts_with("incomplete last line")
-}
-
 /// Verifies one session directory.
 pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
     let mut result = SessionResult::default();
@@ -163,6 +162,7 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
                 file: session.dir.clone(),
                 line: 0,
                 severity: Severity::Incomplete,
+                cut_short: false,
                 text: format!("cannot read the directory: {e}"),
             });
             return result;
@@ -179,22 +179,24 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
                     file: path.clone(),
                     line: 0,
                     severity: Severity::Incomplete,
+                    cut_short: false,
                     text: format!("cannot read: {e}"),
                 });
                 continue;
             }
         };
         for (line, text) in &report.problems {
-            let severity = if incomplete_text(text) {
-                Severity::Incomplete
-            } else {
-                Severity::Broken
-            };
+            let cut_short = report.cut_short_line == Some(*line);
             result.problems.push(Problem {
                 file: path.clone(),
                 line: *line,
-                severity,
+                severity: if cut_short {
+                    Severity::Incomplete
+                } else {
+                    Severity::Broken
+                },
                 text: text.clone(),
+                cut_short,
             });
         }
         if report.lines == 0 {
@@ -202,6 +204,7 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
                 file: path.clone(),
                 line: 0,
                 severity: Severity::Incomplete,
+                cut_short: false,
                 text: "empty file".into(),
             });
         }
@@ -250,8 +253,10 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
     result.live = logout.is_none() && live_recorder;
     if result.live {
         // A live writer can be caught between the bytes of one line.
-        result.problems.retain(|p| !incomplete_text(&p.text));
+        result.problems.retain(|p| !p.cut_short);
     }
+    // Files whose missing end is already reported against the logout's record of them.
+    let mut ended_at_logout = BTreeSet::new();
     match &logout {
         Some(lo) => {
             let logged = logged_channels(lo);
@@ -261,6 +266,7 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
                         file: session.dir.join(name),
                         line: 0,
                         severity: Severity::Broken,
+                        cut_short: false,
                         text: format!(
                             "missing: the logout line records this file (seq {})",
                             entry.seq
@@ -269,10 +275,12 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
                     continue;
                 };
                 if !entry.open && rep.last_type != "channel.end" {
+                    ended_at_logout.insert(rep.path.clone());
                     result.problems.push(Problem {
                         file: rep.path.clone(),
                         line: rep.lines,
                         severity: Severity::Broken,
+                        cut_short: false,
                         text: format!(
                             "last line is {:?}, but the logout recorded the channel as ended at seq {}",
                             rep.last_type, entry.seq
@@ -284,6 +292,7 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
                         file: rep.path.clone(),
                         line: rep.lines,
                         severity: Severity::Broken,
+                        cut_short: false,
                         text: format!(
                             "ends at seq {} but the logout recorded seq {}: lines were removed",
                             rep.last_seq, entry.seq
@@ -301,6 +310,7 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
                         file: rep.path.clone(),
                         line: 0,
                         severity: Severity::Broken,
+                        cut_short: false,
                         text: format!(
                             "the line with seq {} does not have the digest the logout recorded",
                             entry.seq
@@ -315,6 +325,7 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
                         file: rep.path.clone(),
                         line: 0,
                         severity: Severity::Incomplete,
+                        cut_short: false,
                         text: "not listed in the logout line (started after logout?)".into(),
                     });
                 }
@@ -326,6 +337,7 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
                 file: rep.path.clone(),
                 line: rep.lines,
                 severity: Severity::Incomplete,
+                cut_short: false,
                 text: "no logout line and no live recorder: the session did not close cleanly"
                     .into(),
             });
@@ -341,18 +353,14 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
             } else {
                 continue;
             };
-            if rep.last_type != expected && rep.lines > 0 {
-                let already = result.problems.iter().any(|p| {
-                    p.file == rep.path && p.text.contains("logout recorded the channel as ended")
+            if rep.last_type != expected && rep.lines > 0 && !ended_at_logout.contains(&rep.path) {
+                result.problems.push(Problem {
+                    file: rep.path.clone(),
+                    line: rep.lines,
+                    severity: Severity::Incomplete,
+                    cut_short: false,
+                    text: format!("last line is {:?}, not {expected}", rep.last_type),
                 });
-                if !already {
-                    result.problems.push(Problem {
-                        file: rep.path.clone(),
-                        line: rep.lines,
-                        severity: Severity::Incomplete,
-                        text: format!("last line is {:?}, not {expected}", rep.last_type),
-                    });
-                }
             }
         }
     }
@@ -448,6 +456,7 @@ fn check_anchors(
                     file: path,
                     line: 0,
                     severity: Severity::Broken,
+                    cut_short: false,
                     text: format!("anchor for seq {} was sent by uid {uid}, not root or sessrec: ignored as forged", a.seq),
                 });
                 continue;
@@ -459,12 +468,14 @@ fn check_anchors(
                 file: path,
                 line: 0,
                 severity: Severity::Broken,
+                cut_short: false,
                 text: format!("the line with seq {} differs from the anchor sent to syslog", a.seq),
             }),
             None => result.problems.push(Problem {
                 file: path,
                 line: 0,
                 severity: Severity::Broken,
+                cut_short: false,
                 text: format!("no line with seq {} although syslog holds an anchor for it: lines were removed", a.seq),
             }),
         }
@@ -528,7 +539,7 @@ pub fn run(ctx: &Context) -> CmdResult {
         }
         v
     };
-    let mut out = crate::cli::stdout();
+    let mut out = crate::output::stdout();
     let mut worst: Option<Severity> = None;
     for session in &sessions {
         let mut result = verify_session(session, &ctx.host);

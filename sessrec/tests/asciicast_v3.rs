@@ -8,7 +8,7 @@
 use std::process::Command;
 
 use serde_json::Value;
-use sessrec::synth::{id_at, SynthSession};
+use sessrec_core::testing::synth::{id_at, SynthSession};
 
 /// Parses a v3 file; returns the output text and the sum of intervals, or what is wrong.
 fn parse_v3(text: &str) -> Result<(String, f64), String> {

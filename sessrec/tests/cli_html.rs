@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sessrec::synth::{id_at, SynthSession};
+use sessrec_core::testing::synth::{id_at, SynthSession};
 
 fn required() -> bool {
     std::env::var("SESSREC_E2E").is_ok_and(|v| v == "required")

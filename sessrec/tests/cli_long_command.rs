@@ -7,32 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{json, Map, Value};
-use sessrec::synth::{id_at, SynthSession};
 use sessrec_core::record::FileContext;
+use sessrec_core::testing::synth::{id_at, SynthSession};
+use sessrec_core::testing::TempDir;
 use sessrec_core::writer::{RecordWriter, WriterOptions};
-
-struct TempTree(PathBuf);
-
-impl TempTree {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "srt-cli-{tag}-{}-{}",
-            std::process::id(),
-            sessrec_core::time::monotonic_micros()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempTree(p)
-    }
-    fn records(&self) -> PathBuf {
-        self.0.join("records")
-    }
-}
-
-impl Drop for TempTree {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn sessrec(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sessrec"))
@@ -89,10 +67,10 @@ fn long_command_session(records: &Path) -> (String, PathBuf) {
 
 #[test]
 fn show_search_and_exports_read_the_whole_command() {
-    let t = TempTree::new("longcmd");
-    let (id, _) = long_command_session(&t.records());
+    let t = TempDir::new("longcmd");
+    let (id, _) = long_command_session(&t.join("records"));
 
-    let o = sessrec(&t.records(), &["show", &id]);
+    let o = sessrec(&t.join("records"), &["show", &id]);
     assert!(o.status.success(), "{o:?}");
     let shown = text(&o);
     let start = shown
@@ -117,7 +95,7 @@ fn show_search_and_exports_read_the_whole_command() {
         "{old}"
     );
 
-    let o = sessrec(&t.records(), &["show", &id, "--json"]);
+    let o = sessrec(&t.join("records"), &["show", &id, "--json"]);
     let start: Value = text(&o)
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -131,7 +109,7 @@ fn show_search_and_exports_read_the_whole_command() {
     for scope in [None, Some("--commands")] {
         let mut args = vec!["search", "--fixed-strings", TAIL];
         args.extend(scope);
-        let o = sessrec(&t.records(), &args);
+        let o = sessrec(&t.join("records"), &args);
         assert!(o.status.success(), "{scope:?}: {o:?}");
         let out = text(&o);
         assert!(
@@ -141,12 +119,12 @@ fn show_search_and_exports_read_the_whole_command() {
         );
         assert!(!out.contains('\x1b'), "search escapes: {out}");
     }
-    let o = sessrec(&t.records(), &["search", "--input", TAIL]);
+    let o = sessrec(&t.join("records"), &["search", "--input", TAIL]);
     assert_eq!(o.status.code(), Some(1), "not typed input: {o:?}");
 
     let target = format!("{id}/1");
     let o = sessrec(
-        &t.records(),
+        &t.join("records"),
         &["export", &target, "--format", "asciicast-v2"],
     );
     assert!(o.status.success(), "{o:?}");

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sessrec::synth::{id_at, SynthSession};
+use sessrec_core::testing::synth::{id_at, SynthSession};
 
 struct Tmp(PathBuf);
 

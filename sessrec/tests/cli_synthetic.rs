@@ -1,37 +1,12 @@
 //! The `sessrec` binary against record trees written with the real record writer.
 //! (The end-to-end tests in tests/tests/cli_*.rs use records of real recorded sessions.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use sessrec::synth::{id_at, SynthSession};
 use sessrec_core::id::SessionId;
-
-struct TempTree(PathBuf);
-
-impl TempTree {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "srt-cli-{tag}-{}-{}",
-            std::process::id(),
-            sessrec_core::time::monotonic_micros()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempTree(p)
-    }
-    fn records(&self) -> PathBuf {
-        self.0.join("records")
-    }
-}
-
-impl Drop for TempTree {
-    fn drop(&mut self) {
-        // SRT_KEEP=1 keeps the tree for a look by hand.
-        if std::env::var_os("SRT_KEEP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
+use sessrec_core::testing::synth::{id_at, SynthSession};
+use sessrec_core::testing::TempDir;
 
 fn sessrec(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sessrec"))
@@ -92,16 +67,16 @@ fn sample(records: &Path) -> SessionId {
     let dir = s.logout().unwrap();
     // The writer stamps the current time: move the record to the id's own date.
     let delta = 1_764_000_000_000_000 - sessrec_core::time::Timestamp::now().as_micros();
-    sessrec::synth::shift_times(&dir, delta).unwrap();
+    sessrec_core::testing::synth::shift_times(&dir, delta).unwrap();
     id
 }
 
 #[test]
 fn list_show_and_json() {
-    let t = TempTree::new("list");
-    let id = sample(&t.records());
+    let t = TempDir::new("list");
+    let id = sample(&t.join("records"));
     let other = SynthSession::login(
-        &t.records(),
+        &t.join("records"),
         id_at(1_700_000_000_000).unwrap(),
         "srt-bob",
         "srt-bob",
@@ -109,13 +84,13 @@ fn list_show_and_json() {
     )
     .unwrap();
     let dir = other.abandon().unwrap();
-    sessrec::synth::shift_times(
+    sessrec_core::testing::synth::shift_times(
         &dir,
         1_700_000_000_000_000 - sessrec_core::time::Timestamp::now().as_micros(),
     )
     .unwrap();
 
-    let o = sessrec(&t.records(), &["list"]);
+    let o = sessrec(&t.join("records"), &["list"]);
     assert!(o.status.success(), "{o:?}");
     let out = text(&o);
     assert!(out.contains(&id.to_string()), "{out}");
@@ -126,7 +101,10 @@ fn list_show_and_json() {
     assert!(out.contains("closed") && out.contains("damaged"), "{out}");
     assert!(out.contains("no logout line"), "{out}");
 
-    let o = sessrec(&t.records(), &["list", "--user", "srt-alice", "--json"]);
+    let o = sessrec(
+        &t.join("records"),
+        &["list", "--user", "srt-alice", "--json"],
+    );
     let lines: Vec<serde_json::Value> = text(&o)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -134,14 +112,23 @@ fn list_show_and_json() {
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["channels"], 2);
     assert_eq!(lines[0]["state"], "closed");
-    let o = sessrec(&t.records(), &["list", "--since", "2025-11-24", "--json"]);
+    let o = sessrec(
+        &t.join("records"),
+        &["list", "--since", "2025-11-24", "--json"],
+    );
     assert_eq!(text(&o).lines().count(), 1);
-    let o = sessrec(&t.records(), &["list", "--until", "2025-01-01", "--json"]);
+    let o = sessrec(
+        &t.join("records"),
+        &["list", "--until", "2025-01-01", "--json"],
+    );
     assert_eq!(text(&o).lines().count(), 1);
-    let o = sessrec(&t.records(), &["list", "--from", "198.51.*", "--json"]);
+    let o = sessrec(
+        &t.join("records"),
+        &["list", "--from", "198.51.*", "--json"],
+    );
     assert!(text(&o).contains("srt-bob"));
 
-    let o = sessrec(&t.records(), &["show", &id.to_string()]);
+    let o = sessrec(&t.join("records"), &["show", &id.to_string()]);
     assert!(o.status.success(), "{o:?}");
     let out = text(&o);
     assert!(out.contains("$ echo hello-42"), "{out}");
@@ -151,7 +138,10 @@ fn list_show_and_json() {
     assert!(out.contains("logout"), "{out}");
     assert!(!out.contains('\x1b'), "show must not print raw escapes");
     // Prefix lookup works too.
-    let o = sessrec(&t.records(), &["show", &id.to_string()[..13], "--json"]);
+    let o = sessrec(
+        &t.join("records"),
+        &["show", &id.to_string()[..13], "--json"],
+    );
     assert!(o.status.success());
     assert!(text(&o)
         .lines()
@@ -160,11 +150,11 @@ fn list_show_and_json() {
 
 #[test]
 fn exports() {
-    let t = TempTree::new("export");
-    let id = sample(&t.records());
+    let t = TempDir::new("export");
+    let id = sample(&t.join("records"));
     let target = format!("{id}/1");
     let o = sessrec(
-        &t.records(),
+        &t.join("records"),
         &["export", &target, "--format", "asciicast-v2"],
     );
     assert!(o.status.success(), "{o:?}");
@@ -193,7 +183,7 @@ fn exports() {
     );
 
     let o = sessrec(
-        &t.records(),
+        &t.join("records"),
         &["export", &target, "--format", "asciicast-v3", "--raw"],
     );
     let out = text(&o);
@@ -202,12 +192,12 @@ fn exports() {
     assert_eq!(header["term"]["cols"], 80);
     assert!(out.contains("]52;"), "--raw keeps every sequence");
 
-    let o = sessrec(&t.records(), &["export", &target, "--format", "text"]);
+    let o = sessrec(&t.join("records"), &["export", &target, "--format", "text"]);
     let out = text(&o);
     assert!(out.contains("$ echo hello-42\nhello-42"), "{out}");
     assert!(!out.contains("rm -rf"), "erased on screen: {out}");
     let o = sessrec(
-        &t.records(),
+        &t.join("records"),
         &["export", &target, "--format", "text", "--typed"],
     );
     assert!(
@@ -216,25 +206,25 @@ fn exports() {
     );
 
     let o = sessrec(
-        &t.records(),
+        &t.join("records"),
         &["export", &id.to_string(), "--format", "json"],
     );
     assert!(o.status.success());
     assert!(text(&o).lines().any(|l| l.contains("uname -a")));
-    let o = sessrec(&t.records(), &["export", &target, "--format", "mp4"]);
+    let o = sessrec(&t.join("records"), &["export", &target, "--format", "mp4"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown format"));
 }
 
 #[test]
 fn verify_detects_tampering() {
-    let t = TempTree::new("verify");
-    let id = sample(&t.records());
-    let o = sessrec(&t.records(), &["verify", &id.to_string()]);
+    let t = TempDir::new("verify");
+    let id = sample(&t.join("records"));
+    let o = sessrec(&t.join("records"), &["verify", &id.to_string()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).starts_with("OK"));
     let dir = t
-        .records()
+        .join("records")
         .join(sessrec_core::tree::session_relative_path(id));
     let ch = dir.join("channel-1.jsonl");
     let original = std::fs::read(&ch).unwrap();
@@ -244,7 +234,7 @@ fn verify_detects_tampering() {
         .unwrap()
         .replacen("hello-42", "hello-43", 1);
     std::fs::write(&ch, edited).unwrap();
-    let o = sessrec(&t.records(), &["verify", &id.to_string()]);
+    let o = sessrec(&t.join("records"), &["verify", &id.to_string()]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("channel-1.jsonl:"), "{}", text(&o));
     assert!(text(&o).contains("prev does not match"), "{}", text(&o));
@@ -253,14 +243,14 @@ fn verify_detects_tampering() {
     let mut lines: Vec<&[u8]> = original.split_inclusive(|&b| b == b'\n').collect();
     lines.remove(2);
     std::fs::write(&ch, lines.concat()).unwrap();
-    let o = sessrec(&t.records(), &["verify", &id.to_string()]);
+    let o = sessrec(&t.join("records"), &["verify", &id.to_string()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).contains("channel-1.jsonl:3:"), "{}", text(&o));
 
     // Truncated: last line cut off (channel.end removed) — the logout's digest catches it.
     let lines: Vec<&[u8]> = original.split_inclusive(|&b| b == b'\n').collect();
     std::fs::write(&ch, lines[..lines.len() - 1].concat()).unwrap();
-    let o = sessrec(&t.records(), &["verify", "--all"]);
+    let o = sessrec(&t.join("records"), &["verify", "--all"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("lines were removed"), "{}", text(&o));
 
@@ -268,11 +258,11 @@ fn verify_detects_tampering() {
     let mut partial = original.clone();
     partial.extend_from_slice(b"{\"v\":1,\"type\":\"io\"");
     std::fs::write(&ch, &partial).unwrap();
-    let o = sessrec(&t.records(), &["verify", &id.to_string(), "--json"]);
+    let o = sessrec(&t.join("records"), &["verify", &id.to_string(), "--json"]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     std::fs::write(&ch, &original).unwrap();
     assert_eq!(
-        sessrec(&t.records(), &["verify", &id.to_string()])
+        sessrec(&t.join("records"), &["verify", &id.to_string()])
             .status
             .code(),
         Some(0)
@@ -280,7 +270,7 @@ fn verify_detects_tampering() {
 
     // A deleted channel file.
     std::fs::remove_file(dir.join("channel-2.jsonl")).unwrap();
-    let o = sessrec(&t.records(), &["verify", &id.to_string()]);
+    let o = sessrec(&t.join("records"), &["verify", &id.to_string()]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o).contains("channel-2.jsonl: missing"),
@@ -291,31 +281,34 @@ fn verify_detects_tampering() {
 
 #[test]
 fn search_across_lines_and_escapes() {
-    let t = TempTree::new("search");
-    let id = sample(&t.records());
-    let o = sessrec(&t.records(), &["search", "split-needle-text"]);
+    let t = TempDir::new("search");
+    let id = sample(&t.join("records"));
+    let o = sessrec(&t.join("records"), &["search", "split-needle-text"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let out = text(&o);
     assert!(out.contains(&format!("{id}/channel-1")), "{out}");
     assert_eq!(out.lines().count(), 1, "{out}");
-    let o = sessrec(&t.records(), &["search", "--commands", "^echo hello"]);
+    let o = sessrec(&t.join("records"), &["search", "--commands", "^echo hello"]);
     assert!(text(&o).contains("command"), "{}", text(&o));
-    let o = sessrec(&t.records(), &["search", "--input", "hello-42", "--json"]);
+    let o = sessrec(
+        &t.join("records"),
+        &["search", "--input", "hello-42", "--json"],
+    );
     let v: serde_json::Value = serde_json::from_str(text(&o).lines().next().unwrap()).unwrap();
     assert_eq!(v["stream"], "input");
-    let o = sessrec(&t.records(), &["search", "no-such-text-anywhere"]);
+    let o = sessrec(&t.join("records"), &["search", "no-such-text-anywhere"]);
     assert_eq!(o.status.code(), Some(1));
-    let o = sessrec(&t.records(), &["search", "(unclosed"]);
+    let o = sessrec(&t.join("records"), &["search", "(unclosed"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad regex"));
 }
 
 #[test]
 fn prune_keeps_recent_and_live() {
-    let t = TempTree::new("prune");
-    let old = sample(&t.records());
+    let t = TempDir::new("prune");
+    let old = sample(&t.join("records"));
     let recent = SynthSession::login(
-        &t.records(),
+        &t.join("records"),
         SessionId::new().unwrap(),
         "srt-c",
         "srt-c",
@@ -324,29 +317,32 @@ fn prune_keeps_recent_and_live() {
     .unwrap()
     .logout()
     .unwrap();
-    let o = sessrec(&t.records(), &["prune", "--older-than", "30d", "--dry-run"]);
+    let o = sessrec(
+        &t.join("records"),
+        &["prune", "--older-than", "30d", "--dry-run"],
+    );
     assert!(o.status.success(), "{o:?}");
     assert!(text(&o).contains("would remove"), "{}", text(&o));
     assert!(recent.exists());
-    let o = sessrec(&t.records(), &["prune", "--older-than", "30d"]);
+    let o = sessrec(&t.join("records"), &["prune", "--older-than", "30d"]);
     assert!(o.status.success());
     assert!(!t
-        .records()
+        .join("records")
         .join(sessrec_core::tree::session_relative_path(old))
         .exists());
     assert!(recent.exists());
     assert!(
-        !t.records().join("2025").exists(),
+        !t.join("records").join("2025").exists(),
         "empty date directories are removed"
     );
 }
 
 #[test]
 fn damaged_files_are_reported_not_fatal() {
-    let t = TempTree::new("damaged");
-    let id = sample(&t.records());
+    let t = TempDir::new("damaged");
+    let id = sample(&t.join("records"));
     let dir = t
-        .records()
+        .join("records")
         .join(sessrec_core::tree::session_relative_path(id));
     std::fs::write(dir.join("channel-3.jsonl"), b"not json\n{\"type\":").unwrap();
     for args in [
@@ -354,18 +350,19 @@ fn damaged_files_are_reported_not_fatal() {
         vec!["show", &id.to_string()[..]],
         vec!["search", "hello-42"],
     ] {
-        let o = sessrec(&t.records(), &args);
+        let o = sessrec(&t.join("records"), &args);
         assert!(o.status.success(), "{args:?}: {o:?}");
     }
-    let o = sessrec(&t.records(), &["show", &id.to_string()]);
+    let o = sessrec(&t.join("records"), &["show", &id.to_string()]);
     assert!(text(&o).contains("damaged"), "{}", text(&o));
 }
 
 #[test]
 fn show_flags_concealed_commands_and_echo_mismatch() {
-    let t = TempTree::new("conceal");
+    let t = TempDir::new("conceal");
     let id = SessionId::new().unwrap();
-    let mut s = SynthSession::login(&t.records(), id, "srt-eve", "srt-eve", "192.0.2.66").unwrap();
+    let mut s =
+        SynthSession::login(&t.join("records"), id, "srt-eve", "srt-eve", "192.0.2.66").unwrap();
     let mut ch = s.channel("shell", "pty", None).unwrap();
     let mut at = 100_000;
     // Typed and echoed, then the next output moves up and erases the command line.
@@ -389,7 +386,7 @@ fn show_flags_concealed_commands_and_echo_mismatch() {
     s.finished(ch, 0).unwrap();
     s.logout().unwrap();
 
-    let o = sessrec(&t.records(), &["show", &id.to_string()]);
+    let o = sessrec(&t.join("records"), &["show", &id.to_string()]);
     let out = text(&o);
     let line = |needle: &str| {
         out.lines()
@@ -407,7 +404,7 @@ fn show_flags_concealed_commands_and_echo_mismatch() {
         "{cd}"
     );
     assert!(!line("$ echo visible").contains('['), "{out}");
-    let o = sessrec(&t.records(), &["show", &id.to_string(), "--json"]);
+    let o = sessrec(&t.join("records"), &["show", &id.to_string(), "--json"]);
     assert!(text(&o).contains("\"concealed\":true"));
 }
 
@@ -416,10 +413,10 @@ fn unattributed_sudo_sessions_and_list_verify() {
     use sessrec_core::record::{FileContext, Stream};
     use sessrec_core::tree::SessionDir;
     use sessrec_core::writer::{RecordWriter, WriterOptions};
-    let t = TempTree::new("unattr");
-    let id = sample(&t.records());
+    let t = TempDir::new("unattr");
+    let id = sample(&t.join("records"));
     let rel = Path::new("unattributed/2025/11/24/sudo-orphan-1");
-    let dir = SessionDir::create_relative(&t.records(), rel, None).unwrap();
+    let dir = SessionDir::create_relative(&t.join("records"), rel, None).unwrap();
     let name = "sudo-00000000000000aa.jsonl";
     let ctx = FileContext {
         host: "bastion.test".into(),
@@ -445,37 +442,37 @@ fn unattributed_sudo_sessions_and_list_verify() {
         .unwrap();
     w.close().unwrap();
 
-    let o = sessrec(&t.records(), &["list"]);
+    let o = sessrec(&t.join("records"), &["list"]);
     assert!(
         text(&o).contains("unattributed/sudo-orphan-1"),
         "{}",
         text(&o)
     );
-    let o = sessrec(&t.records(), &["show", "unattributed/sudo-orphan-1"]);
+    let o = sessrec(&t.join("records"), &["show", "unattributed/sudo-orphan-1"]);
     assert!(
         text(&o).contains("sudo as root: /usr/bin/id"),
         "{}",
         text(&o)
     );
     let o = sessrec(
-        &t.records(),
+        &t.join("records"),
         &["export", "unattributed/sudo-orphan-1", "--format", "text"],
     );
     assert!(text(&o).contains("uid=0(root)"), "{}", text(&o));
 
-    let o = sessrec(&t.records(), &["list", "--verify", "--json"]);
+    let o = sessrec(&t.join("records"), &["list", "--verify", "--json"]);
     for l in text(&o).lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         assert_eq!(v["verify"]["ok"], true, "{v}");
     }
     let ch = t
-        .records()
+        .join("records")
         .join(sessrec_core::tree::session_relative_path(id))
         .join("channel-2.jsonl");
     let edited = std::fs::read_to_string(&ch)
         .unwrap()
         .replace("bastion 6.1.0", "bastion 6.1.1");
     std::fs::write(&ch, edited).unwrap();
-    let o = sessrec(&t.records(), &["list", "--verify"]);
+    let o = sessrec(&t.join("records"), &["list", "--verify"]);
     assert!(text(&o).contains("VERIFY-FAILED"), "{}", text(&o));
 }

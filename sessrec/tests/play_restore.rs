@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sessrec::synth::{id_at, SynthSession};
+use sessrec_core::testing::synth::{id_at, SynthSession};
 
 /// Everything a hostile or careless recording may leave set.
 const MODES: &[u8] = b"\x1b[?1049h\x1b[20h\x1b[?7l\x1b(0\x1b)0\x0e\x1b[5;10r\x1b[?6h\x1b[4h\

@@ -10,6 +10,7 @@ use regex::Regex;
 use serde_json::{json, Value};
 use sessrec_core::reader::{decode_frames, read_file, verify_file, Line};
 use sessrec_core::record::Stream;
+use sessrec_core::testing::TempDir;
 use sessrec_core::writer::WriterOptions;
 use sudo_iolog_import::import::ImportOptions;
 use sudo_iolog_import::run::{run_pass, PassOptions, Summary};
@@ -17,14 +18,14 @@ use sudo_iolog_import::run::{run_pass, PassOptions, Summary};
 /// Start of the `id` fixture (log.json timestamp), µs.
 const FIXTURE_DAY_US: i64 = 1_796_397_700_000_000;
 
+/// A temporary tree with an `iolog/` of fixtures, `records/` and `state/`.
 struct Scratch {
-    base: PathBuf,
+    base: TempDir,
 }
 
 impl Scratch {
     fn new(name: &str) -> Scratch {
-        let base = std::env::temp_dir().join(format!("srt-import-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&base);
+        let base = TempDir::new(&format!("import-{name}"));
         fs::create_dir_all(base.join("iolog")).unwrap();
         Scratch { base }
     }
@@ -67,12 +68,6 @@ impl Scratch {
     }
     fn pass(&self) -> Summary {
         run_pass(&self.options(Duration::from_secs(600)), &mut |_, _, _| {}).unwrap()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.base);
     }
 }
 

@@ -1,11 +1,13 @@
 //! The `sessrec` operator CLI against records of real sessions: a user logs in through a
 //! private sshd whose login shell is the installed recorder, types, edits and runs commands;
 //! then list, show, play, export (asciicast replayed by the real `asciinema cat`, text, json,
-//! html), search and verify (on a copied tree, after editing, deleting and truncating lines)
-//! are checked against what the test's terminal captured; and `kill` ends a live session.
+//! html), search and verify (on copies of the tree, after editing, deleting and truncating
+//! lines) are checked against what the test's terminal captured, one behaviour per test over
+//! one recording; and `kill` ends a live session.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use sessrec_tests::run_sessrec as sessrec;
@@ -79,9 +81,31 @@ fn pty_session(tree: &RecordTree) -> (PathBuf, PathBuf) {
     panic!("no pty channel\n{}", tree.listing());
 }
 
-#[test]
-fn cli_on_real_recorded_sessions() {
-    require_e2e!("asciinema");
+/// One recorded login shared by the behaviours below, recorded once per test run. Its tree
+/// is copied out before sshd and the test user go, so every check reads plain files. A static
+/// is never dropped: the copy's directory is a registered harness leftover, removed by the
+/// next end-to-end run.
+struct Recorded {
+    /// Holds `dir` and `anchors`.
+    _scratch: TempDir,
+    /// The copied record tree.
+    dir: PathBuf,
+    id: String,
+    /// The pty channel's file, relative to `dir`.
+    channel: PathBuf,
+    /// What the test's terminal received.
+    transcript: Vec<u8>,
+    user: String,
+    /// The anchor lines the writers sent to syslog at close.
+    anchors: PathBuf,
+}
+
+fn recorded() -> &'static Recorded {
+    static RECORDED: OnceLock<Recorded> = OnceLock::new();
+    RECORDED.get_or_init(record)
+}
+
+fn record() -> Recorded {
     let r = RecordedLogin::start("cli");
     let log = AuthLog::mark();
     let transcript = record_sessions(&r);
@@ -90,19 +114,55 @@ fn cli_on_real_recorded_sessions() {
         wait_last_event(&s.join("session.jsonl"), "logout", T);
     }
     let id = session_id(&session);
-    let dir = r.tree.record_dir();
+    let live = r.tree.record_dir();
+    let channel = channel.strip_prefix(live).unwrap().to_path_buf();
+    let channel_name = channel.file_name().unwrap().to_string_lossy().into_owned();
+    log.wait_for(&format!("sessrec anchor file={id}/{channel_name} "), T);
+    log.wait_for(&format!("sessrec anchor file={id}/session.jsonl "), T);
+    let scratch = TempDir::new("cli-e2e");
+    let anchors = scratch.join("anchors.log");
+    let lines: Vec<String> = log
+        .since()
+        .lines()
+        .filter(|l| l.contains("sessrec anchor") && l.contains(&id))
+        .map(str::to_owned)
+        .collect();
+    std::fs::write(&anchors, lines.join("\n") + "\n").unwrap();
+    let dir = scratch.join("records");
+    run(Command::new("cp").arg("-a").arg(live).arg(&dir));
+    Recorded {
+        dir,
+        id,
+        channel,
+        transcript,
+        user: r.user.name().to_owned(),
+        anchors,
+        _scratch: scratch,
+    }
+}
 
-    // The split really is across two record lines.
-    let lines = read_lines(&channel);
-    assert!(
-        lines
-            .iter()
-            .all(|l| !String::from_utf8_lossy(&l.raw).contains("SPLIT-NEEDLE")),
-        "precondition: output split across lines"
-    );
+/// A copy of the recorded tree to tamper with, and its pty channel file.
+fn tree_copy(r: &Recorded, tag: &str) -> (TempDir, PathBuf, PathBuf) {
+    let tmp = TempDir::new(tag);
+    let copy = tmp.join("records");
+    run(Command::new("cp").arg("-a").arg(&r.dir).arg(&copy));
+    let channel = copy.join(&r.channel);
+    (tmp, copy, channel)
+}
 
-    // list
-    let o = sessrec(dir, &["list", "--json"]);
+fn channel_lines(channel: &Path) -> Vec<Vec<u8>> {
+    std::fs::read(channel)
+        .unwrap()
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+#[test]
+fn list_shows_both_closed_sessions_with_their_facts() {
+    require_e2e!();
+    let r = recorded();
+    let o = sessrec(&r.dir, &["list", "--json"]);
     assert!(o.status.success(), "{o:?}");
     let listed: Vec<serde_json::Value> = stdout(&o)
         .lines()
@@ -110,16 +170,20 @@ fn cli_on_real_recorded_sessions() {
         .collect();
     assert_eq!(listed.len(), 2, "{}", stdout(&o));
     for s in &listed {
-        assert_eq!(s["user"], r.user.name());
+        assert_eq!(s["user"], r.user.as_str());
         assert_eq!(s["state"], "closed", "{s}");
         assert_eq!(s["src_ip"], "127.0.0.1");
         assert_eq!(s["channels"], 1);
     }
-    let o = sessrec(dir, &["list", "--user", "nobody-else"]);
+    let o = sessrec(&r.dir, &["list", "--user", "nobody-else"]);
     assert_eq!(stdout(&o).lines().count(), 1, "header only");
+}
 
-    // show: commands with editing resolved, the erased text flagged.
-    let o = sessrec(dir, &["show", &id]);
+#[test]
+fn show_resolves_editing_and_flags_erased_and_withheld_input() {
+    require_e2e!();
+    let r = recorded();
+    let o = sessrec(&r.dir, &["show", &r.id]);
     assert!(o.status.success(), "{o:?}");
     let shown = stdout(&o);
     assert!(shown.contains("$ echo cli-e2e-$((6*7))"), "{shown}");
@@ -135,24 +199,35 @@ fn cli_on_real_recorded_sessions() {
     assert!(!shown.contains('\x1b'), "no raw escapes in show");
     assert!(shown.contains("input withheld"), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
-    let o = sessrec(dir, &["search", "hunter2"]);
+}
+
+#[test]
+fn the_withheld_password_is_not_in_the_record() {
+    require_e2e!();
+    let r = recorded();
+    let o = sessrec(&r.dir, &["search", "hunter2"]);
     assert_eq!(
         o.status.code(),
         Some(1),
         "the withheld password is not in the record"
     );
+}
 
-    // export asciicast-v2, replayed by the real asciinema: equals what the terminal showed.
-    let tmp = TempDir::new("cli-e2e");
+#[test]
+fn asciicast_exports_replay_in_asciinema_as_the_terminal_showed() {
+    require_e2e!("asciinema");
+    let r = recorded();
+    let (id, transcript) = (&r.id, &r.transcript);
+    let tmp = TempDir::new("cli-e2e-cast");
     for (raw, name) in [(true, "raw.cast"), (false, "filtered.cast")] {
         let cast = tmp.join(name);
-        let mut args = vec!["export", &id, "--format", "asciicast-v2", "--output"];
+        let mut args = vec!["export", id, "--format", "asciicast-v2", "--output"];
         let cast_s = cast.to_string_lossy().into_owned();
         args.push(&cast_s);
         if raw {
             args.push("--raw");
         }
-        let o = sessrec(dir, &args);
+        let o = sessrec(&r.dir, &args);
         assert!(o.status.success(), "{o:?}");
         // asciinema reads keys from /dev/tty: run it on a pty in raw mode, so the terminal
         // adds nothing to what it writes.
@@ -176,11 +251,11 @@ fn cli_on_real_recorded_sessions() {
                 transcript.windows(got.len()).any(|w| w == got.as_slice()),
                 "asciinema cat of the raw export is not what the terminal showed\n--- cat ---\n{:?}\n--- terminal ---\n{:?}",
                 String::from_utf8_lossy(&got),
-                String::from_utf8_lossy(&transcript)
+                String::from_utf8_lossy(transcript)
             );
         } else {
             // The filtered export shows the same text, without the non-drawing sequences.
-            let (shown, seen) = (plain_text(&got), plain_text(&transcript));
+            let (shown, seen) = (plain_text(&got), plain_text(transcript));
             assert!(
                 seen.contains(&shown),
                 "filtered cast text differs\n{shown:?}\n{seen:?}"
@@ -200,13 +275,18 @@ fn cli_on_real_recorded_sessions() {
             "{text:?}"
         );
     }
+}
 
-    // v3 and text and json
-    let o = sessrec(dir, &["export", &id, "--format", "asciicast-v3"]);
+#[test]
+fn v3_text_and_json_exports_hold_the_session() {
+    require_e2e!();
+    let r = recorded();
+    let (dir, id) = (&r.dir, r.id.as_str());
+    let o = sessrec(dir, &["export", id, "--format", "asciicast-v3"]);
     let header: serde_json::Value =
         serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
     assert_eq!(header["version"], 3);
-    let o = sessrec(dir, &["export", &id, "--format", "text"]);
+    let o = sessrec(dir, &["export", id, "--format", "text"]);
     let text = stdout(&o);
     assert!(
         text.contains("cli-e2e-42") && text.contains("SPLIT-NEEDLE-TOKEN"),
@@ -216,22 +296,40 @@ fn cli_on_real_recorded_sessions() {
         !text.contains("not-really"),
         "erased on screen, so not in the rendered text: {text}"
     );
-    let o = sessrec(dir, &["export", &id, "--format", "text", "--typed"]);
+    let o = sessrec(dir, &["export", id, "--format", "text", "--typed"]);
     assert!(
         stdout(&o).contains("not-really"),
         "the typed variant keeps erased glyphs"
     );
-    let o = sessrec(dir, &["export", &id, "--format", "json"]);
+    let o = sessrec(dir, &["export", id, "--format", "json"]);
     assert!(stdout(&o)
         .lines()
         .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+}
 
-    // play (not a terminal: no keys, just the filtered output at high speed)
-    let o = sessrec(dir, &["play", &id, "--speed", "1000"]);
+#[test]
+fn play_without_a_terminal_writes_the_output() {
+    require_e2e!();
+    let r = recorded();
+    // Not a terminal: no keys, just the filtered output at high speed.
+    let o = sessrec(&r.dir, &["play", &r.id, "--speed", "1000"]);
     assert!(o.status.success(), "{o:?}");
     assert!(stdout(&o).contains("cli-e2e-42"));
+}
 
-    // search: across two record lines, and in commands.
+#[test]
+fn search_finds_output_split_across_record_lines_and_commands() {
+    require_e2e!();
+    let r = recorded();
+    let dir = &r.dir;
+    // The split really is across two record lines.
+    let lines = read_lines(&dir.join(&r.channel));
+    assert!(
+        lines
+            .iter()
+            .all(|l| !String::from_utf8_lossy(&l.raw).contains("SPLIT-NEEDLE")),
+        "precondition: output split across lines"
+    );
     let o = sessrec(dir, &["search", "SPLIT-NEEDLE-TOKEN", "--output", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let hits: Vec<serde_json::Value> = stdout(&o)
@@ -239,80 +337,99 @@ fn cli_on_real_recorded_sessions() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(hits.len(), 1, "{}", stdout(&o));
-    assert_eq!(hits[0]["session"], id.as_str());
+    assert_eq!(hits[0]["session"], r.id.as_str());
     let o = sessrec(dir, &["search", "--commands", "after-erase"]);
     assert!(stdout(&o).contains("command"), "{}", stdout(&o));
     let o = sessrec(dir, &["search", "exec-out-7"]);
     assert_eq!(o.status.code(), Some(0));
+}
 
-    // verify, then on a copied tree: an edited, a deleted and a truncated line.
-    let o = sessrec(dir, &["verify", "--all"]);
+#[test]
+fn verify_accepts_the_untouched_tree_with_and_without_anchors() {
+    require_e2e!();
+    let r = recorded();
+    let o = sessrec(&r.dir, &["verify", "--all"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    let copy = tmp.join("copy");
-    run(Command::new("cp").arg("-a").arg(dir).arg(&copy));
-    let rel = channel.strip_prefix(dir).unwrap().to_path_buf();
-    let copied = copy.join(&rel);
-    let original = std::fs::read(&copied).unwrap();
-    let mut cut: Vec<&[u8]> = original.split_inclusive(|&b| b == b'\n').collect();
+    let anchors_arg = r.anchors.to_string_lossy().into_owned();
+    let o = sessrec(&r.dir, &["verify", &r.id, "--anchors", &anchors_arg]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
 
+#[test]
+fn verify_finds_an_edited_line() {
+    require_e2e!();
+    let r = recorded();
+    let (_tmp, copy, channel) = tree_copy(r, "cli-e2e-edit");
+    let original = std::fs::read(&channel).unwrap();
     let edited = String::from_utf8_lossy(&original).replacen("cli-e2e", "cli-e3e", 1);
-    std::fs::write(&copied, edited.as_bytes()).unwrap();
-    let o = sessrec(&copy, &["verify", &id]);
+    std::fs::write(&channel, edited.as_bytes()).unwrap();
+    let o = sessrec(&copy, &["verify", &r.id]);
     assert_eq!(o.status.code(), Some(1), "edited: {}", stdout(&o));
     assert!(
-        stdout(&o).contains(&format!("{}:", rel.file_name().unwrap().to_string_lossy())),
+        stdout(&o).contains(&format!(
+            "{}:",
+            r.channel.file_name().unwrap().to_string_lossy()
+        )),
         "{}",
         stdout(&o)
     );
+}
 
-    let removed = cut.remove(2);
-    std::fs::write(&copied, cut.concat()).unwrap();
-    let o = sessrec(&copy, &["verify", &id]);
+#[test]
+fn verify_finds_a_deleted_line() {
+    require_e2e!();
+    let r = recorded();
+    let (_tmp, copy, channel) = tree_copy(r, "cli-e2e-delete");
+    let mut cut = channel_lines(&channel);
+    cut.remove(2);
+    std::fs::write(&channel, cut.concat()).unwrap();
+    let o = sessrec(&copy, &["verify", &r.id]);
     assert_eq!(o.status.code(), Some(1), "deleted: {}", stdout(&o));
     assert!(
         stdout(&o).contains(":3: prev does not match"),
         "{}",
         stdout(&o)
     );
-    cut.insert(2, removed);
+}
 
+#[test]
+fn verify_finds_a_truncated_channel() {
+    require_e2e!();
+    let r = recorded();
+    let (_tmp, copy, channel) = tree_copy(r, "cli-e2e-truncate");
+    let mut cut = channel_lines(&channel);
     cut.pop();
-    std::fs::write(&copied, cut.concat()).unwrap();
-    let o = sessrec(&copy, &["verify", &id]);
+    std::fs::write(&channel, cut.concat()).unwrap();
+    let o = sessrec(&copy, &["verify", &r.id]);
     assert_eq!(o.status.code(), Some(1), "truncated: {}", stdout(&o));
     assert!(stdout(&o).contains("lines were removed"), "{}", stdout(&o));
+}
 
-    // Root also removes the logout: without anchors that looks like a crash (incomplete);
-    // the anchors the writers sent to syslog at close show that lines were removed.
-    let channel_name = rel.file_name().unwrap().to_string_lossy().into_owned();
-    log.wait_for(&format!("sessrec anchor file={id}/{channel_name} "), T);
-    log.wait_for(&format!("sessrec anchor file={id}/session.jsonl "), T);
-    let anchors = tmp.join("anchors.log");
-    let lines: Vec<String> = log
-        .since()
-        .lines()
-        .filter(|l| l.contains("sessrec anchor") && l.contains(&id))
-        .map(str::to_owned)
-        .collect();
-    std::fs::write(&anchors, lines.join("\n") + "\n").unwrap();
-    let session_copy = copied.parent().unwrap().join("session.jsonl");
-    let text = std::fs::read(&session_copy).unwrap();
-    let mut session_lines: Vec<&[u8]> = text.split_inclusive(|&b| b == b'\n').collect();
+#[test]
+fn verify_tells_removed_lines_from_a_crash_by_the_anchors() {
+    require_e2e!();
+    let r = recorded();
+    // Root removes the channel's last line and the logout: without anchors that looks like a
+    // crash (incomplete); the anchors the writers sent to syslog at close show that lines
+    // were removed.
+    let (_tmp, copy, channel) = tree_copy(r, "cli-e2e-anchors");
+    let mut cut = channel_lines(&channel);
+    cut.pop();
+    std::fs::write(&channel, cut.concat()).unwrap();
+    let session_copy = channel.parent().unwrap().join("session.jsonl");
+    let mut session_lines = channel_lines(&session_copy);
     session_lines.pop();
     std::fs::write(&session_copy, session_lines.concat()).unwrap();
-    let o = sessrec(&copy, &["verify", &id]);
+    let o = sessrec(&copy, &["verify", &r.id]);
     assert_eq!(o.status.code(), Some(3), "no anchors: {}", stdout(&o));
-    let anchors_arg = anchors.to_string_lossy().into_owned();
-    let o = sessrec(&copy, &["verify", &id, "--anchors", &anchors_arg]);
+    let anchors_arg = r.anchors.to_string_lossy().into_owned();
+    let o = sessrec(&copy, &["verify", &r.id, "--anchors", &anchors_arg]);
     assert_eq!(o.status.code(), Some(1), "with anchors: {}", stdout(&o));
     assert!(
         stdout(&o).contains("although syslog holds an anchor for it"),
         "{}",
         stdout(&o)
     );
-    // The untouched tree agrees with its anchors.
-    let o = sessrec(dir, &["verify", &id, "--anchors", &anchors_arg]);
-    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
 /// The text of a terminal stream: escape sequences and controls other than newline removed.

@@ -47,7 +47,8 @@ pub fn setpgid_self() -> io::Result<()> {
 /// this value owns.
 pub struct ExecArgs {
     path: CString,
-    argv: Vec<CString>,
+    /// Owns the strings `argv_ptrs` points into.
+    _argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
     /// Owns the strings `envp_ptrs` points into.
     _envp: Vec<CString>,
@@ -67,7 +68,7 @@ impl ExecArgs {
             argv_ptrs: null_terminated(&argv),
             envp_ptrs: null_terminated(&envp),
             path,
-            argv,
+            _argv: argv,
             _envp: envp,
         }
     }
@@ -75,10 +76,6 @@ impl ExecArgs {
     /// The program to execute.
     pub fn path(&self) -> &CString {
         &self.path
-    }
-
-    pub fn argv(&self) -> &[CString] {
-        &self.argv
     }
 }
 
@@ -118,7 +115,7 @@ mod tests {
             vec![c"A=1".to_owned()],
         );
         assert_eq!(args.argv_ptrs.len(), 3);
-        assert_eq!(args.argv_ptrs[1], args.argv[1].as_ptr());
+        assert_eq!(args.argv_ptrs[1], args._argv[1].as_ptr());
         assert!(args.argv_ptrs[2].is_null());
         assert_eq!(args.envp_ptrs, [args._envp[0].as_ptr(), std::ptr::null()]);
         assert_eq!(args.path().as_c_str(), c"/bin/sh");

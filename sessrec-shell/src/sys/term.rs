@@ -40,11 +40,6 @@ pub fn make_raw(t: &Termios) -> Termios {
     raw
 }
 
-/// Whether a termios is in "password mode": ECHO off and ICANON on.
-pub fn is_password_mode(t: &Termios) -> bool {
-    t.c_lflag & libc::ECHO == 0 && t.c_lflag & libc::ICANON != 0
-}
-
 pub fn get_winsize(fd: RawFd) -> io::Result<Winsize> {
     // SAFETY: winsize is plain data.
     let mut ws: Winsize = unsafe { std::mem::zeroed() };

@@ -1,15 +1,12 @@
 //! The user and group databases (nix's wrappers of getpwnam_r/getpwuid_r/getgrnam_r/getgrgid_r).
 
 use std::io;
-use std::path::PathBuf;
 
 #[derive(Debug, Clone)]
 pub struct Passwd {
     pub name: String,
     pub uid: libc::uid_t,
     pub gid: libc::gid_t,
-    pub home: PathBuf,
-    pub shell: PathBuf,
 }
 
 impl From<nix::unistd::User> for Passwd {
@@ -18,8 +15,6 @@ impl From<nix::unistd::User> for Passwd {
             name: user.name,
             uid: user.uid.as_raw(),
             gid: user.gid.as_raw(),
-            home: user.dir,
-            shell: user.shell,
         }
     }
 }

@@ -59,10 +59,12 @@ impl TransferEvent {
         }
     }
 
+    #[cfg(test)]
     pub fn protocol(&self) -> Protocol {
         self.protocol
     }
 
+    #[cfg(test)]
     pub fn op(&self) -> &'static str {
         self.op
     }

@@ -3,41 +3,19 @@
 #![forbid(unsafe_code)]
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::{json, Value};
 
+use sessrec_core::testing::TempDir;
+
 use super::fixtures::as_json;
 use super::{classify, TransferConfig, TransferEvent, TransferMonitor};
 
-/// A unique scratch directory, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("srt-transfer-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> String {
-        self.0
-            .join(name)
-            .to_str()
-            .expect("utf-8 temp path")
-            .to_owned()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// `dir/name` as the text the commands take.
+fn path_text(dir: &TempDir, name: &str) -> String {
+    dir.join(name).to_str().expect("utf-8 temp path").to_owned()
 }
 
 /// The server process with the monitor watching both directions, as the recorder relays them.
@@ -182,14 +160,14 @@ fn pattern(len: usize) -> Vec<u8> {
 #[test]
 fn real_sftp_server_upload_download_and_file_operations() {
     use sftp_client::{string, u32 as u32f, u64 as u64f};
-    let dir = Scratch::new("sftp");
-    let mut r = Relay::start("/usr/lib/openssh/sftp-server", &dir.0);
+    let dir = TempDir::new("transfer-sftp");
+    let mut r = Relay::start("/usr/lib/openssh/sftp-server", dir.path());
     r.send(&sftp_client::packet(1, &[&u32f(3)]));
     let len = r.receive_exact(4);
     r.receive_exact(u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize);
 
     let data = pattern(1024 * 1024 + 123);
-    let up = dir.path("up.bin");
+    let up = path_text(&dir, "up.bin");
     let no_attrs = u32f(0);
     let h = handle_of(r.sftp(
         3,
@@ -233,13 +211,13 @@ fn real_sftp_server_upload_download_and_file_operations() {
     assert_eq!(status_of(&r.sftp(4, id, &[&string(&h)])), 0);
     id += 1;
 
-    let moved = dir.path("moved.bin");
+    let moved = path_text(&dir, "moved.bin");
     assert_eq!(
         status_of(&r.sftp(18, id, &[&string(up.as_bytes()), &string(moved.as_bytes())])),
         0
     );
     id += 1;
-    let missing = dir.path("missing.bin");
+    let missing = path_text(&dir, "missing.bin");
     assert_eq!(
         status_of(&r.sftp(
             3,
@@ -251,7 +229,7 @@ fn real_sftp_server_upload_download_and_file_operations() {
     id += 1;
     assert_eq!(status_of(&r.sftp(13, id, &[&string(moved.as_bytes())])), 0);
     id += 1;
-    let sub = dir.path("sub");
+    let sub = path_text(&dir, "sub");
     assert_eq!(
         status_of(&r.sftp(14, id, &[&string(sub.as_bytes()), &no_attrs])),
         0
@@ -301,10 +279,10 @@ fn real_sftp_server_upload_download_and_file_operations() {
 
 #[test]
 fn real_scp_sink_upload_with_a_refused_file() {
-    let dir = Scratch::new("scp-t");
-    let target = dir.path("in");
+    let dir = TempDir::new("transfer-scp-t");
+    let target = path_text(&dir, "in");
     std::fs::create_dir(&target).expect("target dir");
-    let mut r = Relay::start(&format!("scp -r -t {target}"), &dir.0);
+    let mut r = Relay::start(&format!("scp -r -t {target}"), dir.path());
     assert_eq!(r.receive_exact(1), [0], "the sink's go-ahead");
     let data = pattern(200_000);
     r.send(format!("C0640 {} data.bin\n", data.len()).as_bytes());
@@ -372,13 +350,13 @@ fn real_scp_sink_upload_with_a_refused_file() {
 
 #[test]
 fn real_scp_source_download_and_missing_file() {
-    let dir = Scratch::new("scp-f");
-    let file = dir.path("out.bin");
+    let dir = TempDir::new("transfer-scp-f");
+    let file = path_text(&dir, "out.bin");
     let data = pattern(70_000);
     std::fs::write(&file, &data).expect("source file");
     std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .expect("chmod");
-    let mut r = Relay::start(&format!("scp -f {file}"), &dir.0);
+    let mut r = Relay::start(&format!("scp -f {file}"), dir.path());
     r.send(&[0]);
     let header = r.receive_line();
     assert_eq!(
@@ -395,8 +373,8 @@ fn real_scp_source_download_and_missing_file() {
     assert_eq!(ev[0]["bytes_read"], 70_000);
     assert_eq!(ev[0]["status"], "ok");
 
-    let missing = dir.path("missing.bin");
-    let mut r = Relay::start(&format!("scp -f {missing}"), &dir.0);
+    let missing = path_text(&dir, "missing.bin");
+    let mut r = Relay::start(&format!("scp -f {missing}"), dir.path());
     r.send(&[0]);
     let line = r.receive_line();
     assert_eq!(line[0], 1);

@@ -41,14 +41,14 @@ mod fuzz;
 #[cfg(test)]
 mod live_tests;
 
-pub use classify::{
-    classify, split_plain_words, TransferCommand, TransferKind, DEFAULT_SFTP_SERVER, RSYNC_PATH,
-    SCP_PATH,
-};
-pub use environment::{transfer_environment, TRANSFER_PATH};
-pub use event::{Direction, Protocol, TransferEvent, MAX_PATH_BYTES, MAX_TEXT_BYTES};
-pub use sessrec_core::config::TransferConfig;
-pub use sftp::status_name as sftp_status_name;
+pub use classify::{classify, TransferCommand, TransferKind};
+pub use environment::transfer_environment;
+#[cfg(test)]
+use event::Direction;
+use event::Protocol;
+pub use event::TransferEvent;
+#[cfg(test)]
+use sessrec_core::config::TransferConfig;
 
 use rsync::RsyncCommand;
 use scp::ScpDecoder;
@@ -97,41 +97,6 @@ impl TransferMonitor {
             first_us: None,
             finished: false,
         }
-    }
-
-    /// For a caller that kept only the protocol name (`TransferKind::protocol`) and the argv
-    /// `classify` returned: the direction is read back from that argv (`-t`/`-f`, `--sender`).
-    pub fn for_argv(protocol: &str, argv: &[String]) -> Option<Self> {
-        let flags = || {
-            argv.iter()
-                .skip(1)
-                .take_while(|a| a.starts_with('-') && *a != "--")
-        };
-        let kind = match protocol {
-            "sftp" => TransferKind::Sftp,
-            "scp" => {
-                let upload = flags().any(|a| !a.starts_with("--") && a.contains('t'));
-                let download = flags().any(|a| !a.starts_with("--") && a.contains('f'));
-                let direction = match (upload, download) {
-                    (true, false) => Direction::Upload,
-                    (false, true) => Direction::Download,
-                    _ => return None,
-                };
-                TransferKind::Scp { direction }
-            }
-            "rsync" => TransferKind::Rsync {
-                direction: if argv.iter().any(|a| a == "--sender") {
-                    Direction::Download
-                } else {
-                    Direction::Upload
-                },
-            },
-            _ => return None,
-        };
-        Some(Self::new(&TransferCommand {
-            kind,
-            argv: argv.to_vec(),
-        }))
     }
 
     /// Bytes the recorder relays from the client to the command's stdin.
@@ -248,7 +213,9 @@ impl TransferMonitor {
         events
     }
 
-    /// Memory the monitor holds for decoding (framing buffers, outstanding requests).
+    /// Memory the monitor holds for decoding (framing buffers, outstanding requests); tests
+    /// bound it.
+    #[cfg(test)]
     pub fn buffered_bytes(&self) -> usize {
         match &self.decoder {
             Decoder::Sftp(d) => d.buffered_bytes(),
@@ -297,24 +264,6 @@ mod tests {
             scp_path_and_recursion(&argv("scp -v -t -- -r")),
             ("-r".into(), false)
         );
-    }
-
-    #[test]
-    fn a_monitor_can_be_made_again_from_the_protocol_name_and_argv() {
-        for command in [
-            "internal-sftp",
-            "scp -r -t /x",
-            "scp -prf /x",
-            "scp -v -f -- -t",
-            "rsync --server --sender -logDtpre.iLsfxCIvu . /x",
-            "rsync --server -logDtpre.iLsfxCIvu . /x",
-        ] {
-            let cmd = cmd(command);
-            let again =
-                TransferMonitor::for_argv(cmd.kind.protocol().as_str(), &cmd.argv).expect(command);
-            assert_eq!(again.kind, cmd.kind, "{command}");
-        }
-        assert!(TransferMonitor::for_argv("ftp", &[]).is_none());
     }
 
     #[test]

@@ -183,6 +183,7 @@ impl ScpDecoder {
         self.stopped
     }
 
+    #[cfg(test)]
     pub fn buffered_bytes(&self) -> usize {
         self.source_queue.capacity() + self.sink_queue.capacity() + self.line.capacity()
     }

@@ -6,12 +6,12 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::id::SessionId;
+use crate::identity::{ActorSource, Identity};
+use crate::record::{FileContext, Stream};
+use crate::tree::SessionDir;
+use crate::writer::{RecordWriter, WriterOptions};
 use serde_json::{json, Map, Value};
-use sessrec_core::id::SessionId;
-use sessrec_core::identity::{ActorSource, Identity};
-use sessrec_core::record::{FileContext, Stream};
-use sessrec_core::tree::SessionDir;
-use sessrec_core::writer::{RecordWriter, WriterOptions};
 
 /// A session id whose timestamp is `unix_millis` (random otherwise).
 pub fn id_at(unix_millis: u64) -> io::Result<SessionId> {
@@ -222,7 +222,7 @@ impl SynthChannel {
 /// had been recorded that much earlier or later (for retention and time-filter tests; the
 /// writer always stamps the current time).
 pub fn shift_times(session_dir: &Path, delta_us: i64) -> io::Result<()> {
-    use sessrec_core::chain::{genesis, line_digest, to_hex};
+    use crate::chain::{genesis, line_digest, to_hex};
     let time_re = regex::Regex::new(r#""(time|login_time|start_time)":"([^"]+)""#)
         .map_err(io::Error::other)?;
     let prev_re = regex::Regex::new(r#""prev":"[0-9a-f]{64}""#).map_err(io::Error::other)?;
@@ -244,9 +244,9 @@ pub fn shift_times(session_dir: &Path, delta_us: i64) -> io::Result<()> {
             let old_digest = to_hex(&line_digest(line.as_bytes()));
             let mut l = time_re
                 .replace_all(line, |c: &regex::Captures<'_>| {
-                    let t = sessrec_core::time::Timestamp::parse(&c[2])
+                    let t = crate::time::Timestamp::parse(&c[2])
                         .map(|t| {
-                            sessrec_core::time::Timestamp::from_micros(t.as_micros() + delta_us)
+                            crate::time::Timestamp::from_micros(t.as_micros() + delta_us)
                                 .to_string()
                         })
                         .unwrap_or_else(|| c[2].to_string());
