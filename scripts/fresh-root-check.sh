@@ -82,6 +82,12 @@ debootstrap --variant=minbase \
     || { tail -n 30 "$root.debootstrap.log"; die "debootstrap failed"; }
 rm -f "$root.debootstrap.log"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The host's own local CA certificates (e.g. an HTTPS proxy's), so the root reaches crates.io
+# and the other registries the same way the host does.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    chroot "$root" update-ca-certificates >/dev/null 2>&1 || die "update-ca-certificates failed in the root"
+fi
 printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb http://security.debian.org/debian-security bookworm-security main\n' \
     "$mirror" "$mirror" >"$root/etc/apt/sources.list"
 
