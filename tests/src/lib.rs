@@ -107,7 +107,7 @@ pub use pam::PamService;
 pub use procs::wait_foreground;
 pub use products::{products, run_sessrec, Product, Products};
 pub use pty::{PtySession, DEFAULT_TIMEOUT};
-pub use recorded::RecordedLogin;
+pub use recorded::{Launch, RecordedLogin};
 pub use records::{
     assert_chain_ok, channel_files, events, only_event, read_lines, read_records, stream_bytes,
     stream_text, wait_channels, wait_last_event, RecordTree,

@@ -20,13 +20,6 @@ const T: Duration = Duration::from_secs(30);
 /// bash's prompt, possibly followed by an erase-line sequence.
 const SHELL_PROMPT: &str = r"\$ (\x1b\[K)?$";
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Launch {
-    LoginShell,
-    /// `ForceCommand <recorder>` in a Match block; the passwd shell is `/bin/sh`.
-    ForceCommand,
-}
-
 /// Fields drop in order: sshd (and its sessions) first, the installation last.
 struct Rig {
     sshd: PrivateSshd,
@@ -37,30 +30,12 @@ struct Rig {
 
 impl Rig {
     fn new(tag: &str, launch: Launch) -> Rig {
-        ensure_sessrec_user();
-        let installed = Installed::recorder_and_pam();
-        let builder = PrivateSshd::builder();
-        let launch_line = match launch {
-            Launch::LoginShell => "login-shell",
-            Launch::ForceCommand => "force-command",
-        };
-        let tree = RecordTree::new(&format!(
-            "min_free_mb = 1\n[policy]\nservices = [\"{}\"]\nlaunch = \"{launch_line}\"\n[recorder]\nshell = \"/bin/bash\"\n",
-            builder.service()
-        ));
-        let (user, builder) = match launch {
-            Launch::LoginShell => (TestUser::new(tag, installed.shell()), builder),
-            Launch::ForceCommand => {
-                let user = TestUser::new(tag, Path::new("/bin/sh"));
-                let builder = builder.match_block(&format!(
-                    "Match User {}\n    ForceCommand {}",
-                    user.name(),
-                    installed.shell().display()
-                ));
-                (user, builder)
-            }
-        };
-        let sshd = builder.recorded_by(&installed, tree.config_path()).start();
+        let RecordedLogin {
+            tree,
+            user,
+            sshd,
+            installed,
+        } = RecordedLogin::launched(tag, launch, "", |b| b);
         Rig {
             sshd,
             user,

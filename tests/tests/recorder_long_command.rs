@@ -20,12 +20,6 @@ const T: Duration = Duration::from_secs(60);
 /// The record tree's `max_line_bytes` (the default).
 const MAX_LINE: usize = 8192;
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Launch {
-    LoginShell,
-    ForceCommand,
-}
-
 struct Rig {
     tree: RecordTree,
     user: TestUser,
@@ -35,30 +29,17 @@ struct Rig {
 
 impl Rig {
     fn new(tag: &str, launch: Launch) -> Rig {
-        ensure_sessrec_user();
-        let installed = Installed::recorder_and_pam();
-        let builder = PrivateSshd::builder();
-        let launch_line = match launch {
-            Launch::LoginShell => "login-shell",
-            Launch::ForceCommand => "force-command",
-        };
-        let tree = RecordTree::new(&format!(
-            "min_free_mb = 1\n[policy]\nservices = [\"{}\"]\nlaunch = \"{launch_line}\"\n[recorder]\nshell = \"/bin/bash\"\nmax_line_bytes = {MAX_LINE}\n",
-            builder.service()
-        ));
-        let (user, builder) = match launch {
-            Launch::LoginShell => (TestUser::new(tag, installed.shell()), builder),
-            Launch::ForceCommand => {
-                let user = TestUser::new(tag, Path::new("/bin/sh"));
-                let builder = builder.match_block(&format!(
-                    "Match User {}\n    ForceCommand {}",
-                    user.name(),
-                    installed.shell().display()
-                ));
-                (user, builder)
-            }
-        };
-        let sshd = builder.recorded_by(&installed, tree.config_path()).start();
+        let RecordedLogin {
+            tree,
+            user,
+            sshd,
+            installed,
+        } = RecordedLogin::launched(
+            tag,
+            launch,
+            &format!("max_line_bytes = {MAX_LINE}\n"),
+            |b| b,
+        );
         Rig {
             tree,
             user,

@@ -27,14 +27,6 @@ const BIG_LEN: u64 = 100 * 1024 * 1024;
 const RECORD_BOUND: u64 = 8 * 1024;
 const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Launch {
-    /// The passwd shell is the recorder; sshd runs `<recorder> -c <command>`.
-    LoginShell,
-    /// `ForceCommand <recorder>` in a Match block; the passwd shell is `/bin/sh`.
-    ForceCommand,
-}
-
 /// One private sshd, one user, and the channels checked so far. Fields drop in order: the
 /// sshd (and its sessions) first, the installation last.
 struct Rig {
@@ -49,32 +41,16 @@ struct Rig {
 
 impl Rig {
     fn new(prefix: &str, launch: Launch) -> Rig {
-        ensure_sessrec_user();
-        let installed = Installed::recorder_and_pam();
-        let builder = PrivateSshd::builder();
-        let launch_line = match launch {
-            Launch::LoginShell => "login-shell",
-            Launch::ForceCommand => "force-command",
-        };
-        let tree = RecordTree::new(&format!(
-            "min_free_mb = 1\n[policy]\nservices = [\"{}\"]\nlaunch = \"{launch_line}\"\n[recorder]\nshell = \"/bin/bash\"\n",
-            builder.service()
-        ));
-        let (user, builder) = match launch {
-            Launch::LoginShell => (TestUser::new(prefix, installed.shell()), builder),
-            Launch::ForceCommand => {
-                let user = TestUser::new(prefix, Path::new("/bin/sh"));
-                let builder = builder
-                    .config("Subsystem sftp internal-sftp")
-                    .match_block(&format!(
-                        "Match User {}\n    ForceCommand {}",
-                        user.name(),
-                        installed.shell().display()
-                    ));
-                (user, builder)
-            }
-        };
-        let sshd = builder.recorded_by(&installed, tree.config_path()).start();
+        let RecordedLogin {
+            tree,
+            user,
+            sshd,
+            installed,
+        } = RecordedLogin::launched(prefix, launch, "", |b| match launch {
+            // sshd's own sftp server under ForceCommand, as sites set it up.
+            Launch::ForceCommand => b.config("Subsystem sftp internal-sftp"),
+            Launch::LoginShell => b,
+        });
         Rig {
             sshd,
             user,
