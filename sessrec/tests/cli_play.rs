@@ -1,33 +1,18 @@
 //! `sessrec play` on a real terminal (tmux): the filtered output is drawn, keys pause and quit;
 //! `--follow` shows a channel as it is written; `doctor` reports on this host.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sessrec_core::testing::synth::{id_at, SynthSession};
+use sessrec_core::testing::TempDir;
 
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!(
-            "srt-cli-{tag}-{}-{}",
-            std::process::id(),
-            sessrec_core::time::monotonic_micros()
-        ));
-        std::fs::create_dir_all(p.join("records")).unwrap();
-        Tmp(p)
-    }
-    fn records(&self) -> PathBuf {
-        self.0.join("records")
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A scratch directory holding an empty `records/` tree, removed on drop.
+fn scratch(tag: &str) -> TempDir {
+    let t = TempDir::new(tag);
+    std::fs::create_dir_all(t.join("records")).unwrap();
+    t
 }
 
 fn tmux(args: &[&str]) -> std::process::Output {
@@ -55,9 +40,10 @@ fn play_in_a_terminal_with_keys() {
         println!("skipped: tmux is not installed");
         return;
     }
-    let t = Tmp::new("play");
+    let t = scratch("play");
     let id = id_at(1_764_000_000_000).unwrap();
-    let mut s = SynthSession::login(&t.records(), id, "srt-play", "srt-play", "192.0.2.4").unwrap();
+    let mut s =
+        SynthSession::login(&t.join("records"), id, "srt-play", "srt-play", "192.0.2.4").unwrap();
     let mut ch = s.channel("shell", "pty", None).unwrap();
     ch.output(
         100_000,
@@ -74,7 +60,7 @@ fn play_in_a_terminal_with_keys() {
     let cmd = format!(
         "{} --dir {} play {id}/1; echo play-exited-$?; sleep 30",
         env!("CARGO_BIN_EXE_sessrec"),
-        t.records().display()
+        t.join("records").display()
     );
     let o = tmux(&[
         "new-session",
@@ -119,7 +105,7 @@ fn play_in_a_terminal_with_keys() {
     let cmd = format!(
         "{} --dir {} play {id}/1 --from 30s; echo play-exited-$?; sleep 30",
         env!("CARGO_BIN_EXE_sessrec"),
-        t.records().display()
+        t.join("records").display()
     );
     let o = tmux(&[
         "new-session",
@@ -149,16 +135,22 @@ fn play_in_a_terminal_with_keys() {
 
 #[test]
 fn follow_shows_a_channel_as_it_is_written() {
-    let t = Tmp::new("follow");
+    let t = scratch("follow");
     let id = sessrec_core::id::SessionId::new().unwrap();
-    let mut s =
-        SynthSession::login(&t.records(), id, "srt-follow", "srt-follow", "192.0.2.5").unwrap();
+    let mut s = SynthSession::login(
+        &t.join("records"),
+        id,
+        "srt-follow",
+        "srt-follow",
+        "192.0.2.5",
+    )
+    .unwrap();
     let mut ch = s.channel("shell", "pty", None).unwrap();
     ch.output(1000, b"before-follow\r\n").unwrap();
     ch.flush().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_sessrec"))
         .arg("--dir")
-        .arg(t.records())
+        .arg(t.join("records"))
         .args(["play", &format!("{id}/1"), "--follow"])
         .stdout(Stdio::piped())
         .spawn()
@@ -198,13 +190,13 @@ fn wait_output(child: &mut std::process::Child, limit: Duration) -> String {
 
 #[test]
 fn doctor_reports_checks() {
-    let t = Tmp::new("doctor");
-    let config = t.0.join("sessrec.toml");
+    let t = scratch("doctor");
+    let config = t.join("sessrec.toml");
     std::fs::write(
         &config,
         format!(
             "record_dir = \"{}\"\nmin_free_mb = 1\n",
-            t.records().display()
+            t.join("records").display()
         ),
     )
     .unwrap();

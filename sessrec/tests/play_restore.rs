@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sessrec_core::testing::synth::{id_at, SynthSession};
+use sessrec_core::testing::TempDir;
 
 /// Everything a hostile or careless recording may leave set.
 const MODES: &[u8] = b"\x1b[?1049h\x1b[20h\x1b[?7l\x1b(0\x1b)0\x0e\x1b[5;10r\x1b[?6h\x1b[4h\
@@ -40,34 +41,19 @@ const RESETS: &[&[u8]] = &[
 
 const ROWS: u32 = 30;
 
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(tag: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!(
-            "srt-cli-{tag}-{}-{}",
-            std::process::id(),
-            sessrec_core::time::monotonic_micros()
-        ));
-        std::fs::create_dir_all(p.join("records")).unwrap();
-        Tmp(p)
-    }
-    fn records(&self) -> PathBuf {
-        self.0.join("records")
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A scratch directory holding an empty `records/` tree, removed on drop.
+fn scratch(tag: &str) -> TempDir {
+    let t = TempDir::new(tag);
+    std::fs::create_dir_all(t.join("records")).unwrap();
+    t
 }
 
 /// A one-channel record: a marker, then [`MODES`], then (with `pause`) a frame 60 s later,
 /// so that the replay is still running when it is quit or signalled.
-fn record(t: &Tmp, millis: u64, pause: bool) -> String {
+fn record(t: &TempDir, millis: u64, pause: bool) -> String {
     let id = id_at(millis).unwrap();
-    let mut s = SynthSession::login(&t.records(), id, "srt-pr", "srt-pr", "192.0.2.9").unwrap();
+    let mut s =
+        SynthSession::login(&t.join("records"), id, "srt-pr", "srt-pr", "192.0.2.9").unwrap();
     let mut ch = s.channel("shell", "pty", None).unwrap();
     ch.output(100_000, b"replay-started\r\n").unwrap();
     ch.output(200_000, MODES).unwrap();
@@ -114,9 +100,9 @@ struct Pane {
 }
 
 impl Pane {
-    fn start(t: &Tmp, tag: &str, target: &str, play_stdin: &str) -> Pane {
+    fn start(t: &TempDir, tag: &str, target: &str, play_stdin: &str) -> Pane {
         let name = format!("srt-pr-{tag}-{}", std::process::id());
-        let pidfile = t.0.join(format!("{tag}.pid"));
+        let pidfile = t.join(format!("{tag}.pid"));
         // The inner shell writes its pid and becomes play, in the foreground (a background
         // job of a script would start with SIGINT ignored).
         let script = format!(
@@ -124,7 +110,7 @@ impl Pane {
              echo play-exited-$?; printf 'qqq-after-play\\n'; sleep 60",
             pidfile.display(),
             env!("CARGO_BIN_EXE_sessrec"),
-            t.records().display(),
+            t.join("records").display(),
         );
         let o = tmux(&[
             "new-session",
@@ -232,7 +218,7 @@ fn modes_are_restored_when_play_ends() {
     if !have_tmux() {
         return;
     }
-    let t = Tmp::new("pr-end");
+    let t = scratch("pr-end");
     let target = record(&t, 1_764_000_100_000, false);
     let pane = Pane::start(&t, "end", &target, "");
     pane.wait_exit(0);
@@ -244,7 +230,7 @@ fn modes_are_restored_when_play_is_quit() {
     if !have_tmux() {
         return;
     }
-    let t = Tmp::new("pr-quit");
+    let t = scratch("pr-quit");
     let target = record(&t, 1_764_000_200_000, true);
     // Keys are read from the terminal (stdin is the pane's tty).
     let pane = Pane::start(&t, "quit", &target, "");
@@ -259,7 +245,7 @@ fn modes_are_restored_after_ctrl_c() {
     if !have_tmux() {
         return;
     }
-    let t = Tmp::new("pr-int");
+    let t = scratch("pr-int");
     let target = record(&t, 1_764_000_300_000, true);
     // stdin is not a terminal: no keys are read, so Ctrl-C is the terminal's SIGINT.
     let pane = Pane::start(&t, "int", &target, "</dev/null");
@@ -280,7 +266,7 @@ fn modes_are_restored_after_sigterm() {
     if !have_tmux() {
         return;
     }
-    let t = Tmp::new("pr-term");
+    let t = scratch("pr-term");
     let target = record(&t, 1_764_000_400_000, true);
     let pane = Pane::start(&t, "term", &target, "</dev/null");
     pane.wait_modes_set();
@@ -326,11 +312,11 @@ fn assert_ends_with_restore(out: &[u8]) {
 
 #[test]
 fn the_restore_sequence_is_written_last_on_a_pipe() {
-    let t = Tmp::new("pr-pipe");
+    let t = scratch("pr-pipe");
     let target = record(&t, 1_764_000_500_000, false);
     let o = Command::new(env!("CARGO_BIN_EXE_sessrec"))
         .arg("--dir")
-        .arg(t.records())
+        .arg(t.join("records"))
         .args(["play", &target])
         .stdin(Stdio::null())
         .output()
@@ -343,7 +329,7 @@ fn the_restore_sequence_is_written_last_on_a_pipe() {
     for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
         let child = Command::new(env!("CARGO_BIN_EXE_sessrec"))
             .arg("--dir")
-            .arg(t.records())
+            .arg(t.join("records"))
             .args(["play", &target])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
