@@ -160,6 +160,59 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// A channel's view of its user's daily byte budget.
+enum Budget {
+    None,
+    Within {
+        ledger: UsageLedger,
+        limit: u64,
+    },
+    Spent {
+        ledger: UsageLedger,
+        limit: u64,
+        used: u64,
+        refuse: bool,
+    },
+}
+
+impl Budget {
+    /// The message for the user when the channel must be refused.
+    fn refusal(&self) -> Option<String> {
+        match self {
+            Budget::Spent {
+                used,
+                limit,
+                refuse: true,
+                ..
+            } => Some(format!(
+                "you have used today's record budget ({used} of {limit} bytes); new sessions are refused until 00:00 UTC"
+            )),
+            _ => None,
+        }
+    }
+
+    /// Hands the ledger to the recorder; returns (used, limit) when output is sampled from the
+    /// start.
+    fn spend_in(self, recorder: &mut ChannelRecorder) -> Option<(u64, u64)> {
+        match self {
+            Budget::None => None,
+            Budget::Within { ledger, limit } => {
+                recorder.spend_budget(ledger, limit, false);
+                None
+            }
+            Budget::Spent {
+                ledger,
+                limit,
+                used,
+                ..
+            } => {
+                recorder.spend_budget(ledger, limit, true);
+                Some((used, limit))
+            }
+        }
+    }
+}
+
 impl Setup {
     fn run(self, own_exe: Option<PathBuf>) -> Result<i32, StartError> {
         let has_tty = sys::isatty(0);
@@ -237,17 +290,10 @@ impl Setup {
         );
         recorder.watch_admin_messages();
 
-        // A command the record cannot hold whole does not run.
-        if let Some(cmd) = self
-            .invocation
-            .command
-            .as_ref()
-            .filter(|c| c.len() > COMMAND_RECORD_MAX)
-        {
-            let message = format!(
-                "the command is {} bytes long; a recorded command may have at most {COMMAND_RECORD_MAX} bytes, so it was not run",
-                cmd.len()
-            );
+        // Refused before anything runs: a command the record cannot hold whole, or a user whose
+        // daily budget is spent under `action = "refuse"`.
+        let budget = self.open_budget();
+        if let Some(message) = self.command_too_long().or_else(|| budget.refusal()) {
             return Err(self.refuse_channel(
                 recorder,
                 own_session,
@@ -257,61 +303,7 @@ impl Setup {
                 message,
             ));
         }
-
-        // The user's daily byte budget: spent, new channels are capped or refused.
-        let mut budget_spent = None;
-        // Root is never budgeted: its activity is what an audit most needs whole.
-        let budgeted = self
-            .config
-            .budget
-            .bytes_per_day()
-            .filter(|_| !self.caller.is_root());
-        if let Some(limit) = budgeted {
-            match UsageLedger::open(&self.config.record_dir, self.caller.uid) {
-                Ok(mut ledger) => {
-                    let used = ledger.total().unwrap_or(0);
-                    if used >= limit {
-                        syslog_authpriv(
-                            Level::Alert,
-                            &format!(
-                                "session {} user {}: daily record budget spent ({used} of {limit} bytes on {}); new channel {}",
-                                self.session,
-                                self.user.name,
-                                ledger.day(),
-                                match self.config.budget.action {
-                                    BudgetAction::Cap => "capped",
-                                    BudgetAction::Refuse => "refused",
-                                }
-                            ),
-                        );
-                        if self.config.budget.action == BudgetAction::Refuse {
-                            let message = format!(
-                                "you have used today's record budget ({used} of {limit} bytes); new sessions are refused until 00:00 UTC"
-                            );
-                            return Err(self.refuse_channel(
-                                recorder,
-                                own_session,
-                                &file_name,
-                                &kind,
-                                has_tty,
-                                message,
-                            ));
-                        }
-                        budget_spent = Some((used, limit));
-                    }
-                    recorder.spend_budget(ledger, limit, budget_spent.is_some());
-                }
-                Err(e) => syslog_authpriv(
-                    Level::Error,
-                    &format!(
-                        "session {} user {}: cannot open the usage ledger in {}: {e}; no daily budget for this channel",
-                        self.session,
-                        self.user.name,
-                        self.config.record_dir.display()
-                    ),
-                ),
-            }
-        }
+        let budget_spent = budget.spend_in(&mut recorder);
 
         // What to exec.
         let (exec_path, exec_argv) = self.command_line(&kind, &shell)?;
@@ -504,6 +496,66 @@ impl Setup {
                 recorder.event_with_long_field("channel.start", start, "command", cmd.as_bytes())
             }
             None => recorder.event("channel.start", start),
+        }
+    }
+
+    /// Why the command cannot run: longer than any record holds whole.
+    fn command_too_long(&self) -> Option<String> {
+        let len = self.invocation.command.as_ref()?.len();
+        (len > COMMAND_RECORD_MAX).then(|| {
+            format!(
+                "the command is {len} bytes long; a recorded command may have at most {COMMAND_RECORD_MAX} bytes, so it was not run"
+            )
+        })
+    }
+
+    /// The caller's daily byte budget and how much of it is spent (root is never budgeted:
+    /// its activity is what an audit most needs whole). A spent budget is alerted here.
+    fn open_budget(&self) -> Budget {
+        let Some(limit) = self.config.budget.bytes_per_day() else {
+            return Budget::None;
+        };
+        if self.caller.is_root() {
+            return Budget::None;
+        }
+        let mut ledger = match UsageLedger::open(&self.config.record_dir, self.caller.uid) {
+            Ok(ledger) => ledger,
+            Err(e) => {
+                syslog_authpriv(
+                    Level::Error,
+                    &format!(
+                        "session {} user {}: cannot open the usage ledger in {}: {e}; no daily budget for this channel",
+                        self.session,
+                        self.user.name,
+                        self.config.record_dir.display()
+                    ),
+                );
+                return Budget::None;
+            }
+        };
+        let used = ledger.total().unwrap_or(0);
+        if used < limit {
+            return Budget::Within { ledger, limit };
+        }
+        let action = self.config.budget.action;
+        syslog_authpriv(
+            Level::Alert,
+            &format!(
+                "session {} user {}: daily record budget spent ({used} of {limit} bytes on {}); new channel {}",
+                self.session,
+                self.user.name,
+                ledger.day(),
+                match action {
+                    BudgetAction::Cap => "capped",
+                    BudgetAction::Refuse => "refused",
+                }
+            ),
+        );
+        Budget::Spent {
+            ledger,
+            limit,
+            used,
+            refuse: action == BudgetAction::Refuse,
         }
     }
 
