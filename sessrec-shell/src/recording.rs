@@ -573,6 +573,17 @@ mod tests {
         )
     }
 
+    /// The lines of a record whose chain verifies.
+    fn verified_lines(path: &std::path::Path) -> Vec<reader::Line> {
+        let report = reader::verify_file(path).unwrap();
+        assert!(report.ok, "{:?}", report.problems);
+        reader::read_file(path)
+            .unwrap()
+            .into_iter()
+            .map(Result::unwrap)
+            .collect()
+    }
+
     #[test]
     fn past_the_cap_output_is_sampled_and_input_kept() {
         let dir = TempDir::new("rec-cap");
@@ -583,13 +594,7 @@ mod tests {
         }
         rec.input(&[InputPiece::Clear(b"typed after cap\r")]);
         rec.finish(Map::new());
-        let report = reader::verify_file(&path).unwrap();
-        assert!(report.ok, "{:?}", report.problems);
-        let lines: Vec<_> = reader::read_file(&path)
-            .unwrap()
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        let lines = verified_lines(&path);
         let mut output = 0;
         let mut input = Vec::new();
         for line in &lines {
@@ -655,13 +660,7 @@ mod tests {
             InputPiece::EchoOff(b"echo clear\r"),
         ]);
         rec.finish(Map::new());
-        let report = reader::verify_file(&path).unwrap();
-        assert!(report.ok, "{:?}", report.problems);
-        let lines: Vec<_> = reader::read_file(&path)
-            .unwrap()
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        let lines = verified_lines(&path);
         let past = lines
             .iter()
             .find(|l| l.value.get("mask_limit") == Some(&json!(true)))
