@@ -5,7 +5,7 @@
 # adduser, ca-certificates, curl, git, iproute2, less, netbase, procps; no compiler, no sshd,
 # no systemd), copies this machine's Rust toolchain into it, clones the committed tree (HEAD,
 # not the working tree) and runs the README's two commands exactly as written, inside the root
-# with /proc, /sys, /dev and /dev/pts mounted and no standard input. Reports each command's exit
+# with /proc, /sys and a /dev of its own mounted, and no standard input. Reports each command's exit
 # status and time; exits non-zero when either failed. Run as root.
 #
 #   scripts/fresh-root-check.sh [--keep] [--mirror URL] [DIR]
@@ -102,13 +102,26 @@ git clone -q --no-local "$repo" "$root/root/sessrec"
 
 mount -t proc proc "$root/proc" && mounted+=("$root/proc")
 mount -t sysfs sys "$root/sys" && mounted+=("$root/sys")
-# /dev with /dev/pts and /dev/shm under it; a slave, so nothing mounted inside leaks out.
-mount --rbind /dev "$root/dev" && mounted+=("$root/dev")
-mount --make-rslave "$root/dev"
+# A /dev of the root's own, as a fresh container or VM has: the basic nodes, its own devpts
+# instance and /dev/shm, and nothing else (no /dev/net/tun, no /dev/log of the host's syslog
+# daemon).
+mount -t tmpfs -o mode=0755,nosuid dev "$root/dev" && mounted+=("$root/dev")
+for node in "null 1 3" "zero 1 5" "full 1 7" "random 1 8" "urandom 1 9" "tty 5 0"; do
+    set -- $node
+    mknod -m 0666 "$root/dev/$1" c "$2" "$3"
+done
+mkdir -p "$root/dev/pts" "$root/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$root/dev/pts"
+mount -t tmpfs -o mode=1777,nosuid,nodev shm "$root/dev/shm"
+ln -s pts/ptmx "$root/dev/ptmx"
+ln -s /proc/self/fd "$root/dev/fd"
+ln -s /proc/self/fd/0 "$root/dev/stdin"
+ln -s /proc/self/fd/1 "$root/dev/stdout"
+ln -s /proc/self/fd/2 "$root/dev/stderr"
 
 
 in_root() {
-    chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+    chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
         PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         bash -c "cd /root/sessrec && $1" </dev/null
 }
