@@ -15,6 +15,7 @@ pub mod id;
 pub mod identity;
 pub mod reader;
 pub mod record;
+pub mod schema;
 pub mod sys;
 pub mod time;
 pub mod tree;

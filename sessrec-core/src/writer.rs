@@ -17,7 +17,8 @@ use crate::bounds::cut_at_char_boundary;
 use crate::chain::{self, Digest32};
 use crate::config::RecorderConfig;
 use crate::frames::{self, Encoding};
-use crate::record::{FileContext, Stream, HEADER_KEYS, SCHEMA_VERSION};
+use crate::record::{FileContext, Stream};
+use crate::schema::{self, header_key, EventBody, HEADER_KEYS, SCHEMA_VERSION};
 use crate::time::Timestamp;
 
 /// Disk space kept allocated past the end of each record file.
@@ -145,7 +146,10 @@ impl RecordWriter {
                 prev = chain::line_digest(&buf);
                 len += n as u64;
                 if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&buf) {
-                    seq = m.get("seq").and_then(Value::as_u64).unwrap_or(seq + 1);
+                    seq = m
+                        .get(header_key::SEQ)
+                        .and_then(Value::as_u64)
+                        .unwrap_or(seq + 1);
                 } else {
                     seq += 1;
                 }
@@ -157,13 +161,11 @@ impl RecordWriter {
         let mut w = RecordWriter::with_state(file, ctx, opts, seq, prev, len);
         w.renew_reserve()?;
         if remnant > 0 {
-            let mut f = Map::new();
-            f.insert(
-                "error".into(),
-                "incomplete last line removed on resume".into(),
-            );
-            f.insert("removed_bytes".into(), remnant.into());
-            w.event("error", f)?;
+            w.write(&schema::Error {
+                error: Some("incomplete last line removed on resume".into()),
+                removed_bytes: Some(remnant),
+                ..Default::default()
+            })?;
         }
         Ok(w)
     }
@@ -178,11 +180,11 @@ impl RecordWriter {
     ) -> Self {
         let mut fixed = Vec::with_capacity(256);
         for (key, value) in [
-            ("host", &ctx.host),
-            ("session", &ctx.session.to_string()),
-            ("file", &ctx.file),
-            ("user", &ctx.user),
-            ("actor", &ctx.actor),
+            (header_key::HOST, &ctx.host),
+            (header_key::SESSION, &ctx.session.to_string()),
+            (header_key::FILE, &ctx.file),
+            (header_key::USER, &ctx.user),
+            (header_key::ACTOR, &ctx.actor),
         ] {
             fixed.extend_from_slice(b",\"");
             fixed.extend_from_slice(key.as_bytes());
@@ -455,13 +457,27 @@ impl RecordWriter {
             shrink_largest_field(&mut fields, over, &[]);
         }
         // Still too large (many large non-string fields): keep only what names the problem.
-        let mut minimal = Map::new();
-        minimal.insert(
-            "error".into(),
-            format!("{kind} event too large for max_line_bytes").into(),
-        );
+        let minimal = writer_error(format!("{kind} event too large for max_line_bytes"));
         self.build_event_line(kind, &minimal)?;
         self.commit_line()
+    }
+
+    /// Writes one typed event line (see [`RecordWriter::event`]).
+    pub fn write<E: EventBody>(&mut self, event: &E) -> io::Result<()> {
+        let fields = event.to_fields().map_err(io::Error::other)?;
+        self.event(E::TYPE, fields)
+    }
+
+    /// Writes one typed event line carrying `value` whole as the field `key` (see
+    /// [`RecordWriter::event_with_long_field`]).
+    pub fn write_with_long_field<E: EventBody>(
+        &mut self,
+        event: &E,
+        key: &str,
+        value: &[u8],
+    ) -> io::Result<()> {
+        let fields = event.to_fields().map_err(io::Error::other)?;
+        self.event_with_long_field(E::TYPE, fields, key, value)
     }
 
     /// Writes one event line that carries `value` whole as the field `key`, however long:
@@ -624,9 +640,8 @@ impl RecordWriter {
 
     /// A last-ditch `error` line after a failed write, without recursion into error handling.
     fn write_error_line(&mut self, message: &str) -> io::Result<()> {
-        let mut fields = Map::new();
-        fields.insert("error".into(), message.into());
-        self.build_event_line("error", &fields)?;
+        let fields = writer_error(message.to_string());
+        self.build_event_line(schema::Error::TYPE, &fields)?;
         let line = std::mem::take(&mut self.line);
         let result = self.write_whole(&line);
         if result.is_ok() {
@@ -678,6 +693,16 @@ impl Drop for RecordWriter {
     fn drop(&mut self) {
         let _ = self.finish_io();
     }
+}
+
+/// The fields of the writer's own problem report.
+fn writer_error(message: String) -> Map<String, Value> {
+    schema::Error {
+        error: Some(message),
+        ..Default::default()
+    }
+    .to_fields()
+    .unwrap_or_default()
 }
 
 fn write_once(file: &mut File, data: &[u8]) -> io::Result<usize> {
