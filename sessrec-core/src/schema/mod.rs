@@ -191,11 +191,12 @@ impl Event {
     /// Types `fields` (the line without its header) as the event `kind`.
     pub fn from_fields(kind: &str, mut fields: Fields) -> Event {
         fields.retain(|k, _| !HEADER_KEYS.contains(&k.as_str()));
+        let value = Value::Object(fields);
         macro_rules! parse {
             ($($variant:ident),*) => {
                 match kind {
                     $($variant::TYPE => {
-                        match serde_json::from_value::<$variant>(Value::Object(fields.clone())) {
+                        match <$variant as serde::Deserialize>::deserialize(&value) {
                             Ok(e) => return Event::$variant(e),
                             Err(e) => Some(e.to_string()),
                         }
@@ -205,6 +206,10 @@ impl Event {
             };
         }
         let problem = for_each_event_type!(parse);
+        let fields = match value {
+            Value::Object(fields) => fields,
+            _ => Fields::new(),
+        };
         Event::Unknown(UnknownEvent {
             kind: kind.to_string(),
             fields,
