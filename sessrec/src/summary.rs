@@ -2,12 +2,12 @@
 //! are read, no chain is verified.
 #![forbid(unsafe_code)]
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde_json::{Map, Value};
+use sessrec_core::schema::{header_key, ChannelEnd, Event, EventBody, Line};
 
 use crate::live;
 use crate::store::{session_files, FileKind, SessionRef};
@@ -136,7 +136,7 @@ pub fn get_str<'a>(m: &'a Map<String, Value>, key: &str) -> &'a str {
 }
 
 pub fn time_us(m: &Map<String, Value>) -> Option<i64> {
-    m.get("time")
+    m.get(header_key::TIME)
         .and_then(Value::as_str)
         .and_then(crate::timespec::parse_rfc3339)
 }
@@ -217,34 +217,18 @@ fn probe(file: &File) -> io::Result<Probe> {
     Ok(p)
 }
 
-/// The few fields `list` needs from a first or last line (typed, so other fields are skipped
-/// without building a map).
-#[derive(serde::Deserialize, Default)]
-struct Head<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Cow<'a, str>,
-    #[serde(borrow, default)]
-    time: Cow<'a, str>,
-    #[serde(borrow, default)]
-    host: Cow<'a, str>,
-    #[serde(borrow, default)]
-    user: Cow<'a, str>,
-    #[serde(borrow, default)]
-    actor: Cow<'a, str>,
-    #[serde(borrow, default)]
-    actor_source: Cow<'a, str>,
-    #[serde(default)]
-    verified: Option<bool>,
-    #[serde(borrow, default)]
-    src_ip: Cow<'a, str>,
-    #[serde(default)]
-    src_port: Option<u64>,
-    #[serde(rename = "kind", borrow, default)]
-    channel_kind: Cow<'a, str>,
+/// A first or last line, typed.
+fn head(line: &[u8]) -> Result<Line, String> {
+    match serde_json::from_slice::<Value>(line) {
+        Ok(Value::Object(m)) => Ok(Line::from_map(m)),
+        Ok(_) => Err("line does not parse: not a JSON object".into()),
+        Err(e) => Err(format!("line does not parse: {e}")),
+    }
 }
 
-fn head(line: &[u8]) -> Result<Head<'_>, String> {
-    serde_json::from_slice(line).map_err(|e| format!("line does not parse: {e}"))
+/// A header text field; empty when absent.
+fn text(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or_default()
 }
 
 /// Reads the summary of one session directory. I/O problems with single files are reported
@@ -302,11 +286,11 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
         let first = first.and_then(Result::ok);
         let last_kind = match last {
             Some(Ok(l)) => {
-                if *kind == FileKind::Session && l.kind == "logout" {
+                if *kind == FileKind::Session && matches!(l.event, Event::Logout(_)) {
                     has_logout = true;
-                    s.end_us = crate::timespec::parse_rfc3339(&l.time);
+                    s.end_us = crate::timespec::parse_rfc3339(text(&l.header.time));
                 }
-                l.kind.into_owned()
+                l.event.kind().to_string()
             }
             Some(Err(e)) => {
                 s.problems.push(format!("{name}: last {e}"));
@@ -316,35 +300,42 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
         };
         if let Some(f) = &first {
             if s.host.is_empty() {
-                s.host = f.host.to_string();
+                s.host = text(&f.header.host).to_string();
             }
             if s.user.is_empty() {
-                s.user = f.user.to_string();
-                s.actor = f.actor.to_string();
+                s.user = text(&f.header.user).to_string();
+                s.actor = text(&f.header.actor).to_string();
             }
         }
         match kind {
             FileKind::Session => {
                 has_session_file = true;
-                if let Some(f) = first.as_ref().filter(|f| f.kind == "login") {
-                    s.user = f.user.to_string();
-                    s.actor = f.actor.to_string();
-                    s.actor_source = f.actor_source.to_string();
-                    s.verified = f.verified;
-                    s.src_ip = f.src_ip.to_string();
-                    s.src_port = f.src_port;
-                    if let Some(t) = crate::timespec::parse_rfc3339(&f.time) {
+                if let Some((f, login)) = first.as_ref().and_then(|f| match &f.event {
+                    Event::Login(login) => Some((f, login)),
+                    _ => None,
+                }) {
+                    s.user = text(&f.header.user).to_string();
+                    s.actor = text(&f.header.actor).to_string();
+                    s.actor_source = text(&login.actor_source).to_string();
+                    s.verified = login.verified;
+                    s.src_ip = text(&login.src_ip).to_string();
+                    s.src_port = login.src_port.map(u64::from);
+                    if let Some(t) = crate::timespec::parse_rfc3339(text(&f.header.time)) {
                         s.start_us = t;
                     }
                 }
             }
             FileKind::Channel(_) => {
                 s.channels += 1;
-                let is_start = first.as_ref().is_some_and(|f| f.kind == "channel.start");
-                if is_start && first.as_ref().is_some_and(|f| f.channel_kind == "transfer") {
+                let start = first.as_ref().and_then(|f| match &f.event {
+                    Event::ChannelStart(start) => Some(start),
+                    _ => None,
+                });
+                let is_start = start.is_some();
+                if start.is_some_and(|s| s.kind.as_deref() == Some("transfer")) {
                     s.transfers += 1;
                 }
-                if last_kind != "channel.end" && is_start {
+                if last_kind != ChannelEnd::TYPE && is_start {
                     // Rare: a channel still open (or cut short). Its full first line tells
                     // which recorder to look for.
                     if let Some(Ok(m)) = p.first.as_deref().map(parse_obj) {

@@ -243,6 +243,33 @@ impl Event {
         for_each_event_type!(fields)
     }
 
+    /// When the event happened, for events whose writer was not the witness (the sudo importer
+    /// writes long after the fact): their `at` (RFC 3339).
+    pub fn at(&self) -> Option<&str> {
+        match self {
+            Event::Resize(e) => e.at.as_deref(),
+            Event::InputMasked(e) => e.at.as_deref(),
+            Event::SudoStart(e) => e.at.as_deref(),
+            Event::SudoEnd(e) => e.at.as_deref(),
+            Event::Suspend(e) => e.at.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The event's offset on its file's I/O clock (`off`), for events that have one.
+    pub fn off(&self) -> Option<u64> {
+        match self {
+            Event::Resize(e) => e.off,
+            Event::InputMasked(e) => e.off,
+            Event::MaskingSuspended(e) => e.off,
+            Event::Notice(e) => e.off,
+            Event::Truncated(e) => e.off,
+            Event::SudoEnd(e) => e.off,
+            Event::Suspend(e) => e.off,
+            _ => None,
+        }
+    }
+
     /// Fields the reader's version does not know (all of them for an unknown type).
     pub fn extra(&self) -> &Fields {
         macro_rules! extra {
