@@ -29,7 +29,7 @@ mod transfer;
 pub use channel::{ChannelEnd, ChannelStart, CommandPart};
 pub use diagnostics::{Error, Notice, Truncated};
 pub use header::{key as header_key, Header, HEADER_KEYS, TYPE_KEY};
-pub use io::{Frame, InputMasked, Io, MaskingSuspended, Resize};
+pub use io::{Frame, FrameView, InputMasked, Io, IoView, MaskingSuspended, Resize};
 pub use session::{AuthMethod, Certificate, ConnectionHint, Login, Logout, LogoutChannel};
 pub use sudo::{SudoEnd, SudoStart, Suspend};
 pub use transfer::Transfer;
