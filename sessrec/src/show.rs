@@ -191,9 +191,6 @@ fn login_text(line: &Map<String, Value>, v: &Login) -> String {
             }
         ));
     }
-    if given(&v.ticket).is_some() {
-        t.push_str(&format!(", ticket {}", esc(&v.ticket)));
-    }
     t
 }
 

@@ -46,7 +46,6 @@ event_type! {
         unverified_reason: String,
         /// `SSH_CONNECTION` as the environment gave it (a hint: the user can set it).
         ssh_connection_hint: ConnectionHint,
-        ticket: String,
     }
 }
 
