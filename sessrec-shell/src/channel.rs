@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::{json, Map, Value};
-use sessrec_core::bounds::{insert_bounded, insert_bounded_bytes, PATH_MAX, TERM_MAX};
+use sessrec_core::bounds::{set_bounded, set_bounded_bytes, PATH_MAX, TERM_MAX};
 use sessrec_core::budget::UsageLedger;
 use sessrec_core::command::COMMAND_RECORD_MAX;
 use sessrec_core::config::{BudgetAction, Config, OnError, TicketMode};
@@ -20,6 +20,7 @@ use sessrec_core::grant::GrantDir;
 use sessrec_core::id::SessionId;
 use sessrec_core::identity::Identity;
 use sessrec_core::record::FileContext;
+use sessrec_core::schema::{self, channel_start, ChannelEnd, ChannelStart};
 use sessrec_core::sys::{syslog_authpriv, Level};
 use sessrec_core::time::Timestamp;
 use sessrec_core::tree::SessionDir;
@@ -334,27 +335,41 @@ impl Setup {
         let signal_fd = sys::signal_pipe(&[libc::SIGWINCH, libc::SIGHUP, libc::SIGTERM])
             .map_err(|e| err(format!("signal setup failed: {e}")))?;
 
-        let mut start = Map::new();
-        start.insert("kind".into(), json!(kind.as_str()));
-        start.insert("mode".into(), json!(if has_tty { "pty" } else { "pipe" }));
+        let mut start = ChannelStart {
+            kind: Some(kind.as_str().into()),
+            mode: Some(if has_tty { "pty" } else { "pipe" }.into()),
+            login: Some(self.invocation.login),
+            force_command: Some(self.invocation.force_command),
+            uid: Some(self.caller.uid),
+            identity_verified: Some(self.identity.verified),
+            grant: self.unclaimed.as_ref().map(|reason| reason.to_string()),
+            parent_channel: self.enclosing.as_ref().map(|parent| parent.to_string()),
+            recorder_version: Some(sessrec_core::VERSION.into()),
+            recorder_pid: Some(sys::getpid()),
+            mono_us: Some(recorder.start_mono_us()),
+            start_time: Some(Timestamp::now().to_string()),
+            ..Default::default()
+        };
         // The command itself is added whole when the line is written (`write_start`).
         if let ChannelKind::Transfer { protocol, argv } = &kind {
-            start.insert("protocol".into(), json!(protocol));
-            start.insert("argv".into(), json!(argv));
+            start.protocol = Some(protocol.to_string());
+            start.argv = Some(argv.clone());
         }
-        start.insert("login".into(), json!(self.invocation.login));
-        start.insert("force_command".into(), json!(self.invocation.force_command));
-        insert_bounded_bytes(&mut start, "shell", shell.as_os_str().as_bytes(), PATH_MAX);
-        start.insert("uid".into(), json!(self.caller.uid));
-        start.insert("identity_verified".into(), json!(self.identity.verified));
-        if let Some(reason) = &self.unclaimed {
-            start.insert("grant".into(), json!(reason.to_string()));
-        }
+        set_bounded_bytes(
+            &mut start.shell,
+            &mut start.extra,
+            channel_start::shell,
+            shell.as_os_str().as_bytes(),
+            PATH_MAX,
+        );
         if let Some(term) = env_var("TERM") {
-            insert_bounded_bytes(&mut start, "term", term.as_bytes(), TERM_MAX);
-        }
-        if let Some(parent) = &self.enclosing {
-            start.insert("parent_channel".into(), json!(parent.to_string()));
+            set_bounded_bytes(
+                &mut start.term,
+                &mut start.extra,
+                channel_start::term,
+                term.as_bytes(),
+                TERM_MAX,
+            );
         }
         // The user can set or clear SESSREC_CHANNEL: kept only when it disagrees with the facts.
         if let Some(hint) = env_var("SESSREC_CHANNEL") {
@@ -366,30 +381,39 @@ impl Setup {
                 .map(str::as_bytes)
                 != Some(hint)
             {
-                insert_bounded_bytes(&mut start, "parent_channel_hint", hint, 256);
+                set_bounded_bytes(
+                    &mut start.parent_channel_hint,
+                    &mut start.extra,
+                    channel_start::parent_channel_hint,
+                    hint,
+                    256,
+                );
             }
         }
         if let Some(t) = &ticket {
-            insert_bounded(&mut start, "ticket", t, 256);
+            set_bounded(
+                &mut start.ticket,
+                &mut start.extra,
+                channel_start::ticket,
+                t,
+                256,
+            );
         }
-        start.insert("outer_tty".into(), json!(takeover.as_str()));
+        start.outer_tty = Some(takeover.as_str().into());
         if let Takeover::Taken { path } | Takeover::Nested { path } = &takeover {
-            insert_bounded_bytes(
-                &mut start,
-                "outer_tty_path",
+            set_bounded_bytes(
+                &mut start.outer_tty_path,
+                &mut start.extra,
+                channel_start::outer_tty_path,
                 path.as_os_str().as_bytes(),
                 PATH_MAX,
             );
         }
-        start.insert("recorder_version".into(), json!(sessrec_core::VERSION));
-        start.insert("recorder_pid".into(), json!(sys::getpid()));
-        start.insert("mono_us".into(), json!(recorder.start_mono_us()));
-        start.insert("start_time".into(), json!(Timestamp::now().to_string()));
         if let Some((used, limit)) = budget_spent {
             // Output is sampled from the first byte, as past max_channel_bytes.
-            start.insert("output_sampled".into(), json!("user_budget"));
-            start.insert("user_bytes_today".into(), json!(used));
-            start.insert("user_budget_bytes".into(), json!(limit));
+            start.output_sampled = Some("user_budget".into());
+            start.user_bytes_today = Some(used);
+            start.user_budget_bytes = Some(limit);
         }
 
         let started = if has_tty {
@@ -409,13 +433,15 @@ impl Setup {
             Ok(outcome) => outcome,
             Err(e) => {
                 // The record still says what was attempted and why it did not run.
-                let mut f = Map::new();
-                f.insert("message".into(), json!(e.0));
-                recorder.event("error", f);
-                let mut end = Map::new();
-                end.insert("reason".into(), json!("start_failed"));
-                end.insert("exit_code".into(), Value::Null);
-                let anchor = recorder.finish(end);
+                recorder.write(&schema::Error {
+                    message: Some(e.0.clone()),
+                    ..Default::default()
+                });
+                let anchor = recorder.finish(ChannelEnd {
+                    reason: Some("start_failed".into()),
+                    exit_code: Some(None),
+                    ..Default::default()
+                });
                 if let Some(own) = own_session {
                     finish_own_session(own, &file_name, anchor.as_ref());
                 }
@@ -423,22 +449,20 @@ impl Setup {
             }
         };
 
-        let mut end = Map::new();
-        end.insert("reason".into(), json!(outcome.reason.as_str()));
+        let mut end = ChannelEnd {
+            reason: Some(outcome.reason.as_str().into()),
+            ..Default::default()
+        };
         match outcome.status {
-            Some(sys::ExitStatus::Code(code)) => {
-                end.insert("exit_code".into(), json!(code));
-            }
+            Some(sys::ExitStatus::Code(code)) => end.exit_code = Some(Some(code)),
             Some(sys::ExitStatus::Signal {
                 signal,
                 core_dumped,
             }) => {
-                end.insert("signal".into(), json!(signal));
-                end.insert("core_dumped".into(), json!(core_dumped));
+                end.signal = Some(signal);
+                end.core_dumped = Some(core_dumped);
             }
-            None => {
-                end.insert("exit_code".into(), Value::Null);
-            }
+            None => end.exit_code = Some(None),
         }
         let anchor = recorder.finish(end);
         if let Some(own) = own_session {
@@ -475,12 +499,12 @@ impl Setup {
     }
 
     /// Writes `channel.start` with the command whole (continuation lines when it is long).
-    fn write_start(&self, recorder: &mut ChannelRecorder, start: Map<String, Value>) {
+    fn write_start(&self, recorder: &mut ChannelRecorder, start: ChannelStart) {
         match &self.invocation.command {
             Some(cmd) => {
-                recorder.event_with_long_field("channel.start", start, "command", cmd.as_bytes())
+                recorder.write_with_long_field(&start, channel_start::command, cmd.as_bytes())
             }
-            None => recorder.event("channel.start", start),
+            None => recorder.write(&start),
         }
     }
 
@@ -495,27 +519,37 @@ impl Setup {
         has_tty: bool,
         message: String,
     ) -> StartError {
-        let mut start = Map::new();
-        start.insert("kind".into(), json!(kind.as_str()));
-        start.insert("mode".into(), json!(if has_tty { "pty" } else { "pipe" }));
+        let mut start = ChannelStart {
+            kind: Some(kind.as_str().into()),
+            mode: Some(if has_tty { "pty" } else { "pipe" }.into()),
+            force_command: Some(self.invocation.force_command),
+            uid: Some(self.caller.uid),
+            identity_verified: Some(self.identity.verified),
+            recorder_version: Some(sessrec_core::VERSION.into()),
+            recorder_pid: Some(sys::getpid()),
+            mono_us: Some(recorder.start_mono_us()),
+            start_time: Some(Timestamp::now().to_string()),
+            ..Default::default()
+        };
         if let Some(cmd) = &self.invocation.command {
-            insert_bounded_bytes(&mut start, "command", cmd.as_bytes(), 1024);
+            set_bounded_bytes(
+                &mut start.command,
+                &mut start.extra,
+                channel_start::command,
+                cmd.as_bytes(),
+                1024,
+            );
         }
-        start.insert("force_command".into(), json!(self.invocation.force_command));
-        start.insert("uid".into(), json!(self.caller.uid));
-        start.insert("identity_verified".into(), json!(self.identity.verified));
-        start.insert("recorder_version".into(), json!(sessrec_core::VERSION));
-        start.insert("recorder_pid".into(), json!(sys::getpid()));
-        start.insert("mono_us".into(), json!(recorder.start_mono_us()));
-        start.insert("start_time".into(), json!(Timestamp::now().to_string()));
-        recorder.event("channel.start", start);
-        let mut f = Map::new();
-        f.insert("message".into(), json!(message));
-        recorder.event("error", f);
-        let mut end = Map::new();
-        end.insert("reason".into(), json!("refused"));
-        end.insert("exit_code".into(), Value::Null);
-        let anchor = recorder.finish(end);
+        recorder.write(&start);
+        recorder.write(&schema::Error {
+            message: Some(message.clone()),
+            ..Default::default()
+        });
+        let anchor = recorder.finish(ChannelEnd {
+            reason: Some("refused".into()),
+            exit_code: Some(None),
+            ..Default::default()
+        });
         if let Some(own) = own_session {
             finish_own_session(own, file_name, anchor.as_ref());
         }
@@ -719,7 +753,7 @@ impl Setup {
         recorder_user: sys::Passwd,
         signal_fd: OwnedFd,
         recorder: &mut ChannelRecorder,
-        mut start: Map<String, Value>,
+        mut start: ChannelStart,
         kind: &ChannelKind,
         typeahead: Vec<u8>,
     ) -> Result<Outcome, StartError> {
@@ -738,10 +772,16 @@ impl Setup {
         }
         if let Ok(ws) = sys::get_winsize(0) {
             let _ = sys::set_winsize(pty.master.as_raw_fd(), &ws);
-            start.insert("cols".into(), json!(ws.ws_col));
-            start.insert("rows".into(), json!(ws.ws_row));
+            start.cols = Some(ws.ws_col);
+            start.rows = Some(ws.ws_row);
         }
-        insert_bounded_bytes(&mut start, "pty", pty.path.as_os_str().as_bytes(), PATH_MAX);
+        set_bounded_bytes(
+            &mut start.pty,
+            &mut start.extra,
+            channel_start::pty,
+            pty.path.as_os_str().as_bytes(),
+            PATH_MAX,
+        );
         if *kind == ChannelKind::Shell && !self.config.recorder.notice.is_empty() {
             let notice = self
                 .config
@@ -757,7 +797,7 @@ impl Setup {
             ))
         })?;
         drop(pty.slave);
-        start.insert("pid".into(), json!(child.pid));
+        start.pid = Some(child.pid);
         self.write_start(recorder, start);
         self.drop_recorder_privileges(&recorder_user)?;
         let masker = self.config.recorder.record_input.then(|| {
@@ -790,7 +830,7 @@ impl Setup {
         recorder_user: sys::Passwd,
         signal_fd: OwnedFd,
         recorder: &mut ChannelRecorder,
-        mut start: Map<String, Value>,
+        mut start: ChannelStart,
         kind: &ChannelKind,
     ) -> Result<Outcome, StartError> {
         let guard = RawModeGuard::new(&[0, 1, 2])
@@ -805,7 +845,7 @@ impl Setup {
                 exec.path().to_string_lossy()
             ))
         })?;
-        start.insert("pid".into(), json!(child.monitor_pid));
+        start.pid = Some(child.monitor_pid);
         self.write_start(recorder, start);
         self.drop_recorder_privileges(&recorder_user)?;
         let observer = match kind {

@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 use sessrec_core::budget::UsageLedger;
 use sessrec_core::config::OnError;
 use sessrec_core::record::Stream;
+use sessrec_core::schema::{self, ChannelEnd, EventBody};
 use sessrec_core::sys::{syslog_authpriv, Level};
 use sessrec_core::time::monotonic_micros;
 use sessrec_core::writer::{Anchor, RecordWriter};
@@ -244,6 +245,23 @@ impl ChannelRecorder {
         }
     }
 
+    /// Writes one typed event line.
+    pub fn write<E: EventBody>(&mut self, event: &E) {
+        if let Some(w) = self.writer.as_mut() {
+            let r = w.write(event);
+            self.check(r);
+        }
+    }
+
+    /// Writes one typed event line carrying `value` whole as `key`, with continuation lines
+    /// when it does not fit one line (the command in `channel.start`).
+    pub fn write_with_long_field<E: EventBody>(&mut self, event: &E, key: &str, value: &[u8]) {
+        if let Some(w) = self.writer.as_mut() {
+            let r = w.write_with_long_field(event, key, value);
+            self.check(r);
+        }
+    }
+
     /// Writes one event line carrying `value` whole as `key`, with continuation lines when it
     /// does not fit one line (the command in `channel.start`).
     pub fn event_with_long_field(
@@ -471,38 +489,32 @@ impl ChannelRecorder {
 
     /// Writes `channel.end` (with the recorder's own usage) and closes the file. Returns the
     /// final anchor, also sent to syslog.
-    pub fn finish(mut self, mut fields: Map<String, Value>) -> Option<Anchor> {
+    pub fn finish(mut self, mut end: ChannelEnd) -> Option<Anchor> {
         self.close_sample_second();
         let (max_rss_kib, cpu_us) = crate::sys::self_usage();
-        fields.insert("bytes_in".into(), json!(self.bytes_in));
-        fields.insert("bytes_out".into(), json!(self.bytes_out));
-        fields.insert(
-            "duration_us".into(),
-            json!(self.started.elapsed().as_micros() as u64),
-        );
-        fields.insert(
-            "recorder_max_rss_kib".into(),
-            json!(own_peak_rss_kib().unwrap_or(max_rss_kib)),
-        );
-        if let Some(message) = &self.admin_message {
-            fields.insert("admin_message".into(), json!(message));
-        }
-        fields.insert("recorder_cpu_us".into(), json!(cpu_us));
+        end.bytes_in = Some(self.bytes_in);
+        end.bytes_out = Some(self.bytes_out);
+        end.duration_us = Some(self.started.elapsed().as_micros() as u64);
+        end.recorder_max_rss_kib = Some(own_peak_rss_kib().unwrap_or(max_rss_kib));
+        end.admin_message = self.admin_message.clone();
+        end.recorder_cpu_us = Some(cpu_us);
         if self.spliced_out > 0 {
-            fields.insert("spliced_bytes_out".into(), json!(self.spliced_out));
+            end.spliced_bytes_out = Some(self.spliced_out);
         }
         if self.capped {
-            fields.insert("truncated_output_bytes".into(), json!(self.skipped_total));
+            end.truncated_output_bytes = Some(self.skipped_total);
         }
         if let Some(problem) = &self.failure {
-            let mut f = Map::new();
-            f.insert("message".into(), json!(problem));
+            let error = schema::Error {
+                message: Some(problem.clone()),
+                ..Default::default()
+            };
             if let Some(w) = self.writer.as_mut() {
-                let _ = w.event("error", f);
+                let _ = w.write(&error);
             }
         }
         let mut writer = self.writer.take()?;
-        let end = writer.event("channel.end", fields);
+        let end = writer.write(&end);
         // What closing writes is within a line or two of this; count it all.
         let written = writer.bytes_written();
         if let Some(b) = self.budget.as_mut() {
@@ -592,7 +604,7 @@ mod tests {
             rec.output(Stream::Output, &chunk);
         }
         rec.input(&[InputPiece::Clear(b"typed after cap\r")]);
-        rec.finish(Map::new());
+        rec.finish(ChannelEnd::default());
         let report = reader::verify_file(&path).unwrap();
         assert!(report.ok, "{:?}", report.problems);
         let lines: Vec<_> = reader::read_file(&path)
@@ -634,7 +646,7 @@ mod tests {
             InputPiece::Masked(7, "password_mode"),
             InputPiece::EchoOff(b"ls -l\n"),
         ]);
-        rec.finish(Map::new());
+        rec.finish(ChannelEnd::default());
         let lines: Vec<_> = reader::read_file(&path)
             .unwrap()
             .into_iter()
@@ -666,7 +678,7 @@ mod tests {
             },
             InputPiece::EchoOff(b"echo clear\r"),
         ]);
-        rec.finish(Map::new());
+        rec.finish(ChannelEnd::default());
         let report = reader::verify_file(&path).unwrap();
         assert!(report.ok, "{:?}", report.problems);
         let lines: Vec<_> = reader::read_file(&path)

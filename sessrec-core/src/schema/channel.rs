@@ -5,7 +5,7 @@ use super::event_type;
 
 event_type! {
     /// A channel starts: what runs, how, on which terminal, and both clocks.
-    pub struct ChannelStart = "channel.start" {
+    pub struct ChannelStart = "channel.start", names in channel_start {
         /// `shell`, `exec` or `transfer`.
         kind: String,
         /// `pty` or `pipe`.
@@ -39,8 +39,8 @@ event_type! {
         cols: u16,
         rows: u16,
         /// The shell's pid (pipe mode: the monitor's).
-        pid: u32,
-        recorder_pid: u32,
+        pid: i32,
+        recorder_pid: i32,
         /// `<session>/<N>` of the channel this one was started in, from the process tree.
         parent_channel: String,
         /// `SESSREC_CHANNEL`, only when it disagrees with `parent_channel`.

@@ -26,12 +26,12 @@ mod session;
 mod sudo;
 mod transfer;
 
-pub use channel::{ChannelEnd, ChannelStart, CommandPart};
+pub use channel::{channel_start, ChannelEnd, ChannelStart, CommandPart};
 pub use diagnostics::{Error, Notice, Truncated};
 pub use header::{key as header_key, Header, HEADER_KEYS, TYPE_KEY};
 pub use io::{Frame, FrameView, InputMasked, Io, IoView, MaskingSuspended, Resize};
 pub use session::{AuthMethod, Certificate, ConnectionHint, Login, Logout, LogoutChannel};
-pub use sudo::{SudoEnd, SudoStart, Suspend};
+pub use sudo::{sudo_start, SudoEnd, SudoStart, Suspend};
 pub use transfer::Transfer;
 
 /// Version of the line schema, the `v` of every line. The types below are version 1; a line
@@ -91,8 +91,29 @@ where
     serde::Deserialize::deserialize(d).map(Some)
 }
 
-/// Declares one event type: a struct of optional fields plus `extra`, and its [`EventBody`].
+/// Declares one event type: a struct of optional fields plus `extra`, and its [`EventBody`];
+/// with `names in <module>`, also a module of its field names.
 macro_rules! event_type {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident = $type_name:literal, names in $names:ident {
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $crate::schema::event_type! {
+            $(#[$meta])*
+            pub struct $name = $type_name {
+                $( $(#[$fmeta])* $field : $ty ),*
+            }
+        }
+
+        #[doc = concat!("The field names of `", $type_name, "`, for the markers a cut value")]
+        #[doc = " gets beside it (`<field>_truncated`, `<field>_b64`)."]
+        #[allow(non_upper_case_globals)]
+        pub mod $names {
+            $(pub const $field: &str = $crate::schema::field_name(stringify!($field));)*
+        }
+    };
     (
         $(#[$meta:meta])*
         pub struct $name:ident = $type_name:literal {

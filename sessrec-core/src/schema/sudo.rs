@@ -5,7 +5,7 @@ use super::event_type;
 
 event_type! {
     /// A sudo session: what ran as whom, from sudo's log, and how it was tied to a login.
-    pub struct SudoStart = "sudo.start" {
+    pub struct SudoStart = "sudo.start", names in sudo_start {
         /// When sudo started (RFC 3339); a line's `time` is when it was imported.
         at: String,
         submituser: String,
