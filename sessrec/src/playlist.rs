@@ -87,8 +87,8 @@ pub fn cues(files: &[RecordFile], with_banners: bool) -> impl Iterator<Item = Ti
                 let at_us = file_start + off;
                 match *event {
                     Event::Resize(r) => {
-                        let cols = r.cols?.clamp(1, 1000);
-                        let rows = r.rows?.clamp(1, 500);
+                        let cols = r.cols?.clamp(1, 1000) as u16;
+                        let rows = r.rows?.clamp(1, 500) as u16;
                         Some(Timed {
                             at_us,
                             cue: Cue::Resize { cols, rows },

@@ -628,7 +628,7 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                         let c = resize.cols.unwrap_or(0);
                         let r = resize.rows.unwrap_or(0);
                         if let Some(w) = watch.as_mut() {
-                            w.resize(c.clamp(1, 1000), r.clamp(1, 500));
+                            w.resize(c.clamp(1, 1000) as u16, r.clamp(1, 500) as u16);
                         }
                         format!("resize {c}x{r}")
                     }

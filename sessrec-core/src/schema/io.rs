@@ -39,8 +39,8 @@ pub struct Frame {
 event_type! {
     /// The terminal's size changed.
     pub struct Resize = "resize" {
-        cols: u16,
-        rows: u16,
+        cols: u32,
+        rows: u32,
         off: u64,
         /// Sudo records: when it happened (RFC 3339).
         at: String,

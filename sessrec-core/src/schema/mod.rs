@@ -31,7 +31,7 @@ pub use diagnostics::{Error, Notice, Truncated};
 pub use header::{key as header_key, Header, HEADER_KEYS, TYPE_KEY};
 pub use io::{Frame, FrameView, InputMasked, Io, IoView, MaskingSuspended, Resize};
 pub use session::{AuthMethod, Certificate, ConnectionHint, Login, Logout, LogoutChannel};
-pub use sudo::{sudo_start, SudoEnd, SudoStart, Suspend};
+pub use sudo::{sudo_end, sudo_start, SudoEnd, SudoStart, Suspend};
 pub use transfer::Transfer;
 
 /// Version of the line schema, the `v` of every line. The types below are version 1; a line

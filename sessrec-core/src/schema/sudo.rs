@@ -21,8 +21,8 @@ event_type! {
         runchroot: String,
         /// The tty sudo was invoked from (inside a recorded channel: its pty).
         tty: String,
-        rows: u16,
-        cols: u16,
+        rows: u32,
+        cols: u32,
         iolog_path: String,
         /// `log.json` or the legacy `log`.
         iolog_meta: String,
@@ -42,7 +42,7 @@ event_type! {
 
 event_type! {
     /// The end of a sudo session.
-    pub struct SudoEnd = "sudo.end" {
+    pub struct SudoEnd = "sudo.end", names in sudo_end {
         at: String,
         off: u64,
         duration_us: u64,
