@@ -18,7 +18,10 @@ use crate::chain::{self, Digest32};
 use crate::config::RecorderConfig;
 use crate::frames::{self, Encoding};
 use crate::record::{FileContext, Stream};
-use crate::schema::{self, header_key, EventBody, HEADER_KEYS, SCHEMA_VERSION};
+use crate::schema::{
+    self, header_key, CommandPart, EventBody, BYTES_SUFFIX, HEADER_KEYS, PARTS_SUFFIX,
+    SCHEMA_VERSION,
+};
 use crate::time::Timestamp;
 
 /// Disk space kept allocated past the end of each record file.
@@ -498,8 +501,8 @@ impl RecordWriter {
         fields.retain(|k, _| !HEADER_KEYS.contains(&k.as_str()));
         let form = Form::of(value);
         let value_key = form.start_key(key);
-        let bytes_key = format!("{key}_bytes");
-        let parts_key = format!("{key}_parts");
+        let bytes_key = format!("{key}{BYTES_SUFFIX}");
+        let parts_key = format!("{key}{PARTS_SUFFIX}");
         let protected = [value_key.clone(), bytes_key.clone(), parts_key.clone()];
         for k in &protected {
             fields.remove(k);
@@ -527,13 +530,16 @@ impl RecordWriter {
         }
         let first_room = self.opts.max_line_bytes - self.line.len();
         // A part line's own fields, with the widest numbers; the seq may gain digits on the way.
-        let mut part = Map::new();
-        part.insert("field".into(), Value::from(key));
-        part.insert("part".into(), Value::from(u64::from(u32::MAX)));
-        part.insert("of".into(), Value::from(u64::from(u32::MAX)));
-        part.insert("offset".into(), Value::from(u64::MAX));
-        part.insert(form.part_key().into(), Value::String(String::new()));
-        self.build_event_line(command::PART_TYPE, &part)?;
+        let mut part = CommandPart {
+            field: Some(key.into()),
+            part: Some(u32::MAX.into()),
+            of: Some(u32::MAX.into()),
+            offset: Some(u64::MAX),
+            ..Default::default()
+        };
+        form.set_piece(&mut part, String::new());
+        let widest = part.to_fields().map_err(io::Error::other)?;
+        self.build_event_line(CommandPart::TYPE, &widest)?;
         let part_room = self
             .opts
             .max_line_bytes
@@ -555,11 +561,12 @@ impl RecordWriter {
         self.commit_fitting(kind, &fields)?;
         let mut offset = pieces[0].len();
         for (i, piece) in pieces[1..].iter().enumerate() {
-            part.insert("part".into(), Value::from(i + 1));
-            part.insert("of".into(), Value::from(parts));
-            part.insert("offset".into(), Value::from(offset));
-            part.insert(form.part_key().into(), Value::String(form.encode(piece)));
-            self.commit_fitting(command::PART_TYPE, &part)?;
+            part.part = Some(i as u64 + 1);
+            part.of = Some(parts as u64);
+            part.offset = Some(offset as u64);
+            form.set_piece(&mut part, form.encode(piece));
+            let fields = part.to_fields().map_err(io::Error::other)?;
+            self.commit_fitting(CommandPart::TYPE, &fields)?;
             offset += piece.len();
         }
         Ok(())

@@ -11,7 +11,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
 use sessrec_core::bounds::{set_bounded, set_bounded_bytes, PATH_MAX, TERM_MAX};
 use sessrec_core::budget::UsageLedger;
 use sessrec_core::command::COMMAND_RECORD_MAX;
@@ -20,7 +19,7 @@ use sessrec_core::grant::GrantDir;
 use sessrec_core::id::SessionId;
 use sessrec_core::identity::Identity;
 use sessrec_core::record::FileContext;
-use sessrec_core::schema::{self, channel_start, ChannelEnd, ChannelStart};
+use sessrec_core::schema::{self, channel_start, ChannelEnd, ChannelStart, Logout, LogoutChannel};
 use sessrec_core::sys::{syslog_authpriv, Level};
 use sessrec_core::time::Timestamp;
 use sessrec_core::tree::SessionDir;
@@ -653,13 +652,10 @@ impl Setup {
                 let mut writer =
                     RecordWriter::new(file, ctx, WriterOptions::from_config(&cfg.recorder))
                         .map_err(|e| format!("cannot start session.jsonl: {e}"))?;
-                let fields = session::own_login_fields(
-                    &self.identity,
-                    reason,
-                    env_var("SSH_CONNECTION").as_ref(),
-                );
+                let login =
+                    session::own_login(&self.identity, reason, env_var("SSH_CONNECTION").as_ref());
                 writer
-                    .event("login", fields)
+                    .write(&login)
                     .map_err(|e| format!("cannot write session.jsonl: {e}"))?;
                 Some(OwnSession {
                     writer,
@@ -944,23 +940,18 @@ fn finish_own_session(
     file_name: &str,
     anchor: Option<&sessrec_core::writer::Anchor>,
 ) {
-    let mut channel = Map::new();
-    channel.insert("file".into(), json!(file_name));
-    if let Some(a) = anchor {
-        channel.insert("last_seq".into(), json!(a.seq));
-        channel.insert("digest".into(), json!(a.digest));
-    }
-    channel.insert("open".into(), json!(false));
-    let mut f = Map::new();
-    f.insert(
-        "duration_us".into(),
-        json!(own.started.elapsed().as_micros() as u64),
-    );
-    f.insert(
-        "channels".into(),
-        Value::Array(vec![Value::Object(channel)]),
-    );
-    let _ = own.writer.event("logout", f);
+    let channel = LogoutChannel {
+        file: Some(file_name.into()),
+        last_seq: anchor.map(|a| a.seq),
+        digest: anchor.map(|a| a.digest.clone()),
+        open: Some(false),
+        ..Default::default()
+    };
+    let _ = own.writer.write(&Logout {
+        duration_us: Some(own.started.elapsed().as_micros() as u64),
+        channels: Some(vec![channel]),
+        ..Default::default()
+    });
     if let Ok(anchor) = own.writer.close() {
         syslog_authpriv(Level::Info, &anchor.to_string());
     }

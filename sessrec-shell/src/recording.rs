@@ -8,11 +8,13 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use sessrec_core::budget::UsageLedger;
 use sessrec_core::config::OnError;
 use sessrec_core::record::Stream;
-use sessrec_core::schema::{self, ChannelEnd, EventBody};
+use sessrec_core::schema::{
+    self, ChannelEnd, EventBody, Frame, InputMasked, Io, MaskingSuspended, Notice, Truncated,
+};
 use sessrec_core::sys::{syslog_authpriv, Level};
 use sessrec_core::time::monotonic_micros;
 use sessrec_core::writer::{Anchor, RecordWriter};
@@ -40,6 +42,15 @@ struct Budget {
 
 /// Largest input frame written by hand (echo-off lines), so each fits a line.
 const HAND_FRAME_MAX: usize = 1024;
+
+/// Why input is recorded in an `io` line of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    /// Typed with echo off, past the one withheld line.
+    EchoOff,
+    /// The part of a withheld line past `mask_line_max_bytes`.
+    MaskLimit,
+}
 
 pub struct ChannelRecorder {
     writer: Option<RecordWriter>,
@@ -226,10 +237,11 @@ impl ChannelRecorder {
                     ),
                 );
                 if let Some(mut w) = self.writer.take() {
-                    let mut f = Map::new();
-                    f.insert("message".into(), json!(problem));
-                    f.insert("continues_unrecorded".into(), json!(true));
-                    let _ = w.event("error", f);
+                    let _ = w.write(&schema::Error {
+                        message: Some(problem.clone()),
+                        continues_unrecorded: Some(true),
+                        ..Default::default()
+                    });
                     let _ = w.close();
                 }
             }
@@ -292,12 +304,13 @@ impl ChannelRecorder {
     fn start_sampling(&mut self, reason: &str, limit: u64, message: &str) {
         self.capped = true;
         let off = self.offset_us();
-        let mut f = Map::new();
-        f.insert("off".into(), json!(off));
-        f.insert("reason".into(), json!(reason));
-        f.insert("limit".into(), json!(limit));
-        f.insert("message".into(), json!(message));
-        self.event("truncated", f);
+        self.write(&Truncated {
+            off: Some(off),
+            reason: Some(reason.into()),
+            limit: Some(limit),
+            message: Some(message.into()),
+            ..Default::default()
+        });
         syslog_authpriv(
             Level::Warning,
             &format!(
@@ -332,18 +345,19 @@ impl ChannelRecorder {
                 InputPiece::Masked(n, reason) => {
                     self.bytes_in += n as u64;
                     if self.record_input {
-                        let mut f = Map::new();
-                        f.insert("off".into(), json!(off));
-                        f.insert("bytes".into(), json!(n));
-                        f.insert("reason".into(), json!(reason));
-                        self.event("input.masked", f);
+                        self.write(&InputMasked {
+                            off: Some(off),
+                            bytes: Some(n as u64),
+                            reason: Some(reason.to_string()),
+                            ..Default::default()
+                        });
                     }
                 }
                 InputPiece::PastMaskLimit(data) => {
                     self.bytes_in += data.len() as u64;
                     if self.record_input {
                         self.count(data.len());
-                        self.marked_input(off, data, "mask_limit");
+                        self.marked_input(off, data, Marker::MaskLimit);
                     }
                 }
                 InputPiece::Suspended { armings, window } => {
@@ -364,12 +378,13 @@ impl ChannelRecorder {
             window.as_secs(),
             armings.saturating_sub(1)
         );
-        let mut f = Map::new();
-        f.insert("off".into(), json!(off));
-        f.insert("armings".into(), json!(armings));
-        f.insert("window_s".into(), json!(window.as_secs()));
-        f.insert("reason".into(), json!(reason));
-        self.event("masking_suspended", f);
+        self.write(&MaskingSuspended {
+            off: Some(off),
+            armings: Some(armings as u64),
+            window_s: Some(window.as_secs()),
+            reason: Some(reason.clone()),
+            ..Default::default()
+        });
         syslog_authpriv(Level::Warning, &format!("record {}: {reason}", self.name));
     }
 
@@ -378,31 +393,35 @@ impl ChannelRecorder {
     fn echo_off_input(&mut self, off: u64, data: &[u8]) {
         if !self.echo_off_noted {
             self.echo_off_noted = true;
-            let mut f = Map::new();
-            f.insert("off".into(), json!(off));
-            f.insert("echo_off".into(), json!(true));
-            f.insert(
-                "message".into(),
-                json!("input typed while terminal echo is off is recorded (a line is withheld only right after a switch into password mode or a fresh password prompt)"),
-            );
-            self.event("notice", f);
+            self.write(&Notice {
+                off: Some(off),
+                echo_off: Some(true),
+                message: Some("input typed while terminal echo is off is recorded (a line is withheld only right after a switch into password mode or a fresh password prompt)".into()),
+                ..Default::default()
+            });
         }
-        self.marked_input(off, data, "echo_off");
+        self.marked_input(off, data, Marker::EchoOff);
     }
 
-    /// Input recorded in `io` lines of its own that carry `marker: true` (and `echo_off`,
-    /// which tells the viewers it was not shown on screen).
-    fn marked_input(&mut self, off: u64, data: &[u8], marker: &str) {
+    /// Input recorded in `io` lines of its own that carry the marker (and `echo_off`, which
+    /// tells the viewers it was not shown on screen).
+    fn marked_input(&mut self, off: u64, data: &[u8], marker: Marker) {
         for chunk in data.chunks(HAND_FRAME_MAX) {
-            let frame = match std::str::from_utf8(chunk) {
-                Ok(text) => json!({"off": off, "s": "i", "u": text}),
-                Err(_) => json!({"off": off, "s": "i", "b": base64_encode(chunk)}),
+            let mut frame = Frame {
+                off: Some(off),
+                s: Some(Stream::Input.code().into()),
+                ..Default::default()
             };
-            let mut f = Map::new();
-            f.insert("frames".into(), Value::Array(vec![frame]));
-            f.insert("echo_off".into(), json!(true));
-            f.insert(marker.into(), json!(true));
-            self.event("io", f);
+            match std::str::from_utf8(chunk) {
+                Ok(text) => frame.u = Some(text.into()),
+                Err(_) => frame.b = Some(base64_encode(chunk)),
+            }
+            self.write(&Io {
+                frames: Some(vec![frame]),
+                echo_off: Some(true),
+                mask_limit: (marker == Marker::MaskLimit).then_some(true),
+                ..Default::default()
+            });
         }
     }
 
@@ -444,11 +463,12 @@ impl ChannelRecorder {
         }
         let skipped = std::mem::take(&mut self.skipped_in_second);
         self.skipped_total += skipped;
-        let mut f = Map::new();
-        f.insert("off".into(), json!(self.offset_us()));
-        f.insert("second".into(), json!(self.sample_second));
-        f.insert("skipped_bytes".into(), json!(skipped));
-        self.event("truncated", f);
+        self.write(&Truncated {
+            off: Some(self.offset_us()),
+            second: Some(self.sample_second),
+            skipped_bytes: Some(skipped),
+            ..Default::default()
+        });
     }
 
     /// Payload bytes that crossed the channel without being recorded (transfers).
@@ -562,6 +582,7 @@ fn own_peak_rss_kib() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use sessrec_core::id::SessionId;
     use sessrec_core::reader;
     use sessrec_core::record::FileContext;

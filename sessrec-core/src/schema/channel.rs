@@ -63,7 +63,7 @@ event_type! {
 
 event_type! {
     /// The rest of a command too long for `channel.start`.
-    pub struct CommandPart = "command.part" {
+    pub struct CommandPart = "command.part", names in command_part {
         /// The field continued (`command`).
         field: String,
         /// 1, 2, ...

@@ -8,7 +8,7 @@ use super::event_type;
 
 event_type! {
     /// Reads of the channel's streams, as a frame list.
-    pub struct Io = "io" {
+    pub struct Io = "io", names in io_fields {
         frames: Vec<Frame>,
         /// Input typed in password mode and not withheld, or after masking was suspended.
         echo_off: bool,

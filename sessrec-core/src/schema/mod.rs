@@ -26,10 +26,10 @@ mod session;
 mod sudo;
 mod transfer;
 
-pub use channel::{channel_start, ChannelEnd, ChannelStart, CommandPart};
+pub use channel::{channel_start, command_part, ChannelEnd, ChannelStart, CommandPart};
 pub use diagnostics::{Error, Notice, Truncated};
 pub use header::{key as header_key, Header, HEADER_KEYS, TYPE_KEY};
-pub use io::{Frame, FrameView, InputMasked, Io, IoView, MaskingSuspended, Resize};
+pub use io::{io_fields, Frame, FrameView, InputMasked, Io, IoView, MaskingSuspended, Resize};
 pub use session::{AuthMethod, Certificate, ConnectionHint, Login, Logout, LogoutChannel};
 pub use sudo::{sudo_end, sudo_start, SudoEnd, SudoStart, Suspend};
 pub use transfer::Transfer;
@@ -44,6 +44,10 @@ pub const TRUNCATED_SUFFIX: &str = "_truncated";
 pub const BASE64_SUFFIX: &str = "_b64";
 /// Suffix of a field that holds a wire value's exact bytes in hex when they are not UTF-8.
 pub const HEX_SUFFIX: &str = "_hex";
+/// Suffix of the field that holds a long value's length in bytes (`command_bytes`).
+pub const BYTES_SUFFIX: &str = "_bytes";
+/// Suffix of the field that counts a long value's continuation lines (`command_parts`).
+pub const PARTS_SUFFIX: &str = "_parts";
 
 /// The fields of an event line other than the [`Header`].
 pub type Fields = Map<String, Value>;

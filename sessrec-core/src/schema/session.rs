@@ -38,7 +38,7 @@ event_type! {
         /// The configuration file the module read.
         config: String,
         /// The sshd monitor process.
-        monitor_pid: i32,
+        monitor_pid: u32,
         module_version: String,
         /// `sessrec-shell` when the recorder wrote the line.
         established_by: String,
