@@ -83,6 +83,7 @@ fn session_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                     Event::Logout(logout) => logout_text(logout),
                     _ => generic_text(&event),
                 };
+                let text = with_newer_fields(text, &event);
                 out.push(Entry {
                     time_us: t,
                     file: "session".into(),
@@ -219,6 +220,43 @@ fn generic_text(event: &Event) -> String {
         parts.push(format!("{k}={shown}"));
     }
     parts.join(" ")
+}
+
+/// Appends the fields a newer writer added to a known event, which this version's text does
+/// not describe (they are in the details too).
+fn with_newer_fields(mut text: String, event: &Event) -> String {
+    let newer = event.newer_fields();
+    if newer.is_empty() || generic_text_used(event) {
+        return text;
+    }
+    let shown: Vec<String> = newer
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(x) => escape_control(x),
+                other => escape_control(&other.to_string()),
+            };
+            format!("{}={v}", escape_control(k))
+        })
+        .collect();
+    text.push_str(&format!("   [newer fields: {}]", shown.join(" ")));
+    text
+}
+
+/// Events whose text already lists every field.
+fn generic_text_used(event: &Event) -> bool {
+    !matches!(
+        event,
+        Event::Login(_)
+            | Event::Logout(_)
+            | Event::ChannelStart(_)
+            | Event::ChannelEnd(_)
+            | Event::SudoStart(_)
+            | Event::SudoEnd(_)
+            | Event::Transfer(_)
+            | Event::InputMasked(_)
+            | Event::Resize(_)
+    )
 }
 
 fn channel_start_text(v: &ChannelStart, command: Option<&RecordedCommand>) -> String {
@@ -634,6 +672,7 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                     }
                     _ => generic_text(&event),
                 };
+                let text = with_newer_fields(text, &event);
                 let value = start_details(value, command.as_ref());
                 out.push(Entry {
                     time_us: time_us.unwrap_or(start_us + last_off as i64),
@@ -732,4 +771,43 @@ pub fn run(ctx: &Context) -> CmdResult {
     }
     out.flush()?;
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, fields: Value) -> Event {
+        match fields {
+            Value::Object(m) => Event::from_fields(kind, m),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn fields_of_a_newer_writer_are_shown_with_a_known_event() {
+        let end = event(
+            "channel.end",
+            json!({"reason": "exit", "exit_code": 0, "cgroup_peak_kib": 512}),
+        );
+        let Event::ChannelEnd(e) = &end else {
+            unreachable!()
+        };
+        let text = channel_end_text(Some(0), None, &e.reason, [None, None]);
+        assert_eq!(
+            with_newer_fields(text, &end),
+            "end exit 0 (exit)   [newer fields: cgroup_peak_kib=512]"
+        );
+        let start = event(
+            "channel.start",
+            json!({"kind": "shell", "term_truncated": 300}),
+        );
+        assert_eq!(with_newer_fields("shell".into(), &start), "shell");
+    }
+
+    #[test]
+    fn an_unknown_event_is_shown_whole() {
+        let e = event("forward.open", json!({"conn": "10.0.0.1:22", "bytes": 5}));
+        assert_eq!(generic_text(&e), "bytes=5 conn=10.0.0.1:22");
+    }
 }

@@ -268,6 +268,29 @@ impl Event {
         for_each_event_type!(fields)
     }
 
+    /// Fields of a known type that this version does not know (a newer writer's), without
+    /// the markers of known fields (`<field>_truncated`, `_b64`, `_hex`). Empty for an unknown
+    /// type, which is shown whole.
+    pub fn newer_fields(&self) -> Vec<(&str, &Value)> {
+        if let Event::Unknown(_) = self {
+            return Vec::new();
+        }
+        let known = known_types()
+            .iter()
+            .find(|(kind, _)| *kind == self.kind())
+            .map_or(&[][..], |(_, fields)| *fields);
+        let is_marker = |key: &str| {
+            [TRUNCATED_SUFFIX, BASE64_SUFFIX, HEX_SUFFIX]
+                .iter()
+                .any(|suffix| key.strip_suffix(suffix).is_some_and(|f| known.contains(&f)))
+        };
+        self.extra()
+            .iter()
+            .filter(|(key, _)| !is_marker(key))
+            .map(|(key, value)| (key.as_str(), value))
+            .collect()
+    }
+
     /// When the event happened, for events whose writer was not the witness (the sudo importer
     /// writes long after the fact): their `at` (RFC 3339).
     pub fn at(&self) -> Option<&str> {

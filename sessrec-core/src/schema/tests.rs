@@ -128,3 +128,16 @@ fn login_fields_of_both_writers_read_back_whole() {
     assert!(login.extra.is_empty(), "{:?}", login.extra);
     assert_eq!(login.to_fields().unwrap(), fields);
 }
+
+#[test]
+fn newer_fields_leave_out_the_markers_of_known_fields() {
+    let fields = map(json!({
+        "kind": "shell", "term": "xterm", "term_truncated": 300, "shell_b64": "AA==",
+        "cgroup": "/user.slice",
+    }));
+    let event = Event::from_fields("channel.start", fields);
+    let newer: Vec<&str> = event.newer_fields().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(newer, ["cgroup"]);
+    let unknown = Event::from_fields("forward.open", map(json!({"conn": 1})));
+    assert!(unknown.newer_fields().is_empty());
+}
