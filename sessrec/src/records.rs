@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use sessrec_core::command::{self, RecordedCommand};
 use sessrec_core::reader::{self, decode_frames, Line};
 use sessrec_core::record::Stream;
-use sessrec_core::schema::{self, ChannelStart, Event, SudoStart, TYPE_KEY};
+use sessrec_core::schema::{io_fields, ChannelStart, Event, EventBody, Io, SudoStart, TYPE_KEY};
 
 use crate::store::{session_files, FileKind, SessionRef};
 use crate::summary::{get_str, time_us};
@@ -169,12 +169,13 @@ fn typed(m: &Map<String, Value>) -> Event {
 }
 
 fn line_items(line: Line) -> Vec<Item> {
-    if line.kind() == <schema::Io as schema::EventBody>::TYPE {
+    if line.kind() == <Io as EventBody>::TYPE {
         // Input typed while the terminal did not echo (recorded, flagged by the recorder).
-        let echo_off = match typed(&line.value) {
-            Event::Io(io) => io.echo_off.unwrap_or(false),
-            _ => false,
-        };
+        let echo_off = line
+            .value
+            .get(io_fields::echo_off)
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         decode_frames(&line)
             .into_iter()
             .map(|f| Item::Frame {

@@ -7,7 +7,9 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde_json::{Map, Value};
-use sessrec_core::schema::{header_key, ChannelEnd, Event, EventBody, Line};
+use sessrec_core::schema::{
+    header_key, ChannelEnd, ChannelStart, EventBody, HeadView, Login, Logout,
+};
 
 use crate::live;
 use crate::store::{session_files, FileKind, SessionRef};
@@ -217,18 +219,10 @@ fn probe(file: &File) -> io::Result<Probe> {
     Ok(p)
 }
 
-/// A first or last line, typed.
-fn head(line: &[u8]) -> Result<Line, String> {
-    match serde_json::from_slice::<Value>(line) {
-        Ok(Value::Object(m)) => Ok(Line::from_map(m)),
-        Ok(_) => Err("line does not parse: not a JSON object".into()),
-        Err(e) => Err(format!("line does not parse: {e}")),
-    }
-}
-
-/// A header text field; empty when absent.
-fn text(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or_default()
+/// The few fields `list` needs from a first or last line (a borrowed view, so other fields
+/// are skipped without building a map).
+fn head(line: &[u8]) -> Result<HeadView<'_>, String> {
+    serde_json::from_slice(line).map_err(|e| format!("line does not parse: {e}"))
 }
 
 /// Reads the summary of one session directory. I/O problems with single files are reported
@@ -286,11 +280,11 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
         let first = first.and_then(Result::ok);
         let last_kind = match last {
             Some(Ok(l)) => {
-                if *kind == FileKind::Session && matches!(l.event, Event::Logout(_)) {
+                if *kind == FileKind::Session && l.kind == Logout::TYPE {
                     has_logout = true;
-                    s.end_us = crate::timespec::parse_rfc3339(text(&l.header.time));
+                    s.end_us = crate::timespec::parse_rfc3339(&l.time);
                 }
-                l.event.kind().to_string()
+                l.kind.into_owned()
             }
             Some(Err(e)) => {
                 s.problems.push(format!("{name}: last {e}"));
@@ -300,39 +294,32 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
         };
         if let Some(f) = &first {
             if s.host.is_empty() {
-                s.host = text(&f.header.host).to_string();
+                s.host = f.host.to_string();
             }
             if s.user.is_empty() {
-                s.user = text(&f.header.user).to_string();
-                s.actor = text(&f.header.actor).to_string();
+                s.user = f.user.to_string();
+                s.actor = f.actor.to_string();
             }
         }
         match kind {
             FileKind::Session => {
                 has_session_file = true;
-                if let Some((f, login)) = first.as_ref().and_then(|f| match &f.event {
-                    Event::Login(login) => Some((f, login)),
-                    _ => None,
-                }) {
-                    s.user = text(&f.header.user).to_string();
-                    s.actor = text(&f.header.actor).to_string();
-                    s.actor_source = text(&login.actor_source).to_string();
-                    s.verified = login.verified;
-                    s.src_ip = text(&login.src_ip).to_string();
-                    s.src_port = login.src_port.map(u64::from);
-                    if let Some(t) = crate::timespec::parse_rfc3339(text(&f.header.time)) {
+                if let Some(f) = first.as_ref().filter(|f| f.kind == Login::TYPE) {
+                    s.user = f.user.to_string();
+                    s.actor = f.actor.to_string();
+                    s.actor_source = f.actor_source.to_string();
+                    s.verified = f.verified;
+                    s.src_ip = f.src_ip.to_string();
+                    s.src_port = f.src_port;
+                    if let Some(t) = crate::timespec::parse_rfc3339(&f.time) {
                         s.start_us = t;
                     }
                 }
             }
             FileKind::Channel(_) => {
                 s.channels += 1;
-                let start = first.as_ref().and_then(|f| match &f.event {
-                    Event::ChannelStart(start) => Some(start),
-                    _ => None,
-                });
-                let is_start = start.is_some();
-                if start.is_some_and(|s| s.kind.as_deref() == Some("transfer")) {
+                let is_start = first.as_ref().is_some_and(|f| f.kind == ChannelStart::TYPE);
+                if is_start && first.as_ref().is_some_and(|f| f.channel_kind == "transfer") {
                     s.transfers += 1;
                 }
                 if last_kind != ChannelEnd::TYPE && is_start {

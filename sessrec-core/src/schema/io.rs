@@ -71,28 +71,3 @@ event_type! {
         reason: String,
     }
 }
-
-/// A line read only for its I/O, borrowing from the line's text: for scans over every `io`
-/// line (search), where building the typed event would cost more than the scan.
-#[derive(Debug, Deserialize)]
-pub struct IoView<'a> {
-    /// The line's `type`: frames are meaningful only when it is `io`.
-    #[serde(rename = "type", borrow)]
-    pub kind: std::borrow::Cow<'a, str>,
-    #[serde(default, borrow)]
-    pub frames: Vec<FrameView<'a>>,
-    #[serde(default)]
-    pub echo_off: bool,
-}
-
-/// A [`Frame`] borrowing from the line's text.
-#[derive(Debug, Deserialize)]
-pub struct FrameView<'a> {
-    pub off: u64,
-    #[serde(borrow)]
-    pub s: std::borrow::Cow<'a, str>,
-    #[serde(default, borrow)]
-    pub u: Option<std::borrow::Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub b: Option<std::borrow::Cow<'a, str>>,
-}

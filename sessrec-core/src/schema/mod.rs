@@ -27,6 +27,7 @@ mod io;
 mod session;
 mod sudo;
 mod transfer;
+mod view;
 
 pub use define::field_name;
 pub(crate) use define::{event_type, present_or_null};
@@ -35,10 +36,11 @@ pub use event::{known_types, Event, Line, UnknownEvent};
 pub use channel::{channel_start, command_part, ChannelEnd, ChannelStart, CommandPart};
 pub use diagnostics::{Error, Notice, Truncated};
 pub use header::{key as header_key, Header, HEADER_KEYS, TYPE_KEY};
-pub use io::{io_fields, Frame, FrameView, InputMasked, Io, IoView, MaskingSuspended, Resize};
+pub use io::{io_fields, Frame, InputMasked, Io, MaskingSuspended, Resize};
 pub use session::{AuthMethod, Certificate, ConnectionHint, Login, Logout, LogoutChannel};
 pub use sudo::{sudo_end, sudo_start, SudoEnd, SudoStart, Suspend};
 pub use transfer::Transfer;
+pub use view::{FrameView, HeadView, IoView};
 
 /// Version of the line schema, the `v` of every line. The types below are version 1; a line
 /// of a newer version is read with them too, its new fields kept in `extra`.
