@@ -141,3 +141,28 @@ fn newer_fields_leave_out_the_markers_of_known_fields() {
     let unknown = Event::from_fields("forward.open", map(json!({"conn": 1})));
     assert!(unknown.newer_fields().is_empty());
 }
+
+#[test]
+fn at_and_off_come_from_the_events_that_have_them() {
+    let resize = Event::from_fields(
+        "resize",
+        map(json!({"at": "2026-11-24T10:00:00.000000Z", "off": 7, "cols": 80, "rows": 24})),
+    );
+    assert_eq!(resize.at(), Some("2026-11-24T10:00:00.000000Z"));
+    assert_eq!(resize.off(), Some(7));
+    let start = Event::from_fields("channel.start", map(json!({"mono_us": 5})));
+    assert_eq!((start.at(), start.off()), (None, None));
+}
+
+#[test]
+fn a_line_of_a_newer_schema_version_is_read_with_these_types() {
+    let line =
+        Line::parse(br#"{"v":2,"type":"notice","seq":3,"message":"hi","off":1,"severity":"low"}"#)
+            .unwrap();
+    assert_eq!(line.header.v, Some(2));
+    let Event::Notice(n) = &line.event else {
+        panic!("{:?}", line.event)
+    };
+    assert_eq!(n.message.as_deref(), Some("hi"));
+    assert_eq!(n.extra["severity"], "low");
+}
