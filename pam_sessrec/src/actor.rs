@@ -8,9 +8,10 @@
 
 use std::net::IpAddr;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use sessrec_core::config::IdentityConfig;
 use sessrec_core::identity::{ActorSource, Certificate, Identity};
+use sessrec_core::schema;
 
 use crate::authinfo::AuthMethod;
 use crate::sshkey::{CertType, PublicKey};
@@ -120,47 +121,50 @@ pub fn identify(facts: &LoginFacts<'_>, config: &IdentityConfig) -> Identity {
 }
 
 /// Every method with its key details, for the `login` line (`auth` field).
-pub fn methods_detail(methods: &[AuthMethod], config: &IdentityConfig) -> Value {
-    let list: Vec<Value> = methods
+pub fn methods_detail(methods: &[AuthMethod], config: &IdentityConfig) -> Vec<schema::AuthMethod> {
+    methods
         .iter()
         .map(|m| {
-            let mut entry = Map::new();
-            entry.insert("method".into(), m.method.clone().into());
+            let mut entry = schema::AuthMethod {
+                method: Some(m.method.clone()),
+                info: m.info.clone(),
+                ..Default::default()
+            };
             if let Some(key) = &m.key {
-                entry.insert("key_type".into(), key.key_type.clone().into());
-                entry.insert("key_bits".into(), key.bits.into());
-                entry.insert("key_fingerprint".into(), key.fingerprint.clone().into());
-                if let Some(cert) = &key.certificate {
+                entry.key_type = Some(key.key_type.clone());
+                entry.key_bits = Some(key.bits);
+                entry.key_fingerprint = Some(key.fingerprint.clone());
+                entry.certificate = key.certificate.as_ref().map(|cert| {
                     let options: Map<String, Value> = cert
                         .critical_options
                         .iter()
                         .map(|(k, v)| (k.clone(), Value::from(v.clone())))
                         .collect();
-                    entry.insert(
-                        "certificate".into(),
-                        json!({
-                            "type": match cert.cert_type { CertType::User => "user", CertType::Host => "host" },
-                            "key_id": cert.key_id,
-                            "serial": cert.serial,
-                            "principals": cert.principals,
-                            "valid_after": cert.valid_after,
-                            "valid_before": cert.valid_before,
-                            "critical_options": options,
-                            "extensions": cert.extensions,
-                            "ca_key_type": cert.ca_key_type,
-                            "ca_fingerprint": cert.ca_fingerprint,
-                            "ca_trusted": config.trusted_user_cas.contains(&cert.ca_fingerprint),
-                        }),
-                    );
-                }
+                    schema::Certificate {
+                        cert_type: Some(
+                            match cert.cert_type {
+                                CertType::User => "user",
+                                CertType::Host => "host",
+                            }
+                            .into(),
+                        ),
+                        key_id: Some(cert.key_id.clone()),
+                        serial: Some(cert.serial),
+                        principals: Some(cert.principals.clone()),
+                        valid_after: Some(cert.valid_after),
+                        valid_before: Some(cert.valid_before),
+                        critical_options: Some(Value::Object(options)),
+                        extensions: Some(cert.extensions.clone()),
+                        ca_key_type: Some(cert.ca_key_type.clone()),
+                        ca_fingerprint: Some(cert.ca_fingerprint.clone()),
+                        ca_trusted: Some(config.trusted_user_cas.contains(&cert.ca_fingerprint)),
+                        ..Default::default()
+                    }
+                });
             }
-            if let Some(info) = &m.info {
-                entry.insert("info".into(), info.clone().into());
-            }
-            Value::Object(entry)
+            entry
         })
-        .collect();
-    Value::Array(list)
+        .collect()
 }
 
 fn printable_host(raw: &[u8]) -> String {

@@ -10,8 +10,9 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use sessrec_core::chain;
+use sessrec_core::schema::{ChannelEnd, EventBody, Header, LogoutChannel};
 
 /// Most channel files summarised.
 pub const MAX_CHANNELS: usize = 1024;
@@ -31,12 +32,20 @@ pub struct ChannelState {
 }
 
 impl ChannelState {
-    pub fn to_json(&self) -> Value {
-        let mut v = json!({ "file": self.file, "last_seq": self.last_seq, "digest": self.digest, "open": self.open });
-        if let Some(error) = &self.error {
-            v["error"] = json!(error);
+    /// The channel's entry in the `logout` line.
+    pub fn to_logout_channel(&self) -> LogoutChannel {
+        LogoutChannel {
+            file: Some(self.file.clone()),
+            last_seq: Some(self.last_seq),
+            digest: Some(self.digest.clone()),
+            open: Some(self.open),
+            error: self.error.clone(),
+            ..Default::default()
         }
-        v
+    }
+
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self.to_logout_channel()).unwrap_or(Value::Null)
     }
 }
 
@@ -92,11 +101,14 @@ fn summarize_file(path: &Path, file: String, tail_bytes: u64) -> io::Result<Chan
     let tail = read_range(&mut f, start, len)?;
     let last = last_complete_line(&tail, start == 0);
     let (last_seq, open) = match last.and_then(|l| serde_json::from_slice::<Value>(l).ok()) {
-        Some(v) => (
-            v.get("seq").and_then(Value::as_u64).unwrap_or(0),
-            v.get("type").and_then(Value::as_str) != Some("channel.end"),
-        ),
-        None => (0, true),
+        Some(Value::Object(mut m)) => {
+            let header = Header::take_from(&mut m);
+            (
+                header.seq.unwrap_or(0),
+                header.kind.as_deref() != Some(ChannelEnd::TYPE),
+            )
+        }
+        _ => (0, true),
     };
     let digest = last.map(|l| chain::to_hex(&chain::line_digest(l)));
     Ok(ChannelState {

@@ -8,12 +8,12 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
 use sessrec_core::config::{Config, Launch, OnError};
 use sessrec_core::grant::{Grant, GrantDir};
 use sessrec_core::id::SessionId;
 use sessrec_core::identity::Identity;
 use sessrec_core::record::FileContext;
+use sessrec_core::schema::{self, Login, Logout};
 use sessrec_core::time::{monotonic_micros, Timestamp};
 use sessrec_core::tree::{self, SessionDir};
 use sessrec_core::writer::{Anchor, RecordWriter, WriterOptions};
@@ -435,27 +435,18 @@ fn set_up_recording(
     let mut writer = RecordWriter::new(file, context.clone(), opts)
         .map_err(|e| format!("cannot start {SESSION_FILE}: {e}"))?;
 
-    let mut fields: Map<String, Value> = identity.to_fields();
-    fields.insert(
-        "auth".into(),
-        actor::methods_detail(methods, &config.identity),
-    );
-    if let Some(err) = auth_error {
-        fields.insert("auth_info_error".into(), err.into());
-    }
-    fields.insert("launch".into(), launch_name(config.policy.launch).into());
-    fields.insert(
-        "shell".into(),
-        account.shell.to_string_lossy().into_owned().into(),
-    );
-    fields.insert(
-        "config".into(),
-        req.args.config.to_string_lossy().into_owned().into(),
-    );
-    fields.insert("monitor_pid".into(), req.monitor_pid.into());
-    fields.insert("module_version".into(), sessrec_core::VERSION.into());
+    let login = Login {
+        auth: Some(actor::methods_detail(methods, &config.identity)),
+        auth_info_error: auth_error,
+        launch: Some(launch_name(config.policy.launch).into()),
+        shell: Some(account.shell.to_string_lossy().into_owned()),
+        config: Some(req.args.config.to_string_lossy().into_owned()),
+        monitor_pid: Some(req.monitor_pid),
+        module_version: Some(sessrec_core::VERSION.into()),
+        ..identity.to_login()
+    };
     writer
-        .event("login", fields)
+        .write(&login)
         .map_err(|e| format!("cannot write the login line: {e}"))?;
     if req.args.fsync {
         sync_handle
@@ -482,9 +473,10 @@ fn set_up_recording(
     };
     if let Err(e) = grants.write(&grant) {
         let problem = format!("cannot write the grant in {}: {e}", grants.path().display());
-        let mut f = Map::new();
-        f.insert("error".into(), problem.clone().into());
-        let _ = writer.event("error", f);
+        let _ = writer.write(&schema::Error {
+            error: Some(problem.clone()),
+            ..Default::default()
+        });
         return Err(problem);
     }
     let anchor = writer.anchor();
@@ -621,23 +613,19 @@ fn write_logout(state: &SessionState, claimed: bool, refused: Option<&str>) -> i
         .saturating_mul(2)
         .max(64 * 1024);
     let channels = channels::summarize(dir.path(), tail)?;
-    let mut fields = Map::new();
-    fields.insert("login_time".into(), state.login_time.to_string().into());
-    fields.insert("duration_us".into(), duration_us.into());
-    fields.insert("unclaimed".into(), (!claimed).into());
-    if let Some(reason) = refused {
-        fields.insert("refused".into(), reason.into());
-    }
-    fields.insert(
-        "channels".into(),
-        Value::Array(
+    writer.write(&Logout {
+        login_time: Some(state.login_time.to_string()),
+        duration_us: Some(duration_us),
+        unclaimed: Some(!claimed),
+        refused: refused.map(str::to_string),
+        channels: Some(
             channels
                 .iter()
-                .map(channels::ChannelState::to_json)
+                .map(channels::ChannelState::to_logout_channel)
                 .collect(),
         ),
-    );
-    writer.event("logout", fields)?;
+        ..Default::default()
+    })?;
     let anchor = writer.close()?;
     if state.fsync {
         sync_handle.sync_data()?;

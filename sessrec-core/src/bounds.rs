@@ -55,6 +55,39 @@ pub fn insert_bounded_bytes(fields: &mut Map<String, Value>, key: &str, value: &
     }
 }
 
+/// Sets `slot` (the event field `name`) to `value` cut to `max` bytes; the markers of a cut
+/// value go into the event's `extra` (as [`insert_bounded`] does for a map).
+pub fn set_bounded(
+    slot: &mut Option<String>,
+    extra: &mut Map<String, Value>,
+    name: &str,
+    value: &str,
+    max: usize,
+) {
+    let mut fields = Map::new();
+    insert_bounded(&mut fields, name, value, max);
+    *slot = fields
+        .remove(name)
+        .and_then(|v| v.as_str().map(str::to_string));
+    extra.extend(fields);
+}
+
+/// Like [`set_bounded`] for raw bytes (as [`insert_bounded_bytes`]).
+pub fn set_bounded_bytes(
+    slot: &mut Option<String>,
+    extra: &mut Map<String, Value>,
+    name: &str,
+    value: &[u8],
+    max: usize,
+) {
+    let mut fields = Map::new();
+    insert_bounded_bytes(&mut fields, name, value, max);
+    *slot = fields
+        .remove(name)
+        .and_then(|v| v.as_str().map(str::to_string));
+    extra.extend(fields);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,9 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use crate::frames;
+use crate::schema::{
+    channel_start, command_part, ChannelStart, CommandPart, EventBody, BASE64_SUFFIX, TYPE_KEY,
+};
 
 /// Longest command recorded (and therefore run): the kernel's limit for one argument or
 /// environment string (MAX_ARG_STRLEN, 32 pages), which bounds both `<shell> -c CMD` and
@@ -25,7 +28,7 @@ use crate::frames;
 pub const COMMAND_RECORD_MAX: usize = 128 * 1024;
 
 /// The `type` of a continuation line.
-pub const PART_TYPE: &str = "command.part";
+pub const PART_TYPE: &str = <CommandPart as EventBody>::TYPE;
 
 /// How a long field's pieces are encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,16 +52,18 @@ impl Form {
     pub fn start_key(self, key: &str) -> String {
         match self {
             Form::Text => key.to_string(),
-            Form::Base64 => format!("{key}_b64"),
+            Form::Base64 => format!("{key}{BASE64_SUFFIX}"),
         }
     }
 
-    /// The key of a piece in a part line: `u` or `b`.
-    pub fn part_key(self) -> &'static str {
-        match self {
-            Form::Text => "u",
-            Form::Base64 => "b",
-        }
+    /// Puts an encoded piece into a part line: as `u` (text) or `b` (base64).
+    pub fn set_piece(self, part: &mut CommandPart, piece: String) {
+        let (slot, other) = match self {
+            Form::Text => (&mut part.u, &mut part.b),
+            Form::Base64 => (&mut part.b, &mut part.u),
+        };
+        *slot = Some(piece);
+        *other = None;
     }
 
     /// The piece as it goes into a JSON string (text) or base64.
@@ -155,16 +160,23 @@ pub fn assemble<'a>(
     start: &Map<String, Value>,
     following: impl IntoIterator<Item = &'a Map<String, Value>>,
 ) -> Option<RecordedCommand> {
-    let text = start.get("command").and_then(Value::as_str);
-    let b64 = start.get("command_b64").and_then(Value::as_str);
+    let text = start.get(channel_start::command).and_then(Value::as_str);
+    let b64 = start
+        .get(channel_start::command_b64)
+        .and_then(Value::as_str);
     let (mut bytes, exact) = match (b64.and_then(decode_b64), text) {
         (Some(b), _) => (b, true),
         // A base64 form that does not decode (cut by an older recorder): the lossy text.
         (None, Some(t)) => (t.as_bytes().to_vec(), b64.is_none()),
         (None, None) => return None,
     };
-    let cut = start.get("command_truncated").and_then(Value::as_u64);
-    let Some(expected_bytes) = start.get("command_bytes").and_then(Value::as_u64) else {
+    let cut = start
+        .get(channel_start::command_truncated)
+        .and_then(Value::as_u64);
+    let Some(expected_bytes) = start
+        .get(channel_start::command_bytes)
+        .and_then(Value::as_u64)
+    else {
         // Written before whole commands were recorded: the start line is all there is.
         let completeness = match cut {
             Some(original_bytes) => Completeness::CutByOlderRecorder { original_bytes },
@@ -179,7 +191,7 @@ pub fn assemble<'a>(
         });
     };
     let parts = start
-        .get("command_parts")
+        .get(channel_start::command_parts)
         .and_then(Value::as_u64)
         .unwrap_or(0);
     let mut found = 0u64;
@@ -189,16 +201,18 @@ pub fn assemble<'a>(
         .take(parts.min(u32::MAX as u64) as usize)
     {
         let piece = (|| {
-            if line.get("type").and_then(Value::as_str) != Some(PART_TYPE)
-                || line.get("field").and_then(Value::as_str) != Some("command")
-                || line.get("part").and_then(Value::as_u64) != Some(found + 1)
-                || line.get("offset").and_then(Value::as_u64) != Some(bytes.len() as u64)
+            if line.get(TYPE_KEY).and_then(Value::as_str) != Some(PART_TYPE)
+                || line.get(command_part::field).and_then(Value::as_str)
+                    != Some(channel_start::command)
+                || line.get(command_part::part).and_then(Value::as_u64) != Some(found + 1)
+                || line.get(command_part::offset).and_then(Value::as_u64)
+                    != Some(bytes.len() as u64)
             {
                 return None;
             }
             match (
-                line.get("u").and_then(Value::as_str),
-                line.get("b").and_then(Value::as_str),
+                line.get(command_part::u).and_then(Value::as_str),
+                line.get(command_part::b).and_then(Value::as_str),
             ) {
                 (Some(u), None) => Some(u.as_bytes().to_vec()),
                 (None, Some(b)) => decode_b64(b),
@@ -234,10 +248,10 @@ pub fn read_channel_command(path: &Path) -> io::Result<Option<RecordedCommand>> 
     let Some(Ok(first)) = lines.next() else {
         return Ok(None);
     };
-    if first.kind() != "channel.start" {
+    if first.kind() != ChannelStart::TYPE {
         return Ok(None);
     }
-    let parts = first.u64("command_parts").unwrap_or(0) as usize;
+    let parts = first.u64(channel_start::command_parts).unwrap_or(0) as usize;
     let following: Vec<Map<String, Value>> = lines
         .take(parts)
         .map_while(Result::ok)

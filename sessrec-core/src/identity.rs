@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::schema::{self, EventBody, Login};
+
 /// How the `actor` was established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -15,6 +17,17 @@ pub enum ActorSource {
     FingerprintMap,
     /// Only the unix user name is known.
     UnixUser,
+}
+
+impl ActorSource {
+    /// As the `login` line's `actor_source` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorSource::Certificate => "certificate",
+            ActorSource::FingerprintMap => "fingerprint-map",
+            ActorSource::UnixUser => "unix-user",
+        }
+    }
 }
 
 /// An OpenSSH user certificate presented at login.
@@ -87,15 +100,38 @@ impl Identity {
         }
     }
 
-    /// The identity as fields of a `login` line (without `user`/`actor`, which every line has).
+    /// The identity as a `login` line (without `user`/`actor`, which every line has).
+    pub fn to_login(&self) -> Login {
+        Login {
+            actor_source: Some(self.actor_source.as_str().into()),
+            verified: Some(self.verified),
+            uid: Some(self.uid),
+            service: self.service.clone(),
+            rhost: self.rhost.clone(),
+            src_ip: self.src_ip.clone(),
+            src_port: self.src_port,
+            dst_ip: self.dst_ip.clone(),
+            dst_port: self.dst_port,
+            auth_methods: Some(self.auth_methods.clone()),
+            key_type: self.key_type.clone(),
+            key_fingerprint: self.key_fingerprint.clone(),
+            certificate: self.certificate.as_ref().map(|c| schema::Certificate {
+                key_id: Some(c.key_id.clone()),
+                serial: Some(c.serial),
+                principals: Some(c.principals.clone()),
+                valid_after: Some(c.valid_after),
+                valid_before: Some(c.valid_before),
+                ca_fingerprint: Some(c.ca_fingerprint.clone()),
+                ca_trusted: Some(c.ca_trusted),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The identity as fields of a `login` line (see [`Identity::to_login`]).
     pub fn to_fields(&self) -> Map<String, Value> {
-        let mut map = match serde_json::to_value(self) {
-            Ok(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        map.remove("user");
-        map.remove("actor");
-        map
+        self.to_login().to_fields().unwrap_or_default()
     }
 }
 
@@ -118,5 +154,34 @@ mod tests {
         assert!(!f.contains_key("dst_ip"));
         let back: Identity = serde_json::from_value(serde_json::to_value(&id).unwrap()).unwrap();
         assert_eq!(back, id);
+    }
+
+    #[test]
+    fn the_login_line_has_the_identity_as_serde_writes_it() {
+        let mut id = Identity::unverified("srt-a", 1001);
+        id.actor_source = ActorSource::FingerprintMap;
+        id.src_port = Some(2222);
+        id.auth_methods = vec!["publickey".into()];
+        id.key_type = Some("ssh-ed25519".into());
+        id.certificate = Some(Certificate {
+            key_id: "alice@example.com".into(),
+            principals: vec!["alice".into()],
+            ca_trusted: true,
+            ..Default::default()
+        });
+        let mut serde_fields = match serde_json::to_value(&id).unwrap() {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        serde_fields.remove("user");
+        serde_fields.remove("actor");
+        assert_eq!(id.to_fields(), serde_fields);
+        for source in [
+            ActorSource::Certificate,
+            ActorSource::FingerprintMap,
+            ActorSource::UnixUser,
+        ] {
+            assert_eq!(serde_json::to_value(source).unwrap(), source.as_str());
+        }
     }
 }

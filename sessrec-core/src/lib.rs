@@ -1,4 +1,5 @@
-//! Shared pieces of sessrec: configuration, the record format, the record writer and reader,
+//! Shared pieces of sessrec: configuration, the record format (one type per event, in
+//! [`schema`]), the record writer and reader,
 //! session ids, identity and grant types, and the few OS calls they need.
 //!
 //! Everything here is used by code that runs setuid root or inside sshd, so it is written to
@@ -15,6 +16,7 @@ pub mod id;
 pub mod identity;
 pub mod reader;
 pub mod record;
+pub mod schema;
 pub mod sys;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::chain;
 use crate::record::Stream;
+use crate::schema::{header_key, io_fields, FrameView};
+use serde::Deserialize;
 
 /// Longest line the reader accepts (far above any `max_line_bytes`).
 pub const MAX_READ_LINE: usize = 16 << 20;
@@ -25,10 +27,13 @@ pub struct Line {
 
 impl Line {
     pub fn kind(&self) -> &str {
-        self.value.get("type").and_then(Value::as_str).unwrap_or("")
+        self.value
+            .get(header_key::TYPE)
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
     pub fn seq(&self) -> Option<u64> {
-        self.value.get("seq").and_then(Value::as_u64)
+        self.value.get(header_key::SEQ).and_then(Value::as_u64)
     }
     pub fn str(&self, key: &str) -> Option<&str> {
         self.value.get(key).and_then(Value::as_str)
@@ -164,24 +169,27 @@ pub struct Frame {
 
 /// The frames of an `io` line (empty for other lines or malformed frames).
 pub fn decode_frames(line: &Line) -> Vec<Frame> {
-    let Some(Value::Array(frames)) = line.value.get("frames") else {
+    // Frames are read in place, borrowing their text from the parsed line.
+    let Some(frames) = line.value.get(io_fields::frames) else {
+        return Vec::new();
+    };
+    let Some(frames) = frames.as_array() else {
         return Vec::new();
     };
     frames
         .iter()
         .filter_map(|f| {
-            let f = f.as_object()?;
-            let offset_us = f.get("off")?.as_u64()?;
-            let stream = Stream::from_code(f.get("s")?.as_str()?)?;
-            let data = if let Some(u) = f.get("u").and_then(Value::as_str) {
-                u.as_bytes().to_vec()
-            } else {
-                base64::engine::general_purpose::STANDARD
-                    .decode(f.get("b")?.as_str()?)
-                    .ok()?
+            let f = FrameView::deserialize(f).ok()?;
+            let stream = Stream::from_code(&f.s)?;
+            let data = match (&f.u, &f.b) {
+                (Some(u), _) => u.as_bytes().to_vec(),
+                (None, Some(b)) => base64::engine::general_purpose::STANDARD
+                    .decode(&**b)
+                    .ok()?,
+                (None, None) => return None,
             };
             Some(Frame {
-                offset_us,
+                offset_us: f.off,
                 stream,
                 data,
             })
@@ -236,14 +244,17 @@ pub fn verify_lines<R: Read>(iter: LineIter<R>, file_name: &str) -> io::Result<V
             }
         };
         let n = line.line_no;
-        let host = line.str("host").unwrap_or_default().to_string();
-        let session = line.str("session").unwrap_or_default().to_string();
-        if line.str("file") != Some(file_name) {
+        let host = line.str(header_key::HOST).unwrap_or_default().to_string();
+        let session = line
+            .str(header_key::SESSION)
+            .unwrap_or_default()
+            .to_string();
+        if line.str(header_key::FILE) != Some(file_name) {
             report.problems.push((
                 n,
                 format!(
                     "file field {:?} does not match the file name {file_name:?}",
-                    line.str("file").unwrap_or("")
+                    line.str(header_key::FILE).unwrap_or("")
                 ),
             ));
         }
@@ -260,7 +271,7 @@ pub fn verify_lines<R: Read>(iter: LineIter<R>, file_name: &str) -> io::Result<V
             }
             _ => {}
         }
-        match line.str("prev") {
+        match line.str(header_key::PREV) {
             Some(p) if p == chain::to_hex(&expected) => {}
             Some(_) if n == 1 => report.problems.push((n, "prev is not the chain's start value for this host, session and file".into())),
             Some(_) => report.problems.push((

@@ -1,10 +1,10 @@
-//! The line schema shared by every record file (see man/sessrec-record.5).
+//! What the writer needs besides the event types: a file's fixed header values and the
+//! stream codes of I/O frames (the event types are in [`crate::schema`]).
 #![forbid(unsafe_code)]
 
 use crate::id::SessionId;
 
-/// Version of the line schema, the `v` of every line.
-pub const SCHEMA_VERSION: u32 = 1;
+pub use crate::schema::{HEADER_KEYS, SCHEMA_VERSION};
 
 /// What every line of one file repeats, so each line stands alone in a SIEM.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,8 +56,3 @@ impl Stream {
         }
     }
 }
-
-/// Keys of the common line header; event fields must not reuse them.
-pub const HEADER_KEYS: &[&str] = &[
-    "v", "type", "seq", "time", "host", "session", "file", "user", "actor", "prev",
-];

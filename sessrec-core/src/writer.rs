@@ -17,7 +17,11 @@ use crate::bounds::cut_at_char_boundary;
 use crate::chain::{self, Digest32};
 use crate::config::RecorderConfig;
 use crate::frames::{self, Encoding};
-use crate::record::{FileContext, Stream, HEADER_KEYS, SCHEMA_VERSION};
+use crate::record::{FileContext, Stream};
+use crate::schema::{
+    self, header_key, CommandPart, EventBody, BYTES_SUFFIX, HEADER_KEYS, PARTS_SUFFIX,
+    SCHEMA_VERSION,
+};
 use crate::time::Timestamp;
 
 /// Disk space kept allocated past the end of each record file.
@@ -145,7 +149,10 @@ impl RecordWriter {
                 prev = chain::line_digest(&buf);
                 len += n as u64;
                 if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&buf) {
-                    seq = m.get("seq").and_then(Value::as_u64).unwrap_or(seq + 1);
+                    seq = m
+                        .get(header_key::SEQ)
+                        .and_then(Value::as_u64)
+                        .unwrap_or(seq + 1);
                 } else {
                     seq += 1;
                 }
@@ -157,13 +164,11 @@ impl RecordWriter {
         let mut w = RecordWriter::with_state(file, ctx, opts, seq, prev, len);
         w.renew_reserve()?;
         if remnant > 0 {
-            let mut f = Map::new();
-            f.insert(
-                "error".into(),
-                "incomplete last line removed on resume".into(),
-            );
-            f.insert("removed_bytes".into(), remnant.into());
-            w.event("error", f)?;
+            w.write(&schema::Error {
+                error: Some("incomplete last line removed on resume".into()),
+                removed_bytes: Some(remnant),
+                ..Default::default()
+            })?;
         }
         Ok(w)
     }
@@ -178,11 +183,11 @@ impl RecordWriter {
     ) -> Self {
         let mut fixed = Vec::with_capacity(256);
         for (key, value) in [
-            ("host", &ctx.host),
-            ("session", &ctx.session.to_string()),
-            ("file", &ctx.file),
-            ("user", &ctx.user),
-            ("actor", &ctx.actor),
+            (header_key::HOST, &ctx.host),
+            (header_key::SESSION, &ctx.session.to_string()),
+            (header_key::FILE, &ctx.file),
+            (header_key::USER, &ctx.user),
+            (header_key::ACTOR, &ctx.actor),
         ] {
             fixed.extend_from_slice(b",\"");
             fixed.extend_from_slice(key.as_bytes());
@@ -455,13 +460,27 @@ impl RecordWriter {
             shrink_largest_field(&mut fields, over, &[]);
         }
         // Still too large (many large non-string fields): keep only what names the problem.
-        let mut minimal = Map::new();
-        minimal.insert(
-            "error".into(),
-            format!("{kind} event too large for max_line_bytes").into(),
-        );
+        let minimal = writer_error(format!("{kind} event too large for max_line_bytes"));
         self.build_event_line(kind, &minimal)?;
         self.commit_line()
+    }
+
+    /// Writes one typed event line (see [`RecordWriter::event`]).
+    pub fn write<E: EventBody>(&mut self, event: &E) -> io::Result<()> {
+        let fields = event.to_fields().map_err(io::Error::other)?;
+        self.event(E::TYPE, fields)
+    }
+
+    /// Writes one typed event line carrying `value` whole as the field `key` (see
+    /// [`RecordWriter::event_with_long_field`]).
+    pub fn write_with_long_field<E: EventBody>(
+        &mut self,
+        event: &E,
+        key: &str,
+        value: &[u8],
+    ) -> io::Result<()> {
+        let fields = event.to_fields().map_err(io::Error::other)?;
+        self.event_with_long_field(E::TYPE, fields, key, value)
     }
 
     /// Writes one event line that carries `value` whole as the field `key`, however long:
@@ -482,8 +501,8 @@ impl RecordWriter {
         fields.retain(|k, _| !HEADER_KEYS.contains(&k.as_str()));
         let form = Form::of(value);
         let value_key = form.start_key(key);
-        let bytes_key = format!("{key}_bytes");
-        let parts_key = format!("{key}_parts");
+        let bytes_key = format!("{key}{BYTES_SUFFIX}");
+        let parts_key = format!("{key}{PARTS_SUFFIX}");
         let protected = [value_key.clone(), bytes_key.clone(), parts_key.clone()];
         for k in &protected {
             fields.remove(k);
@@ -511,13 +530,16 @@ impl RecordWriter {
         }
         let first_room = self.opts.max_line_bytes - self.line.len();
         // A part line's own fields, with the widest numbers; the seq may gain digits on the way.
-        let mut part = Map::new();
-        part.insert("field".into(), Value::from(key));
-        part.insert("part".into(), Value::from(u64::from(u32::MAX)));
-        part.insert("of".into(), Value::from(u64::from(u32::MAX)));
-        part.insert("offset".into(), Value::from(u64::MAX));
-        part.insert(form.part_key().into(), Value::String(String::new()));
-        self.build_event_line(command::PART_TYPE, &part)?;
+        let mut part = CommandPart {
+            field: Some(key.into()),
+            part: Some(u32::MAX.into()),
+            of: Some(u32::MAX.into()),
+            offset: Some(u64::MAX),
+            ..Default::default()
+        };
+        form.set_piece(&mut part, String::new());
+        let widest = part.to_fields().map_err(io::Error::other)?;
+        self.build_event_line(CommandPart::TYPE, &widest)?;
         let part_room = self
             .opts
             .max_line_bytes
@@ -539,11 +561,12 @@ impl RecordWriter {
         self.commit_fitting(kind, &fields)?;
         let mut offset = pieces[0].len();
         for (i, piece) in pieces[1..].iter().enumerate() {
-            part.insert("part".into(), Value::from(i + 1));
-            part.insert("of".into(), Value::from(parts));
-            part.insert("offset".into(), Value::from(offset));
-            part.insert(form.part_key().into(), Value::String(form.encode(piece)));
-            self.commit_fitting(command::PART_TYPE, &part)?;
+            part.part = Some(i as u64 + 1);
+            part.of = Some(parts as u64);
+            part.offset = Some(offset as u64);
+            form.set_piece(&mut part, form.encode(piece));
+            let fields = part.to_fields().map_err(io::Error::other)?;
+            self.commit_fitting(CommandPart::TYPE, &fields)?;
             offset += piece.len();
         }
         Ok(())
@@ -624,9 +647,8 @@ impl RecordWriter {
 
     /// A last-ditch `error` line after a failed write, without recursion into error handling.
     fn write_error_line(&mut self, message: &str) -> io::Result<()> {
-        let mut fields = Map::new();
-        fields.insert("error".into(), message.into());
-        self.build_event_line("error", &fields)?;
+        let fields = writer_error(message.to_string());
+        self.build_event_line(schema::Error::TYPE, &fields)?;
         let line = std::mem::take(&mut self.line);
         let result = self.write_whole(&line);
         if result.is_ok() {
@@ -678,6 +700,16 @@ impl Drop for RecordWriter {
     fn drop(&mut self) {
         let _ = self.finish_io();
     }
+}
+
+/// The fields of the writer's own problem report.
+fn writer_error(message: String) -> Map<String, Value> {
+    schema::Error {
+        error: Some(message),
+        ..Default::default()
+    }
+    .to_fields()
+    .unwrap_or_default()
 }
 
 fn write_once(file: &mut File, data: &[u8]) -> io::Result<usize> {

@@ -10,8 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
-use sessrec_core::bounds::{insert_bounded, insert_bounded_bytes, PATH_MAX, TERM_MAX};
+use sessrec_core::bounds::{set_bounded, set_bounded_bytes, PATH_MAX, TERM_MAX};
 use sessrec_core::budget::UsageLedger;
 use sessrec_core::command::COMMAND_RECORD_MAX;
 use sessrec_core::config::{BudgetAction, Config, OnError, TicketMode};
@@ -19,6 +18,7 @@ use sessrec_core::grant::GrantDir;
 use sessrec_core::id::SessionId;
 use sessrec_core::identity::Identity;
 use sessrec_core::record::FileContext;
+use sessrec_core::schema::{self, channel_start, ChannelEnd, ChannelStart, Logout, LogoutChannel};
 use sessrec_core::sys::{syslog_authpriv, Level};
 use sessrec_core::time::Timestamp;
 use sessrec_core::tree::SessionDir;
@@ -324,27 +324,41 @@ impl Setup {
         let signal_fd = sys::signal_pipe(&[libc::SIGWINCH, libc::SIGHUP, libc::SIGTERM])
             .map_err(|e| err(format!("signal setup failed: {e}")))?;
 
-        let mut start = Map::new();
-        start.insert("kind".into(), json!(kind.as_str()));
-        start.insert("mode".into(), json!(if has_tty { "pty" } else { "pipe" }));
+        let mut start = ChannelStart {
+            kind: Some(kind.as_str().into()),
+            mode: Some(if has_tty { "pty" } else { "pipe" }.into()),
+            login: Some(self.invocation.login),
+            force_command: Some(self.invocation.force_command),
+            uid: Some(self.caller.uid),
+            identity_verified: Some(self.identity.verified),
+            grant: self.unclaimed.as_ref().map(|reason| reason.to_string()),
+            parent_channel: self.enclosing.as_ref().map(|parent| parent.to_string()),
+            recorder_version: Some(sessrec_core::VERSION.into()),
+            recorder_pid: Some(sys::getpid().as_raw()),
+            mono_us: Some(recorder.start_mono_us()),
+            start_time: Some(Timestamp::now().to_string()),
+            ..Default::default()
+        };
         // The command itself is added whole when the line is written (`write_start`).
         if let ChannelKind::Transfer(transfer) = &kind {
-            start.insert("protocol".into(), json!(transfer.kind.protocol().as_str()));
-            start.insert("argv".into(), json!(transfer.argv));
+            start.protocol = Some(transfer.kind.protocol().as_str().into());
+            start.argv = Some(transfer.argv.clone());
         }
-        start.insert("login".into(), json!(self.invocation.login));
-        start.insert("force_command".into(), json!(self.invocation.force_command));
-        insert_bounded_bytes(&mut start, "shell", shell.as_os_str().as_bytes(), PATH_MAX);
-        start.insert("uid".into(), json!(self.caller.uid));
-        start.insert("identity_verified".into(), json!(self.identity.verified));
-        if let Some(reason) = &self.unclaimed {
-            start.insert("grant".into(), json!(reason.to_string()));
-        }
+        set_bounded_bytes(
+            &mut start.shell,
+            &mut start.extra,
+            channel_start::shell,
+            shell.as_os_str().as_bytes(),
+            PATH_MAX,
+        );
         if let Some(term) = env_var("TERM") {
-            insert_bounded_bytes(&mut start, "term", term.as_bytes(), TERM_MAX);
-        }
-        if let Some(parent) = &self.enclosing {
-            start.insert("parent_channel".into(), json!(parent.to_string()));
+            set_bounded_bytes(
+                &mut start.term,
+                &mut start.extra,
+                channel_start::term,
+                term.as_bytes(),
+                TERM_MAX,
+            );
         }
         // The user can set or clear SESSREC_CHANNEL: kept only when it disagrees with the facts.
         if let Some(hint) = env_var("SESSREC_CHANNEL") {
@@ -356,30 +370,39 @@ impl Setup {
                 .map(str::as_bytes)
                 != Some(hint)
             {
-                insert_bounded_bytes(&mut start, "parent_channel_hint", hint, 256);
+                set_bounded_bytes(
+                    &mut start.parent_channel_hint,
+                    &mut start.extra,
+                    channel_start::parent_channel_hint,
+                    hint,
+                    256,
+                );
             }
         }
         if let Some(t) = &ticket {
-            insert_bounded(&mut start, "ticket", t, 256);
+            set_bounded(
+                &mut start.ticket,
+                &mut start.extra,
+                channel_start::ticket,
+                t,
+                256,
+            );
         }
-        start.insert("outer_tty".into(), json!(takeover.as_str()));
+        start.outer_tty = Some(takeover.as_str().into());
         if let Takeover::Taken { path } | Takeover::Nested { path } = &takeover {
-            insert_bounded_bytes(
-                &mut start,
-                "outer_tty_path",
+            set_bounded_bytes(
+                &mut start.outer_tty_path,
+                &mut start.extra,
+                channel_start::outer_tty_path,
                 path.as_os_str().as_bytes(),
                 PATH_MAX,
             );
         }
-        start.insert("recorder_version".into(), json!(sessrec_core::VERSION));
-        start.insert("recorder_pid".into(), json!(sys::getpid().as_raw()));
-        start.insert("mono_us".into(), json!(recorder.start_mono_us()));
-        start.insert("start_time".into(), json!(Timestamp::now().to_string()));
         if let Some((used, limit)) = budget_spent {
             // Output is sampled from the first byte, as past max_channel_bytes.
-            start.insert("output_sampled".into(), json!("user_budget"));
-            start.insert("user_bytes_today".into(), json!(used));
-            start.insert("user_budget_bytes".into(), json!(limit));
+            start.output_sampled = Some("user_budget".into());
+            start.user_bytes_today = Some(used);
+            start.user_budget_bytes = Some(limit);
         }
 
         let started = if has_tty {
@@ -399,13 +422,15 @@ impl Setup {
             Ok(outcome) => outcome,
             Err(e) => {
                 // The record still says what was attempted and why it did not run.
-                let mut f = Map::new();
-                f.insert("message".into(), json!(e.to_string()));
-                recorder.event("error", f);
-                let mut end = Map::new();
-                end.insert("reason".into(), json!("start_failed"));
-                end.insert("exit_code".into(), Value::Null);
-                let anchor = recorder.finish(end);
+                recorder.write(&schema::Error {
+                    message: Some(e.to_string()),
+                    ..Default::default()
+                });
+                let anchor = recorder.finish(ChannelEnd {
+                    reason: Some("start_failed".into()),
+                    exit_code: Some(None),
+                    ..Default::default()
+                });
                 if let Some(own) = own_session {
                     finish_own_session(own, &file_name, anchor.as_ref());
                 }
@@ -413,22 +438,20 @@ impl Setup {
             }
         };
 
-        let mut end = Map::new();
-        end.insert("reason".into(), json!(outcome.reason.as_str()));
+        let mut end = ChannelEnd {
+            reason: Some(outcome.reason.as_str().into()),
+            ..Default::default()
+        };
         match outcome.status {
-            Some(sys::ExitStatus::Code(code)) => {
-                end.insert("exit_code".into(), json!(code));
-            }
+            Some(sys::ExitStatus::Code(code)) => end.exit_code = Some(Some(code)),
             Some(sys::ExitStatus::Signal {
                 signal,
                 core_dumped,
             }) => {
-                end.insert("signal".into(), json!(signal));
-                end.insert("core_dumped".into(), json!(core_dumped));
+                end.signal = Some(signal);
+                end.core_dumped = Some(core_dumped);
             }
-            None => {
-                end.insert("exit_code".into(), Value::Null);
-            }
+            None => end.exit_code = Some(None),
         }
         let anchor = recorder.finish(end);
         if let Some(own) = own_session {
@@ -464,13 +487,12 @@ impl Setup {
         json_len <= self.config.recorder.max_line_bytes / 4
     }
 
-    /// Writes `channel.start` with the command whole (continuation lines when it is long).
     /// Writes `channel.start`, then lets the held command exec: a command whose record could
     /// not be begun never runs (unless `on_error = "allow"`).
     fn start_recorded<T>(
         &self,
         recorder: &mut ChannelRecorder,
-        start: Map<String, Value>,
+        start: ChannelStart,
         held: spawn::Held<T>,
         exec: &PreparedExec,
     ) -> Result<T, StartError> {
@@ -490,12 +512,13 @@ impl Setup {
         })
     }
 
-    fn write_start(&self, recorder: &mut ChannelRecorder, start: Map<String, Value>) {
+    /// Writes `channel.start` with the command whole (continuation lines when it is long).
+    fn write_start(&self, recorder: &mut ChannelRecorder, start: ChannelStart) {
         match &self.invocation.command {
             Some(cmd) => {
-                recorder.event_with_long_field("channel.start", start, "command", cmd.as_bytes())
+                recorder.write_with_long_field(&start, channel_start::command, cmd.as_bytes())
             }
-            None => recorder.event("channel.start", start),
+            None => recorder.write(&start),
         }
     }
 
@@ -570,27 +593,37 @@ impl Setup {
         has_tty: bool,
         message: String,
     ) -> StartError {
-        let mut start = Map::new();
-        start.insert("kind".into(), json!(kind.as_str()));
-        start.insert("mode".into(), json!(if has_tty { "pty" } else { "pipe" }));
+        let mut start = ChannelStart {
+            kind: Some(kind.as_str().into()),
+            mode: Some(if has_tty { "pty" } else { "pipe" }.into()),
+            force_command: Some(self.invocation.force_command),
+            uid: Some(self.caller.uid),
+            identity_verified: Some(self.identity.verified),
+            recorder_version: Some(sessrec_core::VERSION.into()),
+            recorder_pid: Some(sys::getpid().as_raw()),
+            mono_us: Some(recorder.start_mono_us()),
+            start_time: Some(Timestamp::now().to_string()),
+            ..Default::default()
+        };
         if let Some(cmd) = &self.invocation.command {
-            insert_bounded_bytes(&mut start, "command", cmd.as_bytes(), 1024);
+            set_bounded_bytes(
+                &mut start.command,
+                &mut start.extra,
+                channel_start::command,
+                cmd.as_bytes(),
+                1024,
+            );
         }
-        start.insert("force_command".into(), json!(self.invocation.force_command));
-        start.insert("uid".into(), json!(self.caller.uid));
-        start.insert("identity_verified".into(), json!(self.identity.verified));
-        start.insert("recorder_version".into(), json!(sessrec_core::VERSION));
-        start.insert("recorder_pid".into(), json!(sys::getpid().as_raw()));
-        start.insert("mono_us".into(), json!(recorder.start_mono_us()));
-        start.insert("start_time".into(), json!(Timestamp::now().to_string()));
-        recorder.event("channel.start", start);
-        let mut f = Map::new();
-        f.insert("message".into(), json!(message));
-        recorder.event("error", f);
-        let mut end = Map::new();
-        end.insert("reason".into(), json!("refused"));
-        end.insert("exit_code".into(), Value::Null);
-        let anchor = recorder.finish(end);
+        recorder.write(&start);
+        recorder.write(&schema::Error {
+            message: Some(message.clone()),
+            ..Default::default()
+        });
+        let anchor = recorder.finish(ChannelEnd {
+            reason: Some("refused".into()),
+            exit_code: Some(None),
+            ..Default::default()
+        });
         if let Some(own) = own_session {
             finish_own_session(own, file_name, anchor.as_ref());
         }
@@ -700,13 +733,10 @@ impl Setup {
                 let mut writer =
                     RecordWriter::new(file, ctx, WriterOptions::from_config(&cfg.recorder))
                         .map_err(own_file(SessionFileStep::Start))?;
-                let fields = session::own_login_fields(
-                    &self.identity,
-                    reason,
-                    env_var("SSH_CONNECTION").as_ref(),
-                );
+                let login =
+                    session::own_login(&self.identity, reason, env_var("SSH_CONNECTION").as_ref());
                 writer
-                    .event("login", fields)
+                    .write(&login)
                     .map_err(own_file(SessionFileStep::Write))?;
                 Some(OwnSession {
                     writer,
@@ -798,7 +828,7 @@ impl Setup {
         recorder_user: sys::Passwd,
         signal_fd: OwnedFd,
         recorder: &mut ChannelRecorder,
-        mut start: Map<String, Value>,
+        mut start: ChannelStart,
         kind: &ChannelKind,
         typeahead: Vec<u8>,
     ) -> Result<Outcome, StartError> {
@@ -817,10 +847,16 @@ impl Setup {
         }
         if let Ok(ws) = sys::get_winsize(0) {
             let _ = sys::set_winsize(pty.master.as_raw_fd(), &ws);
-            start.insert("cols".into(), json!(ws.ws_col));
-            start.insert("rows".into(), json!(ws.ws_row));
+            start.cols = Some(ws.ws_col);
+            start.rows = Some(ws.ws_row);
         }
-        insert_bounded_bytes(&mut start, "pty", pty.path.as_os_str().as_bytes(), PATH_MAX);
+        set_bounded_bytes(
+            &mut start.pty,
+            &mut start.extra,
+            channel_start::pty,
+            pty.path.as_os_str().as_bytes(),
+            PATH_MAX,
+        );
         if *kind == ChannelKind::Shell && !self.config.recorder.notice.is_empty() {
             let notice = self
                 .config
@@ -836,7 +872,7 @@ impl Setup {
             ))
         })?;
         drop(pty.slave);
-        start.insert("pid".into(), json!(held.child().pid.as_raw()));
+        start.pid = Some(held.child().pid.as_raw());
         let child = self.start_recorded(recorder, start, held, &exec)?;
         self.drop_recorder_privileges(&recorder_user)?;
         let masker = self.config.recorder.record_input.then(|| {
@@ -869,7 +905,7 @@ impl Setup {
         recorder_user: sys::Passwd,
         signal_fd: OwnedFd,
         recorder: &mut ChannelRecorder,
-        mut start: Map<String, Value>,
+        mut start: ChannelStart,
         kind: &ChannelKind,
     ) -> Result<Outcome, StartError> {
         let guard = RawModeGuard::new(&sys::StdFd::ALL)
@@ -884,7 +920,7 @@ impl Setup {
                 exec.path().to_string_lossy()
             ))
         })?;
-        start.insert("pid".into(), json!(held.child().monitor_pid.as_raw()));
+        start.pid = Some(held.child().monitor_pid.as_raw());
         let child = self.start_recorded(recorder, start, held, &exec)?;
         self.drop_recorder_privileges(&recorder_user)?;
         let observer = match kind {
@@ -983,23 +1019,18 @@ fn finish_own_session(
     file_name: &str,
     anchor: Option<&sessrec_core::writer::Anchor>,
 ) {
-    let mut channel = Map::new();
-    channel.insert("file".into(), json!(file_name));
-    if let Some(a) = anchor {
-        channel.insert("last_seq".into(), json!(a.seq));
-        channel.insert("digest".into(), json!(a.digest));
-    }
-    channel.insert("open".into(), json!(false));
-    let mut f = Map::new();
-    f.insert(
-        "duration_us".into(),
-        json!(own.started.elapsed().as_micros() as u64),
-    );
-    f.insert(
-        "channels".into(),
-        Value::Array(vec![Value::Object(channel)]),
-    );
-    let _ = own.writer.event("logout", f);
+    let channel = LogoutChannel {
+        file: Some(file_name.into()),
+        last_seq: anchor.map(|a| a.seq),
+        digest: anchor.map(|a| a.digest.clone()),
+        open: Some(false),
+        ..Default::default()
+    };
+    let _ = own.writer.write(&Logout {
+        duration_us: Some(own.started.elapsed().as_micros() as u64),
+        channels: Some(vec![channel]),
+        ..Default::default()
+    });
     if let Ok(anchor) = own.writer.close() {
         syslog_authpriv(Level::Info, &anchor.to_string());
     }

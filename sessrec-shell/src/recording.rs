@@ -8,10 +8,13 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use sessrec_core::budget::UsageLedger;
 use sessrec_core::config::OnError;
 use sessrec_core::record::Stream;
+use sessrec_core::schema::{
+    self, ChannelEnd, EventBody, Frame, InputMasked, Io, MaskingSuspended, Notice, Truncated,
+};
 use sessrec_core::sys::{syslog_authpriv, Level};
 use sessrec_core::time::monotonic_micros;
 use sessrec_core::writer::{Anchor, RecordWriter};
@@ -39,6 +42,15 @@ struct Budget {
 
 /// Largest input frame written by hand (echo-off lines), so each fits a line.
 const HAND_FRAME_MAX: usize = 1024;
+
+/// Why input is recorded in an `io` line of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    /// Typed with echo off, past the one withheld line.
+    EchoOff,
+    /// The part of a withheld line past `mask_line_max_bytes`.
+    MaskLimit,
+}
 
 pub struct ChannelRecorder {
     writer: Option<RecordWriter>,
@@ -221,10 +233,11 @@ impl ChannelRecorder {
                     ),
                 );
                 if let Some(mut w) = self.writer.take() {
-                    let mut f = Map::new();
-                    f.insert("message".into(), json!(problem));
-                    f.insert("continues_unrecorded".into(), json!(true));
-                    let _ = w.event("error", f);
+                    let _ = w.write(&schema::Error {
+                        message: Some(problem.clone()),
+                        continues_unrecorded: Some(true),
+                        ..Default::default()
+                    });
                     let _ = w.close();
                 }
             }
@@ -240,17 +253,19 @@ impl ChannelRecorder {
         }
     }
 
-    /// Writes one event line carrying `value` whole as `key`, with continuation lines when it
-    /// does not fit one line (the command in `channel.start`).
-    pub fn event_with_long_field(
-        &mut self,
-        kind: &str,
-        fields: Map<String, Value>,
-        key: &str,
-        value: &[u8],
-    ) {
+    /// Writes one typed event line.
+    pub fn write<E: EventBody>(&mut self, event: &E) {
         if let Some(w) = self.writer.as_mut() {
-            let r = w.event_with_long_field(kind, fields, key, value);
+            let r = w.write(event);
+            self.check(r);
+        }
+    }
+
+    /// Writes one typed event line carrying `value` whole as `key`, with continuation lines
+    /// when it does not fit one line (the command in `channel.start`).
+    pub fn write_with_long_field<E: EventBody>(&mut self, event: &E, key: &str, value: &[u8]) {
+        if let Some(w) = self.writer.as_mut() {
+            let r = w.write_with_long_field(event, key, value);
             self.check(r);
         }
     }
@@ -270,12 +285,13 @@ impl ChannelRecorder {
     fn start_sampling(&mut self, reason: &str, limit: u64, message: &str) {
         self.capped = true;
         let off = self.offset_us();
-        let mut f = Map::new();
-        f.insert("off".into(), json!(off));
-        f.insert("reason".into(), json!(reason));
-        f.insert("limit".into(), json!(limit));
-        f.insert("message".into(), json!(message));
-        self.event("truncated", f);
+        self.write(&Truncated {
+            off: Some(off),
+            reason: Some(reason.into()),
+            limit: Some(limit),
+            message: Some(message.into()),
+            ..Default::default()
+        });
         syslog_authpriv(
             Level::Warning,
             &format!(
@@ -310,18 +326,19 @@ impl ChannelRecorder {
                 InputPiece::Masked(n, reason) => {
                     self.bytes_in += n as u64;
                     if self.record_input {
-                        let mut f = Map::new();
-                        f.insert("off".into(), json!(off));
-                        f.insert("bytes".into(), json!(n));
-                        f.insert("reason".into(), json!(reason));
-                        self.event("input.masked", f);
+                        self.write(&InputMasked {
+                            off: Some(off),
+                            bytes: Some(n as u64),
+                            reason: Some(reason.to_string()),
+                            ..Default::default()
+                        });
                     }
                 }
                 InputPiece::PastMaskLimit(data) => {
                     self.bytes_in += data.len() as u64;
                     if self.record_input {
                         self.count(data.len());
-                        self.marked_input(off, data, "mask_limit");
+                        self.marked_input(off, data, Marker::MaskLimit);
                     }
                 }
                 InputPiece::Suspended { armings, window } => {
@@ -342,12 +359,13 @@ impl ChannelRecorder {
             window.as_secs(),
             armings.saturating_sub(1)
         );
-        let mut f = Map::new();
-        f.insert("off".into(), json!(off));
-        f.insert("armings".into(), json!(armings));
-        f.insert("window_s".into(), json!(window.as_secs()));
-        f.insert("reason".into(), json!(reason));
-        self.event("masking_suspended", f);
+        self.write(&MaskingSuspended {
+            off: Some(off),
+            armings: Some(armings as u64),
+            window_s: Some(window.as_secs()),
+            reason: Some(reason.clone()),
+            ..Default::default()
+        });
         syslog_authpriv(Level::Warning, &format!("record {}: {reason}", self.name));
     }
 
@@ -356,31 +374,35 @@ impl ChannelRecorder {
     fn echo_off_input(&mut self, off: u64, data: &[u8]) {
         if !self.echo_off_noted {
             self.echo_off_noted = true;
-            let mut f = Map::new();
-            f.insert("off".into(), json!(off));
-            f.insert("echo_off".into(), json!(true));
-            f.insert(
-                "message".into(),
-                json!("input typed while terminal echo is off is recorded (a line is withheld only right after a switch into password mode or a fresh password prompt)"),
-            );
-            self.event("notice", f);
+            self.write(&Notice {
+                off: Some(off),
+                echo_off: Some(true),
+                message: Some("input typed while terminal echo is off is recorded (a line is withheld only right after a switch into password mode or a fresh password prompt)".into()),
+                ..Default::default()
+            });
         }
-        self.marked_input(off, data, "echo_off");
+        self.marked_input(off, data, Marker::EchoOff);
     }
 
-    /// Input recorded in `io` lines of its own that carry `marker: true` (and `echo_off`,
-    /// which tells the viewers it was not shown on screen).
-    fn marked_input(&mut self, off: u64, data: &[u8], marker: &str) {
+    /// Input recorded in `io` lines of its own that carry the marker (and `echo_off`, which
+    /// tells the viewers it was not shown on screen).
+    fn marked_input(&mut self, off: u64, data: &[u8], marker: Marker) {
         for chunk in data.chunks(HAND_FRAME_MAX) {
-            let frame = match std::str::from_utf8(chunk) {
-                Ok(text) => json!({"off": off, "s": "i", "u": text}),
-                Err(_) => json!({"off": off, "s": "i", "b": base64_encode(chunk)}),
+            let mut frame = Frame {
+                off: Some(off),
+                s: Some(Stream::Input.code().into()),
+                ..Default::default()
             };
-            let mut f = Map::new();
-            f.insert("frames".into(), Value::Array(vec![frame]));
-            f.insert("echo_off".into(), json!(true));
-            f.insert(marker.into(), json!(true));
-            self.event("io", f);
+            match std::str::from_utf8(chunk) {
+                Ok(text) => frame.u = Some(text.into()),
+                Err(_) => frame.b = Some(base64_encode(chunk)),
+            }
+            self.write(&Io {
+                frames: Some(vec![frame]),
+                echo_off: Some(true),
+                mask_limit: (marker == Marker::MaskLimit).then_some(true),
+                ..Default::default()
+            });
         }
     }
 
@@ -422,11 +444,12 @@ impl ChannelRecorder {
         }
         let skipped = std::mem::take(&mut self.skipped_in_second);
         self.skipped_total += skipped;
-        let mut f = Map::new();
-        f.insert("off".into(), json!(self.offset_us()));
-        f.insert("second".into(), json!(self.sample_second));
-        f.insert("skipped_bytes".into(), json!(skipped));
-        self.event("truncated", f);
+        self.write(&Truncated {
+            off: Some(self.offset_us()),
+            second: Some(self.sample_second),
+            skipped_bytes: Some(skipped),
+            ..Default::default()
+        });
     }
 
     /// Payload bytes that crossed the channel without being recorded (transfers).
@@ -467,38 +490,32 @@ impl ChannelRecorder {
 
     /// Writes `channel.end` (with the recorder's own usage) and closes the file. Returns the
     /// final anchor, also sent to syslog.
-    pub fn finish(mut self, mut fields: Map<String, Value>) -> Option<Anchor> {
+    pub fn finish(mut self, mut end: ChannelEnd) -> Option<Anchor> {
         self.close_sample_second();
         let (max_rss_kib, cpu_us) = crate::sys::self_usage();
-        fields.insert("bytes_in".into(), json!(self.bytes_in));
-        fields.insert("bytes_out".into(), json!(self.bytes_out));
-        fields.insert(
-            "duration_us".into(),
-            json!(self.started.elapsed().as_micros() as u64),
-        );
-        fields.insert(
-            "recorder_max_rss_kib".into(),
-            json!(own_peak_rss_kib().unwrap_or(max_rss_kib)),
-        );
-        if let Some(message) = &self.admin_message {
-            fields.insert("admin_message".into(), json!(message));
-        }
-        fields.insert("recorder_cpu_us".into(), json!(cpu_us));
+        end.bytes_in = Some(self.bytes_in);
+        end.bytes_out = Some(self.bytes_out);
+        end.duration_us = Some(self.started.elapsed().as_micros() as u64);
+        end.recorder_max_rss_kib = Some(own_peak_rss_kib().unwrap_or(max_rss_kib));
+        end.admin_message = self.admin_message.clone();
+        end.recorder_cpu_us = Some(cpu_us);
         if self.spliced_out > 0 {
-            fields.insert("spliced_bytes_out".into(), json!(self.spliced_out));
+            end.spliced_bytes_out = Some(self.spliced_out);
         }
         if self.capped {
-            fields.insert("truncated_output_bytes".into(), json!(self.skipped_total));
+            end.truncated_output_bytes = Some(self.skipped_total);
         }
         if let Some(problem) = &self.failure {
-            let mut f = Map::new();
-            f.insert("message".into(), json!(problem));
+            let error = schema::Error {
+                message: Some(problem.clone()),
+                ..Default::default()
+            };
             if let Some(w) = self.writer.as_mut() {
-                let _ = w.event("error", f);
+                let _ = w.write(&error);
             }
         }
         let mut writer = self.writer.take()?;
-        let end = writer.event("channel.end", fields);
+        let end = writer.write(&end);
         // What closing writes is within a line or two of this; count it all.
         let written = writer.bytes_written();
         if let Some(b) = self.budget.as_mut() {
@@ -546,6 +563,7 @@ fn own_peak_rss_kib() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use sessrec_core::id::SessionId;
     use sessrec_core::reader;
     use sessrec_core::record::FileContext;
@@ -593,7 +611,7 @@ mod tests {
             rec.output(Stream::Output, &chunk);
         }
         rec.input(&[InputPiece::Clear(b"typed after cap\r")]);
-        rec.finish(Map::new());
+        rec.finish(ChannelEnd::default());
         let lines = verified_lines(&path);
         let mut output = 0;
         let mut input = Vec::new();
@@ -628,7 +646,7 @@ mod tests {
             InputPiece::Masked(7, "password_mode"),
             InputPiece::EchoOff(b"ls -l\n"),
         ]);
-        rec.finish(Map::new());
+        rec.finish(ChannelEnd::default());
         let lines: Vec<_> = reader::read_file(&path)
             .unwrap()
             .into_iter()
@@ -659,7 +677,7 @@ mod tests {
             },
             InputPiece::EchoOff(b"echo clear\r"),
         ]);
-        rec.finish(Map::new());
+        rec.finish(ChannelEnd::default());
         let lines = verified_lines(&path);
         let past = lines
             .iter()

@@ -12,11 +12,11 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Map};
 use sessrec_core::config::{Config, ConfigError, DEFAULT_CONFIG_PATH};
 use sessrec_core::grant::{Grant, GrantDir};
 use sessrec_core::id::SessionId;
 use sessrec_core::identity::Identity;
+use sessrec_core::schema::{ConnectionHint, Login};
 
 use crate::startup::Caller;
 
@@ -199,35 +199,29 @@ pub fn load_config(path: &Path, named_by_root: bool) -> Result<Config, ConfigErr
 }
 
 /// The `login` line of a session the recorder starts itself.
-pub fn own_login_fields(
+pub fn own_login(
     identity: &Identity,
     reason: &Unclaimed,
     ssh_connection: Option<&OsString>,
-) -> Map<String, serde_json::Value> {
-    let mut f = identity.to_fields();
-    f.insert("verified".into(), json!(false));
-    f.insert("established_by".into(), json!("sessrec-shell"));
-    f.insert("unverified_reason".into(), json!(reason.to_string()));
+) -> Login {
+    let mut login = Login {
+        verified: Some(false),
+        established_by: Some("sessrec-shell".into()),
+        unverified_reason: Some(reason.to_string()),
+        ..identity.to_login()
+    };
     if let Some(conn) = ssh_connection.and_then(|c| c.to_str()) {
         // From the environment: a hint, not proof.
         let parts: Vec<&str> = conn.split_ascii_whitespace().collect();
         if let [src_ip, src_port, dst_ip, dst_port] = parts[..] {
-            let mut hint = Map::new();
-            hint.insert(
-                "src_ip".into(),
-                json!(src_ip.chars().take(64).collect::<String>()),
-            );
-            hint.insert("src_port".into(), json!(src_port.parse::<u16>().ok()));
-            hint.insert(
-                "dst_ip".into(),
-                json!(dst_ip.chars().take(64).collect::<String>()),
-            );
-            hint.insert("dst_port".into(), json!(dst_port.parse::<u16>().ok()));
-            f.insert(
-                "ssh_connection_hint".into(),
-                serde_json::Value::Object(hint),
-            );
+            login.ssh_connection_hint = Some(ConnectionHint {
+                src_ip: Some(src_ip.chars().take(64).collect()),
+                src_port: src_port.parse::<u16>().ok(),
+                dst_ip: Some(dst_ip.chars().take(64).collect()),
+                dst_port: dst_port.parse::<u16>().ok(),
+                ..Default::default()
+            });
         }
     }
-    f
+    login
 }

@@ -81,7 +81,10 @@ pub fn build_cast(
         }
     }
     let timestamp = file.start_us.map(|t| t.div_euclid(1_000_000));
-    let term = file.field("term");
+    let term = file
+        .channel_start()
+        .and_then(|s| s.term.as_deref())
+        .unwrap_or_default();
     let meta = json!({
         "session": session.id,
         "file": file.name,

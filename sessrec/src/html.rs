@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use serde_json::Value;
+use sessrec_core::schema::header_key;
 use sha2::{Digest, Sha256};
 
 use crate::context::Failure;
@@ -186,10 +187,10 @@ h2{font-size:1em}.timeline{font-family:monospace;font-size:.85em}";
     for (label, value) in [
         ("session", session.id.as_str()),
         ("file", file.name.as_str()),
-        ("user", file.field("user")),
-        ("actor", file.field("actor")),
-        ("host", file.field("host")),
-        ("started", file.field("time")),
+        ("user", file.field(header_key::USER)),
+        ("actor", file.field(header_key::ACTOR)),
+        ("host", file.field(header_key::HOST)),
+        ("started", file.field(header_key::TIME)),
         ("command", command.as_str()),
     ] {
         if !value.is_empty() {

@@ -5,11 +5,10 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use serde_json::Value;
 use sessrec_core::record::Stream;
+use sessrec_core::schema::Event;
 
 use crate::records::{event_offset, Item, RecordFile};
-use crate::summary::get_str;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cue {
@@ -83,31 +82,26 @@ pub fn cues(files: &[RecordFile], with_banners: bool) -> impl Iterator<Item = Ti
                 };
                 Some(Timed { at_us, cue })
             }
-            Item::Event { time_us, value, .. } => {
-                let off = value
-                    .get("off")
-                    .and_then(Value::as_u64)
-                    .or_else(|| event_offset(f, time_us))?;
+            Item::Event { time_us, event, .. } => {
+                let off = event.off().or_else(|| event_offset(f, time_us))?;
                 let at_us = file_start + off;
-                match get_str(&value, "type") {
-                    "resize" => {
-                        let cols = value.get("cols").and_then(Value::as_u64)?.clamp(1, 1000) as u16;
-                        let rows = value.get("rows").and_then(Value::as_u64)?.clamp(1, 500) as u16;
+                match *event {
+                    Event::Resize(r) => {
+                        let cols = r.cols?.clamp(1, 1000) as u16;
+                        let rows = r.rows?.clamp(1, 500) as u16;
                         Some(Timed {
                             at_us,
                             cue: Cue::Resize { cols, rows },
                         })
                     }
-                    "channel.end" | "sudo.end" => {
-                        let status = value
-                            .get("exit_code")
-                            .or_else(|| value.get("exit_status"))
-                            .and_then(Value::as_i64);
-                        Some(Timed {
-                            at_us,
-                            cue: Cue::Exit(status),
-                        })
-                    }
+                    Event::ChannelEnd(end) => Some(Timed {
+                        at_us,
+                        cue: Cue::Exit(end.exit_code.flatten().map(i64::from)),
+                    }),
+                    Event::SudoEnd(_) => Some(Timed {
+                        at_us,
+                        cue: Cue::Exit(None),
+                    }),
                     _ => None,
                 }
             }
@@ -153,13 +147,25 @@ pub fn banner(f: &RecordFile) -> String {
     let what = match f.kind {
         crate::store::FileKind::Sudo => format!(
             "sudo as {}: {}",
-            crate::escape::escape_control(f.field("runuser")),
+            crate::escape::escape_control(
+                f.sudo_start()
+                    .and_then(|s| s.runuser.as_deref())
+                    .unwrap_or_default()
+            ),
             banner_command(f)
         ),
         _ => format!(
             "{} {} {}",
-            crate::escape::escape_control(f.field("kind")),
-            crate::escape::escape_control(f.field("mode")),
+            crate::escape::escape_control(
+                f.channel_start()
+                    .and_then(|s| s.kind.as_deref())
+                    .unwrap_or_default()
+            ),
+            crate::escape::escape_control(
+                f.channel_start()
+                    .and_then(|s| s.mode.as_deref())
+                    .unwrap_or_default()
+            ),
             banner_command(f)
         ),
     };

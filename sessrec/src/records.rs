@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use sessrec_core::command::{self, RecordedCommand};
 use sessrec_core::reader::{self, decode_frames, Line};
 use sessrec_core::record::Stream;
+use sessrec_core::schema::{io_fields, ChannelStart, Event, EventBody, Io, SudoStart, TYPE_KEY};
 
 use crate::store::{session_files, FileKind, SessionRef};
 use crate::summary::{get_str, time_us};
@@ -21,10 +22,11 @@ pub enum Item {
         data: Vec<u8>,
         echo_off: bool,
     },
-    /// Any other line.
+    /// Any other line: typed, and as written (for views that show every field).
     Event {
         line_no: u64,
         time_us: Option<i64>,
+        event: Box<Event>,
         value: Map<String, Value>,
     },
     /// A line that could not be read; reported, never fatal.
@@ -39,6 +41,8 @@ pub struct RecordFile {
     pub path: PathBuf,
     /// The first line (`login`, `channel.start`, `sudo.start`), when readable.
     pub start: Option<Map<String, Value>>,
+    /// The first line's event, typed.
+    pub start_event: Option<Event>,
     /// UTC µs of the first line.
     pub start_us: Option<i64>,
     /// The command of the start line, whole (with its `command.part` lines), when it has one.
@@ -47,25 +51,35 @@ pub struct RecordFile {
 
 impl RecordFile {
     pub fn open(kind: FileKind, name: String, path: PathBuf) -> Self {
-        let (start, start_us) = match std::fs::File::open(&path)
+        let start = match std::fs::File::open(&path)
             .ok()
             .and_then(|mut f| crate::summary::first_line(&mut f).ok())
         {
             Some(Ok(m)) => {
                 // I/O offsets count from the moment `start_time` names (taken with the
                 // monotonic start), which precedes the line's own `time` by the set-up.
-                let t = m
-                    .get("start_time")
-                    .and_then(Value::as_str)
-                    .and_then(crate::timespec::parse_rfc3339)
-                    .or_else(|| event_time(&m));
-                (Some(m), t)
+                let event = typed(&m);
+                let t = match &event {
+                    Event::ChannelStart(s) => s.start_time.as_deref(),
+                    _ => None,
+                }
+                .and_then(crate::timespec::parse_rfc3339)
+                .or_else(|| event_time(&event, &m));
+                (Some(m), Some(event), t)
             }
-            _ => (None, None),
+            _ => (None, None, None),
         };
+        let (start, start_event, start_us) = start;
         let command = start.as_ref().and_then(|m| {
             // Continuation lines are read only for the rare command that has them.
-            if m.contains_key("command_parts") && matches!(kind, FileKind::Channel(_)) {
+            let has_parts = matches!(
+                &start_event,
+                Some(Event::ChannelStart(ChannelStart {
+                    command_parts: Some(_),
+                    ..
+                }))
+            );
+            if has_parts && matches!(kind, FileKind::Channel(_)) {
                 command::read_channel_command(&path).ok().flatten()
             } else {
                 command::assemble(m, [])
@@ -76,9 +90,33 @@ impl RecordFile {
             name,
             path,
             start,
+            start_event,
             start_us,
             command,
         }
+    }
+
+    /// The `channel.start` the file begins with.
+    pub fn channel_start(&self) -> Option<&ChannelStart> {
+        match &self.start_event {
+            Some(Event::ChannelStart(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The `sudo.start` the file begins with.
+    pub fn sudo_start(&self) -> Option<&SudoStart> {
+        match &self.start_event {
+            Some(Event::SudoStart(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether the channel ran over pipes (`mode` `pipe`) rather than a terminal.
+    pub fn is_pipe(&self) -> bool {
+        self.channel_start()
+            .and_then(|s| s.mode.as_deref())
+            .is_some_and(|m| m == "pipe")
     }
 
     /// The command as text (invalid UTF-8 as U+FFFD; not yet escaped), whole; empty when none.
@@ -89,6 +127,7 @@ impl RecordFile {
             .unwrap_or_default()
     }
 
+    /// A header field of the first line (`user`, `actor`, `host`, `time`).
     pub fn field(&self, key: &str) -> &str {
         self.start.as_ref().map(|m| get_str(m, key)).unwrap_or("")
     }
@@ -100,14 +139,13 @@ impl RecordFile {
 
     /// Terminal geometry at the start (`cols`/`rows`, clamped to sane values).
     pub fn geometry(&self) -> (u16, u16) {
-        let get = |k: &str| {
-            self.start
-                .as_ref()
-                .and_then(|m| m.get(k))
-                .and_then(Value::as_u64)
+        let (cols, rows) = match &self.start_event {
+            Some(Event::ChannelStart(s)) => (s.cols.map(u32::from), s.rows.map(u32::from)),
+            Some(Event::SudoStart(s)) => (s.cols, s.rows),
+            _ => (None, None),
         };
-        let cols = get("cols").unwrap_or(80).clamp(1, 1000) as u16;
-        let rows = get("rows").unwrap_or(24).clamp(1, 500) as u16;
+        let cols = cols.unwrap_or(80).clamp(1, 1000) as u16;
+        let rows = rows.unwrap_or(24).clamp(1, 500) as u16;
         (cols, rows)
     }
 
@@ -124,12 +162,18 @@ impl RecordFile {
     }
 }
 
+/// Types a line as read.
+fn typed(m: &Map<String, Value>) -> Event {
+    let kind = m.get(TYPE_KEY).and_then(Value::as_str).unwrap_or_default();
+    Event::from_fields(kind, m.clone())
+}
+
 fn line_items(line: Line) -> Vec<Item> {
-    if line.kind() == "io" {
+    if line.kind() == <Io as EventBody>::TYPE {
         // Input typed while the terminal did not echo (recorded, flagged by the recorder).
         let echo_off = line
             .value
-            .get("echo_off")
+            .get(io_fields::echo_off)
             .and_then(Value::as_bool)
             .unwrap_or(false);
         decode_frames(&line)
@@ -142,10 +186,12 @@ fn line_items(line: Line) -> Vec<Item> {
             })
             .collect()
     } else {
-        let time_us = event_time(&line.value);
+        let event = Box::new(typed(&line.value));
+        let time_us = event_time(&event, &line.value);
         vec![Item::Event {
             line_no: line.line_no,
             time_us,
+            event,
             value: line.value,
         }]
     }
@@ -153,11 +199,11 @@ fn line_items(line: Line) -> Vec<Item> {
 
 /// When an event happened: `at` where the writer is not the witness (the sudo importer writes
 /// long after the fact), else the line's `time`.
-pub fn event_time(m: &Map<String, Value>) -> Option<i64> {
-    m.get("at")
-        .and_then(Value::as_str)
+pub fn event_time(event: &Event, line: &Map<String, Value>) -> Option<i64> {
+    event
+        .at()
         .and_then(crate::timespec::parse_rfc3339)
-        .or_else(|| time_us(m))
+        .or_else(|| time_us(line))
 }
 
 /// All record files of a session, in order (session, channels, sudo by start time).

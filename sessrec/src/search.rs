@@ -7,13 +7,11 @@
 //! names an escape or control character (`\x1b`, `\e`, ...), the raw bytes are searched too.
 #![forbid(unsafe_code)]
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 
 use base64::Engine;
 use regex::bytes::{Regex, RegexBuilder};
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::context::{exit, CmdResult, Context, Failure};
@@ -24,32 +22,12 @@ use crate::records::RecordFile;
 use crate::store::{session_files, FileKind, SessionRef};
 use crate::summary::summarize;
 use sessrec_core::command::RecordedCommand;
+use sessrec_core::schema::{EventBody, Io, IoView};
 
 /// Longest text a match may span across a batch boundary.
 pub const OVERLAP: usize = 4096;
 /// Bytes gathered before a search runs.
 const BATCH: usize = 256 * 1024;
-
-#[derive(Deserialize)]
-struct RawLine<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(default, borrow)]
-    frames: Vec<RawFrame<'a>>,
-    #[serde(default)]
-    echo_off: bool,
-}
-
-#[derive(Deserialize)]
-struct RawFrame<'a> {
-    off: u64,
-    #[serde(borrow)]
-    s: Cow<'a, str>,
-    #[serde(default, borrow)]
-    u: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    b: Option<Cow<'a, str>>,
-}
 
 /// One match.
 #[derive(Debug, Clone)]
@@ -335,10 +313,10 @@ pub fn search_file(
         if !memfind(&line[..line.len().min(64)], b"\"type\":\"io\"") {
             continue;
         }
-        let Ok(parsed) = serde_json::from_slice::<RawLine<'_>>(&line) else {
+        let Ok(parsed) = serde_json::from_slice::<IoView<'_>>(&line) else {
             continue;
         };
-        if parsed.kind != "io" {
+        if parsed.kind != Io::TYPE {
             continue;
         }
         for f in &parsed.frames {
@@ -485,7 +463,7 @@ fn search_session(
             continue;
         }
         let rf = RecordFile::open(kind, name.clone(), path.clone());
-        let pty = rf.field("mode") != "pipe" && matches!(kind, FileKind::Channel(_));
+        let pty = !rf.is_pipe() && matches!(kind, FileKind::Channel(_));
         let base = rf.start_us.unwrap_or(0);
         let short = name.trim_end_matches(".jsonl").to_string();
         let mut report = |h: Hit| -> std::io::Result<()> {

@@ -5,8 +5,11 @@ use std::collections::VecDeque;
 use std::io::Write;
 
 use serde_json::{json, Map, Value};
-use sessrec_core::command::{RecordedCommand, PART_TYPE};
+use sessrec_core::command::RecordedCommand;
 use sessrec_core::record::Stream;
+use sessrec_core::schema::{
+    header_key, ChannelStart, Event, EventBody, Login, Logout, SudoStart, Transfer,
+};
 
 use crate::conceal::ScreenWatch;
 use crate::context::{exit, CmdResult, Context, Failure};
@@ -69,16 +72,18 @@ fn session_entries(f: &RecordFile, out: &mut Vec<Entry>) {
         match item {
             Item::Event {
                 time_us,
+                event,
                 value,
                 line_no,
             } => {
                 let t = time_us.unwrap_or(i64::MIN);
-                let kind = get_str(&value, "type").to_string();
-                let text = match kind.as_str() {
-                    "login" => login_text(&value),
-                    "logout" => logout_text(&value),
-                    _ => generic_text(&value),
+                let kind = event.kind().to_string();
+                let text = match &*event {
+                    Event::Login(login) => login_text(&value, login),
+                    Event::Logout(logout) => logout_text(logout),
+                    _ => generic_text(&event),
                 };
+                let text = with_newer_fields(text, &event);
                 out.push(Entry {
                     time_us: t,
                     file: "session".into(),
@@ -104,116 +109,110 @@ fn damaged(f: &RecordFile, line_no: u64, problem: &str) -> Entry {
 }
 
 fn with_line(mut value: Map<String, Value>, line_no: u64) -> Value {
-    for k in ["v", "host", "session", "file", "prev"] {
+    for k in [
+        header_key::V,
+        header_key::HOST,
+        header_key::SESSION,
+        header_key::FILE,
+        header_key::PREV,
+    ] {
         value.remove(k);
     }
     value.insert("line".into(), line_no.into());
     Value::Object(value)
 }
 
-fn s(v: &Map<String, Value>, k: &str) -> String {
-    escape_control(get_str(v, k))
+/// A text field, escaped; empty when absent.
+fn esc(v: &Option<String>) -> String {
+    escape_control(v.as_deref().unwrap_or_default())
 }
 
-fn login_text(v: &Map<String, Value>) -> String {
-    let mut t = format!("{} as {}", s(v, "actor"), s(v, "user"));
-    let source = get_str(v, "actor_source");
-    let verified = v.get("verified").and_then(Value::as_bool);
-    t.push_str(&match (source, verified) {
+/// Present and not empty.
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|x| !x.is_empty())
+}
+
+fn login_text(line: &Map<String, Value>, v: &Login) -> String {
+    let header = |k: &str| escape_control(get_str(line, k));
+    let mut t = format!(
+        "{} as {}",
+        header(header_key::ACTOR),
+        header(header_key::USER)
+    );
+    t.push_str(&match (given(&v.actor_source), v.verified) {
         (_, Some(false)) => " (identity UNVERIFIED: no PAM grant)".to_string(),
-        ("", _) => String::new(),
-        (src, _) => format!(" (identity from {})", escape_control(src)),
+        (None, _) => String::new(),
+        (Some(src), _) => format!(" (identity from {})", escape_control(src)),
     });
-    if !get_str(v, "src_ip").is_empty() {
-        t.push_str(&format!(" from {}", s(v, "src_ip")));
-        if let Some(p) = v.get("src_port").and_then(Value::as_u64) {
+    if given(&v.src_ip).is_some() {
+        t.push_str(&format!(" from {}", esc(&v.src_ip)));
+        if let Some(p) = v.src_port {
             t.push_str(&format!(":{p}"));
         }
     }
-    if !get_str(v, "dst_ip").is_empty() {
-        t.push_str(&format!(" to {}", s(v, "dst_ip")));
-        if let Some(p) = v.get("dst_port").and_then(Value::as_u64) {
+    if given(&v.dst_ip).is_some() {
+        t.push_str(&format!(" to {}", esc(&v.dst_ip)));
+        if let Some(p) = v.dst_port {
             t.push_str(&format!(":{p}"));
         }
     }
-    if !get_str(v, "service").is_empty() {
-        t.push_str(&format!(" via {}", s(v, "service")));
+    if given(&v.service).is_some() {
+        t.push_str(&format!(" via {}", esc(&v.service)));
     }
-    if let Some(Value::Array(m)) = v.get("auth_methods") {
-        let m: Vec<String> = m
-            .iter()
-            .filter_map(Value::as_str)
-            .map(escape_control)
-            .collect();
+    if let Some(m) = &v.auth_methods {
+        let m: Vec<String> = m.iter().map(|x| escape_control(x)).collect();
         if !m.is_empty() {
             t.push_str(&format!(", auth {}", m.join("+")));
         }
     }
-    if !get_str(v, "key_type").is_empty() {
+    if given(&v.key_type).is_some() {
         t.push_str(&format!(
             ", key {} {}",
-            s(v, "key_type"),
-            s(v, "key_fingerprint")
+            esc(&v.key_type),
+            esc(&v.key_fingerprint)
         ));
     }
-    if let Some(Value::Object(c)) = v.get("certificate") {
+    if let Some(c) = &v.certificate {
         let principals: Vec<String> = c
-            .get("principals")
-            .and_then(Value::as_array)
-            .map(|p| {
-                p.iter()
-                    .filter_map(Value::as_str)
-                    .map(escape_control)
-                    .collect()
-            })
-            .unwrap_or_default();
+            .principals
+            .iter()
+            .flatten()
+            .map(|p| escape_control(p))
+            .collect();
         t.push_str(&format!(
             ", certificate key id {:?} serial {} principals [{}] CA {} ({})",
-            escape_control(get_str(c, "key_id")),
-            c.get("serial").and_then(Value::as_u64).unwrap_or(0),
+            esc(&c.key_id),
+            c.serial.unwrap_or(0),
             principals.join(","),
-            escape_control(get_str(c, "ca_fingerprint")),
-            if c.get("ca_trusted")
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-            {
+            esc(&c.ca_fingerprint),
+            if c.ca_trusted.unwrap_or(false) {
                 "trusted CA"
             } else {
                 "CA NOT trusted"
             }
         ));
     }
-    if !get_str(v, "ticket").is_empty() {
-        t.push_str(&format!(", ticket {}", s(v, "ticket")));
-    }
     t
 }
 
-fn logout_text(v: &Map<String, Value>) -> String {
+fn logout_text(v: &Logout) -> String {
     let mut t = String::from("logout");
-    if let Some(d) = v.get("duration_us").and_then(Value::as_u64) {
+    if let Some(d) = v.duration_us {
         t.push_str(&format!(" after {}", format_duration(d as i64)));
     }
-    match v.get("channels") {
-        Some(Value::Array(c)) => t.push_str(&format!(", {} channel(s)", c.len())),
-        Some(Value::Object(c)) => t.push_str(&format!(", {} channel(s)", c.len())),
-        _ => {}
+    if let Some(c) = &v.channels {
+        t.push_str(&format!(", {} channel(s)", c.len()));
     }
-    if v.get("unclaimed").and_then(Value::as_bool) == Some(true)
-        || v.get("grant_claimed").and_then(Value::as_bool) == Some(false)
-    {
+    if v.unclaimed == Some(true) {
         t.push_str(", WARNING: no recorder claimed this login");
     }
     t
 }
 
-/// Other events: their type-specific fields, escaped.
-fn generic_text(v: &Map<String, Value>) -> String {
+/// Other events: their type-specific fields, escaped (unknown ones too).
+fn generic_text(event: &Event) -> String {
     let mut parts = Vec::new();
-    for (k, val) in v {
-        if sessrec_core::record::HEADER_KEYS.contains(&k.as_str()) {
-            continue;
-        }
+    for (k, val) in &event.to_fields() {
         let shown = match val {
             Value::String(x) => escape_control(x),
             other => escape_control(&other.to_string()),
@@ -223,32 +222,57 @@ fn generic_text(v: &Map<String, Value>) -> String {
     parts.join(" ")
 }
 
-fn channel_start_text(v: &Map<String, Value>, command: Option<&RecordedCommand>) -> String {
-    let mut t = format!("{} {}", s(v, "kind"), s(v, "mode"));
-    for (key, label) in [
-        ("tty", ""),
-        ("pty", ""),
-        ("term", "TERM="),
-        ("ticket", "ticket "),
-    ] {
-        if !get_str(v, key).is_empty() {
-            t.push_str(&format!(" {label}{}", s(v, key)));
+/// Appends the fields a newer writer added to a known event, which this version's text does
+/// not describe (they are in the details too).
+fn with_newer_fields(mut text: String, event: &Event) -> String {
+    let newer = event.newer_fields();
+    if newer.is_empty() || generic_text_used(event) {
+        return text;
+    }
+    let shown: Vec<String> = newer
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(x) => escape_control(x),
+                other => escape_control(&other.to_string()),
+            };
+            format!("{}={v}", escape_control(k))
+        })
+        .collect();
+    text.push_str(&format!("   [newer fields: {}]", shown.join(" ")));
+    text
+}
+
+/// Events whose text already lists every field.
+fn generic_text_used(event: &Event) -> bool {
+    !matches!(
+        event,
+        Event::Login(_)
+            | Event::Logout(_)
+            | Event::ChannelStart(_)
+            | Event::ChannelEnd(_)
+            | Event::SudoStart(_)
+            | Event::SudoEnd(_)
+            | Event::Transfer(_)
+            | Event::InputMasked(_)
+            | Event::Resize(_)
+    )
+}
+
+fn channel_start_text(v: &ChannelStart, command: Option<&RecordedCommand>) -> String {
+    let mut t = format!("{} {}", esc(&v.kind), esc(&v.mode));
+    for (value, label) in [(&v.pty, ""), (&v.term, "TERM="), (&v.ticket, "ticket ")] {
+        if given(value).is_some() {
+            t.push_str(&format!(" {label}{}", esc(value)));
         }
     }
-    if let (Some(c), Some(r)) = (
-        v.get("cols").and_then(Value::as_u64),
-        v.get("rows").and_then(Value::as_u64),
-    ) {
+    if let (Some(c), Some(r)) = (v.cols, v.rows) {
         t.push_str(&format!(" {c}x{r}"));
     }
-    if let Some(p) = v.get("parent_channel").and_then(|p| {
-        p.as_u64()
-            .map(|n| n.to_string())
-            .or(p.as_str().map(str::to_string))
-    }) {
+    if let Some(p) = &v.parent_channel {
         t.push_str(&format!(
             " nested in {} (as the environment named it)",
-            escape_control(&p)
+            escape_control(p)
         ));
     }
     if let Some(c) = command {
@@ -268,98 +292,84 @@ fn start_details(
     let Some(c) = command else {
         return value;
     };
-    for k in ["command", "command_b64", "command_parts"] {
+    let whole = ChannelStart {
+        command: Some(c.text().into_owned()),
+        command_b64: std::str::from_utf8(&c.bytes).is_err().then(|| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(&c.bytes)
+        }),
+        ..Default::default()
+    };
+    let removed = ChannelStart {
+        command: Some(String::new()),
+        command_b64: Some(String::new()),
+        command_parts: Some(0),
+        ..Default::default()
+    };
+    for k in removed.to_fields().unwrap_or_default().keys() {
         value.remove(k);
     }
-    value.insert("command".into(), c.text().into_owned().into());
-    if std::str::from_utf8(&c.bytes).is_err() {
-        use base64::Engine;
-        value.insert(
-            "command_b64".into(),
-            base64::engine::general_purpose::STANDARD
-                .encode(&c.bytes)
-                .into(),
-        );
-    }
+    value.extend(whole.to_fields().unwrap_or_default());
     value.insert("command_complete".into(), c.is_whole().into());
     value
 }
 
-fn sudo_start_text(v: &Map<String, Value>) -> String {
-    let runas = ["runuser", "runas_user", "runas"]
-        .iter()
-        .map(|k| get_str(v, k))
-        .find(|x| !x.is_empty())
-        .unwrap_or("?");
-    let command = match v.get("command") {
-        Some(Value::String(c)) => escape_control(c),
-        Some(Value::Array(a)) => escape_control(
-            &a.iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-        _ => escape_control(get_str(v, "cmd")),
-    };
-    format!("sudo as {}: {command}", escape_control(runas))
+fn sudo_start_text(v: &SudoStart) -> String {
+    let runas = given(&v.runuser).unwrap_or("?");
+    format!("sudo as {}: {}", escape_control(runas), esc(&v.command))
 }
 
-fn channel_end_text(v: &Map<String, Value>) -> String {
+fn channel_end_text(
+    exit_code: Option<i64>,
+    signal: Option<i32>,
+    reason: &Option<String>,
+    bytes: [Option<u64>; 2],
+) -> String {
     let mut t = String::from("end");
-    if let Some(code) = v
-        .get("exit_code")
-        .or_else(|| v.get("exit_status"))
-        .and_then(Value::as_i64)
-    {
+    if let Some(code) = exit_code {
         t.push_str(&format!(" exit {code}"));
     }
-    if !get_str(v, "signal").is_empty() {
-        t.push_str(&format!(" signal {}", s(v, "signal")));
+    if let Some(signal) = signal {
+        t.push_str(&format!(" signal {signal}"));
     }
-    if !get_str(v, "reason").is_empty() {
-        t.push_str(&format!(" ({})", s(v, "reason")));
+    if given(reason).is_some() {
+        t.push_str(&format!(" ({})", esc(reason)));
     }
-    for (k, label) in [("bytes_in", "in"), ("bytes_out", "out")] {
-        if let Some(n) = v.get(k).and_then(Value::as_u64) {
+    for (n, label) in bytes.into_iter().zip(["in", "out"]) {
+        if let Some(n) = n {
             t.push_str(&format!(", {label} {n} B"));
         }
     }
     t
 }
 
-fn transfer_text(v: &Map<String, Value>) -> String {
-    let mut t = String::new();
-    for k in [
-        "protocol",
-        "op",
-        "direction",
-        "path",
-        "target",
-        "size",
-        "bytes_read",
-        "bytes_written",
-        "bytes",
-        "status",
-        "status_code",
-        "error",
-        "duration_us",
-    ] {
-        if let Some(val) = v.get(k) {
-            let shown = match val {
-                Value::String(x) => escape_control(x),
-                other => escape_control(&other.to_string()),
-            };
-            if matches!(k, "path" | "op" | "direction" | "protocol") {
-                t.push_str(&format!("{shown} "));
-            } else {
-                t.push_str(&format!("{k}={shown} "));
-            }
-        }
+fn transfer_text(v: &Transfer, event: &Event) -> String {
+    fn shown<T: ToString>(v: &Option<T>) -> Option<String> {
+        v.as_ref().map(|x| escape_control(&x.to_string()))
     }
+    // The operation, then its outcome and sizes.
+    let words = [&v.protocol, &v.op, &v.direction, &v.path]
+        .into_iter()
+        .filter_map(shown);
+    let named = [
+        ("target", shown(&v.target)),
+        ("size", shown(&v.size)),
+        ("bytes_read", shown(&v.bytes_read)),
+        ("bytes_written", shown(&v.bytes_written)),
+        ("status", shown(&v.status)),
+        ("status_code", shown(&v.status_code)),
+        ("duration_us", shown(&v.duration_us)),
+    ];
+    let mut t: Vec<String> = words.collect();
+    t.extend(
+        named
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={v}"))),
+    );
     if t.is_empty() {
-        generic_text(v)
+        generic_text(event)
     } else {
-        t.trim_end().to_string()
+        t.join(" ")
     }
 }
 
@@ -544,7 +554,7 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
     };
     // Commands are reconstructed from pty input of channels (sudo input repeats the same
     // keystrokes, so it is not reconstructed twice).
-    let pty = f.field("mode") != "pipe" && matches!(f.kind, FileKind::Channel(_));
+    let pty = !f.is_pipe() && matches!(f.kind, FileKind::Channel(_));
     let mut editor = LineEditor::new();
     let (cols, _) = f.geometry();
     let mut echo = EchoCheck {
@@ -615,48 +625,59 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
             }
             Item::Event {
                 time_us,
+                event,
                 value,
                 line_no,
             } => {
-                let kind = get_str(&value, "type").to_string();
-                if kind == PART_TYPE {
+                if let Event::CommandPart(_) = *event {
                     // Shown whole with its channel.start.
                     continue;
                 }
                 // The file's own start carries the command read whole with its parts.
-                let command = match kind.as_str() {
-                    "channel.start" if line_no == 1 => f.command.clone(),
-                    "channel.start" => sessrec_core::command::assemble(&value, []),
+                let command = match &*event {
+                    Event::ChannelStart(_) if line_no == 1 => f.command.clone(),
+                    Event::ChannelStart(_) => sessrec_core::command::assemble(&value, []),
                     _ => None,
                 };
-                let text = match kind.as_str() {
-                    "channel.start" => channel_start_text(&value, command.as_ref()),
-                    "channel.end" | "sudo.end" => channel_end_text(&value),
-                    "sudo.start" => sudo_start_text(&value),
-                    "transfer" => transfer_text(&value),
-                    "input.masked" => {
-                        let bytes = value.get("bytes").and_then(Value::as_u64).unwrap_or(0);
-                        let why = match get_str(&value, "reason") {
-                            "" => String::new(),
-                            r => format!(" ({})", escape_control(r)),
-                        };
-                        format!("input withheld: {bytes} bytes typed at a password prompt{why}")
+                let text = match &*event {
+                    Event::ChannelStart(start) => channel_start_text(start, command.as_ref()),
+                    Event::ChannelEnd(end) => channel_end_text(
+                        end.exit_code.flatten().map(i64::from),
+                        end.signal,
+                        &end.reason,
+                        [end.bytes_in, end.bytes_out],
+                    ),
+                    Event::SudoEnd(end) => {
+                        channel_end_text(None, None, &None, [end.bytes_in, end.bytes_out])
                     }
-                    "resize" => {
-                        let c = value.get("cols").and_then(Value::as_u64).unwrap_or(0);
-                        let r = value.get("rows").and_then(Value::as_u64).unwrap_or(0);
+                    Event::SudoStart(start) => sudo_start_text(start),
+                    Event::Transfer(transfer) => transfer_text(transfer, &event),
+                    Event::InputMasked(masked) => {
+                        let why = match given(&masked.reason) {
+                            None => String::new(),
+                            Some(r) => format!(" ({})", escape_control(r)),
+                        };
+                        format!(
+                            "input withheld: {} bytes typed at a password prompt{why}",
+                            masked.bytes.unwrap_or(0)
+                        )
+                    }
+                    Event::Resize(resize) => {
+                        let c = resize.cols.unwrap_or(0);
+                        let r = resize.rows.unwrap_or(0);
                         if let Some(w) = watch.as_mut() {
                             w.resize(c.clamp(1, 1000) as u16, r.clamp(1, 500) as u16);
                         }
                         format!("resize {c}x{r}")
                     }
-                    _ => generic_text(&value),
+                    _ => generic_text(&event),
                 };
+                let text = with_newer_fields(text, &event);
                 let value = start_details(value, command.as_ref());
                 out.push(Entry {
                     time_us: time_us.unwrap_or(start_us + last_off as i64),
                     file: short_name(f),
-                    kind,
+                    kind: event.kind().to_string(),
                     text,
                     details: with_line(value, line_no),
                 });
@@ -750,4 +771,43 @@ pub fn run(ctx: &Context) -> CmdResult {
     }
     out.flush()?;
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, fields: Value) -> Event {
+        match fields {
+            Value::Object(m) => Event::from_fields(kind, m),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn fields_of_a_newer_writer_are_shown_with_a_known_event() {
+        let end = event(
+            "channel.end",
+            json!({"reason": "exit", "exit_code": 0, "cgroup_peak_kib": 512}),
+        );
+        let Event::ChannelEnd(e) = &end else {
+            unreachable!()
+        };
+        let text = channel_end_text(Some(0), None, &e.reason, [None, None]);
+        assert_eq!(
+            with_newer_fields(text, &end),
+            "end exit 0 (exit)   [newer fields: cgroup_peak_kib=512]"
+        );
+        let start = event(
+            "channel.start",
+            json!({"kind": "shell", "term_truncated": 300}),
+        );
+        assert_eq!(with_newer_fields("shell".into(), &start), "shell");
+    }
+
+    #[test]
+    fn an_unknown_event_is_shown_whole() {
+        let e = event("forward.open", json!({"conn": "10.0.0.1:22", "bytes": 5}));
+        assert_eq!(generic_text(&e), "bytes=5 conn=10.0.0.1:22");
+    }
 }

@@ -2,12 +2,14 @@
 //! are read, no chain is verified.
 #![forbid(unsafe_code)]
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use serde_json::{Map, Value};
+use sessrec_core::schema::{
+    header_key, ChannelEnd, ChannelStart, EventBody, HeadView, Login, Logout,
+};
 
 use crate::live;
 use crate::store::{session_files, FileKind, SessionRef};
@@ -136,7 +138,7 @@ pub fn get_str<'a>(m: &'a Map<String, Value>, key: &str) -> &'a str {
 }
 
 pub fn time_us(m: &Map<String, Value>) -> Option<i64> {
-    m.get("time")
+    m.get(header_key::TIME)
         .and_then(Value::as_str)
         .and_then(crate::timespec::parse_rfc3339)
 }
@@ -217,33 +219,9 @@ fn probe(file: &File) -> io::Result<Probe> {
     Ok(p)
 }
 
-/// The few fields `list` needs from a first or last line (typed, so other fields are skipped
-/// without building a map).
-#[derive(serde::Deserialize, Default)]
-struct Head<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Cow<'a, str>,
-    #[serde(borrow, default)]
-    time: Cow<'a, str>,
-    #[serde(borrow, default)]
-    host: Cow<'a, str>,
-    #[serde(borrow, default)]
-    user: Cow<'a, str>,
-    #[serde(borrow, default)]
-    actor: Cow<'a, str>,
-    #[serde(borrow, default)]
-    actor_source: Cow<'a, str>,
-    #[serde(default)]
-    verified: Option<bool>,
-    #[serde(borrow, default)]
-    src_ip: Cow<'a, str>,
-    #[serde(default)]
-    src_port: Option<u64>,
-    #[serde(rename = "kind", borrow, default)]
-    channel_kind: Cow<'a, str>,
-}
-
-fn head(line: &[u8]) -> Result<Head<'_>, String> {
+/// The few fields `list` needs from a first or last line (a borrowed view, so other fields
+/// are skipped without building a map).
+fn head(line: &[u8]) -> Result<HeadView<'_>, String> {
     serde_json::from_slice(line).map_err(|e| format!("line does not parse: {e}"))
 }
 
@@ -302,7 +280,7 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
         let first = first.and_then(Result::ok);
         let last_kind = match last {
             Some(Ok(l)) => {
-                if *kind == FileKind::Session && l.kind == "logout" {
+                if *kind == FileKind::Session && l.kind == Logout::TYPE {
                     has_logout = true;
                     s.end_us = crate::timespec::parse_rfc3339(&l.time);
                 }
@@ -326,7 +304,7 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
         match kind {
             FileKind::Session => {
                 has_session_file = true;
-                if let Some(f) = first.as_ref().filter(|f| f.kind == "login") {
+                if let Some(f) = first.as_ref().filter(|f| f.kind == Login::TYPE) {
                     s.user = f.user.to_string();
                     s.actor = f.actor.to_string();
                     s.actor_source = f.actor_source.to_string();
@@ -340,11 +318,11 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
             }
             FileKind::Channel(_) => {
                 s.channels += 1;
-                let is_start = first.as_ref().is_some_and(|f| f.kind == "channel.start");
+                let is_start = first.as_ref().is_some_and(|f| f.kind == ChannelStart::TYPE);
                 if is_start && first.as_ref().is_some_and(|f| f.channel_kind == "transfer") {
                     s.transfers += 1;
                 }
-                if last_kind != "channel.end" && is_start {
+                if last_kind != ChannelEnd::TYPE && is_start {
                     // Rare: a channel still open (or cut short). Its full first line tells
                     // which recorder to look for.
                     if let Some(Ok(m)) = p.first.as_deref().map(parse_obj) {

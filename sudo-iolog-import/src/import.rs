@@ -12,9 +12,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use regex::Regex;
-use serde_json::{json, Map, Value};
+
+use sessrec_core::bounds::set_bounded;
 use sessrec_core::id::SessionId;
 use sessrec_core::record::{FileContext, Stream};
+use sessrec_core::schema::{
+    sudo_end, sudo_start, InputMasked, Resize, SudoEnd, SudoStart, Suspend,
+};
 use sessrec_core::time::Timestamp;
 use sessrec_core::tree::{session_relative_path, SessionDir};
 use sessrec_core::writer::{Anchor, RecordWriter, WriterOptions};
@@ -180,25 +184,80 @@ fn cut(text: &str, max: usize) -> (String, Option<usize>) {
     (text[..end].to_string(), Some(text.len()))
 }
 
-fn put_bounded(fields: &mut Map<String, Value>, key: &str, value: Option<&str>, max: usize) {
-    if let Some(v) = value {
-        let (v, truncated) = cut(v, max);
-        fields.insert(key.into(), v.into());
-        if let Some(len) = truncated {
-            fields.insert(format!("{key}_truncated"), len.into());
-        }
-    }
-}
-
-pub fn start_fields(session: &IologSession, attribution: &Attribution<'_>) -> Map<String, Value> {
+/// The `sudo.start` line: sudo's log, and how it was tied to a login session.
+pub fn start_event(session: &IologSession, attribution: &Attribution<'_>) -> SudoStart {
     let m = &session.meta;
-    let mut f = Map::new();
-    f.insert("at".into(), rfc3339(m.start, 0).into());
-    f.insert("submituser".into(), m.submituser.clone().into());
-    put_bounded(&mut f, "submithost", m.submithost.as_deref(), 256);
-    put_bounded(&mut f, "runuser", m.runuser.as_deref(), 256);
-    put_bounded(&mut f, "rungroup", m.rungroup.as_deref(), 256);
-    put_bounded(&mut f, "command", Some(&m.command), MAX_COMMAND);
+    let mut start = SudoStart {
+        at: Some(rfc3339(m.start, 0)),
+        submituser: Some(m.submituser.clone()),
+        ..Default::default()
+    };
+    let extra = &mut start.extra;
+    let mut put = |slot: &mut Option<String>, name: &str, value: Option<&str>, max: usize| {
+        if let Some(v) = value {
+            set_bounded(slot, extra, name, v, max);
+        }
+    };
+    put(
+        &mut start.submithost,
+        sudo_start::submithost,
+        m.submithost.as_deref(),
+        256,
+    );
+    put(
+        &mut start.runuser,
+        sudo_start::runuser,
+        m.runuser.as_deref(),
+        256,
+    );
+    put(
+        &mut start.rungroup,
+        sudo_start::rungroup,
+        m.rungroup.as_deref(),
+        256,
+    );
+    put(
+        &mut start.command,
+        sudo_start::command,
+        Some(&m.command),
+        MAX_COMMAND,
+    );
+    put(
+        &mut start.cwd,
+        sudo_start::cwd,
+        m.submitcwd.as_deref(),
+        MAX_PATH,
+    );
+    put(
+        &mut start.runcwd,
+        sudo_start::runcwd,
+        m.runcwd.as_deref(),
+        MAX_PATH,
+    );
+    put(
+        &mut start.runchroot,
+        sudo_start::runchroot,
+        m.runchroot.as_deref(),
+        MAX_PATH,
+    );
+    put(
+        &mut start.tty,
+        sudo_start::tty,
+        m.ttyname.as_deref(),
+        MAX_PATH,
+    );
+    put(
+        &mut start.iolog_path,
+        sudo_start::iolog_path,
+        Some(&session.dir.to_string_lossy()),
+        MAX_PATH,
+    );
+    put(
+        &mut start.sudo_uuid,
+        sudo_start::sudo_uuid,
+        m.uuid.as_deref(),
+        64,
+    );
     if let Some(argv) = &m.runargv {
         let mut kept = Vec::new();
         let mut total = 0;
@@ -208,51 +267,37 @@ pub fn start_fields(session: &IologSession, attribution: &Attribution<'_>) -> Ma
                 break;
             }
             total += a.len();
-            kept.push(Value::String(a));
+            kept.push(a);
         }
         let all = kept.len() == argv.len() && argv.iter().all(|a| a.len() <= 1024);
-        f.insert("argv".into(), Value::Array(kept));
+        start.argv = Some(kept);
         if !all {
-            f.insert("argv_truncated".into(), argv.len().into());
+            start.argv_truncated = Some(argv.len() as u64);
         }
     }
-    put_bounded(&mut f, "cwd", m.submitcwd.as_deref(), MAX_PATH);
-    put_bounded(&mut f, "runcwd", m.runcwd.as_deref(), MAX_PATH);
-    put_bounded(&mut f, "runchroot", m.runchroot.as_deref(), MAX_PATH);
-    put_bounded(&mut f, "tty", m.ttyname.as_deref(), MAX_PATH);
     if let (Some(rows), Some(cols)) = (m.lines, m.columns) {
-        f.insert("rows".into(), rows.into());
-        f.insert("cols".into(), cols.into());
+        start.rows = Some(rows);
+        start.cols = Some(cols);
     }
-    put_bounded(
-        &mut f,
-        "iolog_path",
-        Some(&session.dir.to_string_lossy()),
-        MAX_PATH,
-    );
-    f.insert("iolog_meta".into(), m.source.as_str().into());
-    if let Some(w) = &session.meta_warning {
-        f.insert("iolog_meta_problem".into(), w.clone().into());
-    }
-    put_bounded(&mut f, "sudo_uuid", m.uuid.as_deref(), 64);
-    f.insert("match".into(), attribution.method.as_str().into());
-    f.insert("match_hint".into(), attribution.hint.as_str().into());
+    start.iolog_meta = Some(m.source.as_str().into());
+    start.iolog_meta_problem = session.meta_warning.clone();
+    start.r#match = Some(attribution.method.as_str().into());
+    start.match_hint = Some(attribution.hint.as_str().into());
     if !attribution.candidates.is_empty() {
-        let ids: Vec<String> = attribution
-            .candidates
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
-        f.insert("match_candidates".into(), json!(ids));
+        start.match_candidates = Some(
+            attribution
+                .candidates
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        );
     }
-    if let Some(c) = attribution.channel {
-        f.insert("channel".into(), c.file.clone().into());
-    }
+    start.channel = attribution.channel.map(|c| c.file.clone());
     if !attribution.notes.is_empty() {
-        f.insert("match_notes".into(), json!(attribution.notes));
+        start.match_notes = Some(attribution.notes.iter().map(|n| n.to_string()).collect());
     }
-    f.insert("complete".into(), session.complete.into());
-    f
+    start.complete = Some(session.complete);
+    start
 }
 
 /// The header every line of the record repeats.
@@ -345,10 +390,12 @@ impl Feeder {
                     }
                     if m.ended && self.withheld_in > 0 {
                         if !skipped {
-                            self.w.event(
-                                "input.masked",
-                                masked_fields(start, self.masked_at, "i", self.withheld_in),
-                            )?;
+                            self.w.write(&masked_event(
+                                start,
+                                self.masked_at,
+                                Stream::Input,
+                                self.withheld_in,
+                            ))?;
                         }
                         self.withheld_in = 0;
                     }
@@ -362,7 +409,7 @@ impl Feeder {
                     }
                     if echo > 0 {
                         self.w
-                            .event("input.masked", masked_fields(start, off, "o", echo))?;
+                            .write(&masked_event(start, off, Stream::Output, echo))?;
                     }
                     let s = if stream == StreamKind::Stderr {
                         Stream::Stderr
@@ -374,21 +421,19 @@ impl Feeder {
                 Ok(())
             }
             Decoded::Winsize { .. } | Decoded::Suspend { .. } if skipped => Ok(()),
-            Decoded::Winsize { at_ns, lines, cols } => {
-                let mut f = Map::new();
-                f.insert("at".into(), rfc3339(start, at_ns).into());
-                f.insert("off".into(), us(at_ns).into());
-                f.insert("cols".into(), cols.into());
-                f.insert("rows".into(), lines.into());
-                self.w.event("resize", f)
-            }
-            Decoded::Suspend { at_ns, signal } => {
-                let mut f = Map::new();
-                f.insert("at".into(), rfc3339(start, at_ns).into());
-                f.insert("off".into(), us(at_ns).into());
-                f.insert("signal".into(), signal.into());
-                self.w.event("suspend", f)
-            }
+            Decoded::Winsize { at_ns, lines, cols } => self.w.write(&Resize {
+                at: Some(rfc3339(start, at_ns)),
+                off: Some(us(at_ns)),
+                cols: Some(cols),
+                rows: Some(lines),
+                ..Default::default()
+            }),
+            Decoded::Suspend { at_ns, signal } => self.w.write(&Suspend {
+                at: Some(rfc3339(start, at_ns)),
+                off: Some(us(at_ns)),
+                signal: Some(signal.to_string()),
+                ..Default::default()
+            }),
         }
     }
 
@@ -401,44 +446,37 @@ impl Feeder {
     /// Writes `sudo.end` and closes the file.
     pub fn end(mut self, outcome: &ReplayOutcome, complete: bool) -> io::Result<Anchor> {
         if self.withheld_in > 0 {
-            let f = masked_fields(self.start, self.masked_at, "i", self.withheld_in);
-            self.w.event("input.masked", f)?;
+            let masked = masked_event(self.start, self.masked_at, Stream::Input, self.withheld_in);
+            self.w.write(&masked)?;
         }
         self.w.finish_io()?;
-        let mut f = Map::new();
-        f.insert("at".into(), rfc3339(self.start, outcome.end_ns).into());
-        f.insert("off".into(), us(outcome.end_ns).into());
-        f.insert("duration_us".into(), us(outcome.end_ns).into());
-        f.insert("complete".into(), complete.into());
-        if !complete {
-            f.insert("incomplete".into(), true.into());
-        }
         let b = &outcome.bytes;
-        f.insert(
-            "bytes_in".into(),
-            (b[StreamKind::Stdin.index()] + b[StreamKind::TtyIn.index()]).into(),
-        );
-        f.insert(
-            "bytes_out".into(),
-            (b[StreamKind::Stdout.index()] + b[StreamKind::TtyOut.index()]).into(),
-        );
-        f.insert("bytes_err".into(), b[StreamKind::Stderr.index()].into());
-        f.insert("records".into(), outcome.records.into());
-        if outcome.over_limit {
-            f.insert("max_session_bytes".into(), self.max_bytes.into());
-        }
+        let mut end = SudoEnd {
+            at: Some(rfc3339(self.start, outcome.end_ns)),
+            off: Some(us(outcome.end_ns)),
+            duration_us: Some(us(outcome.end_ns)),
+            complete: Some(complete),
+            incomplete: (!complete).then_some(true),
+            bytes_in: Some(b[StreamKind::Stdin.index()] + b[StreamKind::TtyIn.index()]),
+            bytes_out: Some(b[StreamKind::Stdout.index()] + b[StreamKind::TtyOut.index()]),
+            bytes_err: Some(b[StreamKind::Stderr.index()]),
+            records: Some(outcome.records),
+            max_session_bytes: outcome.over_limit.then_some(self.max_bytes),
+            ..Default::default()
+        };
         if !outcome.truncated.is_empty() || outcome.over_limit {
-            let mut truncated = outcome.truncated.clone();
+            let mut truncated: Vec<String> =
+                outcome.truncated.iter().map(|t| t.to_string()).collect();
             if outcome.over_limit {
-                truncated.push("max_session_bytes");
+                truncated.push(sudo_end::max_session_bytes.into());
             }
-            f.insert("truncated".into(), json!(truncated));
+            end.truncated = Some(truncated);
             let missing: u64 = outcome.missing_bytes.iter().sum();
             if missing > 0 {
-                f.insert("missing_bytes".into(), missing.into());
+                end.missing_bytes = Some(missing);
             }
         }
-        self.w.event("sudo.end", f)?;
+        self.w.write(&end)?;
         self.w.close()
     }
 }
@@ -469,7 +507,7 @@ fn write_record(
 ) -> Result<(ReplayOutcome, Anchor), ImportError> {
     let ctx = file_context(name, session, attribution, opts).map_err(ImportError::Write)?;
     let mut w = RecordWriter::new(file, ctx, opts.writer).map_err(ImportError::Write)?;
-    w.event("sudo.start", start_fields(session, attribution))
+    w.write(&start_event(session, attribution))
         .map_err(ImportError::Write)?;
     let mut feeder = Feeder::new(w, session.meta.start, opts);
     let mode = feeder.replay_mode();
@@ -480,14 +518,15 @@ fn write_record(
     Ok((outcome, anchor))
 }
 
-fn masked_fields(start: StartTime, off_us: u64, stream: &str, bytes: usize) -> Map<String, Value> {
-    let mut f = Map::new();
-    f.insert("at".into(), rfc3339(start, off_us * 1000).into());
-    f.insert("off".into(), off_us.into());
-    f.insert("s".into(), stream.into());
-    f.insert("bytes".into(), bytes.into());
-    f.insert("reason".into(), "password_prompt".into());
-    f
+fn masked_event(start: StartTime, off_us: u64, stream: Stream, bytes: usize) -> InputMasked {
+    InputMasked {
+        at: Some(rfc3339(start, off_us * 1000)),
+        off: Some(off_us),
+        s: Some(stream.code().into()),
+        bytes: Some(bytes as u64),
+        reason: Some("password_prompt".into()),
+        ..Default::default()
+    }
 }
 
 /// Errors from the writer travel through the replay's sink; tell them from read errors.

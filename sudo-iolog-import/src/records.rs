@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use sessrec_core::id::SessionId;
+use sessrec_core::schema::{
+    ChannelEnd, ChannelStart, Event, EventBody, Header, Line, Logout, TYPE_KEY,
+};
 use sessrec_core::time::Timestamp;
-
-type JsonLine = Map<String, Value>;
 
 /// Bytes read from the end of a file to find its closing line.
 const TAIL_BYTES: u64 = 64 * 1024;
@@ -151,18 +152,18 @@ fn numbered_dirs(dir: &Path, width: usize) -> io::Result<Vec<(i64, PathBuf)>> {
     Ok(out)
 }
 
-fn line_time(line: &Map<String, Value>) -> Option<i64> {
-    line.get("time")
-        .and_then(Value::as_str)
+fn line_time(line: &Line) -> Option<i64> {
+    line.header
+        .time
+        .as_deref()
         .and_then(Timestamp::parse)
         .map(|t| t.as_micros())
 }
 
-fn header(line: &Map<String, Value>, key: &str) -> String {
-    line.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+/// Host, user and actor from a line's header.
+fn who(header: &Header) -> (String, String, String) {
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    (text(&header.host), text(&header.user), text(&header.actor))
 }
 
 fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
@@ -178,13 +179,11 @@ fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
     };
     let mut have_header = false;
     if let Some(file) = open_record(&dir.join("session.jsonl"))? {
-        let (first, last) = head_and_closing(file, "logout")?;
+        let (first, last) = head_and_closing(file, Logout::TYPE)?;
         if let Some(first) = first {
-            session.host = header(&first, "host");
-            session.user = header(&first, "user");
-            session.actor = header(&first, "actor");
+            (session.host, session.user, session.actor) = who(&first.header);
             have_header = true;
-            if first.get("type").and_then(Value::as_str) == Some("login") {
+            if matches!(first.event, Event::Login(_)) {
                 session.login_us = line_time(&first).unwrap_or(session.login_us);
             }
         }
@@ -200,15 +199,13 @@ fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
         let Some(file) = open_record(&dir.join(&name))? else {
             continue;
         };
-        let (first, last) = head_and_closing(file, "channel.end")?;
+        let (first, last) = head_and_closing(file, ChannelEnd::TYPE)?;
         let Some(first) = first else { continue };
-        if first.get("type").and_then(Value::as_str) != Some("channel.start") {
+        let Event::ChannelStart(ChannelStart { pty, .. }) = &first.event else {
             continue;
-        }
+        };
         if !have_header {
-            session.host = header(&first, "host");
-            session.user = header(&first, "user");
-            session.actor = header(&first, "actor");
+            (session.host, session.user, session.actor) = who(&first.header);
             have_header = true;
         }
         let Some(start_us) = line_time(&first) else {
@@ -216,11 +213,7 @@ fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
         };
         session.channels.push(ChannelSpan {
             file: name,
-            pty: first
-                .get("pty")
-                .and_then(Value::as_str)
-                .filter(|p| !p.is_empty())
-                .map(str::to_string),
+            pty: pty.clone().filter(|p| !p.is_empty()),
             start_us,
             end_us: last.as_ref().and_then(line_time),
         });
@@ -238,15 +231,12 @@ fn open_record(path: &Path) -> io::Result<Option<File>> {
 }
 
 /// The first line, and the last line of type `closing` within the file's tail.
-fn head_and_closing(
-    mut file: File,
-    closing: &str,
-) -> io::Result<(Option<JsonLine>, Option<JsonLine>)> {
+fn head_and_closing(mut file: File, closing: &str) -> io::Result<(Option<Line>, Option<Line>)> {
     let mut first = Vec::new();
     BufReader::new(&mut file)
         .take(MAX_HEAD_LINE)
         .read_until(b'\n', &mut first)?;
-    let first = parse_line(&first);
+    let first = parse_line(&first).map(Line::from_map);
     let len = file.metadata()?.len();
     let start = len.saturating_sub(TAIL_BYTES);
     file.seek(SeekFrom::Start(start))?;
@@ -256,7 +246,8 @@ fn head_and_closing(
         .split(|b| *b == b'\n')
         .rev()
         .filter_map(parse_line)
-        .find(|l| l.get("type").and_then(Value::as_str) == Some(closing));
+        .find(|l| l.get(TYPE_KEY).and_then(Value::as_str) == Some(closing))
+        .map(Line::from_map);
     Ok((first, last))
 }
 
