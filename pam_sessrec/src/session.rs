@@ -435,7 +435,11 @@ fn set_up_recording(
     let mut writer = RecordWriter::new(file, context.clone(), opts)
         .map_err(|e| format!("cannot start {SESSION_FILE}: {e}"))?;
 
+    let (audit_session, loginuid) = sessrec_core::sys::audit_identity();
     let login = Login {
+        audit_session,
+        loginuid,
+        boot_id: sessrec_core::sys::boot_id(),
         auth: Some(actor::methods_detail(methods, &config.identity)),
         auth_info_error: auth_error,
         launch: Some(launch_name(config.policy.launch).into()),

@@ -219,6 +219,26 @@ pub fn is_ancestor(ancestor_pid: u32, ancestor_start: u64, pid: u32) -> bool {
     false
 }
 
+/// The kernel's audit identity of this process: its audit session id (`ses`) and login uid,
+/// as `pam_loginuid` set them for the login; `None` for each that is unset (the kernel shows
+/// unset as 4294967295) or unreadable.
+pub fn audit_identity() -> (Option<u32>, Option<u32>) {
+    let read = |file: &str| {
+        std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+            .filter(|v| *v != u32::MAX)
+    };
+    (read("/proc/self/sessionid"), read("/proc/self/loginuid"))
+}
+
+/// This boot's id (`/proc/sys/kernel/random/boot_id`).
+pub fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|t| t.trim().chars().take(64).collect())
+}
+
 /// The host name as the kernel reports it.
 pub fn hostname() -> String {
     nix::unistd::gethostname()

@@ -324,9 +324,12 @@ impl Setup {
         let signal_fd = sys::signal_pipe(&[libc::SIGWINCH, libc::SIGHUP, libc::SIGTERM])
             .map_err(|e| err(format!("signal setup failed: {e}")))?;
 
+        let (audit_session, loginuid) = sessrec_core::sys::audit_identity();
         let mut start = ChannelStart {
             kind: Some(kind.as_str().into()),
             mode: Some(if has_tty { "pty" } else { "pipe" }.into()),
+            audit_session,
+            loginuid,
             login: Some(self.invocation.login),
             force_command: Some(self.invocation.force_command),
             uid: Some(self.caller.uid),

@@ -41,6 +41,10 @@ event_type! {
         /// The shell's pid (pipe mode: the monitor's).
         pid: i32,
         recorder_pid: i32,
+        /// The kernel's audit session id and login uid the recorder runs under (inherited from
+        /// sshd's session; the user cannot change them). Absent when unset.
+        audit_session: u32,
+        loginuid: u32,
         /// `<session>/<N>` of the channel this one was started in, from the process tree.
         parent_channel: String,
         /// `SESSREC_CHANNEL`, only when it disagrees with `parent_channel`.

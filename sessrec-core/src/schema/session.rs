@@ -39,6 +39,12 @@ event_type! {
         config: String,
         /// The sshd monitor process.
         monitor_pid: u32,
+        /// The kernel's audit session id of the login (`ses` in audit records; set by
+        /// `pam_loginuid` before this module runs), with the login uid it set and the boot it
+        /// belongs to (`ses` counts from 1 again after a reboot). Absent when unset.
+        audit_session: u32,
+        loginuid: u32,
+        boot_id: String,
         module_version: String,
         /// `sessrec-shell` when the recorder wrote the line.
         established_by: String,
