@@ -162,8 +162,9 @@ auth     required pam_deny.so
 account  required pam_unix.so
 password required pam_deny.so
 session  required pam_unix.so
-# A login uid and kernel audit session for the login, recorded by pam_sessrec.
-session  required pam_loginuid.so
+# A login uid and kernel audit session for the login, recorded by pam_sessrec (optional:
+# a container without CAP_AUDIT_CONTROL cannot set them).
+session  optional pam_loginuid.so
 session  required $PREFIX/lib/pam_sessrec.so config=$ETC/sessrec.toml services=$SERVICE recorder=$PREFIX/bin/sessrec-shell
 PAM
 chmod 0644 "$PAM_FILE"
