@@ -335,12 +335,42 @@ fn check_pam(r: &mut Report) {
             "/etc/pam.d/sshd is missing or unreadable",
         ),
     }
+    if let Ok(text) = std::fs::read_to_string("/etc/pam.d/sshd") {
+        let (level, detail) = loginuid_order(&text);
+        r.add(level, "pam", detail);
+    }
     if module_in("/etc/pam.d/common-session") == Some(true) {
         r.add(
             Level::Fail,
             "pam",
             "/etc/pam.d/common-session loads pam_sessrec.so: it belongs in sshd's stack only",
         );
+    }
+}
+
+/// Whether `pam_loginuid.so` runs before `pam_sessrec.so` in a PAM service's session stack:
+/// only then do the records carry the kernel audit session id that joins them to audit logs.
+fn loginuid_order(pam_file: &str) -> (Level, &'static str) {
+    let session_modules: Vec<&str> = pam_file
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#') && l.starts_with("session"))
+        .collect();
+    let position = |module: &str| session_modules.iter().position(|l| l.contains(module));
+    match (position("pam_loginuid.so"), position("pam_sessrec.so")) {
+        (Some(loginuid), Some(sessrec)) if loginuid < sessrec => (
+            Level::Ok,
+            "pam_loginuid runs before pam_sessrec: records carry the kernel audit session id",
+        ),
+        (Some(_), Some(_)) => (
+            Level::Warn,
+            "pam_loginuid runs after pam_sessrec: records miss the kernel audit session id (move it up)",
+        ),
+        (None, Some(_)) => (
+            Level::Warn,
+            "no pam_loginuid in the session stack: records carry no kernel audit session id to join audit logs",
+        ),
+        (_, None) => (Level::Ok, "pam_loginuid order not checked (no pam_sessrec line)"),
     }
 }
 
@@ -813,6 +843,19 @@ fn transfer_findings(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn pam_loginuid_must_come_before_pam_sessrec() {
+        let debian = "@include common-auth\nsession required pam_loginuid.so\nsession optional pam_keyinit.so force revoke\n@include common-session\nsession required pam_sessrec.so\n";
+        assert_eq!(loginuid_order(debian).0, Level::Ok);
+        let after = "session required pam_sessrec.so\nsession required pam_loginuid.so\n";
+        assert_eq!(loginuid_order(after).0, Level::Warn);
+        let missing = "session required pam_unix.so\nsession required pam_sessrec.so\n";
+        assert_eq!(loginuid_order(missing).0, Level::Warn);
+        let commented = "#session required pam_loginuid.so\nsession required pam_sessrec.so\n";
+        assert_eq!(loginuid_order(commented).0, Level::Warn);
+    }
+
     use super::*;
 
     #[test]
