@@ -121,20 +121,27 @@ fn certificate_login_with_trusted_ca() {
 #[test]
 fn sshd_stops_and_cleans_up() {
     require_e2e!();
-    let (symlink, pam_file, port) = {
+    let (symlink, pam_file, pid) = {
         let sshd = PrivateSshd::start_default();
         let symlink = Path::new("/usr/local/sbin").join(sshd.service());
         assert!(fs::symlink_metadata(&symlink).is_ok());
-        (symlink, sshd.pam_file().to_path_buf(), sshd.port())
+        let pid = sshd.pid().expect("the private sshd's pid");
+        (symlink, sshd.pam_file().to_path_buf(), pid)
     };
     assert!(
         fs::symlink_metadata(&symlink).is_err(),
         "symlink left behind"
     );
     assert!(!pam_file.exists(), "PAM file left behind");
+    // The daemon itself is gone (its port may already serve another test's sshd: ports are
+    // picked free and reused).
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "sshd still listening on {port}"
+        stat.is_empty()
+            || stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        "sshd {pid} still running: {stat}"
     );
 }
 
