@@ -353,15 +353,14 @@ fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
     assert_eq!(again["already_imported"], 5, "{again}");
 }
 
-#[test]
-fn sudo_in_an_exec_session_without_a_tty_is_tied_to_the_only_open_session() {
-    require_e2e!("sudo");
-    let r = Recorded::new("sudo-exec");
-    // No tty: sudo has no ttyname; the user's only open session ties it.
+/// sudo run in an exec channel (no tty) with `prefix` before it, imported: the user's only
+/// open session ties it, whatever `SESSREC_SESSION` said (`hint`).
+fn sudo_in_an_exec_channel_is_tied_to_the_only_open_session(tag: &str, prefix: &str, hint: &str) {
+    let r = Recorded::new(tag);
     let out = r
         .sshd
         .login(&r.user)
-        .exec("sudo printf 'pipe-%s\\n' mode", b"");
+        .exec(&format!("{prefix}sudo printf 'pipe-%s\\n' mode"), b"");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "pipe-mode\n",
@@ -371,16 +370,35 @@ fn sudo_in_an_exec_session_without_a_tty_is_tied_to_the_only_open_session() {
     let (summary, out) = import(&r.tree);
     assert!(out.status.success(), "{summary} {out:?}");
     assert_eq!(summary["imported"], 1, "{summary}\n{}", r.tree.listing());
+    assert!(all_unattributed(&r.tree).is_empty(), "{}", r.tree.listing());
     let exec = sudo_files(&session);
     assert_eq!(exec.len(), 1, "{}", r.tree.listing());
     let (f, start) = record_for(&exec, "pipe-%s");
     assert_eq!(start["match"], "only_session", "{start:?}");
-    assert_eq!(start["match_hint"], "agreed", "{start:?}");
+    assert_eq!(start["match_hint"], hint, "{start:?}");
+    assert_eq!(start["channel"], "channel-1.jsonl", "{start:?}");
     assert!(start.get("tty").is_none(), "{start:?}");
     assert!(stream_text(&f, Stream::Output).contains("pipe-mode"));
 
     let (again, _) = import(&r.tree);
     assert_eq!(again["imported"], 0, "{again}");
+}
+
+#[test]
+fn sudo_in_an_exec_session_without_a_tty_is_tied_to_the_only_open_session() {
+    require_e2e!("sudo");
+    sudo_in_an_exec_channel_is_tied_to_the_only_open_session("sudo-exec", "", "agreed");
+}
+
+#[test]
+fn sudo_without_the_session_variable_is_still_tied_to_its_only_open_session() {
+    require_e2e!("sudo");
+    // The user removes the hint: the facts (user, host, one open session) still decide.
+    sudo_in_an_exec_channel_is_tied_to_the_only_open_session(
+        "sudo-nohint",
+        "env -u SESSREC_SESSION ",
+        "absent",
+    );
 }
 
 /// Kills the follower on drop (also when the test fails).
@@ -451,31 +469,6 @@ fn follow_imports_a_running_sudo_as_it_goes() {
 /// The session directories of the tree, as `sessrec list` sees them.
 fn session_id_of(dir: &Path) -> String {
     dir.file_name().unwrap().to_string_lossy().into_owned()
-}
-
-#[test]
-fn sudo_without_the_session_variable_is_still_tied_to_its_only_open_session() {
-    require_e2e!("sudo");
-    let r = Recorded::new("sudo-nohint");
-    // The user removes the hint: the facts (user, host, one open session) still decide.
-    let out = r
-        .sshd
-        .login(&r.user)
-        .exec("env -u SESSREC_SESSION sudo printf 'nohint-%s\\n' ran", b"");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "nohint-ran\n",
-        "{out:?}"
-    );
-    let session = r.ended_session();
-    let (summary, out) = import(&r.tree);
-    assert!(out.status.success(), "{summary} {out:?}");
-    assert!(all_unattributed(&r.tree).is_empty(), "{}", r.tree.listing());
-    let (f, start) = record_for(&sudo_files(&session), "nohint-%s");
-    assert_eq!(start["match"], "only_session", "{start:?}");
-    assert_eq!(start["match_hint"], "absent", "{start:?}");
-    assert_eq!(start["channel"], "channel-1.jsonl", "{start:?}");
-    assert!(stream_text(&f, Stream::Output).contains("nohint-ran"));
 }
 
 #[test]
