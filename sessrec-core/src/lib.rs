@@ -10,6 +10,7 @@ pub mod budget;
 pub mod chain;
 pub mod command;
 pub mod config;
+pub mod exec_args;
 pub mod frames;
 pub mod grant;
 pub mod id;
