@@ -15,6 +15,7 @@ pub mod frames;
 pub mod grant;
 pub mod id;
 pub mod identity;
+pub mod import;
 pub mod reader;
 pub mod record;
 pub mod schema;
