@@ -62,7 +62,7 @@ pub fn as_text(args: &[Vec<u8>]) -> Option<Vec<String>> {
 /// Writes `event` with `args` whole: as the `argv` list when every argument is UTF-8 and the
 /// line fits, else as the long field `cmdline` (with `command.part` lines as needed).
 pub fn write(writer: &mut RecordWriter, mut event: Exec, args: &[Vec<u8>]) -> io::Result<()> {
-    event.argc = Some(args.len() as u64);
+    event.argc.get_or_insert(args.len() as u64);
     event.cmdline = None;
     if let Some(list) = as_text(args) {
         event.argv = Some(list);

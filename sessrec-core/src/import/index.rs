@@ -49,6 +49,11 @@ pub struct LoginSession {
 }
 
 impl LoginSession {
+    /// Reads one session directory; `None` when it holds no record yet.
+    pub fn read(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
+        read_session(dir, id)
+    }
+
     /// Whether `at_us` lies in the session (1 s of slack before login for clock granularity).
     pub fn covers(&self, at_us: i64) -> bool {
         at_us >= self.login_us - 1_000_000 && self.logout_us.is_none_or(|end| at_us <= end)
