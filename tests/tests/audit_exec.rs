@@ -184,8 +184,7 @@ fn vi_shell_escapes_are_recorded_as_what_ran() {
     // that ran it last exec'd vi.
     let parent = execs(&session)
         .into_iter()
-        .filter(|e| e.exec.pid == echo.exec.ppid)
-        .last()
+        .rfind(|e| e.exec.pid == echo.exec.ppid)
         .expect("the process that ran it");
     assert!(
         parent.exec.exe.as_deref().is_some_and(|p| p.contains("vi")),
