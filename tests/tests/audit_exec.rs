@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use sessrec_core::command::Completeness;
@@ -466,4 +467,70 @@ fn a_log_rotation_mid_session_loses_nothing() {
     );
     term.send_line("exit");
     term.wait(T);
+}
+
+#[test]
+fn sudo_logs_are_tied_to_their_login_by_the_audited_exec() {
+    require_e2e!("sudo");
+    let iolog = TempDir::new("iolog");
+    let state = TempDir::new("sudostate");
+    let daemon = AuditDaemon::shared();
+    let _steady = SteadySettings::hold();
+    let _rules = AuditRules::sessrec("aud-sudojoin");
+    let sudo_config = format!(
+        "[sudo]\niolog_dirs = [\"{}\"]\nstate_file = \"{}\"\nsettle_minutes = 0\n",
+        iolog.path().display(),
+        state.path().join("sudo.state").display()
+    );
+    let r = RecordedLogin::launched("aud-sudojoin", Launch::LoginShell, &sudo_config, |b| {
+        b.pam_session("session required pam_loginuid.so")
+    });
+    let importer = AuditImporter::follow(&r.tree, daemon.log_file());
+    let user = r.user.name().to_string();
+    let _sudoers = SudoersDropIn::new(&format!(
+        "Defaults:{user} log_output, log_input, use_pty, iolog_dir={}\n\
+         {user} ALL=(root) NOPASSWD: /usr/bin/id\n",
+        iolog.path().display()
+    ));
+    // Session A idles on a terminal; session B runs sudo without one. Without audit, nothing
+    // tells the two apart.
+    let login = r.sshd.login(&r.user);
+    let mut idle = login.interactive();
+    idle.expect(r"\$ $", T);
+    let first = r.tree.wait_sessions(1, T).remove(0);
+    let out = login.exec("sudo -n /usr/bin/id -u", b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "{out:?}");
+    let sessions = r.tree.wait_sessions(2, T);
+    let second = sessions.iter().find(|s| **s != first).unwrap().clone();
+    wait_exec(&second, "the sudo'd exec", |e| {
+        argv_is(e, &[b"/usr/bin/id", b"-u"])
+    });
+
+    let out = Command::new(products().sudo_iolog_import())
+        .args(["--once", "--json"])
+        .env("SESSREC_CONFIG", r.tree.config_path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let sudo_file = std::fs::read_dir(&second)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("sudo-")
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no sudo record in the session that ran sudo: {}",
+                r.tree.listing()
+            )
+        });
+    let start = only_event(&sudo_file, "sudo.start");
+    assert_eq!(start["match"], "audit", "{start:?}");
+    assert_eq!(start["channel"], "channel-1.jsonl", "{start:?}");
+    idle.send_line("exit");
+    idle.wait(T);
+    drop(importer);
 }
