@@ -38,7 +38,7 @@ use crate::tree::Node;
 /// The file each session's audit records go to.
 pub const AUDIT_FILE: &str = "audit.jsonl";
 /// Bytes of log read at a time.
-const READ_CHUNK: usize = 4 << 20;
+const READ_CHUNK: usize = 1 << 20;
 /// Records of other events after which an event without its closing record counts as whole.
 const COMPLETE_AFTER: u64 = 256;
 /// How far back the session index looks.
@@ -196,6 +196,9 @@ impl Importer {
                     *o = offset;
                 }
                 self.write_ready(false, &mut rescanned, &mut summary)?;
+                // Written events before the first pending one are never read again.
+                let keep_from = self.pending.values().map(|p| p.start).min().unwrap_or(offset);
+                self.state.done_after.retain(|_, start| *start >= keep_from);
             }
             let newest = index == Some(files.len() - 1);
             if newest {
