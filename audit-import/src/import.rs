@@ -184,7 +184,11 @@ impl Importer {
         // The index is read again when an event needs a session newer than it, and every
         // INDEX_MAX_AGE for logouts and channel ends.
         let mut rescanned = false;
-        if Timestamp::now().as_micros().saturating_sub(self.index_at_us) > INDEX_MAX_AGE_US {
+        if Timestamp::now()
+            .as_micros()
+            .saturating_sub(self.index_at_us)
+            > INDEX_MAX_AGE_US
+        {
             self.rescan()?;
             rescanned = true;
         }
