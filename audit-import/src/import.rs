@@ -43,6 +43,8 @@ const READ_CHUNK: usize = 1 << 20;
 const COMPLETE_AFTER: u64 = 256;
 /// How far back the session index looks.
 const INDEX_DAYS: i64 = 31;
+/// How often the kernel's lost counter is read under `--follow`.
+const LOST_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest time the session index is used without reading it again.
 const INDEX_MAX_AGE_US: i64 = 10_000_000;
 
@@ -103,6 +105,8 @@ pub struct Importer {
     /// When the index was read (µs since the epoch): a session that logged in before then is
     /// in it.
     index_at_us: i64,
+    /// When the lost counter was last read.
+    lost_checked: Option<Instant>,
     /// When each session was last read again for its channels.
     session_read_us: HashMap<SessionId, i64>,
     /// The current file and the offset read up to (past `state.position.offset` while events
@@ -158,6 +162,7 @@ impl Importer {
             index: RecordIndex::default(),
             index_at_us: i64::MIN,
             session_read_us: HashMap::new(),
+            lost_checked: None,
             reading: None,
             pending: BTreeMap::new(),
             records_seen: 0,
@@ -238,7 +243,14 @@ impl Importer {
             }
         }
         self.save_position()?;
-        if self.opts.check_lost {
+        // auditctl is a process: at most once a second.
+        if self.opts.check_lost
+            && (last
+                || self
+                    .lost_checked
+                    .is_none_or(|t| t.elapsed() >= LOST_INTERVAL))
+        {
+            self.lost_checked = Some(Instant::now());
             self.check_lost(&mut summary, &mut rescanned)?;
         }
         self.finish_pass(last, &mut summary)?;
