@@ -105,8 +105,9 @@ pub struct Importer {
     /// When the index was read (µs since the epoch): a session that logged in before then is
     /// in it.
     index_at_us: i64,
-    /// When the lost counter was last read.
+    /// When the lost counter was last read, and its value in the saved state.
     lost_checked: Option<Instant>,
+    saved_lost: Option<u64>,
     /// When each session was last read again for its channels.
     session_read_us: HashMap<SessionId, i64>,
     /// The current file and the offset read up to (past `state.position.offset` while events
@@ -163,6 +164,7 @@ impl Importer {
             index_at_us: i64::MIN,
             session_read_us: HashMap::new(),
             lost_checked: None,
+            saved_lost: None,
             reading: None,
             pending: BTreeMap::new(),
             records_seen: 0,
@@ -858,7 +860,13 @@ impl Importer {
                 }
             }
         }
-        self.state.save(&self.opts.state_file)?;
+        // An idle pass changes nothing worth an fsync (a lost mark's time only moves the
+        // start of a later gap earlier).
+        let lost_moved = self.state.lost.map(|l| l.value) != self.saved_lost;
+        if summary.bytes_read > 0 || summary.gaps_written > 0 || lost_moved || last {
+            self.state.save(&self.opts.state_file)?;
+            self.saved_lost = self.state.lost.map(|l| l.value);
+        }
         if last {
             for (_, w) in self.writers.drain() {
                 let anchor = w.writer.close()?;
@@ -867,7 +875,6 @@ impl Importer {
                 }
             }
         }
-        let _ = summary;
         Ok(())
     }
 }
