@@ -8,6 +8,7 @@ use sessrec_core::config::Config;
 
 use crate::args::Parsed;
 use crate::store::Tree;
+use crate::verdict::Verdict;
 
 /// Exit codes (documented in sessrec(1)).
 pub mod exit {
@@ -71,6 +72,9 @@ pub struct Context {
     pub config: Option<Config>,
     pub now_us: i64,
     pub host: String,
+    /// The integrity of each session the command reads, checked before it reads
+    /// ([`crate::gate`]); exports carry it in their metadata.
+    pub integrity: Vec<Verdict>,
 }
 
 impl Context {

@@ -426,7 +426,7 @@ pub fn parse_anchors(text: &str) -> Vec<AnchorLine> {
 }
 
 /// Checks the anchors that name files of this session.
-fn check_anchors(
+pub fn check_anchors(
     session: &SessionRef,
     anchors: &[AnchorLine],
     trusted_uids: &[u32],
@@ -482,8 +482,8 @@ fn check_anchors(
     }
 }
 
-pub fn run(ctx: &Context) -> CmdResult {
-    let json = ctx.args.flag("--json");
+/// The sessions `verify` checks: SESSION, `--all`, or `--since`/`--until`.
+pub fn selected_sessions(ctx: &Context) -> Result<Vec<SessionRef>, Failure> {
     let sessions: Vec<SessionRef> = match (ctx.args.positional.first(), ctx.args.flag("--all")) {
         (Some(_), true) => return Err(Failure::usage("give either SESSION or --all, not both")),
         (Some(arg), false) => {
@@ -515,6 +515,12 @@ pub fn run(ctx: &Context) -> CmdResult {
                 .collect()
         }
     };
+    Ok(sessions)
+}
+
+pub fn run(ctx: &Context) -> CmdResult {
+    let json = ctx.args.flag("--json");
+    let sessions = selected_sessions(ctx)?;
     let anchors = match ctx.args.value("--anchors") {
         Some(path) => {
             let text = std::fs::read_to_string(path)

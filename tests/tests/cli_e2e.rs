@@ -600,3 +600,251 @@ fn html_export_of_a_real_session_in_chromium() {
         "the sftp path is not shown as text in the timeline"
     );
 }
+
+/// The sessrec invocation as another user (`runuser`), for the root-only checks.
+fn sessrec_as(user: &str, dir: &Path, args: &[&str]) -> Output {
+    Command::new("runuser")
+        .args(["-u", user, "--"])
+        .arg(products().sessrec_cli())
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("SESSREC_CONFIG")
+        .output()
+        .expect("run sessrec as another user")
+}
+
+/// The record copy with one byte of recorded output changed in one line (the chain still
+/// parses, so only the hash chain can tell): that line's number.
+fn alter_one_line(channel: &Path) -> usize {
+    let mut lines = channel_lines(channel);
+    let at = lines
+        .iter()
+        .position(|l| String::from_utf8_lossy(l).contains("cli-e2e-42"))
+        .expect("a line with the command's output");
+    let text = String::from_utf8_lossy(&lines[at]).replacen("cli-e2e-42", "cli-e2e-43", 1);
+    lines[at] = text.into_bytes();
+    std::fs::write(channel, lines.concat()).unwrap();
+    at + 1
+}
+
+#[test]
+fn every_view_says_whether_the_record_is_intact() {
+    require_e2e!();
+    let r = recorded();
+    let (_tmp, copy, channel) = tree_copy(r, "cli-e2e-integrity");
+    let channel_name = channel.file_name().unwrap().to_string_lossy().into_owned();
+    let target = format!("{}/{}", r.id, channel_name.trim_end_matches(".jsonl"));
+    // Untouched: every view says verified; exports carry it.
+    let o = sessrec(&copy, &["show", &r.id]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        stdout(&o).starts_with("integrity: verified"),
+        "{}",
+        stdout(&o)
+    );
+    let anchors_arg = r.anchors.to_string_lossy().into_owned();
+    let o = sessrec(&copy, &["show", &r.id, "--anchors", &anchors_arg]);
+    assert!(
+        stdout(&o).contains("integrity: verified against"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sessrec(&copy, &["export", &target, "--format", "asciicast-v2"]);
+    let header: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(
+        header["sessrec"]["integrity"]["status"], "verified",
+        "{header}"
+    );
+
+    // One altered line: every view names it, exports carry it, and the views that render one
+    // session end with status 1.
+    // The chain breaks at the line after the altered one, whose `prev` no longer matches.
+    let line = alter_one_line(&channel) + 1;
+    let damaged = format!("damaged at {channel_name} line {line}");
+    let o = sessrec(&copy, &["show", &r.id]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stdout(&o).starts_with(&format!("integrity: {damaged}")),
+        "{}",
+        stdout(&o)
+    );
+    let o = sessrec(&copy, &["show", &r.id, "--json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "integrity");
+    assert_eq!(first["details"]["damaged_line"], line as u64, "{first}");
+    let o = sessrec(&copy, &["play", &target, "--speed", "1000"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains(&damaged), "{}", stderr(&o));
+    for format in ["asciicast-v2", "asciicast-v3"] {
+        let o = sessrec(&copy, &["export", &target, "--format", format]);
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        let header: serde_json::Value =
+            serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+        let integrity = &header["sessrec"]["integrity"];
+        assert_eq!(integrity["status"], "damaged", "{header}");
+        assert_eq!(integrity["damaged_line"], line as u64, "{header}");
+        assert!(stderr(&o).contains(&damaged), "{}", stderr(&o));
+    }
+    let o = sessrec(&copy, &["export", &target, "--format", "text"]);
+    assert!(
+        stdout(&o).starts_with(&format!("[integrity: {damaged}")),
+        "{}",
+        stdout(&o)
+    );
+    let o = sessrec(&copy, &["export", &target, "--format", "json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(first["integrity"]["status"], "damaged", "{first}");
+    let o = sessrec(&copy, &["search", "exec-out-7"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        stderr(&o).contains(&format!("{}: integrity: {damaged}", r.id)),
+        "{}",
+        stderr(&o)
+    );
+    let o = sessrec(&copy, &["list"]);
+    assert!(stdout(&o).contains(",DAMAGED"), "{}", stdout(&o));
+    assert!(stdout(&o).contains(&damaged), "{}", stdout(&o));
+}
+
+#[test]
+fn the_html_export_carries_the_integrity_verdict() {
+    require_e2e!("npm");
+    let r = recorded();
+    let player = player_dir();
+    let (tmp, copy, channel) = tree_copy(r, "cli-e2e-integrity-html");
+    let channel_name = channel.file_name().unwrap().to_string_lossy().into_owned();
+    let line = alter_one_line(&channel) + 1;
+    let page = tmp.join("page.html");
+    let o = sessrec(
+        &copy,
+        &[
+            "export",
+            &format!("{}/{}", r.id, channel_name.trim_end_matches(".jsonl")),
+            "--format",
+            "html",
+            "--player",
+            &player.to_string_lossy(),
+            "--output",
+            &page.to_string_lossy(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains(&format!(
+            "<p id=\"sessrec-integrity\" data-status=\"damaged\"><b>integrity:</b> damaged at {channel_name} line {line}"
+        )),
+        "{}",
+        &html[..html.len().min(4000)]
+    );
+}
+
+/// The access lines of a record tree (all days).
+fn access_lines(tree: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let mut lines = Vec::new();
+    let Ok(dir) = std::fs::read_dir(tree.join("access")) else {
+        return lines;
+    };
+    let mut files: Vec<PathBuf> = dir.map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for f in files {
+        assert_chain_ok(&f);
+        lines.extend(read_records(&f));
+    }
+    lines
+}
+
+#[test]
+fn every_read_is_logged_with_the_operator_before_it_happens() {
+    require_e2e!();
+    let r = recorded();
+    let (_tmp, copy, _) = tree_copy(r, "cli-e2e-access");
+    let log = AuthLog::mark();
+    let target = format!("{}/1", r.id);
+    let reads: [&[&str]; 5] = [
+        &["show", &r.id],
+        &["play", &target, "--speed", "1000"],
+        &["export", &target, "--format", "json"],
+        &["search", "exec-out-7"],
+        &["verify", &r.id],
+    ];
+    for args in reads {
+        let o = sessrec(&copy, args);
+        assert!(o.status.code().is_some_and(|c| c <= 1), "{args:?}: {o:?}");
+        log.wait_for(
+            &format!(
+                "sessrec\\[[0-9]+\\]: sessrec access: command={} sessions=[^ ]*{}[^ ]* uid=0 user=root ",
+                args[0], r.id
+            ),
+            T,
+        );
+    }
+    // list reads no record content.
+    sessrec(&copy, &["list"]);
+    let lines = access_lines(&copy);
+    let commands: Vec<&str> = lines
+        .iter()
+        .map(|l| l["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["show", "play", "export", "search", "verify"]);
+    for l in &lines {
+        assert_eq!(l["type"], "access");
+        assert!(
+            l["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == r.id.as_str()),
+            "{l:?}"
+        );
+        assert_eq!(l["operator"]["uid"], 0, "{l:?}");
+        assert_eq!(l["operator"]["user"], "root", "{l:?}");
+        assert_eq!(l["record_dir"], copy.to_string_lossy().as_ref());
+    }
+}
+
+#[test]
+fn a_read_that_cannot_be_logged_is_refused() {
+    require_e2e!();
+    let r = recorded();
+    let (_tmp, copy, _) = tree_copy(r, "cli-e2e-access-refused");
+    // Something that is not a directory where the access log goes.
+    std::fs::write(copy.join("access"), b"in the way\n").unwrap();
+    for args in [
+        vec!["show", r.id.as_str()],
+        vec!["export", r.id.as_str(), "--format", "text"],
+        vec!["search", "cli-e2e"],
+        vec!["verify", r.id.as_str()],
+    ] {
+        let o = sessrec(&copy, &args);
+        assert_eq!(o.status.code(), Some(4), "{args:?}: {o:?}");
+        assert!(o.stdout.is_empty(), "{args:?} read without logging: {o:?}");
+        assert!(
+            stderr(&o).contains("refused: every read of the records is logged"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn the_records_are_root_only_and_say_so() {
+    require_e2e!();
+    let r = recorded();
+    let user = TestUser::new("ro", Path::new("/bin/sh"));
+    // The tree as installed: root-only (0700) in a directory anyone can pass.
+    let open = TempDir::new_in(Path::new("/tmp"), "cli-e2e-rootonly", 0o755);
+    let copy = open.join("records");
+    run(Command::new("cp").arg("-a").arg(&r.dir).arg(&copy));
+    let o = sessrec_as(user.name(), &copy, &["list"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(stderr(&o).contains("root-only"), "{}", stderr(&o));
+    let o = sessrec_as(user.name(), &copy, &["doctor"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(stderr(&o).contains("needs root"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("FAIL"), "{}", stdout(&o));
+}

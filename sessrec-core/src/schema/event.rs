@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::{
-    ChannelEnd, ChannelStart, CommandPart, Error, EventBody, Fields, Header, InputMasked, Io,
-    Login, Logout, MaskingSuspended, Notice, Resize, SudoEnd, SudoStart, Suspend, Transfer,
+    Access, ChannelEnd, ChannelStart, CommandPart, Error, EventBody, Fields, Header, InputMasked,
+    Io, Login, Logout, MaskingSuspended, Notice, Resize, SudoEnd, SudoStart, Suspend, Transfer,
     Truncated, BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX, TRUNCATED_SUFFIX,
 };
 
@@ -38,6 +38,7 @@ pub enum Event {
     SudoStart(SudoStart),
     SudoEnd(SudoEnd),
     Suspend(Suspend),
+    Access(Access),
     Unknown(UnknownEvent),
 }
 
@@ -60,7 +61,8 @@ macro_rules! for_each_event_type {
             ChannelEnd,
             SudoStart,
             SudoEnd,
-            Suspend
+            Suspend,
+            Access
         )
     };
 }

@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+mod access;
 mod channel;
 mod define;
 mod diagnostics;
@@ -33,6 +34,7 @@ pub use define::field_name;
 pub(crate) use define::{event_type, present_or_null};
 pub use event::{known_types, Event, Line, UnknownEvent};
 
+pub use access::{Access, KillRequest, Operator};
 pub use channel::{channel_start, command_part, ChannelEnd, ChannelStart, CommandPart};
 pub use diagnostics::{Error, Notice, Truncated};
 pub use header::{key as header_key, Header, HEADER_KEYS, TYPE_KEY};
