@@ -848,3 +848,43 @@ fn the_records_are_root_only_and_say_so() {
     assert!(stderr(&o).contains("needs root"), "{}", stderr(&o));
     assert!(!stdout(&o).contains("FAIL"), "{}", stdout(&o));
 }
+
+#[test]
+fn kill_records_the_operator_and_the_message_as_given() {
+    require_e2e!();
+    let r = RecordedLogin::start("killop");
+    let mut term = r.sshd.login(&r.user).interactive();
+    term.expect(r"\$ $", T);
+    term.send_line("echo live-$((2*21))");
+    term.expect("live-42", T);
+    let session = r.tree.wait_sessions(1, T).remove(0);
+    let id = session_id(&session);
+    let dir = r.tree.record_dir();
+    let message = "maintenance\x1b[31m window\tnow";
+    let o = sessrec(dir, &["kill", &id, "--message", message]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        !stderr(&o).contains("did not record the message"),
+        "{}",
+        stderr(&o)
+    );
+    let channel = channel_files(&session).remove(0);
+    wait_last_event(&channel, "channel.end", T);
+    // The user sees the message with its control characters as spaces.
+    term.expect(
+        "ended by the administrator: maintenance \\[31m window now",
+        T,
+    );
+    let end = only_event(&channel, "channel.end");
+    assert_eq!(end["admin_message"], message, "{end:?}");
+    assert_eq!(end["ended_by"]["uid"], 0, "{end:?}");
+    assert_eq!(end["ended_by"]["user"], "root", "{end:?}");
+    assert_chain_ok(&channel);
+    // The kill is in the access log too.
+    let kills: Vec<_> = access_lines(dir)
+        .into_iter()
+        .filter(|l| l["command"] == "kill")
+        .collect();
+    assert_eq!(kills.len(), 1, "{kills:?}");
+    assert_eq!(kills[0]["sessions"][0], id.as_str());
+}
