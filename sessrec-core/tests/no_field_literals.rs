@@ -56,12 +56,6 @@ const PENDING: &[(&str, &str)] = &[
         "as transfer/sftp/events.rs",
     ),
     (
-        "sessrec/src/live.rs",
-        "CLI views outside show, list, search and export: their module layout is changing",
-    ),
-    ("sessrec/src/kill.rs", "as sessrec/src/live.rs"),
-    ("sessrec/src/verify.rs", "as sessrec/src/live.rs"),
-    (
         "sessrec-core/src/testing/synth.rs",
         "the test and benchmark record generator",
     ),
