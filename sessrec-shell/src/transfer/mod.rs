@@ -17,7 +17,7 @@
 //!    (CLOCK_MONOTONIC since `channel.start`). Stderr is not protocol data: record it as usual.
 //!    These calls never block, never fail and never hold data back.
 //! 3. **Record**: after each relayed chunk (or at each flush), `drain_events()`, and write each
-//!    event with `writer.event("transfer", ev.to_fields())`.
+//!    as its typed line (a `TransferEvent` is a `schema::Transfer`: `writer.write(&*ev)`).
 //! 4. **End**: at channel end, `finish(now_us, exit_status)` returns the last events, including
 //!    a `summary`; write them before `channel.end`. `exit_status` is the command's exit code
 //!    (or 128 + signal), `None` if unknown.
@@ -45,8 +45,8 @@ pub use classify::{classify, TransferCommand, TransferKind};
 pub use environment::transfer_environment;
 #[cfg(test)]
 use event::Direction;
-use event::Protocol;
 pub use event::TransferEvent;
+use event::{Protocol, WireField};
 #[cfg(test)]
 use sessrec_core::config::TransferConfig;
 
@@ -177,38 +177,33 @@ impl TransferMonitor {
         };
         let mut summary = TransferEvent::new(protocol, "summary");
         summary.set_wire(
-            "command",
+            WireField::Command,
             &event::WireText::new(self.command.as_bytes(), MAX_COMMAND_BYTES),
         );
         match self.kind {
             TransferKind::Scp { direction } | TransferKind::Rsync { direction } => {
-                summary.set("direction", direction.as_str());
+                summary.direction = Some(direction.as_str().to_owned());
             }
             TransferKind::Sftp => {}
         }
         if let Decoder::Rsync(r) = &self.decoder {
             r.describe(&mut summary);
         }
-        summary
-            .set("bytes_from_client", self.bytes_from_client)
-            .set("bytes_to_client", self.bytes_to_client);
-        match exit_status {
-            Some(code) => {
-                summary
-                    .set("exit_status", code)
-                    .set("status", if code == 0 { "ok" } else { "failed" });
-            }
-            None => {
-                summary.set("status", "unknown");
-            }
-        }
+        summary.bytes_from_client = Some(self.bytes_from_client);
+        summary.bytes_to_client = Some(self.bytes_to_client);
+        summary.exit_status = exit_status;
+        let status = match exit_status {
+            Some(0) => "ok",
+            Some(_) => "failed",
+            None => "unknown",
+        };
+        summary.status = Some(status.to_owned());
         if protocol != Protocol::Rsync {
-            summary.set("decoded", decoded);
+            summary.decoded = Some(decoded);
         }
         let started = self.first_us.unwrap_or(now_us);
-        summary
-            .set("started_us", started)
-            .set("duration_us", now_us.saturating_sub(started));
+        summary.started_us = Some(started);
+        summary.duration_us = Some(now_us.saturating_sub(started));
         events.push(summary);
         events
     }

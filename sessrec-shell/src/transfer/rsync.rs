@@ -1,8 +1,6 @@
 //! rsync channels: the protocol is not decoded; the command line says what and which way.
 #![forbid(unsafe_code)]
 
-use serde_json::Value;
-
 use super::event::TransferEvent;
 
 /// What an accepted `rsync --server` argv tells about the transfer.
@@ -34,11 +32,8 @@ impl RsyncCommand {
     /// Adds `paths` (the server-side operands) and `options` to the summary. Both are
     /// already bounded: `classify` accepts no word longer than a path may be.
     pub fn describe(&self, ev: &mut TransferEvent) {
-        let list = |items: &[String]| {
-            Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
-        };
-        ev.set("paths", list(&self.paths));
-        ev.set("options", list(&self.options));
+        ev.paths = Some(self.paths.clone());
+        ev.options = Some(self.options.clone());
     }
 }
 
@@ -65,7 +60,7 @@ mod tests {
         let r = RsyncCommand::new(&cmd.argv);
         let mut ev = TransferEvent::new(crate::transfer::Protocol::Rsync, "summary");
         r.describe(&mut ev);
-        assert_eq!(ev.get("paths"), Some(&json!(["/srv/a", "/srv/b"])));
-        assert_eq!(ev.get("options"), Some(&json!(["-logDtprze.iLsfxCIvu"])));
+        assert_eq!(ev.get("paths"), Some(json!(["/srv/a", "/srv/b"])));
+        assert_eq!(ev.get("options"), Some(json!(["-logDtprze.iLsfxCIvu"])));
     }
 }
