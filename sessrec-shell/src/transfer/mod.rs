@@ -41,7 +41,7 @@ mod fuzz;
 #[cfg(test)]
 mod live_tests;
 
-pub use classify::{classify, TransferCommand, TransferKind};
+pub use classify::{classify, Operands, TransferCommand, TransferKind};
 pub use environment::transfer_environment;
 #[cfg(test)]
 use event::Direction;
@@ -76,17 +76,15 @@ pub struct TransferMonitor {
 
 impl TransferMonitor {
     pub fn new(cmd: &TransferCommand) -> Self {
-        let decoder = match cmd.kind {
-            TransferKind::Sftp => Decoder::Sftp(Box::default()),
-            TransferKind::Scp { direction } => {
-                let (path, recursive) = scp_path_and_recursion(&cmd.argv);
-                Decoder::Scp(Box::new(ScpDecoder::new(
-                    direction,
-                    path.as_bytes(),
-                    recursive,
-                )))
+        let decoder = match (cmd.kind, &cmd.operands) {
+            (TransferKind::Scp { direction }, Operands::Scp { path, recursive }) => Decoder::Scp(
+                Box::new(ScpDecoder::new(direction, path.as_bytes(), *recursive)),
+            ),
+            (TransferKind::Rsync { .. }, Operands::Rsync { options, paths }) => {
+                Decoder::Rsync(RsyncCommand::new(options.clone(), paths.clone()))
             }
-            TransferKind::Rsync { .. } => Decoder::Rsync(RsyncCommand::new(&cmd.argv)),
+            // `classify` gives sftp operands with the sftp kind only.
+            _ => Decoder::Sftp(Box::default()),
         };
         TransferMonitor {
             kind: cmd.kind,
@@ -220,22 +218,6 @@ impl TransferMonitor {
     }
 }
 
-/// The path operand of an accepted `scp -t|-f` argv, and whether `-r` was among its flags.
-fn scp_path_and_recursion(argv: &[String]) -> (String, bool) {
-    let mut recursive = false;
-    let mut args = argv.iter().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--" {
-            return (args.next().cloned().unwrap_or_default(), recursive);
-        }
-        match arg.strip_prefix('-') {
-            Some(flags) => recursive |= flags.contains('r'),
-            None => return (arg.clone(), recursive),
-        }
-    }
-    (String::new(), recursive)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,19 +228,13 @@ mod tests {
 
     #[test]
     fn scp_operand_and_recursion_come_from_the_argv() {
-        let argv = |s: &str| cmd(s).argv;
-        assert_eq!(
-            scp_path_and_recursion(&argv("scp -r -t /x")),
-            ("/x".into(), true)
-        );
-        assert_eq!(
-            scp_path_and_recursion(&argv("scp -prf /x")),
-            ("/x".into(), true)
-        );
-        assert_eq!(
-            scp_path_and_recursion(&argv("scp -v -t -- -r")),
-            ("-r".into(), false)
-        );
+        let scp = |s: &str| match cmd(s).operands {
+            Operands::Scp { path, recursive } => (path, recursive),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(scp("scp -r -t /x"), ("/x".into(), true));
+        assert_eq!(scp("scp -prf /x"), ("/x".into(), true));
+        assert_eq!(scp("scp -v -t -- -r"), ("-r".into(), false));
     }
 
     #[test]

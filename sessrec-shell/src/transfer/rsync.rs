@@ -10,23 +10,9 @@ pub struct RsyncCommand {
 }
 
 impl RsyncCommand {
-    /// `argv` as accepted by `classify`: `rsync --server [--sender] OPTIONS . PATH...`.
-    pub fn new(argv: &[String]) -> Self {
-        let args: Vec<&String> = argv
-            .iter()
-            .skip(1)
-            .filter(|a| *a != "--server" && *a != "--sender")
-            .collect();
-        let dot = args.iter().position(|a| *a == ".").unwrap_or(args.len());
-        RsyncCommand {
-            options: args[..dot].iter().map(|s| (*s).clone()).collect(),
-            paths: args
-                .get(dot + 1..)
-                .unwrap_or_default()
-                .iter()
-                .map(|s| (*s).clone())
-                .collect(),
-        }
+    /// The operands `classify` read from an accepted `rsync --server` argv.
+    pub fn new(options: Vec<String>, paths: Vec<String>) -> Self {
+        RsyncCommand { options, paths }
     }
 
     /// Adds `paths` (the server-side operands) and `options` to the summary. Both are
@@ -40,7 +26,7 @@ impl RsyncCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transfer::{classify, Direction, TransferConfig, TransferKind};
+    use crate::transfer::{classify, Direction, Operands, TransferConfig, TransferKind};
     use serde_json::json;
 
     #[test]
@@ -57,7 +43,10 @@ mod tests {
                 direction: Direction::Download
             }
         );
-        let r = RsyncCommand::new(&cmd.argv);
+        let Operands::Rsync { options, paths } = cmd.operands else {
+            panic!("rsync operands: {cmd:?}");
+        };
+        let r = RsyncCommand::new(options, paths);
         let mut ev = TransferEvent::new(crate::transfer::Protocol::Rsync, "summary");
         r.describe(&mut ev);
         assert_eq!(ev.get("paths"), Some(json!(["/srv/a", "/srv/b"])));
