@@ -12,7 +12,7 @@
 //! waits, so in practice nothing is held.
 #![forbid(unsafe_code)]
 
-use super::event::{octal_mode, Direction, Protocol, TransferEvent, WireText};
+use super::event::{octal_mode, Direction, Protocol, TransferEvent, WireField, WireText};
 
 /// OpenSSH reads control lines and replies into 2048-byte buffers: at most 2047 bytes each.
 const MAX_LINE_BYTES: usize = 2047;
@@ -260,14 +260,14 @@ impl ScpDecoder {
     fn give_up(&mut self, now_us: u64, reason: &str) {
         self.finish(now_us);
         let mut ev = TransferEvent::new(Protocol::Scp, "decode_stopped");
-        ev.set_text("reason", reason.as_bytes());
+        ev.set_text(WireField::Reason, reason.as_bytes());
         let (from_client, to_client) = match self.direction {
             Direction::Upload => (self.source_bytes, self.sink_bytes),
             Direction::Download => (self.sink_bytes, self.source_bytes),
         };
-        ev.set("bytes_from_client", from_client)
-            .set("bytes_to_client", to_client)
-            .set("at_us", now_us);
+        ev.bytes_from_client = Some(from_client);
+        ev.bytes_to_client = Some(to_client);
+        ev.at_us = Some(now_us);
         self.events.push(ev);
         self.stopped = true;
         self.source_queue = Vec::new();
@@ -528,29 +528,27 @@ impl ScpDecoder {
 
     fn base_event(&self, op: &'static str) -> TransferEvent {
         let mut ev = TransferEvent::new(Protocol::Scp, op);
-        ev.set_wire("path", &self.path)
-            .set("direction", self.direction.as_str());
+        ev.set_wire(WireField::Path, &self.path);
+        ev.direction = Some(self.direction.as_str().to_owned());
         ev
     }
 
     fn emit_file(&mut self, now_us: u64, file: FileEntry, status: &str, text: Option<&[u8]>) {
         let mut ev = self.base_event("file");
-        ev.set_path("name", &self.relative_name(&file.name));
-        ev.set("mode", octal_mode(file.mode)).set("size", file.size);
-        let bytes_key = match self.direction {
-            Direction::Upload => "bytes_written",
-            Direction::Download => "bytes_read",
-        };
-        ev.set(bytes_key, file.transferred);
-        if let Some(mtime) = file.mtime {
-            ev.set("mtime", mtime);
+        ev.set_path(WireField::Name, &self.relative_name(&file.name));
+        ev.mode = Some(octal_mode(file.mode));
+        ev.size = Some(file.size);
+        match self.direction {
+            Direction::Upload => ev.bytes_written = Some(file.transferred),
+            Direction::Download => ev.bytes_read = Some(file.transferred),
         }
-        ev.set("status", status);
+        ev.mtime = file.mtime;
+        ev.status = Some(status.to_owned());
         if let Some(text) = text {
-            ev.set_text("status_text", text);
+            ev.set_text(WireField::StatusText, text);
         }
-        ev.set("started_us", file.started_us)
-            .set("duration_us", now_us.saturating_sub(file.started_us));
+        ev.started_us = Some(file.started_us);
+        ev.duration_us = Some(now_us.saturating_sub(file.started_us));
         self.events.push(ev);
     }
 
@@ -563,19 +561,20 @@ impl ScpDecoder {
         text: Option<&[u8]>,
     ) {
         let mut ev = self.base_event("dir");
-        ev.set_path("name", &self.relative_name(name));
-        ev.set("mode", octal_mode(mode)).set("status", status);
+        ev.set_path(WireField::Name, &self.relative_name(name));
+        ev.mode = Some(octal_mode(mode));
+        ev.status = Some(status.to_owned());
         if let Some(text) = text {
-            ev.set_text("status_text", text);
+            ev.set_text(WireField::StatusText, text);
         }
-        ev.set("started_us", started_us);
+        ev.started_us = Some(started_us);
         self.events.push(ev);
     }
 
     fn emit_error(&mut self, status: &str, text: &[u8]) {
         let mut ev = self.base_event("error");
-        ev.set("status", status);
-        ev.set_text("status_text", text);
+        ev.status = Some(status.to_owned());
+        ev.set_text(WireField::StatusText, text);
         self.events.push(ev);
     }
 }
