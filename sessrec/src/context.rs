@@ -87,6 +87,23 @@ impl Context {
         }
     }
 
+    /// `--since` and `--until`; an empty range (since not before until) is a usage error.
+    pub fn time_range(&self) -> Result<(Option<i64>, Option<i64>), Failure> {
+        let since = self.time_arg("--since")?;
+        let until = self.time_arg("--until")?;
+        if let (Some(s), Some(u)) = (since, until) {
+            if s >= u {
+                let ts = |us| sessrec_core::time::Timestamp::from_micros(us).to_string();
+                return Err(Failure::usage(format!(
+                    "--since ({}) is not before --until ({}): no session can match",
+                    ts(s),
+                    ts(u)
+                )));
+            }
+        }
+        Ok((since, until))
+    }
+
     pub fn duration_arg(&self, name: &str) -> Result<Option<i64>, Failure> {
         match self.args.value(name) {
             None => Ok(None),

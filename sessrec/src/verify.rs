@@ -474,8 +474,7 @@ pub fn selected_sessions(ctx: &Context) -> Result<Vec<SessionRef>, Failure> {
             {
                 return Err(Failure::usage("give SESSION, --all, or --since/--until"));
             }
-            let since = ctx.time_arg("--since")?;
-            let until = ctx.time_arg("--until")?;
+            let (since, until) = ctx.time_range()?;
             ctx.tree
                 .sessions(since, until)
                 .map_err(|e| Failure::error(e.to_string()))?

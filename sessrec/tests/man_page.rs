@@ -121,5 +121,9 @@ fn no_page_runs_prose_together_in_an_alternating_font_macro() {
             }
         }
     }
-    assert!(found.is_empty(), "prose run together:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "prose run together:\n{}",
+        found.join("\n")
+    );
 }

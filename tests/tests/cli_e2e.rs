@@ -888,3 +888,91 @@ fn kill_records_the_operator_and_the_message_as_given() {
     assert_eq!(kills.len(), 1, "{kills:?}");
     assert_eq!(kills[0]["sessions"][0], id.as_str());
 }
+
+#[test]
+fn time_arguments_mean_what_they_say() {
+    require_e2e!();
+    let r = recorded();
+    // The recorded sessions started minutes ago: a clock time an hour ago (today) finds
+    // them; read as an age, "HH:MM" was hours ago.
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .saturating_sub(3600);
+    let day_start = hour_ago - hour_ago % 86_400;
+    if hour_ago - day_start >= 60 {
+        let clock = format!(
+            "{:02}:{:02}",
+            (hour_ago - day_start) / 3600,
+            (hour_ago - day_start) % 3600 / 60
+        );
+        let o = sessrec(&r.dir, &["list", "--since", &clock, "--json"]);
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        assert!(
+            stdout(&o).contains(&r.id),
+            "--since {clock}: {}",
+            stdout(&o)
+        );
+        let o = sessrec(&r.dir, &["list", "--until", &clock, "--json"]);
+        assert!(
+            !stdout(&o).contains(&r.id),
+            "--until {clock}: {}",
+            stdout(&o)
+        );
+    }
+    let o = sessrec(&r.dir, &["list", "--since", "90"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("has no unit"), "{}", stderr(&o));
+    let o = sessrec(&r.dir, &["list", "--since", "1h", "--until", "2h"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        stderr(&o).contains("is not before --until"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sessrec(
+        &r.dir,
+        &["search", "x", "--since", "today", "--until", "yesterday"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let target = format!("{}/1", r.id);
+    let o = sessrec(&r.dir, &["play", &target, "--from", "10h"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("past the end"), "{}", stderr(&o));
+    let o = sessrec(&r.dir, &["play", &target, "--speed", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("above 0"), "{}", stderr(&o));
+}
+
+#[test]
+fn prune_dry_run_counts_every_session() {
+    require_e2e!();
+    let r = recorded();
+    let o = sessrec(&r.dir, &["prune", "--older-than", "30d", "--dry-run"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        stdout(&o).contains("would remove 0 of 2 session(s); kept 2: 2 started within"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn an_unknown_option_points_to_its_commands_help() {
+    require_e2e!();
+    let r = recorded();
+    let o = sessrec(&r.dir, &["show", &r.id, "--speed", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        stderr(&o).contains("Try `sessrec show --help`."),
+        "{}",
+        stderr(&o)
+    );
+    let o = sessrec(&r.dir, &["--bogus"]);
+    assert!(
+        stderr(&o).contains("Try `sessrec --help`."),
+        "{}",
+        stderr(&o)
+    );
+}
