@@ -177,9 +177,12 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "doctor",
-        usage: "sessrec doctor",
+        usage: "sessrec doctor [--sshd-config FILE] [--pam-service NAME]",
         summary: "check the installation",
-        options: &[],
+        options: &[
+            val("--sshd-config", "FILE", "the sshd configuration in use (default: sshd's own)"),
+            val("--pam-service", "NAME", "the PAM service in use (default: policy.services)"),
+        ],
         positional: (0, 0),
     },
 ];

@@ -976,3 +976,88 @@ fn an_unknown_option_points_to_its_commands_help() {
         stderr(&o)
     );
 }
+
+/// `sessrec doctor` with a configuration and options.
+fn doctor(config: &Path, args: &[&str]) -> Output {
+    Command::new(products().sessrec_cli())
+        .arg("--config")
+        .arg(config)
+        .arg("doctor")
+        .args(args)
+        .env_remove("SESSREC_CONFIG")
+        .output()
+        .expect("run sessrec doctor")
+}
+
+#[test]
+fn doctor_checks_the_sshd_and_pam_service_in_use() {
+    require_e2e!("sudo");
+    // An sshd set up as the quickstart's: forwarding off, only this test's user let in.
+    let r = RecordedLogin::launched("doctorq", Launch::LoginShell, "", |b| {
+        b.config("DisableForwarding yes")
+            .config("PermitTunnel no")
+            .config("PermitUserRC no")
+            .config("PermitUserEnvironment no")
+            .config("PermitListen none")
+            .config("PermitOpen none")
+            .config("AllowUsers srt-doctorq-*")
+            .pam_session("session optional pam_loginuid.so")
+    });
+    let _sudoers = SudoersDropIn::new(&format!("Defaults:{} log_output, use_pty\n", r.user.name()));
+    let sshd_config = r.sshd.config_path().to_string_lossy().into_owned();
+    let o = doctor(
+        r.tree.config_path(),
+        &[
+            "--sshd-config",
+            &sshd_config,
+            "--pam-service",
+            r.sshd.service(),
+        ],
+    );
+    let report = stdout(&o);
+    assert!(
+        !report.contains("FAIL"),
+        "doctor on a correct set-up:\n{report}{}",
+        stderr(&o)
+    );
+    assert_eq!(o.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains(&format!(
+            "/etc/pam.d/{} has a session line",
+            r.sshd.service()
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "{}: forwarding, tunnels, user rc and environment are off",
+            r.user.name()
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("{} is setuid root", r.installed.shell().display())),
+        "{report}"
+    );
+    // The same sshd without DisableForwarding is found wanting, through the same options.
+    let lax = r.tree.dir().join("sshd_config.lax");
+    let text = std::fs::read_to_string(r.sshd.config_path())
+        .unwrap()
+        .replace("DisableForwarding yes", "DisableForwarding no");
+    std::fs::write(&lax, text).unwrap();
+    let o = doctor(
+        r.tree.config_path(),
+        &[
+            "--sshd-config",
+            &lax.to_string_lossy(),
+            "--pam-service",
+            r.sshd.service(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("DisableForwarding is not yes"),
+        "{}",
+        stdout(&o)
+    );
+}
