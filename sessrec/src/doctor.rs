@@ -794,7 +794,7 @@ pub fn sudoers_findings(text: &str, users: &[String]) -> Vec<(Level, String)> {
         };
         // Later lines win, as in sudo.
         let mut on = false;
-        for (scope, options) in defaults.iter().filter(|(s, _)| applies(s)) {
+        for (_, options) in defaults.iter().filter(|(s, _)| applies(s)) {
             for w in options {
                 if *w == opt {
                     on = true;
