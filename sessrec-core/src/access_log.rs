@@ -23,6 +23,8 @@ use crate::writer::{RecordWriter, WriterOptions};
 
 /// The access log's directory under the record tree.
 pub const ACCESS_DIR: &str = "access";
+/// Longest access line.
+pub const ACCESS_LINE_MAX: usize = 256 * 1024;
 
 /// The file name of a day's access log.
 pub fn file_name(day: (i64, u32, u32)) -> String {
@@ -96,7 +98,13 @@ pub fn append(record_dir: &Path, host: &str, access: &Access) -> io::Result<Path
         actor: String::new(),
     };
     let handle = locked.try_clone()?;
-    let mut writer = RecordWriter::resume(handle, ctx, WriterOptions::default())?;
+    // Room for the session list of a tree-wide read (thousands of ids); a longer one is cut
+    // by the writer, which notes its length, and `session_count` still says how many.
+    let opts = WriterOptions {
+        max_line_bytes: ACCESS_LINE_MAX,
+        ..WriterOptions::default()
+    };
+    let mut writer = RecordWriter::resume(handle, ctx, opts)?;
     writer.write(access)?;
     writer.close()?;
     drop(locked);

@@ -95,6 +95,7 @@ pub fn log(
         command: Some(command.to_string()),
         args: Some(args.iter().map(|a| escape_control(a)).collect()),
         sessions: Some(sessions.to_vec()),
+        session_count: Some(sessions.len() as u64),
         record_dir: Some(record_dir.display().to_string()),
         operator: Some(op.clone()),
         ..Default::default()

@@ -56,6 +56,8 @@ event_type! {
         /// Sessions the command read or ended; for a tree-wide command (`search`,
         /// `verify --all`), the sessions it looked at.
         sessions: Vec<String>,
+        /// How many sessions that is (also when a very long list had to be cut).
+        session_count: u64,
         /// The record tree read.
         record_dir: String,
         operator: Operator,
