@@ -111,6 +111,41 @@ pub fn append(record_dir: &Path, host: &str, access: &Access) -> io::Result<Path
     Ok(record_dir.join(ACCESS_DIR).join(name))
 }
 
+/// Checks the chain of every access log file under `record_dir` (each read under a shared lock,
+/// so a line being appended is never seen half-written). No access directory: nothing to check.
+pub fn verify_all(record_dir: &Path) -> io::Result<Vec<(PathBuf, crate::reader::VerifyReport)>> {
+    let dir = record_dir.join(ACCESS_DIR);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("access-") && n.ends_with(".jsonl"))
+        })
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        let file = File::open(&path)?;
+        let locked: Flock<File> =
+            Flock::lock(file, FlockArg::LockShared).map_err(|(_, errno)| io::Error::from(errno))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let report =
+            crate::reader::verify_lines(crate::reader::LineIter::new(locked.try_clone()?), &name)?;
+        drop(locked);
+        out.push((path, report));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1064,3 +1064,40 @@ fn doctor_checks_the_sshd_and_pam_service_in_use() {
         stdout(&o)
     );
 }
+
+#[test]
+fn verify_all_finds_an_edited_access_log() {
+    require_e2e!();
+    let r = recorded();
+    let (_tmp, copy, _) = tree_copy(r, "cli-e2e-access-edit");
+    let _ = std::fs::remove_dir_all(copy.join("access"));
+    sessrec(&copy, &["show", &r.id]);
+    sessrec(&copy, &["show", &r.id]);
+    let o = sessrec(&copy, &["verify", "--all"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("OK         access log"),
+        "{}",
+        stdout(&o)
+    );
+    // Whoever read the records removes the trace of their first read.
+    let file = std::fs::read_dir(copy.join("access"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut lines = channel_lines(&file);
+    lines.remove(0);
+    std::fs::write(&file, lines.concat()).unwrap();
+    let o = sessrec(&copy, &["verify", "--all"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "broken: {}:1: prev is not the chain's start value",
+            file.display()
+        )),
+        "{}",
+        stdout(&o)
+    );
+}
