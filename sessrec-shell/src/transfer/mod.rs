@@ -120,11 +120,12 @@ impl TransferMonitor {
     }
 
     /// Server→client bytes coming next that need only be counted: a DATA payload for SFTP,
-    /// everything for rsync (only its byte counts are recorded).
+    /// a downloaded file's data for scp, everything for rsync (only its byte counts are
+    /// recorded).
     pub fn server_to_client_skippable(&self) -> usize {
         match &self.decoder {
             Decoder::Sftp(d) => d.server_to_client_skippable(),
-            Decoder::Scp(_) => 0,
+            Decoder::Scp(d) => d.server_to_client_skippable(),
             Decoder::Rsync(_) => usize::MAX,
         }
     }
@@ -133,8 +134,10 @@ impl TransferMonitor {
     pub fn server_to_client_skipped(&mut self, now_us: u64, n: usize) {
         self.first_us.get_or_insert(now_us);
         self.bytes_to_client += n as u64;
-        if let Decoder::Sftp(d) = &mut self.decoder {
-            d.server_to_client_skipped(now_us, n);
+        match &mut self.decoder {
+            Decoder::Sftp(d) => d.server_to_client_skipped(now_us, n),
+            Decoder::Scp(d) => d.server_to_client_skipped(now_us, n),
+            Decoder::Rsync(_) => {}
         }
     }
 
