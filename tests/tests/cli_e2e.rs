@@ -1101,3 +1101,50 @@ fn verify_all_finds_an_edited_access_log() {
         stdout(&o)
     );
 }
+
+#[test]
+fn the_access_log_names_the_person_behind_sudo() {
+    require_e2e!("sudo");
+    let r = RecordedLogin::launched("accop", Launch::LoginShell, "", |b| {
+        b.pam_session("session required pam_loginuid.so")
+    });
+    let dir = r.tree.record_dir().to_path_buf();
+    let cli = products().sessrec_cli();
+    let _sudo = SudoersDropIn::new(&format!(
+        "{} ALL=(root) NOPASSWD: {}\n",
+        r.user.name(),
+        cli.display()
+    ));
+    let mut term = r.sshd.login(&r.user).interactive();
+    term.expect(r"\$ $", T);
+    let session = r.tree.wait_sessions(1, T).remove(0);
+    let id = session_id(&session);
+    // An operator logged in through the recorded sshd reads a record as root.
+    term.send_line(&format!(
+        "sudo {} --dir {} show {id} >/dev/null; echo shown-$?",
+        cli.display(),
+        dir.display()
+    ));
+    term.expect("shown-0", T);
+    term.send_line("exit");
+    term.wait_code(0, T);
+    let shows: Vec<_> = access_lines(&dir)
+        .into_iter()
+        .filter(|l| l["command"] == "show")
+        .collect();
+    assert_eq!(shows.len(), 1, "{shows:?}");
+    let op = &shows[0]["operator"];
+    assert_eq!(op["uid"], 0, "{op}");
+    assert_eq!(op["loginuid"], r.user.uid(), "{op}");
+    assert_eq!(op["login_user"], r.user.name(), "{op}");
+    assert!(op["audit_session"].is_u64(), "{op}");
+    assert_eq!(op["actor"], r.user.name(), "{op}");
+    assert_eq!(op["actor_source"], "unix-user", "{op}");
+    assert_eq!(op["operator_session"], id.as_str(), "{op}");
+    assert!(
+        op["tty"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("/dev/pts/")),
+        "{op}"
+    );
+}
