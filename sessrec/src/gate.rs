@@ -15,11 +15,11 @@ use crate::store::{split_target, SessionRef};
 use crate::summary::summarize;
 use crate::verdict::Verdict;
 
-/// Commands that read record content, so are logged.
+/// Commands that read record content, end a session or delete records, so are logged.
 pub fn reads_content(command: &str) -> bool {
     matches!(
         command,
-        "show" | "play" | "export" | "search" | "verify" | "kill"
+        "show" | "play" | "export" | "search" | "verify" | "kill" | "prune"
     )
 }
 
@@ -45,6 +45,21 @@ fn sessions_of(ctx: &Context, command: &str) -> Result<Vec<SessionRef>, Failure>
                 .collect())
         }
         "verify" => crate::verify::selected_sessions(ctx),
+        "prune" => {
+            // The candidates: sessions that started before the cutoff (prune keeps live ones
+            // and those that ended within the period, and says so).
+            let Some(age) = ctx.duration_arg("--older-than")? else {
+                return Ok(Vec::new());
+            };
+            let cutoff = ctx.now_us - age;
+            Ok(ctx
+                .tree
+                .sessions(None, Some(cutoff))
+                .map_err(|e| Failure::error(e.to_string()))?
+                .into_iter()
+                .filter(|s| s.start_hint_us < cutoff)
+                .collect())
+        }
         _ => Ok(Vec::new()),
     }
 }

@@ -952,8 +952,14 @@ fn time_arguments_mean_what_they_say() {
 fn prune_dry_run_counts_every_session() {
     require_e2e!();
     let r = recorded();
-    let o = sessrec(&r.dir, &["prune", "--older-than", "30d", "--dry-run"]);
+    let (_tmp, copy, _) = tree_copy(r, "cli-e2e-prune");
+    let _ = std::fs::remove_dir_all(copy.join("access"));
+    let o = sessrec(&copy, &["prune", "--older-than", "30d", "--dry-run"]);
     assert!(o.status.success(), "{o:?}");
+    // Deleting records is logged like reading them.
+    let lines = access_lines(&copy);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["command"], "prune");
     assert!(
         stdout(&o).contains("would remove 0 of 2 session(s); kept 2: 2 started within"),
         "{}",

@@ -46,8 +46,8 @@ pub struct Operator {
 }
 
 event_type! {
-    /// One read of record content (`show`, `play`, `export`, `search`, `verify`) or one
-    /// `kill`, in the access log `<record_dir>/access/access-YYYY-MM-DD.jsonl`.
+    /// One read of record content (`show`, `play`, `export`, `search`, `verify`), one `kill`
+    /// or one `prune`, in the access log `<record_dir>/access/access-YYYY-MM-DD.jsonl`.
     pub struct Access = "access" {
         /// The subcommand.
         command: String,
