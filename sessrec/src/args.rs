@@ -52,6 +52,11 @@ pub const GLOBAL: &[OptSpec] = &[
         "FILE",
         "configuration file (default: $SESSREC_CONFIG or /etc/sessrec/sessrec.toml)",
     ),
+    val(
+        "--host",
+        "HOST",
+        "central tree: only the sessions of hosts matching HOST (a shell glob)",
+    ),
     flag("--help", "show help"),
     flag("--version", "show the version"),
 ];

@@ -88,9 +88,11 @@ fn dispatch(name: &str, args: Parsed, argv: &[String]) -> CmdResult {
             .map(|c| c.record_dir.clone())
             .unwrap_or_else(|| PathBuf::from("/var/log/sessrec")),
     };
+    let mut tree = Tree::new(root);
+    tree.host_filter = args.value("--host").map(str::to_string);
     let mut ctx = Context {
         args,
-        tree: Tree::new(root),
+        tree,
         config,
         now_us: sessrec_core::time::Timestamp::now().as_micros(),
         host: sessrec_core::sys::hostname(),

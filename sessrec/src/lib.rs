@@ -8,6 +8,7 @@
 pub mod access;
 pub mod args;
 pub mod cast;
+pub mod central;
 pub mod cli;
 pub mod conceal;
 pub mod context;

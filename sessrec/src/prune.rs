@@ -59,8 +59,9 @@ pub fn run(ctx: &Context) -> CmdResult {
             std::fs::remove_dir_all(&s.dir)
                 .map_err(|e| Failure::error(format!("{}: {e}", s.dir.display())))?;
             writeln!(out, "removed {}", crate::records::path_display(&s.dir))?;
-            // Empty date directories go too.
-            let mut dir = s.dir.parent();
+            // Empty date directories go too; a central tree's host directory stays (the host
+            // is still known).
+            let mut dir = s.dir.parent().filter(|_| s.host.is_none());
             while let Some(d) = dir {
                 if d == ctx.tree.root || std::fs::remove_dir(d).is_err() {
                     break;

@@ -191,6 +191,15 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
                 last = Some(m);
             }
         }
+        if let Some(text) = crate::central::misfiled(session.host.as_deref(), first.as_ref()) {
+            result.problems.push(Problem {
+                file: path.clone(),
+                line: 1,
+                severity: Severity::Broken,
+                cut_short: false,
+                text,
+            });
+        }
         match kind {
             FileKind::Session => {
                 if let Some(l) = last.filter(|l| {

@@ -543,4 +543,36 @@ fn live_recorded_sessions_are_shipped_while_they_run() {
     p.assert_all_shipped();
     let shipped = fs::read_to_string(&central).expect("central channel file");
     assert!(shipped.contains("channel.end"), "{shipped}");
+
+    // The receiver's tree is read as it was written: the session is listed under its host,
+    // verified, shown and found by search, without any copying.
+    let id = session
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("session id")
+        .to_string();
+    let host = sessrec_core::sys::hostname();
+    let cli = |args: &[&str]| {
+        let o = Command::new(products().sessrec_cli())
+            .arg("--dir")
+            .arg(&p.central)
+            .args(args)
+            .env_remove("SESSREC_CONFIG")
+            .output()
+            .expect("run sessrec");
+        assert!(o.status.success(), "sessrec {args:?}: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let listed = cli(&["--host", &host, "list", "--json"]);
+    let row: Value = listed
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("list --json line"))
+        .find(|v| v["session"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} not listed centrally:\n{listed}"));
+    assert_eq!(row["host_dir"], host.as_str(), "{row}");
+    assert_eq!(row["state"], "closed", "{row}");
+    assert_eq!(row["verify"]["ok"], true, "{row}");
+    assert!(cli(&["show", &id]).contains("echo live-"));
+    assert!(cli(&["search", "--fixed-strings", "n-3000"]).contains(&id));
+    cli(&["verify", &id]);
 }
