@@ -83,9 +83,12 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "show",
-        usage: "sessrec show SESSION [--json]",
+        usage: "sessrec show SESSION [--verbose] [--json]",
         summary: "timeline of a session",
-        options: &[flag("--json", "one JSON object per timeline entry")],
+        options: &[
+            flag("--verbose", "also every bookkeeping field of every line"),
+            flag("--json", "one JSON object per timeline entry"),
+        ],
         positional: (1, 1),
     },
     CmdSpec {

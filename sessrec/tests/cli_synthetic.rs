@@ -398,9 +398,10 @@ fn show_flags_concealed_commands_and_echo_mismatch() {
         line("curl -s evil.example").contains("concealed: erased from the screen"),
         "{out}"
     );
-    let cd = line("$ cd /us");
+    // Resolved from the screen, with the keys beside it.
+    let cd = line("$ cd /usr/");
     assert!(
-        cd.contains("guess: tab completion") && cd.contains("screen showed \"cd /usr/\""),
+        cd.contains("completed on screen; keys: \"cd /us\"") && !cd.contains("guess"),
         "{cd}"
     );
     assert!(!line("$ echo visible").contains('['), "{out}");

@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 mod channel;
 mod define;
 mod diagnostics;
+mod display;
 mod event;
 mod header;
 mod io;
@@ -35,6 +36,7 @@ pub use event::{known_types, Event, Line, UnknownEvent};
 
 pub use channel::{channel_start, command_part, ChannelEnd, ChannelStart, CommandPart};
 pub use diagnostics::{Error, Notice, Truncated};
+pub use display::{bookkeeping_fields, headline_fields};
 pub use header::{key as header_key, Header, HEADER_KEYS, TYPE_KEY};
 pub use io::{io_fields, Frame, InputMasked, Io, MaskingSuspended, Resize};
 pub use session::{AuthMethod, Certificate, ConnectionHint, Login, Logout, LogoutChannel};

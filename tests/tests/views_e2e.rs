@@ -1,0 +1,451 @@
+//! What the operator's views (`show`, `export`, `search`, `list`, `play`) make of real recorded
+//! sessions: nothing recorded is dropped, nothing is invented, damage and withheld input are
+//! named for what they are. One set of sessions is recorded through a private sshd (an
+//! interactive shell that clears its screen, types with echo off, uses tab completion and runs
+//! vi, top, less and a long `find`; an exec channel killed by a signal; a pipe channel writing
+//! to stdout and stderr; an sftp and an rsync transfer; a session ended by `sessrec kill`) and
+//! every check reads a copy of that tree.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+use sessrec_tests::run_sessrec as sessrec;
+use sessrec_tests::*;
+
+const T: Duration = Duration::from_secs(30);
+/// The end of a bash prompt (after a redraw of a wrapped line, with an erase to the end).
+const PROMPT: &str = r"\$ (\x1b\[K)?$";
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn ok(o: Output) -> String {
+    assert!(o.status.success(), "{o:?}");
+    stdout(&o)
+}
+
+fn session_id(session_dir: &Path) -> String {
+    session_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("session dir name")
+        .to_string()
+}
+
+/// The sessions of the shared recording, by what they hold.
+struct Recorded {
+    _scratch: TempDir,
+    dir: PathBuf,
+    /// The interactive shell.
+    shell: String,
+    /// `kill -TERM $$` in an exec channel.
+    killed: String,
+    /// An exec channel writing to stdout and stderr (pipe mode).
+    pipe: String,
+    sftp: String,
+    rsync: String,
+    /// Ended by `sessrec kill --message`.
+    admin: String,
+    /// The file vi wrote.
+    vi_file: String,
+}
+
+fn recorded() -> &'static Recorded {
+    static RECORDED: OnceLock<Recorded> = OnceLock::new();
+    RECORDED.get_or_init(record)
+}
+
+/// The one session that appeared since `before`.
+fn new_session(tree: &RecordTree, before: &[PathBuf]) -> PathBuf {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let now: Vec<PathBuf> = tree
+            .sessions()
+            .into_iter()
+            .filter(|s| !before.contains(s))
+            .collect();
+        if now.len() == 1 {
+            let s = now.into_iter().next().unwrap();
+            wait_last_event(&s.join("session.jsonl"), "logout", T);
+            return s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "expected one new session: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn interactive_shell(r: &RecordedLogin, vi_file: &str) {
+    let mut term = r.sshd.login(&r.user).env("TERM", "xterm").interactive();
+    term.expect(PROMPT, T);
+    term.send_line("export SECRET_MARKER=m4rk-71; echo shown-$SECRET_MARKER");
+    term.expect("shown-m4rk-71", T);
+    term.expect(PROMPT, T);
+    term.send_line("clear");
+    term.expect(PROMPT, T);
+    term.send_line(r"echo 'back\slash-9'");
+    term.expect(r"back\\slash-9\r\n", T);
+    term.expect(PROMPT, T);
+    // Completed by the shell: the screen shows the whole name.
+    term.send("/usr/bin/whoam\t");
+    term.expect("whoami ", T);
+    term.send("\r");
+    term.expect(PROMPT, T);
+    // Typed with echo off: recorded, never shown.
+    term.send_line("stty -echo");
+    term.expect(PROMPT, T);
+    term.send_line("echo hidden-cmd > /dev/null");
+    term.expect(PROMPT, T);
+    term.send_line("stty echo");
+    term.expect(PROMPT, T);
+    // Full-screen programs: their keys are not shell commands.
+    term.send_line(&format!("vi {vi_file}"));
+    wait_foreground(&["vi", vi_file], T);
+    std::thread::sleep(Duration::from_millis(500));
+    term.send("ihello from vi\x1b");
+    std::thread::sleep(Duration::from_millis(300));
+    term.send(":wq\r");
+    term.expect(PROMPT, T);
+    term.send_line("top");
+    wait_foreground(&["top"], T);
+    std::thread::sleep(Duration::from_millis(800));
+    term.send("q");
+    term.expect(PROMPT, T);
+    term.send_line("less /etc/passwd");
+    wait_foreground(&["less", "/etc/passwd"], T);
+    std::thread::sleep(Duration::from_millis(500));
+    term.send("q");
+    term.expect(PROMPT, T);
+    term.send_line("find /usr/share -maxdepth 3; echo find-$((1+1))-done");
+    term.expect("find-2-done", T);
+    term.expect(PROMPT, T);
+    term.send_line("exit");
+    term.wait_code(0, T);
+}
+
+fn record() -> Recorded {
+    let r = RecordedLogin::launched("views", Launch::LoginShell, "", |b| b);
+    let scratch = TempDir::new("views-e2e");
+    let home = format!("/home/{}", r.user.name());
+    let vi_file = format!("{home}/vi-notes.txt");
+
+    let before = r.tree.sessions();
+    interactive_shell(&r, &vi_file);
+    let shell = new_session(&r.tree, &before);
+
+    let before = r.tree.sessions();
+    let out = r.sshd.login(&r.user).exec("kill -TERM $$", b"");
+    assert!(!out.status.success(), "{out:?}");
+    let killed = new_session(&r.tree, &before);
+
+    let before = r.tree.sessions();
+    let out = r.sshd.login(&r.user).exec(
+        "printf 'pipe-1\\npipe-2\\n'; printf 'to-stderr-5\\n' >&2",
+        b"",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let pipe = new_session(&r.tree, &before);
+
+    let before = r.tree.sessions();
+    let local = scratch.join("upload.txt");
+    std::fs::write(&local, b"payload\n").unwrap();
+    let batch = format!(
+        "put {} up.txt\nls -l\nget up.txt {}\n",
+        local.display(),
+        scratch.join("down.txt").display()
+    );
+    let out = r.sshd.login(&r.user).sftp_batch(&batch, T);
+    assert!(out.status.success(), "{out:?}");
+    let sftp = new_session(&r.tree, &before);
+
+    let before = r.tree.sessions();
+    std::fs::create_dir_all(scratch.join("rs")).unwrap();
+    std::fs::write(scratch.join("rs/one.bin"), vec![7u8; 20_000]).unwrap();
+    let login = r.sshd.login(&r.user);
+    let out = login.rsync(
+        &[
+            "-a",
+            &format!("{}/", scratch.join("rs").display()),
+            &login.remote_path("rs-dest/"),
+        ],
+        T,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let rsync = new_session(&r.tree, &before);
+
+    let before = r.tree.sessions();
+    let mut term = r.sshd.login(&r.user).interactive();
+    term.expect(PROMPT, T);
+    let admin = loop {
+        let now: Vec<PathBuf> = r
+            .tree
+            .sessions()
+            .into_iter()
+            .filter(|s| !before.contains(s))
+            .collect();
+        if let [s] = now.as_slice() {
+            if !channel_files(s).is_empty() {
+                break s.clone();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let o = sessrec(
+        r.tree.record_dir(),
+        &["kill", &session_id(&admin), "--message", "ended-by-op-3"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    term.wait(T);
+    wait_last_event(&admin.join("session.jsonl"), "logout", T);
+
+    let dir = scratch.join("records");
+    run(Command::new("cp")
+        .arg("-a")
+        .arg(r.tree.record_dir())
+        .arg(&dir));
+    Recorded {
+        dir,
+        shell: session_id(&shell),
+        killed: session_id(&killed),
+        pipe: session_id(&pipe),
+        sftp: session_id(&sftp),
+        rsync: session_id(&rsync),
+        admin: session_id(&admin),
+        vi_file,
+        _scratch: scratch,
+    }
+}
+
+fn show(r: &Recorded, id: &str, extra: &[&str]) -> String {
+    let mut args = vec!["show", id];
+    args.extend_from_slice(extra);
+    ok(sessrec(&r.dir, &args))
+}
+
+fn show_json(r: &Recorded, id: &str) -> Vec<Value> {
+    show(r, id, &["--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The timeline's command lines (`typed` entries), as shown.
+fn typed_lines(shown: &str) -> Vec<&str> {
+    shown
+        .lines()
+        .filter(|l| l.split_whitespace().nth(4) == Some("typed"))
+        .collect()
+}
+
+// ---- never drop ----------------------------------------------------------------------------
+
+#[test]
+fn text_export_keeps_what_clear_erased_once_and_in_order() {
+    require_e2e!("vi", "top", "less");
+    let r = recorded();
+    let text = ok(sessrec(&r.dir, &["export", &r.shell, "--format", "text"]));
+    assert_eq!(
+        text.matches("export SECRET_MARKER=m4rk-71").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(text.matches("shown-m4rk-71").count(), 1, "{text}");
+    let marker = text.find("shown-m4rk-71").unwrap();
+    let later = text.find("back\\slash-9").expect("later output");
+    assert!(marker < later, "in order: {text}");
+    assert!(text.contains("[cleared]"), "marked as cleared: {text}");
+    // The editor's screen is there, marked as the alternate screen.
+    assert!(text.contains("hello from vi"), "{text}");
+    assert!(text.contains("[alternate screen]"), "{text}");
+    assert_eq!(text.matches("find-2-done").count(), 1, "{text}");
+}
+
+#[test]
+fn typed_text_export_holds_input_typed_with_echo_off() {
+    require_e2e!("vi", "top", "less");
+    let r = recorded();
+    let text = ok(sessrec(
+        &r.dir,
+        &["export", &r.shell, "--format", "text", "--typed"],
+    ));
+    assert!(text.contains("hidden-cmd"), "{text}");
+}
+
+#[test]
+fn show_names_the_killing_signal() {
+    require_e2e!();
+    let r = recorded();
+    let shown = show(r, &r.killed, &[]);
+    let end = shown
+        .lines()
+        .find(|l| l.contains("channel.end"))
+        .expect("channel.end");
+    assert!(end.contains("signal 15 (SIGTERM)"), "{shown}");
+    assert!(!end.contains("(exit)"), "{shown}");
+}
+
+#[test]
+fn show_has_the_operators_message() {
+    require_e2e!();
+    let r = recorded();
+    let shown = show(r, &r.admin, &[]);
+    assert!(shown.contains("ended-by-op-3"), "{shown}");
+}
+
+#[test]
+fn show_has_rsync_paths_and_byte_counts() {
+    require_e2e!("rsync");
+    let r = recorded();
+    let shown = show(r, &r.rsync, &[]);
+    let summary = shown
+        .lines()
+        .find(|l| l.contains("transfer") && l.contains("summary"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(summary.contains("rs-dest/"), "{summary}");
+    assert!(summary.contains("bytes_from_client="), "{summary}");
+    assert!(summary.contains("bytes_to_client="), "{summary}");
+}
+
+#[test]
+fn show_has_the_sftp_stat_summary() {
+    require_e2e!("sftp");
+    let r = recorded();
+    let shown = show(r, &r.sftp, &[]);
+    let json = show_json(r, &r.sftp);
+    let stat = json
+        .iter()
+        .find(|e| e["details"]["op"] == "stat_summary")
+        .unwrap_or_else(|| panic!("no stat_summary in the record\n{shown}"));
+    let count = stat["details"]["count"].as_u64().unwrap();
+    let line = shown
+        .lines()
+        .find(|l| l.contains("stat_summary"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(line.contains(&format!("count={count}")), "{line}");
+}
+
+#[test]
+fn show_verbose_has_every_field_of_every_line() {
+    require_e2e!("vi", "top", "less", "rsync", "sftp");
+    let r = recorded();
+    for id in [&r.shell, &r.killed, &r.pipe, &r.sftp, &r.rsync, &r.admin] {
+        let verbose = show(r, id, &["--verbose"]);
+        for entry in show_json(r, id) {
+            let Some(details) = entry["details"].as_object() else {
+                continue;
+            };
+            if entry["type"] == "typed" {
+                continue;
+            }
+            for (k, v) in details {
+                // The type is the entry's column; `command_complete` is the view's own.
+                if ["line", "type", "command_complete"].contains(&k.as_str()) || v.is_null() {
+                    continue;
+                }
+                assert!(
+                    verbose.contains(&format!("{k}=")) || verbose.contains(&format!("{k}: ")),
+                    "{id}: field {k} of {} not shown\n{verbose}",
+                    entry["type"]
+                );
+            }
+        }
+    }
+}
+
+// ---- never invent --------------------------------------------------------------------------
+
+#[test]
+fn keys_typed_in_full_screen_programs_are_not_commands() {
+    require_e2e!("vi", "top", "less");
+    let r = recorded();
+    let shown = show(r, &r.shell, &[]);
+    let typed = typed_lines(&shown);
+    for bad in ["ihello", ":wq", "$ q", "qtop"] {
+        assert!(
+            !typed.iter().any(|l| l.contains(bad)),
+            "{bad} shown as a command:\n{shown}"
+        );
+    }
+    for good in [
+        format!("$ vi {}", r.vi_file),
+        "$ top".into(),
+        "$ less /etc/passwd".into(),
+        "$ clear".into(),
+    ] {
+        assert!(
+            typed.iter().any(|l| l.contains(&good)),
+            "{good} missing:\n{shown}"
+        );
+    }
+}
+
+#[test]
+fn tab_completion_is_resolved_from_the_screen() {
+    require_e2e!("vi", "top", "less");
+    let r = recorded();
+    let shown = show(r, &r.shell, &[]);
+    assert!(
+        typed_lines(&shown)
+            .iter()
+            .any(|l| l.contains("$ /usr/bin/whoami") && l.contains("completed on screen")),
+        "{shown}"
+    );
+}
+
+#[test]
+fn concealed_is_only_flagged_for_hidden_lines() {
+    require_e2e!("vi", "top", "less");
+    let r = recorded();
+    let shown = show(r, &r.shell, &[]);
+    assert!(!shown.contains("concealed"), "{shown}");
+    let hidden = typed_lines(&shown)
+        .into_iter()
+        .find(|l| l.contains("hidden-cmd"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(hidden.contains("no echo"), "{hidden}");
+}
+
+#[test]
+fn backslashes_are_shown_once() {
+    require_e2e!("vi", "top", "less");
+    let r = recorded();
+    let shown = show(r, &r.shell, &[]);
+    assert!(shown.contains(r"$ echo 'back\slash-9'"), "{shown}");
+}
+
+// ---- rough edges ---------------------------------------------------------------------------
+
+#[test]
+fn pipe_channels_export_with_carriage_returns_and_stderr_apart() {
+    require_e2e!();
+    let r = recorded();
+    let cast = ok(sessrec(
+        &r.dir,
+        &["export", &r.pipe, "--format", "asciicast-v2"],
+    ));
+    let output: String = cast
+        .lines()
+        .skip(1)
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e[1] == "o")
+        .map(|e| e[2].as_str().unwrap().to_owned())
+        .collect();
+    assert!(output.contains("pipe-1\r\npipe-2\r\n"), "{output:?}");
+    let json = ok(sessrec(&r.dir, &["export", &r.pipe, "--format", "json"]));
+    assert!(
+        json.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| v["stream"] == "e"
+                && v["text"].as_str().unwrap_or("").contains("to-stderr-5")),
+        "{json}"
+    );
+    let o = sessrec(&r.dir, &["search", "to-stderr-5", "--json"]);
+    let hit: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(hit["stream"], "stderr", "{hit}");
+}
