@@ -11,7 +11,7 @@
 use sessrec_core::id::SessionId;
 
 use crate::iolog::IologMeta;
-use crate::records::{ChannelSpan, LoginSession, RecordIndex};
+use sessrec_core::import::index::{ChannelSpan, LoginSession, RecordIndex};
 
 pub const SESSION_VAR: &str = "SESSREC_SESSION";
 

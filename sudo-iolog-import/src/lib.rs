@@ -10,6 +10,5 @@ pub mod import;
 pub mod iolog;
 pub mod live;
 pub mod mask;
-pub mod records;
 pub mod run;
 pub mod state;
