@@ -86,7 +86,7 @@ pub const COMMANDS: &[CmdSpec] = &[
         usage: "sessrec show SESSION [--verbose] [--json]",
         summary: "timeline of a session",
         options: &[
-            flag("--verbose", "also every bookkeeping field of every line"),
+            flag("--verbose", "also every field of every line, as name=value"),
             flag("--json", "one JSON object per timeline entry"),
         ],
         positional: (1, 1),
@@ -133,12 +133,14 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "search",
-        usage: "sessrec search REGEX [--input|--output|--commands] [--fixed-strings] [--ignore-case] [filters] [--json]",
+        usage: "sessrec search REGEX [--input|--output|--commands] [--raw] [--session SESSION] [--fixed-strings] [--ignore-case] [filters] [--json]",
         summary: "find text in recorded input and output",
         options: &[
             flag("--input", "search typed input only"),
             flag("--output", "search output only"),
             flag("--commands", "search reconstructed command lines only"),
+            flag("--raw", "search the bytes as recorded, escape sequences and controls included"),
+            val("--session", "SESSION", "search this session only"),
             flag("--fixed-strings", "REGEX is a literal string"),
             flag("--ignore-case", "match case-insensitively"),
             FILTERS[0],

@@ -297,6 +297,15 @@ fn transfer_text(v: &Transfer) -> String {
         .join(" ")
 }
 
+/// A time as every timeline view prints it: `2026-11-24 10:00:00.123Z` (UTC, milliseconds).
+pub fn timeline_time(us: i64) -> String {
+    let full = sessrec_core::time::Timestamp::from_micros(us).to_string();
+    match full.get(..23) {
+        Some(head) => format!("{}Z", head.replace('T', " ")),
+        None => full,
+    }
+}
+
 /// Header keys that `--verbose` shows besides the event's fields.
 pub const VERBOSE_HEADER: &[&str] = &[header_key::SEQ, header_key::TIME];
 

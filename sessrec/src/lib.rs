@@ -32,6 +32,7 @@ pub mod show;
 pub mod store;
 pub mod summary;
 pub mod timespec;
+pub mod transcript;
 pub mod typed;
 pub mod utf8;
 pub mod verify;

@@ -10,7 +10,7 @@ use sessrec_core::schema::{header_key, ChannelStart, Event, EventBody};
 
 use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
-use crate::eventtext::{event_text, other_fields, value_text};
+use crate::eventtext::{event_text, value_text};
 use crate::records::{session_record_files, Item, RecordFile};
 use crate::store::FileKind;
 use crate::timespec::format_offset;
@@ -25,11 +25,11 @@ pub struct Entry {
     /// Human text (already escaped).
     pub text: String,
     pub details: Value,
-    /// `name=value` of the fields the text leaves to `--verbose` (already escaped).
+    /// `name=value` of every field of the line, for `--verbose` (already escaped).
     pub verbose: Vec<String>,
 }
 
-/// The `--verbose` lines of an event: its bookkeeping fields and its place in the file.
+/// The `--verbose` lines of an event: its place in the file and every field it holds.
 fn verbose_of(event: &Event, value: &Map<String, Value>, line_no: u64) -> Vec<String> {
     let mut lines = vec![format!("line={line_no}")];
     for k in [
@@ -42,7 +42,7 @@ fn verbose_of(event: &Event, value: &Map<String, Value>, line_no: u64) -> Vec<St
             lines.push(format!("{k}={}", value_text(v)));
         }
     }
-    for (k, v) in other_fields(event, true) {
+    for (k, v) in event.to_fields() {
         lines.push(format!(
             "{}={}",
             crate::escape::escape_visible(&k),
@@ -178,7 +178,7 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
     };
     // Commands are reconstructed from pty input of channels (sudo input repeats the same
     // keystrokes, so it is not reconstructed twice).
-    let pty = !f.is_pipe() && matches!(f.kind, FileKind::Channel(_));
+    let pty = rebuilds_lines(f);
     let (cols, rows) = f.geometry();
     let mut typed = pty.then(|| TypedCommands::new(short_name(f), start_us, cols, rows));
     let mut input_bytes = 0u64;
@@ -250,6 +250,32 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
     }
 }
 
+/// Whether `show` rebuilds command lines from this file's input (a pty channel).
+pub fn rebuilds_lines(f: &RecordFile) -> bool {
+    !f.is_pipe() && matches!(f.kind, FileKind::Channel(_))
+}
+
+/// The lines typed in a pty channel that the screen never showed (`no echo`), each with the
+/// offset of its Enter in µs: for transcripts that must hold them.
+pub fn unechoed_lines(f: &RecordFile) -> Vec<(u64, String)> {
+    if !rebuilds_lines(f) {
+        return Vec::new();
+    }
+    let mut entries = Vec::new();
+    channel_entries(f, &mut entries);
+    let mut lines: Vec<(u64, String)> = entries
+        .iter()
+        .filter(|e| e.details.get("no_echo") == Some(&Value::Bool(true)))
+        .filter_map(|e| {
+            let keys = e.details.get("keys")?.as_str()?.to_string();
+            let off = e.details.get("offset_s")?.as_f64()?;
+            Some(((off * 1e6).round() as u64, keys))
+        })
+        .collect();
+    lines.sort_by_key(|(off, _)| *off);
+    lines
+}
+
 pub fn run(ctx: &Context) -> CmdResult {
     let arg = &ctx.args.positional[0];
     let (session_arg, channel) = crate::store::split_target(arg);
@@ -293,14 +319,10 @@ pub fn run(ctx: &Context) -> CmdResult {
                 ("?".to_string(), "?".to_string())
             } else {
                 (
-                    sessrec_core::time::Timestamp::from_micros(e.time_us).to_string(),
+                    crate::eventtext::timeline_time(e.time_us),
                     format_offset(e.time_us - origin),
                 )
             };
-            let abs = abs
-                .get(..23)
-                .map(|a| format!("{}Z", a.replace('T', " ")))
-                .unwrap_or(abs);
             writeln!(
                 out,
                 "{abs:<24} {rel:>12}  {:<12} {:<14} {}",

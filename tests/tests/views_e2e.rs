@@ -259,10 +259,10 @@ fn text_export_keeps_what_clear_erased_once_and_in_order() {
     let marker = text.find("shown-m4rk-71").unwrap();
     let later = text.find("back\\slash-9").expect("later output");
     assert!(marker < later, "in order: {text}");
-    assert!(text.contains("[cleared]"), "marked as cleared: {text}");
+    assert!(text.contains("[cleared: "), "marked as cleared: {text}");
     // The editor's screen is there, marked as the alternate screen.
     assert!(text.contains("hello from vi"), "{text}");
-    assert!(text.contains("[alternate screen]"), "{text}");
+    assert!(text.contains("[alternate screen: "), "{text}");
     assert_eq!(text.matches("find-2-done").count(), 1, "{text}");
 }
 
@@ -340,7 +340,8 @@ fn show_verbose_has_every_field_of_every_line() {
             let Some(details) = entry["details"].as_object() else {
                 continue;
             };
-            if entry["type"] == "typed" {
+            // Entries the view made (commands rebuilt from keys) are not record lines.
+            if !details.contains_key("line") {
                 continue;
             }
             for (k, v) in details {
@@ -445,7 +446,64 @@ fn pipe_channels_export_with_carriage_returns_and_stderr_apart() {
                 && v["text"].as_str().unwrap_or("").contains("to-stderr-5")),
         "{json}"
     );
-    let o = sessrec(&r.dir, &["search", "to-stderr-5", "--json"]);
+    let o = sessrec(&r.dir, &["search", "to-stderr-5", "--output", "--json"]);
     let hit: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
     assert_eq!(hit["stream"], "stderr", "{hit}");
+    let o = sessrec(&r.dir, &["search", "pipe-2", "--output", "--json"]);
+    let hit: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(hit["stream"], "output", "{hit}");
+}
+
+#[test]
+fn search_raw_finds_keys_typed_after_escape() {
+    require_e2e!("vi", "top", "less");
+    let r = recorded();
+    let o = sessrec(&r.dir, &["search", ":wq", "--input", "--session", &r.shell]);
+    assert_eq!(o.status.code(), Some(1), "escape-stripped text: {o:?}");
+    let o = sessrec(
+        &r.dir,
+        &["search", ":wq", "--input", "--raw", "--session", &r.shell],
+    );
+    let hits = ok(o);
+    assert_eq!(hits.lines().count(), 1, "{hits}");
+    assert!(
+        hits.starts_with(&format!("{}/channel-1", r.shell)),
+        "{hits}"
+    );
+}
+
+#[test]
+fn search_is_limited_to_one_session_and_dated_as_show() {
+    require_e2e!("vi", "top", "less", "rsync", "sftp");
+    let r = recorded();
+    // Only the named session is searched.
+    let o = sessrec(
+        &r.dir,
+        &["search", "hidden-cmd", "--input", "--session", &r.pipe],
+    );
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let hits = ok(sessrec(
+        &r.dir,
+        &["search", "hidden-cmd", "--input", "--session", &r.shell],
+    ));
+    let hit = hits.lines().next().unwrap();
+    // Time and offset as `show` prints them for the same moment.
+    let fields: Vec<&str> = hit.split_whitespace().collect();
+    let (date, clock, offset) = (fields[1], fields[2], fields[3]);
+    let shown = show(r, &r.shell, &[]);
+    let typed = shown
+        .lines()
+        .find(|l| l.contains("$ echo hidden-cmd"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(typed.starts_with(&format!("{date} ")), "{hit}\n{typed}");
+    assert!(
+        clock.ends_with('Z') && clock.len() == "10:00:00.123Z".len(),
+        "{hit}"
+    );
+    assert!(offset.starts_with('+'), "{hit}");
+    // Typed lines are kept apart in the context.
+    assert!(
+        hit.contains("stty -echo ⏎ echo hidden-cmd > /dev/null ⏎ stty echo"),
+        "{hit}"
+    );
 }
