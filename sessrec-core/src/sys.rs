@@ -239,6 +239,21 @@ pub fn boot_id() -> Option<String> {
         .map(|t| t.trim().chars().take(64).collect())
 }
 
+/// The local time zone's offset from UTC, in seconds, at `unix_secs`: from the C library's
+/// `localtime_r`, which follows `TZ` and `/etc/localtime`. `None` when it cannot tell.
+pub fn local_utc_offset(unix_secs: i64) -> Option<i64> {
+    let t = libc::time_t::try_from(unix_secs).ok()?;
+    let mut tm = std::mem::MaybeUninit::<libc::tm>::zeroed();
+    // SAFETY: `t` and `tm` are valid for the call; localtime_r writes only into `tm`.
+    let filled = unsafe { libc::localtime_r(&t, tm.as_mut_ptr()) };
+    if filled.is_null() {
+        return None;
+    }
+    // SAFETY: localtime_r returned non-null, so it filled `tm` (which started zeroed).
+    let tm = unsafe { tm.assume_init() };
+    Some(tm.tm_gmtoff)
+}
+
 /// The host name as the kernel reports it.
 pub fn hostname() -> String {
     nix::unistd::gethostname()

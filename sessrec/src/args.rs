@@ -67,7 +67,7 @@ const FILTERS: [OptSpec; 5] = [
 pub const COMMANDS: &[CmdSpec] = &[
     CmdSpec {
         name: "list",
-        usage: "sessrec list [--since TIME] [--until TIME] [--user USER] [--actor ACTOR] [--from ADDR] [--live] [--verify] [--json]",
+        usage: "sessrec list [--since TIME] [--until TIME] [--user USER] [--actor ACTOR] [--from ADDR] [--live] [--verify] [--local] [--json]",
         summary: "list sessions",
         options: &[
             FILTERS[0],
@@ -77,6 +77,7 @@ pub const COMMANDS: &[CmdSpec] = &[
             FILTERS[4],
             flag("--live", "only sessions still running"),
             flag("--verify", "also verify every chain (slower)"),
+            flag("--local", "start times in the local time zone"),
             flag("--json", "one JSON object per line"),
         ],
         positional: (0, 0),
@@ -133,12 +134,14 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "search",
-        usage: "sessrec search REGEX [--input|--output|--commands] [--raw] [--session SESSION] [--fixed-strings] [--ignore-case] [filters] [--json]",
+        usage: "sessrec search REGEX [--input|--output|--commands|--exec|--connect] [--raw] [--session SESSION] [--fixed-strings] [--ignore-case] [filters] [--json]",
         summary: "find text in recorded input and output",
         options: &[
             flag("--input", "search typed input only"),
             flag("--output", "search output only"),
             flag("--commands", "search reconstructed command lines only"),
+            flag("--exec", "search the kernel's exec records (arguments, program)"),
+            flag("--connect", "search the kernel's connect records (address:port, program)"),
             flag("--raw", "search the bytes as recorded, escape sequences and controls included"),
             val("--session", "SESSION", "search this session only"),
             flag("--fixed-strings", "REGEX is a literal string"),

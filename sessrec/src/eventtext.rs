@@ -16,7 +16,6 @@ use sessrec_core::schema::{
 };
 
 use crate::escape::escape_visible;
-use crate::summary::get_str;
 use crate::timespec::format_duration;
 
 /// A field's value as shown: text as it is (controls made visible), anything else as JSON.
@@ -61,8 +60,16 @@ pub fn event_text(
             )
         }
         Event::Resize(r) => format!("resize {}x{}", r.cols.unwrap_or(0), r.rows.unwrap_or(0)),
+        Event::Exec(e) => exec_sentence(e, exec_args_text(line, &[])),
+        Event::Connect(c) => connect_text(c),
+        Event::AuditGap(g) => gap_text(g),
         _ => String::new(),
     };
+    with_other_fields(event, sentence)
+}
+
+/// The sentence followed by every field it does not cover (bookkeeping aside).
+fn with_other_fields(event: &Event, sentence: String) -> String {
     let rest: Vec<String> = other_fields(event, false)
         .into_iter()
         .map(|(k, v)| format!("{}={}", escape_visible(&k), value_text(&v)))
@@ -72,6 +79,25 @@ pub fn event_text(
         (false, true) => sentence,
         (false, false) => format!("{sentence}   [{}]", rest.join(" ")),
     }
+}
+
+/// What `show` says about an exec line whose arguments continue on the `command.part` lines
+/// `following` it, indented by `depth` levels of process ancestry.
+pub fn exec_event_text(
+    event: &Event,
+    line: &Map<String, Value>,
+    following: &[Map<String, Value>],
+    depth: usize,
+) -> String {
+    let sentence = match event {
+        Event::Exec(e) => exec_sentence(e, exec_args_text(line, following)),
+        _ => return event_text(event, line, None),
+    };
+    format!(
+        "{}{}",
+        "  ".repeat(depth.min(16)),
+        with_other_fields(event, sentence)
+    )
 }
 
 /// The fields of an event its sentence does not cover, in record order: without `verbose`
@@ -127,7 +153,7 @@ fn esc(v: &Option<String>) -> String {
 }
 
 fn login_text(line: &Map<String, Value>, v: &Login) -> String {
-    let header = |k: &str| escape_visible(get_str(line, k));
+    let header = |k: &str| escape_visible(line.get(k).and_then(Value::as_str).unwrap_or(""));
     let mut t = format!(
         "{} as {}",
         header(header_key::ACTOR),
@@ -280,6 +306,98 @@ fn bytes_text(start: &str, bytes: [Option<u64>; 2]) -> String {
         if let Some(n) = n {
             t.push_str(&format!(", {label} {n} B"));
         }
+    }
+    t
+}
+
+/// An exec's arguments (whole, from either form) as shown: each made visible, joined by
+/// spaces, one with spaces or nothing in it quoted.
+pub fn exec_args_text(line: &Map<String, Value>, following: &[Map<String, Value>]) -> String {
+    let Some(args) = sessrec_core::exec_args::read(line, following) else {
+        return String::new();
+    };
+    let mut shown: Vec<String> = args
+        .lossy()
+        .iter()
+        .map(|a| {
+            let v = escape_visible(a);
+            if v.is_empty() || v.contains(' ') || v.contains('"') {
+                format!("\"{}\"", v.replace('"', "\\\""))
+            } else {
+                v
+            }
+        })
+        .collect();
+    if !matches!(
+        args.completeness,
+        sessrec_core::command::Completeness::Whole
+    ) {
+        shown.push("[INCOMPLETE: continuation lines missing]".into());
+    }
+    shown.join(" ")
+}
+
+fn exec_sentence(e: &sessrec_core::schema::Exec, args: String) -> String {
+    let mut t = args;
+    let mut flags = Vec::new();
+    if e.root == Some(true) {
+        flags.push(match given(&e.euser_name) {
+            Some(name) => format!("root (as {})", escape_visible(name)),
+            None => "root".to_string(),
+        });
+    }
+    if let Some(errno) = given(&e.errno) {
+        flags.push(format!("failed: {}", escape_visible(errno)));
+    } else if e.success == Some(false) {
+        flags.push("failed".into());
+    }
+    if let Some(p) = given(&e.argv_problem) {
+        flags.push(format!("arguments incomplete: {}", escape_visible(p)));
+    }
+    if let Some(exe) = given(&e.exe) {
+        flags.push(format!("exe {}", escape_visible(exe)));
+    }
+    if let Some(cwd) = given(&e.cwd) {
+        flags.push(format!("in {}", escape_visible(cwd)));
+    }
+    if !flags.is_empty() {
+        t.push_str(&format!("   [{}]", flags.join("; ")));
+    }
+    t
+}
+
+fn connect_text(c: &sessrec_core::schema::Connect) -> String {
+    let mut t = format!(
+        "connect {}:{}",
+        esc(&c.address),
+        c.port.map(|p| p.to_string()).unwrap_or_else(|| "?".into())
+    );
+    if let Some(r) = given(&c.result) {
+        t.push_str(&format!(" {}", escape_visible(r)));
+    }
+    if let Some(errno) = given(&c.errno) {
+        t.push_str(&format!(" ({})", escape_visible(errno)));
+    }
+    if let Some(exe) = given(&c.exe) {
+        t.push_str(&format!(" by {}", escape_visible(exe)));
+    }
+    t
+}
+
+fn gap_text(g: &sessrec_core::schema::AuditGap) -> String {
+    let mut t = format!(
+        "exec audit may have missed events from {} to {}",
+        given(&g.from).map_or("?".into(), escape_visible),
+        given(&g.to).map_or("?".into(), escape_visible)
+    );
+    if let Some(r) = given(&g.reason) {
+        t.push_str(&format!(": {}", escape_visible(r)));
+    }
+    if let Some(n) = g.lost {
+        t.push_str(&format!(", {n} event(s) lost"));
+    }
+    if let Some(d) = given(&g.detail) {
+        t.push_str(&format!(" ({})", escape_visible(d)));
     }
     t
 }

@@ -78,7 +78,10 @@ pub fn run(ctx: &Context) -> CmdResult {
         Format::AsciicastV3 => asciicast(&mut out, &session, &files[0], 3, raw)?,
         Format::Text if ctx.args.flag("--typed") => typed_text(&mut out, &files)?,
         Format::Text => rendered_text(&mut out, &files)?,
-        Format::Json => json_lines(&mut out, &session, &files)?,
+        Format::Json => {
+            json_lines(&mut out, &session, &files)?;
+            crate::execs::export_json(&mut out, &session, &files)?;
+        }
         Format::Html => crate::html::export(
             &mut out,
             &session,

@@ -6,13 +6,16 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod auditcount;
 pub mod cast;
 pub mod cli;
 pub mod conceal;
 pub mod context;
 pub mod doctor;
+pub mod entry;
 pub mod escape;
 pub mod eventtext;
+pub mod execs;
 pub mod export;
 pub mod filters;
 pub mod follow;

@@ -297,6 +297,11 @@ pub enum Scope {
     Input,
     Output,
     Commands,
+    /// The kernel's record (`audit.jsonl`): execs and/or connections.
+    Audit {
+        execs: bool,
+        connects: bool,
+    },
 }
 
 /// Searches one record file, calling `report` for each hit as it is found.
@@ -434,18 +439,22 @@ fn memfind(hay: &[u8], needle: &[u8]) -> bool {
 
 pub fn run(ctx: &Context) -> CmdResult {
     let pattern = &ctx.args.positional[0];
+    let execs = ctx.args.flag("--exec");
+    let connects = ctx.args.flag("--connect");
     let scope = match (
         ctx.args.flag("--input"),
         ctx.args.flag("--output"),
         ctx.args.flag("--commands"),
+        execs || connects,
     ) {
-        (false, false, false) => Scope::Both,
-        (true, false, false) => Scope::Input,
-        (false, true, false) => Scope::Output,
-        (false, false, true) => Scope::Commands,
+        (false, false, false, false) => Scope::Both,
+        (true, false, false, false) => Scope::Input,
+        (false, true, false, false) => Scope::Output,
+        (false, false, true, false) => Scope::Commands,
+        (false, false, false, true) => Scope::Audit { execs, connects },
         _ => {
             return Err(Failure::usage(
-                "choose at most one of --input, --output, --commands",
+                "choose at most one of --input, --output, --commands, or --exec and --connect",
             ))
         }
     };
@@ -527,9 +536,12 @@ fn search_session(
     let (scope, json) = (how.scope, how.json);
     let files = session_files(&session.dir)
         .map_err(|e| Failure::error(format!("{}: {e}", session.dir.display())))?;
+    if let Scope::Audit { execs, connects } = scope {
+        return search_audit(session, regex, how, (execs, connects), files, out);
+    }
     let mut total = 0;
     for (kind, name, path) in files {
-        if kind == FileKind::Session {
+        if matches!(kind, FileKind::Session | FileKind::Audit) {
             continue;
         }
         let rf = RecordFile::open(kind, name.clone(), path.clone());
@@ -583,6 +595,50 @@ fn search_session(
                 })
             }
             Err(e) => eprintln!("sessrec search: {}: {e}", path.display()),
+        }
+    }
+    Ok(total)
+}
+
+/// `--exec` / `--connect`: matches in the kernel's record of the session.
+fn search_audit(
+    session: &SessionRef,
+    regex: &Regex,
+    how: &How,
+    (execs, connects): (bool, bool),
+    files: Vec<(FileKind, String, std::path::PathBuf)>,
+    out: &mut dyn Write,
+) -> Result<u64, Failure> {
+    let mut total = 0;
+    for (kind, name, path) in files {
+        if kind != FileKind::Audit {
+            continue;
+        }
+        let rf = RecordFile::open(kind, name.clone(), path);
+        for h in crate::execs::search(&rf, regex, execs, connects) {
+            total += 1;
+            let time = crate::eventtext::timeline_time(h.time_us);
+            let offset_us = h.time_us - how.origin_us;
+            if how.json {
+                let v = json!({
+                    "session": session.id, "file": name, "channel": h.channel,
+                    "stream": h.stream, "offset_s": offset_us as f64 / 1e6, "time": time,
+                    "context": h.text,
+                });
+                serde_json::to_writer(&mut *out, &v).map_err(|e| Failure::error(e.to_string()))?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "{}/{}  {:<24} {:>12}  {:<7} {}",
+                    session.id,
+                    h.channel,
+                    time,
+                    crate::timespec::format_offset(offset_us),
+                    h.stream,
+                    h.text
+                )?;
+            }
         }
     }
     Ok(total)

@@ -16,18 +16,7 @@ use crate::store::FileKind;
 use crate::timespec::format_offset;
 use crate::typed::TypedCommands;
 
-/// One timeline entry.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub time_us: i64,
-    pub file: String,
-    pub kind: String,
-    /// Human text (already escaped).
-    pub text: String,
-    pub details: Value,
-    /// `name=value` of every field of the line, for `--verbose` (already escaped).
-    pub verbose: Vec<String>,
-}
+pub use crate::entry::Entry;
 
 /// The `--verbose` lines of an event: its place in the file and every field it holds.
 fn verbose_of(event: &Event, value: &Map<String, Value>, line_no: u64) -> Vec<String> {
@@ -59,8 +48,10 @@ pub fn timeline(files: &[RecordFile]) -> Vec<Entry> {
         match f.kind {
             FileKind::Session => session_entries(f, &mut entries),
             FileKind::Channel(_) | FileKind::Sudo => channel_entries(f, &mut entries),
+            FileKind::Audit => crate::execs::audit_entries(f, &mut entries),
         }
     }
+    crate::execs::note_audit_off(files, &mut entries);
     // Stable: entries of one file keep their order at equal times.
     entries.sort_by_key(|e| e.time_us);
     entries
@@ -282,10 +273,15 @@ pub fn run(ctx: &Context) -> CmdResult {
     let session = ctx.tree.resolve(&session_arg).map_err(Failure::error)?;
     let mut files = session_record_files(&session)
         .map_err(|e| Failure::error(format!("{}: {e}", session.dir.display())))?;
-    if let Some(c) = channel {
-        files.retain(|f| f.name == c || f.kind == FileKind::Session);
+    if let Some(c) = &channel {
+        files.retain(|f| f.name == *c || matches!(f.kind, FileKind::Session | FileKind::Audit));
     }
-    let entries = timeline(&files);
+    let mut entries = timeline(&files);
+    if let Some(c) = &channel {
+        // The audit record of the other channels stays out.
+        let column = c.trim_end_matches(".jsonl");
+        entries.retain(|e| e.file == "session" || e.file == column || e.file == "audit");
+    }
     let origin = entries
         .iter()
         .map(|e| e.time_us)

@@ -16,9 +16,9 @@ use std::collections::VecDeque;
 use serde_json::{json, Value};
 
 use crate::conceal::ScreenWatch;
+use crate::entry::Entry;
 use crate::escape::escape_visible;
 use crate::lineedit::{LineEditor, TypedLine};
-use crate::show::Entry;
 
 /// How long after Enter the echo of a line may still arrive.
 const ECHO_GRACE_US: u64 = 500_000;

@@ -507,3 +507,295 @@ fn search_is_limited_to_one_session_and_dated_as_show() {
         "{hit}"
     );
 }
+
+// ---- what ran: the kernel's exec and connect records (audit.jsonl) ------------------------
+
+/// A copy of the tree whose interactive session gets an `audit.jsonl` written through the
+/// schema types, as sessrec-audit-import writes it: `bash` running `vi`, vi running `sh -c id`,
+/// a `sudo` whose child runs as root, a failed exec, arguments with control characters and a
+/// long one carried in `command.part` lines, a connection and a gap.
+fn with_audit(r: &Recorded) -> (TempDir, PathBuf) {
+    use sessrec_core::exec_args;
+    use sessrec_core::id::SessionId;
+    use sessrec_core::record::FileContext;
+    use sessrec_core::schema::{AuditGap, Connect, Exec};
+    use sessrec_core::writer::{RecordWriter, WriterOptions};
+
+    let tmp = TempDir::new("views-audit");
+    let copy = tmp.join("records");
+    run(Command::new("cp").arg("-a").arg(&r.dir).arg(&copy));
+    let session = find_session(&copy, &r.shell);
+    let login = &read_records(&session.join("session.jsonl"))[0];
+    let text = |k: &str| login[k].as_str().unwrap().to_string();
+    let ctx = FileContext {
+        host: text("host"),
+        session: SessionId::parse(&r.shell).unwrap(),
+        file: "audit.jsonl".into(),
+        user: text("user"),
+        actor: text("actor"),
+    };
+    let file = std::fs::File::create(session.join("audit.jsonl")).unwrap();
+    let mut w = RecordWriter::new(file, ctx, WriterOptions::default()).unwrap();
+    let start = login["time"].as_str().unwrap().to_string();
+    let at = |s: u32| {
+        start.replacen(
+            &start[17..19],
+            &format!("{:02}", (start[17..19].parse::<u32>().unwrap() + s) % 60),
+            1,
+        )
+    };
+    let exec = |pid: u32, ppid: u32, s: u32| Exec {
+        at: Some(at(s)),
+        pid: Some(pid),
+        ppid: Some(ppid),
+        channel: Some("channel-1.jsonl".into()),
+        uid: Some(1000),
+        euid: Some(1000),
+        success: Some(true),
+        cwd: Some("/home/u".into()),
+        ..Exec::default()
+    };
+    let args = |a: &[&[u8]]| a.iter().map(|x| x.to_vec()).collect::<Vec<_>>();
+    exec_args::write(
+        &mut w,
+        Exec {
+            exe: Some("/usr/bin/vim.tiny".into()),
+            ..exec(100, 50, 1)
+        },
+        &args(&[b"vi", b"notes"]),
+    )
+    .unwrap();
+    exec_args::write(
+        &mut w,
+        exec(101, 100, 2),
+        &args(&[b"/bin/sh", b"-c", b"id"]),
+    )
+    .unwrap();
+    exec_args::write(&mut w, exec(102, 101, 2), &args(&[b"id"])).unwrap();
+    exec_args::write(
+        &mut w,
+        Exec {
+            root: Some(true),
+            euid: Some(0),
+            euser_name: Some("root".into()),
+            ..exec(103, 50, 3)
+        },
+        &args(&[b"cat", b"/etc/shadow"]),
+    )
+    .unwrap();
+    exec_args::write(
+        &mut w,
+        Exec {
+            success: Some(false),
+            errno: Some("ENOENT".into()),
+            exit: Some(-2),
+            ..exec(104, 50, 4)
+        },
+        &args(&[b"no-such-prog-7"]),
+    )
+    .unwrap();
+    let long = vec![b'L'; 20 * 1024];
+    exec_args::write(
+        &mut w,
+        exec(105, 50, 5),
+        &args(&[b"printf", b"esc\x1b[2Jnl\nbad\xff", &long, b"tail-arg-9"]),
+    )
+    .unwrap();
+    w.write(&Connect {
+        at: Some(at(6)),
+        pid: Some(106),
+        channel: Some("channel-1.jsonl".into()),
+        family: Some("inet".into()),
+        address: Some("127.0.0.1".into()),
+        port: Some(5599),
+        result: Some("connected".into()),
+        exe: Some("/usr/bin/nc".into()),
+        success: Some(true),
+        ..Connect::default()
+    })
+    .unwrap();
+    w.write(&AuditGap {
+        from: Some(at(7)),
+        to: Some(at(8)),
+        reason: Some("lost".into()),
+        lost: Some(3),
+        ..AuditGap::default()
+    })
+    .unwrap();
+    w.close().unwrap();
+    (tmp, copy)
+}
+
+fn find_session(tree: &Path, id: &str) -> PathBuf {
+    let out = run(Command::new("find")
+        .arg(tree)
+        .args(["-type", "d", "-name", id]));
+    PathBuf::from(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .expect("session dir"),
+    )
+}
+
+#[test]
+fn show_lists_what_ran_as_an_exec_tree_beside_what_was_typed() {
+    require_e2e!("vi", "top", "less");
+    let r = recorded();
+    let (_tmp, copy) = with_audit(r);
+    let shown = ok(sessrec(&copy, &["show", &r.shell]));
+    let ran: Vec<String> = ok(sessrec(&copy, &["show", &r.shell, "--json"]))
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "ran")
+        .map(|e| e["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ran.len(), 6, "{shown}");
+    // Indented by ancestry: vi, the shell it ran, the command that shell ran.
+    assert!(ran[0].starts_with("vi notes"), "{ran:?}");
+    assert!(ran[1].starts_with("  /bin/sh -c id"), "{ran:?}");
+    assert!(ran[2].starts_with("    id"), "{ran:?}");
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.contains(" ran ") && l.contains("vi notes")),
+        "labelled ran: {shown}"
+    );
+    assert!(
+        ran.iter()
+            .any(|l| l.contains("cat /etc/shadow") && l.contains("root (as root)")),
+        "{shown}"
+    );
+    assert!(
+        ran.iter()
+            .any(|l| l.contains("no-such-prog-7") && l.contains("failed: ENOENT")),
+        "{shown}"
+    );
+    // Hostile arguments are shown whole and harmless.
+    let long = ran
+        .iter()
+        .find(|l| l.contains("tail-arg-9"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        long.contains("esc␛[2Jnl␊bad\u{fffd}") && long.contains(&"L".repeat(20 * 1024)),
+        "{long}"
+    );
+    assert!(!shown.contains('\x1b'));
+    assert!(
+        shown.contains("connect 127.0.0.1:5599 connected by /usr/bin/nc"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("exec audit may have missed events") && shown.contains("3 event(s) lost"),
+        "{shown}"
+    );
+    // Typed commands stay, labelled as such; no note that audit was off.
+    assert!(
+        typed_lines(&shown).iter().any(|l| l.contains("$ top")),
+        "{shown}"
+    );
+    assert!(!shown.contains("exec audit was off"), "{shown}");
+    let plain = show(r, &r.shell, &[]);
+    assert!(
+        plain.contains("exec audit was off for this session"),
+        "{plain}"
+    );
+}
+
+#[test]
+fn search_list_and_json_export_carry_execs_and_connections() {
+    require_e2e!("vi", "top", "less");
+    let r = recorded();
+    let (_tmp, copy) = with_audit(r);
+    let hits = ok(sessrec(&copy, &["search", "--exec", "shadow"]));
+    assert_eq!(hits.lines().count(), 1, "{hits}");
+    assert!(
+        hits.contains(&format!("{}/channel-1", r.shell)) && hits.contains(" exec "),
+        "{hits}"
+    );
+    let o = sessrec(&copy, &["search", "--exec", "nc"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "nc connected, it was not exec'd here: {o:?}"
+    );
+    let hits = ok(sessrec(&copy, &["search", "--connect", ":5599"]));
+    assert!(
+        hits.contains(" connect ") && hits.contains("127.0.0.1:5599"),
+        "{hits}"
+    );
+    let listed = ok(sessrec(&copy, &["list", "--json"]));
+    let shell: Value = listed
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["session"] == r.shell.as_str())
+        .unwrap();
+    assert_eq!(shell["execs"], 6, "{shell}");
+    assert_eq!(shell["connects"], 1, "{shell}");
+    let json = ok(sessrec(&copy, &["export", &r.shell, "--format", "json"]));
+    let execs: Vec<Value> = json
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["event"]["type"] == "exec")
+        .collect();
+    assert_eq!(execs.len(), 6, "{json}");
+    assert!(execs
+        .iter()
+        .any(|v| v["args"].as_array().is_some_and(|a| a.len() == 4)));
+}
+
+#[test]
+fn list_has_kind_command_and_exit_and_says_when_nothing_matches() {
+    require_e2e!("vi", "top", "less", "rsync", "sftp");
+    let r = recorded();
+    let listed = ok(sessrec(&r.dir, &["list"]));
+    let header = listed.lines().next().unwrap();
+    for column in ["KIND", "EXIT", "EXEC", "CONN", "COMMAND"] {
+        assert!(header.contains(column), "{header}");
+    }
+    let row = |id: &str| {
+        listed
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{listed}"))
+            .to_string()
+    };
+    let killed = row(&r.killed);
+    assert!(
+        killed.contains(" exec ")
+            && killed.contains("SIGTERM")
+            && killed.ends_with("kill -TERM $$"),
+        "{killed}"
+    );
+    let rsync = row(&r.rsync);
+    assert!(
+        rsync.contains(" transfer ") && rsync.contains("rsync --server"),
+        "{rsync}"
+    );
+    assert!(row(&r.shell).contains(" shell "), "{listed}");
+    // Without exec audit the counts are not zero but unknown.
+    assert!(row(&r.shell).contains("    -    - "), "{listed}");
+    let o = sessrec(&r.dir, &["list", "--user", "nobody-at-all"]);
+    assert!(o.status.success());
+    assert_eq!(stdout(&o).lines().count(), 1, "header only on stdout");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no session in"),
+        "{o:?}"
+    );
+    // Local time: the same moment with the zone's offset.
+    let utc = row(&r.shell);
+    let o = Command::new(products().sessrec_cli())
+        .arg("--dir")
+        .arg(&r.dir)
+        .args(["list", "--local"])
+        .env("TZ", "Asia/Kolkata")
+        .output()
+        .unwrap();
+    let local = stdout(&o);
+    let local_row = local.lines().find(|l| l.starts_with(&r.shell)).unwrap();
+    assert!(local_row.contains("+05:30"), "{local_row}");
+    assert!(
+        utc.split_whitespace().nth(2).unwrap().ends_with('Z'),
+        "{utc}"
+    );
+}
