@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{Pid, Uid};
+use serde_json::{Map, Value};
+use sessrec_core::schema::{ChannelEnd, EventBody, Line};
 
 use crate::context::{exit, CmdResult, Context, Failure};
 use crate::records::session_record_files;
@@ -51,7 +53,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             .ok()
             .and_then(|mut h| crate::summary::last_line(&mut h).ok())
             .and_then(|(l, _)| l?.ok())
-            .is_some_and(|l| crate::summary::get_str(&l, "type") == "channel.end");
+            .is_some_and(is_channel_end);
         if ended {
             if channel.is_some() {
                 return Err(Failure::error(format!("{} has already ended", f.name)));
@@ -68,7 +70,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             );
             continue;
         };
-        if crate::summary::get_str(start, "host") != ctx.host {
+        if Line::from_map(start.clone()).header.host.as_deref() != Some(ctx.host.as_str()) {
             return Err(Failure::error(format!(
                 "{} was recorded on another host",
                 f.name
@@ -156,7 +158,12 @@ fn ended(path: &Path) -> bool {
         .ok()
         .and_then(|mut h| crate::summary::last_line(&mut h).ok())
         .and_then(|(l, _)| l?.ok())
-        .is_some_and(|l| crate::summary::get_str(&l, "type") == "channel.end")
+        .is_some_and(is_channel_end)
+}
+
+/// Whether a line is a `channel.end`.
+fn is_channel_end(line: Map<String, Value>) -> bool {
+    Line::from_map(line).header.kind.as_deref() == Some(ChannelEnd::TYPE)
 }
 
 fn wait_for_end(path: &Path, pid: u32, limit: Duration) -> bool {

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 use sessrec_core::chain;
 use sessrec_core::reader;
+use sessrec_core::schema::{Event, EventBody, Line, Logout};
 
 use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
@@ -81,56 +82,27 @@ struct LoggedChannel {
     open: bool,
 }
 
-/// Reads the logout's per-channel list: either `[{file, seq, digest, open}]` or
-/// `{"channel-1.jsonl": {seq, digest, open}}`.
+/// Reads the logout's per-channel list (`channels`: `[{file, last_seq, digest, open}]`);
+/// entries without a name, seq or digest (a file the module could not read) are skipped.
 fn logged_channels(logout: &Map<String, Value>) -> BTreeMap<String, LoggedChannel> {
-    let mut out = BTreeMap::new();
-    let entry = |v: &Value| -> Option<LoggedChannel> {
-        let o = v.as_object()?;
-        let seq = o
-            .get("seq")
-            .or_else(|| o.get("last_seq"))
-            .and_then(Value::as_u64)?;
-        let digest = o
-            .get("digest")
-            .or_else(|| o.get("sha256"))
-            .or_else(|| o.get("last_digest"))
-            .and_then(Value::as_str)?
-            .to_string();
-        let open = o
-            .get("open")
-            .or_else(|| o.get("still_open"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        Some(LoggedChannel { seq, digest, open })
+    let channels = match Line::from_map(logout.clone()).event {
+        Event::Logout(Logout {
+            channels: Some(channels),
+            ..
+        }) => channels,
+        _ => Vec::new(),
     };
-    match logout.get("channels") {
-        Some(Value::Array(items)) => {
-            for item in items {
-                let name = item
-                    .get("file")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .or_else(|| {
-                        item.get("channel")
-                            .and_then(Value::as_u64)
-                            .map(|n| format!("channel-{n}.jsonl"))
-                    });
-                if let (Some(name), Some(e)) = (name, entry(item)) {
-                    out.insert(name, e);
-                }
-            }
-        }
-        Some(Value::Object(map)) => {
-            for (name, item) in map {
-                if let Some(e) = entry(item) {
-                    out.insert(name.clone(), e);
-                }
-            }
-        }
-        _ => {}
-    }
-    out
+    channels
+        .into_iter()
+        .filter_map(|c| {
+            let entry = LoggedChannel {
+                seq: c.last_seq?,
+                digest: c.digest?,
+                open: c.open.unwrap_or(false),
+            };
+            Some((c.file?, entry))
+        })
+        .collect()
 }
 
 /// Digest (hex) of the lines whose `seq` is in `wanted`.
@@ -221,9 +193,9 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
         }
         match kind {
             FileKind::Session => {
-                if let Some(l) =
-                    last.filter(|l| l.get("type").and_then(Value::as_str) == Some("logout"))
-                {
+                if let Some(l) = last.filter(|l| {
+                    Line::from_map(l.clone()).header.kind.as_deref() == Some(Logout::TYPE)
+                }) {
                     logout = Some(l);
                 }
             }
@@ -615,17 +587,19 @@ mod tests {
     }
 
     #[test]
-    fn reads_both_logout_shapes() {
-        let arr: Map<String, Value> = serde_json::from_str(
-            r#"{"channels":[{"file":"channel-1.jsonl","seq":9,"digest":"aa","open":false}]}"#,
+    fn reads_the_channels_the_logout_recorded() {
+        let logout: Map<String, Value> = serde_json::from_str(
+            r#"{"type":"logout","channels":[
+                {"file":"channel-1.jsonl","last_seq":9,"digest":"aa","open":false},
+                {"file":"channel-2.jsonl","last_seq":3,"digest":"bb","open":true,"newer":1},
+                {"file":"channel-3.jsonl","error":"cannot read"}]}"#,
         )
         .unwrap();
-        let obj: Map<String, Value> = serde_json::from_str(
-            r#"{"channels":{"channel-2.jsonl":{"last_seq":3,"sha256":"bb","still_open":true}}}"#,
-        )
-        .unwrap();
-        assert_eq!(logged_channels(&arr)["channel-1.jsonl"].seq, 9);
-        let c = &logged_channels(&obj)["channel-2.jsonl"];
-        assert!(c.open && c.digest == "bb");
+        let logged = logged_channels(&logout);
+        assert_eq!(logged.len(), 2, "{logged:?}");
+        assert_eq!(logged["channel-1.jsonl"].seq, 9);
+        assert!(!logged["channel-1.jsonl"].open);
+        let c = &logged["channel-2.jsonl"];
+        assert!(c.open && c.digest == "bb" && c.seq == 3);
     }
 }

@@ -43,7 +43,7 @@ pub use header::{key as header_key, Header, HEADER_KEYS, TYPE_KEY};
 pub use io::{io_fields, Frame, InputMasked, Io, MaskingSuspended, Resize};
 pub use session::{AuthMethod, Certificate, ConnectionHint, Login, Logout, LogoutChannel};
 pub use sudo::{sudo_end, sudo_start, SudoEnd, SudoStart, Suspend};
-pub use transfer::Transfer;
+pub use transfer::{transfer_field, Transfer};
 pub use view::{FrameView, HeadView, IoView};
 
 /// Version of the line schema, the `v` of every line. The types below are version 1; a line

@@ -10,7 +10,7 @@ event_type! {
     ///
     /// The `home-directory` request's user name and a malformed request's type are not here:
     /// their names (`user`, `type`) are header keys, which the writer keeps for the header.
-    pub struct Transfer = "transfer" {
+    pub struct Transfer = "transfer", names in transfer_field {
         /// `sftp`, `scp` or `rsync`.
         protocol: String,
         /// The operation (`open`, `list`, `remove`, ..., `decode_stopped`, `summary`).
