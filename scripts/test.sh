@@ -48,6 +48,9 @@ fi
 # sshd's privilege separation directory (absent when sshd never ran, e.g. without systemd).
 install -d -m 0755 /run/sshd
 
+step "asciinema-player for HTML exports (vendor-player/, pinned)"
+[ -f vendor-player/asciinema-player.min.js ] || sh scripts/fetch-player.sh vendor-player
+
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 

@@ -43,10 +43,7 @@ impl Format {
 
     /// Formats that hold one terminal, so one file.
     fn is_single_terminal(self) -> bool {
-        matches!(
-            self,
-            Format::AsciicastV2 | Format::AsciicastV3 | Format::Html
-        )
+        matches!(self, Format::AsciicastV2 | Format::AsciicastV3)
     }
 }
 
@@ -82,15 +79,11 @@ pub fn run(ctx: &Context) -> CmdResult {
             json_lines(&mut out, &session, &files)?;
             crate::execs::export_json(&mut out, &session, &files)?;
         }
-        Format::Html => crate::html::export(
-            &mut out,
-            &session,
-            &files[0],
-            raw,
-            ctx.args.value("--player"),
-        )?,
+        Format::Html => {
+            crate::html::export(&mut out, &session, &files, raw, ctx.args.value("--player"))?
+        }
     }
-    out.flush()?;
+    out.finish()?;
     Ok(exit::OK)
 }
 

@@ -50,6 +50,8 @@ struct Recorded {
     rsync: String,
     /// Ended by `sessrec kill --message`.
     admin: String,
+    /// Two channels over one connection (ControlMaster): a pty command and an exec.
+    multi: String,
     /// The file vi wrote.
     vi_file: String,
 }
@@ -204,6 +206,20 @@ fn record() -> Recorded {
     term.wait(T);
     wait_last_event(&admin.join("session.jsonl"), "logout", T);
 
+    let before = r.tree.sessions();
+    let mux = r
+        .sshd
+        .login(&r.user)
+        .with_control_master(&scratch.join("mux"));
+    let mut first = mux.pty_exec("echo first-chan-1; sleep 1; echo first-chan-2");
+    first.expect("first-chan-2", T);
+    first.wait(T);
+    let second = mux.exec("echo second-chan-3", b"");
+    assert!(second.status.success(), "{second:?}");
+    mux.stop_master();
+    let multi = new_session(&r.tree, &before);
+    assert_eq!(channel_files(&multi).len(), 2, "{}", r.tree.listing());
+
     let dir = scratch.join("records");
     run(Command::new("cp")
         .arg("-a")
@@ -217,6 +233,7 @@ fn record() -> Recorded {
         sftp: session_id(&sftp),
         rsync: session_id(&rsync),
         admin: session_id(&admin),
+        multi: session_id(&multi),
         vi_file,
         _scratch: scratch,
     }
@@ -798,4 +815,163 @@ fn list_has_kind_command_and_exit_and_says_when_nothing_matches() {
         utc.split_whitespace().nth(2).unwrap().ends_with('Z'),
         "{utc}"
     );
+}
+
+/// The asciinema-player for HTML exports: `$SESSREC_PLAYER_DIR`, or `vendor-player/` in the
+/// source tree (fetched by scripts/test.sh, or here when missing).
+fn player_dir() -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::var_os("SESSREC_PLAYER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo.join("vendor-player"));
+    if !dir.join("asciinema-player.min.js").is_file() {
+        let status = Command::new("sh")
+            .arg(repo.join("scripts/fetch-player.sh"))
+            .arg(&dir)
+            .status()
+            .expect("run scripts/fetch-player.sh");
+        assert!(
+            status.success(),
+            "scripts/fetch-player.sh failed (npm needed)"
+        );
+    }
+    dir
+}
+
+/// The page's DOM after its scripts ran, from headless Chromium.
+fn dom_of(page: &Path, profile: &Path, hash: &str) -> String {
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--virtual-time-budget=5000",
+            "--window-size=1000,900",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("file://{}{hash}", page.display()))
+        .output()
+        .expect("run chromium");
+    assert!(o.status.success(), "{o:?}");
+    stdout(&o)
+}
+
+#[test]
+fn html_export_holds_every_channel_with_the_timeline_as_jump_marks() {
+    require_e2e!("chromium", "npm");
+    let r = recorded();
+    let player = player_dir();
+    let tmp = TempDir::new("views-html");
+    let page = tmp.join("multi.html");
+    let page_arg = page.to_string_lossy().into_owned();
+    // The player where a build from this source tree looks: no --player needed.
+    assert!(player.ends_with("vendor-player") || std::env::var_os("SESSREC_PLAYER_DIR").is_some());
+    let o = Command::new(products().sessrec_cli())
+        .arg("--dir")
+        .arg(&r.dir)
+        .args([
+            "export", &r.multi, "--format", "html", "--output", &page_arg,
+        ])
+        .env("SESSREC_PLAYER_DIR", &player)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<script").count(), 3, "data, player, start-up");
+    assert_eq!(
+        html.matches("class=\"sessrec-player\"").count(),
+        2,
+        "both channels"
+    );
+    let dom = dom_of(&page, &tmp.join("profile"), "");
+    assert_eq!(dom.matches("<script").count(), 3, "no script was injected");
+    // The text of the players' terminal rows (each row ends with its two closing spans).
+    let lines = |dom: &str| -> String {
+        dom.split("class=\"ap-line\"")
+            .skip(1)
+            .map(|row| row.split("</span></span>").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(lines(&dom).contains("first-chan-2"), "first channel shown");
+    assert!(
+        lines(&dom).contains("second-chan-3"),
+        "second channel shown"
+    );
+    // The shell session's timeline: every typed command is a jump mark, in the page and in
+    // the player's progress bar.
+    let shell_page = tmp.join("shell.html");
+    let shell_arg = shell_page.to_string_lossy().into_owned();
+    let o = Command::new(products().sessrec_cli())
+        .arg("--dir")
+        .arg(&r.dir)
+        .args([
+            "export", &r.shell, "--format", "html", "--output", &shell_arg,
+        ])
+        .env("SESSREC_PLAYER_DIR", &player)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let html = std::fs::read_to_string(&shell_page).unwrap();
+    let typed = typed_lines(&show(r, &r.shell, &[])).len();
+    let jumps = html.matches("class=\"jump\"").count();
+    assert!(
+        jumps >= typed && typed > 5,
+        "{jumps} jump marks, {typed} typed"
+    );
+    let dom = dom_of(&shell_page, &tmp.join("profile-2"), "");
+    assert!(
+        dom.matches("ap-marker-container").count() >= typed,
+        "player markers: {}",
+        dom.matches("ap-marker-container").count()
+    );
+    // A jump: the page opened at the mark of `stty -echo` (typed after the backslash line
+    // was shown) shows that moment, not the end.
+    let mark = html
+        .split("<li>")
+        .find(|li| li.contains("$ stty -echo"))
+        .unwrap_or_else(|| panic!("no timeline entry for stty -echo"));
+    let t: String = mark
+        .split("data-t=\"")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| *c != '"')
+        .collect();
+    let dom = dom_of(&shell_page, &tmp.join("profile-3"), &format!("#t=0:{t}"));
+    let shown = lines(&dom);
+    assert!(shown.contains("back\\slash-9"), "{shown}");
+    assert!(
+        !shown.contains("find-2-done"),
+        "still at the jump, not the end: {shown}"
+    );
+}
+
+#[test]
+fn a_failed_html_export_leaves_no_file() {
+    require_e2e!("vi", "top", "less");
+    let r = recorded();
+    let tmp = TempDir::new("views-html-fail");
+    let page = tmp.join("out.html");
+    let o = sessrec(
+        &r.dir,
+        &[
+            "export",
+            &r.shell,
+            "--format",
+            "html",
+            "--player",
+            "/nonexistent-player-dir",
+            "--output",
+            &page.to_string_lossy(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }
