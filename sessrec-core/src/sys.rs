@@ -254,6 +254,19 @@ pub fn local_utc_offset(unix_secs: i64) -> Option<i64> {
     Some(tm.tm_gmtoff)
 }
 
+/// The size (columns, rows) of the terminal on `fd`, when it is one.
+pub fn terminal_size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into `ws`, which outlives the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
+}
+
 /// The host name as the kernel reports it.
 pub fn hostname() -> String {
     nix::unistd::gethostname()

@@ -27,6 +27,7 @@ pub mod live;
 pub mod output;
 pub mod play;
 pub mod playlist;
+pub mod playstatus;
 pub mod prune;
 pub mod records;
 pub mod sanitize;

@@ -975,3 +975,44 @@ fn a_failed_html_export_leaves_no_file() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `sessrec play` of the shell session on a terminal of `cols` columns.
+fn play_on_terminal(r: &Recorded, cols: u16) -> PtySession {
+    let mut cmd = Command::new(products().sessrec_cli());
+    cmd.arg("--dir")
+        .arg(&r.dir)
+        .args(["play", &r.shell, "--idle-limit", "1s"])
+        .env("TERM", "xterm");
+    PtySession::spawn(cmd, cols, 30)
+}
+
+#[test]
+fn play_shows_a_status_line_and_warns_of_a_wider_recording() {
+    require_e2e!("vi", "top", "less");
+    let r = recorded();
+    let mut term = play_on_terminal(r, 100);
+    term.expect(r"sessrec play 00:00:0\d\.\d  speed x1  playing", T);
+    term.send(" ");
+    term.expect(r"speed x1  paused", T);
+    term.send("+");
+    term.send(" ");
+    term.expect(r"speed x2  playing", T);
+    term.send("q");
+    assert!(term.wait(T).success());
+    assert!(
+        !term.transcript_text().contains("columns wide"),
+        "no warning when the terminal is wide enough"
+    );
+    let mut narrow = play_on_terminal(r, 60);
+    narrow.expect(
+        "the recording is 80 columns wide, this terminal 60: lines will wrap",
+        T,
+    );
+    narrow.send("q");
+    assert!(narrow.wait(T).success());
+    // Not a terminal: the replay and nothing of play's own after it.
+    let o = sessrec(&r.dir, &["play", &r.shell, "--speed", "1000"]);
+    let out = ok(o);
+    let tail = &out[out.rfind("logout").expect("the replay's end")..];
+    assert!(!tail.contains('\x1b'), "{tail:?}");
+}
