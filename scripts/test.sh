@@ -16,6 +16,7 @@ PACKAGES=(
     adduser passwd ca-certificates openssl binutils util-linux
     rpm                 # packaging: rpmbuild and rpm -qp
     chromium:chromium   # sessrec export --format html, checked in headless Chromium
+    chromium-driver python3-selenium  # ... and driven there (clicks on its jump marks)
     npm:npm             # scripts/fetch-player.sh (the pinned asciinema-player)
 )
 

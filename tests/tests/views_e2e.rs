@@ -1016,3 +1016,35 @@ fn play_shows_a_status_line_and_warns_of_a_wider_recording() {
     let tail = &out[out.rfind("logout").expect("the replay's end")..];
     assert!(!tail.contains('\x1b'), "{tail:?}");
 }
+
+#[test]
+fn a_click_on_a_timeline_entry_jumps_its_player_there() {
+    require_e2e!("chromium", "chromedriver", "npm", "vi", "top", "less");
+    let r = recorded();
+    let player = player_dir();
+    let tmp = TempDir::new("views-jump");
+    let page = tmp.join("shell.html");
+    let o = Command::new(products().sessrec_cli())
+        .arg("--dir")
+        .arg(&r.dir)
+        .args(["export", &r.shell, "--format", "html", "--output"])
+        .arg(&page)
+        .env("SESSREC_PLAYER_DIR", &player)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/views_support/html_jump.py");
+    // `stty -echo` was typed after the backslash line was shown, long before `find` ran.
+    let o = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(&page)
+        .arg("$ stty -echo")
+        .arg(tmp.join("profile"))
+        .arg("find-2-done")
+        .output()
+        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
+    assert!(o.status.success(), "{o:?}");
+    let shown = stdout(&o);
+    assert!(shown.contains("back\\slash-9"), "{shown}");
+    assert!(!shown.contains("find-2-done"), "{shown}");
+}
