@@ -132,7 +132,7 @@ pub fn audit_entries(f: &RecordFile, out: &mut Vec<Entry>) {
         let mut details = l.value.clone();
         if let Event::Exec(_) = l.event {
             if let Some(args) = sessrec_core::exec_args::read(&l.value, &l.parts) {
-                details.insert("args".into(), json!(args.lossy()));
+                details.insert("arguments".into(), json!(args.lossy()));
             }
         }
         details.insert("line".into(), l.line_no.into());
@@ -260,7 +260,7 @@ pub fn search(
 
 /// `export --format json`: the lines of the session's `audit.jsonl` that belong to the
 /// exported channels (all of them when every channel is exported), one object each as the
-/// other lines are, the arguments of each exec whole under `args`.
+/// other lines are, the arguments of each exec whole under `arguments`.
 pub fn export_json(
     out: &mut dyn std::io::Write,
     session: &crate::store::SessionRef,
@@ -296,7 +296,7 @@ pub fn export_json(
             "event": l.value,
         });
         if let Some(args) = sessrec_core::exec_args::read(&l.value, &l.parts) {
-            v["args"] = json!(args.lossy());
+            v["arguments"] = json!(args.lossy());
         }
         serde_json::to_writer(&mut *out, &v)?;
         out.write_all(b"\n")?;

@@ -257,7 +257,9 @@ pub fn export(
                 "rows": rows,
                 // Show the end of the recording before it is played: that is what the
                 // investigator usually wants to see first.
-                "poster": format!("npt:{:.3}", r.duration),
+                // (A millisecond past the last event: a poster at its exact time may show
+                // the screen from before it.)
+                "poster": format!("npt:{:.3}", r.duration + 0.001),
                 "markers": markers,
             })
         })

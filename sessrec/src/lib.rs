@@ -5,6 +5,7 @@
 //! [`escape`].
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod args;
 pub mod auditcount;
 pub mod cast;
@@ -19,7 +20,9 @@ pub mod execs;
 pub mod export;
 pub mod filters;
 pub mod follow;
+pub mod gate;
 pub mod html;
+pub mod integrity;
 pub mod kill;
 pub mod lineedit;
 pub mod list;
@@ -39,4 +42,5 @@ pub mod timespec;
 pub mod transcript;
 pub mod typed;
 pub mod utf8;
+pub mod verdict;
 pub mod verify;

@@ -554,13 +554,8 @@ fn with_audit(r: &Recorded) -> (TempDir, PathBuf) {
     let file = std::fs::File::create(session.join("audit.jsonl")).unwrap();
     let mut w = RecordWriter::new(file, ctx, WriterOptions::default()).unwrap();
     let start = login["time"].as_str().unwrap().to_string();
-    let at = |s: u32| {
-        start.replacen(
-            &start[17..19],
-            &format!("{:02}", (start[17..19].parse::<u32>().unwrap() + s) % 60),
-            1,
-        )
-    };
+    // Seconds after the login's minute: `2026-12-07T19:10:01.387374Z` -> `...19:10:<s>...`.
+    let at = |s: u32| format!("{}{:02}.000000Z", &start[..17], 10 + s);
     let exec = |pid: u32, ppid: u32, s: u32| Exec {
         at: Some(at(s)),
         pid: Some(pid),
@@ -758,7 +753,7 @@ fn search_list_and_json_export_carry_execs_and_connections() {
     assert_eq!(execs.len(), 6, "{json}");
     assert!(execs
         .iter()
-        .any(|v| v["args"].as_array().is_some_and(|a| a.len() == 4)));
+        .any(|v| v["arguments"].as_array().is_some_and(|a| a.len() == 4)));
 }
 
 #[test]

@@ -4,9 +4,10 @@
 use serde_json::Value;
 
 use super::{
-    AuditGap, ChannelEnd, ChannelStart, CommandPart, Connect, Error, EventBody, Exec, Fields,
-    Header, InputMasked, Io, Login, Logout, MaskingSuspended, Notice, Resize, SudoEnd, SudoStart,
-    Suspend, Transfer, Truncated, BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX, TRUNCATED_SUFFIX,
+    Access, AuditGap, ChannelEnd, ChannelStart, CommandPart, Connect, Error, EventBody, Exec,
+    Fields, Header, InputMasked, Io, Login, Logout, MaskingSuspended, Notice, Resize, SudoEnd,
+    SudoStart, Suspend, Transfer, Truncated, BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX,
+    TRUNCATED_SUFFIX,
 };
 
 /// An event of a type this version does not know, or whose fields did not parse: kept whole.
@@ -41,6 +42,7 @@ pub enum Event {
     Exec(Exec),
     Connect(Connect),
     AuditGap(AuditGap),
+    Access(Access),
     Unknown(UnknownEvent),
 }
 
@@ -66,7 +68,8 @@ macro_rules! for_each_event_type {
             Suspend,
             Exec,
             Connect,
-            AuditGap
+            AuditGap,
+            Access
         )
     };
 }
