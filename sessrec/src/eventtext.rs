@@ -116,7 +116,28 @@ pub fn other_fields(event: &Event, verbose: bool) -> Vec<(String, Value)> {
     }
     let (covered, quiet) = (covered(kind), quiet(kind));
     let extra = event.extra();
-    let newer: Vec<&str> = event.newer_fields().iter().map(|(k, _)| *k).collect();
+    let fields = sessrec_core::schema::known_types()
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(&[][..], |(_, f)| *f);
+    // The length and continuation count of a long field go with the field (it is whole).
+    let long_marker = |key: &str| {
+        [
+            sessrec_core::schema::BYTES_SUFFIX,
+            sessrec_core::schema::PARTS_SUFFIX,
+        ]
+        .iter()
+        .any(|suffix| {
+            key.strip_suffix(suffix)
+                .is_some_and(|f| fields.contains(&f))
+        })
+    };
+    let newer: Vec<&str> = event
+        .newer_fields()
+        .iter()
+        .map(|(k, _)| *k)
+        .filter(|k| !long_marker(k))
+        .collect();
     let mut listed = Vec::new();
     for (k, v) in event.to_fields() {
         let is_extra = extra.contains_key(&k);

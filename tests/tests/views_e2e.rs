@@ -716,9 +716,9 @@ fn show_lists_what_ran_as_an_exec_tree_beside_what_was_typed() {
 
 #[test]
 fn search_list_and_json_export_carry_execs_and_connections() {
-    require_e2e!("vi", "top", "less");
+    require_e2e!("vi", "top", "less", "npm");
     let r = recorded();
-    let (_tmp, copy) = with_audit(r);
+    let (tmp, copy) = with_audit(r);
     let hits = ok(sessrec(&copy, &["search", "--exec", "shadow"]));
     assert_eq!(hits.lines().count(), 1, "{hits}");
     assert!(
@@ -754,6 +754,26 @@ fn search_list_and_json_export_carry_execs_and_connections() {
     assert!(execs
         .iter()
         .any(|v| v["arguments"].as_array().is_some_and(|a| a.len() == 4)));
+    // The HTML page's timeline has them too.
+    let page = tmp.join("audit.html");
+    let o = Command::new(products().sessrec_cli())
+        .arg("--dir")
+        .arg(&copy)
+        .args(["export", &r.shell, "--format", "html", "--output"])
+        .arg(&page)
+        .env("SESSREC_PLAYER_DIR", player_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("</b> ran cat /etc/shadow"),
+        "exec in the timeline"
+    );
+    assert!(
+        html.contains("connect 127.0.0.1:5599"),
+        "connection in the timeline"
+    );
 }
 
 #[test]
