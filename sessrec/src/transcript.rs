@@ -13,6 +13,9 @@
 
 use std::io::{self, Write};
 
+/// Written after a line erased from the screen (a whole-line erase, or a carriage return and
+/// an erase to the end of the line).
+pub const ERASED: &str = "[erased: the line above was removed from the screen here]";
 /// Written after the rows a clear erased.
 pub const CLEARED: &str = "[cleared: the lines above were erased from the screen here]";
 /// Written around the last screen of a full-screen program.
@@ -31,6 +34,8 @@ enum Erase {
     AlternateOn,
     /// Leaving it (its content is gone).
     AlternateOff,
+    /// EL: part or all of the cursor's row.
+    Line,
 }
 
 /// Where the next special sequence starts, its length and what it does; `Err(at)` when an
@@ -61,6 +66,7 @@ fn next_special(data: &[u8]) -> Result<Option<(usize, usize, Erase)>, usize> {
                     // ED 3 empties the scrollback only: nothing on the screen goes.
                     (b"2", b'J') => return Ok(Some((at, len, Erase::Screen))),
                     (b"" | b"0", b'J') => return Ok(Some((at, len, Erase::Below))),
+                    (b"" | b"0" | b"1" | b"2", b'K') => return Ok(Some((at, len, Erase::Line))),
                     (p, b'h' | b'l') if p.starts_with(b"?") => {
                         let alt = p[1..]
                             .split(|b| *b == b';')
@@ -157,12 +163,38 @@ impl Renderer {
                             self.alternate = false;
                         }
                         Erase::AlternateOn | Erase::AlternateOff => {}
+                        Erase::Line => self.erase_line(&rest[at..at + len], out)?,
                         _ => self.parser.process(&rest[at..at + len]),
                     }
                     rest = &rest[at + len..];
                 }
             }
         }
+    }
+
+    /// Applies an erase in line; writes the line when it took a line's text away (not when
+    /// it cut the end of a line being edited, which a redraw does all the time).
+    fn erase_line(&mut self, seq: &[u8], out: &mut dyn Write) -> io::Result<()> {
+        let (row, col) = self.parser.screen().cursor_position();
+        let row = row as usize;
+        let old = self.screen_rows().get(row).cloned().unwrap_or_default();
+        self.parser.process(seq);
+        if self.alternate || row < self.written_top || old.is_empty() {
+            return Ok(());
+        }
+        let rows = self.screen_rows();
+        let new = rows.get(row).cloned().unwrap_or_default();
+        let edited = col > 0 && !new.is_empty() && old.starts_with(new.as_str());
+        if new != old && !edited {
+            // In order: the rows above it first, which then count as written.
+            for r in rows.iter().take(row).skip(self.written_top) {
+                writeln!(out, "{r}")?;
+            }
+            self.written_top = self.written_top.max(row);
+            writeln!(out, "{old}")?;
+            writeln!(out, "{ERASED}")?;
+        }
+        Ok(())
     }
 
     /// Writes the rows `erase` is about to take off the screen.
@@ -202,7 +234,7 @@ impl Renderer {
                 }
                 return Ok(());
             }
-            Erase::AlternateOff => Vec::new(),
+            Erase::AlternateOff | Erase::Line => Vec::new(),
         };
         if matches!(erase, Erase::Screen) || (matches!(erase, Erase::Below) && row == 0) {
             if !self.alternate {
@@ -398,6 +430,19 @@ mod tests {
         assert_eq!(&lines[..3], ["$ vi x", ALTERNATE_START, "hello from vi"]);
         assert_eq!(lines.iter().filter(|l| **l == "~").count(), 30);
         assert_eq!(&lines[lines.len() - 2..], [ALTERNATE_END, "$ ls"]);
+    }
+
+    #[test]
+    fn an_erased_line_is_kept_and_marked_but_not_an_edit() {
+        let text = render(&[
+            b"$ ls -la\x08\x1b[K\r\n",
+            b"gone-line-7\r\n\x1b[1A\x1b[2K$ ok\r\n",
+            b"50%\r\x1b[K100%\r\n",
+        ]);
+        assert_eq!(
+            text,
+            format!("$ ls -l\ngone-line-7\n{ERASED}\n$ ok\n50%\n{ERASED}\n100%\n")
+        );
     }
 
     #[test]

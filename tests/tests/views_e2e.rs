@@ -94,6 +94,9 @@ fn interactive_shell(r: &RecordedLogin, vi_file: &str) {
     term.send_line(r"echo 'back\slash-9'");
     term.expect(r"back\\slash-9\r\n", T);
     term.expect(PROMPT, T);
+    // Output that erases itself: up one line, erase it.
+    term.send_line(r"printf 'gone-%s\r\n\033[1A\033[2K' line-7");
+    term.expect(PROMPT, T);
     // Completed by the shell: the screen shows the whole name.
     term.send("/usr/bin/whoam\t");
     term.expect("whoami ", T);
@@ -277,6 +280,12 @@ fn text_export_keeps_what_clear_erased_once_and_in_order() {
     let later = text.find("back\\slash-9").expect("later output");
     assert!(marker < later, "in order: {text}");
     assert!(text.contains("[cleared: "), "marked as cleared: {text}");
+    // A line erased in place is there once, marked.
+    assert_eq!(text.matches("gone-line-7").count(), 1, "{text}");
+    assert!(
+        text.contains("gone-line-7\n[erased: the line above was removed from the screen here]"),
+        "{text}"
+    );
     // The editor's screen is there, marked as the alternate screen.
     assert!(text.contains("hello from vi"), "{text}");
     assert!(text.contains("[alternate screen: "), "{text}");
