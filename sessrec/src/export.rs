@@ -196,6 +196,10 @@ fn rendered_text(out: &mut dyn Write, files: &[RecordFile]) -> Result<(), Failur
             }
             writeln!(out, "{}", crate::playlist::banner(f))?;
         }
+        if f.is_pipe() {
+            crate::transcript::pipe_text(f, out)?;
+            continue;
+        }
         let (cols, rows) = f.geometry();
         let mut r = crate::transcript::Renderer::new(cols, rows);
         let mut sanitizer = Sanitizer::new();

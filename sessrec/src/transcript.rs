@@ -359,6 +359,51 @@ impl Renderer {
     }
 }
 
+/// Written before each line a pipe channel wrote to its standard error.
+pub const STDERR: &str = "[stderr] ";
+
+/// The transcript of a pipe channel (no terminal: nothing was drawn over anything): its
+/// output line by line, escape sequences and controls removed, each line of its standard
+/// error marked [`STDERR`].
+pub fn pipe_text(f: &crate::records::RecordFile, out: &mut dyn Write) -> io::Result<()> {
+    use sessrec_core::record::Stream;
+    let mut lines: [(Vec<u8>, crate::search::TextOnly); 2] = Default::default();
+    let write_line = |out: &mut dyn Write, stderr: bool, line: &[u8]| -> io::Result<()> {
+        let prefix = if stderr { STDERR } else { "" };
+        writeln!(out, "{prefix}{}", String::from_utf8_lossy(line))
+    };
+    for item in f.items()? {
+        match item {
+            crate::records::Item::Frame { stream, data, .. } => {
+                let stderr = match stream {
+                    Stream::Output => false,
+                    Stream::Stderr => true,
+                    Stream::Input => continue,
+                };
+                let (buf, filter) = &mut lines[usize::from(stderr)];
+                filter.push(&data, buf);
+                while let Some(end) = buf.iter().position(|&b| b == b'\n') {
+                    write_line(out, stderr, &buf[..end])?;
+                    buf.drain(..=end);
+                }
+            }
+            crate::records::Item::Damaged { line_no, problem } => writeln!(
+                out,
+                "[damaged record: {}: line {line_no}: {}]",
+                f.name,
+                crate::escape::escape_control(&problem)
+            )?,
+            crate::records::Item::Event { .. } => {}
+        }
+    }
+    for (i, (buf, _)) in lines.iter().enumerate() {
+        if !buf.is_empty() {
+            write_line(out, i == 1, buf)?;
+        }
+    }
+    Ok(())
+}
+
 /// Without the blank rows at the end.
 fn trim_blank(mut rows: Vec<String>) -> Vec<String> {
     while rows.last().is_some_and(|l| l.is_empty()) {

@@ -472,6 +472,9 @@ fn pipe_channels_export_with_carriage_returns_and_stderr_apart() {
                 && v["text"].as_str().unwrap_or("").contains("to-stderr-5")),
         "{json}"
     );
+    let text = ok(sessrec(&r.dir, &["export", &r.pipe, "--format", "text"]));
+    assert!(text.contains("pipe-1\npipe-2\n"), "{text}");
+    assert!(text.contains("\n[stderr] to-stderr-5\n"), "{text}");
     let o = sessrec(&r.dir, &["search", "to-stderr-5", "--output", "--json"]);
     let hit: Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
     assert_eq!(hit["stream"], "stderr", "{hit}");
