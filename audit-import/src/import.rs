@@ -38,11 +38,15 @@ use crate::tree::Node;
 /// The file each session's audit records go to.
 pub const AUDIT_FILE: &str = "audit.jsonl";
 /// Bytes of log read at a time.
-const READ_CHUNK: usize = 4 << 20;
+const READ_CHUNK: usize = 1 << 20;
 /// Records of other events after which an event without its closing record counts as whole.
 const COMPLETE_AFTER: u64 = 256;
 /// How far back the session index looks.
 const INDEX_DAYS: i64 = 31;
+/// How often the kernel's lost counter is read under `--follow`.
+const LOST_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest time the session index is used without reading it again.
+const INDEX_MAX_AGE_US: i64 = 10_000_000;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -98,7 +102,14 @@ pub struct Importer {
     opts: Options,
     state: State,
     index: RecordIndex,
-    index_at: Option<Instant>,
+    /// When the index was read (µs since the epoch): a session that logged in before then is
+    /// in it.
+    index_at_us: i64,
+    /// When the lost counter was last read, and its value in the saved state.
+    lost_checked: Option<Instant>,
+    saved_lost: Option<u64>,
+    /// When each session was last read again for its channels.
+    session_read_us: HashMap<SessionId, i64>,
     /// The current file and the offset read up to (past `state.position.offset` while events
     /// are pending).
     reading: Option<(LogFile, u64)>,
@@ -150,7 +161,10 @@ impl Importer {
             opts,
             state,
             index: RecordIndex::default(),
-            index_at: None,
+            index_at_us: i64::MIN,
+            session_read_us: HashMap::new(),
+            lost_checked: None,
+            saved_lost: None,
             reading: None,
             pending: BTreeMap::new(),
             records_seen: 0,
@@ -161,9 +175,11 @@ impl Importer {
     }
 
     fn rescan(&mut self) -> io::Result<()> {
-        let since = Timestamp::now().as_micros() - INDEX_DAYS * 86_400 * 1_000_000;
+        let now = Timestamp::now().as_micros();
+        let since = now - INDEX_DAYS * 86_400 * 1_000_000;
         self.index = RecordIndex::scan(&self.opts.record_dir, Some(since))?;
-        self.index_at = Some(Instant::now());
+        self.index_at_us = now;
+        self.session_read_us.clear();
         Ok(())
     }
 
@@ -172,10 +188,28 @@ impl Importer {
     pub fn pass(&mut self, last: bool) -> io::Result<Summary> {
         let _lock = store::lock(&self.opts.state_file)?;
         let mut summary = Summary::default();
-        self.rescan()?;
-        let mut rescanned = true;
+        // The index is read again when an event needs a session newer than it, and every
+        // INDEX_MAX_AGE for logouts and channel ends.
+        let mut rescanned = false;
+        if Timestamp::now()
+            .as_micros()
+            .saturating_sub(self.index_at_us)
+            > INDEX_MAX_AGE_US
+        {
+            self.rescan()?;
+            rescanned = true;
+        }
         let files = logfiles::list(&self.opts.log_file)?;
         let (mut index, mut offset) = self.start_point(&files, &mut summary)?;
+        // A first run saves where it starts before writing anything: a file it creates and
+        // does not get to count is then known to be newer than the saved state.
+        if self.state.position.is_none() {
+            if let Some(file) = index.and_then(|i| files.get(i)) {
+                self.reading = Some((file.clone(), offset));
+                self.save_position()?;
+                self.state.save(&self.opts.state_file)?;
+            }
+        }
         while let Some(file) = index.and_then(|i| files.get(i)).cloned() {
             if self.reading.as_ref().map(|(f, _)| (f.dev, f.ino)) != Some((file.dev, file.ino)) {
                 self.reading = Some((file.clone(), offset));
@@ -196,6 +230,14 @@ impl Importer {
                     *o = offset;
                 }
                 self.write_ready(false, &mut rescanned, &mut summary)?;
+                // Written events before the first pending one are never read again.
+                let keep_from = self
+                    .pending
+                    .values()
+                    .map(|p| p.start)
+                    .min()
+                    .unwrap_or(offset);
+                self.state.done_after.retain(|_, start| *start >= keep_from);
             }
             let newest = index == Some(files.len() - 1);
             if newest {
@@ -212,7 +254,14 @@ impl Importer {
             }
         }
         self.save_position()?;
-        if self.opts.check_lost {
+        // auditctl is a process: at most once a second.
+        if self.opts.check_lost
+            && (last
+                || self
+                    .lost_checked
+                    .is_none_or(|t| t.elapsed() >= LOST_INTERVAL))
+        {
+            self.lost_checked = Some(Instant::now());
             self.check_lost(&mut summary, &mut rescanned)?;
         }
         self.finish_pass(last, &mut summary)?;
@@ -434,7 +483,9 @@ impl Importer {
         if let Some(i) = find(&self.index, &self.boot) {
             return Ok(Some(i));
         }
-        if !*rescanned {
+        // A login after the index was read (its line is written before any of its processes
+        // runs) is found by reading it again; an older index would have had it.
+        if !*rescanned && self.index_at_us < at_us + 1_000_000 {
             self.rescan()?;
             *rescanned = true;
             return Ok(find(&self.index, &self.boot));
@@ -444,7 +495,13 @@ impl Importer {
 
     /// The channel of a process of session `si`; the session is read again once when no
     /// channel claims it (its channel.start may be newer than the index).
-    fn place(&mut self, si: usize, process: &Process, ses: u32) -> Option<crate::tree::Placement> {
+    fn place(
+        &mut self,
+        si: usize,
+        process: &Process,
+        ses: u32,
+        at_us: i64,
+    ) -> Option<crate::tree::Placement> {
         let roots = |s: &LoginSession| -> BTreeMap<u32, String> {
             let mut r = BTreeMap::new();
             for c in &s.channels {
@@ -463,10 +520,22 @@ impl Importer {
         {
             return Some(p);
         }
+        // Its channel.start may be newer than what was read of the session.
         let s = &self.index.sessions[si];
+        let read_at = self
+            .session_read_us
+            .get(&s.id)
+            .copied()
+            .unwrap_or(self.index_at_us);
+        if read_at >= at_us + 1_000_000 {
+            return None;
+        }
+        let id = s.id;
         if let Ok(Some(fresh)) = LoginSession::read(&s.dir, s.id) {
             self.index.sessions[si] = fresh;
         }
+        self.session_read_us
+            .insert(id, Timestamp::now().as_micros());
         let r = roots(&self.index.sessions[si]);
         self.state
             .tree
@@ -495,7 +564,7 @@ impl Importer {
             summary.unattributed += 1;
             return Ok(());
         };
-        let placed = self.place(si, &e.process, ses);
+        let placed = self.place(si, &e.process, ses, at);
         self.state.tree.record(
             e.process.pid,
             Node {
@@ -566,7 +635,7 @@ impl Importer {
             summary.unattributed += 1;
             return Ok(());
         };
-        let placed = self.place(si, &c.process, ses);
+        let placed = self.place(si, &c.process, ses, at);
         let p = &c.process;
         let result = if p.success {
             "connected"
@@ -626,7 +695,7 @@ impl Importer {
         summary: &mut Summary,
         rescanned: &mut bool,
     ) -> io::Result<()> {
-        if !*rescanned {
+        if !*rescanned && self.index_at_us < to {
             self.rescan()?;
             *rescanned = true;
         }
@@ -726,7 +795,19 @@ impl Importer {
                 ),
                 None => match dir.create_file(AUDIT_FILE) {
                     Ok(file) => (RecordWriter::new(file, ctx.clone(), self.opts.writer)?, ctx),
-                    // Written by a run whose state was lost: continue it.
+                    // Created after the last saved state (which names every file it counts):
+                    // a run that stopped before saving. Its lines are written again from the
+                    // saved position, so the file starts over.
+                    Err(e)
+                        if e.kind() == io::ErrorKind::AlreadyExists
+                            && self.state.position.is_some() =>
+                    {
+                        let file = dir.open_file(AUDIT_FILE)?;
+                        file.set_len(0)?;
+                        (RecordWriter::new(file, ctx.clone(), self.opts.writer)?, ctx)
+                    }
+                    // No state at all (it was deleted): continue the file rather than lose
+                    // it; events read again may then be written twice.
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => (
                         RecordWriter::resume(
                             dir.open_file(AUDIT_FILE)?,
@@ -791,8 +872,13 @@ impl Importer {
         self.state
             .tree
             .retain_sessions(|ses| open_ses.contains(&ses));
+        // Their files stay in the state (a late event continues them at the saved length)
+        // until the sessions are older than the index reaches.
+        let oldest_ms = (now / 1000).saturating_sub((INDEX_DAYS + 1) * 86_400_000);
+        self.state.files.retain(|id, _| {
+            SessionId::parse(id).is_none_or(|id| id.unix_millis() as i64 >= oldest_ms)
+        });
         for id in ended {
-            self.state.files.remove(&id.to_string());
             if let Some(w) = self.writers.remove(&id) {
                 let anchor = w.writer.close()?;
                 if self.opts.syslog_anchors {
@@ -800,7 +886,13 @@ impl Importer {
                 }
             }
         }
-        self.state.save(&self.opts.state_file)?;
+        // An idle pass changes nothing worth an fsync (a lost mark's time only moves the
+        // start of a later gap earlier).
+        let lost_moved = self.state.lost.map(|l| l.value) != self.saved_lost;
+        if summary.bytes_read > 0 || summary.gaps_written > 0 || lost_moved || last {
+            self.state.save(&self.opts.state_file)?;
+            self.saved_lost = self.state.lost.map(|l| l.value);
+        }
         if last {
             for (_, w) in self.writers.drain() {
                 let anchor = w.writer.close()?;
@@ -809,7 +901,6 @@ impl Importer {
                 }
             }
         }
-        let _ = summary;
         Ok(())
     }
 }

@@ -97,6 +97,8 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
     (
         "sudo.start",
         &[
+            "audit",
+            "audit.jsonl",
             "log.json",
             "log",
             "tty",
