@@ -17,6 +17,7 @@ PACKAGES=(
     auditd              # exec and connect audit: a private auditd started by the tests
     rpm                 # packaging: rpmbuild and rpm -qp
     chromium:chromium   # sessrec export --format html, checked in headless Chromium
+    chromium-driver python3-selenium  # ... and driven there (clicks on its jump marks)
     npm:npm             # scripts/fetch-player.sh (the pinned asciinema-player)
 )
 
@@ -48,6 +49,9 @@ else
 fi
 # sshd's privilege separation directory (absent when sshd never ran, e.g. without systemd).
 install -d -m 0755 /run/sshd
+
+step "asciinema-player for HTML exports (vendor-player/, pinned)"
+[ -f vendor-player/asciinema-player.min.js ] || sh scripts/fetch-player.sh vendor-player
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check

@@ -134,7 +134,7 @@ impl RecordFile {
 
     /// Whether this file carries terminal output worth replaying.
     pub fn has_io(&self) -> bool {
-        !matches!(self.kind, FileKind::Session)
+        !matches!(self.kind, FileKind::Session | FileKind::Audit)
     }
 
     /// Terminal geometry at the start (`cols`/`rows`, clamped to sane values).
@@ -216,6 +216,7 @@ pub fn session_record_files(session: &SessionRef) -> std::io::Result<Vec<RecordF
         FileKind::Session => (0, 0, 0),
         FileKind::Channel(n) => (1, f.start_us.unwrap_or(i64::MAX), n as i64),
         FileKind::Sudo => (1, f.start_us.unwrap_or(i64::MAX), i64::MAX),
+        FileKind::Audit => (2, 0, 0),
     });
     Ok(files)
 }

