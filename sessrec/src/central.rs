@@ -5,13 +5,15 @@
 //! (`YYYY`) or `unattributed`.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sessrec_core::config::glob_match;
 use sessrec_core::id::SessionId;
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use sessrec_core::schema::Line;
 
 use crate::escape::escape_control;
@@ -109,6 +111,64 @@ pub fn misfiled(dir_host: Option<&str>, first: Option<&Map<String, Value>>) -> O
             escape_control(&record_host)
         )
     })
+}
+
+/// Where the receiver files a host's trusted anchors.
+pub const ANCHORS_FILE: &str = "anchors.log";
+
+/// The anchors the receiver filed for `host`, if any.
+pub fn anchor_text(root: &Path, host: &str) -> Option<String> {
+    fs::read_to_string(root.join(host).join(ANCHORS_FILE)).ok()
+}
+
+/// `verify`'s report per host of a central tree.
+#[derive(Default)]
+pub struct HostTally {
+    hosts: BTreeMap<String, HostCounts>,
+}
+
+#[derive(Default)]
+struct HostCounts {
+    sessions: u64,
+    lines: u64,
+    unanchored: u64,
+    disagreeing: u64,
+}
+
+impl HostTally {
+    /// One session: its lines, those after the last anchor, and the files whose chain or
+    /// anchors disagree.
+    pub fn add(&mut self, host: &str, lines: u64, unanchored: u64, disagreeing: u64) {
+        let c = self.hosts.entry(host.to_string()).or_default();
+        c.sessions += 1;
+        c.lines += lines;
+        c.unanchored += unanchored;
+        c.disagreeing += disagreeing;
+    }
+
+    pub fn report(&self, json: bool, out: &mut dyn Write) -> std::io::Result<()> {
+        for (host, c) in &self.hosts {
+            if json {
+                let v = json!({
+                    "host": host, "sessions": c.sessions, "lines_verified": c.lines,
+                    "lines_after_last_anchor": c.unanchored, "files_disagreeing": c.disagreeing,
+                });
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<10} host {}: {} sessions, {} lines verified, {} after the last anchor, {} files whose chain or anchors disagree",
+                    if c.disagreeing == 0 { "OK" } else { "FAILED" },
+                    escape_control(host),
+                    c.sessions,
+                    c.lines,
+                    c.unanchored,
+                    c.disagreeing
+                )?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Width of a HOST column for these sessions: 0 when none is in the central layout.
