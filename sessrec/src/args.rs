@@ -190,6 +190,18 @@ pub const COMMANDS: &[CmdSpec] = &[
         positional: (0, 0),
     },
     CmdSpec {
+        name: "hosts",
+        usage: "sessrec hosts [--silent-after DURATION] [--stalled-after DURATION] [--prom FILE] [--json]",
+        summary: "completeness of a central archive, per host",
+        options: &[
+            val("--silent-after", "DURATION", "a host with nothing newer is silent (default 1h)"),
+            val("--stalled-after", "DURATION", "an open session with no newer line is stalled (default 1h)"),
+            val("--prom", "FILE", "also write node_exporter textfile metrics to FILE"),
+            flag("--json", "one JSON object per host"),
+        ],
+        positional: (0, 0),
+    },
+    CmdSpec {
         name: "doctor",
         usage: "sessrec doctor [--sshd-config FILE] [--pam-service NAME]",
         summary: "check the installation",

@@ -108,6 +108,7 @@ fn dispatch(name: &str, args: Parsed, argv: &[String]) -> CmdResult {
         "search" => crate::search::run(&ctx),
         "kill" => crate::kill::run(&ctx),
         "prune" => crate::prune::run(&ctx),
+        "hosts" => crate::hosts::run(&ctx),
         "doctor" => crate::doctor::run(&ctx),
         other => Err(Failure::usage(format!("unknown command {other}"))),
     }?;

@@ -221,3 +221,93 @@ fn prune_removes_old_sessions_under_their_host() {
         .join(f.ids[1].1.to_string())
         .exists());
 }
+
+/// Sets the modification time of every file under `dir` to `ago` before now.
+fn age(dir: &Path, ago: &str) {
+    let o = Command::new("find")
+        .arg(dir)
+        .args(["-exec", "touch", "-h", "-d", ago, "{}", "+"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+}
+
+#[test]
+fn hosts_reports_silence_stalls_and_gaps() {
+    let f = fleet("central-hosts");
+    let prom = f.central.join("..").join("sessrec.prom");
+    let o = sessrec(&f.central, &["hosts", "--prom", prom.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = text(&o);
+    for (host, _) in &f.ids {
+        let row = out.lines().find(|l| l.starts_with(host.as_str())).unwrap();
+        assert!(row.ends_with(" ok"), "{out}");
+    }
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        metrics.contains("sessrec_host_problems{host=\"b2.example.net\"} 0"),
+        "{metrics}"
+    );
+
+    // b3 has sent nothing for three hours.
+    age(&f.central.join("b3.example.net"), "3 hours ago");
+    // b2 has a session that logged in, wrote, and has been quiet for two hours without logout.
+    let t = TempDir::new("central-hosts-open");
+    let open_id = id_at(1_764_000_100_000).unwrap();
+    let mut s = SynthSession::login_on(
+        "b2.example.net",
+        &t.join("stage"),
+        open_id,
+        "srt-ops",
+        "ops@example.com",
+        "203.0.113.9",
+    )
+    .unwrap();
+    let mut ch = s.channel("shell", "pty", None).unwrap();
+    ch.output(1000, b"$ ").unwrap();
+    ch.flush().unwrap();
+    std::mem::forget(ch);
+    let dir = s.abandon().unwrap();
+    let open_dir = f.central.join("b2.example.net").join(open_id.to_string());
+    std::fs::rename(&dir, &open_dir).unwrap();
+    age(&open_dir, "2 hours ago");
+    // b1 lost a line in transit.
+    let file = f
+        .central
+        .join("b1.example.net")
+        .join(f.ids[0].1.to_string())
+        .join("channel-1.jsonl");
+    let body = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<&str> = body.lines().collect();
+    lines.remove(1);
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+
+    let o = sessrec(&f.central, &["hosts", "--prom", prom.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let out = text(&o);
+    assert!(out.contains("silent: nothing arrived for 3h"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "session {open_id} is open but no line arrived for 2h"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("seq gap (lines lost in transit)"), "{out}");
+    let b2 = out
+        .lines()
+        .find(|l| l.starts_with("b2.example.net"))
+        .unwrap();
+    assert!(b2.contains("PROBLEM"), "{b2}");
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        metrics.contains("sessrec_host_open_sessions{host=\"b2.example.net\"} 1"),
+        "{metrics}"
+    );
+    let o = sessrec(&f.central, &["--host", "b1*", "hosts", "--json"]);
+    let rows: Vec<serde_json::Value> = text(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["host"], "b1.example.net");
+}
