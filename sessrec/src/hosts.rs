@@ -17,7 +17,7 @@ use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
 use crate::store::{session_files, Tree};
 use crate::summary::summarize;
-use crate::verify::{verify_session, Severity};
+use crate::verify::Severity;
 
 const HOUR_US: i64 = 3_600_000_000;
 
@@ -70,7 +70,7 @@ fn report_host(ctx: &Context, host: &str, silent_us: i64, stalled_us: i64) -> Ho
                 ));
             }
         }
-        let result = verify_session(s, &ctx.host);
+        let result = crate::verdict_cache::verify_cached(s, &ctx.host);
         for p in result
             .problems
             .iter()

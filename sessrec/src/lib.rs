@@ -45,4 +45,5 @@ pub mod transcript;
 pub mod typed;
 pub mod utf8;
 pub mod verdict;
+pub mod verdict_cache;
 pub mod verify;

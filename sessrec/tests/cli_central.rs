@@ -311,3 +311,51 @@ fn hosts_reports_silence_stalls_and_gaps() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["host"], "b1.example.net");
 }
+
+#[test]
+fn the_verdict_cache_never_hides_an_edit_that_keeps_size_and_mtime() {
+    let f = fleet("central-cache");
+    let (host, id) = &f.ids[0];
+    let dir = f.central.join(host).join(id.to_string());
+    let row = |f: &Fleet| {
+        let o = sessrec(&f.central, &["list", "--json"]);
+        text(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["session"] == id.to_string())
+            .unwrap()
+    };
+    assert_eq!(row(&f)["verify"]["ok"], true);
+    assert!(
+        dir.join(".verdict.json").is_file(),
+        "a closed session's verdict is kept"
+    );
+    assert_eq!(row(&f)["verify"]["ok"], true, "answered from the cache");
+
+    // Same length, same mtime, different byte: only ctime (and the content) tell.
+    let file = dir.join("channel-1.jsonl");
+    let before = std::fs::metadata(&file).unwrap();
+    let body = std::fs::read_to_string(&file).unwrap();
+    let edited = body.replacen("needle-1", "needle-9", 1);
+    assert_eq!(edited.len(), body.len());
+    std::fs::write(&file, &edited).unwrap();
+    let stamp = format!(
+        "@{}.{:09}",
+        std::os::unix::fs::MetadataExt::mtime(&before),
+        std::os::unix::fs::MetadataExt::mtime_nsec(&before)
+    );
+    let o = Command::new("touch")
+        .args(["-d", &stamp])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let after = std::fs::metadata(&file).unwrap();
+    assert_eq!(
+        (after.len(), after.modified().unwrap()),
+        (before.len(), before.modified().unwrap())
+    );
+    let v = row(&f);
+    assert_eq!(v["verify"]["ok"], false, "{v}");
+    assert_eq!(v["integrity"]["status"], "damaged", "{v}");
+}
