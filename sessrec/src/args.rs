@@ -190,6 +190,17 @@ pub const COMMANDS: &[CmdSpec] = &[
         positional: (0, 0),
     },
     CmdSpec {
+        name: "hold",
+        usage: "sessrec hold [--session ID] [--actor ACTOR] [--host HOST] [--reason TEXT]",
+        summary: "put sessions on legal hold (prune keeps them), or list the holds",
+        options: &[
+            val("--session", "ID", "hold this session"),
+            val("--actor", "ACTOR", "hold every session of this actor (a shell glob)"),
+            val("--reason", "TEXT", "why (required when adding a hold)"),
+        ],
+        positional: (0, 0),
+    },
+    CmdSpec {
         name: "hosts",
         usage: "sessrec hosts [--silent-after DURATION] [--stalled-after DURATION] [--prom FILE] [--json]",
         summary: "completeness of a central archive, per host",

@@ -109,6 +109,7 @@ fn dispatch(name: &str, args: Parsed, argv: &[String]) -> CmdResult {
         "kill" => crate::kill::run(&ctx),
         "prune" => crate::prune::run(&ctx),
         "hosts" => crate::hosts::run(&ctx),
+        "hold" => crate::hold::run(&ctx),
         "doctor" => crate::doctor::run(&ctx),
         other => Err(Failure::usage(format!("unknown command {other}"))),
     }?;

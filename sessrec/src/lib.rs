@@ -22,6 +22,7 @@ pub mod export;
 pub mod filters;
 pub mod follow;
 pub mod gate;
+pub mod hold;
 pub mod hosts;
 pub mod html;
 pub mod integrity;

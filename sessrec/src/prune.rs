@@ -20,6 +20,8 @@ pub fn run(ctx: &Context) -> CmdResult {
         .tree
         .sessions(None, None)
         .map_err(|e| Failure::error(e.to_string()))?;
+    let holds = crate::hold::load(&ctx.tree.root)?;
+    let mut held = 0u32;
     let mut out = crate::output::stdout();
     // Every session is counted: kept ones by why (younger, live, ended recently).
     let (mut removed, mut young, mut live, mut ended_recently) = (0u32, 0u32, 0u32, 0u32);
@@ -29,6 +31,17 @@ pub fn run(ctx: &Context) -> CmdResult {
             continue;
         }
         let summary = summarize(s, &ctx.host);
+        let host = s.host.as_deref().unwrap_or(&summary.host);
+        if let Some(h) = holds.iter().find(|h| h.covers(&s.id, &summary.actor, host)) {
+            writeln!(
+                out,
+                "keep   {} (legal hold: {})",
+                escape_control(&s.id),
+                escape_control(&h.reason)
+            )?;
+            held += 1;
+            continue;
+        }
         let last_activity = summary
             .end_us
             .unwrap_or(summary.start_us)
@@ -71,10 +84,10 @@ pub fn run(ctx: &Context) -> CmdResult {
         }
         removed += 1;
     }
-    let kept = young + live + ended_recently;
+    let kept = young + live + ended_recently + held;
     writeln!(
         out,
-        "{} {removed} of {} session(s); kept {kept}: {young} started within the retention period, {ended_recently} ended within it, {live} live",
+        "{} {removed} of {} session(s); kept {kept}: {young} started within the retention period, {ended_recently} ended within it, {live} live, {held} on legal hold",
         if dry { "would remove" } else { "removed" },
         sessions.len()
     )?;

@@ -359,3 +359,51 @@ fn the_verdict_cache_never_hides_an_edit_that_keeps_size_and_mtime() {
     assert_eq!(v["verify"]["ok"], false, "{v}");
     assert_eq!(v["integrity"]["status"], "damaged", "{v}");
 }
+
+#[test]
+fn prune_never_crosses_a_legal_hold() {
+    let f = fleet("central-hold");
+    let held = f.ids[1].1.to_string();
+    let o = sessrec(
+        &f.central,
+        &["hold", "--session", &held, "--reason", "case 4711"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let o = sessrec(
+        &f.central,
+        &["hold", "--host", "b3.*", "--reason", "incident 12"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let o = sessrec(&f.central, &["hold", "--actor", "ops@*"]);
+    assert_eq!(o.status.code(), Some(2), "a hold needs a reason: {o:?}");
+    let o = sessrec(&f.central, &["hold"]);
+    let listed = text(&o);
+    assert!(
+        listed.contains(&format!("session {held}: case 4711")),
+        "{listed}"
+    );
+    assert!(listed.contains("host b3.*: incident 12"), "{listed}");
+
+    let o = sessrec(&f.central, &["prune", "--older-than", "30d"]);
+    assert!(o.status.success(), "{o:?}");
+    let out = text(&o);
+    assert!(
+        out.contains(&format!("keep   {held} (legal hold: case 4711)")),
+        "{out}"
+    );
+    assert!(out.contains("2 on legal hold"), "{out}");
+    let exists = |i: usize| {
+        f.central
+            .join(&f.ids[i].0)
+            .join(f.ids[i].1.to_string())
+            .exists()
+    };
+    assert!(!exists(0), "not held: removed");
+    assert!(exists(1) && exists(2), "held sessions stay");
+
+    // A damaged holds file stops prune instead of being skipped.
+    std::fs::write(f.central.join("holds.jsonl"), "not json\n").unwrap();
+    let o = sessrec(&f.central, &["prune", "--older-than", "30d"]);
+    assert!(!o.status.success(), "{o:?}");
+    assert!(exists(1) && exists(2));
+}
