@@ -22,6 +22,7 @@ pub fn run(ctx: &Context) -> CmdResult {
         .map_err(|e| Failure::error(e.to_string()))?;
     let holds = crate::hold::load(&ctx.tree.root)?;
     let mut held = 0u32;
+    let mut gone: Vec<String> = Vec::new();
     let mut out = crate::output::stdout();
     // Every session is counted: kept ones by why (younger, live, ended recently).
     let (mut removed, mut young, mut live, mut ended_recently) = (0u32, 0u32, 0u32, 0u32);
@@ -83,6 +84,12 @@ pub fn run(ctx: &Context) -> CmdResult {
             }
         }
         removed += 1;
+        if !dry {
+            gone.push(match &s.host {
+                Some(h) => format!("{h}/{}", s.id),
+                None => s.id.clone(),
+            });
+        }
     }
     let kept = young + live + ended_recently + held;
     writeln!(
@@ -92,5 +99,10 @@ pub fn run(ctx: &Context) -> CmdResult {
         sessions.len()
     )?;
     out.flush()?;
+    // What was deleted goes to the chained access log (and syslog) too: retention and erasure
+    // requests need a record of deletion.
+    if !gone.is_empty() {
+        crate::access::log(&ctx.tree.root, &ctx.host, "prune-removed", &[], &gone)?;
+    }
     Ok(exit::OK)
 }

@@ -400,6 +400,21 @@ fn prune_never_crosses_a_legal_hold() {
     };
     assert!(!exists(0), "not held: removed");
     assert!(exists(1) && exists(2), "held sessions stay");
+    // The deletion is in the chained access log, naming host and session.
+    let access: String = std::fs::read_dir(f.central.join("access"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let deletion = access
+        .lines()
+        .find(|l| l.contains("\"prune-removed\""))
+        .unwrap_or_else(|| panic!("no deletion record:\n{access}"));
+    assert!(
+        deletion.contains(&format!("b1.example.net/{}", f.ids[0].1)) && !deletion.contains(&held),
+        "{deletion}"
+    );
+    let o = sessrec(&f.central, &["verify", "--all"]);
+    assert!(text(&o).contains("OK         access log"), "{o:?}");
 
     // A damaged holds file stops prune instead of being skipped.
     std::fs::write(f.central.join("holds.jsonl"), "not json\n").unwrap();
