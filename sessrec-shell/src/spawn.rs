@@ -221,7 +221,7 @@ pub fn spawn_pty_child(exec: &PreparedExec, slave: &OwnedFd) -> io::Result<Held<
         sys::Forked::Child => {
             let ew = error_write.as_fd();
             let setup = sys::setsid()
-                .and_then(|()| sys::set_controlling_tty(slave.as_raw_fd()))
+                .and_then(|()| sys::set_controlling_tty(slave))
                 .and_then(|()| sys::redirect_std_fd(StdFd::Input, slave))
                 .and_then(|()| sys::redirect_std_fd(StdFd::Output, slave))
                 .and_then(|()| sys::redirect_std_fd(StdFd::Error, slave));
@@ -469,20 +469,18 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
     let mut control_open = true;
     loop {
         let mut fds = [
-            sys::pollfd(pidfd.as_raw_fd(), sys::POLLIN),
-            sys::pollfd(
-                if control_open {
-                    control.as_raw_fd()
-                } else {
-                    -1
-                },
-                sys::POLLIN,
-            ),
+            sys::pollfd(pidfd.as_fd(), sys::Interest::Readable),
+            sys::pollfd(control.as_fd(), sys::Interest::Readable),
         ];
-        if sys::poll(&mut fds, -1).is_err() {
+        let watched = if control_open { 2 } else { 1 };
+        if sys::poll(&mut fds[..watched], -1).is_err() {
             continue;
         }
-        if fds[0].revents != 0 {
+        let (command_ended, control_ready) = (
+            sys::is_ready(&fds[0]),
+            watched == 2 && sys::is_ready(&fds[1]),
+        );
+        if command_ended {
             // Signals are sent only before this point: the command's pid (and so its process
             // group id) stays allocated until it is reaped here, so CAP_KILL never reaches a
             // process that reused it.
@@ -490,7 +488,7 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
             send_message(&status_w, MonitorMessage::CommandEnded(status));
             sys::exit_now(0);
         }
-        if fds[1].revents != 0 {
+        if control_ready {
             let mut byte = [0u8; 1];
             match sys::read(&control, &mut byte) {
                 Ok(1) => forward(command, libc::c_int::from(byte[0])),
@@ -554,5 +552,61 @@ mod tests {
             assert_eq!(MonitorMessage::decode(message.encode()), Some(message));
         }
         assert_eq!(MonitorMessage::decode(*b"X\0\0\0\0"), None);
+    }
+
+    #[test]
+    fn the_recorders_own_variables_replace_inherited_ones() {
+        let inherited = [
+            ("PATH", "/usr/bin"),
+            ("SHELL", "/usr/local/bin/sessrec-shell"),
+            ("SESSREC_SESSION", "forged"),
+            ("SESSREC_CHANNEL", "forged/1"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let env = child_environment(
+            inherited,
+            &[
+                ("SHELL", OsStr::new("/bin/bash")),
+                ("SESSREC_SESSION", OsStr::new("real")),
+            ],
+        );
+        let env: Vec<(&str, &str)> = env
+            .iter()
+            .map(|(k, v)| (k.to_str().unwrap(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            env,
+            [
+                ("PATH", "/usr/bin"),
+                ("SHELL", "/bin/bash"),
+                ("SESSREC_SESSION", "real")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused_by_name() {
+        let e = cstring(b"a\0b", "an argument").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("an argument"));
+        assert_eq!(cstring(b"ok", "x").unwrap().as_bytes(), b"ok");
+    }
+
+    #[test]
+    fn an_exec_error_pipe_closed_empty_means_the_exec_happened() {
+        let (r, w) = sys::pipe().unwrap();
+        drop(w);
+        assert!(exec_result(r).is_ok());
+    }
+
+    #[test]
+    fn an_errno_on_the_exec_error_pipe_is_the_failure() {
+        let (r, w) = sys::pipe().unwrap();
+        sys::write(&w, &libc::ENOENT.to_ne_bytes()).unwrap();
+        drop(w);
+        assert_eq!(
+            exec_result(r).unwrap_err().raw_os_error(),
+            Some(libc::ENOENT)
+        );
     }
 }

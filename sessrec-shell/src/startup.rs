@@ -72,7 +72,7 @@ pub fn harden() -> Result<(Caller, Inherited), StartupError> {
     unsafe { sys::close_inherited_descriptors() };
     // A caller that closed fd 0, 1 or 2 must not get a record file or a config file there.
     for fd in sys::StdFd::ALL {
-        if !sys::is_valid_fd(fd.raw()) {
+        if !sys::is_open(fd) {
             sys::open_dev_null_at(fd).map_err(|e| {
                 StartupError::Os("opening /dev/null for a closed standard descriptor", e)
             })?;

@@ -75,9 +75,10 @@ pub fn set_blocking(fd: impl AsFd) -> io::Result<()> {
     Ok(())
 }
 
-pub fn is_valid_fd(fd: RawFd) -> bool {
+/// Whether the standard descriptor is open (the caller may have closed it).
+pub fn is_open(fd: StdFd) -> bool {
     // SAFETY: F_GETFD on any integer is harmless.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+    unsafe { libc::fcntl(fd.raw(), libc::F_GETFD) != -1 }
 }
 
 /// read(2). Async-signal-safe.
