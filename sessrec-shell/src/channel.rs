@@ -133,7 +133,7 @@ pub fn run(caller: Caller, inherited: Inherited) -> Result<i32, StartError> {
                 Some(e) => e.session,
                 None => SessionId::new().map_err(StartError::NoSessionId)?,
             };
-            let identity = Identity::unverified(&user.name, caller.uid);
+            let identity = Identity::unverified(&user.name, caller.uid.as_raw());
             (config, id, identity, None, Some(reason))
         }
     };
@@ -343,7 +343,7 @@ impl Setup {
             loginuid,
             login: Some(self.invocation.login),
             force_command: Some(self.invocation.force_command),
-            uid: Some(self.caller.uid),
+            uid: Some(self.caller.uid.as_raw()),
             identity_verified: Some(self.identity.verified),
             grant: self.unclaimed.as_ref().map(|reason| reason.to_string()),
             parent_channel: self.enclosing.as_ref().map(|parent| parent.to_string()),
@@ -558,7 +558,8 @@ impl Setup {
         if self.caller.is_root() {
             return Budget::None;
         }
-        let mut ledger = match UsageLedger::open(&self.config.record_dir, self.caller.uid) {
+        let mut ledger = match UsageLedger::open(&self.config.record_dir, self.caller.uid.as_raw())
+        {
             Ok(ledger) => ledger,
             Err(e) => {
                 syslog_authpriv(
@@ -614,7 +615,7 @@ impl Setup {
             kind: Some(kind.as_str().into()),
             mode: Some(if has_tty { "pty" } else { "pipe" }.into()),
             force_command: Some(self.invocation.force_command),
-            uid: Some(self.caller.uid),
+            uid: Some(self.caller.uid.as_raw()),
             identity_verified: Some(self.identity.verified),
             recorder_version: Some(sessrec_core::VERSION.into()),
             recorder_pid: Some(sys::getpid().as_raw()),
@@ -680,13 +681,15 @@ impl Setup {
         };
         // For a claimed grant the module created the directory; opening it through `create`
         // keeps `read_group` access on the channel files.
-        let dir =
-            SessionDir::create(&cfg.record_dir, self.session, read_gid).map_err(|source| {
-                RecordUnavailable::SessionDir {
-                    root: cfg.record_dir.clone(),
-                    source,
-                }
-            })?;
+        let dir = SessionDir::create(
+            &cfg.record_dir,
+            self.session,
+            read_gid.map(sys::Gid::as_raw),
+        )
+        .map_err(|source| RecordUnavailable::SessionDir {
+            root: cfg.record_dir.clone(),
+            source,
+        })?;
         let free = sessrec_core::tree::free_mb(dir.path()).map_err(|source| {
             RecordUnavailable::FreeSpaceUnknown {
                 dir: dir.path().to_path_buf(),
@@ -933,9 +936,7 @@ impl Setup {
     /// After the child runs: become the `sessrec` system user, with no capabilities, no new
     /// privileges and not dumpable, so the user can neither signal, trace nor read the recorder.
     fn drop_recorder_privileges(&self, recorder_user: &sys::Passwd) -> Result<(), StartError> {
-        let uid = sys::Uid::from_raw(recorder_user.uid);
-        let gid = sys::Gid::from_raw(recorder_user.gid);
-        sys::drop_to(uid, gid, &[])
+        sys::drop_to(recorder_user.uid, recorder_user.gid, &[])
             .and_then(|()| sys::drop_capabilities_and_lock())
             .and_then(|()| match sys::effective_capabilities()? {
                 0 => Ok(()),

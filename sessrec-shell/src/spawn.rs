@@ -74,7 +74,7 @@ impl PreparedExec {
         path: &Path,
         argv: &[OsString],
         env: &[(OsString, OsString)],
-        user: (libc::uid_t, libc::gid_t, &[libc::gid_t]),
+        user: (sys::Uid, sys::Gid, &[sys::Gid]),
         inherited: &Inherited,
     ) -> io::Result<Self> {
         let path = cstring(path.as_os_str().as_bytes(), "the program path")?;
@@ -94,9 +94,9 @@ impl PreparedExec {
             .collect::<Vec<_>>();
         Ok(PreparedExec {
             args: sys::ExecArgs::new(path, argv, envp),
-            uid: sys::Uid::from_raw(user.0),
-            gid: sys::Gid::from_raw(user.1),
-            groups: user.2.iter().map(|&gid| sys::Gid::from_raw(gid)).collect(),
+            uid: user.0,
+            gid: user.1,
+            groups: user.2.to_vec(),
             inherited: inherited.clone(),
         })
     }
@@ -271,7 +271,7 @@ pub const MONITOR_MESSAGE_LEN: usize = 5;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MonitorMessage {
     /// `P`: the command runs with this pid.
-    CommandStarted(i32),
+    CommandStarted(sys::Pid),
     /// `S`: the command ended with this wait status.
     CommandEnded(i32),
 }
@@ -279,7 +279,7 @@ pub enum MonitorMessage {
 impl MonitorMessage {
     fn encode(self) -> [u8; MONITOR_MESSAGE_LEN] {
         let (tag, value) = match self {
-            MonitorMessage::CommandStarted(pid) => (b'P', pid),
+            MonitorMessage::CommandStarted(pid) => (b'P', pid.as_raw()),
             MonitorMessage::CommandEnded(status) => (b'S', status),
         };
         let v = value.to_ne_bytes();
@@ -290,7 +290,7 @@ impl MonitorMessage {
     pub fn decode(bytes: [u8; MONITOR_MESSAGE_LEN]) -> Option<Self> {
         let value = i32::from_ne_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
         match bytes[0] {
-            b'P' => Some(MonitorMessage::CommandStarted(value)),
+            b'P' => Some(MonitorMessage::CommandStarted(sys::Pid::from_raw(value))),
             b'S' => Some(MonitorMessage::CommandEnded(value)),
             _ => None,
         }
@@ -300,8 +300,8 @@ impl MonitorMessage {
 /// Who the pipe-mode monitor runs as (the recorder's system user, never root).
 #[derive(Debug, Clone, Copy)]
 pub struct MonitorUser {
-    pub uid: libc::uid_t,
-    pub gid: libc::gid_t,
+    pub uid: sys::Uid,
+    pub gid: sys::Gid,
 }
 
 /// Forks the monitor, which forks the command with three pipes as its fds 0–2; the command
@@ -432,11 +432,8 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
         Ok(sys::Forked::Parent(pid)) => pid,
         Err(e) => fail(error_w, &e),
     };
-    if let Err(e) = sys::become_signaller(
-        sys::Uid::from_raw(monitor_user.uid),
-        sys::Gid::from_raw(monitor_user.gid),
-    ) {
-        let _ = sys::kill(command, libc::SIGKILL);
+    if let Err(e) = sys::become_signaller(monitor_user.uid, monitor_user.gid) {
+        let _ = sys::kill(command, sys::Signal::SIGKILL);
         let _ = sys::waitpid(command, false);
         fail(error_w, &e);
     }
@@ -456,7 +453,7 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
         exec_error,
         gate,
     ));
-    send_message(&status_w, MonitorMessage::CommandStarted(command.as_raw()));
+    send_message(&status_w, MonitorMessage::CommandStarted(command));
     let pidfd = match sys::pidfd_open(command) {
         Ok(fd) => fd,
         Err(_) => {
@@ -491,11 +488,16 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
         if control_ready {
             let mut byte = [0u8; 1];
             match sys::read(&control, &mut byte) {
-                Ok(1) => forward(command, libc::c_int::from(byte[0])),
+                Ok(1) => {
+                    // Only the recorder writes here; a number that is no signal is ignored.
+                    if let Ok(sig) = sys::Signal::try_from(libc::c_int::from(byte[0])) {
+                        forward(command, sig);
+                    }
+                }
                 Ok(_) => {
                     // The recorder is gone: hang the command up, as a closed terminal would.
                     control_open = false;
-                    forward(command, libc::SIGHUP);
+                    forward(command, sys::Signal::SIGHUP);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => control_open = false,
@@ -507,15 +509,15 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
 /// Sends `sig` to the command's process group (or the command alone, if it left the group).
 /// A hangup or termination is followed by SIGCONT, as a terminal hangup does, so that a
 /// command that stopped itself gets it now rather than at the SIGKILL that follows.
-fn forward(command: sys::Pid, sig: libc::c_int) {
+fn forward(command: sys::Pid, sig: sys::Signal) {
     let send = |sig| {
         if sys::kill_process_group(command, sig).is_err() {
             let _ = sys::kill(command, sig);
         }
     };
     send(sig);
-    if sig == libc::SIGHUP || sig == libc::SIGTERM {
-        send(libc::SIGCONT);
+    if sig == sys::Signal::SIGHUP || sig == sys::Signal::SIGTERM {
+        send(sys::Signal::SIGCONT);
     }
 }
 
@@ -545,7 +547,7 @@ mod tests {
     #[test]
     fn monitor_messages_round_trip() {
         for message in [
-            MonitorMessage::CommandStarted(4242),
+            MonitorMessage::CommandStarted(sys::Pid::from_raw(4242)),
             MonitorMessage::CommandEnded(0x0f00),
             MonitorMessage::CommandEnded(-1),
         ] {

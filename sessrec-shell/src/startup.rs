@@ -10,14 +10,14 @@ use crate::sys;
 /// Who started the recorder (the real ids before the setuid switch).
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub uid: libc::uid_t,
-    pub gid: libc::gid_t,
-    pub groups: Vec<libc::gid_t>,
+    pub uid: sys::Uid,
+    pub gid: sys::Gid,
+    pub groups: Vec<sys::Gid>,
 }
 
 impl Caller {
     pub fn is_root(&self) -> bool {
-        self.uid == 0
+        self.uid.is_root()
     }
 }
 
@@ -79,7 +79,7 @@ pub fn harden() -> Result<(Caller, Inherited), StartupError> {
         }
     }
     let ids = sys::caller_ids().map_err(|e| StartupError::Os("reading process ids", e))?;
-    if ids.euid != 0 {
+    if !ids.euid.is_root() {
         return Err(StartupError::NotSetuid);
     }
     let caller = Caller {

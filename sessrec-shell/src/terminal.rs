@@ -115,7 +115,7 @@ pub fn take_over() -> io::Result<(Takeover, Vec<u8>)> {
         Vec::new()
     };
     for fd in own_fds.iter().filter_map(|&fd| StdFd::from_raw(fd)) {
-        sys::fchown(fd, 0, 0)?;
+        sys::fchown(fd, sys::Uid::from_raw(0), sys::Gid::from_raw(0))?;
         sys::fchmod(fd, 0o600)?;
     }
     let c_path = CString::new(path.as_os_str().as_bytes())

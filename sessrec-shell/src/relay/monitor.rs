@@ -79,9 +79,7 @@ impl MonitorLink {
     fn take_messages(&mut self) {
         while let Some(bytes) = self.pending.first_chunk::<MONITOR_MESSAGE_LEN>() {
             match MonitorMessage::decode(*bytes) {
-                Some(MonitorMessage::CommandStarted(pid)) => {
-                    self.command = Some(Pid::from_raw(pid));
-                }
+                Some(MonitorMessage::CommandStarted(pid)) => self.command = Some(pid),
                 Some(MonitorMessage::CommandEnded(wait_status)) => {
                     self.status = Some(ExitStatus::from_wait_status(wait_status));
                 }

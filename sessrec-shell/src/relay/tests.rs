@@ -81,6 +81,7 @@ struct PtyRig {
     inner_master: OwnedFd,
     child: std::process::Child,
     signals: (OwnedFd, OwnedFd),
+    typeahead: Vec<u8>,
 }
 
 impl PtyRig {
@@ -102,6 +103,7 @@ impl PtyRig {
             inner_master: inner.master,
             child,
             signals: nonblocking_pipe(),
+            typeahead: Vec::new(),
         }
     }
 
@@ -127,7 +129,7 @@ impl PtyRig {
             child_pidfd,
             recorder: &mut rec,
             masker: None,
-            typeahead: Vec::new(),
+            typeahead: self.typeahead,
             idle,
         }
         .run();
@@ -146,6 +148,17 @@ fn pty_keystrokes_reach_the_command_and_both_directions_are_recorded() {
     assert_eq!(recorded.input, b"hello\n");
     assert!(contains(&recorded.output, b"got:hello"), "{recorded:?}");
     assert!(contains(&shown, b"got:hello"), "{shown:?}");
+}
+
+#[test]
+fn pty_typeahead_goes_first_and_is_recorded() {
+    let mut rig = PtyRig::new("read a; read b; echo got:$a+$b");
+    rig.typeahead = b"early\n".to_vec();
+    rig.type_keys(b"later\n");
+    let (outcome, recorded, shown) = rig.run(IdlePolicy::new(0, 0));
+    assert_eq!(outcome.status, Some(ExitStatus::Code(0)));
+    assert_eq!(recorded.input, b"early\nlater\n");
+    assert!(contains(&shown, b"got:early+later"), "{shown:?}");
 }
 
 #[test]
@@ -211,6 +224,17 @@ fn pty_client_hangup_ends_the_channel() {
     let (outcome, _, _) = rig.run(IdlePolicy::new(0, 0));
     assert_eq!(outcome.reason, EndReason::Hangup);
 }
+
+/// What a pipe relay run gives: the outcome, the record, what the client got on stdout and
+/// stderr, the signal numbers the relay forwarded, and the command.
+type PipeRun = (
+    Outcome,
+    Recorded,
+    Vec<u8>,
+    Vec<u8>,
+    Vec<u8>,
+    std::process::Child,
+);
 
 /// A pipe relay whose client is three pipes and whose "monitor" is the command itself: the
 /// test writes the monitor's messages and reads the signals the relay forwards.
@@ -282,16 +306,11 @@ impl PipeRig {
         sys::write(&self.messages, &m).unwrap();
     }
 
-    fn run(
-        mut self,
-    ) -> (
-        Outcome,
-        Recorded,
-        Vec<u8>,
-        Vec<u8>,
-        Vec<u8>,
-        std::process::Child,
-    ) {
+    fn run(self) -> PipeRun {
+        self.run_observed(None)
+    }
+
+    fn run_observed(mut self, observer: Option<Box<dyn ChannelObserver>>) -> PipeRun {
         let dir = TempDir::new("relay-pipe");
         let (mut rec, path) = recorder(dir.path(), 1 << 30);
         let outcome = PipeRelay {
@@ -303,7 +322,7 @@ impl PipeRig {
             },
             signal_fd: self.signals.0.as_fd(),
             recorder: &mut rec,
-            observer: None,
+            observer,
             record_payload: false,
             idle: IdlePolicy::new(0, 0),
         }
@@ -372,4 +391,55 @@ fn pipe_monitor_gone_without_a_status_ends_the_channel_without_one() {
     assert_eq!(outcome.status, None);
     assert_eq!(out, b"bye\n");
     assert_eq!(recorded.output, b"bye\n");
+}
+
+/// Says the first `skippable` bytes of the command's stdout are payload it only counts, and
+/// reports what it was shown and what went past unseen.
+struct CountingObserver {
+    skippable: usize,
+    seen: std::rc::Rc<std::cell::RefCell<(usize, usize, bool)>>,
+}
+
+impl ChannelObserver for CountingObserver {
+    fn client_to_server(&mut self, _now_us: u64, _data: &[u8]) {}
+    fn server_to_client(&mut self, _now_us: u64, data: &[u8]) {
+        self.seen.borrow_mut().0 += data.len();
+    }
+    fn server_to_client_skippable(&self) -> usize {
+        self.skippable
+    }
+    fn server_to_client_skipped(&mut self, _now_us: u64, n: usize) {
+        self.skippable -= n;
+        self.seen.borrow_mut().1 += n;
+    }
+    fn server_to_client_read_limit(&self) -> Option<usize> {
+        (self.skippable > 0).then_some(self.skippable)
+    }
+    fn drain_events(&mut self) -> Vec<(String, serde_json::Map<String, serde_json::Value>)> {
+        Vec::new()
+    }
+    fn finish(&mut self, _now_us: u64, _exit: Option<i32>) {
+        self.seen.borrow_mut().2 = true;
+    }
+}
+
+#[test]
+fn pipe_payload_the_observer_skips_is_spliced_past_the_recorder() {
+    // 64 KiB of payload, then a trailer the observer reads.
+    let rig = PipeRig::new("head -c 65536 /dev/zero; printf trailer");
+    rig.monitor_says(b'S', 0);
+    let seen = std::rc::Rc::new(std::cell::RefCell::new((0, 0, false)));
+    let observer = CountingObserver {
+        skippable: 65536,
+        seen: seen.clone(),
+    };
+    let (outcome, recorded, out, _, _, _) = rig.run_observed(Some(Box::new(observer)));
+    assert_eq!(outcome.status, Some(ExitStatus::Code(0)));
+    assert_eq!(out.len(), 65536 + 7);
+    assert!(out.ends_with(b"trailer"));
+    let (observed, skipped, finished) = *seen.borrow();
+    assert_eq!((observed, skipped), (7, 65536));
+    assert!(finished);
+    // Observed payload is not recorded (record_payload is off); nothing skipped is either.
+    assert!(recorded.output.is_empty(), "{:?}", recorded.output.len());
 }

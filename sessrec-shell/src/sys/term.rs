@@ -152,3 +152,45 @@ pub fn open_pty() -> io::Result<Pty> {
 pub fn rdev(fd: impl AsFd) -> io::Result<u64> {
     Ok(nix::sys::stat::fstat(fd.as_fd().as_raw_fd())?.st_rdev)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pty_is_a_terminal_and_a_pipe_is_not() {
+        let pty = open_pty().unwrap();
+        assert!(isatty(&pty.slave) && isatty(&pty.master));
+        let (r, _w) = super::super::pipe().unwrap();
+        assert!(!isatty(&r));
+        assert!(tcgetattr(&r).is_err());
+    }
+
+    #[test]
+    fn settings_and_size_round_trip_through_the_typed_calls() {
+        let pty = open_pty().unwrap();
+        let cooked = tcgetattr(&pty.slave).unwrap();
+        assert_ne!(cooked.c_lflag & libc::ICANON, 0);
+        let raw = make_raw(&cooked);
+        assert_eq!(raw.c_lflag & (libc::ICANON | libc::ECHO), 0);
+        assert_eq!((raw.c_cc[libc::VMIN], raw.c_cc[libc::VTIME]), (1, 0));
+        tcsetattr(&pty.slave, &raw).unwrap();
+        assert_eq!(tcgetattr(&pty.slave).unwrap().c_lflag & libc::ICANON, 0);
+        let ws = Winsize {
+            ws_row: 50,
+            ws_col: 200,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        set_winsize(&pty.master, &ws).unwrap();
+        let got = get_winsize(&pty.slave).unwrap();
+        assert_eq!((got.ws_row, got.ws_col), (50, 200));
+    }
+
+    #[test]
+    fn master_and_slave_are_different_devices() {
+        let pty = open_pty().unwrap();
+        assert!(pty.path.starts_with("/dev/pts/"));
+        assert_ne!(rdev(&pty.master).unwrap(), rdev(&pty.slave).unwrap());
+    }
+}
