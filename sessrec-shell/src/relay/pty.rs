@@ -391,7 +391,7 @@ impl Pty<'_> {
             if reason != EndReason::RecordFailure {
                 self.drain_master();
             }
-            let _ = sys::pty_signal(&self.master, libc::SIGHUP);
+            let _ = sys::pty_signal(&self.master, sys::Signal::SIGHUP);
             drop(self.master);
             self.status = reap(&self.child_pidfd, self.child_pid, HANGUP_WAIT);
         }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use super::check;
 use super::process::Pid;
+use super::signal::Signal;
 
 pub type Termios = libc::termios;
 pub type Winsize = libc::winsize;
@@ -61,13 +62,13 @@ pub fn set_controlling_tty(fd: impl AsFd) -> io::Result<()> {
 }
 
 /// Sends `sig` to the foreground process group of the pty whose master is `master`.
-pub fn pty_signal(master: impl AsFd, sig: libc::c_int) -> io::Result<()> {
+pub fn pty_signal(master: impl AsFd, sig: Signal) -> io::Result<()> {
     // SAFETY: TIOCSIG takes the signal number as its argument.
     check(unsafe {
         libc::ioctl(
             master.as_fd().as_raw_fd(),
             libc::TIOCSIG,
-            sig as libc::c_ulong,
+            sig as libc::c_int as libc::c_ulong,
         )
     })?;
     Ok(())
