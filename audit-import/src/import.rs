@@ -197,7 +197,12 @@ impl Importer {
                 }
                 self.write_ready(false, &mut rescanned, &mut summary)?;
                 // Written events before the first pending one are never read again.
-                let keep_from = self.pending.values().map(|p| p.start).min().unwrap_or(offset);
+                let keep_from = self
+                    .pending
+                    .values()
+                    .map(|p| p.start)
+                    .min()
+                    .unwrap_or(offset);
                 self.state.done_after.retain(|_, start| *start >= keep_from);
             }
             let newest = index == Some(files.len() - 1);

@@ -11,6 +11,7 @@ pub mod chain;
 pub mod command;
 pub mod config;
 pub mod exec_args;
+pub mod forward;
 pub mod frames;
 pub mod grant;
 pub mod id;

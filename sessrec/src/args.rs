@@ -166,9 +166,20 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "doctor",
-        usage: "sessrec doctor",
+        usage: "sessrec doctor [--sshd-config FILE]",
         summary: "check the installation",
-        options: &[],
+        options: &[val(
+            "--sshd-config",
+            "FILE",
+            "the sshd configuration in use (default: sshd's own)",
+        )],
+        positional: (0, 0),
+    },
+    CmdSpec {
+        name: "forward-sshd",
+        usage: "sessrec forward-sshd [-o FILE]",
+        summary: "write the sshd drop-in (PermitOpen) for the [forward] rules",
+        options: &[val("--output", "FILE", "write here instead of stdout")],
         positional: (0, 0),
     },
 ];

@@ -65,7 +65,7 @@ pub fn run(argv: Vec<String>) -> i32 {
 }
 
 fn dispatch(name: &str, args: Parsed) -> CmdResult {
-    let needs_config = args.value("--dir").is_none() || name == "doctor";
+    let needs_config = args.value("--dir").is_none() || name == "doctor" || name == "forward-sshd";
     let config = if needs_config {
         Some(load_config(args.value("--config"))?)
     } else {
@@ -95,6 +95,7 @@ fn dispatch(name: &str, args: Parsed) -> CmdResult {
         "kill" => crate::kill::run(&ctx),
         "prune" => crate::prune::run(&ctx),
         "doctor" => crate::doctor::run(&ctx),
+        "forward-sshd" => crate::forward_sshd::run(&ctx),
         other => Err(Failure::usage(format!("unknown command {other}"))),
     }
 }

@@ -15,6 +15,7 @@ pub mod escape;
 pub mod export;
 pub mod filters;
 pub mod follow;
+pub mod forward_sshd;
 pub mod html;
 pub mod kill;
 pub mod lineedit;
