@@ -238,6 +238,22 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
             "DAEMON_*",
         ],
     ),
+    (
+        "forward.open",
+        &["connected", "refused", "[forward]", "unresolved", "failed"],
+    ),
+    (
+        "forward.close",
+        &[
+            "closed",
+            "client_gone",
+            "destination_reset",
+            "error",
+            "record_failure",
+            "terminated",
+            "max_channel_bytes",
+        ],
+    ),
 ];
 
 /// Bold words (`\fBword\fR` and `.B word , word`) of a piece of the page.

@@ -24,6 +24,7 @@ use sessrec_core::time::Timestamp;
 use sessrec_core::tree::SessionDir;
 use sessrec_core::writer::{RecordWriter, WriterOptions};
 
+use crate::forward::ConnectRequest;
 use crate::invocation::{self, Invocation};
 use crate::masking::{InputMasker, MaskPolicy};
 use crate::notice::UserNoticePlan;
@@ -36,6 +37,10 @@ use crate::startup::{Caller, Inherited};
 use crate::sys;
 use crate::terminal::{self, RawModeGuard, Takeover};
 use crate::transfer::TransferCommand;
+
+mod forward;
+
+use forward::ForwardChannel;
 
 /// The system user the recorder runs as once the child is started.
 pub const RECORDER_USER: &str = "sessrec";
@@ -52,6 +57,8 @@ pub enum ChannelKind {
     Exec,
     /// An allow-listed transfer, executed directly; its argv[0] is absolute.
     Transfer(TransferCommand),
+    /// `connect HOST PORT`: the recorder itself connects and relays (see `forward`).
+    Forward(ConnectRequest),
 }
 
 impl ChannelKind {
@@ -60,6 +67,7 @@ impl ChannelKind {
             ChannelKind::Shell => "shell",
             ChannelKind::Exec => "exec",
             ChannelKind::Transfer(_) => "transfer",
+            ChannelKind::Forward(_) => "forward",
         }
     }
 }
@@ -315,6 +323,15 @@ impl Setup {
             ));
         }
         let budget_spent = budget.spend_in(&mut recorder);
+        if let ChannelKind::Forward(request) = &kind {
+            let channel = ForwardChannel {
+                request,
+                channel_no,
+                file_name: &file_name,
+                recorder_user: &recorder_user,
+            };
+            return self.run_forward(channel, recorder, own_session);
+        }
 
         // What to exec.
         let (exec_path, exec_argv) = command_line(&kind, &self.invocation, &shell)?;
@@ -482,6 +499,11 @@ impl Setup {
         let Some(command) = &self.invocation.command else {
             return ChannelKind::Shell;
         };
+        if !has_tty {
+            if let Some(request) = ConnectRequest::parse(command) {
+                return ChannelKind::Forward(request);
+            }
+        }
         match crate::transfer_seam::classify(command, has_tty, &self.config) {
             Some(transfer) if self.argv_fits_start_line(&transfer.argv) => {
                 ChannelKind::Transfer(transfer)

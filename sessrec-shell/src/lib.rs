@@ -5,6 +5,7 @@
 //! `sys` holds every foreign call; all other modules are safe code.
 
 mod channel;
+mod forward;
 mod invocation;
 mod masking;
 mod notice;

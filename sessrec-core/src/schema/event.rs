@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::{
     AuditGap, ChannelEnd, ChannelStart, CommandPart, Connect, Error, EventBody, Exec, Fields,
-    Header, InputMasked, Io, Login, Logout, MaskingSuspended, Notice, Resize, SudoEnd, SudoStart,
-    Suspend, Transfer, Truncated, UserNotice, BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX,
-    TRUNCATED_SUFFIX,
+    ForwardClose, ForwardOpen, Header, InputMasked, Io, Login, Logout, MaskingSuspended, Notice,
+    Resize, SudoEnd, SudoStart, Suspend, Transfer, Truncated, UserNotice, BASE64_SUFFIX,
+    HEADER_KEYS, HEX_SUFFIX, TRUNCATED_SUFFIX,
 };
 
 /// An event of a type this version does not know, or whose fields did not parse: kept whole.
@@ -43,6 +43,8 @@ pub enum Event {
     Exec(Exec),
     Connect(Connect),
     AuditGap(AuditGap),
+    ForwardOpen(ForwardOpen),
+    ForwardClose(ForwardClose),
     Unknown(UnknownEvent),
 }
 
@@ -69,7 +71,9 @@ macro_rules! for_each_event_type {
             Suspend,
             Exec,
             Connect,
-            AuditGap
+            AuditGap,
+            ForwardOpen,
+            ForwardClose
         )
     };
 }

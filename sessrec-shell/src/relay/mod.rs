@@ -12,6 +12,7 @@
 
 mod buffer;
 mod client;
+mod forward;
 mod idle;
 mod monitor;
 pub mod notify;
@@ -23,6 +24,7 @@ mod signals;
 mod tests;
 
 pub use client::Client;
+pub use forward::ForwardRelay;
 pub use idle::IdlePolicy;
 pub use pipe::PipeRelay;
 pub use pty::PtyRelay;
