@@ -43,6 +43,10 @@ const READ_CHUNK: usize = 1 << 20;
 const COMPLETE_AFTER: u64 = 256;
 /// How far back the session index looks.
 const INDEX_DAYS: i64 = 31;
+/// How often the kernel's lost counter is read under `--follow`.
+const LOST_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest time the session index is used without reading it again.
+const INDEX_MAX_AGE_US: i64 = 10_000_000;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -98,7 +102,13 @@ pub struct Importer {
     opts: Options,
     state: State,
     index: RecordIndex,
-    index_at: Option<Instant>,
+    /// When the index was read (µs since the epoch): a session that logged in before then is
+    /// in it.
+    index_at_us: i64,
+    /// When the lost counter was last read.
+    lost_checked: Option<Instant>,
+    /// When each session was last read again for its channels.
+    session_read_us: HashMap<SessionId, i64>,
     /// The current file and the offset read up to (past `state.position.offset` while events
     /// are pending).
     reading: Option<(LogFile, u64)>,
@@ -150,7 +160,9 @@ impl Importer {
             opts,
             state,
             index: RecordIndex::default(),
-            index_at: None,
+            index_at_us: i64::MIN,
+            session_read_us: HashMap::new(),
+            lost_checked: None,
             reading: None,
             pending: BTreeMap::new(),
             records_seen: 0,
@@ -161,9 +173,11 @@ impl Importer {
     }
 
     fn rescan(&mut self) -> io::Result<()> {
-        let since = Timestamp::now().as_micros() - INDEX_DAYS * 86_400 * 1_000_000;
+        let now = Timestamp::now().as_micros();
+        let since = now - INDEX_DAYS * 86_400 * 1_000_000;
         self.index = RecordIndex::scan(&self.opts.record_dir, Some(since))?;
-        self.index_at = Some(Instant::now());
+        self.index_at_us = now;
+        self.session_read_us.clear();
         Ok(())
     }
 
@@ -172,8 +186,17 @@ impl Importer {
     pub fn pass(&mut self, last: bool) -> io::Result<Summary> {
         let _lock = store::lock(&self.opts.state_file)?;
         let mut summary = Summary::default();
-        self.rescan()?;
-        let mut rescanned = true;
+        // The index is read again when an event needs a session newer than it, and every
+        // INDEX_MAX_AGE for logouts and channel ends.
+        let mut rescanned = false;
+        if Timestamp::now()
+            .as_micros()
+            .saturating_sub(self.index_at_us)
+            > INDEX_MAX_AGE_US
+        {
+            self.rescan()?;
+            rescanned = true;
+        }
         let files = logfiles::list(&self.opts.log_file)?;
         let (mut index, mut offset) = self.start_point(&files, &mut summary)?;
         while let Some(file) = index.and_then(|i| files.get(i)).cloned() {
@@ -220,7 +243,14 @@ impl Importer {
             }
         }
         self.save_position()?;
-        if self.opts.check_lost {
+        // auditctl is a process: at most once a second.
+        if self.opts.check_lost
+            && (last
+                || self
+                    .lost_checked
+                    .is_none_or(|t| t.elapsed() >= LOST_INTERVAL))
+        {
+            self.lost_checked = Some(Instant::now());
             self.check_lost(&mut summary, &mut rescanned)?;
         }
         self.finish_pass(last, &mut summary)?;
@@ -442,7 +472,9 @@ impl Importer {
         if let Some(i) = find(&self.index, &self.boot) {
             return Ok(Some(i));
         }
-        if !*rescanned {
+        // A login after the index was read (its line is written before any of its processes
+        // runs) is found by reading it again; an older index would have had it.
+        if !*rescanned && self.index_at_us < at_us + 1_000_000 {
             self.rescan()?;
             *rescanned = true;
             return Ok(find(&self.index, &self.boot));
@@ -452,7 +484,13 @@ impl Importer {
 
     /// The channel of a process of session `si`; the session is read again once when no
     /// channel claims it (its channel.start may be newer than the index).
-    fn place(&mut self, si: usize, process: &Process, ses: u32) -> Option<crate::tree::Placement> {
+    fn place(
+        &mut self,
+        si: usize,
+        process: &Process,
+        ses: u32,
+        at_us: i64,
+    ) -> Option<crate::tree::Placement> {
         let roots = |s: &LoginSession| -> BTreeMap<u32, String> {
             let mut r = BTreeMap::new();
             for c in &s.channels {
@@ -471,10 +509,22 @@ impl Importer {
         {
             return Some(p);
         }
+        // Its channel.start may be newer than what was read of the session.
         let s = &self.index.sessions[si];
+        let read_at = self
+            .session_read_us
+            .get(&s.id)
+            .copied()
+            .unwrap_or(self.index_at_us);
+        if read_at >= at_us + 1_000_000 {
+            return None;
+        }
+        let id = s.id;
         if let Ok(Some(fresh)) = LoginSession::read(&s.dir, s.id) {
             self.index.sessions[si] = fresh;
         }
+        self.session_read_us
+            .insert(id, Timestamp::now().as_micros());
         let r = roots(&self.index.sessions[si]);
         self.state
             .tree
@@ -503,7 +553,7 @@ impl Importer {
             summary.unattributed += 1;
             return Ok(());
         };
-        let placed = self.place(si, &e.process, ses);
+        let placed = self.place(si, &e.process, ses, at);
         self.state.tree.record(
             e.process.pid,
             Node {
@@ -574,7 +624,7 @@ impl Importer {
             summary.unattributed += 1;
             return Ok(());
         };
-        let placed = self.place(si, &c.process, ses);
+        let placed = self.place(si, &c.process, ses, at);
         let p = &c.process;
         let result = if p.success {
             "connected"
@@ -634,7 +684,7 @@ impl Importer {
         summary: &mut Summary,
         rescanned: &mut bool,
     ) -> io::Result<()> {
-        if !*rescanned {
+        if !*rescanned && self.index_at_us < to {
             self.rescan()?;
             *rescanned = true;
         }

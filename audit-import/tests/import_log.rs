@@ -263,3 +263,37 @@ fn a_restart_while_an_event_is_open_skips_what_was_written_after_it() {
         .count();
     assert_eq!(execs, 5);
 }
+
+#[test]
+fn auditd_stopping_and_starting_again_is_a_gap_in_open_sessions() {
+    let tmp = TempDir::new("auditdaemon");
+    let opts = options(tmp.path());
+    let (_, sdir) = session(&opts.record_dir, 13, 29925);
+    let (_, closed) = session(&opts.record_dir, 14, 1);
+    let secs = now_secs() + 20;
+    append(&opts.log_file, &retimed(secs, 0));
+    append(
+        &opts.log_file,
+        &format!(
+            "type=DAEMON_END msg=audit({}.100:9001): op=terminate auid=0 uid=0 ses=4294967295 pid=1 res=success\n\
+             type=DAEMON_START msg=audit({}.200:9002): op=start ver=3.0.9 format=enriched kernel=6 auid=4294967295 pid=2 uid=0 ses=4294967295 res=success\n",
+            secs + 1,
+            secs + 9
+        ),
+    );
+    let s = Importer::new(opts.clone()).unwrap().pass(true).unwrap();
+    assert!(s.gaps_written >= 1, "{s:?}");
+    let gap = lines(&sdir.join(AUDIT_FILE))
+        .into_iter()
+        .find_map(|l| match l.event {
+            Event::AuditGap(g) => Some(g),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(gap.reason.as_deref(), Some("daemon_end"));
+    assert!(gap.from.unwrap() < gap.to.unwrap());
+    // Every session open then gets it, also one with no exec of its own.
+    assert!(lines(&closed.join(AUDIT_FILE))
+        .iter()
+        .any(|l| matches!(l.event, Event::AuditGap(_))));
+}

@@ -534,3 +534,33 @@ fn sudo_logs_are_tied_to_their_login_by_the_audited_exec() {
     idle.wait(T);
     drop(importer);
 }
+
+#[test]
+fn doctor_says_whether_auditd_runs_and_which_rules_are_missing() {
+    require_e2e!();
+    let daemon = AuditDaemon::shared();
+    // Only this test's own key is loaded: the sessrec rules are missing, and doctor names them.
+    let _rules = AuditRules::sessrec("aud-doctor");
+    let tree = RecordTree::new("");
+    let out = run_sessrec(tree.record_dir(), &["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in:\n{text}"))
+            .to_string()
+    };
+    let runs = line("auditd runs");
+    assert!(runs.starts_with("ok"), "{runs}");
+    assert!(runs.contains(&format!("pid {}", daemon.pid())), "{runs}");
+    let missing = line("missing audit rules");
+    assert!(missing.starts_with("WARN"), "{missing}");
+    for rule in [
+        "arch=b64 -S execve,execveat",
+        "arch=b32 -S execve,execveat",
+        "arch=b64 -S connect",
+        "arch=b32 -S connect",
+    ] {
+        assert!(missing.contains(rule), "{rule} not named: {missing}");
+    }
+}
