@@ -258,3 +258,59 @@ fn smuggled_connect_commands_are_ordinary_exec_channels() {
         );
     }
 }
+
+#[test]
+fn a_100_mb_transfer_through_the_proxycommand_arrives_intact() {
+    require_e2e!();
+    let target = PrivateSshd::start_default();
+    let target_user = TestUser::new("fwdbigt", Path::new("/bin/sh"));
+    let login = forward_login(
+        "fwdbig",
+        &format!(
+            "[[forward.allow]]\nusers = [\"srt-*\"]\nto = [\"127.0.0.1:{}\"]\n",
+            target.port()
+        ),
+    );
+    let bastion = login.sshd.login(&login.user);
+    let mut proxy = vec!["ssh".to_string()];
+    proxy.extend(bastion.ssh_args());
+    proxy.extend(["-T".into(), bastion.destination(), "connect %h %p".into()]);
+    let proxy = format!("ProxyCommand={}", proxy.join(" "));
+
+    let mut data = vec![0u8; 100 << 20];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .read_exact(&mut data)
+        .unwrap();
+    let want = sha256_hex(&data);
+    let out = sessrec_tests::util::output_with_timeout(
+        target
+            .login(&target_user)
+            .ssh_command(&["-T", "-o", &proxy])
+            .arg("sha256sum"),
+        &data,
+        Duration::from_secs(600),
+    );
+    let got = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        got.split_whitespace().next(),
+        Some(want.as_str()),
+        "through the connect channel: {out:?}"
+    );
+
+    let (_, channel) = only_channel(&login, 1);
+    let close = typed(&channel)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::ForwardClose(c) => Some(c),
+            _ => None,
+        })
+        .expect("forward.close");
+    assert_eq!(close.port, Some(target.port()));
+    assert!(
+        close.bytes_to_destination.unwrap_or(0) > data.len() as u64,
+        "{close:?}"
+    );
+    assert!(close.pcap.is_none(), "payload kept without record_payload");
+}
