@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
-use crate::config::glob_match;
+use crate::glob::glob_match;
 
 /// The longest host name a destination or a request may name (DNS's limit).
 pub const HOST_MAX: usize = 253;

@@ -13,6 +13,7 @@ pub mod config;
 pub mod exec_args;
 pub mod forward;
 pub mod frames;
+pub mod glob;
 pub mod grant;
 pub mod id;
 pub mod identity;

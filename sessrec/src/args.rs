@@ -106,7 +106,7 @@ pub const COMMANDS: &[CmdSpec] = &[
         usage: "sessrec export SESSION[/CHANNEL] --format FORMAT [--output FILE] [--rendered|--typed] [--player DIR] [--raw]",
         summary: "write a channel as asciicast, text, HTML or JSON",
         options: &[
-            val("--format", "FORMAT", "asciicast-v2, asciicast-v3, text, html or json"),
+            val("--format", "FORMAT", "asciicast-v2, asciicast-v3, text, html, json or pcap"),
             val("--output", "FILE", "write to FILE instead of standard output"),
             flag("--rendered", "text: the screen as a terminal showed it"),
             flag("--typed", "text: the transcript with every typed glyph kept"),
@@ -130,12 +130,16 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "search",
-        usage: "sessrec search REGEX [--input|--output|--commands] [--fixed-strings] [--ignore-case] [filters] [--json]",
+        usage: "sessrec search REGEX [--input|--output|--commands|--forward] [--fixed-strings] [--ignore-case] [filters] [--json]",
         summary: "find text in recorded input and output",
         options: &[
             flag("--input", "search typed input only"),
             flag("--output", "search output only"),
             flag("--commands", "search reconstructed command lines only"),
+            flag(
+                "--forward",
+                "search forwarded connections' destinations (HOST:PORT)",
+            ),
             flag("--fixed-strings", "REGEX is a literal string"),
             flag("--ignore-case", "match case-insensitively"),
             FILTERS[0],

@@ -16,6 +16,7 @@ pub mod export;
 pub mod filters;
 pub mod follow;
 pub mod forward_sshd;
+pub mod forward_view;
 pub mod html;
 pub mod kill;
 pub mod lineedit;

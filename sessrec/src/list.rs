@@ -28,7 +28,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     if !json {
         writeln!(
             out,
-            "{:<36}  {:<20}  {:>8}  {:<24} {:<12} {:<15} {:>3} {:>4} {:>4}  {:<15} STATE",
+            "{:<36}  {:<20}  {:>8}  {:<24} {:<12} {:<15} {:>3} {:>4} {:>4} {:>4}  {:<15} STATE",
             "SESSION",
             "START",
             "DURATION",
@@ -38,6 +38,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             "CH",
             "SUDO",
             "XFER",
+            "FWD",
             "IDENTITY"
         )?;
     }
@@ -86,7 +87,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             };
             writeln!(
                 out,
-                "{:<36}  {:<20}  {:>8}  {:<24} {:<12} {:<15} {:>3} {:>4} {:>4}  {:<15} {}",
+                "{:<36}  {:<20}  {:>8}  {:<24} {:<12} {:<15} {:>3} {:>4} {:>4} {:>4}  {:<15} {}",
                 escape_control(&id),
                 short_time(summary.start_us),
                 duration,
@@ -96,6 +97,7 @@ pub fn run(ctx: &Context) -> CmdResult {
                 summary.channels,
                 summary.sudo,
                 summary.transfers,
+                summary.forwards,
                 identity,
                 state
             )?;
@@ -145,6 +147,7 @@ pub fn to_json(s: &Summary, now_us: i64) -> Value {
         "channels": s.channels,
         "sudo": s.sudo,
         "transfers": s.transfers,
+        "forwards": s.forwards,
         "state": s.state.as_str(),
         "problems": s.problems,
     })

@@ -401,6 +401,16 @@ fn memfind(hay: &[u8], needle: &[u8]) -> bool {
 
 pub fn run(ctx: &Context) -> CmdResult {
     let pattern = &ctx.args.positional[0];
+    let forward = ctx.args.flag("--forward");
+    if forward
+        && ["--input", "--output", "--commands"]
+            .iter()
+            .any(|f| ctx.args.flag(f))
+    {
+        return Err(Failure::usage(
+            "--forward searches destinations; it goes with none of --input, --output, --commands",
+        ));
+    }
     let scope = match (
         ctx.args.flag("--input"),
         ctx.args.flag("--output"),
@@ -442,7 +452,11 @@ pub fn run(ctx: &Context) -> CmdResult {
         if !filters.accepts(&summary) {
             continue;
         }
-        total += search_session(session, &regex, scope, json, &mut out)?;
+        total += if forward {
+            crate::forward_view::search_session(session, &regex, json, &mut out)?
+        } else {
+            search_session(session, &regex, scope, json, &mut out)?
+        };
     }
     out.flush()?;
     Ok(if total > 0 { exit::OK } else { exit::FINDING })

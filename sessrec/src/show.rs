@@ -254,6 +254,8 @@ fn generic_text_used(event: &Event) -> bool {
             | Event::SudoStart(_)
             | Event::SudoEnd(_)
             | Event::Transfer(_)
+            | Event::ForwardOpen(_)
+            | Event::ForwardClose(_)
             | Event::InputMasked(_)
             | Event::Resize(_)
     )
@@ -652,6 +654,9 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                     }
                     Event::SudoStart(start) => sudo_start_text(start),
                     Event::Transfer(transfer) => transfer_text(transfer, &event),
+                    Event::ForwardOpen(_) | Event::ForwardClose(_) => {
+                        crate::forward_view::timeline_text(&event).unwrap_or_default()
+                    }
                     Event::InputMasked(masked) => {
                         let why = match given(&masked.reason) {
                             None => String::new(),
@@ -807,7 +812,7 @@ mod tests {
 
     #[test]
     fn an_unknown_event_is_shown_whole() {
-        let e = event("forward.open", json!({"conn": "10.0.0.1:22", "bytes": 5}));
+        let e = event("tunnel.open", json!({"conn": "10.0.0.1:22", "bytes": 5}));
         assert_eq!(generic_text(&e), "bytes=5 conn=10.0.0.1:22");
     }
 }

@@ -51,6 +51,8 @@ pub struct Summary {
     pub src_port: Option<u64>,
     pub channels: u32,
     pub transfers: u32,
+    /// Connect channels (forwarded connections through the recorder), refused ones included.
+    pub forwards: u32,
     pub sudo: u32,
     pub state: State,
     /// Why the session is damaged (file: problem).
@@ -241,6 +243,7 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
         src_port: None,
         channels: 0,
         transfers: 0,
+        forwards: 0,
         sudo: 0,
         state: State::Closed,
         problems: Vec::new(),
@@ -321,6 +324,9 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
                 let is_start = first.as_ref().is_some_and(|f| f.kind == ChannelStart::TYPE);
                 if is_start && first.as_ref().is_some_and(|f| f.channel_kind == "transfer") {
                     s.transfers += 1;
+                }
+                if is_start && first.as_ref().is_some_and(|f| f.channel_kind == "forward") {
+                    s.forwards += 1;
                 }
                 if last_kind != ChannelEnd::TYPE && is_start {
                     // Rare: a channel still open (or cut short). Its full first line tells

@@ -150,9 +150,54 @@ fn an_allowed_connection_is_relayed_recorded_and_kept_as_pcap() {
     assert_eq!(close.pcap_bytes, Some(bytes.len() as u64));
     let sha = sha256_hex(&bytes);
     assert_eq!(close.pcap_sha256.as_deref(), Some(sha.as_str()));
+    // The views: show, list, search by destination, and the PCAP handed out by export, which
+    // tcpdump reads the request and the response from.
+    let dir = login.tree.record_dir();
+    let id = session.file_name().unwrap().to_string_lossy().into_owned();
+    let shown = run_sessrec(dir, &["show", &id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&format!(
+            "forward connected to 127.0.0.1 port {}",
+            http.port
+        )),
+        "{shown}"
+    );
+    let listed = run_sessrec(dir, &["list", "--json"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("\"forwards\":1"), "{listed}");
+    let found = run_sessrec(
+        dir,
+        &[
+            "search",
+            "--forward",
+            &format!("^127\\.0\\.0\\.1:{}$", http.port),
+        ],
+    );
+    assert!(found.status.success(), "{found:?}");
+    assert!(
+        String::from_utf8_lossy(&found.stdout).contains("via connect channel, payload forward-"),
+        "{found:?}"
+    );
+    let other_port = run_sessrec(dir, &["search", "--forward", ":1$"]);
+    assert!(!other_port.status.success(), "{other_port:?}");
+    let exported = dir.join("exported.pcap");
+    let out = run_sessrec(
+        dir,
+        &[
+            "export",
+            &id,
+            "--format",
+            "pcap",
+            "-o",
+            exported.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read(&exported).unwrap(), bytes);
     let dump = Command::new("tcpdump")
         .args(["-n", "-A", "-r"])
-        .arg(&pcap)
+        .arg(&exported)
         .output()
         .expect("tcpdump");
     let text = String::from_utf8_lossy(&dump.stdout);
@@ -161,6 +206,18 @@ fn an_allowed_connection_is_relayed_recorded_and_kept_as_pcap() {
     assert!(
         text.contains("HTTP/1.0 200") && text.contains(PAGE.trim()),
         "{text}"
+    );
+
+    // A changed file is not handed out.
+    let mut changed = bytes.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    std::fs::write(&pcap, &changed).unwrap();
+    let out = run_sessrec(dir, &["export", &id, "--format", "pcap"]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("differs from the one recorded"),
+        "{out:?}"
     );
 }
 

@@ -315,4 +315,15 @@ fn ssh_jump_through_the_bastion_is_in_its_record() {
     );
     assert_eq!(c.exe.as_deref(), Some("/usr/sbin/sshd"), "{c:?}");
     b.importer.kill();
+    // search --forward finds it by destination, as sshd's own.
+    let id = session.file_name().unwrap().to_string_lossy().into_owned();
+    let found = run_sessrec(
+        b.tree.record_dir(),
+        &["search", "--forward", &format!(":{}$", target.port())],
+    );
+    let text = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        found.status.success() && text.contains(&id) && text.contains("via sshd (kernel audit)"),
+        "{found:?}"
+    );
 }
