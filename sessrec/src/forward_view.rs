@@ -289,3 +289,35 @@ pub fn export_pcap(ctx: &Context, out: &mut dyn Write) -> Result<(), Failure> {
     out.write_all(&data)?;
     Ok(())
 }
+
+/// A forwarded connection sshd opened itself, for the timeline: (UTC µs, file, type, text,
+/// details).
+pub type SshdForward = (i64, String, String, String, serde_json::Value);
+
+/// `show`: sshd's own forwarded connections (`ssh -J`, `-W`, `-L`), from the kernel audit
+/// `connect` lines of the sshd session process. Their bytes and end are not known.
+pub fn sshd_timeline(session: &SessionRef) -> Vec<SshdForward> {
+    let audit = session.dir.join(AUDIT_FILE);
+    if !audit.exists() {
+        return Vec::new();
+    }
+    typed_lines(&audit)
+        .into_iter()
+        .filter_map(|(time, event)| match event {
+            Event::Connect(c) if is_sshd(&c) => {
+                let at = c.at.clone().unwrap_or(time);
+                let time_us = crate::timespec::parse_rfc3339(&at)?;
+                let text = format!(
+                    "forwarded by sshd to {} port {} (kernel audit: connect {}, pid {}); bytes and end not recorded",
+                    shown(&c.address),
+                    c.port.map_or("?".into(), |p| p.to_string()),
+                    shown(&c.result),
+                    c.pid.map_or("?".into(), |p| p.to_string()),
+                );
+                let details = serde_json::Value::Object(Event::Connect(c).to_fields());
+                Some((time_us, "audit".into(), "forward.sshd".into(), text, details))
+            }
+            _ => None,
+        })
+        .collect()
+}

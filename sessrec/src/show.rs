@@ -723,10 +723,24 @@ pub fn run(ctx: &Context) -> CmdResult {
     let session = ctx.tree.resolve(&session_arg).map_err(Failure::error)?;
     let mut files = session_record_files(&session)
         .map_err(|e| Failure::error(format!("{}: {e}", session.dir.display())))?;
-    if let Some(c) = channel {
-        files.retain(|f| f.name == c || f.kind == FileKind::Session);
+    if let Some(c) = &channel {
+        files.retain(|f| &f.name == c || f.kind == FileKind::Session);
     }
-    let entries = timeline(&files);
+    let mut entries = timeline(&files);
+    if channel.is_none() {
+        entries.extend(
+            crate::forward_view::sshd_timeline(&session)
+                .into_iter()
+                .map(|(time_us, file, kind, text, details)| Entry {
+                    time_us,
+                    file,
+                    kind,
+                    text,
+                    details,
+                }),
+        );
+        entries.sort_by_key(|e| e.time_us);
+    }
     let origin = entries
         .iter()
         .map(|e| e.time_us)

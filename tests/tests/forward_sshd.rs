@@ -315,8 +315,18 @@ fn ssh_jump_through_the_bastion_is_in_its_record() {
     );
     assert_eq!(c.exe.as_deref(), Some("/usr/sbin/sshd"), "{c:?}");
     b.importer.kill();
-    // search --forward finds it by destination, as sshd's own.
+    // show puts it in the timeline, and search --forward finds it by destination, as sshd's
+    // own.
     let id = session.file_name().unwrap().to_string_lossy().into_owned();
+    let shown = run_sessrec(b.tree.record_dir(), &["show", &id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&format!(
+            "forwarded by sshd to 127.0.0.1 port {}",
+            target.port()
+        )),
+        "{shown}"
+    );
     let found = run_sessrec(
         b.tree.record_dir(),
         &["search", "--forward", &format!(":{}$", target.port())],
