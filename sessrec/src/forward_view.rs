@@ -321,3 +321,49 @@ pub fn sshd_timeline(session: &SessionRef) -> Vec<SshdForward> {
         })
         .collect()
 }
+
+/// For `verify`: kept payloads (PCAP files) that are missing or whose SHA-256 differs from the
+/// one their `forward.close` recorded, as (file, problem).
+pub fn payload_problems(session: &SessionRef) -> Vec<(std::path::PathBuf, String)> {
+    let Ok(forwards) = forwards_of(session) else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    for f in forwards {
+        let Some((name, Some(want))) = f.pcap else {
+            continue;
+        };
+        if name.contains('/') || name.starts_with('.') {
+            problems.push((
+                session.dir.clone(),
+                format!(
+                    "{} names an unusable PCAP file {}",
+                    f.file,
+                    escape_control(&name)
+                ),
+            ));
+            continue;
+        }
+        let path = session.dir.join(&name);
+        match std::fs::read(&path) {
+            Ok(data) => {
+                let got: String = Sha256::digest(&data)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                if got != want {
+                    problems.push((
+                        path,
+                        format!(
+                            "SHA-256 {got} differs from the one {} recorded ({}): the payload was changed",
+                            f.file,
+                            escape_control(&want)
+                        ),
+                    ));
+                }
+            }
+            Err(e) => problems.push((path, format!("the payload {} recorded: {e}", f.file))),
+        }
+    }
+    problems
+}

@@ -163,6 +163,8 @@ fn an_allowed_connection_is_relayed_recorded_and_kept_as_pcap() {
         )),
         "{shown}"
     );
+    let verified = run_sessrec(dir, &["verify", &id]);
+    assert!(verified.status.success(), "verify: {verified:?}");
     let listed = run_sessrec(dir, &["list", "--json"]);
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.contains("\"forwards\":1"), "{listed}");
@@ -218,6 +220,16 @@ fn an_allowed_connection_is_relayed_recorded_and_kept_as_pcap() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("differs from the one recorded"),
         "{out:?}"
+    );
+    let verified = run_sessrec(dir, &["verify", &id]);
+    assert!(
+        !verified.status.success(),
+        "verify passed a changed payload: {verified:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).contains("the payload was changed")
+            || String::from_utf8_lossy(&verified.stderr).contains("the payload was changed"),
+        "{verified:?}"
     );
 }
 
