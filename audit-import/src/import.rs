@@ -105,8 +105,9 @@ pub struct Importer {
     /// When the index was read (µs since the epoch): a session that logged in before then is
     /// in it.
     index_at_us: i64,
-    /// When the lost counter was last read.
+    /// When the lost counter was last read, and its value in the saved state.
     lost_checked: Option<Instant>,
+    saved_lost: Option<u64>,
     /// When each session was last read again for its channels.
     session_read_us: HashMap<SessionId, i64>,
     /// The current file and the offset read up to (past `state.position.offset` while events
@@ -163,6 +164,7 @@ impl Importer {
             index_at_us: i64::MIN,
             session_read_us: HashMap::new(),
             lost_checked: None,
+            saved_lost: None,
             reading: None,
             pending: BTreeMap::new(),
             records_seen: 0,
@@ -199,6 +201,15 @@ impl Importer {
         }
         let files = logfiles::list(&self.opts.log_file)?;
         let (mut index, mut offset) = self.start_point(&files, &mut summary)?;
+        // A first run saves where it starts before writing anything: a file it creates and
+        // does not get to count is then known to be newer than the saved state.
+        if self.state.position.is_none() {
+            if let Some(file) = index.and_then(|i| files.get(i)) {
+                self.reading = Some((file.clone(), offset));
+                self.save_position()?;
+                self.state.save(&self.opts.state_file)?;
+            }
+        }
         while let Some(file) = index.and_then(|i| files.get(i)).cloned() {
             if self.reading.as_ref().map(|(f, _)| (f.dev, f.ino)) != Some((file.dev, file.ino)) {
                 self.reading = Some((file.clone(), offset));
@@ -784,7 +795,19 @@ impl Importer {
                 ),
                 None => match dir.create_file(AUDIT_FILE) {
                     Ok(file) => (RecordWriter::new(file, ctx.clone(), self.opts.writer)?, ctx),
-                    // Written by a run whose state was lost: continue it.
+                    // Created after the last saved state (which names every file it counts):
+                    // a run that stopped before saving. Its lines are written again from the
+                    // saved position, so the file starts over.
+                    Err(e)
+                        if e.kind() == io::ErrorKind::AlreadyExists
+                            && self.state.position.is_some() =>
+                    {
+                        let file = dir.open_file(AUDIT_FILE)?;
+                        file.set_len(0)?;
+                        (RecordWriter::new(file, ctx.clone(), self.opts.writer)?, ctx)
+                    }
+                    // No state at all (it was deleted): continue the file rather than lose
+                    // it; events read again may then be written twice.
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => (
                         RecordWriter::resume(
                             dir.open_file(AUDIT_FILE)?,
@@ -849,8 +872,13 @@ impl Importer {
         self.state
             .tree
             .retain_sessions(|ses| open_ses.contains(&ses));
+        // Their files stay in the state (a late event continues them at the saved length)
+        // until the sessions are older than the index reaches.
+        let oldest_ms = (now / 1000).saturating_sub((INDEX_DAYS + 1) * 86_400_000);
+        self.state.files.retain(|id, _| {
+            SessionId::parse(id).is_none_or(|id| id.unix_millis() as i64 >= oldest_ms)
+        });
         for id in ended {
-            self.state.files.remove(&id.to_string());
             if let Some(w) = self.writers.remove(&id) {
                 let anchor = w.writer.close()?;
                 if self.opts.syslog_anchors {
@@ -858,7 +886,13 @@ impl Importer {
                 }
             }
         }
-        self.state.save(&self.opts.state_file)?;
+        // An idle pass changes nothing worth an fsync (a lost mark's time only moves the
+        // start of a later gap earlier).
+        let lost_moved = self.state.lost.map(|l| l.value) != self.saved_lost;
+        if summary.bytes_read > 0 || summary.gaps_written > 0 || lost_moved || last {
+            self.state.save(&self.opts.state_file)?;
+            self.saved_lost = self.state.lost.map(|l| l.value);
+        }
         if last {
             for (_, w) in self.writers.drain() {
                 let anchor = w.writer.close()?;
@@ -867,7 +901,6 @@ impl Importer {
                 }
             }
         }
-        let _ = summary;
         Ok(())
     }
 }

@@ -297,3 +297,25 @@ fn auditd_stopping_and_starting_again_is_a_gap_in_open_sessions() {
         .iter()
         .any(|l| matches!(l.event, Event::AuditGap(_))));
 }
+
+#[test]
+fn a_first_run_that_stopped_before_saving_is_written_again_once() {
+    let tmp = TempDir::new("auditfirst");
+    let opts = options(tmp.path());
+    let (_, sdir) = session(&opts.record_dir, 13, 29925);
+    append(&opts.log_file, &retimed(now_secs() + 20, 0));
+    Importer::new(opts.clone()).unwrap().pass(true).unwrap();
+    let file = sdir.join(AUDIT_FILE);
+    let whole = fs::read(&file).unwrap();
+    // The state as the first run saved it before writing: its start, no files.
+    let mut state = audit_import::state::State::load(&opts.state_file).unwrap();
+    state.files.clear();
+    state.done_after.clear();
+    state.tree = Default::default();
+    state.position.as_mut().unwrap().offset = 0;
+    state.save(&opts.state_file).unwrap();
+    let again = Importer::new(opts.clone()).unwrap().pass(true).unwrap();
+    assert_eq!(again.execs_written, 5, "{again:?}");
+    assert_eq!(fs::read(&file).unwrap().len(), whole.len(), "written once");
+    assert_eq!(lines(&file).len(), 6);
+}

@@ -5,6 +5,7 @@
 //! Everything here is used by code that runs setuid root or inside sshd, so it is written to
 //! never panic on bad input and to report problems as values.
 
+pub mod access_log;
 pub mod bounds;
 pub mod budget;
 pub mod chain;

@@ -5,6 +5,7 @@
 //! [`escape`].
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod args;
 pub mod cast;
 pub mod cli;
@@ -17,7 +18,9 @@ pub mod filters;
 pub mod follow;
 pub mod forward_sshd;
 pub mod forward_view;
+pub mod gate;
 pub mod html;
+pub mod integrity;
 pub mod kill;
 pub mod lineedit;
 pub mod list;
@@ -34,4 +37,5 @@ pub mod store;
 pub mod summary;
 pub mod timespec;
 pub mod utf8;
+pub mod verdict;
 pub mod verify;

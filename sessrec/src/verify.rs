@@ -408,7 +408,7 @@ pub fn parse_anchors(text: &str) -> Vec<AnchorLine> {
 }
 
 /// Checks the anchors that name files of this session.
-fn check_anchors(
+pub fn check_anchors(
     session: &SessionRef,
     anchors: &[AnchorLine],
     trusted_uids: &[u32],
@@ -464,8 +464,8 @@ fn check_anchors(
     }
 }
 
-pub fn run(ctx: &Context) -> CmdResult {
-    let json = ctx.args.flag("--json");
+/// The sessions `verify` checks: SESSION, `--all`, or `--since`/`--until`.
+pub fn selected_sessions(ctx: &Context) -> Result<Vec<SessionRef>, Failure> {
     let sessions: Vec<SessionRef> = match (ctx.args.positional.first(), ctx.args.flag("--all")) {
         (Some(_), true) => return Err(Failure::usage("give either SESSION or --all, not both")),
         (Some(arg), false) => {
@@ -484,8 +484,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             {
                 return Err(Failure::usage("give SESSION, --all, or --since/--until"));
             }
-            let since = ctx.time_arg("--since")?;
-            let until = ctx.time_arg("--until")?;
+            let (since, until) = ctx.time_range()?;
             ctx.tree
                 .sessions(since, until)
                 .map_err(|e| Failure::error(e.to_string()))?
@@ -497,6 +496,12 @@ pub fn run(ctx: &Context) -> CmdResult {
                 .collect()
         }
     };
+    Ok(sessions)
+}
+
+pub fn run(ctx: &Context) -> CmdResult {
+    let json = ctx.args.flag("--json");
+    let sessions = selected_sessions(ctx)?;
     let anchors = match ctx.args.value("--anchors") {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -569,12 +574,71 @@ pub fn run(ctx: &Context) -> CmdResult {
             }
         }
     }
+    if ctx.args.flag("--all") {
+        worst = worst.max(verify_access_logs(ctx, json, &mut out)?);
+    }
     out.flush()?;
     Ok(match worst {
         None => exit::OK,
         Some(Severity::Incomplete) => exit::INCOMPLETE,
         Some(Severity::Broken) => exit::FINDING,
     })
+}
+
+/// `--all` also checks the access log's chains ([`sessrec_core::access_log`]): a broken one
+/// means someone edited the record of who read the records.
+fn verify_access_logs(
+    ctx: &Context,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Option<Severity>, Failure> {
+    let reports = sessrec_core::access_log::verify_all(&ctx.tree.root).map_err(|e| {
+        Failure::error(format!(
+            "cannot read the access log under {}: {e}",
+            ctx.tree.root.display()
+        ))
+    })?;
+    let mut worst = None;
+    for (path, report) in reports {
+        // The last line of today's file may be being written under its lock only; a cut-short
+        // line is a crash remnant, broken like any other.
+        let severity = (!report.problems.is_empty()).then_some(Severity::Broken);
+        worst = worst.max(severity);
+        if json {
+            let v = json!({
+                "access_log": path.display().to_string(),
+                "ok": report.problems.is_empty(),
+                "lines": report.lines,
+                "problems": report.problems.iter().map(|(line, text)| json!({
+                    "file": path.display().to_string(), "line": line,
+                    "severity": "broken", "problem": text,
+                })).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer(&mut *out, &v).map_err(|e| Failure::error(e.to_string()))?;
+            writeln!(out)?;
+        } else {
+            let status = if report.problems.is_empty() {
+                "OK"
+            } else {
+                "FAILED"
+            };
+            writeln!(
+                out,
+                "{status:<10} access log {} ({} lines)",
+                escape_control(&path.display().to_string()),
+                report.lines
+            )?;
+            for (line, text) in &report.problems {
+                writeln!(
+                    out,
+                    "  broken: {}:{line}: {}",
+                    escape_control(&path.display().to_string()),
+                    escape_control(text)
+                )?;
+            }
+        }
+    }
+    Ok(worst)
 }
 
 #[cfg(test)]

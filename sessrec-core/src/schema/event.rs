@@ -4,9 +4,9 @@
 use serde_json::Value;
 
 use super::{
-    AuditGap, ChannelEnd, ChannelStart, CommandPart, Connect, Error, EventBody, Exec, Fields,
-    ForwardClose, ForwardOpen, Header, InputMasked, Io, Login, Logout, MaskingSuspended, Notice,
-    Resize, SudoEnd, SudoStart, Suspend, Transfer, Truncated, UserNotice, BASE64_SUFFIX,
+    Access, AuditGap, ChannelEnd, ChannelStart, CommandPart, Connect, Error, EventBody, Exec,
+    Fields, ForwardClose, ForwardOpen, Header, InputMasked, Io, Login, Logout, MaskingSuspended,
+    Notice, Resize, SudoEnd, SudoStart, Suspend, Transfer, Truncated, UserNotice, BASE64_SUFFIX,
     HEADER_KEYS, HEX_SUFFIX, TRUNCATED_SUFFIX,
 };
 
@@ -45,6 +45,7 @@ pub enum Event {
     AuditGap(AuditGap),
     ForwardOpen(ForwardOpen),
     ForwardClose(ForwardClose),
+    Access(Access),
     Unknown(UnknownEvent),
 }
 
@@ -73,7 +74,8 @@ macro_rules! for_each_event_type {
             Connect,
             AuditGap,
             ForwardOpen,
-            ForwardClose
+            ForwardClose,
+            Access
         )
     };
 }

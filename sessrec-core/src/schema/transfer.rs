@@ -43,6 +43,10 @@ event_type! {
         untracked_ops: u64,
         bytes_written_unconfirmed: u64,
         extension: String,
+        /// sftp `unknown_request`/`malformed_request`: the request's packet type.
+        request_type: u32,
+        /// sftp `home-directory`: the user name asked for.
+        requested_user: String,
         offset: u64,
         length: u64,
         target_offset: u64,

@@ -4,9 +4,7 @@
 use std::ops::{Deref, DerefMut};
 
 use serde_json::{Map, Value};
-use sessrec_core::schema::{
-    header_key, transfer_field, EventBody, Transfer, HEX_SUFFIX, TRUNCATED_SUFFIX,
-};
+use sessrec_core::schema::{transfer_field, EventBody, Transfer, HEX_SUFFIX, TRUNCATED_SUFFIX};
 
 /// Longest path kept in a field (DESIGN §3 bounds); longer ones are cut with `<field>_truncated`.
 pub const MAX_PATH_BYTES: usize = 4096;
@@ -59,9 +57,8 @@ pub(crate) enum WireField {
     Extension,
     Reason,
     Command,
-    /// The `home-directory` request's user name. Its name is a header key, so the writer
-    /// keeps the header's `user` and this value is not written; its markers are.
-    User,
+    /// The `home-directory` request's user name.
+    RequestedUser,
 }
 
 impl WireField {
@@ -75,7 +72,7 @@ impl WireField {
             WireField::Extension => transfer_field::extension,
             WireField::Reason => transfer_field::reason,
             WireField::Command => transfer_field::command,
-            WireField::User => header_key::USER,
+            WireField::RequestedUser => transfer_field::requested_user,
         }
     }
 }
@@ -122,10 +119,10 @@ impl TransferEvent {
         self.body.to_fields().unwrap_or_default()
     }
 
-    /// A value the recorded user (or the program they talk to) sent that the writer drops
-    /// because its name is a header key (an unknown request's `type`): kept on the event only.
-    pub(crate) fn set_header_named(&mut self, key: &'static str, value: impl Into<Value>) {
-        self.body.extra.insert(key.to_owned(), value.into());
+    /// The packet type of an sftp request that was unknown or could not be parsed.
+    pub(crate) fn set_request_type(&mut self, kind: u8) -> &mut Self {
+        self.body.request_type = Some(u32::from(kind));
+        self
     }
 
     /// A path from the wire (any bytes).
@@ -172,10 +169,7 @@ impl TransferEvent {
             WireField::Extension => &mut self.body.extension,
             WireField::Reason => &mut self.body.reason,
             WireField::Command => &mut self.body.command,
-            WireField::User => {
-                self.set_header_named(header_key::USER, value);
-                return self;
-            }
+            WireField::RequestedUser => &mut self.body.requested_user,
         };
         *slot = Some(value);
         self
@@ -190,15 +184,20 @@ impl TransferEvent {
     /// Bytes of wire text the event holds (paths, their hex, the user name, the extension),
     /// for memory budgets.
     pub(crate) fn text_bytes(&self) -> usize {
-        let typed = [&self.body.path, &self.body.target, &self.body.extension]
-            .into_iter()
-            .flatten()
-            .map(String::len);
+        let typed = [
+            &self.body.path,
+            &self.body.target,
+            &self.body.extension,
+            &self.body.requested_user,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::len);
         let hex = |field: WireField| format!("{}{HEX_SUFFIX}", field.name());
         let kept = [
             hex(WireField::Path),
             hex(WireField::Target),
-            header_key::USER.to_owned(),
+            hex(WireField::RequestedUser),
         ]
         .into_iter()
         .filter_map(|k| {

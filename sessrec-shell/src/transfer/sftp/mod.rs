@@ -22,7 +22,6 @@ use codes::{packet, FX_EOF, FX_OK};
 use events::{event_cost, open_failure_event, set_status};
 use framing::{Framer, Side};
 use handles::{handle, OpenFile};
-use sessrec_core::schema::header_key;
 
 #[cfg(test)]
 pub use framing::MAX_PACKET_BYTES;
@@ -340,7 +339,7 @@ impl SftpDecoder {
             Some(None) => return Ok(()),
             None => {
                 let mut ev = TransferEvent::new(Protocol::Sftp, "malformed_request");
-                ev.set_header_named(header_key::TYPE, kind);
+                ev.set_request_type(kind);
                 Expect::Op {
                     event: ev,
                     resolves: false,
@@ -469,7 +468,7 @@ impl SftpDecoder {
             other => {
                 // sftp-server logs an unknown request and sends no reply: nothing to wait for.
                 let mut ev = TransferEvent::new(Protocol::Sftp, "unknown_request");
-                ev.set_header_named(header_key::TYPE, other);
+                ev.set_request_type(other);
                 ev.started_us = Some(now_us);
                 self.events.push(ev);
                 return Some(None);
@@ -516,7 +515,7 @@ impl SftpDecoder {
             b"home-directory" => {
                 resolves = true;
                 let mut ev = TransferEvent::new(Protocol::Sftp, "home-directory");
-                ev.set_path(WireField::User, r.string()?);
+                ev.set_path(WireField::RequestedUser, r.string()?);
                 ev
             }
             b"limits@openssh.com" => TransferEvent::new(Protocol::Sftp, "limits"),
