@@ -82,6 +82,9 @@ pub struct ChannelRecorder {
     /// Of `bytes_out`, moved by splice(2) without passing through the recorder.
     spliced_out: u64,
     budget: Option<Budget>,
+    /// Bytes of files beside the record this channel wrote (a kept PCAP payload): they count
+    /// against the user's daily budget like record bytes.
+    side_file_bytes: u64,
 }
 
 impl ChannelRecorder {
@@ -117,6 +120,7 @@ impl ChannelRecorder {
             bytes_out: 0,
             spliced_out: 0,
             budget: None,
+            side_file_bytes: 0,
         }
     }
 
@@ -137,7 +141,7 @@ impl ChannelRecorder {
     /// Adds the bytes written since the last report to the ledger; once the day's total passes
     /// the budget, output is sampled from here on.
     fn report_budget(&mut self, now: Instant, force: bool) {
-        let written = self.writer.as_ref().map_or(0, |w| w.bytes_written());
+        let written = self.writer.as_ref().map_or(0, |w| w.bytes_written()) + self.side_file_bytes;
         let Some(b) = self.budget.as_mut() else {
             return;
         };
@@ -158,6 +162,18 @@ impl ChannelRecorder {
                 "the user's daily record budget is spent: input is still recorded in full, output is sampled (first KiB of each second)",
             );
         }
+    }
+
+    /// Counts `n` bytes written to a file beside the record (a kept PCAP payload) against the
+    /// user's daily budget.
+    pub fn count_side_file(&mut self, n: u64) {
+        self.side_file_bytes += n;
+    }
+
+    /// Output is sampled (past `max_channel_bytes` or the user's daily budget): payload kept
+    /// beside the record stops too.
+    pub fn is_sampling(&self) -> bool {
+        self.capped
     }
 
     /// µs on CLOCK_MONOTONIC since the channel started.
@@ -534,7 +550,7 @@ impl ChannelRecorder {
         let mut writer = self.writer.take()?;
         let end = writer.write(&end);
         // What closing writes is within a line or two of this; count it all.
-        let written = writer.bytes_written();
+        let written = writer.bytes_written() + self.side_file_bytes;
         if let Some(b) = self.budget.as_mut() {
             let _ = b.ledger.add(written.saturating_sub(b.reported));
         }

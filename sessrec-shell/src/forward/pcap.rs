@@ -108,6 +108,11 @@ impl PcapWriter {
         Ok(())
     }
 
+    /// Bytes written so far (headers included).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     /// Flushes the file; returns its size and hex SHA-256.
     pub fn finish(mut self) -> io::Result<(u64, String)> {
         self.file.flush()?;

@@ -323,18 +323,22 @@ impl ForwardRelay<'_> {
         }
     }
 
-    /// Writes bytes into the PCAP file while it has room; a failing file stops the capture
+    /// Writes bytes into the PCAP file while it has room (the channel's byte cap, and the
+    /// user's daily budget, which its bytes count against); a failing file stops the capture
     /// (the connection goes on; the close line says why).
     fn capture(&mut self, side: Side, data: &[u8], written: &mut u64, end: &mut ForwardEnd) {
         let Some(pcap) = self.pcap.as_mut() else {
             return;
         };
-        if *written + data.len() as u64 > self.pcap_cap {
+        if *written + data.len() as u64 > self.pcap_cap || self.recorder.is_sampling() {
             end.pcap_truncated += data.len() as u64;
             return;
         }
         *written += data.len() as u64;
-        if let Err(e) = pcap.data(side, data) {
+        let before = pcap.bytes();
+        let result = pcap.data(side, data);
+        self.recorder.count_side_file(pcap.bytes() - before);
+        if let Err(e) = result {
             end.pcap_error = Some(e.to_string());
             self.pcap = None;
         }
@@ -359,7 +363,12 @@ mod tests {
     /// Runs the relay between pipes standing in for the client and a loopback connection to an
     /// echo-like destination that sends `reply` after the client's end of file, and returns
     /// what the client received, what the destination received, and how it ended.
-    fn relay_once(sent: &[u8], reply: &[u8], pcap: bool) -> (Vec<u8>, Vec<u8>, ForwardEnd) {
+    fn relay_once(
+        sent: &[u8],
+        reply: &[u8],
+        pcap: bool,
+        pcap_cap: u64,
+    ) -> (Vec<u8>, Vec<u8>, ForwardEnd) {
         let dir = sessrec_core::testing::TempDir::new("forward-relay");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -405,7 +414,7 @@ mod tests {
             signal_fd: sig_r.as_fd(),
             recorder: &mut rec,
             pcap,
-            pcap_cap: 1 << 30,
+            pcap_cap,
         }
         .run();
         drop(err_r);
@@ -418,7 +427,7 @@ mod tests {
         let sent: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let reply: Vec<u8> = (0..2_000_000u32).map(|i| (i % 241) as u8).collect();
         for pcap in [false, true] {
-            let (client_got, server_got, end) = relay_once(&sent, &reply, pcap);
+            let (client_got, server_got, end) = relay_once(&sent, &reply, pcap, 1 << 30);
             assert_eq!(server_got, sent, "pcap {pcap}");
             assert_eq!(client_got, reply, "pcap {pcap}");
             assert_eq!(end.result, "closed");
@@ -426,6 +435,20 @@ mod tests {
             assert_eq!(end.from_destination, reply.len() as u64);
             assert_eq!(end.pcap.is_some(), pcap);
         }
+    }
+
+    #[test]
+    fn past_its_cap_the_payload_is_counted_not_kept_and_the_connection_goes_on() {
+        let sent = vec![7u8; 300_000];
+        let (client_got, server_got, end) = relay_once(&sent, b"ok", true, 100_000);
+        assert_eq!(
+            (server_got.len(), client_got.as_slice()),
+            (sent.len(), &b"ok"[..])
+        );
+        assert_eq!(end.result, "closed");
+        assert!(end.pcap_truncated >= 200_000, "{}", end.pcap_truncated);
+        let (bytes, _) = end.pcap.unwrap().finish().unwrap();
+        assert!(bytes < 110_000, "{bytes}");
     }
 
     #[test]
