@@ -337,3 +337,62 @@ fn ssh_jump_through_the_bastion_is_in_its_record() {
         "{found:?}"
     );
 }
+
+/// The shipped jump-host example is what `sessrec forward-sshd` writes for the policy its
+/// header names, and sshd accepts it beside the recorded group's drop-in.
+#[test]
+fn the_shipped_jump_host_example_is_the_generators_output_and_sshd_accepts_it() {
+    require_e2e!();
+    let shipped =
+        std::fs::read_to_string(packaging_dir().join("examples/jump-host/sessrec-forward.conf"))
+            .unwrap();
+    // The policy, from the commented TOML lines after "for the example policy:".
+    let policy: String = shipped
+        .lines()
+        .skip_while(|l| !l.contains("for the example policy"))
+        .skip(1)
+        .map_while(|l| l.strip_prefix("#   "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(policy.contains("[[forward.allow]]"), "{policy}");
+    let generated = generated_dropin(&policy);
+    let body = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(body(&shipped), body(&generated), "regenerate the example");
+
+    let dir = TempDir::new("jumpex");
+    let (_, login_shell) = sshd_dropins()
+        .into_iter()
+        .find(|(n, _)| n.contains("login-shell"))
+        .unwrap();
+    let host_key = dir.join("host_key");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&host_key)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    std::fs::write(dir.join("sessrec-forward.conf"), &shipped).unwrap();
+    std::fs::write(dir.join("sessrec.conf"), &login_shell).unwrap();
+    let config = dir.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "HostKey {}\nInclude {}/sessrec*.conf\n",
+            host_key.display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(SSHD)
+        .arg("-t")
+        .arg("-f")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sshd -t: {out:?}");
+}
