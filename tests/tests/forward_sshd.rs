@@ -180,6 +180,14 @@ fn sshd_forwarding_follows_the_generated_drop_in() {
             attempt.kind, attempt.detail
         );
     }
+    // sshd logs what PermitOpen refused (not into the session record: see sessrec-shell(8)).
+    let denied = format!(
+        "to connect to host 127.0.0.1 port {}, but the request was denied",
+        other.port
+    );
+    wait_until("sshd's log line for the refused -W", T, || {
+        sshd.log().contains(&denied)
+    });
     let (outcome, err) = tunnel_request(&login);
     assert_eq!(outcome, TunnelOutcome::Refused, "tunnel: {err}");
     let (sock, display, err) = agent_and_x11(&login, &agent);
