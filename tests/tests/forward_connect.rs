@@ -255,14 +255,18 @@ fn sha256_hex(data: &[u8]) -> String {
 fn a_destination_outside_the_policy_is_refused_and_recorded() {
     require_e2e!("python3");
     let http = HttpServer::start();
+    // Allowed, but nothing listens there.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let login = forward_login(
         "fwdref",
-        &format!(
-            "[[forward.allow]]\nusers = [\"srt-*\"]\nto = [\"127.0.0.1:{}\"]\n",
-            http.port.wrapping_add(1).max(1)
-        ),
+        &format!("[[forward.allow]]\nusers = [\"srt-*\"]\nto = [\"127.0.0.1:{closed}\"]\n"),
     );
-    let out = login.sshd.login(&login.user).exec(
+    let ssh = login.sshd.login(&login.user);
+    let out = ssh.exec(
         &format!("connect 127.0.0.1 {}", http.port),
         b"GET /page.txt HTTP/1.0\r\n\r\n",
     );
@@ -276,19 +280,37 @@ fn a_destination_outside_the_policy_is_refused_and_recorded() {
         "{out:?}"
     );
     let (_, channel) = only_channel(&login, 1);
-    let open = typed(&channel)
-        .into_iter()
-        .find_map(|e| match e {
-            Event::ForwardOpen(o) => Some(o),
-            _ => None,
-        })
-        .expect("forward.open");
+    let open = first_open(&channel);
     assert_eq!(open.result.as_deref(), Some("refused"));
     assert_eq!(open.port, Some(http.port));
     assert!(open
         .reason
         .as_deref()
         .is_some_and(|r| r.contains("not among the destinations")));
+
+    // Allowed but not accepting: recorded as failed, with the reason.
+    let out = ssh.exec(&format!("connect 127.0.0.1 {closed}"), b"");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let (_, channel) = only_channel(&login, 2);
+    let open = first_open(&channel);
+    assert_eq!(open.result.as_deref(), Some("failed"), "{open:?}");
+    assert_eq!(open.address.as_deref(), Some("127.0.0.1"));
+    assert!(
+        open.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("connect")),
+        "{open:?}"
+    );
+}
+
+fn first_open(channel: &Path) -> ForwardOpen {
+    typed(channel)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::ForwardOpen(o) => Some(o),
+            _ => None,
+        })
+        .expect("forward.open")
 }
 
 #[test]
