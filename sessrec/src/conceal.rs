@@ -53,6 +53,7 @@ fn squash(s: &str) -> String {
 
 impl ScreenWatch {
     pub fn new(cols: u16, rows: u16) -> Self {
+        let (cols, rows) = crate::geometry::emulated(cols.into(), rows.into());
         ScreenWatch {
             // vt100 can show at most one screen of scrollback at a time: keep one.
             parser: vt100::Parser::new(rows, cols, rows as usize),
@@ -106,6 +107,7 @@ impl ScreenWatch {
     }
 
     pub fn resize(&mut self, cols: u16, rows: u16) {
+        let (cols, rows) = crate::geometry::emulated(cols.into(), rows.into());
         self.rows = rows;
         self.parser.set_size(rows, cols);
     }

@@ -21,6 +21,7 @@ pub mod export;
 pub mod filters;
 pub mod follow;
 pub mod gate;
+pub mod geometry;
 pub mod html;
 pub mod integrity;
 pub mod kill;

@@ -110,6 +110,7 @@ pub struct Renderer {
 
 impl Renderer {
     pub fn new(cols: u16, rows: u16) -> Self {
+        let (cols, rows) = crate::geometry::emulated(cols.into(), rows.into());
         let capacity = (rows as usize * 4).max(1000);
         Renderer {
             parser: vt100::Parser::new(rows, cols, capacity),
@@ -331,6 +332,7 @@ impl Renderer {
     }
 
     pub fn resize(&mut self, cols: u16, rows: u16) {
+        let (cols, rows) = crate::geometry::emulated(cols.into(), rows.into());
         self.cols = cols;
         self.rows = rows;
         self.capacity = (rows as usize * 4).max(1000);
