@@ -241,4 +241,14 @@ mod tests {
         w.watch(1, "find /usr", 15, 1_000_000);
         assert!(w.finish().is_empty());
     }
+
+    #[test]
+    fn any_recorded_size_is_watched() {
+        for (cols, rows) in [(0, 0), (0, 24), (80, 0), (80, 1), (u16::MAX, u16::MAX)] {
+            let mut w = ScreenWatch::new(cols, rows);
+            w.output(0, "line \u{4e2d}\r\n\x1b[2J".as_bytes());
+            w.resize(0, 0);
+            w.output(1, b"more\r\n");
+        }
+    }
 }

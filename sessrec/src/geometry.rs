@@ -31,23 +31,4 @@ mod tests {
         assert_eq!(emulated(u32::MAX, u32::MAX), (MAX_COLS, MAX_ROWS));
         assert_eq!(emulated(80, 24), (80, 24));
     }
-
-    #[test]
-    fn the_emulators_take_any_recorded_size() {
-        for (cols, rows) in [(0, 0), (0, 24), (80, 0), (u16::MAX, u16::MAX)] {
-            let mut watch = crate::conceal::ScreenWatch::new(cols, rows);
-            watch.output(0, "line \u{4e2d}\r\n\x1b[2J".as_bytes());
-            watch.resize(0, 0);
-            watch.output(1, b"more\r\n");
-            let mut renderer = crate::transcript::Renderer::new(cols, rows);
-            let mut out = Vec::new();
-            renderer
-                .process("line \u{4e2d}\r\n\x1b[2J".as_bytes(), &mut out)
-                .unwrap();
-            renderer.resize(0, 0);
-            renderer.process(b"more\r\n", &mut out).unwrap();
-            renderer.resize(cols, rows);
-            renderer.finish(&mut out).unwrap();
-        }
-    }
 }

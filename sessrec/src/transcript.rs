@@ -503,4 +503,17 @@ mod tests {
             format!("$ vi x\n{ALTERNATE_START}\nhello from vi\n~\n{ALTERNATE_END}\n$ ls\n")
         );
     }
+
+    #[test]
+    fn any_recorded_size_is_rendered() {
+        for (cols, rows) in [(0, 0), (0, 24), (80, 0), (80, 1), (u16::MAX, u16::MAX)] {
+            let mut r = Renderer::new(cols, rows);
+            let mut out = Vec::new();
+            r.process("line \u{4e2d}\r\n\x1b[2J".as_bytes(), &mut out)
+                .unwrap();
+            r.resize(0, 0);
+            r.process(b"more\r\n", &mut out).unwrap();
+            r.finish(&mut out).unwrap();
+        }
+    }
 }
