@@ -131,6 +131,22 @@ install -m 0644 -o root -g root "$TARGET/release/libpam_sessrec.so" "$PREFIX/lib
 install -m 0755 -o root -g root "$TARGET/release/sudo-iolog-import" "$PREFIX/bin/sudo-iolog-import"
 if [ "$have_cli" = yes ]; then
     install -m 0755 -o root -g root "$TARGET/release/sessrec" "$PREFIX/bin/sessrec"
+    # The player `sessrec export --format html` inlines, where that sessrec looks for it
+    # (<prefix>/share/sessrec/asciinema-player): fetched at its pinned version and checksum.
+    player=$REPO/vendor-player
+    if [ ! -f "$player/asciinema-player.min.js" ]; then
+        if ! command -v npm >/dev/null 2>&1; then
+            say "installing npm (to fetch the asciinema-player for HTML exports)"
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends npm
+        fi
+        sh "$REPO/scripts/fetch-player.sh" "$player" ||
+            echo "quickstart: could not fetch the asciinema-player; HTML exports need --player DIR" >&2
+    fi
+    if [ -f "$player/asciinema-player.min.js" ]; then
+        install -d -m 0755 "$PREFIX/share/sessrec/asciinema-player"
+        install -m 0644 "$player/asciinema-player.min.js" "$player/asciinema-player.css" \
+            "$PREFIX/share/sessrec/asciinema-player/"
+    fi
 fi
 
 install -d -m 0755 -o root -g root "$ETC"

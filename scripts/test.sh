@@ -18,6 +18,7 @@ PACKAGES=(
     rpm                 # packaging: rpmbuild and rpm -qp
     tcpdump python3     # forwarded connections: tcpdump -r reads the PCAP, python3 -m http.server as the target
     chromium:chromium   # sessrec export --format html, checked in headless Chromium
+    chromium-driver python3-selenium  # ... and driven there (clicks on its jump marks)
     npm:npm             # scripts/fetch-player.sh (the pinned asciinema-player)
 )
 
@@ -49,6 +50,9 @@ else
 fi
 # sshd's privilege separation directory (absent when sshd never ran, e.g. without systemd).
 install -d -m 0755 /run/sshd
+
+step "asciinema-player for HTML exports (vendor-player/, pinned)"
+[ -f vendor-player/asciinema-player.min.js ] || sh scripts/fetch-player.sh vendor-player
 
 step "cargo fmt --all -- --check"
 cargo fmt --all -- --check

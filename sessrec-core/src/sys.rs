@@ -239,6 +239,34 @@ pub fn boot_id() -> Option<String> {
         .map(|t| t.trim().chars().take(64).collect())
 }
 
+/// The local time zone's offset from UTC, in seconds, at `unix_secs`: from the C library's
+/// `localtime_r`, which follows `TZ` and `/etc/localtime`. `None` when it cannot tell.
+pub fn local_utc_offset(unix_secs: i64) -> Option<i64> {
+    let t = libc::time_t::try_from(unix_secs).ok()?;
+    let mut tm = std::mem::MaybeUninit::<libc::tm>::zeroed();
+    // SAFETY: `t` and `tm` are valid for the call; localtime_r writes only into `tm`.
+    let filled = unsafe { libc::localtime_r(&t, tm.as_mut_ptr()) };
+    if filled.is_null() {
+        return None;
+    }
+    // SAFETY: localtime_r returned non-null, so it filled `tm` (which started zeroed).
+    let tm = unsafe { tm.assume_init() };
+    Some(tm.tm_gmtoff)
+}
+
+/// The size (columns, rows) of the terminal on `fd`, when it is one.
+pub fn terminal_size(fd: BorrowedFd<'_>) -> Option<(u16, u16)> {
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into `ws`, which outlives the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
+}
+
 /// The host name as the kernel reports it.
 pub fn hostname() -> String {
     nix::unistd::gethostname()

@@ -74,7 +74,7 @@ const FILTERS: [OptSpec; 5] = [
 pub const COMMANDS: &[CmdSpec] = &[
     CmdSpec {
         name: "list",
-        usage: "sessrec list [--since TIME] [--until TIME] [--user USER] [--actor ACTOR] [--from ADDR] [--live] [--anchors FILE] [--json]",
+        usage: "sessrec list [--since TIME] [--until TIME] [--user USER] [--actor ACTOR] [--from ADDR] [--live] [--local] [--anchors FILE] [--json]",
         summary: "list sessions",
         options: &[
             FILTERS[0],
@@ -84,6 +84,7 @@ pub const COMMANDS: &[CmdSpec] = &[
             FILTERS[4],
             flag("--live", "only sessions still running"),
             flag("--verify", "verify every chain (the default; kept for scripts)"),
+            flag("--local", "start times in the local time zone"),
             ANCHORS,
             flag("--json", "one JSON object per line"),
         ],
@@ -91,9 +92,13 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "show",
-        usage: "sessrec show SESSION [--anchors FILE] [--json]",
+        usage: "sessrec show SESSION [--verbose] [--anchors FILE] [--json]",
         summary: "timeline of a session",
-        options: &[flag("--json", "one JSON object per timeline entry"), ANCHORS],
+        options: &[
+            flag("--verbose", "also every field of every line, as name=value"),
+            flag("--json", "one JSON object per timeline entry"),
+            ANCHORS,
+        ],
         positional: (1, 1),
     },
     CmdSpec {
@@ -140,16 +145,20 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "search",
-        usage: "sessrec search REGEX [--input|--output|--commands|--forward] [--fixed-strings] [--ignore-case] [filters] [--anchors FILE] [--json]",
+        usage: "sessrec search REGEX [--input|--output|--commands|--exec|--connect|--forward] [--raw] [--session SESSION] [--fixed-strings] [--ignore-case] [filters] [--anchors FILE] [--json]",
         summary: "find text in recorded input and output",
         options: &[
             flag("--input", "search typed input only"),
             flag("--output", "search output only"),
             flag("--commands", "search reconstructed command lines only"),
+            flag("--exec", "search the kernel's exec records (arguments, program)"),
+            flag("--connect", "search the kernel's connect records (address:port, program)"),
             flag(
                 "--forward",
                 "search forwarded connections' destinations (HOST:PORT)",
             ),
+            flag("--raw", "search the bytes as recorded, escape sequences and controls included"),
+            val("--session", "SESSION", "search this session only"),
             flag("--fixed-strings", "REGEX is a literal string"),
             flag("--ignore-case", "match case-insensitively"),
             FILTERS[0],

@@ -11,12 +11,17 @@ const MAX_FED: u64 = 32 << 20;
 /// How long after Enter the line is looked for.
 pub const CHECK_AFTER_US: u64 = 1_000_000;
 
+/// How far back the counts of newlines and clears are kept: a line is watched only after its
+/// echo window, so what happened since its Enter must still be known then.
+const HISTORY_US: u64 = 5_000_000;
+
 struct Check {
     entry: usize,
     text: String,
     due_us: u64,
-    newlines: usize,
-    cleared: bool,
+    /// Newlines and clears fed before the line's Enter.
+    newlines_before: u64,
+    clears_before: u64,
 }
 
 pub struct ScreenWatch {
@@ -24,6 +29,12 @@ pub struct ScreenWatch {
     rows: u16,
     fed: u64,
     checks: Vec<Check>,
+    newlines: u64,
+    clears: u64,
+    /// (offset, newlines, clears) before each output chunk of the last [`HISTORY_US`].
+    history: std::collections::VecDeque<(u64, u64, u64)>,
+    /// The end of the previous chunk, for sequences cut between chunks.
+    tail: Vec<u8>,
 }
 
 /// Sequences after which a missing line is expected, not suspicious.
@@ -42,46 +53,77 @@ fn squash(s: &str) -> String {
 
 impl ScreenWatch {
     pub fn new(cols: u16, rows: u16) -> Self {
+        let (cols, rows) = crate::geometry::emulated(cols.into(), rows.into());
         ScreenWatch {
             // vt100 can show at most one screen of scrollback at a time: keep one.
             parser: vt100::Parser::new(rows, cols, rows as usize),
             rows,
             fed: 0,
             checks: Vec::new(),
+            newlines: 0,
+            clears: 0,
+            history: std::collections::VecDeque::new(),
+            tail: Vec::new(),
         }
     }
 
-    pub fn output(&mut self, data: &[u8]) {
+    /// Output at `off_us` into the channel.
+    pub fn output(&mut self, off_us: u64, data: &[u8]) {
         if self.fed > MAX_FED {
             return;
         }
+        self.history.push_back((off_us, self.newlines, self.clears));
+        while self
+            .history
+            .front()
+            .is_some_and(|(o, _, _)| o.saturating_add(HISTORY_US) < off_us)
+        {
+            self.history.pop_front();
+        }
         self.fed += data.len() as u64;
         self.parser.process(data);
-        let newlines = data.iter().filter(|&&b| b == b'\n').count();
-        let cleared = CLEARS
-            .iter()
-            .any(|c| data.windows(c.len()).any(|w| w == *c));
-        for c in &mut self.checks {
-            c.newlines += newlines;
-            c.cleared |= cleared;
+        self.newlines += data.iter().filter(|&&b| b == b'\n').count() as u64;
+        let mut seen = std::mem::take(&mut self.tail);
+        let carried = seen.len();
+        seen.extend_from_slice(data);
+        let cleared = CLEARS.iter().any(|c| {
+            seen.windows(c.len())
+                .enumerate()
+                .any(|(i, w)| w == *c && i + c.len() > carried)
+        });
+        if cleared {
+            self.clears += 1;
         }
+        let keep = seen.len().min(8);
+        self.tail = seen[seen.len() - keep..].to_vec();
+    }
+
+    /// Newlines and clears fed before offset `at_us`.
+    fn counts_before(&self, at_us: u64) -> (u64, u64) {
+        self.history
+            .iter()
+            .find(|(o, _, _)| *o >= at_us)
+            .map_or((self.newlines, self.clears), |(_, n, c)| (*n, *c))
     }
 
     pub fn resize(&mut self, cols: u16, rows: u16) {
+        let (cols, rows) = crate::geometry::emulated(cols.into(), rows.into());
         self.rows = rows;
         self.parser.set_size(rows, cols);
     }
 
-    /// Watches timeline entry `entry`, whose command `text` was echoed, until `due_us`.
-    pub fn watch(&mut self, entry: usize, text: &str, due_us: u64) {
+    /// Watches timeline entry `entry`, whose command `text` was echoed and entered at
+    /// `since_us`, until `due_us`.
+    pub fn watch(&mut self, entry: usize, text: &str, since_us: u64, due_us: u64) {
         let text = squash(text);
         if !text.is_empty() && self.fed <= MAX_FED {
+            let (newlines_before, clears_before) = self.counts_before(since_us);
             self.checks.push(Check {
                 entry,
                 text,
                 due_us,
-                newlines: 0,
-                cleared: false,
+                newlines_before,
+                clears_before,
             });
         }
     }
@@ -108,7 +150,11 @@ impl ScreenWatch {
         let limit = self.rows as usize;
         let judged: Vec<Check> = checks
             .into_iter()
-            .filter(|c| !c.cleared && c.newlines < limit && self.fed <= MAX_FED)
+            .filter(|c| {
+                c.clears_before == self.clears
+                    && self.newlines - c.newlines_before < limit as u64
+                    && self.fed <= MAX_FED
+            })
             .collect();
         if judged.is_empty() {
             return Vec::new();
@@ -143,37 +189,66 @@ mod tests {
     #[test]
     fn an_erased_command_line_is_found() {
         let mut w = ScreenWatch::new(80, 24);
-        w.output(b"$ rm -rf /srv/data\r\n");
-        w.watch(7, "rm -rf /srv/data", 10);
+        w.output(1, b"$ rm -rf /srv/data\r\n");
+        w.watch(7, "rm -rf /srv/data", 2, 10);
         // Cursor up one line and erase it, then a fresh prompt.
-        w.output(b"\x1b[1A\r\x1b[2K$ ");
+        w.output(3, b"\x1b[1A\r\x1b[2K$ ");
         assert_eq!(w.due(11), vec![7]);
     }
 
     #[test]
     fn visible_cleared_and_scrolled_lines_are_not_flagged() {
         let mut w = ScreenWatch::new(80, 24);
-        w.output(b"$ ls\r\nfile\r\n$ ");
-        w.watch(1, "ls", 5);
+        w.output(1, b"$ ls\r\nfile\r\n$ ");
+        w.watch(1, "ls", 1, 5);
         assert!(w.due(6).is_empty());
-        w.output(b"$ clear\r\n");
-        w.watch(2, "clear", 10);
-        w.output(b"\x1b[H\x1b[2J$ ");
+        w.output(7, b"$ clear\r\n");
+        w.watch(2, "clear", 8, 10);
+        w.output(9, b"\x1b[H\x1b[2J$ ");
         assert!(w.due(11).is_empty(), "a cleared screen is not concealment");
-        w.output(b"$ seq 1 100\r\n");
-        w.watch(3, "seq 1 100", 20);
+        w.output(12, b"$ seq 1 100\r\n");
+        w.watch(3, "seq 1 100", 13, 20);
         for i in 1..=30 {
-            w.output(format!("{i}\r\n").as_bytes());
+            w.output(14, format!("{i}\r\n").as_bytes());
         }
         assert!(w.due(21).is_empty(), "scrolled into the scrollback");
-        w.output(b"$ seq 1 1000\r\n");
-        w.watch(4, "seq 1 1000", 30);
+        w.output(22, b"$ seq 1 1000\r\n");
+        w.watch(4, "seq 1 1000", 23, 30);
         for i in 1..=1000 {
-            w.output(format!("{i}\r\n").as_bytes());
+            w.output(24, format!("{i}\r\n").as_bytes());
         }
         assert!(
             w.finish().is_empty(),
             "scrolled beyond what is kept: not judged"
         );
+    }
+
+    #[test]
+    fn what_happened_before_the_watch_began_counts() {
+        // The line is watched only after its echo window: the editor's alternate screen (cut
+        // between two chunks) and a long listing came before that.
+        let mut w = ScreenWatch::new(80, 24);
+        w.output(10, b"$ vi notes\r\n");
+        w.output(20, b"\x1b[?10");
+        w.output(21, b"49h\x1b[H\x1b[2J~");
+        w.watch(1, "vi notes", 15, 1_000_000);
+        assert!(w.finish().is_empty());
+        let mut w = ScreenWatch::new(80, 24);
+        w.output(10, b"$ find /usr\r\n");
+        for i in 1..=500 {
+            w.output(20 + i, format!("/usr/{i}\r\n").as_bytes());
+        }
+        w.watch(1, "find /usr", 15, 1_000_000);
+        assert!(w.finish().is_empty());
+    }
+
+    #[test]
+    fn any_recorded_size_is_watched() {
+        for (cols, rows) in [(0, 0), (0, 24), (80, 0), (80, 1), (u16::MAX, u16::MAX)] {
+            let mut w = ScreenWatch::new(cols, rows);
+            w.output(0, "line \u{4e2d}\r\n\x1b[2J".as_bytes());
+            w.resize(0, 0);
+            w.output(1, b"more\r\n");
+        }
     }
 }

@@ -16,6 +16,29 @@ pub fn escape_control(text: &str) -> String {
     out
 }
 
+/// For text an investigator reads as typed (commands, paths in `show`): backslashes stay as
+/// they are, control characters become their Unicode control pictures (ESC `␛`, newline `␊`,
+/// DEL `␡`), and C1 controls, bidirectional and invisible formatting characters, and literal
+/// control pictures are written `⟨U+XXXX⟩`. Nothing can drive the terminal or reorder text,
+/// and nothing typed looks like something else.
+pub fn escape_visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c as u32 {
+            n @ 0..=0x1f => out.push(char::from_u32(0x2400 + n).unwrap_or('?')),
+            0x7f => out.push('\u{2421}'),
+            0x2400..=0x2426 | 0x27e8 => {
+                let _ = write!(out, "⟨U+{:04X}⟩", c as u32);
+            }
+            _ if needs_unicode_escape(c) => {
+                let _ = write!(out, "⟨U+{:04X}⟩", c as u32);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Like [`escape_control`] for raw bytes: invalid UTF-8 bytes become `\xNN`.
 pub fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());

@@ -46,10 +46,7 @@ impl Format {
 
     /// Formats that hold one terminal, so one file.
     fn is_single_terminal(self) -> bool {
-        matches!(
-            self,
-            Format::AsciicastV2 | Format::AsciicastV3 | Format::Html
-        )
+        matches!(self, Format::AsciicastV2 | Format::AsciicastV3)
     }
 }
 
@@ -63,7 +60,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     if format == Format::Pcap {
         let mut out = crate::output::output(ctx.args.value("--output"))?;
         crate::forward_view::export_pcap(ctx, &mut out)?;
-        out.flush()?;
+        out.finish()?;
         return Ok(exit::OK);
     }
     let (session, mut files) =
@@ -100,21 +97,18 @@ pub fn run(ctx: &Context) -> CmdResult {
         Format::AsciicastV3 => asciicast(&mut out, &session, &files[0], 3, raw, integrity)?,
         Format::Text if ctx.args.flag("--typed") => typed_text(&mut out, &files)?,
         Format::Text => rendered_text(&mut out, &files)?,
-        Format::Json => json_lines(&mut out, &session, &files)?,
+        Format::Json => {
+            json_lines(&mut out, &session, &files)?;
+            crate::execs::export_json(&mut out, &session, &files)?;
+        }
         Format::Pcap => unreachable!("handled above"),
         Format::Html => {
             let mut page = Vec::new();
-            crate::html::export(
-                &mut page,
-                &session,
-                &files[0],
-                raw,
-                ctx.args.value("--player"),
-            )?;
+            crate::html::export(&mut page, &session, &files, raw, ctx.args.value("--player"))?;
             out.write_all(&with_integrity_banner(page, integrity.as_ref()))?;
         }
     }
-    out.flush()?;
+    out.finish()?;
     Ok(exit::OK)
 }
 
@@ -203,105 +197,6 @@ pub fn tempfile_spool() -> io::Result<std::fs::File> {
     ))
 }
 
-/// Renders output through a terminal emulator and writes every row that scrolls off the top,
-/// then the final screen.
-///
-/// vt100 0.15 can look back at most one screen into its scrollback, so output is fed in pieces
-/// that scroll less than a screen each; after each piece the rows that scrolled off are read
-/// and written, and the emulator is restarted from its screen state before its scrollback
-/// fills.
-pub struct Renderer {
-    parser: vt100::Parser,
-    cols: u16,
-    rows: u16,
-    capacity: usize,
-}
-
-impl Renderer {
-    pub fn new(cols: u16, rows: u16) -> Self {
-        let capacity = (rows as usize * 4).max(1000);
-        Renderer {
-            parser: vt100::Parser::new(rows, cols, capacity),
-            cols,
-            rows,
-            capacity,
-        }
-    }
-
-    fn scrollback_len(&mut self) -> usize {
-        self.parser.set_scrollback(usize::MAX);
-        let n = self.parser.screen().scrollback();
-        self.parser.set_scrollback(0);
-        n
-    }
-
-    pub fn process(&mut self, data: &[u8], out: &mut dyn Write) -> io::Result<()> {
-        let max_newlines = (self.rows as usize / 2).max(1);
-        let max_bytes = (self.cols as usize * self.rows as usize / 4).max(64);
-        let mut rest = data;
-        while !rest.is_empty() {
-            let mut end = 0;
-            let mut newlines = 0;
-            while end < rest.len() && end < max_bytes && newlines < max_newlines {
-                if rest[end] == b'\n' {
-                    newlines += 1;
-                }
-                end += 1;
-            }
-            let (piece, tail) = rest.split_at(end);
-            rest = tail;
-            let before = self.scrollback_len();
-            self.parser.process(piece);
-            let after = self.scrollback_len();
-            let new = after.saturating_sub(before).min(self.rows as usize);
-            if new > 0 {
-                self.parser.set_scrollback(new);
-                let cols = self.cols;
-                for row in self.parser.screen().rows(0, cols).take(new) {
-                    writeln!(out, "{}", row.trim_end())?;
-                }
-                self.parser.set_scrollback(0);
-            }
-            if after + self.rows as usize * 2 > self.capacity {
-                self.restart();
-            }
-        }
-        Ok(())
-    }
-
-    /// A fresh emulator showing the same screen, with an empty scrollback.
-    fn restart(&mut self) {
-        let state = self.parser.screen().state_formatted();
-        let mut fresh = vt100::Parser::new(self.rows, self.cols, self.capacity);
-        fresh.process(&state);
-        self.parser = fresh;
-    }
-
-    pub fn resize(&mut self, cols: u16, rows: u16) {
-        self.cols = cols;
-        self.rows = rows;
-        self.capacity = (rows as usize * 4).max(1000);
-        self.parser.set_size(rows, cols);
-    }
-
-    pub fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        let cols = self.cols;
-        let mut lines: Vec<String> = self
-            .parser
-            .screen()
-            .rows(0, cols)
-            .map(|r| r.trim_end().to_string())
-            .collect();
-        while lines.last().is_some_and(|l| l.is_empty()) {
-            lines.pop();
-        }
-        for l in lines {
-            writeln!(out, "{l}")?;
-        }
-        Ok(())
-    }
-}
-
 /// The transcript as a terminal would have shown it (scrollback plus the final screen).
 fn rendered_text(out: &mut dyn Write, files: &[RecordFile]) -> Result<(), Failure> {
     for (i, f) in files.iter().enumerate() {
@@ -311,8 +206,12 @@ fn rendered_text(out: &mut dyn Write, files: &[RecordFile]) -> Result<(), Failur
             }
             writeln!(out, "{}", crate::playlist::banner(f))?;
         }
+        if f.is_pipe() {
+            crate::transcript::pipe_text(f, out)?;
+            continue;
+        }
         let (cols, rows) = f.geometry();
-        let mut r = Renderer::new(cols, rows);
+        let mut r = crate::transcript::Renderer::new(cols, rows);
         let mut sanitizer = Sanitizer::new();
         for Timed { cue, .. } in cues(std::slice::from_ref(f), false) {
             match cue {
@@ -332,16 +231,23 @@ fn rendered_text(out: &mut dyn Write, files: &[RecordFile]) -> Result<(), Failur
 }
 
 /// Every printable glyph of the output, nothing overwritten (escape sequences removed, CR and
-/// BS ignored), with input that was typed without echo inserted as `⟨typed: ...⟩`.
+/// BS ignored), with input that was typed without echo inserted as `⟨typed: ...⟩`: in a pty
+/// channel every line `show` flags "no echo" (typed after `stty -echo`, at a password prompt),
+/// where it was entered; elsewhere the input the recorder flagged as typed with echo off.
 fn typed_text(out: &mut dyn Write, files: &[RecordFile]) -> Result<(), Failure> {
     for f in files {
         if files.len() > 1 {
             writeln!(out, "{}", crate::playlist::banner(f))?;
         }
+        let mut unechoed = crate::show::unechoed_lines(f).into_iter().peekable();
+        let pty_lines = crate::show::rebuilds_lines(f);
         let mut sanitizer = Sanitizer::new();
         let mut strip = EscapeStripper::default();
         let mut hidden = Utf8Decoder::new();
-        for Timed { cue, .. } in cues(std::slice::from_ref(f), false) {
+        for Timed { cue, at_us } in cues(std::slice::from_ref(f), false) {
+            while let Some((_, line)) = unechoed.next_if(|(end, _)| *end <= at_us) {
+                write!(out, "⟨typed: {}⟩", crate::escape::escape_visible(&line))?;
+            }
             match cue {
                 Cue::Output(d) => {
                     let clean = sanitizer.filter(&d);
@@ -350,7 +256,7 @@ fn typed_text(out: &mut dyn Write, files: &[RecordFile]) -> Result<(), Failure> 
                 Cue::Input {
                     data,
                     echo_off: true,
-                } => {
+                } if !pty_lines => {
                     write!(
                         out,
                         "⟨typed: {}⟩",
@@ -360,6 +266,9 @@ fn typed_text(out: &mut dyn Write, files: &[RecordFile]) -> Result<(), Failure> 
                 Cue::Damaged(d) => writeln!(out, "[damaged record: {d}]")?,
                 _ => {}
             }
+        }
+        for (_, line) in unechoed {
+            write!(out, "⟨typed: {}⟩", crate::escape::escape_visible(&line))?;
         }
         writeln!(out)?;
     }
@@ -459,30 +368,6 @@ fn json_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn renderer_writes_every_scrolled_row_once() {
-        let mut r = Renderer::new(80, 24);
-        let mut out = Vec::new();
-        let mut data = Vec::new();
-        for i in 1..=5000 {
-            data.extend_from_slice(format!("line-{i}\r\n").as_bytes());
-        }
-        // Big chunks and small ones alike.
-        r.process(&data[..30_000], &mut out).unwrap();
-        for chunk in data[30_000..].chunks(7) {
-            r.process(chunk, &mut out).unwrap();
-        }
-        r.process(b"\x1b[1mlast\x1b[0m screen\r\nabc\x08\x08XY", &mut out)
-            .unwrap();
-        r.finish(&mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        for i in 1..=5000 {
-            assert_eq!(lines[i - 1], format!("line-{i}"));
-        }
-        assert_eq!(&lines[5000..], ["last screen", "aXY"]);
-    }
 
     #[test]
     fn stripper_keeps_glyphs() {

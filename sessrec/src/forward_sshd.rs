@@ -23,7 +23,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     }
     let mut out = crate::output::output(ctx.args.value("--output"))?;
     out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
+        .and_then(|()| out.finish())
         .map_err(|e| Failure::error(format!("cannot write: {e}")))?;
     Ok(exit::OK)
 }

@@ -66,13 +66,14 @@ fn close_text(c: &ForwardClose) -> String {
     if let Some(r) = &c.reason {
         t.push_str(&format!(" ({})", escape_control(r)));
     }
-    if let (Some(p), Some(sha)) = (&c.pcap, &c.pcap_sha256) {
-        t.push_str(&format!(
-            ", {} ({} B, sha256 {})",
-            escape_control(p),
-            c.pcap_bytes.unwrap_or(0),
-            escape_control(sha)
-        ));
+    if let Some(p) = &c.pcap {
+        t.push_str(&format!(", payload in {}", escape_control(p)));
+    }
+    if let Some(n) = c.pcap_bytes {
+        t.push_str(&format!(" ({n} B)"));
+    }
+    if let Some(sha) = &c.pcap_sha256 {
+        t.push_str(&format!(" sha256 {}", escape_control(sha)));
     }
     t
 }
@@ -169,7 +170,7 @@ fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
 }
 
 /// A connect by sshd's own session process: a forwarded connection it opened.
-fn is_sshd(c: &Connect) -> bool {
+pub fn is_sshd(c: &Connect) -> bool {
     c.exe.as_deref().is_some_and(|e| e.ends_with("/sshd"))
 }
 
@@ -290,36 +291,15 @@ pub fn export_pcap(ctx: &Context, out: &mut dyn Write) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A forwarded connection sshd opened itself, for the timeline: (UTC µs, file, type, text,
-/// details).
-pub type SshdForward = (i64, String, String, String, serde_json::Value);
-
-/// `show`: sshd's own forwarded connections (`ssh -J`, `-W`, `-L`), from the kernel audit
-/// `connect` lines of the sshd session process. Their bytes and end are not known.
-pub fn sshd_timeline(session: &SessionRef) -> Vec<SshdForward> {
-    let audit = session.dir.join(AUDIT_FILE);
-    if !audit.exists() {
-        return Vec::new();
-    }
-    typed_lines(&audit)
-        .into_iter()
-        .filter_map(|(time, event)| match event {
-            Event::Connect(c) if is_sshd(&c) => {
-                let at = c.at.clone().unwrap_or(time);
-                let time_us = crate::timespec::parse_rfc3339(&at)?;
-                let text = format!(
-                    "forwarded by sshd to {} port {} (kernel audit: connect {}, pid {}); bytes and end not recorded",
-                    shown(&c.address),
-                    c.port.map_or("?".into(), |p| p.to_string()),
-                    shown(&c.result),
-                    c.pid.map_or("?".into(), |p| p.to_string()),
-                );
-                let details = serde_json::Value::Object(Event::Connect(c).to_fields());
-                Some((time_us, "audit".into(), "forward.sshd".into(), text, details))
-            }
-            _ => None,
-        })
-        .collect()
+/// `show`'s text for an audited connect of the sshd session process: a connection sshd
+/// forwarded (`ssh -J`, `-W`, `-L`). Its bytes and end are not known.
+pub fn sshd_connect_text(c: &Connect) -> String {
+    format!(
+        "forwarded by sshd to {} port {} (kernel audit: connect {}); bytes and end not recorded",
+        shown(&c.address),
+        c.port.map_or("?".into(), |p| p.to_string()),
+        shown(&c.result),
+    )
 }
 
 /// For `verify`: kept payloads (PCAP files) that are missing or whose SHA-256 differs from the

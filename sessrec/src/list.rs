@@ -25,29 +25,38 @@ pub fn run(ctx: &Context) -> CmdResult {
             filters.until.map(|t| t + 86_400_000_000),
         )
         .map_err(|e| Failure::error(e.to_string()))?;
+    let local = ctx.args.flag("--local");
+    let start_width = if local { 25 } else { 20 };
     let mut out = crate::output::stdout();
     if !json {
         writeln!(
             out,
-            "{:<36}  {:<20}  {:>8}  {:<24} {:<12} {:<15} {:>3} {:>4} {:>4} {:>4}  {:<15} STATE",
+            "{:<36}  {:<start_width$}  {:>8}  {:<24} {:<12} {:<15} {:<8} {:>3} {:>4} {:>4} {:>4} {:>4} {:>4} {:>7}  {:<15} {:<7}  COMMAND",
             "SESSION",
             "START",
             "DURATION",
             "ACTOR",
             "USER",
             "FROM",
+            "KIND",
             "CH",
             "SUDO",
             "XFER",
             "FWD",
-            "IDENTITY"
+            "EXEC",
+            "CONN",
+            "EXIT",
+            "IDENTITY",
+            "STATE"
         )?;
     }
+    let mut shown = 0u64;
     for session in &sessions {
         let summary = summarize(session, &ctx.host);
         if !filters.accepts(&summary) {
             continue;
         }
+        shown += 1;
         let verdict = crate::integrity::check(session, &ctx.host, anchors.as_deref());
         if json {
             let mut v = to_json(&summary, ctx.now_us);
@@ -80,21 +89,37 @@ pub fn run(ctx: &Context) -> CmdResult {
             } else {
                 session.id.clone()
             };
+            let start = if local {
+                local_time(summary.start_us)
+            } else {
+                short_time(summary.start_us)
+            };
+            let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+            let kind = if summary.kinds.is_empty() {
+                "-".to_string()
+            } else {
+                summary.kinds.join("+")
+            };
             writeln!(
                 out,
-                "{:<36}  {:<20}  {:>8}  {:<24} {:<12} {:<15} {:>3} {:>4} {:>4} {:>4}  {:<15} {}",
+                "{:<36}  {:<start_width$}  {:>8}  {:<24} {:<12} {:<15} {:<8} {:>3} {:>4} {:>4} {:>4} {:>4} {:>4} {:>7}  {:<15} {:<7}  {}",
                 escape_control(&id),
-                short_time(summary.start_us),
+                start,
                 duration,
                 cell(&summary.actor, 24),
                 cell(&summary.user, 12),
                 cell(&summary.src_ip, 15),
+                cell(&kind, 8),
                 summary.channels,
                 summary.sudo,
                 summary.transfers,
                 summary.forwards,
+                count(summary.execs),
+                count(summary.connects),
+                cell(summary.exit.as_deref().unwrap_or("-"), 7),
                 identity,
-                state
+                state,
+                cell(summary.command.as_deref().unwrap_or("-"), 60)
             )?;
             for p in &summary.problems {
                 writeln!(out, "    damaged: {}", escape_control(p))?;
@@ -105,12 +130,32 @@ pub fn run(ctx: &Context) -> CmdResult {
         }
     }
     out.flush()?;
+    if shown == 0 && !json {
+        eprintln!(
+            "sessrec list: no session in {} matches",
+            crate::records::path_display(&ctx.tree.root)
+        );
+    }
     Ok(exit::OK)
+}
+
+/// A time in the local time zone, with its offset: `2026-11-24 11:00:00+01:00`.
+fn local_time(us: i64) -> String {
+    let offset = sessrec_core::sys::local_utc_offset(us.div_euclid(1_000_000)).unwrap_or(0);
+    let shifted = short_time(us + offset * 1_000_000);
+    let sign = if offset < 0 { '-' } else { '+' };
+    let abs = offset.unsigned_abs();
+    format!(
+        "{}{sign}{:02}:{:02}",
+        shifted.trim_end_matches('Z'),
+        abs / 3600,
+        abs / 60 % 60
+    )
 }
 
 /// Escaped and cut to `width` characters (an ellipsis marks the cut).
 fn cell(text: &str, width: usize) -> String {
-    let e = escape_control(if text.is_empty() { "-" } else { text });
+    let e = crate::escape::escape_visible(if text.is_empty() { "-" } else { text });
     if e.chars().count() <= width {
         e
     } else {
@@ -141,6 +186,11 @@ pub fn to_json(s: &Summary, now_us: i64) -> Value {
         "sudo": s.sudo,
         "transfers": s.transfers,
         "forwards": s.forwards,
+        "kinds": s.kinds,
+        "command": s.command,
+        "exit": s.exit,
+        "execs": s.execs,
+        "connects": s.connects,
         "state": s.state.as_str(),
         "problems": s.problems,
     })

@@ -2,7 +2,7 @@
 //! sequences, with speed, idle limit, pause/step/quit keys, a start offset and live follow.
 #![forbid(unsafe_code)]
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -63,8 +63,10 @@ fn wait_key(keys: bool, timeout: Duration) -> Option<Key> {
         PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
     ) {
         Ok(n) if n > 0 => {
+            // One byte straight from the descriptor: std's buffered stdin would take the
+            // keys typed after it too, where poll no longer sees them.
             let mut b = [0u8; 1];
-            match stdin.lock().read(&mut b) {
+            match nix::unistd::read(std::os::fd::AsRawFd::as_raw_fd(&stdin.as_fd()), &mut b) {
                 Ok(1) => match b[0] {
                     b' ' => Some(Key::Pause),
                     b'.' => Some(Key::Step),
@@ -151,6 +153,8 @@ struct Player<'a> {
     paused: bool,
     /// Recording time already shown.
     shown_us: u64,
+    /// On a terminal: the status line (else none, and no sequences of play's own).
+    status: Option<crate::playstatus::StatusLine>,
 }
 
 enum Flow {
@@ -171,7 +175,11 @@ impl Player<'_> {
         let due = Duration::from_micros((gap as f64 / self.speed) as u64);
         let start = Instant::now();
         loop {
+            let position = self.shown_us.max(self.from_us)
+                + (start.elapsed().as_micros() as f64 * self.speed) as u64;
+            self.draw_status(position.min(at_us), false);
             if self.paused {
+                self.draw_status(self.shown_us, true);
                 match wait_key(self.keys, Duration::from_millis(500)) {
                     Some(Key::Pause) => {
                         self.paused = false;
@@ -179,8 +187,11 @@ impl Player<'_> {
                     }
                     Some(Key::Step) => break,
                     Some(Key::Quit) => return Flow::Quit,
-                    _ => continue,
+                    Some(Key::Faster) => self.speed = (self.speed * 2.0).min(256.0),
+                    Some(Key::Slower) => self.speed = (self.speed / 2.0).max(1.0 / 64.0),
+                    None => {}
                 }
+                continue;
             }
             let elapsed = start.elapsed();
             if elapsed >= due {
@@ -202,6 +213,23 @@ impl Player<'_> {
         Flow::Go
     }
 
+    /// Redraws the status line (on a terminal), at most a few times a second unless `force`.
+    fn draw_status(&mut self, position_us: u64, force: bool) {
+        let (speed, paused) = (self.speed, self.paused);
+        let Some(bytes) = self
+            .status
+            .as_mut()
+            .and_then(|s| s.draw(position_us, speed, paused, force))
+        else {
+            return;
+        };
+        let screen = lock(&self.screen);
+        if !screen.closed {
+            let _ = self.out.write_all(&bytes);
+            let _ = self.out.flush();
+        }
+    }
+
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
         let screen = lock(&self.screen);
         if screen.closed {
@@ -220,18 +248,21 @@ impl Player<'_> {
             return Err(io::ErrorKind::Interrupted.into());
         }
         let restore = sanitizer.restore_sequence();
-        if screen.restore != restore {
+        if self.status.is_some() && screen.restore != restore {
             screen.restore = restore;
         }
         self.out.write_all(&clean)?;
         self.out.flush()
     }
 
-    /// Writes the restore sequence (once) and closes the screen.
+    /// Writes the restore sequence (once, on a terminal) and closes the screen.
     fn finish(&mut self) {
         let mut screen = lock(&self.screen);
         if !screen.closed {
             screen.closed = true;
+            if let Some(status) = &self.status {
+                let _ = self.out.write_all(&status.clear());
+            }
             let _ = self.out.write_all(&screen.restore);
             let _ = self.out.flush();
         }
@@ -276,11 +307,25 @@ pub fn run(ctx: &Context) -> CmdResult {
     }
     let stdout = io::stdout();
     let interactive = io::IsTerminal::is_terminal(&io::stdin());
+    // Not a terminal (a file, a pipe): the output only, no sequences of play's own.
+    let terminal = sessrec_core::sys::terminal_size(stdout.as_fd());
+    if let Some((cols, _)) = terminal {
+        let wide = files.iter().map(|f| f.geometry().0).max().unwrap_or(0);
+        if wide > cols {
+            eprintln!(
+                "sessrec play: the recording is {wide} columns wide, this terminal {cols}: lines will wrap (widen the terminal, or export --format html)"
+            );
+        }
+    }
     let guard = if interactive { RawMode::enable() } else { None };
     let mut sanitizer = Sanitizer::with_raw(raw);
     let screen = SharedScreen::new(Mutex::new(Screen {
         closed: false,
-        restore: sanitizer.restore_sequence(),
+        restore: if terminal.is_some() {
+            sanitizer.restore_sequence()
+        } else {
+            Vec::new()
+        },
     }));
     watch_signals(screen.clone(), guard.as_ref().map(|g| g.saved.clone()));
     let mut player = Player {
@@ -292,7 +337,13 @@ pub fn run(ctx: &Context) -> CmdResult {
         keys: guard.is_some(),
         paused: false,
         shown_us: 0,
+        status: terminal.and_then(crate::playstatus::StatusLine::new),
     };
+    if let Some(setup) = player.status.as_ref().map(|s| s.setup()) {
+        player
+            .write(&setup)
+            .map_err(|e| Failure::error(e.to_string()))?;
+    }
     if ctx.args.flag("--follow") {
         // Like `tail -f`: what is recorded so far at once, then live output as it comes.
         let last = files
@@ -346,8 +397,12 @@ fn play_files(
                 if let Flow::Quit = p.wait_until(at_us) {
                     return Ok(());
                 }
-                p.write(&sanitizer.restore_sequence())?;
-                p.write(format!("\r\n\x1b[7m{text}\x1b[0m\r\n").as_bytes())?;
+                if p.status.is_some() {
+                    p.write(&sanitizer.restore_sequence())?;
+                    p.write(format!("\r\n\x1b[7m{text}\x1b[0m\r\n").as_bytes())?;
+                } else {
+                    p.write(format!("\r\n{text}\r\n").as_bytes())?;
+                }
             }
             Cue::Damaged(d) => {
                 p.write(format!("\r\n\x1b[7m[damaged record: {d}]\x1b[0m\r\n").as_bytes())?

@@ -12,7 +12,7 @@ use crate::records::{event_offset, Item, RecordFile};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cue {
-    /// Bytes the terminal displayed.
+    /// Bytes the terminal displayed (a pipe channel's with CR before LF, its stderr in red).
     Output(Vec<u8>),
     /// Bytes the user typed.
     Input {
@@ -67,6 +67,9 @@ pub fn cues(files: &[RecordFile], with_banners: bool) -> impl Iterator<Item = Ti
             })),
         };
         let name = f.name.clone();
+        let pipe = f.is_pipe();
+        // Whether the last output byte of a pipe channel was a CR (for the LF that follows).
+        let after_cr = Cell::new(false);
         let tail = items.filter_map(move |item| match item {
             Item::Frame {
                 off_us,
@@ -78,7 +81,10 @@ pub fn cues(files: &[RecordFile], with_banners: bool) -> impl Iterator<Item = Ti
                 cursor.set(cursor.get().max(at_us));
                 let cue = match stream {
                     Stream::Input => Cue::Input { data, echo_off },
-                    Stream::Output | Stream::Stderr => Cue::Output(data),
+                    Stream::Output => Cue::Output(as_terminal(pipe, &after_cr, data)),
+                    Stream::Stderr => {
+                        Cue::Output(stderr_marked(as_terminal(pipe, &after_cr, data)))
+                    }
                 };
                 Some(Timed { at_us, cue })
             }
@@ -87,8 +93,7 @@ pub fn cues(files: &[RecordFile], with_banners: bool) -> impl Iterator<Item = Ti
                 let at_us = file_start + off;
                 match *event {
                     Event::Resize(r) => {
-                        let cols = r.cols?.clamp(1, 1000) as u16;
-                        let rows = r.rows?.clamp(1, 500) as u16;
+                        let (cols, rows) = crate::geometry::emulated(r.cols?, r.rows?);
                         Some(Timed {
                             at_us,
                             cue: Cue::Resize { cols, rows },
@@ -116,6 +121,38 @@ pub fn cues(files: &[RecordFile], with_banners: bool) -> impl Iterator<Item = Ti
         });
         Box::new(head.into_iter().chain(tail)) as Box<dyn Iterator<Item = Timed> + '_>
     })
+}
+
+/// Output of a pipe channel as a terminal would show it: no terminal turned its newlines into
+/// CR LF, so a lone LF gets its CR (else every line would start where the last one ended).
+fn as_terminal(pipe: bool, after_cr: &Cell<bool>, data: Vec<u8>) -> Vec<u8> {
+    if !pipe || !data.contains(&b'\n') {
+        if let Some(last) = data.last() {
+            after_cr.set(*last == b'\r');
+        }
+        return data;
+    }
+    let mut out = Vec::with_capacity(data.len() + data.len() / 16);
+    let mut prev_cr = after_cr.get();
+    for b in data {
+        if b == b'\n' && !prev_cr {
+            out.push(b'\r');
+        }
+        prev_cr = b == b'\r';
+        out.push(b);
+    }
+    after_cr.set(prev_cr);
+    out
+}
+
+/// Standard error of a pipe channel (or of sudo's command), shown in red so that it is told
+/// from standard output in replays and casts.
+fn stderr_marked(data: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 10);
+    out.extend_from_slice(b"\x1b[31m");
+    out.extend_from_slice(&data);
+    out.extend_from_slice(b"\x1b[39m");
+    out
 }
 
 /// Characters of a command shown in a replay banner; `sessrec show` has it whole.

@@ -134,19 +134,17 @@ impl RecordFile {
 
     /// Whether this file carries terminal output worth replaying.
     pub fn has_io(&self) -> bool {
-        !matches!(self.kind, FileKind::Session)
+        !matches!(self.kind, FileKind::Session | FileKind::Audit)
     }
 
-    /// Terminal geometry at the start (`cols`/`rows`, clamped to sane values).
+    /// Terminal geometry at the start (`cols`/`rows`, as views emulate it).
     pub fn geometry(&self) -> (u16, u16) {
         let (cols, rows) = match &self.start_event {
             Some(Event::ChannelStart(s)) => (s.cols.map(u32::from), s.rows.map(u32::from)),
             Some(Event::SudoStart(s)) => (s.cols, s.rows),
             _ => (None, None),
         };
-        let cols = cols.unwrap_or(80).clamp(1, 1000) as u16;
-        let rows = rows.unwrap_or(24).clamp(1, 500) as u16;
-        (cols, rows)
+        crate::geometry::emulated(cols.unwrap_or(80), rows.unwrap_or(24))
     }
 
     /// Streams the file's items.
@@ -216,6 +214,7 @@ pub fn session_record_files(session: &SessionRef) -> std::io::Result<Vec<RecordF
         FileKind::Session => (0, 0, 0),
         FileKind::Channel(n) => (1, f.start_us.unwrap_or(i64::MAX), n as i64),
         FileKind::Sudo => (1, f.start_us.unwrap_or(i64::MAX), i64::MAX),
+        FileKind::Audit => (2, 0, 0),
     });
     Ok(files)
 }

@@ -110,6 +110,8 @@ pub struct StreamSearch<'r> {
     raw_needed: bool,
     /// The pattern can match escape sequences: search the raw bytes as well.
     raw_too: bool,
+    /// `--raw`: `text` holds the bytes as recorded, escape sequences and controls included.
+    raw_only: bool,
     filter: TextOnly,
     /// Everything before this position in `text` / `raw` has been searched.
     text_done: usize,
@@ -124,6 +126,7 @@ impl<'r> StreamSearch<'r> {
         let raw_too = names_controls(regex.as_str());
         StreamSearch {
             raw_too,
+            raw_only: false,
             regex,
             stream,
             text: Vec::with_capacity(BATCH + OVERLAP),
@@ -139,9 +142,18 @@ impl<'r> StreamSearch<'r> {
         }
     }
 
+    /// Searches the bytes as recorded only (`--raw`).
+    pub fn raw_only(mut self) -> Self {
+        self.raw_only = true;
+        self.raw_too = false;
+        self
+    }
+
     pub fn push(&mut self, off_us: u64, data: &[u8], hits: &mut Vec<Hit>) {
         self.marks.push((self.text.len(), off_us));
-        if self.filter.push(data, &mut self.text) {
+        if self.raw_only {
+            self.text.extend_from_slice(data);
+        } else if self.filter.push(data, &mut self.text) {
             self.raw_needed = true;
         }
         if self.raw_too {
@@ -285,6 +297,11 @@ pub enum Scope {
     Input,
     Output,
     Commands,
+    /// The kernel's record (`audit.jsonl`): execs and/or connections.
+    Audit {
+        execs: bool,
+        connects: bool,
+    },
 }
 
 /// Searches one record file, calling `report` for each hit as it is found.
@@ -293,11 +310,22 @@ pub fn search_file(
     regex: &Regex,
     scope: Scope,
     pty: bool,
+    raw: bool,
     report: &mut dyn FnMut(Hit) -> std::io::Result<()>,
 ) -> std::io::Result<u64> {
     let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let mut input = StreamSearch::new(regex, "input");
-    let mut output = StreamSearch::new(regex, "output");
+    let stream = |name| {
+        let s = StreamSearch::new(regex, name);
+        if raw {
+            s.raw_only()
+        } else {
+            s
+        }
+    };
+    let mut input = stream("input");
+    let mut output = stream("output");
+    // A pipe channel's standard error, told apart from its output.
+    let mut stderr = stream("stderr");
     let mut editor = LineEditor::new();
     let mut typed = Vec::new();
     let mut hits = Vec::new();
@@ -335,7 +363,15 @@ pub fn search_file(
                 _ => continue,
             };
             match (f.s.as_ref(), scope) {
-                ("i", Scope::Both | Scope::Input) => input.push(f.off, data, &mut hits),
+                ("i", Scope::Both | Scope::Input) if raw => input.push(f.off, data, &mut hits),
+                ("i", Scope::Both | Scope::Input) => {
+                    // Enter is CR on a terminal: as a line break, lines of input stay apart.
+                    let lines: Vec<u8> = data
+                        .iter()
+                        .map(|&b| if b == b'\r' { b'\n' } else { b })
+                        .collect();
+                    input.push(f.off, &lines, &mut hits)
+                }
                 ("i", Scope::Commands) if pty => {
                     editor.feed(f.off, data, parsed.echo_off, &mut typed);
                     for l in typed.drain(..) {
@@ -349,7 +385,8 @@ pub fn search_file(
                         }
                     }
                 }
-                ("o" | "e", Scope::Both | Scope::Output) => output.push(f.off, data, &mut hits),
+                ("o", Scope::Both | Scope::Output) => output.push(f.off, data, &mut hits),
+                ("e", Scope::Both | Scope::Output) => stderr.push(f.off, data, &mut hits),
                 _ => {}
             }
         }
@@ -360,6 +397,7 @@ pub fn search_file(
     }
     input.finish(&mut hits);
     output.finish(&mut hits);
+    stderr.finish(&mut hits);
     if scope == Scope::Commands {
         if let Some(l) = editor.finish() {
             if let Some(m) = regex.find(l.text.as_bytes()) {
@@ -401,28 +439,39 @@ fn memfind(hay: &[u8], needle: &[u8]) -> bool {
 
 pub fn run(ctx: &Context) -> CmdResult {
     let pattern = &ctx.args.positional[0];
+    let execs = ctx.args.flag("--exec");
+    let connects = ctx.args.flag("--connect");
     let forward = ctx.args.flag("--forward");
     if forward
-        && ["--input", "--output", "--commands"]
-            .iter()
-            .any(|f| ctx.args.flag(f))
+        && [
+            "--input",
+            "--output",
+            "--commands",
+            "--exec",
+            "--connect",
+            "--raw",
+        ]
+        .iter()
+        .any(|f| ctx.args.flag(f))
     {
         return Err(Failure::usage(
-            "--forward searches destinations; it goes with none of --input, --output, --commands",
+            "--forward searches destinations; it goes with none of --input, --output, --commands, --exec, --connect, --raw",
         ));
     }
     let scope = match (
         ctx.args.flag("--input"),
         ctx.args.flag("--output"),
         ctx.args.flag("--commands"),
+        execs || connects,
     ) {
-        (false, false, false) => Scope::Both,
-        (true, false, false) => Scope::Input,
-        (false, true, false) => Scope::Output,
-        (false, false, true) => Scope::Commands,
+        (false, false, false, false) => Scope::Both,
+        (true, false, false, false) => Scope::Input,
+        (false, true, false, false) => Scope::Output,
+        (false, false, true, false) => Scope::Commands,
+        (false, false, false, true) => Scope::Audit { execs, connects },
         _ => {
             return Err(Failure::usage(
-                "choose at most one of --input, --output, --commands",
+                "choose at most one of --input, --output, --commands, or --exec and --connect",
             ))
         }
     };
@@ -438,6 +487,11 @@ pub fn run(ctx: &Context) -> CmdResult {
         .map_err(|e| Failure::usage(format!("bad regex: {e}")))?;
     let filters = Filters::from_args(ctx)?;
     let json = ctx.args.flag("--json");
+    let raw = ctx.args.flag("--raw");
+    let only = match ctx.args.value("--session") {
+        Some(s) => Some(ctx.tree.resolve(s).map_err(Failure::error)?),
+        None => None,
+    };
     let sessions = ctx
         .tree
         .sessions(
@@ -447,33 +501,68 @@ pub fn run(ctx: &Context) -> CmdResult {
         .map_err(|e| Failure::error(e.to_string()))?;
     let mut out = crate::output::stdout();
     let mut total = 0u64;
+    let sessions = match only {
+        Some(s) => vec![s],
+        None => sessions,
+    };
     for session in &sessions {
         let summary = summarize(session, &ctx.host);
         if !filters.accepts(&summary) {
             continue;
         }
+        let how = How {
+            scope,
+            json,
+            raw,
+            origin_us: summary.start_us,
+        };
         total += if forward {
             crate::forward_view::search_session(session, &regex, json, &mut out)?
         } else {
-            search_session(session, &regex, scope, json, &mut out)?
+            search_session(session, &regex, &how, &mut out)?
         };
     }
     out.flush()?;
     Ok(if total > 0 { exit::OK } else { exit::FINDING })
 }
 
+/// How a session is searched and its hits printed.
+struct How {
+    scope: Scope,
+    json: bool,
+    raw: bool,
+    /// The session's start (its login), from which offsets count as in `show`.
+    origin_us: i64,
+}
+
+/// The text around a hit: typed input with a visible mark between lines, output as it is.
+fn context_text(h: &Hit) -> String {
+    if h.stream != "input" {
+        return escape_bytes(&h.context);
+    }
+    h.context
+        .split(|b| *b == b'\r' || *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(escape_bytes)
+        .collect::<Vec<_>>()
+        .join(" ⏎ ")
+}
+
 fn search_session(
     session: &SessionRef,
     regex: &Regex,
-    scope: Scope,
-    json: bool,
+    how: &How,
     out: &mut dyn Write,
 ) -> Result<u64, Failure> {
+    let (scope, json) = (how.scope, how.json);
     let files = session_files(&session.dir)
         .map_err(|e| Failure::error(format!("{}: {e}", session.dir.display())))?;
+    if let Scope::Audit { execs, connects } = scope {
+        return search_audit(session, regex, how, (execs, connects), files, out);
+    }
     let mut total = 0;
     for (kind, name, path) in files {
-        if kind == FileKind::Session {
+        if matches!(kind, FileKind::Session | FileKind::Audit) {
             continue;
         }
         let rf = RecordFile::open(kind, name.clone(), path.clone());
@@ -481,12 +570,14 @@ fn search_session(
         let base = rf.start_us.unwrap_or(0);
         let short = name.trim_end_matches(".jsonl").to_string();
         let mut report = |h: Hit| -> std::io::Result<()> {
-            let time =
-                sessrec_core::time::Timestamp::from_micros(base + h.off_us as i64).to_string();
+            let at_us = base + h.off_us as i64;
+            let time = crate::eventtext::timeline_time(at_us);
+            let offset_us = at_us - how.origin_us;
             if json {
                 let v = json!({
                     "session": session.id, "file": name, "stream": h.stream,
-                    "offset_s": h.off_us as f64 / 1e6, "time": time,
+                    "offset_s": offset_us as f64 / 1e6,
+                    "channel_offset_s": h.off_us as f64 / 1e6, "time": time,
                     "match": String::from_utf8_lossy(&h.text), "context": String::from_utf8_lossy(&h.context),
                 });
                 serde_json::to_writer(&mut *out, &v)?;
@@ -494,13 +585,13 @@ fn search_session(
             } else {
                 writeln!(
                     out,
-                    "{}/{}  {}  {:>12}  {:<7} {}",
+                    "{}/{}  {:<24} {:>12}  {:<7} {}",
                     session.id,
                     short,
-                    &time[..19],
-                    crate::timespec::format_offset(h.off_us as i64),
+                    time,
+                    crate::timespec::format_offset(offset_us),
                     h.stream,
-                    escape_bytes(&h.context)
+                    context_text(&h)
                 )?;
             }
             out.flush()
@@ -515,7 +606,7 @@ fn search_session(
         let searched = command_hits
             .into_iter()
             .try_fold(0u64, |n, h| report(h).map(|()| n + 1))
-            .and_then(|n| Ok(n + search_file(&path, regex, scope, pty, &mut report)?));
+            .and_then(|n| Ok(n + search_file(&path, regex, scope, pty, how.raw, &mut report)?));
         match searched {
             Ok(n) => total += n,
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
@@ -525,6 +616,50 @@ fn search_session(
                 })
             }
             Err(e) => eprintln!("sessrec search: {}: {e}", path.display()),
+        }
+    }
+    Ok(total)
+}
+
+/// `--exec` / `--connect`: matches in the kernel's record of the session.
+fn search_audit(
+    session: &SessionRef,
+    regex: &Regex,
+    how: &How,
+    (execs, connects): (bool, bool),
+    files: Vec<(FileKind, String, std::path::PathBuf)>,
+    out: &mut dyn Write,
+) -> Result<u64, Failure> {
+    let mut total = 0;
+    for (kind, name, path) in files {
+        if kind != FileKind::Audit {
+            continue;
+        }
+        let rf = RecordFile::open(kind, name.clone(), path);
+        for h in crate::execs::search(&rf, regex, execs, connects) {
+            total += 1;
+            let time = crate::eventtext::timeline_time(h.time_us);
+            let offset_us = h.time_us - how.origin_us;
+            if how.json {
+                let v = json!({
+                    "session": session.id, "file": name, "channel": h.channel,
+                    "stream": h.stream, "offset_s": offset_us as f64 / 1e6, "time": time,
+                    "context": h.text,
+                });
+                serde_json::to_writer(&mut *out, &v).map_err(|e| Failure::error(e.to_string()))?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "{}/{}  {:<24} {:>12}  {:<7} {}",
+                    session.id,
+                    h.channel,
+                    time,
+                    crate::timespec::format_offset(offset_us),
+                    h.stream,
+                    h.text
+                )?;
+            }
         }
     }
     Ok(total)

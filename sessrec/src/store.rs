@@ -31,11 +31,19 @@ pub enum FileKind {
     Session,
     Channel(u32),
     Sudo,
+    /// `audit.jsonl`: the kernel's exec and connect records of the session.
+    Audit,
 }
+
+/// The file of the kernel's exec and connect records in a session directory.
+pub const AUDIT_FILE: &str = "audit.jsonl";
 
 pub fn classify(name: &str) -> Option<FileKind> {
     if name == "session.jsonl" {
         return Some(FileKind::Session);
+    }
+    if name == AUDIT_FILE {
+        return Some(FileKind::Audit);
     }
     if let Some(n) = name
         .strip_prefix("channel-")

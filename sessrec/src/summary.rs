@@ -54,6 +54,15 @@ pub struct Summary {
     /// Connect channels (forwarded connections through the recorder), refused ones included.
     pub forwards: u32,
     pub sudo: u32,
+    /// The kinds of the channels (`shell`, `exec`, `transfer`), each once, in channel order.
+    pub kinds: Vec<String>,
+    /// The first channel's command that is not a shell (an exec or transfer command).
+    pub command: Option<String>,
+    /// How the first channel ended: `0`, `2`, `SIGTERM`, or `None` while open.
+    pub exit: Option<String>,
+    /// Exec and connect lines of `audit.jsonl`; `None` without one (exec audit off).
+    pub execs: Option<u64>,
+    pub connects: Option<u64>,
     pub state: State,
     /// Why the session is damaged (file: problem).
     pub problems: Vec<String>,
@@ -245,6 +254,11 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
         transfers: 0,
         forwards: 0,
         sudo: 0,
+        kinds: Vec::new(),
+        command: None,
+        exit: None,
+        execs: None,
+        connects: None,
         state: State::Closed,
         problems: Vec::new(),
         open_channels: Vec::new(),
@@ -287,6 +301,19 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
                     has_logout = true;
                     s.end_us = crate::timespec::parse_rfc3339(&l.time);
                 }
+                if matches!(kind, FileKind::Channel(_))
+                    && l.kind == ChannelEnd::TYPE
+                    && s.exit.is_none()
+                {
+                    s.exit = Some(match (l.signal, l.exit_code) {
+                        (Some(sig), _) => i32::try_from(sig)
+                            .ok()
+                            .and_then(crate::eventtext::signal_name)
+                            .map_or(format!("signal {sig}"), str::to_string),
+                        (None, Some(code)) => code.to_string(),
+                        (None, None) => "-".into(),
+                    });
+                }
                 l.kind.into_owned()
             }
             Some(Err(e)) => {
@@ -328,6 +355,14 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
                 if is_start && first.as_ref().is_some_and(|f| f.channel_kind == "forward") {
                     s.forwards += 1;
                 }
+                if let Some(f) = first.as_ref().filter(|_| is_start) {
+                    if !s.kinds.iter().any(|k| *k == f.channel_kind) {
+                        s.kinds.push(f.channel_kind.to_string());
+                    }
+                    if s.command.is_none() && !f.command.is_empty() {
+                        s.command = Some(f.command.to_string());
+                    }
+                }
                 if last_kind != ChannelEnd::TYPE && is_start {
                     // Rare: a channel still open (or cut short). Its full first line tells
                     // which recorder to look for.
@@ -340,6 +375,11 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
                 }
             }
             FileKind::Sudo => s.sudo += 1,
+            FileKind::Audit => {
+                let (execs, connects) = crate::auditcount::count(path);
+                s.execs = Some(execs);
+                s.connects = Some(connects);
+            }
         }
     }
     let grant_live =

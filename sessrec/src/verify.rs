@@ -204,7 +204,7 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
                     channel_starts.insert(name.clone(), f);
                 }
             }
-            FileKind::Sudo => {}
+            FileKind::Sudo | FileKind::Audit => {}
         }
         reports.insert(
             name.clone(),

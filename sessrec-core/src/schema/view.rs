@@ -33,7 +33,7 @@ pub struct FrameView<'a> {
 }
 
 /// What `list` shows from a file's first or last line: the header, the login's identity and
-/// address, and a channel's kind.
+/// address, a channel's kind and command, and how it ended.
 #[derive(Debug, Default, Deserialize)]
 pub struct HeadView<'a> {
     /// The line's `type`.
@@ -62,6 +62,14 @@ pub struct HeadView<'a> {
     /// `channel.start`: `shell`, `exec` or `transfer`.
     #[serde(rename = "kind", borrow, default)]
     pub channel_kind: Cow<'a, str>,
+    /// `channel.start`: the command's first piece.
+    #[serde(borrow, default)]
+    pub command: Cow<'a, str>,
+    /// `channel.end`: the exit status, or the signal that ended the command.
+    #[serde(default)]
+    pub exit_code: Option<i64>,
+    #[serde(default)]
+    pub signal: Option<i64>,
 }
 
 #[cfg(test)]
@@ -69,7 +77,7 @@ mod tests {
     use serde::de::{self, Deserializer, Visitor};
 
     use super::*;
-    use crate::schema::{ChannelStart, EventBody, Login, HEADER_KEYS};
+    use crate::schema::{ChannelEnd, ChannelStart, EventBody, Login, HEADER_KEYS};
 
     /// The field names a derived `Deserialize` asks for.
     fn names_of<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
@@ -118,12 +126,13 @@ mod tests {
 
     #[test]
     fn the_views_name_fields_of_their_types() {
-        assert_eq!(names_of::<HeadView>().len(), 10);
+        assert_eq!(names_of::<HeadView>().len(), 13);
         assert_eq!(names_of::<FrameView>().len(), 4);
         for name in names_of::<HeadView>() {
             let typed = Login::FIELDS
                 .iter()
                 .chain(ChannelStart::FIELDS)
+                .chain(ChannelEnd::FIELDS)
                 .copied()
                 .collect::<Vec<_>>();
             assert!(known(&typed, name), "HeadView.{name}");
