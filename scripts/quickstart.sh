@@ -3,7 +3,9 @@
 #
 # Installs the build and run dependencies, builds sessrec (release), installs the setuid
 # recorder and the PAM module into a private prefix, and starts a private, recorded sshd on
-# 127.0.0.1:2222 with a demo user whose login shell is the recorder. The host's own sshd, its
+# 127.0.0.1:2222 with a demo user whose login shell is the recorder. The demo user may run a
+# few commands with sudo, which logs their output (log_output), and sudo-iolog-import files
+# those logs into the login's record as they are written. The host's own sshd, its
 # /etc/ssh/sshd_config and /etc/pam.d/sshd are not touched. Running it again updates and
 # restarts the demo; `--stop` removes it again (the records are kept).
 #
@@ -23,7 +25,11 @@ PIDFILE=/run/$SERVICE.pid
 SSHD_LOG=/var/log/$SERVICE.log
 DEMO_USER=srt-demo
 DEMO_KEY=$ETC/demo_ed25519
-PACKAGES=(openssh-server openssh-client build-essential pkg-config libpam0g-dev adduser passwd ca-certificates)
+SUDO_IO=/var/log/sessrec-demo-sudo-io   # sudo's I/O logs of the demo user (root 0700)
+SUDOERS=/etc/sudoers.d/sessrec-demo     # the demo user's sudo rules (no dot: sudo reads it)
+IMPORT_PIDFILE=/run/sessrec-demo-import.pid
+IMPORT_LOG=/var/log/sessrec-demo-import.log
+PACKAGES=(openssh-server openssh-client build-essential pkg-config libpam0g-dev adduser passwd ca-certificates sudo)
 
 say() { printf '==> %s\n' "$*"; }
 die() { printf 'quickstart: %s\n' "$*" >&2; exit 1; }
@@ -44,9 +50,24 @@ stop_sshd() {
     fi
 }
 
+stop_importer() {
+    if [ -f "$IMPORT_PIDFILE" ]; then
+        local pid
+        pid=$(cat "$IMPORT_PIDFILE")
+        # Only stop the process if it really is the demo's importer.
+        if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$PREFIX/bin/sudo-iolog-import" ]; then
+            kill "$pid"
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        fi
+        rm -f "$IMPORT_PIDFILE"
+    fi
+}
+
 if [ "${1:-}" = "--stop" ]; then
-    say "stopping the demo sshd"
+    say "stopping the demo sshd and the sudo log importer"
     stop_sshd
+    stop_importer
+    rm -f "$SUDOERS"
     if id "$DEMO_USER" >/dev/null 2>&1; then
         say "removing user $DEMO_USER"
         # End the demo user's own processes (by uid) so userdel can remove the account.
@@ -61,7 +82,7 @@ if [ "${1:-}" = "--stop" ]; then
     fi
     rm -f "$SSHD_LINK" "$PAM_FILE"
     rm -rf "$PREFIX" "$ETC"
-    say "stopped; records kept in $RECORDS (remove with: rm -r $RECORDS)"
+    say "stopped; records kept in $RECORDS (remove with: rm -r $RECORDS $SUDO_IO)"
     exit 0
 elif [ $# -gt 0 ]; then
     die "unknown argument '$1' (usage: $0 [--stop])"
@@ -85,7 +106,7 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
 fi
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust first (rustup or apt-get install cargo)"
 say "building (release)"
-(cd "$REPO" && cargo build --release -p sessrec-shell -p pam_sessrec)
+(cd "$REPO" && cargo build --release -p sessrec-shell -p pam_sessrec -p sudo-iolog-import)
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
 case "$TARGET" in /*) ;; *) TARGET=$REPO/$TARGET ;; esac
 have_cli=no
@@ -107,12 +128,14 @@ fi
 say "installing into $PREFIX"
 install -m 4755 -o root -g root "$TARGET/release/sessrec-shell" "$PREFIX/bin/sessrec-shell"
 install -m 0644 -o root -g root "$TARGET/release/libpam_sessrec.so" "$PREFIX/lib/pam_sessrec.so"
+install -m 0755 -o root -g root "$TARGET/release/sudo-iolog-import" "$PREFIX/bin/sudo-iolog-import"
 if [ "$have_cli" = yes ]; then
     install -m 0755 -o root -g root "$TARGET/release/sessrec" "$PREFIX/bin/sessrec"
 fi
 
 install -d -m 0755 -o root -g root "$ETC"
 install -d -m 0700 -o root -g root "$RECORDS"
+install -d -m 0700 -o root -g root "$SUDO_IO"
 cat >"$ETC/sessrec.toml" <<TOML
 # sessrec quickstart configuration (see man sessrec.toml.5).
 record_dir = "$RECORDS"
@@ -126,6 +149,11 @@ launch = "login-shell"
 
 [recorder]
 shell = "/bin/bash"
+
+[sudo]
+iolog_dirs = ["$SUDO_IO"]
+state_file = "$ETC/sudo-import.state"
+settle_minutes = 1
 TOML
 chmod 0644 "$ETC/sessrec.toml"
 
@@ -184,8 +212,26 @@ home=$(getent passwd "$DEMO_USER" | cut -d: -f6)
 install -d -m 0700 -o "$DEMO_USER" -g "$DEMO_USER" "$home/.ssh"
 install -m 0600 -o "$DEMO_USER" -g "$DEMO_USER" "$DEMO_KEY.pub" "$home/.ssh/authorized_keys"
 
-# --- 6. start ------------------------------------------------------------------------------
+# --- 6. sudo, logged by sudo and filed into the login's record ------------------------------
+# A few harmless commands as root without a password (the demo user has none), with their
+# output logged by sudo; SESSREC_SESSION is kept so the importer can cross-check its match.
+cat >"$SUDOERS.check" <<SUDO
+# sessrec quickstart: the demo user's sudo, logged (see scripts/quickstart.sh).
+Defaults:$DEMO_USER log_output, use_pty, iolog_dir=$SUDO_IO
+Defaults:$DEMO_USER env_keep += "SESSREC_SESSION"
+$DEMO_USER ALL=(root) NOPASSWD: /usr/bin/id, /usr/bin/ls, /usr/bin/uptime
+SUDO
+chmod 0440 "$SUDOERS.check"
+visudo -cf "$SUDOERS.check" >/dev/null || { rm -f "$SUDOERS.check"; die "visudo rejected the demo sudoers rules"; }
+mv "$SUDOERS.check" "$SUDOERS"
+
+# --- 7. start ------------------------------------------------------------------------------
 stop_sshd
+stop_importer
+say "starting the sudo log importer (follows running sudo sessions)"
+setsid "$PREFIX/bin/sudo-iolog-import" --follow --config "$ETC/sessrec.toml" --interval 2 \
+    </dev/null >>"$IMPORT_LOG" 2>&1 &
+echo $! >"$IMPORT_PIDFILE"
 say "starting the recorded sshd on 127.0.0.1:$PORT"
 "$SSHD_LINK" -f "$ETC/sshd_config" -E "$SSHD_LOG"
 for _ in $(seq 100); do
@@ -206,6 +252,9 @@ Log in (an interactive, recorded session; type 'exit' to leave):
 Run a recorded command:
     $SSH 'uname -a; id'
 
+Use sudo (logged by sudo, filed into the session's record within seconds):
+    $SSH 'sudo id; sudo ls -la /root'
+
 Records (root only):    $RECORDS/YYYY/MM/DD/<session-id>/{session,channel-N}.jsonl
     find $RECORDS -name '*.jsonl' | sort
     cat "\$(find $RECORDS -name 'channel-*.jsonl' | sort | tail -n 1)"
@@ -213,13 +262,19 @@ DONE
 if [ "$have_cli" = yes ]; then
     cat <<DONE
 
-With the operator's CLI:
-    $PREFIX/bin/sessrec --config $ETC/sessrec.toml list
-    $PREFIX/bin/sessrec --config $ETC/sessrec.toml play <session-id>
+With the operator's CLI (as root; set these once instead of typing --config each time):
+    export SESSREC_CONFIG=$ETC/sessrec.toml PATH=$PREFIX/bin:\$PATH
+    sessrec list
+    sessrec show <session-id>
+    sessrec play <session-id>
+Every read is logged (syslog authpriv and $RECORDS/access/).
+
+Check the installation (should end "all checks passed" or "warnings only"):
+    sessrec doctor --sshd-config $ETC/sshd_config --pam-service $SERVICE
 DONE
 fi
 cat <<DONE
 
-sshd log: $SSHD_LOG
+sshd log: $SSHD_LOG    importer log: $IMPORT_LOG
 Stop and remove the demo (records are kept): $0 --stop
 DONE

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""SFTP throughput over loopback ssh, recorded by sessrec-shell vs unrecorded.
+"""SFTP and legacy scp throughput over loopback ssh, recorded by sessrec-shell vs unrecorded.
 
 A private sshd on 127.0.0.1 (own config, host key, PAM service with pam_sessrec), two users:
 one whose login shell is the setuid recorder (sshd runs `sessrec-shell -c
 /usr/lib/openssh/sftp-server`), one whose shell is /bin/sh (sshd runs `/bin/sh -c
 /usr/lib/openssh/sftp-server`). Each round uploads and downloads the same file once per
-variant, in alternating order, with `sftp -b` and a fixed cipher. See README.md.
+variant, in alternating order, with `sftp -b` (and `scp -O` with --scp) and a fixed cipher.
+See README.md.
 
 Run as root:  python3 bench/transfer/bench.py [--runs 5] [--size-mib 1024]
 Leaves nothing behind (users, PAM file, sshd symlink, directories are removed on exit).
@@ -107,6 +108,20 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def cpu_ticks():
+    """(steal, total) jiffies of all CPUs, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal (guest time is already in user/nice).
+    return fields[7], sum(fields[:8])
+
+
+def steal_percent(before, after):
+    """Share of CPU time the hypervisor gave to others between two `cpu_ticks()`."""
+    total = after[1] - before[1]
+    return 100.0 * (after[0] - before[0]) / total if total > 0 else 0.0
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -124,6 +139,8 @@ class Bench:
         self.seen = set()
         self.installed_variant = "recorded"
         self.variants = ["unrecorded", "recorded"] + (["compared"] if args.compare_shell else [])
+        self.directions = [d for d in ("upload", "download", "scp-upload", "scp-download")
+                           if d.startswith("scp-") == args.scp or (args.scp and args.sftp_too)]
 
     # --- set-up -------------------------------------------------------------------------
     def setup(self):
@@ -240,32 +257,40 @@ class Bench:
 
     # --- runs -------------------------------------------------------------------------
     def sftp(self, variant, direction):
-        """One `sftp -b` transfer of the whole file (direction "none": `pwd` only, the fixed
-        cost of connection, login and channel start); returns the measurements."""
+        """One transfer of the whole file: `sftp -b` for "upload"/"download", `scp -O` (the
+        legacy protocol) for "scp-upload"/"scp-download"; "none" is `sftp -b` with `pwd` only,
+        the fixed cost of connection, login and channel start. Returns the measurements."""
+        batch = b""
         if direction == "upload":
-            batch = f"put {self.data} /dev/null\n"
+            batch = f"put {self.data} /dev/null\n".encode()
         elif direction == "download":
-            batch = f"get {self.data} /dev/null\n"
-        else:
-            batch = "pwd\n"
-        cmd = [
-            "sftp", "-q", "-b", "-", "-F", "/dev/null",
+            batch = f"get {self.data} /dev/null\n".encode()
+        elif direction == "none":
+            batch = b"pwd\n"
+        options = [
+            "-F", "/dev/null",
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
             "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
             "-o", "IdentityAgent=none", "-o", f"IdentityFile={self.key}",
             "-o", "LogLevel=ERROR", "-c", CIPHER, "-P", str(self.port),
-            f"{self.users[USER_OF[variant]]}@127.0.0.1",
         ]
+        login = f"{self.users[USER_OF[variant]]}@127.0.0.1"
+        if direction == "scp-upload":
+            cmd = ["scp", "-O", "-q", *options, self.data, f"{login}:/dev/null"]
+        elif direction == "scp-download":
+            cmd = ["scp", "-O", "-q", *options, f"{login}:{self.data}", "/dev/null"]
+        else:
+            cmd = ["sftp", "-q", "-b", "-", *options, login]
         if variant != "unrecorded":
             self.install_recorder(variant)
         client_before = children_cpu()
         sampler = ServerCpu(self.sshd.pid)
         sampler.start()
         start = time.monotonic()
-        out = subprocess.run(cmd, input=batch.encode(), capture_output=True)
+        out = subprocess.run(cmd, input=batch, capture_output=True)
         seconds = time.monotonic() - start
         if out.returncode != 0:
-            raise SystemExit(f"sftp {variant} {direction} failed: {out.stderr.decode()}")
+            raise SystemExit(f"{cmd[0]} {variant} {direction} failed: {out.stderr.decode()}")
         client = children_cpu() - client_before
         self.wait_connections_gone()
         server = sampler.stop()
@@ -314,8 +339,9 @@ class Bench:
         a = self.args
         results = {d: {"runs": [], **{v: [] for v in self.variants},
                        **{f"ratio_{v}": [] for v in self.variants[1:]}}
-                   for d in ("upload", "download")}
+                   for d in self.directions}
         loads = [loadavg()]
+        steals = []
         # Warm-up: page cache, sshd's first fork, the recorder's first exec.
         for variant in self.variants:
             self.sftp(variant, "download")
@@ -327,7 +353,8 @@ class Bench:
                 startup[variant].append(self.sftp(variant, "none")["seconds"])
         results["startup"] = startup
         for r in range(a.runs):
-            for direction in ("upload", "download"):
+            ticks = cpu_ticks()
+            for direction in self.directions:
                 # Rotate the order each round, so no variant always goes first.
                 k = r % len(self.variants)
                 order = self.variants[k:] + self.variants[:k]
@@ -345,6 +372,8 @@ class Bench:
                 for v in self.variants[1:]:
                     results[direction][f"ratio_{v}"].append(this[v] / this["unrecorded"])
             loads.append(loadavg())
+            steals.append(steal_percent(ticks, cpu_ticks()))
+        results["steal_percent"] = steals
         return results, loads
 
     def record_summary(self):
@@ -352,14 +381,16 @@ class Bench:
         for root, _dirs, names in os.walk(self.records):
             files += [os.path.join(root, n) for n in names if n.startswith("channel-")]
         sizes = [os.path.getsize(p) for p in files]
-        ops = 0
+        ops = spliced = 0
         for p in files:
             with open(p) as f:
                 for line in f:
                     ev = json.loads(line)
-                    if ev.get("type") == "transfer" and ev.get("op") == "open":
+                    if ev.get("type") == "transfer" and ev.get("op") in ("open", "file"):
                         ops += 1
-        return len(files), max(sizes, default=0), ops
+                    if ev.get("type") == "channel.end":
+                        spliced += ev.get("spliced_bytes_out", 0)
+        return len(files), max(sizes, default=0), ops, spliced
 
     # --- clean-up -----------------------------------------------------------------------
     def cleanup(self):
@@ -385,12 +416,16 @@ class Bench:
 
 def report(results, loads, args, records, variants):
     print()
-    print(f"SFTP {args.size_mib} MiB over loopback ssh ({CIPHER}), {args.runs} interleaved "
+    what = "SFTP and legacy scp" if args.scp and args.sftp_too else "legacy scp" if args.scp else "SFTP"
+    print(f"{what} {args.size_mib} MiB over loopback ssh ({CIPHER}), {args.runs} interleaved "
           f"rounds, {os.cpu_count()} CPUs, kernel {os.uname().release}, "
           f"nice {os.nice(0)}")
     if args.compare_shell:
         print(f"recorded = {args.sessrec_shell}, compared = {args.compare_shell}")
     print(f"load average (1/5/15 min) at start and after each round: {' | '.join(loads)}")
+    steals = results.pop("steal_percent")
+    print(f"steal time (% of all CPU time) in each round: "
+          f"{' | '.join(f'{x:.1f}' for x in steals)}")
     print("throughput MB/s and ratio to unrecorded within each round, median [IQR]")
     startup = results.pop("startup")
     size_mb = args.size_mib * 1024 * 1024 / 1e6
@@ -415,6 +450,7 @@ def report(results, loads, args, records, variants):
         med, q1, q3 = quartiles(startup[v])
         print(f"  {v:11} {med:6.3f} [{q1:5.3f}-{q3:5.3f}]")
     results["startup"] = startup
+    results["steal_percent"] = steals
     gib = args.size_mib / 1024
     print()
     print("CPU seconds per GiB (median [IQR]): client = sftp + ssh; server = sshd's connection")
@@ -422,7 +458,8 @@ def report(results, loads, args, records, variants):
     print("CPU-bound estimate = unrecorded (client + server) CPU over this variant's: the")
     print("throughput ratio to expect when CPU is what limits the transfer.")
     print(f"{'direction':10} {'variant':11} {'client':>18} {'server':>18} {'of it recorder':>18}")
-    for direction, r in ((d, r) for d, r in results.items() if d != "startup"):
+    for direction, r in ((d, r) for d, r in results.items()
+                         if d not in ("startup", "steal_percent")):
         totals = {}
         for variant in variants:
             runs = [m for m in r["runs"] if m["variant"] == variant]
@@ -436,9 +473,9 @@ def report(results, loads, args, records, variants):
             if variant != "unrecorded":
                 line += f"   estimate {totals['unrecorded'] / totals[variant]:.3f}"
             print(line)
-    n, biggest, ops = records
+    n, biggest, ops, spliced = records
     print(f"records: {n} recorded channels, largest channel file {biggest} bytes, "
-          f"{ops} sftp open lines")
+          f"{ops} sftp open or scp file lines, {spliced / 2**20:.0f} MiB spliced")
 
 
 def main():
@@ -454,6 +491,10 @@ def main():
     p.add_argument("--size-mib", type=int, default=1024)
     p.add_argument("--startup-runs", type=int, default=10,
                    help="sessions without a transfer per variant, to measure the fixed cost")
+    p.add_argument("--scp", action="store_true",
+                   help="legacy scp (`scp -O`) each way instead of SFTP")
+    p.add_argument("--sftp-too", action="store_true",
+                   help="with --scp: SFTP each way as well, in the same rounds")
     p.add_argument("--json", help="also write the raw numbers here")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     p.add_argument("--no-nice", dest="nice", action="store_false",

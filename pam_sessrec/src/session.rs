@@ -820,6 +820,102 @@ mod tests {
         assert!(state_from_grant(&grants, id.to_string().as_bytes(), 1).is_none());
     }
 
+    /// A config that records `daemon` (passwd shell nologin, which runs nothing ahead of the
+    /// recorder) under `launch = "force-command"`, with `extra` at the top level.
+    fn recording_config(dir: &TempDir, extra: &str) -> Option<PathBuf> {
+        let path = trusted_config(dir, "users = [\"daemon\"]\nlaunch = \"force-command\"")?;
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("read_group = \"\"\n{extra}\n{text}")).unwrap();
+        Some(path)
+    }
+
+    /// Module arguments naming an existing program as the recorder.
+    fn recording_args(config: &Path) -> ModuleArgs {
+        let config_arg = format!("config={}", config.display());
+        ModuleArgs::parse([
+            config_arg.as_bytes(),
+            b"recorder=/bin/true".as_slice(),
+            b"nofsync".as_slice(),
+        ])
+        .unwrap()
+    }
+
+    /// The typed lines of a record file.
+    fn lines_of(path: &Path) -> Vec<schema::Line> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| schema::Line::parse(l.as_bytes()).expect("a JSON line"))
+            .collect()
+    }
+
+    #[test]
+    fn a_recorded_login_writes_its_login_line_and_grant_and_close_its_logout() {
+        let dir = TempDir::new("pam-open");
+        let Some(config) = recording_config(&dir, "") else {
+            return;
+        };
+        let args = recording_args(&config);
+        let grants = GrantDir::new(dir.join("grants"));
+        let mut lines = Lines::default();
+        let opened = open(&request(&args, "sshd", "daemon"), &grants, &mut lines);
+        assert_eq!(opened.verdict, Verdict::Success, "{:?}", lines.0);
+        let id = opened.session.expect("a session id");
+        assert_eq!(opened.env, Some(format!("SESSREC_SESSION={id}")));
+        assert!(lines.has(Level::Info, &format!("session {id} opened for daemon")));
+
+        let grant = grants.read(id).expect("the grant");
+        assert_eq!((grant.uid, grant.monitor_pid), (1, std::process::id()));
+        let session_file = grant.session_dir.join(SESSION_FILE);
+        assert!(session_file.starts_with(dir.join("records")));
+        let written = lines_of(&session_file);
+        assert_eq!(written.len(), 1);
+        assert_eq!(written[0].header.user.as_deref(), Some("daemon"));
+        let schema::Event::Login(login) = &written[0].event else {
+            panic!("not a login line: {:?}", written[0]);
+        };
+        assert_eq!(login.monitor_pid, Some(std::process::id()));
+        assert_eq!(login.launch.as_deref(), Some("force-command"));
+        assert_eq!(login.src_ip.as_deref(), Some("203.0.113.7"));
+        assert_eq!(login.shell.as_deref(), Some("/usr/sbin/nologin"));
+
+        let state = opened.state.expect("the close state");
+        let mut lines = Lines::default();
+        assert_eq!(close(&state, &grants, &mut lines), Verdict::Success);
+        assert!(grants.read(id).is_err(), "the grant is removed");
+        assert!(lines.has(Level::Alert, "no recorder ever claimed its grant"));
+        let written = lines_of(&session_file);
+        assert_eq!(written.len(), 2);
+        let schema::Event::Logout(logout) = &written[1].event else {
+            panic!("not a logout line: {:?}", written[1]);
+        };
+        assert_eq!(logout.unclaimed, Some(true));
+        assert_eq!(logout.channels, Some(Vec::new()));
+    }
+
+    #[test]
+    fn too_little_free_space_refuses_the_login_unless_on_error_allows_it() {
+        let dir = TempDir::new("pam-open");
+        let Some(config) = recording_config(&dir, "min_free_mb = 1000000000") else {
+            return;
+        };
+        let args = recording_args(&config);
+        let grants = GrantDir::new(dir.join("grants"));
+        let mut lines = Lines::default();
+        let opened = open(&request(&args, "sshd", "daemon"), &grants, &mut lines);
+        assert_eq!(opened.verdict, Verdict::Refuse);
+        assert!(lines.has(Level::Error, "under min_free_mb = 1000000000"));
+
+        let config = recording_config(&dir, "min_free_mb = 1000000000\non_error = \"allow\"");
+        let args = recording_args(&config.unwrap());
+        let mut lines = Lines::default();
+        let opened = open(&request(&args, "sshd", "daemon"), &grants, &mut lines);
+        assert_eq!(opened.verdict, Verdict::Success);
+        assert!(opened.env.is_none() && opened.state.is_none());
+        assert!(lines.has(Level::Error, "allowed WITHOUT recording"));
+        assert!(!dir.join("records").exists() && !dir.join("grants").exists());
+    }
+
     #[test]
     fn launch_names_match_the_config_words() {
         assert_eq!(launch_name(Launch::LoginShell), "login-shell");

@@ -5,15 +5,18 @@
 //! Everything here is used by code that runs setuid root or inside sshd, so it is written to
 //! never panic on bad input and to report problems as values.
 
+pub mod access_log;
 pub mod bounds;
 pub mod budget;
 pub mod chain;
 pub mod command;
 pub mod config;
+pub mod exec_args;
 pub mod frames;
 pub mod grant;
 pub mod id;
 pub mod identity;
+pub mod import;
 pub mod reader;
 pub mod record;
 pub mod schema;

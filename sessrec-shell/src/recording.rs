@@ -24,7 +24,7 @@ use crate::masking::InputPiece;
 /// Where `sessrec kill --message` leaves the text for the recorder with that pid.
 pub const KILL_MESSAGE_DIR: &str = "/run/sessrec/kill";
 /// Longest administrator message read.
-const ADMIN_MESSAGE_MAX: u64 = 4096;
+const ADMIN_MESSAGE_MAX: u64 = 16 * 1024;
 
 /// Output kept per second once the byte cap is reached.
 pub const SAMPLE_BYTES_PER_SECOND: usize = 1024;
@@ -71,7 +71,12 @@ pub struct ChannelRecorder {
     /// `/run/sessrec/kill`, opened while still root: `sessrec kill --message` leaves its text
     /// there, and the recorder (by then the `sessrec` user) reads it through this descriptor.
     kill_dir: Option<OwnedFd>,
+    /// The message exactly as `sessrec kill` gave it, for `channel.end`.
     admin_message: Option<String>,
+    /// The same, as the user is shown it (control characters as spaces).
+    admin_shown: Option<String>,
+    /// Who ended the channel with `sessrec kill`.
+    ended_by: Option<schema::Operator>,
     pub bytes_in: u64,
     pub bytes_out: u64,
     /// Of `bytes_out`, moved by splice(2) without passing through the recorder.
@@ -106,6 +111,8 @@ impl ChannelRecorder {
             echo_off_noted: false,
             kill_dir: None,
             admin_message: None,
+            admin_shown: None,
+            ended_by: None,
             bytes_in: 0,
             bytes_out: 0,
             spliced_out: 0,
@@ -166,8 +173,10 @@ impl ChannelRecorder {
         self.kill_dir = sessrec_core::sys::open_dir_at(None, dir).ok();
     }
 
-    /// The administrator's message for this recorder, if `sessrec kill --message` left one;
-    /// control characters become spaces. Kept for `channel.end`.
+    /// The administrator's message for this recorder, as the user is shown it (control
+    /// characters become spaces), if `sessrec kill` left one. The file is a
+    /// [`schema::KillRequest`] (from older versions: the bare text); the exact message and the
+    /// operator who ended the channel are kept for `channel.end`.
     pub fn take_admin_message(&mut self) -> Option<&str> {
         let dir = self.kill_dir.as_ref()?;
         let name = std::process::id().to_string();
@@ -177,12 +186,19 @@ impl ChannelRecorder {
         }
         let mut raw = Vec::new();
         file.take(ADMIN_MESSAGE_MAX).read_to_end(&mut raw).ok()?;
-        let text: String = String::from_utf8_lossy(&raw)
+        let (message, operator) = match serde_json::from_slice::<schema::KillRequest>(&raw) {
+            Ok(request) => (request.message, request.operator),
+            Err(_) => (Some(String::from_utf8_lossy(&raw).into_owned()), None),
+        };
+        self.ended_by = operator;
+        let message = message?;
+        let shown: String = message
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        self.admin_message = Some(text.trim().to_string());
-        self.admin_message.as_deref()
+        self.admin_message = Some(message);
+        self.admin_shown = Some(shown.trim().to_string());
+        self.admin_shown.as_deref()
     }
 
     pub fn start_mono_us(&self) -> u64 {
@@ -498,6 +514,7 @@ impl ChannelRecorder {
         end.duration_us = Some(self.started.elapsed().as_micros() as u64);
         end.recorder_max_rss_kib = Some(own_peak_rss_kib().unwrap_or(max_rss_kib));
         end.admin_message = self.admin_message.clone();
+        end.ended_by = self.ended_by.clone();
         end.recorder_cpu_us = Some(cpu_us);
         if self.spliced_out > 0 {
             end.spliced_bytes_out = Some(self.spliced_out);

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 use sessrec_core::config::Config;
+use sessrec_core::schema::{EventBody, Transfer};
 
 use crate::relay::ChannelObserver;
 use crate::transfer::{self, TransferCommand, TransferEvent, TransferMonitor};
@@ -69,7 +70,7 @@ impl ChannelObserver for TransferObserver {
         events.extend(self.monitor.drain_events());
         events
             .into_iter()
-            .map(|e| ("transfer".to_string(), e.to_fields()))
+            .map(|e| (Transfer::TYPE.to_owned(), e.to_fields()))
             .collect()
     }
 

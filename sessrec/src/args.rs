@@ -56,6 +56,13 @@ pub const GLOBAL: &[OptSpec] = &[
     flag("--version", "show the version"),
 ];
 
+/// Views check integrity against these anchors too.
+const ANCHORS: OptSpec = val(
+    "--anchors",
+    "FILE",
+    "also check the hash chains against anchors exported from syslog",
+);
+
 const FILTERS: [OptSpec; 5] = [
     val("--since", "TIME", "sessions that started at or after TIME"),
     val("--until", "TIME", "sessions that started before TIME"),
@@ -67,7 +74,7 @@ const FILTERS: [OptSpec; 5] = [
 pub const COMMANDS: &[CmdSpec] = &[
     CmdSpec {
         name: "list",
-        usage: "sessrec list [--since TIME] [--until TIME] [--user USER] [--actor ACTOR] [--from ADDR] [--live] [--verify] [--json]",
+        usage: "sessrec list [--since TIME] [--until TIME] [--user USER] [--actor ACTOR] [--from ADDR] [--live] [--anchors FILE] [--json]",
         summary: "list sessions",
         options: &[
             FILTERS[0],
@@ -76,21 +83,22 @@ pub const COMMANDS: &[CmdSpec] = &[
             FILTERS[3],
             FILTERS[4],
             flag("--live", "only sessions still running"),
-            flag("--verify", "also verify every chain (slower)"),
+            flag("--verify", "verify every chain (the default; kept for scripts)"),
+            ANCHORS,
             flag("--json", "one JSON object per line"),
         ],
         positional: (0, 0),
     },
     CmdSpec {
         name: "show",
-        usage: "sessrec show SESSION [--json]",
+        usage: "sessrec show SESSION [--anchors FILE] [--json]",
         summary: "timeline of a session",
-        options: &[flag("--json", "one JSON object per timeline entry")],
+        options: &[flag("--json", "one JSON object per timeline entry"), ANCHORS],
         positional: (1, 1),
     },
     CmdSpec {
         name: "play",
-        usage: "sessrec play SESSION[/CHANNEL] [--speed X] [--idle-limit DURATION] [--from OFFSET] [--follow] [--raw]",
+        usage: "sessrec play SESSION[/CHANNEL] [--speed X] [--idle-limit DURATION] [--from OFFSET] [--follow] [--raw] [--anchors FILE]",
         summary: "replay in the terminal",
         options: &[
             val("--speed", "X", "playback speed factor (default 1)"),
@@ -98,12 +106,13 @@ pub const COMMANDS: &[CmdSpec] = &[
             val("--from", "OFFSET", "start at this offset into the channel"),
             flag("--follow", "keep playing a live session as it is recorded"),
             flag("--raw", "pass every recorded byte to the terminal (unsafe)"),
+            ANCHORS,
         ],
         positional: (1, 1),
     },
     CmdSpec {
         name: "export",
-        usage: "sessrec export SESSION[/CHANNEL] --format FORMAT [--output FILE] [--rendered|--typed] [--player DIR] [--raw]",
+        usage: "sessrec export SESSION[/CHANNEL] --format FORMAT [--output FILE] [--rendered|--typed] [--player DIR] [--raw] [--anchors FILE]",
         summary: "write a channel as asciicast, text, HTML or JSON",
         options: &[
             val("--format", "FORMAT", "asciicast-v2, asciicast-v3, text, html or json"),
@@ -112,6 +121,7 @@ pub const COMMANDS: &[CmdSpec] = &[
             flag("--typed", "text: the transcript with every typed glyph kept"),
             val("--player", "DIR", "html: directory holding asciinema-player.min.js and .css"),
             flag("--raw", "keep every recorded sequence (unsafe to replay in a terminal)"),
+            ANCHORS,
         ],
         positional: (1, 1),
     },
@@ -130,7 +140,7 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "search",
-        usage: "sessrec search REGEX [--input|--output|--commands] [--fixed-strings] [--ignore-case] [filters] [--json]",
+        usage: "sessrec search REGEX [--input|--output|--commands] [--fixed-strings] [--ignore-case] [filters] [--anchors FILE] [--json]",
         summary: "find text in recorded input and output",
         options: &[
             flag("--input", "search typed input only"),
@@ -143,6 +153,7 @@ pub const COMMANDS: &[CmdSpec] = &[
             FILTERS[2],
             FILTERS[3],
             FILTERS[4],
+            ANCHORS,
             flag("--json", "one JSON object per match"),
         ],
         positional: (1, 1),
@@ -166,9 +177,12 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "doctor",
-        usage: "sessrec doctor",
+        usage: "sessrec doctor [--sshd-config FILE] [--pam-service NAME]",
         summary: "check the installation",
-        options: &[],
+        options: &[
+            val("--sshd-config", "FILE", "the sshd configuration in use (default: sshd's own)"),
+            val("--pam-service", "NAME", "the PAM service in use (default: policy.services)"),
+        ],
         positional: (0, 0),
     },
 ];

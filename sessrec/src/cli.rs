@@ -32,7 +32,11 @@ pub fn run(argv: Vec<String>) -> i32 {
         Ok(p) => p,
         Err(e) => {
             eprintln!("sessrec: {e}");
-            eprintln!("Try `sessrec --help`.");
+            // The help of the command the options were meant for, when one was named.
+            match argv.iter().find_map(|a| args::find_command(a)) {
+                Some(c) => eprintln!("Try `sessrec {} --help`.", c.name),
+                None => eprintln!("Try `sessrec --help`."),
+            }
             return exit::USAGE;
         }
     };
@@ -53,7 +57,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         print!("{}", args::help(Some(command)));
         return exit::OK;
     }
-    match dispatch(command.name, parsed) {
+    match dispatch(command.name, parsed, &argv) {
         Ok(code) => code,
         Err(f) => {
             if !f.message.is_empty() {
@@ -64,7 +68,13 @@ pub fn run(argv: Vec<String>) -> i32 {
     }
 }
 
-fn dispatch(name: &str, args: Parsed) -> CmdResult {
+fn dispatch(name: &str, args: Parsed, argv: &[String]) -> CmdResult {
+    if name == "doctor" && !nix::unistd::geteuid().is_root() {
+        // Its checks read files only root may read: as another user they would all fail.
+        return Err(Failure::error(
+            "doctor needs root: it reads the PAM and sshd configuration, sudoers and the record tree; run it as root (e.g. with sudo)",
+        ));
+    }
     let needs_config = args.value("--dir").is_none() || name == "doctor";
     let config = if needs_config {
         Some(load_config(args.value("--config"))?)
@@ -78,14 +88,16 @@ fn dispatch(name: &str, args: Parsed) -> CmdResult {
             .map(|c| c.record_dir.clone())
             .unwrap_or_else(|| PathBuf::from("/var/log/sessrec")),
     };
-    let ctx = Context {
+    let mut ctx = Context {
         args,
         tree: Tree::new(root),
         config,
         now_us: sessrec_core::time::Timestamp::now().as_micros(),
         host: sessrec_core::sys::hostname(),
+        integrity: Vec::new(),
     };
-    match name {
+    crate::gate::enter(&mut ctx, name, argv)?;
+    let code = match name {
         "list" => crate::list::run(&ctx),
         "show" => crate::show::run(&ctx),
         "play" => crate::play::run(&ctx),
@@ -96,7 +108,8 @@ fn dispatch(name: &str, args: Parsed) -> CmdResult {
         "prune" => crate::prune::run(&ctx),
         "doctor" => crate::doctor::run(&ctx),
         other => Err(Failure::usage(format!("unknown command {other}"))),
-    }
+    }?;
+    Ok(crate::gate::leave(&ctx, name, code))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use sessrec_core::config::Config;
 
 use crate::args::Parsed;
 use crate::store::Tree;
+use crate::verdict::Verdict;
 
 /// Exit codes (documented in sessrec(1)).
 pub mod exit {
@@ -71,6 +72,9 @@ pub struct Context {
     pub config: Option<Config>,
     pub now_us: i64,
     pub host: String,
+    /// The integrity of each session the command reads, checked before it reads
+    /// ([`crate::gate`]); exports carry it in their metadata.
+    pub integrity: Vec<Verdict>,
 }
 
 impl Context {
@@ -81,6 +85,23 @@ impl Context {
                 .map(Some)
                 .map_err(|e| Failure::usage(format!("{name}: {e}"))),
         }
+    }
+
+    /// `--since` and `--until`; an empty range (since not before until) is a usage error.
+    pub fn time_range(&self) -> Result<(Option<i64>, Option<i64>), Failure> {
+        let since = self.time_arg("--since")?;
+        let until = self.time_arg("--until")?;
+        if let (Some(s), Some(u)) = (since, until) {
+            if s >= u {
+                let ts = |us| sessrec_core::time::Timestamp::from_micros(us).to_string();
+                return Err(Failure::usage(format!(
+                    "--since ({}) is not before --until ({}): no session can match",
+                    ts(s),
+                    ts(u)
+                )));
+            }
+        }
+        Ok((since, until))
     }
 
     pub fn duration_arg(&self, name: &str) -> Result<Option<i64>, Failure> {

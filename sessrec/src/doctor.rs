@@ -161,13 +161,58 @@ pub fn sshd_problems(cfg: &BTreeMap<String, Vec<String>>) -> Vec<String> {
     p
 }
 
+/// The sshd and PAM service whose logins are recorded: named on the command line, else the
+/// host's sshd configuration and the configuration's `policy.services`.
+pub struct InUse {
+    /// `--sshd-config`; `None` is sshd's own default.
+    pub sshd_config: Option<PathBuf>,
+    pub pam_services: Vec<String>,
+}
+
+impl InUse {
+    fn from_args(ctx: &Context, config: &Config) -> InUse {
+        let pam_services = match ctx.args.value("--pam-service") {
+            Some(s) => vec![s.to_string()],
+            None => config.policy.services.clone(),
+        };
+        InUse {
+            sshd_config: ctx.args.value("--sshd-config").map(PathBuf::from),
+            pam_services,
+        }
+    }
+
+    /// `sshd -T` for a connection of `user` (effective settings, Match blocks applied).
+    fn sshd_effective(&self, user: &str) -> Result<BTreeMap<String, Vec<String>>, String> {
+        let spec = format!("user={user},host=doctor.invalid,addr=192.0.2.1");
+        let mut args: Vec<String> = vec!["-T".into(), "-C".into(), spec.clone()];
+        if let Some(c) = &self.sshd_config {
+            args.push("-f".into());
+            args.push(c.display().to_string());
+        }
+        let out = Command::new("sshd")
+            .args(&args)
+            .output()
+            .or_else(|_| Command::new("/usr/sbin/sshd").args(&args).output())
+            .map_err(|e| format!("cannot run sshd -T: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "sshd {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(parse_sshd_t(&String::from_utf8_lossy(&out.stdout)))
+    }
+}
+
 pub fn run(ctx: &Context) -> CmdResult {
     let config = ctx.config.clone().unwrap_or_default();
+    let in_use = InUse::from_args(ctx, &config);
     let mut r = Report::default();
     check_config(ctx, &mut r);
-    check_pam(&mut r);
-    let recorder = check_recorder(&mut r);
-    check_users(&config, recorder.as_deref(), &mut r);
+    let named_recorders = check_pam(&config, &in_use.pam_services, &mut r);
+    let recorder = check_recorder(&named_recorders, &mut r);
+    let recorded = check_users(&config, recorder.as_deref(), &in_use, &mut r);
     check_masking(&config, &mut r);
     check_tree(
         &config,
@@ -178,11 +223,12 @@ pub fn run(ctx: &Context) -> CmdResult {
         &mut r,
     );
     check_system_user(&mut r);
-    check_sudoers(&mut r);
+    check_sudoers(&recorded, &mut r);
     check_syslog(Path::new("/dev/log"), &mut r);
     check_selinux(&mut r);
     check_transfer_allow_list(&config, &mut r);
     check_budget(&config, &mut r);
+    check_audit(&config, &mut r);
     let mut out = crate::output::stdout();
     for f in &r.findings {
         let tag = match f.level {
@@ -308,44 +354,84 @@ fn check_masking(config: &Config, r: &mut Report) {
     }
 }
 
-fn check_pam(r: &mut Report) {
-    let module_in = |path: &str| -> Option<bool> {
-        let text = std::fs::read_to_string(path).ok()?;
-        Some(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.starts_with('#'))
-                .any(|l| l.starts_with("session") && l.contains("pam_sessrec.so")),
-        )
+/// Checks each PAM service's file; returns the recorders its `pam_sessrec.so` lines name
+/// (`recorder=PATH`).
+fn check_pam(config: &Config, services: &[String], r: &mut Report) -> Vec<String> {
+    let session_lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#') && l.starts_with("session"))
+            .map(str::to_string)
+            .collect()
     };
-    match module_in("/etc/pam.d/sshd") {
-        Some(true) => r.add(
-            Level::Ok,
-            "pam",
-            "/etc/pam.d/sshd has a session line for pam_sessrec.so",
-        ),
-        Some(false) => r.add(
-            Level::Fail,
-            "pam",
-            "/etc/pam.d/sshd has no `session required pam_sessrec.so` line",
-        ),
-        None => r.add(
-            Level::Fail,
-            "pam",
-            "/etc/pam.d/sshd is missing or unreadable",
-        ),
-    }
-    if let Ok(text) = std::fs::read_to_string("/etc/pam.d/sshd") {
-        let (level, detail) = loginuid_order(&text);
-        r.add(level, "pam", detail);
-    }
-    if module_in("/etc/pam.d/common-session") == Some(true) {
+    let mut recorders = Vec::new();
+    if services.is_empty() {
         r.add(
             Level::Fail,
             "pam",
-            "/etc/pam.d/common-session loads pam_sessrec.so: it belongs in sshd's stack only",
+            "policy.services is empty: no login is recorded",
         );
     }
+    for service in services {
+        if !config.policy.services.contains(service) {
+            r.add(
+                Level::Fail,
+                "pam",
+                format!(
+                    "PAM service {service} is not in policy.services: its logins are not recorded"
+                ),
+            );
+        }
+        let path = format!("/etc/pam.d/{service}");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            r.add(
+                Level::Fail,
+                "pam",
+                format!("{path} is missing or unreadable"),
+            );
+            continue;
+        };
+        let lines = session_lines(&text);
+        let ours: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("pam_sessrec.so"))
+            .collect();
+        if ours.is_empty() {
+            r.add(
+                Level::Fail,
+                "pam",
+                format!("{path} has no `session required pam_sessrec.so` line"),
+            );
+            continue;
+        }
+        r.add(
+            Level::Ok,
+            "pam",
+            format!("{path} has a session line for pam_sessrec.so"),
+        );
+        for line in &ours {
+            recorders.extend(
+                line.split_whitespace()
+                    .filter_map(|w| w.strip_prefix("recorder="))
+                    .map(str::to_string),
+            );
+        }
+        let (level, detail) = loginuid_order(&text);
+        r.add(level, "pam", format!("{service}: {detail}"));
+    }
+    if let Ok(text) = std::fs::read_to_string("/etc/pam.d/common-session") {
+        if session_lines(&text)
+            .iter()
+            .any(|l| l.contains("pam_sessrec.so"))
+        {
+            r.add(
+                Level::Fail,
+                "pam",
+                "/etc/pam.d/common-session loads pam_sessrec.so: it belongs in sshd's stack only",
+            );
+        }
+    }
+    recorders
 }
 
 /// Whether `pam_loginuid.so` runs before `pam_sessrec.so` in a PAM service's session stack:
@@ -374,8 +460,13 @@ fn loginuid_order(pam_file: &str) -> (Level, &'static str) {
     }
 }
 
-fn check_recorder(r: &mut Report) -> Option<String> {
-    for p in RECORDER_PATHS {
+fn check_recorder(named: &[String], r: &mut Report) -> Option<String> {
+    let candidates: Vec<&str> = if named.is_empty() {
+        RECORDER_PATHS.to_vec()
+    } else {
+        named.iter().map(String::as_str).collect()
+    };
+    for p in candidates {
         let Ok(meta) = std::fs::metadata(p) else {
             continue;
         };
@@ -398,25 +489,74 @@ fn check_recorder(r: &mut Report) -> Option<String> {
     r.add(
         Level::Fail,
         "recorder",
-        format!("sessrec-shell not found in {}", RECORDER_PATHS.join(", ")),
+        if named.is_empty() {
+            format!("sessrec-shell not found in {}", RECORDER_PATHS.join(", "))
+        } else {
+            format!(
+                "the recorder the PAM line names ({}) does not exist",
+                named.join(", ")
+            )
+        },
     );
     None
 }
 
-fn check_users(config: &Config, recorder: Option<&str>, r: &mut Report) {
+/// Whether sshd's AllowUsers/DenyUsers/AllowGroups/DenyGroups let `user` log in at all.
+pub fn sshd_admits(cfg: &BTreeMap<String, Vec<String>>, user: &str, groups: &[String]) -> bool {
+    use sessrec_core::config::glob_match;
+    let list = |k: &str| -> Vec<String> {
+        cfg.get(k)
+            .into_iter()
+            .flatten()
+            .flat_map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .collect()
+    };
+    // `user@host` patterns: only the user part can be judged here.
+    let user_part = |p: &str| p.split('@').next().unwrap_or(p).to_string();
+    let matches_user = |p: &String| glob_match(&user_part(p), user);
+    let matches_group = |p: &String| groups.iter().any(|g| glob_match(p, g));
+    let allow_users = list("allowusers");
+    let allow_groups = list("allowgroups");
+    !list("denyusers").iter().any(matches_user)
+        && !list("denygroups").iter().any(matches_group)
+        && (allow_users.is_empty() || allow_users.iter().any(matches_user))
+        && (allow_groups.is_empty() || allow_groups.iter().any(matches_group))
+}
+
+/// Checks the users the policy records and this sshd lets in; returns their names.
+fn check_users(
+    config: &Config,
+    recorder: Option<&str>,
+    in_use: &InUse,
+    r: &mut Report,
+) -> Vec<String> {
     let passwd = read_passwd(&std::fs::read_to_string("/etc/passwd").unwrap_or_default());
     let groups = read_groups(&std::fs::read_to_string("/etc/group").unwrap_or_default());
     let mut recorded = Vec::new();
+    let mut elsewhere = 0usize;
     for u in passwd.iter().filter(|u| u.uid >= 1000 && u.uid != 65534) {
         let g = groups_of(u, &groups);
-        if config.policy.records(&u.name, &g) {
-            recorded.push(u);
+        if !config.policy.records(&u.name, &g) {
+            continue;
+        }
+        // A user this sshd does not let in never reaches the recorded PAM service.
+        match in_use.sshd_effective(&u.name) {
+            Ok(effective) if !sshd_admits(&effective, &u.name, &g) => elsewhere += 1,
+            Ok(effective) => recorded.push((u, Ok(effective))),
+            Err(e) => recorded.push((u, Err(e))),
         }
     }
-    if recorded.is_empty() {
-        r.add(Level::Warn, "users", "the policy records no local user (uid >= 1000) in /etc/passwd (users from NSS/LDAP are not checked)");
+    if elsewhere > 0 {
+        r.add(
+            Level::Ok,
+            "users",
+            format!("{elsewhere} user(s) the policy would record cannot log in through this sshd (AllowUsers/DenyUsers/AllowGroups/DenyGroups): not checked"),
+        );
     }
-    for u in &recorded {
+    if recorded.is_empty() {
+        r.add(Level::Warn, "users", "the policy records no local user (uid >= 1000) in /etc/passwd that this sshd lets in (users from NSS/LDAP are not checked)");
+    }
+    for (u, effective) in &recorded {
         let shell_name = Path::new(&u.shell)
             .file_name()
             .and_then(|n| n.to_str())
@@ -457,8 +597,9 @@ fn check_users(config: &Config, recorder: Option<&str>, r: &mut Report) {
                 }
             }
         }
-        check_sshd_for(u, r);
+        check_sshd_for(u, effective, r);
     }
+    recorded.iter().map(|(u, _)| u.name.clone()).collect()
 }
 
 fn same_file(a: &str, b: &str) -> bool {
@@ -468,19 +609,14 @@ fn same_file(a: &str, b: &str) -> bool {
     }
 }
 
-fn check_sshd_for(u: &Passwd, r: &mut Report) {
-    let spec = format!("user={},host=doctor.invalid,addr=192.0.2.1", u.name);
-    let out = Command::new("sshd")
-        .args(["-T", "-C", &spec])
-        .output()
-        .or_else(|_| {
-            Command::new("/usr/sbin/sshd")
-                .args(["-T", "-C", &spec])
-                .output()
-        });
-    match out {
-        Ok(o) if o.status.success() => {
-            let problems = sshd_problems(&parse_sshd_t(&String::from_utf8_lossy(&o.stdout)));
+fn check_sshd_for(
+    u: &Passwd,
+    effective: &Result<BTreeMap<String, Vec<String>>, String>,
+    r: &mut Report,
+) {
+    match effective {
+        Ok(cfg) => {
+            let problems = sshd_problems(cfg);
             if problems.is_empty() {
                 r.add(
                     Level::Ok,
@@ -495,15 +631,7 @@ fn check_sshd_for(u: &Passwd, r: &mut Report) {
                 r.add(Level::Fail, "sshd", format!("{}: {p}", u.name));
             }
         }
-        Ok(o) => r.add(
-            Level::Fail,
-            "sshd",
-            format!(
-                "sshd -T -C {spec} failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-        ),
-        Err(e) => r.add(Level::Fail, "sshd", format!("cannot run sshd -T: {e}")),
+        Err(e) => r.add(Level::Fail, "sshd", format!("{}: {e}", u.name)),
     }
 }
 
@@ -564,11 +692,13 @@ fn check_tree(config: &Config, dir: PathBuf, r: &mut Report) {
     let dev = meta.dev();
     for shared in ["/tmp", "/var/tmp", "/dev/shm", "/home"] {
         if std::fs::metadata(shared).is_ok_and(|m| m.dev() == dev) {
+            // Availability, not integrity: at min_free_mb new sessions are refused, none is
+            // recorded partly.
             r.add(
-                Level::Fail,
+                Level::Warn,
                 "record fs",
                 format!(
-                    "{} shares its filesystem with {shared}, which users can write (and fill)",
+                    "{} shares its filesystem with {shared}, which users can fill: new sessions are then refused (min_free_mb); give the tree its own filesystem",
                     dir.display()
                 ),
             );
@@ -615,7 +745,10 @@ fn check_system_user(r: &mut Report) {
     }
 }
 
-fn check_sudoers(r: &mut Report) {
+/// Whether sudo records its own sessions (`log_output`, with `use_pty`) for the recorded users:
+/// global `Defaults` lines and `Defaults:USER` lines naming them (or `ALL`) count; lines for
+/// other users do not.
+fn check_sudoers(users: &[String], r: &mut Report) {
     let mut text = std::fs::read_to_string("/etc/sudoers").unwrap_or_default();
     if let Ok(rd) = std::fs::read_dir("/etc/sudoers.d") {
         let mut paths: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -629,28 +762,78 @@ fn check_sudoers(r: &mut Report) {
             }
         }
     }
-    let defaults: Vec<&str> = text
+    for (level, detail) in sudoers_findings(&text, users) {
+        r.add(level, "sudoers", detail);
+    }
+}
+
+/// The sudoers findings for `users` (or for a global setting when there are none).
+pub fn sudoers_findings(text: &str, users: &[String]) -> Vec<(Level, String)> {
+    // (scope, options): scope None is global, Some(list) the users of `Defaults:list`.
+    let defaults: Vec<(Option<Vec<&str>>, Vec<&str>)> = text
         .lines()
         .map(str::trim)
-        .filter(|l| l.starts_with("Defaults"))
+        .filter_map(|l| {
+            let (head, rest) = l.split_once([' ', '\t'])?;
+            let options = rest
+                .split([' ', ',', '\t'])
+                .filter(|w| !w.is_empty())
+                .collect();
+            match head {
+                "Defaults" => Some((None, options)),
+                _ => head
+                    .strip_prefix("Defaults:")
+                    .map(|list| (Some(list.split(',').collect()), options)),
+            }
+        })
         .collect();
+    let setting = |user: Option<&str>, opt: &str| -> bool {
+        let applies = |scope: &Option<Vec<&str>>| match (scope, user) {
+            (None, _) => true,
+            (Some(list), Some(u)) => list.iter().any(|x| *x == u || *x == "ALL"),
+            (Some(_), None) => false,
+        };
+        // Later lines win, as in sudo.
+        let mut on = false;
+        for (_, options) in defaults.iter().filter(|(s, _)| applies(s)) {
+            for w in options {
+                if *w == opt {
+                    on = true;
+                } else if w.strip_prefix('!') == Some(opt) {
+                    on = false;
+                }
+            }
+        }
+        on
+    };
+    let mut out = Vec::new();
+    let who: Vec<Option<&str>> = if users.is_empty() {
+        vec![None]
+    } else {
+        users.iter().map(|u| Some(u.as_str())).collect()
+    };
     for opt in ["log_output", "use_pty"] {
-        let on = defaults
+        let missing: Vec<&str> = who
             .iter()
-            .any(|l| l.split([' ', ',', '\t']).any(|w| w == opt));
-        let off = defaults
-            .iter()
-            .any(|l| l.split([' ', ',', '\t']).any(|w| w == format!("!{opt}")));
-        if on && !off {
-            r.add(Level::Ok, "sudoers", format!("Defaults {opt}"));
+            .filter(|u| !setting(**u, opt))
+            .map(|u| u.unwrap_or("everyone"))
+            .collect();
+        if missing.is_empty() {
+            out.push((
+                Level::Ok,
+                format!("Defaults {opt} applies to every recorded user"),
+            ));
         } else {
-            r.add(
+            out.push((
                 Level::Fail,
-                "sudoers",
-                format!("Defaults {opt} is not set: sudo sessions are not recorded by sudo itself"),
-            );
+                format!(
+                    "Defaults {opt} is not set for {}: sudo sessions are not recorded by sudo itself",
+                    missing.join(", ")
+                ),
+            ));
         }
     }
+    out
 }
 
 /// Chain anchors and alerts go to syslog through `/dev/log`. A socket file proves nothing: a
@@ -687,6 +870,145 @@ fn check_selinux(r: &mut Report) {
 }
 
 /// The per-user daily record budget, and who has spent it today.
+/// The rules of packaging/examples/audit/sessrec.rules, each as what `auditctl -l` shows of
+/// it: (arch, syscalls, key).
+const AUDIT_RULES: &[(&str, &[&str], &str)] = &[
+    ("b64", &["execve", "execveat"], "sessrec-exec"),
+    ("b32", &["execve", "execveat"], "sessrec-exec"),
+    ("b64", &["connect"], "sessrec-connect"),
+    ("b32", &["connect"], "sessrec-connect"),
+];
+
+/// The shipped rules missing from an `auditctl -l` listing, as rule text.
+fn missing_audit_rules(listing: &str) -> Vec<String> {
+    AUDIT_RULES
+        .iter()
+        .filter(|(arch, calls, key)| {
+            !listing.lines().any(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                let has = |w: &str| words.contains(&w);
+                let syscalls: Vec<&str> = words
+                    .windows(2)
+                    .filter(|w| w[0] == "-S")
+                    .flat_map(|w| w[1].split(','))
+                    .collect();
+                l.starts_with("-a always,exit")
+                    && has(&format!("arch={arch}"))
+                    && calls.iter().all(|c| syscalls.contains(c))
+                    && (has("auid!=-1") || has("auid!=unset") || has("auid!=4294967295"))
+                    && has(&format!("key={key}"))
+            })
+        })
+        .map(|(arch, calls, key)| {
+            format!(
+                "-a always,exit -F arch={arch} -S {} -F auid>=0 -F auid!=-1 -F key={key}",
+                calls.join(",")
+            )
+        })
+        .collect()
+}
+
+/// Exec audit is optional: without it everything else works, and records say it was off.
+fn check_audit(config: &Config, r: &mut Report) {
+    const ENABLE: &str = "install /usr/share/doc/sessrec/examples/audit/sessrec.rules into /etc/audit/rules.d/ and run augenrules --load";
+    let auditctl = ["/usr/sbin/auditctl", "/sbin/auditctl"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(auditctl) = auditctl else {
+        r.add(
+            Level::Warn,
+            "audit",
+            "auditd is not installed: commands run and connections made are known only from keystrokes (install auditd)",
+        );
+        return;
+    };
+    let run = |arg: &str| {
+        Command::new(auditctl)
+            .arg(arg)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let Some(status) = run("-s") else {
+        r.add(
+            Level::Warn,
+            "audit",
+            "auditctl -s failed (doctor must run as root to check audit)",
+        );
+        return;
+    };
+    let value = |name: &str| {
+        status.lines().find_map(|l| {
+            l.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+    };
+    let pid = value("pid").unwrap_or(0);
+    let enabled = value("enabled").unwrap_or(0);
+    if pid == 0 || !Path::new(&format!("/proc/{pid}")).exists() {
+        r.add(
+            Level::Warn,
+            "audit",
+            "auditd does not run: exec and connect records are not written (start auditd)",
+        );
+    } else if enabled == 0 {
+        r.add(
+            Level::Warn,
+            "audit",
+            "auditd runs but kernel auditing is disabled (auditctl -e 1)",
+        );
+    } else {
+        r.add(
+            Level::Ok,
+            "audit",
+            format!("auditd runs (pid {pid}), auditing enabled"),
+        );
+    }
+    match run("-l") {
+        Some(listing) => {
+            let missing = missing_audit_rules(&listing);
+            if missing.is_empty() {
+                r.add(
+                    Level::Ok,
+                    "audit",
+                    "the sessrec exec and connect rules are loaded",
+                );
+            } else {
+                r.add(
+                    Level::Warn,
+                    "audit",
+                    format!("missing audit rules: {} ({ENABLE})", missing.join("; ")),
+                );
+            }
+        }
+        None => r.add(Level::Warn, "audit", "auditctl -l failed"),
+    }
+    if config.audit.log_file.exists() {
+        r.add(
+            Level::Ok,
+            "audit",
+            format!(
+                "{} exists (read by sessrec-audit-import)",
+                config.audit.log_file.display()
+            ),
+        );
+    } else {
+        r.add(
+            Level::Warn,
+            "audit",
+            format!(
+                "{} does not exist: set [audit] log_file to auditd's log_file",
+                config.audit.log_file.display()
+            ),
+        );
+    }
+}
+
 fn check_budget(config: &Config, r: &mut Report) {
     let Some(limit) = config.budget.bytes_per_day() else {
         r.add(
@@ -845,6 +1167,29 @@ fn transfer_findings(
 mod tests {
 
     #[test]
+    fn audit_rules_are_checked_one_by_one() {
+        let shipped = include_str!("../../packaging/examples/audit/sessrec.rules");
+        // As auditctl -l prints the shipped file.
+        let listing: String = shipped
+            .lines()
+            .filter(|l| l.starts_with("-a "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(missing_audit_rules(&listing).is_empty());
+        let without_b32_connect: String = listing
+            .lines()
+            .filter(|l| !(l.contains("b32") && l.contains("connect")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let missing = missing_audit_rules(&without_b32_connect);
+        assert_eq!(missing.len(), 1);
+        assert!(missing[0].contains("arch=b32 -S connect"));
+        assert_eq!(missing_audit_rules("No rules").len(), 4);
+        let other_key = listing.replace("key=sessrec-exec", "key=other");
+        assert_eq!(missing_audit_rules(&other_key).len(), 2);
+    }
+
+    #[test]
     fn pam_loginuid_must_come_before_pam_sessrec() {
         let debian = "@include common-auth\nsession required pam_loginuid.so\nsession optional pam_keyinit.so force revoke\n@include common-session\nsession required pam_sessrec.so\n";
         assert_eq!(loginuid_order(debian).0, Level::Ok);
@@ -857,6 +1202,31 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn sudoers_defaults_count_for_the_users_they_name() {
+        let text = "Defaults use_pty\nDefaults:alice log_output\nDefaults:bob !use_pty\n";
+        let alice = sudoers_findings(text, &["alice".into()]);
+        assert!(
+            alice.iter().all(|(l, _)| *l == Level::Ok),
+            "{:?}",
+            alice.iter().map(|f| &f.1).collect::<Vec<_>>()
+        );
+        let bob = sudoers_findings(text, &["bob".into()]);
+        assert!(bob.iter().all(|(l, _)| *l == Level::Fail));
+        assert!(bob[1].1.contains("for bob"));
+    }
+
+    #[test]
+    fn sshd_lets_in_only_whom_it_allows() {
+        let cfg = parse_sshd_t("allowusers srt-demo\ndenyusers\n");
+        assert!(sshd_admits(&cfg, "srt-demo", &[]));
+        assert!(!sshd_admits(&cfg, "alice", &[]));
+        let cfg = parse_sshd_t("allowgroups ops\ndenyusers mallory@*\n");
+        assert!(sshd_admits(&cfg, "alice", &["ops".into()]));
+        assert!(!sshd_admits(&cfg, "bob", &["dev".into()]));
+        assert!(!sshd_admits(&cfg, "mallory", &["ops".into()]));
+    }
 
     #[test]
     fn syslog_socket_left_by_a_dead_daemon_fails() {

@@ -72,20 +72,37 @@ pub fn run(ctx: &Context) -> CmdResult {
     if format == Format::Text && ctx.args.flag("--rendered") && ctx.args.flag("--typed") {
         return Err(Failure::usage("--rendered and --typed exclude each other"));
     }
+    let integrity = ctx.integrity.first().map(crate::verdict::Verdict::to_json);
     let mut out = crate::output::output(ctx.args.value("--output"))?;
+    if let Some(v) = &integrity {
+        match format {
+            Format::Text => writeln!(out, "[integrity: {}]", v["summary"].as_str().unwrap_or("?"))?,
+            Format::Json => {
+                let line = json!({"session": session.id, "integrity": v});
+                serde_json::to_writer(&mut out, &line)
+                    .map_err(|e| Failure::error(e.to_string()))?;
+                writeln!(out)?;
+            }
+            _ => {}
+        }
+    }
     match format {
-        Format::AsciicastV2 => asciicast(&mut out, &session, &files[0], 2, raw)?,
-        Format::AsciicastV3 => asciicast(&mut out, &session, &files[0], 3, raw)?,
+        Format::AsciicastV2 => asciicast(&mut out, &session, &files[0], 2, raw, integrity)?,
+        Format::AsciicastV3 => asciicast(&mut out, &session, &files[0], 3, raw, integrity)?,
         Format::Text if ctx.args.flag("--typed") => typed_text(&mut out, &files)?,
         Format::Text => rendered_text(&mut out, &files)?,
         Format::Json => json_lines(&mut out, &session, &files)?,
-        Format::Html => crate::html::export(
-            &mut out,
-            &session,
-            &files[0],
-            raw,
-            ctx.args.value("--player"),
-        )?,
+        Format::Html => {
+            let mut page = Vec::new();
+            crate::html::export(
+                &mut page,
+                &session,
+                &files[0],
+                raw,
+                ctx.args.value("--player"),
+            )?;
+            out.write_all(&with_integrity_banner(page, integrity.as_ref()))?;
+        }
     }
     out.flush()?;
     Ok(exit::OK)
@@ -99,6 +116,7 @@ fn asciicast(
     file: &RecordFile,
     version: u8,
     raw: bool,
+    integrity: Option<serde_json::Value>,
 ) -> Result<(), Failure> {
     let mut spool = tempfile_spool()?;
     let header = {
@@ -110,12 +128,38 @@ fn asciicast(
         w.flush()?;
         h
     };
+    let mut header = header;
+    if let Some(v) = integrity {
+        header["sessrec"]["integrity"] = v;
+    }
     serde_json::to_writer(&mut *out, &header).map_err(|e| Failure::error(e.to_string()))?;
     out.write_all(b"\n")?;
     use std::io::{Seek, SeekFrom};
     spool.seek(SeekFrom::Start(0))?;
     io::copy(&mut spool, out)?;
     Ok(())
+}
+
+/// The page with the integrity verdict shown first in its body (and as a `<meta>` for tools).
+fn with_integrity_banner(page: Vec<u8>, integrity: Option<&serde_json::Value>) -> Vec<u8> {
+    let Some(v) = integrity else {
+        return page;
+    };
+    let text = v["summary"].as_str().unwrap_or("?");
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    let status = v["status"].as_str().unwrap_or("unverifiable");
+    let meta = format!("<meta name=\"sessrec-integrity\" content=\"{escaped}\">\n");
+    let banner = format!(
+        "<p id=\"sessrec-integrity\" data-status=\"{status}\"><b>integrity:</b> {escaped}</p>\n"
+    );
+    let text = String::from_utf8_lossy(&page);
+    let text = text.replacen("</head>", &format!("{meta}</head>"), 1);
+    text.replacen("<body>\n", &format!("<body>\n{banner}"), 1)
+        .into_bytes()
 }
 
 /// An anonymous temporary file (O_TMPFILE-like: created and unlinked at once, mode 0600).

@@ -18,9 +18,10 @@ pub struct Filters {
 
 impl Filters {
     pub fn from_args(ctx: &Context) -> Result<Self, Failure> {
+        let (since, until) = ctx.time_range()?;
         Ok(Filters {
-            since: ctx.time_arg("--since")?,
-            until: ctx.time_arg("--until")?,
+            since,
+            until,
             user: ctx.args.value("--user").map(str::to_string),
             actor: ctx.args.value("--actor").map(str::to_string),
             from: ctx.args.value("--from").map(str::to_string),

@@ -3,9 +3,10 @@
 //! recorded start time, so a reused pid is never hit). The recorder writes its final lines
 //! and hangs up the channel.
 //!
-//! `--message TEXT` is left for the recorder in `/run/sessrec/kill/<recorder pid>` (owned by
-//! the `sessrec` user, 0600, at most 1 KiB of UTF-8) before the signal; the recorder shows it
-//! to the user and records it.
+//! Before the signal, a [`KillRequest`] is left for the recorder in
+//! `/run/sessrec/kill/<recorder pid>` (owned by the `sessrec` user, 0600): who ends the channel,
+//! and `--message TEXT` (at most 1 KiB of UTF-8); the recorder shows the message to the user and
+//! records both in `channel.end`.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -15,6 +16,10 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{Pid, Uid};
+use serde_json::{Map, Value};
+use sessrec_core::schema::{ChannelEnd, EventBody, Line};
+
+use sessrec_core::schema::KillRequest;
 
 use crate::context::{exit, CmdResult, Context, Failure};
 use crate::records::session_record_files;
@@ -51,7 +56,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             .ok()
             .and_then(|mut h| crate::summary::last_line(&mut h).ok())
             .and_then(|(l, _)| l?.ok())
-            .is_some_and(|l| crate::summary::get_str(&l, "type") == "channel.end");
+            .is_some_and(is_channel_end);
         if ended {
             if channel.is_some() {
                 return Err(Failure::error(format!("{} has already ended", f.name)));
@@ -68,7 +73,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             );
             continue;
         };
-        if crate::summary::get_str(start, "host") != ctx.host {
+        if Line::from_map(start.clone()).header.host.as_deref() != Some(ctx.host.as_str()) {
             return Err(Failure::error(format!(
                 "{} was recorded on another host",
                 f.name
@@ -89,17 +94,20 @@ pub fn run(ctx: &Context) -> CmdResult {
             session.id
         )));
     }
+    let request = KillRequest {
+        message: message.map(str::to_string),
+        operator: Some(crate::access::operator()),
+        ..Default::default()
+    };
     for (name, pid, path) in &targets {
-        if let Some(m) = message {
-            if let Err(e) = leave_message(*pid, m) {
-                eprintln!("sessrec kill: could not leave the message for {name}: {e}");
-            }
+        if let Err(e) = leave_message(*pid, &request) {
+            eprintln!("sessrec kill: could not leave the message for {name}: {e}");
         }
         kill(Pid::from_raw(*pid as i32), Signal::SIGTERM)
             .map_err(|e| Failure::error(format!("signal {name} (pid {pid}): {e}")))?;
         let ended = wait_for_end(path, *pid, Duration::from_secs(5));
+        let _ = std::fs::remove_file(Path::new(KILL_MESSAGE_DIR).join(pid.to_string()));
         if let Some(m) = message {
-            let _ = std::fs::remove_file(Path::new(KILL_MESSAGE_DIR).join(pid.to_string()));
             if ended && !last_line_mentions(path, m) {
                 eprintln!("sessrec kill: note: {name}'s recorder did not record the message");
             }
@@ -120,7 +128,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     Ok(exit::OK)
 }
 
-fn leave_message(pid: u32, message: &str) -> std::io::Result<()> {
+fn leave_message(pid: u32, request: &KillRequest) -> std::io::Result<()> {
     let dir = Path::new(KILL_MESSAGE_DIR);
     std::fs::create_dir_all(dir)?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
@@ -132,7 +140,7 @@ fn leave_message(pid: u32, message: &str) -> std::io::Result<()> {
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)?;
-    f.write_all(message.as_bytes())?;
+    f.write_all(&serde_json::to_vec(request).map_err(std::io::Error::other)?)?;
     if let Ok(Some(user)) = nix::unistd::User::from_name("sessrec") {
         nix::unistd::fchown(
             std::os::fd::AsRawFd::as_raw_fd(&f),
@@ -143,12 +151,15 @@ fn leave_message(pid: u32, message: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether the channel's last line is a `channel.end` holding exactly this message.
 fn last_line_mentions(path: &Path, text: &str) -> bool {
+    use sessrec_core::schema::{ChannelEnd, EventBody};
     std::fs::File::open(path)
         .ok()
         .and_then(|mut h| crate::summary::last_line(&mut h).ok())
         .and_then(|(l, _)| l?.ok())
-        .is_some_and(|l| l.values().any(|v| v.as_str() == Some(text)))
+        .and_then(|l| ChannelEnd::from_fields(l).ok())
+        .is_some_and(|end| end.admin_message.as_deref() == Some(text))
 }
 
 fn ended(path: &Path) -> bool {
@@ -156,7 +167,12 @@ fn ended(path: &Path) -> bool {
         .ok()
         .and_then(|mut h| crate::summary::last_line(&mut h).ok())
         .and_then(|(l, _)| l?.ok())
-        .is_some_and(|l| crate::summary::get_str(&l, "type") == "channel.end")
+        .is_some_and(is_channel_end)
+}
+
+/// Whether a line is a `channel.end`.
+fn is_channel_end(line: Map<String, Value>) -> bool {
+    Line::from_map(line).header.kind.as_deref() == Some(ChannelEnd::TYPE)
 }
 
 fn wait_for_end(path: &Path, pid: u32, limit: Duration) -> bool {

@@ -5,6 +5,7 @@
 //! [`escape`].
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod args;
 pub mod cast;
 pub mod cli;
@@ -15,7 +16,9 @@ pub mod escape;
 pub mod export;
 pub mod filters;
 pub mod follow;
+pub mod gate;
 pub mod html;
+pub mod integrity;
 pub mod kill;
 pub mod lineedit;
 pub mod list;
@@ -32,4 +35,5 @@ pub mod store;
 pub mod summary;
 pub mod timespec;
 pub mod utf8;
+pub mod verdict;
 pub mod verify;

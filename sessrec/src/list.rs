@@ -13,7 +13,8 @@ use crate::timespec::{format_duration, short_time};
 
 pub fn run(ctx: &Context) -> CmdResult {
     let filters = Filters::from_args(ctx)?;
-    let verify = ctx.args.flag("--verify");
+    // Every listed session's chains are checked (`--verify` is the default and kept for scripts).
+    let anchors = crate::integrity::anchors_arg(ctx)?;
     let json = ctx.args.flag("--json");
     // Date directories are pruned with a day of slack for sessions whose login time
     // precedes their id's date by a little.
@@ -46,16 +47,11 @@ pub fn run(ctx: &Context) -> CmdResult {
         if !filters.accepts(&summary) {
             continue;
         }
-        let verify_result = if verify {
-            Some(crate::verify::verify_session(session, &ctx.host))
-        } else {
-            None
-        };
+        let verdict = crate::integrity::check(session, &ctx.host, anchors.as_deref());
         if json {
             let mut v = to_json(&summary, ctx.now_us);
-            if let Some(r) = &verify_result {
-                v["verify"] = json!({"ok": r.ok(), "problems": r.problem_strings()});
-            }
+            v["verify"] = json!({"ok": verdict.problems.is_empty(), "problems": verdict.problems});
+            v["integrity"] = verdict.to_json();
             serde_json::to_writer(&mut out, &v).map_err(|e| Failure::error(e.to_string()))?;
             writeln!(out)?;
         } else {
@@ -72,13 +68,12 @@ pub fn run(ctx: &Context) -> CmdResult {
                 None => "-",
             };
             let mut state = summary.state.as_str().to_string();
-            if let Some(r) = &verify_result {
-                state.push_str(if r.ok() {
-                    ",verified"
-                } else {
-                    ",VERIFY-FAILED"
-                });
-            }
+            state.push(',');
+            state.push_str(if verdict.is_damaged() {
+                "DAMAGED"
+            } else {
+                verdict.word()
+            });
             let id = if session.unattributed {
                 format!("unattributed/{}", session.id)
             } else {
@@ -102,10 +97,8 @@ pub fn run(ctx: &Context) -> CmdResult {
             for p in &summary.problems {
                 writeln!(out, "    damaged: {}", escape_control(p))?;
             }
-            if let Some(r) = &verify_result {
-                for p in r.problem_strings() {
-                    writeln!(out, "    verify: {}", escape_control(&p))?;
-                }
+            if !verdict.is_verified() {
+                writeln!(out, "    integrity: {}", escape_control(&verdict.summary()))?;
             }
         }
     }

@@ -6,39 +6,40 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 use sessrec_core::grant::GRANT_DIR;
+use sessrec_core::schema::{ChannelStart, Event, Line};
 use sessrec_core::sys::{parent_pid, process_start_time};
 
 /// The recorder's pid and, when known, its start time (clock ticks since boot) from a
-/// `channel.start` line: `recorder_pid`/`recorder_start` when recorded, else the parent of the
-/// channel's `pid` (the shell, or the pipe-mode monitor, is forked by the recorder), accepted
-/// only if that parent is a `sessrec-shell` that started shortly before the channel
-/// (`mono_us`), so a reused pid is not mistaken for it.
+/// `channel.start` line: `recorder_pid` when recorded, else the parent of the channel's `pid`
+/// (the shell, or the pipe-mode monitor, is forked by the recorder), accepted only if that
+/// process is a `sessrec-shell` that started shortly before the channel (`mono_us`), so a
+/// reused pid is not mistaken for it.
 pub fn recorder_identity(start: &Map<String, Value>) -> Option<(u32, Option<u64>)> {
-    let as_pid = |v: Option<&Value>| {
-        v.and_then(Value::as_u64)
-            .and_then(|p| u32::try_from(p).ok())
-            .filter(|&p| p > 1)
-    };
-    if let Some(pid) = as_pid(start.get("recorder_pid")) {
-        if let Some(started) = start.get("recorder_start").and_then(Value::as_u64) {
-            return Some((pid, Some(started)));
-        }
-        return started_with_channel(pid, start).map(|t| (pid, Some(t)));
+    let start = channel_start(start)?;
+    let as_pid = |p: Option<i32>| p.and_then(|p| u32::try_from(p).ok()).filter(|&p| p > 1);
+    if let Some(pid) = as_pid(start.recorder_pid) {
+        return started_with_channel(pid, &start).map(|t| (pid, Some(t)));
     }
-    let parent = parent_pid(as_pid(start.get("pid"))?)
-        .ok()
-        .filter(|&p| p > 1)?;
-    started_with_channel(parent, start).map(|t| (parent, Some(t)))
+    let parent = parent_pid(as_pid(start.pid)?).ok().filter(|&p| p > 1)?;
+    started_with_channel(parent, &start).map(|t| (parent, Some(t)))
+}
+
+/// The line as its `channel.start`, when it is one.
+fn channel_start(line: &Map<String, Value>) -> Option<ChannelStart> {
+    match Line::from_map(line.clone()).event {
+        Event::ChannelStart(start) => Some(start),
+        _ => None,
+    }
 }
 
 /// The start time of `pid` if it is a `sessrec-shell` that started shortly before the
 /// channel (`mono_us` in `channel.start`), so a reused pid is not mistaken for the recorder.
-fn started_with_channel(pid: u32, start: &Map<String, Value>) -> Option<u64> {
+fn started_with_channel(pid: u32, start: &ChannelStart) -> Option<u64> {
     if comm(pid) != "sessrec-shell" {
         return None;
     }
     let ticks = process_start_time(pid).ok()?;
-    if let Some(mono) = start.get("mono_us").and_then(Value::as_u64) {
+    if let Some(mono) = start.mono_us {
         // /proc counts from boot including suspended time (CLOCK_BOOTTIME); `mono_us` does not.
         let mono = mono + suspended_us();
         let started_us = ticks.saturating_mul(1_000_000) / clock_ticks_per_second();
@@ -79,7 +80,7 @@ fn clock_ticks_per_second() -> u64 {
 /// reused, so the start time must match when recorded, and the process must be a
 /// `sessrec-shell` otherwise.
 pub fn recorder_alive(start: &Map<String, Value>, this_host: &str) -> bool {
-    if start.get("host").and_then(Value::as_str) != Some(this_host) {
+    if Line::from_map(start.clone()).header.host.as_deref() != Some(this_host) {
         return false;
     }
     let Some((pid, started)) = recorder_identity(start) else {

@@ -246,7 +246,10 @@ pub fn run(ctx: &Context) -> CmdResult {
             .ok()
             .filter(|v| v.is_finite() && *v > 0.0 && *v <= 1000.0)
             .ok_or_else(|| {
-                Failure::usage(format!("--speed: {s:?} is not a number between 0 and 1000"))
+                Failure::usage(format!(
+                    "--speed {:?}: give a factor above 0 and at most 1000 (0.5 is half speed; at 0 nothing would ever be shown, to pause press space)",
+                    crate::escape::escape_control(s)
+                ))
             })?,
     };
     let idle_limit_us = ctx.duration_arg("--idle-limit")?.map(|v| v.max(0) as u64);
@@ -257,6 +260,20 @@ pub fn run(ctx: &Context) -> CmdResult {
     let raw = ctx.args.flag("--raw");
     let (session, files) =
         target_files(&ctx.tree, &ctx.args.positional[0]).map_err(Failure::error)?;
+    if from_us > 0 && !ctx.args.flag("--follow") {
+        // Starting past the end would show the whole recording at once and stop: say so.
+        let end = cues(&files, files.len() > 1)
+            .map(|t| t.at_us)
+            .max()
+            .unwrap_or(0);
+        if from_us > end {
+            return Err(Failure::usage(format!(
+                "--from {}: past the end of the recording, which is {} long",
+                crate::timespec::format_duration(from_us as i64),
+                crate::timespec::format_duration(end as i64)
+            )));
+        }
+    }
     let stdout = io::stdout();
     let interactive = io::IsTerminal::is_terminal(&io::stdin());
     let guard = if interactive { RawMode::enable() } else { None };

@@ -18,11 +18,16 @@ pub fn run(ctx: &Context) -> CmdResult {
     let cutoff = ctx.now_us - age;
     let sessions = ctx
         .tree
-        .sessions(None, Some(cutoff))
+        .sessions(None, None)
         .map_err(|e| Failure::error(e.to_string()))?;
     let mut out = crate::output::stdout();
-    let (mut removed, mut kept) = (0u32, 0u32);
-    for s in sessions.iter().filter(|s| s.start_hint_us < cutoff) {
+    // Every session is counted: kept ones by why (younger, live, ended recently).
+    let (mut removed, mut young, mut live, mut ended_recently) = (0u32, 0u32, 0u32, 0u32);
+    for s in &sessions {
+        if s.start_hint_us >= cutoff {
+            young += 1;
+            continue;
+        }
         let summary = summarize(s, &ctx.host);
         let last_activity = summary
             .end_us
@@ -35,7 +40,7 @@ pub fn run(ctx: &Context) -> CmdResult {
                 .all(|(_, st)| !crate::live::recorder_alive(st, &ctx.host))
         {
             writeln!(out, "keep   {} (live)", escape_control(&s.id))?;
-            kept += 1;
+            live += 1;
             continue;
         }
         if last_activity >= cutoff {
@@ -44,7 +49,7 @@ pub fn run(ctx: &Context) -> CmdResult {
                 "keep   {} (ended within the retention period)",
                 escape_control(&s.id)
             )?;
-            kept += 1;
+            ended_recently += 1;
             continue;
         }
         if dry {
@@ -65,10 +70,12 @@ pub fn run(ctx: &Context) -> CmdResult {
         }
         removed += 1;
     }
+    let kept = young + live + ended_recently;
     writeln!(
         out,
-        "{} {removed} session(s), kept {kept}",
-        if dry { "would remove" } else { "removed" }
+        "{} {removed} of {} session(s); kept {kept}: {young} started within the retention period, {ended_recently} ended within it, {live} live",
+        if dry { "would remove" } else { "removed" },
+        sessions.len()
     )?;
     out.flush()?;
     Ok(exit::OK)

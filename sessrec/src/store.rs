@@ -106,11 +106,20 @@ impl Tree {
     /// (µs; `None` = open), oldest first. Dates are pruned by directory name, so a narrow
     /// window reads few directories.
     pub fn sessions(&self, since: Option<i64>, until: Option<i64>) -> io::Result<Vec<SessionRef>> {
-        if !self.root.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("record tree {} is not a directory", self.root.display()),
-            ));
+        // Read, not just looked at: an empty listing of a tree this user may not read would
+        // say "no sessions" where the truth is "not allowed".
+        if let Err(e) = fs::read_dir(&self.root) {
+            let root = self.root.display();
+            return Err(match e.kind() {
+                io::ErrorKind::PermissionDenied => io::Error::new(
+                    e.kind(),
+                    format!("the records under {root} are root-only: run as root (or as a member of the configured read_group)"),
+                ),
+                _ => io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("record tree {root} is not a readable directory: {e}"),
+                ),
+            });
         }
         let mut out = Vec::new();
         self.walk(&self.root, false, since, until, &mut out);

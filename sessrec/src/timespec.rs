@@ -95,10 +95,30 @@ fn parse_seconds(text: &str) -> Option<i64> {
 
 /// Parses a point in time for `--since` / `--until`, relative to `now_us`:
 /// RFC 3339 (`2026-11-24T10:00:00Z`, offsets allowed), `2026-11-24` (midnight UTC),
-/// `2026-11-24 10:00[:00]` or `2026-11-24T10:00[:00]` (UTC), `now`, `today`, `yesterday`,
-/// or a duration meaning that long ago (`2h`, `7d`, `1h30m`).
+/// `2026-11-24 10:00[:00]` or `2026-11-24T10:00[:00]` (UTC), a clock time `15:12[:30]` (today,
+/// UTC), `now`, `today`, `yesterday`, or an age with its unit meaning that long ago (`2h`,
+/// `7d`, `1h30m`). A bare number is refused: `90` could mean seconds, minutes or a time.
 pub fn parse_time(text: &str, now_us: i64) -> Result<i64, TimeError> {
     let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(TimeError(format!(
+            "{t:?} has no unit: give an age such as {t}s, {t}m or {t}h, a clock time such as 09:00, or a date"
+        )));
+    }
+    if t.contains(':') && !t.contains(['-', 'T', 't', ' ']) {
+        // A clock time (9:05 or 09:05[:30]), never an age: `15:12` is not 15 h 12 min ago.
+        let padded = if t.find(':') == Some(1) {
+            format!("0{t}")
+        } else {
+            t.to_string()
+        };
+        let clock = parse_clock(&padded).ok_or_else(|| {
+            TimeError(format!(
+                "bad clock time {t:?}: expected HH:MM or HH:MM:SS (UTC, today)"
+            ))
+        })?;
+        return Ok(now_us.div_euclid(86_400 * SECOND) * 86_400 * SECOND + clock);
+    }
     match t {
         "now" => return Ok(now_us),
         "today" => return Ok(now_us.div_euclid(86_400 * SECOND) * 86_400 * SECOND),
@@ -118,7 +138,8 @@ pub fn parse_time(text: &str, now_us: i64) -> Result<i64, TimeError> {
     }
     Err(TimeError(format!(
         "bad time {t:?}: expected RFC 3339 (2026-11-24T10:00:00Z), a date (2026-11-24), \
-         a UTC date and time (2026-11-24 10:00), now/today/yesterday, or an age such as 2h or 7d"
+         a UTC date and time (2026-11-24 10:00), a UTC clock time today (15:12), \
+         now/today/yesterday, or an age such as 2h or 7d"
     )))
 }
 
@@ -321,6 +342,18 @@ mod tests {
         assert!(parse_time("2025-02-30", NOW).is_err());
         assert!(parse_time("2025-11-24T25:00:00Z", NOW).is_err());
         assert!(parse_time("last tuesday", NOW).is_err());
+        // A clock time is today's (UTC), not an age; a bare number has no meaning.
+        assert_eq!(parse_time("15:12", NOW), Ok(NOW - 48 * 60 * SECOND));
+        assert_eq!(
+            parse_time("15:12:30", NOW),
+            Ok(NOW - 47 * 60 * SECOND - 30 * SECOND)
+        );
+        assert_eq!(
+            parse_time("9:05", NOW),
+            Ok(NOW - (6 * 3600 + 55 * 60) * SECOND)
+        );
+        assert!(parse_time("25:00", NOW).is_err());
+        assert!(parse_time("90", NOW).unwrap_err().0.contains("has no unit"));
         let e = parse_time("soon", NOW).unwrap_err();
         assert!(e.0.contains("\"soon\""), "{e}");
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 use sessrec_core::chain;
 use sessrec_core::reader;
+use sessrec_core::schema::{Event, EventBody, Line, Logout};
 
 use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
@@ -81,56 +82,27 @@ struct LoggedChannel {
     open: bool,
 }
 
-/// Reads the logout's per-channel list: either `[{file, seq, digest, open}]` or
-/// `{"channel-1.jsonl": {seq, digest, open}}`.
+/// Reads the logout's per-channel list (`channels`: `[{file, last_seq, digest, open}]`);
+/// entries without a name, seq or digest (a file the module could not read) are skipped.
 fn logged_channels(logout: &Map<String, Value>) -> BTreeMap<String, LoggedChannel> {
-    let mut out = BTreeMap::new();
-    let entry = |v: &Value| -> Option<LoggedChannel> {
-        let o = v.as_object()?;
-        let seq = o
-            .get("seq")
-            .or_else(|| o.get("last_seq"))
-            .and_then(Value::as_u64)?;
-        let digest = o
-            .get("digest")
-            .or_else(|| o.get("sha256"))
-            .or_else(|| o.get("last_digest"))
-            .and_then(Value::as_str)?
-            .to_string();
-        let open = o
-            .get("open")
-            .or_else(|| o.get("still_open"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        Some(LoggedChannel { seq, digest, open })
+    let channels = match Line::from_map(logout.clone()).event {
+        Event::Logout(Logout {
+            channels: Some(channels),
+            ..
+        }) => channels,
+        _ => Vec::new(),
     };
-    match logout.get("channels") {
-        Some(Value::Array(items)) => {
-            for item in items {
-                let name = item
-                    .get("file")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .or_else(|| {
-                        item.get("channel")
-                            .and_then(Value::as_u64)
-                            .map(|n| format!("channel-{n}.jsonl"))
-                    });
-                if let (Some(name), Some(e)) = (name, entry(item)) {
-                    out.insert(name, e);
-                }
-            }
-        }
-        Some(Value::Object(map)) => {
-            for (name, item) in map {
-                if let Some(e) = entry(item) {
-                    out.insert(name.clone(), e);
-                }
-            }
-        }
-        _ => {}
-    }
-    out
+    channels
+        .into_iter()
+        .filter_map(|c| {
+            let entry = LoggedChannel {
+                seq: c.last_seq?,
+                digest: c.digest?,
+                open: c.open.unwrap_or(false),
+            };
+            Some((c.file?, entry))
+        })
+        .collect()
 }
 
 /// Digest (hex) of the lines whose `seq` is in `wanted`.
@@ -221,9 +193,9 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
         }
         match kind {
             FileKind::Session => {
-                if let Some(l) =
-                    last.filter(|l| l.get("type").and_then(Value::as_str) == Some("logout"))
-                {
+                if let Some(l) = last.filter(|l| {
+                    Line::from_map(l.clone()).header.kind.as_deref() == Some(Logout::TYPE)
+                }) {
                     logout = Some(l);
                 }
             }
@@ -426,7 +398,7 @@ pub fn parse_anchors(text: &str) -> Vec<AnchorLine> {
 }
 
 /// Checks the anchors that name files of this session.
-fn check_anchors(
+pub fn check_anchors(
     session: &SessionRef,
     anchors: &[AnchorLine],
     trusted_uids: &[u32],
@@ -482,8 +454,8 @@ fn check_anchors(
     }
 }
 
-pub fn run(ctx: &Context) -> CmdResult {
-    let json = ctx.args.flag("--json");
+/// The sessions `verify` checks: SESSION, `--all`, or `--since`/`--until`.
+pub fn selected_sessions(ctx: &Context) -> Result<Vec<SessionRef>, Failure> {
     let sessions: Vec<SessionRef> = match (ctx.args.positional.first(), ctx.args.flag("--all")) {
         (Some(_), true) => return Err(Failure::usage("give either SESSION or --all, not both")),
         (Some(arg), false) => {
@@ -502,8 +474,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             {
                 return Err(Failure::usage("give SESSION, --all, or --since/--until"));
             }
-            let since = ctx.time_arg("--since")?;
-            let until = ctx.time_arg("--until")?;
+            let (since, until) = ctx.time_range()?;
             ctx.tree
                 .sessions(since, until)
                 .map_err(|e| Failure::error(e.to_string()))?
@@ -515,6 +486,12 @@ pub fn run(ctx: &Context) -> CmdResult {
                 .collect()
         }
     };
+    Ok(sessions)
+}
+
+pub fn run(ctx: &Context) -> CmdResult {
+    let json = ctx.args.flag("--json");
+    let sessions = selected_sessions(ctx)?;
     let anchors = match ctx.args.value("--anchors") {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -587,12 +564,71 @@ pub fn run(ctx: &Context) -> CmdResult {
             }
         }
     }
+    if ctx.args.flag("--all") {
+        worst = worst.max(verify_access_logs(ctx, json, &mut out)?);
+    }
     out.flush()?;
     Ok(match worst {
         None => exit::OK,
         Some(Severity::Incomplete) => exit::INCOMPLETE,
         Some(Severity::Broken) => exit::FINDING,
     })
+}
+
+/// `--all` also checks the access log's chains ([`sessrec_core::access_log`]): a broken one
+/// means someone edited the record of who read the records.
+fn verify_access_logs(
+    ctx: &Context,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<Option<Severity>, Failure> {
+    let reports = sessrec_core::access_log::verify_all(&ctx.tree.root).map_err(|e| {
+        Failure::error(format!(
+            "cannot read the access log under {}: {e}",
+            ctx.tree.root.display()
+        ))
+    })?;
+    let mut worst = None;
+    for (path, report) in reports {
+        // The last line of today's file may be being written under its lock only; a cut-short
+        // line is a crash remnant, broken like any other.
+        let severity = (!report.problems.is_empty()).then_some(Severity::Broken);
+        worst = worst.max(severity);
+        if json {
+            let v = json!({
+                "access_log": path.display().to_string(),
+                "ok": report.problems.is_empty(),
+                "lines": report.lines,
+                "problems": report.problems.iter().map(|(line, text)| json!({
+                    "file": path.display().to_string(), "line": line,
+                    "severity": "broken", "problem": text,
+                })).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer(&mut *out, &v).map_err(|e| Failure::error(e.to_string()))?;
+            writeln!(out)?;
+        } else {
+            let status = if report.problems.is_empty() {
+                "OK"
+            } else {
+                "FAILED"
+            };
+            writeln!(
+                out,
+                "{status:<10} access log {} ({} lines)",
+                escape_control(&path.display().to_string()),
+                report.lines
+            )?;
+            for (line, text) in &report.problems {
+                writeln!(
+                    out,
+                    "  broken: {}:{line}: {}",
+                    escape_control(&path.display().to_string()),
+                    escape_control(text)
+                )?;
+            }
+        }
+    }
+    Ok(worst)
 }
 
 #[cfg(test)]
@@ -615,17 +651,19 @@ mod tests {
     }
 
     #[test]
-    fn reads_both_logout_shapes() {
-        let arr: Map<String, Value> = serde_json::from_str(
-            r#"{"channels":[{"file":"channel-1.jsonl","seq":9,"digest":"aa","open":false}]}"#,
+    fn reads_the_channels_the_logout_recorded() {
+        let logout: Map<String, Value> = serde_json::from_str(
+            r#"{"type":"logout","channels":[
+                {"file":"channel-1.jsonl","last_seq":9,"digest":"aa","open":false},
+                {"file":"channel-2.jsonl","last_seq":3,"digest":"bb","open":true,"newer":1},
+                {"file":"channel-3.jsonl","error":"cannot read"}]}"#,
         )
         .unwrap();
-        let obj: Map<String, Value> = serde_json::from_str(
-            r#"{"channels":{"channel-2.jsonl":{"last_seq":3,"sha256":"bb","still_open":true}}}"#,
-        )
-        .unwrap();
-        assert_eq!(logged_channels(&arr)["channel-1.jsonl"].seq, 9);
-        let c = &logged_channels(&obj)["channel-2.jsonl"];
-        assert!(c.open && c.digest == "bb");
+        let logged = logged_channels(&logout);
+        assert_eq!(logged.len(), 2, "{logged:?}");
+        assert_eq!(logged["channel-1.jsonl"].seq, 9);
+        assert!(!logged["channel-1.jsonl"].open);
+        let c = &logged["channel-2.jsonl"];
+        assert!(c.open && c.digest == "bb" && c.seq == 3);
     }
 }

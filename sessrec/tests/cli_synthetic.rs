@@ -345,16 +345,19 @@ fn damaged_files_are_reported_not_fatal() {
         .join("records")
         .join(sessrec_core::tree::session_relative_path(id));
     std::fs::write(dir.join("channel-3.jsonl"), b"not json\n{\"type\":").unwrap();
-    for args in [
-        vec!["list"],
-        vec!["show", &id.to_string()[..]],
-        vec!["search", "hello-42"],
-    ] {
+    for args in [vec!["list"], vec!["search", "hello-42"]] {
         let o = sessrec(&t.join("records"), &args);
         assert!(o.status.success(), "{args:?}: {o:?}");
     }
+    // The timeline is shown whole, the damage named, and the exit status is a finding.
     let o = sessrec(&t.join("records"), &["show", &id.to_string()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
     assert!(text(&o).contains("damaged"), "{}", text(&o));
+    assert!(
+        text(&o).contains("integrity: damaged at channel-3.jsonl line 1"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -474,5 +477,5 @@ fn unattributed_sudo_sessions_and_list_verify() {
         .replace("bastion 6.1.0", "bastion 6.1.1");
     std::fs::write(&ch, edited).unwrap();
     let o = sessrec(&t.join("records"), &["list", "--verify"]);
-    assert!(text(&o).contains("VERIFY-FAILED"), "{}", text(&o));
+    assert!(text(&o).contains(",DAMAGED"), "{}", text(&o));
 }

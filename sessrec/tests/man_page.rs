@@ -89,3 +89,41 @@ fn renders_without_warnings() {
     }
     assert!(text.contains("EXIT STATUS"), "{text}");
 }
+
+/// Alternating-font macros (`.BR`, `.RB`, `.IR`, ...) join their arguments without spaces, so
+/// prose written on such a line renders as one long word ("prompt).Laterlinestyped...").
+#[test]
+fn no_page_runs_prose_together_in_an_alternating_font_macro() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../man");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let Some(args) = ["BR", "RB", "IR", "RI", "BI", "IB"]
+                .iter()
+                .find_map(|m| line.strip_prefix(&format!(".{m} ")))
+            else {
+                continue;
+            };
+            // Unquoted arguments only: a quoted one keeps its spaces.
+            let words: Vec<&str> = if args.contains('"') {
+                Vec::new()
+            } else {
+                args.split_whitespace().collect()
+            };
+            let is_word = |w: &&str| {
+                let w = w.trim_end_matches([',', '.', ';', ':']);
+                !w.is_empty() && w.chars().all(|c| c.is_ascii_alphabetic())
+            };
+            if words.windows(3).any(|three| three.iter().all(is_word)) {
+                found.push(format!("{}:{}: {line}", path.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "prose run together:\n{}",
+        found.join("\n")
+    );
+}

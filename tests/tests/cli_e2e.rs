@@ -600,3 +600,557 @@ fn html_export_of_a_real_session_in_chromium() {
         "the sftp path is not shown as text in the timeline"
     );
 }
+
+/// The sessrec invocation as another user (`runuser`), for the root-only checks.
+fn sessrec_as(user: &str, dir: &Path, args: &[&str]) -> Output {
+    Command::new("runuser")
+        .args(["-u", user, "--"])
+        .arg(products().sessrec_cli())
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("SESSREC_CONFIG")
+        .output()
+        .expect("run sessrec as another user")
+}
+
+/// The record copy with one byte of recorded output changed in one line (the chain still
+/// parses, so only the hash chain can tell): that line's number.
+fn alter_one_line(channel: &Path) -> usize {
+    let mut lines = channel_lines(channel);
+    let at = lines
+        .iter()
+        .position(|l| String::from_utf8_lossy(l).contains("cli-e2e-42"))
+        .expect("a line with the command's output");
+    let text = String::from_utf8_lossy(&lines[at]).replacen("cli-e2e-42", "cli-e2e-43", 1);
+    lines[at] = text.into_bytes();
+    std::fs::write(channel, lines.concat()).unwrap();
+    at + 1
+}
+
+#[test]
+fn every_view_says_whether_the_record_is_intact() {
+    require_e2e!();
+    let r = recorded();
+    let (_tmp, copy, channel) = tree_copy(r, "cli-e2e-integrity");
+    let channel_name = channel.file_name().unwrap().to_string_lossy().into_owned();
+    let target = format!("{}/{}", r.id, channel_name.trim_end_matches(".jsonl"));
+    // Untouched: every view says verified; exports carry it.
+    let o = sessrec(&copy, &["show", &r.id]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        stdout(&o).starts_with("integrity: verified"),
+        "{}",
+        stdout(&o)
+    );
+    let anchors_arg = r.anchors.to_string_lossy().into_owned();
+    let o = sessrec(&copy, &["show", &r.id, "--anchors", &anchors_arg]);
+    assert!(
+        stdout(&o).contains("integrity: verified against"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sessrec(&copy, &["export", &target, "--format", "asciicast-v2"]);
+    let header: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(
+        header["sessrec"]["integrity"]["status"], "verified",
+        "{header}"
+    );
+
+    // One altered line: every view names it, exports carry it, and the views that render one
+    // session end with status 1.
+    // The chain breaks at the line after the altered one, whose `prev` no longer matches.
+    let line = alter_one_line(&channel) + 1;
+    let damaged = format!("damaged at {channel_name} line {line}");
+    let o = sessrec(&copy, &["show", &r.id]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stdout(&o).starts_with(&format!("integrity: {damaged}")),
+        "{}",
+        stdout(&o)
+    );
+    let o = sessrec(&copy, &["show", &r.id, "--json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(first["type"], "integrity");
+    assert_eq!(first["details"]["damaged_line"], line as u64, "{first}");
+    let o = sessrec(&copy, &["play", &target, "--speed", "1000"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(stderr(&o).contains(&damaged), "{}", stderr(&o));
+    for format in ["asciicast-v2", "asciicast-v3"] {
+        let o = sessrec(&copy, &["export", &target, "--format", format]);
+        assert_eq!(o.status.code(), Some(1), "{o:?}");
+        let header: serde_json::Value =
+            serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+        let integrity = &header["sessrec"]["integrity"];
+        assert_eq!(integrity["status"], "damaged", "{header}");
+        assert_eq!(integrity["damaged_line"], line as u64, "{header}");
+        assert!(stderr(&o).contains(&damaged), "{}", stderr(&o));
+    }
+    let o = sessrec(&copy, &["export", &target, "--format", "text"]);
+    assert!(
+        stdout(&o).starts_with(&format!("[integrity: {damaged}")),
+        "{}",
+        stdout(&o)
+    );
+    let o = sessrec(&copy, &["export", &target, "--format", "json"]);
+    let first: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(first["integrity"]["status"], "damaged", "{first}");
+    let o = sessrec(&copy, &["search", "exec-out-7"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        stderr(&o).contains(&format!("{}: integrity: {damaged}", r.id)),
+        "{}",
+        stderr(&o)
+    );
+    let o = sessrec(&copy, &["list"]);
+    assert!(stdout(&o).contains(",DAMAGED"), "{}", stdout(&o));
+    assert!(stdout(&o).contains(&damaged), "{}", stdout(&o));
+}
+
+#[test]
+fn the_html_export_carries_the_integrity_verdict() {
+    require_e2e!("npm");
+    let r = recorded();
+    let player = player_dir();
+    let (tmp, copy, channel) = tree_copy(r, "cli-e2e-integrity-html");
+    let channel_name = channel.file_name().unwrap().to_string_lossy().into_owned();
+    let line = alter_one_line(&channel) + 1;
+    let page = tmp.join("page.html");
+    let o = sessrec(
+        &copy,
+        &[
+            "export",
+            &format!("{}/{}", r.id, channel_name.trim_end_matches(".jsonl")),
+            "--format",
+            "html",
+            "--player",
+            &player.to_string_lossy(),
+            "--output",
+            &page.to_string_lossy(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains(&format!(
+            "<p id=\"sessrec-integrity\" data-status=\"damaged\"><b>integrity:</b> damaged at {channel_name} line {line}"
+        )),
+        "{}",
+        &html[..html.len().min(4000)]
+    );
+}
+
+/// The access lines of a record tree (all days).
+fn access_lines(tree: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let mut lines = Vec::new();
+    let Ok(dir) = std::fs::read_dir(tree.join("access")) else {
+        return lines;
+    };
+    let mut files: Vec<PathBuf> = dir.map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for f in files {
+        assert_chain_ok(&f);
+        lines.extend(read_records(&f));
+    }
+    lines
+}
+
+#[test]
+fn every_read_is_logged_with_the_operator_before_it_happens() {
+    require_e2e!();
+    let r = recorded();
+    let (_tmp, copy, _) = tree_copy(r, "cli-e2e-access");
+    // Only this test's reads: other tests read the shared tree before it was copied.
+    let _ = std::fs::remove_dir_all(copy.join("access"));
+    let log = AuthLog::mark();
+    let target = format!("{}/1", r.id);
+    let reads: [&[&str]; 5] = [
+        &["show", &r.id],
+        &["play", &target, "--speed", "1000"],
+        &["export", &target, "--format", "json"],
+        &["search", "exec-out-7"],
+        &["verify", &r.id],
+    ];
+    for args in reads {
+        let o = sessrec(&copy, args);
+        assert!(o.status.code().is_some_and(|c| c <= 1), "{args:?}: {o:?}");
+        log.wait_for(
+            &format!(
+                "sessrec\\[[0-9]+\\]: sessrec access: command={} sessions=[^ ]*{}[^ ]* uid=0 user=root ",
+                args[0], r.id
+            ),
+            T,
+        );
+    }
+    // list reads no record content.
+    sessrec(&copy, &["list"]);
+    let lines = access_lines(&copy);
+    let commands: Vec<&str> = lines
+        .iter()
+        .map(|l| l["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["show", "play", "export", "search", "verify"]);
+    for l in &lines {
+        assert_eq!(l["type"], "access");
+        assert!(
+            l["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == r.id.as_str()),
+            "{l:?}"
+        );
+        assert_eq!(l["operator"]["uid"], 0, "{l:?}");
+        assert_eq!(l["operator"]["user"], "root", "{l:?}");
+        assert_eq!(l["record_dir"], copy.to_string_lossy().as_ref());
+    }
+}
+
+#[test]
+fn a_read_that_cannot_be_logged_is_refused() {
+    require_e2e!();
+    let r = recorded();
+    let (_tmp, copy, _) = tree_copy(r, "cli-e2e-access-refused");
+    // Something that is not a directory where the access log goes.
+    let _ = std::fs::remove_dir_all(copy.join("access"));
+    std::fs::write(copy.join("access"), b"in the way\n").unwrap();
+    for args in [
+        vec!["show", r.id.as_str()],
+        vec!["export", r.id.as_str(), "--format", "text"],
+        vec!["search", "cli-e2e"],
+        vec!["verify", r.id.as_str()],
+    ] {
+        let o = sessrec(&copy, &args);
+        assert_eq!(o.status.code(), Some(4), "{args:?}: {o:?}");
+        assert!(o.stdout.is_empty(), "{args:?} read without logging: {o:?}");
+        assert!(
+            stderr(&o).contains("refused: every read of the records is logged"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn the_records_are_root_only_and_say_so() {
+    require_e2e!();
+    let r = recorded();
+    let user = TestUser::new("ro", Path::new("/bin/sh"));
+    // The tree as installed: root-only (0700) in a directory anyone can pass.
+    let open = TempDir::new_in(Path::new("/tmp"), "cli-e2e-rootonly", 0o755);
+    let copy = open.join("records");
+    run(Command::new("cp").arg("-a").arg(&r.dir).arg(&copy));
+    let o = sessrec_as(user.name(), &copy, &["list"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(stderr(&o).contains("root-only"), "{}", stderr(&o));
+    let o = sessrec_as(user.name(), &copy, &["doctor"]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+    assert!(stderr(&o).contains("needs root"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("FAIL"), "{}", stdout(&o));
+}
+
+#[test]
+fn kill_records_the_operator_and_the_message_as_given() {
+    require_e2e!();
+    let r = RecordedLogin::start("killop");
+    let mut term = r.sshd.login(&r.user).interactive();
+    term.expect(r"\$ $", T);
+    term.send_line("echo live-$((2*21))");
+    term.expect("live-42", T);
+    let session = r.tree.wait_sessions(1, T).remove(0);
+    let id = session_id(&session);
+    let dir = r.tree.record_dir();
+    let message = "maintenance\x1b[31m window\tnow";
+    let o = sessrec(dir, &["kill", &id, "--message", message]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        !stderr(&o).contains("did not record the message"),
+        "{}",
+        stderr(&o)
+    );
+    let channel = channel_files(&session).remove(0);
+    wait_last_event(&channel, "channel.end", T);
+    // The user sees the message with its control characters as spaces.
+    term.expect(
+        "ended by the administrator: maintenance \\[31m window now",
+        T,
+    );
+    let end = only_event(&channel, "channel.end");
+    assert_eq!(end["admin_message"], message, "{end:?}");
+    assert_eq!(end["ended_by"]["uid"], 0, "{end:?}");
+    assert_eq!(end["ended_by"]["user"], "root", "{end:?}");
+    assert_chain_ok(&channel);
+    // The kill is in the access log too.
+    let kills: Vec<_> = access_lines(dir)
+        .into_iter()
+        .filter(|l| l["command"] == "kill")
+        .collect();
+    assert_eq!(kills.len(), 1, "{kills:?}");
+    assert_eq!(kills[0]["sessions"][0], id.as_str());
+}
+
+#[test]
+fn time_arguments_mean_what_they_say() {
+    require_e2e!();
+    let r = recorded();
+    // The recorded sessions started minutes ago: a clock time an hour ago (today) finds
+    // them; read as an age, "HH:MM" was hours ago.
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .saturating_sub(3600);
+    let day_start = hour_ago - hour_ago % 86_400;
+    if hour_ago - day_start >= 60 {
+        let clock = format!(
+            "{:02}:{:02}",
+            (hour_ago - day_start) / 3600,
+            (hour_ago - day_start) % 3600 / 60
+        );
+        let o = sessrec(&r.dir, &["list", "--since", &clock, "--json"]);
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+        assert!(
+            stdout(&o).contains(&r.id),
+            "--since {clock}: {}",
+            stdout(&o)
+        );
+        let o = sessrec(&r.dir, &["list", "--until", &clock, "--json"]);
+        assert!(
+            !stdout(&o).contains(&r.id),
+            "--until {clock}: {}",
+            stdout(&o)
+        );
+    }
+    let o = sessrec(&r.dir, &["list", "--since", "90"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("has no unit"), "{}", stderr(&o));
+    let o = sessrec(&r.dir, &["list", "--since", "1h", "--until", "2h"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        stderr(&o).contains("is not before --until"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sessrec(
+        &r.dir,
+        &["search", "x", "--since", "today", "--until", "yesterday"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let target = format!("{}/1", r.id);
+    let o = sessrec(&r.dir, &["play", &target, "--from", "10h"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("past the end"), "{}", stderr(&o));
+    let o = sessrec(&r.dir, &["play", &target, "--speed", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(stderr(&o).contains("above 0"), "{}", stderr(&o));
+}
+
+#[test]
+fn prune_dry_run_counts_every_session() {
+    require_e2e!();
+    let r = recorded();
+    let (_tmp, copy, _) = tree_copy(r, "cli-e2e-prune");
+    let _ = std::fs::remove_dir_all(copy.join("access"));
+    let o = sessrec(&copy, &["prune", "--older-than", "30d", "--dry-run"]);
+    assert!(o.status.success(), "{o:?}");
+    // Deleting records is logged like reading them.
+    let lines = access_lines(&copy);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["command"], "prune");
+    assert!(
+        stdout(&o).contains("would remove 0 of 2 session(s); kept 2: 2 started within"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn an_unknown_option_points_to_its_commands_help() {
+    require_e2e!();
+    let r = recorded();
+    let o = sessrec(&r.dir, &["show", &r.id, "--speed", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        stderr(&o).contains("Try `sessrec show --help`."),
+        "{}",
+        stderr(&o)
+    );
+    let o = sessrec(&r.dir, &["--bogus"]);
+    assert!(
+        stderr(&o).contains("Try `sessrec --help`."),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `sessrec doctor` with a configuration and options.
+fn doctor(config: &Path, args: &[&str]) -> Output {
+    Command::new(products().sessrec_cli())
+        .arg("--config")
+        .arg(config)
+        .arg("doctor")
+        .args(args)
+        .env_remove("SESSREC_CONFIG")
+        .output()
+        .expect("run sessrec doctor")
+}
+
+#[test]
+fn doctor_checks_the_sshd_and_pam_service_in_use() {
+    require_e2e!("sudo");
+    // An sshd set up as the quickstart's: forwarding off, only this test's user let in.
+    let r = RecordedLogin::launched("doctorq", Launch::LoginShell, "", |b| {
+        b.config("DisableForwarding yes")
+            .config("PermitTunnel no")
+            .config("PermitUserRC no")
+            .config("PermitUserEnvironment no")
+            .config("PermitListen none")
+            .config("PermitOpen none")
+            .config("AllowUsers srt-doctorq-*")
+            .pam_session("session optional pam_loginuid.so")
+    });
+    let _sudoers = SudoersDropIn::new(&format!("Defaults:{} log_output, use_pty\n", r.user.name()));
+    let sshd_config = r.sshd.config_path().to_string_lossy().into_owned();
+    let o = doctor(
+        r.tree.config_path(),
+        &[
+            "--sshd-config",
+            &sshd_config,
+            "--pam-service",
+            r.sshd.service(),
+        ],
+    );
+    let report = stdout(&o);
+    assert!(
+        !report.contains("FAIL"),
+        "doctor on a correct set-up:\n{report}{}",
+        stderr(&o)
+    );
+    assert_eq!(o.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains(&format!(
+            "/etc/pam.d/{} has a session line",
+            r.sshd.service()
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            "{}: forwarding, tunnels, user rc and environment are off",
+            r.user.name()
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("{} is setuid root", r.installed.shell().display())),
+        "{report}"
+    );
+    // The same sshd without DisableForwarding is found wanting, through the same options.
+    let lax = r.tree.dir().join("sshd_config.lax");
+    let text = std::fs::read_to_string(r.sshd.config_path())
+        .unwrap()
+        .replace("DisableForwarding yes", "DisableForwarding no");
+    std::fs::write(&lax, text).unwrap();
+    let o = doctor(
+        r.tree.config_path(),
+        &[
+            "--sshd-config",
+            &lax.to_string_lossy(),
+            "--pam-service",
+            r.sshd.service(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("DisableForwarding is not yes"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn verify_all_finds_an_edited_access_log() {
+    require_e2e!();
+    let r = recorded();
+    let (_tmp, copy, _) = tree_copy(r, "cli-e2e-access-edit");
+    let _ = std::fs::remove_dir_all(copy.join("access"));
+    sessrec(&copy, &["show", &r.id]);
+    sessrec(&copy, &["show", &r.id]);
+    let o = sessrec(&copy, &["verify", "--all"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("OK         access log"),
+        "{}",
+        stdout(&o)
+    );
+    // Whoever read the records removes the trace of their first read.
+    let file = std::fs::read_dir(copy.join("access"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut lines = channel_lines(&file);
+    lines.remove(0);
+    std::fs::write(&file, lines.concat()).unwrap();
+    let o = sessrec(&copy, &["verify", "--all"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!(
+            "broken: {}:1: prev is not the chain's start value",
+            file.display()
+        )),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn the_access_log_names_the_person_behind_sudo() {
+    require_e2e!("sudo");
+    let r = RecordedLogin::launched("accop", Launch::LoginShell, "", |b| {
+        b.pam_session("session required pam_loginuid.so")
+    });
+    let dir = r.tree.record_dir().to_path_buf();
+    let cli = products().sessrec_cli();
+    let _sudo = SudoersDropIn::new(&format!(
+        "{} ALL=(root) NOPASSWD: {}\n",
+        r.user.name(),
+        cli.display()
+    ));
+    let mut term = r.sshd.login(&r.user).interactive();
+    term.expect(r"\$ $", T);
+    let session = r.tree.wait_sessions(1, T).remove(0);
+    let id = session_id(&session);
+    // An operator logged in through the recorded sshd reads a record as root.
+    term.send_line(&format!(
+        "sudo {} --dir {} show {id} >/dev/null; echo shown-$?",
+        cli.display(),
+        dir.display()
+    ));
+    term.expect("shown-0", T);
+    term.send_line("exit");
+    term.wait_code(0, T);
+    let shows: Vec<_> = access_lines(&dir)
+        .into_iter()
+        .filter(|l| l["command"] == "show")
+        .collect();
+    assert_eq!(shows.len(), 1, "{shows:?}");
+    let op = &shows[0]["operator"];
+    assert_eq!(op["uid"], 0, "{op}");
+    assert_eq!(op["loginuid"], r.user.uid(), "{op}");
+    assert_eq!(op["login_user"], r.user.name(), "{op}");
+    assert!(op["audit_session"].is_u64(), "{op}");
+    assert_eq!(op["actor"], r.user.name(), "{op}");
+    assert_eq!(op["actor_source"], "unix-user", "{op}");
+    assert_eq!(op["operator_session"], id.as_str(), "{op}");
+    assert!(
+        op["tty"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("/dev/pts/")),
+        "{op}"
+    );
+}

@@ -171,6 +171,18 @@ fn one_transfer(
     found.remove(0)
 }
 
+/// Asserts that the channel moved between `min` and `max` bytes to the client by splice(2)
+/// (payload only, never more than it sent in all).
+fn assert_spliced(channel: &Path, what: &str, min: u64, max: u64) {
+    let end = only_event(channel, "channel.end");
+    let spliced = end["spliced_bytes_out"].as_u64().unwrap_or(0);
+    let out = end["bytes_out"].as_u64().unwrap_or(0);
+    assert!(
+        (min..=max.min(out)).contains(&spliced),
+        "{what}: {spliced} bytes spliced, expected {min}..={max}: {end:?}"
+    );
+}
+
 fn is_op(t: &Map<String, Value>, op: &str, path: &str) -> bool {
     t["op"] == op && t.get("path").and_then(Value::as_str) == Some(path)
 }
@@ -403,6 +415,9 @@ fn scp_both_protocols_both_ways(rig: &mut Rig) {
     assert_eq!(file["size"], data.len() as u64, "{file:?}");
     assert_eq!(file["bytes_read"], data.len() as u64, "{file:?}");
     assert_eq!(file["status"], "ok", "{file:?}");
+    // The file's data went to the client by splice(2), the control lines through the decoder.
+    let len = data.len() as u64;
+    assert_spliced(&channel, "scp -O download", len - 4096, len);
 }
 
 /// `scp -r`: a tree up over SFTP (mkdir + one open per file) and back with `scp -O -r`
@@ -462,6 +477,9 @@ fn scp_recursive(rig: &mut Rig) {
         assert_eq!(file["bytes_read"], len as u64, "{file:?}");
         assert_eq!(file["status"], "ok", "{file:?}");
     }
+    // The larger file's data is spliced; the smaller one (under a page) is read.
+    let payload = (top.len() + inner.len()) as u64;
+    assert_spliced(&channel, what, inner.len() as u64 - 4096, payload);
 }
 
 /// `rsync -a` each way: the summary names the direction, the server-side path and the result.
@@ -512,8 +530,8 @@ fn rsync_both_ways(rig: &mut Rig) {
     );
 }
 
-/// 100 MiB up over SFTP and back with `scp -O` and over SFTP: intact each way, and each
-/// channel's record stays a few KiB.
+/// 100 MiB up over SFTP and back with `scp -O` and over SFTP: intact each way, each
+/// channel's record stays a few KiB, and the downloads' payload goes by splice(2).
 fn big_transfer_keeps_the_record_small(rig: &mut Rig) {
     let local = rig.local("big.bin");
     let mut random = fs::File::open("/dev/urandom").unwrap().take(BIG_LEN);
@@ -550,6 +568,12 @@ fn big_transfer_keeps_the_record_small(rig: &mut Rig) {
     assert_eq!(sha256_of(&rig.local("big-back.bin")), sum);
     let down = one_transfer(&channel, "100 MiB download", |t| t["op"] == "file");
     assert_eq!(down["bytes_read"], BIG_LEN, "{down:?}");
+    assert_spliced(
+        &channel,
+        "100 MiB scp -O download",
+        BIG_LEN - 2 * 1024 * 1024,
+        BIG_LEN,
+    );
     let size = fs::metadata(&channel).unwrap().len();
     assert!(
         size < RECORD_BOUND,

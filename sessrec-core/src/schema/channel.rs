@@ -98,8 +98,10 @@ event_type! {
         duration_us: u64,
         /// Output not recorded past the byte cap.
         truncated_output_bytes: u64,
-        /// `sessrec kill --message`.
+        /// `sessrec kill --message`, as given (control characters included, JSON-escaped).
         admin_message: String,
+        /// Who ended the channel with `sessrec kill`.
+        ended_by: super::Operator,
         recorder_max_rss_kib: u64,
         recorder_cpu_us: u64,
         /// Transfer payload moved by splice(2).

@@ -18,6 +18,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+mod access;
+mod audit;
 mod channel;
 mod define;
 mod diagnostics;
@@ -33,13 +35,15 @@ pub use define::field_name;
 pub(crate) use define::{event_type, present_or_null};
 pub use event::{known_types, Event, Line, UnknownEvent};
 
+pub use access::{Access, KillRequest, Operator};
+pub use audit::{audit_gap, connect, exec, AuditGap, Connect, Exec};
 pub use channel::{channel_start, command_part, ChannelEnd, ChannelStart, CommandPart};
 pub use diagnostics::{user_notice, Error, Notice, Truncated, UserNotice};
 pub use header::{key as header_key, Header, HEADER_KEYS, TYPE_KEY};
 pub use io::{io_fields, Frame, InputMasked, Io, MaskingSuspended, Resize};
 pub use session::{AuthMethod, Certificate, ConnectionHint, Login, Logout, LogoutChannel};
 pub use sudo::{sudo_end, sudo_start, SudoEnd, SudoStart, Suspend};
-pub use transfer::Transfer;
+pub use transfer::{transfer_field, Transfer};
 pub use view::{FrameView, HeadView, IoView};
 
 /// Version of the line schema, the `v` of every line. The types below are version 1; a line

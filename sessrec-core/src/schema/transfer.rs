@@ -10,7 +10,7 @@ event_type! {
     ///
     /// The `home-directory` request's user name and a malformed request's type are not here:
     /// their names (`user`, `type`) are header keys, which the writer keeps for the header.
-    pub struct Transfer = "transfer" {
+    pub struct Transfer = "transfer", names in transfer_field {
         /// `sftp`, `scp` or `rsync`.
         protocol: String,
         /// The operation (`open`, `list`, `remove`, ..., `decode_stopped`, `summary`).
@@ -43,6 +43,10 @@ event_type! {
         untracked_ops: u64,
         bytes_written_unconfirmed: u64,
         extension: String,
+        /// sftp `unknown_request`/`malformed_request`: the request's packet type.
+        request_type: u32,
+        /// sftp `home-directory`: the user name asked for.
+        requested_user: String,
         offset: u64,
         length: u64,
         target_offset: u64,

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use crate::id::SessionId;
 use crate::identity::{ActorSource, Identity};
 use crate::record::{FileContext, Stream};
+use crate::schema::{channel_start, header_key, ChannelEnd, ChannelStart, Logout, LogoutChannel};
 use crate::tree::SessionDir;
 use crate::writer::{RecordWriter, WriterOptions};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// A session id whose timestamp is `unix_millis` (random otherwise).
 pub fn id_at(unix_millis: u64) -> io::Result<SessionId> {
@@ -80,7 +81,7 @@ impl SynthSession {
         ident.auth_methods = vec!["publickey".into()];
         ident.key_type = Some("ssh-ed25519".into());
         ident.key_fingerprint = Some("SHA256:synthetic".into());
-        w.event("login", ident.to_fields())?;
+        w.write(&ident.to_login())?;
         w.flush()?;
         Ok(SynthSession {
             id,
@@ -112,16 +113,21 @@ impl SynthSession {
             actor: self.actor.clone(),
         };
         let mut w = RecordWriter::new(file, ctx, WriterOptions::default())?;
-        let mut start = fields(
-            json!({"kind": kind, "mode": mode, "cols": 80, "rows": 24, "term": "xterm-256color", "pid": 0, "mono_us": 0}),
-        );
-        if mode == "pty" {
-            start.insert("pty".into(), "/dev/pts/9".into());
-        }
+        let start = ChannelStart {
+            kind: Some(kind.into()),
+            mode: Some(mode.into()),
+            cols: Some(80),
+            rows: Some(24),
+            term: Some("xterm-256color".into()),
+            pid: Some(0),
+            mono_us: Some(0),
+            pty: (mode == "pty").then(|| "/dev/pts/9".into()),
+            ..ChannelStart::default()
+        };
         // As the recorder writes it: the command whole, however long.
         match command {
-            Some(c) => w.event_with_long_field("channel.start", start, "command", c.as_bytes())?,
-            None => w.event("channel.start", start)?,
+            Some(c) => w.write_with_long_field(&start, channel_start::command, c.as_bytes())?,
+            None => w.write(&start)?,
         }
         Ok(SynthChannel { name, writer: w })
     }
@@ -129,10 +135,11 @@ impl SynthSession {
     /// Records a finished channel for the logout line.
     pub fn finished(&mut self, ch: SynthChannel, exit_code: i32) -> io::Result<()> {
         let mut w = ch.writer;
-        w.event(
-            "channel.end",
-            fields(json!({"reason": "exit", "exit_code": exit_code})),
-        )?;
+        w.write(&ChannelEnd {
+            reason: Some("exit".into()),
+            exit_code: Some(Some(exit_code)),
+            ..ChannelEnd::default()
+        })?;
         let anchor = w.close()?;
         self.channels
             .push((ch.name, anchor.seq, anchor.digest, false));
@@ -141,18 +148,24 @@ impl SynthSession {
 
     /// Writes the `logout` line listing every channel's last seq and digest.
     pub fn logout(mut self) -> io::Result<PathBuf> {
-        let channels: Vec<Value> = self
+        let channels = self
             .channels
             .iter()
-            .map(|(file, seq, digest, open)| json!({"file": file, "last_seq": seq, "digest": digest, "open": open}))
+            .map(|(file, seq, digest, open)| LogoutChannel {
+                file: Some(file.clone()),
+                last_seq: Some(*seq),
+                digest: Some(digest.clone()),
+                open: Some(*open),
+                ..LogoutChannel::default()
+            })
             .collect();
         if let Some(mut w) = self.session.take() {
-            w.event(
-                "logout",
-                fields(
-                    json!({"duration_us": 1_000_000u64, "unclaimed": false, "channels": channels}),
-                ),
-            )?;
+            w.write(&Logout {
+                duration_us: Some(1_000_000),
+                unclaimed: Some(false),
+                channels: Some(channels),
+                ..Logout::default()
+            })?;
             w.close()?;
         }
         Ok(self.dir.clone())
@@ -260,8 +273,8 @@ pub fn shift_times(session_dir: &Path, delta_us: i64) -> io::Result<()> {
             let p = match prev {
                 Some(p) => p,
                 None => genesis(
-                    v["host"].as_str().unwrap_or(""),
-                    v["session"].as_str().unwrap_or(""),
+                    v[header_key::HOST].as_str().unwrap_or(""),
+                    v[header_key::SESSION].as_str().unwrap_or(""),
                     &name,
                 ),
             };

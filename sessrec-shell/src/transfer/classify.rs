@@ -42,6 +42,25 @@ impl TransferKind {
 pub struct TransferCommand {
     pub kind: TransferKind,
     pub argv: Vec<String>,
+    /// The operands, as the check of the argv read them (never parsed again).
+    pub operands: Operands,
+}
+
+/// What a transfer argv names besides its protocol and direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operands {
+    Sftp,
+    /// `scp -t|-f [-r] PATH`.
+    Scp {
+        path: String,
+        recursive: bool,
+    },
+    /// `rsync --server [--sender] OPTIONS . PATH...`: the options (without `--server` and
+    /// `--sender`) and the server-side paths.
+    Rsync {
+        options: Vec<String>,
+        paths: Vec<String>,
+    },
 }
 
 /// `command` is the string after `-c` (or `SSH_ORIGINAL_COMMAND` in ForceCommand mode);
@@ -67,38 +86,49 @@ pub fn classify(command: &str, has_tty: bool, cfg: &TransferConfig) -> Option<Tr
             return None;
         }
         check_sftp_server_args(&words[1..])?;
-        return Some(command_of(TransferKind::Sftp, exe, &words[1..]));
+        return Some(command_of(
+            TransferKind::Sftp,
+            exe,
+            &words[1..],
+            Operands::Sftp,
+        ));
     }
     if program == "scp" || program == SCP_PATH {
         if !cfg.allow_scp {
             return None;
         }
-        let direction = check_scp_args(&words[1..], &cfg.scp_flags)?;
+        let (direction, operands) = check_scp_args(&words[1..], &cfg.scp_flags)?;
         return Some(command_of(
             TransferKind::Scp { direction },
             SCP_PATH,
             &words[1..],
+            operands,
         ));
     }
     if program == "rsync" || program == RSYNC_PATH {
         if !cfg.allow_rsync {
             return None;
         }
-        let direction = check_rsync_args(&words[1..], &cfg.rsync_denied_options)?;
+        let (direction, operands) = check_rsync_args(&words[1..], &cfg.rsync_denied_options)?;
         return Some(command_of(
             TransferKind::Rsync { direction },
             RSYNC_PATH,
             &words[1..],
+            operands,
         ));
     }
     None
 }
 
-fn command_of(kind: TransferKind, exe: &str, args: &[&str]) -> TransferCommand {
+fn command_of(kind: TransferKind, exe: &str, args: &[&str], operands: Operands) -> TransferCommand {
     let mut argv = Vec::with_capacity(args.len() + 1);
     argv.push(exe.to_owned());
     argv.extend(args.iter().map(|s| (*s).to_owned()));
-    TransferCommand { kind, argv }
+    TransferCommand {
+        kind,
+        argv,
+        operands,
+    }
 }
 
 /// Splits on spaces and tabs, or `None` if any word holds a byte a shell could treat
@@ -188,7 +218,7 @@ fn sftp_option_value_ok(flag: char, value: &str) -> bool {
 
 /// `scp -t|-f` with only the configured flags (default `-r -p -d -v`), an optional `--`,
 /// and exactly one path. `-t` (sink) receives an upload; `-f` (source) serves a download.
-fn check_scp_args(args: &[&str], allowed_flags: &[String]) -> Option<Direction> {
+fn check_scp_args(args: &[&str], allowed_flags: &[String]) -> Option<(Direction, Operands)> {
     let allowed: Vec<char> = allowed_flags
         .iter()
         .filter_map(|f| {
@@ -199,6 +229,7 @@ fn check_scp_args(args: &[&str], allowed_flags: &[String]) -> Option<Direction> 
         })
         .collect();
     let mut direction = None;
+    let mut recursive = false;
     let mut i = 0;
     while i < args.len() {
         let word = args[i];
@@ -216,7 +247,10 @@ fn check_scp_args(args: &[&str], allowed_flags: &[String]) -> Option<Direction> 
             let this = match flag {
                 't' => Some(Direction::Upload),
                 'f' => Some(Direction::Download),
-                c if allowed.contains(&c) => None,
+                c if allowed.contains(&c) => {
+                    recursive |= c == 'r';
+                    None
+                }
                 _ => return None,
             };
             if this.is_some() {
@@ -230,7 +264,11 @@ fn check_scp_args(args: &[&str], allowed_flags: &[String]) -> Option<Direction> 
     }
     match &args[i..] {
         [path] if !path.is_empty() && (i > 0 && args[i - 1] == "--" || !path.starts_with('-')) => {
-            direction
+            let operands = Operands::Scp {
+                path: (*path).to_owned(),
+                recursive,
+            };
+            Some((direction?, operands))
         }
         _ => None,
     }
@@ -355,7 +393,7 @@ const RSYNC_LOG_FORMATS: &[&str] = &["%i", "%i%I", "%o", "X"];
 /// `rsync --server [--sender] OPTIONS . PATH...`. `--sender` means the server sends: a
 /// download. Only the allow-listed options pass (see [`RSYNC_LONG_OPTIONS`]); `denied`
 /// (`[transfer] rsync_denied_options`) removes more of them: `--name` or a letter `-x`.
-fn check_rsync_args(args: &[&str], denied: &[String]) -> Option<Direction> {
+fn check_rsync_args(args: &[&str], denied: &[String]) -> Option<(Direction, Operands)> {
     let (first, rest) = args.split_first()?;
     if *first != "--server" {
         return None;
@@ -418,7 +456,12 @@ fn check_rsync_args(args: &[&str], denied: &[String]) -> Option<Direction> {
     if direction == Direction::Upload && paths.len() != 1 {
         return None;
     }
-    Some(direction)
+    let owned = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect();
+    let operands = Operands::Rsync {
+        options: owned(&rest[..i - 1]),
+        paths: owned(paths),
+    };
+    Some((direction, operands))
 }
 
 fn rsync_value_ok(kind: RsyncValue, value: &str) -> bool {

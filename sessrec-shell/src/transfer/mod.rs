@@ -17,7 +17,7 @@
 //!    (CLOCK_MONOTONIC since `channel.start`). Stderr is not protocol data: record it as usual.
 //!    These calls never block, never fail and never hold data back.
 //! 3. **Record**: after each relayed chunk (or at each flush), `drain_events()`, and write each
-//!    event with `writer.event("transfer", ev.to_fields())`.
+//!    as its typed line (a `TransferEvent` is a `schema::Transfer`: `writer.write(&*ev)`).
 //! 4. **End**: at channel end, `finish(now_us, exit_status)` returns the last events, including
 //!    a `summary`; write them before `channel.end`. `exit_status` is the command's exit code
 //!    (or 128 + signal), `None` if unknown.
@@ -41,12 +41,12 @@ mod fuzz;
 #[cfg(test)]
 mod live_tests;
 
-pub use classify::{classify, TransferCommand, TransferKind};
+pub use classify::{classify, Operands, TransferCommand, TransferKind};
 pub use environment::transfer_environment;
 #[cfg(test)]
 use event::Direction;
-use event::Protocol;
 pub use event::TransferEvent;
+use event::{Protocol, WireField};
 #[cfg(test)]
 use sessrec_core::config::TransferConfig;
 
@@ -76,17 +76,15 @@ pub struct TransferMonitor {
 
 impl TransferMonitor {
     pub fn new(cmd: &TransferCommand) -> Self {
-        let decoder = match cmd.kind {
-            TransferKind::Sftp => Decoder::Sftp(Box::default()),
-            TransferKind::Scp { direction } => {
-                let (path, recursive) = scp_path_and_recursion(&cmd.argv);
-                Decoder::Scp(Box::new(ScpDecoder::new(
-                    direction,
-                    path.as_bytes(),
-                    recursive,
-                )))
+        let decoder = match (cmd.kind, &cmd.operands) {
+            (TransferKind::Scp { direction }, Operands::Scp { path, recursive }) => Decoder::Scp(
+                Box::new(ScpDecoder::new(direction, path.as_bytes(), *recursive)),
+            ),
+            (TransferKind::Rsync { .. }, Operands::Rsync { options, paths }) => {
+                Decoder::Rsync(RsyncCommand::new(options.clone(), paths.clone()))
             }
-            TransferKind::Rsync { .. } => Decoder::Rsync(RsyncCommand::new(&cmd.argv)),
+            // `classify` gives sftp operands with the sftp kind only.
+            _ => Decoder::Sftp(Box::default()),
         };
         TransferMonitor {
             kind: cmd.kind,
@@ -122,11 +120,12 @@ impl TransferMonitor {
     }
 
     /// Server→client bytes coming next that need only be counted: a DATA payload for SFTP,
-    /// everything for rsync (only its byte counts are recorded).
+    /// a downloaded file's data for scp, everything for rsync (only its byte counts are
+    /// recorded).
     pub fn server_to_client_skippable(&self) -> usize {
         match &self.decoder {
             Decoder::Sftp(d) => d.server_to_client_skippable(),
-            Decoder::Scp(_) => 0,
+            Decoder::Scp(d) => d.server_to_client_skippable(),
             Decoder::Rsync(_) => usize::MAX,
         }
     }
@@ -135,8 +134,10 @@ impl TransferMonitor {
     pub fn server_to_client_skipped(&mut self, now_us: u64, n: usize) {
         self.first_us.get_or_insert(now_us);
         self.bytes_to_client += n as u64;
-        if let Decoder::Sftp(d) = &mut self.decoder {
-            d.server_to_client_skipped(now_us, n);
+        match &mut self.decoder {
+            Decoder::Sftp(d) => d.server_to_client_skipped(now_us, n),
+            Decoder::Scp(d) => d.server_to_client_skipped(now_us, n),
+            Decoder::Rsync(_) => {}
         }
     }
 
@@ -177,38 +178,33 @@ impl TransferMonitor {
         };
         let mut summary = TransferEvent::new(protocol, "summary");
         summary.set_wire(
-            "command",
+            WireField::Command,
             &event::WireText::new(self.command.as_bytes(), MAX_COMMAND_BYTES),
         );
         match self.kind {
             TransferKind::Scp { direction } | TransferKind::Rsync { direction } => {
-                summary.set("direction", direction.as_str());
+                summary.direction = Some(direction.as_str().to_owned());
             }
             TransferKind::Sftp => {}
         }
         if let Decoder::Rsync(r) = &self.decoder {
             r.describe(&mut summary);
         }
-        summary
-            .set("bytes_from_client", self.bytes_from_client)
-            .set("bytes_to_client", self.bytes_to_client);
-        match exit_status {
-            Some(code) => {
-                summary
-                    .set("exit_status", code)
-                    .set("status", if code == 0 { "ok" } else { "failed" });
-            }
-            None => {
-                summary.set("status", "unknown");
-            }
-        }
+        summary.bytes_from_client = Some(self.bytes_from_client);
+        summary.bytes_to_client = Some(self.bytes_to_client);
+        summary.exit_status = exit_status;
+        let status = match exit_status {
+            Some(0) => "ok",
+            Some(_) => "failed",
+            None => "unknown",
+        };
+        summary.status = Some(status.to_owned());
         if protocol != Protocol::Rsync {
-            summary.set("decoded", decoded);
+            summary.decoded = Some(decoded);
         }
         let started = self.first_us.unwrap_or(now_us);
-        summary
-            .set("started_us", started)
-            .set("duration_us", now_us.saturating_sub(started));
+        summary.started_us = Some(started);
+        summary.duration_us = Some(now_us.saturating_sub(started));
         events.push(summary);
         events
     }
@@ -225,22 +221,6 @@ impl TransferMonitor {
     }
 }
 
-/// The path operand of an accepted `scp -t|-f` argv, and whether `-r` was among its flags.
-fn scp_path_and_recursion(argv: &[String]) -> (String, bool) {
-    let mut recursive = false;
-    let mut args = argv.iter().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--" {
-            return (args.next().cloned().unwrap_or_default(), recursive);
-        }
-        match arg.strip_prefix('-') {
-            Some(flags) => recursive |= flags.contains('r'),
-            None => return (arg.clone(), recursive),
-        }
-    }
-    (String::new(), recursive)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,19 +231,13 @@ mod tests {
 
     #[test]
     fn scp_operand_and_recursion_come_from_the_argv() {
-        let argv = |s: &str| cmd(s).argv;
-        assert_eq!(
-            scp_path_and_recursion(&argv("scp -r -t /x")),
-            ("/x".into(), true)
-        );
-        assert_eq!(
-            scp_path_and_recursion(&argv("scp -prf /x")),
-            ("/x".into(), true)
-        );
-        assert_eq!(
-            scp_path_and_recursion(&argv("scp -v -t -- -r")),
-            ("-r".into(), false)
-        );
+        let scp = |s: &str| match cmd(s).operands {
+            Operands::Scp { path, recursive } => (path, recursive),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(scp("scp -r -t /x"), ("/x".into(), true));
+        assert_eq!(scp("scp -prf /x"), ("/x".into(), true));
+        assert_eq!(scp("scp -v -t -- -r"), ("-r".into(), false));
     }
 
     #[test]

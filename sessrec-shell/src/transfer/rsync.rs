@@ -1,8 +1,6 @@
 //! rsync channels: the protocol is not decoded; the command line says what and which way.
 #![forbid(unsafe_code)]
 
-use serde_json::Value;
-
 use super::event::TransferEvent;
 
 /// What an accepted `rsync --server` argv tells about the transfer.
@@ -12,40 +10,23 @@ pub struct RsyncCommand {
 }
 
 impl RsyncCommand {
-    /// `argv` as accepted by `classify`: `rsync --server [--sender] OPTIONS . PATH...`.
-    pub fn new(argv: &[String]) -> Self {
-        let args: Vec<&String> = argv
-            .iter()
-            .skip(1)
-            .filter(|a| *a != "--server" && *a != "--sender")
-            .collect();
-        let dot = args.iter().position(|a| *a == ".").unwrap_or(args.len());
-        RsyncCommand {
-            options: args[..dot].iter().map(|s| (*s).clone()).collect(),
-            paths: args
-                .get(dot + 1..)
-                .unwrap_or_default()
-                .iter()
-                .map(|s| (*s).clone())
-                .collect(),
-        }
+    /// The operands `classify` read from an accepted `rsync --server` argv.
+    pub fn new(options: Vec<String>, paths: Vec<String>) -> Self {
+        RsyncCommand { options, paths }
     }
 
     /// Adds `paths` (the server-side operands) and `options` to the summary. Both are
     /// already bounded: `classify` accepts no word longer than a path may be.
     pub fn describe(&self, ev: &mut TransferEvent) {
-        let list = |items: &[String]| {
-            Value::Array(items.iter().map(|s| Value::from(s.as_str())).collect())
-        };
-        ev.set("paths", list(&self.paths));
-        ev.set("options", list(&self.options));
+        ev.paths = Some(self.paths.clone());
+        ev.options = Some(self.options.clone());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transfer::{classify, Direction, TransferConfig, TransferKind};
+    use crate::transfer::{classify, Direction, Operands, TransferConfig, TransferKind};
     use serde_json::json;
 
     #[test]
@@ -62,10 +43,13 @@ mod tests {
                 direction: Direction::Download
             }
         );
-        let r = RsyncCommand::new(&cmd.argv);
+        let Operands::Rsync { options, paths } = cmd.operands else {
+            panic!("rsync operands: {cmd:?}");
+        };
+        let r = RsyncCommand::new(options, paths);
         let mut ev = TransferEvent::new(crate::transfer::Protocol::Rsync, "summary");
         r.describe(&mut ev);
-        assert_eq!(ev.get("paths"), Some(&json!(["/srv/a", "/srv/b"])));
-        assert_eq!(ev.get("options"), Some(&json!(["-logDtprze.iLsfxCIvu"])));
+        assert_eq!(ev.get("paths"), Some(json!(["/srv/a", "/srv/b"])));
+        assert_eq!(ev.get("options"), Some(json!(["-logDtprze.iLsfxCIvu"])));
     }
 }

@@ -12,7 +12,7 @@
 //! waits, so in practice nothing is held.
 #![forbid(unsafe_code)]
 
-use super::event::{octal_mode, Direction, Protocol, TransferEvent, WireText};
+use super::event::{octal_mode, Direction, Protocol, TransferEvent, WireField, WireText};
 
 /// OpenSSH reads control lines and replies into 2048-byte buffers: at most 2047 bytes each.
 const MAX_LINE_BYTES: usize = 2047;
@@ -179,6 +179,51 @@ impl ScpDecoder {
         std::mem::take(&mut self.events)
     }
 
+    /// Server→client bytes coming next that are file data and need only be counted: in a
+    /// download the server is the source, and once the sink has accepted a `C` line the next
+    /// `size` bytes are that file's payload. Zero while source bytes are held.
+    pub fn server_to_client_skippable(&self) -> usize {
+        match self.state {
+            State::Payload { remaining }
+                if self.direction == Direction::Download && self.source_queue.is_empty() =>
+            {
+                usize::try_from(remaining).unwrap_or(usize::MAX)
+            }
+            _ => 0,
+        }
+    }
+
+    /// `n` (at most [`Self::server_to_client_skippable`]) payload bytes went by unseen.
+    pub fn server_to_client_skipped(&mut self, now_us: u64, n: usize) {
+        if self.server_to_client_skippable() < n {
+            // Not what the relay is allowed to do; counted, and decoding gives up honestly.
+            self.source_bytes += n as u64;
+            if self.state != State::Done {
+                self.give_up(now_us, "payload skipped past the end of a file");
+            }
+            return;
+        }
+        self.source_bytes += n as u64;
+        self.take_payload(n as u64);
+    }
+
+    /// Counts `n` (at most what remains) bytes of the current file's payload.
+    fn take_payload(&mut self, n: u64) {
+        let State::Payload { remaining } = self.state else {
+            return;
+        };
+        if let Some(f) = self.current.as_mut() {
+            f.transferred += n;
+        }
+        self.state = if remaining == n {
+            State::Trailing
+        } else {
+            State::Payload {
+                remaining: remaining - n,
+            }
+        };
+    }
+
     pub fn stopped(&self) -> bool {
         self.stopped
     }
@@ -260,14 +305,14 @@ impl ScpDecoder {
     fn give_up(&mut self, now_us: u64, reason: &str) {
         self.finish(now_us);
         let mut ev = TransferEvent::new(Protocol::Scp, "decode_stopped");
-        ev.set_text("reason", reason.as_bytes());
+        ev.set_text(WireField::Reason, reason.as_bytes());
         let (from_client, to_client) = match self.direction {
             Direction::Upload => (self.source_bytes, self.sink_bytes),
             Direction::Download => (self.sink_bytes, self.source_bytes),
         };
-        ev.set("bytes_from_client", from_client)
-            .set("bytes_to_client", to_client)
-            .set("at_us", now_us);
+        ev.bytes_from_client = Some(from_client);
+        ev.bytes_to_client = Some(to_client);
+        ev.at_us = Some(now_us);
         self.events.push(ev);
         self.stopped = true;
         self.source_queue = Vec::new();
@@ -301,16 +346,7 @@ impl ScpDecoder {
                 State::Payload { remaining } => {
                     let take = remaining.min((data.len() - used) as u64);
                     used += take as usize;
-                    if let Some(f) = self.current.as_mut() {
-                        f.transferred += take;
-                    }
-                    self.state = if remaining == take {
-                        State::Trailing
-                    } else {
-                        State::Payload {
-                            remaining: remaining - take,
-                        }
-                    };
+                    self.take_payload(take);
                 }
                 State::Trailing => {
                     let (n, reply) = self.source_reply.feed(&data[used..]);
@@ -528,29 +564,27 @@ impl ScpDecoder {
 
     fn base_event(&self, op: &'static str) -> TransferEvent {
         let mut ev = TransferEvent::new(Protocol::Scp, op);
-        ev.set_wire("path", &self.path)
-            .set("direction", self.direction.as_str());
+        ev.set_wire(WireField::Path, &self.path);
+        ev.direction = Some(self.direction.as_str().to_owned());
         ev
     }
 
     fn emit_file(&mut self, now_us: u64, file: FileEntry, status: &str, text: Option<&[u8]>) {
         let mut ev = self.base_event("file");
-        ev.set_path("name", &self.relative_name(&file.name));
-        ev.set("mode", octal_mode(file.mode)).set("size", file.size);
-        let bytes_key = match self.direction {
-            Direction::Upload => "bytes_written",
-            Direction::Download => "bytes_read",
-        };
-        ev.set(bytes_key, file.transferred);
-        if let Some(mtime) = file.mtime {
-            ev.set("mtime", mtime);
+        ev.set_path(WireField::Name, &self.relative_name(&file.name));
+        ev.mode = Some(octal_mode(file.mode));
+        ev.size = Some(file.size);
+        match self.direction {
+            Direction::Upload => ev.bytes_written = Some(file.transferred),
+            Direction::Download => ev.bytes_read = Some(file.transferred),
         }
-        ev.set("status", status);
+        ev.mtime = file.mtime;
+        ev.status = Some(status.to_owned());
         if let Some(text) = text {
-            ev.set_text("status_text", text);
+            ev.set_text(WireField::StatusText, text);
         }
-        ev.set("started_us", file.started_us)
-            .set("duration_us", now_us.saturating_sub(file.started_us));
+        ev.started_us = Some(file.started_us);
+        ev.duration_us = Some(now_us.saturating_sub(file.started_us));
         self.events.push(ev);
     }
 
@@ -563,19 +597,20 @@ impl ScpDecoder {
         text: Option<&[u8]>,
     ) {
         let mut ev = self.base_event("dir");
-        ev.set_path("name", &self.relative_name(name));
-        ev.set("mode", octal_mode(mode)).set("status", status);
+        ev.set_path(WireField::Name, &self.relative_name(name));
+        ev.mode = Some(octal_mode(mode));
+        ev.status = Some(status.to_owned());
         if let Some(text) = text {
-            ev.set_text("status_text", text);
+            ev.set_text(WireField::StatusText, text);
         }
-        ev.set("started_us", started_us);
+        ev.started_us = Some(started_us);
         self.events.push(ev);
     }
 
     fn emit_error(&mut self, status: &str, text: &[u8]) {
         let mut ev = self.base_event("error");
-        ev.set("status", status);
-        ev.set_text("status_text", text);
+        ev.status = Some(status.to_owned());
+        ev.set_text(WireField::StatusText, text);
         self.events.push(ev);
     }
 }
@@ -653,6 +688,88 @@ mod tests {
                 "mode":"0640","size":5,"bytes_written":5,"mtime":1700000000u64,"status":"ok",
                 "started_us":4,"duration_us":4})
             ]
+        );
+    }
+
+    /// A download of one 10,000-byte file, its payload fed (`skip` false) or skipped unseen
+    /// in two pieces as the relay splices it.
+    fn download(skip: bool) -> Vec<Value> {
+        let mut d = ScpDecoder::new(Direction::Download, b"/srv/out", false);
+        d.client_to_server(1, b"\0");
+        d.server_to_client(2, b"T1700000000 0 1700000001 0\n");
+        d.client_to_server(3, b"\0");
+        d.server_to_client(4, b"C0640 10000 a.bin\n");
+        assert_eq!(
+            d.server_to_client_skippable(),
+            0,
+            "before the sink takes the file"
+        );
+        d.client_to_server(5, b"\0");
+        if skip {
+            assert_eq!(d.server_to_client_skippable(), 10_000);
+            d.server_to_client_skipped(6, 6_000);
+            assert_eq!(d.server_to_client_skippable(), 4_000);
+            d.server_to_client_skipped(7, 4_000);
+        } else {
+            d.server_to_client(6, &[7; 6_000]);
+            d.server_to_client(7, &[7; 4_000]);
+        }
+        assert_eq!(d.server_to_client_skippable(), 0, "the status byte is read");
+        d.server_to_client(8, b"\0");
+        d.client_to_server(9, b"\0");
+        d.finish(10);
+        assert!(!d.stopped());
+        fields(&d.take_events())
+    }
+
+    #[test]
+    fn a_downloaded_payload_skipped_unseen_is_recorded_as_if_read() {
+        let read = download(false);
+        assert_eq!(
+            read,
+            vec![
+                json!({"protocol":"scp","op":"file","path":"/srv/out","direction":"download","name":"a.bin",
+                "mode":"0640","size":10000,"bytes_read":10000,"mtime":1700000000u64,"status":"ok",
+                "started_us":4,"duration_us":5})
+            ]
+        );
+        assert_eq!(download(true), read);
+    }
+
+    #[test]
+    fn only_a_download_s_accepted_payload_is_skippable() {
+        let mut up = ScpDecoder::new(Direction::Upload, b"/srv/in", false);
+        up.server_to_client(1, b"\0");
+        up.client_to_server(2, b"C0644 9000 a\n");
+        up.server_to_client(3, b"\0");
+        assert_eq!(
+            up.server_to_client_skippable(),
+            0,
+            "upload payload comes from the client"
+        );
+
+        let mut down = ScpDecoder::new(Direction::Download, b"/srv/out", false);
+        down.client_to_server(1, b"\0");
+        down.server_to_client(2, b"C0644 9000 a\n");
+        down.client_to_server(3, b"\x01scp: a: Permission denied\n");
+        assert_eq!(
+            down.server_to_client_skippable(),
+            0,
+            "a refused file has no payload"
+        );
+        down.server_to_client(4, b"C0644 9000 b\n");
+        down.client_to_server(5, b"\0");
+        assert_eq!(down.server_to_client_skippable(), 9000);
+        // More than the file holds: never done by the relay; counted, and decoding stops.
+        down.server_to_client_skipped(6, 9001);
+        assert!(down.stopped());
+        assert_eq!(down.server_to_client_skippable(), 0);
+        let ev = fields(&down.take_events());
+        assert_eq!(ev.last().unwrap()["op"], "decode_stopped", "{ev:?}");
+        assert_eq!(
+            ev.last().unwrap()["bytes_to_client"],
+            2 * 13 + 9001,
+            "{ev:?}"
         );
     }
 

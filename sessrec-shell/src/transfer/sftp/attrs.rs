@@ -39,15 +39,17 @@ pub(super) fn parse_attrs(r: &mut Reader<'_>) -> Option<Attrs> {
 
 pub(super) fn set_attrs(ev: &mut TransferEvent, a: &Attrs) {
     if let Some(mode) = a.permissions {
-        ev.set("mode", octal_mode(mode));
+        ev.mode = Some(octal_mode(mode));
     }
     if let Some(size) = a.size {
-        ev.set("size", size);
+        ev.size = Some(size);
     }
     if let Some((uid, gid)) = a.uid_gid {
-        ev.set("uid", uid).set("gid", gid);
+        ev.uid = Some(uid);
+        ev.gid = Some(gid);
     }
     if let Some((atime, mtime)) = a.times {
-        ev.set("atime", atime).set("mtime", mtime);
+        ev.atime = Some(atime.into());
+        ev.mtime = Some(mtime.into());
     }
 }

@@ -4,7 +4,9 @@
 
 use super::codes::{open_flags_text, status_name, FXF_READ, FXF_WRITE};
 use super::events::set_status;
-use crate::transfer::event::{self, octal_mode, Direction, Protocol, TransferEvent, WireText};
+use crate::transfer::event::{
+    self, octal_mode, Direction, Protocol, TransferEvent, WireField, WireText,
+};
 use crate::transfer::wire::Reader;
 
 /// Handles are at most 256 bytes (draft-ietf-secsh-filexfer-02 §6.2).
@@ -51,41 +53,41 @@ impl OpenFile {
     /// The event for this file once it is closed (or abandoned, with `close` = None).
     pub(super) fn into_event(self, now_us: u64, close: Option<(u32, &[u8])>) -> TransferEvent {
         let mut ev = TransferEvent::new(Protocol::Sftp, if self.is_dir { "list" } else { "open" });
-        ev.set_wire("path", &self.path);
+        ev.set_wire(WireField::Path, &self.path);
         if self.is_dir {
-            ev.set("entries", self.entries);
+            ev.entries = Some(self.entries);
         } else {
-            match self.direction() {
-                Some(d) => ev.set("direction", d.as_str()),
-                None if self.reads > 0 => ev.set("direction", "both"),
-                None => ev.set("direction", "none"),
+            let direction = match self.direction() {
+                Some(d) => d.as_str(),
+                None if self.reads > 0 => "both",
+                None => "none",
             };
-            ev.set("open_flags", open_flags_text(self.pflags));
-            if let Some(mode) = self.mode {
-                ev.set("mode", octal_mode(mode));
-            }
-            ev.set("bytes_read", self.bytes_read)
-                .set("bytes_written", self.bytes_written);
+            ev.direction = Some(direction.to_owned());
+            ev.open_flags = Some(open_flags_text(self.pflags));
+            ev.mode = self.mode.map(octal_mode);
+            ev.bytes_read = Some(self.bytes_read);
+            ev.bytes_written = Some(self.bytes_written);
         }
         match close {
             Some((code, text)) => set_status(&mut ev, code, text),
             None => {
-                ev.set("status", "incomplete").set("closed", false);
+                ev.status = Some("incomplete".to_owned());
+                ev.closed = Some(false);
             }
         }
         if self.untracked > 0 {
-            ev.set("untracked_ops", self.untracked);
-            ev.set("bytes_written_unconfirmed", self.bytes_unconfirmed);
+            ev.untracked_ops = Some(self.untracked);
+            ev.bytes_written_unconfirmed = Some(self.bytes_unconfirmed);
         }
         if self.errors > 0 {
-            ev.set("io_errors", self.errors);
+            ev.io_errors = Some(self.errors);
             if let Some((code, text)) = &self.first_error {
-                ev.set("io_error_status", status_name(*code));
-                ev.set_wire("io_error_text", text);
+                ev.io_error_status = Some(status_name(*code));
+                ev.set_wire(WireField::IoErrorText, text);
             }
         }
-        ev.set("started_us", self.started_us)
-            .set("duration_us", now_us.saturating_sub(self.started_us));
+        ev.started_us = Some(self.started_us);
+        ev.duration_us = Some(now_us.saturating_sub(self.started_us));
         ev
     }
 

@@ -15,7 +15,7 @@ mod handles;
 
 use std::collections::{HashMap, VecDeque};
 
-use super::event::{Protocol, TransferEvent, WireText};
+use super::event::{Protocol, TransferEvent, WireField, WireText};
 use super::wire::Reader;
 use attrs::{parse_attrs, set_attrs};
 use codes::{packet, FX_EOF, FX_OK};
@@ -181,7 +181,8 @@ impl SftpDecoder {
         }
         if self.stats > 0 {
             let mut ev = TransferEvent::new(Protocol::Sftp, "stat_summary");
-            ev.set("count", self.stats).set("failed", self.stats_failed);
+            ev.count = Some(self.stats);
+            ev.failed = Some(self.stats_failed);
             self.events.push(ev);
             self.stats = 0;
         }
@@ -201,10 +202,10 @@ impl SftpDecoder {
     fn stop(&mut self, now_us: u64, reason: &str) {
         self.flush_unfinished(now_us);
         let mut ev = TransferEvent::new(Protocol::Sftp, "decode_stopped");
-        ev.set_text("reason", reason.as_bytes());
-        ev.set("bytes_from_client", self.client_bytes)
-            .set("bytes_to_client", self.server_bytes);
-        ev.set("at_us", now_us);
+        ev.set_text(WireField::Reason, reason.as_bytes());
+        ev.bytes_from_client = Some(self.client_bytes);
+        ev.bytes_to_client = Some(self.server_bytes);
+        ev.at_us = Some(now_us);
         self.events.push(ev);
         self.stopped = true;
         self.pending = HashMap::new();
@@ -230,8 +231,8 @@ impl SftpDecoder {
         ops.sort_by_key(|(id, p)| (p.started_us, *id));
         for (_, p) in ops {
             if let Expect::Op { mut event, .. } = p.expect {
-                event.set("status", "no_reply");
-                event.set("started_us", p.started_us);
+                event.status = Some("no_reply".to_owned());
+                event.started_us = Some(p.started_us);
                 self.events.push(event);
             }
         }
@@ -267,7 +268,8 @@ impl SftpDecoder {
     fn record_untracked(&mut self, now_us: u64, expect: Expect) {
         self.untracked_replies += 1;
         let untracked = |mut ev: TransferEvent| {
-            ev.set("status", "untracked").set("started_us", now_us);
+            ev.status = Some("untracked".to_owned());
+            ev.started_us = Some(now_us);
             ev
         };
         match expect {
@@ -277,14 +279,15 @@ impl SftpDecoder {
             }
             Expect::OpenDir { path } => {
                 let mut ev = TransferEvent::new(Protocol::Sftp, "list");
-                ev.set_wire("path", &path);
+                ev.set_wire(WireField::Path, &path);
                 self.events.push(untracked(ev));
             }
             Expect::Close { handle } => {
                 if let Some(file) = self.handles.remove(&handle) {
                     self.tracked_bytes -= file.cost();
                     let mut ev = file.into_event(now_us, None);
-                    ev.set("status", "untracked").unset("closed");
+                    ev.status = Some("untracked".to_owned());
+                    ev.closed = None;
                     self.events.push(ev);
                 }
             }
@@ -312,9 +315,11 @@ impl SftpDecoder {
     fn op_on_handle(&self, op: &'static str, handle: &[u8]) -> TransferEvent {
         let mut ev = TransferEvent::new(Protocol::Sftp, op);
         match self.handle_path(handle) {
-            Some(path) => ev.set_wire("path", path),
-            None => ev.set("path_unknown", true),
-        };
+            Some(path) => {
+                ev.set_wire(WireField::Path, path);
+            }
+            None => ev.path_unknown = Some(true),
+        }
         ev
     }
 
@@ -334,7 +339,7 @@ impl SftpDecoder {
             Some(None) => return Ok(()),
             None => {
                 let mut ev = TransferEvent::new(Protocol::Sftp, "malformed_request");
-                ev.set("type", kind);
+                ev.set_request_type(kind);
                 Expect::Op {
                     event: ev,
                     resolves: false,
@@ -356,7 +361,7 @@ impl SftpDecoder {
     ) -> Option<Option<Expect>> {
         let path_op = |op: &'static str, path: &[u8]| {
             let mut ev = TransferEvent::new(Protocol::Sftp, op);
-            ev.set_path("path", path);
+            ev.set_path(WireField::Path, path);
             ev
         };
         let expect = match kind {
@@ -443,7 +448,7 @@ impl SftpDecoder {
             },
             packet::RENAME => {
                 let mut ev = path_op("rename", r.string()?);
-                ev.set_path("target", r.string()?);
+                ev.set_path(WireField::Target, r.string()?);
                 Expect::Op {
                     event: ev,
                     resolves: false,
@@ -453,7 +458,7 @@ impl SftpDecoder {
                 // OpenSSH sends the link's contents first and the new link's path second.
                 let target = r.string()?;
                 let mut ev = path_op("symlink", r.string()?);
-                ev.set_path("target", target);
+                ev.set_path(WireField::Target, target);
                 Expect::Op {
                     event: ev,
                     resolves: false,
@@ -463,7 +468,8 @@ impl SftpDecoder {
             other => {
                 // sftp-server logs an unknown request and sends no reply: nothing to wait for.
                 let mut ev = TransferEvent::new(Protocol::Sftp, "unknown_request");
-                ev.set("type", other).set("started_us", now_us);
+                ev.set_request_type(other);
+                ev.started_us = Some(now_us);
                 self.events.push(ev);
                 return Some(None);
             }
@@ -475,13 +481,13 @@ impl SftpDecoder {
         let name = r.string()?;
         let two_paths = |op: &'static str, r: &mut Reader<'_>| -> Option<TransferEvent> {
             let mut ev = TransferEvent::new(Protocol::Sftp, op);
-            ev.set_path("path", r.string()?);
-            ev.set_path("target", r.string()?);
+            ev.set_path(WireField::Path, r.string()?);
+            ev.set_path(WireField::Target, r.string()?);
             Some(ev)
         };
         let one_path = |op: &'static str, r: &mut Reader<'_>| -> Option<TransferEvent> {
             let mut ev = TransferEvent::new(Protocol::Sftp, op);
-            ev.set_path("path", r.string()?);
+            ev.set_path(WireField::Path, r.string()?);
             Some(ev)
         };
         let mut resolves = false;
@@ -491,7 +497,7 @@ impl SftpDecoder {
                 // oldpath (the existing file), newpath (the link made): path = the new link.
                 let existing = r.string()?;
                 let mut ev = one_path("hardlink", r)?;
-                ev.set_path("target", existing);
+                ev.set_path(WireField::Target, existing);
                 ev
             }
             b"statvfs@openssh.com" => one_path("statvfs", r)?,
@@ -509,7 +515,7 @@ impl SftpDecoder {
             b"home-directory" => {
                 resolves = true;
                 let mut ev = TransferEvent::new(Protocol::Sftp, "home-directory");
-                ev.set_path("user", r.string()?);
+                ev.set_path(WireField::RequestedUser, r.string()?);
                 ev
             }
             b"limits@openssh.com" => TransferEvent::new(Protocol::Sftp, "limits"),
@@ -524,17 +530,19 @@ impl SftpDecoder {
                 let dest_offset = r.u64()?;
                 let mut ev = self.op_on_handle("copy", &source);
                 match self.handle_path(&dest) {
-                    Some(path) => ev.set_wire("target", path),
-                    None => ev.set("target_unknown", true),
-                };
-                ev.set("offset", offset)
-                    .set("length", length)
-                    .set("target_offset", dest_offset);
+                    Some(path) => {
+                        ev.set_wire(WireField::Target, path);
+                    }
+                    None => ev.target_unknown = Some(true),
+                }
+                ev.offset = Some(offset);
+                ev.length = Some(length);
+                ev.target_offset = Some(dest_offset);
                 ev
             }
             _ => TransferEvent::new(Protocol::Sftp, "extended"),
         };
-        ev.set_text("extension", name);
+        ev.set_text(WireField::Extension, name);
         Some(Expect::Op {
             event: ev,
             resolves,
@@ -620,7 +628,7 @@ impl SftpDecoder {
             ) => {
                 let count = r.u32().ok_or_else(bad)?;
                 if count > 0 {
-                    event.set_path("target", r.string().ok_or_else(bad)?);
+                    event.set_path(WireField::Target, r.string().ok_or_else(bad)?);
                 }
                 self.complete(now_us, started_us, event, FX_OK, b"");
             }
@@ -680,9 +688,8 @@ impl SftpDecoder {
         text: &[u8],
     ) {
         set_status(&mut event, code, text);
-        event
-            .set("started_us", started_us)
-            .set("duration_us", now_us.saturating_sub(started_us));
+        event.started_us = Some(started_us);
+        event.duration_us = Some(now_us.saturating_sub(started_us));
         self.events.push(event);
     }
 
@@ -694,7 +701,7 @@ impl SftpDecoder {
             }
             Expect::OpenDir { path } => {
                 let mut ev = TransferEvent::new(Protocol::Sftp, "list");
-                ev.set_wire("path", &path);
+                ev.set_wire(WireField::Path, &path);
                 self.complete(now_us, started_us, ev, code, text);
             }
             Expect::Close { handle } => {

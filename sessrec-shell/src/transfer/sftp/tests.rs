@@ -297,7 +297,7 @@ fn unparsable_requests_are_recorded_and_answered_like_any_other() {
         d.server_to_client(2, &status(i as u32 + 1, 3, b"Permission denied"));
     }
     let ev = json_events(&mut d);
-    let types: Vec<&Value> = ev.iter().map(|e| &e["type"]).collect();
+    let types: Vec<&Value> = ev.iter().map(|e| &e["request_type"]).collect();
     assert_eq!(types, [&json!(3), &json!(6), &json!(5)]);
     assert!(ev
         .iter()
@@ -424,7 +424,7 @@ fn unknown_request_types_and_oversized_handles_do_not_stop_decoding() {
     let ev = json_events(&mut d);
     assert_eq!(
         ev[0],
-        json!({"protocol":"sftp","op":"unknown_request","type":77,"started_us":1})
+        json!({"protocol":"sftp","op":"unknown_request","request_type":77,"started_us":1})
     );
     assert_eq!(ev[1]["op"], "rmdir");
     assert!(!d.stopped());
@@ -468,4 +468,36 @@ fn extended_requests_are_named() {
     assert_eq!(ev[1]["op"], "extended");
     assert_eq!(ev[1]["extension"], "vendor-thing@example.com");
     assert_eq!(ev[1]["status"], "op_unsupported");
+}
+
+#[test]
+fn the_home_directory_request_keeps_the_user_name_asked_for() {
+    let mut d = started();
+    d.client_to_server(
+        1,
+        &Pkt::new(packet::EXTENDED)
+            .u32(1)
+            .str(b"home-directory")
+            .str(b"bob\xff")
+            .bytes(),
+    );
+    d.server_to_client(
+        2,
+        &Pkt::new(packet::NAME)
+            .u32(1)
+            .u32(1)
+            .str(b"/home/bob")
+            .str(b"")
+            .u32(0)
+            .bytes(),
+    );
+    let ev = json_events(&mut d);
+    assert_eq!(ev[0]["op"], "home-directory");
+    assert_eq!(ev[0]["requested_user"], "bob\u{fffd}");
+    assert_eq!(ev[0]["requested_user_hex"], "626f62ff");
+    assert_eq!(ev[0]["target"], "/home/bob");
+    // Neither field is a header key, so the record writer keeps both as written.
+    for field in ["requested_user", "request_type"] {
+        assert!(!sessrec_core::schema::HEADER_KEYS.contains(&field));
+    }
 }
