@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{
     Access, AuditGap, ChannelEnd, ChannelStart, CommandPart, Connect, Error, EventBody, Exec,
     Fields, Header, InputMasked, Io, Login, Logout, MaskingSuspended, Notice, Resize, SudoEnd,
-    SudoStart, Suspend, Transfer, Truncated, BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX,
+    SudoStart, Suspend, Transfer, Truncated, UserNotice, BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX,
     TRUNCATED_SUFFIX,
 };
 
@@ -32,6 +32,7 @@ pub enum Event {
     InputMasked(InputMasked),
     MaskingSuspended(MaskingSuspended),
     Notice(Notice),
+    UserNotice(UserNotice),
     Error(Error),
     Truncated(Truncated),
     Transfer(Transfer),
@@ -59,6 +60,7 @@ macro_rules! for_each_event_type {
             InputMasked,
             MaskingSuspended,
             Notice,
+            UserNotice,
             Error,
             Truncated,
             Transfer,
@@ -186,6 +188,7 @@ impl Event {
             Event::InputMasked(e) => e.off,
             Event::MaskingSuspended(e) => e.off,
             Event::Notice(e) => e.off,
+            Event::UserNotice(e) => e.off,
             Event::Truncated(e) => e.off,
             Event::SudoEnd(e) => e.off,
             Event::Suspend(e) => e.off,
