@@ -70,6 +70,20 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
         &["mask_arm_limit", "mask_arm_window_s"],
     ),
     (
+        "user_notice",
+        &[
+            // the configuration key, where it is shown, and the reasons
+            "notice",
+            "{session}",
+            "channel.start",
+            "ForceCommand",
+            "Banner",
+            "no_terminal",
+            "not_configured",
+            "terminal_write_failed",
+        ],
+    ),
+    (
         "truncated",
         &[
             "max_channel_bytes",

@@ -7,6 +7,7 @@
 mod channel;
 mod invocation;
 mod masking;
+mod notice;
 mod recording;
 mod relay;
 mod session;

@@ -577,17 +577,17 @@ fn own_peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// A recorder on a fresh file, for the unit tests of the parts that record.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
-    use serde_json::json;
     use sessrec_core::id::SessionId;
     use sessrec_core::reader;
     use sessrec_core::record::FileContext;
-    use sessrec_core::testing::TempDir;
     use sessrec_core::writer::WriterOptions;
 
-    fn recorder(dir: &std::path::Path, cap: u64) -> (ChannelRecorder, std::path::PathBuf) {
+    /// A recorder writing `channel-1.jsonl` in `dir`, with output capped at `cap` bytes.
+    pub fn recorder(dir: &std::path::Path, cap: u64) -> (ChannelRecorder, std::path::PathBuf) {
         let path = dir.join("channel-1.jsonl");
         let file = std::fs::OpenOptions::new()
             .create_new(true)
@@ -609,7 +609,7 @@ mod tests {
     }
 
     /// The lines of a record whose chain verifies.
-    fn verified_lines(path: &std::path::Path) -> Vec<reader::Line> {
+    pub fn verified_lines(path: &std::path::Path) -> Vec<reader::Line> {
         let report = reader::verify_file(path).unwrap();
         assert!(report.ok, "{:?}", report.problems);
         reader::read_file(path)
@@ -618,6 +618,15 @@ mod tests {
             .map(Result::unwrap)
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{recorder, verified_lines};
+    use super::*;
+    use serde_json::json;
+    use sessrec_core::reader;
+    use sessrec_core::testing::TempDir;
 
     #[test]
     fn past_the_cap_output_is_sampled_and_input_kept() {

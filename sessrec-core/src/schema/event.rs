@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{
     Access, ChannelEnd, ChannelStart, CommandPart, Error, EventBody, Fields, Header, InputMasked,
     Io, Login, Logout, MaskingSuspended, Notice, Resize, SudoEnd, SudoStart, Suspend, Transfer,
-    Truncated, BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX, TRUNCATED_SUFFIX,
+    Truncated, UserNotice, BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX, TRUNCATED_SUFFIX,
 };
 
 /// An event of a type this version does not know, or whose fields did not parse: kept whole.
@@ -31,6 +31,7 @@ pub enum Event {
     InputMasked(InputMasked),
     MaskingSuspended(MaskingSuspended),
     Notice(Notice),
+    UserNotice(UserNotice),
     Error(Error),
     Truncated(Truncated),
     Transfer(Transfer),
@@ -55,6 +56,7 @@ macro_rules! for_each_event_type {
             InputMasked,
             MaskingSuspended,
             Notice,
+            UserNotice,
             Error,
             Truncated,
             Transfer,
@@ -176,6 +178,7 @@ impl Event {
             Event::InputMasked(e) => e.off,
             Event::MaskingSuspended(e) => e.off,
             Event::Notice(e) => e.off,
+            Event::UserNotice(e) => e.off,
             Event::Truncated(e) => e.off,
             Event::SudoEnd(e) => e.off,
             Event::Suspend(e) => e.off,

@@ -36,7 +36,7 @@ pub use event::{known_types, Event, Line, UnknownEvent};
 
 pub use access::{Access, KillRequest, Operator};
 pub use channel::{channel_start, command_part, ChannelEnd, ChannelStart, CommandPart};
-pub use diagnostics::{Error, Notice, Truncated};
+pub use diagnostics::{user_notice, Error, Notice, Truncated, UserNotice};
 pub use header::{key as header_key, Header, HEADER_KEYS, TYPE_KEY};
 pub use io::{io_fields, Frame, InputMasked, Io, MaskingSuspended, Resize};
 pub use session::{AuthMethod, Certificate, ConnectionHint, Login, Logout, LogoutChannel};
