@@ -16,7 +16,7 @@ bindir=$target/release
 
 if [ "${SESSREC_PKG_NO_BUILD:-}" != 1 ]; then
     (cd "$src" && CARGO_TARGET_DIR=$target cargo build --release --locked \
-        -p sessrec-shell -p sessrec -p sudo-iolog-import -p pam_sessrec)
+        -p sessrec-shell -p sessrec -p sudo-iolog-import -p audit-import -p pam_sessrec)
 fi
 
 upstream=$(sed -n 's/^version = "\(.*\)"/\1/p' "$src/Cargo.toml" | head -n 1)
@@ -47,6 +47,7 @@ mkdir -p "$work/shlibs/debian"
 printf 'Source: sessrec\n\nPackage: sessrec\nArchitecture: any\n' >"$work/shlibs/debian/control"
 shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O \
     "$root/usr/bin/sessrec-shell" "$root/usr/bin/sessrec" "$root/usr/sbin/sudo-iolog-import" \
+    "$root/usr/sbin/sessrec-audit-import" \
     "$root/lib/$multiarch/security/pam_sessrec.so" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "build-deb.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 

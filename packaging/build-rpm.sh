@@ -17,10 +17,10 @@ glibc_max=2.34
 
 if [ "${SESSREC_PKG_NO_BUILD:-}" != 1 ]; then
     (cd "$src" && CARGO_TARGET_DIR=$target cargo build --release --locked \
-        -p sessrec-shell -p sessrec -p sudo-iolog-import -p pam_sessrec)
+        -p sessrec-shell -p sessrec -p sudo-iolog-import -p audit-import -p pam_sessrec)
 fi
 
-for f in sessrec-shell sessrec sudo-iolog-import libpam_sessrec.so; do
+for f in sessrec-shell sessrec sudo-iolog-import sessrec-audit-import libpam_sessrec.so; do
     newest=$(objdump -T "$bindir/$f" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' |
         sort -t. -k1,1n -k2,2n -u | tail -n 1)
     if [ "$(printf '%s\n%s\n' "$newest" "$glibc_max" | sort -t. -k1,1n -k2,2n | tail -n 1)" != "$glibc_max" ]; then

@@ -35,7 +35,7 @@ rpm)
 esac
 docdir=/usr/share/doc/sessrec
 
-for f in sessrec-shell sessrec sudo-iolog-import libpam_sessrec.so; do
+for f in sessrec-shell sessrec sudo-iolog-import sessrec-audit-import libpam_sessrec.so; do
     if [ ! -f "$bindir/$f" ]; then
         echo "stage.sh: $bindir/$f is missing (build with: cargo build --release)" >&2
         exit 1
@@ -53,6 +53,7 @@ d 0755 "$pamdir"
 prog 4755 "$bindir/sessrec-shell" /usr/bin/sessrec-shell
 prog 0755 "$bindir/sessrec" /usr/bin/sessrec
 prog 0755 "$bindir/sudo-iolog-import" /usr/sbin/sudo-iolog-import
+prog 0755 "$bindir/sessrec-audit-import" /usr/sbin/sessrec-audit-import
 prog 0644 "$bindir/libpam_sessrec.so" "$pamdir/pam_sessrec.so"
 
 d 0755 /etc/sessrec

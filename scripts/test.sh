@@ -14,6 +14,7 @@ PACKAGES=(
     openssh-server openssh-client sudo pamtester libpam0g-dev rsyslog asciinema rsync tlog
     build-essential pkg-config e2fsprogs procps psmisc iproute2 tmux man-db groff-base vim-tiny
     adduser passwd ca-certificates openssl binutils util-linux
+    auditd              # exec and connect audit: a private auditd started by the tests
     rpm                 # packaging: rpmbuild and rpm -qp
     chromium:chromium   # sessrec export --format html, checked in headless Chromium
     npm:npm             # scripts/fetch-player.sh (the pinned asciinema-player)

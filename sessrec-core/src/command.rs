@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 
 use crate::frames;
 use crate::schema::{
-    channel_start, command_part, ChannelStart, CommandPart, EventBody, BASE64_SUFFIX, TYPE_KEY,
+    channel_start, command_part, ChannelStart, CommandPart, EventBody, BASE64_SUFFIX, BYTES_SUFFIX,
+    PARTS_SUFFIX, TRUNCATED_SUFFIX, TYPE_KEY,
 };
 
 /// Longest command recorded (and therefore run): the kernel's limit for one argument or
@@ -160,23 +161,32 @@ pub fn assemble<'a>(
     start: &Map<String, Value>,
     following: impl IntoIterator<Item = &'a Map<String, Value>>,
 ) -> Option<RecordedCommand> {
-    let text = start.get(channel_start::command).and_then(Value::as_str);
-    let b64 = start
-        .get(channel_start::command_b64)
-        .and_then(Value::as_str);
+    assemble_field(start, following, channel_start::command)
+}
+
+/// A long field `key` of any line written with
+/// [`RecordWriter::event_with_long_field`](crate::writer::RecordWriter::event_with_long_field)
+/// (`command` of `channel.start`, `cmdline` of `exec`), completed from the `command.part` lines
+/// that follow it. `None` when the line does not hold the field.
+pub fn assemble_field<'a>(
+    start: &Map<String, Value>,
+    following: impl IntoIterator<Item = &'a Map<String, Value>>,
+    key: &str,
+) -> Option<RecordedCommand> {
+    let b64_key = format!("{key}{BASE64_SUFFIX}");
+    let truncated_key = format!("{key}{TRUNCATED_SUFFIX}");
+    let bytes_key = format!("{key}{BYTES_SUFFIX}");
+    let parts_key = format!("{key}{PARTS_SUFFIX}");
+    let text = start.get(key).and_then(Value::as_str);
+    let b64 = start.get(&b64_key).and_then(Value::as_str);
     let (mut bytes, exact) = match (b64.and_then(decode_b64), text) {
         (Some(b), _) => (b, true),
         // A base64 form that does not decode (cut by an older recorder): the lossy text.
         (None, Some(t)) => (t.as_bytes().to_vec(), b64.is_none()),
         (None, None) => return None,
     };
-    let cut = start
-        .get(channel_start::command_truncated)
-        .and_then(Value::as_u64);
-    let Some(expected_bytes) = start
-        .get(channel_start::command_bytes)
-        .and_then(Value::as_u64)
-    else {
+    let cut = start.get(&truncated_key).and_then(Value::as_u64);
+    let Some(expected_bytes) = start.get(&bytes_key).and_then(Value::as_u64) else {
         // Written before whole commands were recorded: the start line is all there is.
         let completeness = match cut {
             Some(original_bytes) => Completeness::CutByOlderRecorder { original_bytes },
@@ -190,10 +200,7 @@ pub fn assemble<'a>(
             completeness,
         });
     };
-    let parts = start
-        .get(channel_start::command_parts)
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
+    let parts = start.get(&parts_key).and_then(Value::as_u64).unwrap_or(0);
     let mut found = 0u64;
     let mut intact = exact && cut.is_none();
     for line in following
@@ -202,8 +209,7 @@ pub fn assemble<'a>(
     {
         let piece = (|| {
             if line.get(TYPE_KEY).and_then(Value::as_str) != Some(PART_TYPE)
-                || line.get(command_part::field).and_then(Value::as_str)
-                    != Some(channel_start::command)
+                || line.get(command_part::field).and_then(Value::as_str) != Some(key)
                 || line.get(command_part::part).and_then(Value::as_u64) != Some(found + 1)
                 || line.get(command_part::offset).and_then(Value::as_u64)
                     != Some(bytes.len() as u64)

@@ -71,6 +71,7 @@ pub struct Config {
     pub ticket: TicketConfig,
     pub sudo: SudoConfig,
     pub budget: BudgetConfig,
+    pub audit: AuditConfig,
 }
 
 /// A per-user byte budget, so one user cannot fill the record disk and lock everyone out.
@@ -195,6 +196,28 @@ pub struct SudoConfig {
     pub max_session_mb: u64,
 }
 
+/// The kernel audit importer (`sessrec-audit-import`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// auditd's log file (`log_file` of auditd.conf); its rotated files `<log_file>.N` are read
+    /// too.
+    pub log_file: PathBuf,
+    pub state_file: PathBuf,
+    /// Milliseconds between passes under `--follow`.
+    pub poll_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            log_file: PathBuf::from("/var/log/audit/audit.log"),
+            state_file: PathBuf::from("/var/lib/sessrec/audit-import.state"),
+            poll_ms: 250,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -209,6 +232,7 @@ impl Default for Config {
             ticket: TicketConfig::default(),
             sudo: SudoConfig::default(),
             budget: BudgetConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -457,6 +481,17 @@ impl Config {
         }
         if !self.sudo.state_file.is_absolute() {
             return Err(bad("sudo.state_file", "must be an absolute path".into()));
+        }
+        for (key, path) in [
+            ("audit.log_file", &self.audit.log_file),
+            ("audit.state_file", &self.audit.state_file),
+        ] {
+            if !path.is_absolute() {
+                return Err(bad(key, "must be an absolute path".into()));
+            }
+        }
+        if self.audit.poll_ms == 0 || self.audit.poll_ms > 60_000 {
+            return Err(bad("audit.poll_ms", "must be between 1 and 60000".into()));
         }
         if self.sudo.max_session_mb == 0 || self.sudo.max_session_mb > 1 << 20 {
             return Err(bad(

@@ -471,6 +471,16 @@ impl RecordWriter {
         self.event(E::TYPE, fields)
     }
 
+    /// Whether `event` fits one line as it is, without any field cut.
+    pub fn fits<E: EventBody>(&mut self, event: &E) -> io::Result<bool> {
+        let fields = event.to_fields().map_err(io::Error::other)?;
+        self.write_io_line()?;
+        self.build_event_line(E::TYPE, &fields)?;
+        let fits = self.line.len() <= self.opts.max_line_bytes;
+        self.line.clear();
+        Ok(fits)
+    }
+
     /// Writes one typed event line carrying `value` whole as the field `key` (see
     /// [`RecordWriter::event_with_long_field`]).
     pub fn write_with_long_field<E: EventBody>(

@@ -15,6 +15,7 @@ const CRATES: &[&str] = &[
     "sessrec-shell/src",
     "pam_sessrec/src",
     "sudo-iolog-import/src",
+    "audit-import/src",
     "sessrec/src",
 ];
 
@@ -23,6 +24,7 @@ const CRATES: &[&str] = &[
 const EXEMPT: &[&str] = &[
     "sessrec-core/src/schema/",
     "sudo-iolog-import/src/iolog/",
+    "audit-import/src/auditlog/",
     "sessrec-shell/src/transfer/fixtures.rs",
     "sessrec-shell/src/transfer/fuzz.rs",
     "sessrec-shell/src/transfer/live_tests.rs",

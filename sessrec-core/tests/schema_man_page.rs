@@ -111,6 +111,8 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
     (
         "sudo.start",
         &[
+            "audit",
+            "audit.jsonl",
             "log.json",
             "log",
             "tty",
@@ -199,6 +201,41 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
             // with header keys, which the writer keeps for the header: documented, not typed.
             "user",
             "type",
+        ],
+    ),
+    (
+        "exec",
+        &[
+            // values, the audit id's punctuation, ausearch's option, and the long-field rules
+            "execve",
+            "execveat",
+            "ENOENT",
+            ".",
+            ":",
+            "\\-a",
+            "_b64",
+            "actor",
+            "cmdline_b64",
+            "cmdline_bytes",
+            "cmdline_parts",
+            "command.part",
+            "field",
+        ],
+    ),
+    (
+        "connect",
+        &["inet", "inet6", "connected", "in_progress", "failed"],
+    ),
+    (
+        "audit_gap",
+        &[
+            "backlog",
+            "daemon_abort",
+            "daemon_end",
+            "daemon_resume",
+            "daemon_rotate",
+            "rotated_away",
+            "DAEMON_*",
         ],
     ),
 ];

@@ -1,6 +1,8 @@
 //! Ties a sudo session to the login session it ran in, from facts the user cannot set.
 //!
-//! With a tty: the host, the login's unix user, and the channel whose pty was the sudo tty at
+//! With exec audit on, first the kernel's record (see [`crate::audit_match`]): the session
+//! whose `audit.jsonl` holds the exec of sudo's command at that time, as the run user, with the
+//! same arguments. Otherwise, with a tty: the host, the login's unix user, and the channel whose pty was the sudo tty at
 //! sudo's start time (pty numbers are reused, so time decides). Without a tty: the login sessions
 //! of that user on that host with a channel open at that time; exactly one is a match, several
 //! are ambiguous and stay unattributed with the candidates named (on a shared account, choosing
@@ -10,13 +12,16 @@
 
 use sessrec_core::id::SessionId;
 
+use crate::audit_match::AuditMatch;
 use crate::iolog::IologMeta;
-use crate::records::{ChannelSpan, LoginSession, RecordIndex};
+use sessrec_core::import::index::{ChannelSpan, LoginSession, RecordIndex};
 
 pub const SESSION_VAR: &str = "SESSREC_SESSION";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// The kernel's audit record of the command's exec (audit session, time, run uid, argv).
+    Audit,
     /// Host, user, pty and time.
     Tty,
     /// No tty: the only login session of that user with a channel open at the time.
@@ -27,6 +32,7 @@ pub enum Method {
 impl Method {
     pub fn as_str(self) -> &'static str {
         match self {
+            Method::Audit => "audit",
             Method::Tty => "tty",
             Method::OnlySession => "only_session",
             Method::Unattributed => "none",
@@ -83,8 +89,33 @@ pub fn attribute<'a>(meta: &IologMeta, index: &'a RecordIndex) -> Attribution<'a
                     .is_none_or(|h| same_host(h, &s.host))
             })
     };
-    let (method, session, channel, candidates) = match meta.ttyname.as_deref() {
-        Some(tty) => {
+    let mut audit_notes = Vec::new();
+    let audit = match crate::audit_match::find(meta, index) {
+        AuditMatch::Found {
+            session,
+            channel,
+            audit_id,
+        } => {
+            audit_notes.push(format!(
+                "the kernel audited the command's exec as {audit_id}"
+            ));
+            let span = channel
+                .as_deref()
+                .and_then(|file| session.channels.iter().find(|c| c.file == file));
+            Some((Method::Audit, Some(session), span, Vec::new()))
+        }
+        AuditMatch::Ambiguous(ids) => {
+            audit_notes.push(format!(
+                "{} sessions have an audited exec of the command at that time",
+                ids.len()
+            ));
+            None
+        }
+        AuditMatch::Absent => None,
+    };
+    let (method, session, channel, candidates) = match (audit, meta.ttyname.as_deref()) {
+        (Some(found), _) => found,
+        (None, Some(tty)) => {
             let best = users_sessions()
                 .filter_map(|s| s.channel_at(tty, start_us).map(|c| (s, c)))
                 .max_by_key(|(_, c)| c.start_us);
@@ -93,7 +124,7 @@ pub fn attribute<'a>(meta: &IologMeta, index: &'a RecordIndex) -> Attribution<'a
                 None => (Method::Unattributed, None, None, Vec::new()),
             }
         }
-        None => {
+        (None, None) => {
             let open: Vec<&LoginSession> = users_sessions()
                 .filter(|s| s.covers(start_us) && s.has_channel_open_at(start_us))
                 .collect();
@@ -113,7 +144,7 @@ pub fn attribute<'a>(meta: &IologMeta, index: &'a RecordIndex) -> Attribution<'a
             }
         }
     };
-    let mut notes = Vec::new();
+    let mut notes = audit_notes;
     if candidates.len() > 1 {
         notes.push(format!(
             "{} sessions of {:?} were open without a tty to tell them apart",

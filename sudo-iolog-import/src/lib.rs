@@ -3,6 +3,7 @@
 //! [`iolog`] reads sudo's files, [`discover`] finds sessions in an iolog tree.
 #![forbid(unsafe_code)]
 
+pub mod audit_match;
 pub mod cli;
 pub mod correlate;
 pub mod discover;
@@ -10,6 +11,5 @@ pub mod import;
 pub mod iolog;
 pub mod live;
 pub mod mask;
-pub mod records;
 pub mod run;
 pub mod state;

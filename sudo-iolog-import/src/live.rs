@@ -4,12 +4,11 @@
 //! saved point and the hash chain continues from there.
 #![forbid(unsafe_code)]
 
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::PathBuf;
 
-use sessrec_core::id::SessionId;
-use sessrec_core::record::FileContext;
+use sessrec_core::import::resume::{self, ResumePoint};
 use sessrec_core::tree::SessionDir;
 use sessrec_core::writer::RecordWriter;
 
@@ -39,7 +38,7 @@ pub fn live_step(
 ) -> Result<LiveStep, ImportError> {
     let name = record_file_name(&session.dir, session.meta.start);
     let record = match previous {
-        Some(p) => p.record.clone(),
+        Some(p) => p.at.record.clone(),
         None => target_dir(attribution, session.meta.start, &name).join(&name),
     };
     let relative_dir = record
@@ -70,35 +69,10 @@ pub fn live_step(
             (w, ctx, 0)
         }
         Some(p) => {
-            let session_id = SessionId::parse(&p.session).ok_or_else(|| {
-                ImportError::Write(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("state names a bad session id {:?}", p.session),
-                ))
-            })?;
-            let ctx = FileContext {
-                host: p.host.clone(),
-                session: session_id,
-                file: name.clone(),
-                user: p.user.clone(),
-                actor: p.actor.clone(),
-            };
-            let file = dir.open_file(&name).map_err(ImportError::Write)?;
-            let len = file.metadata().map_err(ImportError::Write)?.len();
-            if len < p.file_len {
-                return Err(ImportError::Write(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!(
-                        "{} is shorter ({len} bytes) than when last written ({} bytes)",
-                        final_path.display(),
-                        p.file_len
-                    ),
-                )));
-            }
-            // Lines written after the last saved state are written again below.
-            file.set_len(p.file_len).map_err(ImportError::Write)?;
             let w =
-                RecordWriter::resume(file, ctx.clone(), opts.writer).map_err(ImportError::Write)?;
+                p.at.reopen(&dir, &opts.record_dir, opts.writer)
+                    .map_err(ImportError::Write)?;
+            let ctx = p.at.context().map_err(ImportError::Write)?;
             (w, ctx, p.records_done)
         }
     };
@@ -109,10 +83,7 @@ pub fn live_step(
         ..feeder.replay_mode()
     };
     let outcome = replay_into(session, &mut feeder, mode)?;
-    let sync = || -> io::Result<()> {
-        File::open(&final_path)?.sync_all()?;
-        File::open(dir.path())?.sync_all()
-    };
+    let sync = || resume::sync(&final_path, dir.path());
     if finish {
         let anchor = feeder
             .end(&outcome, session.complete)
@@ -129,12 +100,7 @@ pub fn live_step(
     sync().map_err(ImportError::Write)?;
     Ok(LiveStep::Appended(LiveEntry {
         iolog: session.dir.clone(),
-        record,
         records_done: outcome.records,
-        file_len,
-        host: ctx.host,
-        session: ctx.session.to_string(),
-        user: ctx.user,
-        actor: ctx.actor,
+        at: ResumePoint::at(record, &ctx, file_len),
     }))
 }

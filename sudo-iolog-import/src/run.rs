@@ -15,8 +15,8 @@ use crate::discover::discover;
 use crate::import::{import_session, ImportOptions};
 use crate::iolog::{IologSession, SessionError};
 use crate::live::{live_step, LiveStep};
-use crate::records::RecordIndex;
 use crate::state::{self, Entry, State};
+use sessrec_core::import::index::RecordIndex;
 
 /// How far before the oldest sudo session login sessions are looked for.
 pub const MAX_SESSION_AGE: Duration = Duration::from_secs(31 * 24 * 3600);

@@ -6,17 +6,17 @@
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sessrec_core::import::resume::ResumePoint;
+use sessrec_core::import::store;
 
 use crate::iolog::{FileIdentity, StartTime};
 
 const STATE_VERSION: u32 = 1;
-const MAX_STATE_BYTES: u64 = 256 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
@@ -33,17 +33,11 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveEntry {
     pub iolog: PathBuf,
-    /// The record file, relative to `record_dir`.
-    pub record: PathBuf,
     /// Timing records written so far.
     pub records_done: u64,
-    /// Length of the record file after them (anything past it is cut off on resume).
-    pub file_len: u64,
-    /// The record's line header, kept so that the chain continues unchanged.
-    pub host: String,
-    pub session: String,
-    pub user: String,
-    pub actor: String,
+    /// The record file and where it stood after them.
+    #[serde(flatten)]
+    pub at: ResumePoint,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,35 +59,7 @@ impl Default for State {
     }
 }
 
-/// An exclusive lock on `<state_file>.lock`, held for a whole pass so that two importers (the
-/// service and a manual run) never interleave.
-pub struct PassLock {
-    _lock: nix::fcntl::Flock<File>,
-}
-
-/// Waits for and takes the pass lock.
-pub fn lock(state_file: &Path) -> io::Result<PassLock> {
-    let dir = state_file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let mut name = state_file.as_os_str().to_owned();
-    name.push(".lock");
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(PathBuf::from(name))?;
-    let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, errno)| io::Error::from(errno))?;
-    Ok(PassLock { _lock: lock })
-}
+pub use sessrec_core::import::store::{lock, PassLock};
 
 /// The key of one sudo session.
 pub fn key(iolog: &Path, start: StartTime, timing: FileIdentity) -> String {
@@ -111,23 +77,9 @@ impl State {
     /// Reads the state; a missing file is an empty state. A damaged one is an error: the
     /// operator has to look (the record files' names still prevent duplicates).
     pub fn load(path: &Path) -> io::Result<State> {
-        let file = match OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::default()),
-            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        let Some(state) = store::load::<State>(path)? else {
+            return Ok(State::default());
         };
-        let mut text = Vec::new();
-        file.take(MAX_STATE_BYTES).read_to_end(&mut text)?;
-        let state: State = serde_json::from_slice(&text).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("state file {} is damaged: {e}", path.display()),
-            )
-        })?;
         if state.version != STATE_VERSION {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -143,37 +95,7 @@ impl State {
 
     /// Replaces the state file atomically.
     pub fn save(&self, path: &Path) -> io::Result<()> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-        let name = path
-            .file_name()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "state_file has no name"))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp.{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let _ = fs::remove_file(&tmp);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)?;
-        let bytes = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
-        let written = file.write_all(&bytes).and_then(|()| file.sync_all());
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
+        store::save(path, self)
     }
 
     pub fn contains(&self, key: &str) -> bool {

@@ -67,6 +67,10 @@
 //! - [`SshLogin`]: `exec(cmd, stdin) -> Output` (`ssh -T`), `interactive()` / `pty_exec(cmd)`
 //!   (`ssh -tt` on a pty), `scp()`, `sftp_batch()`, `rsync()` (or `scp_args()` /
 //!   `rsync_rsh()` to build your own), `with_certificate()`, `with_control_master()`.
+//! - [`AuditDaemon`] (a running auditd shared by all tests, started with a private config if
+//!   none runs), [`AuditRules`] (rules under the test's own key, deleted exactly on drop),
+//!   [`AuditSettings`] (global backlog/rate settings put back on drop), [`AuditImporter`]
+//!   (`sessrec-audit-import` on the test's tree): see `audit.rs`.
 //! - [`PamService`]: a private `/etc/pam.d/srt-pam-*` stack and `pamtester` runs.
 //! - [`SudoersDropIn`]: a `visudo`-checked `/etc/sudoers.d/srt-sudo-*` file.
 //! - [`AuthLog`]: wait for authpriv lines (anchors, alerts) in `/var/log/auth.log`;
@@ -79,6 +83,7 @@
 //! Environment: `SESSREC_E2E_KEEP=1` keeps temporary files and directories for inspection.
 #![deny(unsafe_code)]
 
+mod audit;
 mod installed;
 mod leftovers;
 mod mode;
@@ -100,6 +105,10 @@ pub mod util;
 #[allow(unsafe_code)]
 mod sys;
 
+pub use audit::{
+    audit_status, auditctl, AuditDaemon, AuditImporter, AuditRules, AuditSettings, SteadySettings,
+    AUDIT_RUN_DIR,
+};
 pub use installed::{Installed, INSTALL_PARENT};
 pub use mode::{e2e_mode, e2e_ready, require_programs, E2eMode};
 pub use mounts::Mount;

@@ -33,16 +33,19 @@ pub enum Product {
     Cli,
     /// The sudo I/O log importer, `sudo-iolog-import`.
     SudoImport,
+    /// The kernel audit importer, `sessrec-audit-import`.
+    AuditImport,
     /// The PAM module; the file is `libpam_sessrec.so` in the target dir and is installed as
     /// `pam_sessrec.so`.
     PamModule,
 }
 
 impl Product {
-    pub const ALL: [Product; 4] = [
+    pub const ALL: [Product; 5] = [
         Product::Shell,
         Product::Cli,
         Product::SudoImport,
+        Product::AuditImport,
         Product::PamModule,
     ];
 
@@ -52,6 +55,7 @@ impl Product {
             Product::Shell => "sessrec-shell",
             Product::Cli => "sessrec",
             Product::SudoImport => "sudo-iolog-import",
+            Product::AuditImport => "audit-import",
             Product::PamModule => "pam_sessrec",
         }
     }
@@ -62,6 +66,7 @@ impl Product {
             Product::Shell => "sessrec-shell",
             Product::Cli => "sessrec",
             Product::SudoImport => "sudo-iolog-import",
+            Product::AuditImport => "sessrec-audit-import",
             Product::PamModule => "libpam_sessrec.so",
         }
     }
@@ -140,6 +145,10 @@ impl Products {
 
     pub fn sudo_iolog_import(&self) -> PathBuf {
         self.path(Product::SudoImport)
+    }
+
+    pub fn audit_import(&self) -> PathBuf {
+        self.path(Product::AuditImport)
     }
 
     pub fn pam_module(&self) -> PathBuf {

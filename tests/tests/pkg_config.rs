@@ -45,6 +45,7 @@ fn keys_in_source() -> BTreeSet<(String, String)> {
         ("TicketConfig", "ticket"),
         ("SudoConfig", "sudo"),
         ("BudgetConfig", "budget"),
+        ("AuditConfig", "audit"),
     ];
     let mut keys = BTreeSet::new();
     let mut current: Option<&str> = None;

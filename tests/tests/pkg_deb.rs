@@ -182,6 +182,9 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
     assert_file(SHELL, 0o4755);
     assert_file("/usr/bin/sessrec", 0o755);
     assert_file("/usr/sbin/sudo-iolog-import", 0o755);
+    assert_file("/usr/sbin/sessrec-audit-import", 0o755);
+    assert_file("/lib/systemd/system/sessrec-audit-import.service", 0o644);
+    assert_file("/usr/share/doc/sessrec/examples/audit/sessrec.rules", 0o644);
     assert_file(&pam_module, 0o644);
     assert_file("/etc/sessrec/sessrec.toml", 0o644);
     assert_file("/usr/lib/tmpfiles.d/sessrec.conf", 0o644);

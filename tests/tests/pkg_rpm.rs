@@ -51,6 +51,11 @@ fn rpm_has_the_right_files_owners_and_modes() {
     expect("/usr/bin/sessrec-shell", "-rwsr-xr-x");
     expect("/usr/bin/sessrec", "-rwxr-xr-x");
     expect("/usr/sbin/sudo-iolog-import", "-rwxr-xr-x");
+    expect("/usr/sbin/sessrec-audit-import", "-rwxr-xr-x");
+    expect(
+        "/usr/lib/systemd/system/sessrec-audit-import.service",
+        "-rw-r--r--",
+    );
     expect("/usr/lib64/security/pam_sessrec.so", "-rw-r--r--");
     expect("/etc/sessrec/sessrec.toml", "-rw-r--r--");
     expect("/usr/lib/tmpfiles.d/sessrec.conf", "-rw-r--r--");

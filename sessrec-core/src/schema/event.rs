@@ -4,9 +4,10 @@
 use serde_json::Value;
 
 use super::{
-    Access, ChannelEnd, ChannelStart, CommandPart, Error, EventBody, Fields, Header, InputMasked,
-    Io, Login, Logout, MaskingSuspended, Notice, Resize, SudoEnd, SudoStart, Suspend, Transfer,
-    Truncated, UserNotice, BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX, TRUNCATED_SUFFIX,
+    Access, AuditGap, ChannelEnd, ChannelStart, CommandPart, Connect, Error, EventBody, Exec,
+    Fields, Header, InputMasked, Io, Login, Logout, MaskingSuspended, Notice, Resize, SudoEnd,
+    SudoStart, Suspend, Transfer, Truncated, UserNotice, BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX,
+    TRUNCATED_SUFFIX,
 };
 
 /// An event of a type this version does not know, or whose fields did not parse: kept whole.
@@ -39,6 +40,9 @@ pub enum Event {
     SudoStart(SudoStart),
     SudoEnd(SudoEnd),
     Suspend(Suspend),
+    Exec(Exec),
+    Connect(Connect),
+    AuditGap(AuditGap),
     Access(Access),
     Unknown(UnknownEvent),
 }
@@ -64,6 +68,9 @@ macro_rules! for_each_event_type {
             SudoStart,
             SudoEnd,
             Suspend,
+            Exec,
+            Connect,
+            AuditGap,
             Access
         )
     };
@@ -167,6 +174,9 @@ impl Event {
             Event::SudoStart(e) => e.at.as_deref(),
             Event::SudoEnd(e) => e.at.as_deref(),
             Event::Suspend(e) => e.at.as_deref(),
+            Event::Exec(e) => e.at.as_deref(),
+            Event::Connect(e) => e.at.as_deref(),
+            Event::AuditGap(e) => e.from.as_deref(),
             _ => None,
         }
     }

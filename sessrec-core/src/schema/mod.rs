@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 mod access;
+mod audit;
 mod channel;
 mod define;
 mod diagnostics;
@@ -35,6 +36,7 @@ pub(crate) use define::{event_type, present_or_null};
 pub use event::{known_types, Event, Line, UnknownEvent};
 
 pub use access::{Access, KillRequest, Operator};
+pub use audit::{audit_gap, connect, exec, AuditGap, Connect, Exec};
 pub use channel::{channel_start, command_part, ChannelEnd, ChannelStart, CommandPart};
 pub use diagnostics::{user_notice, Error, Notice, Truncated, UserNotice};
 pub use header::{key as header_key, Header, HEADER_KEYS, TYPE_KEY};

@@ -28,7 +28,7 @@ event_type! {
         iolog_meta: String,
         iolog_meta_problem: String,
         sudo_uuid: String,
-        /// `tty`, `only_session` or `none`.
+        /// `audit`, `tty`, `only_session` or `none`.
         r#match: String,
         /// `absent`, `agreed` or `disagreed`.
         match_hint: String,

@@ -1,17 +1,18 @@
-//! An index of the login sessions in the record tree: who logged in, when, and which ptys their
-//! channels had while they ran. Only the first line and the tail of each file are read.
+//! An index of the login sessions in the record tree: who logged in, when, under which kernel
+//! audit session, and which ptys and processes their channels had while they ran. Only the
+//! first line and the tail of each file are read. Shared by the importers (sudo, audit).
 #![forbid(unsafe_code)]
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
-use sessrec_core::id::SessionId;
-use sessrec_core::schema::{
-    ChannelEnd, ChannelStart, Event, EventBody, Header, Line, Logout, TYPE_KEY,
+use crate::id::SessionId;
+use crate::schema::{
+    ChannelEnd, ChannelStart, Event, EventBody, Header, Line, Login, Logout, TYPE_KEY,
 };
-use sessrec_core::time::Timestamp;
+use crate::time::Timestamp;
+use serde_json::{Map, Value};
 
 /// Bytes read from the end of a file to find its closing line.
 const TAIL_BYTES: u64 = 64 * 1024;
@@ -27,6 +28,9 @@ pub struct ChannelSpan {
     pub start_us: i64,
     /// From `channel.end`; `None` while open or when the recorder died.
     pub end_us: Option<i64>,
+    /// The channel's process (the shell, or the pipe-mode monitor) and the recorder's.
+    pub pid: Option<u32>,
+    pub recorder_pid: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -39,9 +43,17 @@ pub struct LoginSession {
     pub login_us: i64,
     pub logout_us: Option<i64>,
     pub channels: Vec<ChannelSpan>,
+    /// The kernel audit session id and boot of the login (from `login`).
+    pub audit_session: Option<u32>,
+    pub boot_id: Option<String>,
 }
 
 impl LoginSession {
+    /// Reads one session directory; `None` when it holds no record yet.
+    pub fn read(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
+        read_session(dir, id)
+    }
+
     /// Whether `at_us` lies in the session (1 s of slack before login for clock granularity).
     pub fn covers(&self, at_us: i64) -> bool {
         at_us >= self.login_us - 1_000_000 && self.logout_us.is_none_or(|end| at_us <= end)
@@ -176,6 +188,8 @@ fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
         login_us: id.unix_millis() as i64 * 1000,
         logout_us: None,
         channels: Vec::new(),
+        audit_session: None,
+        boot_id: None,
     };
     let mut have_header = false;
     if let Some(file) = open_record(&dir.join("session.jsonl"))? {
@@ -183,8 +197,15 @@ fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
         if let Some(first) = first {
             (session.host, session.user, session.actor) = who(&first.header);
             have_header = true;
-            if matches!(first.event, Event::Login(_)) {
+            if let Event::Login(Login {
+                audit_session,
+                boot_id,
+                ..
+            }) = &first.event
+            {
                 session.login_us = line_time(&first).unwrap_or(session.login_us);
+                session.audit_session = *audit_session;
+                session.boot_id.clone_from(boot_id);
             }
         }
         session.logout_us = last.as_ref().and_then(line_time);
@@ -201,7 +222,13 @@ fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
         };
         let (first, last) = head_and_closing(file, ChannelEnd::TYPE)?;
         let Some(first) = first else { continue };
-        let Event::ChannelStart(ChannelStart { pty, .. }) = &first.event else {
+        let Event::ChannelStart(ChannelStart {
+            pty,
+            pid,
+            recorder_pid,
+            ..
+        }) = &first.event
+        else {
             continue;
         };
         if !have_header {
@@ -216,6 +243,8 @@ fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
             pty: pty.clone().filter(|p| !p.is_empty()),
             start_us,
             end_us: last.as_ref().and_then(line_time),
+            pid: pid.and_then(|p| u32::try_from(p).ok()),
+            recorder_pid: recorder_pid.and_then(|p| u32::try_from(p).ok()),
         });
     }
     Ok(have_header.then_some(session))
@@ -223,7 +252,7 @@ fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
 
 /// Opens a record file without following symlinks; `None` when absent.
 fn open_record(path: &Path) -> io::Result<Option<File>> {
-    match crate::iolog::stream::open_regular(path) {
+    match super::trusted::open_regular(path) {
         Ok(f) => Ok(Some(f)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
