@@ -44,14 +44,16 @@ pub struct PtyRelay<'a> {
     pub idle: IdlePolicy,
 }
 
-/// A readiness the relay waits for, in the order the handlers run.
+/// A readiness the relay waits for, in the order the handlers run. Output goes before
+/// keystrokes ready in the same wake-up: it was written before they were read, and masking
+/// judges a line by the output before it (a prompt still unread would not arm it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PtyEvent {
     Signal,
-    Keystrokes,
-    MasterWritable,
     Output,
     TerminalWritable,
+    Keystrokes,
+    MasterWritable,
     ChildExited,
 }
 
@@ -182,18 +184,6 @@ impl Pty<'_> {
         let master = self.master.as_fd();
         reg.want(self.signal_fd, Interest::Readable, PtyEvent::Signal);
         reg.want_if(
-            self.outer_open && self.to_master.is_empty() && self.drain_until.is_none(),
-            Some(self.terminal_in),
-            Interest::Readable,
-            PtyEvent::Keystrokes,
-        );
-        reg.want_if(
-            !self.master_eof && !self.to_master.is_empty(),
-            Some(master),
-            Interest::Writable,
-            PtyEvent::MasterWritable,
-        );
-        reg.want_if(
             !self.master_eof && self.to_outer.is_empty(),
             Some(master),
             Interest::Readable,
@@ -204,6 +194,18 @@ impl Pty<'_> {
             Some(self.terminal_out),
             Interest::Writable,
             PtyEvent::TerminalWritable,
+        );
+        reg.want_if(
+            self.outer_open && self.to_master.is_empty() && self.drain_until.is_none(),
+            Some(self.terminal_in),
+            Interest::Readable,
+            PtyEvent::Keystrokes,
+        );
+        reg.want_if(
+            !self.master_eof && !self.to_master.is_empty(),
+            Some(master),
+            Interest::Writable,
+            PtyEvent::MasterWritable,
         );
         reg.want_if(
             self.status.is_none(),

@@ -82,6 +82,7 @@ struct PtyRig {
     child: std::process::Child,
     signals: (OwnedFd, OwnedFd),
     typeahead: Vec<u8>,
+    masker: Option<crate::masking::InputMasker>,
 }
 
 impl PtyRig {
@@ -104,6 +105,7 @@ impl PtyRig {
             child,
             signals: nonblocking_pipe(),
             typeahead: Vec::new(),
+            masker: None,
         }
     }
 
@@ -128,7 +130,7 @@ impl PtyRig {
             child_pid,
             child_pidfd,
             recorder: &mut rec,
-            masker: None,
+            masker: self.masker,
             typeahead: self.typeahead,
             idle,
         }
@@ -159,6 +161,45 @@ fn pty_typeahead_goes_first_and_is_recorded() {
     assert_eq!(outcome.status, Some(ExitStatus::Code(0)));
     assert_eq!(recorded.input, b"early\nlater\n");
     assert!(contains(&shown, b"got:early+later"), "{shown:?}");
+}
+
+/// Waits until `fd` has something to read.
+fn wait_readable(fd: impl AsFd) {
+    let mut fds = [sys::pollfd(fd.as_fd(), sys::Interest::Readable)];
+    assert_eq!(sys::poll(&mut fds, 10_000).unwrap(), 1, "nothing to read");
+}
+
+/// A raw-mode reader prints its prompt, and the answer arrives before the relay has read the
+/// prompt: both are ready in the same wake-up. The prompt came first, so it arms the line.
+#[test]
+fn pty_a_prompt_already_written_arms_keystrokes_ready_in_the_same_wake_up() {
+    let mut rig = PtyRig::new("stty raw -echo; printf 'Token password: '; head -c 8 >/dev/null");
+    rig.masker = Some(crate::masking::InputMasker::new(
+        regex::Regex::new("[Pp]assword[: ]*$").unwrap(),
+        crate::masking::MaskPolicy {
+            line_max_bytes: 256,
+            arm_limit: 5,
+            arm_window: std::time::Duration::from_secs(60),
+        },
+    ));
+    // The prompt is written after the mode change: once it is there, so is the mode.
+    wait_readable(&rig.inner_master);
+    rig.type_keys(b"s3cr3t-8");
+    wait_readable(&rig.outer.slave);
+    let (outcome, recorded, _) = rig.run(IdlePolicy::new(0, 0));
+    assert_eq!(outcome.status, Some(ExitStatus::Code(0)));
+    assert!(
+        contains(&recorded.output, b"Token password: "),
+        "{recorded:?}"
+    );
+    assert!(!contains(&recorded.input, b"s3cr3t"), "{recorded:?}");
+    assert!(
+        recorded
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::InputMasked(m) if m.bytes == Some(8))),
+        "{recorded:?}"
+    );
 }
 
 #[test]
