@@ -39,6 +39,7 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
             "shell",
             "exec",
             "transfer",
+            "forward",
             "pty",
             "pipe",
             "taken",
