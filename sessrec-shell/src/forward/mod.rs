@@ -49,6 +49,10 @@ impl ConnectRequest {
         let (host, literal) = if let Some(inner) = host.strip_prefix('[') {
             let addr: Ipv6Addr = inner.strip_suffix(']')?.parse().ok()?;
             (addr.to_string(), Some(IpAddr::V6(addr)))
+        } else if host.contains(':') {
+            // A bare IPv6 address, as OpenSSH's `%h` passes one.
+            let addr: Ipv6Addr = host.parse().ok()?;
+            (addr.to_string(), Some(IpAddr::V6(addr)))
         } else if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             let addr: Ipv4Addr = host.parse().ok()?;
             (addr.to_string(), Some(IpAddr::V4(addr)))
@@ -119,7 +123,9 @@ mod tests {
             "connect -oProxyCommand=x 22",
             "connect host\t22",
             "connect 1.2.3 22",
-            "connect ::1 22",
+            "connect ::1:: 22",
+            "connect [::1 22",
+            "connect fe80::1%eth0 22",
             "connect host",
             "CONNECT host 22",
             "connect host 22\nid",
