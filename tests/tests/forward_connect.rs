@@ -23,28 +23,26 @@ const PAGE: &str = "srt-forward-page-4242\n";
 
 impl HttpServer {
     fn start() -> HttpServer {
+        Self::start_on("127.0.0.1")
+    }
+
+    fn start_on(address: &str) -> HttpServer {
         let dir = TempDir::new("http");
         std::fs::write(dir.join("page.txt"), PAGE).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
+        let port = TcpListener::bind((address, 0))
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-            ])
+            .args(["-m", "http.server", "--bind", address, &port.to_string()])
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 -m http.server");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((address, port)).is_err() {
             assert!(Instant::now() < deadline, "http.server did not listen");
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -404,4 +402,50 @@ fn a_100_mb_transfer_through_the_proxycommand_arrives_intact() {
         "{close:?}"
     );
     assert!(close.pcap.is_none(), "payload kept without record_payload");
+}
+
+#[test]
+fn an_ipv6_destination_named_as_ssh_passes_it_is_relayed_and_its_pcap_reads() {
+    require_e2e!("python3", "tcpdump");
+    let http = HttpServer::start_on("::1");
+    let login = forward_login(
+        "fwdsix",
+        &format!(
+            "[[forward.allow]]\nusers = [\"srt-*\"]\nto = [\"[::1]:{}\"]\nrecord_payload = true\n",
+            http.port
+        ),
+    );
+    let request = "GET /page.txt HTTP/1.0\r\n\r\n";
+    let out = login
+        .sshd
+        .login(&login.user)
+        .exec(&format!("connect ::1 {}", http.port), request.as_bytes());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.ends_with(PAGE), "{out:?}");
+    let (session, channel) = only_channel(&login, 1);
+    let close = typed(&channel)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::ForwardClose(c) => Some(c),
+            _ => None,
+        })
+        .expect("forward.close");
+    assert_eq!(close.address.as_deref(), Some("::1"));
+    let pcap = session.join(close.pcap.expect("pcap"));
+    let dump = Command::new("tcpdump")
+        .args(["-n", "-v", "-A", "-r"])
+        .arg(&pcap)
+        .output()
+        .expect("tcpdump");
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.status.success(), "{dump:?}");
+    assert!(text.contains("IP6 (") && text.contains(") ::1."), "{text}");
+    assert!(
+        text.contains("GET /page.txt") && text.contains(PAGE.trim()),
+        "{text}"
+    );
+    assert!(
+        !text.contains("incorrect"),
+        "a checksum tcpdump rejects: {text}"
+    );
 }
