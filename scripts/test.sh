@@ -16,6 +16,7 @@ PACKAGES=(
     adduser passwd ca-certificates openssl binutils util-linux
     auditd              # exec and connect audit: a private auditd started by the tests
     rpm                 # packaging: rpmbuild and rpm -qp
+    tcpdump python3     # forwarded connections: tcpdump -r reads the PCAP, python3 -m http.server as the target
     chromium:chromium   # sessrec export --format html, checked in headless Chromium
     chromium-driver python3-selenium  # ... and driven there (clicks on its jump marks)
     npm:npm             # scripts/fetch-player.sh (the pinned asciinema-player)

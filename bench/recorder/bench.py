@@ -267,6 +267,10 @@ def bulk(env, variant, command, stall=None):
     return res
 
 
+# Keystroke latencies are measured in this many rounds, each running every variant in turn.
+KEY_ROUNDS = 4
+
+
 def keystroke_latencies(env, variant, count, load_variant=None):
     """Echo latency of single keystrokes into `cat` with canonical mode off."""
     env.clear_records(variant)
@@ -409,11 +413,18 @@ def main():
     for v in ["sessrec", "script", "tlog"] + (["sessrec-base"] if baseline else []):
         res = bulk(env, v, workloads["text"], stall=10 * MB)
         results["extra"].setdefault("stall", {})[v] = res
-    for v in variants:
-        results["extra"].setdefault("keys_idle", {})[v] = keystroke_latencies(env, v, args.keystrokes)
-        results["extra"].setdefault("keys_load", {})[v] = keystroke_latencies(env, v, args.keystrokes, load_variant=v)
-        starts = [start_latency(env, v) for _ in range(args.start_runs)]
-        results["extra"].setdefault("start_ms", {})[v] = starts
+    # Latencies in interleaved rounds too: on a shared machine the load drifts within minutes.
+    extra = results["extra"]
+    for name in ("keys_idle", "keys_load", "start_ms"):
+        extra[name] = {v: [] for v in variants}
+    for _ in range(KEY_ROUNDS):
+        for v in variants:
+            per_round = args.keystrokes // KEY_ROUNDS
+            extra["keys_idle"][v] += keystroke_latencies(env, v, per_round)
+            extra["keys_load"][v] += keystroke_latencies(env, v, per_round, load_variant=v)
+    for _ in range(args.start_runs):
+        for v in variants:
+            extra["start_ms"][v].append(start_latency(env, v))
     for v in ["script", "tlog", "sessrec", "sessrec-200ms"] + (["sessrec-base"] if baseline else []):
         results["extra"].setdefault("typing_bytes_per_hour", {})[v] = typing_growth(env, v, args.typing_seconds)
     with open(args.out, "w") as f:

@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::forward::ForwardConfig;
+pub use crate::glob::glob_match;
+
 /// Where every part looks when nothing else names a config file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/sessrec/sessrec.toml";
 
@@ -72,6 +75,8 @@ pub struct Config {
     pub sudo: SudoConfig,
     pub budget: BudgetConfig,
     pub audit: AuditConfig,
+    /// Forwarded connections through the bastion (see `forward`).
+    pub forward: ForwardConfig,
 }
 
 /// A per-user byte budget, so one user cannot fill the record disk and lock everyone out.
@@ -233,6 +238,7 @@ impl Default for Config {
             sudo: SudoConfig::default(),
             budget: BudgetConfig::default(),
             audit: AuditConfig::default(),
+            forward: ForwardConfig::default(),
         }
     }
 }
@@ -540,6 +546,9 @@ impl Config {
                 "service names must be non-empty and contain no '/'".into(),
             ));
         }
+        self.forward
+            .validate()
+            .map_err(|(key, message)| bad(&key, message))?;
         Ok(())
     }
 }
@@ -612,29 +621,6 @@ pub fn is_sha256_fingerprint(text: &str) -> bool {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
     })
-}
-
-/// Shell-style glob with `*` and `?` (no classes), matching the whole string.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut backtrack: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            backtrack = Some((pi, ti));
-            pi += 1;
-        } else if let Some((star, matched)) = backtrack {
-            pi = star + 1;
-            ti = matched + 1;
-            backtrack = Some((star, matched + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]
@@ -804,6 +790,24 @@ iolog_dirs = ["/var/log/sudo-io", "/srv/sudo"]
             .message
             .contains("symlink"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn forward_rules_are_checked_at_load() {
+        let c = Config::from_toml_str(
+            "[forward]\n[[forward.allow]]\ngroups = [\"ops\"]\nto = [\"127.0.0.1:8080\"]\n",
+            "f",
+        )
+        .unwrap();
+        assert_eq!(c.forward.allow[0].destinations.len(), 1);
+        assert!(!c.forward.record_payload);
+        let e = Config::from_toml_str(
+            "[[forward.allow]]\nusers = [\"a\"]\nto = [\"10.0.0.1/8:22\"]\n",
+            "/etc/x.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("forward.allow[0].to"));
+        assert!(e.to_string().contains("did you mean 10.0.0.0/8"), "{e}");
     }
 
     #[test]

@@ -39,6 +39,7 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
             "shell",
             "exec",
             "transfer",
+            "forward",
             "pty",
             "pipe",
             "taken",
@@ -68,6 +69,20 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
     (
         "masking_suspended",
         &["mask_arm_limit", "mask_arm_window_s"],
+    ),
+    (
+        "user_notice",
+        &[
+            // the configuration key, where it is shown, and the reasons
+            "notice",
+            "{session}",
+            "channel.start",
+            "ForceCommand",
+            "Banner",
+            "no_terminal",
+            "not_configured",
+            "terminal_write_failed",
+        ],
     ),
     (
         "truncated",
@@ -222,6 +237,22 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
             "daemon_rotate",
             "rotated_away",
             "DAEMON_*",
+        ],
+    ),
+    (
+        "forward.open",
+        &["connected", "refused", "[forward]", "unresolved", "failed"],
+    ),
+    (
+        "forward.close",
+        &[
+            "closed",
+            "client_gone",
+            "destination_reset",
+            "error",
+            "record_failure",
+            "terminated",
+            "max_channel_bytes",
         ],
     ),
 ];

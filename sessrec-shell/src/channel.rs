@@ -5,7 +5,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -24,10 +24,12 @@ use sessrec_core::time::Timestamp;
 use sessrec_core::tree::SessionDir;
 use sessrec_core::writer::{RecordWriter, WriterOptions};
 
+use crate::forward::ConnectRequest;
 use crate::invocation::{self, Invocation};
 use crate::masking::{InputMasker, MaskPolicy};
+use crate::notice::UserNoticePlan;
 use crate::recording::ChannelRecorder;
-use crate::relay::{EndReason, IdlePolicy, Outcome, PipeRelay, PtyRelay};
+use crate::relay::{Client, EndReason, IdlePolicy, Outcome, PipeRelay, PtyRelay};
 use crate::session::{self, Enclosing, Unclaimed};
 use crate::spawn::{self, PreparedExec};
 use crate::start_error::{RecordUnavailable, SessionFileStep, StartError};
@@ -35,6 +37,10 @@ use crate::startup::{Caller, Inherited};
 use crate::sys;
 use crate::terminal::{self, RawModeGuard, Takeover};
 use crate::transfer::TransferCommand;
+
+mod forward;
+
+use forward::ForwardChannel;
 
 /// The system user the recorder runs as once the child is started.
 pub const RECORDER_USER: &str = "sessrec";
@@ -51,6 +57,8 @@ pub enum ChannelKind {
     Exec,
     /// An allow-listed transfer, executed directly; its argv[0] is absolute.
     Transfer(TransferCommand),
+    /// `connect HOST PORT`: the recorder itself connects and relays (see `forward`).
+    Forward(ConnectRequest),
 }
 
 impl ChannelKind {
@@ -59,6 +67,7 @@ impl ChannelKind {
             ChannelKind::Shell => "shell",
             ChannelKind::Exec => "exec",
             ChannelKind::Transfer(_) => "transfer",
+            ChannelKind::Forward(_) => "forward",
         }
     }
 }
@@ -132,7 +141,7 @@ pub fn run(caller: Caller, inherited: Inherited) -> Result<i32, StartError> {
                 Some(e) => e.session,
                 None => SessionId::new().map_err(StartError::NoSessionId)?,
             };
-            let identity = Identity::unverified(&user.name, caller.uid);
+            let identity = Identity::unverified(&user.name, caller.uid.as_raw());
             (config, id, identity, None, Some(reason))
         }
     };
@@ -213,9 +222,19 @@ impl Budget {
     }
 }
 
+/// What either mode starts its child with.
+struct Launch<'a> {
+    exec: PreparedExec,
+    recorder_user: sys::Passwd,
+    signal_fd: OwnedFd,
+    recorder: &'a mut ChannelRecorder,
+    start: ChannelStart,
+    kind: &'a ChannelKind,
+}
+
 impl Setup {
     fn run(self, own_exe: Option<PathBuf>) -> Result<i32, StartError> {
-        let has_tty = sys::isatty(0);
+        let has_tty = sys::isatty(sys::StdFd::Input);
         let kind = self.channel_kind(has_tty);
         let shell = self
             .config
@@ -304,9 +323,18 @@ impl Setup {
             ));
         }
         let budget_spent = budget.spend_in(&mut recorder);
+        if let ChannelKind::Forward(request) = &kind {
+            let channel = ForwardChannel {
+                request,
+                channel_no,
+                file_name: &file_name,
+                recorder_user: &recorder_user,
+            };
+            return self.run_forward(channel, recorder, own_session);
+        }
 
         // What to exec.
-        let (exec_path, exec_argv) = self.command_line(&kind, &shell)?;
+        let (exec_path, exec_argv) = command_line(&kind, &self.invocation, &shell)?;
         let env = spawn::child_environment(
             std::env::vars_os(),
             &[
@@ -332,7 +360,7 @@ impl Setup {
             loginuid,
             login: Some(self.invocation.login),
             force_command: Some(self.invocation.force_command),
-            uid: Some(self.caller.uid),
+            uid: Some(self.caller.uid.as_raw()),
             identity_verified: Some(self.identity.verified),
             grant: self.unclaimed.as_ref().map(|reason| reason.to_string()),
             parent_channel: self.enclosing.as_ref().map(|parent| parent.to_string()),
@@ -408,18 +436,18 @@ impl Setup {
             start.user_budget_bytes = Some(limit);
         }
 
+        let launch = Launch {
+            exec,
+            recorder_user,
+            signal_fd,
+            recorder: &mut recorder,
+            start,
+            kind: &kind,
+        };
         let started = if has_tty {
-            self.run_pty(
-                exec,
-                recorder_user,
-                signal_fd,
-                &mut recorder,
-                start,
-                &kind,
-                typeahead,
-            )
+            self.run_pty(launch, typeahead)
         } else {
-            self.run_pipe(exec, recorder_user, signal_fd, &mut recorder, start, &kind)
+            self.run_pipe(launch)
         };
         let outcome = match started {
             Ok(outcome) => outcome,
@@ -471,6 +499,11 @@ impl Setup {
         let Some(command) = &self.invocation.command else {
             return ChannelKind::Shell;
         };
+        if !has_tty {
+            if let Some(request) = ConnectRequest::parse(command) {
+                return ChannelKind::Forward(request);
+            }
+        }
         match crate::transfer_seam::classify(command, has_tty, &self.config) {
             Some(transfer) if self.argv_fits_start_line(&transfer.argv) => {
                 ChannelKind::Transfer(transfer)
@@ -490,16 +523,19 @@ impl Setup {
         json_len <= self.config.recorder.max_line_bytes / 4
     }
 
-    /// Writes `channel.start`, then lets the held command exec: a command whose record could
-    /// not be begun never runs (unless `on_error = "allow"`).
+    /// Writes `channel.start` and the user notice (shown on the terminal), then lets the held
+    /// command exec: a command whose record could not be begun never runs (unless
+    /// `on_error = "allow"`), and none runs before its user was told it is recorded.
     fn start_recorded<T>(
         &self,
         recorder: &mut ChannelRecorder,
         start: ChannelStart,
+        notice: UserNoticePlan,
         held: spawn::Held<T>,
         exec: &PreparedExec,
     ) -> Result<T, StartError> {
         self.write_start(recorder, start);
+        notice.show_and_record(recorder);
         if recorder.must_stop() {
             held.abandon();
             let why = recorder.failure().unwrap_or("the record cannot be written");
@@ -544,7 +580,8 @@ impl Setup {
         if self.caller.is_root() {
             return Budget::None;
         }
-        let mut ledger = match UsageLedger::open(&self.config.record_dir, self.caller.uid) {
+        let mut ledger = match UsageLedger::open(&self.config.record_dir, self.caller.uid.as_raw())
+        {
             Ok(ledger) => ledger,
             Err(e) => {
                 syslog_authpriv(
@@ -600,7 +637,7 @@ impl Setup {
             kind: Some(kind.as_str().into()),
             mode: Some(if has_tty { "pty" } else { "pipe" }.into()),
             force_command: Some(self.invocation.force_command),
-            uid: Some(self.caller.uid),
+            uid: Some(self.caller.uid.as_raw()),
             identity_verified: Some(self.identity.verified),
             recorder_version: Some(sessrec_core::VERSION.into()),
             recorder_pid: Some(sys::getpid().as_raw()),
@@ -650,37 +687,6 @@ impl Setup {
         .map_err(|e| err(format!("cannot prepare {}: {e}", path.display())))
     }
 
-    /// The path and argv of the child.
-    fn command_line(
-        &self,
-        kind: &ChannelKind,
-        shell: &Path,
-    ) -> Result<(PathBuf, Vec<OsString>), StartError> {
-        let base = shell
-            .file_name()
-            .map(|b| b.to_os_string())
-            .unwrap_or_else(|| OsString::from("sh"));
-        let argv0 = if self.invocation.login {
-            let mut a = OsString::from("-");
-            a.push(&base);
-            a
-        } else {
-            base
-        };
-        Ok(match (kind, &self.invocation.command) {
-            (ChannelKind::Transfer(TransferCommand { argv, .. }), _) => {
-                let program = crate::transfer_seam::resolve_program(&argv[0])
-                    .ok_or_else(|| err(format!("{} not found", argv[0])))?;
-                (program, argv.iter().map(OsString::from).collect())
-            }
-            (_, Some(command)) => (
-                shell.to_path_buf(),
-                vec![argv0, OsString::from("-c"), command.clone()],
-            ),
-            (_, None) => (shell.to_path_buf(), vec![argv0]),
-        })
-    }
-
     /// Opens the session directory and a new channel file; for an unclaimed session also
     /// starts `session.jsonl`.
     fn open_record(&self) -> Result<(PathBuf, u32, File, Option<OwnSession>), RecordUnavailable> {
@@ -697,13 +703,15 @@ impl Setup {
         };
         // For a claimed grant the module created the directory; opening it through `create`
         // keeps `read_group` access on the channel files.
-        let dir =
-            SessionDir::create(&cfg.record_dir, self.session, read_gid).map_err(|source| {
-                RecordUnavailable::SessionDir {
-                    root: cfg.record_dir.clone(),
-                    source,
-                }
-            })?;
+        let dir = SessionDir::create(
+            &cfg.record_dir,
+            self.session,
+            read_gid.map(sys::Gid::as_raw),
+        )
+        .map_err(|source| RecordUnavailable::SessionDir {
+            root: cfg.record_dir.clone(),
+            source,
+        })?;
         let free = sessrec_core::tree::free_mb(dir.path()).map_err(|source| {
             RecordUnavailable::FreeSpaceUnknown {
                 dir: dir.path().to_path_buf(),
@@ -783,7 +791,7 @@ impl Setup {
                         self.session, self.user.name
                     ),
                 );
-                let (path, argv) = self.command_line(kind, shell)?;
+                let (path, argv) = command_line(kind, &self.invocation, shell)?;
                 let env =
                     spawn::child_environment(std::env::vars_os(), &[("SHELL", shell.as_os_str())]);
                 let exec = self.prepare_exec(&path, &argv, &env)?;
@@ -824,17 +832,16 @@ impl Setup {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn run_pty(
-        &self,
-        exec: PreparedExec,
-        recorder_user: sys::Passwd,
-        signal_fd: OwnedFd,
-        recorder: &mut ChannelRecorder,
-        mut start: ChannelStart,
-        kind: &ChannelKind,
-        typeahead: Vec<u8>,
-    ) -> Result<Outcome, StartError> {
+    /// Runs the command on a new pty, relaying the outer terminal.
+    fn run_pty(&self, launch: Launch<'_>, typeahead: Vec<u8>) -> Result<Outcome, StartError> {
+        let Launch {
+            exec,
+            recorder_user,
+            signal_fd,
+            recorder,
+            mut start,
+            kind: _,
+        } = launch;
         let pty = sys::open_pty().map_err(|e| err(format!("cannot allocate a pty: {e}")))?;
         let tty_gid = sys::group_gid("tty")
             .ok()
@@ -846,10 +853,10 @@ impl Setup {
         let guard = RawModeGuard::new(&[sys::StdFd::Input, sys::StdFd::Output])
             .map_err(|e| err(format!("terminal setup failed: {e}")))?;
         if let Some(saved) = guard.saved() {
-            let _ = sys::tcsetattr(pty.slave.as_raw_fd(), saved);
+            let _ = sys::tcsetattr(&pty.slave, saved);
         }
-        if let Ok(ws) = sys::get_winsize(0) {
-            let _ = sys::set_winsize(pty.master.as_raw_fd(), &ws);
+        if let Ok(ws) = sys::get_winsize(sys::StdFd::Input) {
+            let _ = sys::set_winsize(&pty.master, &ws);
             start.cols = Some(ws.ws_col);
             start.rows = Some(ws.ws_row);
         }
@@ -860,14 +867,6 @@ impl Setup {
             pty.path.as_os_str().as_bytes(),
             PATH_MAX,
         );
-        if *kind == ChannelKind::Shell && !self.config.recorder.notice.is_empty() {
-            let notice = self
-                .config
-                .recorder
-                .notice
-                .replace("{session}", &self.session.to_string());
-            let _ = sys::write(sys::StdFd::Output, format!("{notice}\r\n").as_bytes());
-        }
         let held = spawn::spawn_pty_child(&exec, &pty.slave).map_err(|e| {
             err(format!(
                 "cannot start {}: {e}",
@@ -876,7 +875,8 @@ impl Setup {
         })?;
         drop(pty.slave);
         start.pid = Some(held.child().pid.as_raw());
-        let child = self.start_recorded(recorder, start, held, &exec)?;
+        let notice = UserNoticePlan::for_terminal(&self.config.recorder.notice, self.session);
+        let child = self.start_recorded(recorder, start, notice, held, &exec)?;
         self.drop_recorder_privileges(&recorder_user)?;
         let masker = self.config.recorder.record_input.then(|| {
             InputMasker::new(
@@ -886,6 +886,8 @@ impl Setup {
         });
         let relay = PtyRelay {
             master: pty.master,
+            terminal_in: sys::StdFd::Input.fd(),
+            terminal_out: sys::StdFd::Output.fd(),
             signal_fd: signal_fd.as_fd(),
             child_pid: child.pid,
             child_pidfd: child.pidfd,
@@ -902,15 +904,16 @@ impl Setup {
         Ok(outcome)
     }
 
-    fn run_pipe(
-        &self,
-        exec: PreparedExec,
-        recorder_user: sys::Passwd,
-        signal_fd: OwnedFd,
-        recorder: &mut ChannelRecorder,
-        mut start: ChannelStart,
-        kind: &ChannelKind,
-    ) -> Result<Outcome, StartError> {
+    /// Runs the command on pipes through the monitor, relaying fds 0–2.
+    fn run_pipe(&self, launch: Launch<'_>) -> Result<Outcome, StartError> {
+        let Launch {
+            exec,
+            recorder_user,
+            signal_fd,
+            recorder,
+            mut start,
+            kind,
+        } = launch;
         let guard = RawModeGuard::new(&sys::StdFd::ALL)
             .map_err(|e| err(format!("descriptor setup failed: {e}")))?;
         let monitor_user = spawn::MonitorUser {
@@ -924,7 +927,8 @@ impl Setup {
             ))
         })?;
         start.pid = Some(held.child().monitor_pid.as_raw());
-        let child = self.start_recorded(recorder, start, held, &exec)?;
+        let child =
+            self.start_recorded(recorder, start, UserNoticePlan::NoTerminal, held, &exec)?;
         self.drop_recorder_privileges(&recorder_user)?;
         let observer = match kind {
             ChannelKind::Transfer(transfer) => Some(crate::transfer_seam::observer(transfer)),
@@ -932,6 +936,7 @@ impl Setup {
         };
         let relay = PipeRelay {
             child,
+            client: Client::standard(),
             signal_fd: signal_fd.as_fd(),
             recorder,
             record_payload: self.config.transfer.record_payload,
@@ -953,9 +958,7 @@ impl Setup {
     /// After the child runs: become the `sessrec` system user, with no capabilities, no new
     /// privileges and not dumpable, so the user can neither signal, trace nor read the recorder.
     fn drop_recorder_privileges(&self, recorder_user: &sys::Passwd) -> Result<(), StartError> {
-        let uid = sys::Uid::from_raw(recorder_user.uid);
-        let gid = sys::Gid::from_raw(recorder_user.gid);
-        sys::drop_to(uid, gid, &[])
+        sys::drop_to(recorder_user.uid, recorder_user.gid, &[])
             .and_then(|()| sys::drop_capabilities_and_lock())
             .and_then(|()| match sys::effective_capabilities()? {
                 0 => Ok(()),
@@ -971,6 +974,38 @@ impl Setup {
                 err(format!("cannot drop recorder privileges: {e}"))
             })
     }
+}
+
+/// The path and argv of the child: the real shell (`-bash` for a login, `-c` with a command),
+/// or a transfer program found on the allow-list's path.
+fn command_line(
+    kind: &ChannelKind,
+    invocation: &Invocation,
+    shell: &Path,
+) -> Result<(PathBuf, Vec<OsString>), StartError> {
+    let base = shell
+        .file_name()
+        .map(|b| b.to_os_string())
+        .unwrap_or_else(|| OsString::from("sh"));
+    let argv0 = if invocation.login {
+        let mut a = OsString::from("-");
+        a.push(&base);
+        a
+    } else {
+        base
+    };
+    Ok(match (kind, &invocation.command) {
+        (ChannelKind::Transfer(TransferCommand { argv, .. }), _) => {
+            let program = crate::transfer_seam::resolve_program(&argv[0])
+                .ok_or_else(|| err(format!("{} not found", argv[0])))?;
+            (program, argv.iter().map(OsString::from).collect())
+        }
+        (_, Some(command)) => (
+            shell.to_path_buf(),
+            vec![argv0, OsString::from("-c"), command.clone()],
+        ),
+        (_, None) => (shell.to_path_buf(), vec![argv0]),
+    })
 }
 
 /// Runs a relay; a panic (a bug) still ends the channel with a final record instead of leaving
@@ -1003,7 +1038,7 @@ fn ask_ticket(required: bool) -> Option<String> {
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     while line.len() < 256 {
-        let mut fds = [sys::pollfd(0, sys::POLLIN)];
+        let mut fds = [sys::pollfd(sys::StdFd::Input.fd(), sys::Interest::Readable)];
         match sys::poll(&mut fds, 120_000) {
             Ok(0) | Err(_) => return None,
             Ok(_) => {}
@@ -1036,5 +1071,103 @@ fn finish_own_session(
     });
     if let Ok(anchor) = own.writer.close() {
         syslog_authpriv(Level::Info, &anchor.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation(login: bool, command: Option<&str>) -> Invocation {
+        Invocation {
+            login,
+            command: command.map(OsString::from),
+            force_command: false,
+        }
+    }
+
+    #[test]
+    fn a_login_shell_gets_a_dash_and_a_command_gets_dash_c() {
+        let bash = Path::new("/bin/bash");
+        let (path, argv) =
+            command_line(&ChannelKind::Shell, &invocation(true, None), bash).unwrap();
+        assert_eq!(path, bash);
+        assert_eq!(argv, [OsString::from("-bash")]);
+        let (path, argv) =
+            command_line(&ChannelKind::Exec, &invocation(false, Some("id -u")), bash).unwrap();
+        assert_eq!(path, bash);
+        assert_eq!(argv, ["bash", "-c", "id -u"].map(OsString::from));
+        let (_, argv) =
+            command_line(&ChannelKind::Exec, &invocation(true, Some("ls")), bash).unwrap();
+        assert_eq!(argv, ["-bash", "-c", "ls"].map(OsString::from));
+    }
+
+    #[test]
+    fn channel_kinds_are_named_as_the_record_names_them() {
+        assert_eq!(ChannelKind::Shell.as_str(), "shell");
+        assert_eq!(ChannelKind::Exec.as_str(), "exec");
+    }
+
+    #[test]
+    fn same_file_follows_links_and_tells_files_apart() {
+        let dir = sessrec_core::testing::TempDir::new("channel-same-file");
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&a, b"x").unwrap();
+        std::fs::write(&b, b"x").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&a, &link).unwrap();
+        assert!(same_file(&a, &link));
+        assert!(!same_file(&a, &b));
+        assert!(!same_file(&a, &dir.path().join("missing")));
+    }
+
+    #[test]
+    fn a_spent_budget_refuses_only_under_refuse() {
+        let dir = sessrec_core::testing::TempDir::new("channel-budget");
+        let ledger = || UsageLedger::open(dir.path(), 4242).unwrap();
+        assert_eq!(Budget::None.refusal(), None);
+        let within = Budget::Within {
+            ledger: ledger(),
+            limit: 10,
+        };
+        assert_eq!(within.refusal(), None);
+        let capped = Budget::Spent {
+            ledger: ledger(),
+            limit: 10,
+            used: 12,
+            refuse: false,
+        };
+        assert_eq!(capped.refusal(), None);
+        let refused = Budget::Spent {
+            ledger: ledger(),
+            limit: 10,
+            used: 12,
+            refuse: true,
+        };
+        let message = refused.refusal().unwrap();
+        assert!(message.contains("12 of 10 bytes"), "{message}");
+    }
+
+    #[test]
+    fn a_panicking_relay_still_gives_an_outcome() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static CALLED: AtomicBool = AtomicBool::new(false);
+        fn note() {
+            CALLED.store(true, Ordering::SeqCst);
+        }
+        let ok = run_guarded(
+            || Outcome {
+                reason: EndReason::Exit,
+                status: Some(sys::ExitStatus::Code(0)),
+            },
+            note,
+        );
+        assert_eq!(ok.reason, EndReason::Exit);
+        assert!(!CALLED.load(Ordering::SeqCst));
+        let failed = run_guarded(|| panic!("a bug in the relay"), note);
+        assert_eq!(failed.reason, EndReason::InternalError);
+        assert_eq!(failed.status, None);
+        assert!(CALLED.load(Ordering::SeqCst));
     }
 }

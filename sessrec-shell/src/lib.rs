@@ -5,8 +5,10 @@
 //! `sys` holds every foreign call; all other modules are safe code.
 
 mod channel;
+mod forward;
 mod invocation;
 mod masking;
+mod notice;
 mod recording;
 mod relay;
 mod session;

@@ -82,6 +82,9 @@ pub struct ChannelRecorder {
     /// Of `bytes_out`, moved by splice(2) without passing through the recorder.
     spliced_out: u64,
     budget: Option<Budget>,
+    /// Bytes of files beside the record this channel wrote (a kept PCAP payload): they count
+    /// against the user's daily budget like record bytes.
+    side_file_bytes: u64,
 }
 
 impl ChannelRecorder {
@@ -117,6 +120,7 @@ impl ChannelRecorder {
             bytes_out: 0,
             spliced_out: 0,
             budget: None,
+            side_file_bytes: 0,
         }
     }
 
@@ -137,7 +141,7 @@ impl ChannelRecorder {
     /// Adds the bytes written since the last report to the ledger; once the day's total passes
     /// the budget, output is sampled from here on.
     fn report_budget(&mut self, now: Instant, force: bool) {
-        let written = self.writer.as_ref().map_or(0, |w| w.bytes_written());
+        let written = self.writer.as_ref().map_or(0, |w| w.bytes_written()) + self.side_file_bytes;
         let Some(b) = self.budget.as_mut() else {
             return;
         };
@@ -158,6 +162,18 @@ impl ChannelRecorder {
                 "the user's daily record budget is spent: input is still recorded in full, output is sampled (first KiB of each second)",
             );
         }
+    }
+
+    /// Counts `n` bytes written to a file beside the record (a kept PCAP payload) against the
+    /// user's daily budget.
+    pub fn count_side_file(&mut self, n: u64) {
+        self.side_file_bytes += n;
+    }
+
+    /// Output is sampled (past `max_channel_bytes` or the user's daily budget): payload kept
+    /// beside the record stops too.
+    pub fn is_sampling(&self) -> bool {
+        self.capped
     }
 
     /// µs on CLOCK_MONOTONIC since the channel started.
@@ -534,7 +550,7 @@ impl ChannelRecorder {
         let mut writer = self.writer.take()?;
         let end = writer.write(&end);
         // What closing writes is within a line or two of this; count it all.
-        let written = writer.bytes_written();
+        let written = writer.bytes_written() + self.side_file_bytes;
         if let Some(b) = self.budget.as_mut() {
             let _ = b.ledger.add(written.saturating_sub(b.reported));
         }
@@ -577,17 +593,17 @@ fn own_peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// A recorder on a fresh file, for the unit tests of the parts that record.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
-    use serde_json::json;
     use sessrec_core::id::SessionId;
     use sessrec_core::reader;
     use sessrec_core::record::FileContext;
-    use sessrec_core::testing::TempDir;
     use sessrec_core::writer::WriterOptions;
 
-    fn recorder(dir: &std::path::Path, cap: u64) -> (ChannelRecorder, std::path::PathBuf) {
+    /// A recorder writing `channel-1.jsonl` in `dir`, with output capped at `cap` bytes.
+    pub fn recorder(dir: &std::path::Path, cap: u64) -> (ChannelRecorder, std::path::PathBuf) {
         let path = dir.join("channel-1.jsonl");
         let file = std::fs::OpenOptions::new()
             .create_new(true)
@@ -609,7 +625,7 @@ mod tests {
     }
 
     /// The lines of a record whose chain verifies.
-    fn verified_lines(path: &std::path::Path) -> Vec<reader::Line> {
+    pub fn verified_lines(path: &std::path::Path) -> Vec<reader::Line> {
         let report = reader::verify_file(path).unwrap();
         assert!(report.ok, "{:?}", report.problems);
         reader::read_file(path)
@@ -618,6 +634,15 @@ mod tests {
             .map(Result::unwrap)
             .collect()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{recorder, verified_lines};
+    use super::*;
+    use serde_json::json;
+    use sessrec_core::reader;
+    use sessrec_core::testing::TempDir;
 
     #[test]
     fn past_the_cap_output_is_sampled_and_input_kept() {

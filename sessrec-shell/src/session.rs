@@ -139,11 +139,11 @@ pub fn claim_grant(
     let me = std::process::id();
     let found = match enclosing {
         Some(e) => store.read(e.session).ok().filter(|g| {
-            g.uid == caller.uid
+            g.uid == caller.uid.as_raw()
                 && sessrec_core::sys::is_ancestor(g.monitor_pid, g.monitor_start, me)
         }),
         None => store
-            .find_by_ancestry(caller.uid, me, GRANT_SCAN_LIMIT)
+            .find_by_ancestry(caller.uid.as_raw(), me, GRANT_SCAN_LIMIT)
             .ok()
             .flatten(),
     };
@@ -169,7 +169,7 @@ fn claim_named_grant(
     let grant = store
         .read(id)
         .map_err(|e| Unclaimed::Unreadable(e.to_string()))?;
-    if grant.uid != caller.uid {
+    if grant.uid != caller.uid.as_raw() {
         return Err(Unclaimed::OtherUser {
             grant_uid: grant.uid,
         });

@@ -74,7 +74,7 @@ impl PreparedExec {
         path: &Path,
         argv: &[OsString],
         env: &[(OsString, OsString)],
-        user: (libc::uid_t, libc::gid_t, &[libc::gid_t]),
+        user: (sys::Uid, sys::Gid, &[sys::Gid]),
         inherited: &Inherited,
     ) -> io::Result<Self> {
         let path = cstring(path.as_os_str().as_bytes(), "the program path")?;
@@ -94,9 +94,9 @@ impl PreparedExec {
             .collect::<Vec<_>>();
         Ok(PreparedExec {
             args: sys::ExecArgs::new(path, argv, envp),
-            uid: sys::Uid::from_raw(user.0),
-            gid: sys::Gid::from_raw(user.1),
-            groups: user.2.iter().map(|&gid| sys::Gid::from_raw(gid)).collect(),
+            uid: user.0,
+            gid: user.1,
+            groups: user.2.to_vec(),
             inherited: inherited.clone(),
         })
     }
@@ -221,7 +221,7 @@ pub fn spawn_pty_child(exec: &PreparedExec, slave: &OwnedFd) -> io::Result<Held<
         sys::Forked::Child => {
             let ew = error_write.as_fd();
             let setup = sys::setsid()
-                .and_then(|()| sys::set_controlling_tty(slave.as_raw_fd()))
+                .and_then(|()| sys::set_controlling_tty(slave))
                 .and_then(|()| sys::redirect_std_fd(StdFd::Input, slave))
                 .and_then(|()| sys::redirect_std_fd(StdFd::Output, slave))
                 .and_then(|()| sys::redirect_std_fd(StdFd::Error, slave));
@@ -271,7 +271,7 @@ pub const MONITOR_MESSAGE_LEN: usize = 5;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MonitorMessage {
     /// `P`: the command runs with this pid.
-    CommandStarted(i32),
+    CommandStarted(sys::Pid),
     /// `S`: the command ended with this wait status.
     CommandEnded(i32),
 }
@@ -279,7 +279,7 @@ pub enum MonitorMessage {
 impl MonitorMessage {
     fn encode(self) -> [u8; MONITOR_MESSAGE_LEN] {
         let (tag, value) = match self {
-            MonitorMessage::CommandStarted(pid) => (b'P', pid),
+            MonitorMessage::CommandStarted(pid) => (b'P', pid.as_raw()),
             MonitorMessage::CommandEnded(status) => (b'S', status),
         };
         let v = value.to_ne_bytes();
@@ -290,7 +290,7 @@ impl MonitorMessage {
     pub fn decode(bytes: [u8; MONITOR_MESSAGE_LEN]) -> Option<Self> {
         let value = i32::from_ne_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
         match bytes[0] {
-            b'P' => Some(MonitorMessage::CommandStarted(value)),
+            b'P' => Some(MonitorMessage::CommandStarted(sys::Pid::from_raw(value))),
             b'S' => Some(MonitorMessage::CommandEnded(value)),
             _ => None,
         }
@@ -300,8 +300,8 @@ impl MonitorMessage {
 /// Who the pipe-mode monitor runs as (the recorder's system user, never root).
 #[derive(Debug, Clone, Copy)]
 pub struct MonitorUser {
-    pub uid: libc::uid_t,
-    pub gid: libc::gid_t,
+    pub uid: sys::Uid,
+    pub gid: sys::Gid,
 }
 
 /// Forks the monitor, which forks the command with three pipes as its fds 0–2; the command
@@ -432,11 +432,8 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
         Ok(sys::Forked::Parent(pid)) => pid,
         Err(e) => fail(error_w, &e),
     };
-    if let Err(e) = sys::become_signaller(
-        sys::Uid::from_raw(monitor_user.uid),
-        sys::Gid::from_raw(monitor_user.gid),
-    ) {
-        let _ = sys::kill(command, libc::SIGKILL);
+    if let Err(e) = sys::become_signaller(monitor_user.uid, monitor_user.gid) {
+        let _ = sys::kill(command, sys::Signal::SIGKILL);
         let _ = sys::waitpid(command, false);
         fail(error_w, &e);
     }
@@ -456,7 +453,7 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
         exec_error,
         gate,
     ));
-    send_message(&status_w, MonitorMessage::CommandStarted(command.as_raw()));
+    send_message(&status_w, MonitorMessage::CommandStarted(command));
     let pidfd = match sys::pidfd_open(command) {
         Ok(fd) => fd,
         Err(_) => {
@@ -469,20 +466,18 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
     let mut control_open = true;
     loop {
         let mut fds = [
-            sys::pollfd(pidfd.as_raw_fd(), sys::POLLIN),
-            sys::pollfd(
-                if control_open {
-                    control.as_raw_fd()
-                } else {
-                    -1
-                },
-                sys::POLLIN,
-            ),
+            sys::pollfd(pidfd.as_fd(), sys::Interest::Readable),
+            sys::pollfd(control.as_fd(), sys::Interest::Readable),
         ];
-        if sys::poll(&mut fds, -1).is_err() {
+        let watched = if control_open { 2 } else { 1 };
+        if sys::poll(&mut fds[..watched], -1).is_err() {
             continue;
         }
-        if fds[0].revents != 0 {
+        let (command_ended, control_ready) = (
+            sys::is_ready(&fds[0]),
+            watched == 2 && sys::is_ready(&fds[1]),
+        );
+        if command_ended {
             // Signals are sent only before this point: the command's pid (and so its process
             // group id) stays allocated until it is reaped here, so CAP_KILL never reaches a
             // process that reused it.
@@ -490,14 +485,19 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
             send_message(&status_w, MonitorMessage::CommandEnded(status));
             sys::exit_now(0);
         }
-        if fds[1].revents != 0 {
+        if control_ready {
             let mut byte = [0u8; 1];
             match sys::read(&control, &mut byte) {
-                Ok(1) => forward(command, libc::c_int::from(byte[0])),
+                Ok(1) => {
+                    // Only the recorder writes here; a number that is no signal is ignored.
+                    if let Ok(sig) = sys::Signal::try_from(libc::c_int::from(byte[0])) {
+                        forward(command, sig);
+                    }
+                }
                 Ok(_) => {
                     // The recorder is gone: hang the command up, as a closed terminal would.
                     control_open = false;
-                    forward(command, libc::SIGHUP);
+                    forward(command, sys::Signal::SIGHUP);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => control_open = false,
@@ -509,15 +509,15 @@ fn run_monitor(exec: &PreparedExec, monitor_user: MonitorUser, fds: MonitorFds) 
 /// Sends `sig` to the command's process group (or the command alone, if it left the group).
 /// A hangup or termination is followed by SIGCONT, as a terminal hangup does, so that a
 /// command that stopped itself gets it now rather than at the SIGKILL that follows.
-fn forward(command: sys::Pid, sig: libc::c_int) {
+fn forward(command: sys::Pid, sig: sys::Signal) {
     let send = |sig| {
         if sys::kill_process_group(command, sig).is_err() {
             let _ = sys::kill(command, sig);
         }
     };
     send(sig);
-    if sig == libc::SIGHUP || sig == libc::SIGTERM {
-        send(libc::SIGCONT);
+    if sig == sys::Signal::SIGHUP || sig == sys::Signal::SIGTERM {
+        send(sys::Signal::SIGCONT);
     }
 }
 
@@ -547,12 +547,68 @@ mod tests {
     #[test]
     fn monitor_messages_round_trip() {
         for message in [
-            MonitorMessage::CommandStarted(4242),
+            MonitorMessage::CommandStarted(sys::Pid::from_raw(4242)),
             MonitorMessage::CommandEnded(0x0f00),
             MonitorMessage::CommandEnded(-1),
         ] {
             assert_eq!(MonitorMessage::decode(message.encode()), Some(message));
         }
         assert_eq!(MonitorMessage::decode(*b"X\0\0\0\0"), None);
+    }
+
+    #[test]
+    fn the_recorders_own_variables_replace_inherited_ones() {
+        let inherited = [
+            ("PATH", "/usr/bin"),
+            ("SHELL", "/usr/local/bin/sessrec-shell"),
+            ("SESSREC_SESSION", "forged"),
+            ("SESSREC_CHANNEL", "forged/1"),
+        ]
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        let env = child_environment(
+            inherited,
+            &[
+                ("SHELL", OsStr::new("/bin/bash")),
+                ("SESSREC_SESSION", OsStr::new("real")),
+            ],
+        );
+        let env: Vec<(&str, &str)> = env
+            .iter()
+            .map(|(k, v)| (k.to_str().unwrap(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            env,
+            [
+                ("PATH", "/usr/bin"),
+                ("SHELL", "/bin/bash"),
+                ("SESSREC_SESSION", "real")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused_by_name() {
+        let e = cstring(b"a\0b", "an argument").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("an argument"));
+        assert_eq!(cstring(b"ok", "x").unwrap().as_bytes(), b"ok");
+    }
+
+    #[test]
+    fn an_exec_error_pipe_closed_empty_means_the_exec_happened() {
+        let (r, w) = sys::pipe().unwrap();
+        drop(w);
+        assert!(exec_result(r).is_ok());
+    }
+
+    #[test]
+    fn an_errno_on_the_exec_error_pipe_is_the_failure() {
+        let (r, w) = sys::pipe().unwrap();
+        sys::write(&w, &libc::ENOENT.to_ne_bytes()).unwrap();
+        drop(w);
+        assert_eq!(
+            exec_result(r).unwrap_err().raw_os_error(),
+            Some(libc::ENOENT)
+        );
     }
 }

@@ -10,14 +10,14 @@ use crate::sys;
 /// Who started the recorder (the real ids before the setuid switch).
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub uid: libc::uid_t,
-    pub gid: libc::gid_t,
-    pub groups: Vec<libc::gid_t>,
+    pub uid: sys::Uid,
+    pub gid: sys::Gid,
+    pub groups: Vec<sys::Gid>,
 }
 
 impl Caller {
     pub fn is_root(&self) -> bool {
-        self.uid == 0
+        self.uid.is_root()
     }
 }
 
@@ -72,14 +72,14 @@ pub fn harden() -> Result<(Caller, Inherited), StartupError> {
     unsafe { sys::close_inherited_descriptors() };
     // A caller that closed fd 0, 1 or 2 must not get a record file or a config file there.
     for fd in sys::StdFd::ALL {
-        if !sys::is_valid_fd(fd.raw()) {
+        if !sys::is_open(fd) {
             sys::open_dev_null_at(fd).map_err(|e| {
                 StartupError::Os("opening /dev/null for a closed standard descriptor", e)
             })?;
         }
     }
     let ids = sys::caller_ids().map_err(|e| StartupError::Os("reading process ids", e))?;
-    if ids.euid != 0 {
+    if !ids.euid.is_root() {
         return Err(StartupError::NotSetuid);
     }
     let caller = Caller {

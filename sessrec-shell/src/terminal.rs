@@ -14,7 +14,6 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
@@ -86,8 +85,8 @@ fn controlling_fds(ttys: &[(i32, u64)], controlling: Option<u64>) -> Vec<i32> {
 /// for the relay to pass on to the shell and record.
 pub fn take_over() -> io::Result<(Takeover, Vec<u8>)> {
     let mut ttys = Vec::new();
-    for fd in (0..=2).filter(|&fd| sys::isatty(fd)) {
-        ttys.push((fd, sys::rdev(fd)?));
+    for fd in StdFd::ALL.into_iter().filter(|&fd| sys::isatty(fd)) {
+        ttys.push((fd.raw(), sys::rdev(fd)?));
     }
     let Some(&(first, _)) = ttys.first() else {
         return Ok((Takeover::NoTerminal, Vec::new()));
@@ -96,7 +95,8 @@ pub fn take_over() -> io::Result<(Takeover, Vec<u8>)> {
     let own_fds = controlling_fds(&ttys, controlling);
     let leader = match own_fds.first() {
         Some(&fd) => {
-            sys::getsid() == sys::getpid() && sys::tcgetsid(fd).ok() == Some(sys::getpid())
+            sys::getsid() == sys::getpid()
+                && StdFd::from_raw(fd).and_then(|fd| sys::tcgetsid(fd).ok()) == Some(sys::getpid())
         }
         None => false,
     };
@@ -115,7 +115,7 @@ pub fn take_over() -> io::Result<(Takeover, Vec<u8>)> {
         Vec::new()
     };
     for fd in own_fds.iter().filter_map(|&fd| StdFd::from_raw(fd)) {
-        sys::fchown(fd, 0, 0)?;
+        sys::fchown(fd, sys::Uid::from_raw(0), sys::Gid::from_raw(0))?;
         sys::fchmod(fd, 0o600)?;
     }
     let c_path = CString::new(path.as_os_str().as_bytes())
@@ -124,13 +124,13 @@ pub fn take_over() -> io::Result<(Takeover, Vec<u8>)> {
     let revoked = sys::vhangup();
     let reopened = revoked.and_then(|()| sys::open_tty(&c_path));
     let result = reopened.and_then(|fd| {
-        if sys::rdev(fd.as_raw_fd())? != rdev {
+        if sys::rdev(&fd)? != rdev {
             return Err(io::Error::other(format!(
                 "{} is no longer the terminal it was",
                 path.display()
             )));
         }
-        sys::set_controlling_tty(fd.as_raw_fd())?;
+        sys::set_controlling_tty(&fd)?;
         for target in own_fds.iter().filter_map(|&fd| StdFd::from_raw(fd)) {
             sys::redirect_std_fd(target, &fd)?;
         }
@@ -144,14 +144,14 @@ pub fn take_over() -> io::Result<(Takeover, Vec<u8>)> {
 /// Reads what is waiting in the terminal's input queue, partial lines included (canonical mode
 /// is switched off for the read, and the settings restored).
 fn drain_typeahead(fd: StdFd) -> Vec<u8> {
-    let Ok(saved) = sys::tcgetattr(fd.raw()) else {
+    let Ok(saved) = sys::tcgetattr(fd) else {
         return Vec::new();
     };
     let mut peek = saved;
     peek.c_lflag &= !libc::ICANON;
     peek.c_cc[libc::VMIN] = 0;
     peek.c_cc[libc::VTIME] = 0;
-    let Ok(_restore) = SavedTermios::set(fd.raw(), saved, &peek) else {
+    let Ok(_restore) = SavedTermios::set(fd, saved, &peek) else {
         return Vec::new();
     };
     let mut typed = Vec::new();
@@ -167,13 +167,13 @@ fn drain_typeahead(fd: StdFd) -> Vec<u8> {
 
 /// A terminal's settings, put back when dropped.
 struct SavedTermios {
-    fd: i32,
+    fd: StdFd,
     saved: sys::Termios,
 }
 
 impl SavedTermios {
     /// Applies `new` to `fd`; `saved` (what `fd` had) comes back on drop.
-    fn set(fd: i32, saved: sys::Termios, new: &sys::Termios) -> io::Result<Self> {
+    fn set(fd: StdFd, saved: sys::Termios, new: &sys::Termios) -> io::Result<Self> {
         sys::tcsetattr(fd, new)?;
         Ok(SavedTermios { fd, saved })
     }
@@ -200,10 +200,10 @@ impl RawModeGuard {
             blocking_restore: Vec::new(),
             saved: None,
         };
-        if sys::isatty(0) {
-            let saved = sys::tcgetattr(0)?;
+        if sys::isatty(StdFd::Input) {
+            let saved = sys::tcgetattr(StdFd::Input)?;
             let raw = sys::make_raw(&saved);
-            guard.saved = Some(SavedTermios::set(0, saved, &raw)?);
+            guard.saved = Some(SavedTermios::set(StdFd::Input, saved, &raw)?);
         }
         for &fd in nonblocking {
             sys::set_nonblocking(fd)?;
@@ -264,8 +264,8 @@ mod tests {
     #[test]
     fn a_pty_master_is_not_its_slave() {
         let pty = sys::open_pty().expect("open a pty");
-        let master = sys::rdev(pty.master.as_raw_fd()).unwrap();
-        let slave = sys::rdev(pty.slave.as_raw_fd()).unwrap();
+        let master = sys::rdev(&pty.master).unwrap();
+        let slave = sys::rdev(&pty.slave).unwrap();
         assert_ne!(master, slave);
         let ttys = [(0, master), (1, slave)];
         assert_eq!(controlling_fds(&ttys, Some(slave)), vec![1]);

@@ -125,7 +125,7 @@ pub const COMMANDS: &[CmdSpec] = &[
         usage: "sessrec export SESSION[/CHANNEL] --format FORMAT [--output FILE] [--rendered|--typed] [--player DIR] [--raw] [--anchors FILE]",
         summary: "write a channel as asciicast, text, HTML or JSON",
         options: &[
-            val("--format", "FORMAT", "asciicast-v2, asciicast-v3, text, html or json"),
+            val("--format", "FORMAT", "asciicast-v2, asciicast-v3, text, html, json or pcap"),
             val("--output", "FILE", "write to FILE instead of standard output"),
             flag("--rendered", "text: the screen as a terminal showed it"),
             flag("--typed", "text: the transcript with every typed glyph kept"),
@@ -150,7 +150,7 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "search",
-        usage: "sessrec search REGEX [--input|--output|--commands|--exec|--connect] [--raw] [--session SESSION] [--fixed-strings] [--ignore-case] [filters] [--anchors FILE] [--json]",
+        usage: "sessrec search REGEX [--input|--output|--commands|--exec|--connect|--forward] [--raw] [--session SESSION] [--fixed-strings] [--ignore-case] [filters] [--anchors FILE] [--json]",
         summary: "find text in recorded input and output",
         options: &[
             flag("--input", "search typed input only"),
@@ -158,6 +158,10 @@ pub const COMMANDS: &[CmdSpec] = &[
             flag("--commands", "search reconstructed command lines only"),
             flag("--exec", "search the kernel's exec records (arguments, program)"),
             flag("--connect", "search the kernel's connect records (address:port, program)"),
+            flag(
+                "--forward",
+                "search forwarded connections' destinations (HOST:PORT)",
+            ),
             flag("--raw", "search the bytes as recorded, escape sequences and controls included"),
             val("--session", "SESSION", "search this session only"),
             flag("--fixed-strings", "REGEX is a literal string"),
@@ -220,6 +224,13 @@ pub const COMMANDS: &[CmdSpec] = &[
             val("--sshd-config", "FILE", "the sshd configuration in use (default: sshd's own)"),
             val("--pam-service", "NAME", "the PAM service in use (default: policy.services)"),
         ],
+        positional: (0, 0),
+    },
+    CmdSpec {
+        name: "forward-sshd",
+        usage: "sessrec forward-sshd [-o FILE]",
+        summary: "write the sshd drop-in (PermitOpen) for the [forward] rules",
+        options: &[val("--output", "FILE", "write here instead of stdout")],
         positional: (0, 0),
     },
 ];

@@ -53,6 +53,7 @@ fn squash(s: &str) -> String {
 
 impl ScreenWatch {
     pub fn new(cols: u16, rows: u16) -> Self {
+        let (cols, rows) = crate::geometry::emulated(cols.into(), rows.into());
         ScreenWatch {
             // vt100 can show at most one screen of scrollback at a time: keep one.
             parser: vt100::Parser::new(rows, cols, rows as usize),
@@ -106,6 +107,7 @@ impl ScreenWatch {
     }
 
     pub fn resize(&mut self, cols: u16, rows: u16) {
+        let (cols, rows) = crate::geometry::emulated(cols.into(), rows.into());
         self.rows = rows;
         self.parser.set_size(rows, cols);
     }
@@ -238,5 +240,15 @@ mod tests {
         }
         w.watch(1, "find /usr", 15, 1_000_000);
         assert!(w.finish().is_empty());
+    }
+
+    #[test]
+    fn any_recorded_size_is_watched() {
+        for (cols, rows) in [(0, 0), (0, 24), (80, 0), (80, 1), (u16::MAX, u16::MAX)] {
+            let mut w = ScreenWatch::new(cols, rows);
+            w.output(0, "line \u{4e2d}\r\n\x1b[2J".as_bytes());
+            w.resize(0, 0);
+            w.output(1, b"more\r\n");
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sessrec_core::config::{Config, Launch};
+use sessrec_core::forward::{expected_sshd, ForwardRule};
 
 use crate::context::{exit, CmdResult, Context};
 use crate::escape::escape_control;
@@ -157,6 +158,39 @@ pub fn sshd_problems(cfg: &BTreeMap<String, Vec<String>>) -> Vec<String> {
             "ForceCommand internal-sftp runs inside sshd, unrecorded; force the recorder instead"
                 .into(),
         );
+    }
+    p
+}
+
+/// Problems in the effective sshd configuration of a user that a `[forward]` rule names: the
+/// jump-host settings, and `PermitOpen` as `sessrec forward-sshd` writes it for that rule (the
+/// first rule naming the user, as sshd takes the first `Match` block).
+pub fn forward_sshd_problems(
+    cfg: &BTreeMap<String, Vec<String>>,
+    rule: &ForwardRule,
+) -> Vec<String> {
+    let mut p: Vec<String> = sshd_problems(cfg)
+        .into_iter()
+        .filter(|problem| {
+            !problem.starts_with("DisableForwarding") && !problem.starts_with("PermitOpen")
+        })
+        .collect();
+    for (key, want) in expected_sshd(rule) {
+        let got = cfg.get(&key).map(|v| v.join(" ")).unwrap_or_default();
+        let same = if key == "permitopen" {
+            let mut a: Vec<&str> = got.split_whitespace().collect();
+            let mut b: Vec<&str> = want.split_whitespace().collect();
+            a.sort_unstable();
+            b.sort_unstable();
+            a == b
+        } else {
+            got.eq_ignore_ascii_case(&want)
+        };
+        if !same {
+            p.push(format!(
+                "{key} is {got:?}, the [forward] policy wants {want:?} (install the output of `sessrec forward-sshd`)"
+            ));
+        }
     }
     p
 }
@@ -597,7 +631,9 @@ fn check_users(
                 }
             }
         }
-        check_sshd_for(u, effective, r);
+        let g = groups_of(u, &groups);
+        let forward = config.forward.rules_for(&u.name, &g).next();
+        check_sshd_for(u, forward, effective, r);
     }
     recorded.iter().map(|(u, _)| u.name.clone()).collect()
 }
@@ -611,21 +647,22 @@ fn same_file(a: &str, b: &str) -> bool {
 
 fn check_sshd_for(
     u: &Passwd,
+    forward: Option<&ForwardRule>,
     effective: &Result<BTreeMap<String, Vec<String>>, String>,
     r: &mut Report,
 ) {
     match effective {
         Ok(cfg) => {
-            let problems = sshd_problems(cfg);
+            let problems = match forward {
+                None => sshd_problems(cfg),
+                Some(rule) => forward_sshd_problems(cfg, rule),
+            };
             if problems.is_empty() {
-                r.add(
-                    Level::Ok,
-                    "sshd",
-                    format!(
-                        "{}: forwarding, tunnels, user rc and environment are off",
-                        u.name
-                    ),
-                );
+                let what = match forward {
+                    None => "forwarding, tunnels, user rc and environment are off",
+                    Some(_) => "only local forwarding to the [forward] destinations; tunnels, user rc and environment are off",
+                };
+                r.add(Level::Ok, "sshd", format!("{}: {what}", u.name));
             }
             for p in problems {
                 r.add(Level::Fail, "sshd", format!("{}: {p}", u.name));
@@ -1287,6 +1324,30 @@ mod tests {
         assert_eq!(found.len(), 2);
         assert_eq!(found[1].0, Level::Warn);
         assert!(found[1].1.contains("shell prompt"), "{}", found[1].1);
+    }
+
+    #[test]
+    fn a_forwarding_user_is_checked_against_the_policy() {
+        let config = Config::from_toml_str(
+            "[[forward.allow]]\nusers = [\"a\"]\nto = [\"db:5432\", \"127.0.0.1:80\"]\n",
+            "t",
+        )
+        .unwrap();
+        let rule = &config.forward.allow[0];
+        let good = "disableforwarding no\nallowtcpforwarding local\nallowagentforwarding no\nallowstreamlocalforwarding no\nx11forwarding no\npermittunnel no\npermituserrc no\npermituserenvironment no\npermitlisten none\npermitopen 127.0.0.1:80 db:5432\n";
+        assert_eq!(
+            forward_sshd_problems(&parse_sshd_t(good), rule),
+            Vec::<String>::new()
+        );
+        let bad = good
+            .replace("allowtcpforwarding local", "allowtcpforwarding yes")
+            .replace("permitopen 127.0.0.1:80 db:5432", "permitopen any");
+        let problems = forward_sshd_problems(&parse_sshd_t(&bad), rule);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("allowtcpforwarding is \"yes\""));
+        assert!(problems[1].contains("sessrec forward-sshd"));
+        // Without the rule, the same user would have to have forwarding off.
+        assert!(!sshd_problems(&parse_sshd_t(good)).is_empty());
     }
 
     #[test]

@@ -61,6 +61,12 @@ pub fn event_text(
         }
         Event::Resize(r) => format!("resize {}x{}", r.cols.unwrap_or(0), r.rows.unwrap_or(0)),
         Event::Exec(e) => exec_sentence(e, exec_args_text(line, &[])),
+        Event::ForwardOpen(_) | Event::ForwardClose(_) => {
+            crate::forward_view::timeline_text(event).unwrap_or_default()
+        }
+        Event::Connect(c) if crate::forward_view::is_sshd(c) => {
+            crate::forward_view::sshd_connect_text(c)
+        }
         Event::Connect(c) => connect_text(c),
         Event::AuditGap(g) => gap_text(g),
         _ => String::new(),

@@ -21,10 +21,12 @@ pub enum Format {
     Text,
     Html,
     Json,
+    /// The kept payload of a connect channel, as its PCAP file.
+    Pcap,
 }
 
 impl Format {
-    const CHOICES: &'static str = "asciicast-v2, asciicast-v3, text, html or json";
+    const CHOICES: &'static str = "asciicast-v2, asciicast-v3, text, html, json or pcap";
 
     pub fn parse(name: &str) -> Result<Self, Failure> {
         match name {
@@ -33,6 +35,7 @@ impl Format {
             "text" => Ok(Format::Text),
             "html" => Ok(Format::Html),
             "json" => Ok(Format::Json),
+            "pcap" => Ok(Format::Pcap),
             other => Err(Failure::usage(format!(
                 "unknown format {:?}: use {}",
                 crate::escape::escape_control(other),
@@ -54,6 +57,12 @@ pub fn run(ctx: &Context) -> CmdResult {
         .ok_or_else(|| Failure::usage(format!("--format is required: {}", Format::CHOICES)))?;
     let format = Format::parse(format)?;
     let raw = ctx.args.flag("--raw");
+    if format == Format::Pcap {
+        let mut out = crate::output::output(ctx.args.value("--output"))?;
+        crate::forward_view::export_pcap(ctx, &mut out)?;
+        out.finish()?;
+        return Ok(exit::OK);
+    }
     let (session, mut files) =
         target_files(&ctx.tree, &ctx.args.positional[0]).map_err(Failure::error)?;
     if format.is_single_terminal() && files.len() > 1 {
@@ -92,6 +101,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             json_lines(&mut out, &session, &files)?;
             crate::execs::export_json(&mut out, &session, &files)?;
         }
+        Format::Pcap => unreachable!("handled above"),
         Format::Html => {
             let mut page = Vec::new();
             crate::html::export(&mut page, &session, &files, raw, ctx.args.value("--player"))?;

@@ -36,7 +36,7 @@ pub fn run(ctx: &Context) -> CmdResult {
         }
         writeln!(
             out,
-            "{:<36}  {:<start_width$}  {:>8}  {:<24} {:<12} {:<15} {:<8} {:>3} {:>4} {:>4} {:>4} {:>4} {:>7}  {:<15} {:<7}  COMMAND",
+            "{:<36}  {:<start_width$}  {:>8}  {:<24} {:<12} {:<15} {:<8} {:>3} {:>4} {:>4} {:>4} {:>4} {:>4} {:>7}  {:<15} {:<7}  COMMAND",
             "SESSION",
             "START",
             "DURATION",
@@ -47,6 +47,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             "CH",
             "SUDO",
             "XFER",
+            "FWD",
             "EXEC",
             "CONN",
             "EXIT",
@@ -114,7 +115,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             }
             writeln!(
                 out,
-                "{:<36}  {:<start_width$}  {:>8}  {:<24} {:<12} {:<15} {:<8} {:>3} {:>4} {:>4} {:>4} {:>4} {:>7}  {:<15} {:<7}  {}",
+                "{:<36}  {:<start_width$}  {:>8}  {:<24} {:<12} {:<15} {:<8} {:>3} {:>4} {:>4} {:>4} {:>4} {:>4} {:>7}  {:<15} {:<7}  {}",
                 escape_control(&id),
                 start,
                 duration,
@@ -125,6 +126,7 @@ pub fn run(ctx: &Context) -> CmdResult {
                 summary.channels,
                 summary.sudo,
                 summary.transfers,
+                summary.forwards,
                 count(summary.execs),
                 count(summary.connects),
                 cell(summary.exit.as_deref().unwrap_or("-"), 7),
@@ -196,6 +198,7 @@ pub fn to_json(s: &Summary, now_us: i64) -> Value {
         "channels": s.channels,
         "sudo": s.sudo,
         "transfers": s.transfers,
+        "forwards": s.forwards,
         "kinds": s.kinds,
         "command": s.command,
         "exit": s.exit,

@@ -93,8 +93,7 @@ pub fn cues(files: &[RecordFile], with_banners: bool) -> impl Iterator<Item = Ti
                 let at_us = file_start + off;
                 match *event {
                     Event::Resize(r) => {
-                        let cols = r.cols?.clamp(1, 1000) as u16;
-                        let rows = r.rows?.clamp(1, 500) as u16;
+                        let (cols, rows) = crate::geometry::emulated(r.cols?, r.rows?);
                         Some(Timed {
                             at_us,
                             cue: Cue::Resize { cols, rows },

@@ -137,16 +137,14 @@ impl RecordFile {
         !matches!(self.kind, FileKind::Session | FileKind::Audit)
     }
 
-    /// Terminal geometry at the start (`cols`/`rows`, clamped to sane values).
+    /// Terminal geometry at the start (`cols`/`rows`, as views emulate it).
     pub fn geometry(&self) -> (u16, u16) {
         let (cols, rows) = match &self.start_event {
             Some(Event::ChannelStart(s)) => (s.cols.map(u32::from), s.rows.map(u32::from)),
             Some(Event::SudoStart(s)) => (s.cols, s.rows),
             _ => (None, None),
         };
-        let cols = cols.unwrap_or(80).clamp(1, 1000) as u16;
-        let rows = rows.unwrap_or(24).clamp(1, 500) as u16;
-        (cols, rows)
+        crate::geometry::emulated(cols.unwrap_or(80), rows.unwrap_or(24))
     }
 
     /// Streams the file's items.

@@ -441,6 +441,23 @@ pub fn run(ctx: &Context) -> CmdResult {
     let pattern = &ctx.args.positional[0];
     let execs = ctx.args.flag("--exec");
     let connects = ctx.args.flag("--connect");
+    let forward = ctx.args.flag("--forward");
+    if forward
+        && [
+            "--input",
+            "--output",
+            "--commands",
+            "--exec",
+            "--connect",
+            "--raw",
+        ]
+        .iter()
+        .any(|f| ctx.args.flag(f))
+    {
+        return Err(Failure::usage(
+            "--forward searches destinations; it goes with none of --input, --output, --commands, --exec, --connect, --raw",
+        ));
+    }
     let scope = match (
         ctx.args.flag("--input"),
         ctx.args.flag("--output"),
@@ -499,7 +516,11 @@ pub fn run(ctx: &Context) -> CmdResult {
             raw,
             origin_us: summary.start_us,
         };
-        total += search_session(session, &regex, &how, &mut out)?;
+        total += if forward {
+            crate::forward_view::search_session(session, &regex, json, &mut out)?
+        } else {
+            search_session(session, &regex, &how, &mut out)?
+        };
     }
     out.flush()?;
     Ok(if total > 0 { exit::OK } else { exit::FINDING })

@@ -207,9 +207,11 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                     _ => None,
                 };
                 if let (Event::Resize(resize), Some(t)) = (&*event, typed.as_mut()) {
-                    let c = resize.cols.unwrap_or(0);
-                    let r = resize.rows.unwrap_or(0);
-                    t.resize(c.clamp(1, 1000) as u16, r.clamp(1, 500) as u16);
+                    let (c, r) = crate::geometry::emulated(
+                        resize.cols.unwrap_or(0),
+                        resize.rows.unwrap_or(0),
+                    );
+                    t.resize(c, r);
                 }
                 let text = event_text(&event, &value, command.as_ref());
                 let verbose = verbose_of(&event, &value, line_no);
@@ -362,7 +364,7 @@ mod tests {
     #[test]
     fn an_unknown_event_is_shown_whole() {
         let fields = json!({"conn": "10.0.0.1:22", "bytes": 5});
-        let e = event("forward.open", fields.clone());
+        let e = event("tunnel.open", fields.clone());
         let Value::Object(line) = fields else {
             unreachable!()
         };

@@ -51,6 +51,8 @@ pub struct Summary {
     pub src_port: Option<u64>,
     pub channels: u32,
     pub transfers: u32,
+    /// Connect channels (forwarded connections through the recorder), refused ones included.
+    pub forwards: u32,
     pub sudo: u32,
     /// The kinds of the channels (`shell`, `exec`, `transfer`), each once, in channel order.
     pub kinds: Vec<String>,
@@ -250,6 +252,7 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
         src_port: None,
         channels: 0,
         transfers: 0,
+        forwards: 0,
         sudo: 0,
         kinds: Vec::new(),
         command: None,
@@ -348,6 +351,9 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
                 let is_start = first.as_ref().is_some_and(|f| f.kind == ChannelStart::TYPE);
                 if is_start && first.as_ref().is_some_and(|f| f.channel_kind == "transfer") {
                     s.transfers += 1;
+                }
+                if is_start && first.as_ref().is_some_and(|f| f.channel_kind == "forward") {
+                    s.forwards += 1;
                 }
                 if let Some(f) = first.as_ref().filter(|_| is_start) {
                     if !s.kinds.iter().any(|k| *k == f.channel_kind) {

@@ -110,6 +110,7 @@ pub struct Renderer {
 
 impl Renderer {
     pub fn new(cols: u16, rows: u16) -> Self {
+        let (cols, rows) = crate::geometry::emulated(cols.into(), rows.into());
         let capacity = (rows as usize * 4).max(1000);
         Renderer {
             parser: vt100::Parser::new(rows, cols, capacity),
@@ -331,6 +332,7 @@ impl Renderer {
     }
 
     pub fn resize(&mut self, cols: u16, rows: u16) {
+        let (cols, rows) = crate::geometry::emulated(cols.into(), rows.into());
         self.cols = cols;
         self.rows = rows;
         self.capacity = (rows as usize * 4).max(1000);
@@ -500,5 +502,18 @@ mod tests {
             text,
             format!("$ vi x\n{ALTERNATE_START}\nhello from vi\n~\n{ALTERNATE_END}\n$ ls\n")
         );
+    }
+
+    #[test]
+    fn any_recorded_size_is_rendered() {
+        for (cols, rows) in [(0, 0), (0, 24), (80, 0), (80, 1), (u16::MAX, u16::MAX)] {
+            let mut r = Renderer::new(cols, rows);
+            let mut out = Vec::new();
+            r.process("line \u{4e2d}\r\n\x1b[2J".as_bytes(), &mut out)
+                .unwrap();
+            r.resize(0, 0);
+            r.process(b"more\r\n", &mut out).unwrap();
+            r.finish(&mut out).unwrap();
+        }
     }
 }

@@ -345,6 +345,16 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
             }
         }
     }
+    // Kept payloads of connect channels: the file must match the SHA-256 its close recorded.
+    for (file, text) in crate::forward_view::payload_problems(session) {
+        result.problems.push(Problem {
+            file,
+            line: 0,
+            severity: Severity::Broken,
+            cut_short: false,
+            text,
+        });
+    }
     result.files = reports.into_values().collect();
     result
 }

@@ -485,3 +485,52 @@ fn unattributed_sudo_sessions_and_list_verify() {
     let o = sessrec(&t.join("records"), &["list", "--verify"]);
     assert!(text(&o).contains(",DAMAGED"), "{}", text(&o));
 }
+
+/// The recorded user sizes their terminal: a pty no one sized (0×0, as `ssh -tt host cmd
+/// </dev/null` gives), one row, or 65535 columns must not stop any view.
+#[test]
+fn any_terminal_size_the_user_recorded_is_shown() {
+    let t = TempDir::new("sizes");
+    let records = t.join("records");
+    let id = id_at(1_764_000_000_000).unwrap();
+    let mut s = SynthSession::login(
+        &records,
+        id,
+        "srt-alice",
+        "alice@example.com",
+        "203.0.113.7",
+    )
+    .unwrap();
+    let mut ch = s.channel("shell", "pty", None).unwrap();
+    let mut t_us = 100_000;
+    for (cols, rows) in [(0u32, 0u32), (80, 1), (1, 24), (u32::MAX, u32::MAX)] {
+        ch.event(
+            "resize",
+            serde_json::json!({"cols": cols, "rows": rows, "off": t_us}),
+        )
+        .unwrap();
+        ch.typed(
+            &mut t_us,
+            "$ ",
+            "echo wide-\u{4e2d}-text",
+            "wide-\u{4e2d}-text\n",
+        )
+        .unwrap();
+    }
+    s.finished(ch, 0).unwrap();
+    s.logout().unwrap();
+    let session = id.to_string();
+    for args in [
+        vec!["show", session.as_str()],
+        vec!["export", "--format", "text", session.as_str()],
+        vec!["export", "--format", "asciicast-v3", session.as_str()],
+        vec!["play", "--speed", "1000", session.as_str()],
+    ] {
+        let o = sessrec(&records, &args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let o = sessrec(&records, &["export", "--format", "text", &session]);
+    assert!(text(&o).contains("wide-\u{4e2d}-text"), "{}", text(&o));
+}

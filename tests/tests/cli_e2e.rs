@@ -5,11 +5,14 @@
 //! lines) are checked against what the test's terminal captured, one behaviour per test over
 //! one recording; and `kill` ends a live session.
 
+mod recorder_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use recorder_support::wait_password_mode;
 use sessrec_tests::run_sessrec as sessrec;
 use sessrec_tests::*;
 
@@ -51,9 +54,14 @@ fn record_sessions(r: &RecordedLogin) -> Vec<u8> {
     term.send_line("printf SPLIT-NEE; sleep 1.2; printf 'DLE-TOKEN\\n'");
     term.expect("SPLIT-NEEDLE-TOKEN", T);
     term.expect(r"\$ ", T);
-    // A password typed without echo is withheld by the recorder.
-    term.send_line("read -s -p 'Password: ' pw; echo got-${#pw}");
+    // A password typed without echo is withheld by the recorder. It is typed once `read -s`
+    // has turned echo off: typed earlier, it reaches the pty while bash's line editor or bash
+    // itself still has it (echoed by the terminal, or held in raw mode where Enter stays `\r`
+    // and `read` never sees its line end). The prompt is split in the command so that its echo
+    // does not match.
+    term.send_line("read -s -p 'Pass''word: ' pw; echo got-${#pw}");
     term.expect("Password: ", T);
+    wait_password_mode(&inner_pty(&r.tree));
     term.send_line("hunter2-secret");
     term.expect("got-14", T);
     term.expect(r"\$ ", T);
@@ -62,6 +70,25 @@ fn record_sessions(r: &RecordedLogin) -> Vec<u8> {
     let out = r.sshd.login(&r.user).exec("printf exec-out-7", b"");
     assert!(out.status.success(), "{out:?}");
     term.transcript()
+}
+
+/// The pty the recorder gave the login shell (from the live record's `channel.start`).
+fn inner_pty(tree: &RecordTree) -> PathBuf {
+    let mut pty = None;
+    wait_until("channel.start of the login channel", T, || {
+        pty = tree
+            .sessions()
+            .iter()
+            .flat_map(|s| channel_files(s))
+            .find_map(|c| {
+                read_lines(&c)
+                    .into_iter()
+                    .find(|l| l.kind() == "channel.start")
+                    .and_then(|l| l.value["pty"].as_str().map(PathBuf::from))
+            });
+        pty.is_some()
+    });
+    pty.unwrap()
 }
 
 fn pty_session(tree: &RecordTree) -> (PathBuf, PathBuf) {

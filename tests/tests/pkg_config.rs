@@ -32,10 +32,15 @@ fn keys_by_table(text: &str) -> BTreeSet<(String, String)> {
     keys
 }
 
-/// The public fields of the config structs in sessrec-core/src/config.rs, by table.
+/// The public fields of the config structs in sessrec-core/src/config.rs (and forward.rs, for
+/// `[forward]`), by table.
 fn keys_in_source() -> BTreeSet<(String, String)> {
-    let path = packaging_dir().join("../sessrec-core/src/config.rs");
-    let source = std::fs::read_to_string(&path).expect("read config.rs");
+    let source = ["config.rs", "forward.rs"]
+        .map(|f| {
+            std::fs::read_to_string(packaging_dir().join("../sessrec-core/src").join(f))
+                .unwrap_or_else(|e| panic!("read {f}: {e}"))
+        })
+        .join("\n");
     let tables = [
         ("Config", ""),
         ("PolicyConfig", "policy"),
@@ -46,6 +51,7 @@ fn keys_in_source() -> BTreeSet<(String, String)> {
         ("SudoConfig", "sudo"),
         ("BudgetConfig", "budget"),
         ("AuditConfig", "audit"),
+        ("ForwardConfig", "forward"),
     ];
     let mut keys = BTreeSet::new();
     let mut current: Option<&str> = None;

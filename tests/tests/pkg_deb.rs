@@ -212,6 +212,7 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
         "pam.d/sshd-session-line",
         "sshd_config.d/sessrec-login-shell.conf",
         "sshd_config.d/sessrec-force-command.conf",
+        "jump-host/sessrec-forward.conf",
         "sudoers.d/sessrec",
         "background-jobs.md",
         "shippers/rsyslog/sessrec-ship.conf",

@@ -6,7 +6,7 @@ use super::event_type;
 event_type! {
     /// A channel starts: what runs, how, on which terminal, and both clocks.
     pub struct ChannelStart = "channel.start", names in channel_start {
-        /// `shell`, `exec` or `transfer`.
+        /// `shell`, `exec`, `transfer` or `forward` (a connect channel).
         kind: String,
         /// `pty` or `pipe`.
         mode: String,

@@ -1,4 +1,5 @@
-//! What the writers say about the recording itself: notices, errors, and output sampling.
+//! What the writers say about the recording itself and to the user: notices, errors, and output
+//! sampling.
 #![forbid(unsafe_code)]
 
 use super::event_type;
@@ -12,6 +13,20 @@ event_type! {
         echo_off: bool,
         /// The warning before an idle channel is ended.
         idle_warning: bool,
+    }
+}
+
+event_type! {
+    /// Whether the channel's user was shown `[recorder] notice`: on every pty channel it is
+    /// written to the terminal before the command runs (`shown`, the exact `text`); on a pipe
+    /// channel it is not, because its bytes belong to the command (`reason`).
+    pub struct UserNotice = "user_notice", names in user_notice {
+        shown: bool,
+        /// The text as the terminal got it (`{session}` replaced).
+        text: String,
+        /// Why it was not shown: `no_terminal` or `not_configured`.
+        reason: String,
+        off: u64,
     }
 }
 

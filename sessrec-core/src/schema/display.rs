@@ -4,8 +4,8 @@
 #![forbid(unsafe_code)]
 
 use super::{
-    AuditGap, ChannelEnd, ChannelStart, Connect, EventBody, Exec, InputMasked, Login, Logout,
-    Resize, SudoEnd, SudoStart, Transfer,
+    AuditGap, ChannelEnd, ChannelStart, Connect, EventBody, Exec, ForwardClose, ForwardOpen,
+    InputMasked, Login, Logout, Resize, SudoEnd, SudoStart, Transfer,
 };
 
 /// The fields a view states in an event's one-line sentence (`show`); every other field is
@@ -66,6 +66,19 @@ pub fn headline_fields(kind: &str) -> &'static [&'static str] {
         Connect::TYPE => &["address", "port", "result", "exe", "errno"],
         AuditGap::TYPE => &["from", "to", "reason", "lost", "detail"],
         Resize::TYPE => &["cols", "rows"],
+        ForwardOpen::TYPE => &["result", "destination", "port", "address", "reason", "pcap"],
+        ForwardClose::TYPE => &[
+            "destination",
+            "port",
+            "result",
+            "bytes_to_destination",
+            "bytes_from_destination",
+            "duration_us",
+            "reason",
+            "pcap",
+            "pcap_bytes",
+            "pcap_sha256",
+        ],
         _ => &[],
     }
 }

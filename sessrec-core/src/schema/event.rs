@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::{
     Access, AuditGap, ChannelEnd, ChannelStart, CommandPart, Connect, Error, EventBody, Exec,
-    Fields, Header, InputMasked, Io, Login, Logout, MaskingSuspended, Notice, Resize, SudoEnd,
-    SudoStart, Suspend, Transfer, Truncated, BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX,
-    TRUNCATED_SUFFIX,
+    Fields, ForwardClose, ForwardOpen, Header, InputMasked, Io, Login, Logout, MaskingSuspended,
+    Notice, Resize, SudoEnd, SudoStart, Suspend, Transfer, Truncated, UserNotice, BASE64_SUFFIX,
+    HEADER_KEYS, HEX_SUFFIX, TRUNCATED_SUFFIX,
 };
 
 /// An event of a type this version does not know, or whose fields did not parse: kept whole.
@@ -32,6 +32,7 @@ pub enum Event {
     InputMasked(InputMasked),
     MaskingSuspended(MaskingSuspended),
     Notice(Notice),
+    UserNotice(UserNotice),
     Error(Error),
     Truncated(Truncated),
     Transfer(Transfer),
@@ -42,6 +43,8 @@ pub enum Event {
     Exec(Exec),
     Connect(Connect),
     AuditGap(AuditGap),
+    ForwardOpen(ForwardOpen),
+    ForwardClose(ForwardClose),
     Access(Access),
     Unknown(UnknownEvent),
 }
@@ -59,6 +62,7 @@ macro_rules! for_each_event_type {
             InputMasked,
             MaskingSuspended,
             Notice,
+            UserNotice,
             Error,
             Truncated,
             Transfer,
@@ -69,6 +73,8 @@ macro_rules! for_each_event_type {
             Exec,
             Connect,
             AuditGap,
+            ForwardOpen,
+            ForwardClose,
             Access
         )
     };
@@ -186,6 +192,7 @@ impl Event {
             Event::InputMasked(e) => e.off,
             Event::MaskingSuspended(e) => e.off,
             Event::Notice(e) => e.off,
+            Event::UserNotice(e) => e.off,
             Event::Truncated(e) => e.off,
             Event::SudoEnd(e) => e.off,
             Event::Suspend(e) => e.off,

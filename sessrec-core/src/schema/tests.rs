@@ -39,8 +39,8 @@ fn unknown_fields_are_kept_and_written_back() {
 #[test]
 fn unknown_types_are_kept_whole() {
     let fields = map(json!({"conn": "10.0.0.1:22"}));
-    let event = Event::from_fields("forward.open", fields.clone());
-    assert_eq!(event.kind(), "forward.open");
+    let event = Event::from_fields("tunnel.open", fields.clone());
+    assert_eq!(event.kind(), "tunnel.open");
     assert_eq!(event.to_fields(), fields);
     let Event::Unknown(u) = event else { panic!() };
     assert_eq!(u.problem, None);
@@ -138,7 +138,7 @@ fn newer_fields_leave_out_the_markers_of_known_fields() {
     let event = Event::from_fields("channel.start", fields);
     let newer: Vec<&str> = event.newer_fields().into_iter().map(|(k, _)| k).collect();
     assert_eq!(newer, ["cgroup"]);
-    let unknown = Event::from_fields("forward.open", map(json!({"conn": 1})));
+    let unknown = Event::from_fields("tunnel.open", map(json!({"conn": 1})));
     assert!(unknown.newer_fields().is_empty());
 }
 

@@ -2,34 +2,26 @@
 
 use std::io;
 
-use nix::unistd::{setgid, setgroups, setresgid, setresuid, setuid};
+use nix::unistd::{
+    geteuid, getgid, getgroups, getuid, setgid, setgroups, setresgid, setresuid, setuid,
+};
 pub use nix::unistd::{Gid, Uid};
-
-use super::check;
 
 /// The real uid/gid of the caller and its supplementary groups, as the kernel reports them.
 #[derive(Debug, Clone)]
 pub struct CallerIds {
-    pub uid: libc::uid_t,
-    pub gid: libc::gid_t,
-    pub euid: libc::uid_t,
-    pub groups: Vec<libc::gid_t>,
+    pub uid: Uid,
+    pub gid: Gid,
+    pub euid: Uid,
+    pub groups: Vec<Gid>,
 }
 
 pub fn caller_ids() -> io::Result<CallerIds> {
-    // SAFETY: getuid/getgid/geteuid cannot fail and take no pointers.
-    let (uid, gid, euid) = unsafe { (libc::getuid(), libc::getgid(), libc::geteuid()) };
-    // SAFETY: a null list with size 0 asks only for the count.
-    let count = check(unsafe { libc::getgroups(0, std::ptr::null_mut()) })?;
-    let mut groups = vec![0 as libc::gid_t; count as usize];
-    // SAFETY: `groups` has room for `count` entries.
-    let got = check(unsafe { libc::getgroups(count, groups.as_mut_ptr()) })?;
-    groups.truncate(got as usize);
     Ok(CallerIds {
-        uid,
-        gid,
-        euid,
-        groups,
+        uid: getuid(),
+        gid: getgid(),
+        euid: geteuid(),
+        groups: getgroups()?,
     })
 }
 

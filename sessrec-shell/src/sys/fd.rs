@@ -3,6 +3,10 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::{Gid, Uid};
+
 use super::check;
 
 /// One of the three standard descriptors. They stay open for the recorder's whole life:
@@ -44,40 +48,32 @@ pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
+    set_status_flag(fd, OFlag::O_NONBLOCK, true)
+}
+
+pub fn set_blocking(fd: impl AsFd) -> io::Result<()> {
+    set_status_flag(fd, OFlag::O_NONBLOCK, false)
+}
+
+fn set_status_flag(fd: impl AsFd, flag: OFlag, on: bool) -> io::Result<()> {
     let fd = fd.as_fd().as_raw_fd();
-    // SAFETY: fcntl on a descriptor with integer arguments.
-    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    // SAFETY: as above.
-    check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    let mut flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    flags.set(flag, on);
+    fcntl(fd, FcntlArg::F_SETFL(flags))?;
     Ok(())
 }
 
 /// Asks for a pipe buffer of `size` bytes (fails harmlessly on a descriptor that is not a pipe,
 /// or past /proc/sys/fs/pipe-max-size).
 pub fn grow_pipe(fd: impl AsFd, size: usize) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor with integer arguments.
-    check(unsafe {
-        libc::fcntl(
-            fd.as_fd().as_raw_fd(),
-            libc::F_SETPIPE_SZ,
-            size as libc::c_int,
-        )
-    })?;
+    let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    fcntl(fd.as_fd().as_raw_fd(), FcntlArg::F_SETPIPE_SZ(size))?;
     Ok(())
 }
 
-pub fn set_blocking(fd: impl AsFd) -> io::Result<()> {
-    let fd = fd.as_fd().as_raw_fd();
-    // SAFETY: fcntl on a descriptor with integer arguments.
-    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    // SAFETY: as above.
-    check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) })?;
-    Ok(())
-}
-
-pub fn is_valid_fd(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD on any integer is harmless.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+/// Whether the standard descriptor is open (the caller may have closed it).
+pub fn is_open(fd: StdFd) -> bool {
+    fcntl(fd.raw(), FcntlArg::F_GETFD).is_ok()
 }
 
 /// read(2). Async-signal-safe.
@@ -132,15 +128,14 @@ pub fn redirect_std_fd(target: StdFd, fd: impl AsFd) -> io::Result<()> {
     Ok(())
 }
 
-pub fn fchown(fd: impl AsFd, uid: libc::uid_t, gid: libc::gid_t) -> io::Result<()> {
-    // SAFETY: integer-argument syscall.
-    check(unsafe { libc::fchown(fd.as_fd().as_raw_fd(), uid, gid) })?;
+pub fn fchown(fd: impl AsFd, uid: Uid, gid: Gid) -> io::Result<()> {
+    nix::unistd::fchown(fd.as_fd().as_raw_fd(), Some(uid), Some(gid))?;
     Ok(())
 }
 
+/// Sets the permission bits of `fd` (e.g. 0o600).
 pub fn fchmod(fd: impl AsFd, mode: libc::mode_t) -> io::Result<()> {
-    // SAFETY: integer-argument syscall.
-    check(unsafe { libc::fchmod(fd.as_fd().as_raw_fd(), mode) })?;
+    nix::sys::stat::fchmod(fd.as_fd().as_raw_fd(), Mode::from_bits_truncate(mode))?;
     Ok(())
 }
 
@@ -199,6 +194,49 @@ mod tests {
             assert_eq!(fd.fd().as_raw_fd(), fd.raw());
         }
         assert_eq!(StdFd::from_raw(3), None);
+    }
+
+    #[test]
+    fn blocking_mode_is_switched_both_ways() {
+        let (r, _w) = pipe().unwrap();
+        set_nonblocking(&r).unwrap();
+        let mut buf = [0u8; 1];
+        assert_eq!(
+            read(&r, &mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        set_blocking(&r).unwrap();
+        let flags = fcntl(r.as_raw_fd(), FcntlArg::F_GETFL).unwrap();
+        assert_eq!(flags & libc::O_NONBLOCK, 0);
+    }
+
+    #[test]
+    fn a_pipe_grows_and_a_file_does_not() {
+        let (r, _w) = pipe().unwrap();
+        grow_pipe(&r, 1 << 20).unwrap();
+        let size = fcntl(r.as_raw_fd(), FcntlArg::F_GETPIPE_SZ).unwrap();
+        assert!(size >= 1 << 20, "{size}");
+        let file = std::fs::File::open("/proc/self/status").unwrap();
+        assert!(grow_pipe(&file, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn ownership_and_mode_are_set_through_the_descriptor() {
+        let dir = sessrec_core::testing::TempDir::new("sys-fchown");
+        let path = dir.path().join("f");
+        let file = std::fs::File::create(&path).unwrap();
+        fchmod(&file, 0o640).unwrap();
+        // Giving a file to its own owner needs no privilege.
+        fchown(&file, nix::unistd::geteuid(), nix::unistd::getegid()).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o640);
+        assert_eq!(meta.uid(), nix::unistd::geteuid().as_raw());
+    }
+
+    #[test]
+    fn the_standard_descriptors_of_a_test_are_open() {
+        assert!(StdFd::ALL.into_iter().all(is_open));
     }
 
     #[test]

@@ -1,36 +1,72 @@
-//! poll(2).
+//! poll(2) over borrowed descriptors (nix's `PollFd` ties each entry to the descriptor's
+//! lifetime, so a closed descriptor cannot be polled).
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 
-/// One poll(2) entry.
-pub type PollFd = libc::pollfd;
-pub const POLLIN: i16 = libc::POLLIN;
-pub const POLLOUT: i16 = libc::POLLOUT;
-pub const POLLHUP: i16 = libc::POLLHUP;
-pub const POLLERR: i16 = libc::POLLERR;
+pub use nix::poll::PollFd;
+use nix::poll::{PollFlags, PollTimeout};
 
-pub fn pollfd(fd: RawFd, events: i16) -> PollFd {
-    libc::pollfd {
-        fd,
-        events,
-        revents: 0,
+/// What an entry waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    Readable,
+    Writable,
+}
+
+/// One poll(2) entry. Async-signal-safe.
+pub fn pollfd(fd: BorrowedFd<'_>, interest: Interest) -> PollFd<'_> {
+    let events = match interest {
+        Interest::Readable => PollFlags::POLLIN,
+        Interest::Writable => PollFlags::POLLOUT,
+    };
+    PollFd::new(fd, events)
+}
+
+/// Whether poll(2) reported anything for the entry (its interest, an error or a hangup).
+pub fn is_ready(fd: &PollFd<'_>) -> bool {
+    fd.revents().is_some_and(|r| !r.is_empty())
+}
+
+/// poll(2) for at most `timeout_ms` (negative: no limit); EINTR counts as "nothing ready".
+/// Async-signal-safe.
+pub fn poll(fds: &mut [PollFd<'_>], timeout_ms: i32) -> io::Result<usize> {
+    let timeout = PollTimeout::try_from(timeout_ms.max(-1)).unwrap_or(PollTimeout::NONE);
+    match nix::poll::poll(fds, timeout) {
+        Ok(n) => Ok(n as usize),
+        // The kernel reports no events when interrupted: entries keep `revents` as made.
+        Err(nix::errno::Errno::EINTR) => Ok(0),
+        Err(e) => Err(e.into()),
     }
 }
 
-/// poll(2); EINTR counts as "nothing ready".
-pub fn poll(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
-    // SAFETY: fds is a valid array of pollfd for its length.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    if n < 0 {
-        let err = io::Error::last_os_error();
-        if err.kind() == io::ErrorKind::Interrupted {
-            for fd in fds.iter_mut() {
-                fd.revents = 0;
-            }
-            return Ok(0);
-        }
-        return Err(err);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn a_readable_pipe_is_reported_and_an_empty_one_is_not() {
+        let (r, w) = sys::pipe().unwrap();
+        let mut fds = [pollfd(r.as_fd(), Interest::Readable)];
+        assert_eq!(poll(&mut fds, 0).unwrap(), 0);
+        assert!(!is_ready(&fds[0]));
+        sys::write(&w, b"x").unwrap();
+        let mut fds = [
+            pollfd(r.as_fd(), Interest::Readable),
+            pollfd(w.as_fd(), Interest::Writable),
+        ];
+        assert_eq!(poll(&mut fds, 0).unwrap(), 2);
+        assert!(is_ready(&fds[0]) && is_ready(&fds[1]));
     }
-    Ok(n as usize)
+
+    #[test]
+    fn a_hangup_counts_as_ready() {
+        let (r, w) = sys::pipe().unwrap();
+        drop(w);
+        let mut fds = [pollfd(r.as_fd(), Interest::Readable)];
+        assert_eq!(poll(&mut fds, 0).unwrap(), 1);
+        assert!(is_ready(&fds[0]));
+    }
 }

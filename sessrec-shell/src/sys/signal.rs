@@ -4,6 +4,7 @@
 use std::io;
 use std::os::fd::OwnedFd;
 
+pub use nix::sys::signal::Signal;
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 
 use super::check;
@@ -157,17 +158,15 @@ pub fn signal_pipe(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
     Ok(read)
 }
 
-/// Sends `sig` to a process.
-pub fn kill(pid: Pid, sig: libc::c_int) -> io::Result<()> {
-    // SAFETY: integer-argument syscall.
-    check(unsafe { libc::kill(pid.as_raw(), sig) })?;
+/// Sends `sig` to a process. Async-signal-safe.
+pub fn kill(pid: Pid, sig: Signal) -> io::Result<()> {
+    nix::sys::signal::kill(pid, sig)?;
     Ok(())
 }
 
-/// Sends `sig` to every process in the group led by `leader`.
-pub fn kill_process_group(leader: Pid, sig: libc::c_int) -> io::Result<()> {
-    // SAFETY: integer-argument syscall.
-    check(unsafe { libc::killpg(leader.as_raw(), sig) })?;
+/// Sends `sig` to every process in the group led by `leader`. Async-signal-safe.
+pub fn kill_process_group(leader: Pid, sig: Signal) -> io::Result<()> {
+    nix::sys::signal::killpg(leader, sig)?;
     Ok(())
 }
 

@@ -1,0 +1,349 @@
+//! Forwarded connections in the views: their timeline text in `show`, `search --forward`
+//! (by destination) and `export --format pcap`. Connect channels carry `forward.open` /
+//! `forward.close`; sshd's own forwarding (`ssh -J`, `-W`, `-L`) is known only from the kernel's
+//! audit `connect` lines of the sshd session process in `audit.jsonl`.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::path::Path;
+
+use regex::bytes::Regex;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::context::{Context, Failure};
+use crate::escape::escape_control;
+use crate::store::{session_files, split_target, FileKind, SessionRef};
+use sessrec_core::schema::{Connect, Event, ForwardClose, ForwardOpen, Line};
+
+/// The audit record of the session's forwarded connections made by sshd itself.
+const AUDIT_FILE: &str = "audit.jsonl";
+
+fn shown(v: &Option<String>) -> String {
+    escape_control(v.as_deref().unwrap_or("?"))
+}
+
+/// `show`'s text for a `forward.*` line.
+pub fn timeline_text(event: &Event) -> Option<String> {
+    match event {
+        Event::ForwardOpen(o) => Some(open_text(o)),
+        Event::ForwardClose(c) => Some(close_text(c)),
+        _ => None,
+    }
+}
+
+fn open_text(o: &ForwardOpen) -> String {
+    let mut t = format!(
+        "forward {} to {} port {}",
+        shown(&o.result),
+        shown(&o.destination),
+        o.port.map_or("?".into(), |p| p.to_string())
+    );
+    if let Some(a) = &o.address {
+        t.push_str(&format!(" ({})", escape_control(a)));
+    }
+    if let Some(r) = &o.reason {
+        t.push_str(&format!(": {}", escape_control(r)));
+    }
+    if let Some(p) = &o.pcap {
+        t.push_str(&format!(", payload kept in {}", escape_control(p)));
+    }
+    t
+}
+
+fn close_text(c: &ForwardClose) -> String {
+    let mut t = format!(
+        "forward to {} port {} {}: {} B to it, {} B back",
+        shown(&c.destination),
+        c.port.map_or("?".into(), |p| p.to_string()),
+        shown(&c.result),
+        c.bytes_to_destination.unwrap_or(0),
+        c.bytes_from_destination.unwrap_or(0),
+    );
+    if let Some(d) = c.duration_us {
+        t.push_str(&format!(" in {:.1} s", d as f64 / 1e6));
+    }
+    if let Some(r) = &c.reason {
+        t.push_str(&format!(" ({})", escape_control(r)));
+    }
+    if let Some(p) = &c.pcap {
+        t.push_str(&format!(", payload in {}", escape_control(p)));
+    }
+    if let Some(n) = c.pcap_bytes {
+        t.push_str(&format!(" ({n} B)"));
+    }
+    if let Some(sha) = &c.pcap_sha256 {
+        t.push_str(&format!(" sha256 {}", escape_control(sha)));
+    }
+    t
+}
+
+/// One forwarded connection of a session.
+struct Forward {
+    /// The file it was read from (`channel-N`, or `audit` for sshd's own).
+    file: String,
+    time: String,
+    via: &'static str,
+    destination: String,
+    port: Option<u16>,
+    address: Option<String>,
+    result: Option<String>,
+    pcap: Option<(String, Option<String>)>,
+}
+
+fn typed_lines(path: &Path) -> Vec<(String, Event)> {
+    sessrec_core::reader::read_file(path)
+        .unwrap_or_default()
+        .into_iter()
+        // Damaged lines are not forwards; `show` and `verify` report them.
+        .filter_map(Result::ok)
+        .map(|l| {
+            let line = Line::from_map(l.value);
+            (line.header.time.clone().unwrap_or_default(), line.event)
+        })
+        .collect()
+}
+
+fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
+    let files = session_files(&session.dir)
+        .map_err(|e| Failure::error(format!("{}: {e}", session.dir.display())))?;
+    let mut out = Vec::new();
+    for (kind, name, path) in files {
+        if !matches!(kind, FileKind::Channel(_)) {
+            continue;
+        }
+        let short = name.trim_end_matches(".jsonl").to_string();
+        let mut open: Option<(String, ForwardOpen)> = None;
+        for (time, event) in typed_lines(&path) {
+            match event {
+                Event::ForwardOpen(o) => open = Some((time, o)),
+                Event::ForwardClose(c) => {
+                    if let Some((time, o)) = open.take() {
+                        out.push(Forward {
+                            file: short.clone(),
+                            time,
+                            via: "connect channel",
+                            destination: o.destination.unwrap_or_default(),
+                            port: o.port,
+                            address: o.address,
+                            result: o.result,
+                            pcap: c.pcap.map(|p| (p, c.pcap_sha256)),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some((time, o)) = open {
+            out.push(Forward {
+                file: short,
+                time,
+                via: "connect channel",
+                destination: o.destination.unwrap_or_default(),
+                port: o.port,
+                address: o.address,
+                result: o.result,
+                pcap: None,
+            });
+        }
+    }
+    let audit = session.dir.join(AUDIT_FILE);
+    if audit.exists() {
+        for (time, event) in typed_lines(&audit) {
+            if let Event::Connect(c) = event {
+                if is_sshd(&c) {
+                    out.push(Forward {
+                        file: "audit".into(),
+                        time: c.at.clone().unwrap_or(time),
+                        via: "sshd (kernel audit)",
+                        destination: c.address.clone().unwrap_or_default(),
+                        port: c.port,
+                        address: c.address,
+                        result: c.result,
+                        pcap: None,
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A connect by sshd's own session process: a forwarded connection it opened.
+pub fn is_sshd(c: &Connect) -> bool {
+    c.exe.as_deref().is_some_and(|e| e.ends_with("/sshd"))
+}
+
+/// `search --forward`: forwarded connections whose destination (`host:port`, or the address)
+/// matches. Returns the number found.
+pub fn search_session(
+    session: &SessionRef,
+    regex: &Regex,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<u64, Failure> {
+    let mut found = 0;
+    for f in forwards_of(session)? {
+        let port = f.port.map_or("?".into(), |p| p.to_string());
+        let target = format!("{}:{port}", f.destination);
+        let address = f.address.as_deref().map(|a| format!("{a}:{port}"));
+        if !regex.is_match(target.as_bytes())
+            && !address
+                .as_deref()
+                .is_some_and(|a| regex.is_match(a.as_bytes()))
+        {
+            continue;
+        }
+        found += 1;
+        if json {
+            let v = json!({
+                "session": session.id,
+                "file": f.file,
+                "time": f.time,
+                "via": f.via,
+                "destination": f.destination,
+                "port": f.port,
+                "address": f.address,
+                "result": f.result,
+                "pcap": f.pcap.as_ref().map(|p| &p.0),
+            });
+            serde_json::to_writer(&mut *out, &v).map_err(|e| Failure::error(e.to_string()))?;
+            writeln!(out)?;
+        } else {
+            writeln!(
+                out,
+                "{}/{}  {}  forward {} to {} ({}) via {}{}",
+                escape_control(&session.id),
+                escape_control(&f.file),
+                escape_control(&f.time),
+                shown(&f.result),
+                escape_control(&target),
+                shown(&f.address),
+                f.via,
+                f.pcap
+                    .as_ref()
+                    .map(|p| format!(", payload {}", escape_control(&p.0)))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(found)
+}
+
+/// `export --format pcap`: the kept payload of a connect channel, checked against the SHA-256
+/// its `forward.close` line recorded (a file that does not match is not handed out).
+pub fn export_pcap(ctx: &Context, out: &mut dyn Write) -> Result<(), Failure> {
+    let (session_arg, channel) = split_target(&ctx.args.positional[0]);
+    let session = ctx.tree.resolve(&session_arg).map_err(Failure::error)?;
+    let with_pcap: Vec<Forward> = forwards_of(&session)?
+        .into_iter()
+        .filter(|f| f.pcap.is_some())
+        .filter(|f| channel.as_deref().is_none_or(|c| c == f.file))
+        .collect();
+    let chosen = match with_pcap.as_slice() {
+        [one] => one,
+        [] => {
+            return Err(Failure::error(format!(
+                "{} has no connect channel with a kept payload (record_payload)",
+                escape_control(&ctx.args.positional[0])
+            )))
+        }
+        many => {
+            let names: Vec<String> = many.iter().map(|f| escape_control(&f.file)).collect();
+            return Err(Failure::usage(format!(
+                "session {} has several payloads ({}): name one as SESSION/CHANNEL",
+                session.id,
+                names.join(", ")
+            )));
+        }
+    };
+    let (name, recorded_sha) = chosen.pcap.clone().unwrap_or_default();
+    if name.contains('/') || name.starts_with('.') {
+        return Err(Failure::error(format!(
+            "the record names an unusable PCAP file {}",
+            escape_control(&name)
+        )));
+    }
+    let path = session.dir.join(&name);
+    let data =
+        std::fs::read(&path).map_err(|e| Failure::error(format!("{}: {e}", path.display())))?;
+    let sha: String = Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    match recorded_sha {
+        Some(want) if want == sha => {}
+        Some(want) => {
+            return Err(Failure::error(format!(
+                "{}: SHA-256 {sha} differs from the one recorded when it was closed ({}): the file was changed",
+                path.display(),
+                escape_control(&want)
+            )))
+        }
+        None => {
+            return Err(Failure::error(format!(
+                "{}: the record holds no SHA-256 for it (the connection did not close cleanly)",
+                path.display()
+            )))
+        }
+    }
+    out.write_all(&data)?;
+    Ok(())
+}
+
+/// `show`'s text for an audited connect of the sshd session process: a connection sshd
+/// forwarded (`ssh -J`, `-W`, `-L`). Its bytes and end are not known.
+pub fn sshd_connect_text(c: &Connect) -> String {
+    format!(
+        "forwarded by sshd to {} port {} (kernel audit: connect {}); bytes and end not recorded",
+        shown(&c.address),
+        c.port.map_or("?".into(), |p| p.to_string()),
+        shown(&c.result),
+    )
+}
+
+/// For `verify`: kept payloads (PCAP files) that are missing or whose SHA-256 differs from the
+/// one their `forward.close` recorded, as (file, problem).
+pub fn payload_problems(session: &SessionRef) -> Vec<(std::path::PathBuf, String)> {
+    let Ok(forwards) = forwards_of(session) else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    for f in forwards {
+        let Some((name, Some(want))) = f.pcap else {
+            continue;
+        };
+        if name.contains('/') || name.starts_with('.') {
+            problems.push((
+                session.dir.clone(),
+                format!(
+                    "{} names an unusable PCAP file {}",
+                    f.file,
+                    escape_control(&name)
+                ),
+            ));
+            continue;
+        }
+        let path = session.dir.join(&name);
+        match std::fs::read(&path) {
+            Ok(data) => {
+                let got: String = Sha256::digest(&data)
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                if got != want {
+                    problems.push((
+                        path,
+                        format!(
+                            "SHA-256 {got} differs from the one {} recorded ({}): the payload was changed",
+                            f.file,
+                            escape_control(&want)
+                        ),
+                    ));
+                }
+            }
+            Err(e) => problems.push((path, format!("the payload {} recorded: {e}", f.file))),
+        }
+    }
+    problems
+}

@@ -1,0 +1,406 @@
+//! sshd's own forwarding on a jump host: the drop-in `sessrec forward-sshd` writes from the
+//! `[forward]` rules lets the users they name reach their destinations with `ssh -W` / `-L`
+//! and nothing else (`-R`, `-D`, stream-local, tunnels, agent and X11 stay refused), while a
+//! user the rules do not name keeps the sshd's own settings (the control that makes the
+//! refusals the drop-in's doing); `sessrec doctor --sshd-config` agrees. `ssh -J` through the
+//! bastion logs in to a second sshd, and the bastion's record names the target's port from the
+//! kernel's audit `connect` record of the sshd session process.
+
+mod pkg_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use pkg_support::*;
+use sessrec_core::schema::{Connect, Event, Line};
+use sessrec_tests::util::output_with_timeout;
+use sessrec_tests::*;
+
+const T: Duration = Duration::from_secs(30);
+
+/// The drop-in the built `sessrec forward-sshd` writes for `forward` (a `[forward]` section).
+fn generated_dropin(forward: &str) -> String {
+    let dir = TempDir::new("fwdcfg");
+    let config = dir.join("sessrec.toml");
+    std::fs::write(&config, forward).unwrap();
+    let out = Command::new(products().sessrec_cli())
+        .arg("--config")
+        .arg(&config)
+        .arg("forward-sshd")
+        .output()
+        .expect("sessrec forward-sshd");
+    assert!(out.status.success(), "forward-sshd: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Every forwarding kind allowed globally, so that a refusal can only come from the drop-in.
+fn permissive(builder: SshdBuilder) -> SshdBuilder {
+    builder
+        .config("AllowTcpForwarding yes")
+        .config("AllowAgentForwarding yes")
+        .config("AllowStreamLocalForwarding yes")
+        .config("X11Forwarding yes")
+        .config("PermitTunnel yes")
+        .config("GatewayPorts no")
+}
+
+/// An ssh-agent on a private socket, killed on drop.
+struct Agent {
+    child: Child,
+    socket: PathBuf,
+    _dir: TempDir,
+}
+
+impl Agent {
+    fn start() -> Agent {
+        let dir = TempDir::new("agent");
+        let socket = dir.join("agent.sock");
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ssh-agent");
+        wait_until("the agent's socket", T, || socket.exists());
+        Agent {
+            child,
+            socket,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the session saw of agent and X11 forwarding: `SSH_AUTH_SOCK` and `DISPLAY`.
+fn agent_and_x11(login: &SshLogin, agent: &Agent) -> (String, String, String) {
+    // Before the harness's options (`IdentityAgent=none`): ssh keeps the first value it reads.
+    let identity_agent = format!("IdentityAgent={}", agent.socket.display());
+    let out = output_with_timeout(
+        Command::new("ssh")
+            .args(["-T", "-o", &identity_agent, "-o", "ForwardAgent=yes"])
+            .args(["-o", "ForwardX11=yes"])
+            .args(login.ssh_args())
+            .arg(login.destination())
+            .env("DISPLAY", "127.0.0.1:77")
+            .arg("echo \"agent=[$SSH_AUTH_SOCK] display=[$DISPLAY]\""),
+        b"",
+        T,
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |name: &str| {
+        text.split(&format!("{name}=["))
+            .nth(1)
+            .and_then(|r| r.split(']').next())
+            .unwrap_or("?")
+            .to_string()
+    };
+    (
+        field("agent"),
+        field("display"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn sshd_forwarding_follows_the_generated_drop_in() {
+    require_e2e!("ssh-agent");
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let allowed = Target::start();
+    let other = Target::start();
+    let jumper = TestUser::new("fwdjump", installed.shell());
+    let control = TestUser::new("fwdctl", installed.shell());
+    let forward = format!(
+        "[[forward.allow]]\nusers = [\"{}\"]\nto = [\"127.0.0.1:{}\"]\n",
+        jumper.name(),
+        allowed.port
+    );
+    let dropin = generated_dropin(&forward);
+    let builder = PrivateSshd::builder();
+    let tree = RecordTree::new(&format!(
+        "min_free_mb = 1\n[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n{forward}",
+        builder.service()
+    ));
+    let sshd = permissive(builder)
+        .match_block(&dropin)
+        .recorded_by(&installed, tree.config_path())
+        .start();
+    let agent = Agent::start();
+
+    // The control user gets the sshd's own, permissive settings: every kind works for them.
+    let login = sshd.login(&control);
+    for attempt in try_all_forwards(&login, &other) {
+        assert!(
+            attempt.reached,
+            "control: {} did not work, so a refusal would prove nothing: {}",
+            attempt.kind, attempt.detail
+        );
+    }
+    let (sock, display, err) = agent_and_x11(&login, &agent);
+    assert!(
+        sock.starts_with('/') && !display.is_empty(),
+        "control: agent [{sock}] and X11 [{display}] were not forwarded, so refusals would prove nothing: {err}"
+    );
+
+    // The user the rule names: local forwarding to the allowed destination only.
+    let login = sshd.login(&jumper);
+    let out = login.exec("echo jump-$((40+2))", b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "jump-42\n", "{out:?}");
+    for attempt in [
+        try_stdio_forward(&login, &allowed),
+        try_local_forward(&login, &allowed),
+    ] {
+        assert!(
+            attempt.reached,
+            "{} to the allowed destination: {}",
+            attempt.kind, attempt.detail
+        );
+    }
+    for attempt in [
+        try_stdio_forward(&login, &other),
+        try_local_forward(&login, &other),
+        try_remote_forward(&login, &allowed),
+        // -D is the client's own SOCKS server: sshd sees the same request as -L, so it reaches
+        // the allowed destination and nothing else.
+        try_dynamic_forward(&login, &other),
+        try_remote_socket_forward(&login, &allowed),
+    ] {
+        assert!(
+            !attempt.reached,
+            "{} was allowed: {}",
+            attempt.kind, attempt.detail
+        );
+    }
+    // sshd logs what PermitOpen refused (not into the session record: see sessrec-shell(8)).
+    let denied = format!(
+        "to connect to host 127.0.0.1 port {}, but the request was denied",
+        other.port
+    );
+    wait_until("sshd's log line for the refused -W", T, || {
+        sshd.log().contains(&denied)
+    });
+    let (outcome, err) = tunnel_request(&login);
+    assert_eq!(outcome, TunnelOutcome::Refused, "tunnel: {err}");
+    let (sock, display, err) = agent_and_x11(&login, &agent);
+    assert_eq!(
+        (sock.as_str(), display.as_str()),
+        ("", ""),
+        "agent or X11 forwarded: {err}"
+    );
+
+    // doctor reads the same sshd configuration and finds it matches the policy.
+    let out = Command::new(products().sessrec_cli())
+        .arg("--config")
+        .arg(tree.config_path())
+        .arg("doctor")
+        .arg("--sshd-config")
+        .arg(sshd.config_path())
+        .output()
+        .expect("sessrec doctor");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let line = report
+        .lines()
+        .find(|l| l.contains(jumper.name()) && l.contains("forwarding"))
+        .unwrap_or_else(|| panic!("doctor says nothing of {}:\n{report}", jumper.name()));
+    assert!(
+        line.contains("only local forwarding to the [forward] destinations"),
+        "{line}"
+    );
+}
+
+/// Dropped in field order.
+struct AuditedBastion {
+    importer: AuditImporter,
+    tree: RecordTree,
+    user: TestUser,
+    sshd: PrivateSshd,
+    _installed: Installed,
+    _rules: AuditRules,
+    _steady: SteadySettings,
+    _daemon: AuditDaemon,
+}
+
+fn audited_bastion(tag: &str, target_port: u16) -> AuditedBastion {
+    let daemon = AuditDaemon::shared();
+    let rules = AuditRules::sessrec(tag);
+    let steady = SteadySettings::hold();
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let user = TestUser::new(tag, installed.shell());
+    let forward = format!(
+        "[[forward.allow]]\nusers = [\"{}\"]\nto = [\"127.0.0.1:{target_port}\"]\n",
+        user.name()
+    );
+    let builder = PrivateSshd::builder();
+    let tree = RecordTree::new(&format!(
+        "min_free_mb = 1\n[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n{forward}",
+        builder.service()
+    ));
+    let sshd = builder
+        .match_block(&generated_dropin(&forward))
+        .match_block("Match all\n    DisableForwarding yes\n    PermitOpen none")
+        .pam_session("session required pam_loginuid.so")
+        .recorded_by(&installed, tree.config_path())
+        .start();
+    let importer = AuditImporter::follow(&tree, daemon.log_file());
+    AuditedBastion {
+        importer,
+        tree,
+        user,
+        sshd,
+        _installed: installed,
+        _rules: rules,
+        _steady: steady,
+        _daemon: daemon,
+    }
+}
+
+/// `ssh <bastion options> -W %h:%p bastion`: what `ssh -J bastion` runs.
+fn jump_via(bastion: &SshLogin) -> String {
+    let mut parts = vec!["ssh".to_string()];
+    parts.extend(bastion.ssh_args());
+    parts.extend(["-W".into(), "%h:%p".into(), bastion.destination()]);
+    format!("ProxyCommand={}", parts.join(" "))
+}
+
+fn connects(session: &Path) -> Vec<Connect> {
+    let path = session.join("audit.jsonl");
+    if !path.exists() {
+        return Vec::new();
+    }
+    read_lines(&path)
+        .into_iter()
+        .filter_map(|l| match Line::from_map(l.value).event {
+            Event::Connect(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ssh_jump_through_the_bastion_is_in_its_record() {
+    require_e2e!("auditctl", "auditd");
+    let target = PrivateSshd::start_default();
+    let target_user = TestUser::new("fwdtgt", Path::new("/bin/sh"));
+    let mut b = audited_bastion("fwd-J", target.port());
+    let out = output_with_timeout(
+        target
+            .login(&target_user)
+            .ssh_command(&["-T", "-o", &jump_via(&b.sshd.login(&b.user))])
+            .arg("echo target-$((40+2))"),
+        b"",
+        T,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "target-42\n",
+        "ssh -J through the bastion: {out:?}\nbastion: {}",
+        b.sshd.log()
+    );
+    let session = b.tree.wait_sessions(1, T).remove(0);
+    let want = |c: &Connect| {
+        c.port == Some(target.port())
+            && c.address.as_deref() == Some("127.0.0.1")
+            && c.auid == Some(b.user.uid())
+    };
+    wait_until("the bastion's connect to the target", T, || {
+        connects(&session).iter().any(want)
+    });
+    let c = connects(&session).into_iter().find(|c| want(c)).unwrap();
+    // sshd connects without blocking: the kernel's record says `in_progress`.
+    assert!(
+        matches!(c.result.as_deref(), Some("connected" | "in_progress")),
+        "{c:?}"
+    );
+    assert_eq!(c.exe.as_deref(), Some("/usr/sbin/sshd"), "{c:?}");
+    b.importer.kill();
+    // show puts it in the timeline, and search --forward finds it by destination, as sshd's
+    // own.
+    let id = session.file_name().unwrap().to_string_lossy().into_owned();
+    let shown = run_sessrec(b.tree.record_dir(), &["show", &id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(&format!(
+            "forwarded by sshd to 127.0.0.1 port {}",
+            target.port()
+        )),
+        "{shown}"
+    );
+    let found = run_sessrec(
+        b.tree.record_dir(),
+        &["search", "--forward", &format!(":{}$", target.port())],
+    );
+    let text = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        found.status.success() && text.contains(&id) && text.contains("via sshd (kernel audit)"),
+        "{found:?}"
+    );
+}
+
+/// The shipped jump-host example is what `sessrec forward-sshd` writes for the policy its
+/// header names, and sshd accepts it beside the recorded group's drop-in.
+#[test]
+fn the_shipped_jump_host_example_is_the_generators_output_and_sshd_accepts_it() {
+    require_e2e!();
+    let shipped =
+        std::fs::read_to_string(packaging_dir().join("examples/jump-host/sessrec-forward.conf"))
+            .unwrap();
+    // The policy, from the commented TOML lines after "for the example policy:".
+    let policy: String = shipped
+        .lines()
+        .skip_while(|l| !l.contains("for the example policy"))
+        .skip(1)
+        .map_while(|l| l.strip_prefix("#   "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(policy.contains("[[forward.allow]]"), "{policy}");
+    let generated = generated_dropin(&policy);
+    let body = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(body(&shipped), body(&generated), "regenerate the example");
+
+    let dir = TempDir::new("jumpex");
+    let (_, login_shell) = sshd_dropins()
+        .into_iter()
+        .find(|(n, _)| n.contains("login-shell"))
+        .unwrap();
+    let host_key = dir.join("host_key");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&host_key)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    std::fs::write(dir.join("sessrec-forward.conf"), &shipped).unwrap();
+    std::fs::write(dir.join("sessrec.conf"), &login_shell).unwrap();
+    let config = dir.join("sshd_config");
+    std::fs::write(
+        &config,
+        format!(
+            "HostKey {}\nInclude {}/sessrec*.conf\n",
+            host_key.display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(SSHD)
+        .arg("-t")
+        .arg("-f")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "sshd -t: {out:?}");
+}
