@@ -250,6 +250,8 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
             "client_gone",
             "destination_reset",
             "error",
+            "idle",
+            "idle_timeout_s",
             "record_failure",
             "terminated",
             "max_channel_bytes",

@@ -449,3 +449,70 @@ fn an_ipv6_destination_named_as_ssh_passes_it_is_relayed_and_its_pcap_reads() {
         "a checksum tcpdump rejects: {text}"
     );
 }
+
+#[test]
+fn a_connection_silent_both_ways_is_closed_at_the_idle_timeout() {
+    require_e2e!();
+    // The destination greets, reads the client's bytes, then stays silent with the connection
+    // open until the client is done; then it reports whether the bastion's end is gone (a
+    // write to a closed connection fails once the reset is back).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (client_done, client_is_done) = std::sync::mpsc::channel::<()>();
+    let destination = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(b"hello\n").unwrap();
+        let mut got = [0u8; 5];
+        conn.read_exact(&mut got).unwrap();
+        let _ = client_is_done.recv_timeout(Duration::from_secs(30));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut gone = false;
+        while !gone && Instant::now() < deadline {
+            gone = conn.write_all(b"late\n").is_err();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (got, gone)
+    });
+    let login = forward_login(
+        "fwdidle",
+        &format!(
+            "idle_timeout_s = 2\nidle_warning_s = 1\n[[forward.allow]]\nusers = [\"srt-*\"]\nto = [\"127.0.0.1:{port}\"]\nrecord_payload = true\n"
+        ),
+    );
+    let out = login.sshd.login(&login.user).exec_timeout(
+        &format!("connect 127.0.0.1 {port}"),
+        b"ping\n",
+        Duration::from_secs(60),
+    );
+    // Nothing but the destination's bytes reaches the client: no warning in the stream.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    client_done.send(()).unwrap();
+    let (got, closed_by_bastion) = destination.join().unwrap();
+    assert_eq!(&got, b"ping\n");
+    assert!(closed_by_bastion, "the silent connection stayed open");
+
+    let (session, channel) = only_channel(&login, 1);
+    let close = typed(&channel)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::ForwardClose(c) => Some(c),
+            _ => None,
+        })
+        .expect("forward.close");
+    assert_eq!(close.result.as_deref(), Some("idle"), "{close:?}");
+    assert!(
+        close
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("idle timeout")),
+        "{close:?}"
+    );
+    assert_eq!(
+        (close.bytes_to_destination, close.bytes_from_destination),
+        (Some(5), Some(6))
+    );
+    // The PCAP file is closed and hashed as for any other end.
+    let pcap = std::fs::read(session.join(close.pcap.expect("pcap"))).unwrap();
+    assert_eq!(close.pcap_sha256, Some(sha256_hex(&pcap)));
+}

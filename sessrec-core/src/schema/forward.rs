@@ -39,8 +39,8 @@ event_type! {
         bytes_to_destination: u64,
         bytes_from_destination: u64,
         duration_us: u64,
-        /// `closed` (both sides ended), `client_gone`, `destination_reset`, `error`,
-        /// `record_failure` or `terminated`.
+        /// `closed` (both sides ended), `client_gone`, `destination_reset`, `error`, `idle`
+        /// (no bytes either way for `idle_timeout_s`), `record_failure` or `terminated`.
         result: String,
         reason: String,
         /// The PCAP file, its size and its SHA-256 (hex) when it was closed.

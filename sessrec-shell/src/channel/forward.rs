@@ -17,7 +17,7 @@ use super::{err, finish_own_session, OwnSession, Setup};
 use crate::forward::pcap::PcapWriter;
 use crate::forward::ConnectRequest;
 use crate::recording::ChannelRecorder;
-use crate::relay::{Client, ForwardRelay};
+use crate::relay::{Client, ForwardRelay, IdlePolicy};
 use crate::start_error::StartError;
 use crate::sys;
 use crate::terminal::RawModeGuard;
@@ -210,6 +210,7 @@ impl Setup {
             recorder: &mut recorder,
             pcap,
             pcap_cap: self.config.recorder.max_channel_bytes,
+            idle: IdlePolicy::new(self.config.recorder.idle_timeout_s, 0),
         };
         let end = relay.run();
         drop(guard);

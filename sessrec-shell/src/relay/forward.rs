@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use super::buffer::{would_block, Chunk, Filled};
 use super::client::Client;
+use super::idle::{IdleClock, IdlePolicy};
 use super::registry::{timeout_ms, Registry};
 use super::signals::Signals;
 use crate::forward::pcap::{PcapWriter, Side};
@@ -135,13 +136,18 @@ pub struct ForwardRelay<'a> {
     pub pcap: Option<PcapWriter>,
     /// Payload bytes the PCAP file may hold; later ones are counted, not written.
     pub pcap_cap: u64,
+    /// A connection with no bytes either way for its timeout is closed. No warning: the
+    /// client's stdout is the forwarded stream, where nothing but the destination's bytes
+    /// may appear.
+    pub idle: IdlePolicy,
 }
 
 /// How a forwarded connection ended, and what crossed it.
 pub struct ForwardEnd {
     pub to_destination: u64,
     pub from_destination: u64,
-    /// `closed`, `client_gone`, `destination_reset`, `error`, `record_failure`, `terminated`.
+    /// `closed`, `client_gone`, `destination_reset`, `error`, `idle`, `record_failure`,
+    /// `terminated`.
     pub result: &'static str,
     pub reason: Option<String>,
     pub pcap: Option<PcapWriter>,
@@ -177,6 +183,7 @@ impl ForwardRelay<'_> {
             pcap_error: None,
         };
         let mut pcap_payload: u64 = 0;
+        let mut idle = IdleClock::new(self.idle, Instant::now());
         let mut result: Option<&'static str> = None;
         while result.is_none() && (up.open || !up.is_empty() || down.open || !down.is_empty()) {
             let mut reg = Registry::new();
@@ -207,7 +214,8 @@ impl ForwardRelay<'_> {
                 ForwardEvent::ClientWritable,
             );
             let now = Instant::now();
-            let events = match reg.wait(timeout_ms(now, &[self.recorder.deadline()])) {
+            let deadlines = [self.recorder.deadline(), idle.expires_at()];
+            let events = match reg.wait(timeout_ms(now, &deadlines)) {
                 Ok(events) => events,
                 Err(e) => {
                     end.reason = Some(format!("poll failed: {e}"));
@@ -215,11 +223,14 @@ impl ForwardRelay<'_> {
                     break;
                 }
             };
-            self.recorder.tick(Instant::now());
+            let now = Instant::now();
+            self.recorder.tick(now);
             if self.recorder.must_stop() {
                 result = Some("record_failure");
                 break;
             }
+            // Bytes read or written either way (or an end of file) are activity.
+            let active = events.iter().any(|e| *e != ForwardEvent::Signal);
             for event in events {
                 let outcome = match event {
                     ForwardEvent::Signal => {
@@ -244,6 +255,13 @@ impl ForwardRelay<'_> {
                     end.reason = reason;
                     break;
                 }
+            }
+            if active {
+                idle.activity(now);
+            } else if result.is_none() && idle.expired(now) {
+                let secs = self.idle.timeout.map_or(0, |t| t.as_secs());
+                end.reason = Some(format!("idle timeout: no bytes either way for {secs} s"));
+                result = Some("idle");
             }
         }
         end.result = result.unwrap_or("closed");
@@ -368,6 +386,7 @@ mod tests {
         reply: &[u8],
         pcap: bool,
         pcap_cap: u64,
+        idle: IdlePolicy,
     ) -> (Vec<u8>, Vec<u8>, ForwardEnd) {
         let dir = sessrec_core::testing::TempDir::new("forward-relay");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -415,6 +434,7 @@ mod tests {
             recorder: &mut rec,
             pcap,
             pcap_cap,
+            idle,
         }
         .run();
         drop(err_r);
@@ -427,7 +447,8 @@ mod tests {
         let sent: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
         let reply: Vec<u8> = (0..2_000_000u32).map(|i| (i % 241) as u8).collect();
         for pcap in [false, true] {
-            let (client_got, server_got, end) = relay_once(&sent, &reply, pcap, 1 << 30);
+            let (client_got, server_got, end) =
+                relay_once(&sent, &reply, pcap, 1 << 30, IdlePolicy::new(0, 0));
             assert_eq!(server_got, sent, "pcap {pcap}");
             assert_eq!(client_got, reply, "pcap {pcap}");
             assert_eq!(end.result, "closed");
@@ -440,7 +461,8 @@ mod tests {
     #[test]
     fn past_its_cap_the_payload_is_counted_not_kept_and_the_connection_goes_on() {
         let sent = vec![7u8; 300_000];
-        let (client_got, server_got, end) = relay_once(&sent, b"ok", true, 100_000);
+        let (client_got, server_got, end) =
+            relay_once(&sent, b"ok", true, 100_000, IdlePolicy::new(0, 0));
         assert_eq!(
             (server_got.len(), client_got.as_slice()),
             (sent.len(), &b"ok"[..])
