@@ -115,6 +115,27 @@ impl SessionDir {
         Ok(file)
     }
 
+    /// Opens a file that several channels of the session append to (a destination's PCAP
+    /// file), creating it when it is not there yet; readable, so that its writer can hash it.
+    pub fn open_shared_file(&self, name: &str) -> io::Result<File> {
+        check_file_name(name)?;
+        let mode = if self.read_gid.is_some() {
+            0o640
+        } else {
+            0o600
+        };
+        match sys::create_append_at(self.fd.as_fd(), name, mode, true) {
+            Ok(file) => {
+                self.fix_file(&file, mode)?;
+                Ok(file)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                sys::open_append_at(self.fd.as_fd(), name)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Opens an existing record file for reading and appending (to resume it).
     pub fn open_file(&self, name: &str) -> io::Result<File> {
         check_file_name(name)?;

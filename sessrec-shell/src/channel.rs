@@ -326,7 +326,6 @@ impl Setup {
         if let ChannelKind::Forward(request) = &kind {
             let channel = ForwardChannel {
                 request,
-                channel_no,
                 file_name: &file_name,
                 recorder_user: &recorder_user,
             };

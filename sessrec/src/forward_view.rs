@@ -88,7 +88,16 @@ struct Forward {
     port: Option<u16>,
     address: Option<String>,
     result: Option<String>,
-    pcap: Option<(String, Option<String>)>,
+    pcap: Option<PcapRef>,
+}
+
+/// A PCAP file as one `forward.close` names it: the file's size after that connection's last
+/// append and the SHA-256 of the file up to there.
+#[derive(Clone)]
+struct PcapRef {
+    name: String,
+    bytes: Option<u64>,
+    sha256: Option<String>,
 }
 
 fn typed_lines(path: &Path) -> Vec<(String, Event)> {
@@ -127,7 +136,11 @@ fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
                             port: o.port,
                             address: o.address,
                             result: o.result,
-                            pcap: c.pcap.map(|p| (p, c.pcap_sha256)),
+                            pcap: c.pcap.map(|name| PcapRef {
+                                name,
+                                bytes: c.pcap_bytes,
+                                sha256: c.pcap_sha256,
+                            }),
                         });
                     }
                 }
@@ -205,7 +218,7 @@ pub fn search_session(
                 "port": f.port,
                 "address": f.address,
                 "result": f.result,
-                "pcap": f.pcap.as_ref().map(|p| &p.0),
+                "pcap": f.pcap.as_ref().map(|p| &p.name),
             });
             serde_json::to_writer(&mut *out, &v).map_err(|e| Failure::error(e.to_string()))?;
             writeln!(out)?;
@@ -222,7 +235,7 @@ pub fn search_session(
                 f.via,
                 f.pcap
                     .as_ref()
-                    .map(|p| format!(", payload {}", escape_control(&p.0)))
+                    .map(|p| format!(", payload {}", escape_control(&p.name)))
                     .unwrap_or_default()
             )?;
         }
@@ -230,65 +243,106 @@ pub fn search_session(
     Ok(found)
 }
 
-/// `export --format pcap`: the kept payload of a connect channel, checked against the SHA-256
-/// its `forward.close` line recorded (a file that does not match is not handed out).
+/// `export --format pcap`: the kept payload of a destination (the one PCAP file its connect
+/// channels appended to), checked against every `forward.close` naming it; a file that does
+/// not match is not handed out, and bytes past the last close are left out.
 pub fn export_pcap(ctx: &Context, out: &mut dyn Write) -> Result<(), Failure> {
     let (session_arg, channel) = split_target(&ctx.args.positional[0]);
     let session = ctx.tree.resolve(&session_arg).map_err(Failure::error)?;
-    let with_pcap: Vec<Forward> = forwards_of(&session)?
+    let forwards: Vec<Forward> = forwards_of(&session)?
         .into_iter()
         .filter(|f| f.pcap.is_some())
-        .filter(|f| channel.as_deref().is_none_or(|c| c == f.file))
         .collect();
-    let chosen = match with_pcap.as_slice() {
-        [one] => one,
+    let mut names: Vec<String> = forwards
+        .iter()
+        .filter(|f| channel.as_deref().is_none_or(|c| c == f.file))
+        .filter_map(|f| f.pcap.as_ref().map(|p| p.name.clone()))
+        .collect();
+    names.sort();
+    names.dedup();
+    let name = match names.as_slice() {
+        [one] => one.clone(),
         [] => {
             return Err(Failure::error(format!(
                 "{} has no connect channel with a kept payload (record_payload)",
                 escape_control(&ctx.args.positional[0])
             )))
         }
-        many => {
-            let names: Vec<String> = many.iter().map(|f| escape_control(&f.file)).collect();
+        _ => {
+            let channels: Vec<String> = forwards.iter().map(|f| escape_control(&f.file)).collect();
             return Err(Failure::usage(format!(
-                "session {} has several payloads ({}): name one as SESSION/CHANNEL",
+                "session {} has payloads for several destinations: name one of their channels ({}) as SESSION/CHANNEL",
                 session.id,
-                names.join(", ")
+                channels.join(", ")
             )));
         }
     };
-    let (name, recorded_sha) = chosen.pcap.clone().unwrap_or_default();
-    if name.contains('/') || name.starts_with('.') {
-        return Err(Failure::error(format!(
-            "the record names an unusable PCAP file {}",
-            escape_control(&name)
-        )));
-    }
-    let path = session.dir.join(&name);
+    let closes: Vec<&PcapRef> = forwards
+        .iter()
+        .filter_map(|f| f.pcap.as_ref())
+        .filter(|p| p.name == name)
+        .collect();
+    let path = usable_path(&session, &name).map_err(Failure::error)?;
     let data =
         std::fs::read(&path).map_err(|e| Failure::error(format!("{}: {e}", path.display())))?;
-    let sha: String = Sha256::digest(&data)
+    let mut covered = None;
+    for close in &closes {
+        let Some(want) = &close.sha256 else { continue };
+        let upto = check_prefix(&data, close.bytes, want).map_err(|problem| {
+            Failure::error(format!(
+                "{}: {problem}: the file was changed",
+                path.display()
+            ))
+        })?;
+        covered = covered.max(Some(upto));
+    }
+    let Some(upto) = covered else {
+        return Err(Failure::error(format!(
+            "{}: the record holds no SHA-256 for it (no connection to it closed cleanly)",
+            path.display()
+        )));
+    };
+    out.write_all(&data[..upto])?;
+    Ok(())
+}
+
+/// The path of a PCAP file a record names, refusing names that leave the session directory.
+fn usable_path(session: &SessionRef, name: &str) -> Result<std::path::PathBuf, String> {
+    if name.contains('/') || name.starts_with('.') {
+        return Err(format!(
+            "the record names an unusable PCAP file {}",
+            escape_control(name)
+        ));
+    }
+    Ok(session.dir.join(name))
+}
+
+fn hex_sha256(data: &[u8]) -> String {
+    Sha256::digest(data)
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
-    match recorded_sha {
-        Some(want) if want == sha => {}
-        Some(want) => {
-            return Err(Failure::error(format!(
-                "{}: SHA-256 {sha} differs from the one recorded when it was closed ({}): the file was changed",
-                path.display(),
-                escape_control(&want)
-            )))
-        }
-        None => {
-            return Err(Failure::error(format!(
-                "{}: the record holds no SHA-256 for it (the connection did not close cleanly)",
-                path.display()
-            )))
-        }
+        .collect()
+}
+
+/// Checks the file's first `bytes` bytes (all of it for a record without the size) against
+/// the SHA-256 a close recorded; returns how far that close covers the file.
+fn check_prefix(data: &[u8], bytes: Option<u64>, want: &str) -> Result<usize, String> {
+    let upto = bytes.map_or(data.len() as u64, |b| b);
+    if upto > data.len() as u64 {
+        return Err(format!(
+            "{} B long, shorter than the {upto} B recorded at a close (bytes were removed)",
+            data.len()
+        ));
     }
-    out.write_all(&data)?;
-    Ok(())
+    let upto = upto as usize;
+    let got = hex_sha256(&data[..upto]);
+    if got != want {
+        return Err(format!(
+            "SHA-256 {got} of its first {upto} B differs from the one recorded at a close ({})",
+            escape_control(want)
+        ));
+    }
+    Ok(upto)
 }
 
 /// `show`'s text for an audited connect of the sshd session process: a connection sshd
@@ -302,43 +356,39 @@ pub fn sshd_connect_text(c: &Connect) -> String {
     )
 }
 
-/// For `verify`: kept payloads (PCAP files) that are missing or whose SHA-256 differs from the
-/// one their `forward.close` recorded, as (file, problem).
+/// For `verify`: kept payloads (PCAP files) that are missing, or whose first `pcap_bytes`
+/// bytes differ from the SHA-256 a `forward.close` naming them recorded, as (file, problem).
+/// Every close covers the file up to its last append, so a change to any earlier connection's
+/// packets breaks every later close.
 pub fn payload_problems(session: &SessionRef) -> Vec<(std::path::PathBuf, String)> {
     let Ok(forwards) = forwards_of(session) else {
         return Vec::new();
     };
     let mut problems = Vec::new();
+    let mut files: std::collections::BTreeMap<String, std::io::Result<Vec<u8>>> =
+        Default::default();
     for f in forwards {
-        let Some((name, Some(want))) = f.pcap else {
+        let Some(PcapRef {
+            name,
+            bytes,
+            sha256: Some(want),
+        }) = f.pcap
+        else {
             continue;
         };
-        if name.contains('/') || name.starts_with('.') {
-            problems.push((
-                session.dir.clone(),
-                format!(
-                    "{} names an unusable PCAP file {}",
-                    f.file,
-                    escape_control(&name)
-                ),
-            ));
-            continue;
-        }
-        let path = session.dir.join(&name);
-        match std::fs::read(&path) {
+        let path = match usable_path(session, &name) {
+            Ok(path) => path,
+            Err(problem) => {
+                problems.push((session.dir.clone(), format!("{}: {problem}", f.file)));
+                continue;
+            }
+        };
+        match files.entry(name).or_insert_with(|| std::fs::read(&path)) {
             Ok(data) => {
-                let got: String = Sha256::digest(&data)
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
-                if got != want {
+                if let Err(problem) = check_prefix(data, bytes, &want) {
                     problems.push((
                         path,
-                        format!(
-                            "SHA-256 {got} differs from the one {} recorded ({}): the payload was changed",
-                            f.file,
-                            escape_control(&want)
-                        ),
+                        format!("{problem} by {}: the payload was changed", f.file),
                     ));
                 }
             }

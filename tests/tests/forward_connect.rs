@@ -516,3 +516,143 @@ fn a_connection_silent_both_ways_is_closed_at_the_idle_timeout() {
     let pcap = std::fs::read(session.join(close.pcap.expect("pcap"))).unwrap();
     assert_eq!(close.pcap_sha256, Some(sha256_hex(&pcap)));
 }
+
+#[test]
+fn connections_of_one_login_to_one_destination_share_one_pcap_that_verify_checks_per_close() {
+    require_e2e!("python3", "tcpdump");
+    let http = HttpServer::start();
+    let login = forward_login(
+        "fwdshare",
+        &format!(
+            "[[forward.allow]]\nusers = [\"srt-*\"]\nto = [\"127.0.0.1:{}\"]\nrecord_payload = true\n",
+            http.port
+        ),
+    );
+    let socket_dir = TempDir::new("fwdmux");
+    let ssh = login
+        .sshd
+        .login(&login.user)
+        .with_control_master(&socket_dir.path().join("m"));
+    let connect = format!("connect 127.0.0.1 {}", http.port);
+    let request = |n: u32| format!("GET /page.txt?conn={n} HTTP/1.0\r\n\r\n");
+    // One connection alone, then two at once, all over one sshd connection: one login.
+    let out = ssh.exec(&connect, request(1).as_bytes());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with(PAGE),
+        "{out:?}"
+    );
+    std::thread::scope(|s| {
+        let runs: Vec<_> = [2, 3]
+            .map(|n| {
+                let (ssh, connect, request) = (&ssh, &connect, request(n));
+                s.spawn(move || ssh.exec(connect, request.as_bytes()))
+            })
+            .into_iter()
+            .collect();
+        for run in runs {
+            let out = run.join().unwrap();
+            assert!(
+                String::from_utf8_lossy(&out.stdout).ends_with(PAGE),
+                "{out:?}"
+            );
+        }
+    });
+    ssh.stop_master();
+    let sessions = login.tree.wait_sessions(1, Duration::from_secs(30));
+    assert_eq!(sessions.len(), 1, "one login, one session");
+    let session = &sessions[0];
+    let channels = wait_channels(session, 3, Duration::from_secs(30));
+    let mut closes = Vec::new();
+    let mut ports = Vec::new();
+    for channel in &channels {
+        wait_last_event(channel, "channel.end", Duration::from_secs(30));
+        for event in typed(channel) {
+            match event {
+                Event::ForwardOpen(o) => ports.push(o.local_port.expect("local_port")),
+                Event::ForwardClose(c) => closes.push((channel.clone(), c)),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!((closes.len(), ports.len()), (3, 3));
+
+    // One PCAP file for the destination, named by every close; each close hashed the file as
+    // it stood after its own last append, the last one all of it.
+    let pcaps: Vec<PathBuf> = std::fs::read_dir(session)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    assert_eq!(pcaps.len(), 1, "{pcaps:?}");
+    let bytes = std::fs::read(&pcaps[0]).unwrap();
+    let name = pcaps[0].file_name().unwrap().to_string_lossy().into_owned();
+    for (_, c) in &closes {
+        assert_eq!(c.pcap.as_deref(), Some(name.as_str()), "{c:?}");
+        let upto = c.pcap_bytes.expect("pcap_bytes") as usize;
+        assert_eq!(
+            c.pcap_sha256.as_deref(),
+            Some(sha256_hex(&bytes[..upto]).as_str())
+        );
+    }
+    let largest = closes.iter().filter_map(|(_, c)| c.pcap_bytes).max();
+    assert_eq!(largest, Some(bytes.len() as u64));
+
+    // tcpdump reads it: three streams, one per connection (its own client port), each with
+    // its request and the response.
+    let dump = Command::new("tcpdump")
+        .args(["-n", "-A", "-r"])
+        .arg(&pcaps[0])
+        .output()
+        .expect("tcpdump");
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.status.success(), "{dump:?}");
+    for n in 1..=3 {
+        assert!(text.contains(&format!("GET /page.txt?conn={n}")), "{text}");
+    }
+    for port in &ports {
+        assert!(
+            text.contains(&format!("127.0.0.1.{port} > 127.0.0.1.{}", http.port)),
+            "no stream from port {port}: {text}"
+        );
+    }
+    assert_eq!(text.matches(PAGE.trim()).count(), 3, "{text}");
+
+    let dir = login.tree.record_dir();
+    let id = session.file_name().unwrap().to_string_lossy().into_owned();
+    let verified = run_sessrec(dir, &["verify", &id]);
+    assert!(verified.status.success(), "verify: {verified:?}");
+    let exported = run_sessrec(dir, &["export", &id, "--format", "pcap"]);
+    assert!(exported.status.success(), "{exported:?}");
+    assert_eq!(exported.stdout, bytes);
+
+    // An edit inside the first connection's packets (it ran alone, before the others) is
+    // caught, by its own close as by the later ones.
+    let first = closes
+        .iter()
+        .min_by_key(|(_, c)| c.pcap_bytes)
+        .map(|(channel, c)| (channel.clone(), c.pcap_bytes.unwrap() as usize))
+        .unwrap();
+    let at = text_offset(&bytes, b"conn=1").expect("first request in the file");
+    assert!(at < first.1);
+    let mut changed = bytes.clone();
+    changed[at + 5] = b'9';
+    std::fs::write(&pcaps[0], &changed).unwrap();
+    let verified = run_sessrec(dir, &["verify", &id]);
+    assert!(!verified.status.success(), "verify passed: {verified:?}");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let first_channel = first.0.file_stem().unwrap().to_string_lossy().into_owned();
+    assert!(
+        report.contains(&format!("by {first_channel}: the payload was changed")),
+        "{report}"
+    );
+    let out = run_sessrec(dir, &["export", &id, "--format", "pcap"]);
+    assert!(!out.status.success(), "a changed file was handed out");
+}
+
+fn text_offset(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}

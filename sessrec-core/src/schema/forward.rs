@@ -43,7 +43,9 @@ event_type! {
         /// (no bytes either way for `idle_timeout_s`), `record_failure` or `terminated`.
         result: String,
         reason: String,
-        /// The PCAP file, its size and its SHA-256 (hex) when it was closed.
+        /// The destination's PCAP file (shared by the login's connections to it), its size
+        /// right after this connection's last append, and the SHA-256 (hex) of the file's first
+        /// `pcap_bytes` bytes.
         pcap: String,
         pcap_bytes: u64,
         pcap_sha256: String,

@@ -25,7 +25,6 @@ use crate::terminal::RawModeGuard;
 /// What a connect channel needs beside the shared set-up.
 pub(super) struct ForwardChannel<'a> {
     pub request: &'a ConnectRequest,
-    pub channel_no: u32,
     pub file_name: &'a str,
     pub recorder_user: &'a sys::Passwd,
 }
@@ -120,10 +119,10 @@ impl Setup {
         };
 
         // The PCAP file is created as root in the root-only session directory, before the drop.
-        let pcap_name = record_payload.then(|| request.pcap_name(channel.channel_no, addr));
+        let pcap_name = record_payload.then(|| request.pcap_name(addr));
         let pcap_file = match &pcap_name {
             None => None,
-            Some(name) => match self.create_session_file(name) {
+            Some(name) => match self.open_session_pcap(name) {
                 Ok(file) => Some(file),
                 Err(e) => {
                     return self.forward_not_connected(
@@ -296,8 +295,9 @@ impl Setup {
         }
     }
 
-    /// A new file in this session's directory (root-owned, as the record files).
-    fn create_session_file(&self, name: &str) -> std::io::Result<std::fs::File> {
+    /// The destination's PCAP file in this session's directory (root-owned, as the record
+    /// files), shared by the login's connections to it.
+    fn open_session_pcap(&self, name: &str) -> std::io::Result<std::fs::File> {
         let read_gid = if self.config.read_group.is_empty() {
             None
         } else {
@@ -306,6 +306,6 @@ impl Setup {
                 .flatten()
                 .map(sys::Gid::as_raw)
         };
-        SessionDir::create(&self.config.record_dir, self.session, read_gid)?.create_file(name)
+        SessionDir::create(&self.config.record_dir, self.session, read_gid)?.open_shared_file(name)
     }
 }

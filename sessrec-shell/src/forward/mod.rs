@@ -83,9 +83,9 @@ impl ConnectRequest {
     }
 
     /// The PCAP file's name for this connection to `addr` on channel `channel_no`.
-    pub fn pcap_name(&self, channel_no: u32, addr: IpAddr) -> String {
+    pub fn pcap_name(&self, addr: IpAddr) -> String {
         let addr = addr.to_string().replace(':', "_");
-        format!("forward-{channel_no}-{addr}-{}.pcap", self.port)
+        format!("forward-{addr}-{}.pcap", self.port)
     }
 }
 
@@ -143,8 +143,8 @@ mod tests {
     fn pcap_names_carry_no_colons() {
         let r = parse("connect [2001:db8::1] 443").unwrap();
         assert_eq!(
-            r.pcap_name(3, r.literal.unwrap()),
-            "forward-3-2001_db8__1-443.pcap"
+            r.pcap_name(r.literal.unwrap()),
+            "forward-2001_db8__1-443.pcap"
         );
     }
 }

@@ -1,15 +1,27 @@
 //! A forwarded connection's bytes as a classic PCAP file: the recorder sees a byte stream, so
 //! the Ethernet, IP and TCP headers are made up around it — a handshake, one segment per read
 //! with correct sequence and acknowledgement numbers, FIN segments at the end — so `tcpdump -r`
-//! and Wireshark follow the stream. The file's SHA-256 is kept as it is written.
+//! and Wireshark follow the stream.
+//!
+//! All connections of a login to one destination append to one file: each keeps its own ends
+//! (the bastion's real local port) and sequence numbers, so they are separate streams in it.
+//! Whole packets are appended under an exclusive `flock(2)` on the file (the global header by
+//! whoever finds it empty); at its end a connection records the file's size after its last
+//! append and the SHA-256 of that prefix, so every earlier connection's packets are covered by
+//! every later close.
 #![forbid(unsafe_code)]
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::FileExt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use nix::fcntl::{Flock, FlockArg};
 use sha2::{Digest, Sha256};
+
+/// Packets gathered before they are appended under the lock.
+const APPEND_AT: usize = 256 * 1024;
 
 /// Largest TCP payload of one synthesised segment (an IPv4 packet holds at most 65535 bytes).
 const SEGMENT_MAX: usize = 32 * 1024;
@@ -41,20 +53,24 @@ struct End {
 }
 
 pub struct PcapWriter {
-    file: io::BufWriter<File>,
-    hash: Sha256,
+    /// Opened for reading and appending.
+    file: File,
+    /// Whole packets not yet appended.
+    pending: Vec<u8>,
+    /// Bytes this connection put into the file (headers included).
     bytes: u64,
     client: End,
     server: End,
 }
 
 impl PcapWriter {
-    /// Starts the file with its header and the three-way handshake. `client` is the bastion's
-    /// side of the real connection, `server` the destination (same address family).
+    /// Starts a connection in `file` (empty or holding earlier connections; opened for reading
+    /// and appending) with the three-way handshake. `client` is the bastion's side of the real
+    /// connection, `server` the destination (same address family).
     pub fn start(file: File, client: SocketAddr, server: SocketAddr) -> io::Result<Self> {
         let mut w = PcapWriter {
-            file: io::BufWriter::with_capacity(256 * 1024, file),
-            hash: Sha256::new(),
+            file,
+            pending: Vec::with_capacity(APPEND_AT),
             bytes: 0,
             client: End {
                 addr: client,
@@ -69,15 +85,6 @@ impl PcapWriter {
                 fin_sent: false,
             },
         };
-        let mut header = Vec::with_capacity(24);
-        header.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-        header.extend_from_slice(&2u16.to_le_bytes());
-        header.extend_from_slice(&4u16.to_le_bytes());
-        header.extend_from_slice(&0i32.to_le_bytes());
-        header.extend_from_slice(&0u32.to_le_bytes());
-        header.extend_from_slice(&65535u32.to_le_bytes());
-        header.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
-        w.emit(&header)?;
         w.segment(Side::Client, SYN, &[])?;
         w.client.seq = w.client.seq.wrapping_add(1);
         w.segment(Side::Server, SYN | ACK, &[])?;
@@ -113,15 +120,49 @@ impl PcapWriter {
         self.bytes
     }
 
-    /// Flushes the file; returns its size and hex SHA-256.
+    /// Appends what is left and syncs the file; returns the file's size after this last append
+    /// and the hex SHA-256 of the file up to there (read under the same lock).
     pub fn finish(mut self) -> io::Result<(u64, String)> {
-        self.file.flush()?;
-        self.file.get_ref().sync_data()?;
-        let digest = self.hash.finalize();
-        Ok((
-            self.bytes,
-            digest.iter().map(|b| format!("{b:02x}")).collect(),
-        ))
+        let lock = self.lock()?;
+        let size = self.append_locked()?;
+        self.file.sync_data()?;
+        let mut hash = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut at = 0u64;
+        while at < size {
+            let want = buf.len().min((size - at) as usize);
+            let n = self.file.read_at(&mut buf[..want], at)?;
+            if n == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+            }
+            hash.update(&buf[..n]);
+            at += n as u64;
+        }
+        drop(lock);
+        let digest = hash.finalize();
+        Ok((size, digest.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+
+    /// The exclusive lock on the file (its open file description, shared by the clone).
+    fn lock(&self) -> io::Result<Flock<File>> {
+        Flock::lock(self.file.try_clone()?, FlockArg::LockExclusive)
+            .map_err(|(_, errno)| io::Error::from(errno))
+    }
+
+    /// Appends the pending packets (after the global header when the file is empty) and
+    /// returns the file's size; the caller holds the lock.
+    fn append_locked(&mut self) -> io::Result<u64> {
+        let mut size = self.file.metadata()?.len();
+        if size == 0 {
+            let header = global_header();
+            self.file.write_all(&header)?;
+            self.bytes += header.len() as u64;
+            size = header.len() as u64;
+        }
+        self.file.write_all(&self.pending)?;
+        size += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(size)
     }
 
     fn end_mut(&mut self, side: Side) -> &mut End {
@@ -132,9 +173,13 @@ impl PcapWriter {
     }
 
     fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all(bytes)?;
-        self.hash.update(bytes);
+        self.pending.extend_from_slice(bytes);
         self.bytes += bytes.len() as u64;
+        if self.pending.len() >= APPEND_AT {
+            let lock = self.lock()?;
+            self.append_locked()?;
+            drop(lock);
+        }
         Ok(())
     }
 
@@ -156,6 +201,19 @@ impl PcapWriter {
         record.extend_from_slice(&packet);
         self.emit(&record)
     }
+}
+
+/// The classic PCAP global header: microsecond timestamps, Ethernet.
+fn global_header() -> Vec<u8> {
+    let mut header = Vec::with_capacity(24);
+    header.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    header.extend_from_slice(&2u16.to_le_bytes());
+    header.extend_from_slice(&4u16.to_le_bytes());
+    header.extend_from_slice(&0i32.to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    header.extend_from_slice(&65535u32.to_le_bytes());
+    header.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
+    header
 }
 
 /// Ethernet + IP + TCP headers around `payload`, checksums included.
@@ -278,7 +336,12 @@ mod tests {
     fn sequence_numbers_advance_by_the_bytes_sent() {
         let dir = sessrec_core::testing::TempDir::new("pcap-seq");
         let path = dir.path().join("x.pcap");
-        let file = File::create(&path).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .unwrap();
         let mut w = PcapWriter::start(
             file,
             "127.0.0.1:40000".parse().unwrap(),
@@ -308,5 +371,56 @@ mod tests {
             packets += 1;
         }
         assert_eq!((off, packets), (data.len(), 8));
+    }
+
+    #[test]
+    fn connections_to_one_destination_append_to_one_file_each_close_hashing_its_prefix() {
+        let dir = sessrec_core::testing::TempDir::new("pcap-shared");
+        let path = dir.path().join("x.pcap");
+        let open = || {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(&path)
+                .unwrap()
+        };
+        let server = "127.0.0.1:80".parse().unwrap();
+        let mut a = PcapWriter::start(open(), "127.0.0.1:40000".parse().unwrap(), server).unwrap();
+        let mut b = PcapWriter::start(open(), "127.0.0.1:40001".parse().unwrap(), server).unwrap();
+        a.data(Side::Client, &[b'a'; 300_000]).unwrap();
+        b.data(Side::Client, &[b'b'; 300_000]).unwrap();
+        let (a_size, a_sha) = a.finish().unwrap();
+        b.data(Side::Server, b"late").unwrap();
+        let (b_size, b_sha) = b.finish().unwrap();
+        let data = std::fs::read(&path).unwrap();
+        let hex = |d: &[u8]| -> String {
+            Sha256::digest(d)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        };
+        assert_eq!(b_size, data.len() as u64);
+        assert_eq!(b_sha, hex(&data));
+        assert!(a_size < b_size);
+        assert_eq!(a_sha, hex(&data[..a_size as usize]));
+        // One global header; then whole packets of both connections, each with its own port.
+        assert_eq!(&data[..4], &0xa1b2_c3d4u32.to_le_bytes());
+        let mut off = 24;
+        let mut ports = std::collections::BTreeMap::new();
+        while off < data.len() {
+            let len = u32::from_le_bytes(data[off + 8..off + 12].try_into().unwrap()) as usize;
+            let packet = &data[off + 16..off + 16 + len];
+            let sport = u16::from_be_bytes([packet[34], packet[35]]);
+            let dport = u16::from_be_bytes([packet[36], packet[37]]);
+            let client_port = if sport == 80 { dport } else { sport };
+            *ports.entry(client_port).or_insert(0) += 1;
+            off += 16 + len;
+        }
+        assert_eq!(off, data.len());
+        assert_eq!(
+            ports.keys().copied().collect::<Vec<u16>>(),
+            vec![40000, 40001]
+        );
     }
 }

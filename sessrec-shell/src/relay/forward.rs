@@ -420,7 +420,12 @@ mod tests {
         });
         let (mut rec, _) = recorder(dir.path(), 1 << 30);
         let pcap = pcap.then(|| {
-            let file = std::fs::File::create(dir.path().join("x.pcap")).unwrap();
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(dir.path().join("x.pcap"))
+                .unwrap();
             PcapWriter::start(file, socket.local_addr().unwrap(), addr).unwrap()
         });
         let end = ForwardRelay {
