@@ -150,19 +150,23 @@ impl PcapWriter {
     }
 
     /// Appends the pending packets (after the global header when the file is empty) and
-    /// returns the file's size; the caller holds the lock.
+    /// returns the file's size; the caller holds the lock. A write that fails part-way is cut
+    /// back off, so that the other connections' later packets still follow whole ones.
     fn append_locked(&mut self) -> io::Result<u64> {
-        let mut size = self.file.metadata()?.len();
-        if size == 0 {
-            let header = global_header();
-            self.file.write_all(&header)?;
-            self.bytes += header.len() as u64;
-            size = header.len() as u64;
+        let before = self.file.metadata()?.len();
+        let mut block = if before == 0 {
+            global_header()
+        } else {
+            Vec::new()
+        };
+        block.extend_from_slice(&self.pending);
+        if let Err(e) = self.file.write_all(&block) {
+            let _ = self.file.set_len(before);
+            return Err(e);
         }
-        self.file.write_all(&self.pending)?;
-        size += self.pending.len() as u64;
+        self.bytes += (block.len() - self.pending.len()) as u64;
         self.pending.clear();
-        Ok(size)
+        Ok(before + block.len() as u64)
     }
 
     fn end_mut(&mut self, side: Side) -> &mut End {
