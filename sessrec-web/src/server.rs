@@ -198,6 +198,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/play", get(play))
         .route("/cast", get(cast))
         .route("/static/{name}", get(asset))
+        .route(
+            "/favicon.ico",
+            get(|| async { response(StatusCode::NO_CONTENT, "text/plain", Body::empty()) }),
+        )
         .with_state(app)
 }
 

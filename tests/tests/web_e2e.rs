@@ -296,6 +296,63 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
     }
     println!("screenshots kept in {}", kept.display());
 
+    // The cast comes in chunks as the record is read, not as one body of known length.
+    let login_page = http(
+        &console.addr,
+        &format!(
+            "GET /login HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            console.addr
+        ),
+    );
+    let csrf = login_page
+        .split("sessrec_login_csrf=")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .expect("a login CSRF cookie")
+        .to_string();
+    let resp = form_post(
+        &console.addr,
+        "/login",
+        Some(&format!("sessrec_login_csrf={csrf}")),
+        &format!("user={}&password=Aud1tor-pw&csrf={csrf}", auditor.name()),
+    );
+    assert!(resp.starts_with("HTTP/1.1 303"), "{resp}");
+    let cookie = resp
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: sessrec_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie");
+    let set_cookie = resp
+        .lines()
+        .find(|l| l.starts_with("set-cookie: sessrec_session="))
+        .unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Max-Age="] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    let cast = http(
+        &console.addr,
+        &format!(
+            "GET /cast?id={session}&file=channel-1.jsonl HTTP/1.1\r\nHost: {}\r\n\
+Cookie: sessrec_session={cookie}\r\nConnection: close\r\n\r\n",
+            console.addr
+        ),
+    );
+    let (head, body) = cast.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(!head.contains("content-length"), "{head}");
+    assert!(body.contains("web-marker-42"), "{body}");
+    // A path instead of a channel file name finds nothing.
+    let probe = http(
+        &console.addr,
+        &format!(
+            "GET /cast?id={session}&file=..%2F..%2Fsession.jsonl HTTP/1.1\r\nHost: {}\r\n\
+Cookie: sessrec_session={cookie}\r\nConnection: close\r\n\r\n",
+            console.addr
+        ),
+    );
+    assert!(probe.starts_with("HTTP/1.1 404"), "{probe}");
+
     // Every view: the list, the session page, the player page and the cast it fetched.
     let lines = web_access_lines(r.tree.record_dir());
     for command in ["web-list", "web-show", "web-play", "web-cast"] {
