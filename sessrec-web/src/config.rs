@@ -64,7 +64,8 @@ impl Settings {
         let record_dir = match dir {
             Some(d) => d,
             None => {
-                let path = config.unwrap_or_else(|| PathBuf::from("/etc/sessrec/sessrec.toml"));
+                let path = config
+                    .unwrap_or_else(|| PathBuf::from(sessrec_core::config::DEFAULT_CONFIG_PATH));
                 if path.exists() {
                     sessrec_core::config::Config::load(&path)
                         .map_err(|e| format!("configuration {e}"))?
