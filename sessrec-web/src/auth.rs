@@ -94,6 +94,51 @@ impl Sessions {
     }
 }
 
+/// Failed logins allowed per source address and user name in [`THROTTLE_WINDOW`].
+pub const MAX_FAILURES: u32 = 5;
+/// How long failures count, and how long a throttled login waits.
+pub const THROTTLE_WINDOW: Duration = Duration::from_secs(300);
+/// Pairs remembered at most (the oldest are forgotten first).
+const THROTTLE_ENTRIES: usize = 10_000;
+
+/// Login rate limiting: after [`MAX_FAILURES`] failed logins of one user name from one
+/// address, further attempts are refused without asking PAM until the window has passed.
+#[derive(Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<(std::net::IpAddr, String), (u32, Instant)>>,
+}
+
+impl Throttle {
+    /// Whether an attempt may go to PAM.
+    pub fn allows(&self, ip: std::net::IpAddr, user: &str) -> bool {
+        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(&(ip, user.to_string())) {
+            Some((n, first)) => *n < MAX_FAILURES || first.elapsed() >= THROTTLE_WINDOW,
+            None => true,
+        }
+    }
+
+    pub fn failed(&self, ip: std::net::IpAddr, user: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, (_, first)| first.elapsed() < THROTTLE_WINDOW);
+        if map.len() >= THROTTLE_ENTRIES {
+            if let Some(oldest) = map.iter().min_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()) {
+                map.remove(&oldest);
+            }
+        }
+        map.entry((ip, user.to_string()))
+            .or_insert((0, Instant::now()))
+            .0 += 1;
+    }
+
+    pub fn succeeded(&self, ip: std::net::IpAddr, user: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(ip, user.to_string()));
+    }
+}
+
 /// Whether `user` is a member of `group` (primary or supplementary), and its uid.
 pub fn member_of(user: &str, group: &str) -> Result<u32, String> {
     let u = nix::unistd::User::from_name(user)
@@ -123,6 +168,21 @@ mod tests {
         assert!(same_secret(&a, &a.clone()));
         assert!(!same_secret(&a, &b));
         assert!(!same_secret(&a, &a[..63]));
+    }
+
+    #[test]
+    fn repeated_failures_throttle_one_user_from_one_address() {
+        let t = Throttle::default();
+        let ip: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..MAX_FAILURES {
+            assert!(t.allows(ip, "alice"));
+            t.failed(ip, "alice");
+        }
+        assert!(!t.allows(ip, "alice"));
+        assert!(t.allows(ip, "bob"));
+        assert!(t.allows("192.0.2.8".parse().unwrap(), "alice"));
+        t.succeeded(ip, "alice");
+        assert!(t.allows(ip, "alice"));
     }
 
     #[test]

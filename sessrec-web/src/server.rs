@@ -39,6 +39,7 @@ pub struct App {
     pub tree: Tree,
     pub host: String,
     pub sessions: Sessions,
+    pub throttle: crate::auth::Throttle,
     pub player_js: String,
     pub player_css: String,
 }
@@ -55,6 +56,7 @@ impl App {
             tree: Tree::new(settings.record_dir.clone()),
             host: sessrec_core::sys::hostname(),
             sessions: Sessions::new(settings.session_lifetime),
+            throttle: Default::default(),
             player_js: read("asciinema-player.min.js")?,
             player_css: read("asciinema-player.css")?,
             settings,
@@ -268,6 +270,16 @@ async fn login_submit(
     if form.user.is_empty() || form.user.len() > 256 || form.password.len() > 4096 {
         return login_response(StatusCode::FORBIDDEN, Some("Login refused."));
     }
+    if !app.throttle.allows(remote.ip(), &form.user) {
+        eprintln!(
+            "sessrec-web: login of {} from {remote} refused: too many failed attempts",
+            sessrec::escape::escape_control(&form.user)
+        );
+        return login_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many failed logins: try again later."),
+        );
+    }
     let service = app.settings.pam_service.clone();
     let group = app.settings.group.clone();
     let user = form.user.clone();
@@ -282,6 +294,7 @@ async fn login_submit(
     match outcome {
         Ok(uid) => {
             eprintln!("sessrec-web: {shown} logged in from {remote}");
+            app.throttle.succeeded(remote.ip(), &form.user);
             let id = app.sessions.start(form.user, uid);
             let secure = if app.settings.tls { "; Secure" } else { "" };
             let c = format!(
@@ -296,6 +309,7 @@ async fn login_submit(
         }
         Err(e) => {
             eprintln!("sessrec-web: login of {shown} from {remote} refused: {e}");
+            app.throttle.failed(remote.ip(), &form.user);
             login_response(StatusCode::FORBIDDEN, Some("Login refused."))
         }
     }

@@ -124,6 +124,26 @@ Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{bo
     )
 }
 
+/// A login with a fresh CSRF token (as the form sends it); the response.
+fn log_in(addr: &str, user: &str, password: &str) -> String {
+    let login_page = http(
+        addr,
+        &format!("GET /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    );
+    let csrf = login_page
+        .split("sessrec_login_csrf=")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .expect("a login CSRF cookie")
+        .to_string();
+    form_post(
+        addr,
+        "/login",
+        Some(&format!("sessrec_login_csrf={csrf}")),
+        &format!("user={user}&password={password}&csrf={csrf}"),
+    )
+}
+
 /// The access lines the console wrote (operator with a `remote_addr`).
 fn web_access_lines(record_dir: &Path) -> Vec<Value> {
     let mut out = Vec::new();
@@ -297,25 +317,7 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
     println!("screenshots kept in {}", kept.display());
 
     // The cast comes in chunks as the record is read, not as one body of known length.
-    let login_page = http(
-        &console.addr,
-        &format!(
-            "GET /login HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            console.addr
-        ),
-    );
-    let csrf = login_page
-        .split("sessrec_login_csrf=")
-        .nth(1)
-        .and_then(|rest| rest.split(';').next())
-        .expect("a login CSRF cookie")
-        .to_string();
-    let resp = form_post(
-        &console.addr,
-        "/login",
-        Some(&format!("sessrec_login_csrf={csrf}")),
-        &format!("user={}&password=Aud1tor-pw&csrf={csrf}", auditor.name()),
-    );
+    let resp = log_in(&console.addr, auditor.name(), "Aud1tor-pw");
     assert!(resp.starts_with("HTTP/1.1 303"), "{resp}");
     let cookie = resp
         .lines()
@@ -377,6 +379,16 @@ Cookie: sessrec_session={cookie}\r\nConnection: close\r\n\r\n",
             "{line}"
         );
     }
+    // Login rate limiting: five wrong passwords, then even the right one is turned away
+    // (without asking PAM) from that address.
+    for _ in 0..5 {
+        let resp = log_in(&console.addr, auditor.name(), "wrong-pw");
+        assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
+    }
+    let resp = log_in(&console.addr, auditor.name(), "Aud1tor-pw");
+    assert!(resp.starts_with("HTTP/1.1 429"), "{resp}");
+    assert!(!resp.contains("sessrec_session="), "{resp}");
+
     // The outsider never got a page, so it left no line.
     assert!(
         lines
