@@ -197,9 +197,28 @@ pub fn session_page(
         } else {
             sessrec::eventtext::timeline_time(e.time_us)
         };
+        // An entry of a channel with I/O is a jump mark: its player, at its moment.
+        let jump = channels.iter().find_map(|f| {
+            if f.name.trim_end_matches(".jsonl") != e.file || e.time_us == i64::MAX {
+                return None;
+            }
+            let t = (e.time_us - f.start_us?).max(0) as f64 / 1e6;
+            Some(format!(
+                "/play?id={}&amp;file={}&amp;t={t:.3}",
+                url_component(id),
+                url_component(&f.name)
+            ))
+        });
+        let when = match jump {
+            Some(href) => format!(
+                "<a class=\"jump\" href=\"{href}\"><time>{}</time></a>",
+                esc_visible(&when)
+            ),
+            None => format!("<time>{}</time>", esc_visible(&when)),
+        };
         body.push_str(&format!(
-            "<li><time>{}</time> <b>{}</b> {} <span class=\"text\">{}</span></li>\n",
-            esc_visible(&when),
+            "<li>{} <b>{}</b> {} <span class=\"text\">{}</span></li>\n",
+            when,
             esc_visible(&e.file),
             esc_visible(&e.kind),
             esc_visible(&e.text)
@@ -209,12 +228,21 @@ pub fn session_page(
     layout(&format!("Session {id}"), &body, Some(login))
 }
 
-pub fn play_page(id: &str, file: &RecordFile, verdict: &Verdict, login: (&str, &str)) -> String {
+pub fn play_page(
+    id: &str,
+    file: &RecordFile,
+    verdict: &Verdict,
+    start_s: Option<f64>,
+    login: (&str, &str),
+) -> String {
     let (cols, rows) = file.geometry();
+    let start = start_s
+        .map(|t| format!(" data-start=\"{t:.3}\""))
+        .unwrap_or_default();
     let body = format!(
         "<p><a href=\"/session?id={}\">back to the session</a></p>\n\
 <p id=\"integrity\">integrity: {}</p>\n<p>{}</p>\n\
-<div id=\"player\" data-cast=\"/cast?id={}&amp;file={}\" data-cols=\"{cols}\" data-rows=\"{rows}\"></div>\n\
+<div id=\"player\" data-cast=\"/cast?id={}&amp;file={}\" data-cols=\"{cols}\" data-rows=\"{rows}\"{start}></div>\n\
 <script src=\"/static/asciinema-player.min.js\"></script>\n<script src=\"/static/console.js\"></script>",
         url_component(id),
         esc(&verdict.summary()),

@@ -406,6 +406,8 @@ struct SessionQuery {
     id: String,
     #[serde(default)]
     file: String,
+    /// Where the player starts, in seconds from the channel's start (a timeline jump mark).
+    t: Option<f64>,
 }
 
 async fn session(
@@ -486,7 +488,13 @@ async fn play(
         let verdict = sessrec::integrity::check(&s, &app.host, None);
         html(
             StatusCode::OK,
-            pages::play_page(&id, &file, &verdict, (&login.user, &login.csrf)),
+            pages::play_page(
+                &id,
+                &file,
+                &verdict,
+                q.t.filter(|t| t.is_finite() && *t >= 0.0),
+                (&login.user, &login.csrf),
+            ),
         )
     })
     .await

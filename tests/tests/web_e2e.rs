@@ -171,7 +171,11 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
     let before = r.tree.sessions();
     let mut term = r.sshd.login(&r.user).env("TERM", "xterm").interactive();
     term.expect(PROMPT, T);
-    term.send_line(&format!("echo '{PAYLOAD}'; echo web-marker-$((6*7))"));
+    term.send_line(&format!("echo '{PAYLOAD}'"));
+    term.expect(PROMPT, T);
+    // A second apart from what comes before it: a jump to this command shows the screen
+    // without its output.
+    term.send_line("sleep 1; echo web-marker-$((6*7))");
     term.expect("web-marker-42", T);
     term.expect(PROMPT, T);
     term.send_line("exit");
@@ -222,6 +226,9 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
         .arg("web-marker-42")
         .arg(artefacts.path())
         .arg(artefacts.join("profile"))
+        .arg("sleep 1; echo web-marker")
+        // The payload's output line (its command line is wrapped at 80 columns).
+        .arg("<script>alert(2)</script>")
         .output()
         .expect("run python3 with selenium (python3-selenium, chromium-driver)");
     assert!(o.status.success(), "{o:?}");
@@ -287,6 +294,13 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
     assert!(played.contains("web-marker-42"), "{played}");
     // The payload was printed: the player shows it as characters on the terminal.
     assert!(played.contains("<img src=x onerror=alert(1)>"), "{played}");
+    // The jump mark of the `sleep 1` command: the player at the moment it was typed, the
+    // payload's output on screen, the marker a second later not yet.
+    let jump_url = seen["jump_url"].as_str().unwrap_or_default();
+    assert!(jump_url.contains("&t="), "{seen}");
+    let jumped = seen["jump_text"].as_str().unwrap();
+    assert!(jumped.contains("<script>alert(2)</script>"), "{jumped}");
+    assert!(!jumped.contains("web-marker-42"), "{jumped}");
     let csp_errors: Vec<&Value> = seen["console"]
         .as_array()
         .unwrap()
@@ -297,7 +311,7 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
         })
         .collect();
     assert!(csp_errors.is_empty(), "{csp_errors:?}");
-    for shot in ["list.png", "session.png", "player.png"] {
+    for shot in ["list.png", "session.png", "player.png", "jump.png"] {
         let p = artefacts.join(shot);
         assert!(
             std::fs::metadata(&p)
@@ -311,7 +325,7 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
     // Kept for the reader of the test log.
     let kept = std::env::temp_dir().join(format!("sessrec-web-screenshots-{}", std::process::id()));
     std::fs::create_dir_all(&kept).unwrap();
-    for shot in ["list.png", "session.png", "player.png"] {
+    for shot in ["list.png", "session.png", "player.png", "jump.png"] {
         std::fs::copy(artefacts.join(shot), kept.join(shot)).unwrap();
     }
     println!("screenshots kept in {}", kept.display());

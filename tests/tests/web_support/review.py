@@ -2,7 +2,9 @@
 and as a non-member, and prints what it saw as one JSON object.
 
 usage: review.py BASE-URL AUDITOR PASSWORD OUTSIDER PASSWORD SESSION-ID EXPECTED-OUTPUT
-                 ARTEFACT-DIR PROFILE-DIR
+                 ARTEFACT-DIR PROFILE-DIR JUMP-ENTRY JUMP-SHOWN
+JUMP-ENTRY is text of the timeline entry whose jump mark is followed last; the player is then
+read once it shows JUMP-SHOWN.
 Screenshots of the list, the session page and the player go to ARTEFACT-DIR.
 """
 import json
@@ -17,7 +19,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 (base, auditor, auditor_pw, outsider, outsider_pw, session, expected,
- artefacts, profile) = sys.argv[1:10]
+ artefacts, profile, jump_entry, jump_shown) = sys.argv[1:12]
 
 
 def browser(profile_dir):
@@ -89,6 +91,22 @@ try:
     result["injected_elements"] = len(driver.find_elements(
         By.CSS_SELECTOR, "#timeline img, #timeline script, #player img[src='x'], body > img"))
     driver.save_screenshot(os.path.join(artefacts, "player.png"))
+    # Back on the session page, a timeline entry's jump mark opens the player at its moment.
+    driver.back()
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "timeline"))
+    for li in driver.find_elements(By.CSS_SELECTOR, "#timeline li"):
+        if jump_entry in li.text:
+            link = li.find_element(By.CSS_SELECTOR, "a.jump")
+            result["jump_url"] = link.get_attribute("href")
+            link.click()
+            break
+    player = WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "player"))
+    try:
+        WebDriverWait(driver, 30).until(lambda d: jump_shown in player.text)
+    except TimeoutException:
+        pass
+    result["jump_text"] = player.text
+    driver.save_screenshot(os.path.join(artefacts, "jump.png"))
     result["console"] = [e["message"] for e in driver.get_log("browser")]
 finally:
     driver.quit()
