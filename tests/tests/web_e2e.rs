@@ -301,6 +301,10 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
     let jumped = seen["jump_text"].as_str().unwrap();
     assert!(jumped.contains("<script>alert(2)</script>"), "{jumped}");
     assert!(!jumped.contains("web-marker-42"), "{jumped}");
+    assert_eq!(seen["jump_waiting_to_play"], true, "{seen}");
+    // Started, it plays on from there.
+    let played_on = seen["jump_played_on"].as_str().unwrap();
+    assert!(played_on.contains("web-marker-42"), "{played_on}");
     let csp_errors: Vec<&Value> = seen["console"]
         .as_array()
         .unwrap()

@@ -106,7 +106,17 @@ try:
     except TimeoutException:
         pass
     result["jump_text"] = player.text
+    # Shown at that moment, not played there: the player waits to be started.
+    start = driver.find_elements(By.CSS_SELECTOR, "#player .ap-overlay-start")
+    result["jump_waiting_to_play"] = len(start) > 0
     driver.save_screenshot(os.path.join(artefacts, "jump.png"))
+    if start:
+        start[0].click()
+        try:
+            WebDriverWait(driver, 30).until(lambda d: expected in player.text)
+        except TimeoutException:
+            pass
+    result["jump_played_on"] = player.text
     result["console"] = [e["message"] for e in driver.get_log("browser")]
 finally:
     driver.quit()
