@@ -139,7 +139,9 @@ fn lookup(path: &Path, key: &Value) -> Option<SessionResult> {
     let mut text = String::new();
     f.take(1 << 20).read_to_string(&mut text).ok()?;
     let entry: CacheEntry = serde_json::from_str(&text).ok()?;
-    (entry.key == *key).then(|| from_json(&entry.result)).flatten()
+    (entry.key == *key)
+        .then(|| from_json(&entry.result))
+        .flatten()
 }
 
 /// The file's content: what the verdict was keyed by, and the verdict.
