@@ -68,14 +68,17 @@ pub struct Anchor {
     pub file: String,
     pub seq: u64,
     pub digest: String,
+    /// The host the record names (its `host` field), last so that readers of the older
+    /// three-field form keep working; a central receiver files the anchor under it.
+    pub host: String,
 }
 
 impl fmt::Display for Anchor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "sessrec anchor file={} seq={} sha256={}",
-            self.file, self.seq, self.digest
+            "sessrec anchor file={} seq={} sha256={} host={}",
+            self.file, self.seq, self.digest, self.host
         )
     }
 }
@@ -242,6 +245,7 @@ impl RecordWriter {
             file: format!("{}/{}", self.ctx.session, self.ctx.file),
             seq: self.seq,
             digest: self.digest(),
+            host: self.ctx.host.clone(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Writes a synthetic record tree with the real record writer, for bench/cli.
-//!   gen_records DIR SESSIONS OUTPUT_BYTES_PER_SESSION
+//!   gen_records DIR SESSIONS OUTPUT_BYTES_PER_SESSION [HOST]
+//! With HOST (bench/fleet), the records name that host (default `bastion.test`).
 //! Each session: a login, one shell channel with typed commands and `OUTPUT_BYTES` of
 //! coloured, word-like output, one exec channel, and a logout.
 
@@ -9,13 +10,14 @@ use sessrec_core::testing::synth::{id_at, SynthSession};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() != 3 {
-        eprintln!("usage: gen_records DIR SESSIONS OUTPUT_BYTES_PER_SESSION");
+    if args.len() != 3 && args.len() != 4 {
+        eprintln!("usage: gen_records DIR SESSIONS OUTPUT_BYTES_PER_SESSION [HOST]");
         std::process::exit(2);
     }
     let dir = PathBuf::from(&args[0]);
     let sessions: u64 = args[1].parse().expect("SESSIONS");
     let bytes: usize = args[2].parse().expect("OUTPUT_BYTES_PER_SESSION");
+    let host = args.get(3).map_or("bastion.test", String::as_str);
     std::fs::create_dir_all(&dir).expect("create DIR");
     let words = [
         "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
@@ -33,7 +35,8 @@ fn main() {
         // Spread over the last 30 days.
         let id = id_at(now_ms - (next() % (30 * 86_400_000))).expect("id");
         let user = format!("user{}", i % 50);
-        let mut s = SynthSession::login(
+        let mut s = SynthSession::login_on(
+            host,
             &dir,
             id,
             &user,

@@ -52,6 +52,11 @@ pub const GLOBAL: &[OptSpec] = &[
         "FILE",
         "configuration file (default: $SESSREC_CONFIG or /etc/sessrec/sessrec.toml)",
     ),
+    val(
+        "--host",
+        "HOST",
+        "central tree: only the sessions of hosts matching HOST (a shell glob)",
+    ),
     flag("--help", "show help"),
     flag("--version", "show the version"),
 ];
@@ -185,6 +190,29 @@ pub const COMMANDS: &[CmdSpec] = &[
         options: &[
             val("--older-than", "DURATION", "sessions that started longer ago than DURATION"),
             flag("--dry-run", "only list what would be deleted"),
+        ],
+        positional: (0, 0),
+    },
+    CmdSpec {
+        name: "hold",
+        usage: "sessrec hold [--session ID] [--actor ACTOR] [--host HOST] [--reason TEXT]",
+        summary: "put sessions on legal hold (prune keeps them), or list the holds",
+        options: &[
+            val("--session", "ID", "hold this session"),
+            val("--actor", "ACTOR", "hold every session of this actor (a shell glob)"),
+            val("--reason", "TEXT", "why (required when adding a hold)"),
+        ],
+        positional: (0, 0),
+    },
+    CmdSpec {
+        name: "hosts",
+        usage: "sessrec hosts [--silent-after DURATION] [--stalled-after DURATION] [--prom FILE] [--json]",
+        summary: "completeness of a central archive, per host",
+        options: &[
+            val("--silent-after", "DURATION", "a host with nothing newer is silent (default 1h)"),
+            val("--stalled-after", "DURATION", "an open session with no newer line is stalled (default 1h)"),
+            val("--prom", "FILE", "also write node_exporter textfile metrics to FILE"),
+            flag("--json", "one JSON object per host"),
         ],
         positional: (0, 0),
     },

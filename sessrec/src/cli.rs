@@ -88,9 +88,11 @@ fn dispatch(name: &str, args: Parsed, argv: &[String]) -> CmdResult {
             .map(|c| c.record_dir.clone())
             .unwrap_or_else(|| PathBuf::from("/var/log/sessrec")),
     };
+    let mut tree = Tree::new(root);
+    tree.host_filter = args.value("--host").map(str::to_string);
     let mut ctx = Context {
         args,
-        tree: Tree::new(root),
+        tree,
         config,
         now_us: sessrec_core::time::Timestamp::now().as_micros(),
         host: sessrec_core::sys::hostname(),
@@ -106,6 +108,8 @@ fn dispatch(name: &str, args: Parsed, argv: &[String]) -> CmdResult {
         "search" => crate::search::run(&ctx),
         "kill" => crate::kill::run(&ctx),
         "prune" => crate::prune::run(&ctx),
+        "hosts" => crate::hosts::run(&ctx),
+        "hold" => crate::hold::run(&ctx),
         "doctor" => crate::doctor::run(&ctx),
         "forward-sshd" => crate::forward_sshd::run(&ctx),
         other => Err(Failure::usage(format!("unknown command {other}"))),

@@ -6,7 +6,7 @@
 use crate::context::{Context, Failure};
 use crate::store::{session_files, SessionRef};
 use crate::verdict::{Status, Verdict};
-use crate::verify::{check_anchors, parse_anchors, verify_session, AnchorLine, Severity};
+use crate::verify::{check_anchors, parse_anchors, AnchorLine, Severity};
 
 /// The anchors named by `--anchors FILE`, if given.
 pub fn anchors_arg(ctx: &Context) -> Result<Option<Vec<AnchorLine>>, Failure> {
@@ -54,7 +54,7 @@ pub fn check(session: &SessionRef, host: &str, anchors: Option<&[AnchorLine]>) -
             return unverifiable(format!("cannot read {name}: {e}"));
         }
     }
-    let mut result = verify_session(session, host);
+    let mut result = crate::verdict_cache::verify_cached(session, host);
     let anchors_checked = anchors.map(|a| {
         check_anchors(session, a, &trusted_anchor_uids(), &mut result);
         let prefix = format!("{}/", session.id);

@@ -28,7 +28,12 @@ pub fn run(ctx: &Context) -> CmdResult {
     let local = ctx.args.flag("--local");
     let start_width = if local { 25 } else { 20 };
     let mut out = crate::output::stdout();
+    // A central tree names each session's host directory: a HOST column leads.
+    let host_width = crate::central::host_column_width(sessions.iter().map(|s| s.host.as_deref()));
     if !json {
+        if host_width > 0 {
+            write!(out, "{:<host_width$}  ", "HOST")?;
+        }
         writeln!(
             out,
             "{:<36}  {:<start_width$}  {:>8}  {:<24} {:<12} {:<15} {:<8} {:>3} {:>4} {:>4} {:>4} {:>4} {:>4} {:>7}  {:<15} {:<7}  COMMAND",
@@ -60,6 +65,7 @@ pub fn run(ctx: &Context) -> CmdResult {
         let verdict = crate::integrity::check(session, &ctx.host, anchors.as_deref());
         if json {
             let mut v = to_json(&summary, ctx.now_us);
+            v["host_dir"] = json!(session.host);
             v["verify"] = json!({"ok": verdict.problems.is_empty(), "problems": verdict.problems});
             v["integrity"] = verdict.to_json();
             serde_json::to_writer(&mut out, &v).map_err(|e| Failure::error(e.to_string()))?;
@@ -100,6 +106,13 @@ pub fn run(ctx: &Context) -> CmdResult {
             } else {
                 summary.kinds.join("+")
             };
+            if host_width > 0 {
+                write!(
+                    out,
+                    "{:<host_width$}  ",
+                    escape_control(session.host.as_deref().unwrap_or("-"))
+                )?;
+            }
             writeln!(
                 out,
                 "{:<36}  {:<start_width$}  {:>8}  {:<24} {:<12} {:<15} {:<8} {:>3} {:>4} {:>4} {:>4} {:>4} {:>4} {:>7}  {:<15} {:<7}  {}",

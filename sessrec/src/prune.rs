@@ -20,6 +20,9 @@ pub fn run(ctx: &Context) -> CmdResult {
         .tree
         .sessions(None, None)
         .map_err(|e| Failure::error(e.to_string()))?;
+    let holds = crate::hold::load(&ctx.tree.root)?;
+    let mut held = 0u32;
+    let mut gone: Vec<String> = Vec::new();
     let mut out = crate::output::stdout();
     // Every session is counted: kept ones by why (younger, live, ended recently).
     let (mut removed, mut young, mut live, mut ended_recently) = (0u32, 0u32, 0u32, 0u32);
@@ -29,6 +32,17 @@ pub fn run(ctx: &Context) -> CmdResult {
             continue;
         }
         let summary = summarize(s, &ctx.host);
+        let host = s.host.as_deref().unwrap_or(&summary.host);
+        if let Some(h) = holds.iter().find(|h| h.covers(&s.id, &summary.actor, host)) {
+            writeln!(
+                out,
+                "keep   {} (legal hold: {})",
+                escape_control(&s.id),
+                escape_control(&h.reason)
+            )?;
+            held += 1;
+            continue;
+        }
         let last_activity = summary
             .end_us
             .unwrap_or(summary.start_us)
@@ -59,8 +73,9 @@ pub fn run(ctx: &Context) -> CmdResult {
             std::fs::remove_dir_all(&s.dir)
                 .map_err(|e| Failure::error(format!("{}: {e}", s.dir.display())))?;
             writeln!(out, "removed {}", crate::records::path_display(&s.dir))?;
-            // Empty date directories go too.
-            let mut dir = s.dir.parent();
+            // Empty date directories go too; a central tree's host directory stays (the host
+            // is still known).
+            let mut dir = s.dir.parent().filter(|_| s.host.is_none());
             while let Some(d) = dir {
                 if d == ctx.tree.root || std::fs::remove_dir(d).is_err() {
                     break;
@@ -69,14 +84,25 @@ pub fn run(ctx: &Context) -> CmdResult {
             }
         }
         removed += 1;
+        if !dry {
+            gone.push(match &s.host {
+                Some(h) => format!("{h}/{}", s.id),
+                None => s.id.clone(),
+            });
+        }
     }
-    let kept = young + live + ended_recently;
+    let kept = young + live + ended_recently + held;
     writeln!(
         out,
-        "{} {removed} of {} session(s); kept {kept}: {young} started within the retention period, {ended_recently} ended within it, {live} live",
+        "{} {removed} of {} session(s); kept {kept}: {young} started within the retention period, {ended_recently} ended within it, {live} live, {held} on legal hold",
         if dry { "would remove" } else { "removed" },
         sessions.len()
     )?;
     out.flush()?;
+    // What was deleted goes to the chained access log (and syslog) too: retention and erasure
+    // requests need a record of deletion.
+    if !gone.is_empty() {
+        crate::access::log(&ctx.tree.root, &ctx.host, "prune-removed", &[], &gone)?;
+    }
     Ok(exit::OK)
 }

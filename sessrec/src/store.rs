@@ -17,12 +17,17 @@ pub struct SessionRef {
     pub unattributed: bool,
     /// µs since the epoch from the id, or midnight of the date directory.
     pub start_hint_us: i64,
+    /// The host directory in a central tree (`<host>/<id>/`); `None` in the bastion layout.
+    pub host: Option<String>,
 }
 
 /// The record tree rooted at `record_dir` (or a copy of it).
 #[derive(Debug, Clone)]
 pub struct Tree {
     pub root: PathBuf,
+    /// `--host GLOB`: only these host directories of a central tree (and none of the bastion
+    /// layout, whose sessions name no host directory).
+    pub host_filter: Option<String>,
 }
 
 /// What kind of file a session directory holds.
@@ -107,7 +112,10 @@ const DAY_US: i64 = 86_400_000_000;
 
 impl Tree {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Tree { root: root.into() }
+        Tree {
+            root: root.into(),
+            host_filter: None,
+        }
     }
 
     /// Every session whose date directory may hold sessions started in `[since, until)`
@@ -130,18 +138,26 @@ impl Tree {
             });
         }
         let mut out = Vec::new();
-        self.walk(&self.root, false, since, until, &mut out);
-        self.walk(
-            &self.root.join("unattributed"),
-            true,
-            since,
-            until,
-            &mut out,
+        if self.host_filter.is_none() {
+            self.walk(&self.root, false, since, until, &mut out);
+            self.walk(
+                &self.root.join("unattributed"),
+                true,
+                since,
+                until,
+                &mut out,
+            );
+        }
+        out.extend(
+            crate::central::sessions(&self.root, self.host_filter.as_deref(), since, until)
+                .into_iter()
+                .map(central_ref),
         );
         out.sort_by(|a, b| {
             a.start_hint_us
                 .cmp(&b.start_hint_us)
                 .then_with(|| a.id.cmp(&b.id))
+                .then_with(|| a.host.cmp(&b.host))
         });
         Ok(out)
     }
@@ -187,6 +203,7 @@ impl Tree {
                             dir: ddir.join(&name),
                             unattributed,
                             start_hint_us,
+                            host: None,
                         });
                     }
                 }
@@ -212,15 +229,22 @@ impl Tree {
             let dir = self
                 .root
                 .join(sessrec_core::tree::session_relative_path(id));
-            if dir.is_dir() {
-                return Ok(SessionRef {
+            let mut found = Vec::new();
+            if self.host_filter.is_none() && dir.is_dir() {
+                found.push(SessionRef {
                     id: arg.to_string(),
                     dir,
                     unattributed: false,
                     start_hint_us: id.unix_millis() as i64 * 1000,
+                    host: None,
                 });
             }
-            return Err(format!("no session {shown} in {}", self.root.display()));
+            found.extend(
+                crate::central::find(&self.root, self.host_filter.as_deref(), id)
+                    .into_iter()
+                    .map(central_ref),
+            );
+            return one_of(found, &shown, &self.root);
         }
         if arg.len() < 8 || !arg.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
             return Err(format!(
@@ -233,23 +257,52 @@ impl Tree {
             .into_iter()
             .filter(|s| !s.unattributed && s.id.starts_with(arg))
             .collect();
-        match matches.len() {
-            0 => Err(format!(
+        if matches.is_empty() {
+            return Err(format!(
                 "no session starting with {shown} in {}",
                 self.root.display()
-            )),
-            1 => Ok(matches.into_iter().next().unwrap_or_else(unreachable_ref)),
-            n => Err(format!("{shown} is ambiguous: {n} sessions start with it")),
+            ));
         }
+        one_of(matches, &shown, &self.root)
     }
 }
 
-fn unreachable_ref() -> SessionRef {
+/// A session of the central layout. Unattributed sudo sessions carry an id of their own, so
+/// they arrive as `<host>/<id>/` holding only `sudo-*.jsonl` files; a directory with any
+/// other record file (or none) is a login session, so a lost `session.jsonl` is still reported.
+fn central_ref(s: crate::central::HostSession) -> SessionRef {
+    let only_sudo = !s.dir.join("session.jsonl").exists()
+        && session_files(&s.dir).is_ok_and(|files| {
+            !files.is_empty() && files.iter().all(|(kind, _, _)| *kind == FileKind::Sudo)
+        });
     SessionRef {
-        id: String::new(),
-        dir: PathBuf::new(),
-        unattributed: false,
-        start_hint_us: 0,
+        id: s.id.to_string(),
+        start_hint_us: s.id.unix_millis() as i64 * 1000,
+        unattributed: only_sudo,
+        dir: s.dir,
+        host: Some(s.host),
+    }
+}
+
+/// The one session found, or why there is not exactly one. The same id under two hosts of a
+/// central tree (a copy, or a forgery) is never silently resolved to either.
+fn one_of(mut found: Vec<SessionRef>, shown: &str, root: &Path) -> Result<SessionRef, String> {
+    match found.len() {
+        0 => Err(format!("no session {shown} in {}", root.display())),
+        1 => Ok(found.remove(0)),
+        n if found.iter().all(|s| s.id == found[0].id) => {
+            let hosts: Vec<String> = found
+                .iter()
+                .map(|s| {
+                    crate::escape::escape_control(s.host.as_deref().unwrap_or("(bastion layout)"))
+                })
+                .collect();
+            Err(format!(
+                "{shown} is held {n} times, under {}: choose one with --host",
+                hosts.join(", ")
+            ))
+        }
+        n => Err(format!("{shown} is ambiguous: {n} sessions start with it")),
     }
 }
 

@@ -191,6 +191,15 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
                 last = Some(m);
             }
         }
+        if let Some(text) = crate::central::misfiled(session.host.as_deref(), first.as_ref()) {
+            result.problems.push(Problem {
+                file: path.clone(),
+                line: 1,
+                severity: Severity::Broken,
+                cut_short: false,
+                text,
+            });
+        }
         match kind {
             FileKind::Session => {
                 if let Some(l) = last.filter(|l| {
@@ -528,10 +537,41 @@ pub fn run(ctx: &Context) -> CmdResult {
     };
     let mut out = crate::output::stdout();
     let mut worst: Option<Severity> = None;
+    // A central tree's anchors, filed per host by the receiver (read once per host).
+    let mut host_anchors: BTreeMap<String, Vec<AnchorLine>> = BTreeMap::new();
+    let mut tally = crate::central::HostTally::default();
     for session in &sessions {
         let mut result = verify_session(session, &ctx.host);
-        if let Some(a) = &anchors {
+        let used = match (&anchors, &session.host) {
+            (Some(a), _) => Some(a.as_slice()),
+            (None, Some(host)) => Some(
+                host_anchors
+                    .entry(host.clone())
+                    .or_insert_with(|| {
+                        crate::central::anchor_text(&ctx.tree.root, host)
+                            .map(|t| parse_anchors(&t))
+                            .unwrap_or_default()
+                    })
+                    .as_slice(),
+            ),
+            (None, None) => None,
+        };
+        if let Some(a) = used {
             check_anchors(session, a, &trusted_uids, &mut result);
+        }
+        if let Some(host) = &session.host {
+            tally.add(
+                host,
+                result.files.iter().map(|f| f.lines).sum(),
+                unanchored_lines(session, &result, used.unwrap_or_default()),
+                result
+                    .problems
+                    .iter()
+                    .filter(|p| p.severity == Severity::Broken)
+                    .map(|p| &p.file)
+                    .collect::<BTreeSet<_>>()
+                    .len() as u64,
+            );
         }
         worst = worst.max(result.worst());
         if json {
@@ -574,6 +614,7 @@ pub fn run(ctx: &Context) -> CmdResult {
             }
         }
     }
+    tally.report(json, &mut out)?;
     if ctx.args.flag("--all") {
         worst = worst.max(verify_access_logs(ctx, json, &mut out)?);
     }
@@ -583,6 +624,30 @@ pub fn run(ctx: &Context) -> CmdResult {
         Some(Severity::Incomplete) => exit::INCOMPLETE,
         Some(Severity::Broken) => exit::FINDING,
     })
+}
+
+/// Lines of the session's files after the last anchor that names them (all of a file that no
+/// anchor names): what root on the bastion could still have rewritten unseen.
+fn unanchored_lines(session: &SessionRef, result: &SessionResult, anchors: &[AnchorLine]) -> u64 {
+    result
+        .files
+        .iter()
+        .map(|f| {
+            let name = f
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let key = format!("{}/{name}", session.id);
+            let anchored = anchors
+                .iter()
+                .filter(|a| a.file == key || a.file.ends_with(&format!("/{key}")))
+                .map(|a| a.seq)
+                .max()
+                .unwrap_or(0);
+            f.last_seq.saturating_sub(anchored)
+        })
+        .sum()
 }
 
 /// `--all` also checks the access log's chains ([`sessrec_core::access_log`]): a broken one

@@ -157,6 +157,9 @@ struct Pipeline {
     dir: TempDir,
     record_dir: PathBuf,
     central: PathBuf,
+    /// The sender's private syslog socket (imuxsock with trusted properties), standing in for
+    /// the host's /dev/log, which the test never touches.
+    log_socket: PathBuf,
     sender: Rsyslog,
     receiver: Rsyslog,
 }
@@ -208,6 +211,19 @@ impl Pipeline {
             &format!("target=\"127.0.0.1\" port=\"{port}\""),
         );
         assert!(!ship.contains("/var/log/"), "unadapted path left:\n{ship}");
+        ensure_sessrec_user();
+        let sessrec_uid = nix::unistd::User::from_name("sessrec")
+            .ok()
+            .flatten()
+            .expect("sessrec user")
+            .uid;
+        let ship = adapt(&ship, "SESSREC_UID", &sessrec_uid.to_string());
+        // /run is searchable by everyone, so an unprivileged logger can reach the socket.
+        let log_socket = PathBuf::from(format!("/run/srt-ship-{}-{port}.sock", std::process::id()));
+        let ship = format!(
+            "{ship}\nmodule(load=\"imuxsock\" SysSock.Use=\"off\")\ninput(type=\"imuxsock\" Socket=\"{}\" Annotate=\"on\" ParseTrusted=\"on\")\n",
+            log_socket.display()
+        );
 
         let mut receiver = Rsyslog::new("receiver", dir.path(), &receive);
         receiver.start();
@@ -219,9 +235,35 @@ impl Pipeline {
             dir,
             record_dir,
             central,
+            log_socket,
             sender,
             receiver,
         }
+    }
+
+    /// Sends `message` to the sender's syslog socket with logger(1), as root or as `uid`.
+    fn log(&self, uid: Option<u32>, message: &str) {
+        let socket = self.log_socket.display().to_string();
+        let logger = [
+            "logger",
+            "-u",
+            &socket,
+            "-p",
+            "authpriv.info",
+            "-t",
+            "sessrec-shell",
+            "--",
+            message,
+        ];
+        let out = match uid {
+            None => run(Command::new(logger[0]).args(&logger[1..])),
+            Some(uid) => run(Command::new("setpriv")
+                .arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={uid}"))
+                .arg("--clear-groups")
+                .args(logger)),
+        };
+        assert!(out.status.success(), "logger: {out:?}");
     }
 
     /// Where the receiver rebuilds a record file.
@@ -283,6 +325,7 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         self.sender.stop();
         self.receiver.stop();
+        let _ = fs::remove_file(&self.log_socket);
         if std::thread::panicking() {
             eprintln!(
                 "pipeline files kept until drop in {}",
@@ -543,4 +586,122 @@ fn live_recorded_sessions_are_shipped_while_they_run() {
     p.assert_all_shipped();
     let shipped = fs::read_to_string(&central).expect("central channel file");
     assert!(shipped.contains("channel.end"), "{shipped}");
+
+    // The receiver's tree is read as it was written: the session is listed under its host,
+    // verified, shown and found by search, without any copying.
+    let id = session
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("session id")
+        .to_string();
+    let host = sessrec_core::sys::hostname();
+    let cli = |args: &[&str]| {
+        let o = Command::new(products().sessrec_cli())
+            .arg("--dir")
+            .arg(&p.central)
+            .args(args)
+            .env_remove("SESSREC_CONFIG")
+            .output()
+            .expect("run sessrec");
+        assert!(o.status.success(), "sessrec {args:?}: {o:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let listed = cli(&["--host", &host, "list", "--json"]);
+    let row: Value = listed
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("list --json line"))
+        .find(|v| v["session"] == id.as_str())
+        .unwrap_or_else(|| panic!("{id} not listed centrally:\n{listed}"));
+    assert_eq!(row["host_dir"], host.as_str(), "{row}");
+    assert_eq!(row["state"], "closed", "{row}");
+    assert_eq!(row["verify"]["ok"], true, "{row}");
+    assert!(cli(&["show", &id]).contains("echo live-"));
+    assert!(cli(&["search", "--fixed-strings", "n-3000"]).contains(&id));
+    cli(&["verify", &id]);
+}
+
+#[test]
+fn anchors_travel_only_from_trusted_senders_and_verify_uses_them() {
+    require_e2e!(RSYSLOGD, "/usr/bin/logger", "/usr/bin/setpriv");
+    let mut p = Pipeline::start();
+    let id = SessionId::new().expect("id");
+    let dir = SessionDir::create(&p.record_dir, id, None).expect("session dir");
+    let mut w = RecordWriter::new(
+        dir.create_file("channel-1.jsonl").expect("create"),
+        context(id, "channel-1.jsonl"),
+        options(8192),
+    )
+    .expect("writer");
+    write_lines(&mut w, "anchored", 10);
+    let anchor = w.anchor();
+    drop(w);
+    p.sender.start();
+    p.assert_all_shipped();
+    wait_until("sender socket", Duration::from_secs(20), || {
+        p.log_socket.exists()
+    });
+
+    // A forged anchor from an unprivileged user (nobody) claiming lines that never existed,
+    // then the real one from root. Both pass through the same input and queue in order, so
+    // once the real one has arrived the forged one would have too, had it been forwarded.
+    let forged = sessrec_core::writer::Anchor {
+        seq: anchor.seq + 5,
+        digest: "0".repeat(64),
+        ..anchor.clone()
+    };
+    p.log(Some(65534), &forged.to_string());
+    p.log(None, &anchor.to_string());
+    let anchors_log = p.central.join(HOST).join("anchors.log");
+    wait_until("trusted anchor at the receiver", SHIP_TIMEOUT, || {
+        fs::read_to_string(&anchors_log).is_ok_and(|t| t.contains(&anchor.to_string()))
+    });
+    let filed = fs::read_to_string(&anchors_log).expect("anchors.log");
+    assert!(
+        !filed.contains(&forged.to_string()),
+        "forged anchor forwarded:\n{filed}"
+    );
+    assert!(filed.starts_with("uid=0 sessrec anchor "), "{filed}");
+
+    let cli = |args: &[&str]| {
+        Command::new(products().sessrec_cli())
+            .arg("--dir")
+            .arg(&p.central)
+            .args(args)
+            .env_remove("SESSREC_CONFIG")
+            .output()
+            .expect("run sessrec")
+    };
+    let o = cli(&["verify", "--all"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    // The file has no channel.end (it is a bare channel file): incomplete, but not broken.
+    assert_ne!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        out.contains(&format!(
+            "host {HOST}: 1 sessions, {} lines verified, 0 after the last anchor, 0 files",
+            anchor.seq
+        )),
+        "{out}"
+    );
+
+    // Root on the central host (or on the way) drops the last lines: the chain of what is
+    // left is intact, but the anchor names a line that is gone.
+    let central_file = p
+        .central
+        .join(HOST)
+        .join(id.to_string())
+        .join("channel-1.jsonl");
+    let body = fs::read_to_string(&central_file).expect("central file");
+    let kept: Vec<&str> = body.lines().collect();
+    fs::write(&central_file, kept[..kept.len() - 3].join("\n") + "\n").expect("truncate");
+    let o = cli(&["verify", "--all"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(!o.status.success(), "{o:?}");
+    assert!(
+        out.contains(&format!(
+            "no line with seq {} although syslog holds an anchor",
+            anchor.seq
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("FAILED     host {HOST}")), "{out}");
 }

@@ -43,7 +43,7 @@ pub struct SynthSession {
 }
 
 impl SynthSession {
-    /// Creates the session directory and writes the `login` line.
+    /// Creates the session directory and writes the `login` line (host `bastion.test`).
     pub fn login(
         record_dir: &Path,
         id: SessionId,
@@ -51,8 +51,20 @@ impl SynthSession {
         actor: &str,
         src_ip: &str,
     ) -> io::Result<Self> {
+        SynthSession::login_on("bastion.test", record_dir, id, user, actor, src_ip)
+    }
+
+    /// [`SynthSession::login`] for a session recorded on `host`.
+    pub fn login_on(
+        host: &str,
+        record_dir: &Path,
+        id: SessionId,
+        user: &str,
+        actor: &str,
+        src_ip: &str,
+    ) -> io::Result<Self> {
         let dir = SessionDir::create(record_dir, id, None)?;
-        let host = "bastion.test".to_string();
+        let host = host.to_string();
         let ctx = FileContext {
             host: host.clone(),
             session: id,

@@ -1,0 +1,424 @@
+//! The `sessrec` binary on a central archive laid out as the shipped rsyslog receiver writes
+//! it (`<root>/<host>/<session>/<file>.jsonl`), with records written by the real record writer
+//! on three hosts. (tests/tests/shipper_rsyslog.rs reads a tree a real receiver wrote.)
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sessrec_core::id::SessionId;
+use sessrec_core::testing::synth::{id_at, shift_times, SynthSession};
+use sessrec_core::testing::TempDir;
+
+fn sessrec(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sessrec"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("SESSREC_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A closed session recorded on `host` at `millis`, typing `word`, moved into
+/// `central/<host>/<id>/` as the receiver files it.
+fn session_on(stage: &Path, central: &Path, host: &str, millis: u64, word: &str) -> SessionId {
+    let id = id_at(millis).unwrap();
+    let mut s =
+        SynthSession::login_on(host, stage, id, "srt-ops", "ops@example.com", "203.0.113.9")
+            .unwrap();
+    let mut ch = s.channel("shell", "pty", None).unwrap();
+    let mut t = 100_000;
+    ch.typed(&mut t, "$ ", &format!("echo {word}"), &format!("{word}\n"))
+        .unwrap();
+    s.finished(ch, 0).unwrap();
+    let dir = s.logout().unwrap();
+    shift_times(
+        &dir,
+        millis as i64 * 1000 - sessrec_core::time::Timestamp::now().as_micros(),
+    )
+    .unwrap();
+    let target = central.join(host).join(id.to_string());
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::rename(&dir, &target).unwrap();
+    id
+}
+
+struct Fleet {
+    _t: TempDir,
+    central: PathBuf,
+    ids: Vec<(String, SessionId)>,
+}
+
+fn fleet(name: &str) -> Fleet {
+    let t = TempDir::new(name);
+    let (stage, central) = (t.join("stage"), t.join("central"));
+    let mut ids = Vec::new();
+    for (i, host) in ["b1.example.net", "b2.example.net", "b3.example.net"]
+        .iter()
+        .enumerate()
+    {
+        let word = format!("needle-{}", i + 1);
+        let id = session_on(
+            &stage,
+            &central,
+            host,
+            1_764_000_000_000 + i as u64 * 1000,
+            &word,
+        );
+        ids.push((host.to_string(), id));
+    }
+    Fleet {
+        _t: t,
+        central,
+        ids,
+    }
+}
+
+#[test]
+fn lists_shows_and_searches_across_hosts() {
+    let f = fleet("central-list");
+    let o = sessrec(&f.central, &["list"]);
+    assert!(o.status.success(), "{o:?}");
+    let out = text(&o);
+    assert!(out.starts_with("HOST"), "{out}");
+    for (host, id) in &f.ids {
+        let row = out
+            .lines()
+            .find(|l| l.contains(&id.to_string()))
+            .unwrap_or_else(|| panic!("{id} not listed: {out}"));
+        assert!(row.starts_with(host.as_str()), "{row}");
+        assert!(row.contains("verified"), "{row}");
+    }
+
+    let o = sessrec(&f.central, &["list", "--host", "b2.*", "--json"]);
+    let rows: Vec<serde_json::Value> = text(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["session"], f.ids[1].1.to_string());
+    assert_eq!(rows[0]["host_dir"], "b2.example.net");
+    assert_eq!(rows[0]["host"], "b2.example.net");
+
+    let o = sessrec(&f.central, &["show", &f.ids[2].1.to_string()]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(text(&o).contains("$ echo needle-3"), "{}", text(&o));
+    // A prefix resolves across hosts too.
+    let o = sessrec(&f.central, &["show", &f.ids[0].1.to_string()[..13]]);
+    assert!(o.status.success(), "{o:?}");
+
+    let target = format!("{}/1", f.ids[1].1);
+    let o = sessrec(&f.central, &["export", &target, "--format", "text"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(text(&o).contains("needle-2"), "{}", text(&o));
+
+    let o = sessrec(
+        &f.central,
+        &["search", "needle-", "--fixed-strings", "--json"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let out = text(&o);
+    for (_, id) in &f.ids {
+        assert!(out.contains(&id.to_string()), "{id} not found: {out}");
+    }
+    let o = sessrec(
+        &f.central,
+        &[
+            "search",
+            "needle-",
+            "--fixed-strings",
+            "--json",
+            "--host",
+            "b3*",
+        ],
+    );
+    let out = text(&o);
+    assert!(out.contains(&f.ids[2].1.to_string()), "{out}");
+    assert!(!out.contains(&f.ids[0].1.to_string()), "{out}");
+}
+
+#[test]
+fn verify_catches_an_edit_and_a_misfiled_copy() {
+    let f = fleet("central-verify");
+    let o = sessrec(&f.central, &["verify", "--all"]);
+    assert!(o.status.success(), "{o:?}");
+
+    // A line edited on the central copy.
+    let (host, id) = &f.ids[0];
+    let file = f
+        .central
+        .join(host)
+        .join(id.to_string())
+        .join("channel-1.jsonl");
+    let body = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, body.replacen("needle-1", "needle-X", 1)).unwrap();
+    let o = sessrec(&f.central, &["verify", "--all"]);
+    assert!(!o.status.success(), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("channel-1.jsonl"),
+        "{o:?}"
+    );
+    std::fs::write(&file, body).unwrap();
+
+    // The same session filed under a second host: refused until --host picks one, and the
+    // copy under the wrong host is damaged.
+    let (_, id2) = &f.ids[1];
+    let copy = f.central.join("b1.example.net").join(id2.to_string());
+    std::fs::create_dir_all(&copy).unwrap();
+    for e in std::fs::read_dir(f.central.join("b2.example.net").join(id2.to_string())).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+    }
+    let o = sessrec(&f.central, &["show", &id2.to_string()]);
+    assert!(!o.status.success(), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--host") && err.contains("b1.example.net"),
+        "{err}"
+    );
+    let o = sessrec(
+        &f.central,
+        &["--host", "b2.example.net", "show", &id2.to_string()],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let o = sessrec(
+        &f.central,
+        &["--host", "b1.example.net", "verify", &id2.to_string()],
+    );
+    assert!(!o.status.success(), "{o:?}");
+    assert!(
+        text(&o).contains(
+            "filed under host b1.example.net but its records are from host b2.example.net"
+        ),
+        "{o:?}"
+    );
+}
+
+#[test]
+fn prune_removes_old_sessions_under_their_host() {
+    let f = fleet("central-prune");
+    let o = sessrec(
+        &f.central,
+        &["prune", "--older-than", "30d", "--host", "b1.*"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert!(!f
+        .central
+        .join("b1.example.net")
+        .join(f.ids[0].1.to_string())
+        .exists());
+    assert!(
+        f.central.join("b1.example.net").is_dir(),
+        "the host directory stays"
+    );
+    assert!(f
+        .central
+        .join("b2.example.net")
+        .join(f.ids[1].1.to_string())
+        .exists());
+}
+
+/// Sets the modification time of every file under `dir` to `ago` before now.
+fn age(dir: &Path, ago: &str) {
+    let o = Command::new("find")
+        .arg(dir)
+        .args(["-exec", "touch", "-h", "-d", ago, "{}", "+"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+}
+
+#[test]
+fn hosts_reports_silence_stalls_and_gaps() {
+    let f = fleet("central-hosts");
+    let prom = f.central.join("..").join("sessrec.prom");
+    let o = sessrec(&f.central, &["hosts", "--prom", prom.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = text(&o);
+    for (host, _) in &f.ids {
+        let row = out.lines().find(|l| l.starts_with(host.as_str())).unwrap();
+        assert!(row.ends_with(" ok"), "{out}");
+    }
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        metrics.contains("sessrec_host_problems{host=\"b2.example.net\"} 0"),
+        "{metrics}"
+    );
+
+    // b3 has sent nothing for three hours.
+    age(&f.central.join("b3.example.net"), "3 hours ago");
+    // b2 has a session that logged in, wrote, and has been quiet for two hours without logout.
+    let t = TempDir::new("central-hosts-open");
+    let open_id = id_at(1_764_000_100_000).unwrap();
+    let mut s = SynthSession::login_on(
+        "b2.example.net",
+        &t.join("stage"),
+        open_id,
+        "srt-ops",
+        "ops@example.com",
+        "203.0.113.9",
+    )
+    .unwrap();
+    let mut ch = s.channel("shell", "pty", None).unwrap();
+    ch.output(1000, b"$ ").unwrap();
+    ch.flush().unwrap();
+    std::mem::forget(ch);
+    let dir = s.abandon().unwrap();
+    let open_dir = f.central.join("b2.example.net").join(open_id.to_string());
+    std::fs::rename(&dir, &open_dir).unwrap();
+    age(&open_dir, "2 hours ago");
+    // b1 lost a line in transit.
+    let file = f
+        .central
+        .join("b1.example.net")
+        .join(f.ids[0].1.to_string())
+        .join("channel-1.jsonl");
+    let body = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<&str> = body.lines().collect();
+    lines.remove(1);
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+
+    let o = sessrec(&f.central, &["hosts", "--prom", prom.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let out = text(&o);
+    assert!(out.contains("silent: nothing arrived for 3h"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "session {open_id} is open but no line arrived for 2h"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("seq gap (lines lost in transit)"), "{out}");
+    let b2 = out
+        .lines()
+        .find(|l| l.starts_with("b2.example.net"))
+        .unwrap();
+    assert!(b2.contains("PROBLEM"), "{b2}");
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        metrics.contains("sessrec_host_open_sessions{host=\"b2.example.net\"} 1"),
+        "{metrics}"
+    );
+    let o = sessrec(&f.central, &["--host", "b1*", "hosts", "--json"]);
+    let rows: Vec<serde_json::Value> = text(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["host"], "b1.example.net");
+}
+
+#[test]
+fn the_verdict_cache_never_hides_an_edit_that_keeps_size_and_mtime() {
+    let f = fleet("central-cache");
+    let (host, id) = &f.ids[0];
+    let dir = f.central.join(host).join(id.to_string());
+    let row = |f: &Fleet| {
+        let o = sessrec(&f.central, &["list", "--json"]);
+        text(&o)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["session"] == id.to_string())
+            .unwrap()
+    };
+    assert_eq!(row(&f)["verify"]["ok"], true);
+    assert!(
+        dir.join(".verdict.json").is_file(),
+        "a closed session's verdict is kept"
+    );
+    assert_eq!(row(&f)["verify"]["ok"], true, "answered from the cache");
+
+    // Same length, same mtime, different byte: only ctime (and the content) tell.
+    let file = dir.join("channel-1.jsonl");
+    let before = std::fs::metadata(&file).unwrap();
+    let body = std::fs::read_to_string(&file).unwrap();
+    let edited = body.replacen("needle-1", "needle-9", 1);
+    assert_eq!(edited.len(), body.len());
+    std::fs::write(&file, &edited).unwrap();
+    let stamp = format!(
+        "@{}.{:09}",
+        std::os::unix::fs::MetadataExt::mtime(&before),
+        std::os::unix::fs::MetadataExt::mtime_nsec(&before)
+    );
+    let o = Command::new("touch")
+        .args(["-d", &stamp])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let after = std::fs::metadata(&file).unwrap();
+    assert_eq!(
+        (after.len(), after.modified().unwrap()),
+        (before.len(), before.modified().unwrap())
+    );
+    let v = row(&f);
+    assert_eq!(v["verify"]["ok"], false, "{v}");
+    assert_eq!(v["integrity"]["status"], "damaged", "{v}");
+}
+
+#[test]
+fn prune_never_crosses_a_legal_hold() {
+    let f = fleet("central-hold");
+    let held = f.ids[1].1.to_string();
+    let o = sessrec(
+        &f.central,
+        &["hold", "--session", &held, "--reason", "case 4711"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let o = sessrec(
+        &f.central,
+        &["hold", "--host", "b3.*", "--reason", "incident 12"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let o = sessrec(&f.central, &["hold", "--actor", "ops@*"]);
+    assert_eq!(o.status.code(), Some(2), "a hold needs a reason: {o:?}");
+    let o = sessrec(&f.central, &["hold"]);
+    let listed = text(&o);
+    assert!(
+        listed.contains(&format!("session {held}: case 4711")),
+        "{listed}"
+    );
+    assert!(listed.contains("host b3.*: incident 12"), "{listed}");
+
+    let o = sessrec(&f.central, &["prune", "--older-than", "30d"]);
+    assert!(o.status.success(), "{o:?}");
+    let out = text(&o);
+    assert!(
+        out.contains(&format!("keep   {held} (legal hold: case 4711)")),
+        "{out}"
+    );
+    assert!(out.contains("2 on legal hold"), "{out}");
+    let exists = |i: usize| {
+        f.central
+            .join(&f.ids[i].0)
+            .join(f.ids[i].1.to_string())
+            .exists()
+    };
+    assert!(!exists(0), "not held: removed");
+    assert!(exists(1) && exists(2), "held sessions stay");
+    // The deletion is in the chained access log, naming host and session.
+    let access: String = std::fs::read_dir(f.central.join("access"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let deletion = access
+        .lines()
+        .find(|l| l.contains("\"prune-removed\""))
+        .unwrap_or_else(|| panic!("no deletion record:\n{access}"));
+    assert!(
+        deletion.contains(&format!("b1.example.net/{}", f.ids[0].1)) && !deletion.contains(&held),
+        "{deletion}"
+    );
+    let o = sessrec(&f.central, &["verify", "--all"]);
+    assert!(text(&o).contains("OK         access log"), "{o:?}");
+
+    // A damaged holds file stops prune instead of being skipped.
+    std::fs::write(f.central.join("holds.jsonl"), "not json\n").unwrap();
+    let o = sessrec(&f.central, &["prune", "--older-than", "30d"]);
+    assert!(!o.status.success(), "{o:?}");
+    assert!(exists(1) && exists(2));
+}
