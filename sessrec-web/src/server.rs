@@ -66,10 +66,23 @@ impl App {
     /// The session a request names, only when the tree has it under exactly that id (no prefix
     /// matching, no path: the id is checked by the tree's own parser).
     fn find(&self, id: &str) -> Option<SessionRef> {
-        if id.is_empty() || id.len() > 200 {
+        if id.is_empty() || id.len() > 300 {
             return None;
         }
-        let s = self.tree.resolve(id).ok()?;
+        let s = match id.split_once('/') {
+            // A central archive's `<host>/<id>`: looked up under that host only.
+            Some((host, rest)) if host != "unattributed" => {
+                if !sessrec::central::is_host_dir_name(host) {
+                    return None;
+                }
+                let tree = Tree {
+                    root: self.tree.root.clone(),
+                    host_filter: Some(host.to_string()),
+                };
+                tree.resolve(rest).ok()?
+            }
+            _ => self.tree.resolve(id).ok()?,
+        };
         (shown_id(&s) == id).then_some(s)
     }
 
@@ -112,11 +125,12 @@ impl App {
 }
 
 /// How a session is named in pages and requests.
+/// `<host>/<id>` in a central archive, `unattributed/<name>` or `<id>` in a bastion's tree.
 pub fn shown_id(s: &SessionRef) -> String {
-    if s.unattributed {
-        format!("unattributed/{}", s.id)
-    } else {
-        s.id.clone()
+    match &s.host {
+        Some(host) => format!("{host}/{}", s.id),
+        None if s.unattributed => format!("unattributed/{}", s.id),
+        None => s.id.clone(),
     }
 }
 

@@ -407,6 +407,14 @@ Cookie: sessrec_session={cookie}\r\nConnection: close\r\n\r\n",
     assert!(resp.starts_with("HTTP/1.1 429"), "{resp}");
     assert!(!resp.contains("sessrec_session="), "{resp}");
 
+    central_archive_is_served(
+        &session_dir,
+        &session,
+        pam.name(),
+        group.name(),
+        auditor.name(),
+    );
+
     // The outsider never got a page, so it left no line.
     assert!(
         lines
@@ -414,6 +422,61 @@ Cookie: sessrec_session={cookie}\r\nConnection: close\r\n\r\n",
             .all(|l| l["operator"]["user"] == auditor.name()),
         "{lines:#?}"
     );
+}
+
+/// The session copied into a central archive's layout, `<root>/<host>/<id>/`, served by a
+/// console of its own: listed with its host, its page and cast found by `<host>/<id>`.
+fn central_archive_is_served(
+    session_dir: &Path,
+    session: &str,
+    service: &str,
+    group: &str,
+    auditor: &str,
+) {
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let central = TempDir::new("web-central");
+    let dest = central.join(&host).join(session);
+    std::fs::create_dir_all(&dest).unwrap();
+    for entry in std::fs::read_dir(session_dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
+        }
+    }
+    let console = start_console(central.path(), service, group);
+    let resp = log_in(&console.addr, auditor, "Aud1tor-pw");
+    assert!(resp.starts_with("HTTP/1.1 303"), "{resp}");
+    let cookie = resp
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: sessrec_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let get = |path: &str| {
+        http(
+            &console.addr,
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: {}\r\nCookie: sessrec_session={cookie}\r\nConnection: close\r\n\r\n",
+                console.addr
+            ),
+        )
+    };
+    let list = get("/sessions");
+    let id = format!("{host}%2F{session}");
+    assert!(list.contains(&format!("/session?id={id}")), "{list}");
+    assert!(list.contains(&format!("<td>{host}</td>")), "{list}");
+    let page = get(&format!("/session?id={id}"));
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains("sleep 1; echo web-marker"), "{page}");
+    assert!(page.contains("integrity: verified"), "{page}");
+    let cast = get(&format!("/cast?id={id}&file=channel-1.jsonl"));
+    assert!(cast.starts_with("HTTP/1.1 200"), "{cast}");
+    assert!(cast.contains("web-marker-42"), "{cast}");
+    // Another host's name finds nothing, nor does a host name that is a path.
+    for other in ["no-such-host", "..", "2026"] {
+        let r = get(&format!("/session?id={other}%2F{session}"));
+        assert!(r.starts_with("HTTP/1.1 404"), "{other}: {r}");
+    }
 }
 
 /// The one session that appeared since `before`, once its logout is written.
