@@ -255,16 +255,17 @@ fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
     // Suspended with Ctrl-Z, resumed with fg, killed with Ctrl-C.
     // Keys for the job are typed once it holds its terminal (sudo's own pty, and sudo the
     // recorder's): a Ctrl-C that comes before goes to the shell instead.
+    let sshd_pid = sshd.pid().expect("sshd running");
     term.send_line("sudo sleep 31");
-    wait_foreground(&["sleep", "31"], T);
-    wait_foreground(&["sudo", "sleep", "31"], T);
+    wait_foreground(sshd_pid, &["sleep", "31"], T);
+    wait_foreground(sshd_pid, &["sudo", "sleep", "31"], T);
     term.send("\x1a");
     term.expect("Stopped", T);
     // Stopped for a second, which the record's duration must show.
     std::thread::sleep(Duration::from_secs(1));
     term.send_line("fg");
-    wait_foreground(&["sleep", "31"], T);
-    wait_foreground(&["sudo", "sleep", "31"], T);
+    wait_foreground(sshd_pid, &["sleep", "31"], T);
+    wait_foreground(sshd_pid, &["sudo", "sleep", "31"], T);
     term.send("\x03");
     retype_until_shell_answers(&mut term, "after");
     // Nothing is typed ahead: input typed while sudo runs goes to sudo's own pty.
