@@ -660,3 +660,44 @@ fn a_sudo_log_larger_than_the_bound_is_imported_up_to_it() {
     assert!(end["bytes_out"].as_u64().unwrap() <= 1 << 20, "{end:?}");
     assert_chain_ok(&f);
 }
+
+#[test]
+fn a_sudo_command_with_a_20_kib_argument_is_recorded_whole_and_shown() {
+    require_e2e!("sudo");
+    let r = Recorded::new("sudo-long");
+    // Every 8 bytes different, so that a cut or a reordered piece shows.
+    let mut arg: String = (0..2560).map(|i| format!("{i:07}-")).collect();
+    arg.push_str("end-arg");
+    assert!(arg.len() >= 20 * 1024);
+    let out = r
+        .sshd
+        .login(&r.user)
+        .exec(&format!("sudo true {arg} && echo ran-$((6*7))"), b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran-42\n", "{out:?}");
+    let session = r.ended_session();
+    let (summary, out) = import(&r.tree);
+    assert!(out.status.success(), "{summary} {out:?}");
+    let files = sudo_files(&session);
+    assert_eq!(files.len(), 1, "{}", r.tree.listing());
+    let start = only_event(&files[0], "sudo.start");
+    // Too long for one line: the arguments continue on command.part lines.
+    assert!(start["cmdline_parts"].as_u64().unwrap() >= 1, "{start:?}");
+    assert!(start.get("argv_truncated").is_none(), "{start:?}");
+    assert_chain_ok(&files[0]);
+    let shown = run_sessrec(r.tree.record_dir(), &["show", &session_id(&session)]);
+    assert!(shown.status.success(), "{shown:?}");
+    assert!(
+        stdout(&shown).contains(&format!("sudo as root: true {arg}")),
+        "{}",
+        stdout(&shown)
+    );
+    let json = run_sessrec(
+        r.tree.record_dir(),
+        &["show", "--json", &session_id(&session)],
+    );
+    assert!(
+        stdout(&json).contains(&format!("[\"true\",\"{arg}\"]")),
+        "{}",
+        stdout(&json)
+    );
+}
