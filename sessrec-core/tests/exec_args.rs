@@ -3,9 +3,8 @@
 
 use sessrec_core::command::Completeness;
 use sessrec_core::exec_args::{self, ExecArgs};
-use sessrec_core::reader::{self, verify_file};
 use sessrec_core::schema::{Exec, Line};
-use sessrec_core::testing::{record_file, TempDir};
+use sessrec_core::testing::{chained_lines, record_file, TempDir};
 use sessrec_core::writer::WriterOptions;
 
 fn round_trip(args: &[Vec<u8>]) -> (usize, ExecArgs, Exec) {
@@ -18,12 +17,7 @@ fn round_trip(args: &[Vec<u8>]) -> (usize, ExecArgs, Exec) {
     };
     exec_args::write(&mut w, event, args).unwrap();
     w.close().unwrap();
-    assert!(verify_file(&path).unwrap().ok);
-    let lines: Vec<reader::Line> = reader::read_file(&path)
-        .unwrap()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let lines = chained_lines(&path);
     for l in &lines {
         assert!(serde_json::to_vec(&l.value).unwrap().len() < 8192);
     }

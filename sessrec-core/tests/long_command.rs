@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use sessrec_core::command::{assemble, read_channel_command, Completeness, PART_TYPE};
-use sessrec_core::reader::{self, verify_file};
+use sessrec_core::reader;
 use sessrec_core::record::Stream;
-use sessrec_core::testing::{record_file, TempDir};
+use sessrec_core::testing::{chained_lines, record_file, TempDir};
 use sessrec_core::writer::{RecordWriter, WriterOptions};
 
 fn writer(dir: &Path, name: &str, max_line_bytes: usize, actor: &str) -> (PathBuf, RecordWriter) {
@@ -35,12 +35,7 @@ fn round_trip(max_line_bytes: usize, command: &[u8], actor: &str) -> Vec<reader:
         .unwrap();
     w.io(Stream::Output, 5, b"after").unwrap();
     w.close().unwrap();
-    assert!(verify_file(&path).unwrap().ok);
-    let lines: Vec<reader::Line> = reader::read_file(&path)
-        .unwrap()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let lines = chained_lines(&path);
     for l in &lines {
         assert!(
             l.raw.len() <= max_line_bytes,

@@ -6,5 +6,5 @@ mod record_file;
 pub mod synth;
 mod temp_dir;
 
-pub use record_file::record_file;
+pub use record_file::{chained_lines, record_file};
 pub use temp_dir::TempDir;

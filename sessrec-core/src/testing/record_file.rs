@@ -1,5 +1,6 @@
 //! A new record file and its writer, as the recorder opens one (append only, created new, mode
-//! 0600), for tests of the writer and the readers.
+//! 0600), and its lines read back once its chain is checked, for tests of the writer and the
+//! readers.
 #![forbid(unsafe_code)]
 
 use std::fs::OpenOptions;
@@ -7,6 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::id::SessionId;
+use crate::reader::{self, verify_file, Line};
 use crate::record::FileContext;
 use crate::writer::{RecordWriter, WriterOptions};
 
@@ -34,4 +36,15 @@ pub fn record_file(
     };
     let writer = RecordWriter::new(file, ctx, opts).expect("a record writer");
     (path, writer)
+}
+
+/// Every line of the record file at `path`, after checking its hash chain.
+pub fn chained_lines(path: &Path) -> Vec<Line> {
+    let report = verify_file(path).expect("verify the record file");
+    assert!(report.ok, "chain of {}: {report:?}", path.display());
+    reader::read_file(path)
+        .expect("read the record file")
+        .into_iter()
+        .map(|l| l.expect("a readable line"))
+        .collect()
 }
