@@ -700,4 +700,16 @@ fn a_sudo_command_with_a_20_kib_argument_is_recorded_whole_and_shown() {
         "{}",
         stdout(&json)
     );
+    // Its end, beyond the first line, is found as the sudo session's command.
+    let found = run_sessrec(
+        r.tree.record_dir(),
+        &["search", "--commands", "0002559-end-arg"],
+    );
+    let sudo_name = files[0].file_stem().unwrap().to_string_lossy().into_owned();
+    assert!(
+        stdout(&found)
+            .lines()
+            .any(|l| l.contains(&sudo_name) && l.ends_with("0002559-end-arg")),
+        "{found:?}"
+    );
 }
