@@ -69,10 +69,12 @@ for unit in "$src"/packaging/systemd/*.service "$src"/packaging/systemd/*.path \
     f 0644 "$unit" "$unitdir/$(basename "$unit")"
 done
 
-# Every man page in man/, by the section its name ends in, compressed reproducibly.
+# Every man page in man/, by the section its name ends in, compressed reproducibly. The web
+# console is not packaged yet, so neither is its page.
 for page in "$src"/man/*.[1-8]; do
     [ -f "$page" ] || continue
     name=$(basename "$page")
+    [ "$name" = sessrec-web.8 ] && continue
     section=${name##*.}
     d 0755 "/usr/share/man/man$section"
     gzip -9nc "$page" >"$dest/usr/share/man/man$section/$name.gz"

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sessrec_core::config::{Config, DEFAULT_CONFIG_PATH};
+use sessrec_core::config::Config;
 use sessrec_core::writer::WriterOptions;
 
 use crate::import::{Importer, Options, Summary};
@@ -22,11 +22,8 @@ pub const USAGE: &str = "usage: sessrec-audit-import (--once | --follow) [--json
   --state-file PATH  the import state instead of [audit] state_file
 ";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    Once,
-    Follow,
-}
+pub use sessrec_core::import::cli::Mode;
+use sessrec_core::import::cli::{config_path, read_gid, required_mode, take_mode};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
@@ -51,17 +48,10 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args, Stri
                 it.next().ok_or(format!("{name} needs a path"))?,
             ))
         };
+        if take_mode(&mut mode, &arg)? {
+            continue;
+        }
         match arg.as_str() {
-            "--once" | "--follow" => {
-                let m = if arg == "--once" {
-                    Mode::Once
-                } else {
-                    Mode::Follow
-                };
-                if mode.replace(m).is_some() {
-                    return Err("give only one of --once and --follow".into());
-                }
-            }
             "--json" => json = true,
             "--config" => config = Some(path("--config")?),
             "--log-file" => log_file = Some(path("--log-file")?),
@@ -70,7 +60,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args, Stri
         }
     }
     Ok(Args {
-        mode: mode.ok_or("give --once or --follow")?,
+        mode: required_mode(mode)?,
         json,
         config,
         log_file,
@@ -80,14 +70,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args, Stri
 
 /// The import options from the configuration and the arguments.
 pub fn options(config: &Config, args: &Args) -> Result<Options, String> {
-    let read_gid = if config.read_group.is_empty() {
-        None
-    } else {
-        let group = nix::unistd::Group::from_name(&config.read_group)
-            .map_err(|e| format!("read_group {:?}: {e}", config.read_group))?
-            .ok_or_else(|| format!("read_group {:?} does not exist", config.read_group))?;
-        Some(group.gid.as_raw())
-    };
+    let read_gid = read_gid(config)?;
     Ok(Options {
         record_dir: config.record_dir.clone(),
         log_file: args
@@ -133,11 +116,7 @@ fn report(summary: &Summary, json: bool, always: bool) {
 
 /// Runs the program; returns the exit status.
 pub fn main_with(args: Args) -> i32 {
-    let path = args
-        .config
-        .clone()
-        .or_else(|| std::env::var_os("SESSREC_CONFIG").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    let path = config_path(args.config.as_deref());
     let config = match Config::load_trusted(&path) {
         Ok(c) => c,
         Err(e) => {

@@ -555,16 +555,31 @@ impl Importer {
             .clone()
     }
 
-    fn exec(&mut self, e: ExecFact, rescanned: &mut bool, summary: &mut Summary) -> io::Result<()> {
-        let at = e.id.micros();
-        let Some(ses) = e.process.ses else {
-            return Ok(());
+    /// The recorded session (its index and audit session) and channel of `process` at `at`;
+    /// `None` for a process of no audit session, or of none recorded (counted).
+    fn attribute(
+        &mut self,
+        process: &Process,
+        at: i64,
+        rescanned: &mut bool,
+        summary: &mut Summary,
+    ) -> io::Result<Option<(usize, u32, Option<crate::tree::Placement>)>> {
+        let Some(ses) = process.ses else {
+            return Ok(None);
         };
         let Some(si) = self.session_of(ses, at, rescanned)? else {
             summary.unattributed += 1;
+            return Ok(None);
+        };
+        let placed = self.place(si, process, ses, at);
+        Ok(Some((si, ses, placed)))
+    }
+
+    fn exec(&mut self, e: ExecFact, rescanned: &mut bool, summary: &mut Summary) -> io::Result<()> {
+        let at = e.id.micros();
+        let Some((si, ses, placed)) = self.attribute(&e.process, at, rescanned, summary)? else {
             return Ok(());
         };
-        let placed = self.place(si, &e.process, ses, at);
         self.state.tree.record(
             e.process.pid,
             Node {
@@ -628,14 +643,9 @@ impl Importer {
         summary: &mut Summary,
     ) -> io::Result<()> {
         let at = c.id.micros();
-        let Some(ses) = c.process.ses else {
+        let Some((si, _, placed)) = self.attribute(&c.process, at, rescanned, summary)? else {
             return Ok(());
         };
-        let Some(si) = self.session_of(ses, at, rescanned)? else {
-            summary.unattributed += 1;
-            return Ok(());
-        };
-        let placed = self.place(si, &c.process, ses, at);
         let p = &c.process;
         let result = if p.success {
             "connected"

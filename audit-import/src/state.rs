@@ -85,20 +85,7 @@ impl Default for State {
 impl State {
     /// Reads the state; a missing file is an empty state, a damaged one an error.
     pub fn load(path: &Path) -> io::Result<State> {
-        let Some(state) = store::load::<State>(path)? else {
-            return Ok(State::default());
-        };
-        if state.version != STATE_VERSION {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "state file {} has version {}, expected {STATE_VERSION}",
-                    path.display(),
-                    state.version
-                ),
-            ));
-        }
-        Ok(state)
+        store::load_versioned(path, STATE_VERSION, |s: &State| s.version)
     }
 
     pub fn save(&self, path: &Path) -> io::Result<()> {

@@ -27,26 +27,11 @@ fi
 enabled_before=$(auditctl -s | awk '/^enabled/{print $2}')
 rules=$(grep '^-a ' packaging/examples/audit/sessrec.rules | sed "s/key=sessrec-[a-z]*/key=$key/")
 mkdir -p "$work/conf" "$work/log"
-sed "s|/run/srt-auditd/log|$work/log|" > "$work/conf/auditd.conf" <<'CONF'
-local_events = yes
-write_logs = yes
-log_file = /run/srt-auditd/log/audit.log
-log_format = ENRICHED
-flush = INCREMENTAL_ASYNC
-freq = 50
-max_log_file = 512
-num_logs = 2
-max_log_file_action = ROTATE
-space_left = 75
-space_left_action = SYSLOG
-admin_space_left = 50
-admin_space_left_action = SUSPEND
-disk_full_action = SUSPEND
-disk_error_action = SUSPEND
-name_format = NONE
-q_depth = 8000
-overflow_action = SYSLOG
-CONF
+# The test harness's private auditd config, with larger and fewer logs and auditd's default
+# end-of-event timeout.
+sed -e "s|/run/srt-auditd/log|$work/log|" -e 's/^max_log_file = .*/max_log_file = 512/' \
+    -e 's/^num_logs = .*/num_logs = 2/' -e '/^end_of_event_timeout/d' \
+    tests/src/auditd.conf > "$work/conf/auditd.conf"
 chmod 0600 "$work/conf/auditd.conf"
 auditd_pid=
 cleanup() {

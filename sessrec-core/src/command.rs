@@ -250,20 +250,34 @@ pub fn assemble_field<'a>(
 /// Reads the command of a channel record file: its first line and the parts after it.
 /// `Ok(None)` when the file does not start with a `channel.start` that records a command.
 pub fn read_channel_command(path: &Path) -> io::Result<Option<RecordedCommand>> {
+    match read_first_with_parts(path, channel_start::command)? {
+        Some((first, following))
+            if first.get(TYPE_KEY).and_then(Value::as_str) == Some(ChannelStart::TYPE) =>
+        {
+            Ok(assemble(&first, &following))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A record line and the `command.part` lines after it that carry its long field.
+pub type LineWithParts = (Map<String, Value>, Vec<Map<String, Value>>);
+
+/// The first line of a record file and the `command.part` lines after it that its long field
+/// `key` announces (`<key>_parts`, at most that many). `Ok(None)` when the file has no
+/// readable first line.
+pub fn read_first_with_parts(path: &Path, key: &str) -> io::Result<Option<LineWithParts>> {
     let mut lines = crate::reader::lines(path)?;
     let Some(Ok(first)) = lines.next() else {
         return Ok(None);
     };
-    if first.kind() != ChannelStart::TYPE {
-        return Ok(None);
-    }
-    let parts = first.u64(channel_start::command_parts).unwrap_or(0) as usize;
-    let following: Vec<Map<String, Value>> = lines
+    let parts = first.u64(&format!("{key}{PARTS_SUFFIX}")).unwrap_or(0) as usize;
+    let following = lines
         .take(parts)
         .map_while(Result::ok)
         .map(|l| l.value)
         .collect();
-    Ok(assemble(&first.value, &following))
+    Ok(Some((first.value, following)))
 }
 
 #[cfg(test)]

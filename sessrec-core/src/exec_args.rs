@@ -1,5 +1,5 @@
-//! The arguments of an `exec` line of `audit.jsonl`, whole and exact, whichever form the writer
-//! chose: `argv` (a list, when every argument is UTF-8 and fits the line) or `cmdline` (the
+//! The arguments of an `exec` line of `audit.jsonl` (and of a `sudo.start` line, which carries
+//! its command's the same way), whole and exact, whichever form the writer chose: `argv` (a list, when every argument is UTF-8 and fits the line) or `cmdline` (the
 //! arguments joined by NUL, as a long field with `command.part` lines after it).
 //!
 //! Writers call [`write`]; readers call [`read`] with the lines that follow the exec line.
@@ -10,7 +10,7 @@ use std::io;
 use serde_json::{Map, Value};
 
 use crate::command::{assemble_field, Completeness};
-use crate::schema::{exec, Exec};
+use crate::schema::{exec, EventBody, Exec};
 use crate::writer::RecordWriter;
 
 /// The arguments of one exec, as recorded.
@@ -64,18 +64,32 @@ pub fn as_text(args: &[Vec<u8>]) -> Option<Vec<String>> {
 pub fn write(writer: &mut RecordWriter, mut event: Exec, args: &[Vec<u8>]) -> io::Result<()> {
     event.argc.get_or_insert(args.len() as u64);
     event.cmdline = None;
+    write_args(writer, event, args, |e| &mut e.argv, exec::cmdline)
+}
+
+/// Writes `event` (an `exec` or `sudo.start`) with `args` whole: in the list `argv` (reached
+/// through `argv`) when every argument is UTF-8 and the line fits, else as the long field
+/// `cmdline_key` (with `command.part` lines as needed). [`read`] reads either form back.
+pub fn write_args<E: EventBody>(
+    writer: &mut RecordWriter,
+    mut event: E,
+    args: &[Vec<u8>],
+    argv: impl Fn(&mut E) -> &mut Option<Vec<String>>,
+    cmdline_key: &str,
+) -> io::Result<()> {
     if let Some(list) = as_text(args) {
-        event.argv = Some(list);
+        *argv(&mut event) = Some(list);
         if writer.fits(&event)? {
             return writer.write(&event);
         }
     }
-    event.argv = None;
-    writer.write_with_long_field(&event, exec::cmdline, &join(args))
+    *argv(&mut event) = None;
+    writer.write_with_long_field(&event, cmdline_key, &join(args))
 }
 
-/// The arguments of an exec line (`line`, without or with its header), completed from the
-/// `command.part` lines that follow it. `None` when the line holds no arguments.
+/// The arguments of an exec or sudo.start line (`line`, without or with its header; both name
+/// them `argv` and `cmdline`), completed from the `command.part` lines that follow it. `None`
+/// when the line holds no arguments.
 pub fn read<'a>(
     line: &Map<String, Value>,
     following: impl IntoIterator<Item = &'a Map<String, Value>>,
@@ -121,5 +135,12 @@ mod tests {
         assert!(matches!(args.completeness, Completeness::Whole));
         assert_eq!(join(&args.args), b"ls\0\xff");
         assert!(read(&map(serde_json::json!({"type": "exec"})), []).is_none());
+    }
+
+    #[test]
+    fn sudo_start_names_its_arguments_as_exec_does() {
+        use crate::schema::sudo_start;
+        assert_eq!(sudo_start::argv, exec::argv);
+        assert_eq!(sudo_start::cmdline, exec::cmdline);
     }
 }

@@ -1,35 +1,15 @@
 //! The arguments of an `exec` line of audit.jsonl are written whole, in either form, and read
 //! back exactly: a 20 KiB argument, newlines, escape sequences and bytes that are not UTF-8.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
-
 use sessrec_core::command::Completeness;
 use sessrec_core::exec_args::{self, ExecArgs};
-use sessrec_core::id::SessionId;
-use sessrec_core::reader::{self, verify_file};
-use sessrec_core::record::FileContext;
 use sessrec_core::schema::{Exec, Line};
-use sessrec_core::testing::TempDir;
-use sessrec_core::writer::{RecordWriter, WriterOptions};
+use sessrec_core::testing::{chained_lines, record_file, TempDir};
+use sessrec_core::writer::WriterOptions;
 
 fn round_trip(args: &[Vec<u8>]) -> (usize, ExecArgs, Exec) {
     let dir = TempDir::new("execargs");
-    let path = dir.path().join("audit.jsonl");
-    let file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .unwrap();
-    let ctx = FileContext {
-        host: "bastion".into(),
-        session: SessionId::new().unwrap(),
-        file: "audit.jsonl".into(),
-        user: "srt-user".into(),
-        actor: "alice".into(),
-    };
-    let mut w = RecordWriter::new(file, ctx, WriterOptions::default()).unwrap();
+    let (path, mut w) = record_file(dir.path(), "audit.jsonl", WriterOptions::default(), "alice");
     let event = Exec {
         pid: Some(42),
         exe: Some("/usr/bin/printf".into()),
@@ -37,12 +17,7 @@ fn round_trip(args: &[Vec<u8>]) -> (usize, ExecArgs, Exec) {
     };
     exec_args::write(&mut w, event, args).unwrap();
     w.close().unwrap();
-    assert!(verify_file(&path).unwrap().ok);
-    let lines: Vec<reader::Line> = reader::read_file(&path)
-        .unwrap()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let lines = chained_lines(&path);
     for l in &lines {
         assert!(serde_json::to_vec(&l.value).unwrap().len() < 8192);
     }

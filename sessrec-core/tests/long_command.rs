@@ -1,38 +1,21 @@
 //! Commands of any length written whole (`channel.start` + `command.part` lines) and read back
 //! by the one reader function, at the exact line-size limits.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use sessrec_core::command::{assemble, read_channel_command, Completeness, PART_TYPE};
-use sessrec_core::id::SessionId;
-use sessrec_core::reader::{self, verify_file};
-use sessrec_core::record::{FileContext, Stream};
-use sessrec_core::testing::TempDir;
+use sessrec_core::reader;
+use sessrec_core::record::Stream;
+use sessrec_core::testing::{chained_lines, record_file, TempDir};
 use sessrec_core::writer::{RecordWriter, WriterOptions};
 
 fn writer(dir: &Path, name: &str, max_line_bytes: usize, actor: &str) -> (PathBuf, RecordWriter) {
-    let path = dir.join(name);
-    let file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .unwrap();
-    let ctx = FileContext {
-        host: "bastion".into(),
-        session: SessionId::new().unwrap(),
-        file: name.into(),
-        user: "srt-user".into(),
-        actor: actor.into(),
-    };
     let opts = WriterOptions {
         max_line_bytes,
         ..Default::default()
     };
-    (path, RecordWriter::new(file, ctx, opts).unwrap())
+    record_file(dir, name, opts, actor)
 }
 
 fn start_fields(term: &str) -> Map<String, Value> {
@@ -52,12 +35,7 @@ fn round_trip(max_line_bytes: usize, command: &[u8], actor: &str) -> Vec<reader:
         .unwrap();
     w.io(Stream::Output, 5, b"after").unwrap();
     w.close().unwrap();
-    assert!(verify_file(&path).unwrap().ok);
-    let lines: Vec<reader::Line> = reader::read_file(&path)
-        .unwrap()
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
+    let lines = chained_lines(&path);
     for l in &lines {
         assert!(
             l.raw.len() <= max_line_bytes,

@@ -17,6 +17,7 @@ const CRATES: &[&str] = &[
     "sudo-iolog-import/src",
     "audit-import/src",
     "sessrec/src",
+    "sessrec-web/src",
 ];
 
 /// Where field names are defined, and files that read other formats with keys of the same

@@ -112,6 +112,12 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
     (
         "sudo.start",
         &[
+            // the long-field rules of `cmdline`, as for exec
+            "cmdline_b64",
+            "cmdline_bytes",
+            "cmdline_parts",
+            "command.part",
+            "field",
             "audit",
             "audit.jsonl",
             "log.json",

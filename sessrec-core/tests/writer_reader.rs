@@ -3,40 +3,21 @@
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use sessrec_core::id::SessionId;
 use sessrec_core::reader::{self, decode_frames, verify_file};
-use sessrec_core::record::{FileContext, Stream};
-use sessrec_core::testing::TempDir;
+use sessrec_core::record::Stream;
+use sessrec_core::testing::{record_file, TempDir};
 use sessrec_core::writer::{RecordWriter, WriterOptions};
 
-fn ctx(file: &str) -> FileContext {
-    FileContext {
-        host: "bastion".into(),
-        session: SessionId::new().unwrap(),
-        file: file.into(),
-        user: "srt-user".into(),
-        actor: "alice@example.com".into(),
-    }
-}
-
 fn new_writer(dir: &Path, name: &str, max_line_bytes: usize) -> (PathBuf, RecordWriter) {
-    let path = dir.join(name);
-    let file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .unwrap();
     let opts = WriterOptions {
         max_line_bytes,
         ..Default::default()
     };
-    (path, RecordWriter::new(file, ctx(name), opts).unwrap())
+    record_file(dir, name, opts, "alice@example.com")
 }
 
 /// Concatenated frame bytes per stream, and every line's length.
@@ -203,18 +184,12 @@ fn tampering_is_detected() {
 #[test]
 fn flush_deadline_and_anchor() {
     let dir = TempDir::new("flush");
-    let path = dir.join("channel-1.jsonl");
-    let file = OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .open(&path)
-        .unwrap();
     let opts = WriterOptions {
         max_line_bytes: 8192,
         flush_interval: Duration::from_millis(50),
         anchor_interval: Duration::from_millis(0),
     };
-    let mut w = RecordWriter::new(file, ctx("channel-1.jsonl"), opts).unwrap();
+    let (path, mut w) = record_file(dir.path(), "channel-1.jsonl", opts, "alice@example.com");
     assert!(w.flush_deadline().is_none());
     let before = Instant::now();
     w.io(Stream::Output, 1, b"pending").unwrap();

@@ -352,24 +352,8 @@ impl Setup {
         let signal_fd = sys::signal_pipe(&[libc::SIGWINCH, libc::SIGHUP, libc::SIGTERM])
             .map_err(|e| err(format!("signal setup failed: {e}")))?;
 
-        let (audit_session, loginuid) = sessrec_core::sys::audit_identity();
-        let mut start = ChannelStart {
-            kind: Some(kind.as_str().into()),
-            mode: Some(if has_tty { "pty" } else { "pipe" }.into()),
-            audit_session,
-            loginuid,
-            login: Some(self.invocation.login),
-            force_command: Some(self.invocation.force_command),
-            uid: Some(self.caller.uid.as_raw()),
-            identity_verified: Some(self.identity.verified),
-            grant: self.unclaimed.as_ref().map(|reason| reason.to_string()),
-            parent_channel: self.enclosing.as_ref().map(|parent| parent.to_string()),
-            recorder_version: Some(sessrec_core::VERSION.into()),
-            recorder_pid: Some(sys::getpid().as_raw()),
-            mono_us: Some(recorder.start_mono_us()),
-            start_time: Some(Timestamp::now().to_string()),
-            ..Default::default()
-        };
+        let mode = if has_tty { "pty" } else { "pipe" };
+        let mut start = self.channel_start(&recorder, kind.as_str(), mode);
         // The command itself is added whole when the line is written (`write_start`).
         if let ChannelKind::Transfer(transfer) = &kind {
             start.protocol = Some(transfer.kind.protocol().as_str().into());
@@ -549,6 +533,29 @@ impl Setup {
                 exec.path().to_string_lossy()
             ))
         })
+    }
+
+    /// The facts every `channel.start` of this recorder holds: who runs it, how it was
+    /// launched, its audit identity and when it started.
+    fn channel_start(&self, recorder: &ChannelRecorder, kind: &str, mode: &str) -> ChannelStart {
+        let (audit_session, loginuid) = sessrec_core::sys::audit_identity();
+        ChannelStart {
+            kind: Some(kind.into()),
+            mode: Some(mode.into()),
+            audit_session,
+            loginuid,
+            login: Some(self.invocation.login),
+            force_command: Some(self.invocation.force_command),
+            uid: Some(self.caller.uid.as_raw()),
+            identity_verified: Some(self.identity.verified),
+            grant: self.unclaimed.as_ref().map(|reason| reason.to_string()),
+            parent_channel: self.enclosing.as_ref().map(|parent| parent.to_string()),
+            recorder_version: Some(sessrec_core::VERSION.into()),
+            recorder_pid: Some(sys::getpid().as_raw()),
+            mono_us: Some(recorder.start_mono_us()),
+            start_time: Some(Timestamp::now().to_string()),
+            ..Default::default()
+        }
     }
 
     /// Writes `channel.start` with the command whole (continuation lines when it is long).

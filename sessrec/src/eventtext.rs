@@ -46,7 +46,7 @@ pub fn event_text(
         Event::Logout(v) => logout_text(v),
         Event::ChannelStart(v) => channel_start_text(v, command),
         Event::ChannelEnd(v) => channel_end_text(v),
-        Event::SudoStart(v) => sudo_start_text(v),
+        Event::SudoStart(v) => sudo_start_text(v, command),
         Event::SudoEnd(v) => bytes_text("end", [v.bytes_in, v.bytes_out]),
         Event::Transfer(v) => transfer_text(v),
         Event::InputMasked(m) => {
@@ -343,25 +343,35 @@ pub fn exec_args_text(line: &Map<String, Value>, following: &[Map<String, Value>
     let Some(args) = sessrec_core::exec_args::read(line, following) else {
         return String::new();
     };
-    let mut shown: Vec<String> = args
-        .lossy()
-        .iter()
-        .map(|a| {
-            let v = escape_visible(a);
-            if v.is_empty() || v.contains(' ') || v.contains('"') {
-                format!("\"{}\"", v.replace('"', "\\\""))
-            } else {
-                v
-            }
-        })
-        .collect();
+    let visible: Vec<String> = args.lossy().iter().map(|a| escape_visible(a)).collect();
+    let mut shown = quoted_args(&visible);
     if !matches!(
         args.completeness,
         sessrec_core::command::Completeness::Whole
     ) {
-        shown.push("[INCOMPLETE: continuation lines missing]".into());
+        shown = format!("{shown} {INCOMPLETE_ARGS}")
+            .trim_start()
+            .to_string();
     }
-    shown.join(" ")
+    shown
+}
+
+/// Said after arguments whose `command.part` lines are missing.
+const INCOMPLETE_ARGS: &str = "[INCOMPLETE: continuation lines missing]";
+
+/// Arguments as one command line: joined by spaces, one with a space or a quote in it, or
+/// nothing, quoted.
+pub fn quoted_args(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if a.is_empty() || a.contains(' ') || a.contains('"') {
+                format!("\"{}\"", a.replace('"', "\\\""))
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn exec_sentence(e: &sessrec_core::schema::Exec, args: String) -> String {
@@ -429,9 +439,16 @@ fn gap_text(g: &sessrec_core::schema::AuditGap) -> String {
     t
 }
 
-fn sudo_start_text(v: &SudoStart) -> String {
+/// `command` is the sudo command's arguments read whole (see `RecordFile::command`), when the
+/// caller has them; else the program sudo ran.
+fn sudo_start_text(v: &SudoStart, command: Option<&RecordedCommand>) -> String {
     let runas = given(&v.runuser).unwrap_or("?");
-    format!("sudo as {}: {}", escape_visible(runas), esc(&v.command))
+    let ran = match command {
+        Some(c) if c.is_whole() => escape_visible(&c.text()),
+        Some(c) => format!("{} {INCOMPLETE_ARGS}", escape_visible(&c.text())),
+        None => esc(&v.command),
+    };
+    format!("sudo as {}: {ran}", escape_visible(runas))
 }
 
 fn transfer_text(v: &Transfer) -> String {

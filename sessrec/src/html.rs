@@ -26,7 +26,7 @@ const PLAYER_DIRS: &[&str] = &[
 /// Where a build from a source tree finds the player scripts/fetch-player.sh put there.
 const SOURCE_PLAYER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../vendor-player");
 
-fn player_dir(explicit: Option<&str>) -> Result<PathBuf, Failure> {
+pub fn player_dir(explicit: Option<&str>) -> Result<PathBuf, Failure> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(p) = explicit {
         candidates.push(PathBuf::from(p));

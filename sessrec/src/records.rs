@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 use sessrec_core::command::{self, RecordedCommand};
+use sessrec_core::exec_args::ExecArgs;
 use sessrec_core::reader::{self, decode_frames, Line};
 use sessrec_core::record::Stream;
 use sessrec_core::schema::{io_fields, ChannelStart, Event, EventBody, Io, SudoStart, TYPE_KEY};
 
+use crate::eventtext::quoted_args;
 use crate::store::{session_files, FileKind, SessionRef};
 use crate::summary::{get_str, time_us};
 
@@ -45,8 +47,19 @@ pub struct RecordFile {
     pub start_event: Option<Event>,
     /// UTC µs of the first line.
     pub start_us: Option<i64>,
-    /// The command of the start line, whole (with its `command.part` lines), when it has one.
+    /// The command of the start line, whole (with its `command.part` lines), when it has one:
+    /// a channel's command, or the arguments of a sudo command as one command line.
     pub command: Option<RecordedCommand>,
+    /// The arguments of the sudo command a `sudo.start` file begins with, whole.
+    pub sudo_args: Option<ExecArgs>,
+}
+
+/// The arguments of the sudo command a `sudo.start` file begins with, whole; `None` for a
+/// record from before the arguments were kept or a file that cannot be read.
+fn sudo_args(path: &Path) -> Option<ExecArgs> {
+    let (first, following) =
+        command::read_first_with_parts(path, sessrec_core::schema::sudo_start::cmdline).ok()??;
+    sessrec_core::exec_args::read(&first, &following)
 }
 
 impl RecordFile {
@@ -70,21 +83,33 @@ impl RecordFile {
             _ => (None, None, None),
         };
         let (start, start_event, start_us) = start;
-        let command = start.as_ref().and_then(|m| {
-            // Continuation lines are read only for the rare command that has them.
-            let has_parts = matches!(
-                &start_event,
-                Some(Event::ChannelStart(ChannelStart {
-                    command_parts: Some(_),
-                    ..
-                }))
-            );
-            if has_parts && matches!(kind, FileKind::Channel(_)) {
-                command::read_channel_command(&path).ok().flatten()
-            } else {
-                command::assemble(m, [])
-            }
-        });
+        let sudo_args = match start_event {
+            Some(Event::SudoStart(_)) => sudo_args(&path),
+            _ => None,
+        };
+        // A sudo command's arguments as one command line (see [`quoted_args`]).
+        let command = if let Some(args) = &sudo_args {
+            Some(RecordedCommand {
+                bytes: quoted_args(&args.lossy()).into_bytes(),
+                completeness: args.completeness.clone(),
+            })
+        } else {
+            start.as_ref().and_then(|m| {
+                // Continuation lines are read only for the rare command that has them.
+                let has_parts = matches!(
+                    &start_event,
+                    Some(Event::ChannelStart(ChannelStart {
+                        command_parts: Some(_),
+                        ..
+                    }))
+                );
+                if has_parts && matches!(kind, FileKind::Channel(_)) {
+                    command::read_channel_command(&path).ok().flatten()
+                } else {
+                    command::assemble(m, [])
+                }
+            })
+        };
         RecordFile {
             kind,
             name,
@@ -93,6 +118,7 @@ impl RecordFile {
             start_event,
             start_us,
             command,
+            sudo_args,
         }
     }
 

@@ -596,9 +596,10 @@ fn search_session(
             }
             out.flush()
         };
-        // The channel's own command (exec channels) counts as a command the user ran.
+        // The channel's own command (exec channels) and a sudo session's command line count
+        // as commands the user ran.
         let command_hits = match (&rf.command, kind, scope) {
-            (Some(c), FileKind::Channel(_), Scope::Both | Scope::Commands) => {
+            (Some(c), FileKind::Channel(_) | FileKind::Sudo, Scope::Both | Scope::Commands) => {
                 search_command(regex, c)
             }
             _ => Vec::new(),

@@ -4,9 +4,13 @@
 use std::io::Write;
 
 use serde_json::{json, Map, Value};
-use sessrec_core::command::RecordedCommand;
+use sessrec_core::command::{Completeness, RecordedCommand};
+use sessrec_core::exec_args::ExecArgs;
 use sessrec_core::record::Stream;
-use sessrec_core::schema::{header_key, ChannelStart, Event, EventBody};
+use sessrec_core::schema::{
+    header_key, ChannelStart, Event, EventBody, SudoStart, BASE64_SUFFIX, BYTES_SUFFIX,
+    PARTS_SUFFIX,
+};
 
 use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
@@ -128,6 +132,36 @@ fn with_line(mut value: Map<String, Value>, line_no: u64) -> Value {
     Value::Object(value)
 }
 
+/// A `sudo.start` line's fields with its arguments whole, as the list `argv` (in place of
+/// the long form `cmdline` and its counts) and `argv_complete`.
+fn sudo_start_details(
+    mut value: Map<String, Value>,
+    args: Option<&ExecArgs>,
+) -> Map<String, Value> {
+    let Some(args) = args else {
+        return value;
+    };
+    let long_form = SudoStart {
+        cmdline: Some(String::new()),
+        ..Default::default()
+    };
+    for k in long_form.to_fields().unwrap_or_default().keys() {
+        for suffix in ["", BASE64_SUFFIX, BYTES_SUFFIX, PARTS_SUFFIX] {
+            value.remove(&format!("{k}{suffix}"));
+        }
+    }
+    let whole = SudoStart {
+        argv: Some(args.lossy()),
+        ..Default::default()
+    };
+    value.extend(whole.to_fields().unwrap_or_default());
+    value.insert(
+        "argv_complete".into(),
+        (args.completeness == Completeness::Whole).into(),
+    );
+    value
+}
+
 /// The details of `channel.start` with the command whole in place of its first piece.
 fn start_details(
     mut value: Map<String, Value>,
@@ -202,7 +236,9 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                 }
                 // The file's own start carries the command read whole with its parts.
                 let command = match &*event {
-                    Event::ChannelStart(_) if line_no == 1 => f.command.clone(),
+                    Event::ChannelStart(_) | Event::SudoStart(_) if line_no == 1 => {
+                        f.command.clone()
+                    }
                     Event::ChannelStart(_) => sessrec_core::command::assemble(&value, []),
                     _ => None,
                 };
@@ -215,7 +251,10 @@ fn channel_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                 }
                 let text = event_text(&event, &value, command.as_ref());
                 let verbose = verbose_of(&event, &value, line_no);
-                let value = start_details(value, command.as_ref());
+                let value = match &*event {
+                    Event::SudoStart(_) => sudo_start_details(value, f.sudo_args.as_ref()),
+                    _ => start_details(value, command.as_ref()),
+                };
                 out.push(Entry {
                     time_us: time_us.unwrap_or(start_us + last_off as i64),
                     file: short_name(f),

@@ -138,16 +138,29 @@ fn lookup(path: &Path, key: &Value) -> Option<SessionResult> {
     }
     let mut text = String::new();
     f.take(1 << 20).read_to_string(&mut text).ok()?;
-    let v: Value = serde_json::from_str(&text).ok()?;
-    (v.get("key")? == key)
-        .then(|| from_json(v.get("result")?))
+    let entry: CacheEntry = serde_json::from_str(&text).ok()?;
+    (entry.key == *key)
+        .then(|| from_json(&entry.result))
         .flatten()
+}
+
+/// The file's content: what the verdict was keyed by, and the verdict.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CacheEntry {
+    key: Value,
+    result: Value,
 }
 
 /// Stores an entry; any failure (read-only tree, full disk) just leaves the cache without it.
 fn store(path: &Path, key: Value, result: &SessionResult) {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let body = json!({"key": key, "result": to_json(result)}).to_string();
+    let entry = CacheEntry {
+        key,
+        result: to_json(result),
+    };
+    let Ok(body) = serde_json::to_string(&entry) else {
+        return;
+    };
     let written = fs::OpenOptions::new()
         .write(true)
         .create_new(true)

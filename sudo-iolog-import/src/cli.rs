@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use regex::Regex;
-use sessrec_core::config::{Config, DEFAULT_CONFIG_PATH};
+use sessrec_core::config::Config;
 use sessrec_core::writer::WriterOptions;
 
 use crate::import::ImportOptions;
@@ -22,11 +22,8 @@ pub const USAGE: &str =
   --config PATH    configuration file (default: $SESSREC_CONFIG, else /etc/sessrec/sessrec.toml)
 ";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    Once,
-    Follow,
-}
+pub use sessrec_core::import::cli::Mode;
+use sessrec_core::import::cli::{config_path, read_gid, required_mode, take_mode};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
@@ -46,17 +43,10 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args, Stri
         let arg = arg
             .into_string()
             .map_err(|a| format!("argument {a:?} is not UTF-8"))?;
+        if take_mode(&mut mode, &arg)? {
+            continue;
+        }
         match arg.as_str() {
-            "--once" | "--follow" => {
-                let m = if arg == "--once" {
-                    Mode::Once
-                } else {
-                    Mode::Follow
-                };
-                if mode.replace(m).is_some() {
-                    return Err("give only one of --once and --follow".into());
-                }
-            }
             "--json" => json = true,
             "--config" => config = Some(PathBuf::from(it.next().ok_or("--config needs a path")?)),
             "--interval" => {
@@ -72,33 +62,17 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Args, Stri
         }
     }
     Ok(Args {
-        mode: mode.ok_or("give --once or --follow")?,
+        mode: required_mode(mode)?,
         json,
         config,
         interval,
     })
 }
 
-/// The config path: `--config`, else `SESSREC_CONFIG` (this program runs as root, so the
-/// environment is the operator's), else the default.
-pub fn config_path(args: &Args) -> PathBuf {
-    args.config
-        .clone()
-        .or_else(|| std::env::var_os("SESSREC_CONFIG").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
-}
-
 pub fn pass_options(config: &Config) -> Result<PassOptions, String> {
     let prompt = Regex::new(&config.sudo.password_prompt_regex)
         .map_err(|e| format!("[sudo] password_prompt_regex is not a valid pattern: {e}"))?;
-    let read_gid = if config.read_group.is_empty() {
-        None
-    } else {
-        let group = nix::unistd::Group::from_name(&config.read_group)
-            .map_err(|e| format!("read_group {:?}: {e}", config.read_group))?
-            .ok_or_else(|| format!("read_group {:?} does not exist", config.read_group))?;
-        Some(group.gid.as_raw())
-    };
+    let read_gid = read_gid(config)?;
     Ok(PassOptions {
         iolog_dirs: config.sudo.iolog_dirs.clone(),
         state_file: config.sudo.state_file.clone(),
@@ -151,7 +125,7 @@ pub fn print_summary(s: &Summary, out: &mut dyn Write) -> io::Result<()> {
 
 /// Runs the program; returns the exit status.
 pub fn main_with(args: Args) -> i32 {
-    let path = config_path(&args);
+    let path = config_path(args.config.as_deref());
     let config = match Config::load_trusted(&path) {
         Ok(c) => c,
         Err(e) => {

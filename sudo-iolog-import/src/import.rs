@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 
 use sessrec_core::bounds::set_bounded;
+use sessrec_core::exec_args;
 use sessrec_core::id::SessionId;
 use sessrec_core::record::{FileContext, Stream};
 use sessrec_core::schema::{
@@ -32,7 +33,11 @@ use crate::mask::PasswordMask;
 /// Bounds on user-controlled values in `sudo.start` (DESIGN §3).
 const MAX_COMMAND: usize = 16 * 1024;
 const MAX_PATH: usize = 4 * 1024;
-const MAX_ARGV_BYTES: usize = 4 * 1024;
+/// The command's arguments are kept whole up to what execve(2) itself takes: one argument of
+/// at most MAX_ARG_STRLEN (128 KiB), all of them together within the usual ARG_MAX (2 MiB).
+/// sudo's log.json is read only up to 4 MiB, so a hostile log cannot make more than that.
+const MAX_ARG_BYTES: usize = 128 * 1024;
+const MAX_ARGV_TOTAL: usize = 2 * 1024 * 1024;
 
 pub struct ImportOptions {
     pub record_dir: PathBuf,
@@ -184,6 +189,42 @@ fn cut(text: &str, max: usize) -> (String, Option<usize>) {
     (text[..end].to_string(), Some(text.len()))
 }
 
+/// The command's arguments as `sudo.start` keeps them (within [`MAX_ARG_BYTES`] each and
+/// [`MAX_ARGV_TOTAL`] in all), and whether any was cut or left out.
+fn kept_args(m: &crate::iolog::meta::IologMeta) -> (Vec<Vec<u8>>, bool) {
+    let Some(argv) = &m.runargv else {
+        return (Vec::new(), false);
+    };
+    let mut kept = Vec::new();
+    let mut total = 0;
+    let mut cut_any = false;
+    for arg in argv {
+        let (a, was_cut) = cut(arg, MAX_ARG_BYTES);
+        cut_any |= was_cut.is_some();
+        if total + a.len() > MAX_ARGV_TOTAL {
+            return (kept, true);
+        }
+        total += a.len();
+        kept.push(a.into_bytes());
+    }
+    (kept, cut_any)
+}
+
+/// Writes the `sudo.start` line with the command's arguments whole (as `argv`, or `cmdline`
+/// with `command.part` lines when long).
+pub fn write_start(
+    w: &mut RecordWriter,
+    session: &IologSession,
+    attribution: &Attribution<'_>,
+) -> io::Result<()> {
+    let start = start_event(session, attribution);
+    if session.meta.runargv.is_none() {
+        return w.write(&start);
+    }
+    let (args, _) = kept_args(&session.meta);
+    exec_args::write_args(w, start, &args, |s| &mut s.argv, sudo_start::cmdline)
+}
+
 /// The `sudo.start` line: sudo's log, and how it was tied to a login session.
 pub fn start_event(session: &IologSession, attribution: &Attribution<'_>) -> SudoStart {
     let m = &session.meta;
@@ -258,22 +299,8 @@ pub fn start_event(session: &IologSession, attribution: &Attribution<'_>) -> Sud
         m.uuid.as_deref(),
         64,
     );
-    if let Some(argv) = &m.runargv {
-        let mut kept = Vec::new();
-        let mut total = 0;
-        for arg in argv {
-            let (a, _) = cut(arg, 1024);
-            if total + a.len() > MAX_ARGV_BYTES {
-                break;
-            }
-            total += a.len();
-            kept.push(a);
-        }
-        let all = kept.len() == argv.len() && argv.iter().all(|a| a.len() <= 1024);
-        start.argv = Some(kept);
-        if !all {
-            start.argv_truncated = Some(argv.len() as u64);
-        }
+    if kept_args(m).1 {
+        start.argv_truncated = m.runargv.as_ref().map(|a| a.len() as u64);
     }
     if let (Some(rows), Some(cols)) = (m.lines, m.columns) {
         start.rows = Some(rows);
@@ -507,8 +534,7 @@ fn write_record(
 ) -> Result<(ReplayOutcome, Anchor), ImportError> {
     let ctx = file_context(name, session, attribution, opts).map_err(ImportError::Write)?;
     let mut w = RecordWriter::new(file, ctx, opts.writer).map_err(ImportError::Write)?;
-    w.write(&start_event(session, attribution))
-        .map_err(ImportError::Write)?;
+    write_start(&mut w, session, attribution).map_err(ImportError::Write)?;
     let mut feeder = Feeder::new(w, session.meta.start, opts);
     let mode = feeder.replay_mode();
     let outcome = replay_into(session, &mut feeder, mode)?;

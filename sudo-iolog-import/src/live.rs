@@ -14,7 +14,7 @@ use sessrec_core::writer::RecordWriter;
 
 use crate::correlate::Attribution;
 use crate::import::{
-    file_context, record_file_name, replay_into, start_event, target_dir, Feeder, ImportError,
+    file_context, record_file_name, replay_into, target_dir, write_start, Feeder, ImportError,
     ImportOptions, Imported,
 };
 use crate::iolog::{IologSession, ReplayMode};
@@ -64,8 +64,7 @@ pub fn live_step(
             let file = dir.create_file(&name).map_err(ImportError::Write)?;
             let mut w =
                 RecordWriter::new(file, ctx.clone(), opts.writer).map_err(ImportError::Write)?;
-            w.write(&start_event(session, attribution))
-                .map_err(ImportError::Write)?;
+            write_start(&mut w, session, attribution).map_err(ImportError::Write)?;
             (w, ctx, 0)
         }
         Some(p) => {

@@ -77,20 +77,7 @@ impl State {
     /// Reads the state; a missing file is an empty state. A damaged one is an error: the
     /// operator has to look (the record files' names still prevent duplicates).
     pub fn load(path: &Path) -> io::Result<State> {
-        let Some(state) = store::load::<State>(path)? else {
-            return Ok(State::default());
-        };
-        if state.version != STATE_VERSION {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "state file {} has version {}, expected {STATE_VERSION}",
-                    path.display(),
-                    state.version
-                ),
-            ));
-        }
-        Ok(state)
+        store::load_versioned(path, STATE_VERSION, |s: &State| s.version)
     }
 
     /// Replaces the state file atomically.

@@ -124,27 +124,8 @@ fn log_file_of(pid: u64) -> PathBuf {
     conf_log_file(&conf).unwrap_or_else(|| PathBuf::from("/var/log/audit/audit.log"))
 }
 
-const PRIVATE_CONF: &str = "\
-local_events = yes
-write_logs = yes
-log_file = /run/srt-auditd/log/audit.log
-log_format = ENRICHED
-flush = INCREMENTAL_ASYNC
-freq = 50
-max_log_file = 64
-num_logs = 5
-max_log_file_action = ROTATE
-space_left = 75
-space_left_action = SYSLOG
-admin_space_left = 50
-admin_space_left_action = SUSPEND
-disk_full_action = SUSPEND
-disk_error_action = SUSPEND
-name_format = NONE
-q_depth = 8000
-overflow_action = SYSLOG
-end_of_event_timeout = 2
-";
+/// The private auditd's configuration (bench/audit/run_rules.sh starts its auditd from it too).
+const PRIVATE_CONF: &str = include_str!("auditd.conf");
 
 /// A running auditd, shared by every test that holds one (see the module docs).
 pub struct AuditDaemon {

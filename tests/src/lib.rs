@@ -84,6 +84,7 @@
 #![deny(unsafe_code)]
 
 mod audit;
+mod browser;
 mod installed;
 mod leftovers;
 mod mode;
@@ -109,6 +110,7 @@ pub use audit::{
     audit_status, auditctl, AuditDaemon, AuditImporter, AuditRules, AuditSettings, SteadySettings,
     AUDIT_RUN_DIR,
 };
+pub use browser::{chromium, player_dir};
 pub use installed::{Installed, INSTALL_PARENT};
 pub use mode::{e2e_mode, e2e_ready, require_programs, E2eMode};
 pub use mounts::Mount;
@@ -131,4 +133,6 @@ pub use users::{
     ensure_sessrec_user, fingerprint_of, Certificate, KeyPair, SshCa, TestGroup, TestUser,
     SESSREC_USER,
 };
-pub use util::{run, run_ok, unique_name, wait_until, TempDir};
+pub use util::{
+    assert_exit_says, run, run_ok, session_id, stderr, stdout, unique_name, wait_until, TempDir,
+};

@@ -1,5 +1,5 @@
 //! Finding and ending the processes a fixture started, by pid: the descendants of a daemon,
-//! or the processes running as a test user.
+//! or the processes running as a test user; waiting for one of them to hold its terminal.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -115,12 +115,15 @@ fn argv_of(pid: i32) -> Vec<u8> {
     fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()
 }
 
-/// Waits until a process whose argv is exactly `argv` is running (not stopped) in the
-/// foreground of its terminal (its process group is the terminal's foreground group), and
-/// returns its pid. Interactive tests wait for this before typing a key meant for that process
-/// (Ctrl-C, Ctrl-Z): a shell gives the terminal to a job some time after echoing its command.
-/// Panics after `timeout`.
-pub fn wait_foreground(argv: &[&str], timeout: Duration) -> i32 {
+/// Waits until a descendant of `ancestor` whose argv is exactly `argv` is running (not
+/// stopped) in the foreground of its terminal (its process group is the terminal's foreground
+/// group), and returns its pid. Interactive tests wait for this before typing a key meant for
+/// that process (Ctrl-C, Ctrl-Z): a shell gives the terminal to a job some time after echoing
+/// its command. `ancestor` is the test's own sshd or the recorder it started, so that the same
+/// command run by another test (or anything else on the host) does not count. Panics after
+/// `timeout`.
+pub fn wait_foreground(ancestor: u32, argv: &[&str], timeout: Duration) -> i32 {
+    let ancestor = i32::try_from(ancestor).expect("a pid");
     let wanted: Vec<u8> = argv
         .iter()
         .flat_map(|a| [a.as_bytes(), b"\0"].concat())
@@ -128,7 +131,7 @@ pub fn wait_foreground(argv: &[&str], timeout: Duration) -> i32 {
     let deadline = Instant::now() + timeout;
     loop {
         let mut seen = Vec::new();
-        for (pid, _, _) in process_table() {
+        for pid in descendants(ancestor) {
             if argv_of(pid) != wanted {
                 continue;
             }
@@ -140,8 +143,40 @@ pub fn wait_foreground(argv: &[&str], timeout: Duration) -> i32 {
             }
         }
         if Instant::now() >= deadline {
-            panic!("no {argv:?} running in the foreground of its terminal after {timeout:?}; (pid, (state, pgrp, tpgid)) seen: {seen:?}");
+            panic!("no {argv:?} below pid {ancestor} running in the foreground of its terminal after {timeout:?}; (pid, (state, pgrp, tpgid)) seen: {seen:?}");
         }
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PtySession;
+    use std::process::Command;
+
+    /// A shell on its own terminal running `sleep` in the foreground (the shell stays its
+    /// parent).
+    fn terminal_with_sleep() -> PtySession {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 977; :"]);
+        PtySession::spawn(cmd, 80, 24)
+    }
+
+    #[test]
+    fn wait_foreground_finds_only_the_given_ancestors_process() {
+        let first = terminal_with_sleep();
+        let first_sleep = wait_foreground(first.pid(), &["sleep", "977"], DEFAULT_WAIT);
+        // The same command in the foreground of another terminal is not the first one's.
+        let second = terminal_with_sleep();
+        let second_sleep = wait_foreground(second.pid(), &["sleep", "977"], DEFAULT_WAIT);
+        assert_ne!(first_sleep, second_sleep);
+        assert!(descendants(second.pid() as i32).contains(&second_sleep));
+        let mut sleeps = descendants(first.pid() as i32);
+        sleeps.extend(descendants(second.pid() as i32));
+        drop((first, second));
+        terminate(&sleeps, Duration::from_secs(2));
+    }
+
+    const DEFAULT_WAIT: Duration = Duration::from_secs(10);
 }

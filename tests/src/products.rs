@@ -38,15 +38,18 @@ pub enum Product {
     /// The PAM module; the file is `libpam_sessrec.so` in the target dir and is installed as
     /// `pam_sessrec.so`.
     PamModule,
+    /// The web review console, `sessrec-web`.
+    Web,
 }
 
 impl Product {
-    pub const ALL: [Product; 5] = [
+    pub const ALL: [Product; 6] = [
         Product::Shell,
         Product::Cli,
         Product::SudoImport,
         Product::AuditImport,
         Product::PamModule,
+        Product::Web,
     ];
 
     /// The Cargo package that builds it.
@@ -57,6 +60,7 @@ impl Product {
             Product::SudoImport => "sudo-iolog-import",
             Product::AuditImport => "audit-import",
             Product::PamModule => "pam_sessrec",
+            Product::Web => "sessrec-web",
         }
     }
 
@@ -68,6 +72,7 @@ impl Product {
             Product::SudoImport => "sudo-iolog-import",
             Product::AuditImport => "sessrec-audit-import",
             Product::PamModule => "libpam_sessrec.so",
+            Product::Web => "sessrec-web",
         }
     }
 
@@ -149,6 +154,10 @@ impl Products {
 
     pub fn audit_import(&self) -> PathBuf {
         self.path(Product::AuditImport)
+    }
+
+    pub fn sessrec_web(&self) -> PathBuf {
+        self.path(Product::Web)
     }
 
     pub fn pam_module(&self) -> PathBuf {

@@ -260,6 +260,34 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
     found
 }
 
+/// A command's stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A command's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A session's id: the name of its record directory.
+pub fn session_id(session_dir: &Path) -> String {
+    session_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("session dir name")
+        .to_string()
+}
+
+/// Asserts that `o` exited with `code` and that its stdout holds `needle`, showing the output
+/// when not.
+#[track_caller]
+pub fn assert_exit_says(o: &Output, code: i32, needle: &str) {
+    let out = stdout(o);
+    assert_eq!(o.status.code(), Some(code), "{out}{}", stderr(o));
+    assert!(out.contains(needle), "no {needle:?} in:\n{out}");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,22 +18,6 @@ use sessrec_tests::*;
 
 const T: Duration = Duration::from_secs(30);
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn session_id(session_dir: &Path) -> String {
-    session_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("session dir name")
-        .to_string()
-}
-
 /// Records one interactive session with typing, editing, an erased command and output split
 /// across record lines, plus one exec session. Returns the pty session's transcript.
 fn record_sessions(r: &RecordedLogin) -> Vec<u8> {
@@ -371,6 +355,16 @@ fn search_finds_output_split_across_record_lines_and_commands() {
     assert_eq!(o.status.code(), Some(0));
 }
 
+/// `sessrec verify` of the shared session in a copy of the tree (named by `tag`) whose
+/// channel's record lines `damage` changed.
+fn verify_damaged_copy(r: &Recorded, tag: &str, damage: impl FnOnce(&mut Vec<Vec<u8>>)) -> Output {
+    let (_tmp, copy, channel) = tree_copy(r, tag);
+    let mut lines = channel_lines(&channel);
+    damage(&mut lines);
+    std::fs::write(&channel, lines.concat()).unwrap();
+    sessrec(&copy, &["verify", &r.id])
+}
+
 #[test]
 fn verify_accepts_the_untouched_tree_with_and_without_anchors() {
     require_e2e!();
@@ -391,14 +385,10 @@ fn verify_finds_an_edited_line() {
     let edited = String::from_utf8_lossy(&original).replacen("cli-e2e", "cli-e3e", 1);
     std::fs::write(&channel, edited.as_bytes()).unwrap();
     let o = sessrec(&copy, &["verify", &r.id]);
-    assert_eq!(o.status.code(), Some(1), "edited: {}", stdout(&o));
-    assert!(
-        stdout(&o).contains(&format!(
-            "{}:",
-            r.channel.file_name().unwrap().to_string_lossy()
-        )),
-        "{}",
-        stdout(&o)
+    assert_exit_says(
+        &o,
+        1,
+        &format!("{}:", r.channel.file_name().unwrap().to_string_lossy()),
     );
 }
 
@@ -406,30 +396,20 @@ fn verify_finds_an_edited_line() {
 fn verify_finds_a_deleted_line() {
     require_e2e!();
     let r = recorded();
-    let (_tmp, copy, channel) = tree_copy(r, "cli-e2e-delete");
-    let mut cut = channel_lines(&channel);
-    cut.remove(2);
-    std::fs::write(&channel, cut.concat()).unwrap();
-    let o = sessrec(&copy, &["verify", &r.id]);
-    assert_eq!(o.status.code(), Some(1), "deleted: {}", stdout(&o));
-    assert!(
-        stdout(&o).contains(":3: prev does not match"),
-        "{}",
-        stdout(&o)
-    );
+    let o = verify_damaged_copy(r, "cli-e2e-delete", |lines| {
+        lines.remove(2);
+    });
+    assert_exit_says(&o, 1, ":3: prev does not match");
 }
 
 #[test]
 fn verify_finds_a_truncated_channel() {
     require_e2e!();
     let r = recorded();
-    let (_tmp, copy, channel) = tree_copy(r, "cli-e2e-truncate");
-    let mut cut = channel_lines(&channel);
-    cut.pop();
-    std::fs::write(&channel, cut.concat()).unwrap();
-    let o = sessrec(&copy, &["verify", &r.id]);
-    assert_eq!(o.status.code(), Some(1), "truncated: {}", stdout(&o));
-    assert!(stdout(&o).contains("lines were removed"), "{}", stdout(&o));
+    let o = verify_damaged_copy(r, "cli-e2e-truncate", |lines| {
+        lines.pop();
+    });
+    assert_exit_says(&o, 1, "lines were removed");
 }
 
 #[test]
@@ -451,12 +431,7 @@ fn verify_tells_removed_lines_from_a_crash_by_the_anchors() {
     assert_eq!(o.status.code(), Some(3), "no anchors: {}", stdout(&o));
     let anchors_arg = r.anchors.to_string_lossy().into_owned();
     let o = sessrec(&copy, &["verify", &r.id, "--anchors", &anchors_arg]);
-    assert_eq!(o.status.code(), Some(1), "with anchors: {}", stdout(&o));
-    assert!(
-        stdout(&o).contains("although syslog holds an anchor for it"),
-        "{}",
-        stdout(&o)
-    );
+    assert_exit_says(&o, 1, "although syslog holds an anchor for it");
 }
 
 /// The text of a terminal stream: escape sequences and controls other than newline removed.
@@ -466,16 +441,38 @@ fn plain_text(bytes: &[u8]) -> String {
     seq.replace_all(&text, "").into_owned()
 }
 
-#[test]
-fn kill_ends_a_live_session() {
-    require_e2e!();
-    let r = RecordedLogin::start("kill");
+/// A live interactive shell of `r`'s user, once it answers: its terminal, session directory
+/// and session id.
+fn live_shell(r: &RecordedLogin) -> (PtySession, PathBuf, String) {
     let mut term = r.sshd.login(&r.user).interactive();
     term.expect(r"\$ $", T);
     term.send_line("echo live-$((2*21))");
     term.expect("live-42", T);
     let session = r.tree.wait_sessions(1, T).remove(0);
     let id = session_id(&session);
+    (term, session, id)
+}
+
+/// `sessrec kill SESSION --message MESSAGE`, once its channel has ended: the command's output
+/// and the channel file.
+fn kill(dir: &Path, session: &Path, message: &str) -> (Output, PathBuf) {
+    let o = sessrec(dir, &["kill", &session_id(session), "--message", message]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        !stderr(&o).contains("did not record the message"),
+        "{}",
+        stderr(&o)
+    );
+    let channel = channel_files(session).remove(0);
+    wait_last_event(&channel, "channel.end", T);
+    (o, channel)
+}
+
+#[test]
+fn kill_ends_a_live_session() {
+    require_e2e!();
+    let r = RecordedLogin::start("kill");
+    let (mut term, session, id) = live_shell(&r);
     let dir = r.tree.record_dir();
     let o = sessrec(dir, &["list", "--live", "--json"]);
     assert!(
@@ -483,10 +480,7 @@ fn kill_ends_a_live_session() {
         "a running session is live: {}",
         stdout(&o)
     );
-    let o = sessrec(dir, &["kill", &id, "--message", "ended by the operator"]);
-    assert!(o.status.success(), "{o:?}");
-    let channel = channel_files(&session).remove(0);
-    wait_last_event(&channel, "channel.end", T);
+    let (o, channel) = kill(dir, &session, "ended by the operator");
     assert!(stdout(&o).contains("ended"), "{}", stdout(&o));
     assert_chain_ok(&channel);
     // The operator's message reaches the user and the record.
@@ -497,54 +491,8 @@ fn kill_ends_a_live_session() {
         end.contains(r#""admin_message":"ended by the operator""#),
         "{end}"
     );
-    assert!(
-        !stderr(&o).contains("did not record the message"),
-        "{}",
-        stderr(&o)
-    );
     let o = sessrec(dir, &["list", "--live", "--json"]);
     assert!(!stdout(&o).contains(&id), "no longer live: {}", stdout(&o));
-}
-
-/// The asciinema-player for HTML exports: `$SESSREC_PLAYER_DIR`, or `vendor-player/` in the
-/// source tree, fetched with scripts/fetch-player.sh when missing.
-fn player_dir() -> PathBuf {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = std::env::var_os("SESSREC_PLAYER_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo.join("vendor-player"));
-    if !dir.join("asciinema-player.min.js").is_file() {
-        let status = Command::new("sh")
-            .arg(repo.join("scripts/fetch-player.sh"))
-            .arg(&dir)
-            .status()
-            .expect("run scripts/fetch-player.sh");
-        assert!(
-            status.success(),
-            "scripts/fetch-player.sh failed (npm needed)"
-        );
-    }
-    dir
-}
-
-fn chromium(profile: &Path, extra: &[&str], page: &Path) -> Output {
-    Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--virtual-time-budget=5000",
-            "--window-size=1000,900",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("run chromium")
 }
 
 #[test]
@@ -599,7 +547,7 @@ fn html_export_of_a_real_session_in_chromium() {
         let html = std::fs::read_to_string(page).unwrap();
         assert!(html.contains("Content-Security-Policy\" content=\"default-src 'none'"));
         assert_eq!(html.matches("<script").count(), 3, "data, player, start-up");
-        let dom = chromium(&tmp.join(format!("profile-{i}")), &["--dump-dom"], page);
+        let dom = chromium(&tmp.join(format!("profile-{i}")), &["--dump-dom"], page, "");
         let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
         assert_eq!(dom.matches("<script").count(), 3, "no script was injected");
         if dom
@@ -617,6 +565,7 @@ fn html_export_of_a_real_session_in_chromium() {
             &tmp.join(format!("profile-shot-{i}")),
             &[&format!("--screenshot={}", shot.display())],
             page,
+            "",
         );
         assert!(o.status.success(), "{o:?}");
         assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 1000));
@@ -883,23 +832,10 @@ fn the_records_are_root_only_and_say_so() {
 fn kill_records_the_operator_and_the_message_as_given() {
     require_e2e!();
     let r = RecordedLogin::start("killop");
-    let mut term = r.sshd.login(&r.user).interactive();
-    term.expect(r"\$ $", T);
-    term.send_line("echo live-$((2*21))");
-    term.expect("live-42", T);
-    let session = r.tree.wait_sessions(1, T).remove(0);
-    let id = session_id(&session);
+    let (mut term, session, id) = live_shell(&r);
     let dir = r.tree.record_dir();
     let message = "maintenance\x1b[31m window\tnow";
-    let o = sessrec(dir, &["kill", &id, "--message", message]);
-    assert!(o.status.success(), "{o:?}");
-    assert!(
-        !stderr(&o).contains("did not record the message"),
-        "{}",
-        stderr(&o)
-    );
-    let channel = channel_files(&session).remove(0);
-    wait_last_event(&channel, "channel.end", T);
+    let (_, channel) = kill(dir, &session, message);
     // The user sees the message with its control characters as spaces.
     term.expect(
         "ended by the administrator: maintenance \\[31m window now",
@@ -1090,12 +1026,7 @@ fn doctor_checks_the_sshd_and_pam_service_in_use() {
             r.sshd.service(),
         ],
     );
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(
-        stdout(&o).contains("DisableForwarding is not yes"),
-        "{}",
-        stdout(&o)
-    );
+    assert_exit_says(&o, 1, "DisableForwarding is not yes");
 }
 
 #[test]
@@ -1107,12 +1038,7 @@ fn verify_all_finds_an_edited_access_log() {
     sessrec(&copy, &["show", &r.id]);
     sessrec(&copy, &["show", &r.id]);
     let o = sessrec(&copy, &["verify", "--all"]);
-    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert!(
-        stdout(&o).contains("OK         access log"),
-        "{}",
-        stdout(&o)
-    );
+    assert_exit_says(&o, 0, "OK         access log");
     // Whoever read the records removes the trace of their first read.
     let file = std::fs::read_dir(copy.join("access"))
         .unwrap()
@@ -1124,14 +1050,13 @@ fn verify_all_finds_an_edited_access_log() {
     lines.remove(0);
     std::fs::write(&file, lines.concat()).unwrap();
     let o = sessrec(&copy, &["verify", "--all"]);
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert!(
-        stdout(&o).contains(&format!(
+    assert_exit_says(
+        &o,
+        1,
+        &format!(
             "broken: {}:1: prev is not the chain's start value",
             file.display()
-        )),
-        "{}",
-        stdout(&o)
+        ),
     );
 }
 

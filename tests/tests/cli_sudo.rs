@@ -2,17 +2,13 @@
 //! sudo-iolog-import: the sudo session appears in `list`, in the `show` timeline with its
 //! run-as user and command, in `play` after its channel, in `search`, and passes `verify`.
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use sessrec_tests::run_sessrec as sessrec;
 use sessrec_tests::*;
 
 const T: Duration = Duration::from_secs(30);
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 #[test]
 fn sudo_sessions_in_the_cli() {

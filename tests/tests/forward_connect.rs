@@ -311,6 +311,16 @@ fn first_open(channel: &Path) -> ForwardOpen {
         .expect("forward.open")
 }
 
+fn first_close(channel: &Path) -> ForwardClose {
+    typed(channel)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::ForwardClose(c) => Some(c),
+            _ => None,
+        })
+        .expect("forward.close")
+}
+
 #[test]
 fn smuggled_connect_commands_are_ordinary_exec_channels() {
     require_e2e!("python3");
@@ -389,13 +399,7 @@ fn a_100_mb_transfer_through_the_proxycommand_arrives_intact() {
     );
 
     let (_, channel) = only_channel(&login, 1);
-    let close = typed(&channel)
-        .into_iter()
-        .find_map(|e| match e {
-            Event::ForwardClose(c) => Some(c),
-            _ => None,
-        })
-        .expect("forward.close");
+    let close = first_close(&channel);
     assert_eq!(close.port, Some(target.port()));
     assert!(
         close.bytes_to_destination.unwrap_or(0) > data.len() as u64,
@@ -423,13 +427,7 @@ fn an_ipv6_destination_named_as_ssh_passes_it_is_relayed_and_its_pcap_reads() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.ends_with(PAGE), "{out:?}");
     let (session, channel) = only_channel(&login, 1);
-    let close = typed(&channel)
-        .into_iter()
-        .find_map(|e| match e {
-            Event::ForwardClose(c) => Some(c),
-            _ => None,
-        })
-        .expect("forward.close");
+    let close = first_close(&channel);
     assert_eq!(close.address.as_deref(), Some("::1"));
     let pcap = session.join(close.pcap.expect("pcap"));
     let dump = Command::new("tcpdump")

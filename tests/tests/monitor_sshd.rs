@@ -79,14 +79,6 @@ impl Rig {
     }
 }
 
-fn session_id(session_dir: &Path) -> String {
-    session_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("session dir name")
-        .to_string()
-}
-
 /// The command signals its parent (the monitor), then becomes a long sleep.
 fn attack(signal: &str) -> String {
     format!("kill -{signal} $PPID; echo signal-rc=$?; exec sleep 9999")

@@ -71,19 +71,26 @@ fn assert_shown(term: &PtySession, session: &Path, channel: &Path, first_output:
     assert!(notice["off"].is_u64(), "{notice:?}");
 }
 
+/// An interactive shell on `term` after the notice: runs `echo <word>-42` and exits; the
+/// notice was shown before that output and recorded. Returns the channel file.
+fn shell_shows_the_notice(r: &RecordedLogin, mut term: PtySession, word: &str) -> PathBuf {
+    term.expect(SHOWN, T);
+    term.expect(r"\$ $", T);
+    term.send_line(&format!("echo {word}-$((6*7))"));
+    term.expect(&format!("{word}-42"), T);
+    term.send_line("exit");
+    term.wait(T);
+    let (session, channel) = finished_channel(r);
+    assert_shown(&term, &session, &channel, &format!("{word}-42"));
+    channel
+}
+
 #[test]
 fn login_shell_shows_and_records_the_notice() {
     require_e2e!();
     let r = RecordedLogin::launched("notice-login", Launch::LoginShell, NOTICE, |b| b);
-    let mut term = r.sshd.login(&r.user).interactive();
-    term.expect(SHOWN, T);
-    term.expect(r"\$ $", T);
-    term.send_line("echo login-$((6*7))");
-    term.expect("login-42", T);
-    term.send_line("exit");
-    term.wait(T);
-    let (session, channel) = finished_channel(&r);
-    assert_shown(&term, &session, &channel, "login-42");
+    let term = r.sshd.login(&r.user).interactive();
+    shell_shows_the_notice(&r, term, "login");
 }
 
 #[test]
@@ -91,32 +98,18 @@ fn pty_exec_channel_shows_and_records_the_notice() {
     require_e2e!();
     let r = RecordedLogin::launched("notice-tt", Launch::LoginShell, NOTICE, |b| b);
     // `ssh -tt host 'bash --norc -i'`: an exec channel with a pty is interactive too.
-    let mut term = r.sshd.login(&r.user).pty_exec("bash --norc -i");
-    term.expect(SHOWN, T);
-    term.expect(r"\$ $", T);
-    term.send_line("echo exec-$((6*7))");
-    term.expect("exec-42", T);
-    term.send_line("exit");
-    term.wait(T);
-    let (session, channel) = finished_channel(&r);
+    let term = r.sshd.login(&r.user).pty_exec("bash --norc -i");
+    let channel = shell_shows_the_notice(&r, term, "exec");
     assert_eq!(only_event(&channel, "channel.start")["kind"], "exec");
-    assert_shown(&term, &session, &channel, "exec-42");
 }
 
 #[test]
 fn force_command_login_shows_and_records_the_notice() {
     require_e2e!();
     let r = RecordedLogin::launched("notice-fc", Launch::ForceCommand, NOTICE, |b| b);
-    let mut term = r.sshd.login(&r.user).interactive();
-    term.expect(SHOWN, T);
-    term.expect(r"\$ $", T);
-    term.send_line("echo forced-$((6*7))");
-    term.expect("forced-42", T);
-    term.send_line("exit");
-    term.wait(T);
-    let (session, channel) = finished_channel(&r);
+    let term = r.sshd.login(&r.user).interactive();
+    let channel = shell_shows_the_notice(&r, term, "forced");
     assert_eq!(only_event(&channel, "channel.start")["force_command"], true);
-    assert_shown(&term, &session, &channel, "forced-42");
 }
 
 #[test]

@@ -91,13 +91,13 @@ fn job_control_works_inside_the_recorded_pty() {
     // terminal some time after echoing the command (`fg` included), and a Ctrl-C that comes
     // before goes to bash instead.
     term.send_line("sleep 317");
-    wait_foreground(&["sleep", "317"], WAIT);
+    wait_foreground(term.pid(), &["sleep", "317"], WAIT);
     term.send([0x1a]); // Ctrl-Z
     term.expect("Stopped", WAIT);
     term.send_line("jobs; echo jobs-$((5+5))");
     term.expect("jobs-10", WAIT);
     term.send_line("fg");
-    wait_foreground(&["sleep", "317"], WAIT);
+    wait_foreground(term.pid(), &["sleep", "317"], WAIT);
     term.send([0x03]); // Ctrl-C
     term.send_line("echo back-$((3+4))");
     term.expect("back-7", WAIT);

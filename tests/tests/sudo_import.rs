@@ -255,16 +255,17 @@ fn sudo_inside_a_recorded_interactive_session_joins_its_timeline() {
     // Suspended with Ctrl-Z, resumed with fg, killed with Ctrl-C.
     // Keys for the job are typed once it holds its terminal (sudo's own pty, and sudo the
     // recorder's): a Ctrl-C that comes before goes to the shell instead.
+    let sshd_pid = sshd.pid().expect("sshd running");
     term.send_line("sudo sleep 31");
-    wait_foreground(&["sleep", "31"], T);
-    wait_foreground(&["sudo", "sleep", "31"], T);
+    wait_foreground(sshd_pid, &["sleep", "31"], T);
+    wait_foreground(sshd_pid, &["sudo", "sleep", "31"], T);
     term.send("\x1a");
     term.expect("Stopped", T);
     // Stopped for a second, which the record's duration must show.
     std::thread::sleep(Duration::from_secs(1));
     term.send_line("fg");
-    wait_foreground(&["sleep", "31"], T);
-    wait_foreground(&["sudo", "sleep", "31"], T);
+    wait_foreground(sshd_pid, &["sleep", "31"], T);
+    wait_foreground(sshd_pid, &["sudo", "sleep", "31"], T);
     term.send("\x03");
     retype_until_shell_answers(&mut term, "after");
     // Nothing is typed ahead: input typed while sudo runs goes to sudo's own pty.
@@ -658,4 +659,57 @@ fn a_sudo_log_larger_than_the_bound_is_imported_up_to_it() {
     assert_eq!(end["max_session_bytes"], 1 << 20, "{end:?}");
     assert!(end["bytes_out"].as_u64().unwrap() <= 1 << 20, "{end:?}");
     assert_chain_ok(&f);
+}
+
+#[test]
+fn a_sudo_command_with_a_20_kib_argument_is_recorded_whole_and_shown() {
+    require_e2e!("sudo");
+    let r = Recorded::new("sudo-long");
+    // Every 8 bytes different, so that a cut or a reordered piece shows.
+    let mut arg: String = (0..2560).map(|i| format!("{i:07}-")).collect();
+    arg.push_str("end-arg");
+    assert!(arg.len() >= 20 * 1024);
+    let out = r
+        .sshd
+        .login(&r.user)
+        .exec(&format!("sudo true {arg} && echo ran-$((6*7))"), b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ran-42\n", "{out:?}");
+    let session = r.ended_session();
+    let (summary, out) = import(&r.tree);
+    assert!(out.status.success(), "{summary} {out:?}");
+    let files = sudo_files(&session);
+    assert_eq!(files.len(), 1, "{}", r.tree.listing());
+    let start = only_event(&files[0], "sudo.start");
+    // Too long for one line: the arguments continue on command.part lines.
+    assert!(start["cmdline_parts"].as_u64().unwrap() >= 1, "{start:?}");
+    assert!(start.get("argv_truncated").is_none(), "{start:?}");
+    assert_chain_ok(&files[0]);
+    let shown = run_sessrec(r.tree.record_dir(), &["show", &session_id(&session)]);
+    assert!(shown.status.success(), "{shown:?}");
+    assert!(
+        stdout(&shown).contains(&format!("sudo as root: true {arg}")),
+        "{}",
+        stdout(&shown)
+    );
+    let json = run_sessrec(
+        r.tree.record_dir(),
+        &["show", "--json", &session_id(&session)],
+    );
+    assert!(
+        stdout(&json).contains(&format!("[\"true\",\"{arg}\"]")),
+        "{}",
+        stdout(&json)
+    );
+    // Its end, beyond the first line, is found as the sudo session's command.
+    let found = run_sessrec(
+        r.tree.record_dir(),
+        &["search", "--commands", "0002559-end-arg"],
+    );
+    let sudo_name = files[0].file_stem().unwrap().to_string_lossy().into_owned();
+    assert!(
+        stdout(&found)
+            .lines()
+            .any(|l| l.contains(&sudo_name) && l.ends_with("0002559-end-arg")),
+        "{found:?}"
+    );
 }

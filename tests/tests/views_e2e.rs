@@ -19,21 +19,9 @@ const T: Duration = Duration::from_secs(30);
 /// The end of a bash prompt (after a redraw of a wrapped line, with an erase to the end).
 const PROMPT: &str = r"\$ (\x1b\[K)?$";
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
 fn ok(o: Output) -> String {
     assert!(o.status.success(), "{o:?}");
     stdout(&o)
-}
-
-fn session_id(session_dir: &Path) -> String {
-    session_dir
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("session dir name")
-        .to_string()
 }
 
 /// The sessions of the shared recording, by what they hold.
@@ -84,6 +72,7 @@ fn new_session(tree: &RecordTree, before: &[PathBuf]) -> PathBuf {
 }
 
 fn interactive_shell(r: &RecordedLogin, vi_file: &str) {
+    let sshd_pid = r.sshd.pid().expect("sshd running");
     let mut term = r.sshd.login(&r.user).env("TERM", "xterm").interactive();
     term.expect(PROMPT, T);
     term.send_line("export SECRET_MARKER=m4rk-71; echo shown-$SECRET_MARKER");
@@ -111,19 +100,19 @@ fn interactive_shell(r: &RecordedLogin, vi_file: &str) {
     term.expect(PROMPT, T);
     // Full-screen programs: their keys are not shell commands.
     term.send_line(&format!("vi {vi_file}"));
-    wait_foreground(&["vi", vi_file], T);
+    wait_foreground(sshd_pid, &["vi", vi_file], T);
     std::thread::sleep(Duration::from_millis(500));
     term.send("ihello from vi\x1b");
     std::thread::sleep(Duration::from_millis(300));
     term.send(":wq\r");
     term.expect(PROMPT, T);
     term.send_line("top");
-    wait_foreground(&["top"], T);
+    wait_foreground(sshd_pid, &["top"], T);
     std::thread::sleep(Duration::from_millis(800));
     term.send("q");
     term.expect(PROMPT, T);
     term.send_line("less /etc/passwd");
-    wait_foreground(&["less", "/etc/passwd"], T);
+    wait_foreground(sshd_pid, &["less", "/etc/passwd"], T);
     std::thread::sleep(Duration::from_millis(500));
     term.send("q");
     term.expect(PROMPT, T);
@@ -844,46 +833,9 @@ fn list_has_kind_command_and_exit_and_says_when_nothing_matches() {
     );
 }
 
-/// The asciinema-player for HTML exports: `$SESSREC_PLAYER_DIR`, or `vendor-player/` in the
-/// source tree (fetched by scripts/test.sh, or here when missing).
-fn player_dir() -> PathBuf {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = std::env::var_os("SESSREC_PLAYER_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo.join("vendor-player"));
-    if !dir.join("asciinema-player.min.js").is_file() {
-        let status = Command::new("sh")
-            .arg(repo.join("scripts/fetch-player.sh"))
-            .arg(&dir)
-            .status()
-            .expect("run scripts/fetch-player.sh");
-        assert!(
-            status.success(),
-            "scripts/fetch-player.sh failed (npm needed)"
-        );
-    }
-    dir
-}
-
 /// The page's DOM after its scripts ran, from headless Chromium.
 fn dom_of(page: &Path, profile: &Path, hash: &str) -> String {
-    let o = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--virtual-time-budget=5000",
-            "--window-size=1000,900",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("file://{}{hash}", page.display()))
-        .output()
-        .expect("run chromium");
+    let o = chromium(profile, &["--dump-dom"], page, hash);
     assert!(o.status.success(), "{o:?}");
     stdout(&o)
 }

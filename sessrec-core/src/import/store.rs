@@ -45,6 +45,29 @@ pub fn lock(state_file: &Path) -> io::Result<PassLock> {
     Ok(PassLock { _lock: lock })
 }
 
+/// Reads a state that carries its format version: a missing file is the default state, a
+/// damaged one or one of another version an error naming the file.
+pub fn load_versioned<T: DeserializeOwned + Default>(
+    path: &Path,
+    expected: u32,
+    version: impl FnOnce(&T) -> u32,
+) -> io::Result<T> {
+    let Some(state) = load::<T>(path)? else {
+        return Ok(T::default());
+    };
+    let found = version(&state);
+    if found != expected {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "state file {} has version {found}, expected {expected}",
+                path.display()
+            ),
+        ));
+    }
+    Ok(state)
+}
+
 /// Reads the state; a missing file is `None`. A damaged one is an error naming the file: the
 /// operator has to look.
 pub fn load<T: DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {

@@ -41,6 +41,10 @@ pub struct Operator {
     pub tty: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// For a read through the web console (`sessrec-web`): the client's address and port. The
+    /// console's logged-in auditor is then `user` and `uid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_addr: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

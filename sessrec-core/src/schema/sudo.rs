@@ -13,8 +13,13 @@ event_type! {
         runuser: String,
         rungroup: String,
         command: String,
+        /// The arguments, when every one is UTF-8 and the line holds them all.
         argv: Vec<String>,
-        /// The argument count, when `argv` was cut.
+        /// Otherwise the arguments joined by NUL bytes, carried whole by the long-field rules
+        /// (`cmdline_b64`, `cmdline_bytes`, `cmdline_parts` and `command.part` lines with
+        /// `field` = `cmdline`), as `exec` lines carry theirs.
+        cmdline: String,
+        /// The argument count, when sudo's log held more than the importer keeps.
         argv_truncated: u64,
         cwd: String,
         runcwd: String,

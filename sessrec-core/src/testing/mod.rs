@@ -2,7 +2,9 @@
 //! shipped build).
 #![forbid(unsafe_code)]
 
+mod record_file;
 pub mod synth;
 mod temp_dir;
 
+pub use record_file::{chained_lines, record_file};
 pub use temp_dir::TempDir;

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use sessrec_core::forward::Decision;
 use sessrec_core::schema::{ChannelEnd, ChannelStart, ForwardClose, ForwardOpen};
 use sessrec_core::sys::{syslog_authpriv, Level};
-use sessrec_core::time::Timestamp;
 use sessrec_core::tree::SessionDir;
 
 use super::{err, finish_own_session, OwnSession, Setup};
@@ -46,24 +45,10 @@ impl Setup {
         own_session: Option<OwnSession>,
     ) -> Result<i32, StartError> {
         let request = channel.request;
-        let (audit_session, loginuid) = sessrec_core::sys::audit_identity();
+        // The recorder itself carries the forwarded connection: it is the channel's process.
         let start = ChannelStart {
-            kind: Some("forward".into()),
-            mode: Some("pipe".into()),
-            audit_session,
-            loginuid,
-            login: Some(self.invocation.login),
-            force_command: Some(self.invocation.force_command),
-            uid: Some(self.caller.uid.as_raw()),
-            identity_verified: Some(self.identity.verified),
-            grant: self.unclaimed.as_ref().map(|reason| reason.to_string()),
-            parent_channel: self.enclosing.as_ref().map(|parent| parent.to_string()),
-            recorder_version: Some(sessrec_core::VERSION.into()),
-            recorder_pid: Some(sys::getpid().as_raw()),
             pid: Some(sys::getpid().as_raw()),
-            mono_us: Some(recorder.start_mono_us()),
-            start_time: Some(Timestamp::now().to_string()),
-            ..Default::default()
+            ..self.channel_start(&recorder, "forward", "pipe")
         };
         self.write_start(&mut recorder, start);
 

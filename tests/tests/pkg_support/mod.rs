@@ -406,7 +406,10 @@ pub fn build_package(script: &str, out: &Path) -> PathBuf {
     path
 }
 
-/// Man pages in `man/`: (section, file name).
+/// Pages in `man/` of programs the packages do not ship yet (packaging/stage.sh skips them).
+const UNPACKAGED_PAGES: &[&str] = &["sessrec-web.8"];
+
+/// Man pages in `man/` that the packages ship: (section, file name).
 pub fn man_pages() -> Vec<(String, String)> {
     let dir = packaging_dir().join("../man");
     let mut pages: Vec<(String, String)> = fs::read_dir(&dir)
@@ -415,6 +418,9 @@ pub fn man_pages() -> Vec<(String, String)> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
+            if UNPACKAGED_PAGES.contains(&name.as_str()) {
+                return None;
+            }
             let section = name.rsplit('.').next()?.to_string();
             (section.len() == 1 && ('1'..='8').contains(&section.chars().next()?))
                 .then_some((section, name))

@@ -1,0 +1,282 @@
+//! The console's HTML. Everything that comes from a record (names, addresses, commands, event
+//! text) is escaped for HTML here and nowhere interpreted; the pages carry no inline script or
+//! style (the CSP forbids both), only links to `/static/`.
+#![forbid(unsafe_code)]
+
+use sessrec::records::RecordFile;
+use sessrec::show::Entry;
+use sessrec::summary::{State, Summary};
+use sessrec::timespec::{format_duration, short_time};
+use sessrec::verdict::Verdict;
+
+/// HTML-escapes text (control characters made visible first).
+pub fn esc(text: &str) -> String {
+    sessrec::html::html_escape(text)
+}
+
+/// Escapes a value for a URL query component.
+pub fn url_component(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A whole page; `user`/`csrf` give the logout form when someone is logged in.
+pub fn layout(title: &str, body: &str, login: Option<(&str, &str)>) -> String {
+    let nav = match login {
+        Some((user, csrf)) => format!(
+            "<nav><a href=\"/sessions\">Sessions</a> <span class=\"who\">{}</span> \
+<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+<button type=\"submit\">Log out</button></form></nav>",
+            esc(user),
+            esc(csrf)
+        ),
+        None => String::new(),
+    };
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n\
+<meta name=\"referrer\" content=\"no-referrer\">\n<title>{title}</title>\n\
+<link rel=\"stylesheet\" href=\"/static/console.css\">\n</head><body>\n{nav}\n<h1>{title}</h1>\n{body}\n</body></html>\n",
+        title = esc(title)
+    )
+}
+
+pub fn login_page(csrf: &str, message: Option<&str>) -> String {
+    let message = message
+        .map(|m| format!("<p class=\"error\" id=\"login-error\">{}</p>", esc(m)))
+        .unwrap_or_default();
+    let body = format!(
+        "{message}<form method=\"post\" action=\"/login\" id=\"login\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+<label>User <input name=\"user\" id=\"user\" autocomplete=\"username\" required></label>\
+<label>Password <input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+<button type=\"submit\" id=\"submit\">Log in</button></form>",
+        esc(csrf)
+    );
+    layout("sessrec login", &body, None)
+}
+
+/// One row of the list: the summary and the integrity verdict of a session.
+pub struct Row {
+    pub id: String,
+    pub summary: Summary,
+    pub verdict: Verdict,
+}
+
+pub fn list_page(
+    rows: &[Row],
+    page: usize,
+    pages: usize,
+    total: usize,
+    now_us: i64,
+    login: (&str, &str),
+) -> String {
+    let mut body = format!(
+        "<p>{total} session(s), newest first; page {} of {}.</p>\n<table id=\"sessions\"><thead><tr>\
+<th>Host</th><th>User</th><th>Actor</th><th>Source</th><th>Start</th><th>Duration</th>\
+<th>Channels</th><th>Sudo</th><th>Transfers</th><th>Execs</th><th>State</th><th>Integrity</th>\
+</tr></thead><tbody>\n",
+        page + 1,
+        pages.max(1)
+    );
+    for r in rows {
+        let s = &r.summary;
+        let duration = match (s.end_us, s.state) {
+            (Some(end), _) => format_duration(end - s.start_us),
+            (None, State::Live) => format!("{}+", format_duration(now_us - s.start_us)),
+            (None, _) => "?".into(),
+        };
+        let count = |n: Option<u64>| n.map_or("-".to_string(), |n| n.to_string());
+        let integrity = if r.verdict.is_damaged() {
+            "DAMAGED"
+        } else {
+            r.verdict.word()
+        };
+        body.push_str(&format!(
+            "<tr><td>{}</td><td><a class=\"session\" href=\"/session?id={}\">{}</a></td><td>{}</td><td>{}</td>\
+<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"integrity\" title=\"{}\">{}</td></tr>\n",
+            esc(&s.host),
+            url_component(&r.id),
+            esc(if s.user.is_empty() { "-" } else { &s.user }),
+            esc(&s.actor),
+            esc(&s.src_ip),
+            esc(&short_time(s.start_us)),
+            esc(&duration),
+            s.channels,
+            s.sudo,
+            s.transfers,
+            esc(&count(s.execs)),
+            esc(s.state.as_str()),
+            esc(&r.verdict.summary()),
+            esc(integrity),
+        ));
+    }
+    body.push_str("</tbody></table>\n<p class=\"pages\">");
+    if page > 0 {
+        body.push_str(&format!(
+            "<a id=\"newer\" href=\"/sessions?page={}\">newer</a> ",
+            page - 1
+        ));
+    }
+    if page + 1 < pages {
+        body.push_str(&format!(
+            "<a id=\"older\" href=\"/sessions?page={}\">older</a>",
+            page + 1
+        ));
+    }
+    body.push_str("</p>");
+    layout("Sessions", &body, Some(login))
+}
+
+/// HTML-escapes text whose control characters are already made visible (event text).
+fn esc_visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn session_page(
+    id: &str,
+    summary: &Summary,
+    verdict: &Verdict,
+    channels: &[RecordFile],
+    timeline: &[Entry],
+    login: (&str, &str),
+) -> String {
+    let status_class = if verdict.is_verified() {
+        "verified"
+    } else {
+        "problem"
+    };
+    let mut body = format!(
+        "<p id=\"integrity\" class=\"{status_class}\">integrity: {}</p>\n<dl>",
+        esc(&verdict.summary())
+    );
+    for (label, value) in [
+        ("session", id),
+        ("host", summary.host.as_str()),
+        ("user", summary.user.as_str()),
+        ("actor", summary.actor.as_str()),
+        ("source", summary.src_ip.as_str()),
+        ("state", summary.state.as_str()),
+    ] {
+        body.push_str(&format!("<dt>{label}</dt><dd>{}</dd>", esc(value)));
+    }
+    body.push_str(&format!(
+        "<dt>start</dt><dd>{}</dd></dl>\n<h2>Channels</h2>\n<ul id=\"channels\">",
+        esc(&short_time(summary.start_us))
+    ));
+    for f in channels {
+        body.push_str(&format!(
+            "<li><a class=\"play\" href=\"/play?id={}&amp;file={}\">{}</a></li>",
+            url_component(id),
+            url_component(&f.name),
+            esc(&sessrec::playlist::banner(f))
+        ));
+    }
+    body.push_str("</ul>\n<h2>Timeline</h2>\n<ol id=\"timeline\">");
+    for e in timeline {
+        let when = if e.time_us == i64::MIN || e.time_us == i64::MAX {
+            "?".to_string()
+        } else {
+            sessrec::eventtext::timeline_time(e.time_us)
+        };
+        // An entry of a channel with I/O is a jump mark: its player, at its moment.
+        let jump = channels.iter().find_map(|f| {
+            if f.name.trim_end_matches(".jsonl") != e.file || e.time_us == i64::MAX {
+                return None;
+            }
+            let t = (e.time_us - f.start_us?).max(0) as f64 / 1e6;
+            Some(format!(
+                "/play?id={}&amp;file={}&amp;t={t:.3}",
+                url_component(id),
+                url_component(&f.name)
+            ))
+        });
+        let when = match jump {
+            Some(href) => format!(
+                "<a class=\"jump\" href=\"{href}\"><time>{}</time></a>",
+                esc_visible(&when)
+            ),
+            None => format!("<time>{}</time>", esc_visible(&when)),
+        };
+        body.push_str(&format!(
+            "<li>{} <b>{}</b> {} <span class=\"text\">{}</span></li>\n",
+            when,
+            esc_visible(&e.file),
+            esc_visible(&e.kind),
+            esc_visible(&e.text)
+        ));
+    }
+    body.push_str("</ol>");
+    layout(&format!("Session {id}"), &body, Some(login))
+}
+
+pub fn play_page(
+    id: &str,
+    file: &RecordFile,
+    verdict: &Verdict,
+    start_s: Option<f64>,
+    login: (&str, &str),
+) -> String {
+    let (cols, rows) = file.geometry();
+    let start = start_s
+        .map(|t| format!(" data-start=\"{t:.3}\""))
+        .unwrap_or_default();
+    let body = format!(
+        "<p><a href=\"/session?id={}\">back to the session</a></p>\n\
+<p id=\"integrity\">integrity: {}</p>\n<p>{}</p>\n\
+<div id=\"player\" data-cast=\"/cast?id={}&amp;file={}\" data-cols=\"{cols}\" data-rows=\"{rows}\"{start}></div>\n\
+<script src=\"/static/asciinema-player.min.js\"></script>\n<script src=\"/static/console.js\"></script>",
+        url_component(id),
+        esc(&verdict.summary()),
+        esc(&sessrec::playlist::banner(file)),
+        url_component(id),
+        url_component(&file.name),
+    );
+    let mut page = layout(&format!("Session {id}"), &body, Some(login));
+    page = page.replace(
+        "<link rel=\"stylesheet\" href=\"/static/console.css\">",
+        "<link rel=\"stylesheet\" href=\"/static/console.css\">\n<link rel=\"stylesheet\" href=\"/static/asciinema-player.css\">",
+    );
+    page
+}
+
+pub fn message_page(title: &str, message: &str, login: Option<(&str, &str)>) -> String {
+    layout(
+        title,
+        &format!("<p class=\"error\">{}</p>", esc(message)),
+        login,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_text_cannot_open_a_tag() {
+        assert_eq!(
+            esc_visible("<img src=x onerror=alert(1)>\"'&"),
+            "&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;"
+        );
+        assert_eq!(esc("<script>\u{1b}"), "&lt;script&gt;\\e");
+        assert_eq!(url_component("a/b&c d"), "a%2Fb%26c%20d");
+    }
+}

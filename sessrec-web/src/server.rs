@@ -1,0 +1,589 @@
+//! The HTTP side: routes, login and logout, the pages, the streamed cast. Record reads run on
+//! the blocking pool; every page that shows record content is logged first ([`crate::access`]).
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use sessrec::records::{session_record_files, RecordFile};
+use sessrec::store::{SessionRef, Tree};
+
+use crate::auth::{same_secret, Login, Sessions};
+use crate::config::Settings;
+use crate::pages;
+
+/// Sessions on one page of the list.
+pub const PAGE_SIZE: usize = 50;
+/// Bytes of cast gathered before a chunk is sent.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// Chunks in flight between the reader and the connection: bounds the memory per playback.
+const CHUNKS_IN_FLIGHT: usize = 4;
+const SESSION_COOKIE: &str = "sessrec_session";
+const LOGIN_CSRF_COOKIE: &str = "sessrec_login_csrf";
+
+/// No inline script or style, nothing from elsewhere; the player's WebAssembly needs
+/// `wasm-unsafe-eval`.
+const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+img-src 'self' data:; font-src 'self' data:; connect-src 'self'; form-action 'self'; \
+frame-ancestors 'none'; base-uri 'none'";
+
+pub struct App {
+    pub settings: Settings,
+    pub tree: Tree,
+    pub host: String,
+    pub sessions: Sessions,
+    pub throttle: crate::auth::Throttle,
+    pub player_js: String,
+    pub player_css: String,
+}
+
+impl App {
+    pub fn new(settings: Settings) -> Result<App, String> {
+        let player = sessrec::html::player_dir(settings.player.as_ref().and_then(|p| p.to_str()))
+            .map_err(|e| e.message)?;
+        let read = |name: &str| {
+            std::fs::read_to_string(player.join(name))
+                .map_err(|e| format!("{}: {e}", player.join(name).display()))
+        };
+        Ok(App {
+            tree: Tree::new(settings.record_dir.clone()),
+            host: sessrec_core::sys::hostname(),
+            sessions: Sessions::new(settings.session_lifetime),
+            throttle: Default::default(),
+            player_js: read("asciinema-player.min.js")?,
+            player_css: read("asciinema-player.css")?,
+            settings,
+        })
+    }
+
+    /// The session a request names, only when the tree has it under exactly that id (no prefix
+    /// matching, no path: the id is checked by the tree's own parser).
+    fn find(&self, id: &str) -> Option<SessionRef> {
+        if id.is_empty() || id.len() > 300 {
+            return None;
+        }
+        let s = match id.split_once('/') {
+            // A central archive's `<host>/<id>`: looked up under that host only.
+            Some((host, rest)) if host != "unattributed" => {
+                if !sessrec::central::is_host_dir_name(host) {
+                    return None;
+                }
+                let tree = Tree {
+                    root: self.tree.root.clone(),
+                    host_filter: Some(host.to_string()),
+                };
+                tree.resolve(rest).ok()?
+            }
+            _ => self.tree.resolve(id).ok()?,
+        };
+        (shown_id(&s) == id).then_some(s)
+    }
+
+    /// The logged-in auditor of a request.
+    fn login(&self, headers: &HeaderMap) -> Option<(String, Login)> {
+        let id = cookie(headers, SESSION_COOKIE)?;
+        let login = self.sessions.get(&id)?;
+        Some((id, login))
+    }
+
+    fn log(
+        &self,
+        login: &Login,
+        remote: SocketAddr,
+        command: &str,
+        args: &[String],
+        sessions: &[String],
+    ) -> Result<(), Response> {
+        crate::access::log(
+            &self.settings.record_dir,
+            &self.host,
+            login,
+            remote,
+            command,
+            args,
+            sessions,
+        )
+        .map_err(|e| {
+            eprintln!("sessrec-web: refused a page: {e}");
+            html(
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::message_page(
+                    "Refused",
+                    "Every view of the records is logged, and the access log cannot be written.",
+                    None,
+                ),
+            )
+        })
+    }
+}
+
+/// How a session is named in pages and requests.
+/// `<host>/<id>` in a central archive, `unattributed/<name>` or `<id>` in a bastion's tree.
+pub fn shown_id(s: &SessionRef) -> String {
+    match &s.host {
+        Some(host) => format!("{host}/{}", s.id),
+        None if s.unattributed => format!("unattributed/{}", s.id),
+        None => s.id.clone(),
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Headers every response carries.
+fn secured(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    r
+}
+
+fn response(status: StatusCode, content_type: &'static str, body: Body) -> Response {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    secured(r)
+}
+
+fn html(status: StatusCode, page: String) -> Response {
+    response(status, "text/html; charset=utf-8", Body::from(page))
+}
+
+fn redirect(to: &'static str) -> Response {
+    let mut r = response(StatusCode::SEE_OTHER, "text/plain", Body::empty());
+    r.headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(to));
+    r
+}
+
+fn not_found(login: &Login) -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        pages::message_page(
+            "Not found",
+            "No such session or channel.",
+            Some((&login.user, &login.csrf)),
+        ),
+    )
+}
+
+fn internal(what: String) -> Response {
+    eprintln!("sessrec-web: {what}");
+    html(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        pages::message_page("Error", &what, None),
+    )
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(|| async { redirect("/sessions") }))
+        .route("/login", get(login_form).post(login_submit))
+        .route("/logout", post(logout))
+        .route("/sessions", get(list))
+        .route("/session", get(session))
+        .route("/play", get(play))
+        .route("/cast", get(cast))
+        .route("/static/{name}", get(asset))
+        .route(
+            "/favicon.ico",
+            get(|| async { response(StatusCode::NO_CONTENT, "text/plain", Body::empty()) }),
+        )
+        .with_state(app)
+}
+
+async fn asset(
+    State(app): State<Arc<App>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    let (kind, body): (&'static str, Body) = match name.as_str() {
+        "asciinema-player.min.js" => ("text/javascript", Body::from(app.player_js.clone())),
+        "asciinema-player.css" => ("text/css", Body::from(app.player_css.clone())),
+        "console.js" => (
+            "text/javascript",
+            Body::from(include_str!("../static/console.js")),
+        ),
+        "console.css" => (
+            "text/css",
+            Body::from(include_str!("../static/console.css")),
+        ),
+        _ => return response(StatusCode::NOT_FOUND, "text/plain", Body::from("not found")),
+    };
+    response(StatusCode::OK, kind, body)
+}
+
+/// The login form, with a fresh CSRF token in a cookie and in the form (both must come back).
+fn login_response(status: StatusCode, message: Option<&str>) -> Response {
+    let csrf = crate::auth::token();
+    let mut r = html(status, pages::login_page(&csrf, message));
+    let c =
+        format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=900");
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
+}
+
+async fn login_form() -> Response {
+    login_response(StatusCode::OK, None)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn login_submit(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same_secret(&expected, &form.csrf) {
+        eprintln!("sessrec-web: login from {remote} refused: CSRF token missing or wrong");
+        return login_response(
+            StatusCode::FORBIDDEN,
+            Some("The login form expired or was not sent by this console: try again."),
+        );
+    }
+    if form.user.is_empty() || form.user.len() > 256 || form.password.len() > 4096 {
+        return login_response(StatusCode::FORBIDDEN, Some("Login refused."));
+    }
+    if !app.throttle.allows(remote.ip(), &form.user) {
+        eprintln!(
+            "sessrec-web: login of {} from {remote} refused: too many failed attempts",
+            sessrec::escape::escape_control(&form.user)
+        );
+        return login_response(
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("Too many failed logins: try again later."),
+        );
+    }
+    let service = app.settings.pam_service.clone();
+    let group = app.settings.group.clone();
+    let user = form.user.clone();
+    let rhost = remote.ip().to_string();
+    let outcome = tokio::task::spawn_blocking(move || {
+        crate::sys::authenticate(&service, &user, &form.password, &rhost)?;
+        crate::auth::member_of(&user, &group)
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    let shown = sessrec::escape::escape_control(&form.user);
+    match outcome {
+        Ok(uid) => {
+            eprintln!("sessrec-web: {shown} logged in from {remote}");
+            app.throttle.succeeded(remote.ip(), &form.user);
+            let id = app.sessions.start(form.user, uid);
+            let secure = if app.settings.tls { "; Secure" } else { "" };
+            let c = format!(
+                "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                app.sessions.lifetime().as_secs()
+            );
+            let mut r = redirect("/sessions");
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                r.headers_mut().append(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(e) => {
+            eprintln!("sessrec-web: login of {shown} from {remote} refused: {e}");
+            app.throttle.failed(remote.ip(), &form.user);
+            login_response(StatusCode::FORBIDDEN, Some("Login refused."))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let Some((id, login)) = app.login(&headers) else {
+        return redirect("/login");
+    };
+    if !same_secret(&login.csrf, &form.csrf) {
+        return html(
+            StatusCode::FORBIDDEN,
+            pages::message_page("Refused", "CSRF token missing or wrong.", None),
+        );
+    }
+    app.sessions.end(&id);
+    let mut r = redirect("/login");
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("sessrec_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    r
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    page: Option<usize>,
+}
+
+/// Runs a page's record reads on the blocking pool.
+async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| internal(format!("a page failed: {e}")))
+}
+
+async fn list(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let Some((_, login)) = app.login(&headers) else {
+        return redirect("/login");
+    };
+    blocking(move || {
+        let mut all = match app.tree.sessions(None, None) {
+            Ok(s) => s,
+            Err(e) => return internal(e.to_string()),
+        };
+        all.reverse();
+        let total = all.len();
+        let pages = total.div_ceil(PAGE_SIZE);
+        let page = q.page.unwrap_or(0).min(pages.saturating_sub(1));
+        let shown: Vec<SessionRef> = all
+            .into_iter()
+            .skip(page * PAGE_SIZE)
+            .take(PAGE_SIZE)
+            .collect();
+        let ids: Vec<String> = shown.iter().map(shown_id).collect();
+        if let Err(r) = app.log(&login, remote, "web-list", &[format!("page={page}")], &ids) {
+            return r;
+        }
+        let rows: Vec<pages::Row> = shown
+            .iter()
+            .map(|s| pages::Row {
+                id: shown_id(s),
+                summary: sessrec::summary::summarize(s, &app.host),
+                verdict: sessrec::integrity::check(s, &app.host, None),
+            })
+            .collect();
+        let now = sessrec_core::time::Timestamp::now().as_micros();
+        html(
+            StatusCode::OK,
+            pages::list_page(&rows, page, pages, total, now, (&login.user, &login.csrf)),
+        )
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct SessionQuery {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    file: String,
+    /// Where the player starts, in seconds from the channel's start (a timeline jump mark).
+    t: Option<f64>,
+}
+
+async fn session(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<SessionQuery>,
+) -> Response {
+    let Some((_, login)) = app.login(&headers) else {
+        return redirect("/login");
+    };
+    blocking(move || {
+        let Some(s) = app.find(&q.id) else {
+            return not_found(&login);
+        };
+        let id = shown_id(&s);
+        if let Err(r) = app.log(
+            &login,
+            remote,
+            "web-show",
+            std::slice::from_ref(&id),
+            std::slice::from_ref(&id),
+        ) {
+            return r;
+        }
+        let files = match session_record_files(&s) {
+            Ok(f) => f,
+            Err(e) => return internal(format!("session {id}: {e}")),
+        };
+        let verdict = sessrec::integrity::check(&s, &app.host, None);
+        let summary = sessrec::summary::summarize(&s, &app.host);
+        let timeline = sessrec::show::timeline(&files);
+        let channels: Vec<RecordFile> = files.into_iter().filter(RecordFile::has_io).collect();
+        html(
+            StatusCode::OK,
+            pages::session_page(
+                &id,
+                &summary,
+                &verdict,
+                &channels,
+                &timeline,
+                (&login.user, &login.csrf),
+            ),
+        )
+    })
+    .await
+}
+
+/// The session and the channel file a request names, both checked against the tree.
+fn channel_of(app: &App, q: &SessionQuery) -> Option<(SessionRef, RecordFile)> {
+    let s = app.find(&q.id)?;
+    sessrec::store::classify(&q.file)?;
+    let file = session_record_files(&s)
+        .ok()?
+        .into_iter()
+        .find(|f| f.name == q.file && f.has_io())?;
+    Some((s, file))
+}
+
+async fn play(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<SessionQuery>,
+) -> Response {
+    let Some((_, login)) = app.login(&headers) else {
+        return redirect("/login");
+    };
+    blocking(move || {
+        let Some((s, file)) = channel_of(&app, &q) else {
+            return not_found(&login);
+        };
+        let id = shown_id(&s);
+        let args = [id.clone(), file.name.clone()];
+        if let Err(r) = app.log(&login, remote, "web-play", &args, std::slice::from_ref(&id)) {
+            return r;
+        }
+        let verdict = sessrec::integrity::check(&s, &app.host, None);
+        html(
+            StatusCode::OK,
+            pages::play_page(
+                &id,
+                &file,
+                &verdict,
+                q.t.filter(|t| t.is_finite() && *t >= 0.0),
+                (&login.user, &login.csrf),
+            ),
+        )
+    })
+    .await
+}
+
+/// The channel as an asciicast v2, streamed: the header (from the file's first line), then the
+/// events in chunks as the record is read, never the whole cast in memory.
+async fn cast(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<SessionQuery>,
+) -> Response {
+    let Some((_, login)) = app.login(&headers) else {
+        return response(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            Body::from("log in first"),
+        );
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), Response>>();
+    tokio::task::spawn_blocking(move || {
+        let Some((s, file)) = channel_of(&app, &q) else {
+            let _ = ready_tx.send(Err(not_found(&login)));
+            return;
+        };
+        let id = shown_id(&s);
+        let args = [id.clone(), file.name.clone()];
+        if let Err(r) = app.log(&login, remote, "web-cast", &args, std::slice::from_ref(&id)) {
+            let _ = ready_tx.send(Err(r));
+            return;
+        }
+        let _ = ready_tx.send(Ok(()));
+        stream_cast(&s, &file, &tx);
+    });
+    match ready_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(r)) => return r,
+        Err(_) => return internal("the cast reader stopped".into()),
+    }
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>))
+    });
+    response(
+        StatusCode::OK,
+        "application/x-asciicast",
+        Body::from_stream(stream),
+    )
+}
+
+fn stream_cast(s: &SessionRef, file: &RecordFile, tx: &tokio::sync::mpsc::Sender<Vec<u8>>) {
+    let (cols, rows) = file.geometry();
+    let mut header = serde_json::json!({
+        "version": 2, "width": cols, "height": rows,
+        "title": format!("sessrec {} {}", s.id, file.name.trim_end_matches(".jsonl")),
+    });
+    if let Some(t) = file.start_us {
+        header["timestamp"] = t.div_euclid(1_000_000).into();
+    }
+    let mut buf = header.to_string().into_bytes();
+    buf.push(b'\n');
+    let result = sessrec::cast::build_cast(s, file, 2, false, |event| {
+        serde_json::to_writer(&mut buf, event)?;
+        buf.push(b'\n');
+        if buf.len() >= CHUNK_BYTES {
+            tx.blocking_send(std::mem::take(&mut buf))
+                .map_err(|_| std::io::Error::other("the browser went away"))?;
+        }
+        Ok(())
+    });
+    if !buf.is_empty() {
+        let _ = tx.blocking_send(buf);
+    }
+    if let Err(e) = result {
+        eprintln!("sessrec-web: cast of {} {}: {e}", s.id, file.name);
+    }
+}
