@@ -16,7 +16,7 @@ use nix::fcntl::{Flock, FlockArg};
 
 use crate::id::SessionId;
 use crate::record::FileContext;
-use crate::schema::Access;
+use crate::schema::{Access, EventBody};
 use crate::sys;
 use crate::time::Timestamp;
 use crate::writer::{RecordWriter, WriterOptions};
@@ -48,6 +48,32 @@ pub fn day_id(host: &str, day: (i64, u32, u32)) -> SessionId {
 /// group-readable (a `read_group` member must be able to log its reads); files likewise 0600 or
 /// 0660. Symlinks are refused at every step.
 pub fn append(record_dir: &Path, host: &str, access: &Access) -> io::Result<PathBuf> {
+    let today = Timestamp::now().date();
+    // Room for the session list of a tree-wide read (thousands of ids); a longer one is cut
+    // by the writer, which notes its length, and `session_count` still says how many.
+    append_daily(
+        record_dir,
+        ACCESS_DIR,
+        &file_name(today),
+        day_id(host, today),
+        host,
+        access,
+        ACCESS_LINE_MAX,
+    )
+}
+
+/// Appends `event` to the chained file `<record_dir>/<dir_name>/<name>`, whose `session` is
+/// `session`, under an exclusive lock, resuming the file's chain; returns the file written.
+/// Directory and file modes as [`append`] describes.
+pub fn append_daily<E: EventBody>(
+    record_dir: &Path,
+    dir_name: &str,
+    name: &str,
+    session: SessionId,
+    host: &str,
+    event: &E,
+    max_line_bytes: usize,
+) -> io::Result<PathBuf> {
     let root_meta = std::fs::metadata(record_dir)?;
     let group =
         (root_meta.mode() & 0o050 == 0o050 && root_meta.gid() != 0).then(|| root_meta.gid());
@@ -57,8 +83,8 @@ pub fn append(record_dir: &Path, host: &str, access: &Access) -> io::Result<Path
         (0o700, 0o600)
     };
     let root_fd = sys::open_dir_at(None, record_dir)?;
-    sys::mkdir_at(root_fd.as_fd(), ACCESS_DIR, dir_mode)?;
-    let dir = sys::open_dir_at(Some(root_fd.as_fd()), Path::new(ACCESS_DIR))?;
+    sys::mkdir_at(root_fd.as_fd(), dir_name, dir_mode)?;
+    let dir = sys::open_dir_at(Some(root_fd.as_fd()), Path::new(dir_name))?;
     if let Some(gid) = group {
         // Only the owner may change it; another reader finds it set already.
         if std::fs::File::from(dir.try_clone()?).metadata()?.uid()
@@ -71,9 +97,7 @@ pub fn append(record_dir: &Path, host: &str, access: &Access) -> io::Result<Path
             );
         }
     }
-    let today = Timestamp::now().date();
-    let name = file_name(today);
-    let file = match sys::create_append_at(dir.as_fd(), &name, file_mode, true) {
+    let file = match sys::create_append_at(dir.as_fd(), name, file_mode, true) {
         Ok(f) => {
             if let Some(gid) = group {
                 std::os::unix::fs::fchown(&f, None, Some(gid))?;
@@ -81,7 +105,7 @@ pub fn append(record_dir: &Path, host: &str, access: &Access) -> io::Result<Path
             f
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            sys::open_append_at(dir.as_fd(), &name)?
+            sys::open_append_at(dir.as_fd(), name)?
         }
         Err(e) => return Err(e),
     };
@@ -92,23 +116,21 @@ pub fn append(record_dir: &Path, host: &str, access: &Access) -> io::Result<Path
         Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| io::Error::from(errno))?;
     let ctx = FileContext {
         host: host.to_string(),
-        session: day_id(host, today),
-        file: name.clone(),
+        session,
+        file: name.to_string(),
         user: String::new(),
         actor: String::new(),
     };
     let handle = locked.try_clone()?;
-    // Room for the session list of a tree-wide read (thousands of ids); a longer one is cut
-    // by the writer, which notes its length, and `session_count` still says how many.
     let opts = WriterOptions {
-        max_line_bytes: ACCESS_LINE_MAX,
+        max_line_bytes,
         ..WriterOptions::default()
     };
     let mut writer = RecordWriter::resume(handle, ctx, opts)?;
-    writer.write(access)?;
+    writer.write(event)?;
     writer.close()?;
     drop(locked);
-    Ok(record_dir.join(ACCESS_DIR).join(name))
+    Ok(record_dir.join(dir_name).join(name))
 }
 
 /// Checks the chain of every access log file under `record_dir` (each read under a shared lock,

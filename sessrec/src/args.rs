@@ -206,14 +206,26 @@ pub const COMMANDS: &[CmdSpec] = &[
     },
     CmdSpec {
         name: "hosts",
-        usage: "sessrec hosts [--silent-after DURATION] [--stalled-after DURATION] [--prom FILE] [--json]",
+        usage: "sessrec hosts [--silent-after DURATION] [--stalled-after DURATION] [--lag-after DURATION] [--prom FILE] [--json]",
         summary: "completeness of a central archive, per host",
         options: &[
-            val("--silent-after", "DURATION", "a host with nothing newer is silent (default 1h)"),
+            val("--silent-after", "DURATION", "a host with nothing newer, heartbeat or record, is silent (default 3 heartbeat intervals, 1h without heartbeats)"),
             val("--stalled-after", "DURATION", "an open session with no newer line is stalled (default 1h)"),
+            val("--lag-after", "DURATION", "an importer further behind, per the newest heartbeat, is a problem (default 15m)"),
             val("--prom", "FILE", "also write node_exporter textfile metrics to FILE"),
             flag("--json", "one JSON object per host"),
         ],
+        positional: (0, 0),
+    },
+    CmdSpec {
+        name: "heartbeat",
+        usage: "sessrec heartbeat [--interval DURATION]",
+        summary: "append this host's state to the record tree (run by sessrec-heartbeat.timer)",
+        options: &[val(
+            "--interval",
+            "DURATION",
+            "the interval the timer runs at, recorded for the central archive (default 5m)",
+        )],
         positional: (0, 0),
     },
     CmdSpec {

@@ -19,14 +19,15 @@ use sessrec_core::schema::Line;
 use crate::escape::escape_control;
 
 /// Whether `name` may be a host directory of a central tree: a DNS-style name (letters,
-/// digits, `-`, `.`, `_`), not a 4-digit year, not `unattributed` or the access log's
-/// directory, not hidden.
+/// digits, `-`, `.`, `_`), not a 4-digit year, not `unattributed`, the access log's or the
+/// heartbeats' directory, not hidden.
 pub fn is_host_dir_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && !name.starts_with('.')
         && name != "unattributed"
         && name != sessrec_core::access_log::ACCESS_DIR
+        && name != crate::heartbeat::HOST_DIR
         && !(name.len() == 4 && name.bytes().all(|b| b.is_ascii_digit()))
         && name
             .bytes()
@@ -193,6 +194,7 @@ mod tests {
         assert!(!is_host_dir_name("2026"));
         assert!(!is_host_dir_name("unattributed"));
         assert!(!is_host_dir_name("access"));
+        assert!(!is_host_dir_name("host"));
         assert!(!is_host_dir_name(".sessrec-cache"));
         assert!(!is_host_dir_name("a b"));
         assert!(!is_host_dir_name(""));

@@ -75,7 +75,10 @@ fn dispatch(name: &str, args: Parsed, argv: &[String]) -> CmdResult {
             "doctor needs root: it reads the PAM and sshd configuration, sudoers and the record tree; run it as root (e.g. with sudo)",
         ));
     }
-    let needs_config = args.value("--dir").is_none() || name == "doctor" || name == "forward-sshd";
+    let needs_config = args.value("--dir").is_none()
+        || name == "doctor"
+        || name == "forward-sshd"
+        || name == "heartbeat";
     let config = if needs_config {
         Some(load_config(args.value("--config"))?)
     } else {
@@ -110,6 +113,7 @@ fn dispatch(name: &str, args: Parsed, argv: &[String]) -> CmdResult {
         "prune" => crate::prune::run(&ctx),
         "hosts" => crate::hosts::run(&ctx),
         "hold" => crate::hold::run(&ctx),
+        "heartbeat" => crate::heartbeat::run(&ctx),
         "doctor" => crate::doctor::run(&ctx),
         "forward-sshd" => crate::forward_sshd::run(&ctx),
         other => Err(Failure::usage(format!("unknown command {other}"))),

@@ -917,7 +917,7 @@ const AUDIT_RULES: &[(&str, &[&str], &str)] = &[
 ];
 
 /// The shipped rules missing from an `auditctl -l` listing, as rule text.
-fn missing_audit_rules(listing: &str) -> Vec<String> {
+pub(crate) fn missing_audit_rules(listing: &str) -> Vec<String> {
     AUDIT_RULES
         .iter()
         .filter(|(arch, calls, key)| {

@@ -3,6 +3,11 @@
 //! silent past a threshold, an open session with no line for too long, a `seq` gap (lines lost
 //! in transit), a file whose chain start is missing, any other broken chain. Exits non-zero and
 //! logs to syslog when something is wrong; can write node_exporter textfile metrics.
+//!
+//! A host's heartbeats (`<host>/heartbeat/heartbeat-*.jsonl`, see [`crate::heartbeat`]) count
+//! as arrivals, so a host without sessions is not silent while it beats; the newest one says
+//! the host's free record space, importer lag and exec-audit state, and sets the default
+//! silence threshold to three heartbeat intervals.
 #![forbid(unsafe_code)]
 
 use std::fs;
@@ -11,7 +16,9 @@ use std::path::Path;
 use std::time::UNIX_EPOCH;
 
 use serde_json::json;
+use sessrec_core::schema::{Event, Heartbeat, Line};
 use sessrec_core::sys::{syslog_authpriv, Level};
+use sessrec_core::time::Timestamp;
 
 use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
@@ -20,6 +27,54 @@ use crate::summary::summarize;
 use crate::verify::Severity;
 
 const HOUR_US: i64 = 3_600_000_000;
+/// Longest heartbeat file read (a day at one beat a minute is ~0.5 MB).
+const HEARTBEAT_FILE_MAX: u64 = 8 << 20;
+
+/// The thresholds a host is judged by.
+struct Thresholds {
+    /// `None`: three heartbeat intervals when the host beats, else an hour.
+    silent_us: Option<i64>,
+    stalled_us: i64,
+    lag_s: u64,
+}
+
+/// The newest heartbeat filed for a host and when it was written.
+struct Beat {
+    time_us: i64,
+    heartbeat: Heartbeat,
+}
+
+/// The newest heartbeat under `<root>/<host>/heartbeat/`: the last line of the newest day's file.
+fn newest_heartbeat(host_dir: &Path) -> Option<Beat> {
+    let dir = host_dir.join(crate::heartbeat::CENTRAL_DIR);
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            e.file_name().to_str().is_some_and(|n| {
+                n.starts_with(crate::heartbeat::FILE_PREFIX) && n.ends_with(".jsonl")
+            })
+        })
+        .filter(|e| {
+            e.metadata()
+                .is_ok_and(|m| m.is_file() && m.len() <= HEARTBEAT_FILE_MAX)
+        })
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files.iter().rev().find_map(|path| {
+        let text = fs::read_to_string(path).ok()?;
+        text.lines().rev().find_map(|l| {
+            let map = serde_json::from_str(l).ok()?;
+            let line = Line::from_map(map);
+            let time_us = Timestamp::parse(line.header.time.as_deref()?)?.as_micros();
+            match line.event {
+                Event::Heartbeat(heartbeat) => Some(Beat { time_us, heartbeat }),
+                _ => None,
+            }
+        })
+    })
+}
 
 /// One host's state.
 struct HostReport {
@@ -28,6 +83,7 @@ struct HostReport {
     sessions: u64,
     open: u64,
     problems: Vec<String>,
+    beat: Option<Beat>,
 }
 
 /// Newest modification time (µs) of the files directly in `dir`.
@@ -43,16 +99,22 @@ fn newest_mtime(dir: &Path) -> Option<i64> {
         .max()
 }
 
-fn report_host(ctx: &Context, host: &str, silent_us: i64, stalled_us: i64) -> HostReport {
+fn report_host(ctx: &Context, host: &str, limits: &Thresholds) -> HostReport {
+    let stalled_us = limits.stalled_us;
     let mut tree = Tree::new(&ctx.tree.root);
     tree.host_filter = Some(host.to_string());
     let sessions = tree.sessions(None, None).unwrap_or_default();
+    let host_dir = ctx.tree.root.join(host);
+    let beat = newest_heartbeat(&host_dir);
     let mut r = HostReport {
         host: host.to_string(),
-        last_heard_us: newest_mtime(&ctx.tree.root.join(host)),
+        last_heard_us: newest_mtime(&host_dir)
+            .max(newest_mtime(&host_dir.join(crate::heartbeat::CENTRAL_DIR)))
+            .max(beat.as_ref().map(|b| b.time_us)),
         sessions: sessions.len() as u64,
         open: 0,
         problems: Vec::new(),
+        beat,
     };
     for s in &sessions {
         let newest = newest_mtime(&s.dir);
@@ -97,6 +159,31 @@ fn report_host(ctx: &Context, host: &str, silent_us: i64, stalled_us: i64) -> Ho
             ));
         }
     }
+    if let Some(h) = r.beat.as_ref().map(|b| &b.heartbeat) {
+        for (importer, lag) in [
+            ("sudo-iolog-import", h.sudo_import_lag),
+            ("sessrec-audit-import", h.audit_import_lag),
+        ] {
+            if let Some(lag) = lag.filter(|&l| l > limits.lag_s) {
+                r.problems.push(format!(
+                    "{importer} is {} behind its input",
+                    crate::timespec::format_duration(lag as i64 * 1_000_000)
+                ));
+            }
+        }
+        if h.exec_audit.as_deref() == Some("off") {
+            r.problems.push(
+                "exec audit is off: commands and connections are not audited (auditd stopped, auditing disabled or the sessrec rules not loaded)".into(),
+            );
+        }
+    }
+    let silent_us = limits.silent_us.unwrap_or_else(|| {
+        r.beat
+            .as_ref()
+            .and_then(|b| b.heartbeat.interval)
+            .filter(|&i| i > 0)
+            .map_or(HOUR_US, |i| 3 * i as i64 * 1_000_000)
+    });
     match r.last_heard_us {
         Some(t) if ctx.now_us - t > silent_us => r.problems.insert(
             0,
@@ -109,6 +196,25 @@ fn report_host(ctx: &Context, host: &str, silent_us: i64, stalled_us: i64) -> Ho
         _ => {}
     }
     r
+}
+
+/// The newest heartbeat, in one line.
+fn heartbeat_text(b: &Beat) -> String {
+    let h = &b.heartbeat;
+    let lag = |l: Option<u64>| match l {
+        None => "unknown".to_string(),
+        Some(0) => "0s".to_string(),
+        Some(s) => crate::timespec::format_duration(s as i64 * 1_000_000),
+    };
+    format!(
+        "heartbeat {}: {} open, {} MiB free for records, sudo import lag {}, audit import lag {}, exec audit {}",
+        crate::timespec::short_time(b.time_us),
+        h.open_sessions.map_or("?".into(), |n| n.to_string()),
+        h.record_disk_free_mb.map_or("?".into(), |n| n.to_string()),
+        lag(h.sudo_import_lag),
+        lag(h.audit_import_lag),
+        escape_control(h.exec_audit.as_deref().unwrap_or("unknown"))
+    )
 }
 
 /// node_exporter textfile metrics, written to a temporary name and renamed into place.
@@ -143,14 +249,79 @@ fn write_prom(path: &str, reports: &[HostReport]) -> std::io::Result<()> {
             r.problems.len()
         );
     }
+    text +=
+        "# HELP sessrec_host_last_heartbeat_seconds Time of the newest heartbeat (unix time).\n\
+             # TYPE sessrec_host_last_heartbeat_seconds gauge\n";
+    for r in reports {
+        if let Some(b) = &r.beat {
+            text += &format!(
+                "sessrec_host_last_heartbeat_seconds{{host=\"{}\"}} {}\n",
+                label(&r.host),
+                b.time_us / 1_000_000
+            );
+        }
+    }
+    text += "# HELP sessrec_host_record_disk_free_bytes Space free for records, per the newest heartbeat.\n\
+             # TYPE sessrec_host_record_disk_free_bytes gauge\n";
+    for r in reports {
+        if let Some(mb) = r
+            .beat
+            .as_ref()
+            .and_then(|b| b.heartbeat.record_disk_free_mb)
+        {
+            text += &format!(
+                "sessrec_host_record_disk_free_bytes{{host=\"{}\"}} {}\n",
+                label(&r.host),
+                mb * 1024 * 1024
+            );
+        }
+    }
+    text += "# HELP sessrec_host_import_lag_seconds How far an importer is behind its input, per the newest heartbeat.\n\
+             # TYPE sessrec_host_import_lag_seconds gauge\n";
+    for r in reports {
+        let Some(h) = r.beat.as_ref().map(|b| &b.heartbeat) else {
+            continue;
+        };
+        for (importer, lag) in [
+            ("sudo-iolog-import", h.sudo_import_lag),
+            ("sessrec-audit-import", h.audit_import_lag),
+        ] {
+            if let Some(lag) = lag {
+                text += &format!(
+                    "sessrec_host_import_lag_seconds{{host=\"{}\",importer=\"{importer}\"}} {lag}\n",
+                    label(&r.host)
+                );
+            }
+        }
+    }
+    text +=
+        "# HELP sessrec_host_exec_audit_on 1 when exec auditing is on, per the newest heartbeat.\n\
+             # TYPE sessrec_host_exec_audit_on gauge\n";
+    for r in reports {
+        if let Some(state) = r
+            .beat
+            .as_ref()
+            .and_then(|b| b.heartbeat.exec_audit.as_deref())
+        {
+            text += &format!(
+                "sessrec_host_exec_audit_on{{host=\"{}\",state=\"{}\"}} {}\n",
+                label(&r.host),
+                label(state),
+                u8::from(state == "on")
+            );
+        }
+    }
     let tmp = format!("{path}.tmp");
     fs::write(&tmp, text)?;
     fs::rename(&tmp, path)
 }
 
 pub fn run(ctx: &Context) -> CmdResult {
-    let silent_us = ctx.duration_arg("--silent-after")?.unwrap_or(HOUR_US);
-    let stalled_us = ctx.duration_arg("--stalled-after")?.unwrap_or(HOUR_US);
+    let limits = Thresholds {
+        silent_us: ctx.duration_arg("--silent-after")?,
+        stalled_us: ctx.duration_arg("--stalled-after")?.unwrap_or(HOUR_US),
+        lag_s: (ctx.duration_arg("--lag-after")?.unwrap_or(HOUR_US / 4) / 1_000_000) as u64,
+    };
     let json = ctx.args.flag("--json");
     if let Err(e) = fs::read_dir(&ctx.tree.root) {
         return Err(Failure::error(format!(
@@ -161,7 +332,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     let reports: Vec<HostReport> =
         crate::central::hosts(&ctx.tree.root, ctx.tree.host_filter.as_deref())
             .iter()
-            .map(|h| report_host(ctx, h, silent_us, stalled_us))
+            .map(|h| report_host(ctx, h, &limits))
             .collect();
     let mut out = crate::output::stdout();
     if !json {
@@ -179,6 +350,15 @@ pub fn run(ctx: &Context) -> CmdResult {
                 "sessions": r.sessions,
                 "open_sessions": r.open,
                 "problems": r.problems,
+                "heartbeat": r.beat.as_ref().map(|b| json!({
+                    "time": Timestamp::from_micros(b.time_us).to_string(),
+                    "open_sessions": b.heartbeat.open_sessions,
+                    "record_disk_free_mb": b.heartbeat.record_disk_free_mb,
+                    "sudo_import_lag": b.heartbeat.sudo_import_lag,
+                    "audit_import_lag": b.heartbeat.audit_import_lag,
+                    "exec_audit": b.heartbeat.exec_audit,
+                    "interval": b.heartbeat.interval,
+                })),
             });
             writeln!(out, "{v}")?;
         } else {
@@ -198,6 +378,9 @@ pub fn run(ctx: &Context) -> CmdResult {
                     "PROBLEM"
                 }
             )?;
+            if let Some(b) = &r.beat {
+                writeln!(out, "    {}", heartbeat_text(b))?;
+            }
             for p in &r.problems {
                 writeln!(out, "    {p}")?;
             }

@@ -25,6 +25,7 @@ pub mod forward_sshd;
 pub mod forward_view;
 pub mod gate;
 pub mod geometry;
+pub mod heartbeat;
 pub mod hold;
 pub mod hosts;
 pub mod html;

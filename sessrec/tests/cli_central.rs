@@ -422,3 +422,177 @@ fn prune_never_crosses_a_legal_hold() {
     assert!(!o.status.success(), "{o:?}");
     assert!(exists(1) && exists(2));
 }
+
+/// Appends a heartbeat to `central/<host>/heartbeat/` as the receiver files it.
+fn heartbeat_on(central: &Path, host: &str, beat: &sessrec_core::schema::Heartbeat) -> PathBuf {
+    let host_dir = central.join(host);
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let today = sessrec_core::time::Timestamp::now().date();
+    sessrec_core::access_log::append_daily(
+        &host_dir,
+        sessrec::heartbeat::CENTRAL_DIR,
+        &sessrec::heartbeat::file_name(today),
+        id_at(1_764_000_000_000).unwrap(),
+        host,
+        beat,
+        8192,
+    )
+    .unwrap();
+    host_dir.join(sessrec::heartbeat::CENTRAL_DIR)
+}
+
+fn beat(lag: u64, audit: &str) -> sessrec_core::schema::Heartbeat {
+    sessrec_core::schema::Heartbeat {
+        open_sessions: Some(0),
+        record_disk_free_mb: Some(5000),
+        sudo_import_lag: Some(lag),
+        audit_import_lag: Some(0),
+        exec_audit: Some(audit.into()),
+        interval: Some(300),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn hosts_judges_hosts_by_their_heartbeats() {
+    let t = TempDir::new("central-heartbeats");
+    let central = t.join("central");
+    let prom = t.join("sessrec.prom");
+    // q1 beats and records nothing: quiet, not silent.
+    heartbeat_on(&central, "q1.example.net", &beat(0, "on"));
+    let o = sessrec(&central, &["--host", "q1*", "hosts"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let out = text(&o);
+    assert!(out.lines().nth(1).unwrap().ends_with(" ok"), "{out}");
+    assert!(
+        out.contains(
+            "5000 MiB free for records, sudo import lag 0s, audit import lag 0s, exec audit on"
+        ),
+        "{out}"
+    );
+
+    // q2's last heartbeat is 20 minutes old: past three 5-minute intervals, silent, though
+    // well within the hour that holds for a host without heartbeats.
+    let dir = heartbeat_on(&central, "q2.example.net", &beat(0, "on"));
+    shift_times(&dir, -20 * 60 * 1_000_000).unwrap();
+    age(&central.join("q2.example.net"), "20 minutes ago");
+    // q3 beats, but its sudo importer is two hours behind and exec audit is off.
+    heartbeat_on(&central, "q3.example.net", &beat(7200, "off"));
+
+    let o = sessrec(&central, &["hosts", "--prom", prom.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let out = text(&o);
+    let section = |host: &str| -> String {
+        out.split("\n")
+            .skip_while(|l| !l.starts_with(host))
+            .take_while(|l| l.starts_with(host) || l.starts_with("    "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(section("q1.example.net").contains(" ok"), "{out}");
+    assert!(
+        section("q2.example.net").contains("silent: nothing arrived for 20m"),
+        "{out}"
+    );
+    let q3 = section("q3.example.net");
+    assert!(
+        q3.contains("sudo-iolog-import is 2h00m behind its input"),
+        "{out}"
+    );
+    assert!(q3.contains("exec audit is off"), "{out}");
+    assert!(!q3.contains("sessrec-audit-import is"), "{out}");
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    for m in [
+        "sessrec_host_import_lag_seconds{host=\"q3.example.net\",importer=\"sudo-iolog-import\"} 7200",
+        "sessrec_host_exec_audit_on{host=\"q3.example.net\",state=\"off\"} 0",
+        "sessrec_host_exec_audit_on{host=\"q1.example.net\",state=\"on\"} 1",
+        "sessrec_host_record_disk_free_bytes{host=\"q1.example.net\"} 5242880000",
+        "sessrec_host_problems{host=\"q3.example.net\"} 2",
+    ] {
+        assert!(metrics.contains(m), "{m} in {metrics}");
+    }
+
+    // Thresholds are options: a longer silence and lag allowed, only audit-off remains.
+    let o = sessrec(
+        &central,
+        &[
+            "hosts",
+            "--silent-after",
+            "1h",
+            "--lag-after",
+            "3h",
+            "--json",
+        ],
+    );
+    let rows: Vec<serde_json::Value> = text(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[1]["problems"].as_array().unwrap().len(), 0, "{rows:?}");
+    assert_eq!(rows[2]["problems"].as_array().unwrap().len(), 1, "{rows:?}");
+    assert_eq!(rows[2]["heartbeat"]["sudo_import_lag"], 7200, "{rows:?}");
+}
+
+#[test]
+fn heartbeat_appends_a_chained_host_record() {
+    let t = TempDir::new("heartbeat-cmd");
+    let (records, iolog) = (t.join("records"), t.join("sudo-io"));
+    std::fs::create_dir_all(&records).unwrap();
+    std::fs::create_dir_all(&iolog).unwrap();
+    age(&iolog, "2 hours ago");
+    let config = t.join("sessrec.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "record_dir = {:?}\n[sudo]\niolog_dirs = [{:?}]\nstate_file = {:?}\n[audit]\nlog_file = {:?}\nstate_file = {:?}\n",
+            records,
+            iolog,
+            t.join("sudo.state"),
+            t.join("none.log"),
+            t.join("audit.state")
+        ),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let o = Command::new(env!("CARGO_BIN_EXE_sessrec"))
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "heartbeat",
+                "--interval",
+                "1m",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+    }
+    let dir = records.join(sessrec::heartbeat::HOST_DIR);
+    let files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1);
+    let path = files[0].path();
+    let report = sessrec_core::reader::verify_lines(
+        sessrec_core::reader::LineIter::new(std::fs::File::open(&path).unwrap()),
+        path.file_name().unwrap().to_str().unwrap(),
+    )
+    .unwrap();
+    assert!(report.ok && report.lines == 2, "{report:?}");
+    let body = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(body.lines().count(), 2, "{body}");
+    let line = sessrec_core::schema::Line::from_map(
+        serde_json::from_str(body.lines().last().unwrap()).unwrap(),
+    );
+    let sessrec_core::schema::Event::Heartbeat(h) = line.event else {
+        panic!("{body}");
+    };
+    assert_eq!(h.interval, Some(60));
+    assert!(h.sudo_import_lag.unwrap() >= 7200, "{body}");
+    assert_eq!(h.audit_import_lag, None, "{body}");
+    assert!(
+        h.record_disk_free_mb.is_some() && h.exec_audit.is_some(),
+        "{body}"
+    );
+    // The host's own directory is no host of a central tree.
+    let o = sessrec(&records, &["hosts"]);
+    assert!(!text(&o).contains("\nhost "), "{o:?}");
+}

@@ -184,6 +184,13 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
     assert_file("/usr/sbin/sudo-iolog-import", 0o755);
     assert_file("/usr/sbin/sessrec-audit-import", 0o755);
     assert_file("/lib/systemd/system/sessrec-audit-import.service", 0o644);
+    assert_file("/lib/systemd/system/sessrec-heartbeat.service", 0o644);
+    assert_file("/lib/systemd/system/sessrec-heartbeat.timer", 0o644);
+    // Installed disabled: the administrator enables the heartbeat with the shipper.
+    assert!(
+        !Path::new("/etc/systemd/system/timers.target.wants/sessrec-heartbeat.timer").exists(),
+        "the heartbeat timer was enabled by installing"
+    );
     assert_file("/usr/share/doc/sessrec/examples/audit/sessrec.rules", 0o644);
     assert_file(&pam_module, 0o644);
     assert_file("/etc/sessrec/sessrec.toml", 0o644);
@@ -385,6 +392,7 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
         // masks left by remove must go with purge
         "/etc/systemd/system/sudo-iolog-import.path",
         "/etc/systemd/system/sudo-iolog-import.timer",
+        "/etc/systemd/system/sessrec-heartbeat.timer",
     ] {
         assert!(!Path::new(path).exists(), "{path} left behind after purge");
     }

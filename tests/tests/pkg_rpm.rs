@@ -56,6 +56,14 @@ fn rpm_has_the_right_files_owners_and_modes() {
         "/usr/lib/systemd/system/sessrec-audit-import.service",
         "-rw-r--r--",
     );
+    expect(
+        "/usr/lib/systemd/system/sessrec-heartbeat.service",
+        "-rw-r--r--",
+    );
+    expect(
+        "/usr/lib/systemd/system/sessrec-heartbeat.timer",
+        "-rw-r--r--",
+    );
     expect("/usr/lib64/security/pam_sessrec.so", "-rw-r--r--");
     expect("/etc/sessrec/sessrec.toml", "-rw-r--r--");
     expect("/usr/lib/tmpfiles.d/sessrec.conf", "-rw-r--r--");

@@ -705,3 +705,94 @@ fn anchors_travel_only_from_trusted_senders_and_verify_uses_them() {
     );
     assert!(out.contains(&format!("FAILED     host {HOST}")), "{out}");
 }
+
+#[test]
+fn heartbeats_are_shipped_filed_under_the_host_and_reported_by_hosts() {
+    require_e2e!(RSYSLOGD);
+    let mut p = Pipeline::start();
+    let host = sessrec_core::sys::hostname();
+    // The importers' inputs and states in the test's own directory: none exists, so the
+    // heartbeat reports no lag for either.
+    let config = p.dir.join("sessrec.toml");
+    fs::write(
+        &config,
+        format!(
+            "record_dir = {:?}\n[sudo]\niolog_dirs = [{:?}]\nstate_file = {:?}\n[audit]\nlog_file = {:?}\nstate_file = {:?}\n",
+            p.record_dir,
+            p.dir.join("sudo-io"),
+            p.dir.join("sudo.state"),
+            p.dir.join("audit.log"),
+            p.dir.join("audit.state"),
+        ),
+    )
+    .expect("write config");
+    let beat = || {
+        let o = Command::new(products().sessrec_cli())
+            .arg("--config")
+            .arg(&config)
+            .args(["heartbeat", "--interval", "1m"])
+            .output()
+            .expect("run sessrec heartbeat");
+        assert!(o.status.success(), "{o:?}");
+    };
+    beat();
+    p.sender.start();
+    beat();
+    let sources = jsonl_files(&p.record_dir.join("host"));
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    let source = &sources[0];
+    let name = source.file_name().expect("file name");
+    let filed = p.central.join(&host).join("heartbeat").join(name);
+    let want = fs::read(source).expect("read heartbeat");
+    let deadline = Instant::now() + SHIP_TIMEOUT;
+    while fs::read(&filed).unwrap_or_default() != want {
+        assert!(
+            Instant::now() < deadline,
+            "heartbeat not filed at {} within {SHIP_TIMEOUT:?}; central holds {:?}",
+            filed.display(),
+            jsonl_or_any_files(&p.central)
+        );
+        thread::sleep(Duration::from_millis(250));
+    }
+    assert_chain_ok(&filed);
+    // Filed beside the host's sessions, not as one.
+    assert_eq!(jsonl_or_any_files(&p.central), vec![filed.clone()]);
+
+    let o = Command::new(products().sessrec_cli())
+        .arg("--dir")
+        .arg(&p.central)
+        .args(["hosts", "--json"])
+        .env_remove("SESSREC_CONFIG")
+        .output()
+        .expect("run sessrec hosts");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let rows: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    let row = &rows[0];
+    assert_eq!(row["host"], host.as_str(), "{out}");
+    assert_eq!(row["sessions"], 0, "{out}");
+    assert_eq!(row["heartbeat"]["interval"], 60, "{out}");
+    assert!(
+        row["heartbeat"]["record_disk_free_mb"].as_u64().is_some(),
+        "{out}"
+    );
+    assert!(row["heartbeat"]["sudo_import_lag"].is_null(), "{out}");
+    let problems = row["problems"].as_array().expect("problems");
+    assert!(
+        problems
+            .iter()
+            .all(|p| !p.as_str().unwrap_or_default().starts_with("silent")),
+        "{out}"
+    );
+    // Whether the host's exec audit is on decides the exit status; a heartbeat saying off
+    // must have been reported as a problem.
+    let audit_off = row["heartbeat"]["exec_audit"] == "off";
+    assert_eq!(
+        o.status.code(),
+        Some(if audit_off { 1 } else { 0 }),
+        "{o:?}"
+    );
+}

@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use super::{
     Access, AuditGap, ChannelEnd, ChannelStart, CommandPart, Connect, Error, EventBody, Exec,
-    Fields, ForwardClose, ForwardOpen, Header, InputMasked, Io, Login, Logout, MaskingSuspended,
-    Notice, Resize, SudoEnd, SudoStart, Suspend, Transfer, Truncated, UserNotice, BASE64_SUFFIX,
-    HEADER_KEYS, HEX_SUFFIX, TRUNCATED_SUFFIX,
+    Fields, ForwardClose, ForwardOpen, Header, Heartbeat, InputMasked, Io, Login, Logout,
+    MaskingSuspended, Notice, Resize, SudoEnd, SudoStart, Suspend, Transfer, Truncated, UserNotice,
+    BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX, TRUNCATED_SUFFIX,
 };
 
 /// An event of a type this version does not know, or whose fields did not parse: kept whole.
@@ -46,6 +46,7 @@ pub enum Event {
     ForwardOpen(ForwardOpen),
     ForwardClose(ForwardClose),
     Access(Access),
+    Heartbeat(Heartbeat),
     Unknown(UnknownEvent),
 }
 
@@ -75,7 +76,8 @@ macro_rules! for_each_event_type {
             AuditGap,
             ForwardOpen,
             ForwardClose,
-            Access
+            Access,
+            Heartbeat
         )
     };
 }
