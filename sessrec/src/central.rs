@@ -27,7 +27,7 @@ pub fn is_host_dir_name(name: &str) -> bool {
         && !name.starts_with('.')
         && name != "unattributed"
         && name != sessrec_core::access_log::ACCESS_DIR
-        && name != crate::heartbeat::HOST_DIR
+        && name != HOST_DIR
         && !(name.len() == 4 && name.bytes().all(|b| b.is_ascii_digit()))
         && name
             .bytes()
@@ -118,6 +118,10 @@ pub fn misfiled(dir_host: Option<&str>, first: Option<&Map<String, Value>>) -> O
 
 /// Where the receiver files a host's trusted anchors.
 pub const ANCHORS_FILE: &str = "anchors.log";
+
+/// The directory of a bastion's own host records (heartbeats) under its record tree; never a
+/// host of a central tree.
+pub const HOST_DIR: &str = "host";
 
 /// The anchors the receiver filed for `host`, if any.
 pub fn anchor_text(root: &Path, host: &str) -> Option<String> {

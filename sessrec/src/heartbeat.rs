@@ -17,8 +17,7 @@ use sessrec_core::time::Timestamp;
 
 use crate::context::{exit, CmdResult, Context, Failure};
 
-/// The directory of the host's own records under the record tree.
-pub const HOST_DIR: &str = "host";
+pub use crate::central::HOST_DIR;
 /// Where the central receiver files a host's heartbeats: `<central>/<host>/heartbeat/`.
 pub const CENTRAL_DIR: &str = "heartbeat";
 /// Prefix of a heartbeat file's name.
