@@ -12,6 +12,7 @@ use sessrec_core::forward::{expected_sshd, ForwardRule};
 
 use crate::context::{exit, CmdResult, Context};
 use crate::escape::escape_control;
+use crate::kernel_audit::{missing_rules, Auditctl};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Level {
@@ -907,51 +908,10 @@ fn check_selinux(r: &mut Report) {
 }
 
 /// The per-user daily record budget, and who has spent it today.
-/// The rules of packaging/examples/audit/sessrec.rules, each as what `auditctl -l` shows of
-/// it: (arch, syscalls, key).
-const AUDIT_RULES: &[(&str, &[&str], &str)] = &[
-    ("b64", &["execve", "execveat"], "sessrec-exec"),
-    ("b32", &["execve", "execveat"], "sessrec-exec"),
-    ("b64", &["connect"], "sessrec-connect"),
-    ("b32", &["connect"], "sessrec-connect"),
-];
-
-/// The shipped rules missing from an `auditctl -l` listing, as rule text.
-pub(crate) fn missing_audit_rules(listing: &str) -> Vec<String> {
-    AUDIT_RULES
-        .iter()
-        .filter(|(arch, calls, key)| {
-            !listing.lines().any(|l| {
-                let words: Vec<&str> = l.split_whitespace().collect();
-                let has = |w: &str| words.contains(&w);
-                let syscalls: Vec<&str> = words
-                    .windows(2)
-                    .filter(|w| w[0] == "-S")
-                    .flat_map(|w| w[1].split(','))
-                    .collect();
-                l.starts_with("-a always,exit")
-                    && has(&format!("arch={arch}"))
-                    && calls.iter().all(|c| syscalls.contains(c))
-                    && (has("auid!=-1") || has("auid!=unset") || has("auid!=4294967295"))
-                    && has(&format!("key={key}"))
-            })
-        })
-        .map(|(arch, calls, key)| {
-            format!(
-                "-a always,exit -F arch={arch} -S {} -F auid>=0 -F auid!=-1 -F key={key}",
-                calls.join(",")
-            )
-        })
-        .collect()
-}
-
 /// Exec audit is optional: without it everything else works, and records say it was off.
 fn check_audit(config: &Config, r: &mut Report) {
     const ENABLE: &str = "install /usr/share/doc/sessrec/examples/audit/sessrec.rules into /etc/audit/rules.d/ and run augenrules --load";
-    let auditctl = ["/usr/sbin/auditctl", "/sbin/auditctl"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
-    let Some(auditctl) = auditctl else {
+    let Some(auditctl) = Auditctl::find() else {
         r.add(
             Level::Warn,
             "audit",
@@ -959,15 +919,7 @@ fn check_audit(config: &Config, r: &mut Report) {
         );
         return;
     };
-    let run = |arg: &str| {
-        Command::new(auditctl)
-            .arg(arg)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-    };
-    let Some(status) = run("-s") else {
+    let Some(status) = auditctl.status() else {
         r.add(
             Level::Warn,
             "audit",
@@ -975,25 +927,13 @@ fn check_audit(config: &Config, r: &mut Report) {
         );
         return;
     };
-    let value = |name: &str| {
-        status.lines().find_map(|l| {
-            l.strip_prefix(name)?
-                .strip_prefix(' ')?
-                .split(' ')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-    };
-    let pid = value("pid").unwrap_or(0);
-    let enabled = value("enabled").unwrap_or(0);
-    if pid == 0 || !Path::new(&format!("/proc/{pid}")).exists() {
+    if !status.daemon_runs() {
         r.add(
             Level::Warn,
             "audit",
             "auditd does not run: exec and connect records are not written (start auditd)",
         );
-    } else if enabled == 0 {
+    } else if !status.enabled {
         r.add(
             Level::Warn,
             "audit",
@@ -1003,12 +943,12 @@ fn check_audit(config: &Config, r: &mut Report) {
         r.add(
             Level::Ok,
             "audit",
-            format!("auditd runs (pid {pid}), auditing enabled"),
+            format!("auditd runs (pid {}), auditing enabled", status.pid),
         );
     }
-    match run("-l") {
+    match auditctl.rules() {
         Some(listing) => {
-            let missing = missing_audit_rules(&listing);
+            let missing = missing_rules(&listing);
             if missing.is_empty() {
                 r.add(
                     Level::Ok,
@@ -1202,29 +1142,6 @@ fn transfer_findings(
 
 #[cfg(test)]
 mod tests {
-
-    #[test]
-    fn audit_rules_are_checked_one_by_one() {
-        let shipped = include_str!("../../packaging/examples/audit/sessrec.rules");
-        // As auditctl -l prints the shipped file.
-        let listing: String = shipped
-            .lines()
-            .filter(|l| l.starts_with("-a "))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        assert!(missing_audit_rules(&listing).is_empty());
-        let without_b32_connect: String = listing
-            .lines()
-            .filter(|l| !(l.contains("b32") && l.contains("connect")))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        let missing = missing_audit_rules(&without_b32_connect);
-        assert_eq!(missing.len(), 1);
-        assert!(missing[0].contains("arch=b32 -S connect"));
-        assert_eq!(missing_audit_rules("No rules").len(), 4);
-        let other_key = listing.replace("key=sessrec-exec", "key=other");
-        assert_eq!(missing_audit_rules(&other_key).len(), 2);
-    }
 
     #[test]
     fn pam_loginuid_must_come_before_pam_sessrec() {

@@ -7,13 +7,14 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::UNIX_EPOCH;
 
 use sessrec_core::config::Config;
 use sessrec_core::id::SessionId;
 use sessrec_core::schema::Heartbeat;
 use sessrec_core::time::Timestamp;
+
+use crate::kernel_audit::{missing_rules, Auditctl};
 
 use crate::context::{exit, CmdResult, Context, Failure};
 
@@ -77,39 +78,17 @@ fn sudo_inputs(config: &Config) -> Vec<PathBuf> {
 /// Kernel exec auditing as `auditctl` reports it: `on` (auditd runs, auditing enabled, the
 /// sessrec rules loaded), `off`, or `unknown` (no auditctl, or it failed).
 pub fn exec_audit_state() -> &'static str {
-    let Some(auditctl) = ["/usr/sbin/auditctl", "/sbin/auditctl"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-    else {
+    let Some(auditctl) = Auditctl::find() else {
         return "unknown";
     };
-    let run = |arg: &str| {
-        Command::new(auditctl)
-            .arg(arg)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-    };
-    let Some(status) = run("-s") else {
+    let Some(status) = auditctl.status() else {
         return "unknown";
     };
-    let value = |name: &str| {
-        status.lines().find_map(|l| {
-            l.strip_prefix(name)?
-                .strip_prefix(' ')?
-                .split(' ')
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-    };
-    let pid = value("pid").unwrap_or(0);
-    if pid == 0 || !Path::new(&format!("/proc/{pid}")).exists() || value("enabled") == Some(0) {
+    if !status.daemon_runs() || !status.enabled {
         return "off";
     }
-    match run("-l") {
-        Some(listing) if crate::doctor::missing_audit_rules(&listing).is_empty() => "on",
+    match auditctl.rules() {
+        Some(listing) if missing_rules(&listing).is_empty() => "on",
         Some(_) => "off",
         None => "unknown",
     }

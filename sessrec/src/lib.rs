@@ -30,6 +30,7 @@ pub mod hold;
 pub mod hosts;
 pub mod html;
 pub mod integrity;
+pub mod kernel_audit;
 pub mod kill;
 pub mod lineedit;
 pub mod list;
