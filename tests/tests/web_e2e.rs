@@ -19,25 +19,6 @@ const PROMPT: &str = r"\$ (\x1b\[K)?$";
 /// Typed and printed in the recorded session: would open a dialog if the console ran it.
 const PAYLOAD: &str = "<img src=x onerror=alert(1)><script>alert(2)</script>";
 
-fn player_dir() -> PathBuf {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = std::env::var_os("SESSREC_PLAYER_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo.join("vendor-player"));
-    if !dir.join("asciinema-player.min.js").is_file() {
-        let status = Command::new("sh")
-            .arg(repo.join("scripts/fetch-player.sh"))
-            .arg(&dir)
-            .status()
-            .expect("run scripts/fetch-player.sh");
-        assert!(
-            status.success(),
-            "scripts/fetch-player.sh failed (npm needed)"
-        );
-    }
-    dir
-}
-
 fn set_password(user: &str, password: &str) {
     let mut child = Command::new("chpasswd")
         .stdin(Stdio::piped())
