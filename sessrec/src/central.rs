@@ -56,6 +56,24 @@ pub struct HostSession {
     pub host: String,
     pub id: SessionId,
     pub dir: PathBuf,
+    /// The directory holds a `session.jsonl` (a login session, not a lone sudo session).
+    pub has_session_file: bool,
+}
+
+/// Whether `<id>/session.jsonl` exists under the open host directory `at` (looked up from
+/// it, not along the whole path: this runs once per session of the tree).
+fn has_session_file(at: Option<&fs::File>, dir: &Path, id: &str) -> bool {
+    use std::os::fd::AsRawFd;
+    let flags = nix::fcntl::AtFlags::empty();
+    match at {
+        Some(d) => nix::sys::stat::fstatat(
+            Some(d.as_raw_fd()),
+            &Path::new(id).join("session.jsonl"),
+            flags,
+        )
+        .is_ok(),
+        None => dir.join("session.jsonl").exists(),
+    }
 }
 
 /// The sessions of every matching host whose id's time falls in `[since, until)` (µs;
@@ -72,18 +90,26 @@ pub fn sessions(
         let Ok(rd) = fs::read_dir(&hdir) else {
             continue;
         };
+        let opened = fs::File::open(&hdir).ok();
         for entry in rd.flatten() {
-            let Some(id) = entry.file_name().to_str().and_then(SessionId::parse) else {
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(SessionId::parse) else {
                 continue;
             };
             let start_us = id.unix_millis() as i64 * 1000;
             if since.is_some_and(|s| start_us < s) || until.is_some_and(|u| start_us >= u) {
                 continue;
             }
+            let dir = entry.path();
             out.push(HostSession {
                 host: host.clone(),
                 id,
-                dir: entry.path(),
+                has_session_file: has_session_file(
+                    opened.as_ref(),
+                    &dir,
+                    name.to_str().unwrap_or_default(),
+                ),
+                dir,
             });
         }
     }
@@ -96,7 +122,12 @@ pub fn find(root: &Path, host_glob: Option<&str>, id: SessionId) -> Vec<HostSess
         .into_iter()
         .filter_map(|host| {
             let dir = root.join(&host).join(id.to_string());
-            dir.is_dir().then_some(HostSession { host, id, dir })
+            dir.is_dir().then(|| HostSession {
+                host,
+                id,
+                has_session_file: has_session_file(None, &dir, ""),
+                dir,
+            })
         })
         .collect()
 }

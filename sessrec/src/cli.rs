@@ -100,6 +100,7 @@ fn dispatch(name: &str, args: Parsed, argv: &[String]) -> CmdResult {
         now_us: sessrec_core::time::Timestamp::now().as_micros(),
         host: sessrec_core::sys::hostname(),
         integrity: Vec::new(),
+        reading: Vec::new(),
     };
     crate::gate::enter(&mut ctx, name, argv)?;
     let code = match name {

@@ -7,7 +7,7 @@ use std::io;
 use sessrec_core::config::Config;
 
 use crate::args::Parsed;
-use crate::store::Tree;
+use crate::store::{SessionRef, Tree};
 use crate::verdict::Verdict;
 
 /// Exit codes (documented in sessrec(1)).
@@ -75,6 +75,9 @@ pub struct Context {
     /// The integrity of each session the command reads, checked before it reads
     /// ([`crate::gate`]); exports carry it in their metadata.
     pub integrity: Vec<Verdict>,
+    /// The sessions a search reads, as the gate selected them, each with its start (µs), so
+    /// that the search does not summarize every session a second time.
+    pub reading: Vec<(SessionRef, i64)>,
 }
 
 impl Context {

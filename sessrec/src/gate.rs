@@ -12,7 +12,6 @@ use crate::context::{exit, Context, Failure};
 use crate::escape::escape_control;
 use crate::filters::Filters;
 use crate::store::{split_target, SessionRef};
-use crate::summary::summarize;
 use crate::verdict::Verdict;
 
 /// Commands that read record content, end a session or delete records, so are logged.
@@ -30,20 +29,7 @@ fn sessions_of(ctx: &Context, command: &str) -> Result<Vec<SessionRef>, Failure>
             let (session, _) = split_target(&ctx.args.positional[0]);
             Ok(vec![ctx.tree.resolve(&session).map_err(Failure::error)?])
         }
-        "search" => {
-            let filters = Filters::from_args(ctx)?;
-            let sessions = ctx
-                .tree
-                .sessions(
-                    filters.since.map(|t| t - 86_400_000_000),
-                    filters.until.map(|t| t + 86_400_000_000),
-                )
-                .map_err(|e| Failure::error(e.to_string()))?;
-            Ok(sessions
-                .into_iter()
-                .filter(|s| filters.accepts(&summarize(s, &ctx.host)))
-                .collect())
-        }
+        "search" => Ok(ctx.reading.iter().map(|(s, _)| s.clone()).collect()),
         "verify" => crate::verify::selected_sessions(ctx),
         "prune" => {
             // The candidates: sessions that started before the cutoff (prune keeps live ones
@@ -73,6 +59,26 @@ pub fn enter(ctx: &mut Context, command: &str, argv: &[String]) -> Result<(), Fa
         // Said before the access log, which such a user cannot write either.
         return Err(Failure::error("only root can end a session"));
     }
+    // A search over many sessions takes their summaries and verdicts from the catalog.
+    let mut verdicts = Vec::new();
+    if command == "search" {
+        let anchors = crate::integrity::anchors_arg(ctx)?;
+        let filters = Filters::from_args(ctx)?;
+        let sessions = ctx
+            .tree
+            .sessions(
+                filters.since.map(|t| t - 86_400_000_000),
+                filters.until.map(|t| t + 86_400_000_000),
+            )
+            .map_err(|e| Failure::error(e.to_string()))?;
+        let entries = crate::catalog::survey(&ctx.tree.root, &sessions, &ctx.host);
+        for (s, e) in sessions.into_iter().zip(entries) {
+            if filters.accepts(&e.summary) {
+                verdicts.push(e.verdict(&s, anchors.as_deref()));
+                ctx.reading.push((s, e.summary.start_us));
+            }
+        }
+    }
     let sessions = sessions_of(ctx, command)?;
     let ids: Vec<String> = sessions
         .iter()
@@ -88,11 +94,15 @@ pub fn enter(ctx: &mut Context, command: &str, argv: &[String]) -> Result<(), Fa
     if !matches!(command, "show" | "play" | "export" | "search") {
         return Ok(());
     }
-    let anchors = crate::integrity::anchors_arg(ctx)?;
-    ctx.integrity = sessions
-        .iter()
-        .map(|s| crate::integrity::check(s, &ctx.host, anchors.as_deref()))
-        .collect();
+    if command == "search" {
+        ctx.integrity = verdicts;
+    } else {
+        let anchors = crate::integrity::anchors_arg(ctx)?;
+        ctx.integrity = sessions
+            .iter()
+            .map(|s| crate::integrity::check(s, &ctx.host, anchors.as_deref()))
+            .collect();
+    }
     say(ctx, command)
 }
 

@@ -20,10 +20,10 @@ use sessrec_core::schema::{Event, Heartbeat, Line};
 use sessrec_core::sys::{syslog_authpriv, Level};
 use sessrec_core::time::Timestamp;
 
+use crate::catalog::{Check, Entry};
 use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
-use crate::store::{session_files, Tree};
-use crate::summary::summarize;
+use crate::store::{SessionRef, Tree};
 use crate::verify::Severity;
 
 const HOUR_US: i64 = 3_600_000_000;
@@ -99,11 +99,20 @@ fn newest_mtime(dir: &Path) -> Option<i64> {
         .max()
 }
 
-fn report_host(ctx: &Context, host: &str, limits: &Thresholds) -> HostReport {
-    let stalled_us = limits.stalled_us;
+/// The sessions of `host` in the central layout.
+fn host_sessions(ctx: &Context, host: &str) -> Vec<SessionRef> {
     let mut tree = Tree::new(&ctx.tree.root);
     tree.host_filter = Some(host.to_string());
-    let sessions = tree.sessions(None, None).unwrap_or_default();
+    tree.sessions(None, None).unwrap_or_default()
+}
+
+fn report_host(
+    ctx: &Context,
+    host: &str,
+    sessions: &[(&SessionRef, Entry)],
+    limits: &Thresholds,
+) -> HostReport {
+    let stalled_us = limits.stalled_us;
     let host_dir = ctx.tree.root.join(host);
     let beat = newest_heartbeat(&host_dir);
     let mut r = HostReport {
@@ -116,13 +125,11 @@ fn report_host(ctx: &Context, host: &str, limits: &Thresholds) -> HostReport {
         problems: Vec::new(),
         beat,
     };
-    for s in &sessions {
-        let newest = newest_mtime(&s.dir);
+    for (s, entry) in sessions {
+        // Arrivals are record files (not the verdict cache's entries beside them).
+        let newest = entry.newest_us;
         r.last_heard_us = r.last_heard_us.max(newest);
-        let summary = summarize(s, &ctx.host);
-        let has_session_file =
-            session_files(&s.dir).is_ok_and(|f| f.iter().any(|(_, n, _)| n == "session.jsonl"));
-        if summary.end_us.is_none() && has_session_file {
+        if entry.summary.end_us.is_none() && entry.has_session_file {
             r.open += 1;
             if let Some(t) = newest.filter(|t| ctx.now_us - t > stalled_us) {
                 r.problems.push(format!(
@@ -132,7 +139,14 @@ fn report_host(ctx: &Context, host: &str, limits: &Thresholds) -> HostReport {
                 ));
             }
         }
-        let result = crate::verdict_cache::verify_cached(s, &ctx.host);
+        let fresh;
+        let result = match &entry.check {
+            Check::Verified(r) => r,
+            Check::Unverifiable(_) => {
+                fresh = crate::verdict_cache::verify_cached(s, &ctx.host);
+                &fresh
+            }
+        };
         for p in result
             .problems
             .iter()
@@ -329,11 +343,18 @@ pub fn run(ctx: &Context) -> CmdResult {
             ctx.tree.root.display()
         )));
     }
-    let reports: Vec<HostReport> =
-        crate::central::hosts(&ctx.tree.root, ctx.tree.host_filter.as_deref())
-            .iter()
-            .map(|h| report_host(ctx, h, &limits))
-            .collect();
+    let hosts = crate::central::hosts(&ctx.tree.root, ctx.tree.host_filter.as_deref());
+    let per_host: Vec<Vec<SessionRef>> = hosts.iter().map(|h| host_sessions(ctx, h)).collect();
+    let all: Vec<SessionRef> = per_host.iter().flatten().cloned().collect();
+    let mut entries = crate::catalog::survey(&ctx.tree.root, &all, &ctx.host).into_iter();
+    let reports: Vec<HostReport> = hosts
+        .iter()
+        .zip(&per_host)
+        .map(|(h, sessions)| {
+            let mine: Vec<(&SessionRef, Entry)> = sessions.iter().zip(entries.by_ref()).collect();
+            report_host(ctx, h, &mine, &limits)
+        })
+        .collect();
     let mut out = crate::output::stdout();
     if !json {
         writeln!(

@@ -6,7 +6,7 @@
 use crate::context::{Context, Failure};
 use crate::store::{session_files, SessionRef};
 use crate::verdict::{Status, Verdict};
-use crate::verify::{check_anchors, parse_anchors, AnchorLine, Severity};
+use crate::verify::{check_anchors, parse_anchors, AnchorLine, SessionResult, Severity};
 
 /// The anchors named by `--anchors FILE`, if given.
 pub fn anchors_arg(ctx: &Context) -> Result<Option<Vec<AnchorLine>>, Failure> {
@@ -35,26 +35,51 @@ pub fn trusted_anchor_uids() -> Vec<u32> {
 
 /// Checks one session.
 pub fn check(session: &SessionRef, host: &str, anchors: Option<&[AnchorLine]>) -> Verdict {
-    let unverifiable = |reason: String| Verdict {
+    match unverifiable_reason(session) {
+        Some(reason) => unverifiable(session, reason),
+        None => verdict_of(
+            session,
+            crate::verdict_cache::verify_cached(session, host),
+            anchors,
+        ),
+    }
+}
+
+/// Why the session's chains cannot be checked at all, if they cannot: what cannot be read
+/// cannot be checked, so say so rather than call it damaged.
+pub fn unverifiable_reason(session: &SessionRef) -> Option<String> {
+    let files = match session_files(&session.dir) {
+        Ok(f) => f,
+        Err(e) => return Some(format!("cannot read {}: {e}", session.dir.display())),
+    };
+    if files.is_empty() {
+        return Some("the session directory holds no record files".into());
+    }
+    for (_, name, path) in &files {
+        if let Err(e) = std::fs::File::open(path) {
+            return Some(format!("cannot read {name}: {e}"));
+        }
+    }
+    None
+}
+
+/// The verdict of a session whose chains cannot be checked.
+pub fn unverifiable(session: &SessionRef, reason: String) -> Verdict {
+    Verdict {
         session: session.id.clone(),
         status: Status::Unverifiable { reason },
         anchors: None,
         problems: Vec::new(),
-    };
-    // What cannot be read cannot be checked: say so rather than call it damaged.
-    let files = match session_files(&session.dir) {
-        Ok(f) => f,
-        Err(e) => return unverifiable(format!("cannot read {}: {e}", session.dir.display())),
-    };
-    if files.is_empty() {
-        return unverifiable("the session directory holds no record files".into());
     }
-    for (_, name, path) in &files {
-        if let Err(e) = std::fs::File::open(path) {
-            return unverifiable(format!("cannot read {name}: {e}"));
-        }
-    }
-    let mut result = crate::verdict_cache::verify_cached(session, host);
+}
+
+/// The verdict from a verification of the session's files, with the anchors (when given)
+/// checked afresh against them.
+pub fn verdict_of(
+    session: &SessionRef,
+    mut result: SessionResult,
+    anchors: Option<&[AnchorLine]>,
+) -> Verdict {
     let anchors_checked = anchors.map(|a| {
         check_anchors(session, a, &trusted_anchor_uids(), &mut result);
         let prefix = format!("{}/", session.id);

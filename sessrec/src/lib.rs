@@ -9,6 +9,7 @@ pub mod access;
 pub mod args;
 pub mod auditcount;
 pub mod cast;
+pub mod catalog;
 pub mod central;
 pub mod cli;
 pub mod conceal;

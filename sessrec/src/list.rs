@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
 use crate::filters::Filters;
-use crate::summary::{summarize, State, Summary};
+use crate::summary::{State, Summary};
 use crate::timespec::{format_duration, short_time};
 
 pub fn run(ctx: &Context) -> CmdResult {
@@ -56,13 +56,21 @@ pub fn run(ctx: &Context) -> CmdResult {
         )?;
     }
     let mut shown = 0u64;
-    for session in &sessions {
-        let summary = summarize(session, &ctx.host);
+    let entries = crate::catalog::survey(&ctx.tree.root, &sessions, &ctx.host);
+    for (session, entry) in sessions.iter().zip(entries) {
+        let summary = entry.summary;
         if !filters.accepts(&summary) {
             continue;
         }
         shown += 1;
-        let verdict = crate::integrity::check(session, &ctx.host, anchors.as_deref());
+        let verdict = match &entry.check {
+            crate::catalog::Check::Verified(r) => {
+                crate::integrity::verdict_of(session, r.clone(), anchors.as_deref())
+            }
+            crate::catalog::Check::Unverifiable(reason) => {
+                crate::integrity::unverifiable(session, reason.clone())
+            }
+        };
         if json {
             let mut v = to_json(&summary, ctx.now_us);
             v["host_dir"] = json!(session.host);

@@ -492,29 +492,26 @@ pub fn run(ctx: &Context) -> CmdResult {
         Some(s) => Some(ctx.tree.resolve(s).map_err(Failure::error)?),
         None => None,
     };
-    let sessions = ctx
-        .tree
-        .sessions(
-            filters.since.map(|t| t - 86_400_000_000),
-            filters.until.map(|t| t + 86_400_000_000),
-        )
-        .map_err(|e| Failure::error(e.to_string()))?;
+    // The gate selected the sessions (filters applied) and summarized them.
+    let sessions: Vec<(SessionRef, i64)> = match only {
+        Some(s) => {
+            let summary = summarize(&s, &ctx.host);
+            if filters.accepts(&summary) {
+                vec![(s, summary.start_us)]
+            } else {
+                Vec::new()
+            }
+        }
+        None => ctx.reading.clone(),
+    };
     let mut out = crate::output::stdout();
     let mut total = 0u64;
-    let sessions = match only {
-        Some(s) => vec![s],
-        None => sessions,
-    };
-    for session in &sessions {
-        let summary = summarize(session, &ctx.host);
-        if !filters.accepts(&summary) {
-            continue;
-        }
+    for (session, origin_us) in &sessions {
         let how = How {
             scope,
             json,
             raw,
-            origin_us: summary.start_us,
+            origin_us: *origin_us,
         };
         total += if forward {
             crate::forward_view::search_session(session, &regex, json, &mut out)?

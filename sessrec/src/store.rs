@@ -271,7 +271,7 @@ impl Tree {
 /// they arrive as `<host>/<id>/` holding only `sudo-*.jsonl` files; a directory with any
 /// other record file (or none) is a login session, so a lost `session.jsonl` is still reported.
 fn central_ref(s: crate::central::HostSession) -> SessionRef {
-    let only_sudo = !s.dir.join("session.jsonl").exists()
+    let only_sudo = !s.has_session_file
         && session_files(&s.dir).is_ok_and(|files| {
             !files.is_empty() && files.iter().all(|(kind, _, _)| *kind == FileKind::Sudo)
         });

@@ -193,7 +193,7 @@ pub fn verify_cached(session: &SessionRef, this_host: &str) -> SessionResult {
 
 /// A session whose writers are done: a logout was found (no "no logout" problem) and no file
 /// ends mid-line. Open sessions keep being verified afresh.
-fn session_closed(r: &SessionResult) -> bool {
+pub fn session_closed(r: &SessionResult) -> bool {
     !r.problems
         .iter()
         .any(|p| p.cut_short || p.severity == Severity::Incomplete)
