@@ -33,6 +33,16 @@ pub fn to_hex(d: &Digest32) -> String {
     s
 }
 
+/// [`to_hex`] without allocating, for comparing with a line's `prev`.
+pub fn hex_bytes(d: &Digest32) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    for (i, b) in d.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 15)];
+    }
+    out
+}
+
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[cfg(test)]

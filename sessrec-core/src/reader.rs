@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::chain;
 use crate::record::Stream;
-use crate::schema::{header_key, io_fields, FrameView};
+use crate::schema::{header_key, io_fields, ChainView, FrameView};
 use serde::Deserialize;
 
 /// Longest line the reader accepts (far above any `max_line_bytes`).
@@ -82,7 +82,12 @@ impl<R: Read> LineIter<R> {
 }
 
 pub fn lines(path: &Path) -> io::Result<LineIter<File>> {
-    Ok(LineIter::new(File::open(path)?))
+    Ok(LineIter::new(open(path)?))
+}
+
+/// Opens a record file for reading: the one place readers open record files.
+pub fn open(path: &Path) -> io::Result<File> {
+    File::open(path)
 }
 
 impl<R: Read> Iterator for LineIter<R> {
@@ -211,68 +216,104 @@ pub struct VerifyReport {
     /// The line the file ends inside of (reported among `problems`): no damage while its
     /// writer is still running.
     pub cut_short_line: Option<u64>,
+    /// The first and the last complete line (with their `\n`), when at most
+    /// [`MAX_END_LINE`] bytes: what the file says it holds, without reading it again.
+    pub first_line: Option<Vec<u8>>,
+    pub last_line: Option<Vec<u8>>,
 }
 
-/// Checks a record file: every line complete JSON, `seq` counting from 1, `file`, `session` and
-/// `host` constant and matching the file name, and each `prev` equal to the digest of the line
-/// before (the first to the genesis value).
-pub fn verify_file(path: &Path) -> io::Result<VerifyReport> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    verify_lines(lines(path)?, &name)
+/// Longest first or last line kept in a [`VerifyReport`].
+pub const MAX_END_LINE: usize = 1 << 20;
+
+/// The header fields the chain check needs from one line.
+struct ChainFields<'a> {
+    host: &'a str,
+    session: &'a str,
+    file: Option<&'a str>,
+    prev: Option<&'a str>,
+    seq: Option<u64>,
+    kind: &'a str,
 }
 
-pub fn verify_lines<R: Read>(iter: LineIter<R>, file_name: &str) -> io::Result<VerifyReport> {
-    let mut report = VerifyReport::default();
-    let mut prev: Option<chain::Digest32> = None;
-    let mut ids: Option<(String, String)> = None;
-    for item in iter {
-        report.lines += 1;
-        let line = match item {
-            Ok(line) => line,
-            Err(e) => {
-                if e.defect == Defect::CutShort {
-                    report.cut_short_line = Some(e.line_no);
-                }
-                report.problems.push((e.line_no, e.problem));
-                if e.raw.last() == Some(&b'\n') {
-                    prev = Some(chain::line_digest(&e.raw));
-                }
-                continue;
+/// The chain check, fed one line at a time.
+struct ChainCheck<'n> {
+    file_name: &'n str,
+    report: VerifyReport,
+    prev: Option<chain::Digest32>,
+    ids: Option<(String, String)>,
+    last: Option<chain::Digest32>,
+}
+
+impl<'n> ChainCheck<'n> {
+    fn new(file_name: &'n str) -> Self {
+        ChainCheck {
+            file_name,
+            report: VerifyReport::default(),
+            prev: None,
+            ids: None,
+            last: None,
+        }
+    }
+
+    fn keep_ends(&mut self, raw: &[u8]) {
+        if raw.len() > MAX_END_LINE {
+            self.report.last_line = None;
+            return;
+        }
+        if self.report.lines == 1 {
+            self.report.first_line = Some(raw.to_vec());
+        }
+        match &mut self.report.last_line {
+            Some(l) => {
+                l.clear();
+                l.extend_from_slice(raw);
             }
-        };
-        let n = line.line_no;
-        let host = line.str(header_key::HOST).unwrap_or_default().to_string();
-        let session = line
-            .str(header_key::SESSION)
-            .unwrap_or_default()
-            .to_string();
-        if line.str(header_key::FILE) != Some(file_name) {
+            None => self.report.last_line = Some(raw.to_vec()),
+        }
+    }
+
+    /// A line that could not be used.
+    fn defect(&mut self, line_no: u64, defect: Defect, problem: String, raw: &[u8]) {
+        self.report.lines += 1;
+        if defect == Defect::CutShort {
+            self.report.cut_short_line = Some(line_no);
+        }
+        self.report.problems.push((line_no, problem));
+        if raw.last() == Some(&b'\n') {
+            self.prev = Some(chain::line_digest(raw));
+            self.keep_ends(raw);
+        }
+    }
+
+    fn line(&mut self, n: u64, raw: &[u8], f: ChainFields<'_>) {
+        self.report.lines += 1;
+        self.keep_ends(raw);
+        let file_name = self.file_name;
+        let report = &mut self.report;
+        if f.file != Some(file_name) {
             report.problems.push((
                 n,
                 format!(
                     "file field {:?} does not match the file name {file_name:?}",
-                    line.str(header_key::FILE).unwrap_or("")
+                    f.file.unwrap_or("")
                 ),
             ));
         }
-        let expected = match (&prev, &ids) {
-            (Some(p), _) => *p,
-            (None, _) => chain::genesis(&host, &session, file_name),
+        let expected = match &self.prev {
+            Some(p) => *p,
+            None => chain::genesis(f.host, f.session, file_name),
         };
-        match &ids {
-            None => ids = Some((host.clone(), session.clone())),
-            Some((h, s)) if *h != host || *s != session => {
+        match &self.ids {
+            None => self.ids = Some((f.host.to_string(), f.session.to_string())),
+            Some((h, s)) if h != f.host || s != f.session => {
                 report
                     .problems
                     .push((n, "host or session differs from the first line".into()));
             }
             _ => {}
         }
-        match line.str(header_key::PREV) {
-            Some(p) if p == chain::to_hex(&expected) => {}
+        match f.prev {
+            Some(p) if p.as_bytes() == chain::hex_bytes(&expected) => {}
             Some(_) if n == 1 => report.problems.push((n, "prev is not the chain's start value for this host, session and file".into())),
             Some(_) => report.problems.push((
                 n,
@@ -280,21 +321,174 @@ pub fn verify_lines<R: Read>(iter: LineIter<R>, file_name: &str) -> io::Result<V
             )),
             None => report.problems.push((n, "no prev field".into())),
         }
-        match line.seq() {
+        match f.seq {
             Some(s) if s == report.last_seq + 1 => {}
             Some(s) => report
                 .problems
                 .push((n, format!("seq {s} follows seq {}", report.last_seq))),
             None => report.problems.push((n, "no seq field".into())),
         }
-        report.last_seq = line.seq().unwrap_or(report.last_seq + 1);
-        report.last_type = line.kind().to_string();
-        let digest = chain::line_digest(&line.raw);
-        report.last_digest = chain::to_hex(&digest);
-        prev = Some(digest);
+        report.last_seq = f.seq.unwrap_or(report.last_seq + 1);
+        report.last_type.clear();
+        report.last_type.push_str(f.kind);
+        let digest = chain::line_digest(raw);
+        self.last = Some(digest);
+        self.prev = Some(digest);
     }
-    report.ok = report.problems.is_empty();
-    Ok(report)
+
+    /// A parsed line.
+    fn parsed(&mut self, line: &Line) {
+        self.line(
+            line.line_no,
+            &line.raw,
+            ChainFields {
+                host: line.str(header_key::HOST).unwrap_or_default(),
+                session: line.str(header_key::SESSION).unwrap_or_default(),
+                file: line.str(header_key::FILE),
+                prev: line.str(header_key::PREV),
+                seq: line.seq(),
+                kind: line.kind(),
+            },
+        );
+    }
+
+    fn finish(mut self) -> VerifyReport {
+        if let Some(d) = &self.last {
+            self.report.last_digest = chain::to_hex(d);
+        }
+        self.report.ok = self.report.problems.is_empty();
+        self.report
+    }
+}
+
+/// The header fields of a line read without building it, when that reads it exactly as the
+/// full parse would: a UTF-8 JSON object without `\uD...` escapes (a full parse rejects lone
+/// surrogates; a skimmed field would not). Anything else takes the full parse.
+fn skim(raw: &[u8]) -> Option<ChainView<'_>> {
+    let start = raw.iter().position(|b| !b.is_ascii_whitespace())?;
+    if raw[start] != b'{' || std::str::from_utf8(raw).is_err() {
+        return None;
+    }
+    let surrogate = memchr::memchr_iter(b'\\', raw)
+        .any(|i| raw.get(i + 1) == Some(&b'u') && matches!(raw.get(i + 2), Some(b'd' | b'D')));
+    if surrogate {
+        return None;
+    }
+    serde_json::from_slice(raw).ok()
+}
+
+/// Checks a record file: every line complete JSON, `seq` counting from 1, `file`, `session` and
+/// `host` constant and matching the file name, and each `prev` equal to the digest of the line
+/// before (the first to the genesis value).
+pub fn verify_file(path: &Path) -> io::Result<VerifyReport> {
+    verify_file_looking(path, 0, &mut |_| {})
+}
+
+/// [`verify_file`] that also hands the file's bytes to `look` when it holds at most `limit`
+/// bytes (it is read whole, once, for both); a longer file is streamed and not looked at.
+pub fn verify_file_looking(
+    path: &Path,
+    limit: usize,
+    look: &mut dyn FnMut(&[u8]),
+) -> io::Result<VerifyReport> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut file = open(path)?;
+    if limit == 0 {
+        return verify_reader(file, &name);
+    }
+    let mut head = Vec::new();
+    (&mut file).take(limit as u64 + 1).read_to_end(&mut head)?;
+    if head.len() <= limit {
+        look(&head);
+        return verify_reader(&head[..], &name);
+    }
+    verify_reader(io::Cursor::new(head).chain(file), &name)
+}
+
+/// [`verify_file`] over any reader: lines are read into one buffer and their header fields
+/// borrowed from it (no allocation per line).
+pub fn verify_reader<R: Read>(inner: R, file_name: &str) -> io::Result<VerifyReport> {
+    let mut check = ChainCheck::new(file_name);
+    let mut reader = BufReader::with_capacity(64 * 1024, inner);
+    let mut raw = Vec::with_capacity(16 * 1024);
+    let mut line_no = 0u64;
+    loop {
+        raw.clear();
+        let mut limited = (&mut reader).take(MAX_READ_LINE as u64 + 1);
+        match limited.read_until(b'\n', &mut raw) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                check.defect(
+                    line_no + 1,
+                    Defect::Broken,
+                    format!("read error: {e}"),
+                    &raw,
+                );
+                break;
+            }
+        }
+        line_no += 1;
+        if raw.last() != Some(&b'\n') {
+            let (defect, problem) = if raw.len() > MAX_READ_LINE {
+                (
+                    Defect::Broken,
+                    format!("line longer than {MAX_READ_LINE} bytes"),
+                )
+            } else {
+                (
+                    Defect::CutShort,
+                    format!("incomplete last line ({} bytes, no newline)", raw.len()),
+                )
+            };
+            check.defect(line_no, defect, problem, &raw);
+            break;
+        }
+        if let Some(v) = skim(&raw) {
+            check.line(
+                line_no,
+                &raw,
+                ChainFields {
+                    host: v.host.as_deref().unwrap_or_default(),
+                    session: v.session.as_deref().unwrap_or_default(),
+                    file: v.file.as_deref(),
+                    prev: v.prev.as_deref(),
+                    seq: v.seq,
+                    kind: v.kind.as_deref().unwrap_or_default(),
+                },
+            );
+            continue;
+        }
+        match serde_json::from_slice::<Value>(&raw) {
+            Ok(Value::Object(value)) => check.parsed(&Line {
+                line_no,
+                raw: std::mem::take(&mut raw),
+                value,
+            }),
+            Ok(_) => check.defect(line_no, Defect::Broken, "not a JSON object".into(), &raw),
+            Err(e) => check.defect(
+                line_no,
+                Defect::Broken,
+                format!("not valid JSON: {e}"),
+                &raw,
+            ),
+        }
+    }
+    Ok(check.finish())
+}
+
+pub fn verify_lines<R: Read>(iter: LineIter<R>, file_name: &str) -> io::Result<VerifyReport> {
+    let mut check = ChainCheck::new(file_name);
+    for item in iter {
+        match item {
+            Ok(line) => check.parsed(&line),
+            Err(e) => check.defect(e.line_no, e.defect, e.problem, &e.raw),
+        }
+    }
+    Ok(check.finish())
 }
 
 #[cfg(test)]

@@ -101,7 +101,7 @@ pub fn survey(root: &Path, sessions: &[SessionRef], this_host: &str) -> Vec<Entr
             *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
         }
     };
-    let threads = workers().min(groups.len()).max(1);
+    let threads = crate::parallel::workers().min(groups.len()).max(1);
     std::thread::scope(|scope| {
         for _ in 1..threads {
             scope.spawn(work);
@@ -117,11 +117,6 @@ pub fn survey(root: &Path, sessions: &[SessionRef], this_host: &str) -> Vec<Entr
                 .unwrap_or_else(|| read_afresh(s, this_host).0)
         })
         .collect()
-}
-
-/// How many threads views use: the machine's cores.
-pub fn workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// One directory's sessions: catalogued entries that are current, the rest read afresh; the

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::context::{Context, Failure};
 use crate::escape::escape_control;
 use crate::store::{session_files, split_target, FileKind, SessionRef};
-use sessrec_core::schema::{Connect, Event, ForwardClose, ForwardOpen, Line};
+use sessrec_core::schema::{Connect, Event, EventBody, ForwardClose, ForwardOpen, Line};
 
 /// The audit record of the session's forwarded connections made by sshd itself.
 const AUDIT_FILE: &str = "audit.jsonl";
@@ -101,16 +101,62 @@ struct PcapRef {
 }
 
 fn typed_lines(path: &Path) -> Vec<(String, Event)> {
-    sessrec_core::reader::read_file(path)
-        .unwrap_or_default()
-        .into_iter()
-        // Damaged lines are not forwards; `show` and `verify` report them.
-        .filter_map(Result::ok)
-        .map(|l| {
-            let line = Line::from_map(l.value);
-            (line.header.time.clone().unwrap_or_default(), line.event)
-        })
-        .collect()
+    typed_lines_naming(path, b"")
+}
+
+/// The lines of `path` that may be of a type containing `word` (all lines for an empty
+/// word), typed. Other lines are skipped unparsed: a line's `type` can spell `word` only
+/// with its letters, or with `\u00XX` escapes of them.
+fn typed_lines_naming(path: &Path, word: &[u8]) -> Vec<(String, Event)> {
+    use std::io::{BufRead, Read};
+    let Ok(file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
+    let finder = memchr::memmem::Finder::new(word);
+    let mut raw = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        raw.clear();
+        let limit = sessrec_core::reader::MAX_READ_LINE as u64 + 1;
+        match (&mut reader).take(limit).read_until(b'\n', &mut raw) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        // Damaged lines (cut short, too long, not an object) are not forwards; `show` and
+        // `verify` report them.
+        if raw.last() != Some(&b'\n') {
+            break;
+        }
+        if finder.find(&raw).is_none() && !escapes_printable(&raw) {
+            continue;
+        }
+        if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(&raw) {
+            let line = Line::from_map(map);
+            out.push((line.header.time.clone().unwrap_or_default(), line.event));
+        }
+    }
+    out
+}
+
+/// Whether a channel file's bytes may hold a `forward.open` or `forward.close` line.
+pub fn may_name_forward(data: &[u8]) -> bool {
+    memchr::memmem::find(data, forward_word()).is_some() || escapes_printable(data)
+}
+
+/// `forward.open` and `forward.close` share their first word.
+fn forward_word() -> &'static [u8] {
+    let word = ForwardOpen::TYPE.split('.').next().unwrap_or_default();
+    debug_assert!(ForwardClose::TYPE.starts_with(word));
+    word.as_bytes()
+}
+
+/// The line holds a `\u00XX` escape of a printable ASCII character.
+fn escapes_printable(raw: &[u8]) -> bool {
+    memchr::memmem::find_iter(raw, b"\\u00").any(|i| {
+        matches!(raw.get(i + 4), Some(b'2'..=b'7'))
+            && raw.get(i + 5).is_some_and(u8::is_ascii_hexdigit)
+    })
 }
 
 fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
@@ -123,7 +169,7 @@ fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
         }
         let short = name.trim_end_matches(".jsonl").to_string();
         let mut open: Option<(String, ForwardOpen)> = None;
-        for (time, event) in typed_lines(&path) {
+        for (time, event) in typed_lines_naming(&path, forward_word()) {
             match event {
                 Event::ForwardOpen(o) => open = Some((time, o)),
                 Event::ForwardClose(c) => {

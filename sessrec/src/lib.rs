@@ -37,6 +37,7 @@ pub mod lineedit;
 pub mod list;
 pub mod live;
 pub mod output;
+pub mod parallel;
 pub mod play;
 pub mod playlist;
 pub mod playstatus;

@@ -506,19 +506,32 @@ pub fn run(ctx: &Context) -> CmdResult {
     };
     let mut out = crate::output::stdout();
     let mut total = 0u64;
-    for (session, origin_us) in &sessions {
+    // Sessions are searched on every core, each into its own buffer; the buffers are
+    // printed in order.
+    let searched = |(session, origin_us): &(SessionRef, i64)| -> Result<(u64, Vec<u8>), Failure> {
         let how = How {
             scope,
             json,
             raw,
             origin_us: *origin_us,
         };
-        total += if forward {
-            crate::forward_view::search_session(session, &regex, json, &mut out)?
+        let mut buf = Vec::new();
+        let n = if forward {
+            crate::forward_view::search_session(session, &regex, json, &mut buf)?
         } else {
-            search_session(session, &regex, &how, &mut out)?
+            search_session(session, &regex, &how, &mut buf)?
         };
-    }
+        Ok((n, buf))
+    };
+    crate::parallel::for_each_ordered(&sessions, searched, |_, found| -> Result<(), Failure> {
+        let (n, buf) = found?;
+        total += n;
+        if !buf.is_empty() {
+            out.write_all(&buf)?;
+            out.flush()?;
+        }
+        Ok(())
+    })?;
     out.flush()?;
     Ok(if total > 0 { exit::OK } else { exit::FINDING })
 }

@@ -124,6 +124,9 @@ fn digests_at(path: &Path, wanted: &BTreeSet<u64>) -> BTreeMap<u64, String> {
     out
 }
 
+/// Files up to this size are read whole, once, for the chain check and the look for forwards.
+const WHOLE_FILE: usize = 64 << 20;
+
 /// Verifies one session directory.
 pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
     let mut result = SessionResult::default();
@@ -143,8 +146,15 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
     let mut logout: Option<Map<String, Value>> = None;
     let mut channel_starts: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut reports: BTreeMap<String, FileResult> = BTreeMap::new();
+    // Whether a channel may hold forwarded connections whose payloads need checking.
+    let mut may_forward = false;
     for (kind, name, path) in &files {
-        let report = match reader::verify_file(path) {
+        // A channel not looked at whole (too long, unreadable) may hold forwards.
+        let mut forwards = matches!(kind, FileKind::Channel(_));
+        let mut look = |data: &[u8]| forwards &= crate::forward_view::may_name_forward(data);
+        let verified = reader::verify_file_looking(path, WHOLE_FILE, &mut look);
+        may_forward |= forwards;
+        let report = match verified {
             Ok(r) => r,
             Err(e) => {
                 result.problems.push(Problem {
@@ -181,16 +191,14 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
             });
         }
         // The first and last lines tell what the file should contain.
-        let mut first: Option<Map<String, Value>> = None;
-        let mut last: Option<Map<String, Value>> = None;
-        if let Ok(mut f) = std::fs::File::open(path) {
-            if let Ok(Ok(m)) = crate::summary::first_line(&mut f) {
-                first = Some(m);
-            }
-            if let Ok((Some(Ok(m)), _)) = crate::summary::last_line(&mut f) {
-                last = Some(m);
-            }
-        }
+        // (Kept by the chain check as it read them: the file is read once.)
+        let object =
+            |line: &Option<Vec<u8>>| match line.as_deref().map(serde_json::from_slice::<Value>) {
+                Some(Ok(Value::Object(m))) => Some(m),
+                _ => None,
+            };
+        let first = object(&report.first_line);
+        let last = object(&report.last_line);
         if let Some(text) = crate::central::misfiled(session.host.as_deref(), first.as_ref()) {
             result.problems.push(Problem {
                 file: path.clone(),
@@ -346,7 +354,12 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
         }
     }
     // Kept payloads of connect channels: the file must match the SHA-256 its close recorded.
-    for (file, text) in crate::forward_view::payload_problems(session) {
+    let payload = if may_forward {
+        crate::forward_view::payload_problems(session)
+    } else {
+        Vec::new()
+    };
+    for (file, text) in payload {
         result.problems.push(Problem {
             file,
             line: 0,
@@ -540,80 +553,86 @@ pub fn run(ctx: &Context) -> CmdResult {
     // A central tree's anchors, filed per host by the receiver (read once per host).
     let mut host_anchors: BTreeMap<String, Vec<AnchorLine>> = BTreeMap::new();
     let mut tally = crate::central::HostTally::default();
-    for session in &sessions {
-        let mut result = verify_session(session, &ctx.host);
-        let used = match (&anchors, &session.host) {
-            (Some(a), _) => Some(a.as_slice()),
-            (None, Some(host)) => Some(
-                host_anchors
-                    .entry(host.clone())
-                    .or_insert_with(|| {
-                        crate::central::anchor_text(&ctx.tree.root, host)
-                            .map(|t| parse_anchors(&t))
-                            .unwrap_or_default()
-                    })
-                    .as_slice(),
-            ),
-            (None, None) => None,
-        };
-        if let Some(a) = used {
-            check_anchors(session, a, &trusted_uids, &mut result);
-        }
-        if let Some(host) = &session.host {
-            tally.add(
-                host,
-                result.files.iter().map(|f| f.lines).sum(),
-                unanchored_lines(session, &result, used.unwrap_or_default()),
-                result
-                    .problems
-                    .iter()
-                    .filter(|p| p.severity == Severity::Broken)
-                    .map(|p| &p.file)
-                    .collect::<BTreeSet<_>>()
-                    .len() as u64,
-            );
-        }
-        worst = worst.max(result.worst());
-        if json {
-            let v = json!({
-                "session": session.id,
-                "ok": result.ok(),
-                "live": result.live,
-                "files": result.files.iter().map(|f| json!({
-                    "file": f.path.display().to_string(), "lines": f.lines, "last_seq": f.last_seq,
-                    "last_digest": f.last_digest, "last_type": f.last_type,
-                })).collect::<Vec<_>>(),
-                "problems": result.problems.iter().map(|p| json!({
-                    "file": p.file.display().to_string(), "line": p.line,
-                    "severity": match p.severity { Severity::Broken => "broken", Severity::Incomplete => "incomplete" },
-                    "problem": p.text,
-                })).collect::<Vec<_>>(),
-            });
-            serde_json::to_writer(&mut out, &v).map_err(|e| Failure::error(e.to_string()))?;
-            writeln!(out)?;
-        } else {
-            let status = match result.worst() {
-                None if result.live => "OK (live)",
-                None => "OK",
-                Some(Severity::Incomplete) => "INCOMPLETE",
-                Some(Severity::Broken) => "FAILED",
+    // Sessions are verified on every core; their reports are printed in order.
+    let this_host = ctx.host.as_str();
+    crate::parallel::for_each_ordered(
+        &sessions,
+        |session| verify_session(session, this_host),
+        |session, mut result| -> Result<(), Failure> {
+            let used = match (&anchors, &session.host) {
+                (Some(a), _) => Some(a.as_slice()),
+                (None, Some(host)) => Some(
+                    host_anchors
+                        .entry(host.clone())
+                        .or_insert_with(|| {
+                            crate::central::anchor_text(&ctx.tree.root, host)
+                                .map(|t| parse_anchors(&t))
+                                .unwrap_or_default()
+                        })
+                        .as_slice(),
+                ),
+                (None, None) => None,
             };
-            let lines: u64 = result.files.iter().map(|f| f.lines).sum();
-            writeln!(
-                out,
-                "{status:<10} {} ({} files, {lines} lines)",
-                escape_control(&session.id),
-                result.files.len()
-            )?;
-            for p in &result.problems {
-                let tag = match p.severity {
-                    Severity::Broken => "broken",
-                    Severity::Incomplete => "incomplete",
-                };
-                writeln!(out, "  {tag}: {}", escape_control(&format_problem(p)))?;
+            if let Some(a) = used {
+                check_anchors(session, a, &trusted_uids, &mut result);
             }
-        }
-    }
+            if let Some(host) = &session.host {
+                tally.add(
+                    host,
+                    result.files.iter().map(|f| f.lines).sum(),
+                    unanchored_lines(session, &result, used.unwrap_or_default()),
+                    result
+                        .problems
+                        .iter()
+                        .filter(|p| p.severity == Severity::Broken)
+                        .map(|p| &p.file)
+                        .collect::<BTreeSet<_>>()
+                        .len() as u64,
+                );
+            }
+            worst = worst.max(result.worst());
+            if json {
+                let v = json!({
+                    "session": session.id,
+                    "ok": result.ok(),
+                    "live": result.live,
+                    "files": result.files.iter().map(|f| json!({
+                        "file": f.path.display().to_string(), "lines": f.lines, "last_seq": f.last_seq,
+                        "last_digest": f.last_digest, "last_type": f.last_type,
+                    })).collect::<Vec<_>>(),
+                    "problems": result.problems.iter().map(|p| json!({
+                        "file": p.file.display().to_string(), "line": p.line,
+                        "severity": match p.severity { Severity::Broken => "broken", Severity::Incomplete => "incomplete" },
+                        "problem": p.text,
+                    })).collect::<Vec<_>>(),
+                });
+                serde_json::to_writer(&mut out, &v).map_err(|e| Failure::error(e.to_string()))?;
+                writeln!(out)?;
+            } else {
+                let status = match result.worst() {
+                    None if result.live => "OK (live)",
+                    None => "OK",
+                    Some(Severity::Incomplete) => "INCOMPLETE",
+                    Some(Severity::Broken) => "FAILED",
+                };
+                let lines: u64 = result.files.iter().map(|f| f.lines).sum();
+                writeln!(
+                    out,
+                    "{status:<10} {} ({} files, {lines} lines)",
+                    escape_control(&session.id),
+                    result.files.len()
+                )?;
+                for p in &result.problems {
+                    let tag = match p.severity {
+                        Severity::Broken => "broken",
+                        Severity::Incomplete => "incomplete",
+                    };
+                    writeln!(out, "  {tag}: {}", escape_control(&format_problem(p)))?;
+                }
+            }
+            Ok(())
+        },
+    )?;
     tally.report(json, &mut out)?;
     if ctx.args.flag("--all") {
         worst = worst.max(verify_access_logs(ctx, json, &mut out)?);

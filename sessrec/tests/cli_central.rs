@@ -596,3 +596,96 @@ fn heartbeat_appends_a_chained_host_record() {
     let o = sessrec(&records, &["hosts"]);
     assert!(!text(&o).contains("\nhost "), "{o:?}");
 }
+
+#[test]
+fn the_catalog_never_hides_an_edit_made_after_it_was_written() {
+    let f = fleet("central-catalog");
+    let (host, id) = &f.ids[1];
+    let dir = f.central.join(host).join(id.to_string());
+    let o = sessrec(&f.central, &["list"]);
+    assert!(o.status.success(), "{o:?}");
+    let catalog = f
+        .central
+        .join(".sessrec-cache")
+        .join(format!("{host}.catalog"));
+    let kept = std::fs::read_to_string(&catalog).expect("list keeps a catalog per host");
+    assert!(kept.contains(&id.to_string()), "{kept}");
+    // The verdict cache is out of the way: only the catalog could answer stale.
+    std::fs::remove_file(dir.join(".verdict.json")).unwrap();
+    let o = sessrec(&f.central, &["list"]);
+    assert!(text(&o).contains("closed,verified"), "{}", text(&o));
+
+    // An edited line, same length and mtime: the catalog's entry no longer matches.
+    let file = dir.join("channel-1.jsonl");
+    let before = std::fs::metadata(&file).unwrap();
+    let body = std::fs::read_to_string(&file).unwrap();
+    let edited = body.replacen("needle-2", "needle-8", 1);
+    assert_eq!(edited.len(), body.len());
+    std::fs::write(&file, &edited).unwrap();
+    let stamp = format!(
+        "@{}.{:09}",
+        std::os::unix::fs::MetadataExt::mtime(&before),
+        std::os::unix::fs::MetadataExt::mtime_nsec(&before)
+    );
+    let o = Command::new("touch")
+        .args(["-d", &stamp])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let o = sessrec(&f.central, &["list"]);
+    let listed = text(&o);
+    let row = listed
+        .lines()
+        .find(|l| l.contains(&id.to_string()))
+        .unwrap();
+    assert!(row.contains("DAMAGED"), "{listed}");
+    let o = sessrec(&f.central, &["hosts", "--silent-after", "3650d"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("chain broken"), "{}", text(&o));
+    let o = sessrec(&f.central, &["search", "needle-8"]);
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        said.contains("2 of 3 session(s) searched verified"),
+        "{said}"
+    );
+
+    // A catalog someone else could have written is not believed: with every session's
+    // entry claiming "verified", a group-writable catalog is ignored.
+    let o = sessrec(&f.central, &["list"]);
+    assert!(text(&o).contains("DAMAGED"));
+    let forged: String = std::fs::read_to_string(&catalog)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if let Some(p) = v.get_mut("problems") {
+                *p = serde_json::json!([]);
+            }
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(&catalog, forged).unwrap();
+    let o = Command::new("chmod")
+        .args(["g+w"])
+        .arg(&catalog)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = sessrec(&f.central, &["list"]);
+    assert!(text(&o).contains("DAMAGED"), "{}", text(&o));
+}
+
+#[test]
+fn search_finds_text_that_json_escapes() {
+    let t = TempDir::new("central-escapes");
+    let (stage, central) = (t.join("stage"), t.join("central"));
+    // A quote, a backslash and a tab are escaped in the record's JSON.
+    let word = "say\"hi\\there\tnow";
+    let id = session_on(&stage, &central, "b1.example.net", 1_764_000_000_000, word);
+    let o = sessrec(&central, &["search", "--fixed-strings", word]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(text(&o).contains(&id.to_string()), "{}", text(&o));
+    let o = sessrec(&central, &["search", "--fixed-strings", "say\"hi\\there"]);
+    assert!(o.status.success(), "{o:?}");
+}

@@ -50,7 +50,7 @@ pub use io::{io_fields, Frame, InputMasked, Io, MaskingSuspended, Resize};
 pub use session::{AuthMethod, Certificate, ConnectionHint, Login, Logout, LogoutChannel};
 pub use sudo::{sudo_end, sudo_start, SudoEnd, SudoStart, Suspend};
 pub use transfer::{transfer_field, Transfer};
-pub use view::{FrameView, HeadView, IoView};
+pub use view::{ChainView, FrameView, HeadView, IoView};
 
 /// Version of the line schema, the `v` of every line. The types below are version 1; a line
 /// of a newer version is read with them too, its new fields kept in `extra`.

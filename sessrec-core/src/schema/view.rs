@@ -145,3 +145,20 @@ mod tests {
         }
     }
 }
+
+/// The header fields the hash-chain check reads from every line (`verify`), borrowed.
+#[derive(Debug, Default, Deserialize)]
+pub struct ChainView<'a> {
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub host: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub session: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub file: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub prev: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub seq: Option<u64>,
+}
