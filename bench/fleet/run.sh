@@ -23,7 +23,8 @@ central=$work/central
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
 timeit() { # "wall cpu" seconds of one run of "$@" (cpu = user + sys), output discarded
     /usr/bin/time -f '%e %U %S' -o "$work/time.out" "$@" >/dev/null 2>&1 || true
-    awk '{printf "%.3f %.3f\n", $1, $2 + $3}' "$work/time.out"
+    # (time writes "Command exited with non-zero status N" first when the command fails.)
+    awk '/^[0-9]/ {printf "%.3f %.3f\n", $1, $2 + $3}' "$work/time.out"
 }
 wall() { cut -d' ' -f1; }
 cpu() { cut -d' ' -f2; }

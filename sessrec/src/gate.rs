@@ -14,11 +14,12 @@ use crate::filters::Filters;
 use crate::store::{split_target, SessionRef};
 use crate::verdict::Verdict;
 
-/// Commands that read record content, end a session or delete records, so are logged.
+/// Commands that read record content (`hosts` reads every session's summary), end a session,
+/// delete records or change what may be deleted (`hold`), so are logged.
 pub fn reads_content(command: &str) -> bool {
     matches!(
         command,
-        "show" | "play" | "export" | "search" | "verify" | "kill" | "prune"
+        "show" | "play" | "export" | "search" | "verify" | "kill" | "prune" | "hosts" | "hold"
     )
 }
 

@@ -76,6 +76,47 @@ fn newest_heartbeat(host_dir: &Path) -> Option<Beat> {
     })
 }
 
+/// Broken chains of the host's heartbeat files: a heartbeat edited, removed or forged in
+/// transit or on the central host is a logging failure like a broken session record.
+fn heartbeat_chain_problems(host_dir: &Path) -> Vec<String> {
+    let dir = host_dir.join(crate::heartbeat::CENTRAL_DIR);
+    let Ok(rd) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = rd
+        .flatten()
+        .filter(|e| {
+            e.file_name().to_str().is_some_and(|n| {
+                n.starts_with(crate::heartbeat::FILE_PREFIX) && n.ends_with(".jsonl")
+            })
+        })
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let mut problems = Vec::new();
+    for path in files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Ok(report) = sessrec_core::reader::verify_file(&path) else {
+            continue;
+        };
+        for (line, text) in &report.problems {
+            // The newest line may still be arriving.
+            if report.cut_short_line == Some(*line) {
+                continue;
+            }
+            problems.push(format!(
+                "heartbeat chain broken: {}:{line}: {}",
+                escape_control(&name),
+                escape_control(text)
+            ));
+        }
+    }
+    problems
+}
+
 /// One host's state.
 struct HostReport {
     host: String,
@@ -173,6 +214,7 @@ fn report_host(
             ));
         }
     }
+    r.problems.extend(heartbeat_chain_problems(&host_dir));
     if let Some(h) = r.beat.as_ref().map(|b| &b.heartbeat) {
         for (importer, lag) in [
             ("sudo-iolog-import", h.sudo_import_lag),

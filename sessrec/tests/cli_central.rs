@@ -432,7 +432,8 @@ fn heartbeat_on(central: &Path, host: &str, beat: &sessrec_core::schema::Heartbe
         &host_dir,
         sessrec::heartbeat::CENTRAL_DIR,
         &sessrec::heartbeat::file_name(today),
-        id_at(1_764_000_000_000).unwrap(),
+        // One id per day's file, as `sessrec heartbeat` keeps it: the chain binds it.
+        SessionId::parse("019ab4f0-5c00-7000-8000-000000000000").unwrap(),
         host,
         beat,
         8192,
@@ -688,4 +689,45 @@ fn search_finds_text_that_json_escapes() {
     assert!(text(&o).contains(&id.to_string()), "{}", text(&o));
     let o = sessrec(&central, &["search", "--fixed-strings", "say\"hi\\there"]);
     assert!(o.status.success(), "{o:?}");
+}
+
+#[test]
+fn hosts_checks_the_heartbeat_chain_and_hosts_and_hold_are_logged() {
+    let t = TempDir::new("central-beat-chain");
+    let central = t.join("central");
+    heartbeat_on(&central, "c1.example.net", &beat(0, "on"));
+    let dir = heartbeat_on(&central, "c1.example.net", &beat(0, "on"));
+    let o = sessrec(&central, &["hosts"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    // The first heartbeat edited on the central host: the chain no longer holds.
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let body = std::fs::read_to_string(&file).unwrap();
+    let edited = body.replacen(
+        "\"record_disk_free_mb\":5000",
+        "\"record_disk_free_mb\":9000",
+        1,
+    );
+    assert_ne!(edited, body);
+    std::fs::write(&file, edited).unwrap();
+    let o = sessrec(&central, &["hosts"]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        text(&o).contains("heartbeat chain broken: heartbeat-"),
+        "{}",
+        text(&o)
+    );
+    let o = sessrec(&central, &["hold"]);
+    assert!(o.status.success(), "{o:?}");
+    let logged: String = std::fs::read_dir(central.join("access"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(logged.contains("\"hosts\""), "{logged}");
+    assert!(logged.contains("\"hold\""), "{logged}");
 }
