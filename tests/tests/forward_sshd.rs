@@ -4,7 +4,9 @@
 //! user the rules do not name keeps the sshd's own settings (the control that makes the
 //! refusals the drop-in's doing); `sessrec doctor --sshd-config` agrees. `ssh -J` through the
 //! bastion logs in to a second sshd, and the bastion's record names the target's port from the
-//! kernel's audit `connect` record of the sshd session process.
+//! kernel's audit `connect` record of the sshd session process; `ssh -W` to a sink that takes and
+//! sends known byte counts gets a `connect.end` with those counts from the kernel's socket
+//! counters.
 
 mod pkg_support;
 
@@ -13,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use pkg_support::*;
-use sessrec_core::schema::{Connect, Event, Line};
+use sessrec_core::schema::{Connect, ConnectEnd, Event, Line};
 use sessrec_tests::util::output_with_timeout;
 use sessrec_tests::*;
 
@@ -272,18 +274,73 @@ fn jump_via(bastion: &SshLogin) -> String {
     format!("ProxyCommand={}", parts.join(" "))
 }
 
-fn connects(session: &Path) -> Vec<Connect> {
+fn audit_events(session: &Path) -> Vec<Event> {
     let path = session.join("audit.jsonl");
     if !path.exists() {
         return Vec::new();
     }
     read_lines(&path)
         .into_iter()
-        .filter_map(|l| match Line::from_map(l.value).event {
+        .map(|l| Line::from_map(l.value).event)
+        .collect()
+}
+
+fn connects(session: &Path) -> Vec<Connect> {
+    audit_events(session)
+        .into_iter()
+        .filter_map(|e| match e {
             Event::Connect(c) => Some(c),
             _ => None,
         })
         .collect()
+}
+
+fn connect_ends(session: &Path) -> Vec<ConnectEnd> {
+    audit_events(session)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ConnectEnd(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The session directories under `record_dir` (date directories, then ids).
+fn session_dirs(record_dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![record_dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        if dir.join("session.jsonl").exists() {
+            found.push(dir);
+            continue;
+        }
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// A TCP sink on 127.0.0.1: takes one connection, reads it to its end (the client's EOF), runs
+/// `before_reply`, sends `reply` bytes and closes. Returns its port and what it read.
+fn sink(
+    reply: usize,
+    before_reply: impl FnOnce() + Send + 'static,
+) -> (u16, std::thread::JoinHandle<usize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        before_reply();
+        s.write_all(&vec![b'r'; reply]).unwrap();
+        got.len()
+    });
+    (port, handle)
 }
 
 #[test]
@@ -342,6 +399,85 @@ fn ssh_jump_through_the_bastion_is_in_its_record() {
     let text = String::from_utf8_lossy(&found.stdout);
     assert!(
         found.status.success() && text.contains(&id) && text.contains("via sshd (kernel audit)"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn ssh_w_through_the_bastion_records_the_end_and_the_bytes_each_way() {
+    require_e2e!("auditctl", "auditd");
+    const TO_SINK: usize = 123_457;
+    const FROM_SINK: usize = 234_561;
+    // The sink answers only once the connect is in the record, so that the importer ties the
+    // connect to its socket while it is open (the kernel's socket inode, not a guess).
+    let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
+    let (port, sink) = sink(FROM_SINK, move || {
+        let record_dir = rx.recv().unwrap();
+        wait_until("the connect to the sink in the record", T, || {
+            session_dirs(&record_dir).iter().any(|s| {
+                connects(s)
+                    .iter()
+                    .any(|c| c.exe.as_deref() == Some("/usr/sbin/sshd"))
+            })
+        });
+    });
+    let mut b = audited_bastion("fwd-W", port);
+    tx.send(b.tree.record_dir().to_path_buf()).unwrap();
+    let login = b.sshd.login(&b.user);
+    let out = output_with_timeout(
+        &mut login.ssh_command(&["-W", &format!("127.0.0.1:{port}")]),
+        &vec![b's'; TO_SINK],
+        T,
+    );
+    assert_eq!(
+        out.stdout.len(),
+        FROM_SINK,
+        "ssh -W: {}\nbastion: {}",
+        String::from_utf8_lossy(&out.stderr),
+        b.sshd.log()
+    );
+    assert_eq!(sink.join().unwrap(), TO_SINK);
+    let session = b.tree.wait_sessions(1, T).remove(0);
+    let connect = connects(&session)
+        .into_iter()
+        .find(|c| c.port == Some(port) && c.exe.as_deref() == Some("/usr/sbin/sshd"))
+        .expect("the sshd connect");
+    wait_until("the connect's end from the kernel", T, || {
+        connect_ends(&session)
+            .iter()
+            .any(|e| e.audit_id == connect.audit_id)
+    });
+    let end = connect_ends(&session)
+        .into_iter()
+        .find(|e| e.audit_id == connect.audit_id)
+        .unwrap();
+    assert_eq!(end.result.as_deref(), Some("closed"), "{end:?}");
+    assert_eq!(end.matched_by.as_deref(), Some("socket"), "{end:?}");
+    assert_eq!(end.bytes_to_destination, Some(TO_SINK as u64), "{end:?}");
+    assert_eq!(
+        end.bytes_from_destination,
+        Some(FROM_SINK as u64),
+        "{end:?}"
+    );
+    assert_eq!(end.port, Some(port));
+    assert!(end.duration_us.is_some_and(|d| d > 0), "{end:?}");
+    b.importer.kill();
+
+    // The views state the end: show in the timeline, search --forward beside the destination.
+    let id = session.file_name().unwrap().to_string_lossy().into_owned();
+    let shown = run_sessrec(b.tree.record_dir(), &["show", &id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    let want = format!(
+        "forwarded connection by sshd to 127.0.0.1 port {port} closed: {TO_SINK} B to it, {FROM_SINK} B back"
+    );
+    assert!(shown.contains(&want), "{want}\n{shown}");
+    let found = run_sessrec(
+        b.tree.record_dir(),
+        &["search", "--forward", &format!(":{port}$")],
+    );
+    let text = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        text.contains(&format!("{TO_SINK} B to it, {FROM_SINK} B back")),
         "{found:?}"
     );
 }
