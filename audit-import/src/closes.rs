@@ -57,6 +57,9 @@ pub enum Found {
 pub struct Closes {
     listener: CloseListener,
     recent: VecDeque<(i64, TcpSocket)>,
+    /// When the importer began listening (µs since the epoch): a socket freed before then
+    /// left no notification.
+    pub since_us: i64,
 }
 
 /// Payload bytes from the kernel's sequence-space counters: the destination's acknowledgements
@@ -76,10 +79,11 @@ fn same_address(text: &str, ip: &IpAddr) -> bool {
 }
 
 impl Closes {
-    pub fn open() -> io::Result<Closes> {
+    pub fn open(now_us: i64) -> io::Result<Closes> {
         Ok(Closes {
             listener: CloseListener::open()?,
             recent: VecDeque::new(),
+            since_us: now_us,
         })
     }
 

@@ -171,7 +171,7 @@ impl Importer {
     pub fn new(opts: Options) -> io::Result<Importer> {
         let state = State::load(&opts.state_file)?;
         let (closes, closes_problem) = if opts.follow_closes {
-            match Closes::open() {
+            match Closes::open(Timestamp::now().as_micros()) {
                 Ok(c) => (Some(c), None),
                 Err(e) => (
                     None,
@@ -718,29 +718,36 @@ impl Importer {
                 set_bounded_bytes(slot, extra, name, v, PATH_MAX);
             }
         }
+        // The socket is looked for before the line is written: a reader who sees the line may
+        // end the connection.
+        let open_now = match &self.closes {
+            Some(closes) if p.success || result == "in_progress" => {
+                Some(closes.find_open(p.pid, c.fd, &c.address, c.port))
+            }
+            _ => None,
+        };
         let w = self.writer_for(si)?;
         w.writer.write(&line)?;
         w.touched = true;
         summary.connects_written += 1;
-        if self.closes.is_some() && (p.success || result == "in_progress") {
-            self.follow_connect(si, &c, line, rescanned, summary)?;
+        if let Some(open_now) = open_now {
+            self.follow_connect(si, &c, line, open_now, rescanned, summary)?;
         }
         Ok(())
     }
 
-    /// Ties a connect just written to its kernel socket: followed until it closes when open,
-    /// ended now when it was freed already.
+    /// Ties a connect just written to its kernel socket (`open_now`: looked for before the
+    /// line was written): followed until it closes when open, ended now when it was freed
+    /// already.
     fn follow_connect(
         &mut self,
         si: usize,
         c: &ConnectFact,
         line: Connect,
+        open_now: io::Result<Option<TcpSocket>>,
         rescanned: &mut bool,
         summary: &mut Summary,
     ) -> io::Result<()> {
-        let Some(closes) = self.closes.as_ref() else {
-            return Ok(());
-        };
         let at = c.id.micros();
         let mut open = OpenConnect {
             session: self.index.sessions[si].id.to_string(),
@@ -755,7 +762,7 @@ impl Importer {
             local_port: 0,
             cookie: 0,
         };
-        match closes.find_open(c.process.pid, c.fd, &c.address, c.port) {
+        match open_now {
             Ok(Some(s)) => {
                 open.local_address = s.local.to_string();
                 open.local_port = s.local_port;
@@ -808,6 +815,19 @@ impl Importer {
                     socket: None,
                     result: "unknown",
                     reason: Some(&reason),
+                    matched_by: None,
+                };
+                self.write_end(&open, end, rescanned, summary)
+            }
+            // Made before the importer listened, and gone: its end left no trace here.
+            Found::NotTcp if at < closes.since_us => {
+                let end = End {
+                    at_us: Timestamp::now().as_micros(),
+                    socket: None,
+                    result: "unknown",
+                    reason: Some(
+                        "it was made before the importer began following closes, and its socket was gone when it was imported",
+                    ),
                     matched_by: None,
                 };
                 self.write_end(&open, end, rescanned, summary)

@@ -365,11 +365,11 @@ pub fn search_session(
                 escape_control(&target),
                 shown(&f.address),
                 f.via,
-                f.end.text(),
                 f.pcap
                     .as_ref()
                     .map(|p| format!(", payload {}", escape_control(&p.name)))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                f.end.text()
             )?;
         }
     }

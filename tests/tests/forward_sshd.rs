@@ -323,24 +323,82 @@ fn session_dirs(record_dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// A TCP sink on 127.0.0.1: takes one connection, reads it to its end (the client's EOF), runs
-/// `before_reply`, sends `reply` bytes and closes. Returns its port and what it read.
-fn sink(
+/// What a sink does with one connection: read it to its end (the client's EOF), run `before`,
+/// send `reply` bytes and close.
+struct Reply {
+    before: Box<dyn FnOnce() + Send>,
     reply: usize,
-    before_reply: impl FnOnce() + Send + 'static,
-) -> (u16, std::thread::JoinHandle<usize>) {
+}
+
+/// A TCP sink on 127.0.0.1 taking one connection per [`Reply`], in turn. Returns its port and
+/// how many bytes each connection brought.
+fn sink(replies: Vec<Reply>) -> (u16, std::thread::JoinHandle<Vec<usize>>) {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let handle = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).unwrap();
-        before_reply();
-        s.write_all(&vec![b'r'; reply]).unwrap();
-        got.len()
+        let mut read = Vec::new();
+        for r in replies {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            (r.before)();
+            s.write_all(&vec![b'r'; r.reply]).unwrap();
+            read.push(got.len());
+        }
+        read
     });
     (port, handle)
+}
+
+/// `ssh -W 127.0.0.1:PORT` through the bastion with `input` on stdin; returns stdout.
+fn stdio_forward(login: &SshLogin, port: u16, input: usize) -> Vec<u8> {
+    let out = output_with_timeout(
+        &mut login.ssh_command(&["-W", &format!("127.0.0.1:{port}")]),
+        &vec![b's'; input],
+        T,
+    );
+    assert!(
+        out.status.success(),
+        "ssh -W: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The end of the sshd connect to `port` whose audit id is `audit_id`, once written.
+fn wait_end(session: &Path, connect: &Connect) -> ConnectEnd {
+    wait_until("the connect's end", T, || {
+        connect_ends(session)
+            .iter()
+            .any(|e| e.audit_id == connect.audit_id)
+    });
+    connect_ends(session)
+        .into_iter()
+        .find(|e| e.audit_id == connect.audit_id)
+        .unwrap()
+}
+
+/// The sshd connects to `port` in the sessions under `record_dir` (each `ssh -W` is a login of
+/// its own), with their session directories, oldest first, once there are `n`.
+fn sshd_connects(record_dir: &Path, port: u16, n: usize) -> Vec<(PathBuf, Connect)> {
+    let of_port = || -> Vec<(PathBuf, Connect)> {
+        let mut found: Vec<(PathBuf, Connect)> = session_dirs(record_dir)
+            .into_iter()
+            .flat_map(|s| {
+                connects(&s)
+                    .into_iter()
+                    .filter(|c| c.port == Some(port) && c.exe.as_deref() == Some("/usr/sbin/sshd"))
+                    .map(move |c| (s.clone(), c))
+            })
+            .collect();
+        found.sort_by(|a, b| a.1.at.cmp(&b.1.at));
+        found
+    };
+    wait_until(&format!("{n} sshd connect(s) to port {port}"), T, || {
+        of_port().len() >= n
+    });
+    of_port()
 }
 
 #[test]
@@ -411,46 +469,26 @@ fn ssh_w_through_the_bastion_records_the_end_and_the_bytes_each_way() {
     // The sink answers only once the connect is in the record, so that the importer ties the
     // connect to its socket while it is open (the kernel's socket inode, not a guess).
     let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
-    let (port, sink) = sink(FROM_SINK, move || {
-        let record_dir = rx.recv().unwrap();
-        wait_until("the connect to the sink in the record", T, || {
-            session_dirs(&record_dir).iter().any(|s| {
-                connects(s)
-                    .iter()
-                    .any(|c| c.exe.as_deref() == Some("/usr/sbin/sshd"))
-            })
-        });
-    });
+    let (port, sink) = sink(vec![Reply {
+        before: Box::new(move || {
+            let record_dir = rx.recv().unwrap();
+            wait_until("the connect to the sink in the record", T, || {
+                session_dirs(&record_dir).iter().any(|s| {
+                    connects(s)
+                        .iter()
+                        .any(|c| c.exe.as_deref() == Some("/usr/sbin/sshd"))
+                })
+            });
+        }),
+        reply: FROM_SINK,
+    }]);
     let mut b = audited_bastion("fwd-W", port);
     tx.send(b.tree.record_dir().to_path_buf()).unwrap();
-    let login = b.sshd.login(&b.user);
-    let out = output_with_timeout(
-        &mut login.ssh_command(&["-W", &format!("127.0.0.1:{port}")]),
-        &vec![b's'; TO_SINK],
-        T,
-    );
-    assert_eq!(
-        out.stdout.len(),
-        FROM_SINK,
-        "ssh -W: {}\nbastion: {}",
-        String::from_utf8_lossy(&out.stderr),
-        b.sshd.log()
-    );
-    assert_eq!(sink.join().unwrap(), TO_SINK);
-    let session = b.tree.wait_sessions(1, T).remove(0);
-    let connect = connects(&session)
-        .into_iter()
-        .find(|c| c.port == Some(port) && c.exe.as_deref() == Some("/usr/sbin/sshd"))
-        .expect("the sshd connect");
-    wait_until("the connect's end from the kernel", T, || {
-        connect_ends(&session)
-            .iter()
-            .any(|e| e.audit_id == connect.audit_id)
-    });
-    let end = connect_ends(&session)
-        .into_iter()
-        .find(|e| e.audit_id == connect.audit_id)
-        .unwrap();
+    let got = stdio_forward(&b.sshd.login(&b.user), port, TO_SINK);
+    assert_eq!(got.len(), FROM_SINK, "bastion: {}", b.sshd.log());
+    assert_eq!(sink.join().unwrap(), vec![TO_SINK]);
+    let (session, connect) = sshd_connects(b.tree.record_dir(), port, 1).remove(0);
+    let end = wait_end(&session, &connect);
     assert_eq!(end.result.as_deref(), Some("closed"), "{end:?}");
     assert_eq!(end.matched_by.as_deref(), Some("socket"), "{end:?}");
     assert_eq!(end.bytes_to_destination, Some(TO_SINK as u64), "{end:?}");
@@ -479,6 +517,85 @@ fn ssh_w_through_the_bastion_records_the_end_and_the_bytes_each_way() {
     assert!(
         text.contains(&format!("{TO_SINK} B to it, {FROM_SINK} B back")),
         "{found:?}"
+    );
+}
+
+/// A connection freed before its connect is imported is still matched (by destination and
+/// time, the only freed socket that fits); one that ends while no importer is following gets an
+/// end that says it is unknown, not a made-up one.
+#[test]
+fn sshd_forward_ends_seen_late_or_not_at_all_are_stated_as_such() {
+    require_e2e!("auditctl", "auditd");
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (port, sink) = sink(vec![
+        Reply {
+            before: Box::new(|| {}),
+            reply: 5_000,
+        },
+        Reply {
+            before: Box::new(move || wait.recv().unwrap()),
+            reply: 7_000,
+        },
+    ]);
+    let mut b = audited_bastion("fwd-late", port);
+    let login = b.sshd.login(&b.user);
+    assert_eq!(stdio_forward(&login, port, 3_000).len(), 5_000);
+    let (session, first) = sshd_connects(b.tree.record_dir(), port, 1).remove(0);
+    let end = wait_end(&session, &first);
+    assert_eq!(end.result.as_deref(), Some("closed"), "{end:?}");
+    assert_eq!(
+        (end.bytes_to_destination, end.bytes_from_destination),
+        (Some(3_000), Some(5_000)),
+        "{end:?}"
+    );
+    assert!(
+        matches!(
+            end.matched_by.as_deref(),
+            Some("socket" | "destination_time")
+        ),
+        "{end:?}"
+    );
+
+    // The second connection is followed (the importer's state holds its socket), then the
+    // importer is killed, the connection ends, and the importer starts again.
+    let second = std::thread::spawn(move || stdio_forward(&login, port, 2_000));
+    let (second_session, second_connect) = sshd_connects(b.tree.record_dir(), port, 2).remove(1);
+    let state_file = b.importer.state_file();
+    wait_until("the importer to follow the open connection", T, || {
+        std::fs::read(&state_file)
+            .ok()
+            .and_then(|s| serde_json::from_slice::<serde_json::Value>(&s).ok())
+            .is_some_and(|v| {
+                v["open_connects"].as_object().is_some_and(|o| {
+                    o.values()
+                        .any(|c| c["audit_id"] == second_connect.audit_id.as_deref().unwrap_or("?"))
+                })
+            })
+    });
+    b.importer.kill();
+    go.send(()).unwrap();
+    assert_eq!(second.join().unwrap().len(), 7_000);
+    assert_eq!(sink.join().unwrap(), vec![3_000, 2_000]);
+    b.importer.start();
+    let end = wait_end(&second_session, &second_connect);
+    assert_eq!(end.result.as_deref(), Some("unknown"), "{end:?}");
+    assert_eq!(end.bytes_to_destination, None, "{end:?}");
+    assert!(
+        end.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("no importer was following")),
+        "{end:?}"
+    );
+    b.importer.kill();
+    let found = run_sessrec(
+        b.tree.record_dir(),
+        &["search", "--forward", &format!(":{port}$")],
+    );
+    let text = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        text.contains("3000 B to it, 5000 B back")
+            && text.contains("end unknown: it closed while no importer was following"),
+        "{text}"
     );
 }
 
