@@ -6,7 +6,7 @@
 //! bastion logs in to a second sshd, and the bastion's record names the target's port from the
 //! kernel's audit `connect` record of the sshd session process; `ssh -W` to a sink that takes and
 //! sends known byte counts gets a `connect.end` with those counts from the kernel's socket
-//! counters.
+//! counters, which `show`, `search --forward` and `list` state.
 
 mod pkg_support;
 
@@ -518,6 +518,10 @@ fn ssh_w_through_the_bastion_records_the_end_and_the_bytes_each_way() {
         text.contains(&format!("{TO_SINK} B to it, {FROM_SINK} B back")),
         "{found:?}"
     );
+    // list counts it as a forward of the session.
+    let listed = run_sessrec(b.tree.record_dir(), &["list", "--json"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("\"forwards\":1"), "{listed}");
 }
 
 /// A connection freed before its connect is imported is still matched (by destination and
