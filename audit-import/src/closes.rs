@@ -115,19 +115,26 @@ impl Closes {
         Ok((ends, closed.overflowed))
     }
 
-    /// The open socket of a connect by `pid` on descriptor `fd` to `address`:`port`: the
-    /// descriptor's socket inode, found in the kernel's dump with that destination.
+    /// The open socket of a connect by `pid` on descriptor `fd` to `address`:`port` (of
+    /// `family`, as the audit record names it): the descriptor's socket inode, found in the
+    /// kernel's dump with that destination.
     pub fn find_open(
         &self,
         pid: u32,
         fd: Option<i32>,
+        family: &str,
         address: &str,
         port: u16,
     ) -> io::Result<Option<TcpSocket>> {
         let Some(inode) = fd.and_then(|fd| sockdiag::socket_inode(pid, fd)) else {
             return Ok(None);
         };
-        Ok(sockdiag::dump()?.into_iter().find(|s| {
+        let family = if family == "inet6" {
+            sockdiag::Family::Inet6
+        } else {
+            sockdiag::Family::Inet
+        };
+        Ok(sockdiag::dump_of(&[family])?.into_iter().find(|s| {
             s.inode == inode && s.remote_port == port && same_address(address, &s.remote)
         }))
     }

@@ -722,7 +722,7 @@ impl Importer {
         // end the connection.
         let open_now = match &self.closes {
             Some(closes) if p.success || result == "in_progress" => {
-                Some(closes.find_open(p.pid, c.fd, &c.address, c.port))
+                Some(closes.find_open(p.pid, c.fd, c.family, &c.address, c.port))
             }
             _ => None,
         };

@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use audit_import::sockdiag::{dump, socket_inode, CloseListener};
+use audit_import::sockdiag::{dump, dump_of, socket_inode, CloseListener, Family};
 
 #[test]
 fn close_notifications_carry_the_final_counters() {
@@ -70,4 +70,39 @@ fn close_notifications_carry_the_final_counters() {
         "SYN and FIN count in the acked sequence space"
     );
     assert_eq!(c.bytes_received, 54_321 + 1, "the peer's FIN counts");
+}
+
+#[test]
+fn an_ipv6_socket_is_in_the_ipv6_dump_only() {
+    if !nix::unistd::geteuid().is_root() {
+        assert_ne!(
+            std::env::var("SESSREC_E2E").as_deref(),
+            Ok("required"),
+            "needs root"
+        );
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let Ok(server) = TcpListener::bind("[::1]:0") else {
+        assert_ne!(
+            std::env::var("SESSREC_E2E").as_deref(),
+            Ok("required"),
+            "no ::1"
+        );
+        return;
+    };
+    let client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    use std::os::fd::AsRawFd;
+    let inode = socket_inode(std::process::id(), client.as_raw_fd()).unwrap();
+    let in_v6 = dump_of(&[Family::Inet6]).unwrap();
+    let mine = in_v6
+        .iter()
+        .find(|s| s.inode == inode)
+        .expect("in the IPv6 dump");
+    assert_eq!(mine.remote.to_string(), "::1");
+    assert_eq!(mine.remote_port, server.local_addr().unwrap().port());
+    assert!(!dump_of(&[Family::Inet])
+        .unwrap()
+        .iter()
+        .any(|s| s.inode == inode));
 }
