@@ -306,6 +306,7 @@ pub fn export_json(
         let channel = match &l.event {
             Event::Exec(e) => e.channel.as_deref(),
             Event::Connect(c) => c.channel.as_deref(),
+            Event::ConnectEnd(e) => e.channel.as_deref(),
             _ => None,
         };
         if !whole && !channel.is_some_and(|c| channels.contains(&c)) {
