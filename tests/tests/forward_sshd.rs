@@ -6,7 +6,9 @@
 //! bastion logs in to a second sshd, and the bastion's record names the target's port from the
 //! kernel's audit `connect` record of the sshd session process; `ssh -W` to a sink that takes and
 //! sends known byte counts gets a `connect.end` with those counts from the kernel's socket
-//! counters, which `show`, `search --forward` and `list` state.
+//! counters, which `show`, `search --forward` and `list` state; so does each `-L` connection
+//! while the login goes on, and the `-J` connection once it ends. An end not seen is recorded
+//! as unknown.
 
 mod pkg_support;
 
@@ -437,6 +439,14 @@ fn ssh_jump_through_the_bastion_is_in_its_record() {
         "{c:?}"
     );
     assert_eq!(c.exe.as_deref(), Some("/usr/sbin/sshd"), "{c:?}");
+    // The SSH connection to the target crossed it both ways, and it ended with the ssh.
+    let end = wait_end(&session, &c);
+    assert_eq!(end.result.as_deref(), Some("closed"), "{end:?}");
+    assert!(
+        end.bytes_to_destination.is_some_and(|b| b > 0)
+            && end.bytes_from_destination.is_some_and(|b| b > 0),
+        "{end:?}"
+    );
     b.importer.kill();
     // show puts it in the timeline, and search --forward finds it by destination, as sshd's
     // own.
@@ -522,6 +532,52 @@ fn ssh_w_through_the_bastion_records_the_end_and_the_bytes_each_way() {
     let listed = run_sessrec(b.tree.record_dir(), &["list", "--json"]);
     let listed = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.contains("\"forwards\":1"), "{listed}");
+}
+
+/// `ssh -L`: each connection through the local port is one sshd connect, and its end and bytes
+/// are recorded while the login goes on.
+#[test]
+fn ssh_l_through_the_bastion_records_the_connection_while_the_login_goes_on() {
+    use std::io::{Read, Write};
+    require_e2e!("auditctl", "auditd");
+    const TO_SINK: usize = 4_321;
+    const FROM_SINK: usize = 8_765;
+    let (port, sink) = sink(vec![Reply {
+        before: Box::new(|| {}),
+        reply: FROM_SINK,
+    }]);
+    let mut b = audited_bastion("fwd-L", port);
+    let login = b.sshd.login(&b.user);
+    let lport = free_port();
+    let spec = format!("127.0.0.1:{lport}:127.0.0.1:{port}");
+    let mut client = Client::spawn(
+        &login,
+        &["-N", "-o", "ExitOnForwardFailure=yes", "-L", &spec],
+    );
+    let mut stream = connect_when_listening(lport, &mut client)
+        .unwrap_or_else(|| panic!("the -L port: {}", client.stderr()));
+    stream.write_all(&vec![b's'; TO_SINK]).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    stream.read_to_end(&mut back).unwrap();
+    assert_eq!(back.len(), FROM_SINK, "ssh -L: {}", client.stderr());
+    assert_eq!(sink.join().unwrap(), vec![TO_SINK]);
+    let (session, connect) = sshd_connects(b.tree.record_dir(), port, 1).remove(0);
+    let end = wait_end(&session, &connect);
+    assert_eq!(end.result.as_deref(), Some("closed"), "{end:?}");
+    assert_eq!(
+        (end.bytes_to_destination, end.bytes_from_destination),
+        (Some(TO_SINK as u64), Some(FROM_SINK as u64)),
+        "{end:?}"
+    );
+    // Recorded while the login is still open (ssh -N runs on).
+    assert!(
+        client.wait_exit(Duration::from_millis(0)).is_none(),
+        "ssh -L ended: {}",
+        client.stderr()
+    );
+    drop(client);
+    b.importer.kill();
 }
 
 /// A connection freed before its connect is imported is still matched (by destination and
