@@ -229,6 +229,13 @@ pub const COMMANDS: &[CmdSpec] = &[
         positional: (0, 0),
     },
     CmdSpec {
+        name: "receive",
+        usage: "sessrec --dir CENTRAL receive",
+        summary: "file record lines from stdin into a central archive (run by rsyslog's omprog)",
+        options: &[],
+        positional: (0, 0),
+    },
+    CmdSpec {
         name: "doctor",
         usage: "sessrec doctor [--sshd-config FILE] [--pam-service NAME]",
         summary: "check the installation",

@@ -114,6 +114,7 @@ fn dispatch(name: &str, args: Parsed, argv: &[String]) -> CmdResult {
         "hosts" => crate::hosts::run(&ctx),
         "hold" => crate::hold::run(&ctx),
         "heartbeat" => crate::heartbeat::run(&ctx),
+        "receive" => crate::receive::run(&ctx),
         "doctor" => crate::doctor::run(&ctx),
         "forward-sshd" => crate::forward_sshd::run(&ctx),
         other => Err(Failure::usage(format!("unknown command {other}"))),

@@ -40,6 +40,7 @@ pub mod play;
 pub mod playlist;
 pub mod playstatus;
 pub mod prune;
+pub mod receive;
 pub mod records;
 pub mod sanitize;
 pub mod search;
