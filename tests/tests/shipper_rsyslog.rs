@@ -1,12 +1,16 @@
 //! The shipped rsyslog configurations (packaging/shippers/rsyslog/) on real rsyslog: a private
-//! "bastion" instance tails a record tree with `sessrec-ship.conf` and forwards over TCP on
-//! 127.0.0.1 to a private "central" instance running `sessrec-receive.conf`, which rebuilds one
-//! file per record file. Every record file must arrive byte for byte: each line exactly once,
-//! intact, in order — including maximum-size lines appended in 4 KiB pieces, lines written
-//! while the shipper was stopped, files renamed into place, and both unattributed layouts.
+//! "bastion" instance tails a record tree with `sessrec-ship.conf` and forwards over RELP with
+//! TLS (certificates made with openssl) on 127.0.0.1 to a private "central" instance running
+//! `sessrec-receive.conf`, whose `sessrec receive` rebuilds one file per record file. Every
+//! record file must arrive byte for byte: each line exactly once, intact, in order — including
+//! maximum-size lines appended in 4 KiB pieces, lines written while the shipper was stopped,
+//! files renamed into place, both unattributed layouts, and a receiver killed mid-session.
+//! The fleet test runs three bastions (sshd + PAM module + recorder + sender, each in its own
+//! UTS and mount namespace, so with its own host name and /dev/log) into one receiver.
 //!
-//! Both instances run in the foreground (`-n`) with their own config, work directory and pid
-//! file, and load no imuxsock: the host's syslog socket and pid file are never touched.
+//! Every instance runs in the foreground (`-n`) with its own config, work directory and pid
+//! file, and listens on its own syslog socket: the host's syslog socket and pid file are never
+//! touched.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -413,15 +417,7 @@ impl Pipeline {
 
     /// Where the receiver rebuilds a record file.
     fn central_path(&self, source: &Path) -> PathBuf {
-        let first = read_records(source)
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("{} has no lines", source.display()));
-        let field = |k: &str| first[k].as_str().expect("header field").to_string();
-        self.central
-            .join(field("host"))
-            .join(field("session"))
-            .join(field("file"))
+        central_path(&self.central, source)
     }
 
     /// Waits until every record file under the tree has arrived byte for byte; then checks that
@@ -429,27 +425,7 @@ impl Pipeline {
     fn assert_all_shipped(&self) {
         let sources = jsonl_files(&self.record_dir);
         assert!(!sources.is_empty(), "no record files written");
-        let deadline = Instant::now() + SHIP_TIMEOUT;
-        loop {
-            let pending: Vec<String> = sources
-                .iter()
-                .filter_map(|s| {
-                    let want = fs::read(s).expect("read source");
-                    let got = fs::read(self.central_path(s)).unwrap_or_default();
-                    (want != got).then(|| describe_difference(s, &want, &got))
-                })
-                .collect();
-            if pending.is_empty() {
-                break;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "not shipped intact within {SHIP_TIMEOUT:?}:\n{}",
-                    pending.join("\n")
-                );
-            }
-            thread::sleep(Duration::from_millis(250));
-        }
+        wait_shipped(&sources, &self.central);
         let arrived: Vec<PathBuf> = jsonl_or_any_files(&self.central)
             .into_iter()
             .filter(|f| !is_receiver_bookkeeping(f))
@@ -466,6 +442,44 @@ impl Pipeline {
         for f in &expected {
             assert_chain_ok(f);
         }
+    }
+}
+
+/// Where the receiver rebuilds a record file under `central`.
+fn central_path(central: &Path, source: &Path) -> PathBuf {
+    let first = read_records(source)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{} has no lines", source.display()));
+    let field = |k: &str| first[k].as_str().expect("header field").to_string();
+    central
+        .join(field("host"))
+        .join(field("session"))
+        .join(field("file"))
+}
+
+/// Waits until every one of `sources` has arrived under `central` byte for byte.
+fn wait_shipped(sources: &[PathBuf], central: &Path) {
+    let deadline = Instant::now() + SHIP_TIMEOUT;
+    loop {
+        let pending: Vec<String> = sources
+            .iter()
+            .filter_map(|s| {
+                let want = fs::read(s).expect("read source");
+                let got = fs::read(central_path(central, s)).unwrap_or_default();
+                (want != got).then(|| describe_difference(s, &want, &got))
+            })
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "not shipped intact within {SHIP_TIMEOUT:?}:\n{}",
+                pending.join("\n")
+            );
+        }
+        thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -1060,4 +1074,412 @@ fn heartbeats_are_shipped_filed_under_the_host_and_reported_by_hosts() {
         Some(if audit_off { 1 } else { 0 }),
         "{o:?}"
     );
+}
+
+/// One bastion of the fleet: its own host name, record tree, syslog sender and sshd.
+struct FleetBastion {
+    host: String,
+    tree: RecordTree,
+    socket: PathBuf,
+    sender: Rsyslog,
+    sshd: PrivateSshd,
+}
+
+fn sessrec_at(central: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(products().sessrec_cli())
+        .arg("--dir")
+        .arg(central)
+        .args(args)
+        .env_remove("SESSREC_CONFIG")
+        .output()
+        .expect("run sessrec")
+}
+
+fn stdout_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Logs in to `b`, shows a marker made by the shell (so typed text cannot match it), logs out.
+fn marked_session(b: &FleetBastion, user: &TestUser, marker: &str) -> String {
+    let before = b.tree.sessions().len();
+    let mut term = b.sshd.login(user).interactive();
+    term.expect(r"\$ $", SHIP_TIMEOUT);
+    term.send_line(&format!("echo {marker}-$((40+2)) on $(hostname)"));
+    term.expect(&format!("{marker}-42 on {}", b.host), SHIP_TIMEOUT);
+    term.send_line("exit");
+    term.wait_code(0, SHIP_TIMEOUT);
+    let session = b
+        .tree
+        .wait_sessions(before + 1, SHIP_TIMEOUT)
+        .remove(before);
+    wait_last_event(&session.join("session.jsonl"), "logout", SHIP_TIMEOUT);
+    session
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("id")
+        .to_string()
+}
+
+/// The heartbeat directory of a bastion's tree (`<record_dir>/host/`), which is not a session.
+fn b_host_dir(record_file: &Path) -> PathBuf {
+    record_file
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "host"))
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/nonexistent"))
+}
+
+/// Writes a closed session recorded on `host` 40 days ago with the synthetic generator in
+/// `scratch`, then puts its files into `record_dir` the importer's way (a temporary name, then
+/// renamed), for the shipper to pick up. Returns its id.
+fn ship_old_session(record_dir: &Path, host: &str, scratch: &Path) -> String {
+    use sessrec_core::testing::synth::{id_at, shift_times, SynthSession};
+    const AGE_US: i64 = 40 * 86_400 * 1_000_000;
+    fs::create_dir_all(scratch).expect("scratch");
+    let now_ms = sessrec_core::time::Timestamp::now().as_micros() / 1000;
+    let id = id_at((now_ms - AGE_US / 1000) as u64).expect("old id");
+    let mut s =
+        SynthSession::login_on(host, scratch, id, "srt-old", "old@example.com", "192.0.2.7")
+            .expect("login");
+    let mut ch = s.channel("shell", "pty", None).expect("channel");
+    ch.output(1000, b"old work\r\n").expect("output");
+    s.finished(ch, 0).expect("finished");
+    let made = s.logout().expect("logout");
+    shift_times(&made, -AGE_US).expect("shift");
+    let dest = record_dir.join(made.strip_prefix(scratch).expect("under scratch"));
+    fs::create_dir_all(&dest).expect("session dir");
+    for f in jsonl_files(&made) {
+        let name = f.file_name().expect("name").to_string_lossy().into_owned();
+        let tmp = dest.join(format!(".{name}.tmp"));
+        fs::copy(&f, &tmp).expect("copy");
+        fs::rename(&tmp, dest.join(&name)).expect("rename");
+    }
+    id.to_string()
+}
+
+#[test]
+fn three_bastions_ship_to_one_central_archive() {
+    require_e2e!(
+        RSYSLOGD,
+        "/usr/bin/unshare",
+        "/usr/bin/logger",
+        "/usr/bin/setpriv"
+    );
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let dir = TempDir::new("fleet");
+    let central = dir.join("central");
+    fs::create_dir(&central).expect("central dir");
+    let names = ["b1", "b2", "b3"];
+    let tls = make_tls(dir.path(), &names);
+    let (_receiver, port) = receiver(dir.path(), &central, &tls);
+    let user = TestUser::new("fleet", installed.shell());
+    let tag = sessrec_tests::util::random_hex(3);
+    let mut fleet: Vec<FleetBastion> = names
+        .iter()
+        .map(|name| {
+            let host = format!("srt-{name}-{tag}");
+            let builder = PrivateSshd::builder();
+            let tree = RecordTree::new(&format!(
+                "min_free_mb = 1\n[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
+                builder.service()
+            ));
+            let (mut sender, socket) = sender(dir.path(), name, tree.record_dir(), port, &tls);
+            sender.uts_host = Some(host.clone());
+            sender.start();
+            wait_until("bastion syslog socket", Duration::from_secs(20), || {
+                socket.exists()
+            });
+            let sshd = builder
+                .recorded_by(&installed, tree.config_path())
+                .bastion(&host, &socket)
+                .start();
+            FleetBastion {
+                host,
+                tree,
+                socket,
+                sender,
+                sshd,
+            }
+        })
+        .collect();
+
+    // Real sessions on each bastion; on the third, one more that stays open and idle.
+    let ids: Vec<String> = fleet
+        .iter()
+        .map(|b| marked_session(b, &user, "fleet"))
+        .collect();
+    let mut open_term = fleet[2].sshd.login(&user).interactive();
+    open_term.expect(r"\$ $", SHIP_TIMEOUT);
+    open_term.send_line("echo stall-$((2+2))");
+    open_term.expect("stall-4", SHIP_TIMEOUT);
+    let open_id = {
+        let all = fleet[2].tree.wait_sessions(2, SHIP_TIMEOUT);
+        let dir = all
+            .into_iter()
+            .find(|d| !d.ends_with(&ids[2]))
+            .expect("open session");
+        wait_channels(&dir, 1, SHIP_TIMEOUT);
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .expect("id")
+            .to_string()
+    };
+    let sources: Vec<PathBuf> = fleet
+        .iter()
+        .flat_map(|b| jsonl_files(b.tree.record_dir()))
+        .collect();
+    wait_shipped(&sources, &central);
+    // Every record names the host of its bastion's UTS namespace.
+    for (b, id) in fleet.iter().zip(&ids) {
+        assert!(
+            central.join(&b.host).join(id).is_dir(),
+            "{id} not under {}",
+            b.host
+        );
+    }
+    // The recorders' own anchors (closing files) came through each bastion's /dev/log with
+    // the kernel's credentials and are filed per host.
+    for b in &fleet[..2] {
+        let anchors = central.join(&b.host).join("anchors.log");
+        wait_until(&format!("anchors of {}", b.host), SHIP_TIMEOUT, || {
+            fs::read_to_string(&anchors).is_ok_and(|t| t.contains("sessrec anchor file="))
+        });
+    }
+
+    // Central views across hosts.
+    let o = sessrec_at(&central, &["list", "--json"]);
+    assert!(o.status.success(), "{o:?}");
+    let rows: Vec<Value> = stdout_of(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("list --json"))
+        .collect();
+    for (b, id) in fleet.iter().zip(&ids) {
+        let row = rows
+            .iter()
+            .find(|r| r["session"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} not listed: {rows:?}"));
+        assert_eq!(row["host_dir"], b.host.as_str(), "{row}");
+        assert_eq!(row["state"], "closed", "{row}");
+    }
+    let listed = stdout_of(&sessrec_at(&central, &["list"]));
+    for b in &fleet {
+        assert!(listed.contains(&b.host), "{listed}");
+    }
+    for (b, id) in fleet.iter().zip(&ids) {
+        let shown = stdout_of(&sessrec_at(&central, &["show", id]));
+        assert!(shown.contains("echo fleet-"), "{shown}");
+        let o = sessrec_at(&central, &["play", id, "--speed", "1000"]);
+        assert!(o.status.success(), "{o:?}");
+        assert!(
+            stdout_of(&o).contains(&format!("fleet-42 on {}", b.host)),
+            "{o:?}"
+        );
+    }
+    let found = stdout_of(&sessrec_at(
+        &central,
+        &["search", "--fixed-strings", "fleet-42 on srt-"],
+    ));
+    for id in &ids {
+        assert!(found.contains(id.as_str()), "{id} not found:\n{found}");
+    }
+    let one = stdout_of(&sessrec_at(
+        &central,
+        &[
+            "--host",
+            &fleet[1].host,
+            "search",
+            "--fixed-strings",
+            "fleet-42 on srt-",
+        ],
+    ));
+    assert!(one.contains(&ids[1]) && !one.contains(&ids[0]), "{one}");
+
+    // Shipped anchors: all agree; a forged one from an unprivileged logger never arrives.
+    let o = sessrec_at(&central, &["verify", "--all"]);
+    let out = stdout_of(&o);
+    assert_ne!(o.status.code(), Some(1), "{o:?}");
+    for b in &fleet {
+        assert!(out.contains(&format!("host {}: ", b.host)), "{out}");
+    }
+    let anchors = central.join(&fleet[0].host).join("anchors.log");
+    let text = fs::read_to_string(&anchors).expect("anchors.log");
+    let real = text
+        .lines()
+        .find_map(|l| l.split_once(' ').map(|(_, a)| a.to_string()))
+        .expect("an anchor");
+    let forged = real.replace("sha256=", "sha256=00");
+    log_to(&fleet[0].socket, Some(65534), &forged);
+    log_to(&fleet[0].socket, None, &real);
+    wait_until("the root anchor again", SHIP_TIMEOUT, || {
+        fs::read_to_string(&anchors).is_ok_and(|t| t.matches(real.as_str()).count() >= 2)
+    });
+    let filed = fs::read_to_string(&anchors).expect("anchors.log");
+    assert!(
+        !filed.contains(&forged),
+        "forged anchor forwarded:\n{filed}"
+    );
+    let sessrec_uid = nix::unistd::User::from_name("sessrec")
+        .ok()
+        .flatten()
+        .expect("sessrec user")
+        .uid;
+    for line in filed.lines() {
+        assert!(
+            line.starts_with("uid=0 ") || line.starts_with(&format!("uid={sessrec_uid} ")),
+            "{line}"
+        );
+    }
+
+    // A line edited on the central copy of b2's session is caught, and only there.
+    let edited = jsonl_files(&central.join(&fleet[1].host).join(&ids[1]))
+        .into_iter()
+        .find(|f| f.file_name().is_some_and(|n| n == "session.jsonl"))
+        .expect("central session file");
+    let body = fs::read_to_string(&edited).expect("read");
+    let changed = body.replacen("\"srt-fleet", "\"srt-fleeT", 1);
+    assert_ne!(body, changed);
+    fs::write(&edited, changed).expect("edit");
+    let o = sessrec_at(&central, &["verify", "--all"]);
+    let out = stdout_of(&o);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        out.contains(&format!("FAILED     host {}", fleet[1].host)),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&format!("FAILED     host {}", fleet[0].host)),
+        "{out}"
+    );
+
+    // Completeness: b2's shipping stops (silent); b3's open session stays idle (stalled); b1
+    // and b3 still send heartbeats.
+    fleet[1].sender.stop();
+    thread::sleep(Duration::from_secs(8));
+    for b in [&fleet[0], &fleet[2]] {
+        let config = b.tree.record_dir().with_extension("heartbeat.toml");
+        fs::write(
+            &config,
+            format!(
+                "record_dir = {:?}\n[sudo]\niolog_dirs = [{:?}]\nstate_file = {:?}\n[audit]\nlog_file = {:?}\nstate_file = {:?}\n",
+                b.tree.record_dir(),
+                dir.join("none-sudo-io"),
+                dir.join("none-sudo.state"),
+                dir.join("none-audit.log"),
+                dir.join("none-audit.state"),
+            ),
+        )
+        .expect("heartbeat config");
+        run(Command::new("unshare")
+            .args([
+                "--uts",
+                "--",
+                "sh",
+                "-c",
+                "hostname \"$1\" && shift && exec \"$@\"",
+                "sh",
+            ])
+            .arg(&b.host)
+            .arg(products().sessrec_cli())
+            .arg("--config")
+            .arg(&config)
+            .args(["heartbeat", "--interval", "1m"]));
+        for beat in jsonl_files(&b.tree.record_dir().join("host")) {
+            let filed = central
+                .join(&b.host)
+                .join("heartbeat")
+                .join(beat.file_name().expect("name"));
+            let want = fs::read(&beat).expect("heartbeat");
+            wait_until(&format!("heartbeat of {}", b.host), SHIP_TIMEOUT, || {
+                fs::read(&filed).is_ok_and(|got| got == want)
+            });
+        }
+    }
+    let o = sessrec_at(
+        &central,
+        &[
+            "hosts",
+            "--json",
+            "--silent-after",
+            "6s",
+            "--stalled-after",
+            "6s",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let report: Vec<Value> = stdout_of(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("hosts --json"))
+        .collect();
+    let problems = |host: &str| -> Vec<String> {
+        report
+            .iter()
+            .find(|r| r["host"] == host)
+            .unwrap_or_else(|| panic!("{host} not reported: {report:?}"))["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .map(|p| p.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let (p1, p2, p3) = (
+        problems(&fleet[0].host),
+        problems(&fleet[1].host),
+        problems(&fleet[2].host),
+    );
+    assert!(p2.iter().any(|p| p.starts_with("silent")), "{p2:?}");
+    assert!(
+        p3.iter()
+            .any(|p| p.contains(&open_id) && p.contains("open but no line arrived")),
+        "{p3:?}"
+    );
+    for p in p1.iter().chain(&p3) {
+        assert!(!p.starts_with("silent"), "{p1:?} {p3:?}");
+    }
+
+    // Retention: each bastion also ships a session recorded 40 days ago (the synthetic
+    // generator, times shifted, renamed into the tree as the importer does). A hold on b1's;
+    // prune removes b3's but neither the held one nor any recent one.
+    let old: Vec<String> = [&fleet[0], &fleet[2]]
+        .iter()
+        .map(|b| {
+            ship_old_session(
+                b.tree.record_dir(),
+                &b.host,
+                &dir.join(format!("old-{}", b.host)),
+            )
+        })
+        .collect();
+    let sources: Vec<PathBuf> = [&fleet[0], &fleet[2]]
+        .iter()
+        .flat_map(|b| jsonl_files(b.tree.record_dir()))
+        .filter(|f| !f.starts_with(b_host_dir(f)))
+        .collect();
+    wait_shipped(&sources, &central);
+    let o = sessrec_at(
+        &central,
+        &["hold", "--session", &old[0], "--reason", "case 13"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let o = sessrec_at(&central, &["prune", "--older-than", "30d"]);
+    let out = stdout_of(&o);
+    assert!(
+        out.contains(&format!("keep   {} (legal hold: case 13)", old[0])),
+        "{o:?}"
+    );
+    assert!(central.join(&fleet[0].host).join(&old[0]).is_dir(), "{out}");
+    assert!(
+        !central.join(&fleet[2].host).join(&old[1]).exists(),
+        "{out}"
+    );
+    for (b, id) in fleet.iter().zip(&ids) {
+        assert!(central.join(&b.host).join(id).is_dir(), "{out}");
+    }
+    assert!(
+        central.join(&fleet[2].host).join(&open_id).is_dir(),
+        "{out}"
+    );
+
+    open_term.send_line("exit");
+    open_term.wait_code(0, SHIP_TIMEOUT);
 }
