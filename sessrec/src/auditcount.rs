@@ -11,7 +11,7 @@ use sessrec_core::schema::{Connect, EventBody, Exec};
 pub fn count(path: &Path) -> (u64, u64) {
     let exec = format!("\"type\":\"{}\"", Exec::TYPE);
     let connect = format!("\"type\":\"{}\"", Connect::TYPE);
-    let Ok(file) = std::fs::File::open(path) else {
+    let Ok(file) = sessrec_core::stored::open(path) else {
         return (0, 0);
     };
     let mut reader = BufReader::new(file);

@@ -111,6 +111,7 @@ fn dispatch(name: &str, args: Parsed, argv: &[String]) -> CmdResult {
         "search" => crate::search::run(&ctx),
         "kill" => crate::kill::run(&ctx),
         "prune" => crate::prune::run(&ctx),
+        "compress" => crate::compress::run(&ctx),
         "hosts" => crate::hosts::run(&ctx),
         "hold" => crate::hold::run(&ctx),
         "heartbeat" => crate::heartbeat::run(&ctx),

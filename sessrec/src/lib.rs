@@ -11,6 +11,7 @@ pub mod auditcount;
 pub mod cast;
 pub mod central;
 pub mod cli;
+pub mod compress;
 pub mod conceal;
 pub mod context;
 pub mod doctor;

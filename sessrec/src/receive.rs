@@ -86,6 +86,19 @@ impl Receiver {
         let digest: [u8; 32] = Sha256::digest(line).into();
         self.uses += 1;
         let uses = self.uses;
+        if !self.open.contains_key(&path) && !path.exists() {
+            let compressed = sessrec_core::stored::compressed_path(&path);
+            if compressed.exists() {
+                // Compressed at rest: the session was closed long ago, so only a repeat can
+                // still arrive; anything else must not start a second, plain copy.
+                let content = sessrec_core::stored::read(&compressed)?;
+                if content.split(|&b| b == b'\n').any(|l| l == line) {
+                    return Ok(Outcome::Repeat);
+                }
+                let reason = format!("{}: arrived after the file was compressed", path.display());
+                return self.reject(&reason, line);
+            }
+        }
         if !self.open.contains_key(&path) {
             self.make_room();
             let filed = open_filed(&path)?;
@@ -439,6 +452,24 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(entries, vec![std::ffi::OsString::from(REJECTED_FILE)]);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_compressed_file_gets_no_plain_twin() {
+        let root = scratch("compressed");
+        let sid = "0192b3c4-0000-7000-8000-000000000002";
+        let l1 = line("b1", sid, "channel-1.jsonl", 1, "one");
+        let mut r = Receiver::new(&root);
+        assert_eq!(r.receive(&l1).unwrap(), Outcome::Filed);
+        drop(r);
+        let plain = root.join("b1").join(sid).join("channel-1.jsonl");
+        sessrec_core::stored::compress_in_place(&plain).unwrap();
+        let mut r = Receiver::new(&root);
+        assert_eq!(r.receive(&l1).unwrap(), Outcome::Repeat);
+        let late = line("b1", sid, "channel-1.jsonl", 2, "two");
+        assert!(matches!(r.receive(&late).unwrap(), Outcome::Rejected(_)));
+        assert!(!plain.exists());
         fs::remove_dir_all(&root).unwrap();
     }
 

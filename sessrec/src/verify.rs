@@ -183,13 +183,11 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
         // The first and last lines tell what the file should contain.
         let mut first: Option<Map<String, Value>> = None;
         let mut last: Option<Map<String, Value>> = None;
-        if let Ok(mut f) = std::fs::File::open(path) {
-            if let Ok(Ok(m)) = crate::summary::first_line(&mut f) {
-                first = Some(m);
-            }
-            if let Ok((Some(Ok(m)), _)) = crate::summary::last_line(&mut f) {
-                last = Some(m);
-            }
+        if let Ok(Ok(m)) = crate::summary::first_line_of(path) {
+            first = Some(m);
+        }
+        if let Ok((Some(Ok(m)), _)) = crate::summary::last_line_of(path) {
+            last = Some(m);
         }
         if let Some(text) = crate::central::misfiled(session.host.as_deref(), first.as_ref()) {
             result.problems.push(Problem {
