@@ -36,7 +36,10 @@ fn zstd_bytes(dir: &Path) -> u64 {
             .arg(e.path())
             .output()
             .expect("zstd");
-        total += String::from_utf8_lossy(&out.stdout).trim().parse::<u64>().unwrap_or(0);
+        total += String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u64>()
+            .unwrap_or(0);
     }
     total
 }
@@ -59,8 +62,14 @@ fn main() {
             0 => {
                 // A person at a shell: key by key, with the pauses of typing.
                 for cmd in [
-                    "cd /etc", "ls -l", "cat hostname", "grep -c . passwd", "uname -a",
-                    "df -h /", "ps ax | head -20", "ls /usr/share/doc | head -40",
+                    "cd /etc",
+                    "ls -l",
+                    "cat hostname",
+                    "grep -c . passwd",
+                    "uname -a",
+                    "df -h /",
+                    "ps ax | head -20",
+                    "ls /usr/share/doc | head -40",
                     "echo typing-done",
                 ] {
                     for c in cmd.chars() {
@@ -81,7 +90,9 @@ fn main() {
                 std::thread::sleep(Duration::from_secs(1));
                 term.send("i");
                 for i in 0..25 {
-                    term.send(format!("line {i} of a file edited full-screen, some text\r"));
+                    term.send(format!(
+                        "line {i} of a file edited full-screen, some text\r"
+                    ));
                     std::thread::sleep(Duration::from_millis(150));
                 }
                 term.send("\x1b");
@@ -98,7 +109,9 @@ fn main() {
                 term.expect("editor-2-done", T);
             }
             _ => {
-                term.send_line("head -c 4000000 /dev/urandom; stty sane; echo; echo random-$((1+1))-done");
+                term.send_line(
+                    "head -c 4000000 /dev/urandom; stty sane; echo; echo random-$((1+1))-done",
+                );
                 term.expect("random-2-done", T);
             }
         }
@@ -129,7 +142,11 @@ fn main() {
             "| {kind} | {before} | {after} | {:.1}:1 | {zstd} | {:.1}:1 | {} |",
             before as f64 / after as f64,
             before as f64 / zstd as f64,
-            if verify.status.success() { "ok" } else { "FAILED" }
+            if verify.status.success() {
+                "ok"
+            } else {
+                "FAILED"
+            }
         );
     }
 }

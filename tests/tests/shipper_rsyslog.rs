@@ -1480,6 +1480,54 @@ fn three_bastions_ship_to_one_central_archive() {
         "{out}"
     );
 
+    // Compressed at rest on the central tree: b1's recorded session reads, and verifies with
+    // its shipped anchors, as before; b3's open session is refused.
+    let b1 = fleet[0].host.clone();
+    let views = |id: &str| -> Vec<String> {
+        [
+            vec!["show", id],
+            vec!["play", id, "--speed", "1000"],
+            vec!["export", id, "--format", "text"],
+            vec!["search", "--fixed-strings", "fleet-42 on", "--session", id],
+            vec!["verify", id],
+        ]
+        .iter()
+        .map(|args| {
+            let o = sessrec_at(&central, args);
+            assert!(o.status.success(), "{args:?}: {o:?}");
+            stdout_of(&o).replace(".jsonl.gz", ".jsonl")
+        })
+        .collect()
+    };
+    let before = views(&ids[0]);
+    let o = sessrec_at(&central, &["--host", &b1, "compress", "--older-than", "1s"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        stdout_of(&o).contains(&format!("compressed {b1}/{}", ids[0])),
+        "{o:?}"
+    );
+    let stored: Vec<String> = fs::read_dir(central.join(&b1).join(&ids[0]))
+        .expect("session dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert!(
+        !stored.is_empty() && stored.iter().all(|n| n.ends_with(".jsonl.gz")),
+        "{stored:?}"
+    );
+    assert_eq!(views(&ids[0]), before);
+    let o = sessrec_at(
+        &central,
+        &["--host", &fleet[2].host, "compress", "--older-than", "1s"],
+    );
+    assert!(
+        stdout_of(&o).contains(&format!("skip   {}/{open_id} (", fleet[2].host)),
+        "{o:?}"
+    );
+    let o = sessrec_at(&central, &["--host", &b1, "verify", "--all"]);
+    assert!(o.status.success(), "{o:?}");
+
     open_term.send_line("exit");
     open_term.wait_code(0, SHIP_TIMEOUT);
 }
