@@ -38,10 +38,6 @@ const ALLOWED: &[(&str, &str)] = &[
         "sessrec/src/verdict_cache.rs",
         "its cache entry, and raw bytes as a fingerprint of a stored file",
     ),
-    (
-        "sessrec/src/summary.rs",
-        "positioned reads of a file stored::open returned as plain",
-    ),
     ("sessrec-web/src/server.rs", "the player's files"),
 ];
 
