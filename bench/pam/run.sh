@@ -58,11 +58,11 @@ for svc in "$svc_sync" "$svc_nosync"; do
 done
 # BASE_MODULE=path/to/older/pam_sessrec.so adds the variant fsync-base: that build, with fsync,
 # in the same interleaved rounds.
-variants="fsync nofsync floor floor-dirsync"
+variants="fsync nofsync floor floor-prealloc floor-dirsync"
 if [ -n "${BASE_MODULE:-}" ]; then
     printf 'account required pam_permit.so\nsession required %s config=%s recorder=%s services=%s\n' \
         "$BASE_MODULE" "$work/sessrec.toml" "$work/sessrec-shell" "$svc_base" > "/etc/pam.d/$svc_base"
-    variants="fsync fsync-base nofsync floor floor-dirsync"
+    variants="fsync fsync-base nofsync floor floor-prealloc floor-dirsync"
 fi
 
 # A private mount namespace: files-only NSS (the host's nsswitch.conf is untouched) and a tmpfs
@@ -80,7 +80,8 @@ in_ns() {
 }
 
 # Interleaved rounds: each variant runs RUNS/ROUNDS times per round, in turn, so the load of
-# other processes hits all alike. "floor" and "floor-dirsync" are the disk alone (see driver).
+# other processes hits all alike. "floor", "floor-prealloc" and "floor-dirsync" are the disk
+# alone (see driver).
 ROUNDS=${ROUNDS:-5}
 per=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
 steal() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
@@ -99,6 +100,7 @@ while [ $round -le "$ROUNDS" ]; do
             fsync-base) in_ns "$driver" "$svc_base" "$user" "$per" "$work/auth_info" > /dev/null ;;
             nofsync) in_ns "$driver" "$svc_nosync" "$user" "$per" "$work/auth_info" > /dev/null ;;
             floor) in_ns "$driver" --floor "$work/records" "$per" > /dev/null ;;
+            floor-prealloc) in_ns "$driver" --floor "$work/records" "$per" prealloc > /dev/null ;;
             floor-dirsync) in_ns "$driver" --floor "$work/records" "$per" dirsync > /dev/null ;;
         esac
     done

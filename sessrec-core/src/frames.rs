@@ -94,6 +94,38 @@ pub fn append_escaped(out: &mut Vec<u8>, data: &[u8], room: usize) -> usize {
     i
 }
 
+/// Like [`append_escaped`], with every `\r\n` of `data` written as `\n` (the folded form of
+/// [`crate::schema::timing`]; `data` holds no other `\n`). Returns the input bytes consumed
+/// and the length of the folded text they make; never stops between `\r` and `\n`.
+pub fn append_escaped_folding(out: &mut Vec<u8>, data: &[u8], room: usize) -> (usize, usize) {
+    let start = out.len();
+    let (mut i, mut folds) = (0, 0);
+    while i < data.len() {
+        let left = room - (out.len() - start);
+        if data[i] == b'\r' && data.get(i + 1) == Some(&b'\n') {
+            if left < 2 {
+                break;
+            }
+            out.extend_from_slice(b"\\n");
+            i += 2;
+            folds += 1;
+            continue;
+        }
+        // Up to the next line end, escaped as usual.
+        let end = match data[i..].iter().position(|&b| b == b'\n') {
+            Some(p) if p > 0 && data[i + p - 1] == b'\r' => i + p - 1,
+            Some(p) => i + p + 1,
+            None => data.len(),
+        };
+        let used = append_escaped(out, &data[i..end], left);
+        i += used;
+        if i < end {
+            break;
+        }
+    }
+    (i, i - folds)
+}
+
 /// Appends base64 of a prefix of `data` to `out`, using at most `room` bytes; the prefix is a
 /// multiple of 3 bytes unless it is all of `data`. Returns how many input bytes were consumed.
 pub fn append_base64(out: &mut Vec<u8>, data: &[u8], room: usize) -> usize {
@@ -156,6 +188,21 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(append_escaped(&mut out, b"\x01x", 5), 0);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn folding_escape_never_splits_a_line_end() {
+        let data = b"ab\r\ncd\r\n\r\n";
+        for room in 0..20 {
+            let mut out = Vec::new();
+            let (used, folded) = append_escaped_folding(&mut out, data, room);
+            assert!(out.len() <= room);
+            assert_ne!(data.get(used.wrapping_sub(1)), Some(&b'\r'), "room {room}");
+            let mut back = Vec::new();
+            crate::schema::timing::unfold_crlf(decode_u(&out).as_bytes(), &mut back);
+            assert_eq!(back, &data[..used]);
+            assert_eq!(decode_u(&out).len(), folded);
+        }
     }
 
     #[test]

@@ -113,8 +113,6 @@ pub struct RecordWriter {
     line: Vec<u8>,
     /// The pending line's reads: timing string, escaped text and base64 per stream.
     pending: PendingIo,
-    /// Scratch for a read stored with its `\r\n` folded.
-    folded: Vec<u8>,
     pending_since: Option<Instant>,
     tails: [Tail; 3],
     last_anchor: Instant,
@@ -223,7 +221,6 @@ impl RecordWriter {
             space_low: false,
             line: Vec::with_capacity(opts.max_line_bytes),
             pending: PendingIo::default(),
-            folded: Vec::new(),
             pending_since: None,
             tails: Default::default(),
             last_anchor: Instant::now(),
@@ -342,77 +339,72 @@ impl RecordWriter {
         enc: Encoding,
         data: &[u8],
     ) -> io::Result<()> {
-        let mut folded = std::mem::take(&mut self.folded);
-        folded.clear();
-        let (form, mut data) = match enc {
-            Encoding::Base64 => (PieceForm::Base64, data),
-            Encoding::Utf8 if timing::foldable(data) => {
-                timing::fold_crlf(data, &mut folded);
-                (PieceForm::FoldedCrlf, &folded[..])
-            }
-            Encoding::Utf8 => (PieceForm::Text, data),
+        let form = match enc {
+            Encoding::Base64 => PieceForm::Base64,
+            Encoding::Utf8 if timing::foldable(data) => PieceForm::FoldedCrlf,
+            Encoding::Utf8 => PieceForm::Text,
         };
-        let result = (|| {
-            let limit = self.opts.max_line_bytes - IO_TAIL_LEN;
-            while !data.is_empty() {
-                if self.line.is_empty() {
-                    self.start_io_line(offset);
+        let mut data = data;
+        let limit = self.opts.max_line_bytes - IO_TAIL_LEN;
+        while !data.is_empty() {
+            if self.line.is_empty() {
+                self.start_io_line(offset);
+            }
+            let k = stream.index();
+            let delta = offset.abs_diff(self.pending.last_off);
+            let opening = match form {
+                PieceForm::Base64 if self.pending.b64[k].is_empty() => B64_FIELD_OVERHEAD,
+                PieceForm::Base64 => 0,
+                _ if self.pending.text[k].is_empty() => TEXT_FIELD_OVERHEAD,
+                _ => 0,
+            };
+            let token = 1 + timing::decimal_len(delta) + 2 + COUNT_DIGITS;
+            let used_so_far = self.line.len() + self.pending.len();
+            let room = limit.saturating_sub(used_so_far + opening + token);
+            if room < 16 && self.pending.reads > 0 {
+                self.write_io_line()?;
+                continue;
+            }
+            let (used, count) = match form {
+                PieceForm::Base64 => {
+                    let used = frames::append_base64(&mut self.pending.b64[k], data, room);
+                    (used, frames::base64_len(used))
                 }
-                let k = stream.index();
-                let delta = offset.abs_diff(self.pending.last_off);
-                let opening = match form {
-                    PieceForm::Base64 if self.pending.b64[k].is_empty() => B64_FIELD_OVERHEAD,
-                    PieceForm::Base64 => 0,
-                    _ if self.pending.text[k].is_empty() => TEXT_FIELD_OVERHEAD,
-                    _ => 0,
-                };
-                let token = 1 + delta.to_string().len() + 2 + COUNT_DIGITS;
-                let used_so_far = self.line.len() + self.pending.len();
-                let room = limit.saturating_sub(used_so_far + opening + token);
-                if room < 16 && self.pending.reads > 0 {
+                PieceForm::FoldedCrlf => {
+                    frames::append_escaped_folding(&mut self.pending.text[k], data, room)
+                }
+                PieceForm::Text => {
+                    let used = frames::append_escaped(&mut self.pending.text[k], data, room);
+                    (used, used)
+                }
+            };
+            if used == 0 {
+                if self.pending.reads > 0 {
                     self.write_io_line()?;
                     continue;
                 }
-                let (used, count) = match form {
-                    PieceForm::Base64 => {
-                        let used = frames::append_base64(&mut self.pending.b64[k], data, room);
-                        (used, frames::base64_len(used))
-                    }
-                    _ => {
-                        let used = frames::append_escaped(&mut self.pending.text[k], data, room);
-                        (used, used)
-                    }
-                };
-                if used == 0 {
-                    if self.pending.reads > 0 {
-                        self.write_io_line()?;
-                        continue;
-                    }
-                    self.line.clear();
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "max_line_bytes leaves no room for I/O",
-                    ));
-                }
-                let last = self.pending.last_off;
-                timing::push_token(&mut self.pending.t, last, offset, stream, form, count);
-                self.pending.last_off = offset;
-                self.pending.reads += 1;
-                data = &data[used..];
-                if !data.is_empty() {
-                    self.write_io_line()?;
-                }
+                self.line.clear();
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "max_line_bytes leaves no room for I/O",
+                ));
             }
-            if self.pending_since.is_none() && !self.line.is_empty() {
-                self.pending_since = Some(Instant::now());
-            }
-            if self.line.len() + self.pending.len() + 64 > limit {
+            let last = self.pending.last_off;
+            timing::push_token(&mut self.pending.t, last, offset, stream, form, count);
+            self.pending.last_off = offset;
+            self.pending.reads += 1;
+            data = &data[used..];
+            if !data.is_empty() {
                 self.write_io_line()?;
             }
-            Ok(())
-        })();
-        self.folded = folded;
-        result
+        }
+        if self.pending_since.is_none() && !self.line.is_empty() {
+            self.pending_since = Some(Instant::now());
+        }
+        if self.line.len() + self.pending.len() + 64 > limit {
+            self.write_io_line()?;
+        }
+        Ok(())
     }
 
     fn start_io_line(&mut self, offset: u64) {

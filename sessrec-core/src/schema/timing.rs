@@ -53,13 +53,34 @@ pub fn push_token(
 ) {
     if off_us != last_us {
         t.push(if off_us > last_us { b'+' } else { b'-' });
-        t.extend_from_slice(off_us.abs_diff(last_us).to_string().as_bytes());
+        push_decimal(t, off_us.abs_diff(last_us));
     }
     t.extend_from_slice(stream.code().as_bytes());
     if let Some(c) = form.code() {
         t.push(c);
     }
-    t.extend_from_slice(count.to_string().as_bytes());
+    push_decimal(t, count as u64);
+}
+
+/// Digits of `v` in decimal.
+pub fn decimal_len(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+/// Appends `v` in decimal, without allocating.
+fn push_decimal(t: &mut Vec<u8>, v: u64) {
+    let mut digits = [0u8; 20];
+    let mut n = v;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    t.extend_from_slice(&digits[i..]);
 }
 
 /// Whether `data` can be stored folded: it has at least two `\r\n` and no other `\n`.

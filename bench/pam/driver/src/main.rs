@@ -1,10 +1,11 @@
 //! pam-bench-driver SERVICE USER RUNS [SSH_AUTH_INFO_0-file]
-//! pam-bench-driver --floor DIR RUNS [dirsync]
+//! pam-bench-driver --floor DIR RUNS [dirsync|prealloc]
 //!
 //! `--floor` times the disk alone, on the filesystem of DIR, doing what the module must make
 //! durable: per run a new directory, a new file, a login-sized line and `fdatasync` (with
 //! `dirsync`, also `fsync` of the new directory and of DIR), then a logout-sized line appended
-//! and `fdatasync`. "open alone" is the first half.
+//! and `fdatasync`. "open alone" is the first half. `prealloc` also reserves 256 KiB past the
+//! end before the first line and releases it before the second sync, as the record writer does.
 //!
 //! With `SAMPLES=FILE` in the environment, every run's wall, open-alone and CPU microseconds are
 //! appended to FILE as one line (for percentiles over interleaved rounds).
@@ -140,7 +141,10 @@ fn sync_dir(path: &std::path::Path) {
 }
 
 /// The disk's floor for what the module makes durable (see the top of this file).
-fn floor(dir: &str, runs: usize, dirsync: bool) {
+fn floor(dir: &str, runs: usize, mode: &str) {
+    use std::os::unix::io::AsRawFd;
+    let dirsync = mode == "dirsync";
+    let prealloc = mode == "prealloc";
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let base = std::path::Path::new(dir);
@@ -159,6 +163,11 @@ fn floor(dir: &str, runs: usize, dirsync: bool) {
             .mode(0o600)
             .open(&path)
             .expect("create");
+        if prealloc {
+            // SAFETY: a valid open descriptor; KEEP_SIZE reserves blocks without changing the size.
+            let rc = unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 256 * 1024) };
+            assert_eq!(rc, 0, "fallocate");
+        }
         f.write_all(&login).expect("write");
         f.sync_data().expect("fdatasync");
         if dirsync {
@@ -172,6 +181,12 @@ fn floor(dir: &str, runs: usize, dirsync: bool) {
             .open(&path)
             .expect("reopen");
         f.write_all(&logout).expect("write");
+        if prealloc {
+            // The writer releases the reserve (and re-reserves on resume) before the sync.
+            // SAFETY: a valid open descriptor.
+            unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 256 * 1024 + 4096) };
+            f.set_len((login.len() + logout.len()) as u64).expect("release");
+        }
         f.sync_data().expect("fdatasync");
         wall.push(start.elapsed().as_micros() as u64);
         cpu.push(thread_cpu_micros() - cpu_start);
@@ -192,7 +207,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() >= 4 && args[1] == "--floor" {
         let runs: usize = args[3].parse().expect("RUNS is a number");
-        floor(&args[2], runs, args.get(4).is_some_and(|a| a == "dirsync"));
+        floor(&args[2], runs, args.get(4).map_or("", String::as_str));
         return;
     }
     if args.len() < 4 {
