@@ -47,8 +47,15 @@ fn escaped_len(b: u8) -> usize {
 /// Appends the JSON string escape of (valid UTF-8) `data` to `out`, using at most `room` bytes.
 /// Returns how many input bytes were consumed; never stops inside a character.
 pub fn append_escaped(out: &mut Vec<u8>, data: &[u8], room: usize) -> usize {
+    escape_into(out, data, room, false).0
+}
+
+/// The escaper of both forms: with `fold`, a `\r\n` is written as `\n`. Returns the input
+/// bytes consumed and how many line ends were folded.
+fn escape_into(out: &mut Vec<u8>, data: &[u8], room: usize, fold: bool) -> (usize, usize) {
     let start = out.len();
     let mut i = 0;
+    let mut folds = 0;
     while i < data.len() {
         let used = out.len() - start;
         let b = data[i];
@@ -64,10 +71,17 @@ pub fn append_escaped(out: &mut Vec<u8>, data: &[u8], room: usize) -> usize {
                     cut -= 1;
                 }
                 out.extend_from_slice(&data[i..cut]);
-                return cut;
+                return (cut, folds);
             }
             out.extend_from_slice(&data[i..j]);
             i = j;
+        } else if fold && b == b'\r' && data.get(i + 1) == Some(&b'\n') {
+            if used + 2 > room {
+                break;
+            }
+            out.extend_from_slice(b"\\n");
+            i += 2;
+            folds += 1;
         } else {
             let n = escaped_len(b);
             if used + n > room {
@@ -91,39 +105,15 @@ pub fn append_escaped(out: &mut Vec<u8>, data: &[u8], room: usize) -> usize {
             i += 1;
         }
     }
-    i
+    (i, folds)
 }
 
 /// Like [`append_escaped`], with every `\r\n` of `data` written as `\n` (the folded form of
 /// [`crate::schema::timing`]; `data` holds no other `\n`). Returns the input bytes consumed
 /// and the length of the folded text they make; never stops between `\r` and `\n`.
 pub fn append_escaped_folding(out: &mut Vec<u8>, data: &[u8], room: usize) -> (usize, usize) {
-    let start = out.len();
-    let (mut i, mut folds) = (0, 0);
-    while i < data.len() {
-        let left = room - (out.len() - start);
-        if data[i] == b'\r' && data.get(i + 1) == Some(&b'\n') {
-            if left < 2 {
-                break;
-            }
-            out.extend_from_slice(b"\\n");
-            i += 2;
-            folds += 1;
-            continue;
-        }
-        // Up to the next line end, escaped as usual.
-        let end = match data[i..].iter().position(|&b| b == b'\n') {
-            Some(p) if p > 0 && data[i + p - 1] == b'\r' => i + p - 1,
-            Some(p) => i + p + 1,
-            None => data.len(),
-        };
-        let used = append_escaped(out, &data[i..end], left);
-        i += used;
-        if i < end {
-            break;
-        }
-    }
-    (i, i - folds)
+    let (used, folds) = escape_into(out, data, room, true);
+    (used, used - folds)
 }
 
 /// Appends base64 of a prefix of `data` to `out`, using at most `room` bytes; the prefix is a

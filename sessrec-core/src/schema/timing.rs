@@ -85,16 +85,10 @@ fn push_decimal(t: &mut Vec<u8>, v: u64) {
 
 /// Whether `data` can be stored folded: it has at least two `\r\n` and no other `\n`.
 pub fn foldable(data: &[u8]) -> bool {
-    let mut crlf = 0;
-    for (i, &b) in data.iter().enumerate() {
-        if b == b'\n' {
-            if i == 0 || data[i - 1] != b'\r' {
-                return false;
-            }
-            crlf += 1;
-        }
-    }
-    crlf >= 2
+    // Two counting passes the compiler vectorises, rather than one that branches per byte.
+    let lf = data.iter().filter(|&&b| b == b'\n').count();
+    let crlf = data.windows(2).filter(|w| w == b"\r\n").count();
+    lf == crlf && crlf >= 2
 }
 
 /// Appends `data` with every `\r\n` as `\n` (see [`foldable`]).
