@@ -100,9 +100,6 @@ pub struct RecordWriter {
     opts: WriterOptions,
     /// `,"host":..,"session":..,"file":..,"user":..,"actor":..` — the same on every line.
     fixed: Vec<u8>,
-    /// Length of the part of `fixed` an `io` line carries: host, session and file (who and
-    /// which file; the user and actor are in the file's first line).
-    fixed_io_len: usize,
     seq: u64,
     prev: Digest32,
     /// Length of the file: complete lines only.
@@ -192,7 +189,6 @@ impl RecordWriter {
         len: u64,
     ) -> Self {
         let mut fixed = Vec::with_capacity(256);
-        let mut fixed_io_len = 0;
         for (key, value) in [
             (header_key::HOST, &ctx.host),
             (header_key::SESSION, &ctx.session.to_string()),
@@ -204,16 +200,12 @@ impl RecordWriter {
             fixed.extend_from_slice(key.as_bytes());
             fixed.extend_from_slice(b"\":");
             frames::append_json_str(&mut fixed, cut_at_char_boundary(value, HEADER_FIELD_MAX));
-            if key == header_key::FILE {
-                fixed_io_len = fixed.len();
-            }
         }
         RecordWriter {
             file,
             ctx,
             opts,
             fixed,
-            fixed_io_len,
             seq,
             prev,
             len,
@@ -409,14 +401,14 @@ impl RecordWriter {
 
     fn start_io_line(&mut self, offset: u64) {
         self.line.clear();
-        self.push_head(Io::TYPE, self.fixed_io_len);
+        self.push_head(Io::TYPE);
         push_key(&mut self.line, io_fields::off);
         self.line.extend_from_slice(offset.to_string().as_bytes());
         self.pending.clear();
         self.pending.last_off = offset;
     }
 
-    fn push_head(&mut self, kind: &str, fixed_len: usize) {
+    fn push_head(&mut self, kind: &str) {
         let time = Timestamp::now().to_string();
         self.line.extend_from_slice(b"{\"v\":");
         self.line
@@ -430,7 +422,7 @@ impl RecordWriter {
         self.line.extend_from_slice(time.as_bytes());
         self.line.push(b'"');
         let fixed = std::mem::take(&mut self.fixed);
-        self.line.extend_from_slice(&fixed[..fixed_len]);
+        self.line.extend_from_slice(&fixed);
         self.fixed = fixed;
     }
 
@@ -654,7 +646,7 @@ impl RecordWriter {
     /// Builds `{header, fields..., prev}\n` in `self.line`.
     fn build_event_line(&mut self, kind: &str, fields: &Map<String, Value>) -> io::Result<()> {
         self.line.clear();
-        self.push_head(kind, self.fixed.len());
+        self.push_head(kind);
         for (key, value) in fields {
             self.line.push(b',');
             frames::append_json_str(&mut self.line, key);

@@ -56,29 +56,8 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
     ("command.part", &["channel.start", "command"]),
     (
         "io",
-        // the line's type and the common fields it repeats, and the fields of each frame
-        &[
-            "mask_line_max_bytes",
-            "io",
-            "type",
-            "v",
-            "seq",
-            "time",
-            "host",
-            "session",
-            "file",
-            "prev",
-            "user",
-            "actor",
-            "channel.start",
-            "sudo.start",
-            "session.jsonl",
-            "sessrec verify",
-            "off",
-            "s",
-            "u",
-            "b",
-        ],
+        // the line's type, and the fields of each frame
+        &["mask_line_max_bytes", "io", "type", "off", "s", "u", "b"],
     ),
     // `resize` and `suspend` of sudo records share a paragraph
     ("resize", &["signal"]),

@@ -55,8 +55,7 @@ pub use transfer::{transfer_field, Transfer};
 pub use view::{FrameView, HeadView, IoView};
 
 /// Version of the line schema, the `v` of every line. Version 2 writes `io` lines in the
-/// compact form (see [`timing`]) without `user` and `actor`; version 1 lines (frame lists,
-/// every header field) are read as before. A line of a newer version is read with these types
+/// compact form (see [`timing`]); version 1 lines (frame lists) are read as before. A line of a newer version is read with these types
 /// too, its new fields kept in `extra`.
 pub const SCHEMA_VERSION: u32 = 2;
 
