@@ -30,7 +30,7 @@ fn trees() -> [(PathBuf, &'static str, u64); 2] {
         ),
         (
             fixtures.join("schema-2"),
-            "01a2527c-7f00-79cd-b37e-32d0a58eb7fb",
+            "01a252ac-5758-7080-9531-39232ab0047b",
             2,
         ),
     ]
