@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use sessrec_core::testing::TempDir;
+
 fn sessrec(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sessrec"))
         .arg("--dir")
@@ -36,9 +38,26 @@ fn trees() -> [(PathBuf, &'static str, u64); 2] {
     ]
 }
 
+/// A copy of a fixture tree: reading records writes the access log into the tree.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 #[test]
 fn both_schemas_verify_search_show_and_export() {
-    for (dir, id, version) in trees() {
+    for (fixture, id, version) in trees() {
+        let tmp = TempDir::new("schemas");
+        let dir = tmp.join("records");
+        copy_tree(&fixture, &dir);
         let channel = dir.join("2026/12/07").join(id).join("channel-1.jsonl");
         let first_io = std::fs::read_to_string(&channel)
             .unwrap()
