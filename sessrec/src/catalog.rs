@@ -184,7 +184,7 @@ fn read_afresh(s: &SessionRef, this_host: &str) -> (Entry, Option<Stored>) {
         .map(|i| i.newest_us())
         .unwrap_or_else(|| newest_record_mtime(&s.dir));
     let has_session_file = match &after {
-        Some(i) => i.files.iter().any(|f| f.0 == "session.jsonl"),
+        Some(i) => i.has_session_file(),
         None => session_files(&s.dir).is_ok_and(|f| f.iter().any(|(_, n, _)| n == "session.jsonl")),
     };
     let keep = match (&before, &after, &check) {
@@ -226,7 +226,7 @@ pub fn newest_record_mtime(dir: &Path) -> Option<i64> {
 struct Identity {
     /// dev, inode, mtime s, mtime ns, ctime s, ctime ns of the directory.
     dir: [i64; 6],
-    /// Each record file by name: dev, inode, size, mtime s, mtime ns, ctime s, ctime ns.
+    /// Each record file by its name on disk: dev, inode, size, mtime s, mtime ns, ctime s, ctime ns.
     files: Vec<(String, [i64; 7])>,
 }
 
@@ -277,14 +277,22 @@ impl Identity {
     fn of(dir: &Path) -> Option<Identity> {
         let d = lstat(None, dir).filter(is_dir)?;
         let mut files = Vec::new();
-        for (_, name, path) in session_files(dir).ok()? {
+        for (_, _, path) in session_files(dir).ok()? {
             let m = lstat(None, &path).filter(is_file)?;
+            // The name on disk (`x.jsonl` or, compressed, `x.jsonl.gz`).
+            let name = path.file_name()?.to_str()?.to_string();
             files.push((name, file_key(&m)));
         }
         Some(Identity {
             dir: dir_key(&d),
             files,
         })
+    }
+
+    fn has_session_file(&self) -> bool {
+        self.files
+            .iter()
+            .any(|(name, _)| sessrec_core::stored::logical_name(name) == Some("session.jsonl"))
     }
 
     fn newest_us(&self) -> Option<i64> {
@@ -438,7 +446,7 @@ impl Stored {
             summary,
             check: Check::Verified(result),
             newest_us: self.id.newest_us(),
-            has_session_file: self.id.files.iter().any(|f| f.0 == "session.jsonl"),
+            has_session_file: self.id.has_session_file(),
         }
     }
 }

@@ -19,7 +19,16 @@ use crate::verdict::Verdict;
 pub fn reads_content(command: &str) -> bool {
     matches!(
         command,
-        "show" | "play" | "export" | "search" | "verify" | "kill" | "prune" | "hosts" | "hold"
+        "show"
+            | "play"
+            | "export"
+            | "search"
+            | "verify"
+            | "kill"
+            | "prune"
+            | "compress"
+            | "hosts"
+            | "hold"
     )
 }
 
@@ -32,7 +41,7 @@ fn sessions_of(ctx: &Context, command: &str) -> Result<Vec<SessionRef>, Failure>
         }
         "search" => Ok(ctx.reading.iter().map(|(s, _)| s.clone()).collect()),
         "verify" => crate::verify::selected_sessions(ctx),
-        "prune" => {
+        "prune" | "compress" => {
             // The candidates: sessions that started before the cutoff (prune keeps live ones
             // and those that ended within the period, and says so).
             let Some(age) = ctx.duration_arg("--older-than")? else {

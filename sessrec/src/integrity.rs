@@ -56,7 +56,7 @@ pub fn unverifiable_reason(session: &SessionRef) -> Option<String> {
         return Some("the session directory holds no record files".into());
     }
     for (_, name, path) in &files {
-        if let Err(e) = std::fs::File::open(path) {
+        if let Err(e) = sessrec_core::stored::open(path) {
             return Some(format!("cannot read {name}: {e}"));
         }
     }

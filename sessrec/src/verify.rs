@@ -652,11 +652,13 @@ fn unanchored_lines(session: &SessionRef, result: &SessionResult, anchors: &[Anc
         .files
         .iter()
         .map(|f| {
-            let name = f
+            let stored_name = f
                 .path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            // Anchors name the file as written, whether it is stored compressed now or not.
+            let name = sessrec_core::stored::logical_name(&stored_name).unwrap_or(&stored_name);
             let key = format!("{}/{name}", session.id);
             let anchored = anchors
                 .iter()
