@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sessrec_core::config::{Config, Launch};
-use sessrec_core::forward::{expected_sshd, ForwardRule};
+use sessrec_core::forward::{expected_sshd, ForwardConfig, ForwardRule};
 
 use crate::context::{exit, CmdResult, Context};
 use crate::escape::escape_control;
@@ -168,6 +168,7 @@ pub fn sshd_problems(cfg: &BTreeMap<String, Vec<String>>) -> Vec<String> {
 /// first rule naming the user, as sshd takes the first `Match` block).
 pub fn forward_sshd_problems(
     cfg: &BTreeMap<String, Vec<String>>,
+    policy: &ForwardConfig,
     rule: &ForwardRule,
 ) -> Vec<String> {
     let mut p: Vec<String> = sshd_problems(cfg)
@@ -176,7 +177,7 @@ pub fn forward_sshd_problems(
             !problem.starts_with("DisableForwarding") && !problem.starts_with("PermitOpen")
         })
         .collect();
-    for (key, want) in expected_sshd(rule) {
+    for (key, want) in expected_sshd(policy, rule) {
         let got = cfg.get(&key).map(|v| v.join(" ")).unwrap_or_default();
         let same = if key == "permitopen" {
             let mut a: Vec<&str> = got.split_whitespace().collect();
@@ -634,7 +635,7 @@ fn check_users(
         }
         let g = groups_of(u, &groups);
         let forward = config.forward.rules_for(&u.name, &g).next();
-        check_sshd_for(u, forward, effective, r);
+        check_sshd_for(u, &config.forward, forward, effective, r);
     }
     recorded.iter().map(|(u, _)| u.name.clone()).collect()
 }
@@ -648,6 +649,7 @@ fn same_file(a: &str, b: &str) -> bool {
 
 fn check_sshd_for(
     u: &Passwd,
+    policy: &ForwardConfig,
     forward: Option<&ForwardRule>,
     effective: &Result<BTreeMap<String, Vec<String>>, String>,
     r: &mut Report,
@@ -656,7 +658,7 @@ fn check_sshd_for(
         Ok(cfg) => {
             let problems = match forward {
                 None => sshd_problems(cfg),
-                Some(rule) => forward_sshd_problems(cfg, rule),
+                Some(rule) => forward_sshd_problems(cfg, policy, rule),
             };
             if problems.is_empty() {
                 let what = match forward {
@@ -1253,18 +1255,40 @@ mod tests {
         let rule = &config.forward.allow[0];
         let good = "disableforwarding no\nallowtcpforwarding local\nallowagentforwarding no\nallowstreamlocalforwarding no\nx11forwarding no\npermittunnel no\npermituserrc no\npermituserenvironment no\npermitlisten none\npermitopen 127.0.0.1:80 db:5432\n";
         assert_eq!(
-            forward_sshd_problems(&parse_sshd_t(good), rule),
+            forward_sshd_problems(&parse_sshd_t(good), &config.forward, rule),
             Vec::<String>::new()
         );
         let bad = good
             .replace("allowtcpforwarding local", "allowtcpforwarding yes")
             .replace("permitopen 127.0.0.1:80 db:5432", "permitopen any");
-        let problems = forward_sshd_problems(&parse_sshd_t(&bad), rule);
+        let problems = forward_sshd_problems(&parse_sshd_t(&bad), &config.forward, rule);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("allowtcpforwarding is \"yes\""));
         assert!(problems[1].contains("sessrec forward-sshd"));
         // Without the rule, the same user would have to have forwarding off.
         assert!(!sshd_problems(&parse_sshd_t(good)).is_empty());
+    }
+
+    #[test]
+    fn a_payload_rule_must_not_be_opened_by_sshd() {
+        let config = Config::from_toml_str(
+            "[[forward.allow]]\nusers = [\"a\"]\nto = [\"127.0.0.1:80\"]\nrecord_payload = true\n",
+            "t",
+        )
+        .unwrap();
+        let rule = &config.forward.allow[0];
+        let closed = "disableforwarding no\nallowtcpforwarding local\nallowagentforwarding no\nallowstreamlocalforwarding no\nx11forwarding no\npermittunnel no\npermituserrc no\npermituserenvironment no\npermitlisten none\npermitopen none\n";
+        assert_eq!(
+            forward_sshd_problems(&parse_sshd_t(closed), &config.forward, rule),
+            Vec::<String>::new()
+        );
+        let open = closed.replace("permitopen none", "permitopen 127.0.0.1:80");
+        let problems = forward_sshd_problems(&parse_sshd_t(&open), &config.forward, rule);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("permitopen is \"127.0.0.1:80\""),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -25,6 +25,11 @@ const T: Duration = Duration::from_secs(30);
 
 /// The drop-in the built `sessrec forward-sshd` writes for `forward` (a `[forward]` section).
 fn generated_dropin(forward: &str) -> String {
+    generated_dropin_and_warnings(forward).0
+}
+
+/// The drop-in and what `sessrec forward-sshd` said on stderr.
+fn generated_dropin_and_warnings(forward: &str) -> (String, String) {
     let dir = TempDir::new("fwdcfg");
     let config = dir.join("sessrec.toml");
     std::fs::write(&config, forward).unwrap();
@@ -35,7 +40,10 @@ fn generated_dropin(forward: &str) -> String {
         .output()
         .expect("sessrec forward-sshd");
     assert!(out.status.success(), "forward-sshd: {out:?}");
-    String::from_utf8(out.stdout).unwrap()
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Every forwarding kind allowed globally, so that a refusal can only come from the drop-in.
@@ -215,6 +223,73 @@ fn sshd_forwarding_follows_the_generated_drop_in() {
         .lines()
         .find(|l| l.contains(jumper.name()) && l.contains("forwarding"))
         .unwrap_or_else(|| panic!("doctor says nothing of {}:\n{report}", jumper.name()));
+    assert!(
+        line.contains("only local forwarding to the [forward] destinations"),
+        "{line}"
+    );
+}
+
+/// A rule with `record_payload` fails closed on sshd's own path, which keeps no content: the
+/// generated drop-in opens none of its destinations (saying why, and on stderr), so `-W` and
+/// `-L` to them are refused by the real sshd, and doctor finds that matches the policy.
+#[test]
+fn a_payload_rule_is_not_opened_by_sshds_own_forwarding() {
+    require_e2e!();
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let target = Target::start();
+    let user = TestUser::new("fwdpay", installed.shell());
+    let forward = format!(
+        "[[forward.allow]]\nusers = [\"{}\"]\nto = [\"127.0.0.1:{}\"]\nrecord_payload = true\n",
+        user.name(),
+        target.port
+    );
+    let (dropin, warnings) = generated_dropin_and_warnings(&forward);
+    assert!(dropin.contains("    PermitOpen none\n"), "{dropin}");
+    assert!(
+        !dropin.contains(&format!("127.0.0.1:{}\n", target.port)),
+        "{dropin}"
+    );
+    assert!(dropin.contains("has record_payload"), "{dropin}");
+    assert!(
+        warnings.contains("record_payload") && warnings.contains("connect channel"),
+        "{warnings}"
+    );
+    let builder = PrivateSshd::builder();
+    let tree = RecordTree::new(&format!(
+        "min_free_mb = 1\n[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n{forward}",
+        builder.service()
+    ));
+    let sshd = permissive(builder)
+        .match_block(&dropin)
+        .recorded_by(&installed, tree.config_path())
+        .start();
+    let login = sshd.login(&user);
+    let out = login.exec("echo pay-$((40+2))", b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pay-42\n", "{out:?}");
+    for attempt in [
+        try_stdio_forward(&login, &target),
+        try_local_forward(&login, &target),
+    ] {
+        assert!(
+            !attempt.reached,
+            "{} reached a record_payload destination through sshd: {}",
+            attempt.kind, attempt.detail
+        );
+    }
+    let out = Command::new(products().sessrec_cli())
+        .arg("--config")
+        .arg(tree.config_path())
+        .arg("doctor")
+        .arg("--sshd-config")
+        .arg(sshd.config_path())
+        .output()
+        .expect("sessrec doctor");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let line = report
+        .lines()
+        .find(|l| l.contains(user.name()) && l.contains("forwarding"))
+        .unwrap_or_else(|| panic!("doctor says nothing of {}:\n{report}", user.name()));
     assert!(
         line.contains("only local forwarding to the [forward] destinations"),
         "{line}"
