@@ -25,6 +25,9 @@ pub struct ForwardConfig {
     pub record_payload: bool,
     /// How long the recorder waits for a destination to accept.
     pub connect_timeout_s: u64,
+    /// The audit importer (`--follow`) captures the packets of sshd's own forwards (`-J`, `-W`,
+    /// `-L`) to `record_payload` destinations, so `forward-sshd` may open those to sshd.
+    pub capture_sshd: bool,
     /// Who may reach what; a request is allowed when any rule for the user allows it.
     pub allow: Vec<ForwardRule>,
 }
@@ -34,6 +37,7 @@ impl Default for ForwardConfig {
         ForwardConfig {
             record_payload: false,
             connect_timeout_s: 10,
+            capture_sshd: false,
             allow: Vec::new(),
         }
     }
@@ -467,9 +471,10 @@ pub const JUMP_HOST_SETTINGS: &[(&str, &str)] = &[
 pub const PAYLOAD_LEFT_OUT: &str = "asks for record_payload, which sshd's own forwarding (-J, -W, -L) cannot keep: its destinations are left out of PermitOpen (fail closed); use the connect channel (ssh -o ProxyCommand='ssh bastion connect %h %p')";
 
 /// The `PermitOpen` entries sshd gets for `rule`, and why any destination is left out: a rule
-/// whose connections must keep their content gets none.
+/// whose connections must keep their content gets none, unless the importer captures them
+/// (`capture_sshd`).
 pub fn sshd_permit_open(config: &ForwardConfig, rule: &ForwardRule) -> (Vec<String>, Vec<String>) {
-    if rule.record_payload.unwrap_or(config.record_payload) {
+    if rule.record_payload.unwrap_or(config.record_payload) && !config.capture_sshd {
         return (Vec::new(), vec![PAYLOAD_LEFT_OUT.to_string()]);
     }
     let mut entries = Vec::new();
@@ -508,7 +513,12 @@ pub fn sshd_drop_in(config: &ForwardConfig, origin: &str) -> (String, Vec<String
             entries.join(" ")
         };
         for line in match_lines(rule) {
-            if payload {
+            if payload && config.capture_sshd {
+                out.push_str(&format!(
+                    "\n# forward.allow[{i}] has record_payload: sessrec-audit-import --follow captures\n\
+                     # the packets of these connections (capture_sshd)."
+                ));
+            } else if payload {
                 out.push_str(&format!(
                     "\n# forward.allow[{i}] has record_payload: sshd's own forwarding keeps no content,\n\
                      # so its destinations ({}) are not opened here; the connect channel serves them.",
@@ -694,6 +704,14 @@ record_payload = true
         assert!(warnings[0].contains("connect channel"), "{warnings:?}");
         assert_eq!(expected_sshd(&c, &c.allow[0]).last().unwrap().1, "none");
         assert_eq!(expected_sshd(&c, &c.allow[1]).last().unwrap().1, "h:1");
+        // With the importer's capture, sshd may open them again.
+        let c = policy(
+            "capture_sshd=true\n[[allow]]\nusers=[\"a\"]\nto=[\"h:1\"]\nrecord_payload=true\n",
+        );
+        let (text, warnings) = sshd_drop_in(&c, "/etc/sessrec/sessrec.toml");
+        assert!(text.contains("    PermitOpen h:1\n"), "{text}");
+        assert!(text.contains("captures"), "{text}");
+        assert!(warnings.is_empty(), "{warnings:?}");
         // The [forward] default counts as the rule's own setting.
         let c = policy("record_payload=true\n[[allow]]\nusers=[\"a\"]\nto=[\"h:1\"]\n");
         assert_eq!(expected_sshd(&c, &c.allow[0]).last().unwrap().1, "none");
