@@ -309,6 +309,17 @@ struct AuditedBastion {
 }
 
 fn audited_bastion(tag: &str, target_port: u16) -> AuditedBastion {
+    audited_bastion_with(tag, target_port, "", "")
+}
+
+/// An audited bastion whose `[forward]` section starts with `settings` and whose rule ends
+/// with `rule_extra`.
+fn audited_bastion_with(
+    tag: &str,
+    target_port: u16,
+    settings: &str,
+    rule_extra: &str,
+) -> AuditedBastion {
     let daemon = AuditDaemon::shared();
     let rules = AuditRules::sessrec(tag);
     let steady = SteadySettings::hold();
@@ -316,7 +327,7 @@ fn audited_bastion(tag: &str, target_port: u16) -> AuditedBastion {
     let installed = Installed::recorder_and_pam();
     let user = TestUser::new(tag, installed.shell());
     let forward = format!(
-        "[[forward.allow]]\nusers = [\"{}\"]\nto = [\"127.0.0.1:{target_port}\"]\n",
+        "[forward]\n{settings}[[forward.allow]]\nusers = [\"{}\"]\nto = [\"127.0.0.1:{target_port}\"]\n{rule_extra}",
         user.name()
     );
     let builder = PrivateSshd::builder();
@@ -651,6 +662,143 @@ fn ssh_l_through_the_bastion_records_the_connection_while_the_login_goes_on() {
         "ssh -L ended: {}",
         client.stderr()
     );
+    drop(client);
+    b.importer.kill();
+}
+
+/// `python3 -m http.server` on 127.0.0.1 serving one page; killed on drop.
+struct HttpServer {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+const PAGE: &str = "srt-sshd-captured-page-4242\n";
+
+impl HttpServer {
+    fn start() -> HttpServer {
+        let dir = TempDir::new("http");
+        std::fs::write(dir.join("page.txt"), PAGE).unwrap();
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        wait_until("http.server listening", T, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        HttpServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ssh -L` to a web server with `record_payload` and `capture_sshd`: the generated drop-in
+/// opens the destination to sshd again, the importer captures the connection's real packets
+/// into the session's PCAP file, its `connect.end` names and hashes it, and tcpdump reads the
+/// HTTP request and the response out of what `export --format pcap` hands out.
+#[test]
+fn ssh_l_with_record_payload_is_captured_and_exported_as_pcap() {
+    use std::io::{Read, Write};
+    require_e2e!("auditctl", "auditd", "python3", "tcpdump");
+    let http = HttpServer::start();
+    let mut b = audited_bastion_with(
+        "fwd-cap",
+        http.port,
+        "capture_sshd = true\n",
+        "record_payload = true\n",
+    );
+    let login = b.sshd.login(&b.user);
+    let lport = free_port();
+    let spec = format!("127.0.0.1:{lport}:127.0.0.1:{}", http.port);
+    let mut client = Client::spawn(
+        &login,
+        &["-N", "-o", "ExitOnForwardFailure=yes", "-L", &spec],
+    );
+    let mut stream = connect_when_listening(lport, &mut client)
+        .unwrap_or_else(|| panic!("the -L port: {}", client.stderr()));
+    let request = "GET /page.txt HTTP/1.0\r\nHost: srt\r\n\r\n";
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut back = Vec::new();
+    stream.read_to_end(&mut back).unwrap();
+    // The client's end closes too: only then does sshd close the channel and its socket.
+    drop(stream);
+    let back = String::from_utf8_lossy(&back).into_owned();
+    assert!(
+        back.starts_with("HTTP/1.0 200") && back.ends_with(PAGE),
+        "through ssh -L: {back:?} {}",
+        client.stderr()
+    );
+    let (session, connect) = sshd_connects(b.tree.record_dir(), http.port, 1).remove(0);
+    let end = wait_end(&session, &connect);
+    assert_eq!(end.result.as_deref(), Some("closed"), "{end:?}");
+    let name = end.pcap.clone().unwrap_or_else(|| {
+        panic!(
+            "no PCAP named in connect.end: {end:?}\nimporter: {}",
+            b.importer.stderr()
+        )
+    });
+    let bytes = std::fs::read(session.join(&name)).expect("the PCAP file");
+    assert_eq!(end.pcap_bytes, Some(bytes.len() as u64), "{end:?}");
+    assert_eq!(end.pcap_dropped_packets, Some(0), "{end:?}");
+    assert_eq!(end.pcap_truncated_bytes, Some(0), "{end:?}");
+
+    let dir = b.tree.record_dir();
+    let id = session.file_name().unwrap().to_string_lossy().into_owned();
+    let verified = run_sessrec(dir, &["verify", &id]);
+    assert!(verified.status.success(), "verify: {verified:?}");
+    let export_dir = TempDir::new("fwdcap-export");
+    let exported = export_dir.join("exported.pcap");
+    let out = run_sessrec(
+        dir,
+        &[
+            "export",
+            &id,
+            "--format",
+            "pcap",
+            "-o",
+            exported.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read(&exported).unwrap(), bytes);
+    let dump = Command::new("tcpdump")
+        .args(["-n", "-A", "-r"])
+        .arg(&exported)
+        .output()
+        .expect("tcpdump");
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.status.success(), "tcpdump: {dump:?}");
+    assert!(text.contains("GET /page.txt HTTP/1.0"), "{text}");
+    assert!(
+        text.contains("HTTP/1.0 200") && text.contains(PAGE.trim()),
+        "{text}"
+    );
+    // Each packet once, though the loopback interface shows every one twice: exactly one SYN
+    // to the web server.
+    let syns = text
+        .lines()
+        .filter(|l| l.contains(&format!("> 127.0.0.1.{}: Flags [S]", http.port)))
+        .count();
+    assert_eq!(syns, 1, "{text}");
     drop(client);
     b.importer.kill();
 }
