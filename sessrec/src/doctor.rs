@@ -265,6 +265,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     check_transfer_allow_list(&config, &mut r);
     check_budget(&config, &mut r);
     check_audit(&config, &mut r);
+    check_capture(&config, &mut r);
     let mut out = crate::output::stdout();
     for f in &r.findings {
         let tag = match f.level {
@@ -911,6 +912,29 @@ fn check_selinux(r: &mut Report) {
 
 /// The per-user daily record budget, and who has spent it today.
 /// Exec audit is optional: without it everything else works, and records say it was off.
+/// With `[forward] capture_sshd`, `forward-sshd` opens `record_payload` destinations to sshd:
+/// their content is kept only while a following importer captures it.
+fn check_capture(config: &Config, r: &mut Report) {
+    if !config.forward.capture_sshd {
+        return;
+    }
+    match crate::capture_check::capturing_importers(Path::new("/proc")).as_slice() {
+        [] => r.add(
+            Level::Fail,
+            "forward",
+            "capture_sshd is set but no sessrec-audit-import holds a packet socket: the content of sshd's forwards to record_payload destinations is not recorded (run sessrec-audit-import --follow with examples/jump-host/sessrec-audit-import-capture.conf, or unset capture_sshd and regenerate forward-sshd)",
+        ),
+        pids => r.add(
+            Level::Ok,
+            "forward",
+            format!(
+                "sshd's forwards to record_payload destinations are captured (sessrec-audit-import pid {})",
+                pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+    }
+}
+
 fn check_audit(config: &Config, r: &mut Report) {
     const ENABLE: &str = "install /usr/share/doc/sessrec/examples/audit/sessrec.rules into /etc/audit/rules.d/ and run augenrules --load";
     let Some(auditctl) = Auditctl::find() else {

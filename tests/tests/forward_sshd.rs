@@ -800,7 +800,34 @@ fn ssh_l_with_record_payload_is_captured_and_exported_as_pcap() {
         .count();
     assert_eq!(syns, 1, "{text}");
     drop(client);
+
+    // doctor sees the capture running from the kernel's tables, and says so when it stops.
+    let doctor = |b: &AuditedBastion| -> String {
+        let out = Command::new(products().sessrec_cli())
+            .arg("--config")
+            .arg(b.tree.config_path())
+            .arg("doctor")
+            .arg("--sshd-config")
+            .arg(b.sshd.config_path())
+            .output()
+            .expect("sessrec doctor");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.contains("capture"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let running = doctor(&b);
+    assert!(
+        running.contains("sshd's forwards to record_payload destinations are captured"),
+        "{running}"
+    );
     b.importer.kill();
+    let stopped = doctor(&b);
+    assert!(
+        stopped.contains("no sessrec-audit-import holds a packet socket"),
+        "{stopped}"
+    );
 }
 
 /// A connection freed before its connect is imported is still matched (by destination and
