@@ -7,7 +7,8 @@
 //! the kernel frees the socket. Frames of connections no login claims are dropped unread.
 //!
 //! On the loopback interface every frame is seen twice, sent and received: the sent copy is
-//! left out, as libpcap does. The socket calls are in `sys`.
+//! left out, as libpcap does (by the kernel, with a socket filter, and checked again here).
+//! The socket calls are in `sys`.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -24,15 +25,15 @@ use crate::sys;
 
 /// Frames of a connection no login has claimed yet, kept at most this long and this much.
 const UNCLAIMED_FOR: Duration = Duration::from_secs(120);
-const UNCLAIMED_BYTES_MAX: usize = 8 << 20;
+const UNCLAIMED_BYTES_MAX: usize = 64 << 20;
 /// Every unclaimed connection's frames together.
-const UNCLAIMED_TOTAL_MAX: usize = 64 << 20;
+const UNCLAIMED_TOTAL_MAX: usize = 256 << 20;
 /// At most this many connections followed at once.
 const FLOWS_MAX: usize = 16_384;
 /// At most this many frames read in one go.
 const DRAIN_MAX: usize = 1_000_000;
 /// The packet socket's receive buffer: room for a burst between two reads.
-const RECEIVE_BUFFER: usize = 64 << 20;
+const RECEIVE_BUFFER: usize = 256 << 20;
 
 /// A connection as the bastion sees it: its own end, and the destination's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,6 +149,9 @@ pub fn tcp_ends(frame: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
 
 struct Flow {
     first_seen: Instant,
+    /// The drop counter before the read that saw its first frame: drops since then may be
+    /// this connection's.
+    drops_before: u64,
     /// Frames not yet in a file (unclaimed), with their receive times.
     waiting: Vec<(Duration, Vec<u8>)>,
     waiting_bytes: usize,
@@ -158,7 +162,6 @@ struct Flow {
 struct Claimed {
     file: PcapFile,
     name: String,
-    drops_at_claim: u64,
 }
 
 /// A connection's capture, finished.
@@ -191,6 +194,7 @@ impl Capture {
         }
         let socket = sys::packet_socket()?;
         sys::set_receive_buffer(&socket, RECEIVE_BUFFER)?;
+        sys::skip_loopback_outgoing(&socket)?;
         Ok(Some(Capture {
             socket,
             targets,
@@ -272,6 +276,7 @@ impl Capture {
                 key,
                 Flow {
                     first_seen: Instant::now(),
+                    drops_before: self.dropped,
                     waiting: Vec::new(),
                     waiting_bytes: 0,
                     truncated_bytes: 0,
@@ -301,8 +306,10 @@ impl Capture {
     /// Ties a connection to a login: its frames so far and from now on go to `file` (the
     /// destination's PCAP file in the session, named `name`). Read the waiting frames first.
     pub fn claim(&mut self, key: FlowKey, file: File, name: String) -> io::Result<()> {
+        let dropped = self.dropped;
         let flow = self.flows.entry(key).or_insert_with(|| Flow {
             first_seen: Instant::now(),
+            drops_before: dropped,
             waiting: Vec::new(),
             waiting_bytes: 0,
             truncated_bytes: 0,
@@ -317,11 +324,7 @@ impl Capture {
         }
         self.unclaimed_bytes -= flow.waiting_bytes;
         flow.waiting_bytes = 0;
-        flow.out = Some(Claimed {
-            file: out,
-            name,
-            drops_at_claim: self.dropped,
-        });
+        flow.out = Some(Claimed { file: out, name });
         Ok(())
     }
 
@@ -343,7 +346,7 @@ impl Capture {
         let flow = self.flows.remove(key)?;
         self.unclaimed_bytes -= flow.waiting_bytes;
         let claimed = flow.out?;
-        let dropped_packets = self.dropped - claimed.drops_at_claim;
+        let dropped_packets = self.dropped - flow.drops_before;
         Some(claimed.file.finish().map(|(bytes, sha256)| Finished {
             name: claimed.name,
             bytes,

@@ -226,3 +226,42 @@ pub fn packet_drops(fd: &OwnedFd) -> io::Result<u64> {
     })?;
     Ok(u64::from(stats.tp_drops))
 }
+
+/// Has the kernel leave out of the packet socket the copy of each frame the loopback interface
+/// shows as sent (it shows it again as received): half the queue on `lo`. A classic BPF program
+/// on the ancillary fields `pkttype` and `ifindex`.
+pub fn skip_loopback_outgoing(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: the argument is a NUL-terminated string literal.
+    let lo = unsafe { libc::if_nametoindex(c"lo".as_ptr()) };
+    if lo == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    const LD_ABS_W: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    let ancillary = |field: i32| (libc::SKF_AD_OFF + field) as u32;
+    let insn = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let program = [
+        insn(LD_ABS_W, 0, 0, ancillary(libc::SKF_AD_PKTTYPE)),
+        insn(JEQ_K, 0, 3, u32::from(PACKET_OUTGOING)),
+        insn(LD_ABS_W, 0, 0, ancillary(libc::SKF_AD_IFINDEX)),
+        insn(JEQ_K, 0, 1, lo),
+        insn(RET_K, 0, 0, 0),
+        insn(RET_K, 0, 0, u32::MAX),
+    ];
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `program`, both alive for the call; the kernel copies it.
+    check(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
