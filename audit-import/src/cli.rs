@@ -88,6 +88,8 @@ pub fn options(config: &Config, args: &Args) -> Result<Options, String> {
         check_lost: true,
         syslog_anchors: true,
         follow_closes: args.mode == Mode::Follow,
+        capture: (args.mode == Mode::Follow && config.forward.capture_sshd)
+            .then(|| config.forward.clone()),
     })
 }
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use sessrec_core::bounds::{set_bounded_bytes, PATH_MAX};
 use sessrec_core::exec_args;
+use sessrec_core::forward::{Decision, ForwardConfig};
 use sessrec_core::id::SessionId;
 use sessrec_core::import::index::{LoginSession, RecordIndex};
 use sessrec_core::import::resume::{self, ResumePoint};
@@ -31,6 +32,7 @@ use crate::auditlog::event::{
     interpret, printable, ConnectFact, ExecFact, Fact, OwnedRecord, Process,
 };
 use crate::auditlog::record::{parse_line, EventId, LineProblem};
+use crate::capture::{self, Capture, FlowKey};
 use crate::closes::{self, Closes, Found, OpenConnect};
 use crate::logfiles::{self, LogFile};
 use crate::sockdiag::TcpSocket;
@@ -67,6 +69,9 @@ pub struct Options {
     /// Follow the kernel's TCP close notifications to write each connect's `connect.end`
     /// (root; live mode).
     pub follow_closes: bool,
+    /// The `[forward]` policy when the packets of sshd's forwards to its `record_payload`
+    /// destinations are captured (`capture_sshd`; root; live mode, with `follow_closes`).
+    pub capture: Option<ForwardConfig>,
 }
 
 /// What a pass did.
@@ -129,6 +134,8 @@ pub struct Importer {
     /// The kernel's close notifications, when followed; why not, until reported once.
     closes: Option<Closes>,
     closes_problem: Option<String>,
+    /// The capture of sshd's forwards to payload destinations, when asked for and opened.
+    capture: Option<Capture>,
     /// Whether the connections the saved state follows were checked against the live sockets.
     open_checked: bool,
 }
@@ -183,6 +190,18 @@ impl Importer {
         } else {
             (None, None)
         };
+        let (capture, closes_problem) = match (&opts.capture, &closes) {
+            (Some(policy), Some(_)) => match Capture::open(policy) {
+                Ok(c) => (c, closes_problem),
+                Err(e) => (
+                    None,
+                    Some(format!(
+                        "the capture of sshd's forwards (capture_sshd, a packet socket): {e}; their payload is not recorded"
+                    )),
+                ),
+            },
+            _ => (None, closes_problem),
+        };
         Ok(Importer {
             opts,
             state,
@@ -199,6 +218,7 @@ impl Importer {
             users: HashMap::new(),
             closes,
             closes_problem,
+            capture,
             open_checked: false,
         })
     }
@@ -775,6 +795,7 @@ impl Importer {
                     ));
                     return Ok(());
                 }
+                self.claim_capture(si, &open, summary);
                 self.state.open_connects.insert(s.cookie.to_string(), open);
                 summary.connects_followed += 1;
                 return Ok(());
@@ -797,6 +818,7 @@ impl Importer {
                 open.local_address = s.local.to_string();
                 open.local_port = s.local_port;
                 open.cookie = s.cookie;
+                self.claim_capture(si, &open, summary);
                 let end = End {
                     at_us: seen,
                     socket: Some(&s),
@@ -840,6 +862,14 @@ impl Importer {
     /// `connect.end`. After a restart, or when the kernel dropped notifications, a followed
     /// connection whose socket is gone gets an end marked `unknown`.
     fn follow_closes(&mut self, summary: &mut Summary, rescanned: &mut bool) -> io::Result<()> {
+        // Frames first: a socket's last frames are queued before the kernel frees it.
+        if let Some(c) = self.capture.as_mut() {
+            if let Err(e) = c.drain() {
+                summary
+                    .errors
+                    .push(format!("the capture of sshd's forwards: {e}"));
+            }
+        }
         let now = Timestamp::now().as_micros();
         let followed = &self.state.open_connects;
         let Some(closes) = self.closes.as_mut() else {
@@ -910,6 +940,55 @@ impl Importer {
         Ok(())
     }
 
+    /// A connection of the sshd session process to a payload destination, whose rule for the
+    /// login's user keeps the payload: its captured frames go to the destination's PCAP file
+    /// in the session. Any other connection's frames are dropped.
+    fn claim_capture(&mut self, si: usize, open: &OpenConnect, summary: &mut Summary) {
+        let Some(key) = flow_key(open) else { return };
+        let Some(c) = self.capture.as_mut() else {
+            return;
+        };
+        if !c.is_target(key.destination) {
+            return;
+        }
+        let s = &self.index.sessions[si];
+        let sshd = open.exe.as_deref().is_some_and(|e| e.ends_with("/sshd"));
+        let policy = self
+            .opts
+            .capture
+            .as_ref()
+            .expect("a capture has its policy");
+        let keep = sshd
+            && matches!(
+                policy.decide(
+                    &s.user,
+                    &group_names(&s.user),
+                    &key.destination.ip().to_string(),
+                    key.destination.port(),
+                    &[key.destination.ip()],
+                ),
+                Decision::Allowed {
+                    record_payload: true,
+                    ..
+                }
+            );
+        if !keep {
+            c.forget(&key);
+            return;
+        }
+        let name = capture::pcap_name(key.destination);
+        let claimed = SessionDir::open(&self.opts.record_dir, s.id)
+            .and_then(|dir| dir.open_shared_file(&name))
+            .and_then(|file| c.claim(key, file, name.clone()));
+        if let Err(e) = claimed {
+            summary.errors.push(format!(
+                "the PCAP file {name} of {}: {e}; its payload is not recorded",
+                open.audit_id
+            ));
+            c.forget(&key);
+        }
+    }
+
     /// Writes a `connect.end` into the connect's session.
     fn write_end(
         &mut self,
@@ -952,6 +1031,21 @@ impl Importer {
             line.cookie = Some(open.cookie);
             line.local_address = Some(open.local_address.clone());
             line.local_port = Some(open.local_port);
+        }
+        if let (Some(c), Some(key)) = (self.capture.as_mut(), flow_key(open)) {
+            match c.finish(&key) {
+                Some(Ok(done)) => {
+                    line.pcap = Some(done.name);
+                    line.pcap_bytes = Some(done.bytes);
+                    line.pcap_sha256 = Some(done.sha256);
+                    line.pcap_dropped_packets = Some(done.dropped_packets);
+                    line.pcap_truncated_bytes = Some(done.truncated_bytes);
+                }
+                Some(Err(e)) => summary
+                    .errors
+                    .push(format!("the PCAP file of {}: {e}", open.audit_id)),
+                None => {}
+            }
         }
         if let Some(c) = end.socket.and_then(|s| s.counters) {
             let (to, from) = closes::payload(&c);
@@ -1210,6 +1304,32 @@ struct End<'a> {
 }
 
 /// Whether session `s` is of the boot an event at `at_us` happened in.
+/// A followed connection's ends, as the capture keys it.
+fn flow_key(open: &OpenConnect) -> Option<FlowKey> {
+    let local: std::net::IpAddr = open.local_address.parse().ok()?;
+    let remote: std::net::IpAddr = open.address.parse().ok()?;
+    Some(FlowKey {
+        local: std::net::SocketAddr::new(local.to_canonical(), open.local_port),
+        destination: std::net::SocketAddr::new(remote.to_canonical(), open.port),
+    })
+}
+
+/// The names of `user`'s groups (for the `[forward]` rules naming groups).
+fn group_names(user: &str) -> Vec<String> {
+    use nix::unistd::{getgrouplist, Group, User};
+    let Ok(Some(u)) = User::from_name(user) else {
+        return Vec::new();
+    };
+    let Ok(name) = std::ffi::CString::new(user) else {
+        return Vec::new();
+    };
+    getgrouplist(&name, u.gid)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|g| Group::from_gid(g).ok().flatten().map(|g| g.name))
+        .collect()
+}
+
 fn same_boot(s: &LoginSession, at_us: i64, boot: &BootInfo) -> bool {
     match (&s.boot_id, &boot.id, boot.start_us) {
         (Some(sb), Some(b), Some(start)) => (sb == b) == (at_us >= start),

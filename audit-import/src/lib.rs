@@ -4,9 +4,11 @@
 //! [`auditlog`] reads auditd's format, [`logfiles`] finds the log and its rotated files,
 //! [`tree`] follows process ancestry to channels, [`import`] runs a pass, [`state`] is where
 //! it stands. [`sockdiag`] asks the kernel about TCP sockets (their end and byte counts), with
-//! its FFI in `sys`, the one module that may hold `unsafe`.
+//! its FFI in `sys`, the one module that may hold `unsafe`; [`capture`] keeps the packets of
+//! sshd's own forwards to `record_payload` destinations (`[forward] capture_sshd`).
 
 pub mod auditlog;
+pub mod capture;
 pub mod cli;
 pub mod closes;
 pub mod import;

@@ -91,6 +91,7 @@ fn options(dir: &Path) -> Options {
         check_lost: false,
         syslog_anchors: false,
         follow_closes: false,
+        capture: None,
     }
 }
 

@@ -19,6 +19,7 @@ pub mod grant;
 pub mod id;
 pub mod identity;
 pub mod import;
+pub mod pcap;
 pub mod reader;
 pub mod record;
 pub mod schema;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sessrec_core::config::{Config, Launch};
-use sessrec_core::forward::{expected_sshd, ForwardRule};
+use sessrec_core::forward::{expected_sshd, ForwardConfig, ForwardRule};
 
 use crate::context::{exit, CmdResult, Context};
 use crate::escape::escape_control;
@@ -168,6 +168,7 @@ pub fn sshd_problems(cfg: &BTreeMap<String, Vec<String>>) -> Vec<String> {
 /// first rule naming the user, as sshd takes the first `Match` block).
 pub fn forward_sshd_problems(
     cfg: &BTreeMap<String, Vec<String>>,
+    policy: &ForwardConfig,
     rule: &ForwardRule,
 ) -> Vec<String> {
     let mut p: Vec<String> = sshd_problems(cfg)
@@ -176,7 +177,7 @@ pub fn forward_sshd_problems(
             !problem.starts_with("DisableForwarding") && !problem.starts_with("PermitOpen")
         })
         .collect();
-    for (key, want) in expected_sshd(rule) {
+    for (key, want) in expected_sshd(policy, rule) {
         let got = cfg.get(&key).map(|v| v.join(" ")).unwrap_or_default();
         let same = if key == "permitopen" {
             let mut a: Vec<&str> = got.split_whitespace().collect();
@@ -264,6 +265,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     check_transfer_allow_list(&config, &mut r);
     check_budget(&config, &mut r);
     check_audit(&config, &mut r);
+    check_capture(&config, &mut r);
     let mut out = crate::output::stdout();
     for f in &r.findings {
         let tag = match f.level {
@@ -634,7 +636,7 @@ fn check_users(
         }
         let g = groups_of(u, &groups);
         let forward = config.forward.rules_for(&u.name, &g).next();
-        check_sshd_for(u, forward, effective, r);
+        check_sshd_for(u, &config.forward, forward, effective, r);
     }
     recorded.iter().map(|(u, _)| u.name.clone()).collect()
 }
@@ -648,6 +650,7 @@ fn same_file(a: &str, b: &str) -> bool {
 
 fn check_sshd_for(
     u: &Passwd,
+    policy: &ForwardConfig,
     forward: Option<&ForwardRule>,
     effective: &Result<BTreeMap<String, Vec<String>>, String>,
     r: &mut Report,
@@ -656,7 +659,7 @@ fn check_sshd_for(
         Ok(cfg) => {
             let problems = match forward {
                 None => sshd_problems(cfg),
-                Some(rule) => forward_sshd_problems(cfg, rule),
+                Some(rule) => forward_sshd_problems(cfg, policy, rule),
             };
             if problems.is_empty() {
                 let what = match forward {
@@ -909,6 +912,29 @@ fn check_selinux(r: &mut Report) {
 
 /// The per-user daily record budget, and who has spent it today.
 /// Exec audit is optional: without it everything else works, and records say it was off.
+/// With `[forward] capture_sshd`, `forward-sshd` opens `record_payload` destinations to sshd:
+/// their content is kept only while a following importer captures it.
+fn check_capture(config: &Config, r: &mut Report) {
+    if !config.forward.capture_sshd {
+        return;
+    }
+    match crate::capture_check::capturing_importers(Path::new("/proc")).as_slice() {
+        [] => r.add(
+            Level::Fail,
+            "forward",
+            "capture_sshd is set but no sessrec-audit-import holds a packet socket: the content of sshd's forwards to record_payload destinations is not recorded (run sessrec-audit-import --follow with examples/jump-host/sessrec-audit-import-capture.conf, or unset capture_sshd and regenerate forward-sshd)",
+        ),
+        pids => r.add(
+            Level::Ok,
+            "forward",
+            format!(
+                "sshd's forwards to record_payload destinations are captured (sessrec-audit-import pid {})",
+                pids.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+    }
+}
+
 fn check_audit(config: &Config, r: &mut Report) {
     const ENABLE: &str = "install /usr/share/doc/sessrec/examples/audit/sessrec.rules into /etc/audit/rules.d/ and run augenrules --load";
     let Some(auditctl) = Auditctl::find() else {
@@ -1253,18 +1279,40 @@ mod tests {
         let rule = &config.forward.allow[0];
         let good = "disableforwarding no\nallowtcpforwarding local\nallowagentforwarding no\nallowstreamlocalforwarding no\nx11forwarding no\npermittunnel no\npermituserrc no\npermituserenvironment no\npermitlisten none\npermitopen 127.0.0.1:80 db:5432\n";
         assert_eq!(
-            forward_sshd_problems(&parse_sshd_t(good), rule),
+            forward_sshd_problems(&parse_sshd_t(good), &config.forward, rule),
             Vec::<String>::new()
         );
         let bad = good
             .replace("allowtcpforwarding local", "allowtcpforwarding yes")
             .replace("permitopen 127.0.0.1:80 db:5432", "permitopen any");
-        let problems = forward_sshd_problems(&parse_sshd_t(&bad), rule);
+        let problems = forward_sshd_problems(&parse_sshd_t(&bad), &config.forward, rule);
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].starts_with("allowtcpforwarding is \"yes\""));
         assert!(problems[1].contains("sessrec forward-sshd"));
         // Without the rule, the same user would have to have forwarding off.
         assert!(!sshd_problems(&parse_sshd_t(good)).is_empty());
+    }
+
+    #[test]
+    fn a_payload_rule_must_not_be_opened_by_sshd() {
+        let config = Config::from_toml_str(
+            "[[forward.allow]]\nusers = [\"a\"]\nto = [\"127.0.0.1:80\"]\nrecord_payload = true\n",
+            "t",
+        )
+        .unwrap();
+        let rule = &config.forward.allow[0];
+        let closed = "disableforwarding no\nallowtcpforwarding local\nallowagentforwarding no\nallowstreamlocalforwarding no\nx11forwarding no\npermittunnel no\npermituserrc no\npermituserenvironment no\npermitlisten none\npermitopen none\n";
+        assert_eq!(
+            forward_sshd_problems(&parse_sshd_t(closed), &config.forward, rule),
+            Vec::<String>::new()
+        );
+        let open = closed.replace("permitopen none", "permitopen 127.0.0.1:80");
+        let problems = forward_sshd_problems(&parse_sshd_t(&open), &config.forward, rule);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("permitopen is \"127.0.0.1:80\""),
+            "{problems:?}"
+        );
     }
 
     #[test]

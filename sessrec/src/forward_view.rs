@@ -336,7 +336,15 @@ fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
         for (time, event) in &lines {
             if let Event::Connect(c) = event {
                 if is_sshd(c) {
-                    let end = match c.audit_id.as_deref().and_then(|id| ends.get(id)) {
+                    let ended = c.audit_id.as_deref().and_then(|id| ends.get(id));
+                    let captured = ended.and_then(|e| {
+                        e.pcap.clone().map(|name| PcapRef {
+                            name,
+                            bytes: e.pcap_bytes,
+                            sha256: e.pcap_sha256.clone(),
+                        })
+                    });
+                    let end = match ended {
                         Some(e) => audit_end(e),
                         None if c.result.as_deref() == Some("failed") => End::None,
                         None => unended(),
@@ -350,7 +358,7 @@ fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
                         port: c.port,
                         address: c.address,
                         result: c.result,
-                        pcap: None,
+                        pcap: captured,
                         end,
                     });
                 }

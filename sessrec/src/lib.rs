@@ -8,6 +8,7 @@
 pub mod access;
 pub mod args;
 pub mod auditcount;
+pub mod capture_check;
 pub mod cast;
 pub mod catalog;
 pub mod central;

@@ -25,6 +25,11 @@ const T: Duration = Duration::from_secs(30);
 
 /// The drop-in the built `sessrec forward-sshd` writes for `forward` (a `[forward]` section).
 fn generated_dropin(forward: &str) -> String {
+    generated_dropin_and_warnings(forward).0
+}
+
+/// The drop-in and what `sessrec forward-sshd` said on stderr.
+fn generated_dropin_and_warnings(forward: &str) -> (String, String) {
     let dir = TempDir::new("fwdcfg");
     let config = dir.join("sessrec.toml");
     std::fs::write(&config, forward).unwrap();
@@ -35,7 +40,10 @@ fn generated_dropin(forward: &str) -> String {
         .output()
         .expect("sessrec forward-sshd");
     assert!(out.status.success(), "forward-sshd: {out:?}");
-    String::from_utf8(out.stdout).unwrap()
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// Every forwarding kind allowed globally, so that a refusal can only come from the drop-in.
@@ -221,6 +229,73 @@ fn sshd_forwarding_follows_the_generated_drop_in() {
     );
 }
 
+/// A rule with `record_payload` fails closed on sshd's own path, which keeps no content: the
+/// generated drop-in opens none of its destinations (saying why, and on stderr), so `-W` and
+/// `-L` to them are refused by the real sshd, and doctor finds that matches the policy.
+#[test]
+fn a_payload_rule_is_not_opened_by_sshds_own_forwarding() {
+    require_e2e!();
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let target = Target::start();
+    let user = TestUser::new("fwdpay", installed.shell());
+    let forward = format!(
+        "[[forward.allow]]\nusers = [\"{}\"]\nto = [\"127.0.0.1:{}\"]\nrecord_payload = true\n",
+        user.name(),
+        target.port
+    );
+    let (dropin, warnings) = generated_dropin_and_warnings(&forward);
+    assert!(dropin.contains("    PermitOpen none\n"), "{dropin}");
+    assert!(
+        !dropin.contains(&format!("127.0.0.1:{}\n", target.port)),
+        "{dropin}"
+    );
+    assert!(dropin.contains("has record_payload"), "{dropin}");
+    assert!(
+        warnings.contains("record_payload") && warnings.contains("connect channel"),
+        "{warnings}"
+    );
+    let builder = PrivateSshd::builder();
+    let tree = RecordTree::new(&format!(
+        "min_free_mb = 1\n[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n{forward}",
+        builder.service()
+    ));
+    let sshd = permissive(builder)
+        .match_block(&dropin)
+        .recorded_by(&installed, tree.config_path())
+        .start();
+    let login = sshd.login(&user);
+    let out = login.exec("echo pay-$((40+2))", b"");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pay-42\n", "{out:?}");
+    for attempt in [
+        try_stdio_forward(&login, &target),
+        try_local_forward(&login, &target),
+    ] {
+        assert!(
+            !attempt.reached,
+            "{} reached a record_payload destination through sshd: {}",
+            attempt.kind, attempt.detail
+        );
+    }
+    let out = Command::new(products().sessrec_cli())
+        .arg("--config")
+        .arg(tree.config_path())
+        .arg("doctor")
+        .arg("--sshd-config")
+        .arg(sshd.config_path())
+        .output()
+        .expect("sessrec doctor");
+    let report = String::from_utf8_lossy(&out.stdout);
+    let line = report
+        .lines()
+        .find(|l| l.contains(user.name()) && l.contains("forwarding"))
+        .unwrap_or_else(|| panic!("doctor says nothing of {}:\n{report}", user.name()));
+    assert!(
+        line.contains("only local forwarding to the [forward] destinations"),
+        "{line}"
+    );
+}
+
 /// Dropped in field order.
 struct AuditedBastion {
     importer: AuditImporter,
@@ -234,6 +309,17 @@ struct AuditedBastion {
 }
 
 fn audited_bastion(tag: &str, target_port: u16) -> AuditedBastion {
+    audited_bastion_with(tag, target_port, "", "")
+}
+
+/// An audited bastion whose `[forward]` section starts with `settings` and whose rule ends
+/// with `rule_extra`.
+fn audited_bastion_with(
+    tag: &str,
+    target_port: u16,
+    settings: &str,
+    rule_extra: &str,
+) -> AuditedBastion {
     let daemon = AuditDaemon::shared();
     let rules = AuditRules::sessrec(tag);
     let steady = SteadySettings::hold();
@@ -241,7 +327,7 @@ fn audited_bastion(tag: &str, target_port: u16) -> AuditedBastion {
     let installed = Installed::recorder_and_pam();
     let user = TestUser::new(tag, installed.shell());
     let forward = format!(
-        "[[forward.allow]]\nusers = [\"{}\"]\nto = [\"127.0.0.1:{target_port}\"]\n",
+        "[forward]\n{settings}[[forward.allow]]\nusers = [\"{}\"]\nto = [\"127.0.0.1:{target_port}\"]\n{rule_extra}",
         user.name()
     );
     let builder = PrivateSshd::builder();
@@ -578,6 +664,170 @@ fn ssh_l_through_the_bastion_records_the_connection_while_the_login_goes_on() {
     );
     drop(client);
     b.importer.kill();
+}
+
+/// `python3 -m http.server` on 127.0.0.1 serving one page; killed on drop.
+struct HttpServer {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+const PAGE: &str = "srt-sshd-captured-page-4242\n";
+
+impl HttpServer {
+    fn start() -> HttpServer {
+        let dir = TempDir::new("http");
+        std::fs::write(dir.join("page.txt"), PAGE).unwrap();
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server");
+        wait_until("http.server listening", T, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        HttpServer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `ssh -L` to a web server with `record_payload` and `capture_sshd`: the generated drop-in
+/// opens the destination to sshd again, the importer captures the connection's real packets
+/// into the session's PCAP file, its `connect.end` names and hashes it, and tcpdump reads the
+/// HTTP request and the response out of what `export --format pcap` hands out.
+#[test]
+fn ssh_l_with_record_payload_is_captured_and_exported_as_pcap() {
+    use std::io::{Read, Write};
+    require_e2e!("auditctl", "auditd", "python3", "tcpdump");
+    let http = HttpServer::start();
+    let mut b = audited_bastion_with(
+        "fwd-cap",
+        http.port,
+        "capture_sshd = true\n",
+        "record_payload = true\n",
+    );
+    let login = b.sshd.login(&b.user);
+    let lport = free_port();
+    let spec = format!("127.0.0.1:{lport}:127.0.0.1:{}", http.port);
+    let mut client = Client::spawn(
+        &login,
+        &["-N", "-o", "ExitOnForwardFailure=yes", "-L", &spec],
+    );
+    let mut stream = connect_when_listening(lport, &mut client)
+        .unwrap_or_else(|| panic!("the -L port: {}", client.stderr()));
+    let request = "GET /page.txt HTTP/1.0\r\nHost: srt\r\n\r\n";
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut back = Vec::new();
+    stream.read_to_end(&mut back).unwrap();
+    // The client's end closes too: only then does sshd close the channel and its socket.
+    drop(stream);
+    let back = String::from_utf8_lossy(&back).into_owned();
+    assert!(
+        back.starts_with("HTTP/1.0 200") && back.ends_with(PAGE),
+        "through ssh -L: {back:?} {}",
+        client.stderr()
+    );
+    let (session, connect) = sshd_connects(b.tree.record_dir(), http.port, 1).remove(0);
+    let end = wait_end(&session, &connect);
+    assert_eq!(end.result.as_deref(), Some("closed"), "{end:?}");
+    let name = end.pcap.clone().unwrap_or_else(|| {
+        panic!(
+            "no PCAP named in connect.end: {end:?}\nimporter: {}",
+            b.importer.stderr()
+        )
+    });
+    let bytes = std::fs::read(session.join(&name)).expect("the PCAP file");
+    assert_eq!(end.pcap_bytes, Some(bytes.len() as u64), "{end:?}");
+    assert_eq!(end.pcap_dropped_packets, Some(0), "{end:?}");
+    assert_eq!(end.pcap_truncated_bytes, Some(0), "{end:?}");
+
+    let dir = b.tree.record_dir();
+    let id = session.file_name().unwrap().to_string_lossy().into_owned();
+    let verified = run_sessrec(dir, &["verify", &id]);
+    assert!(verified.status.success(), "verify: {verified:?}");
+    let export_dir = TempDir::new("fwdcap-export");
+    let exported = export_dir.join("exported.pcap");
+    let out = run_sessrec(
+        dir,
+        &[
+            "export",
+            &id,
+            "--format",
+            "pcap",
+            "-o",
+            exported.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read(&exported).unwrap(), bytes);
+    let dump = Command::new("tcpdump")
+        .args(["-n", "-A", "-r"])
+        .arg(&exported)
+        .output()
+        .expect("tcpdump");
+    let text = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.status.success(), "tcpdump: {dump:?}");
+    assert!(text.contains("GET /page.txt HTTP/1.0"), "{text}");
+    assert!(
+        text.contains("HTTP/1.0 200") && text.contains(PAGE.trim()),
+        "{text}"
+    );
+    // Each packet once, though the loopback interface shows every one twice: exactly one SYN
+    // to the web server.
+    let syns = text
+        .lines()
+        .filter(|l| l.contains(&format!("> 127.0.0.1.{}: Flags [S]", http.port)))
+        .count();
+    assert_eq!(syns, 1, "{text}");
+    drop(client);
+
+    // doctor sees the capture running from the kernel's tables, and says so when it stops.
+    let doctor = |b: &AuditedBastion| -> String {
+        let out = Command::new(products().sessrec_cli())
+            .arg("--config")
+            .arg(b.tree.config_path())
+            .arg("doctor")
+            .arg("--sshd-config")
+            .arg(b.sshd.config_path())
+            .output()
+            .expect("sessrec doctor");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.contains("capture"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let running = doctor(&b);
+    assert!(
+        running.contains("sshd's forwards to record_payload destinations are captured"),
+        "{running}"
+    );
+    b.importer.kill();
+    let stopped = doctor(&b);
+    assert!(
+        stopped.contains("no sessrec-audit-import holds a packet socket"),
+        "{stopped}"
+    );
 }
 
 /// A connection freed before its connect is imported is still matched (by destination and

@@ -220,6 +220,7 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
         "sshd_config.d/sessrec-login-shell.conf",
         "sshd_config.d/sessrec-force-command.conf",
         "jump-host/sessrec-forward.conf",
+        "jump-host/sessrec-audit-import-capture.conf",
         "sudoers.d/sessrec",
         "background-jobs.md",
         "shippers/rsyslog/sessrec-ship.conf",

@@ -93,6 +93,7 @@ fn rpm_has_the_right_files_owners_and_modes() {
         "examples/sshd_config.d/sessrec-login-shell.conf",
         "examples/sshd_config.d/sessrec-force-command.conf",
         "examples/jump-host/sessrec-forward.conf",
+        "examples/jump-host/sessrec-audit-import-capture.conf",
         "examples/sudoers.d/sessrec",
         "examples/shippers/rsyslog/sessrec-ship.conf",
     ] {

@@ -137,6 +137,17 @@ event_type! {
         matched_by: String,
         /// The kernel's socket cookie.
         cookie: u64,
+        /// With `[forward] capture_sshd` and a `record_payload` rule: the destination's PCAP
+        /// file of real captured packets (shared by the login's connections to it), its size
+        /// right after this connection's last append, and the SHA-256 (hex) of its first
+        /// `pcap_bytes` bytes.
+        pcap: String,
+        pcap_bytes: u64,
+        pcap_sha256: String,
+        /// Packets the kernel dropped from the capture (any connection's) while this one was
+        /// followed: its PCAP may miss packets. Packets left out past the capture's bounds too.
+        pcap_dropped_packets: u64,
+        pcap_truncated_bytes: u64,
     }
 }
 

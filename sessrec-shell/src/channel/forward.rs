@@ -13,13 +13,13 @@ use sessrec_core::sys::{syslog_authpriv, Level};
 use sessrec_core::tree::SessionDir;
 
 use super::{err, finish_own_session, OwnSession, Setup};
-use crate::forward::pcap::PcapWriter;
 use crate::forward::ConnectRequest;
 use crate::recording::ChannelRecorder;
 use crate::relay::{Client, ForwardRelay, IdlePolicy};
 use crate::start_error::StartError;
 use crate::sys;
 use crate::terminal::RawModeGuard;
+use sessrec_core::pcap::PcapWriter;
 
 /// What a connect channel needs beside the shared set-up.
 pub(super) struct ForwardChannel<'a> {

@@ -7,8 +7,6 @@
 //! with all its I/O.
 #![forbid(unsafe_code)]
 
-pub mod pcap;
-
 use std::ffi::OsStr;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};

@@ -19,9 +19,9 @@ use super::client::Client;
 use super::idle::{IdleClock, IdlePolicy};
 use super::registry::{timeout_ms, Registry};
 use super::signals::Signals;
-use crate::forward::pcap::{PcapWriter, Side};
 use crate::recording::ChannelRecorder;
 use crate::sys::{self, Interest};
+use sessrec_core::pcap::{PcapWriter, Side};
 
 /// Read size each way: bulk data in few system calls.
 const FORWARD_CHUNK: usize = 256 * 1024;

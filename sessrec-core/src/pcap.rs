@@ -1,5 +1,8 @@
-//! A forwarded connection's bytes as a classic PCAP file: the recorder sees a byte stream, so
-//! the Ethernet, IP and TCP headers are made up around it — a handshake, one segment per read
+//! Forwarded connections as classic PCAP files (Ethernet link type). [`PcapFile`] appends whole
+//! packets to a file several connections share and hashes it at each close: the capture of
+//! sshd's own forwards writes the real packets the kernel saw through it. [`PcapWriter`] is for
+//! the recorder's connect channel, which sees a byte stream, so the Ethernet, IP and TCP
+//! headers are made up around it — a handshake, one segment per read
 //! with correct sequence and acknowledgement numbers, FIN segments at the end — so `tcpdump -r`
 //! and Wireshark follow the stream.
 //!
@@ -15,7 +18,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::FileExt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use nix::fcntl::{Flock, FlockArg};
 use sha2::{Digest, Sha256};
@@ -26,6 +29,8 @@ const APPEND_AT: usize = 256 * 1024;
 /// Largest TCP payload of one synthesised segment (an IPv4 packet holds at most 65535 bytes).
 const SEGMENT_MAX: usize = 32 * 1024;
 const LINKTYPE_ETHERNET: u32 = 1;
+/// Longest packet kept whole (the global header's snapshot length).
+pub const SNAPLEN: u32 = 65535;
 const SYN: u8 = 0x02;
 const FIN: u8 = 0x01;
 const PSH: u8 = 0x08;
@@ -52,13 +57,19 @@ struct End {
     fin_sent: bool,
 }
 
-pub struct PcapWriter {
+/// One connection's share of a PCAP file: its packets, appended whole under the file's lock.
+pub struct PcapFile {
     /// Opened for reading and appending.
     file: File,
     /// Whole packets not yet appended.
     pending: Vec<u8>,
     /// Bytes this connection put into the file (headers included).
     bytes: u64,
+}
+
+/// A connection the recorder relayed, as synthesised segments in a [`PcapFile`].
+pub struct PcapWriter {
+    out: PcapFile,
     client: End,
     server: End,
 }
@@ -69,9 +80,7 @@ impl PcapWriter {
     /// connection, `server` the destination (same address family).
     pub fn start(file: File, client: SocketAddr, server: SocketAddr) -> io::Result<Self> {
         let mut w = PcapWriter {
-            file,
-            pending: Vec::with_capacity(APPEND_AT),
-            bytes: 0,
+            out: PcapFile::new(file),
             client: End {
                 addr: client,
                 mac: CLIENT_MAC,
@@ -113,6 +122,61 @@ impl PcapWriter {
         end.seq = end.seq.wrapping_add(1);
         end.fin_sent = true;
         Ok(())
+    }
+
+    /// Bytes written so far (headers included).
+    pub fn bytes(&self) -> u64 {
+        self.out.bytes()
+    }
+
+    /// See [`PcapFile::finish`].
+    pub fn finish(self) -> io::Result<(u64, String)> {
+        self.out.finish()
+    }
+
+    fn end_mut(&mut self, side: Side) -> &mut End {
+        match side {
+            Side::Client => &mut self.client,
+            Side::Server => &mut self.server,
+        }
+    }
+
+    fn segment(&mut self, side: Side, flags: u8, payload: &[u8]) -> io::Result<()> {
+        let (from, to) = match side {
+            Side::Client => (&self.client, &self.server),
+            Side::Server => (&self.server, &self.client),
+        };
+        let ack = if flags & ACK != 0 { to.seq } else { 0 };
+        let packet = frame(from, to, from.seq, ack, flags, payload);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        self.out.packet(now, &packet)
+    }
+}
+
+impl PcapFile {
+    /// Appends to `file` (empty, or holding other connections' packets; opened for reading and
+    /// appending).
+    pub fn new(file: File) -> PcapFile {
+        PcapFile {
+            file,
+            pending: Vec::with_capacity(APPEND_AT),
+            bytes: 0,
+        }
+    }
+
+    /// One Ethernet frame seen at `at` (since the epoch); frames longer than the snapshot
+    /// length are cut to it, their original length kept in the record.
+    pub fn packet(&mut self, at: Duration, frame: &[u8]) -> io::Result<()> {
+        let kept = &frame[..frame.len().min(SNAPLEN as usize)];
+        let mut record = Vec::with_capacity(16 + kept.len());
+        record.extend_from_slice(&(at.as_secs() as u32).to_le_bytes());
+        record.extend_from_slice(&at.subsec_micros().to_le_bytes());
+        record.extend_from_slice(&(kept.len() as u32).to_le_bytes());
+        record.extend_from_slice(&(frame.len().min(u32::MAX as usize) as u32).to_le_bytes());
+        record.extend_from_slice(kept);
+        self.emit(&record)
     }
 
     /// Bytes written so far (headers included).
@@ -169,13 +233,6 @@ impl PcapWriter {
         Ok(before + block.len() as u64)
     }
 
-    fn end_mut(&mut self, side: Side) -> &mut End {
-        match side {
-            Side::Client => &mut self.client,
-            Side::Server => &mut self.server,
-        }
-    }
-
     fn emit(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.pending.extend_from_slice(bytes);
         self.bytes += bytes.len() as u64;
@@ -185,25 +242,6 @@ impl PcapWriter {
             drop(lock);
         }
         Ok(())
-    }
-
-    fn segment(&mut self, side: Side, flags: u8, payload: &[u8]) -> io::Result<()> {
-        let (from, to) = match side {
-            Side::Client => (&self.client, &self.server),
-            Side::Server => (&self.server, &self.client),
-        };
-        let ack = if flags & ACK != 0 { to.seq } else { 0 };
-        let packet = frame(from, to, from.seq, ack, flags, payload);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let mut record = Vec::with_capacity(16 + packet.len());
-        record.extend_from_slice(&(now.as_secs() as u32).to_le_bytes());
-        record.extend_from_slice(&now.subsec_micros().to_le_bytes());
-        record.extend_from_slice(&(packet.len() as u32).to_le_bytes());
-        record.extend_from_slice(&(packet.len() as u32).to_le_bytes());
-        record.extend_from_slice(&packet);
-        self.emit(&record)
     }
 }
 
@@ -215,7 +253,7 @@ fn global_header() -> Vec<u8> {
     header.extend_from_slice(&4u16.to_le_bytes());
     header.extend_from_slice(&0i32.to_le_bytes());
     header.extend_from_slice(&0u32.to_le_bytes());
-    header.extend_from_slice(&65535u32.to_le_bytes());
+    header.extend_from_slice(&SNAPLEN.to_le_bytes());
     header.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
     header
 }
@@ -338,7 +376,7 @@ mod tests {
 
     #[test]
     fn sequence_numbers_advance_by_the_bytes_sent() {
-        let dir = sessrec_core::testing::TempDir::new("pcap-seq");
+        let dir = crate::testing::TempDir::new("pcap-seq");
         let path = dir.path().join("x.pcap");
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -379,7 +417,7 @@ mod tests {
 
     #[test]
     fn connections_to_one_destination_append_to_one_file_each_close_hashing_its_prefix() {
-        let dir = sessrec_core::testing::TempDir::new("pcap-shared");
+        let dir = crate::testing::TempDir::new("pcap-shared");
         let path = dir.path().join("x.pcap");
         let open = || {
             std::fs::OpenOptions::new()
