@@ -186,6 +186,125 @@ impl RecordFile {
     }
 }
 
+impl RecordFile {
+    /// Streams the items of the lines that start in the byte range `[from, to)`: a range that
+    /// starts inside a line begins with the next one. Line numbers count from the range's
+    /// first line (the range is read without what precedes it).
+    pub fn items_in(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> std::io::Result<impl Iterator<Item = Item> + use<>> {
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, self.open_at_line(from)?);
+        let mut pos = line_start_at_or_after(&mut reader, from)?;
+        let mut line_no = 0u64;
+        let mut raw = Vec::new();
+        Ok(std::iter::from_fn(move || {
+            if pos >= to {
+                return None;
+            }
+            raw.clear();
+            let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut raw).ok()?;
+            if n == 0 || raw.last() != Some(&b'\n') {
+                // The end, or a line still being written: not part of the range yet.
+                return None;
+            }
+            pos += n as u64;
+            line_no += 1;
+            Some(match serde_json::from_slice::<Value>(&raw) {
+                Ok(Value::Object(value)) => line_items(Line {
+                    line_no,
+                    raw: std::mem::take(&mut raw),
+                    value,
+                }),
+                _ => vec![Item::Damaged {
+                    line_no,
+                    problem: "not a JSON object".into(),
+                }],
+            })
+        })
+        .flatten())
+    }
+
+    /// The start of the first line that happened at or after `off_us` (µs from the file's
+    /// start), found by bisecting the file on its lines' own times, which grow through a
+    /// record; the file's length when no line is that late. A few reads, whatever the size.
+    pub fn byte_at_offset(&self, off_us: u64) -> std::io::Result<u64> {
+        let len = std::fs::metadata(&self.path)?.len();
+        let (mut lo, mut hi) = (0u64, len);
+        while hi - lo > 16 * 1024 {
+            let mid = lo + (hi - lo) / 2;
+            match self.offset_at(mid)? {
+                Some((t, start)) if start < hi && t < off_us => lo = start + 1,
+                _ => hi = mid,
+            }
+        }
+        // The last stretch line by line (and on, should the bisection have stopped short).
+        let mut at = lo;
+        loop {
+            match self.offset_at(at)? {
+                Some((t, start)) if t >= off_us => return Ok(start),
+                Some((_, start)) => at = start + 1,
+                None => return Ok(len),
+            }
+        }
+    }
+
+    /// The file, positioned one byte before `from` (or at 0), for [`line_start_at_or_after`].
+    fn open_at_line(&self, from: u64) -> std::io::Result<std::fs::File> {
+        use std::io::Seek;
+        let mut f = std::fs::File::open(&self.path)?;
+        f.seek(std::io::SeekFrom::Start(from.saturating_sub(1)))?;
+        Ok(f)
+    }
+
+    /// When the line starting at byte `at` (or the next line) happened: µs from the file's
+    /// start, and the byte where that line starts. `None` past the last complete line.
+    pub fn offset_at(&self, at: u64) -> std::io::Result<Option<(u64, u64)>> {
+        let mut reader = std::io::BufReader::new(self.open_at_line(at)?);
+        let mut pos = line_start_at_or_after(&mut reader, at)?;
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut raw)?;
+            if n == 0 || raw.last() != Some(&b'\n') {
+                return Ok(None);
+            }
+            let start = pos;
+            pos += n as u64;
+            let Ok(Value::Object(value)) = serde_json::from_slice::<Value>(&raw) else {
+                continue;
+            };
+            let line = Line {
+                line_no: 0,
+                raw: Vec::new(),
+                value,
+            };
+            let off = line_items(line).into_iter().find_map(|item| match item {
+                Item::Frame { off_us, .. } => Some(off_us),
+                Item::Event { time_us, event, .. } => {
+                    event.off().or_else(|| event_offset(self, time_us))
+                }
+                Item::Damaged { .. } => None,
+            });
+            if let Some(off) = off {
+                return Ok(Some((off, start)));
+            }
+        }
+    }
+}
+
+/// Skips from one byte before `from` to the start of the first line at or after `from`;
+/// returns that position.
+fn line_start_at_or_after(reader: &mut impl std::io::BufRead, from: u64) -> std::io::Result<u64> {
+    if from == 0 {
+        return Ok(0);
+    }
+    let mut skipped = Vec::new();
+    let n = reader.read_until(b'\n', &mut skipped)?;
+    Ok(from - 1 + n as u64)
+}
+
 /// Types a line as read.
 fn typed(m: &Map<String, Value>) -> Event {
     let kind = m.get(TYPE_KEY).and_then(Value::as_str).unwrap_or_default();
