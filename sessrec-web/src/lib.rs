@@ -6,6 +6,7 @@
 pub mod access;
 pub mod auth;
 pub mod config;
+pub mod follow;
 pub mod listing;
 pub mod pages;
 pub mod search;

@@ -34,7 +34,7 @@ pub fn url_component(text: &str) -> String {
 pub fn layout(title: &str, body: &str, login: Option<(&str, &str)>) -> String {
     let nav = match login {
         Some((user, csrf)) => format!(
-            "<nav><a href=\"/sessions\">Sessions</a> <a href=\"/search\">Search</a> <span class=\"who\">{}</span> \
+            "<nav><a href=\"/sessions\">Sessions</a> <a href=\"/search\">Search</a> <a href=\"/sessions?state=live\">Live</a> <span class=\"who\">{}</span> \
 <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
 <button type=\"submit\">Log out</button></form></nav>",
             esc(user),
@@ -231,8 +231,23 @@ pub fn session_page(
         esc(&short_time(summary.start_us))
     ));
     for f in channels {
+        // A channel still being recorded can be followed as it is written.
+        let follow = if summary.state == State::Live
+            && summary
+                .open_channels
+                .iter()
+                .any(|(name, _)| *name == f.name)
+        {
+            format!(
+                " <a class=\"follow\" href=\"/play?id={}&amp;file={}&amp;follow=1\">follow live</a>",
+                url_component(id),
+                url_component(&f.name)
+            )
+        } else {
+            String::new()
+        };
         body.push_str(&format!(
-            "<li><a class=\"play\" href=\"/play?id={}&amp;file={}\">{}</a></li>",
+            "<li><a class=\"play\" href=\"/play?id={}&amp;file={}\">{}</a>{follow}</li>",
             url_component(id),
             url_component(&f.name),
             esc(&sessrec::playlist::banner(f))
@@ -276,17 +291,31 @@ pub fn session_page(
     layout(&format!("Session {id}"), &body, Some(login))
 }
 
+/// How the player page plays its channel.
+pub enum Playback {
+    /// The record, from its start or paused at a moment (seconds).
+    Replay(Option<f64>),
+    /// The live channel as it is written.
+    Follow,
+}
+
 pub fn play_page(
     id: &str,
     file: &RecordFile,
     verdict: &Verdict,
-    start_s: Option<f64>,
+    how: Playback,
     login: (&str, &str),
 ) -> String {
     let (cols, rows) = file.geometry();
-    let start = start_s
-        .map(|t| format!(" data-start=\"{t:.3}\""))
-        .unwrap_or_default();
+    let start = match how {
+        Playback::Replay(Some(t)) => format!(" data-start=\"{t:.3}\""),
+        Playback::Replay(None) => String::new(),
+        Playback::Follow => format!(
+            " data-live=\"/follow?id={}&amp;file={}\"",
+            url_component(id),
+            url_component(&file.name)
+        ),
+    };
     let body = format!(
         "<p><a href=\"/session?id={}\">back to the session</a></p>\n\
 <p id=\"integrity\">integrity: {}</p>\n<p>{}</p>\n\

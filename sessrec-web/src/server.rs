@@ -215,6 +215,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/search", get(search))
         .route("/play", get(play))
         .route("/cast", get(cast))
+        .route("/follow", get(follow))
         .route("/static/{name}", get(asset))
         .route(
             "/favicon.ico",
@@ -495,6 +496,9 @@ struct SessionQuery {
     t: Option<f64>,
     /// `/cast`: the piece of the cast from this moment (seconds from the channel's start).
     from: Option<f64>,
+    /// `/play`: follow the live channel instead of replaying it.
+    #[serde(default)]
+    follow: String,
 }
 
 async fn session(
@@ -573,15 +577,14 @@ async fn play(
             return r;
         }
         let verdict = sessrec::integrity::check(&s, &app.host, None);
+        let how = if q.follow.is_empty() {
+            pages::Playback::Replay(q.t.filter(|t| t.is_finite() && *t >= 0.0))
+        } else {
+            pages::Playback::Follow
+        };
         html(
             StatusCode::OK,
-            pages::play_page(
-                &id,
-                &file,
-                &verdict,
-                q.t.filter(|t| t.is_finite() && *t >= 0.0),
-                (&login.user, &login.csrf),
-            ),
+            pages::play_page(&id, &file, &verdict, how, (&login.user, &login.csrf)),
         )
     })
     .await
@@ -655,6 +658,65 @@ async fn cast(
         }
     }
     r
+}
+
+/// A live channel's output as server-sent events ([`crate::follow`]), for the player.
+async fn follow(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<SessionQuery>,
+) -> Response {
+    let Some((_, login)) = app.login(&headers) else {
+        return response(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            Body::from("log in first"),
+        );
+    };
+    let Some(slot) = crate::follow::Slot::take() else {
+        return response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            Body::from("too many live sessions are followed at once"),
+        );
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(crate::follow::MESSAGES_IN_FLIGHT);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), Response>>();
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let Some((s, file)) = channel_of(&app, &q) else {
+            let _ = ready_tx.send(Err(not_found(&login)));
+            return;
+        };
+        let id = shown_id(&s);
+        let args = [id.clone(), file.name.clone()];
+        if let Err(r) = app.log(
+            &login,
+            remote,
+            "web-follow",
+            &args,
+            std::slice::from_ref(&id),
+        ) {
+            let _ = ready_tx.send(Err(r));
+            return;
+        }
+        let _ = ready_tx.send(Ok(()));
+        crate::follow::follow(&file, &app.host, &tx);
+    });
+    match ready_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(r)) => return r,
+        Err(_) => return internal("the follower stopped".into()),
+    }
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>))
+    });
+    response(
+        StatusCode::OK,
+        "text/event-stream",
+        Body::from_stream(stream),
+    )
 }
 
 /// Record bytes in one piece of a cast: a few MB of cast, parsed by the player at once.

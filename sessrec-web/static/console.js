@@ -18,7 +18,7 @@
 
   if (el.dataset.live !== undefined) {
     window.sessrecPlayer = AsciinemaPlayer.create(
-      { driver: 'eventsource', url: el.dataset.live }, el,
+      { driver: 'eventsource', url: el.dataset.live, bufferTime: 0 }, el,
       { cols: cols, rows: rows, fit: 'width', autoPlay: true });
     return;
   }
