@@ -530,6 +530,11 @@ fn a_live_recorded_session_is_followed_in_a_browser() {
     assert!(followed.contains("live-marker-42"), "{followed}");
     assert!(followed.contains(OUTPUT_PAYLOAD), "{followed}");
     assert_inert(&seen, 3);
+    let probes = seen["probes"].as_object().unwrap();
+    assert_eq!(probes.len(), 4, "{seen}");
+    for (path, status) in probes {
+        assert_eq!(status, 404, "{path}");
+    }
     keep_screenshots(artefacts.path(), &["live.png"]);
 
     let lines = web_access_lines(r.tree.record_dir());

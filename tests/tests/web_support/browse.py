@@ -197,6 +197,17 @@ def live(driver):
     result["followed_text"] = player_text(driver)
     shot(driver, "live.png")
     inert(driver, "follow")
+    # Requests that name files by path, or files without I/O, find nothing.
+    probes = {}
+    for path in ("follow?id=%s&file=..%%2Fsession.jsonl" % spec["session"],
+                 "follow?id=..%2F..%2F..%2Fetc&file=passwd",
+                 "follow?id=%s&file=session.jsonl" % spec["session"],
+                 "cast?id=%s&file=%%2Fetc%%2Fpasswd&from=1" % spec["session"]):
+        probes[path] = driver.execute_async_script(
+            "var done = arguments[arguments.length - 1];"
+            "fetch(arguments[0]).then(function (r) { done(r.status); }, function () { done(-1); });",
+            base + path)
+    result["probes"] = probes
 
 
 driver = browser()
