@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::context::{Context, Failure};
 use crate::escape::escape_control;
 use crate::store::{session_files, split_target, FileKind, SessionRef};
-use sessrec_core::schema::{Connect, Event, ForwardClose, ForwardOpen, Line};
+use sessrec_core::schema::{Connect, Event, EventBody, ForwardClose, ForwardOpen, Io, Line};
 
 /// The audit record of the session's forwarded connections made by sshd itself.
 const AUDIT_FILE: &str = "audit.jsonl";
@@ -100,17 +100,19 @@ struct PcapRef {
     sha256: Option<String>,
 }
 
-fn typed_lines(path: &Path) -> Vec<(String, Event)> {
-    sessrec_core::reader::read_file(path)
-        .unwrap_or_default()
+/// The file's lines other than I/O, typed, read as a stream: a channel of a gigabyte is never
+/// held in memory (`verify` runs this on every channel).
+fn typed_lines(path: &Path) -> impl Iterator<Item = (String, Event)> {
+    sessrec_core::reader::lines(path)
         .into_iter()
+        .flatten()
         // Damaged lines are not forwards; `show` and `verify` report them.
         .filter_map(Result::ok)
+        .filter(|l| l.kind() != <Io as EventBody>::TYPE)
         .map(|l| {
             let line = Line::from_map(l.value);
             (line.header.time.clone().unwrap_or_default(), line.event)
         })
-        .collect()
 }
 
 fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
