@@ -299,13 +299,7 @@ pub enum Playback {
     Follow,
 }
 
-pub fn play_page(
-    id: &str,
-    file: &RecordFile,
-    verdict: &Verdict,
-    how: Playback,
-    login: (&str, &str),
-) -> String {
+pub fn play_page(id: &str, file: &RecordFile, how: Playback, login: (&str, &str)) -> String {
     let (cols, rows) = file.geometry();
     let start = match how {
         Playback::Replay(Some(t)) => format!(" data-start=\"{t:.3}\""),
@@ -318,11 +312,11 @@ pub fn play_page(
     };
     let body = format!(
         "<p><a href=\"/session?id={}\">back to the session</a></p>\n\
-<p id=\"integrity\">integrity: {}</p>\n<p>{}</p>\n\
+<p id=\"integrity\" data-src=\"/integrity?id={}\">integrity: checking…</p>\n<p>{}</p>\n\
 <div id=\"player\" data-cast=\"/cast?id={}&amp;file={}\" data-cols=\"{cols}\" data-rows=\"{rows}\"{start}></div>\n\
 <script src=\"/static/asciinema-player.min.js\"></script>\n<script src=\"/static/console.js\"></script>",
         url_component(id),
-        esc(&verdict.summary()),
+        url_component(id),
         esc(&sessrec::playlist::banner(file)),
         url_component(id),
         url_component(&file.name),

@@ -11,6 +11,17 @@
 // A live channel (data-live) is followed instead: /follow sends its output as server-sent
 // events as the recorder writes it, into the player's eventsource driver.
 (function () {
+  // The integrity verdict, asked for once the page is up (text only, never markup).
+  var integrity = document.getElementById('integrity');
+  if (integrity && integrity.dataset.src) {
+    fetch(integrity.dataset.src, { credentials: 'same-origin' }).then(function (r) {
+      return r.text();
+    }).then(function (text) {
+      integrity.textContent = text;
+    }, function () {
+      integrity.textContent = 'integrity: could not be checked';
+    });
+  }
   var el = document.getElementById('player');
   if (!el) { return; }
   var cols = +el.dataset.cols;

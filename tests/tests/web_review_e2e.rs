@@ -414,6 +414,10 @@ fn auditors_filter_page_and_search_sessions_with_hostile_content_in_a_browser() 
             .contains(OUTPUT_PAYLOAD),
         "the screen before the hit is drawn: {seen}"
     );
+    assert_eq!(
+        seen["search"]["player_integrity"], "integrity: verified: hash chains intact and complete",
+        "{seen}"
+    );
     // Payloads searched for come back as text in the hits' context.
     for (i, payload) in [OUTPUT_PAYLOAD, SUDO_PAYLOAD].iter().enumerate() {
         let context = seen["payload_hits"][i].as_array().unwrap();

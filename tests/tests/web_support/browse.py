@@ -17,6 +17,7 @@ from selenium.common.exceptions import NoAlertPresentException, TimeoutException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 spec = json.loads(sys.argv[1])
@@ -77,12 +78,19 @@ def wait(driver, what, seconds=30):
         return False
 
 
+def click_to_load(driver, element, marker_id):
+    """Clicks something that loads a page, and waits for the new page's marker element."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    wait(driver, EC.staleness_of(old))
+    wait(driver, lambda d: d.find_elements(By.ID, marker_id))
+
+
 def log_in(driver):
     driver.get(base + "login")
     driver.find_element(By.ID, "user").send_keys(spec["user"])
     driver.find_element(By.ID, "password").send_keys(spec["password"])
-    driver.find_element(By.ID, "submit").click()
-    wait(driver, lambda d: d.find_elements(By.ID, "sessions"))
+    click_to_load(driver, driver.find_element(By.ID, "submit"), "sessions")
 
 
 def list_state(driver):
@@ -107,8 +115,7 @@ def apply_filter(driver, fields=None, checks=(), state=None):
         driver.find_element(By.ID, check).click()
     if state:
         Select(driver.find_element(By.ID, "f-state")).select_by_visible_text(state)
-    driver.find_element(By.ID, "f-apply").click()
-    wait(driver, lambda d: d.find_elements(By.ID, "count"))
+    click_to_load(driver, driver.find_element(By.ID, "f-apply"), "count")
 
 
 def player_text(driver):
@@ -128,27 +135,27 @@ def review(driver):
 
     apply_filter(driver, spec["paged"]["fields"])
     first = list_state(driver)
-    driver.find_element(By.ID, "older").click()
-    wait(driver, lambda d: d.find_element(By.ID, "page").text == "2")
+    click_to_load(driver, driver.find_element(By.ID, "older"), "count")
     result["paged"] = {"first": first, "second": list_state(driver)}
 
     # Search, through the form; the first hit opens the player.
     driver.get(base + "search")
     driver.find_element(By.ID, "s-q").send_keys(spec["search"])
     Select(driver.find_element(By.ID, "s-scope")).select_by_visible_text("output")
-    driver.find_element(By.ID, "s-go").click()
-    wait(driver, lambda d: d.find_elements(By.ID, "hits"))
+    click_to_load(driver, driver.find_element(By.ID, "s-go"), "hits")
     search = {"rows": [r.text for r in driver.find_elements(By.CSS_SELECTOR, "#hits tbody tr")]}
     shot(driver, "search.png")
     inert(driver, "search")
     hit = driver.find_element(By.CSS_SELECTOR, "#hits a.hit")
     search["hit_href"] = hit.get_attribute("href")
-    hit.click()
-    wait(driver, lambda d: d.find_elements(By.ID, "player"))
+    click_to_load(driver, hit, "player")
     wait(driver, lambda d: d.execute_async_script(PLAYER_TIME) > 0)
     search["player_time"] = driver.execute_async_script(PLAYER_TIME)
     wait(driver, lambda d: player_text(d).strip() != "", 10)
     search["player_text"] = player_text(driver)
+    # The verdict, asked for by the page after it was shown.
+    wait(driver, lambda d: "checking" not in d.find_element(By.ID, "integrity").text)
+    search["player_integrity"] = driver.find_element(By.ID, "integrity").text
     shot(driver, "hit.png")
     inert(driver, "player-at-hit")
     result["search"] = search
@@ -158,8 +165,7 @@ def review(driver):
     for i, payload in enumerate(spec["search_payloads"]):
         driver.get(base + "search")
         driver.find_element(By.ID, "s-q").send_keys(payload)
-        driver.find_element(By.ID, "s-go").click()
-        wait(driver, lambda d: d.find_elements(By.ID, "hits"))
+        click_to_load(driver, driver.find_element(By.ID, "s-go"), "hits")
         result["payload_hits"].append(
             [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#hits td.context")])
         inert(driver, "search-payload-%d" % i)
@@ -167,15 +173,15 @@ def review(driver):
     result["session"] = []
     for i, session in enumerate(spec["sessions"]):
         driver.get(base + "sessions")
-        driver.find_element(By.CSS_SELECTOR, "a.session[href='/session?id=%s']" % session).click()
-        wait(driver, lambda d: d.find_elements(By.ID, "timeline"))
+        click_to_load(driver, driver.find_element(
+            By.CSS_SELECTOR, "a.session[href='/session?id=%s']" % session), "timeline")
         result["session"].append({"timeline": driver.find_element(By.ID, "timeline").text})
         if i == 0:
             shot(driver, "session.png")
         inert(driver, "session-%d" % i)
         if i == 0:
             # Its player, from the start.
-            driver.find_element(By.CSS_SELECTOR, "a.play").click()
+            click_to_load(driver, driver.find_element(By.CSS_SELECTOR, "a.play"), "player")
             wait(driver, lambda d: player_text(d).strip() != "")
             inert(driver, "player")
 
@@ -187,10 +193,9 @@ def live(driver):
     inert(driver, "list-live")
     link = driver.find_element(
         By.CSS_SELECTOR, "a.session[href='/session?id=%s']" % spec["session"])
-    link.click()
-    wait(driver, lambda d: d.find_elements(By.ID, "timeline"))
+    click_to_load(driver, link, "timeline")
     inert(driver, "session")
-    driver.find_element(By.CSS_SELECTOR, "a.follow").click()
+    click_to_load(driver, driver.find_element(By.CSS_SELECTOR, "a.follow"), "player")
     wait(driver, lambda d: spec["ready"] in player_text(d))
     print("READY", flush=True)
     wait(driver, lambda d: spec["marker"] in player_text(d), 60)
