@@ -383,6 +383,8 @@ pub fn search_page(
             o.sessions_searched,
             if o.more {
                 "; more not shown: narrow the search"
+            } else if o.out_of_time {
+                "; stopped after 20 seconds with older sessions not searched: narrow the search"
             } else {
                 ""
             }

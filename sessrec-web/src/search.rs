@@ -14,6 +14,8 @@ use crate::pages::url_component;
 
 /// Hits shown for one search; the page says when there were more.
 pub const MAX_HITS: usize = 200;
+/// How long one search may read records; the page says where it stopped.
+pub const TIME_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 /// Longest pattern or filter value accepted.
 const MAX_VALUE: usize = 1024;
 const DAY_US: i64 = 86_400_000_000;
@@ -74,6 +76,8 @@ pub struct Outcome {
     pub hits: Vec<Found>,
     /// The search stopped at [`MAX_HITS`].
     pub more: bool,
+    /// The search stopped at [`TIME_BUDGET`] with sessions left unread.
+    pub out_of_time: bool,
     pub sessions_searched: usize,
 }
 
@@ -161,9 +165,15 @@ impl SearchQuery {
         let mut out = Outcome {
             hits: Vec::new(),
             more: false,
+            out_of_time: false,
             sessions_searched: 0,
         };
+        let began = std::time::Instant::now();
         for s in &refs {
+            if began.elapsed() > TIME_BUDGET {
+                out.out_of_time = true;
+                break;
+            }
             let (host, user) = if self.host.is_empty() && self.user.is_empty() {
                 (s.host.clone().unwrap_or_default(), String::new())
             } else {
