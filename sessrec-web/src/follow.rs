@@ -94,8 +94,8 @@ fn line_start_at_or_after(file: &RecordFile, at: u64) -> std::io::Result<u64> {
     }
     let mut f = std::fs::File::open(&file.path)?;
     f.seek(SeekFrom::Start(at - 1))?;
-    let mut skipped = Vec::new();
-    let n = std::io::BufReader::new(f).read_until(b'\n', &mut skipped)?;
+    // Skipped without keeping it: the line may be long.
+    let n = std::io::BufReader::new(f).skip_until(b'\n')?;
     Ok(at - 1 + n as u64)
 }
 

@@ -204,9 +204,10 @@ impl RecordFile {
                 return None;
             }
             raw.clear();
-            let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut raw).ok()?;
+            let n = read_line_bounded(&mut reader, &mut raw).ok()?;
             if n == 0 || raw.last() != Some(&b'\n') {
-                // The end, or a line still being written: not part of the range yet.
+                // The end, a line still being written (not part of the range yet), or a line
+                // longer than any writer writes (reported by `verify`; the piece ends there).
                 return None;
             }
             pos += n as u64;
@@ -266,7 +267,7 @@ impl RecordFile {
         let mut raw = Vec::new();
         loop {
             raw.clear();
-            let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut raw)?;
+            let n = read_line_bounded(&mut reader, &mut raw)?;
             if n == 0 || raw.last() != Some(&b'\n') {
                 return Ok(None);
             }
@@ -300,9 +301,21 @@ fn line_start_at_or_after(reader: &mut impl std::io::BufRead, from: u64) -> std:
     if from == 0 {
         return Ok(0);
     }
-    let mut skipped = Vec::new();
-    let n = reader.read_until(b'\n', &mut skipped)?;
+    // Skipped without keeping it: the line may be long.
+    let n = reader.skip_until(b'\n')?;
     Ok(from - 1 + n as u64)
+}
+
+/// One line into `raw`, at most [`reader::MAX_READ_LINE`] bytes of it (then without its `\n`).
+fn read_line_bounded(
+    reader: &mut impl std::io::BufRead,
+    raw: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    use std::io::{BufRead, Read};
+    reader
+        .by_ref()
+        .take(reader::MAX_READ_LINE as u64 + 1)
+        .read_until(b'\n', raw)
 }
 
 /// Types a line as read.
