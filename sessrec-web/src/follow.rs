@@ -67,10 +67,21 @@ fn event(name: Option<&str>, data: &serde_json::Value) -> Vec<u8> {
     m
 }
 
+/// The file being written, opened through the record store. A compressed file is a closed
+/// session's: nothing more will be written to it.
+fn growing(file: &RecordFile) -> std::io::Result<std::fs::File> {
+    match sessrec_core::stored::open(&file.path)? {
+        sessrec_core::stored::Stored::Plain(f) => Ok(f),
+        sessrec_core::stored::Stored::Compressed(_) => Err(std::io::Error::other(
+            "the record is compressed: its session is closed",
+        )),
+    }
+}
+
 /// The end of the last complete line at or before the file's end.
 fn complete_end(file: &RecordFile) -> std::io::Result<u64> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(&file.path)?;
+    let mut f = growing(file)?;
     let len = f.seek(SeekFrom::End(0))?;
     let mut end = len;
     let mut buf = vec![0u8; 8192];
@@ -92,7 +103,7 @@ fn line_start_at_or_after(file: &RecordFile, at: u64) -> std::io::Result<u64> {
     if at == 0 {
         return Ok(0);
     }
-    let mut f = std::fs::File::open(&file.path)?;
+    let mut f = growing(file)?;
     f.seek(SeekFrom::Start(at - 1))?;
     // Skipped without keeping it: the line may be long.
     let n = std::io::BufReader::new(f).skip_until(b'\n')?;

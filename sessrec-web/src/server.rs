@@ -774,31 +774,24 @@ struct Piece {
 }
 
 fn piece_of(file: &RecordFile, from_us: Option<u64>) -> std::io::Result<Piece> {
-    let len = std::fs::metadata(&file.path)?.len();
     let from = match from_us {
         Some(t) => file.byte_at_offset(t)?.saturating_sub(LEAD_BYTES),
         None => 0,
     };
-    let end = from + PIECE_BYTES;
-    if end >= len {
-        return Ok(Piece {
-            from,
-            to: u64::MAX,
-            next_us: None,
-        });
-    }
-    match file.offset_at(end)? {
-        Some((next_us, start)) => Ok(Piece {
+    // The piece ends before the first line at or past its size; past the last line, it runs
+    // to the end (and a live file's lines still to come are the next piece's).
+    Ok(match file.offset_at(from + PIECE_BYTES)? {
+        Some((next_us, start)) => Piece {
             from,
             to: start,
             next_us: Some(next_us),
-        }),
-        None => Ok(Piece {
+        },
+        None => Piece {
             from,
             to: u64::MAX,
             next_us: None,
-        }),
-    }
+        },
+    })
 }
 
 fn stream_cast(

@@ -64,10 +64,7 @@ fn sudo_args(path: &Path) -> Option<ExecArgs> {
 
 impl RecordFile {
     pub fn open(kind: FileKind, name: String, path: PathBuf) -> Self {
-        let start = match std::fs::File::open(&path)
-            .ok()
-            .and_then(|mut f| crate::summary::first_line(&mut f).ok())
-        {
+        let start = match crate::summary::first_line_of(&path).ok() {
             Some(Ok(m)) => {
                 // I/O offsets count from the moment `start_time` names (taken with the
                 // monotonic start), which precedes the line's own `time` by the set-up.
@@ -229,8 +226,12 @@ impl RecordFile {
 
     /// The start of the first line that happened at or after `off_us` (µs from the file's
     /// start), found by bisecting the file on its lines' own times, which grow through a
-    /// record; the file's length when no line is that late. A few reads, whatever the size.
+    /// record; the content's length when no line is that late. A few reads, whatever the size
+    /// (a compressed file, a closed session's, is read through once instead).
     pub fn byte_at_offset(&self, off_us: u64) -> std::io::Result<u64> {
+        if sessrec_core::stored::is_compressed(&self.path) {
+            return self.scan_for_offset(off_us);
+        }
         let len = std::fs::metadata(&self.path)?.len();
         let (mut lo, mut hi) = (0u64, len);
         while hi - lo > 16 * 1024 {
@@ -251,12 +252,59 @@ impl RecordFile {
         }
     }
 
-    /// The file, positioned one byte before `from` (or at 0), for [`line_start_at_or_after`].
-    fn open_at_line(&self, from: u64) -> std::io::Result<std::fs::File> {
-        use std::io::Seek;
-        let mut f = std::fs::File::open(&self.path)?;
-        f.seek(std::io::SeekFrom::Start(from.saturating_sub(1)))?;
-        Ok(f)
+    /// [`RecordFile::byte_at_offset`] by reading the file from its start.
+    fn scan_for_offset(&self, off_us: u64) -> std::io::Result<u64> {
+        let mut reader = std::io::BufReader::new(sessrec_core::stored::open(&self.path)?);
+        let mut raw = Vec::new();
+        let mut pos = 0u64;
+        loop {
+            raw.clear();
+            let n = read_line_bounded(&mut reader, &mut raw)?;
+            if n == 0 || raw.last() != Some(&b'\n') {
+                return Ok(pos);
+            }
+            if self.line_offset(&raw).is_some_and(|t| t >= off_us) {
+                return Ok(pos);
+            }
+            pos += n as u64;
+        }
+    }
+
+    /// When a line happened, in µs from the file's start (`None` for a line without a time).
+    fn line_offset(&self, raw: &[u8]) -> Option<u64> {
+        let Ok(Value::Object(value)) = serde_json::from_slice::<Value>(raw) else {
+            return None;
+        };
+        let line = Line {
+            line_no: 0,
+            raw: Vec::new(),
+            value,
+        };
+        line_items(line).into_iter().find_map(|item| match item {
+            Item::Frame { off_us, .. } => Some(off_us),
+            Item::Event { time_us, event, .. } => {
+                event.off().or_else(|| event_offset(self, time_us))
+            }
+            Item::Damaged { .. } => None,
+        })
+    }
+
+    /// The file's content positioned one byte before `from` (or at 0), for
+    /// [`line_start_at_or_after`]: a plain file by seeking, a compressed one (a closed
+    /// session's) by reading through what precedes.
+    fn open_at_line(&self, from: u64) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        use std::io::{Read, Seek};
+        let skip = from.saturating_sub(1);
+        match sessrec_core::stored::open(&self.path)? {
+            sessrec_core::stored::Stored::Plain(mut f) => {
+                f.seek(std::io::SeekFrom::Start(skip))?;
+                Ok(Box::new(f))
+            }
+            sessrec_core::stored::Stored::Compressed(mut d) => {
+                std::io::copy(&mut (&mut *d).take(skip), &mut std::io::sink())?;
+                Ok(Box::new(d))
+            }
+        }
     }
 
     /// When the line starting at byte `at` (or the next line) happened: µs from the file's
@@ -273,22 +321,7 @@ impl RecordFile {
             }
             let start = pos;
             pos += n as u64;
-            let Ok(Value::Object(value)) = serde_json::from_slice::<Value>(&raw) else {
-                continue;
-            };
-            let line = Line {
-                line_no: 0,
-                raw: Vec::new(),
-                value,
-            };
-            let off = line_items(line).into_iter().find_map(|item| match item {
-                Item::Frame { off_us, .. } => Some(off_us),
-                Item::Event { time_us, event, .. } => {
-                    event.off().or_else(|| event_offset(self, time_us))
-                }
-                Item::Damaged { .. } => None,
-            });
-            if let Some(off) = off {
+            if let Some(off) = self.line_offset(&raw) {
                 return Ok(Some((off, start)));
             }
         }
