@@ -6,7 +6,10 @@
 pub mod access;
 pub mod auth;
 pub mod config;
+pub mod follow;
+pub mod listing;
 pub mod pages;
+pub mod search;
 pub mod server;
 pub mod sys;
 

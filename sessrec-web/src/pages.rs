@@ -9,6 +9,9 @@ use sessrec::summary::{State, Summary};
 use sessrec::timespec::{format_duration, short_time};
 use sessrec::verdict::Verdict;
 
+use crate::listing::{ListQuery, HAS};
+use crate::search::{Outcome, SearchQuery};
+
 /// HTML-escapes text (control characters made visible first).
 pub fn esc(text: &str) -> String {
     sessrec::html::html_escape(text)
@@ -31,7 +34,7 @@ pub fn url_component(text: &str) -> String {
 pub fn layout(title: &str, body: &str, login: Option<(&str, &str)>) -> String {
     let nav = match login {
         Some((user, csrf)) => format!(
-            "<nav><a href=\"/sessions\">Sessions</a> <span class=\"who\">{}</span> \
+            "<nav><a href=\"/sessions\">Sessions</a> <a href=\"/search\">Search</a> <a href=\"/sessions?state=live\">Live</a> <span class=\"who\">{}</span> \
 <form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
 <button type=\"submit\">Log out</button></form></nav>",
             esc(user),
@@ -69,22 +72,66 @@ pub struct Row {
     pub verdict: Verdict,
 }
 
+/// The filter form, refilled with the request's values.
+fn filter_form(q: &ListQuery) -> String {
+    let mut form = String::from("<form method=\"get\" action=\"/sessions\" id=\"filters\">");
+    for (name, label) in [
+        ("host", "Host"),
+        ("user", "User"),
+        ("actor", "Actor"),
+        ("source", "Source"),
+        ("since", "Since"),
+        ("until", "Until"),
+    ] {
+        form.push_str(&format!(
+            "<label>{label} <input name=\"{name}\" id=\"f-{name}\" value=\"{}\" size=\"12\"></label> ",
+            esc(q.value(name))
+        ));
+    }
+    form.push_str("<label>State <select name=\"state\" id=\"f-state\">");
+    for state in ["any", "live", "closed", "damaged"] {
+        let selected = if q.value("state") == state {
+            " selected"
+        } else {
+            ""
+        };
+        form.push_str(&format!("<option{selected}>{state}</option>"));
+    }
+    form.push_str("</select></label> ");
+    for (name, label) in HAS {
+        let checked = if q.checked(name) { " checked" } else { "" };
+        form.push_str(&format!(
+            "<label><input type=\"checkbox\" name=\"{name}\" id=\"f-{name}\" value=\"1\"{checked}> {label}</label> "
+        ));
+    }
+    form.push_str("<button type=\"submit\" id=\"f-apply\">Filter</button> <a href=\"/sessions\">clear</a></form>\n");
+    form
+}
+
 pub fn list_page(
     rows: &[Row],
-    page: usize,
-    pages: usize,
-    total: usize,
+    listing: (usize, usize, usize),
+    query: &ListQuery,
+    problem: Option<&str>,
     now_us: i64,
     login: (&str, &str),
 ) -> String {
-    let mut body = format!(
-        "<p>{total} session(s), newest first; page {} of {}.</p>\n<table id=\"sessions\"><thead><tr>\
+    let (page, pages, total) = listing;
+    let mut body = filter_form(query);
+    if let Some(p) = problem {
+        body.push_str(&format!(
+            "<p class=\"error\" id=\"filter-error\">{}</p>\n",
+            esc(p)
+        ));
+    }
+    body.push_str(&format!(
+        "<p id=\"count\">{total} session(s), newest first; page <span id=\"page\">{}</span> of {}.</p>\n<table id=\"sessions\"><thead><tr>\
 <th>Host</th><th>User</th><th>Actor</th><th>Source</th><th>Start</th><th>Duration</th>\
 <th>Channels</th><th>Sudo</th><th>Transfers</th><th>Execs</th><th>State</th><th>Integrity</th>\
 </tr></thead><tbody>\n",
         page + 1,
         pages.max(1)
-    );
+    ));
     for r in rows {
         let s = &r.summary;
         let duration = match (s.end_us, s.state) {
@@ -98,10 +145,11 @@ pub fn list_page(
         } else {
             r.verdict.word()
         };
+        let host = s.session.host.as_deref().unwrap_or(&s.host);
         body.push_str(&format!(
             "<tr><td>{}</td><td><a class=\"session\" href=\"/session?id={}\">{}</a></td><td>{}</td><td>{}</td>\
-<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"integrity\" title=\"{}\">{}</td></tr>\n",
-            esc(&s.host),
+<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"state\">{}</td><td class=\"integrity\" title=\"{}\">{}</td></tr>\n",
+            esc(host),
             url_component(&r.id),
             esc(if s.user.is_empty() { "-" } else { &s.user }),
             esc(&s.actor),
@@ -120,14 +168,14 @@ pub fn list_page(
     body.push_str("</tbody></table>\n<p class=\"pages\">");
     if page > 0 {
         body.push_str(&format!(
-            "<a id=\"newer\" href=\"/sessions?page={}\">newer</a> ",
-            page - 1
+            "<a id=\"newer\" href=\"/sessions?{}\">newer</a> ",
+            esc(&query.with_page(page - 1))
         ));
     }
     if page + 1 < pages {
         body.push_str(&format!(
-            "<a id=\"older\" href=\"/sessions?page={}\">older</a>",
-            page + 1
+            "<a id=\"older\" href=\"/sessions?{}\">older</a>",
+            esc(&query.with_page(page + 1))
         ));
     }
     body.push_str("</p>");
@@ -183,8 +231,23 @@ pub fn session_page(
         esc(&short_time(summary.start_us))
     ));
     for f in channels {
+        // A channel still being recorded can be followed as it is written.
+        let follow = if summary.state == State::Live
+            && summary
+                .open_channels
+                .iter()
+                .any(|(name, _)| *name == f.name)
+        {
+            format!(
+                " <a class=\"follow\" href=\"/play?id={}&amp;file={}&amp;follow=1\">follow live</a>",
+                url_component(id),
+                url_component(&f.name)
+            )
+        } else {
+            String::new()
+        };
         body.push_str(&format!(
-            "<li><a class=\"play\" href=\"/play?id={}&amp;file={}\">{}</a></li>",
+            "<li><a class=\"play\" href=\"/play?id={}&amp;file={}\">{}</a>{follow}</li>",
             url_component(id),
             url_component(&f.name),
             esc(&sessrec::playlist::banner(f))
@@ -228,24 +291,32 @@ pub fn session_page(
     layout(&format!("Session {id}"), &body, Some(login))
 }
 
-pub fn play_page(
-    id: &str,
-    file: &RecordFile,
-    verdict: &Verdict,
-    start_s: Option<f64>,
-    login: (&str, &str),
-) -> String {
+/// How the player page plays its channel.
+pub enum Playback {
+    /// The record, from its start or paused at a moment (seconds).
+    Replay(Option<f64>),
+    /// The live channel as it is written.
+    Follow,
+}
+
+pub fn play_page(id: &str, file: &RecordFile, how: Playback, login: (&str, &str)) -> String {
     let (cols, rows) = file.geometry();
-    let start = start_s
-        .map(|t| format!(" data-start=\"{t:.3}\""))
-        .unwrap_or_default();
+    let start = match how {
+        Playback::Replay(Some(t)) => format!(" data-start=\"{t:.3}\""),
+        Playback::Replay(None) => String::new(),
+        Playback::Follow => format!(
+            " data-live=\"/follow?id={}&amp;file={}\"",
+            url_component(id),
+            url_component(&file.name)
+        ),
+    };
     let body = format!(
         "<p><a href=\"/session?id={}\">back to the session</a></p>\n\
-<p id=\"integrity\">integrity: {}</p>\n<p>{}</p>\n\
+<p id=\"integrity\" data-src=\"/integrity?id={}\">integrity: checking…</p>\n<p>{}</p>\n\
 <div id=\"player\" data-cast=\"/cast?id={}&amp;file={}\" data-cols=\"{cols}\" data-rows=\"{rows}\"{start}></div>\n\
 <script src=\"/static/asciinema-player.min.js\"></script>\n<script src=\"/static/console.js\"></script>",
         url_component(id),
-        esc(&verdict.summary()),
+        url_component(id),
         esc(&sessrec::playlist::banner(file)),
         url_component(id),
         url_component(&file.name),
@@ -256,6 +327,86 @@ pub fn play_page(
         "<link rel=\"stylesheet\" href=\"/static/console.css\">\n<link rel=\"stylesheet\" href=\"/static/asciinema-player.css\">",
     );
     page
+}
+
+/// The search form, refilled, and the hits, each a link into the player at its moment.
+pub fn search_page(
+    q: &SearchQuery,
+    outcome: Option<&Outcome>,
+    problem: Option<&str>,
+    login: (&str, &str),
+) -> String {
+    let mut body = String::from("<form method=\"get\" action=\"/search\" id=\"search\">");
+    body.push_str(&format!(
+        "<label>Find <input name=\"q\" id=\"s-q\" value=\"{}\" size=\"30\"></label> ",
+        esc(&q.q)
+    ));
+    body.push_str("<label>in <select name=\"scope\" id=\"s-scope\">");
+    for scope in ["both", "input", "output", "commands"] {
+        let selected = if q.scope == scope { " selected" } else { "" };
+        body.push_str(&format!("<option{selected}>{scope}</option>"));
+    }
+    body.push_str("</select></label> ");
+    for (name, label, value) in [
+        ("regex", "regular expression", &q.regex),
+        ("icase", "ignore case", &q.icase),
+    ] {
+        let checked = if value.is_empty() { "" } else { " checked" };
+        body.push_str(&format!(
+            "<label><input type=\"checkbox\" name=\"{name}\" id=\"s-{name}\" value=\"1\"{checked}> {label}</label> "
+        ));
+    }
+    for (name, label, value) in [
+        ("host", "Host", &q.host),
+        ("user", "User", &q.user),
+        ("since", "Since", &q.since),
+        ("until", "Until", &q.until),
+    ] {
+        body.push_str(&format!(
+            "<label>{label} <input name=\"{name}\" id=\"s-{name}\" value=\"{}\" size=\"10\"></label> ",
+            esc(value)
+        ));
+    }
+    body.push_str("<button type=\"submit\" id=\"s-go\">Search</button></form>\n");
+    if let Some(p) = problem {
+        body.push_str(&format!(
+            "<p class=\"error\" id=\"search-error\">{}</p>\n",
+            esc(p)
+        ));
+    }
+    if let Some(o) = outcome {
+        body.push_str(&format!(
+            "<p id=\"hit-count\">{} hit(s) in {} session(s) searched, newest first{}.</p>\n\
+<table id=\"hits\"><thead><tr><th>Time</th><th>Session</th><th>Host</th><th>User</th>\
+<th>Channel</th><th>Stream</th><th>Context</th></tr></thead><tbody>\n",
+            o.hits.len(),
+            o.sessions_searched,
+            if o.more {
+                "; more not shown: narrow the search"
+            } else if o.out_of_time {
+                "; stopped after 20 seconds with older sessions not searched: narrow the search"
+            } else {
+                ""
+            }
+        ));
+        for h in &o.hits {
+            body.push_str(&format!(
+                "<tr><td><a class=\"hit\" href=\"{}\">{}</a></td><td><a href=\"/session?id={}\">{}</a></td>\
+<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"context\">{}</td></tr>\n",
+                esc(&h.play_href()),
+                esc(&sessrec::eventtext::timeline_time(h.at_us)),
+                url_component(&h.session),
+                esc(&h.session),
+                esc(&h.host),
+                esc(&h.user),
+                esc(h.file.trim_end_matches(".jsonl")),
+                h.stream,
+                esc_visible(&sessrec::escape::escape_bytes(&h.context)),
+            ));
+        }
+        body.push_str("</tbody></table>");
+    }
+    layout("Search", &body, Some(login))
 }
 
 pub fn message_page(title: &str, message: &str, login: Option<(&str, &str)>) -> String {

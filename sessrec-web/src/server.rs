@@ -17,6 +17,7 @@ use sessrec::store::{SessionRef, Tree};
 
 use crate::auth::{same_secret, Login, Sessions};
 use crate::config::Settings;
+use crate::listing::ListQuery;
 use crate::pages;
 
 /// Sessions on one page of the list.
@@ -211,8 +212,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/logout", post(logout))
         .route("/sessions", get(list))
         .route("/session", get(session))
+        .route("/search", get(search))
         .route("/play", get(play))
         .route("/cast", get(cast))
+        .route("/follow", get(follow))
+        .route("/integrity", get(integrity))
         .route("/static/{name}", get(asset))
         .route(
             "/favicon.ico",
@@ -358,11 +362,6 @@ async fn logout(
     r
 }
 
-#[derive(Deserialize)]
-struct ListQuery {
-    page: Option<usize>,
-}
-
 /// Runs a page's record reads on the blocking pool.
 async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
     tokio::task::spawn_blocking(f)
@@ -380,36 +379,110 @@ async fn list(
         return redirect("/login");
     };
     blocking(move || {
-        let mut all = match app.tree.sessions(None, None) {
-            Ok(s) => s,
-            Err(e) => return internal(e.to_string()),
+        let began = std::time::Instant::now();
+        let now = sessrec_core::time::Timestamp::now().as_micros();
+        let (filter, problem) = match q.filter(now) {
+            Ok(f) => (f, None),
+            // A bad filter selects nothing rather than everything.
+            Err(e) => (Default::default(), Some(e)),
         };
-        all.reverse();
-        let total = all.len();
-        let pages = total.div_ceil(PAGE_SIZE);
-        let page = q.page.unwrap_or(0).min(pages.saturating_sub(1));
-        let shown: Vec<SessionRef> = all
-            .into_iter()
-            .skip(page * PAGE_SIZE)
-            .take(PAGE_SIZE)
-            .collect();
-        let ids: Vec<String> = shown.iter().map(shown_id).collect();
-        if let Err(r) = app.log(&login, remote, "web-list", &[format!("page={page}")], &ids) {
+        let listing = if problem.is_some() {
+            crate::listing::Listing {
+                rows: Vec::new(),
+                total: 0,
+                page: 0,
+                pages: 0,
+            }
+        } else {
+            match crate::listing::select(
+                &app.tree,
+                &app.host,
+                &filter,
+                q.page.unwrap_or(0),
+                PAGE_SIZE,
+            ) {
+                Ok(l) => l,
+                Err(e) => return internal(e.to_string()),
+            }
+        };
+        let ids: Vec<String> = listing.rows.iter().map(|s| shown_id(&s.session)).collect();
+        if let Err(r) = app.log(
+            &login,
+            remote,
+            "web-list",
+            &q.access_args(listing.page),
+            &ids,
+        ) {
             return r;
         }
-        let rows: Vec<pages::Row> = shown
-            .iter()
-            .map(|s| pages::Row {
-                id: shown_id(s),
-                summary: sessrec::summary::summarize(s, &app.host),
-                verdict: sessrec::integrity::check(s, &app.host, None),
+        let rows: Vec<pages::Row> = listing
+            .rows
+            .into_iter()
+            .map(|summary| pages::Row {
+                id: shown_id(&summary.session),
+                verdict: sessrec::integrity::check(&summary.session, &app.host, None),
+                summary,
             })
             .collect();
-        let now = sessrec_core::time::Timestamp::now().as_micros();
-        html(
+        let mut r = html(
             StatusCode::OK,
-            pages::list_page(&rows, page, pages, total, now, (&login.user, &login.csrf)),
-        )
+            pages::list_page(
+                &rows,
+                (listing.page, listing.pages, listing.total),
+                &q,
+                problem.as_deref(),
+                now,
+                (&login.user, &login.csrf),
+            ),
+        );
+        server_timing(&mut r, began);
+        r
+    })
+    .await
+}
+
+/// How long the server took (`Server-Timing`), for the benchmarks and the browser's tools.
+fn server_timing(r: &mut Response, began: std::time::Instant) {
+    let ms = began.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={ms:.1}")) {
+        r.headers_mut().insert("server-timing", v);
+    }
+}
+
+async fn search(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<crate::search::SearchQuery>,
+) -> Response {
+    let Some((_, login)) = app.login(&headers) else {
+        return redirect("/login");
+    };
+    blocking(move || {
+        let user = (login.user.as_str(), login.csrf.as_str());
+        if q.q.is_empty() {
+            return html(StatusCode::OK, pages::search_page(&q, None, None, user));
+        }
+        let now = sessrec_core::time::Timestamp::now().as_micros();
+        let outcome = q.run(&app.tree, &app.host, now, &shown_id);
+        let mut sessions: Vec<String> = Vec::new();
+        if let Ok(o) = &outcome {
+            for h in &o.hits {
+                if !sessions.contains(&h.session) {
+                    sessions.push(h.session.clone());
+                }
+            }
+        }
+        if let Err(r) = app.log(&login, remote, "web-search", &q.access_args(), &sessions) {
+            return r;
+        }
+        match outcome {
+            Ok(o) => html(StatusCode::OK, pages::search_page(&q, Some(&o), None, user)),
+            Err(e) => html(
+                StatusCode::BAD_REQUEST,
+                pages::search_page(&q, None, Some(&e), user),
+            ),
+        }
     })
     .await
 }
@@ -422,6 +495,11 @@ struct SessionQuery {
     file: String,
     /// Where the player starts, in seconds from the channel's start (a timeline jump mark).
     t: Option<f64>,
+    /// `/cast`: the piece of the cast from this moment (seconds from the channel's start).
+    from: Option<f64>,
+    /// `/play`: follow the live channel instead of replaying it.
+    #[serde(default)]
+    follow: String,
 }
 
 async fn session(
@@ -499,23 +577,27 @@ async fn play(
         if let Err(r) = app.log(&login, remote, "web-play", &args, std::slice::from_ref(&id)) {
             return r;
         }
-        let verdict = sessrec::integrity::check(&s, &app.host, None);
+        // The integrity verdict comes from /integrity once the page is up: checking a long
+        // recording's chains must not hold back its first frame.
+        let how = if q.follow.is_empty() {
+            pages::Playback::Replay(q.t.filter(|t| t.is_finite() && *t >= 0.0))
+        } else {
+            pages::Playback::Follow
+        };
         html(
             StatusCode::OK,
-            pages::play_page(
-                &id,
-                &file,
-                &verdict,
-                q.t.filter(|t| t.is_finite() && *t >= 0.0),
-                (&login.user, &login.csrf),
-            ),
+            pages::play_page(&id, &file, how, (&login.user, &login.csrf)),
         )
     })
     .await
 }
 
-/// The channel as an asciicast v2, streamed: the header (from the file's first line), then the
-/// events in chunks as the record is read, never the whole cast in memory.
+/// The channel as an asciicast v2 in pieces: the header (from the file's first line), then the
+/// events of at most [`PIECE_BYTES`] of record, streamed in chunks as they are read, never the
+/// whole cast in memory nor the whole file first. `from` (seconds) starts the piece at that
+/// moment, found by bisecting the record on its own times, with [`LEAD_BYTES`] of record before
+/// it so the screen is drawn when the player seeks there. `x-sessrec-next` names where the next
+/// piece starts; without it the piece runs to the end of the record.
 async fn cast(
     State(app): State<Arc<App>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
@@ -530,37 +612,194 @@ async fn cast(
         );
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<Option<f64>, Response>>();
+    tokio::task::spawn_blocking(move || {
+        let Some((s, file)) = channel_of(&app, &q) else {
+            let _ = ready_tx.send(Err(not_found(&login)));
+            return;
+        };
+        let from_us = q
+            .from
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|t| (t * 1e6) as u64);
+        let piece = match piece_of(&file, from_us) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = ready_tx.send(Err(internal(format!("{} {}: {e}", s.id, file.name))));
+                return;
+            }
+        };
+        let id = shown_id(&s);
+        let mut args = vec![id.clone(), file.name.clone()];
+        if let Some(t) = from_us {
+            args.push(format!("from={:.3}", t as f64 / 1e6));
+        }
+        if let Err(r) = app.log(&login, remote, "web-cast", &args, std::slice::from_ref(&id)) {
+            let _ = ready_tx.send(Err(r));
+            return;
+        }
+        let _ = ready_tx.send(Ok(piece.next_us.map(|t| t as f64 / 1e6)));
+        stream_cast(&s, &file, &piece, &tx);
+    });
+    let next = match ready_rx.await {
+        Ok(Ok(next)) => next,
+        Ok(Err(r)) => return r,
+        Err(_) => return internal("the cast reader stopped".into()),
+    };
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>))
+    });
+    let mut r = response(
+        StatusCode::OK,
+        "application/x-asciicast",
+        Body::from_stream(stream),
+    );
+    if let Some(next) = next {
+        if let Ok(v) = HeaderValue::from_str(&format!("{next:.6}")) {
+            r.headers_mut().insert("x-sessrec-next", v);
+        }
+    }
+    r
+}
+
+/// A session's integrity verdict as text (for the player page, which asks for it after it is
+/// shown).
+async fn integrity(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<SessionQuery>,
+) -> Response {
+    let Some((_, login)) = app.login(&headers) else {
+        return response(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            Body::from("log in first"),
+        );
+    };
+    blocking(move || {
+        let Some(s) = app.find(&q.id) else {
+            return not_found(&login);
+        };
+        let id = shown_id(&s);
+        if let Err(r) = app.log(
+            &login,
+            remote,
+            "web-integrity",
+            std::slice::from_ref(&id),
+            std::slice::from_ref(&id),
+        ) {
+            return r;
+        }
+        let verdict = sessrec::integrity::check(&s, &app.host, None);
+        response(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            Body::from(format!("integrity: {}", verdict.summary())),
+        )
+    })
+    .await
+}
+
+/// A live channel's output as server-sent events ([`crate::follow`]), for the player.
+async fn follow(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<SessionQuery>,
+) -> Response {
+    let Some((_, login)) = app.login(&headers) else {
+        return response(
+            StatusCode::UNAUTHORIZED,
+            "text/plain",
+            Body::from("log in first"),
+        );
+    };
+    let Some(slot) = crate::follow::Slot::take() else {
+        return response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            Body::from("too many live sessions are followed at once"),
+        );
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(crate::follow::MESSAGES_IN_FLIGHT);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<(), Response>>();
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let Some((s, file)) = channel_of(&app, &q) else {
             let _ = ready_tx.send(Err(not_found(&login)));
             return;
         };
         let id = shown_id(&s);
         let args = [id.clone(), file.name.clone()];
-        if let Err(r) = app.log(&login, remote, "web-cast", &args, std::slice::from_ref(&id)) {
+        if let Err(r) = app.log(
+            &login,
+            remote,
+            "web-follow",
+            &args,
+            std::slice::from_ref(&id),
+        ) {
             let _ = ready_tx.send(Err(r));
             return;
         }
         let _ = ready_tx.send(Ok(()));
-        stream_cast(&s, &file, &tx);
+        crate::follow::follow(&file, &app.host, &tx);
     });
     match ready_rx.await {
         Ok(Ok(())) => {}
         Ok(Err(r)) => return r,
-        Err(_) => return internal("the cast reader stopped".into()),
+        Err(_) => return internal("the follower stopped".into()),
     }
     let stream = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx).map(|c| c.map(Ok::<_, std::io::Error>))
     });
     response(
         StatusCode::OK,
-        "application/x-asciicast",
+        "text/event-stream",
         Body::from_stream(stream),
     )
 }
 
-fn stream_cast(s: &SessionRef, file: &RecordFile, tx: &tokio::sync::mpsc::Sender<Vec<u8>>) {
+/// Record bytes in one piece of a cast: a few MB of cast, parsed by the player at once.
+pub const PIECE_BYTES: u64 = 2 << 20;
+/// Record bytes before a piece's moment that come along to draw the screen there.
+pub const LEAD_BYTES: u64 = 256 << 10;
+
+/// Which bytes of the record a piece covers.
+struct Piece {
+    from: u64,
+    to: u64,
+    /// Where the next piece starts (µs from the channel's start), if the record goes on.
+    next_us: Option<u64>,
+}
+
+fn piece_of(file: &RecordFile, from_us: Option<u64>) -> std::io::Result<Piece> {
+    let from = match from_us {
+        Some(t) => file.byte_at_offset(t)?.saturating_sub(LEAD_BYTES),
+        None => 0,
+    };
+    // The piece ends before the first line at or past its size; past the last line, it runs
+    // to the end (and a live file's lines still to come are the next piece's).
+    Ok(match file.offset_at(from + PIECE_BYTES)? {
+        Some((next_us, start)) => Piece {
+            from,
+            to: start,
+            next_us: Some(next_us),
+        },
+        None => Piece {
+            from,
+            to: u64::MAX,
+            next_us: None,
+        },
+    })
+}
+
+fn stream_cast(
+    s: &SessionRef,
+    file: &RecordFile,
+    piece: &Piece,
+    tx: &tokio::sync::mpsc::Sender<Vec<u8>>,
+) {
     let (cols, rows) = file.geometry();
     let mut header = serde_json::json!({
         "version": 2, "width": cols, "height": rows,
@@ -571,7 +810,7 @@ fn stream_cast(s: &SessionRef, file: &RecordFile, tx: &tokio::sync::mpsc::Sender
     }
     let mut buf = header.to_string().into_bytes();
     buf.push(b'\n');
-    let result = sessrec::cast::build_cast(s, file, 2, false, |event| {
+    let result = sessrec::cast::build_cast_piece(s, file, piece.from, piece.to, |event| {
         serde_json::to_writer(&mut buf, event)?;
         buf.push(b'\n');
         if buf.len() >= CHUNK_BYTES {

@@ -5,7 +5,7 @@ use std::io;
 
 use serde_json::{json, Value};
 
-use crate::playlist::{cues, Cue, Timed};
+use crate::playlist::{cues, cues_in, Cue, Timed};
 use crate::records::RecordFile;
 use crate::sanitize::Sanitizer;
 use crate::store::SessionRef;
@@ -19,6 +19,29 @@ pub fn build_cast(
     file: &RecordFile,
     version: u8,
     raw: bool,
+    sink: impl FnMut(&Value) -> io::Result<()>,
+) -> io::Result<Value> {
+    build(session, file, version, raw, None, sink)
+}
+
+/// [`build_cast`] (v2, filtered) of the lines that start in the byte range `[from, to)` of the
+/// file: a piece of a long recording, its events at their times in the whole file.
+pub fn build_cast_piece(
+    session: &SessionRef,
+    file: &RecordFile,
+    from: u64,
+    to: u64,
+    sink: impl FnMut(&Value) -> io::Result<()>,
+) -> io::Result<Value> {
+    build(session, file, 2, false, Some((from, to)), sink)
+}
+
+fn build(
+    session: &SessionRef,
+    file: &RecordFile,
+    version: u8,
+    raw: bool,
+    range: Option<(u64, u64)>,
     mut sink: impl FnMut(&Value) -> io::Result<()>,
 ) -> io::Result<Value> {
     let (cols, rows) = file.geometry();
@@ -37,7 +60,11 @@ pub fn build_cast(
         *last_us = at_us;
         sink(&json!([round6(t), code, data]))
     };
-    for Timed { at_us, cue } in cues(std::slice::from_ref(file), false) {
+    let all = match range {
+        None => Box::new(cues(std::slice::from_ref(file), false)) as Box<dyn Iterator<Item = _>>,
+        Some((from, to)) => Box::new(cues_in(file, from, to)),
+    };
+    for Timed { at_us, cue } in all {
         match cue {
             Cue::Output(data) => {
                 let mut filtered = Vec::with_capacity(data.len());

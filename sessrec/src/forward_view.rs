@@ -183,7 +183,7 @@ fn session_over(files: &[(FileKind, String, std::path::PathBuf)]) -> bool {
         .filter(|(kind, _, _)| matches!(kind, FileKind::Session))
         .any(|(_, _, path)| {
             typed_lines(path)
-                .iter()
+                .into_iter()
                 .any(|(_, e)| matches!(e, Event::Logout(_)))
         })
 }

@@ -42,6 +42,20 @@ pub struct Timed {
 /// first file; later files are placed at their own start times (or right after the previous
 /// file, whichever is later).
 pub fn cues(files: &[RecordFile], with_banners: bool) -> impl Iterator<Item = Timed> + '_ {
+    cues_within(files, with_banners, None)
+}
+
+/// The cues of one file's lines that start in the byte range `[from, to)` (a piece of a long
+/// recording), timed as in the whole file.
+pub fn cues_in(file: &RecordFile, from: u64, to: u64) -> impl Iterator<Item = Timed> + '_ {
+    cues_within(std::slice::from_ref(file), false, Some((from, to)))
+}
+
+fn cues_within(
+    files: &[RecordFile],
+    with_banners: bool,
+    range: Option<(u64, u64)>,
+) -> impl Iterator<Item = Timed> + '_ {
     let base = files.iter().filter_map(|f| f.start_us).min().unwrap_or(0);
     // Files are read lazily, one after another: the latest time seen so far places the next.
     let cursor = Rc::new(Cell::new(0u64));
@@ -59,8 +73,16 @@ pub fn cues(files: &[RecordFile], with_banners: bool) -> impl Iterator<Item = Ti
                 cue: Cue::Banner(banner(f)),
             });
         }
-        let items: Box<dyn Iterator<Item = Item>> = match f.items() {
-            Ok(it) => Box::new(it),
+        let items = match range {
+            None => f
+                .items()
+                .map(|it| Box::new(it) as Box<dyn Iterator<Item = Item>>),
+            Some((from, to)) => f
+                .items_in(from, to)
+                .map(|it| Box::new(it) as Box<dyn Iterator<Item = Item>>),
+        };
+        let items: Box<dyn Iterator<Item = Item>> = match items {
+            Ok(it) => it,
             Err(e) => Box::new(std::iter::once(Item::Damaged {
                 line_no: 0,
                 problem: format!("cannot read {}: {e}", f.name),

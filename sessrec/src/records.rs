@@ -183,6 +183,174 @@ impl RecordFile {
     }
 }
 
+impl RecordFile {
+    /// Streams the items of the lines that start in the byte range `[from, to)`: a range that
+    /// starts inside a line begins with the next one. Line numbers count from the range's
+    /// first line (the range is read without what precedes it).
+    pub fn items_in(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> std::io::Result<impl Iterator<Item = Item> + use<>> {
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, self.open_at_line(from)?);
+        let mut pos = line_start_at_or_after(&mut reader, from)?;
+        let mut line_no = 0u64;
+        let mut raw = Vec::new();
+        Ok(std::iter::from_fn(move || {
+            if pos >= to {
+                return None;
+            }
+            raw.clear();
+            let n = read_line_bounded(&mut reader, &mut raw).ok()?;
+            if n == 0 || raw.last() != Some(&b'\n') {
+                // The end, a line still being written (not part of the range yet), or a line
+                // longer than any writer writes (reported by `verify`; the piece ends there).
+                return None;
+            }
+            pos += n as u64;
+            line_no += 1;
+            Some(match serde_json::from_slice::<Value>(&raw) {
+                Ok(Value::Object(value)) => line_items(Line {
+                    line_no,
+                    raw: std::mem::take(&mut raw),
+                    value,
+                }),
+                _ => vec![Item::Damaged {
+                    line_no,
+                    problem: "not a JSON object".into(),
+                }],
+            })
+        })
+        .flatten())
+    }
+
+    /// The start of the first line that happened at or after `off_us` (µs from the file's
+    /// start), found by bisecting the file on its lines' own times, which grow through a
+    /// record; the content's length when no line is that late. A few reads, whatever the size
+    /// (a compressed file, a closed session's, is read through once instead).
+    pub fn byte_at_offset(&self, off_us: u64) -> std::io::Result<u64> {
+        if sessrec_core::stored::is_compressed(&self.path) {
+            return self.scan_for_offset(off_us);
+        }
+        let len = std::fs::metadata(&self.path)?.len();
+        let (mut lo, mut hi) = (0u64, len);
+        while hi - lo > 16 * 1024 {
+            let mid = lo + (hi - lo) / 2;
+            match self.offset_at(mid)? {
+                Some((t, start)) if start < hi && t < off_us => lo = start + 1,
+                _ => hi = mid,
+            }
+        }
+        // The last stretch line by line (and on, should the bisection have stopped short).
+        let mut at = lo;
+        loop {
+            match self.offset_at(at)? {
+                Some((t, start)) if t >= off_us => return Ok(start),
+                Some((_, start)) => at = start + 1,
+                None => return Ok(len),
+            }
+        }
+    }
+
+    /// [`RecordFile::byte_at_offset`] by reading the file from its start.
+    fn scan_for_offset(&self, off_us: u64) -> std::io::Result<u64> {
+        let mut reader = std::io::BufReader::new(sessrec_core::stored::open(&self.path)?);
+        let mut raw = Vec::new();
+        let mut pos = 0u64;
+        loop {
+            raw.clear();
+            let n = read_line_bounded(&mut reader, &mut raw)?;
+            if n == 0 || raw.last() != Some(&b'\n') {
+                return Ok(pos);
+            }
+            if self.line_offset(&raw).is_some_and(|t| t >= off_us) {
+                return Ok(pos);
+            }
+            pos += n as u64;
+        }
+    }
+
+    /// When a line happened, in µs from the file's start (`None` for a line without a time).
+    fn line_offset(&self, raw: &[u8]) -> Option<u64> {
+        let Ok(Value::Object(value)) = serde_json::from_slice::<Value>(raw) else {
+            return None;
+        };
+        let line = Line {
+            line_no: 0,
+            raw: Vec::new(),
+            value,
+        };
+        line_items(line).into_iter().find_map(|item| match item {
+            Item::Frame { off_us, .. } => Some(off_us),
+            Item::Event { time_us, event, .. } => {
+                event.off().or_else(|| event_offset(self, time_us))
+            }
+            Item::Damaged { .. } => None,
+        })
+    }
+
+    /// The file's content positioned one byte before `from` (or at 0), for
+    /// [`line_start_at_or_after`]: a plain file by seeking, a compressed one (a closed
+    /// session's) by reading through what precedes.
+    fn open_at_line(&self, from: u64) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        use std::io::{Read, Seek};
+        let skip = from.saturating_sub(1);
+        match sessrec_core::stored::open(&self.path)? {
+            sessrec_core::stored::Stored::Plain(mut f) => {
+                f.seek(std::io::SeekFrom::Start(skip))?;
+                Ok(Box::new(f))
+            }
+            sessrec_core::stored::Stored::Compressed(mut d) => {
+                std::io::copy(&mut (&mut *d).take(skip), &mut std::io::sink())?;
+                Ok(Box::new(d))
+            }
+        }
+    }
+
+    /// When the line starting at byte `at` (or the next line) happened: µs from the file's
+    /// start, and the byte where that line starts. `None` past the last complete line.
+    pub fn offset_at(&self, at: u64) -> std::io::Result<Option<(u64, u64)>> {
+        let mut reader = std::io::BufReader::new(self.open_at_line(at)?);
+        let mut pos = line_start_at_or_after(&mut reader, at)?;
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            let n = read_line_bounded(&mut reader, &mut raw)?;
+            if n == 0 || raw.last() != Some(&b'\n') {
+                return Ok(None);
+            }
+            let start = pos;
+            pos += n as u64;
+            if let Some(off) = self.line_offset(&raw) {
+                return Ok(Some((off, start)));
+            }
+        }
+    }
+}
+
+/// Skips from one byte before `from` to the start of the first line at or after `from`;
+/// returns that position.
+fn line_start_at_or_after(reader: &mut impl std::io::BufRead, from: u64) -> std::io::Result<u64> {
+    if from == 0 {
+        return Ok(0);
+    }
+    // Skipped without keeping it: the line may be long.
+    let n = reader.skip_until(b'\n')?;
+    Ok(from - 1 + n as u64)
+}
+
+/// One line into `raw`, at most [`reader::MAX_READ_LINE`] bytes of it (then without its `\n`).
+fn read_line_bounded(
+    reader: &mut impl std::io::BufRead,
+    raw: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    use std::io::{BufRead, Read};
+    reader
+        .by_ref()
+        .take(reader::MAX_READ_LINE as u64 + 1)
+        .read_until(b'\n', raw)
+}
+
 /// Types a line as read.
 fn typed(m: &Map<String, Value>) -> Event {
     let kind = m.get(TYPE_KEY).and_then(Value::as_str).unwrap_or_default();

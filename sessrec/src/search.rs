@@ -553,41 +553,75 @@ fn search_session(
     if let Scope::Audit { execs, connects } = scope {
         return search_audit(session, regex, how, (execs, connects), files, out);
     }
+    let mut report = |rf: &RecordFile, h: Hit| -> std::io::Result<()> {
+        let name = &rf.name;
+        let base = rf.start_us.unwrap_or(0);
+        let at_us = base + h.off_us as i64;
+        let time = crate::eventtext::timeline_time(at_us);
+        let offset_us = at_us - how.origin_us;
+        if json {
+            let v = json!({
+                "session": session.id, "file": name, "stream": h.stream,
+                "offset_s": offset_us as f64 / 1e6,
+                "channel_offset_s": h.off_us as f64 / 1e6, "time": time,
+                "match": String::from_utf8_lossy(&h.text), "context": String::from_utf8_lossy(&h.context),
+            });
+            serde_json::to_writer(&mut *out, &v)?;
+            writeln!(out)?;
+        } else {
+            writeln!(
+                out,
+                "{}/{}  {:<24} {:>12}  {:<7} {}",
+                session.id,
+                name.trim_end_matches(".jsonl"),
+                time,
+                crate::timespec::format_offset(offset_us),
+                h.stream,
+                context_text(&h)
+            )?;
+        }
+        out.flush()
+    };
+    let mut unreadable = |path: &std::path::Path, e: std::io::Error| {
+        eprintln!("sessrec search: {}: {e}", path.display());
+    };
+    match search_records(files, regex, scope, how.raw, &mut report, &mut unreadable) {
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure {
+            code: exit::OK,
+            message: String::new(),
+        }),
+        Err(e) => Err(Failure::error(e.to_string())),
+    }
+}
+
+/// Searches the channel and sudo files of a session (from [`session_files`]) for `regex`,
+/// calling `report` with each hit and the file it is in (its `off_us` counts from the file's
+/// start). A file that cannot be read goes to `unreadable` and the search goes on; an error
+/// from `report` stops the search and is returned.
+pub fn search_records(
+    files: Vec<(FileKind, String, std::path::PathBuf)>,
+    regex: &Regex,
+    scope: Scope,
+    raw: bool,
+    report: &mut dyn FnMut(&RecordFile, Hit) -> std::io::Result<()>,
+    unreadable: &mut dyn FnMut(&std::path::Path, std::io::Error),
+) -> std::io::Result<u64> {
     let mut total = 0;
     for (kind, name, path) in files {
         if matches!(kind, FileKind::Session | FileKind::Audit) {
             continue;
         }
-        let rf = RecordFile::open(kind, name.clone(), path.clone());
+        let rf = RecordFile::open(kind, name, path.clone());
         let pty = !rf.is_pipe() && matches!(kind, FileKind::Channel(_));
-        let base = rf.start_us.unwrap_or(0);
-        let short = name.trim_end_matches(".jsonl").to_string();
-        let mut report = |h: Hit| -> std::io::Result<()> {
-            let at_us = base + h.off_us as i64;
-            let time = crate::eventtext::timeline_time(at_us);
-            let offset_us = at_us - how.origin_us;
-            if json {
-                let v = json!({
-                    "session": session.id, "file": name, "stream": h.stream,
-                    "offset_s": offset_us as f64 / 1e6,
-                    "channel_offset_s": h.off_us as f64 / 1e6, "time": time,
-                    "match": String::from_utf8_lossy(&h.text), "context": String::from_utf8_lossy(&h.context),
-                });
-                serde_json::to_writer(&mut *out, &v)?;
-                writeln!(out)?;
-            } else {
-                writeln!(
-                    out,
-                    "{}/{}  {:<24} {:>12}  {:<7} {}",
-                    session.id,
-                    short,
-                    time,
-                    crate::timespec::format_offset(offset_us),
-                    h.stream,
-                    context_text(&h)
-                )?;
-            }
-            out.flush()
+        // The reporter's own error, told apart from a read error of the file.
+        let mut stopped: Option<std::io::Error> = None;
+        let mut report_one = |h: Hit| -> std::io::Result<()> {
+            report(&rf, h).map_err(|e| {
+                let kind = e.kind();
+                stopped = Some(e);
+                std::io::Error::new(kind, "stopped by the reader of the hits")
+            })
         };
         // The channel's own command (exec channels) and a sudo session's command line count
         // as commands the user ran.
@@ -599,17 +633,14 @@ fn search_session(
         };
         let searched = command_hits
             .into_iter()
-            .try_fold(0u64, |n, h| report(h).map(|()| n + 1))
-            .and_then(|n| Ok(n + search_file(&path, regex, scope, pty, how.raw, &mut report)?));
+            .try_fold(0u64, |n, h| report_one(h).map(|()| n + 1))
+            .and_then(|n| Ok(n + search_file(&path, regex, scope, pty, raw, &mut report_one)?));
         match searched {
             Ok(n) => total += n,
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                return Err(Failure {
-                    code: exit::OK,
-                    message: String::new(),
-                })
-            }
-            Err(e) => eprintln!("sessrec search: {}: {e}", path.display()),
+            Err(e) => match stopped.take() {
+                Some(e) => return Err(e),
+                None => unreadable(&path, e),
+            },
         }
     }
     Ok(total)

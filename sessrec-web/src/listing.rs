@@ -1,0 +1,326 @@
+//! The session list's filters and paging: which sessions a `/sessions` request selects, newest
+//! first, and the one page of them it shows. Sessions are found and summarised by the `sessrec`
+//! library's own listing (`Tree::sessions`, `summary::summarize`), so the console shows what
+//! `sessrec list` shows and keeps no index of its own.
+#![forbid(unsafe_code)]
+
+use serde::Deserialize;
+use sessrec::store::{SessionRef, Tree};
+use sessrec::summary::{summarize, State, Summary};
+use sessrec_core::config::glob_match;
+
+use crate::pages::url_component;
+
+/// Longest filter value accepted (longer ones are refused, not cut).
+const MAX_VALUE: usize = 256;
+/// A session's login may precede its id's date directory by a little: dates are pruned with
+/// a day of slack, as `sessrec list` does.
+const DAY_US: i64 = 86_400_000_000;
+
+/// The list's query string as the filter form sends it (every field optional).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub host: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub actor: String,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub since: String,
+    #[serde(default)]
+    pub until: String,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub sudo: String,
+    #[serde(default)]
+    pub transfer: String,
+    #[serde(default)]
+    pub exec: String,
+    #[serde(default)]
+    pub forward: String,
+    pub page: Option<usize>,
+}
+
+/// The checkboxes of the form: (query name, label).
+pub const HAS: [(&str, &str); 4] = [
+    ("sudo", "sudo"),
+    ("transfer", "transfer"),
+    ("exec", "exec"),
+    ("forward", "forward"),
+];
+
+/// The filters of a list request, parsed.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    /// Shell globs, as `sessrec list --user/--actor/--from` take them.
+    pub host: Option<String>,
+    pub user: Option<String>,
+    pub actor: Option<String>,
+    pub source: Option<String>,
+    /// Start time range `[since, until)`, µs.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub state: Option<State>,
+    pub sudo: bool,
+    pub transfer: bool,
+    pub exec: bool,
+    pub forward: bool,
+}
+
+impl ListQuery {
+    fn text(&self) -> [(&'static str, &str); 7] {
+        [
+            ("host", &self.host),
+            ("user", &self.user),
+            ("actor", &self.actor),
+            ("source", &self.source),
+            ("since", &self.since),
+            ("until", &self.until),
+            ("state", &self.state),
+        ]
+    }
+
+    pub fn checked(&self, name: &str) -> bool {
+        let v = match name {
+            "sudo" => &self.sudo,
+            "transfer" => &self.transfer,
+            "exec" => &self.exec,
+            "forward" => &self.forward,
+            _ => return false,
+        };
+        !v.is_empty()
+    }
+
+    /// The form's value of a text field (for refilling the form).
+    pub fn value(&self, name: &str) -> &str {
+        self.text()
+            .into_iter()
+            .find(|(k, _)| *k == name)
+            .map_or("", |(_, v)| v)
+    }
+
+    /// Parses the filters; the message names the field that is wrong.
+    pub fn filter(&self, now_us: i64) -> Result<Filter, String> {
+        for (name, value) in self.text() {
+            if value.len() > MAX_VALUE {
+                return Err(format!("{name}: longer than {MAX_VALUE} bytes"));
+            }
+        }
+        let glob = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
+        let time = |name: &str, v: &str| -> Result<Option<i64>, String> {
+            if v.trim().is_empty() {
+                return Ok(None);
+            }
+            sessrec::timespec::parse_time(v, now_us)
+                .map(Some)
+                .map_err(|e| format!("{name}: {e}"))
+        };
+        let since = time("since", &self.since)?;
+        let until = time("until", &self.until)?;
+        if let (Some(s), Some(u)) = (since, until) {
+            if s >= u {
+                return Err("since is not before until: no session can match".into());
+            }
+        }
+        let state = match self.state.as_str() {
+            "" | "any" => None,
+            "live" => Some(State::Live),
+            "closed" => Some(State::Closed),
+            "damaged" => Some(State::Damaged),
+            _ => return Err("state: one of live, closed, damaged".into()),
+        };
+        Ok(Filter {
+            host: glob(&self.host),
+            user: glob(&self.user),
+            actor: glob(&self.actor),
+            source: glob(&self.source),
+            since,
+            until,
+            state,
+            sudo: self.checked("sudo"),
+            transfer: self.checked("transfer"),
+            exec: self.checked("exec"),
+            forward: self.checked("forward"),
+        })
+    }
+
+    /// The query string that selects the same sessions on another page.
+    pub fn with_page(&self, page: usize) -> String {
+        let mut q: Vec<String> = self
+            .text()
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", url_component(v)))
+            .collect();
+        for (name, _) in HAS {
+            if self.checked(name) {
+                q.push(format!("{name}=1"));
+            }
+        }
+        q.push(format!("page={page}"));
+        q.join("&")
+    }
+
+    /// The request as the access log names it: every filter given, and the page.
+    pub fn access_args(&self, page: usize) -> Vec<String> {
+        let mut args: Vec<String> = self
+            .text()
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        args.extend(
+            HAS.iter()
+                .filter(|(n, _)| self.checked(n))
+                .map(|(n, _)| format!("{n}=1")),
+        );
+        args.push(format!("page={page}"));
+        args
+    }
+}
+
+impl Filter {
+    /// Whether anything but the time range is asked for (then every session in the range is
+    /// summarised; otherwise only the page shown).
+    fn needs_summary(&self) -> bool {
+        self.host.is_some()
+            || self.user.is_some()
+            || self.actor.is_some()
+            || self.source.is_some()
+            || self.state.is_some()
+            || self.sudo
+            || self.transfer
+            || self.exec
+            || self.forward
+    }
+
+    /// The time range, judged by the session's id (its login moment; midnight of the date
+    /// directory for unattributed sudo sessions), so a page needs no summary to count.
+    fn in_range(&self, s: &SessionRef) -> bool {
+        self.since.is_none_or(|t| s.start_hint_us >= t)
+            && self.until.is_none_or(|t| s.start_hint_us < t)
+    }
+
+    /// Whether a session's summary passes the filters other than time.
+    pub fn accepts(&self, s: &Summary) -> bool {
+        let glob = |g: &Option<String>, v: &str| g.as_deref().is_none_or(|g| glob_match(g, v));
+        let host = s.session.host.as_deref().unwrap_or(&s.host);
+        glob(&self.host, host)
+            && glob(&self.user, &s.user)
+            && glob(&self.actor, &s.actor)
+            && glob(&self.source, &s.src_ip)
+            && self.state.is_none_or(|st| s.state == st)
+            && (!self.sudo || s.sudo > 0)
+            && (!self.transfer || s.transfers > 0)
+            && (!self.exec || has_exec(s))
+            && (!self.forward || s.forwards > 0)
+    }
+}
+
+/// A command the kernel saw executed, or an exec channel (`ssh host command`).
+fn has_exec(s: &Summary) -> bool {
+    s.execs.is_some_and(|n| n > 0) || s.kinds.iter().any(|k| k == "exec")
+}
+
+/// One page of the selected sessions.
+pub struct Listing {
+    pub rows: Vec<Summary>,
+    /// Sessions selected in all.
+    pub total: usize,
+    pub page: usize,
+    pub pages: usize,
+}
+
+/// Selects the sessions of `tree` that pass `filter`, newest first, and summarises page `page`
+/// (`page_size` a page; a page past the end shows the last).
+pub fn select(
+    tree: &Tree,
+    this_host: &str,
+    filter: &Filter,
+    page: usize,
+    page_size: usize,
+) -> std::io::Result<Listing> {
+    let mut refs = tree.sessions(
+        filter.since.map(|t| t - DAY_US),
+        filter.until.map(|t| t + DAY_US),
+    )?;
+    refs.retain(|s| filter.in_range(s));
+    refs.reverse();
+    let (total, rows) = if filter.needs_summary() {
+        let mut selected: Vec<Summary> = refs
+            .iter()
+            .map(|s| summarize(s, this_host))
+            .filter(|s| filter.accepts(s))
+            .collect();
+        let total = selected.len();
+        let page = clamp_page(page, total, page_size);
+        selected.truncate((page + 1) * page_size);
+        (total, selected.split_off(page * page_size))
+    } else {
+        let total = refs.len();
+        let page = clamp_page(page, total, page_size);
+        let rows = refs
+            .iter()
+            .skip(page * page_size)
+            .take(page_size)
+            .map(|s| summarize(s, this_host))
+            .collect();
+        (total, rows)
+    };
+    Ok(Listing {
+        rows,
+        total,
+        page: clamp_page(page, total, page_size),
+        pages: total.div_ceil(page_size),
+    })
+}
+
+fn clamp_page(page: usize, total: usize, page_size: usize) -> usize {
+    page.min(total.div_ceil(page_size).saturating_sub(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_keeps_its_filters_across_pages() {
+        let q = ListQuery {
+            user: "al ice&x".into(),
+            sudo: "1".into(),
+            page: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(q.with_page(4), "user=al%20ice%26x&sudo=1&page=4");
+        assert_eq!(q.access_args(3), ["user=al ice&x", "sudo=1", "page=3"]);
+    }
+
+    #[test]
+    fn bad_filters_are_named() {
+        let q = ListQuery {
+            since: "yesterday".into(),
+            until: "2000-01-01".into(),
+            ..Default::default()
+        };
+        assert!(q
+            .filter(1_800_000_000_000_000)
+            .unwrap_err()
+            .contains("since"));
+        let q = ListQuery {
+            state: "gone".into(),
+            ..Default::default()
+        };
+        assert!(q.filter(0).unwrap_err().starts_with("state"));
+        let q = ListQuery {
+            user: "x".repeat(300),
+            ..Default::default()
+        };
+        assert!(q.filter(0).unwrap_err().starts_with("user"));
+        assert_eq!(clamp_page(9, 120, 50), 2);
+        assert_eq!(clamp_page(0, 0, 50), 0);
+    }
+}
