@@ -1,12 +1,15 @@
 //! The session list's filters and paging: which sessions a `/sessions` request selects, newest
-//! first, and the one page of them it shows. Sessions are found and summarised by the `sessrec`
-//! library's own listing (`Tree::sessions`, `summary::summarize`), so the console shows what
+//! first, and the one page of them it shows. Sessions are found, summarised and verified by
+//! the `sessrec` library's own listing (`Tree::sessions`, and `catalog::survey`, which answers
+//! from the tree's per-directory catalog where it is current), so the console shows what
 //! `sessrec list` shows and keeps no index of its own.
 #![forbid(unsafe_code)]
 
 use serde::Deserialize;
+use sessrec::catalog::survey;
 use sessrec::store::{SessionRef, Tree};
-use sessrec::summary::{summarize, State, Summary};
+use sessrec::summary::{State, Summary};
+use sessrec::verdict::Verdict;
 use sessrec_core::config::glob_match;
 
 use crate::pages::url_component;
@@ -228,14 +231,15 @@ fn has_exec(s: &Summary) -> bool {
 
 /// One page of the selected sessions.
 pub struct Listing {
-    pub rows: Vec<Summary>,
+    /// Each session's summary and integrity verdict.
+    pub rows: Vec<(Summary, Verdict)>,
     /// Sessions selected in all.
     pub total: usize,
     pub page: usize,
     pub pages: usize,
 }
 
-/// Selects the sessions of `tree` that pass `filter`, newest first, and summarises page `page`
+/// Selects the sessions of `tree` that pass `filter`, newest first, and gives page `page`
 /// (`page_size` a page; a page past the end shows the last).
 pub fn select(
     tree: &Tree,
@@ -251,23 +255,39 @@ pub fn select(
     refs.retain(|s| filter.in_range(s));
     refs.reverse();
     let (total, rows) = if filter.needs_summary() {
-        let mut selected: Vec<Summary> = refs
+        let entries = survey(&tree.root, &refs, this_host);
+        let selected: Vec<(&SessionRef, sessrec::catalog::Entry)> = refs
             .iter()
-            .map(|s| summarize(s, this_host))
-            .filter(|s| filter.accepts(s))
+            .zip(entries)
+            .filter(|(_, e)| filter.accepts(&e.summary))
             .collect();
         let total = selected.len();
         let page = clamp_page(page, total, page_size);
-        selected.truncate((page + 1) * page_size);
-        (total, selected.split_off(page * page_size))
+        let rows = selected
+            .into_iter()
+            .skip(page * page_size)
+            .take(page_size)
+            .map(|(s, e)| {
+                let verdict = e.verdict(s, None);
+                (e.summary, verdict)
+            })
+            .collect();
+        (total, rows)
     } else {
         let total = refs.len();
         let page = clamp_page(page, total, page_size);
-        let rows = refs
-            .iter()
+        let shown: Vec<SessionRef> = refs
+            .into_iter()
             .skip(page * page_size)
             .take(page_size)
-            .map(|s| summarize(s, this_host))
+            .collect();
+        let rows = shown
+            .iter()
+            .zip(survey(&tree.root, &shown, this_host))
+            .map(|(s, e)| {
+                let verdict = e.verdict(s, None);
+                (e.summary, verdict)
+            })
             .collect();
         (total, rows)
     };

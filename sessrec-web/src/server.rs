@@ -405,7 +405,11 @@ async fn list(
                 Err(e) => return internal(e.to_string()),
             }
         };
-        let ids: Vec<String> = listing.rows.iter().map(|s| shown_id(&s.session)).collect();
+        let ids: Vec<String> = listing
+            .rows
+            .iter()
+            .map(|(s, _)| shown_id(&s.session))
+            .collect();
         if let Err(r) = app.log(
             &login,
             remote,
@@ -418,9 +422,9 @@ async fn list(
         let rows: Vec<pages::Row> = listing
             .rows
             .into_iter()
-            .map(|summary| pages::Row {
+            .map(|(summary, verdict)| pages::Row {
                 id: shown_id(&summary.session),
-                verdict: sessrec::integrity::check(&summary.session, &app.host, None),
+                verdict,
                 summary,
             })
             .collect();
