@@ -7,6 +7,7 @@ pub mod access;
 pub mod auth;
 pub mod config;
 pub mod pages;
+pub mod proxy_auth;
 pub mod server;
 pub mod sys;
 pub mod tls;
@@ -60,7 +61,15 @@ pub fn run(argv: Vec<String>) -> i32 {
             Ok(a) => eprintln!("sessrec-web: listening on {scheme}://{a}/"),
             Err(e) => eprintln!("sessrec-web: listening ({e})"),
         }
-        let mut router = server::router(app);
+        let proxy = app.settings.proxy_login.clone();
+        let mut router = server::router(app.clone());
+        if let Some(proxy) = proxy {
+            let state = (app, std::sync::Arc::new(proxy), Default::default());
+            router = router.layer(axum::middleware::from_fn_with_state(
+                state,
+                proxy_auth::middleware,
+            ));
+        }
         if tls.is_some() {
             router = router.layer(axum::middleware::map_response(tls::secure_cookies));
         }

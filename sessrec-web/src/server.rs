@@ -25,7 +25,7 @@ pub const PAGE_SIZE: usize = 50;
 const CHUNK_BYTES: usize = 64 * 1024;
 /// Chunks in flight between the reader and the connection: bounds the memory per playback.
 const CHUNKS_IN_FLIGHT: usize = 4;
-const SESSION_COOKIE: &str = "sessrec_session";
+pub(crate) const SESSION_COOKIE: &str = "sessrec_session";
 const LOGIN_CSRF_COOKIE: &str = "sessrec_login_csrf";
 
 /// No inline script or style, nothing from elsewhere; the player's WebAssembly needs

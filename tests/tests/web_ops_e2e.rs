@@ -259,3 +259,147 @@ fn a_non_loopback_address_needs_tls() {
         .unwrap();
     assert_fails_saying(&o, 1, "no CERTIFICATE");
 }
+
+/// A web.toml with a `[proxy]` section trusting `proxy`, in `dir`.
+fn proxy_config(dir: &Path, name: &str, proxy: &str) -> String {
+    let file = dir.join(name);
+    std::fs::write(
+        &file,
+        format!("[proxy]\ntrusted = [\"{proxy}\"]\nuser_header = \"X-Remote-User\"\n"),
+    )
+    .unwrap();
+    file.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_proxy_header_logs_in_only_from_the_trusted_proxy() {
+    require_e2e!("chromium", "chromedriver", "npm", "curl");
+    let records = TempDir::new("web-proxy-records");
+    let group = TestGroup::new("webprx");
+    let auditor = TestUser::new("webprx", Path::new("/bin/sh"));
+    auditor.add_to_group(group.name());
+    let outsider = TestUser::new("webprxout", Path::new("/bin/sh"));
+    let pam = PamService::new("auth required pam_deny.so\naccount required pam_deny.so\n");
+    let config = proxy_config(records.path(), "proxy.toml", "127.0.0.2");
+    let console = start(
+        records.path(),
+        &[
+            "--web-config",
+            &config,
+            "--pam-service",
+            pam.name(),
+            "--group",
+            group.name(),
+        ],
+    );
+    let as_user = |user: &str| format!("X-Remote-User: {user}");
+    let from_proxy = |path: &str, user: &str, extra: &[&str]| {
+        let mut args = vec!["--interface", "127.0.0.2", "-H"];
+        let header = as_user(user);
+        args.push(&header);
+        args.extend_from_slice(extra);
+        console.curl(path, &args)
+    };
+
+    // From the proxy's address the header logs the auditor in.
+    let list = from_proxy("/sessions", auditor.name(), &[]);
+    assert_eq!(list.status, 200, "{}\n{}", list.head, list.text());
+    assert!(
+        list.text()
+            .contains(&format!("<span class=\"who\">{}</span>", auditor.name())),
+        "{}",
+        list.text()
+    );
+    let lines = access_lines_of(records.path(), "web-list", auditor.name());
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0]["operator"]["remote_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.2:"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(lines[0]["operator"]["uid"], auditor.uid(), "{}", lines[0]);
+
+    // The same header from another address is ignored: no page, no access line.
+    let direct = console.curl("/sessions", &["-H", &as_user(auditor.name())]);
+    assert_eq!(direct.status, 303, "{}", direct.head);
+    assert_eq!(direct.header("location").as_deref(), Some("/login"));
+    let cast = console.curl(
+        "/cast?id=x&file=channel-1.jsonl",
+        &["-H", &as_user(auditor.name())],
+    );
+    assert_eq!(cast.status, 401, "{}", cast.head);
+
+    // From the proxy, a user outside the group, or a header that is no user name, is refused.
+    let r = from_proxy("/sessions", outsider.name(), &[]);
+    assert_eq!(r.status, 403, "{}", r.head);
+    let r = console.curl(
+        "/sessions",
+        &["--interface", "127.0.0.2", "-H", "X-Remote-User: a\tb"],
+    );
+    assert_eq!(r.status, 403, "{}", r.head);
+
+    // Proxied logins still need the CSRF token to change anything.
+    let r = from_proxy("/logout", auditor.name(), &["--data-raw", "csrf=wrong"]);
+    assert_eq!(r.status, 403, "{}", r.head);
+    let csrf = list
+        .text()
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .unwrap()
+        .to_string();
+    let r = from_proxy(
+        "/logout",
+        auditor.name(),
+        &["--data-raw", &format!("csrf={csrf}")],
+    );
+    assert_eq!(r.status, 303, "{}", r.head);
+
+    // A browser on another address than the proxy's, sending the header itself: the login page.
+    let artefacts = TempDir::new("web-proxy-artefacts");
+    let seen = browser(&[
+        "proxy",
+        artefacts.join("profile-direct").to_str().unwrap(),
+        artefacts.path().to_str().unwrap(),
+        &console.base,
+        "X-Remote-User",
+        auditor.name(),
+    ]);
+    assert!(seen["url"].as_str().unwrap().ends_with("/login"), "{seen}");
+    assert_eq!(seen["who"], "", "{seen}");
+    // Only the one list from the proxy was ever served.
+    assert_eq!(web_access_lines(records.path()).len(), 1);
+
+    // A proxy on the browser's own address (127.0.0.1): the browser is logged in by the header.
+    let config = proxy_config(records.path(), "local.toml", "127.0.0.1");
+    let local = start(
+        records.path(),
+        &[
+            "--web-config",
+            &config,
+            "--pam-service",
+            pam.name(),
+            "--group",
+            group.name(),
+        ],
+    );
+    let seen = browser(&[
+        "proxy",
+        artefacts.join("profile-proxied").to_str().unwrap(),
+        artefacts.path().to_str().unwrap(),
+        &local.base,
+        "X-Remote-User",
+        auditor.name(),
+    ]);
+    assert!(
+        seen["url"].as_str().unwrap().ends_with("/sessions"),
+        "{seen}"
+    );
+    assert_eq!(seen["h1"], "Sessions", "{seen}");
+    assert_eq!(seen["who"], auditor.name(), "{seen}");
+    let lines = access_lines_of(records.path(), "web-list", auditor.name());
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+}
