@@ -6,6 +6,8 @@
 pub mod access;
 pub mod auth;
 pub mod config;
+pub mod downloads;
+pub mod kill;
 pub mod pages;
 pub mod proxy_auth;
 pub mod server;
@@ -62,7 +64,12 @@ pub fn run(argv: Vec<String>) -> i32 {
             Err(e) => eprintln!("sessrec-web: listening ({e})"),
         }
         let proxy = app.settings.proxy_login.clone();
-        let mut router = server::router(app.clone());
+        let mut router = server::router(app.clone()).merge(
+            axum::Router::new()
+                .route("/kill", axum::routing::post(kill::submit))
+                .route("/download", axum::routing::get(downloads::download))
+                .with_state(app.clone()),
+        );
         if let Some(proxy) = proxy {
             let state = (app, std::sync::Arc::new(proxy), Default::default());
             router = router.layer(axum::middleware::from_fn_with_state(

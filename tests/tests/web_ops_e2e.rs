@@ -403,3 +403,154 @@ fn a_proxy_header_logs_in_only_from_the_trusted_proxy() {
     let lines = access_lines_of(records.path(), "web-list", auditor.name());
     assert_eq!(lines.len(), 2, "{lines:#?}");
 }
+
+const T: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[test]
+fn a_member_of_the_kill_group_ends_a_live_session_from_the_browser() {
+    require_e2e!("chromium", "chromedriver", "npm", "chpasswd", "curl");
+    let r = RecordedLogin::start("webkill");
+    let mut term = r.sshd.login(&r.user).interactive();
+    term.expect(r"\$ $", T);
+    term.send_line("echo live-$((2*21))");
+    term.expect("live-42", T);
+    let session_dir = r.tree.wait_sessions(1, T).remove(0);
+    let session = session_id(&session_dir);
+    let records = r.tree.record_dir();
+
+    let a = auditors("webkaud");
+    let killers = TestGroup::new("webkil");
+    let killer = TestUser::new("webkil", Path::new("/bin/sh"));
+    killer.add_to_group(a.group.name());
+    killer.add_to_group(killers.name());
+    set_password(killer.name(), "K1ller-pw");
+    let console = start(
+        records,
+        &[
+            "--pam-service",
+            a.pam.name(),
+            "--group",
+            a.group.name(),
+            "--kill-group",
+            killers.name(),
+        ],
+    );
+
+    // An auditor outside the kill group sees no form, and a POST with its valid token is
+    // refused before anything is logged or signalled.
+    let auditor_cookie = console.session_cookie(a.auditor.name(), AUDITOR_PW);
+    let page = console.get(&format!("/session?id={session}"), &auditor_cookie);
+    assert_eq!(page.status, 200);
+    assert!(!page.text().contains("id=\"kill\""), "{}", page.text());
+    let csrf = csrf_of(&page.text());
+    let r403 = console.post(
+        "/kill",
+        &auditor_cookie,
+        &format!("csrf={csrf}&id={session}"),
+    );
+    assert_eq!(r403.status, 403, "{}", r403.text());
+    // A killer without the right token: refused as well.
+    let killer_cookie = console.session_cookie(killer.name(), "K1ller-pw");
+    let r = console.post(
+        "/kill",
+        &killer_cookie,
+        &format!("csrf={csrf}&id={session}"),
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = console.post("/kill", &killer_cookie, &format!("id={session}"));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(access_lines_of(records, "web-kill", a.auditor.name()).is_empty());
+    assert!(access_lines_of(records, "web-kill", killer.name()).is_empty());
+    // Still live: the shell answers.
+    term.send_line("echo still-$((2*21))");
+    term.expect("still-42", T);
+
+    let message = "ended from the web console";
+    let artefacts = TempDir::new("web-kill-artefacts");
+    let seen = browser(&[
+        "kill",
+        artefacts.join("profile").to_str().unwrap(),
+        artefacts.path().to_str().unwrap(),
+        &console.base,
+        a.auditor.name(),
+        AUDITOR_PW,
+        killer.name(),
+        "K1ller-pw",
+        &session,
+        message,
+    ]);
+    assert_eq!(seen["auditor_kill_form"], false, "{seen}");
+    assert!(
+        seen["auditor_state"].as_str().unwrap().contains("live"),
+        "{seen}"
+    );
+    assert_eq!(seen["killer_kill_form"], true, "{seen}");
+    assert!(
+        seen["killed"]
+            .as_str()
+            .unwrap()
+            .contains("channel-1: ended"),
+        "{seen}"
+    );
+    assert_eq!(seen["kill_error"], "", "{seen}");
+    assert!(
+        seen["after_state"].as_str().unwrap().contains("closed"),
+        "{seen}"
+    );
+    assert_eq!(seen["after_kill_form"], false, "{seen}");
+
+    // The user was told, the recorder wrote who ended it.
+    term.expect(&format!("ended by the administrator: {message}"), T);
+    let channel = channel_files(&session_dir).remove(0);
+    wait_last_event(&channel, "channel.end", T);
+    assert_chain_ok(&channel);
+    let end = serde_json::Value::Object(events(&channel, "channel.end").pop().unwrap());
+    assert_eq!(end["admin_message"], message, "{end}");
+    assert_eq!(end["ended_by"]["user"], killer.name(), "{end}");
+    assert_eq!(end["ended_by"]["uid"], killer.uid(), "{end}");
+    assert!(
+        end["ended_by"]["remote_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{end}"
+    );
+
+    // One kill line, by the killer, naming the session; the pages each left theirs.
+    let kills = access_lines_of(records, "web-kill", killer.name());
+    assert_eq!(kills.len(), 1, "{kills:#?}");
+    assert_eq!(kills[0]["sessions"][0], session.as_str(), "{}", kills[0]);
+    assert!(
+        kills[0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str().unwrap().contains(message)),
+        "{}",
+        kills[0]
+    );
+    for user in [a.auditor.name(), killer.name()] {
+        assert!(
+            !access_lines_of(records, "web-show", user).is_empty(),
+            "no web-show line of {user}"
+        );
+    }
+    // Nothing live is left to end.
+    let page = console.get(&format!("/session?id={session}"), &killer_cookie);
+    let again = console.post(
+        "/kill",
+        &killer_cookie,
+        &format!("csrf={}&id={session}", csrf_of(&page.text())),
+    );
+    assert_eq!(again.status, 409, "{}", again.text());
+    assert!(again.text().contains("no live channel"), "{}", again.text());
+}
+
+/// The CSRF token of a logged-in page (its logout form's).
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .unwrap_or_else(|| panic!("no CSRF token in {page}"))
+        .to_string()
+}
