@@ -554,3 +554,224 @@ fn csrf_of(page: &str) -> String {
         .unwrap_or_else(|| panic!("no CSRF token in {page}"))
         .to_string()
 }
+
+/// A TCP service on 127.0.0.1 answering one request with `reply`; its port.
+fn one_shot_service(reply: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut c, _)) = listener.accept() {
+            c.set_read_timeout(Some(T)).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = c.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+#[test]
+fn exports_download_in_the_browser_as_the_cli_writes_them() {
+    require_e2e!("chromium", "chromedriver", "npm", "chpasswd", "curl");
+    const REPLY: &str = "HTTP/1.0 200 OK\r\n\r\npcap-payload-42\n";
+    let port = one_shot_service(REPLY);
+    let r = RecordedLogin::launched(
+        "webdl",
+        Launch::LoginShell,
+        &format!(
+            "\n[[forward.allow]]\nusers = [\"srt-*\"]\nto = [\"127.0.0.1:{port}\"]\nrecord_payload = true\n"
+        ),
+        |b| b,
+    );
+    // A shell session with output, then a connection through the bastion whose payload is kept.
+    let mut term = r.sshd.login(&r.user).env("TERM", "xterm").interactive();
+    term.expect(r"\$ (\x1b\[K)?$", T);
+    term.send_line("echo download-$((6*7)) '<b>\"x\"</b>'");
+    term.expect("download-42", T);
+    term.send_line("exit");
+    term.wait_code(0, T);
+    let shell = r.tree.wait_sessions(1, T).remove(0);
+    wait_last_event(&shell.join("session.jsonl"), "logout", T);
+    let out = r.sshd.login(&r.user).exec(
+        &format!("connect 127.0.0.1 {port}"),
+        b"GET / HTTP/1.0\r\n\r\n",
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("pcap-payload-42"),
+        "{out:?}"
+    );
+    let sessions = r.tree.wait_sessions(2, T);
+    let connect = sessions.iter().find(|s| **s != shell).unwrap().clone();
+    wait_last_event(&connect.join("session.jsonl"), "logout", T);
+    let (shell_id, connect_id) = (session_id(&shell), session_id(&connect));
+    let records = r.tree.record_dir();
+
+    let a = auditors("webdl");
+    let console = start(
+        records,
+        &["--pam-service", a.pam.name(), "--group", a.group.name()],
+    );
+    let artefacts = TempDir::new("web-dl-artefacts");
+    let saved = TempDir::new("web-dl-saved");
+    let seen = browser(&[
+        "download",
+        artefacts.join("profile").to_str().unwrap(),
+        artefacts.path().to_str().unwrap(),
+        &console.base,
+        a.auditor.name(),
+        AUDITOR_PW,
+        &shell_id,
+        saved.path().to_str().unwrap(),
+    ]);
+    let formats: Vec<&str> = seen["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["format"].as_str().unwrap())
+        .collect();
+    // No PCAP link for a session without a kept payload.
+    assert_eq!(formats, ["asciicast", "text", "json", "html"], "{seen}");
+    // Saved under the names the console gave, byte for byte what `sessrec export` writes.
+    let player = player_dir();
+    let expected = [
+        (
+            format!("sessrec-{shell_id}-channel-1.cast"),
+            vec!["asciicast-v2".to_string()],
+            format!("{shell_id}/channel-1.jsonl"),
+        ),
+        (
+            format!("sessrec-{shell_id}.txt"),
+            vec!["text".into()],
+            shell_id.clone(),
+        ),
+        (
+            format!("sessrec-{shell_id}.jsonl"),
+            vec!["json".into()],
+            shell_id.clone(),
+        ),
+        (
+            format!("sessrec-{shell_id}.html"),
+            vec![
+                "html".into(),
+                "--player".into(),
+                player.to_str().unwrap().to_string(),
+            ],
+            shell_id.clone(),
+        ),
+    ];
+    let names: Vec<String> = expected.iter().map(|e| e.0.clone()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(seen["files"], serde_json::json!(sorted), "{seen}");
+    for (name, format, target) in &expected {
+        let mut args = vec!["export", target.as_str(), "--format"];
+        args.extend(format.iter().map(String::as_str));
+        let cli = run_sessrec(records, &args);
+        assert!(cli.status.success(), "{cli:?}");
+        let got = std::fs::read(saved.join(name)).unwrap();
+        assert!(
+            got == cli.stdout,
+            "{name} differs from sessrec export:\n{}\n---\n{}",
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(&cli.stdout)
+        );
+    }
+    let text = std::fs::read_to_string(saved.join(&names[1])).unwrap();
+    assert!(text.contains("download-42"), "{text}");
+    assert!(text.contains("[integrity: verified"), "{text}");
+
+    // The connect session: its PCAP, as the CLI exports it.
+    let saved_pcap = TempDir::new("web-dl-pcap");
+    let seen = browser(&[
+        "download",
+        artefacts.join("profile-pcap").to_str().unwrap(),
+        artefacts.path().to_str().unwrap(),
+        &console.base,
+        a.auditor.name(),
+        AUDITOR_PW,
+        &connect_id,
+        saved_pcap.path().to_str().unwrap(),
+    ]);
+    assert!(
+        seen["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["format"] == "pcap"),
+        "{seen}"
+    );
+    let pcap_name = format!("sessrec-{connect_id}.pcap");
+    assert!(
+        seen["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == pcap_name.as_str()),
+        "{seen}"
+    );
+    let got = std::fs::read(saved_pcap.join(&pcap_name)).unwrap();
+    let cli = run_sessrec(records, &["export", &connect_id, "--format", "pcap"]);
+    assert!(cli.status.success(), "{cli:?}");
+    assert!(got == cli.stdout, "the PCAP differs from sessrec export");
+    assert!(
+        String::from_utf8_lossy(&got).contains("pcap-payload-42"),
+        "the PCAP holds the reply"
+    );
+
+    // Headers: an attachment with the safe name, the CSP, and nothing for a stranger id or a
+    // channel that is a path.
+    let cookie = console.session_cookie(a.auditor.name(), AUDITOR_PW);
+    let r = console.get(&format!("/download?id={shell_id}&format=text"), &cookie);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-disposition").as_deref(),
+        Some(format!("attachment; filename=\"sessrec-{shell_id}.txt\"").as_str())
+    );
+    assert!(r.header("content-security-policy").is_some(), "{}", r.head);
+    for bad in [
+        format!("/download?id={shell_id}&format=text&file=..%2Fsession.jsonl"),
+        format!("/download?id={shell_id}&format=exe"),
+        format!("/download?id={shell_id}&format=pcap"),
+        "/download?id=..%2F..%2Fetc&format=text".to_string(),
+    ] {
+        let r = console.get(&bad, &cookie);
+        assert_eq!(r.status, 404, "{bad}: {}", r.head);
+    }
+    // Not logged in: no export.
+    let r = console.curl(&format!("/download?id={shell_id}&format=text"), &[]);
+    assert_eq!(r.status, 303, "{}", r.head);
+
+    // Every download left its line: four of each session (its PCAP too for the connect
+    // session's), and curl's.
+    let lines = access_lines_of(records, "web-download", a.auditor.name());
+    assert_eq!(lines.len(), 10, "{lines:#?}");
+    for format in ["asciicast", "text", "json", "html"] {
+        assert!(
+            lines.iter().any(|l| l["sessions"][0] == shell_id.as_str()
+                && l["args"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| *a == format!("--format={format}"))),
+            "no {format} download line in {lines:#?}"
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["sessions"][0] == connect_id.as_str()),
+        "{lines:#?}"
+    );
+    // And each session page the browser opened.
+    assert_eq!(
+        access_lines_of(records, "web-show", a.auditor.name()).len(),
+        2
+    );
+}
