@@ -39,29 +39,44 @@ impl Drop for Console {
     }
 }
 
-/// `sessrec-web --dir DIR --listen 127.0.0.1:0 --player ... ARGS`.
+/// `sessrec-web --dir DIR --listen 127.0.0.1:0 --player ... ARGS`, with no web configuration
+/// file.
 pub fn start(record_dir: &Path, args: &[&str]) -> Console {
-    let mut child = Command::new(products().sessrec_web())
-        .arg("--web-config")
-        .arg("/dev/null")
-        .arg("--dir")
-        .arg(record_dir)
-        .args(["--listen", "127.0.0.1:0"])
-        .arg("--player")
-        .arg(player_dir())
+    let mut all: Vec<String> = vec![
+        "--web-config".into(),
+        "/dev/null".into(),
+        "--dir".into(),
+        record_dir.to_str().unwrap().into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--player".into(),
+        player_dir().to_str().unwrap().into(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    start_program(&products().sessrec_web(), &all)
+}
+
+/// `program ARGS` (an installed console), once it listens.
+pub fn start_program(program: &Path, args: &[&str]) -> Console {
+    let mut child = Command::new(program)
         .args(args)
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start sessrec-web");
+        .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
-    let base = line
+    let Some(base) = line
         .trim()
         .strip_prefix("sessrec-web: listening on ")
         .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
+        .map(str::to_string)
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("unexpected first line: {line:?}");
+    };
     std::thread::spawn(move || {
         for l in stderr.lines().map_while(Result::ok) {
             eprintln!("[console] {l}");
@@ -111,6 +126,10 @@ impl Reply {
 }
 
 impl Console {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// curl with `extra` options on `path`; `source` is the local address to connect from.
     pub fn curl(&self, path: &str, extra: &[&str]) -> Reply {
         let mut cmd = Command::new("curl");
