@@ -30,6 +30,7 @@ pub fn run(argv: Vec<String>) -> i32 {
             return 1;
         }
     };
+    sys::limit_malloc_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_io()

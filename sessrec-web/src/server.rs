@@ -298,6 +298,7 @@ async fn login_submit(
     let group = app.settings.group.clone();
     let user = form.user.clone();
     let rhost = remote.ip().to_string();
+    let _slot = crate::auth::pam_slot().await;
     let outcome = tokio::task::spawn_blocking(move || {
         crate::sys::authenticate(&service, &user, &form.password, &rhost)?;
         crate::auth::member_of(&user, &group)

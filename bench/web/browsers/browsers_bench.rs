@@ -73,21 +73,28 @@ fn main() {
     let (idle_rss, _) = memory_kib(pid);
 
     let stop = Arc::new(AtomicBool::new(false));
+    let profiles = TempDir::new("web-bench-profiles");
+    let phase = profiles.join("following");
+    // Peaks while the browsers log in, and while they follow (once `phase` exists).
     let sampler = {
-        let stop = stop.clone();
+        let (stop, phase) = (stop.clone(), phase.clone());
         std::thread::spawn(move || {
-            let mut peak = 0;
+            let (mut logging_in, mut following) = (0, 0);
             let mut samples = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                peak = peak.max(memory_kib(pid).0);
+                let rss = memory_kib(pid).0;
+                if phase.exists() {
+                    following = following.max(rss);
+                } else {
+                    logging_in = logging_in.max(rss);
+                }
                 samples += 1;
                 std::thread::sleep(Duration::from_millis(100));
             }
-            (peak, samples)
+            (logging_in, following, samples)
         })
     };
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/web/browsers/follow.py");
-    let profiles = TempDir::new("web-bench-profiles");
     let began = Instant::now();
     let out = Command::new("/usr/bin/python3")
         .arg(&script)
@@ -96,12 +103,13 @@ fn main() {
         .arg(seconds.to_string())
         .arg(reload.to_string())
         .arg(profiles.join("p"))
+        .arg(&phase)
         .args(&sessions)
         .output()
         .expect("python3 follow.py (python3-selenium, chromium-driver)");
     let elapsed = began.elapsed();
     stop.store(true, Ordering::Relaxed);
-    let (peak_rss, samples) = sampler.join().unwrap();
+    let (login_peak, follow_peak, samples) = sampler.join().unwrap();
     let (_, hwm) = memory_kib(pid);
     assert!(out.status.success(), "{out:?}");
     let followed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -139,10 +147,11 @@ fn main() {
         println!("  {e}");
     }
     println!(
-        "console memory: idle {:.1} MB; peak RSS {:.1} MB ({samples} samples every 100 ms); \
-VmHWM {:.1} MB; target <= 64 MB",
+        "console memory (RSS, {samples} samples every 100 ms): idle {:.1} MB; peak while the \
+browsers log in {:.1} MB; peak while they follow {:.1} MB (target <= 64 MB); VmHWM {:.1} MB",
         idle_rss as f64 / 1024.0,
-        peak_rss as f64 / 1024.0,
+        login_peak as f64 / 1024.0,
+        follow_peak as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
     for mut t in terms {

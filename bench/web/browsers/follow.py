@@ -5,7 +5,8 @@ again every RELOAD seconds to fetch the newest output. Prints one JSON object pe
 how it followed, the pages loaded, and whether new output appeared in the player while it
 watched.
 
-usage: follow.py BASE-URL USER PASSWORD SECONDS RELOAD PROFILE-PREFIX SESSION-ID...
+usage: follow.py BASE-URL USER PASSWORD SECONDS RELOAD PROFILE-PREFIX PHASE-FILE SESSION-ID...
+PHASE-FILE is created when every browser has logged in and following starts.
 """
 import json
 import re
@@ -19,8 +20,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-base, user, password, seconds, reload_s, profile = sys.argv[1:7]
-sessions = sys.argv[7:]
+base, user, password, seconds, reload_s, profile, phase_file = sys.argv[1:8]
+sessions = sys.argv[8:]
 seconds, reload_s = float(seconds), float(reload_s)
 results = [None] * len(sessions)
 start_together = threading.Barrier(len(sessions))
@@ -52,7 +53,8 @@ def follow(i, session):
         links = driver.find_elements(By.CSS_SELECTOR, "a.follow")
         live = links[0].get_attribute("href") if links else None
         out["mode"] = "follow" if live else "reload"
-        start_together.wait(timeout=600)
+        if start_together.wait(timeout=600) == 0:
+            open(phase_file, "w").close()
         end = time.time() + seconds
         first_seen = None
         while time.time() < end:
