@@ -87,6 +87,7 @@ pub fn options(config: &Config, args: &Args) -> Result<Options, String> {
         hold: Duration::from_millis(300),
         check_lost: true,
         syslog_anchors: true,
+        follow_closes: args.mode == Mode::Follow,
     })
 }
 
@@ -97,15 +98,20 @@ fn report(summary: &Summary, json: bool, always: bool) {
     for e in &summary.errors {
         eprintln!("sessrec-audit-import: {e}");
     }
-    let worth =
-        always || summary.execs_written + summary.connects_written + summary.gaps_written > 0;
+    let worth = always
+        || summary.execs_written
+            + summary.connects_written
+            + summary.gaps_written
+            + summary.ends_written
+            > 0;
     if !json && worth {
         eprintln!(
-            "sessrec-audit-import: {} events read ({} KB), {} execs, {} connects, {} gaps written; {} of no recorded session, {} already written, {} lines skipped",
+            "sessrec-audit-import: {} events read ({} KB), {} execs, {} connects, {} connection ends, {} gaps written; {} of no recorded session, {} already written, {} lines skipped",
             summary.events,
             summary.bytes_read / 1000,
             summary.execs_written,
             summary.connects_written,
+            summary.ends_written,
             summary.gaps_written,
             summary.unattributed,
             summary.already_written,

@@ -21,7 +21,7 @@ use sessrec_core::import::index::{LoginSession, RecordIndex};
 use sessrec_core::import::resume::{self, ResumePoint};
 use sessrec_core::import::store;
 use sessrec_core::record::FileContext;
-use sessrec_core::schema::{audit_gap, connect, exec, AuditGap, Connect, Exec};
+use sessrec_core::schema::{audit_gap, connect, exec, AuditGap, Connect, ConnectEnd, Exec};
 use sessrec_core::sys::{syslog_authpriv, Level};
 use sessrec_core::time::Timestamp;
 use sessrec_core::tree::SessionDir;
@@ -31,7 +31,9 @@ use crate::auditlog::event::{
     interpret, printable, ConnectFact, ExecFact, Fact, OwnedRecord, Process,
 };
 use crate::auditlog::record::{parse_line, EventId, LineProblem};
+use crate::closes::{self, Closes, Found, OpenConnect};
 use crate::logfiles::{self, LogFile};
+use crate::sockdiag::TcpSocket;
 use crate::state::{DaemonDown, LostMark, Position, State};
 use crate::tree::Node;
 
@@ -62,6 +64,9 @@ pub struct Options {
     /// Read the kernel's lost counter (off for tests of captured logs).
     pub check_lost: bool,
     pub syslog_anchors: bool,
+    /// Follow the kernel's TCP close notifications to write each connect's `connect.end`
+    /// (root; live mode).
+    pub follow_closes: bool,
 }
 
 /// What a pass did.
@@ -73,6 +78,9 @@ pub struct Summary {
     pub execs_written: u64,
     pub connects_written: u64,
     pub gaps_written: u64,
+    /// `connect.end` lines written, and connects whose open sockets are now followed.
+    pub ends_written: u64,
+    pub connects_followed: u64,
     /// Execs and connects of no recorded session (other logins, other hosts' sessions).
     pub unattributed: u64,
     pub skipped_lines: u64,
@@ -118,6 +126,11 @@ pub struct Importer {
     writers: HashMap<SessionId, OpenWriter>,
     boot: BootInfo,
     users: HashMap<u32, Option<String>>,
+    /// The kernel's close notifications, when followed; why not, until reported once.
+    closes: Option<Closes>,
+    closes_problem: Option<String>,
+    /// Whether the connections the saved state follows were checked against the live sockets.
+    open_checked: bool,
 }
 
 /// This boot's id and start time: `ses` counts from 1 again after a reboot.
@@ -157,6 +170,19 @@ fn errno_name(exit: i64) -> Option<String> {
 impl Importer {
     pub fn new(opts: Options) -> io::Result<Importer> {
         let state = State::load(&opts.state_file)?;
+        let (closes, closes_problem) = if opts.follow_closes {
+            match Closes::open(Timestamp::now().as_micros()) {
+                Ok(c) => (Some(c), None),
+                Err(e) => (
+                    None,
+                    Some(format!(
+                        "the kernel's TCP close notifications (sock_diag): {e}; connection ends are not recorded"
+                    )),
+                ),
+            }
+        } else {
+            (None, None)
+        };
         Ok(Importer {
             opts,
             state,
@@ -171,6 +197,9 @@ impl Importer {
             writers: HashMap::new(),
             boot: boot_info(),
             users: HashMap::new(),
+            closes,
+            closes_problem,
+            open_checked: false,
         })
     }
 
@@ -199,6 +228,10 @@ impl Importer {
             self.rescan()?;
             rescanned = true;
         }
+        if let Some(problem) = self.closes_problem.take() {
+            summary.errors.push(problem);
+        }
+        self.follow_closes(&mut summary, &mut rescanned)?;
         let files = logfiles::list(&self.opts.log_file)?;
         let (mut index, mut offset) = self.start_point(&files, &mut summary)?;
         // A first run saves where it starts before writing anything: a file it creates and
@@ -685,10 +718,254 @@ impl Importer {
                 set_bounded_bytes(slot, extra, name, v, PATH_MAX);
             }
         }
+        // The socket is looked for before the line is written: a reader who sees the line may
+        // end the connection.
+        let open_now = match &self.closes {
+            Some(closes) if p.success || result == "in_progress" => {
+                Some(closes.find_open(p.pid, c.fd, c.family, &c.address, c.port))
+            }
+            _ => None,
+        };
         let w = self.writer_for(si)?;
         w.writer.write(&line)?;
         w.touched = true;
         summary.connects_written += 1;
+        if let Some(open_now) = open_now {
+            self.follow_connect(si, &c, line, open_now, rescanned, summary)?;
+        }
+        Ok(())
+    }
+
+    /// Ties a connect just written to its kernel socket (`open_now`: looked for before the
+    /// line was written): followed until it closes when open, ended now when it was freed
+    /// already.
+    fn follow_connect(
+        &mut self,
+        si: usize,
+        c: &ConnectFact,
+        line: Connect,
+        open_now: io::Result<Option<TcpSocket>>,
+        rescanned: &mut bool,
+        summary: &mut Summary,
+    ) -> io::Result<()> {
+        let at = c.id.micros();
+        let mut open = OpenConnect {
+            session: self.index.sessions[si].id.to_string(),
+            audit_id: c.id.to_string(),
+            at_us: at,
+            pid: c.process.pid,
+            channel: line.channel,
+            exe: line.exe,
+            address: c.address.clone(),
+            port: c.port,
+            local_address: String::new(),
+            local_port: 0,
+            cookie: 0,
+        };
+        match open_now {
+            Ok(Some(s)) => {
+                open.local_address = s.local.to_string();
+                open.local_port = s.local_port;
+                open.cookie = s.cookie;
+                if self.state.open_connects.len() >= closes::OPEN_MAX {
+                    summary.errors.push(format!(
+                        "more than {} connections open at once: the end of {} is not followed",
+                        closes::OPEN_MAX,
+                        open.audit_id
+                    ));
+                    return Ok(());
+                }
+                self.state.open_connects.insert(s.cookie.to_string(), open);
+                summary.connects_followed += 1;
+                return Ok(());
+            }
+            Ok(None) => {}
+            Err(e) => {
+                summary
+                    .errors
+                    .push(format!("the kernel's socket list (sock_diag): {e}"));
+                return Ok(());
+            }
+        }
+        // Freed already: its notification may still wait in the queue.
+        self.follow_closes(summary, rescanned)?;
+        let Some(closes) = self.closes.as_mut() else {
+            return Ok(());
+        };
+        match closes.find_freed(&c.address, c.port, at) {
+            Found::Freed(seen, s) => {
+                open.local_address = s.local.to_string();
+                open.local_port = s.local_port;
+                open.cookie = s.cookie;
+                let end = End {
+                    at_us: seen,
+                    socket: Some(&s),
+                    result: "closed",
+                    reason: None,
+                    matched_by: Some("destination_time"),
+                };
+                self.write_end(&open, end, rescanned, summary)
+            }
+            Found::Ambiguous(n) => {
+                let reason = format!(
+                    "{n} sockets to this destination were freed before the connect was imported, and none can be told from the others"
+                );
+                let end = End {
+                    at_us: Timestamp::now().as_micros(),
+                    socket: None,
+                    result: "unknown",
+                    reason: Some(&reason),
+                    matched_by: None,
+                };
+                self.write_end(&open, end, rescanned, summary)
+            }
+            // Made before the importer listened, and gone: its end left no trace here.
+            Found::NotTcp if at < closes.since_us => {
+                let end = End {
+                    at_us: Timestamp::now().as_micros(),
+                    socket: None,
+                    result: "unknown",
+                    reason: Some(
+                        "it was made before the importer began following closes, and its socket was gone when it was imported",
+                    ),
+                    matched_by: None,
+                };
+                self.write_end(&open, end, rescanned, summary)
+            }
+            Found::NotTcp => Ok(()),
+        }
+    }
+
+    /// Reads the kernel's close notifications: the followed connections that closed get their
+    /// `connect.end`. After a restart, or when the kernel dropped notifications, a followed
+    /// connection whose socket is gone gets an end marked `unknown`.
+    fn follow_closes(&mut self, summary: &mut Summary, rescanned: &mut bool) -> io::Result<()> {
+        let now = Timestamp::now().as_micros();
+        let followed = &self.state.open_connects;
+        let Some(closes) = self.closes.as_mut() else {
+            return Ok(());
+        };
+        let (ends, overflowed) =
+            match closes.drain(now, |cookie| followed.contains_key(&cookie.to_string())) {
+                Ok(r) => r,
+                Err(e) => {
+                    summary
+                        .errors
+                        .push(format!("the kernel's TCP close notifications: {e}"));
+                    return Ok(());
+                }
+            };
+        for s in ends {
+            if let Some(open) = self.state.open_connects.remove(&s.cookie.to_string()) {
+                let end = End {
+                    at_us: now,
+                    socket: Some(&s),
+                    result: "closed",
+                    reason: None,
+                    matched_by: Some("socket"),
+                };
+                self.write_end(&open, end, rescanned, summary)?;
+            }
+        }
+        if self.open_checked && !overflowed {
+            return Ok(());
+        }
+        self.open_checked = true;
+        if self.state.open_connects.is_empty() {
+            return Ok(());
+        }
+        let reason = if overflowed {
+            "the kernel dropped close notifications (the importer's receive buffer was full)"
+        } else {
+            "it closed while no importer was following"
+        };
+        let live = match closes::live_cookies() {
+            Ok(live) => live,
+            Err(e) => {
+                summary
+                    .errors
+                    .push(format!("the kernel's socket list (sock_diag): {e}"));
+                return Ok(());
+            }
+        };
+        let gone: Vec<String> = self
+            .state
+            .open_connects
+            .keys()
+            .filter(|k| k.parse::<u64>().is_ok_and(|c| !live.contains(&c)))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(open) = self.state.open_connects.remove(&key) {
+                let end = End {
+                    at_us: now,
+                    socket: None,
+                    result: "unknown",
+                    reason: Some(reason),
+                    matched_by: Some("socket"),
+                };
+                self.write_end(&open, end, rescanned, summary)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a `connect.end` into the connect's session.
+    fn write_end(
+        &mut self,
+        open: &OpenConnect,
+        end: End<'_>,
+        rescanned: &mut bool,
+        summary: &mut Summary,
+    ) -> io::Result<()> {
+        let Some(id) = SessionId::parse(&open.session) else {
+            return Ok(());
+        };
+        let find = |index: &RecordIndex| index.sessions.iter().position(|s| s.id == id);
+        let si = match find(&self.index) {
+            Some(si) => si,
+            None if !*rescanned => {
+                self.rescan()?;
+                *rescanned = true;
+                match find(&self.index) {
+                    Some(si) => si,
+                    None => return Ok(()),
+                }
+            }
+            None => return Ok(()),
+        };
+        let mut line = ConnectEnd {
+            at: Some(rfc3339(end.at_us)),
+            audit_id: Some(open.audit_id.clone()),
+            pid: Some(open.pid),
+            channel: open.channel.clone(),
+            exe: open.exe.clone(),
+            address: Some(open.address.clone()),
+            port: Some(open.port),
+            result: Some(end.result.into()),
+            reason: end.reason.map(str::to_string),
+            duration_us: Some(end.at_us.saturating_sub(open.at_us).max(0) as u64),
+            matched_by: end.matched_by.map(str::to_string),
+            ..Default::default()
+        };
+        if open.cookie != 0 {
+            line.cookie = Some(open.cookie);
+            line.local_address = Some(open.local_address.clone());
+            line.local_port = Some(open.local_port);
+        }
+        if let Some(c) = end.socket.and_then(|s| s.counters) {
+            let (to, from) = closes::payload(&c);
+            line.bytes_to_destination = Some(to);
+            line.bytes_from_destination = Some(from);
+            line.tcpi_bytes_acked = Some(c.bytes_acked);
+            line.tcpi_bytes_received = Some(c.bytes_received);
+            line.tcpi_bytes_sent = c.bytes_sent;
+            line.tcpi_bytes_retrans = c.bytes_retrans;
+        }
+        let w = self.writer_for(si)?;
+        w.writer.write(&line)?;
+        w.touched = true;
+        summary.ends_written += 1;
         Ok(())
     }
 
@@ -899,7 +1176,13 @@ impl Importer {
         // An idle pass changes nothing worth an fsync (a lost mark's time only moves the
         // start of a later gap earlier).
         let lost_moved = self.state.lost.map(|l| l.value) != self.saved_lost;
-        if summary.bytes_read > 0 || summary.gaps_written > 0 || lost_moved || last {
+        let followed_moved = summary.ends_written > 0 || summary.connects_followed > 0;
+        if summary.bytes_read > 0
+            || summary.gaps_written > 0
+            || lost_moved
+            || followed_moved
+            || last
+        {
             self.state.save(&self.opts.state_file)?;
             self.saved_lost = self.state.lost.map(|l| l.value);
         }
@@ -913,6 +1196,17 @@ impl Importer {
         }
         Ok(())
     }
+}
+
+/// How a followed connection ended.
+struct End<'a> {
+    at_us: i64,
+    /// The freed socket, with its final counters, when the kernel reported it.
+    socket: Option<&'a TcpSocket>,
+    /// `closed` or `unknown`.
+    result: &'static str,
+    reason: Option<&'a str>,
+    matched_by: Option<&'static str>,
 }
 
 /// Whether session `s` is of the boot an event at `at_us` happened in.

@@ -1,7 +1,7 @@
 //! Where the import stands, saved after every pass (atomically, with the shared machinery of
 //! sessrec-core) so that a restart writes every audit event exactly once: the log position up
 //! to which every event is written, the events already written past it, each session file's
-//! length, the process tree, and the loss counter last seen.
+//! length, the process tree, the loss counter last seen, and the connections still open.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sessrec_core::import::resume::ResumePoint;
 use sessrec_core::import::store;
 
+use crate::closes::OpenConnect;
 use crate::tree::Tree;
 
 const STATE_VERSION: u32 = 1;
@@ -65,6 +66,10 @@ pub struct State {
     /// The time of the last event read.
     #[serde(default)]
     pub last_event_us: Option<i64>,
+    /// Connections whose sockets were open at the last pass, by kernel socket cookie: their
+    /// `connect.end` is still to be written.
+    #[serde(default)]
+    pub open_connects: BTreeMap<String, OpenConnect>,
 }
 
 impl Default for State {
@@ -78,6 +83,7 @@ impl Default for State {
             lost: None,
             daemon_down: None,
             last_event_us: None,
+            open_connects: BTreeMap::new(),
         }
     }
 }

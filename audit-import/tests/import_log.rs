@@ -90,6 +90,7 @@ fn options(dir: &Path) -> Options {
         hold: Duration::ZERO,
         check_lost: false,
         syslog_anchors: false,
+        follow_closes: false,
     }
 }
 

@@ -485,7 +485,18 @@ pub fn sshd_drop_in(config: &ForwardConfig, origin: &str) -> (String, Vec<String
         } else {
             entries.join(" ")
         };
+        let payload = rule.record_payload.unwrap_or(config.record_payload);
+        if payload && !entries.is_empty() {
+            warnings.push(format!(
+                "forward.allow[{i}] asks for record_payload, which sshd's own forwarding (-J, -W, -L) cannot give: its connections are recorded without their content; the connect channel keeps it"
+            ));
+        }
         for line in match_lines(rule) {
+            if payload && !entries.is_empty() {
+                out.push_str(
+                    "\n# record_payload: sshd's own forwarding keeps no content (the connect channel does).",
+                );
+            }
             out.push_str(&format!("\n{line}\n"));
             for (k, v) in JUMP_HOST_SETTINGS {
                 out.push_str(&format!("    {k} {v}\n"));
@@ -648,5 +659,15 @@ record_payload = true
         assert_eq!(text.matches("    PermitOpen h:1\n").count(), 2, "{text}");
         assert!(text.contains("    AllowTcpForwarding local\n"));
         assert_eq!(warnings.len(), 1);
+        assert!(!text.contains("record_payload"), "{text}");
+        // A rule that asks for the content is told that sshd's own path keeps none.
+        let c = policy("[[allow]]\nusers=[\"a\"]\nto=[\"h:1\"]\nrecord_payload=true\n");
+        let (text, warnings) = sshd_drop_in(&c, "/etc/sessrec/sessrec.toml");
+        assert!(
+            text.contains("# record_payload: sshd's own forwarding keeps no content"),
+            "{text}"
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("record_payload"), "{warnings:?}");
     }
 }

@@ -234,6 +234,22 @@ const NOT_FIELDS: &[(&str, &[&str])] = &[
         &["inet", "inet6", "connected", "in_progress", "failed"],
     ),
     (
+        "connect.end",
+        &[
+            // the line it ends, the importer's mode and the connect's syscall argument
+            "connect",
+            "connect.end",
+            "\\-\\-follow",
+            "a0",
+            // result and matched_by values, and what views say
+            "closed",
+            "unknown",
+            "socket",
+            "destination_time",
+            "end",
+        ],
+    ),
+    (
         "audit_gap",
         &[
             "backlog",

@@ -68,6 +68,7 @@ pub fn event_text(
             crate::forward_view::sshd_connect_text(c)
         }
         Event::Connect(c) => connect_text(c),
+        Event::ConnectEnd(e) => crate::forward_view::connect_end_text(e),
         Event::AuditGap(g) => gap_text(g),
         _ => String::new(),
     };

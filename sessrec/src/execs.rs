@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
 use sessrec_core::exec_args::ExecArgs;
-use sessrec_core::schema::{Connect, Event, EventBody, Login};
+use sessrec_core::schema::{Connect, ConnectEnd, Event, EventBody, Login};
 
 use crate::entry::Entry;
 use crate::eventtext::{event_text, exec_args_text, exec_event_text};
@@ -109,7 +109,16 @@ fn audit_lines(f: &RecordFile, damaged: &mut Vec<(u64, String)>) -> Vec<AuditLin
 pub fn audit_entries(f: &RecordFile, out: &mut Vec<Entry>) {
     let mut damaged = Vec::new();
     let mut ancestry = Ancestry::default();
-    for l in audit_lines(f, &mut damaged) {
+    let lines = audit_lines(f, &mut damaged);
+    // sshd's forwards whose end the record holds; the others say that it does not.
+    let ended: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter_map(|l| match &l.event {
+            Event::ConnectEnd(e) => e.audit_id.as_deref(),
+            _ => None,
+        })
+        .collect();
+    for l in &lines {
         let time_us = l.time_us.unwrap_or(i64::MAX);
         let (kind, file, text) = match &l.event {
             Event::Exec(e) => {
@@ -118,9 +127,20 @@ pub fn audit_entries(f: &RecordFile, out: &mut Vec<Entry>) {
                 let text = exec_event_text(&l.event, &l.value, &l.parts, depth);
                 ("ran", file, text)
             }
-            Event::Connect(c) => (
-                Connect::TYPE,
-                column(&c.channel),
+            Event::Connect(c) => {
+                let mut text = event_text(&l.event, &l.value, None);
+                let unended = c.audit_id.as_deref().is_none_or(|id| !ended.contains(id));
+                if crate::forward_view::is_sshd(c)
+                    && unended
+                    && c.result.as_deref() != Some("failed")
+                {
+                    text.push_str("; no end recorded (still open, or it ended unseen)");
+                }
+                (Connect::TYPE, column(&c.channel), text)
+            }
+            Event::ConnectEnd(e) => (
+                ConnectEnd::TYPE,
+                column(&e.channel),
                 event_text(&l.event, &l.value, None),
             ),
             other => (
@@ -286,6 +306,7 @@ pub fn export_json(
         let channel = match &l.event {
             Event::Exec(e) => e.channel.as_deref(),
             Event::Connect(c) => c.channel.as_deref(),
+            Event::ConnectEnd(e) => e.channel.as_deref(),
             _ => None,
         };
         if !whole && !channel.is_some_and(|c| channels.contains(&c)) {

@@ -1,7 +1,8 @@
 //! Forwarded connections in the views: their timeline text in `show`, `search --forward`
 //! (by destination) and `export --format pcap`. Connect channels carry `forward.open` /
-//! `forward.close`; sshd's own forwarding (`ssh -J`, `-W`, `-L`) is known only from the kernel's
-//! audit `connect` lines of the sshd session process in `audit.jsonl`.
+//! `forward.close`; sshd's own forwarding (`ssh -J`, `-W`, `-L`) is known from the kernel: the
+//! audit `connect` lines of the sshd session process in `audit.jsonl`, and the `connect.end`
+//! the importer writes from the kernel's close notification of the socket (bytes each way).
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -14,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::context::{Context, Failure};
 use crate::escape::escape_control;
 use crate::store::{session_files, split_target, FileKind, SessionRef};
-use sessrec_core::schema::{Connect, Event, ForwardClose, ForwardOpen, Line};
+use sessrec_core::schema::{Connect, ConnectEnd, Event, ForwardClose, ForwardOpen, Line};
 
 /// The audit record of the session's forwarded connections made by sshd itself.
 const AUDIT_FILE: &str = "audit.jsonl";
@@ -89,6 +90,100 @@ struct Forward {
     address: Option<String>,
     result: Option<String>,
     pcap: Option<PcapRef>,
+    end: End,
+}
+
+/// How a forwarded connection ended, as far as the record knows.
+enum End {
+    /// Bytes each way and how long it lasted.
+    Closed {
+        to: Option<u64>,
+        from: Option<u64>,
+        duration_us: Option<u64>,
+        how: Option<String>,
+    },
+    /// No end recorded and the session goes on.
+    StillOpen,
+    /// No end recorded although the session is over, or the record says it is not known.
+    Unknown(Option<String>),
+    /// Refused or failed: there was no connection to end.
+    None,
+}
+
+impl End {
+    fn text(&self) -> String {
+        match self {
+            End::Closed {
+                to,
+                from,
+                duration_us,
+                how,
+            } => {
+                let mut t = format!(
+                    ", {} B to it, {} B back",
+                    to.map_or("?".into(), |b| b.to_string()),
+                    from.map_or("?".into(), |b| b.to_string())
+                );
+                if let Some(d) = duration_us {
+                    t.push_str(&format!(", {:.1} s", *d as f64 / 1e6));
+                }
+                if let Some(how) = how {
+                    t.push_str(&format!(" ({})", escape_control(how)));
+                }
+                t
+            }
+            End::StillOpen => ", still open (no end recorded yet)".into(),
+            End::Unknown(None) => ", end unknown".into(),
+            End::Unknown(Some(why)) => format!(", end unknown: {}", escape_control(why)),
+            End::None => String::new(),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match self {
+            End::Closed {
+                to,
+                from,
+                duration_us,
+                how,
+            } => json!({
+                "state": "closed",
+                "bytes_to_destination": to,
+                "bytes_from_destination": from,
+                "duration_us": duration_us,
+                "result": how,
+            }),
+            End::StillOpen => json!({"state": "still_open"}),
+            End::Unknown(why) => json!({"state": "unknown", "reason": why}),
+            End::None => serde_json::Value::Null,
+        }
+    }
+}
+
+/// `connect.end`'s account of an sshd forward's end.
+fn audit_end(e: &ConnectEnd) -> End {
+    if e.result.as_deref() == Some("closed") {
+        End::Closed {
+            to: e.bytes_to_destination,
+            from: e.bytes_from_destination,
+            duration_us: e.duration_us,
+            how: Some("kernel socket counters".into()),
+        }
+    } else {
+        End::Unknown(e.reason.clone())
+    }
+}
+
+/// Whether the session's record says it ended (a `logout` line).
+fn session_over(files: &[(FileKind, String, std::path::PathBuf)]) -> bool {
+    files
+        .iter()
+        .filter(|(kind, _, _)| matches!(kind, FileKind::Session))
+        .any(|(_, _, path)| {
+            typed_lines(path)
+                .iter()
+                .any(|(_, e)| matches!(e, Event::Logout(_)))
+        })
 }
 
 /// A PCAP file as one `forward.close` names it: the file's size after that connection's last
@@ -116,6 +211,14 @@ fn typed_lines(path: &Path) -> Vec<(String, Event)> {
 fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
     let files = session_files(&session.dir)
         .map_err(|e| Failure::error(format!("{}: {e}", session.dir.display())))?;
+    let over = session_over(&files);
+    let unended = || {
+        if over {
+            End::Unknown(None)
+        } else {
+            End::StillOpen
+        }
+    };
     let mut out = Vec::new();
     for (kind, name, path) in files {
         if !matches!(kind, FileKind::Channel(_)) {
@@ -128,6 +231,12 @@ fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
                 Event::ForwardOpen(o) => open = Some((time, o)),
                 Event::ForwardClose(c) => {
                     if let Some((time, o)) = open.take() {
+                        let end = End::Closed {
+                            to: c.bytes_to_destination,
+                            from: c.bytes_from_destination,
+                            duration_us: c.duration_us,
+                            how: c.result.clone(),
+                        };
                         out.push(Forward {
                             file: short.clone(),
                             time,
@@ -141,6 +250,7 @@ fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
                                 bytes: c.pcap_bytes,
                                 sha256: c.pcap_sha256,
                             }),
+                            end,
                         });
                     }
                 }
@@ -148,6 +258,11 @@ fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
             }
         }
         if let Some((time, o)) = open {
+            let end = if o.result.as_deref() == Some("connected") {
+                unended()
+            } else {
+                End::None
+            };
             out.push(Forward {
                 file: short,
                 time,
@@ -157,23 +272,39 @@ fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
                 address: o.address,
                 result: o.result,
                 pcap: None,
+                end,
             });
         }
     }
     let audit = session.dir.join(AUDIT_FILE);
     if audit.exists() {
-        for (time, event) in typed_lines(&audit) {
+        let lines = typed_lines(&audit);
+        let ends: std::collections::HashMap<&str, &ConnectEnd> = lines
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::ConnectEnd(end) => end.audit_id.as_deref().map(|id| (id, end)),
+                _ => None,
+            })
+            .collect();
+        for (time, event) in &lines {
             if let Event::Connect(c) = event {
-                if is_sshd(&c) {
+                if is_sshd(c) {
+                    let end = match c.audit_id.as_deref().and_then(|id| ends.get(id)) {
+                        Some(e) => audit_end(e),
+                        None if c.result.as_deref() == Some("failed") => End::None,
+                        None => unended(),
+                    };
+                    let c = c.clone();
                     out.push(Forward {
                         file: "audit".into(),
-                        time: c.at.clone().unwrap_or(time),
+                        time: c.at.clone().unwrap_or_else(|| time.clone()),
                         via: "sshd (kernel audit)",
                         destination: c.address.clone().unwrap_or_default(),
                         port: c.port,
                         address: c.address,
                         result: c.result,
                         pcap: None,
+                        end,
                     });
                 }
             }
@@ -219,13 +350,14 @@ pub fn search_session(
                 "address": f.address,
                 "result": f.result,
                 "pcap": f.pcap.as_ref().map(|p| &p.name),
+                "end": f.end.json(),
             });
             serde_json::to_writer(&mut *out, &v).map_err(|e| Failure::error(e.to_string()))?;
             writeln!(out)?;
         } else {
             writeln!(
                 out,
-                "{}/{}  {}  forward {} to {} ({}) via {}{}",
+                "{}/{}  {}  forward {} to {} ({}) via {}{}{}",
                 escape_control(&session.id),
                 escape_control(&f.file),
                 escape_control(&f.time),
@@ -236,7 +368,8 @@ pub fn search_session(
                 f.pcap
                     .as_ref()
                     .map(|p| format!(", payload {}", escape_control(&p.name)))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                f.end.text()
             )?;
         }
     }
@@ -366,14 +499,53 @@ fn check_prefix(data: &[u8], bytes: Option<u64>, want: &str) -> Result<usize, St
 }
 
 /// `show`'s text for an audited connect of the sshd session process: a connection sshd
-/// forwarded (`ssh -J`, `-W`, `-L`). Its bytes and end are not known.
+/// forwarded (`ssh -J`, `-W`, `-L`). Its end and bytes are on its `connect.end`, when the
+/// importer saw it.
 pub fn sshd_connect_text(c: &Connect) -> String {
     format!(
-        "forwarded by sshd to {} port {} (kernel audit: connect {}); bytes and end not recorded",
+        "forwarded by sshd to {} port {} (kernel audit: connect {})",
         shown(&c.address),
         c.port.map_or("?".into(), |p| p.to_string()),
         shown(&c.result),
     )
+}
+
+/// `show`'s text for a `connect.end`: the end of an audited connection, from the kernel's
+/// socket counters.
+pub fn connect_end_text(e: &ConnectEnd) -> String {
+    let what = match e.exe.as_deref() {
+        Some(x) if x.ends_with("/sshd") => "forwarded connection by sshd".to_string(),
+        Some(x) => format!("connection by {}", escape_control(x)),
+        None => "connection".to_string(),
+    };
+    let target = format!(
+        "{what} to {} port {}",
+        shown(&e.address),
+        e.port.map_or("?".into(), |p| p.to_string())
+    );
+    let mut t = match e.result.as_deref() {
+        Some("closed") => format!("{target} closed"),
+        None | Some("unknown") => format!("{target}: end unknown"),
+        Some(other) => format!("{target} ended: {}", escape_control(other)),
+    };
+    if e.bytes_to_destination.is_some() || e.bytes_from_destination.is_some() {
+        t.push_str(&format!(
+            ": {} B to it, {} B back",
+            e.bytes_to_destination.map_or("?".into(), |b| b.to_string()),
+            e.bytes_from_destination
+                .map_or("?".into(), |b| b.to_string()),
+        ));
+    }
+    if let Some(d) = e.duration_us {
+        t.push_str(&format!(" in {:.1} s", d as f64 / 1e6));
+    }
+    if e.result.as_deref() == Some("closed") {
+        t.push_str(" (kernel socket counters)");
+    }
+    if let Some(r) = &e.reason {
+        t.push_str(&format!(" ({})", escape_control(r)));
+    }
+    t
 }
 
 /// For `verify`: kept payloads (PCAP files) that are missing, or whose first `pcap_bytes`

@@ -51,7 +51,8 @@ pub struct Summary {
     pub src_port: Option<u64>,
     pub channels: u32,
     pub transfers: u32,
-    /// Connect channels (forwarded connections through the recorder), refused ones included.
+    /// Forwarded connections: connect channels (through the recorder, refused ones included)
+    /// and sshd's own (the kernel audit's connects of the sshd session process).
     pub forwards: u32,
     pub sudo: u32,
     /// The kinds of the channels (`shell`, `exec`, `transfer`), each once, in channel order.
@@ -376,9 +377,10 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
             }
             FileKind::Sudo => s.sudo += 1,
             FileKind::Audit => {
-                let (execs, connects) = crate::auditcount::count(path);
-                s.execs = Some(execs);
-                s.connects = Some(connects);
+                let counts = crate::auditcount::count(path);
+                s.execs = Some(counts.execs);
+                s.connects = Some(counts.connects);
+                s.forwards += counts.sshd_forwards as u32;
             }
         }
     }

@@ -4,7 +4,11 @@
 //! user the rules do not name keeps the sshd's own settings (the control that makes the
 //! refusals the drop-in's doing); `sessrec doctor --sshd-config` agrees. `ssh -J` through the
 //! bastion logs in to a second sshd, and the bastion's record names the target's port from the
-//! kernel's audit `connect` record of the sshd session process.
+//! kernel's audit `connect` record of the sshd session process; `ssh -W` to a sink that takes and
+//! sends known byte counts gets a `connect.end` with those counts from the kernel's socket
+//! counters, which `show`, `search --forward` and `list` state; so does each `-L` connection
+//! while the login goes on, and the `-J` connection once it ends. An end not seen is recorded
+//! as unknown.
 
 mod pkg_support;
 
@@ -13,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use pkg_support::*;
-use sessrec_core::schema::{Connect, Event, Line};
+use sessrec_core::schema::{Connect, ConnectEnd, Event, Line};
 use sessrec_tests::util::output_with_timeout;
 use sessrec_tests::*;
 
@@ -272,18 +276,131 @@ fn jump_via(bastion: &SshLogin) -> String {
     format!("ProxyCommand={}", parts.join(" "))
 }
 
-fn connects(session: &Path) -> Vec<Connect> {
+fn audit_events(session: &Path) -> Vec<Event> {
     let path = session.join("audit.jsonl");
     if !path.exists() {
         return Vec::new();
     }
     read_lines(&path)
         .into_iter()
-        .filter_map(|l| match Line::from_map(l.value).event {
+        .map(|l| Line::from_map(l.value).event)
+        .collect()
+}
+
+fn connects(session: &Path) -> Vec<Connect> {
+    audit_events(session)
+        .into_iter()
+        .filter_map(|e| match e {
             Event::Connect(c) => Some(c),
             _ => None,
         })
         .collect()
+}
+
+fn connect_ends(session: &Path) -> Vec<ConnectEnd> {
+    audit_events(session)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ConnectEnd(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The session directories under `record_dir` (date directories, then ids).
+fn session_dirs(record_dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![record_dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        if dir.join("session.jsonl").exists() {
+            found.push(dir);
+            continue;
+        }
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// What a sink does with one connection: read it to its end (the client's EOF), run `before`,
+/// send `reply` bytes and close.
+struct Reply {
+    before: Box<dyn FnOnce() + Send>,
+    reply: usize,
+}
+
+/// A TCP sink on 127.0.0.1 taking one connection per [`Reply`], in turn. Returns its port and
+/// how many bytes each connection brought.
+fn sink(replies: Vec<Reply>) -> (u16, std::thread::JoinHandle<Vec<usize>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let mut read = Vec::new();
+        for r in replies {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            (r.before)();
+            s.write_all(&vec![b'r'; r.reply]).unwrap();
+            read.push(got.len());
+        }
+        read
+    });
+    (port, handle)
+}
+
+/// `ssh -W 127.0.0.1:PORT` through the bastion with `input` on stdin; returns stdout.
+fn stdio_forward(login: &SshLogin, port: u16, input: usize) -> Vec<u8> {
+    let out = output_with_timeout(
+        &mut login.ssh_command(&["-W", &format!("127.0.0.1:{port}")]),
+        &vec![b's'; input],
+        T,
+    );
+    assert!(
+        out.status.success(),
+        "ssh -W: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The end of the sshd connect to `port` whose audit id is `audit_id`, once written.
+fn wait_end(session: &Path, connect: &Connect) -> ConnectEnd {
+    wait_until("the connect's end", T, || {
+        connect_ends(session)
+            .iter()
+            .any(|e| e.audit_id == connect.audit_id)
+    });
+    connect_ends(session)
+        .into_iter()
+        .find(|e| e.audit_id == connect.audit_id)
+        .unwrap()
+}
+
+/// The sshd connects to `port` in the sessions under `record_dir` (each `ssh -W` is a login of
+/// its own), with their session directories, oldest first, once there are `n`.
+fn sshd_connects(record_dir: &Path, port: u16, n: usize) -> Vec<(PathBuf, Connect)> {
+    let of_port = || -> Vec<(PathBuf, Connect)> {
+        let mut found: Vec<(PathBuf, Connect)> = session_dirs(record_dir)
+            .into_iter()
+            .flat_map(|s| {
+                connects(&s)
+                    .into_iter()
+                    .filter(|c| c.port == Some(port) && c.exe.as_deref() == Some("/usr/sbin/sshd"))
+                    .map(move |c| (s.clone(), c))
+            })
+            .collect();
+        found.sort_by(|a, b| a.1.at.cmp(&b.1.at));
+        found
+    };
+    wait_until(&format!("{n} sshd connect(s) to port {port}"), T, || {
+        of_port().len() >= n
+    });
+    of_port()
 }
 
 #[test]
@@ -322,6 +439,14 @@ fn ssh_jump_through_the_bastion_is_in_its_record() {
         "{c:?}"
     );
     assert_eq!(c.exe.as_deref(), Some("/usr/sbin/sshd"), "{c:?}");
+    // The SSH connection to the target crossed it both ways, and it ended with the ssh.
+    let end = wait_end(&session, &c);
+    assert_eq!(end.result.as_deref(), Some("closed"), "{end:?}");
+    assert!(
+        end.bytes_to_destination.is_some_and(|b| b > 0)
+            && end.bytes_from_destination.is_some_and(|b| b > 0),
+        "{end:?}"
+    );
     b.importer.kill();
     // show puts it in the timeline, and search --forward finds it by destination, as sshd's
     // own.
@@ -343,6 +468,194 @@ fn ssh_jump_through_the_bastion_is_in_its_record() {
     assert!(
         found.status.success() && text.contains(&id) && text.contains("via sshd (kernel audit)"),
         "{found:?}"
+    );
+}
+
+#[test]
+fn ssh_w_through_the_bastion_records_the_end_and_the_bytes_each_way() {
+    require_e2e!("auditctl", "auditd");
+    const TO_SINK: usize = 123_457;
+    const FROM_SINK: usize = 234_561;
+    // The sink answers only once the connect is in the record, so that the importer ties the
+    // connect to its socket while it is open (the kernel's socket inode, not a guess).
+    let (tx, rx) = std::sync::mpsc::channel::<PathBuf>();
+    let (port, sink) = sink(vec![Reply {
+        before: Box::new(move || {
+            let record_dir = rx.recv().unwrap();
+            wait_until("the connect to the sink in the record", T, || {
+                session_dirs(&record_dir).iter().any(|s| {
+                    connects(s)
+                        .iter()
+                        .any(|c| c.exe.as_deref() == Some("/usr/sbin/sshd"))
+                })
+            });
+        }),
+        reply: FROM_SINK,
+    }]);
+    let mut b = audited_bastion("fwd-W", port);
+    tx.send(b.tree.record_dir().to_path_buf()).unwrap();
+    let got = stdio_forward(&b.sshd.login(&b.user), port, TO_SINK);
+    assert_eq!(got.len(), FROM_SINK, "bastion: {}", b.sshd.log());
+    assert_eq!(sink.join().unwrap(), vec![TO_SINK]);
+    let (session, connect) = sshd_connects(b.tree.record_dir(), port, 1).remove(0);
+    let end = wait_end(&session, &connect);
+    assert_eq!(end.result.as_deref(), Some("closed"), "{end:?}");
+    assert_eq!(end.matched_by.as_deref(), Some("socket"), "{end:?}");
+    assert_eq!(end.bytes_to_destination, Some(TO_SINK as u64), "{end:?}");
+    assert_eq!(
+        end.bytes_from_destination,
+        Some(FROM_SINK as u64),
+        "{end:?}"
+    );
+    assert_eq!(end.port, Some(port));
+    assert!(end.duration_us.is_some_and(|d| d > 0), "{end:?}");
+    b.importer.kill();
+
+    // The views state the end: show in the timeline, search --forward beside the destination.
+    let id = session.file_name().unwrap().to_string_lossy().into_owned();
+    let shown = run_sessrec(b.tree.record_dir(), &["show", &id]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    let want = format!(
+        "forwarded connection by sshd to 127.0.0.1 port {port} closed: {TO_SINK} B to it, {FROM_SINK} B back"
+    );
+    assert!(shown.contains(&want), "{want}\n{shown}");
+    let found = run_sessrec(
+        b.tree.record_dir(),
+        &["search", "--forward", &format!(":{port}$")],
+    );
+    let text = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        text.contains(&format!("{TO_SINK} B to it, {FROM_SINK} B back")),
+        "{found:?}"
+    );
+    // list counts it as a forward of the session.
+    let listed = run_sessrec(b.tree.record_dir(), &["list", "--json"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("\"forwards\":1"), "{listed}");
+}
+
+/// `ssh -L`: each connection through the local port is one sshd connect, and its end and bytes
+/// are recorded while the login goes on.
+#[test]
+fn ssh_l_through_the_bastion_records_the_connection_while_the_login_goes_on() {
+    use std::io::{Read, Write};
+    require_e2e!("auditctl", "auditd");
+    const TO_SINK: usize = 4_321;
+    const FROM_SINK: usize = 8_765;
+    let (port, sink) = sink(vec![Reply {
+        before: Box::new(|| {}),
+        reply: FROM_SINK,
+    }]);
+    let mut b = audited_bastion("fwd-L", port);
+    let login = b.sshd.login(&b.user);
+    let lport = free_port();
+    let spec = format!("127.0.0.1:{lport}:127.0.0.1:{port}");
+    let mut client = Client::spawn(
+        &login,
+        &["-N", "-o", "ExitOnForwardFailure=yes", "-L", &spec],
+    );
+    let mut stream = connect_when_listening(lport, &mut client)
+        .unwrap_or_else(|| panic!("the -L port: {}", client.stderr()));
+    stream.write_all(&vec![b's'; TO_SINK]).unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    stream.read_to_end(&mut back).unwrap();
+    assert_eq!(back.len(), FROM_SINK, "ssh -L: {}", client.stderr());
+    assert_eq!(sink.join().unwrap(), vec![TO_SINK]);
+    let (session, connect) = sshd_connects(b.tree.record_dir(), port, 1).remove(0);
+    let end = wait_end(&session, &connect);
+    assert_eq!(end.result.as_deref(), Some("closed"), "{end:?}");
+    assert_eq!(
+        (end.bytes_to_destination, end.bytes_from_destination),
+        (Some(TO_SINK as u64), Some(FROM_SINK as u64)),
+        "{end:?}"
+    );
+    // Recorded while the login is still open (ssh -N runs on).
+    assert!(
+        client.wait_exit(Duration::from_millis(0)).is_none(),
+        "ssh -L ended: {}",
+        client.stderr()
+    );
+    drop(client);
+    b.importer.kill();
+}
+
+/// A connection freed before its connect is imported is still matched (by destination and
+/// time, the only freed socket that fits); one that ends while no importer is following gets an
+/// end that says it is unknown, not a made-up one.
+#[test]
+fn sshd_forward_ends_seen_late_or_not_at_all_are_stated_as_such() {
+    require_e2e!("auditctl", "auditd");
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let (port, sink) = sink(vec![
+        Reply {
+            before: Box::new(|| {}),
+            reply: 5_000,
+        },
+        Reply {
+            before: Box::new(move || wait.recv().unwrap()),
+            reply: 7_000,
+        },
+    ]);
+    let mut b = audited_bastion("fwd-late", port);
+    let login = b.sshd.login(&b.user);
+    assert_eq!(stdio_forward(&login, port, 3_000).len(), 5_000);
+    let (session, first) = sshd_connects(b.tree.record_dir(), port, 1).remove(0);
+    let end = wait_end(&session, &first);
+    assert_eq!(end.result.as_deref(), Some("closed"), "{end:?}");
+    assert_eq!(
+        (end.bytes_to_destination, end.bytes_from_destination),
+        (Some(3_000), Some(5_000)),
+        "{end:?}"
+    );
+    assert!(
+        matches!(
+            end.matched_by.as_deref(),
+            Some("socket" | "destination_time")
+        ),
+        "{end:?}"
+    );
+
+    // The second connection is followed (the importer's state holds its socket), then the
+    // importer is killed, the connection ends, and the importer starts again.
+    let second = std::thread::spawn(move || stdio_forward(&login, port, 2_000));
+    let (second_session, second_connect) = sshd_connects(b.tree.record_dir(), port, 2).remove(1);
+    let state_file = b.importer.state_file();
+    wait_until("the importer to follow the open connection", T, || {
+        std::fs::read(&state_file)
+            .ok()
+            .and_then(|s| serde_json::from_slice::<serde_json::Value>(&s).ok())
+            .is_some_and(|v| {
+                v["open_connects"].as_object().is_some_and(|o| {
+                    o.values()
+                        .any(|c| c["audit_id"] == second_connect.audit_id.as_deref().unwrap_or("?"))
+                })
+            })
+    });
+    b.importer.kill();
+    go.send(()).unwrap();
+    assert_eq!(second.join().unwrap().len(), 7_000);
+    assert_eq!(sink.join().unwrap(), vec![3_000, 2_000]);
+    b.importer.start();
+    let end = wait_end(&second_session, &second_connect);
+    assert_eq!(end.result.as_deref(), Some("unknown"), "{end:?}");
+    assert_eq!(end.bytes_to_destination, None, "{end:?}");
+    assert!(
+        end.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("no importer was following")),
+        "{end:?}"
+    );
+    b.importer.kill();
+    let found = run_sessrec(
+        b.tree.record_dir(),
+        &["search", "--forward", &format!(":{port}$")],
+    );
+    let text = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        text.contains("3000 B to it, 5000 B back")
+            && text.contains("end unknown: it closed while no importer was following"),
+        "{text}"
     );
 }
 

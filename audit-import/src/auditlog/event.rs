@@ -81,6 +81,9 @@ pub struct ConnectFact {
     pub family: &'static str,
     pub address: String,
     pub port: u16,
+    /// The socket's descriptor (`a0`, hex), where the syscall takes it directly (not i386's
+    /// socketcall).
+    pub fd: Option<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +119,16 @@ fn syscall_name(arch: &[u8], nr: i64, a0: Option<&[u8]>) -> Option<&'static str>
         return (a0 == Some(b"3")).then_some("connect");
     }
     table.iter().find(|(n, _)| *n == nr).map(|(_, name)| *name)
+}
+
+/// The descriptor `connect` was called on: `a0` of the SYSCALL record (hex), except for
+/// i386's socketcall, whose `a0` is the call number.
+fn connect_fd(syscall: &Record<'_>) -> Option<i32> {
+    if syscall.num("syscall") == Some(102) && syscall.raw("arch") == Some(b"40000003") {
+        return None;
+    }
+    let a0 = std::str::from_utf8(syscall.raw("a0")?).ok()?;
+    i32::try_from(u64::from_str_radix(a0, 16).ok()?).ok()
 }
 
 fn unset_is_none(v: Option<u32>) -> Option<u32> {
@@ -182,6 +195,7 @@ pub fn interpret(id: EventId, records: &[OwnedRecord]) -> Fact {
             family: addr.0,
             address: addr.1,
             port: addr.2,
+            fd: connect_fd(syscall),
         });
     }
     let execve: Vec<&&Record<'_>> = kernel.iter().filter(|r| r.kind == "EXECVE").collect();

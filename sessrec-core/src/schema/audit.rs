@@ -95,6 +95,52 @@ event_type! {
 }
 
 event_type! {
+    /// The end of a TCP connection a `connect` line recorded, from the kernel's own account
+    /// of the socket (sock_diag): its close notification with the final `tcp_info` counters.
+    /// Written by a following importer (`sessrec-audit-import --follow`), which listens for
+    /// the kernel's close notifications; `result` = `unknown` says plainly when the end was
+    /// not seen.
+    pub struct ConnectEnd = "connect.end", names in connect_end {
+        /// When the kernel freed the socket (RFC 3339; read within `[audit] poll_ms`), or for
+        /// `unknown` when the importer found it gone.
+        at: String,
+        /// The `audit_id` of the `connect` line it ends.
+        audit_id: String,
+        /// The connecting process, its channel and program, as on the `connect` line.
+        pid: u32,
+        channel: String,
+        exe: String,
+        /// The destination and the bastion's own end of the connection.
+        address: String,
+        port: u16,
+        local_address: String,
+        local_port: u16,
+        /// `closed` (the kernel reported the socket freed, with its final counters) or
+        /// `unknown` (the end was not seen; `reason` says why).
+        result: String,
+        reason: String,
+        /// Payload bytes the destination acknowledged, and payload bytes received from it
+        /// (the kernel's sequence-space counters less the SYN and FINs).
+        bytes_to_destination: u64,
+        bytes_from_destination: u64,
+        /// From the `connect` (its `at`) to `at`.
+        duration_us: u64,
+        /// The kernel's counters as read: `tcpi_bytes_acked`, `tcpi_bytes_received`,
+        /// `tcpi_bytes_sent` and `tcpi_bytes_retrans`.
+        tcpi_bytes_acked: u64,
+        tcpi_bytes_received: u64,
+        tcpi_bytes_sent: u64,
+        tcpi_bytes_retrans: u64,
+        /// How the socket was tied to the `connect`: `socket` (the connecting fd's socket inode,
+        /// read while it was open, names the kernel socket) or `destination_time` (it was
+        /// freed before that: the only socket to that destination freed after the connect).
+        matched_by: String,
+        /// The kernel's socket cookie.
+        cookie: u64,
+    }
+}
+
+event_type! {
     /// A stretch of time in which the audit record of this session may have holes: events the
     /// kernel or auditd lost, or a log that went away before it was read.
     pub struct AuditGap = "audit_gap", names in audit_gap {

@@ -4,8 +4,8 @@
 #![forbid(unsafe_code)]
 
 use super::{
-    AuditGap, ChannelEnd, ChannelStart, Connect, EventBody, Exec, ForwardClose, ForwardOpen,
-    InputMasked, Login, Logout, Resize, SudoEnd, SudoStart, Transfer,
+    AuditGap, ChannelEnd, ChannelStart, Connect, ConnectEnd, EventBody, Exec, ForwardClose,
+    ForwardOpen, InputMasked, Login, Logout, Resize, SudoEnd, SudoStart, Transfer,
 };
 
 /// The fields a view states in an event's one-line sentence (`show`); every other field is
@@ -64,6 +64,16 @@ pub fn headline_fields(kind: &str) -> &'static [&'static str] {
             "argv_problem",
         ],
         Connect::TYPE => &["address", "port", "result", "exe", "errno"],
+        ConnectEnd::TYPE => &[
+            "address",
+            "port",
+            "result",
+            "bytes_to_destination",
+            "bytes_from_destination",
+            "duration_us",
+            "reason",
+            "exe",
+        ],
         AuditGap::TYPE => &["from", "to", "reason", "lost", "detail"],
         Resize::TYPE => &["cols", "rows"],
         ForwardOpen::TYPE => &["result", "destination", "port", "address", "reason", "pcap"],
@@ -188,6 +198,20 @@ pub fn bookkeeping_fields(kind: &str) -> &'static [&'static str] {
             "success",
             "exit",
             "key",
+        ],
+        ConnectEnd::TYPE => &[
+            "at",
+            "audit_id",
+            "pid",
+            "channel",
+            "local_address",
+            "local_port",
+            "tcpi_bytes_acked",
+            "tcpi_bytes_received",
+            "tcpi_bytes_sent",
+            "tcpi_bytes_retrans",
+            "matched_by",
+            "cookie",
         ],
         Resize::TYPE => &["off", "at"],
         _ => &["off", "at"],

@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::{
-    Access, AuditGap, ChannelEnd, ChannelStart, CommandPart, Connect, Error, EventBody, Exec,
-    Fields, ForwardClose, ForwardOpen, Header, Heartbeat, InputMasked, Io, Login, Logout,
+    Access, AuditGap, ChannelEnd, ChannelStart, CommandPart, Connect, ConnectEnd, Error, EventBody,
+    Exec, Fields, ForwardClose, ForwardOpen, Header, Heartbeat, InputMasked, Io, Login, Logout,
     MaskingSuspended, Notice, Resize, SudoEnd, SudoStart, Suspend, Transfer, Truncated, UserNotice,
     BASE64_SUFFIX, HEADER_KEYS, HEX_SUFFIX, TRUNCATED_SUFFIX,
 };
@@ -42,6 +42,7 @@ pub enum Event {
     Suspend(Suspend),
     Exec(Exec),
     Connect(Connect),
+    ConnectEnd(ConnectEnd),
     AuditGap(AuditGap),
     ForwardOpen(ForwardOpen),
     ForwardClose(ForwardClose),
@@ -73,6 +74,7 @@ macro_rules! for_each_event_type {
             Suspend,
             Exec,
             Connect,
+            ConnectEnd,
             AuditGap,
             ForwardOpen,
             ForwardClose,
@@ -182,6 +184,7 @@ impl Event {
             Event::Suspend(e) => e.at.as_deref(),
             Event::Exec(e) => e.at.as_deref(),
             Event::Connect(e) => e.at.as_deref(),
+            Event::ConnectEnd(e) => e.at.as_deref(),
             Event::AuditGap(e) => e.from.as_deref(),
             _ => None,
         }

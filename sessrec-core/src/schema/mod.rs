@@ -39,7 +39,7 @@ pub(crate) use define::{event_type, present_or_null};
 pub use event::{known_types, Event, Line, UnknownEvent};
 
 pub use access::{Access, KillRequest, Operator};
-pub use audit::{audit_gap, connect, exec, AuditGap, Connect, Exec};
+pub use audit::{audit_gap, connect, connect_end, exec, AuditGap, Connect, ConnectEnd, Exec};
 pub use channel::{channel_start, command_part, ChannelEnd, ChannelStart, CommandPart};
 pub use diagnostics::{user_notice, Error, Notice, Truncated, UserNotice};
 pub use display::{bookkeeping_fields, headline_fields};

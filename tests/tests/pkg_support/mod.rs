@@ -134,7 +134,7 @@ impl Drop for Client {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -147,7 +147,7 @@ fn read_all(mut stream: impl Read) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-fn connect_when_listening(port: u16, client: &mut Client) -> Option<TcpStream> {
+pub fn connect_when_listening(port: u16, client: &mut Client) -> Option<TcpStream> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
