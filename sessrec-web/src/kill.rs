@@ -36,6 +36,7 @@ pub fn form(app: &App, login: &Login, id: &str, live: bool) -> String {
         "<form method=\"post\" action=\"/kill\" id=\"kill\">\
 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"id\" value=\"{}\">\
 <label>Message to the user <input name=\"message\" id=\"kill-message\" maxlength=\"{MAX_MESSAGE}\"></label>\
+<label><input type=\"checkbox\" name=\"confirm\" value=\"yes\" id=\"kill-confirm\" required> end it now</label>\
 <button type=\"submit\" id=\"kill-submit\">End this session</button></form>\n",
         esc(&login.csrf),
         esc(id)
@@ -50,6 +51,9 @@ pub struct KillForm {
     id: String,
     #[serde(default)]
     message: String,
+    /// The form's checkbox: a stray click does not end a session.
+    #[serde(default)]
+    confirm: String,
 }
 
 fn refused(status: StatusCode, why: &str, login: Option<&Login>) -> Response {
@@ -104,6 +108,13 @@ fn kill(app: &App, login: &Login, remote: SocketAddr, form: &KillForm) -> Respon
         return refused(
             StatusCode::FORBIDDEN,
             "Ending sessions needs membership of the kill group.",
+            Some(login),
+        );
+    }
+    if form.confirm != "yes" {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "Tick \"end it now\" to end the session.",
             Some(login),
         );
     }

@@ -446,7 +446,7 @@ fn a_member_of_the_kill_group_ends_a_live_session_from_the_browser() {
     let r403 = console.post(
         "/kill",
         &auditor_cookie,
-        &format!("csrf={csrf}&id={session}"),
+        &format!("csrf={csrf}&id={session}&confirm=yes"),
     );
     assert_eq!(r403.status, 403, "{}", r403.text());
     // A killer without the right token: refused as well.
@@ -454,11 +454,27 @@ fn a_member_of_the_kill_group_ends_a_live_session_from_the_browser() {
     let r = console.post(
         "/kill",
         &killer_cookie,
-        &format!("csrf={csrf}&id={session}"),
+        &format!("csrf={csrf}&id={session}&confirm=yes"),
     );
     assert_eq!(r.status, 403, "{}", r.text());
-    let r = console.post("/kill", &killer_cookie, &format!("id={session}"));
+    let r = console.post(
+        "/kill",
+        &killer_cookie,
+        &format!("id={session}&confirm=yes"),
+    );
     assert_eq!(r.status, 403, "{}", r.text());
+    // The right token without the confirmation: nothing happens either.
+    let killer_csrf = csrf_of(
+        &console
+            .get(&format!("/session?id={session}"), &killer_cookie)
+            .text(),
+    );
+    let r = console.post(
+        "/kill",
+        &killer_cookie,
+        &format!("csrf={killer_csrf}&id={session}"),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
     assert!(access_lines_of(records, "web-kill", a.auditor.name()).is_empty());
     assert!(access_lines_of(records, "web-kill", killer.name()).is_empty());
     // Still live: the shell answers.
@@ -485,6 +501,7 @@ fn a_member_of_the_kill_group_ends_a_live_session_from_the_browser() {
         "{seen}"
     );
     assert_eq!(seen["killer_kill_form"], true, "{seen}");
+    assert_eq!(seen["unconfirmed_stays"], true, "{seen}");
     assert!(
         seen["killed"]
             .as_str()
@@ -540,7 +557,7 @@ fn a_member_of_the_kill_group_ends_a_live_session_from_the_browser() {
     let again = console.post(
         "/kill",
         &killer_cookie,
-        &format!("csrf={}&id={session}", csrf_of(&page.text())),
+        &format!("csrf={}&id={session}&confirm=yes", csrf_of(&page.text())),
     );
     assert_eq!(again.status, 409, "{}", again.text());
     assert!(again.text().contains("no live channel"), "{}", again.text());

@@ -105,6 +105,11 @@ elif mode == "kill":
         result["killer_kill_form"] = len(driver.find_elements(By.ID, "kill")) > 0
         driver.save_screenshot(os.path.join(artefacts, "kill-form.png"))
         driver.find_element(By.ID, "kill-message").send_keys(message)
+        # Without the confirmation ticked the browser does not send the form.
+        driver.find_element(By.ID, "kill-submit").click()
+        result["unconfirmed_stays"] = len(driver.find_elements(By.ID, "kill")) > 0 and \
+            "/session" in driver.current_url
+        driver.find_element(By.ID, "kill-confirm").click()
         driver.find_element(By.ID, "kill-submit").click()
         WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.ID, "killed"))
         result["killed"] = driver.find_element(By.ID, "killed").text
