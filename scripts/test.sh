@@ -14,6 +14,7 @@ PACKAGES=(
     openssh-server openssh-client sudo pamtester libpam0g-dev rsyslog asciinema rsync tlog
     build-essential pkg-config e2fsprogs procps psmisc iproute2 tmux man-db groff-base vim-tiny
     adduser passwd ca-certificates openssl binutils util-linux
+    rsyslog-relp        # bastion → central over RELP (with TLS, from librelp): tests/tests/shipper_rsyslog.rs
     auditd              # exec and connect audit: a private auditd started by the tests
     rpm                 # packaging: rpmbuild and rpm -qp
     tcpdump python3     # forwarded connections: tcpdump -r reads the PCAP, python3 -m http.server as the target

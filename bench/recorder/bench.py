@@ -270,6 +270,73 @@ def bulk(env, variant, command, stall=None):
 # Keystroke latencies are measured in this many rounds, each running every variant in turn.
 KEY_ROUNDS = 4
 
+# Load conditions for keystroke latency: how many CPU-bound processes run beside the typist,
+# each in a session of its own (as another user's would be). On 2 cores: one keeps the other
+# core busy, two keep both busy.
+KEY_LOADS = {"idle": 0, "other_core_busy": 1, "both_cores_busy": 2}
+
+
+class Hogs:
+    """`n` busy loops at normal priority, each in its own session, for the length of a `with`."""
+
+    def __init__(self, n):
+        self.n = n
+        self.procs = []
+
+    def __enter__(self):
+        for _ in range(self.n):
+            self.procs.append(subprocess.Popen(["/bin/sh", "-c", "while :; do :; done"], start_new_session=True))
+        if self.n:
+            time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def cpu_times():
+    """(busy, steal, total) jiffies of the whole machine from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    total = sum(fields[:8])
+    return total - idle - iowait - steal, steal, total
+
+
+class MachineNoise:
+    """Samples the 1-minute load average every 2 s and the machine's busy and steal time, so a
+    run on a shared machine says how shared it was."""
+
+    def __init__(self):
+        self.loads = []
+        self.stop = threading.Event()
+        self.start = cpu_times()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            with open("/proc/loadavg") as f:
+                self.loads.append(float(f.read().split()[0]))
+            self.stop.wait(2.0)
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join()
+        busy0, steal0, total0 = self.start
+        busy1, steal1, total1 = cpu_times()
+        span = max(1, total1 - total0)
+        loads = sorted(self.loads) or [float("nan")]
+        return {
+            "load1_min": loads[0],
+            "load1_median": statistics.median(loads),
+            "load1_max": loads[-1],
+            "busy_pct": 100.0 * (busy1 - busy0) / span,
+            "steal_pct": 100.0 * (steal1 - steal0) / span,
+        }
+
 
 def keystroke_latencies(env, variant, count, load_variant=None):
     """Echo latency of single keystrokes into `cat` with canonical mode off."""
@@ -383,7 +450,15 @@ def main():
     ap.add_argument("--start-runs", type=int, default=100)
     ap.add_argument("--typing-seconds", type=float, default=60)
     ap.add_argument("--out", default="bench-results.json")
+    ap.add_argument(
+        "--parts",
+        default="bulk,keys,start,typing",
+        help="comma-separated: bulk (throughput, CPU, RSS, stalled terminal), keys (keystroke "
+        "echo in the three load conditions), start, typing",
+    )
+    ap.add_argument("--key-rounds", type=int, default=KEY_ROUNDS)
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     if os.geteuid() != 0:
         sys.exit("run as root")
     work = tempfile.mkdtemp(prefix="sessrec-bench-")
@@ -399,34 +474,42 @@ def main():
         "random": f"cat {env.random}",
     }
     results = {"cpu": cpu_model(), "cores": os.cpu_count(), "runs": args.runs, "bulk": {}, "extra": {}}
-    # One uncounted warm-up round fills the page cache (ls -R /usr, the data files, vim).
-    for wname, cmd in workloads.items():
-        for v in variants:
-            bulk(env, v, cmd)
-    for r in range(args.runs):
+    noise = MachineNoise()
+    if "bulk" in parts:
+        # One uncounted warm-up round fills the page cache (ls -R /usr, the data files, vim).
         for wname, cmd in workloads.items():
-            for v in variants + (["sessrec-64k"] if wname == "text" else []):
-                res = bulk(env, v, cmd)
-                results["bulk"].setdefault(wname, {}).setdefault(v, []).append(res)
-                print(f"run {r} {wname:6} {v:12} wall {res['wall']:.3f}s out {res['out_bytes']} rec {res['record_bytes']}", flush=True)
-    # Stalled terminal: 10 s without reading after 10 MB.
-    for v in ["sessrec", "script", "tlog"] + (["sessrec-base"] if baseline else []):
-        res = bulk(env, v, workloads["text"], stall=10 * MB)
-        results["extra"].setdefault("stall", {})[v] = res
+            for v in variants:
+                bulk(env, v, cmd)
+        for r in range(args.runs):
+            for wname, cmd in workloads.items():
+                for v in variants + (["sessrec-64k"] if wname == "text" else []):
+                    res = bulk(env, v, cmd)
+                    results["bulk"].setdefault(wname, {}).setdefault(v, []).append(res)
+                    print(f"run {r} {wname:6} {v:12} wall {res['wall']:.3f}s out {res['out_bytes']} rec {res['record_bytes']}", flush=True)
+        # Stalled terminal: 10 s without reading after 10 MB.
+        for v in ["sessrec", "script", "tlog"] + (["sessrec-base"] if baseline else []):
+            res = bulk(env, v, workloads["text"], stall=10 * MB)
+            results["extra"].setdefault("stall", {})[v] = res
     # Latencies in interleaved rounds too: on a shared machine the load drifts within minutes.
     extra = results["extra"]
-    for name in ("keys_idle", "keys_load", "start_ms"):
-        extra[name] = {v: [] for v in variants}
-    for _ in range(KEY_ROUNDS):
-        for v in variants:
-            per_round = args.keystrokes // KEY_ROUNDS
-            extra["keys_idle"][v] += keystroke_latencies(env, v, per_round)
-            extra["keys_load"][v] += keystroke_latencies(env, v, per_round, load_variant=v)
-    for _ in range(args.start_runs):
-        for v in variants:
-            extra["start_ms"][v].append(start_latency(env, v))
-    for v in ["script", "tlog", "sessrec", "sessrec-200ms"] + (["sessrec-base"] if baseline else []):
-        results["extra"].setdefault("typing_bytes_per_hour", {})[v] = typing_growth(env, v, args.typing_seconds)
+    if "keys" in parts:
+        extra["keys"] = {load: {v: [] for v in variants} for load in KEY_LOADS}
+        per_round = args.keystrokes // args.key_rounds
+        for r in range(args.key_rounds):
+            for load, hogs in KEY_LOADS.items():
+                with Hogs(hogs):
+                    for v in variants:
+                        extra["keys"][load][v] += keystroke_latencies(env, v, per_round)
+            print(f"keystroke round {r} done", flush=True)
+    if "start" in parts:
+        extra["start_ms"] = {v: [] for v in variants}
+        for _ in range(args.start_runs):
+            for v in variants:
+                extra["start_ms"][v].append(start_latency(env, v))
+    if "typing" in parts:
+        for v in ["script", "tlog", "sessrec", "sessrec-200ms"] + (["sessrec-base"] if baseline else []):
+            results["extra"].setdefault("typing_bytes_per_hour", {})[v] = typing_growth(env, v, args.typing_seconds)
+    results["machine"] = noise.finish()
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
     print_report(results)
@@ -439,9 +522,11 @@ def fmt_q(values, scale=1.0, digits=3):
 
 
 def print_report(res):
-    print(f"\nCPU: {res['cpu']} ({res['cores']} cores), {res['runs']} interleaved runs; median [IQR]\n")
-    print("| workload | variant | wall s | ×none | tree CPU s | recorder CPU s | recorder peak RSS MB | record B / output B |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"\nCPU: {res['cpu']} ({res['cores']} cores); median [IQR]\n")
+    if res["bulk"]:
+        print(f"{res['runs']} interleaved runs\n")
+        print("| workload | variant | wall s | ×none | tree CPU s | recorder CPU s | recorder peak RSS MB | record B / output B |")
+        print("|---|---|---|---|---|---|---|---|")
     for w, per in res["bulk"].items():
         base = statistics.median(r["wall"] for r in per["none"])
         base_cpu = statistics.median(r["tree_cpu"] for r in per["none"])
@@ -462,29 +547,40 @@ def print_report(res):
                 f"{fmt_q(ratio, digits=3) if ratio else '—'} |"
             )
     ex = res["extra"]
-    print("\n| variant | stalled-terminal peak RSS MB | keystroke p50 µs idle | p99 idle | p50 under load | p99 under load | start p50 ms | start p99 ms | record MB per hour typing |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for v in ["none", "script", "tlog", "sessrec", "sessrec-base", "sessrec-200ms"]:
-        if v not in ex["keys_idle"] and v not in ex.get("typing_bytes_per_hour", {}):
-            continue
-        if v not in ex["keys_idle"]:
+    variants = [v for v in ["none", "script", "tlog", "sessrec", "sessrec-base"] if v in ex.get("keys", {}).get("idle", {})]
+    if ex.get("keys"):
+        print("\nKeystroke echo, µs (p50 / p99; Δp50 = p50 − none's p50; p99 ÷ tlog's p99)\n")
+        print("| load | variant | p50 | p99 | Δp50 | p99 ÷ tlog |")
+        print("|---|---|---|---|---|---|")
+        for load, per in ex["keys"].items():
+            none50 = pct(per["none"], 50) if per.get("none") else float("nan")
+            tlog99 = pct(per["tlog"], 99) if per.get("tlog") else float("nan")
+            for v in variants:
+                lat = per.get(v)
+                if not lat:
+                    continue
+                p50, p99 = pct(lat, 50), pct(lat, 99)
+                delta = "—" if v == "none" else f"{p50 - none50:+.0f}"
+                ratio = "—" if v in ("none", "tlog") else f"{p99 / tlog99:.2f}"
+                print(f"| {load} | {v} | {p50:.0f} | {p99:.0f} | {delta} | {ratio} |")
+    rows = [v for v in ["none", "script", "tlog", "sessrec", "sessrec-base", "sessrec-200ms"]
+            if v in ex.get("stall", {}) or v in ex.get("start_ms", {}) or v in ex.get("typing_bytes_per_hour", {})]
+    if rows:
+        print("\n| variant | stalled-terminal peak RSS MB | start p50 ms | start p99 ms | record MB per hour typing |")
+        print("|---|---|---|---|---|")
+        for v in rows:
+            st = ex.get("stall", {}).get(v)
+            stall = f"{(st.get('recorder_rss_kb') or st['recorder_hwm_kb']) / 1024:.1f}" if st else "—"
+            s = ex.get("start_ms", {}).get(v)
+            start = f"{pct(s, 50):.2f} | {pct(s, 99):.2f}" if s else "— | —"
             typing = ex.get("typing_bytes_per_hour", {}).get(v)
-            if typing:
-                print(f"| {v} | — | — | — | — | — | — | — | {typing / MB:.2f} |")
-            continue
-        st = ex.get("stall", {}).get(v)
-        if st:
-            rss = st.get("recorder_rss_kb") or st["recorder_hwm_kb"]
-            stall = f"{rss / 1024:.1f}"
-        else:
-            stall = "—"
-        ki, kl, s = ex["keys_idle"][v], ex["keys_load"][v], ex["start_ms"][v]
-        typing = ex.get("typing_bytes_per_hour", {}).get(v)
+            print(f"| {v} | {stall} | {start} | {typing / MB if typing else float('nan'):.2f} |")
+    m = res.get("machine")
+    if m:
         print(
-            f"| {v} | {stall} | {pct(ki, 50):.0f} | {pct(ki, 99):.0f} | {pct(kl, 50):.0f} | {pct(kl, 99):.0f} | "
-            f"{pct(s, 50):.2f} | {pct(s, 99):.2f} | {typing / MB if typing else float('nan'):.2f} |"
+            f"\nMachine during the run: 1-min load average {m['load1_min']:.1f}–{m['load1_max']:.1f} "
+            f"(median {m['load1_median']:.1f}), CPU busy {m['busy_pct']:.0f} %, steal {m['steal_pct']:.1f} %"
         )
-
 
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "--report":

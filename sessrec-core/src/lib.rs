@@ -22,6 +22,7 @@ pub mod import;
 pub mod reader;
 pub mod record;
 pub mod schema;
+pub mod stored;
 pub mod sys;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

@@ -1,7 +1,6 @@
 //! Reading record files back: lines, frames, and chain verification.
 #![forbid(unsafe_code)]
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -81,8 +80,9 @@ impl<R: Read> LineIter<R> {
     }
 }
 
-pub fn lines(path: &Path) -> io::Result<LineIter<File>> {
-    Ok(LineIter::new(File::open(path)?))
+/// The lines of a record file, plain or compressed ([`crate::stored::open`]).
+pub fn lines(path: &Path) -> io::Result<LineIter<crate::stored::Stored>> {
+    Ok(LineIter::new(crate::stored::open(path)?))
 }
 
 impl<R: Read> Iterator for LineIter<R> {
@@ -217,11 +217,13 @@ pub struct VerifyReport {
 /// `host` constant and matching the file name, and each `prev` equal to the digest of the line
 /// before (the first to the genesis value).
 pub fn verify_file(path: &Path) -> io::Result<VerifyReport> {
-    let name = path
+    let stored_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    verify_lines(lines(path)?, &name)
+    // A compressed file holds the lines of the file it was (`x.jsonl.gz` of `x.jsonl`).
+    let name = crate::stored::logical_name(&stored_name).unwrap_or(&stored_name);
+    verify_lines(lines(path)?, name)
 }
 
 pub fn verify_lines<R: Read>(iter: LineIter<R>, file_name: &str) -> io::Result<VerifyReport> {

@@ -194,6 +194,16 @@ pub const COMMANDS: &[CmdSpec] = &[
         positional: (0, 0),
     },
     CmdSpec {
+        name: "compress",
+        usage: "sessrec compress --older-than DURATION [--dry-run]",
+        summary: "compress closed sessions in place (every command reads them as before)",
+        options: &[
+            val("--older-than", "DURATION", "only sessions started, and files last changed, longer ago than this (e.g. 1d)"),
+            flag("--dry-run", "say what would be compressed"),
+        ],
+        positional: (0, 0),
+    },
+    CmdSpec {
         name: "hold",
         usage: "sessrec hold [--session ID] [--actor ACTOR] [--host HOST] [--reason TEXT]",
         summary: "put sessions on legal hold (prune keeps them), or list the holds",
@@ -226,6 +236,13 @@ pub const COMMANDS: &[CmdSpec] = &[
             "DURATION",
             "the interval the timer runs at, recorded for the central archive (default 5m)",
         )],
+        positional: (0, 0),
+    },
+    CmdSpec {
+        name: "receive",
+        usage: "sessrec --dir CENTRAL receive",
+        summary: "file record lines from stdin into a central archive (run by rsyslog's omprog)",
+        options: &[],
         positional: (0, 0),
     },
     CmdSpec {

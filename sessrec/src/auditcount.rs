@@ -20,7 +20,7 @@ pub struct Counts {
 pub fn count(path: &Path) -> Counts {
     let exec = format!("\"type\":\"{}\"", Exec::TYPE);
     let connect = format!("\"type\":\"{}\"", Connect::TYPE);
-    let Ok(file) = std::fs::File::open(path) else {
+    let Ok(file) = sessrec_core::stored::open(path) else {
         return Counts::default();
     };
     let mut reader = BufReader::new(file);

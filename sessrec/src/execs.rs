@@ -286,10 +286,9 @@ pub fn export_json(
     session: &crate::store::SessionRef,
     exported: &[RecordFile],
 ) -> std::io::Result<()> {
-    let path = session.dir.join(crate::store::AUDIT_FILE);
-    if !path.is_file() {
+    let Some(path) = sessrec_core::stored::find(&session.dir.join(crate::store::AUDIT_FILE)) else {
         return Ok(());
-    }
+    };
     let all = crate::store::session_files(&session.dir)?
         .into_iter()
         .filter(|(k, _, _)| matches!(k, FileKind::Channel(_)))

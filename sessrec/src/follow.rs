@@ -2,8 +2,7 @@
 //! its recorder is gone, or the operator quits.
 #![forbid(unsafe_code)]
 
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
@@ -27,16 +26,15 @@ pub fn follow(
     this_host: &str,
     keys: bool,
 ) -> io::Result<()> {
-    let mut f = File::open(&file.path)?;
-    let mut offset = 0u64;
+    // Read on from where the last read stopped: a regular file's new lines come after EOF;
+    // a compressed (closed) channel ends with its channel.end.
+    let mut f = sessrec_core::stored::open(&file.path)?;
     let mut pending: Vec<u8> = Vec::new();
     let mut line_no = 0u64;
     let mut quiet_since = Instant::now();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        f.seek(SeekFrom::Start(offset))?;
         let n = f.read(&mut buf)?;
-        offset += n as u64;
         if n > 0 {
             quiet_since = Instant::now();
             pending.extend_from_slice(&buf[..n]);

@@ -276,8 +276,7 @@ fn forwards_of(session: &SessionRef) -> Result<Vec<Forward>, Failure> {
             });
         }
     }
-    let audit = session.dir.join(AUDIT_FILE);
-    if audit.exists() {
+    if let Some(audit) = sessrec_core::stored::find(&session.dir.join(AUDIT_FILE)) {
         let lines = typed_lines(&audit);
         let ends: std::collections::HashMap<&str, &ConnectEnd> = lines
             .iter()
@@ -436,8 +435,8 @@ pub fn write_pcap(
         .filter(|p| p.name == name)
         .collect();
     let path = usable_path(session, &name).map_err(Failure::error)?;
-    let data =
-        std::fs::read(&path).map_err(|e| Failure::error(format!("{}: {e}", path.display())))?;
+    let data = sessrec_core::stored::read(&path)
+        .map_err(|e| Failure::error(format!("{}: {e}", path.display())))?;
     let mut covered = None;
     for close in &closes {
         let Some(want) = &close.sha256 else { continue };
@@ -575,7 +574,10 @@ pub fn payload_problems(session: &SessionRef) -> Vec<(std::path::PathBuf, String
                 continue;
             }
         };
-        match files.entry(name).or_insert_with(|| std::fs::read(&path)) {
+        match files
+            .entry(name)
+            .or_insert_with(|| sessrec_core::stored::read(&path))
+        {
             Ok(data) => {
                 if let Err(problem) = check_prefix(data, bytes, &want) {
                     problems.push((

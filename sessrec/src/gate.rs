@@ -19,7 +19,7 @@ use crate::verdict::Verdict;
 pub fn reads_content(command: &str) -> bool {
     matches!(
         command,
-        "show" | "play" | "export" | "search" | "verify" | "kill" | "prune"
+        "show" | "play" | "export" | "search" | "verify" | "kill" | "prune" | "compress"
     )
 }
 
@@ -45,7 +45,7 @@ fn sessions_of(ctx: &Context, command: &str) -> Result<Vec<SessionRef>, Failure>
                 .collect())
         }
         "verify" => crate::verify::selected_sessions(ctx),
-        "prune" => {
+        "prune" | "compress" => {
             // The candidates: sessions that started before the cutoff (prune keeps live ones
             // and those that ended within the period, and says so).
             let Some(age) = ctx.duration_arg("--older-than")? else {

@@ -50,7 +50,7 @@ pub fn check(session: &SessionRef, host: &str, anchors: Option<&[AnchorLine]>) -
         return unverifiable("the session directory holds no record files".into());
     }
     for (_, name, path) in &files {
-        if let Err(e) = std::fs::File::open(path) {
+        if let Err(e) = sessrec_core::stored::open(path) {
             return unverifiable(format!("cannot read {name}: {e}"));
         }
     }

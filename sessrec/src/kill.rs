@@ -116,9 +116,8 @@ pub fn end_live_channels(
         if channel.is_some_and(|c| c != f.name) {
             continue;
         }
-        let ended = std::fs::File::open(&f.path)
+        let ended = crate::summary::last_line_of(&f.path)
             .ok()
-            .and_then(|mut h| crate::summary::last_line(&mut h).ok())
             .and_then(|(l, _)| l?.ok())
             .is_some_and(is_channel_end);
         if ended {
@@ -209,18 +208,16 @@ fn leave_message(pid: u32, request: &KillRequest) -> std::io::Result<()> {
 /// Whether the channel's last line is a `channel.end` holding exactly this message.
 fn last_line_mentions(path: &Path, text: &str) -> bool {
     use sessrec_core::schema::{ChannelEnd, EventBody};
-    std::fs::File::open(path)
+    crate::summary::last_line_of(path)
         .ok()
-        .and_then(|mut h| crate::summary::last_line(&mut h).ok())
         .and_then(|(l, _)| l?.ok())
         .and_then(|l| ChannelEnd::from_fields(l).ok())
         .is_some_and(|end| end.admin_message.as_deref() == Some(text))
 }
 
 fn ended(path: &Path) -> bool {
-    std::fs::File::open(path)
+    crate::summary::last_line_of(path)
         .ok()
-        .and_then(|mut h| crate::summary::last_line(&mut h).ok())
         .and_then(|(l, _)| l?.ok())
         .is_some_and(is_channel_end)
 }

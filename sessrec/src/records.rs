@@ -64,10 +64,7 @@ fn sudo_args(path: &Path) -> Option<ExecArgs> {
 
 impl RecordFile {
     pub fn open(kind: FileKind, name: String, path: PathBuf) -> Self {
-        let start = match std::fs::File::open(&path)
-            .ok()
-            .and_then(|mut f| crate::summary::first_line(&mut f).ok())
-        {
+        let start = match crate::summary::first_line_of(&path).ok() {
             Some(Ok(m)) => {
                 // I/O offsets count from the moment `start_time` names (taken with the
                 // monotonic start), which precedes the line's own `time` by the set-up.

@@ -7,7 +7,6 @@
 //! names an escape or control character (`\x1b`, `\e`, ...), the raw bytes are searched too.
 #![forbid(unsafe_code)]
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 
 use base64::Engine;
@@ -313,7 +312,7 @@ pub fn search_file(
     raw: bool,
     report: &mut dyn FnMut(Hit) -> std::io::Result<()>,
 ) -> std::io::Result<u64> {
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let mut reader = BufReader::with_capacity(1 << 20, sessrec_core::stored::open(path)?);
     let stream = |name| {
         let s = StreamSearch::new(regex, name);
         if raw {

@@ -75,18 +75,26 @@ pub fn classify(name: &str) -> Option<FileKind> {
 }
 
 /// Record files of a session directory, sorted: session.jsonl, channels by number, sudo files.
+/// Each by its logical name (`channel-1.jsonl`) and the path it is stored at, plain or
+/// compressed (read it with [`sessrec_core::stored::open`]). Should both exist (compression
+/// stopped between its two steps), the plain file is the one read.
 pub fn session_files(dir: &Path) -> io::Result<Vec<(FileKind, String, PathBuf)>> {
-    let mut files = Vec::new();
+    let mut files: Vec<(FileKind, String, PathBuf)> = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+        let Some(stored_name) = entry.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        if let Some(kind) = classify(&name) {
-            files.push((kind, name, entry.path()));
+        let Some(name) = sessrec_core::stored::logical_name(&stored_name) else {
+            continue;
+        };
+        if let Some(kind) = classify(name) {
+            files.push((kind, name.to_string(), entry.path()));
         }
     }
     files.sort();
+    // Sorted, a name's plain path (`x.jsonl`) comes before its compressed one (`x.jsonl.gz`).
+    files.dedup_by(|later, earlier| later.1 == earlier.1);
     Ok(files)
 }
 
@@ -271,10 +279,9 @@ impl Tree {
 /// they arrive as `<host>/<id>/` holding only `sudo-*.jsonl` files; a directory with any
 /// other record file (or none) is a login session, so a lost `session.jsonl` is still reported.
 fn central_ref(s: crate::central::HostSession) -> SessionRef {
-    let only_sudo = !s.dir.join("session.jsonl").exists()
-        && session_files(&s.dir).is_ok_and(|files| {
-            !files.is_empty() && files.iter().all(|(kind, _, _)| *kind == FileKind::Sudo)
-        });
+    let only_sudo = session_files(&s.dir).is_ok_and(|files| {
+        !files.is_empty() && files.iter().all(|(kind, _, _)| *kind == FileKind::Sudo)
+    });
     SessionRef {
         id: s.id.to_string(),
         start_hint_us: s.id.unix_millis() as i64 * 1000,

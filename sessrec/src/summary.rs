@@ -11,6 +11,8 @@ use sessrec_core::schema::{
     header_key, ChannelEnd, ChannelStart, EventBody, HeadView, Login, Logout,
 };
 
+use sessrec_core::stored::Stored;
+
 use crate::live;
 use crate::store::{session_files, FileKind, SessionRef};
 
@@ -75,7 +77,7 @@ pub struct Summary {
 pub type Parsed = Result<Map<String, Value>, String>;
 
 /// The first complete line of a file, parsed; `Err` text when it is not usable.
-pub fn first_line(file: &mut File) -> io::Result<Result<Map<String, Value>, String>> {
+pub fn first_line(file: &mut impl Read) -> io::Result<Result<Map<String, Value>, String>> {
     let mut buf = Vec::with_capacity(PROBE);
     let mut chunk = vec![0u8; PROBE];
     loop {
@@ -153,6 +155,80 @@ pub fn time_us(m: &Map<String, Value>) -> Option<i64> {
     m.get(header_key::TIME)
         .and_then(Value::as_str)
         .and_then(crate::timespec::parse_rfc3339)
+}
+
+/// The first line of a record file, plain or compressed.
+pub fn first_line_of(path: &Path) -> io::Result<Result<Map<String, Value>, String>> {
+    first_line(&mut sessrec_core::stored::open(path)?)
+}
+
+/// The last complete line of a record file, plain or compressed, and whether the file ends
+/// with an incomplete line.
+pub fn last_line_of(path: &Path) -> io::Result<(Option<Parsed>, bool)> {
+    match sessrec_core::stored::open(path)? {
+        Stored::Plain(mut f) => last_line(&mut f),
+        compressed => {
+            let p = probe_stream(compressed)?;
+            Ok((p.last.map(|l| parse_obj(&l)), p.incomplete))
+        }
+    }
+}
+
+/// The probe of a record file, plain (positioned reads) or compressed (one pass).
+fn probe_path(path: &Path) -> io::Result<Probe> {
+    match sessrec_core::stored::open(path)? {
+        Stored::Plain(f) => probe(&f),
+        compressed => probe_stream(compressed),
+    }
+}
+
+/// [`probe`] by reading the whole content once (a compressed file cannot be read from its end).
+fn probe_stream(content: impl Read) -> io::Result<Probe> {
+    use std::io::BufRead;
+    let mut p = Probe {
+        first: None,
+        last: None,
+        incomplete: false,
+        problem: None,
+    };
+    let mut reader = io::BufReader::with_capacity(1 << 16, content);
+    let mut line = Vec::new();
+    let mut any = false;
+    loop {
+        line.clear();
+        let n = (&mut reader)
+            .take(MAX_PROBE as u64 + 1)
+            .read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        let complete = line.last() == Some(&b'\n');
+        if !complete && line.len() > MAX_PROBE {
+            // Skip the rest of an overlong line.
+            let mut rest = Vec::new();
+            reader.read_until(b'\n', &mut rest)?;
+            if !any {
+                p.problem = Some(format!("first line longer than {MAX_PROBE} bytes"));
+            }
+            any = true;
+            p.incomplete = rest.last() != Some(&b'\n');
+            continue;
+        }
+        if complete {
+            if !any {
+                p.first = Some(line.clone());
+            }
+            p.last = Some(line.clone());
+        } else if !any {
+            p.problem = Some("incomplete first line".into());
+        }
+        p.incomplete = !complete;
+        any = true;
+    }
+    if !any {
+        p.problem = Some("empty file".into());
+    }
+    Ok(p)
 }
 
 /// The first and last complete lines of a file, read with at most a few positional reads.
@@ -276,7 +352,7 @@ pub fn summarize(session: &SessionRef, this_host: &str) -> Summary {
     let mut has_session_file = false;
     let mut any_open_live = false;
     for (kind, name, path) in &files {
-        let probed = File::open(path).and_then(|f| probe(&f));
+        let probed = probe_path(path);
         let p = match probed {
             Ok(p) => p,
             Err(e) => {

@@ -183,13 +183,11 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
         // The first and last lines tell what the file should contain.
         let mut first: Option<Map<String, Value>> = None;
         let mut last: Option<Map<String, Value>> = None;
-        if let Ok(mut f) = std::fs::File::open(path) {
-            if let Ok(Ok(m)) = crate::summary::first_line(&mut f) {
-                first = Some(m);
-            }
-            if let Ok((Some(Ok(m)), _)) = crate::summary::last_line(&mut f) {
-                last = Some(m);
-            }
+        if let Ok(Ok(m)) = crate::summary::first_line_of(path) {
+            first = Some(m);
+        }
+        if let Ok((Some(Ok(m)), _)) = crate::summary::last_line_of(path) {
+            last = Some(m);
         }
         if let Some(text) = crate::central::misfiled(session.host.as_deref(), first.as_ref()) {
             result.problems.push(Problem {
@@ -633,11 +631,13 @@ fn unanchored_lines(session: &SessionRef, result: &SessionResult, anchors: &[Anc
         .files
         .iter()
         .map(|f| {
-            let name = f
+            let stored_name = f
                 .path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            // Anchors name the file as written, whether it is stored compressed now or not.
+            let name = sessrec_core::stored::logical_name(&stored_name).unwrap_or(&stored_name);
             let key = format!("{}/{name}", session.id);
             let anchored = anchors
                 .iter()

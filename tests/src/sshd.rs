@@ -67,7 +67,39 @@ pub struct SshdBuilder {
     pam_session: Vec<String>,
     pam_stack: Option<String>,
     trusted_user_cas: Vec<PathBuf>,
+    bastion: Option<Bastion>,
 }
+
+/// A bastion of its own on this machine: sshd (and so PAM and the recorder) in its own UTS
+/// namespace with its own host name, and in its own mount namespace in which `/dev/log` is a
+/// given syslog socket (that bastion's syslog daemon).
+#[derive(Debug, Clone)]
+struct Bastion {
+    host: String,
+    syslog_socket: PathBuf,
+}
+
+/// Run by sh inside `unshare --uts --mount`: sets the host name, puts the syslog socket at
+/// /dev/log (over the host's, or, when the machine has none, on a private /dev that holds the
+/// real /dev's entries), then execs sshd. Arguments: host, socket, scratch dir, sshd argv.
+const BASTION_SCRIPT: &str = r#"set -e
+hostname "$1"
+if [ -e /dev/log ] || [ -L /dev/log ]; then
+    mount --bind "$2" /dev/log
+else
+    mkdir -p "$3"
+    mount --rbind /dev "$3"
+    mount -t tmpfs -o mode=0755 srt-dev /dev
+    for n in $(ls -A "$3"); do
+        if [ -L "$3/$n" ]; then cp -P "$3/$n" "/dev/$n"
+        elif [ -d "$3/$n" ]; then mkdir "/dev/$n"; mount --rbind "$3/$n" "/dev/$n"
+        else touch "/dev/$n"; mount --bind "$3/$n" "/dev/$n"; fi
+    done
+    touch /dev/log
+    mount --bind "$2" /dev/log
+fi
+shift 3
+exec "$@""#;
 
 impl Default for SshdBuilder {
     fn default() -> Self {
@@ -78,6 +110,7 @@ impl Default for SshdBuilder {
             pam_session: Vec::new(),
             pam_stack: None,
             trusted_user_cas: Vec::new(),
+            bastion: None,
         }
     }
 }
@@ -134,6 +167,17 @@ impl SshdBuilder {
     /// Trusts this CA public key file for user certificates (`TrustedUserCAKeys`).
     pub fn trusted_user_ca(mut self, ca: &KeyPair) -> Self {
         self.trusted_user_cas.push(ca.public());
+        self
+    }
+
+    /// Runs sshd as a bastion of its own: in a UTS namespace named `host` (so its records name
+    /// that host) and a mount namespace where `/dev/log` is `syslog_socket` (so the recorder's
+    /// anchors go to that bastion's syslog daemon, with kernel credentials).
+    pub fn bastion(mut self, host: &str, syslog_socket: &Path) -> Self {
+        self.bastion = Some(Bastion {
+            host: host.to_string(),
+            syslog_socket: syslog_socket.to_path_buf(),
+        });
         self
     }
 
@@ -219,7 +263,20 @@ impl PrivateSshd {
             write_file(&sshd.config_path, config, 0o600);
             sshd.check_config();
             let log = File::create(&sshd.log_path).expect("create sshd log");
-            let child = Command::new(&sshd.symlink)
+            let mut command = match &opts.bastion {
+                // unshare(1) and sh exec: the child's pid is sshd's.
+                Some(b) => {
+                    let mut c = Command::new("unshare");
+                    c.args(["--uts", "--mount", "--propagation", "private", "--"])
+                        .args(["sh", "-c", BASTION_SCRIPT, "sh", &b.host])
+                        .arg(&b.syslog_socket)
+                        .arg(sshd.dir.join("dev"))
+                        .arg(&sshd.symlink);
+                    c
+                }
+                None => Command::new(&sshd.symlink),
+            };
+            let child = command
                 .args(["-D", "-e", "-f"])
                 .arg(&sshd.config_path)
                 .stdin(Stdio::null())

@@ -1,12 +1,16 @@
 //! The shipped rsyslog configurations (packaging/shippers/rsyslog/) on real rsyslog: a private
-//! "bastion" instance tails a record tree with `sessrec-ship.conf` and forwards over TCP on
-//! 127.0.0.1 to a private "central" instance running `sessrec-receive.conf`, which rebuilds one
-//! file per record file. Every record file must arrive byte for byte: each line exactly once,
-//! intact, in order — including maximum-size lines appended in 4 KiB pieces, lines written
-//! while the shipper was stopped, files renamed into place, and both unattributed layouts.
+//! "bastion" instance tails a record tree with `sessrec-ship.conf` and forwards over RELP with
+//! TLS (certificates made with openssl) on 127.0.0.1 to a private "central" instance running
+//! `sessrec-receive.conf`, whose `sessrec receive` rebuilds one file per record file. Every
+//! record file must arrive byte for byte: each line exactly once, intact, in order — including
+//! maximum-size lines appended in 4 KiB pieces, lines written while the shipper was stopped,
+//! files renamed into place, both unattributed layouts, and a receiver killed mid-session.
+//! The fleet test runs three bastions (sshd + PAM module + recorder + sender, each in its own
+//! UTS and mount namespace, so with its own host name and /dev/log) into one receiver.
 //!
-//! Both instances run in the foreground (`-n`) with their own config, work directory and pid
-//! file, and load no imuxsock: the host's syslog socket and pid file are never touched.
+//! Every instance runs in the foreground (`-n`) with its own config, work directory and pid
+//! file, and listens on its own syslog socket: the host's syslog socket and pid file are never
+//! touched.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -23,7 +27,7 @@ use sessrec_core::id::SessionId;
 use sessrec_core::record::FileContext;
 use sessrec_core::tree::SessionDir;
 use sessrec_core::writer::{RecordWriter, WriterOptions};
-use sessrec_tests::util::wait_child;
+use sessrec_tests::util::{output_with_timeout, wait_child};
 use sessrec_tests::*;
 
 const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
@@ -50,15 +54,17 @@ fn adapt(text: &str, from: &str, to: &str) -> String {
 
 /// A private rsyslogd in the foreground, stopped on drop.
 struct Rsyslog {
-    name: &'static str,
+    name: String,
     config: PathBuf,
     pid_file: PathBuf,
     log: PathBuf,
+    /// Runs in its own UTS namespace with this host name (a bastion of its own).
+    uts_host: Option<String>,
     child: Option<Child>,
 }
 
 impl Rsyslog {
-    fn new(name: &'static str, dir: &Path, config_text: &str) -> Rsyslog {
+    fn new(name: &str, dir: &Path, config_text: &str) -> Rsyslog {
         let work = dir.join(format!("{name}-work"));
         fs::create_dir_all(&work).expect("create rsyslog work dir");
         let main = dir.join(format!("{name}.conf"));
@@ -81,10 +87,11 @@ impl Rsyslog {
             "rsyslogd -N1 complains about the {name} config:\n{text}"
         );
         Rsyslog {
-            name,
+            name: name.to_string(),
             config: main,
             pid_file: dir.join(format!("{name}.pid")),
             log: dir.join(format!("{name}.log")),
+            uts_host: None,
             child: None,
         }
     }
@@ -97,7 +104,25 @@ impl Rsyslog {
             .append(true)
             .open(&self.log)
             .expect("open rsyslog log");
-        let child = Command::new(RSYSLOGD)
+        let mut cmd = match &self.uts_host {
+            // unshare(1) execs: the child's pid is rsyslogd's.
+            Some(host) => {
+                let mut c = Command::new("unshare");
+                c.args([
+                    "--uts",
+                    "--",
+                    "sh",
+                    "-c",
+                    "hostname \"$1\" && shift && exec \"$@\"",
+                    "sh",
+                ])
+                .arg(host)
+                .arg(RSYSLOGD);
+                c
+            }
+            None => Command::new(RSYSLOGD),
+        };
+        let child = cmd
             .arg("-n")
             .arg("-f")
             .arg(&self.config)
@@ -132,6 +157,13 @@ impl Rsyslog {
         }
     }
 
+    /// SIGKILL: no shutdown at all, as in a crash.
+    fn crash(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("SIGKILL rsyslogd");
+        child.wait().expect("reap rsyslogd");
+    }
+
     fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -152,7 +184,181 @@ impl Drop for Rsyslog {
     }
 }
 
-/// Record tree → shipping rsyslog → TCP 127.0.0.1 → receiving rsyslog → rebuilt files.
+/// The central host's name in its TLS certificate (the senders' target in the shipped file).
+const CENTRAL_NAME: &str = "logs.example.net";
+
+/// A private CA and certificates made with openssl, laid out as the shipped files expect in
+/// /etc/sessrec/tls/: `<dir>/central/` (ca.pem, central.pem, central.key) and one directory
+/// per bastion (ca.pem, bastion.pem, bastion.key), the bastion's certificate naming
+/// `<bastion>.bastion.example.net` (the receiver permits `*.bastion.example.net`).
+fn make_tls(dir: &Path, bastions: &[&str]) -> PathBuf {
+    let tls = dir.join("tls");
+    fs::create_dir_all(&tls).expect("tls dir");
+    let ca_key = tls.join("ca.key");
+    let ca = tls.join("ca.pem");
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(Command::new("openssl")
+        .args(["req", "-x509", "-days", "2", "-subj", "/CN=sessrec test CA"])
+        .args(ec)
+        .arg("-keyout")
+        .arg(&ca_key)
+        .arg("-out")
+        .arg(&ca));
+    let issue = |sub: &str, role: &str, name: &str| {
+        let d = tls.join(sub);
+        fs::create_dir_all(&d).expect("cert dir");
+        fs::copy(&ca, d.join("ca.pem")).expect("copy CA");
+        let key = d.join(format!("{role}.key"));
+        let csr = d.join(format!("{role}.csr"));
+        let ext = d.join("ext.cnf");
+        fs::write(&ext, format!("subjectAltName=DNS:{name}\n")).expect("ext");
+        run(Command::new("openssl")
+            .args(["req", "-subj", &format!("/CN={name}")])
+            .args(ec)
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr));
+        run(Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-set_serial", "1", "-in"])
+            .arg(&csr)
+            .arg("-CA")
+            .arg(&ca)
+            .arg("-CAkey")
+            .arg(&ca_key)
+            .arg("-extfile")
+            .arg(&ext)
+            .arg("-out")
+            .arg(d.join(format!("{role}.pem"))));
+    };
+    issue("central", "central", CENTRAL_NAME);
+    for b in bastions {
+        issue(b, "bastion", &format!("{b}.bastion.example.net"));
+    }
+    tls
+}
+
+/// The shipped receiver on a free port of 127.0.0.1, filing into `central` with this build's
+/// `sessrec receive`.
+fn receiver(dir: &Path, central: &Path, tls: &Path) -> (Rsyslog, u16) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let receive = shipped_config("sessrec-receive.conf");
+    let receive = adapt(
+        &receive,
+        "/usr/bin/sessrec ",
+        &format!("{} ", products().sessrec_cli().display()),
+    );
+    let receive = adapt(
+        &receive,
+        "/var/log/sessrec-central",
+        &central.display().to_string(),
+    );
+    assert!(
+        !receive.contains("/var/log/"),
+        "unadapted path left:\n{receive}"
+    );
+    let receive = adapt(
+        &receive,
+        "port=\"2514\"",
+        &format!("port=\"{port}\" address=\"127.0.0.1\""),
+    );
+    let receive = adapt(
+        &receive,
+        "/etc/sessrec/tls/",
+        &format!("{}/", tls.join("central").display()),
+    );
+    let mut r = Rsyslog::new("receiver", dir, &receive);
+    r.start();
+    wait_until("receiver listening", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (r, port)
+}
+
+/// The shipped sender for the bastion `name`, tailing `record_dir` and sending to the receiver
+/// on `port`; not started. Returns it and its private syslog socket.
+fn sender(dir: &Path, name: &str, record_dir: &Path, port: u16, tls: &Path) -> (Rsyslog, PathBuf) {
+    let ship = shipped_config("sessrec-ship.conf");
+    let ship = adapt(
+        &ship,
+        "/var/log/sessrec/",
+        &format!("{}/", record_dir.display()),
+    );
+    let ship = adapt(
+        &ship,
+        &format!("target=\"{CENTRAL_NAME}\" port=\"2514\""),
+        &format!("target=\"127.0.0.1\" port=\"{port}\""),
+    );
+    let ship = adapt(
+        &ship,
+        "/etc/sessrec/tls/",
+        &format!("{}/", tls.join(name).display()),
+    );
+    assert!(!ship.contains("/var/log/"), "unadapted path left:\n{ship}");
+    ensure_sessrec_user();
+    let sessrec_uid = nix::unistd::User::from_name("sessrec")
+        .ok()
+        .flatten()
+        .expect("sessrec user")
+        .uid;
+    let ship = adapt(&ship, "SESSREC_UID", &sessrec_uid.to_string());
+    // /run is searchable by everyone, so an unprivileged logger can reach the socket.
+    let log_socket = PathBuf::from(format!(
+        "/run/srt-ship-{}-{port}-{name}.sock",
+        std::process::id()
+    ));
+    let ship = format!(
+        "{ship}\nmodule(load=\"imuxsock\" SysSock.Use=\"off\")\ninput(type=\"imuxsock\" Socket=\"{}\" Annotate=\"on\" ParseTrusted=\"on\")\n",
+        log_socket.display()
+    );
+    (
+        Rsyslog::new(&format!("sender-{name}"), dir, &ship),
+        log_socket,
+    )
+}
+
+/// Files the receiver keeps for itself beside the records.
+fn is_receiver_bookkeeping(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == ".receive.lock" || n == "receive-errors.log")
+}
+
+/// Sends `message` to a sender's syslog socket with logger(1), as root or as `uid`.
+fn log_to(socket: &Path, uid: Option<u32>, message: &str) {
+    let socket = socket.display().to_string();
+    let logger = [
+        "logger",
+        "-u",
+        &socket,
+        "-p",
+        "authpriv.info",
+        "-t",
+        "sessrec-shell",
+        "--",
+        message,
+    ];
+    let out = match uid {
+        None => run(Command::new(logger[0]).args(&logger[1..])),
+        Some(uid) => run(Command::new("setpriv")
+            .arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={uid}"))
+            .arg("--clear-groups")
+            .args(logger)),
+    };
+    assert!(out.status.success(), "logger: {out:?}");
+}
+
+/// Record tree → shipping rsyslog → RELP/TLS 127.0.0.1 → receiving rsyslog → rebuilt files.
 struct Pipeline {
     dir: TempDir,
     record_dir: PathBuf,
@@ -160,6 +366,8 @@ struct Pipeline {
     /// The sender's private syslog socket (imuxsock with trusted properties), standing in for
     /// the host's /dev/log, which the test never touches.
     log_socket: PathBuf,
+    tls: PathBuf,
+    port: u16,
     sender: Rsyslog,
     receiver: Rsyslog,
 }
@@ -183,100 +391,33 @@ impl Pipeline {
             }
         };
         fs::create_dir(&central).expect("create central dir");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-
-        let receive = shipped_config("sessrec-receive.conf");
-        let receive = adapt(
-            &receive,
-            "/var/log/sessrec-central/",
-            &format!("{}/", central.display()),
-        );
-        let receive = adapt(
-            &receive,
-            "port=\"514\"",
-            &format!("port=\"{port}\" address=\"127.0.0.1\""),
-        );
-        let ship = shipped_config("sessrec-ship.conf");
-        let ship = adapt(
-            &ship,
-            "/var/log/sessrec/",
-            &format!("{}/", record_dir.display()),
-        );
-        let ship = adapt(
-            &ship,
-            "target=\"logs.example.net\" port=\"514\"",
-            &format!("target=\"127.0.0.1\" port=\"{port}\""),
-        );
-        assert!(!ship.contains("/var/log/"), "unadapted path left:\n{ship}");
-        ensure_sessrec_user();
-        let sessrec_uid = nix::unistd::User::from_name("sessrec")
-            .ok()
-            .flatten()
-            .expect("sessrec user")
-            .uid;
-        let ship = adapt(&ship, "SESSREC_UID", &sessrec_uid.to_string());
-        // /run is searchable by everyone, so an unprivileged logger can reach the socket.
-        let log_socket = PathBuf::from(format!("/run/srt-ship-{}-{port}.sock", std::process::id()));
-        let ship = format!(
-            "{ship}\nmodule(load=\"imuxsock\" SysSock.Use=\"off\")\ninput(type=\"imuxsock\" Socket=\"{}\" Annotate=\"on\" ParseTrusted=\"on\")\n",
-            log_socket.display()
-        );
-
-        let mut receiver = Rsyslog::new("receiver", dir.path(), &receive);
-        receiver.start();
-        wait_until("receiver listening", Duration::from_secs(20), || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        let sender = Rsyslog::new("sender", dir.path(), &ship);
+        let tls = make_tls(dir.path(), &["b1"]);
+        let (receiver, port) = receiver(dir.path(), &central, &tls);
+        let (sender, log_socket) = sender(dir.path(), "b1", &record_dir, port, &tls);
         Pipeline {
             dir,
             record_dir,
             central,
             log_socket,
+            tls,
+            port,
             sender,
             receiver,
         }
     }
 
+    fn receiver_port(&self) -> u16 {
+        self.port
+    }
+
     /// Sends `message` to the sender's syslog socket with logger(1), as root or as `uid`.
     fn log(&self, uid: Option<u32>, message: &str) {
-        let socket = self.log_socket.display().to_string();
-        let logger = [
-            "logger",
-            "-u",
-            &socket,
-            "-p",
-            "authpriv.info",
-            "-t",
-            "sessrec-shell",
-            "--",
-            message,
-        ];
-        let out = match uid {
-            None => run(Command::new(logger[0]).args(&logger[1..])),
-            Some(uid) => run(Command::new("setpriv")
-                .arg(format!("--reuid={uid}"))
-                .arg(format!("--regid={uid}"))
-                .arg("--clear-groups")
-                .args(logger)),
-        };
-        assert!(out.status.success(), "logger: {out:?}");
+        log_to(&self.log_socket, uid, message);
     }
 
     /// Where the receiver rebuilds a record file.
     fn central_path(&self, source: &Path) -> PathBuf {
-        let first = read_records(source)
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("{} has no lines", source.display()));
-        let field = |k: &str| first[k].as_str().expect("header field").to_string();
-        self.central
-            .join(field("host"))
-            .join(field("session"))
-            .join(field("file"))
+        central_path(&self.central, source)
     }
 
     /// Waits until every record file under the tree has arrived byte for byte; then checks that
@@ -284,28 +425,11 @@ impl Pipeline {
     fn assert_all_shipped(&self) {
         let sources = jsonl_files(&self.record_dir);
         assert!(!sources.is_empty(), "no record files written");
-        let deadline = Instant::now() + SHIP_TIMEOUT;
-        loop {
-            let pending: Vec<String> = sources
-                .iter()
-                .filter_map(|s| {
-                    let want = fs::read(s).expect("read source");
-                    let got = fs::read(self.central_path(s)).unwrap_or_default();
-                    (want != got).then(|| describe_difference(s, &want, &got))
-                })
-                .collect();
-            if pending.is_empty() {
-                break;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "not shipped intact within {SHIP_TIMEOUT:?}:\n{}",
-                    pending.join("\n")
-                );
-            }
-            thread::sleep(Duration::from_millis(250));
-        }
-        let arrived = jsonl_or_any_files(&self.central);
+        wait_shipped(&sources, &self.central);
+        let arrived: Vec<PathBuf> = jsonl_or_any_files(&self.central)
+            .into_iter()
+            .filter(|f| !is_receiver_bookkeeping(f))
+            .collect();
         let expected: Vec<PathBuf> = sources.iter().map(|s| self.central_path(s)).collect();
         for f in &arrived {
             assert!(
@@ -318,6 +442,44 @@ impl Pipeline {
         for f in &expected {
             assert_chain_ok(f);
         }
+    }
+}
+
+/// Where the receiver rebuilds a record file under `central`.
+fn central_path(central: &Path, source: &Path) -> PathBuf {
+    let first = read_records(source)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{} has no lines", source.display()));
+    let field = |k: &str| first[k].as_str().expect("header field").to_string();
+    central
+        .join(field("host"))
+        .join(field("session"))
+        .join(field("file"))
+}
+
+/// Waits until every one of `sources` has arrived under `central` byte for byte.
+fn wait_shipped(sources: &[PathBuf], central: &Path) {
+    let deadline = Instant::now() + SHIP_TIMEOUT;
+    loop {
+        let pending: Vec<String> = sources
+            .iter()
+            .filter_map(|s| {
+                let want = fs::read(s).expect("read source");
+                let got = fs::read(central_path(central, s)).unwrap_or_default();
+                (want != got).then(|| describe_difference(s, &want, &got))
+            })
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "not shipped intact within {SHIP_TIMEOUT:?}:\n{}",
+                pending.join("\n")
+            );
+        }
+        thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -539,11 +701,11 @@ fn shipped_rsyslog_configs_deliver_every_line_once_in_order() {
     write_lines(&mut live_w, "after restart", 3);
 
     p.assert_all_shipped();
-    let unparsed = p.central.join("unparsed.log");
+    let rejected = p.central.join("rejected.log");
     assert!(
-        !unparsed.exists(),
-        "lines reached the receiver unparsed:\n{}",
-        fs::read_to_string(&unparsed).unwrap_or_default()
+        !rejected.exists(),
+        "the receiver rejected lines:\n{}",
+        fs::read_to_string(&rejected).unwrap_or_default()
     );
 }
 
@@ -618,6 +780,119 @@ fn live_recorded_sessions_are_shipped_while_they_run() {
     assert!(cli(&["show", &id]).contains("echo live-"));
     assert!(cli(&["search", "--fixed-strings", "n-3000"]).contains(&id));
     cli(&["verify", &id]);
+}
+
+/// Every line of `path` carries the next `seq` of its file, from the first: nothing lost or
+/// repeated in between.
+fn assert_seq_continuous(path: &Path) {
+    let seqs: Vec<u64> = read_records(path)
+        .iter()
+        .map(|r| r["seq"].as_u64().expect("seq"))
+        .collect();
+    let first = *seqs
+        .first()
+        .unwrap_or_else(|| panic!("{} is empty", path.display()));
+    let want: Vec<u64> = (first..first + seqs.len() as u64).collect();
+    assert_eq!(seqs, want, "{}: seq not continuous", path.display());
+}
+
+#[test]
+fn a_receiver_killed_mid_session_loses_and_repeats_nothing() {
+    require_e2e!(RSYSLOGD, "/usr/bin/unshare");
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let builder = PrivateSshd::builder();
+    let tree = RecordTree::new(&format!(
+        "min_free_mb = 1\n[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
+        builder.service()
+    ));
+    let user = TestUser::new("shipk", installed.shell());
+    let sshd = builder.recorded_by(&installed, tree.config_path()).start();
+    let mut p = Pipeline::start_on(Some(tree.record_dir()));
+    p.sender.start();
+
+    let mut term = sshd.login(&user).interactive();
+    term.expect(r"\$ $", SHIP_TIMEOUT);
+    // A steady stream of output for the whole test, each tick its own few record lines.
+    term.send_line(
+        "for i in $(seq 1 900); do echo tick-$i-done; sleep 0.02; done; echo ticks-over",
+    );
+    let session = tree.wait_sessions(1, SHIP_TIMEOUT).remove(0);
+    let channel = wait_channels(&session, 1, SHIP_TIMEOUT).remove(0);
+    let central = p.central_path(&channel);
+    let has = |path: &Path, text: &str| {
+        fs::read(path).is_ok_and(|b| String::from_utf8_lossy(&b).contains(text))
+    };
+    // Twice: killed while lines flow (some sent but not yet acknowledged), lines written while
+    // it is down, restarted.
+    for (arrived, written) in [
+        ("tick-100-done", "tick-300-done"),
+        ("tick-400-done", "tick-600-done"),
+    ] {
+        wait_until(&format!("{arrived} at the receiver"), SHIP_TIMEOUT, || {
+            has(&central, arrived)
+        });
+        p.receiver.crash();
+        wait_until(&format!("{written} on the bastion"), SHIP_TIMEOUT, || {
+            has(&channel, written)
+        });
+        p.receiver.start();
+    }
+    term.expect("ticks-over", SHIP_TIMEOUT);
+    term.send_line("exit");
+    term.wait_code(0, SHIP_TIMEOUT);
+    wait_last_event(&channel, "channel.end", SHIP_TIMEOUT);
+    wait_last_event(&session.join("session.jsonl"), "logout", SHIP_TIMEOUT);
+
+    // Byte for byte, hence line by line: nothing lost, nothing repeated, same order.
+    p.assert_all_shipped();
+    for source in jsonl_files(&session) {
+        assert_seq_continuous(&p.central_path(&source));
+    }
+    let rejected = p.central.join("rejected.log");
+    assert!(
+        !rejected.exists(),
+        "{}",
+        fs::read_to_string(&rejected).unwrap_or_default()
+    );
+    let id = session
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("session id")
+        .to_string();
+    let o = Command::new(products().sessrec_cli())
+        .arg("--dir")
+        .arg(&p.central)
+        .args(["verify", &id])
+        .env_remove("SESSREC_CONFIG")
+        .output()
+        .expect("run sessrec verify");
+    assert!(o.status.success(), "{o:?}");
+}
+
+#[test]
+fn the_receiver_speaks_tls_with_the_central_certificate() {
+    require_e2e!(RSYSLOGD, "/usr/bin/openssl");
+    let p = Pipeline::start();
+    let port = p.receiver_port();
+    let out = output_with_timeout(
+        Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .arg("-CAfile")
+            .arg(p.tls.join("b1/ca.pem"))
+            .args(["-verify_hostname", CENTRAL_NAME, "-verify_return_error"])
+            .arg("-cert")
+            .arg(p.tls.join("b1/bastion.pem"))
+            .arg("-key")
+            .arg(p.tls.join("b1/bastion.key")),
+        b"",
+        Duration::from_secs(60),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("Verify return code: 0 (ok)") && text.contains(CENTRAL_NAME),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -756,7 +1031,11 @@ fn heartbeats_are_shipped_filed_under_the_host_and_reported_by_hosts() {
     }
     assert_chain_ok(&filed);
     // Filed beside the host's sessions, not as one.
-    assert_eq!(jsonl_or_any_files(&p.central), vec![filed.clone()]);
+    let arrived: Vec<PathBuf> = jsonl_or_any_files(&p.central)
+        .into_iter()
+        .filter(|f| !is_receiver_bookkeeping(f))
+        .collect();
+    assert_eq!(arrived, vec![filed.clone()]);
 
     let o = Command::new(products().sessrec_cli())
         .arg("--dir")
@@ -795,4 +1074,460 @@ fn heartbeats_are_shipped_filed_under_the_host_and_reported_by_hosts() {
         Some(if audit_off { 1 } else { 0 }),
         "{o:?}"
     );
+}
+
+/// One bastion of the fleet: its own host name, record tree, syslog sender and sshd.
+struct FleetBastion {
+    host: String,
+    tree: RecordTree,
+    socket: PathBuf,
+    sender: Rsyslog,
+    sshd: PrivateSshd,
+}
+
+fn sessrec_at(central: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(products().sessrec_cli())
+        .arg("--dir")
+        .arg(central)
+        .args(args)
+        .env_remove("SESSREC_CONFIG")
+        .output()
+        .expect("run sessrec")
+}
+
+fn stdout_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Logs in to `b`, shows a marker made by the shell (so typed text cannot match it), logs out.
+fn marked_session(b: &FleetBastion, user: &TestUser, marker: &str) -> String {
+    let before = b.tree.sessions().len();
+    let mut term = b.sshd.login(user).interactive();
+    term.expect(r"\$ $", SHIP_TIMEOUT);
+    term.send_line(&format!("echo {marker}-$((40+2)) on $(hostname)"));
+    term.expect(&format!("{marker}-42 on {}", b.host), SHIP_TIMEOUT);
+    term.send_line("exit");
+    term.wait_code(0, SHIP_TIMEOUT);
+    let session = b
+        .tree
+        .wait_sessions(before + 1, SHIP_TIMEOUT)
+        .remove(before);
+    wait_last_event(&session.join("session.jsonl"), "logout", SHIP_TIMEOUT);
+    session
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("id")
+        .to_string()
+}
+
+/// The heartbeat directory of a bastion's tree (`<record_dir>/host/`), which is not a session.
+fn b_host_dir(record_file: &Path) -> PathBuf {
+    record_file
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "host"))
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/nonexistent"))
+}
+
+/// Writes a closed session recorded on `host` 40 days ago with the synthetic generator in
+/// `scratch`, then puts its files into `record_dir` the importer's way (a temporary name, then
+/// renamed), for the shipper to pick up. Returns its id.
+fn ship_old_session(record_dir: &Path, host: &str, scratch: &Path) -> String {
+    use sessrec_core::testing::synth::{id_at, shift_times, SynthSession};
+    const AGE_US: i64 = 40 * 86_400 * 1_000_000;
+    fs::create_dir_all(scratch).expect("scratch");
+    let now_ms = sessrec_core::time::Timestamp::now().as_micros() / 1000;
+    let id = id_at((now_ms - AGE_US / 1000) as u64).expect("old id");
+    let mut s =
+        SynthSession::login_on(host, scratch, id, "srt-old", "old@example.com", "192.0.2.7")
+            .expect("login");
+    let mut ch = s.channel("shell", "pty", None).expect("channel");
+    ch.output(1000, b"old work\r\n").expect("output");
+    s.finished(ch, 0).expect("finished");
+    let made = s.logout().expect("logout");
+    shift_times(&made, -AGE_US).expect("shift");
+    let dest = record_dir.join(made.strip_prefix(scratch).expect("under scratch"));
+    fs::create_dir_all(&dest).expect("session dir");
+    for f in jsonl_files(&made) {
+        let name = f.file_name().expect("name").to_string_lossy().into_owned();
+        let tmp = dest.join(format!(".{name}.tmp"));
+        fs::copy(&f, &tmp).expect("copy");
+        fs::rename(&tmp, dest.join(&name)).expect("rename");
+    }
+    id.to_string()
+}
+
+#[test]
+fn three_bastions_ship_to_one_central_archive() {
+    require_e2e!(
+        RSYSLOGD,
+        "/usr/bin/unshare",
+        "/usr/bin/logger",
+        "/usr/bin/setpriv"
+    );
+    ensure_sessrec_user();
+    let installed = Installed::recorder_and_pam();
+    let dir = TempDir::new("fleet");
+    let central = dir.join("central");
+    fs::create_dir(&central).expect("central dir");
+    let names = ["b1", "b2", "b3"];
+    let tls = make_tls(dir.path(), &names);
+    let (_receiver, port) = receiver(dir.path(), &central, &tls);
+    let user = TestUser::new("fleet", installed.shell());
+    let tag = sessrec_tests::util::random_hex(3);
+    let mut fleet: Vec<FleetBastion> = names
+        .iter()
+        .map(|name| {
+            let host = format!("srt-{name}-{tag}");
+            let builder = PrivateSshd::builder();
+            let tree = RecordTree::new(&format!(
+                "min_free_mb = 1\n[policy]\nservices = [\"{}\"]\n[recorder]\nshell = \"/bin/bash\"\n",
+                builder.service()
+            ));
+            let (mut sender, socket) = sender(dir.path(), name, tree.record_dir(), port, &tls);
+            sender.uts_host = Some(host.clone());
+            sender.start();
+            wait_until("bastion syslog socket", Duration::from_secs(20), || {
+                socket.exists()
+            });
+            let sshd = builder
+                .recorded_by(&installed, tree.config_path())
+                .bastion(&host, &socket)
+                .start();
+            FleetBastion {
+                host,
+                tree,
+                socket,
+                sender,
+                sshd,
+            }
+        })
+        .collect();
+
+    // Real sessions on each bastion; on the third, one more that stays open and idle.
+    let ids: Vec<String> = fleet
+        .iter()
+        .map(|b| marked_session(b, &user, "fleet"))
+        .collect();
+    let mut open_term = fleet[2].sshd.login(&user).interactive();
+    open_term.expect(r"\$ $", SHIP_TIMEOUT);
+    open_term.send_line("echo stall-$((2+2))");
+    open_term.expect("stall-4", SHIP_TIMEOUT);
+    let open_id = {
+        let all = fleet[2].tree.wait_sessions(2, SHIP_TIMEOUT);
+        let dir = all
+            .into_iter()
+            .find(|d| !d.ends_with(&ids[2]))
+            .expect("open session");
+        wait_channels(&dir, 1, SHIP_TIMEOUT);
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .expect("id")
+            .to_string()
+    };
+    let sources: Vec<PathBuf> = fleet
+        .iter()
+        .flat_map(|b| jsonl_files(b.tree.record_dir()))
+        .collect();
+    wait_shipped(&sources, &central);
+    // Every record names the host of its bastion's UTS namespace.
+    for (b, id) in fleet.iter().zip(&ids) {
+        assert!(
+            central.join(&b.host).join(id).is_dir(),
+            "{id} not under {}",
+            b.host
+        );
+    }
+    // The recorders' own anchors (closing files) came through each bastion's /dev/log with
+    // the kernel's credentials and are filed per host.
+    for b in &fleet[..2] {
+        let anchors = central.join(&b.host).join("anchors.log");
+        wait_until(&format!("anchors of {}", b.host), SHIP_TIMEOUT, || {
+            fs::read_to_string(&anchors).is_ok_and(|t| t.contains("sessrec anchor file="))
+        });
+    }
+
+    // Central views across hosts.
+    let o = sessrec_at(&central, &["list", "--json"]);
+    assert!(o.status.success(), "{o:?}");
+    let rows: Vec<Value> = stdout_of(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("list --json"))
+        .collect();
+    for (b, id) in fleet.iter().zip(&ids) {
+        let row = rows
+            .iter()
+            .find(|r| r["session"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} not listed: {rows:?}"));
+        assert_eq!(row["host_dir"], b.host.as_str(), "{row}");
+        assert_eq!(row["state"], "closed", "{row}");
+    }
+    let listed = stdout_of(&sessrec_at(&central, &["list"]));
+    for b in &fleet {
+        assert!(listed.contains(&b.host), "{listed}");
+    }
+    for (b, id) in fleet.iter().zip(&ids) {
+        let shown = stdout_of(&sessrec_at(&central, &["show", id]));
+        assert!(shown.contains("echo fleet-"), "{shown}");
+        let o = sessrec_at(&central, &["play", id, "--speed", "1000"]);
+        assert!(o.status.success(), "{o:?}");
+        assert!(
+            stdout_of(&o).contains(&format!("fleet-42 on {}", b.host)),
+            "{o:?}"
+        );
+    }
+    let found = stdout_of(&sessrec_at(
+        &central,
+        &["search", "--fixed-strings", "fleet-42 on srt-"],
+    ));
+    for id in &ids {
+        assert!(found.contains(id.as_str()), "{id} not found:\n{found}");
+    }
+    let one = stdout_of(&sessrec_at(
+        &central,
+        &[
+            "--host",
+            &fleet[1].host,
+            "search",
+            "--fixed-strings",
+            "fleet-42 on srt-",
+        ],
+    ));
+    assert!(one.contains(&ids[1]) && !one.contains(&ids[0]), "{one}");
+
+    // Shipped anchors: all agree; a forged one from an unprivileged logger never arrives.
+    let o = sessrec_at(&central, &["verify", "--all"]);
+    let out = stdout_of(&o);
+    assert_ne!(o.status.code(), Some(1), "{o:?}");
+    for b in &fleet {
+        assert!(out.contains(&format!("host {}: ", b.host)), "{out}");
+    }
+    let anchors = central.join(&fleet[0].host).join("anchors.log");
+    let text = fs::read_to_string(&anchors).expect("anchors.log");
+    let real = text
+        .lines()
+        .find_map(|l| l.split_once(' ').map(|(_, a)| a.to_string()))
+        .expect("an anchor");
+    let forged = real.replace("sha256=", "sha256=00");
+    log_to(&fleet[0].socket, Some(65534), &forged);
+    log_to(&fleet[0].socket, None, &real);
+    wait_until("the root anchor again", SHIP_TIMEOUT, || {
+        fs::read_to_string(&anchors).is_ok_and(|t| t.matches(real.as_str()).count() >= 2)
+    });
+    let filed = fs::read_to_string(&anchors).expect("anchors.log");
+    assert!(
+        !filed.contains(&forged),
+        "forged anchor forwarded:\n{filed}"
+    );
+    let sessrec_uid = nix::unistd::User::from_name("sessrec")
+        .ok()
+        .flatten()
+        .expect("sessrec user")
+        .uid;
+    for line in filed.lines() {
+        assert!(
+            line.starts_with("uid=0 ") || line.starts_with(&format!("uid={sessrec_uid} ")),
+            "{line}"
+        );
+    }
+
+    // A line edited on the central copy of b2's session is caught, and only there.
+    let edited = jsonl_files(&central.join(&fleet[1].host).join(&ids[1]))
+        .into_iter()
+        .find(|f| f.file_name().is_some_and(|n| n == "session.jsonl"))
+        .expect("central session file");
+    let body = fs::read_to_string(&edited).expect("read");
+    let changed = body.replacen("\"srt-fleet", "\"srt-fleeT", 1);
+    assert_ne!(body, changed);
+    fs::write(&edited, changed).expect("edit");
+    let o = sessrec_at(&central, &["verify", "--all"]);
+    let out = stdout_of(&o);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        out.contains(&format!("FAILED     host {}", fleet[1].host)),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&format!("FAILED     host {}", fleet[0].host)),
+        "{out}"
+    );
+
+    // Completeness: b2's shipping stops (silent); b3's open session stays idle (stalled); b1
+    // and b3 still send heartbeats.
+    fleet[1].sender.stop();
+    thread::sleep(Duration::from_secs(8));
+    for b in [&fleet[0], &fleet[2]] {
+        let config = b.tree.record_dir().with_extension("heartbeat.toml");
+        fs::write(
+            &config,
+            format!(
+                "record_dir = {:?}\n[sudo]\niolog_dirs = [{:?}]\nstate_file = {:?}\n[audit]\nlog_file = {:?}\nstate_file = {:?}\n",
+                b.tree.record_dir(),
+                dir.join("none-sudo-io"),
+                dir.join("none-sudo.state"),
+                dir.join("none-audit.log"),
+                dir.join("none-audit.state"),
+            ),
+        )
+        .expect("heartbeat config");
+        run(Command::new("unshare")
+            .args([
+                "--uts",
+                "--",
+                "sh",
+                "-c",
+                "hostname \"$1\" && shift && exec \"$@\"",
+                "sh",
+            ])
+            .arg(&b.host)
+            .arg(products().sessrec_cli())
+            .arg("--config")
+            .arg(&config)
+            .args(["heartbeat", "--interval", "1m"]));
+        for beat in jsonl_files(&b.tree.record_dir().join("host")) {
+            let filed = central
+                .join(&b.host)
+                .join("heartbeat")
+                .join(beat.file_name().expect("name"));
+            let want = fs::read(&beat).expect("heartbeat");
+            wait_until(&format!("heartbeat of {}", b.host), SHIP_TIMEOUT, || {
+                fs::read(&filed).is_ok_and(|got| got == want)
+            });
+        }
+    }
+    let o = sessrec_at(
+        &central,
+        &[
+            "hosts",
+            "--json",
+            "--silent-after",
+            "6s",
+            "--stalled-after",
+            "6s",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let report: Vec<Value> = stdout_of(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("hosts --json"))
+        .collect();
+    let problems = |host: &str| -> Vec<String> {
+        report
+            .iter()
+            .find(|r| r["host"] == host)
+            .unwrap_or_else(|| panic!("{host} not reported: {report:?}"))["problems"]
+            .as_array()
+            .expect("problems")
+            .iter()
+            .map(|p| p.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let (p1, p2, p3) = (
+        problems(&fleet[0].host),
+        problems(&fleet[1].host),
+        problems(&fleet[2].host),
+    );
+    assert!(p2.iter().any(|p| p.starts_with("silent")), "{p2:?}");
+    assert!(
+        p3.iter()
+            .any(|p| p.contains(&open_id) && p.contains("open but no line arrived")),
+        "{p3:?}"
+    );
+    for p in p1.iter().chain(&p3) {
+        assert!(!p.starts_with("silent"), "{p1:?} {p3:?}");
+    }
+
+    // Retention: each bastion also ships a session recorded 40 days ago (the synthetic
+    // generator, times shifted, renamed into the tree as the importer does). A hold on b1's;
+    // prune removes b3's but neither the held one nor any recent one.
+    let old: Vec<String> = [&fleet[0], &fleet[2]]
+        .iter()
+        .map(|b| {
+            ship_old_session(
+                b.tree.record_dir(),
+                &b.host,
+                &dir.join(format!("old-{}", b.host)),
+            )
+        })
+        .collect();
+    let sources: Vec<PathBuf> = [&fleet[0], &fleet[2]]
+        .iter()
+        .flat_map(|b| jsonl_files(b.tree.record_dir()))
+        .filter(|f| !f.starts_with(b_host_dir(f)))
+        .collect();
+    wait_shipped(&sources, &central);
+    let o = sessrec_at(
+        &central,
+        &["hold", "--session", &old[0], "--reason", "case 13"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let o = sessrec_at(&central, &["prune", "--older-than", "30d"]);
+    let out = stdout_of(&o);
+    assert!(
+        out.contains(&format!("keep   {} (legal hold: case 13)", old[0])),
+        "{o:?}"
+    );
+    assert!(central.join(&fleet[0].host).join(&old[0]).is_dir(), "{out}");
+    assert!(
+        !central.join(&fleet[2].host).join(&old[1]).exists(),
+        "{out}"
+    );
+    for (b, id) in fleet.iter().zip(&ids) {
+        assert!(central.join(&b.host).join(id).is_dir(), "{out}");
+    }
+    assert!(
+        central.join(&fleet[2].host).join(&open_id).is_dir(),
+        "{out}"
+    );
+
+    // Compressed at rest on the central tree: b1's recorded session reads, and verifies with
+    // its shipped anchors, as before; b3's open session is refused.
+    let b1 = fleet[0].host.clone();
+    let views = |id: &str| -> Vec<String> {
+        [
+            vec!["show", id],
+            vec!["play", id, "--speed", "1000"],
+            vec!["export", id, "--format", "text"],
+            vec!["search", "--fixed-strings", "fleet-42 on", "--session", id],
+            vec!["verify", id],
+        ]
+        .iter()
+        .map(|args| {
+            let o = sessrec_at(&central, args);
+            assert!(o.status.success(), "{args:?}: {o:?}");
+            stdout_of(&o).replace(".jsonl.gz", ".jsonl")
+        })
+        .collect()
+    };
+    let before = views(&ids[0]);
+    let o = sessrec_at(&central, &["--host", &b1, "compress", "--older-than", "1s"]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(
+        stdout_of(&o).contains(&format!("compressed {b1}/{}", ids[0])),
+        "{o:?}"
+    );
+    let stored: Vec<String> = fs::read_dir(central.join(&b1).join(&ids[0]))
+        .expect("session dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert!(
+        !stored.is_empty() && stored.iter().all(|n| n.ends_with(".jsonl.gz")),
+        "{stored:?}"
+    );
+    assert_eq!(views(&ids[0]), before);
+    let o = sessrec_at(
+        &central,
+        &["--host", &fleet[2].host, "compress", "--older-than", "1s"],
+    );
+    assert!(
+        stdout_of(&o).contains(&format!("skip   {}/{open_id} (", fleet[2].host)),
+        "{o:?}"
+    );
+    let o = sessrec_at(&central, &["--host", &b1, "verify", "--all"]);
+    assert!(o.status.success(), "{o:?}");
+
+    open_term.send_line("exit");
+    open_term.wait_code(0, SHIP_TIMEOUT);
 }

@@ -192,8 +192,7 @@ fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
         boot_id: None,
     };
     let mut have_header = false;
-    if let Some(file) = open_record(&dir.join("session.jsonl"))? {
-        let (first, last) = head_and_closing(file, Logout::TYPE)?;
+    if let Some((first, last)) = head_and_closing_at(&dir.join("session.jsonl"), Logout::TYPE)? {
         if let Some(first) = first {
             (session.host, session.user, session.actor) = who(&first.header);
             have_header = true;
@@ -213,14 +212,16 @@ fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
     let mut names: Vec<String> = fs::read_dir(dir)?
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| n.starts_with("channel-") && n.ends_with(".jsonl"))
+        .filter_map(|n| crate::stored::logical_name(&n).map(str::to_string))
+        .filter(|n| n.starts_with("channel-"))
         .collect();
     names.sort();
+    // A compressed file and its plain original may both be there for a moment.
+    names.dedup();
     for name in names {
-        let Some(file) = open_record(&dir.join(&name))? else {
+        let Some((first, last)) = head_and_closing_at(&dir.join(&name), ChannelEnd::TYPE)? else {
             continue;
         };
-        let (first, last) = head_and_closing(file, ChannelEnd::TYPE)?;
         let Some(first) = first else { continue };
         let Event::ChannelStart(ChannelStart {
             pty,
@@ -250,13 +251,36 @@ fn read_session(dir: &Path, id: SessionId) -> io::Result<Option<LoginSession>> {
     Ok(have_header.then_some(session))
 }
 
-/// Opens a record file without following symlinks; `None` when absent.
-fn open_record(path: &Path) -> io::Result<Option<File>> {
+/// The first line and the last `closing` line of the record file named by its plain path,
+/// stored plain (opened without following symlinks) or compressed; `None` when absent.
+#[allow(clippy::type_complexity)]
+fn head_and_closing_at(
+    path: &Path,
+    closing: &str,
+) -> io::Result<Option<(Option<Line>, Option<Line>)>> {
     match super::trusted::open_regular(path) {
-        Ok(f) => Ok(Some(f)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
+        Ok(f) => return head_and_closing(f, closing).map(Some),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
     }
+    let compressed = crate::stored::compressed_path(path);
+    if !fs::symlink_metadata(&compressed).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let (head, tail, _) = crate::stored::head_and_tail(&compressed, TAIL_BYTES as usize)?;
+    let first_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    Ok(Some((
+        parse_line(&head[..first_end]).map(Line::from_map),
+        closing_in(&tail, closing),
+    )))
+}
+
+fn closing_in(tail: &[u8], closing: &str) -> Option<Line> {
+    tail.split(|b| *b == b'\n')
+        .rev()
+        .filter_map(parse_line)
+        .find(|l| l.get(TYPE_KEY).and_then(Value::as_str) == Some(closing))
+        .map(Line::from_map)
 }
 
 /// The first line, and the last line of type `closing` within the file's tail.
@@ -271,13 +295,7 @@ fn head_and_closing(mut file: File, closing: &str) -> io::Result<(Option<Line>, 
     file.seek(SeekFrom::Start(start))?;
     let mut tail = Vec::new();
     file.take(TAIL_BYTES).read_to_end(&mut tail)?;
-    let last = tail
-        .split(|b| *b == b'\n')
-        .rev()
-        .filter_map(parse_line)
-        .find(|l| l.get(TYPE_KEY).and_then(Value::as_str) == Some(closing))
-        .map(Line::from_map);
-    Ok((first, last))
+    Ok((first, closing_in(&tail, closing)))
 }
 
 fn parse_line(bytes: &[u8]) -> Option<Map<String, Value>> {

@@ -27,6 +27,9 @@ pub struct Chunk {
     buf: Vec<u8>,
     pos: usize,
     len: usize,
+    /// Length of the last read (or load), kept after the bytes are written on: the relay
+    /// passes them on first and records them right after, in the same turn.
+    last: usize,
 }
 
 impl Chunk {
@@ -35,6 +38,7 @@ impl Chunk {
             buf: vec![0; size],
             pos: 0,
             len: 0,
+            last: 0,
         }
     }
 
@@ -45,6 +49,12 @@ impl Chunk {
     /// The bytes still to be written.
     pub fn data(&self) -> &[u8] {
         &self.buf[self.pos..self.len]
+    }
+
+    /// Everything the last read (or load) brought in, whether or not it is written on yet.
+    /// Valid until the next read: a chunk is only refilled once it is empty.
+    pub fn last_read(&self) -> &[u8] {
+        &self.buf[..self.last]
     }
 
     /// Drops what is pending.
@@ -59,6 +69,7 @@ impl Chunk {
         let n = bytes.len().min(self.buf.len());
         self.buf[..n].copy_from_slice(&bytes[..n]);
         self.len = n;
+        self.last = n;
         n
     }
 
@@ -66,11 +77,13 @@ impl Chunk {
     pub fn fill_from(&mut self, fd: impl AsFd, limit: usize) -> io::Result<Filled> {
         debug_assert!(self.is_empty());
         self.clear();
+        self.last = 0;
         let room = self.buf.len().min(limit.max(1));
         match sys::read(fd, &mut self.buf[..room]) {
             Ok(0) => Ok(Filled::End),
             Ok(n) => {
                 self.len = n;
+                self.last = n;
                 Ok(Filled::Bytes(n))
             }
             Err(e) if would_block(&e) => Ok(Filled::NotReady),
@@ -156,6 +169,29 @@ mod tests {
             chunk.drain_to(&w).unwrap_err().raw_os_error(),
             Some(libc::EPIPE)
         );
+    }
+
+    #[test]
+    fn the_last_read_outlives_its_writing_on() {
+        let (r, w) = nonblocking_pipe();
+        let (r2, w2) = nonblocking_pipe();
+        let mut chunk = Chunk::with_capacity(16);
+        sys::write(&w, b"first").unwrap();
+        chunk.fill_from(&r, usize::MAX).unwrap();
+        assert!(chunk.drain_to(&w2).unwrap());
+        assert!(chunk.is_empty());
+        assert_eq!(chunk.last_read(), b"first", "still there to be recorded");
+        sys::write(&w, b"2nd").unwrap();
+        chunk.fill_from(&r, usize::MAX).unwrap();
+        assert_eq!(chunk.last_read(), b"2nd", "a new read replaces it");
+        assert!(chunk.drain_to(&w2).unwrap());
+        assert_eq!(chunk.fill_from(&r, 2).unwrap(), Filled::NotReady);
+        assert_eq!(chunk.last_read(), b"", "nothing read, nothing to record");
+        let mut buf = [0u8; 16];
+        assert_eq!(sys::read(&r2, &mut buf).unwrap(), 8);
+        assert_eq!(&buf[..8], b"first2nd");
+        chunk.load(b"typed");
+        assert_eq!(chunk.last_read(), b"typed");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The relay: one thread, poll(2) on nonblocking descriptors, one bounded chunk in flight per
 //! direction (so a side that stops reading stops the reading of the other, and memory stays
-//! small), every byte recorded before it is passed on.
+//! small), every byte recorded in the turn it is read: the pty relay passes a read on first and
+//! records it right after (keystroke echo), the pipe relay records first.
 //!
 //! Each mode is a small state machine over an event registry: the loop decides from its state
 //! what to wait for (`registry`), waits once, and hands every readiness to its handler

@@ -1,6 +1,12 @@
 //! The pty-mode relay between the outer terminal and the pty master: keystrokes in, output
-//! out, one chunk in flight per direction, every byte recorded (input after masking) before it
-//! is passed on. Each readiness has its handler; the loop only waits and dispatches.
+//! out, one chunk in flight per direction. Each readiness has its handler; the loop only waits
+//! and dispatches.
+//!
+//! A read is passed on first and recorded (input after masking) right after, in the same
+//! handler: recording only appends to the writer's pending line, which reaches the file by the
+//! flush deadline either way, so nothing that could be recorded before is lost, and the echo of
+//! a keystroke never waits for the record. The record's own due work (a flush, the anchor, the
+//! budget) runs once per wake-up, after everything that wake-up relayed.
 #![forbid(unsafe_code)]
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -104,7 +110,8 @@ impl PtyRelay<'_> {
         };
         if !self.typeahead.is_empty() {
             pty.to_master.load(&self.typeahead);
-            pty.record_input();
+            let mode = pty.input_mode();
+            pty.record_input(mode);
         }
         pty.relay();
         pty.finish()
@@ -130,12 +137,12 @@ impl Pty<'_> {
                 }
             };
             let now = Instant::now();
-            self.recorder.tick(now);
             if mask_sample_at.is_some_and(|at| now >= at) {
                 self.sample_mode(now);
             }
             if ready.is_empty() && self.drain_until.is_some() && self.to_outer.is_empty() {
                 // The drain found the pty quiet.
+                self.recorder.tick(now);
                 return;
             }
             for event in ready {
@@ -144,6 +151,8 @@ impl Pty<'_> {
                     break;
                 }
             }
+            // After the relaying: a flush due now never delays bytes that are ready.
+            self.recorder.tick(now);
             if self.end.is_none() {
                 self.check_idle(now);
             }
@@ -251,9 +260,12 @@ impl Pty<'_> {
             Ok(Filled::End) | Err(_) => self.lose_terminal(),
             Ok(Filled::Bytes(_)) => {
                 self.idle.typed(now);
-                self.record_input();
-                // Passed on now rather than after another poll: keystroke latency.
+                // Masking judges the keystrokes by the mode the pty had when they came, so
+                // it is read before they reach the pty (where they may change it).
+                let mode = self.input_mode();
+                // Passed on at once, recorded right after: keystroke latency.
                 self.on_master_writable();
+                self.record_input(mode);
             }
             Ok(Filled::NotReady) => {}
         }
@@ -272,20 +284,21 @@ impl Pty<'_> {
         match self.to_outer.fill_from(&self.master, usize::MAX) {
             Ok(Filled::Bytes(_)) => {
                 self.idle.activity(now);
+                if !self.outer_open {
+                    self.to_outer.clear();
+                } else {
+                    // Written at once when the terminal takes it, recorded right after: echo
+                    // latency.
+                    self.on_terminal_writable();
+                }
                 if self.masker.as_ref().is_some_and(InputMasker::wants_mode) {
                     self.sample_mode(now);
                 }
-                let data = self.to_outer.data();
+                let data = self.to_outer.last_read();
                 if let Some(m) = self.masker.as_mut() {
                     m.on_output(data);
                 }
                 self.recorder.output(Stream::Output, data);
-                if !self.outer_open {
-                    self.to_outer.clear();
-                } else {
-                    // Written at once when the terminal takes it: echo latency.
-                    self.on_terminal_writable();
-                }
             }
             Ok(Filled::NotReady) => {}
             // EIO: no process holds the slave any more.
@@ -341,17 +354,24 @@ impl Pty<'_> {
         }
     }
 
-    /// Records the keystrokes pending toward the pty, through masking.
-    fn record_input(&mut self) {
-        let data = self.to_master.data();
-        match self.masker.as_mut() {
-            Some(m) => {
-                // Unreadable settings: as if echo were on, which withholds nothing.
-                let mode = master_mode(&self.master).unwrap_or(TermMode::ECHOING);
+    /// The pty's mode as masking needs it for keystrokes arriving now (`None`: no masking).
+    fn input_mode(&self) -> Option<TermMode> {
+        // Unreadable settings: as if echo were on, which withholds nothing.
+        self.masker
+            .as_ref()
+            .map(|_| master_mode(&self.master).unwrap_or(TermMode::ECHOING))
+    }
+
+    /// Records the keystrokes last read, through masking, judged by `mode` (see
+    /// [`Pty::input_mode`]).
+    fn record_input(&mut self, mode: Option<TermMode>) {
+        let data = self.to_master.last_read();
+        match (self.masker.as_mut(), mode) {
+            (Some(m), Some(mode)) => {
                 let pieces = m.on_input(data, mode, Instant::now());
                 self.recorder.input(&pieces);
             }
-            None => self.recorder.input(&[InputPiece::Clear(data)]),
+            _ => self.recorder.input(&[InputPiece::Clear(data)]),
         }
     }
 

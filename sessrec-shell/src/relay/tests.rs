@@ -140,6 +140,142 @@ impl PtyRig {
     }
 }
 
+impl PtyRig {
+    /// Runs the relay in a thread while `drive` plays the user on the outer terminal's master,
+    /// with the record's path to look at as it grows; the command must end by itself once
+    /// `drive` is done with it. Returns the outcome, the record, and its frames in file order.
+    fn run_driven(
+        self,
+        drive: impl FnOnce(&OwnedFd, &std::path::Path),
+    ) -> (Outcome, Recorded, Vec<sessrec_core::reader::Frame>) {
+        let dir = TempDir::new("relay-pty-driven");
+        let (mut rec, path) = recorder(dir.path(), 1 << 30);
+        let (child_pid, child_pidfd) = pid_and_pidfd(&self.child);
+        let outcome = std::thread::scope(|scope| {
+            let relay = scope.spawn(|| {
+                PtyRelay {
+                    master: self.inner_master,
+                    terminal_in: self.outer.slave.as_fd(),
+                    terminal_out: self.outer.slave.as_fd(),
+                    signal_fd: self.signals.0.as_fd(),
+                    child_pid,
+                    child_pidfd,
+                    recorder: &mut rec,
+                    masker: self.masker,
+                    typeahead: self.typeahead,
+                    idle: IdlePolicy::new(0, 0),
+                }
+                .run()
+            });
+            drive(&self.outer.master, &path);
+            relay.join().unwrap()
+        });
+        let recorded = finish(rec, &path);
+        (outcome, recorded, frames_in_order(&path))
+    }
+}
+
+/// Reads the outer terminal until `want` has come back (or nothing comes for ten seconds).
+fn read_until(master: &OwnedFd, want: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    while !contains(&got, want) {
+        let mut fds = [sys::pollfd(master.as_fd(), sys::Interest::Readable)];
+        if sys::poll(&mut fds, 10_000).unwrap() == 0 {
+            break;
+        }
+        let mut buf = [0u8; 4096];
+        match sys::read(master, &mut buf) {
+            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    got
+}
+
+/// Every frame of a record, in file order.
+fn frames_in_order(path: &std::path::Path) -> Vec<sessrec_core::reader::Frame> {
+    verified_lines(path)
+        .iter()
+        .flat_map(sessrec_core::reader::decode_frames)
+        .collect()
+}
+
+/// Keystrokes are passed on before they are recorded, and their echo is recorded on the next
+/// wake-up: the record still has every keystroke before its echo, offsets never go back, and
+/// the chain verifies.
+#[test]
+fn pty_each_keystroke_is_recorded_before_its_echo() {
+    let rig = PtyRig::new("stty -icanon min 1 time 0; printf ready; head -c 20 >/dev/null");
+    let (outcome, _, frames) = rig.run_driven(|master, _| {
+        assert!(contains(&read_until(master, b"ready"), b"ready"));
+        for key in b"abcdefghijklmnopqrst" {
+            sys::write(master, &[*key]).unwrap();
+            let echo = read_until(master, &[*key]);
+            assert!(contains(&echo, &[*key]), "no echo of {}", *key as char);
+        }
+    });
+    assert_eq!(outcome.status, Some(ExitStatus::Code(0)));
+    let mut last_off = 0;
+    let mut typed_not_echoed: Vec<u8> = Vec::new();
+    let mut input = Vec::new();
+    for f in &frames {
+        assert!(f.offset_us >= last_off, "offsets go back: {frames:?}");
+        last_off = f.offset_us;
+        match f.stream {
+            Stream::Input => {
+                typed_not_echoed.extend_from_slice(&f.data);
+                input.extend_from_slice(&f.data);
+            }
+            Stream::Output => {
+                for b in &f.data {
+                    if let Some(i) = typed_not_echoed.iter().position(|t| t == b) {
+                        typed_not_echoed.remove(i);
+                    } else {
+                        assert!(
+                            b"ready".contains(b),
+                            "echo of {} recorded before the keystroke: {frames:?}",
+                            *b as char
+                        );
+                    }
+                }
+            }
+            Stream::Stderr => {}
+        }
+    }
+    assert_eq!(input, b"abcdefghijklmnopqrst");
+    assert!(typed_not_echoed.is_empty(), "{frames:?}");
+}
+
+/// While the channel is quiet, what was relayed reaches the file by the flush deadline, not
+/// only at the end.
+#[test]
+fn pty_pending_io_reaches_the_file_by_the_flush_deadline() {
+    let rig = PtyRig::new("read a; echo got:$a; read b");
+    let (outcome, recorded, _) = rig.run_driven(|master, path| {
+        sys::write(master, b"one\n").unwrap();
+        assert!(contains(&read_until(master, b"got:one"), b"got:one"));
+        // The relay now sleeps in poll; only the deadline (1 s) can write the line.
+        let mut in_file = false;
+        for _ in 0..200 {
+            let lines = sessrec_core::reader::read_file(path).unwrap();
+            in_file = lines.iter().flatten().any(|l| {
+                sessrec_core::reader::decode_frames(l)
+                    .iter()
+                    .any(|f| contains(&f.data, b"got:one"))
+            });
+            if in_file {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // The command ends either way, so that a failure is reported rather than hanging.
+        sys::write(master, b"two\n").unwrap();
+        assert!(in_file, "the output was not written while the channel ran");
+    });
+    assert_eq!(outcome.status, Some(ExitStatus::Code(0)));
+    assert_eq!(recorded.input, b"one\ntwo\n");
+}
+
 #[test]
 fn pty_keystrokes_reach_the_command_and_both_directions_are_recorded() {
     let rig = PtyRig::new("read line; echo got:$line; exit 3");
