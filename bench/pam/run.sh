@@ -20,8 +20,9 @@ work=/var/lib/srt-bench-$tag
 user=srt-bench-$tag
 svc_sync=srt-bench-sync-$tag
 svc_nosync=srt-bench-nosync-$tag
+svc_base=srt-bench-base-$tag
 cleanup() {
-    rm -f "/etc/pam.d/$svc_sync" "/etc/pam.d/$svc_nosync"
+    rm -f "/etc/pam.d/$svc_sync" "/etc/pam.d/$svc_nosync" "/etc/pam.d/$svc_base"
     userdel "$user" 2>/dev/null || true
     rm -rf "$work"
 }
@@ -55,6 +56,14 @@ for svc in "$svc_sync" "$svc_nosync"; do
     printf 'account required pam_permit.so\nsession required %s config=%s recorder=%s services=%s %s\n' \
         "$module" "$work/sessrec.toml" "$work/sessrec-shell" "$svc" "$extra" > "/etc/pam.d/$svc"
 done
+# BASE_MODULE=path/to/older/pam_sessrec.so adds the variant fsync-base: that build, with fsync,
+# in the same interleaved rounds.
+variants="fsync nofsync floor floor-prealloc floor-dirsync"
+if [ -n "${BASE_MODULE:-}" ]; then
+    printf 'account required pam_permit.so\nsession required %s config=%s recorder=%s services=%s\n' \
+        "$BASE_MODULE" "$work/sessrec.toml" "$work/sessrec-shell" "$svc_base" > "/etc/pam.d/$svc_base"
+    variants="fsync fsync-base nofsync floor floor-prealloc floor-dirsync"
+fi
 
 # A private mount namespace: files-only NSS (the host's nsswitch.conf is untouched) and a tmpfs
 # on /run/sessrec, as /run is on a systemd host (and other runs' grants stay out of the way).
@@ -70,12 +79,49 @@ in_ns() {
         "$work/nsswitch.conf" "$record_mount" "$@"
 }
 
-echo "pam_sessrec open+close latency, $RUNS runs each ($(uname -r), $(nproc) CPUs, record_dir on $( [ "${RECORD_TMPFS:-0}" = 1 ] && echo tmpfs || findmnt -no FSTYPE -T "$work"), load average $(cut -d' ' -f1-3 /proc/loadavg))"
-for svc in "$svc_sync" "$svc_nosync"; do
-    label=fsync; [ "$svc" = "$svc_nosync" ] && label=nofsync
+# Interleaved rounds: each variant runs RUNS/ROUNDS times per round, in turn, so the load of
+# other processes hits all alike. "floor", "floor-prealloc" and "floor-dirsync" are the disk
+# alone (see driver).
+ROUNDS=${ROUNDS:-5}
+per=$(( (RUNS + ROUNDS - 1) / ROUNDS ))
+steal() { awk '/^cpu /{print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+echo "pam_sessrec open+close latency, $RUNS runs each in $ROUNDS interleaved rounds ($(uname -r), $(nproc) CPUs, record_dir on $( [ "${RECORD_TMPFS:-0}" = 1 ] && echo tmpfs || findmnt -no FSTYPE -T "$work"), load average at start $(cut -d' ' -f1-3 /proc/loadavg))"
+set -- $(steal); steal0=$1 total0=$2
+for svc in "$svc_sync" "$svc_nosync" ${BASE_MODULE:+"$svc_base"}; do
     in_ns "$driver" "$svc" "$user" 50 "$work/auth_info" > /dev/null   # warm-up
-    printf '%-8s in-process: ' "$label"
-    in_ns "$driver" "$svc" "$user" "$RUNS" "$work/auth_info"
+done
+round=1
+while [ $round -le "$ROUNDS" ]; do
+    for variant in $variants; do
+        SAMPLES=$work/samples-$variant
+        export SAMPLES
+        case $variant in
+            fsync) in_ns "$driver" "$svc_sync" "$user" "$per" "$work/auth_info" > /dev/null ;;
+            fsync-base) in_ns "$driver" "$svc_base" "$user" "$per" "$work/auth_info" > /dev/null ;;
+            nofsync) in_ns "$driver" "$svc_nosync" "$user" "$per" "$work/auth_info" > /dev/null ;;
+            floor) in_ns "$driver" --floor "$work/records" "$per" > /dev/null ;;
+            floor-prealloc) in_ns "$driver" --floor "$work/records" "$per" prealloc > /dev/null ;;
+            floor-dirsync) in_ns "$driver" --floor "$work/records" "$per" dirsync > /dev/null ;;
+        esac
+    done
+    round=$((round + 1))
+done
+unset SAMPLES
+set -- $(steal)
+echo "load average at end $(cut -d' ' -f1-3 /proc/loadavg), steal $(awk -v s="$(( $1 - steal0 ))" -v t="$(( $2 - total0 ))" 'BEGIN { printf "%.1f%%", t ? 100 * s / t : 0 }') of CPU time during the runs"
+for variant in $variants; do
+    printf '%-14s ' "$variant"
+    for col in 1 2 3; do
+        label=$(echo "wall open-alone cpu" | cut -d' ' -f$col)
+        cut -d' ' -f$col "$work/samples-$variant" | sort -n | awk -v label="$label" '
+            { v[NR] = $1; sum += $1 }
+            END {
+                printf "%s: p50=%dus p90=%dus p99=%dus max=%dus | ", label,
+                    v[int((NR - 1) * 0.50 + 1.5)], v[int((NR - 1) * 0.90 + 1.5)],
+                    v[int((NR - 1) * 0.99 + 1.5)], v[NR]
+            }'
+    done
+    echo "runs=$(wc -l < "$work/samples-$variant")"
 done
 
 # End to end with pamtester: includes starting a process and loading libpam for each run.

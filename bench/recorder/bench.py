@@ -81,6 +81,7 @@ class Env:
             ("sessrec", 8192, 1000),
             ("sessrec-64k", 65536, 1000),
             ("sessrec-200ms", 8192, 200),
+            ("sessrec-5s", 8192, 5000),
             ("sessrec-base", 8192, 1000),
         ):
             path = os.path.join(workdir, f"{name}.toml")
@@ -507,7 +508,7 @@ def main():
             for v in variants:
                 extra["start_ms"][v].append(start_latency(env, v))
     if "typing" in parts:
-        for v in ["script", "tlog", "sessrec", "sessrec-200ms"] + (["sessrec-base"] if baseline else []):
+        for v in ["script", "tlog", "sessrec", "sessrec-200ms", "sessrec-5s"] + (["sessrec-base"] if baseline else []):
             results["extra"].setdefault("typing_bytes_per_hour", {})[v] = typing_growth(env, v, args.typing_seconds)
     results["machine"] = noise.finish()
     with open(args.out, "w") as f:
@@ -563,7 +564,7 @@ def print_report(res):
                 delta = "—" if v == "none" else f"{p50 - none50:+.0f}"
                 ratio = "—" if v in ("none", "tlog") else f"{p99 / tlog99:.2f}"
                 print(f"| {load} | {v} | {p50:.0f} | {p99:.0f} | {delta} | {ratio} |")
-    rows = [v for v in ["none", "script", "tlog", "sessrec", "sessrec-base", "sessrec-200ms"]
+    rows = [v for v in ["none", "script", "tlog", "sessrec", "sessrec-base", "sessrec-200ms", "sessrec-5s"]
             if v in ex.get("stall", {}) or v in ex.get("start_ms", {}) or v in ex.get("typing_bytes_per_hour", {})]
     if rows:
         print("\n| variant | stalled-terminal peak RSS MB | start p50 ms | start p99 ms | record MB per hour typing |")

@@ -47,8 +47,15 @@ fn escaped_len(b: u8) -> usize {
 /// Appends the JSON string escape of (valid UTF-8) `data` to `out`, using at most `room` bytes.
 /// Returns how many input bytes were consumed; never stops inside a character.
 pub fn append_escaped(out: &mut Vec<u8>, data: &[u8], room: usize) -> usize {
+    escape_into(out, data, room, false).0
+}
+
+/// The escaper of both forms: with `fold`, a `\r\n` is written as `\n`. Returns the input
+/// bytes consumed and how many line ends were folded.
+fn escape_into(out: &mut Vec<u8>, data: &[u8], room: usize, fold: bool) -> (usize, usize) {
     let start = out.len();
     let mut i = 0;
+    let mut folds = 0;
     while i < data.len() {
         let used = out.len() - start;
         let b = data[i];
@@ -64,10 +71,17 @@ pub fn append_escaped(out: &mut Vec<u8>, data: &[u8], room: usize) -> usize {
                     cut -= 1;
                 }
                 out.extend_from_slice(&data[i..cut]);
-                return cut;
+                return (cut, folds);
             }
             out.extend_from_slice(&data[i..j]);
             i = j;
+        } else if fold && b == b'\r' && data.get(i + 1) == Some(&b'\n') {
+            if used + 2 > room {
+                break;
+            }
+            out.extend_from_slice(b"\\n");
+            i += 2;
+            folds += 1;
         } else {
             let n = escaped_len(b);
             if used + n > room {
@@ -91,7 +105,15 @@ pub fn append_escaped(out: &mut Vec<u8>, data: &[u8], room: usize) -> usize {
             i += 1;
         }
     }
-    i
+    (i, folds)
+}
+
+/// Like [`append_escaped`], with every `\r\n` of `data` written as `\n` (the folded form of
+/// [`crate::schema::timing`]; `data` holds no other `\n`). Returns the input bytes consumed
+/// and the length of the folded text they make; never stops between `\r` and `\n`.
+pub fn append_escaped_folding(out: &mut Vec<u8>, data: &[u8], room: usize) -> (usize, usize) {
+    let (used, folds) = escape_into(out, data, room, true);
+    (used, used - folds)
 }
 
 /// Appends base64 of a prefix of `data` to `out`, using at most `room` bytes; the prefix is a
@@ -156,6 +178,21 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(append_escaped(&mut out, b"\x01x", 5), 0);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn folding_escape_never_splits_a_line_end() {
+        let data = b"ab\r\ncd\r\n\r\n";
+        for room in 0..20 {
+            let mut out = Vec::new();
+            let (used, folded) = append_escaped_folding(&mut out, data, room);
+            assert!(out.len() <= room);
+            assert_ne!(data.get(used.wrapping_sub(1)), Some(&b'\r'), "room {room}");
+            let mut back = Vec::new();
+            crate::schema::timing::unfold_crlf(decode_u(&out).as_bytes(), &mut back);
+            assert_eq!(back, &data[..used]);
+            assert_eq!(decode_u(&out).len(), folded);
+        }
     }
 
     #[test]

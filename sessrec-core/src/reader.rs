@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::chain;
 use crate::record::Stream;
-use crate::schema::{header_key, io_fields, FrameView};
+use crate::schema::{header_key, io_fields, EventBody, FrameView, Io, Pieces, TimingError};
 use serde::Deserialize;
 
 /// Longest line the reader accepts (far above any `max_line_bytes`).
@@ -167,34 +167,70 @@ pub struct Frame {
     pub data: Vec<u8>,
 }
 
-/// The frames of an `io` line (empty for other lines or malformed frames).
+/// The frames of an `io` line (empty for other lines; a malformed frame is skipped, a compact
+/// line is decoded up to its first malformed token).
 pub fn decode_frames(line: &Line) -> Vec<Frame> {
-    // Frames are read in place, borrowing their text from the parsed line.
-    let Some(frames) = line.value.get(io_fields::frames) else {
-        return Vec::new();
-    };
-    let Some(frames) = frames.as_array() else {
-        return Vec::new();
-    };
-    frames
-        .iter()
-        .filter_map(|f| {
-            let f = FrameView::deserialize(f).ok()?;
-            let stream = Stream::from_code(&f.s)?;
-            let data = match (&f.u, &f.b) {
-                (Some(u), _) => u.as_bytes().to_vec(),
-                (None, Some(b)) => base64::engine::general_purpose::STANDARD
-                    .decode(&**b)
-                    .ok()?,
-                (None, None) => return None,
-            };
-            Some(Frame {
-                offset_us: f.off,
-                stream,
-                data,
-            })
+    let mut out = Vec::new();
+    let _ = for_each_read(line, |offset_us, stream, data| {
+        out.push(Frame {
+            offset_us,
+            stream,
+            data: data.to_vec(),
         })
-        .collect()
+    });
+    out
+}
+
+/// Calls `read(offset_us, stream, bytes)` for every read an `io` line holds, in either form
+/// (a frame list, or the compact form of [`crate::schema::timing`]); the error names the first
+/// malformed token of a compact line.
+pub fn for_each_read(
+    line: &Line,
+    mut read: impl FnMut(u64, Stream, &[u8]),
+) -> Result<(), TimingError> {
+    if let Some(frames) = line.value.get(io_fields::frames).and_then(Value::as_array) {
+        // Frames are read in place, borrowing their text from the parsed line.
+        let mut scratch = Vec::new();
+        for f in frames {
+            let Ok(f) = FrameView::deserialize(f) else {
+                continue;
+            };
+            let Some(stream) = Stream::from_code(&f.s) else {
+                continue;
+            };
+            match (&f.u, &f.b) {
+                (Some(u), _) => read(f.off, stream, u.as_bytes()),
+                (None, Some(b)) => {
+                    scratch.clear();
+                    if base64::engine::general_purpose::STANDARD
+                        .decode_vec(b.as_bytes(), &mut scratch)
+                        .is_ok()
+                    {
+                        read(f.off, stream, &scratch);
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+    }
+    if line.kind() != Io::TYPE {
+        return Ok(());
+    }
+    let Some(t) = line.str(io_fields::t) else {
+        return Ok(());
+    };
+    let text = |key| line.str(key).unwrap_or_default();
+    Pieces {
+        off: line.u64(io_fields::off).unwrap_or_default(),
+        t,
+        text: [text(io_fields::i), text(io_fields::o), text(io_fields::e)],
+        b64: [
+            text(io_fields::i_b64),
+            text(io_fields::o_b64),
+            text(io_fields::e_b64),
+        ],
+    }
+    .for_each(read)
 }
 
 /// The outcome of checking one file's chain.

@@ -18,9 +18,10 @@ use crate::chain::{self, Digest32};
 use crate::config::RecorderConfig;
 use crate::frames::{self, Encoding};
 use crate::record::{FileContext, Stream};
+use crate::schema::timing::{self, PieceForm};
 use crate::schema::{
-    self, header_key, CommandPart, EventBody, BYTES_SUFFIX, HEADER_KEYS, PARTS_SUFFIX,
-    SCHEMA_VERSION,
+    self, header_key, io_fields, CommandPart, EventBody, Io, BYTES_SUFFIX, HEADER_KEYS,
+    PARTS_SUFFIX, SCHEMA_VERSION,
 };
 use crate::time::Timestamp;
 
@@ -30,8 +31,10 @@ pub const RESERVE_BYTES: u64 = 256 * 1024;
 const TAIL_MAX_AGE: Duration = Duration::from_secs(1);
 /// Longest value of a header field (host, user, actor).
 const HEADER_FIELD_MAX: usize = 256;
-/// Room the line tail `],"prev":"<64 hex>"}\n` needs.
+/// Room the line tail `,"prev":"<64 hex>"}\n` needs.
 const IO_TAIL_LEN: usize = 77;
+/// Longest byte count a token can carry (a line's worth).
+const COUNT_DIGITS: usize = 7;
 
 #[derive(Debug, Clone, Copy)]
 pub struct WriterOptions {
@@ -103,9 +106,10 @@ pub struct RecordWriter {
     len: u64,
     reserved_until: u64,
     space_low: bool,
-    /// The I/O line being filled; empty when none is pending.
+    /// The I/O line being filled (its header and `off`); empty when none is pending.
     line: Vec<u8>,
-    frames_in_line: usize,
+    /// The pending line's reads: timing string, escaped text and base64 per stream.
+    pending: PendingIo,
     pending_since: Option<Instant>,
     tails: [Tail; 3],
     last_anchor: Instant,
@@ -208,7 +212,7 @@ impl RecordWriter {
             reserved_until: len,
             space_low: false,
             line: Vec::with_capacity(opts.max_line_bytes),
-            frames_in_line: 0,
+            pending: PendingIo::default(),
             pending_since: None,
             tails: Default::default(),
             last_anchor: Instant::now(),
@@ -325,58 +329,83 @@ impl RecordWriter {
         stream: Stream,
         offset: u64,
         enc: Encoding,
-        mut data: &[u8],
+        data: &[u8],
     ) -> io::Result<()> {
-        let mut open = Vec::with_capacity(48);
-        open.extend_from_slice(b"{\"off\":");
-        open.extend_from_slice(offset.to_string().as_bytes());
-        open.extend_from_slice(b",\"s\":\"");
-        open.extend_from_slice(stream.code().as_bytes());
-        open.extend_from_slice(if enc == Encoding::Utf8 {
-            b"\",\"u\":\""
-        } else {
-            b"\",\"b\":\""
-        });
+        let form = match enc {
+            Encoding::Base64 => PieceForm::Base64,
+            Encoding::Utf8 if timing::foldable(data) => PieceForm::FoldedCrlf,
+            Encoding::Utf8 => PieceForm::Text,
+        };
+        let mut data = data;
+        let limit = self.opts.max_line_bytes - IO_TAIL_LEN;
         while !data.is_empty() {
             if self.line.is_empty() {
-                self.start_io_line();
+                self.start_io_line(offset);
             }
-            let comma = usize::from(self.frames_in_line > 0);
-            let limit = self.opts.max_line_bytes - IO_TAIL_LEN;
-            let room = limit.saturating_sub(self.line.len() + comma + open.len() + 2);
-            if room < 16 && self.frames_in_line > 0 {
+            let k = stream.index();
+            let delta = offset.abs_diff(self.pending.last_off);
+            let opening = match form {
+                PieceForm::Base64 if self.pending.b64[k].is_empty() => B64_FIELD_OVERHEAD,
+                PieceForm::Base64 => 0,
+                _ if self.pending.text[k].is_empty() => TEXT_FIELD_OVERHEAD,
+                _ => 0,
+            };
+            let token = 1 + timing::decimal_len(delta) + 2 + COUNT_DIGITS;
+            let used_so_far = self.line.len() + self.pending.len();
+            let room = limit.saturating_sub(used_so_far + opening + token);
+            if room < 16 && self.pending.reads > 0 {
                 self.write_io_line()?;
                 continue;
             }
-            if comma == 1 {
-                self.line.push(b',');
-            }
-            self.line.extend_from_slice(&open);
-            let used = match enc {
-                Encoding::Utf8 => frames::append_escaped(&mut self.line, data, room),
-                Encoding::Base64 => frames::append_base64(&mut self.line, data, room),
+            let (used, count) = match form {
+                PieceForm::Base64 => {
+                    let used = frames::append_base64(&mut self.pending.b64[k], data, room);
+                    (used, frames::base64_len(used))
+                }
+                PieceForm::FoldedCrlf => {
+                    frames::append_escaped_folding(&mut self.pending.text[k], data, room)
+                }
+                PieceForm::Text => {
+                    let used = frames::append_escaped(&mut self.pending.text[k], data, room);
+                    (used, used)
+                }
             };
-            self.line.extend_from_slice(b"\"}");
-            self.frames_in_line += 1;
+            if used == 0 {
+                if self.pending.reads > 0 {
+                    self.write_io_line()?;
+                    continue;
+                }
+                self.line.clear();
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "max_line_bytes leaves no room for I/O",
+                ));
+            }
+            let last = self.pending.last_off;
+            timing::push_token(&mut self.pending.t, last, offset, stream, form, count);
+            self.pending.last_off = offset;
+            self.pending.reads += 1;
             data = &data[used..];
-            if !data.is_empty() || used == 0 {
+            if !data.is_empty() {
                 self.write_io_line()?;
             }
         }
         if self.pending_since.is_none() && !self.line.is_empty() {
             self.pending_since = Some(Instant::now());
         }
-        if self.line.len() + 64 > self.opts.max_line_bytes - IO_TAIL_LEN {
+        if self.line.len() + self.pending.len() + 64 > limit {
             self.write_io_line()?;
         }
         Ok(())
     }
 
-    fn start_io_line(&mut self) {
+    fn start_io_line(&mut self, offset: u64) {
         self.line.clear();
-        self.push_head("io");
-        self.line.extend_from_slice(b",\"frames\":[");
-        self.frames_in_line = 0;
+        self.push_head(Io::TYPE);
+        push_key(&mut self.line, io_fields::off);
+        self.line.extend_from_slice(offset.to_string().as_bytes());
+        self.pending.clear();
+        self.pending.last_off = offset;
     }
 
     fn push_head(&mut self, kind: &str) {
@@ -408,14 +437,29 @@ impl RecordWriter {
         if self.line.is_empty() {
             return Ok(());
         }
-        if self.frames_in_line == 0 {
+        if self.pending.reads == 0 {
             self.line.clear();
             return Ok(());
         }
-        self.line.push(b']');
+        let p = std::mem::take(&mut self.pending);
+        push_key(&mut self.line, io_fields::t);
+        push_quoted(&mut self.line, &p.t);
+        let text_keys = [io_fields::i, io_fields::o, io_fields::e];
+        let b64_keys = [io_fields::i_b64, io_fields::o_b64, io_fields::e_b64];
+        for k in 0..3 {
+            if !p.text[k].is_empty() {
+                push_key(&mut self.line, text_keys[k]);
+                push_quoted(&mut self.line, &p.text[k]);
+            }
+            if !p.b64[k].is_empty() {
+                push_key(&mut self.line, b64_keys[k]);
+                push_quoted(&mut self.line, &p.b64[k]);
+            }
+        }
+        self.pending = p;
+        self.pending.clear();
         self.push_prev_and_end();
         self.pending_since = None;
-        self.frames_in_line = 0;
         self.commit_line()
     }
 
@@ -635,7 +679,7 @@ impl RecordWriter {
                 let lost = format!("record line of {} bytes not written: {e}", line.len());
                 self.line = line;
                 self.line.clear();
-                self.frames_in_line = 0;
+                self.pending.clear();
                 self.pending_since = None;
                 let _ = self.write_error_line(&lost);
                 Err(e)
@@ -714,6 +758,65 @@ impl Drop for RecordWriter {
     fn drop(&mut self) {
         let _ = self.finish_io();
     }
+}
+
+/// `,"o":""`: what a stream's text field costs besides its bytes.
+const TEXT_FIELD_OVERHEAD: usize = 7;
+/// `,"o_b64":""`.
+const B64_FIELD_OVERHEAD: usize = 11;
+
+/// The reads of the `io` line being filled, kept apart until the line is written.
+#[derive(Default)]
+struct PendingIo {
+    /// The timing string (see [`crate::schema::timing`]).
+    t: Vec<u8>,
+    /// JSON-escaped text per stream (input, output, stderr).
+    text: [Vec<u8>; 3],
+    /// Base64 per stream.
+    b64: [Vec<u8>; 3],
+    /// Offset of the last read.
+    last_off: u64,
+    reads: usize,
+}
+
+impl PendingIo {
+    /// Bytes these reads add to the line: `t` and every non-empty stream field.
+    fn len(&self) -> usize {
+        let text: usize = self
+            .text
+            .iter()
+            .filter(|t| !t.is_empty())
+            .map(|t| t.len() + TEXT_FIELD_OVERHEAD)
+            .sum();
+        let b64: usize = self
+            .b64
+            .iter()
+            .filter(|b| !b.is_empty())
+            .map(|b| b.len() + B64_FIELD_OVERHEAD)
+            .sum();
+        TEXT_FIELD_OVERHEAD + self.t.len() + text + b64
+    }
+
+    fn clear(&mut self) {
+        self.t.clear();
+        self.text.iter_mut().for_each(Vec::clear);
+        self.b64.iter_mut().for_each(Vec::clear);
+        self.reads = 0;
+    }
+}
+
+/// Appends `,"key":`.
+fn push_key(line: &mut Vec<u8>, key: &str) {
+    line.extend_from_slice(b",\"");
+    line.extend_from_slice(key.as_bytes());
+    line.extend_from_slice(b"\":");
+}
+
+/// Appends already escaped bytes in quotes.
+fn push_quoted(line: &mut Vec<u8>, escaped: &[u8]) {
+    line.push(b'"');
+    line.extend_from_slice(escaped);
+    line.push(b'"');
 }
 
 /// The fields of the writer's own problem report.

@@ -9,7 +9,6 @@
 
 use std::io::{BufRead, BufReader, Write};
 
-use base64::Engine;
 use regex::bytes::{Regex, RegexBuilder};
 use serde_json::json;
 
@@ -21,6 +20,7 @@ use crate::records::RecordFile;
 use crate::store::{session_files, FileKind, SessionRef};
 use crate::summary::summarize;
 use sessrec_core::command::RecordedCommand;
+use sessrec_core::record::Stream;
 use sessrec_core::schema::{EventBody, Io, IoView};
 
 /// Longest text a match may span across a batch boundary.
@@ -329,7 +329,6 @@ pub fn search_file(
     let mut typed = Vec::new();
     let mut hits = Vec::new();
     let mut line = Vec::with_capacity(16 * 1024);
-    let mut scratch = Vec::new();
     let mut count = 0u64;
     loop {
         line.clear();
@@ -346,49 +345,34 @@ pub fn search_file(
         if parsed.kind != Io::TYPE {
             continue;
         }
-        for f in &parsed.frames {
-            let data: &[u8] = match (&f.u, &f.b) {
-                (Some(u), _) => u.as_bytes(),
-                (None, Some(b)) => {
-                    scratch.clear();
-                    if base64::engine::general_purpose::STANDARD
-                        .decode_vec(b.as_bytes(), &mut scratch)
-                        .is_err()
-                    {
-                        continue;
-                    }
-                    &scratch
-                }
-                _ => continue,
-            };
-            match (f.s.as_ref(), scope) {
-                ("i", Scope::Both | Scope::Input) if raw => input.push(f.off, data, &mut hits),
-                ("i", Scope::Both | Scope::Input) => {
-                    // Enter is CR on a terminal: as a line break, lines of input stay apart.
-                    let lines: Vec<u8> = data
-                        .iter()
-                        .map(|&b| if b == b'\r' { b'\n' } else { b })
-                        .collect();
-                    input.push(f.off, &lines, &mut hits)
-                }
-                ("i", Scope::Commands) if pty => {
-                    editor.feed(f.off, data, parsed.echo_off, &mut typed);
-                    for l in typed.drain(..) {
-                        if let Some(m) = regex.find(l.text.as_bytes()) {
-                            hits.push(Hit {
-                                stream: "command",
-                                off_us: l.end_us,
-                                text: m.as_bytes().to_vec(),
-                                context: l.text.into_bytes(),
-                            });
-                        }
-                    }
-                }
-                ("o", Scope::Both | Scope::Output) => output.push(f.off, data, &mut hits),
-                ("e", Scope::Both | Scope::Output) => stderr.push(f.off, data, &mut hits),
-                _ => {}
+        let echo_off = parsed.echo_off;
+        let _ = parsed.for_each_read(|off, s, data| match (s, scope) {
+            (Stream::Input, Scope::Both | Scope::Input) if raw => input.push(off, data, &mut hits),
+            (Stream::Input, Scope::Both | Scope::Input) => {
+                // Enter is CR on a terminal: as a line break, lines of input stay apart.
+                let lines: Vec<u8> = data
+                    .iter()
+                    .map(|&b| if b == b'\r' { b'\n' } else { b })
+                    .collect();
+                input.push(off, &lines, &mut hits)
             }
-        }
+            (Stream::Input, Scope::Commands) if pty => {
+                editor.feed(off, data, echo_off, &mut typed);
+                for l in typed.drain(..) {
+                    if let Some(m) = regex.find(l.text.as_bytes()) {
+                        hits.push(Hit {
+                            stream: "command",
+                            off_us: l.end_us,
+                            text: m.as_bytes().to_vec(),
+                            context: l.text.into_bytes(),
+                        });
+                    }
+                }
+            }
+            (Stream::Output, Scope::Both | Scope::Output) => output.push(off, data, &mut hits),
+            (Stream::Stderr, Scope::Both | Scope::Output) => stderr.push(off, data, &mut hits),
+            _ => {}
+        });
         for h in hits.drain(..) {
             count += 1;
             report(h)?;

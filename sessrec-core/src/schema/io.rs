@@ -7,9 +7,23 @@ use serde_json::{Map, Value};
 use super::event_type;
 
 event_type! {
-    /// Reads of the channel's streams, as a frame list.
+    /// Reads of the channel's streams: compact (schema 2, see [`super::timing`]: `off`, `t`
+    /// and the streams' bytes), or as a frame list (schema 1, and lines written by hand).
     pub struct Io = "io", names in io_fields {
+        /// Schema 1: one entry per read.
         frames: Vec<Frame>,
+        /// µs since `channel.start` of the line's first read.
+        off: u64,
+        /// The timing string: where each read starts and how long it is.
+        t: String,
+        /// Input, output and stderr bytes as text.
+        i: String,
+        o: String,
+        e: String,
+        /// Input, output and stderr bytes in base64, one padded piece per read.
+        i_b64: String,
+        o_b64: String,
+        e_b64: String,
         /// Input typed in password mode and not withheld, or after masking was suspended.
         echo_off: bool,
         /// The part of a withheld line past `mask_line_max_bytes`.
@@ -69,5 +83,43 @@ event_type! {
         off: u64,
         /// A sentence.
         reason: String,
+    }
+}
+
+/// The stream an I/O frame belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// What the user typed or sent (a pty's input, a pipe channel's stdin).
+    Input,
+    /// What the user saw (a pty's output, a pipe channel's stdout).
+    Output,
+    /// A pipe channel's stderr.
+    Stderr,
+}
+
+impl Stream {
+    pub fn code(self) -> &'static str {
+        match self {
+            Stream::Input => "i",
+            Stream::Output => "o",
+            Stream::Stderr => "e",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Stream> {
+        match code {
+            "i" => Some(Stream::Input),
+            "o" => Some(Stream::Output),
+            "e" => Some(Stream::Stderr),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Stream::Input => 0,
+            Stream::Output => 1,
+            Stream::Stderr => 2,
+        }
     }
 }

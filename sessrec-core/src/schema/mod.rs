@@ -31,6 +31,7 @@ mod host;
 mod io;
 mod session;
 mod sudo;
+pub mod timing;
 mod transfer;
 mod view;
 
@@ -46,15 +47,17 @@ pub use display::{bookkeeping_fields, headline_fields};
 pub use forward::{forward_close, forward_open, ForwardClose, ForwardOpen};
 pub use header::{key as header_key, Header, HEADER_KEYS, TYPE_KEY};
 pub use host::Heartbeat;
-pub use io::{io_fields, Frame, InputMasked, Io, MaskingSuspended, Resize};
+pub use io::{io_fields, Frame, InputMasked, Io, MaskingSuspended, Resize, Stream};
 pub use session::{AuthMethod, Certificate, ConnectionHint, Login, Logout, LogoutChannel};
 pub use sudo::{sudo_end, sudo_start, SudoEnd, SudoStart, Suspend};
+pub use timing::{PieceForm, Pieces, TimingError};
 pub use transfer::{transfer_field, Transfer};
 pub use view::{FrameView, HeadView, IoView};
 
-/// Version of the line schema, the `v` of every line. The types below are version 1; a line
-/// of a newer version is read with them too, its new fields kept in `extra`.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the line schema, the `v` of every line. Version 2 writes `io` lines in the
+/// compact form (see [`timing`]); version 1 lines (frame lists) are read as before. A line of a newer version is read with these types
+/// too, its new fields kept in `extra`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Suffix of a field that holds the original length of a value cut to fit (`term_truncated`).
 pub const TRUNCATED_SUFFIX: &str = "_truncated";

@@ -5,19 +5,81 @@
 
 use std::borrow::Cow;
 
+use base64::Engine;
 use serde::Deserialize;
+
+use super::timing::{Pieces, TimingError};
+use super::Stream;
 
 /// A line read only for its I/O, borrowing from the line's text: for scans over every `io`
 /// line (search), where building the typed event would cost more than the scan.
 #[derive(Debug, Deserialize)]
 pub struct IoView<'a> {
     /// The line's `type`: frames are meaningful only when it is `io`.
-    #[serde(rename = "type", borrow)]
+    #[serde(rename = "type", borrow, default)]
     pub kind: Cow<'a, str>,
+    /// Schema 1.
     #[serde(default, borrow)]
     pub frames: Vec<FrameView<'a>>,
     #[serde(default)]
     pub echo_off: bool,
+    /// Schema 2 (see [`super::timing`]).
+    #[serde(default)]
+    pub off: u64,
+    #[serde(default, borrow)]
+    pub t: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub i: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub o: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub e: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub i_b64: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub o_b64: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub e_b64: Cow<'a, str>,
+}
+
+impl IoView<'_> {
+    /// Calls `read(offset_us, stream, bytes)` for every read of the line, in either form. A
+    /// frame that cannot be decoded is skipped; a compact line is followed up to its first
+    /// malformed token, which is returned.
+    pub fn for_each_read(
+        &self,
+        mut read: impl FnMut(u64, Stream, &[u8]),
+    ) -> Result<(), TimingError> {
+        let mut scratch = Vec::new();
+        for f in &self.frames {
+            let Some(stream) = Stream::from_code(&f.s) else {
+                continue;
+            };
+            match (&f.u, &f.b) {
+                (Some(u), _) => read(f.off, stream, u.as_bytes()),
+                (None, Some(b)) => {
+                    scratch.clear();
+                    if base64::engine::general_purpose::STANDARD
+                        .decode_vec(b.as_bytes(), &mut scratch)
+                        .is_ok()
+                    {
+                        read(f.off, stream, &scratch);
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        let Some(t) = &self.t else {
+            return Ok(());
+        };
+        Pieces {
+            off: self.off,
+            t,
+            text: [&self.i, &self.o, &self.e],
+            b64: [&self.i_b64, &self.o_b64, &self.e_b64],
+        }
+        .for_each(read)
+    }
 }
 
 /// A [`Frame`] borrowing from the line's text.

@@ -1,4 +1,14 @@
 //! pam-bench-driver SERVICE USER RUNS [SSH_AUTH_INFO_0-file]
+//! pam-bench-driver --floor DIR RUNS [dirsync|prealloc]
+//!
+//! `--floor` times the disk alone, on the filesystem of DIR, doing what the module must make
+//! durable: per run a new directory, a new file, a login-sized line and `fdatasync` (with
+//! `dirsync`, also `fsync` of the new directory and of DIR), then a logout-sized line appended
+//! and `fdatasync`. "open alone" is the first half. `prealloc` also reserves 256 KiB past the
+//! end before the first line and releases it before the second sync, as the record writer does.
+//!
+//! With `SAMPLES=FILE` in the environment, every run's wall, open-alone and CPU microseconds are
+//! appended to FILE as one line (for percentiles over interleaved rounds).
 //!
 //! For each run: pam_start, the PAM items and environment sshd would set, pam_acct_mgmt (as sshd
 //! calls it before the session; this is also when libpam loads the stack's modules), then the
@@ -106,8 +116,100 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[idx]
 }
 
+/// Appends each run's numbers to `$SAMPLES` when set.
+fn save_samples(wall: &[u64], open: &[u64], cpu: &[u64]) {
+    let Ok(path) = std::env::var("SAMPLES") else {
+        return;
+    };
+    let mut text = String::new();
+    for i in 0..wall.len() {
+        text.push_str(&format!("{} {} {}\n", wall[i], open[i], cpu[i]));
+    }
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open SAMPLES");
+    f.write_all(text.as_bytes()).expect("write SAMPLES");
+}
+
+fn sync_dir(path: &std::path::Path) {
+    std::fs::File::open(path)
+        .and_then(|d| d.sync_all())
+        .expect("fsync directory");
+}
+
+/// The disk's floor for what the module makes durable (see the top of this file).
+fn floor(dir: &str, runs: usize, mode: &str) {
+    use std::os::unix::io::AsRawFd;
+    let dirsync = mode == "dirsync";
+    let prealloc = mode == "prealloc";
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let base = std::path::Path::new(dir);
+    let login = vec![b'x'; 1200];
+    let logout = vec![b'y'; 500];
+    let (mut wall, mut open, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 0..runs {
+        let sub = base.join(format!("floor-{}-{n}", std::process::id()));
+        let start = Instant::now();
+        let cpu_start = thread_cpu_micros();
+        std::fs::create_dir(&sub).expect("mkdir");
+        let path = sub.join("session.jsonl");
+        let mut f = std::fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .expect("create");
+        if prealloc {
+            // SAFETY: a valid open descriptor; KEEP_SIZE reserves blocks without changing the size.
+            let rc = unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 256 * 1024) };
+            assert_eq!(rc, 0, "fallocate");
+        }
+        f.write_all(&login).expect("write");
+        f.sync_data().expect("fdatasync");
+        if dirsync {
+            sync_dir(&sub);
+            sync_dir(base);
+        }
+        open.push(start.elapsed().as_micros() as u64);
+        drop(f);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("reopen");
+        f.write_all(&logout).expect("write");
+        if prealloc {
+            // The writer releases the reserve (and re-reserves on resume) before the sync.
+            // SAFETY: a valid open descriptor.
+            unsafe { libc::fallocate(f.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 256 * 1024 + 4096) };
+            f.set_len((login.len() + logout.len()) as u64).expect("release");
+        }
+        f.sync_data().expect("fdatasync");
+        wall.push(start.elapsed().as_micros() as u64);
+        cpu.push(thread_cpu_micros() - cpu_start);
+        drop(f);
+        std::fs::remove_dir_all(&sub).expect("clean up");
+    }
+    save_samples(&wall, &open, &cpu);
+    println!(
+        "runs={} {} | {} | {}",
+        wall.len(),
+        summary("wall", wall),
+        summary("cpu", cpu),
+        summary("open alone, wall", open)
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() >= 4 && args[1] == "--floor" {
+        let runs: usize = args[3].parse().expect("RUNS is a number");
+        floor(&args[2], runs, args.get(4).map_or("", String::as_str));
+        return;
+    }
     if args.len() < 4 {
         eprintln!("usage: pam-bench-driver SERVICE USER RUNS [AUTH_INFO_FILE]");
         std::process::exit(2);
@@ -167,6 +269,7 @@ fn main() {
         // SAFETY: ends the handle started above, once.
         unsafe { pam_end(pamh, PAM_SUCCESS) };
     }
+    save_samples(&micros, &open_micros, &cpu);
     println!(
         "runs={} {} | {} | {}",
         micros.len(),
