@@ -16,7 +16,7 @@ bindir=$target/release
 
 if [ "${SESSREC_PKG_NO_BUILD:-}" != 1 ]; then
     (cd "$src" && CARGO_TARGET_DIR=$target cargo build --release --locked \
-        -p sessrec-shell -p sessrec -p sudo-iolog-import -p audit-import -p pam_sessrec)
+        -p sessrec-shell -p sessrec -p sudo-iolog-import -p audit-import -p sessrec-web -p pam_sessrec)
 fi
 
 upstream=$(sed -n 's/^version = "\(.*\)"/\1/p' "$src/Cargo.toml" | head -n 1)
@@ -47,7 +47,7 @@ mkdir -p "$work/shlibs/debian"
 printf 'Source: sessrec\n\nPackage: sessrec\nArchitecture: any\n' >"$work/shlibs/debian/control"
 shlibs=$(cd "$work/shlibs" && dpkg-shlibdeps -O \
     "$root/usr/bin/sessrec-shell" "$root/usr/bin/sessrec" "$root/usr/sbin/sudo-iolog-import" \
-    "$root/usr/sbin/sessrec-audit-import" \
+    "$root/usr/sbin/sessrec-audit-import" "$root/usr/sbin/sessrec-web" \
     "$root/lib/$multiarch/security/pam_sessrec.so" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "build-deb.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 
@@ -55,7 +55,7 @@ size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" -e "s/@SHLIBS@/$shlibs/" \
     -e "s|@MAINTAINER@|$maintainer|" \
     "$src/packaging/debian/control.in" >"$root/DEBIAN/control"
-echo /etc/sessrec/sessrec.toml >"$root/DEBIAN/conffiles"
+printf '%s\n' /etc/sessrec/sessrec.toml /etc/sessrec/web.toml /etc/pam.d/sessrec-web >"$root/DEBIAN/conffiles"
 for script in postinst prerm postrm; do
     sed "s/@MULTIARCH@/$multiarch/g" "$src/packaging/debian/$script" >"$root/DEBIAN/$script"
     chmod 0755 "$root/DEBIAN/$script"

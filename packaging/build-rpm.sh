@@ -17,7 +17,7 @@ glibc_max=2.34
 
 if [ "${SESSREC_PKG_NO_BUILD:-}" != 1 ]; then
     (cd "$src" && CARGO_TARGET_DIR=$target cargo build --release --locked \
-        -p sessrec-shell -p sessrec -p sudo-iolog-import -p audit-import -p pam_sessrec)
+        -p sessrec-shell -p sessrec -p sudo-iolog-import -p audit-import -p sessrec-web -p pam_sessrec)
 fi
 
 for f in sessrec-shell sessrec sudo-iolog-import sessrec-audit-import libpam_sessrec.so; do

@@ -35,7 +35,7 @@ rpm)
 esac
 docdir=/usr/share/doc/sessrec
 
-for f in sessrec-shell sessrec sudo-iolog-import sessrec-audit-import libpam_sessrec.so; do
+for f in sessrec-shell sessrec sudo-iolog-import sessrec-audit-import sessrec-web libpam_sessrec.so; do
     if [ ! -f "$bindir/$f" ]; then
         echo "stage.sh: $bindir/$f is missing (build with: cargo build --release)" >&2
         exit 1
@@ -54,10 +54,16 @@ prog 4755 "$bindir/sessrec-shell" /usr/bin/sessrec-shell
 prog 0755 "$bindir/sessrec" /usr/bin/sessrec
 prog 0755 "$bindir/sudo-iolog-import" /usr/sbin/sudo-iolog-import
 prog 0755 "$bindir/sessrec-audit-import" /usr/sbin/sessrec-audit-import
+prog 0755 "$bindir/sessrec-web" /usr/sbin/sessrec-web
 prog 0644 "$bindir/libpam_sessrec.so" "$pamdir/pam_sessrec.so"
 
 d 0755 /etc/sessrec
 f 0644 "$src/packaging/sessrec.toml" /etc/sessrec/sessrec.toml
+# The web console's configuration (all commented out) and its PAM service, which differs by
+# distribution family (Debian's common-* files, RHEL's authselect password-auth).
+f 0644 "$src/packaging/web.toml" /etc/sessrec/web.toml
+d 0755 /etc/pam.d
+f 0644 "$src/packaging/pam.d/$layout/sessrec-web" /etc/pam.d/sessrec-web
 
 d 0755 /usr/lib/tmpfiles.d
 f 0644 "$src/packaging/tmpfiles.d/sessrec.conf" /usr/lib/tmpfiles.d/sessrec.conf
@@ -69,12 +75,10 @@ for unit in "$src"/packaging/systemd/*.service "$src"/packaging/systemd/*.path \
     f 0644 "$unit" "$unitdir/$(basename "$unit")"
 done
 
-# Every man page in man/, by the section its name ends in, compressed reproducibly. The web
-# console is not packaged yet, so neither is its page.
+# Every man page in man/, by the section its name ends in, compressed reproducibly.
 for page in "$src"/man/*.[1-8]; do
     [ -f "$page" ] || continue
     name=$(basename "$page")
-    [ "$name" = sessrec-web.8 ] && continue
     section=${name##*.}
     d 0755 "/usr/share/man/man$section"
     gzip -9nc "$page" >"$dest/usr/share/man/man$section/$name.gz"

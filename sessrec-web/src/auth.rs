@@ -139,6 +139,20 @@ impl Throttle {
     }
 }
 
+/// Password checks running at once. A PAM password check hashes with the system's scheme
+/// (yescrypt on Debian: about 16 MiB and tens of milliseconds each), so a burst of logins is
+/// queued rather than run side by side; the console's memory stays bounded whatever arrives.
+pub const PAM_CHECKS_AT_ONCE: usize = 2;
+static PAM_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PAM_CHECKS_AT_ONCE);
+
+/// A slot for one PAM password check, held while it runs.
+pub async fn pam_slot() -> tokio::sync::SemaphorePermit<'static> {
+    PAM_CHECKS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed")
+}
+
 /// Whether `user` is a member of `group` (primary or supplementary), and its uid.
 pub fn member_of(user: &str, group: &str) -> Result<u32, String> {
     let u = nix::unistd::User::from_name(user)

@@ -6,12 +6,16 @@
 pub mod access;
 pub mod auth;
 pub mod config;
+pub mod downloads;
 pub mod follow;
+pub mod kill;
 pub mod listing;
 pub mod pages;
+pub mod proxy_auth;
 pub mod search;
 pub mod server;
 pub mod sys;
+pub mod tls;
 
 /// Runs the console until it is killed; returns the exit code.
 pub fn run(argv: Vec<String>) -> i32 {
@@ -29,9 +33,11 @@ pub fn run(argv: Vec<String>) -> i32 {
             return 1;
         }
     };
+    sys::limit_malloc_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_io()
+        .enable_time()
         .build()
     {
         Ok(r) => r,
@@ -39,6 +45,14 @@ pub fn run(argv: Vec<String>) -> i32 {
             eprintln!("sessrec-web: cannot start the runtime: {e}");
             return 1;
         }
+    };
+    let tls = match app.settings.tls_files.as_ref().map(tls::server_config) {
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            eprintln!("sessrec-web: {e}");
+            return 1;
+        }
+        None => None,
     };
     runtime.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(app.settings.listen).await {
@@ -48,13 +62,42 @@ pub fn run(argv: Vec<String>) -> i32 {
                 return 1;
             }
         };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         match listener.local_addr() {
-            Ok(a) => eprintln!("sessrec-web: listening on http://{a}/"),
+            Ok(a) => eprintln!("sessrec-web: listening on {scheme}://{a}/"),
             Err(e) => eprintln!("sessrec-web: listening ({e})"),
         }
-        let service =
-            server::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        match axum::serve(listener, service).await {
+        let proxy = app.settings.proxy_login.clone();
+        let mut router = server::router(app.clone()).merge(
+            axum::Router::new()
+                .route("/kill", axum::routing::post(kill::submit))
+                .route("/download", axum::routing::get(downloads::download))
+                .with_state(app.clone()),
+        );
+        if let Some(proxy) = proxy {
+            let state = (app, std::sync::Arc::new(proxy), Default::default());
+            router = router.layer(axum::middleware::from_fn_with_state(
+                state,
+                proxy_auth::middleware,
+            ));
+        }
+        if tls.is_some() {
+            router = router.layer(axum::middleware::map_response(tls::secure_cookies));
+        }
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = match tls {
+            Some(config) => match tls::TlsListener::new(listener, config) {
+                // `tap_io` only for axum's peer-address extraction, which it offers for
+                // any tapped listener whose address is a SocketAddr.
+                Ok(l) => {
+                    use axum::serve::ListenerExt;
+                    axum::serve(l.tap_io(|_| {}), service).await
+                }
+                Err(e) => Err(e),
+            },
+            None => axum::serve(listener, service).await,
+        };
+        match served {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("sessrec-web: {e}");

@@ -205,6 +205,8 @@ pub fn session_page(
     verdict: &Verdict,
     channels: &[RecordFile],
     timeline: &[Entry],
+    // Ready HTML: the kill form and the download links.
+    actions: &str,
     login: (&str, &str),
 ) -> String {
     let status_class = if verdict.is_verified() {
@@ -227,7 +229,7 @@ pub fn session_page(
         body.push_str(&format!("<dt>{label}</dt><dd>{}</dd>", esc(value)));
     }
     body.push_str(&format!(
-        "<dt>start</dt><dd>{}</dd></dl>\n<h2>Channels</h2>\n<ul id=\"channels\">",
+        "<dt>start</dt><dd>{}</dd></dl>\n{actions}<h2>Channels</h2>\n<ul id=\"channels\">",
         esc(&short_time(summary.start_us))
     ));
     for f in channels {

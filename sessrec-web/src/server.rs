@@ -26,7 +26,7 @@ pub const PAGE_SIZE: usize = 50;
 const CHUNK_BYTES: usize = 64 * 1024;
 /// Chunks in flight between the reader and the connection: bounds the memory per playback.
 const CHUNKS_IN_FLIGHT: usize = 4;
-const SESSION_COOKIE: &str = "sessrec_session";
+pub(crate) const SESSION_COOKIE: &str = "sessrec_session";
 const LOGIN_CSRF_COOKIE: &str = "sessrec_login_csrf";
 
 /// No inline script or style, nothing from elsewhere; the player's WebAssembly needs
@@ -66,7 +66,7 @@ impl App {
 
     /// The session a request names, only when the tree has it under exactly that id (no prefix
     /// matching, no path: the id is checked by the tree's own parser).
-    fn find(&self, id: &str) -> Option<SessionRef> {
+    pub(crate) fn find(&self, id: &str) -> Option<SessionRef> {
         if id.is_empty() || id.len() > 300 {
             return None;
         }
@@ -88,13 +88,13 @@ impl App {
     }
 
     /// The logged-in auditor of a request.
-    fn login(&self, headers: &HeaderMap) -> Option<(String, Login)> {
+    pub(crate) fn login(&self, headers: &HeaderMap) -> Option<(String, Login)> {
         let id = cookie(headers, SESSION_COOKIE)?;
         let login = self.sessions.get(&id)?;
         Some((id, login))
     }
 
-    fn log(
+    pub(crate) fn log(
         &self,
         login: &Login,
         remote: SocketAddr,
@@ -167,7 +167,7 @@ fn secured(mut r: Response) -> Response {
     r
 }
 
-fn response(status: StatusCode, content_type: &'static str, body: Body) -> Response {
+pub(crate) fn response(status: StatusCode, content_type: &'static str, body: Body) -> Response {
     let mut r = Response::new(body);
     *r.status_mut() = status;
     r.headers_mut()
@@ -175,18 +175,18 @@ fn response(status: StatusCode, content_type: &'static str, body: Body) -> Respo
     secured(r)
 }
 
-fn html(status: StatusCode, page: String) -> Response {
+pub(crate) fn html(status: StatusCode, page: String) -> Response {
     response(status, "text/html; charset=utf-8", Body::from(page))
 }
 
-fn redirect(to: &'static str) -> Response {
+pub(crate) fn redirect(to: &'static str) -> Response {
     let mut r = response(StatusCode::SEE_OTHER, "text/plain", Body::empty());
     r.headers_mut()
         .insert(header::LOCATION, HeaderValue::from_static(to));
     r
 }
 
-fn not_found(login: &Login) -> Response {
+pub(crate) fn not_found(login: &Login) -> Response {
     html(
         StatusCode::NOT_FOUND,
         pages::message_page(
@@ -197,7 +197,7 @@ fn not_found(login: &Login) -> Response {
     )
 }
 
-fn internal(what: String) -> Response {
+pub(crate) fn internal(what: String) -> Response {
     eprintln!("sessrec-web: {what}");
     html(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -302,6 +302,7 @@ async fn login_submit(
     let group = app.settings.group.clone();
     let user = form.user.clone();
     let rhost = remote.ip().to_string();
+    let _slot = crate::auth::pam_slot().await;
     let outcome = tokio::task::spawn_blocking(move || {
         crate::sys::authenticate(&service, &user, &form.password, &rhost)?;
         crate::auth::member_of(&user, &group)
@@ -537,6 +538,16 @@ async fn session(
         let summary = sessrec::summary::summarize(&s, &app.host);
         let timeline = sessrec::show::timeline(&files);
         let channels: Vec<RecordFile> = files.into_iter().filter(RecordFile::has_io).collect();
+        let actions = format!(
+            "{}{}",
+            crate::kill::form(
+                &app,
+                &login,
+                &id,
+                summary.state == sessrec::summary::State::Live
+            ),
+            crate::downloads::links(&id, &channels, sessrec::forward_view::has_pcap(&s))
+        );
         html(
             StatusCode::OK,
             pages::session_page(
@@ -545,6 +556,7 @@ async fn session(
                 &verdict,
                 &channels,
                 &timeline,
+                &actions,
                 (&login.user, &login.csrf),
             ),
         )

@@ -1,5 +1,6 @@
 //! The libpam client calls the login needs: `pam_start`, `pam_authenticate`, `pam_acct_mgmt`,
-//! `pam_end`, with a conversation that answers prompts from memory. Nothing else is FFI.
+//! `pam_end`, with a conversation that answers prompts from memory; and one malloc setting.
+//! Nothing else is FFI.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr;
@@ -195,4 +196,17 @@ pub fn authenticate(service: &str, user: &str, password: &str, rhost: &str) -> R
     drop(tx);
     drop(answers);
     Ok(())
+}
+
+/// Caps glibc's malloc arenas at two. glibc gives each thread that allocates while another
+/// holds the lock an arena of its own (up to 8 per core), and every arena keeps its freed
+/// memory: with record reads on the blocking pool's threads that is most of the console's
+/// resident memory. Two arenas for two runtime workers.
+pub fn limit_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets an allocator parameter; called once at start, before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }

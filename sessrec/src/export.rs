@@ -78,14 +78,54 @@ pub fn run(ctx: &Context) -> CmdResult {
     if format == Format::Text && ctx.args.flag("--rendered") && ctx.args.flag("--typed") {
         return Err(Failure::usage("--rendered and --typed exclude each other"));
     }
+    let options = Options {
+        raw,
+        typed: ctx.args.flag("--typed"),
+        player: ctx.args.value("--player"),
+    };
     let integrity = ctx.integrity.first().map(crate::verdict::Verdict::to_json);
     let mut out = crate::output::output(ctx.args.value("--output"))?;
+    write(&mut out, &session, &files, format, &options, integrity)?;
+    out.finish()?;
+    Ok(exit::OK)
+}
+
+/// How an export is written, besides its format.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Options<'a> {
+    /// `--raw`: control sequences unfiltered.
+    pub raw: bool,
+    /// `--typed` (text): the typed input instead of the rendered screen.
+    pub typed: bool,
+    /// `--player DIR` (html).
+    pub player: Option<&'a str>,
+}
+
+/// Writes `files` of `session` as `format` (not PCAP: see
+/// [`crate::forward_view::write_pcap`]); casts take the first file. `integrity` is the
+/// session's verdict as JSON, stated in the export. Shared by `sessrec export` and the web
+/// console's downloads.
+pub fn write(
+    out: &mut dyn Write,
+    session: &SessionRef,
+    files: &[RecordFile],
+    format: Format,
+    options: &Options,
+    integrity: Option<serde_json::Value>,
+) -> Result<(), Failure> {
+    let raw = options.raw;
+    if files.is_empty() {
+        return Err(Failure::error(format!(
+            "session {} has no channel records",
+            session.id
+        )));
+    }
     if let Some(v) = &integrity {
         match format {
             Format::Text => writeln!(out, "[integrity: {}]", v["summary"].as_str().unwrap_or("?"))?,
             Format::Json => {
                 let line = json!({"session": session.id, "integrity": v});
-                serde_json::to_writer(&mut out, &line)
+                serde_json::to_writer(&mut *out, &line)
                     .map_err(|e| Failure::error(e.to_string()))?;
                 writeln!(out)?;
             }
@@ -93,23 +133,26 @@ pub fn run(ctx: &Context) -> CmdResult {
         }
     }
     match format {
-        Format::AsciicastV2 => asciicast(&mut out, &session, &files[0], 2, raw, integrity)?,
-        Format::AsciicastV3 => asciicast(&mut out, &session, &files[0], 3, raw, integrity)?,
-        Format::Text if ctx.args.flag("--typed") => typed_text(&mut out, &files)?,
-        Format::Text => rendered_text(&mut out, &files)?,
+        Format::AsciicastV2 => asciicast(out, session, &files[0], 2, raw, integrity)?,
+        Format::AsciicastV3 => asciicast(out, session, &files[0], 3, raw, integrity)?,
+        Format::Text if options.typed => typed_text(out, files)?,
+        Format::Text => rendered_text(out, files)?,
         Format::Json => {
-            json_lines(&mut out, &session, &files)?;
-            crate::execs::export_json(&mut out, &session, &files)?;
+            json_lines(out, session, files)?;
+            crate::execs::export_json(out, session, files)?;
         }
-        Format::Pcap => unreachable!("handled above"),
+        Format::Pcap => {
+            return Err(Failure::error(
+                "a PCAP is written by forward_view::write_pcap",
+            ))
+        }
         Format::Html => {
             let mut page = Vec::new();
-            crate::html::export(&mut page, &session, &files, raw, ctx.args.value("--player"))?;
+            crate::html::export(&mut page, session, files, raw, options.player)?;
             out.write_all(&with_integrity_banner(page, integrity.as_ref()))?;
         }
     }
-    out.finish()?;
-    Ok(exit::OK)
+    Ok(())
 }
 
 /// Writes a cast: events are buffered to a temporary file first, because the header (with

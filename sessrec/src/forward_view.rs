@@ -437,13 +437,29 @@ pub fn search_session(
 pub fn export_pcap(ctx: &Context, out: &mut dyn Write) -> Result<(), Failure> {
     let (session_arg, channel) = split_target(&ctx.args.positional[0]);
     let session = ctx.tree.resolve(&session_arg).map_err(Failure::error)?;
-    let forwards: Vec<Forward> = forwards_of(&session)?
+    write_pcap(&session, channel.as_deref(), out)
+}
+
+/// Whether `session` has a connect channel with a kept payload (a PCAP to export).
+pub fn has_pcap(session: &SessionRef) -> bool {
+    forwards_of(session).is_ok_and(|f| f.iter().any(|f| f.pcap.is_some()))
+}
+
+/// Writes the PCAP of the session's connect channel (`channel`, a file name, when it has
+/// several destinations), up to the last prefix whose SHA-256 a `forward.close` recorded.
+/// Shared by `sessrec export --format pcap` and the web console's downloads.
+pub fn write_pcap(
+    session: &SessionRef,
+    channel: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let forwards: Vec<Forward> = forwards_of(session)?
         .into_iter()
         .filter(|f| f.pcap.is_some())
         .collect();
     let mut names: Vec<String> = forwards
         .iter()
-        .filter(|f| channel.as_deref().is_none_or(|c| c == f.file))
+        .filter(|f| channel.is_none_or(|c| c == f.file))
         .filter_map(|f| f.pcap.as_ref().map(|p| p.name.clone()))
         .collect();
     names.sort();
@@ -451,10 +467,14 @@ pub fn export_pcap(ctx: &Context, out: &mut dyn Write) -> Result<(), Failure> {
     let name = match names.as_slice() {
         [one] => one.clone(),
         [] => {
+            let target = match channel {
+                Some(c) => format!("{}/{}", session.id, c),
+                None => session.id.clone(),
+            };
             return Err(Failure::error(format!(
                 "{} has no connect channel with a kept payload (record_payload)",
-                escape_control(&ctx.args.positional[0])
-            )))
+                escape_control(&target)
+            )));
         }
         _ => {
             let channels: Vec<String> = forwards.iter().map(|f| escape_control(&f.file)).collect();
@@ -470,7 +490,7 @@ pub fn export_pcap(ctx: &Context, out: &mut dyn Write) -> Result<(), Failure> {
         .filter_map(|f| f.pcap.as_ref())
         .filter(|p| p.name == name)
         .collect();
-    let path = usable_path(&session, &name).map_err(Failure::error)?;
+    let path = usable_path(session, &name).map_err(Failure::error)?;
     let data = sessrec_core::stored::read(&path)
         .map_err(|e| Failure::error(format!("{}: {e}", path.display())))?;
     let mut covered = None;

@@ -43,13 +43,77 @@ pub fn run(ctx: &Context) -> CmdResult {
     }
     let (session_arg, channel) = crate::store::split_target(&ctx.args.positional[0]);
     let session = ctx.tree.resolve(&session_arg).map_err(Failure::error)?;
-    let files = session_record_files(&session).map_err(|e| Failure::error(e.to_string()))?;
+    let request = KillRequest {
+        message: message.map(str::to_string),
+        operator: Some(crate::access::operator()),
+        ..Default::default()
+    };
+    let outcome = end_live_channels(&session, channel.as_deref(), &ctx.host, &request);
+    for note in &outcome.notes {
+        eprintln!("sessrec kill: {note}");
+    }
+    let mut out = std::io::stdout().lock();
+    for c in &outcome.channels {
+        writeln!(
+            out,
+            "{}/{}: {}",
+            session.id,
+            c.name.trim_end_matches(".jsonl"),
+            if c.ended {
+                "ended"
+            } else {
+                "signalled (no channel.end yet)"
+            }
+        )?;
+    }
+    match outcome.error {
+        Some(e) => Err(Failure::error(e)),
+        None => Ok(exit::OK),
+    }
+}
+
+/// One channel that was signalled.
+#[derive(Debug, Clone)]
+pub struct EndedChannel {
+    pub name: String,
+    /// Whether its `channel.end` was written within the wait.
+    pub ended: bool,
+}
+
+/// What [`end_live_channels`] did.
+#[derive(Debug, Default)]
+pub struct KillOutcome {
+    pub channels: Vec<EndedChannel>,
+    /// Channels passed over, and messages not delivered.
+    pub notes: Vec<String>,
+    /// Why nothing (or not everything) was ended.
+    pub error: Option<String>,
+}
+
+/// Ends the live channels of `session` (only `channel`, a file name, when given): leaves
+/// `request` (who ends it, the message) for each recorder, signals it, and waits up to five
+/// seconds for its `channel.end`. Used by `sessrec kill` and the web console; the caller must
+/// be root and must have checked `request.message` against [`MAX_MESSAGE`].
+pub fn end_live_channels(
+    session: &crate::store::SessionRef,
+    channel: Option<&str>,
+    host: &str,
+    request: &KillRequest,
+) -> KillOutcome {
+    let mut outcome = KillOutcome::default();
+    let files = match session_record_files(session) {
+        Ok(f) => f,
+        Err(e) => {
+            outcome.error = Some(e.to_string());
+            return outcome;
+        }
+    };
     let mut targets = Vec::new();
     for f in files
         .iter()
         .filter(|f| matches!(f.kind, FileKind::Channel(_)))
     {
-        if channel.as_ref().is_some_and(|c| *c != f.name) {
+        if channel.is_some_and(|c| c != f.name) {
             continue;
         }
         let ended = crate::summary::last_line_of(&f.path)
@@ -58,7 +122,8 @@ pub fn run(ctx: &Context) -> CmdResult {
             .is_some_and(is_channel_end);
         if ended {
             if channel.is_some() {
-                return Err(Failure::error(format!("{} has already ended", f.name)));
+                outcome.error = Some(format!("{} has already ended", f.name));
+                return outcome;
             }
             continue;
         }
@@ -66,65 +131,55 @@ pub fn run(ctx: &Context) -> CmdResult {
             continue;
         };
         let Some((pid, started)) = crate::live::recorder_identity(start) else {
-            eprintln!(
-                "sessrec kill: {}: channel.start records no recorder_pid; cannot signal it",
+            outcome.notes.push(format!(
+                "{}: channel.start records no recorder_pid; cannot signal it",
                 f.name
-            );
+            ));
             continue;
         };
-        if Line::from_map(start.clone()).header.host.as_deref() != Some(ctx.host.as_str()) {
-            return Err(Failure::error(format!(
-                "{} was recorded on another host",
-                f.name
-            )));
+        if Line::from_map(start.clone()).header.host.as_deref() != Some(host) {
+            outcome.error = Some(format!("{} was recorded on another host", f.name));
+            return outcome;
         }
         if !crate::live::is_recorder(pid, started) {
-            eprintln!(
-                "sessrec kill: {}: recorder {pid} is not running (the record is incomplete)",
+            outcome.notes.push(format!(
+                "{}: recorder {pid} is not running (the record is incomplete)",
                 f.name
-            );
+            ));
             continue;
         }
         targets.push((f.name.clone(), pid, f.path.clone()));
     }
     if targets.is_empty() {
-        return Err(Failure::error(format!(
-            "no live channel in session {}",
-            session.id
-        )));
+        outcome.error = Some(format!("no live channel in session {}", session.id));
+        return outcome;
     }
-    let request = KillRequest {
-        message: message.map(str::to_string),
-        operator: Some(crate::access::operator()),
-        ..Default::default()
-    };
+    let message = request.message.as_deref();
     for (name, pid, path) in &targets {
-        if let Err(e) = leave_message(*pid, &request) {
-            eprintln!("sessrec kill: could not leave the message for {name}: {e}");
+        if let Err(e) = leave_message(*pid, request) {
+            outcome
+                .notes
+                .push(format!("could not leave the message for {name}: {e}"));
         }
-        kill(Pid::from_raw(*pid as i32), Signal::SIGTERM)
-            .map_err(|e| Failure::error(format!("signal {name} (pid {pid}): {e}")))?;
+        if let Err(e) = kill(Pid::from_raw(*pid as i32), Signal::SIGTERM) {
+            outcome.error = Some(format!("signal {name} (pid {pid}): {e}"));
+            return outcome;
+        }
         let ended = wait_for_end(path, *pid, Duration::from_secs(5));
         let _ = std::fs::remove_file(Path::new(KILL_MESSAGE_DIR).join(pid.to_string()));
         if let Some(m) = message {
             if ended && !last_line_mentions(path, m) {
-                eprintln!("sessrec kill: note: {name}'s recorder did not record the message");
+                outcome.notes.push(format!(
+                    "note: {name}'s recorder did not record the message"
+                ));
             }
         }
-        let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
-            "{}/{}: {}",
-            session.id,
-            name.trim_end_matches(".jsonl"),
-            if ended {
-                "ended"
-            } else {
-                "signalled (no channel.end yet)"
-            }
-        )?;
+        outcome.channels.push(EndedChannel {
+            name: name.clone(),
+            ended,
+        });
     }
-    Ok(exit::OK)
+    outcome
 }
 
 fn leave_message(pid: u32, request: &KillRequest) -> std::io::Result<()> {

@@ -9,6 +9,8 @@
 //! purges the package again even when it fails.
 
 mod pkg_support;
+#[path = "web_support/console.rs"]
+mod web_console;
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::MetadataExt;
@@ -191,6 +193,15 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
         !Path::new("/etc/systemd/system/timers.target.wants/sessrec-heartbeat.timer").exists(),
         "the heartbeat timer was enabled by installing"
     );
+    // The web console: program, PAM service, configuration, a unit installed disabled.
+    assert_file("/usr/sbin/sessrec-web", 0o755);
+    assert_file("/etc/pam.d/sessrec-web", 0o644);
+    assert_file("/etc/sessrec/web.toml", 0o644);
+    assert_file("/lib/systemd/system/sessrec-web.service", 0o644);
+    assert!(
+        !Path::new("/etc/systemd/system/multi-user.target.wants/sessrec-web.service").exists(),
+        "the web console was enabled by installing"
+    );
     assert_file("/usr/share/doc/sessrec/examples/audit/sessrec.rules", 0o644);
     assert_file(&pam_module, 0o644);
     assert_file("/etc/sessrec/sessrec.toml", 0o644);
@@ -230,10 +241,13 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
         assert_file(&format!("/usr/share/doc/sessrec/examples/{example}"), 0o644);
     }
     let conffiles = run_ok("dpkg-query", &["-W", "-f", "${Conffiles}", "sessrec"]);
-    assert!(
-        conffiles.contains("/etc/sessrec/sessrec.toml"),
-        "{conffiles}"
-    );
+    for conffile in [
+        "/etc/sessrec/sessrec.toml",
+        "/etc/sessrec/web.toml",
+        "/etc/pam.d/sessrec-web",
+    ] {
+        assert!(conffiles.contains(conffile), "{conffiles}");
+    }
     let ldd = run_ok("ldd", &[&pam_module]);
     assert!(
         ldd.contains("libpam.so.0"),
@@ -327,6 +341,7 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
     assert!(!refused.reached, "forwarding allowed: {}", refused.detail);
     drop(term);
     drop(sshd);
+    installed_console_serves(&tree, &sessions);
 
     // prerm refuses while the module is configured or the recorder is someone's shell.
     let (planted_dir, planted_bytes) = plant_record();
@@ -394,6 +409,7 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
         "/etc/systemd/system/sudo-iolog-import.path",
         "/etc/systemd/system/sudo-iolog-import.timer",
         "/etc/systemd/system/sessrec-heartbeat.timer",
+        "/etc/systemd/system/sessrec-web.service",
     ] {
         assert!(!Path::new(path).exists(), "{path} left behind after purge");
     }
@@ -407,4 +423,41 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
         .is_some());
     // The guard removes the planted record (and the tree if this test created it).
     drop(installation);
+}
+
+/// The installed console, as the unit starts it (the shipped web.toml and PAM service, the
+/// packaged player), over the sessions just recorded: an auditor logs in with a password
+/// through /etc/pam.d/sessrec-web and sees them; a wrong password is refused.
+fn installed_console_serves(tree: &RecordTree, sessions: &[PathBuf]) {
+    let group = TestGroup::new("pkgweb");
+    let auditor = TestUser::new("pkgweb", Path::new("/bin/sh"));
+    auditor.add_to_group(group.name());
+    web_console::set_password(auditor.name(), "Pkg-aud1tor");
+    let console = web_console::start_program(
+        Path::new("/usr/sbin/sessrec-web"),
+        &[
+            "--dir",
+            tree.record_dir().to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--group",
+            group.name(),
+        ],
+    );
+    let refused = console.log_in(auditor.name(), "wrong");
+    assert_eq!(refused.status, 403, "{}", refused.head);
+    let cookie = console.session_cookie(auditor.name(), "Pkg-aud1tor");
+    let list = console.get("/sessions", &cookie);
+    assert_eq!(list.status, 200, "{}", list.head);
+    for session in sessions {
+        let id = session_id(session);
+        assert!(
+            list.text().contains(&id),
+            "{id} not listed: {}",
+            list.text()
+        );
+    }
+    let player = console.get("/static/asciinema-player.min.js", &cookie);
+    assert_eq!(player.status, 200, "{}", player.head);
+    assert!(player.body.len() > 10_000);
 }

@@ -64,6 +64,10 @@ fn rpm_has_the_right_files_owners_and_modes() {
         "/usr/lib/systemd/system/sessrec-heartbeat.timer",
         "-rw-r--r--",
     );
+    expect("/usr/sbin/sessrec-web", "-rwxr-xr-x");
+    expect("/usr/lib/systemd/system/sessrec-web.service", "-rw-r--r--");
+    expect("/etc/pam.d/sessrec-web", "-rw-r--r--");
+    expect("/etc/sessrec/web.toml", "-rw-r--r--");
     expect("/usr/lib64/security/pam_sessrec.so", "-rw-r--r--");
     expect("/etc/sessrec/sessrec.toml", "-rw-r--r--");
     expect("/usr/lib/tmpfiles.d/sessrec.conf", "-rw-r--r--");
@@ -108,7 +112,22 @@ fn rpm_has_the_right_files_owners_and_modes() {
 
     // The conffile is %config(noreplace); the record tree is %ghost (never reset or removed).
     let config = query(&rpm, &["-qpc"]);
-    assert_eq!(config.trim(), "/etc/sessrec/sessrec.toml");
+    let mut config: Vec<&str> = config.lines().map(str::trim).collect();
+    config.sort();
+    assert_eq!(
+        config,
+        [
+            "/etc/pam.d/sessrec-web",
+            "/etc/sessrec/sessrec.toml",
+            "/etc/sessrec/web.toml"
+        ]
+    );
+    // RHEL's PAM stack, not Debian's.
+    let pam = read_packaging_file("pam.d/rpm/sessrec-web");
+    assert!(
+        pam.contains("password-auth") && !pam.contains("common-auth"),
+        "{pam}"
+    );
     let dump = query(&rpm, &["-qp", "--dump"]);
     let ghost_line = dump
         .lines()
@@ -120,6 +139,9 @@ fn rpm_has_the_right_files_owners_and_modes() {
 
     let scripts = query(&rpm, &["-qp", "--scripts"]);
     assert!(scripts.contains("useradd -r -g sessrec"), "{scripts}");
+    // The console's unit is preset on install (disabled unless a preset enables it), stopped
+    // and disabled on erase.
+    assert!(scripts.contains("sessrec-web.service"), "{scripts}");
     assert!(
         scripts.contains("pam_sessrec"),
         "preun check missing: {scripts}"

@@ -407,7 +407,7 @@ pub fn build_package(script: &str, out: &Path) -> PathBuf {
 }
 
 /// Pages in `man/` of programs the packages do not ship yet (packaging/stage.sh skips them).
-const UNPACKAGED_PAGES: &[&str] = &["sessrec-web.8"];
+const UNPACKAGED_PAGES: &[&str] = &[];
 
 /// Man pages in `man/` that the packages ship: (section, file name).
 pub fn man_pages() -> Vec<(String, String)> {
