@@ -5,80 +5,27 @@
 //! payload typed and printed in the session stays text; a login without the CSRF token fails;
 //! every page view left a line in the chained access log. Screenshots are kept.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use sessrec_tests::*;
+
+#[path = "web_support/console.rs"]
+mod console;
+use console::{set_password, Console};
 
 const T: Duration = Duration::from_secs(30);
 const PROMPT: &str = r"\$ (\x1b\[K)?$";
 /// Typed and printed in the recorded session: would open a dialog if the console ran it.
 const PAYLOAD: &str = "<img src=x onerror=alert(1)><script>alert(2)</script>";
 
-fn set_password(user: &str, password: &str) {
-    let mut child = Command::new("chpasswd")
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("run chpasswd");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{user}:{password}\n").as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "chpasswd {user}");
-}
-
-/// The console, killed when dropped.
-struct Console {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// The console with PAM service `service` and auditor group `group`.
 fn start_console(record_dir: &Path, service: &str, group: &str) -> Console {
-    let mut child = Command::new(products().sessrec_web())
-        .arg("--dir")
-        .arg(record_dir)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--pam-service",
-            service,
-            "--group",
-            group,
-        ])
-        .arg("--player")
-        .arg(player_dir())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sessrec-web");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("sessrec-web: listening on http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    // Keep reading its messages so it never blocks on a full pipe; echo them for the log.
-    std::thread::spawn(move || {
-        for l in stderr.lines().map_while(Result::ok) {
-            eprintln!("[console] {l}");
-        }
-    });
-    Console { child, addr }
+    console::start(record_dir, &["--pam-service", service, "--group", group])
 }
 
 /// One request over a plain socket; the response's head and body.
@@ -180,7 +127,7 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
 
     // Right password, no CSRF token: refused, no session cookie.
     let resp = form_post(
-        &console.addr,
+        console.addr(),
         "/login",
         None,
         &format!("user={}&password=Aud1tor-pw", auditor.name()),
@@ -189,7 +136,7 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
     assert!(!resp.contains("sessrec_session="), "{resp}");
     // A token in the form that the login cookie does not match: refused as well.
     let resp = form_post(
-        &console.addr,
+        console.addr(),
         "/login",
         Some("sessrec_login_csrf=aaaa"),
         &format!("user={}&password=Aud1tor-pw&csrf=bbbb", auditor.name()),
@@ -201,7 +148,7 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/web_support/review.py");
     let o = Command::new("/usr/bin/python3")
         .arg(&script)
-        .arg(format!("http://{}/", console.addr))
+        .arg(format!("http://{}/", console.addr()))
         .args([auditor.name(), "Aud1tor-pw", outsider.name(), "0utsider-pw"])
         .arg(&session)
         .arg("web-marker-42")
@@ -316,7 +263,7 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
     println!("screenshots kept in {}", kept.display());
 
     // The cast comes in chunks as the record is read, not as one body of known length.
-    let resp = log_in(&console.addr, auditor.name(), "Aud1tor-pw");
+    let resp = log_in(console.addr(), auditor.name(), "Aud1tor-pw");
     assert!(resp.starts_with("HTTP/1.1 303"), "{resp}");
     let cookie = resp
         .lines()
@@ -331,11 +278,11 @@ fn an_auditor_reviews_a_recorded_session_in_a_browser() {
         assert!(set_cookie.contains(attribute), "{set_cookie}");
     }
     let cast = http(
-        &console.addr,
+        console.addr(),
         &format!(
             "GET /cast?id={session}&file=channel-1.jsonl HTTP/1.1\r\nHost: {}\r\n\
 Cookie: sessrec_session={cookie}\r\nConnection: close\r\n\r\n",
-            console.addr
+            console.addr()
         ),
     );
     let (head, body) = cast.split_once("\r\n\r\n").unwrap();
@@ -345,11 +292,11 @@ Cookie: sessrec_session={cookie}\r\nConnection: close\r\n\r\n",
     assert!(body.contains("web-marker-42"), "{body}");
     // A path instead of a channel file name finds nothing.
     let probe = http(
-        &console.addr,
+        console.addr(),
         &format!(
             "GET /cast?id={session}&file=..%2F..%2Fsession.jsonl HTTP/1.1\r\nHost: {}\r\n\
 Cookie: sessrec_session={cookie}\r\nConnection: close\r\n\r\n",
-            console.addr
+            console.addr()
         ),
     );
     assert!(probe.starts_with("HTTP/1.1 404"), "{probe}");
@@ -381,10 +328,10 @@ Cookie: sessrec_session={cookie}\r\nConnection: close\r\n\r\n",
     // Login rate limiting: five wrong passwords, then even the right one is turned away
     // (without asking PAM) from that address.
     for _ in 0..5 {
-        let resp = log_in(&console.addr, auditor.name(), "wrong-pw");
+        let resp = log_in(console.addr(), auditor.name(), "wrong-pw");
         assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
     }
-    let resp = log_in(&console.addr, auditor.name(), "Aud1tor-pw");
+    let resp = log_in(console.addr(), auditor.name(), "Aud1tor-pw");
     assert!(resp.starts_with("HTTP/1.1 429"), "{resp}");
     assert!(!resp.contains("sessrec_session="), "{resp}");
 
@@ -425,7 +372,7 @@ fn central_archive_is_served(
         }
     }
     let console = start_console(central.path(), service, group);
-    let resp = log_in(&console.addr, auditor, "Aud1tor-pw");
+    let resp = log_in(console.addr(), auditor, "Aud1tor-pw");
     assert!(resp.starts_with("HTTP/1.1 303"), "{resp}");
     let cookie = resp
         .lines()
@@ -435,10 +382,10 @@ fn central_archive_is_served(
         .to_string();
     let get = |path: &str| {
         http(
-            &console.addr,
+            console.addr(),
             &format!(
                 "GET {path} HTTP/1.1\r\nHost: {}\r\nCookie: sessrec_session={cookie}\r\nConnection: close\r\n\r\n",
-                console.addr
+                console.addr()
             ),
         )
     };

@@ -11,14 +11,18 @@
 //! - every view left an access line. Screenshots of the list, a session page, search results,
 //!   the player at a hit and the live player are kept in a directory named in the output.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use sessrec_core::testing::synth::{id_at, SynthSession};
 use sessrec_tests::*;
+
+#[path = "web_support/console.rs"]
+mod console;
+use console::{set_password, Console};
 
 const T: Duration = Duration::from_secs(30);
 const PROMPT: &str = r"\$ (\x1b\[K)?$";
@@ -32,65 +36,9 @@ const SFTP_PAYLOAD: &str = "<img src=x onerror=alert(13)>.txt";
 const ACTOR_PAYLOAD: &str = "<script>alert(14)</script>@evil";
 const SYNTHETIC: usize = 120;
 
-fn set_password(user: &str, password: &str) {
-    let mut child = Command::new("chpasswd")
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("run chpasswd");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{user}:{password}\n").as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "chpasswd {user}");
-}
-
-/// The console, killed when dropped.
-struct Console {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// The console with PAM service `service` and auditor group `group`.
 fn start_console(record_dir: &Path, service: &str, group: &str) -> Console {
-    let mut child = Command::new(products().sessrec_web())
-        .arg("--dir")
-        .arg(record_dir)
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--pam-service",
-            service,
-            "--group",
-            group,
-        ])
-        .arg("--player")
-        .arg(player_dir())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sessrec-web");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("sessrec-web: listening on http://")
-        .and_then(|a| a.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    std::thread::spawn(move || {
-        for l in stderr.lines().map_while(Result::ok) {
-            eprintln!("[console] {l}");
-        }
-    });
-    Console { child, addr }
+    console::start(record_dir, &["--pam-service", service, "--group", group])
 }
 
 /// An auditor allowed in by PAM (a private service with pam_unix) and group.
@@ -292,7 +240,7 @@ fn auditors_filter_page_and_search_sessions_with_hostile_content_in_a_browser() 
     let sftp_id = sftp.file_name().unwrap().to_str().unwrap().to_string();
     let spec = json!({
         "mode": "review",
-        "base": format!("http://{}/", console.addr),
+        "base": format!("http://{}/", console.addr()),
         "user": aud.user.name(),
         "password": PASSWORD,
         "artefacts": artefacts.path(),
@@ -491,7 +439,7 @@ fn a_live_recorded_session_is_followed_in_a_browser() {
     let artefacts = TempDir::new("web-live-artefacts");
     let spec = json!({
         "mode": "live",
-        "base": format!("http://{}/", console.addr),
+        "base": format!("http://{}/", console.addr()),
         "user": aud.user.name(),
         "password": PASSWORD,
         "artefacts": artefacts.path(),

@@ -126,6 +126,11 @@ impl Reply {
 }
 
 impl Console {
+    /// `127.0.0.1:PORT` of a console without TLS.
+    pub fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
