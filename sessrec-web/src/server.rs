@@ -94,6 +94,29 @@ impl App {
         Some((id, login))
     }
 
+    /// The session a request names, with the access line for viewing it written first
+    /// (`command` with the session as both its argument and the session touched).
+    pub(crate) fn find_logged(
+        &self,
+        login: &Login,
+        remote: SocketAddr,
+        command: &str,
+        id: &str,
+    ) -> Result<(SessionRef, String), Response> {
+        let Some(s) = self.find(id) else {
+            return Err(not_found(login));
+        };
+        let id = shown_id(&s);
+        self.log(
+            login,
+            remote,
+            command,
+            std::slice::from_ref(&id),
+            std::slice::from_ref(&id),
+        )?;
+        Ok((s, id))
+    }
+
     pub(crate) fn log(
         &self,
         login: &Login,
@@ -517,19 +540,10 @@ async fn session(
         return redirect("/login");
     };
     blocking(move || {
-        let Some(s) = app.find(&q.id) else {
-            return not_found(&login);
+        let (s, id) = match app.find_logged(&login, remote, "web-show", &q.id) {
+            Ok(found) => found,
+            Err(r) => return r,
         };
-        let id = shown_id(&s);
-        if let Err(r) = app.log(
-            &login,
-            remote,
-            "web-show",
-            std::slice::from_ref(&id),
-            std::slice::from_ref(&id),
-        ) {
-            return r;
-        }
         let files = match session_record_files(&s) {
             Ok(f) => f,
             Err(e) => return internal(format!("session {id}: {e}")),
@@ -694,19 +708,10 @@ async fn integrity(
         );
     };
     blocking(move || {
-        let Some(s) = app.find(&q.id) else {
-            return not_found(&login);
+        let (s, _) = match app.find_logged(&login, remote, "web-integrity", &q.id) {
+            Ok(found) => found,
+            Err(r) => return r,
         };
-        let id = shown_id(&s);
-        if let Err(r) = app.log(
-            &login,
-            remote,
-            "web-integrity",
-            std::slice::from_ref(&id),
-            std::slice::from_ref(&id),
-        ) {
-            return r;
-        }
         let verdict = sessrec::integrity::check(&s, &app.host, None);
         response(
             StatusCode::OK,
