@@ -388,9 +388,13 @@ async fn logout(
 
 /// Runs a page's record reads on the blocking pool.
 async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| internal(format!("a page failed: {e}")))
+    tokio::task::spawn_blocking(|| {
+        let page = f();
+        crate::sys::release_free_memory();
+        page
+    })
+    .await
+    .unwrap_or_else(|e| internal(format!("a page failed: {e}")))
 }
 
 async fn list(

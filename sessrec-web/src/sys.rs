@@ -210,3 +210,15 @@ pub fn limit_malloc_arenas() {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
+
+/// Hands memory freed by a finished request back to the kernel. A list over a large archive
+/// allocates tens of megabytes for a moment; glibc keeps freed heap in its arenas, so without
+/// this the console would stay at its largest page's size for the rest of its life.
+pub fn release_free_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns unused pages of the allocator's own heaps to the
+    // kernel; it takes the allocator's locks and touches no memory the program owns.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
