@@ -209,6 +209,15 @@ pub(crate) fn redirect(to: &'static str) -> Response {
     r
 }
 
+/// For requests a script makes (casts, verdicts, live output): no login page to send it to.
+fn unauthorized() -> Response {
+    response(
+        StatusCode::UNAUTHORIZED,
+        "text/plain",
+        Body::from("log in first"),
+    )
+}
+
 pub(crate) fn not_found(login: &Login) -> Response {
     html(
         StatusCode::NOT_FOUND,
@@ -639,11 +648,7 @@ async fn cast(
     Query(q): Query<SessionQuery>,
 ) -> Response {
     let Some((_, login)) = app.login(&headers) else {
-        return response(
-            StatusCode::UNAUTHORIZED,
-            "text/plain",
-            Body::from("log in first"),
-        );
+        return unauthorized();
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<Option<f64>, Response>>();
@@ -705,11 +710,7 @@ async fn integrity(
     Query(q): Query<SessionQuery>,
 ) -> Response {
     let Some((_, login)) = app.login(&headers) else {
-        return response(
-            StatusCode::UNAUTHORIZED,
-            "text/plain",
-            Body::from("log in first"),
-        );
+        return unauthorized();
     };
     blocking(move || {
         let (s, _) = match app.find_logged(&login, remote, "web-integrity", &q.id) {
@@ -734,11 +735,7 @@ async fn follow(
     Query(q): Query<SessionQuery>,
 ) -> Response {
     let Some((_, login)) = app.login(&headers) else {
-        return response(
-            StatusCode::UNAUTHORIZED,
-            "text/plain",
-            Body::from("log in first"),
-        );
+        return unauthorized();
     };
     let Some(slot) = crate::follow::Slot::take() else {
         return response(
