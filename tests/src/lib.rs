@@ -116,7 +116,7 @@ pub use mode::{e2e_mode, e2e_ready, require_programs, E2eMode};
 pub use mounts::Mount;
 pub use pam::PamService;
 pub use procs::wait_foreground;
-pub use products::{products, run_sessrec, Product, Products};
+pub use products::{export_pcap_through_tcpdump, products, run_sessrec, Product, Products};
 pub use pty::{PtySession, DEFAULT_TIMEOUT};
 pub use recorded::{Launch, RecordedLogin};
 pub use records::{

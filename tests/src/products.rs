@@ -294,3 +294,32 @@ pub fn run_sessrec(dir: &std::path::Path, args: &[&str]) -> std::process::Output
         .output()
         .expect("run sessrec")
 }
+
+/// `sessrec export ID --format pcap -o OUT` (which must succeed), then `tcpdump -n -A -r OUT`
+/// (which must read it): the written file's bytes and tcpdump's text.
+pub fn export_pcap_through_tcpdump(
+    dir: &std::path::Path,
+    id: &str,
+    out: &std::path::Path,
+) -> (Vec<u8>, String) {
+    let export = run_sessrec(
+        dir,
+        &[
+            "export",
+            id,
+            "--format",
+            "pcap",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(export.status.success(), "{export:?}");
+    let dump = std::process::Command::new("tcpdump")
+        .args(["-n", "-A", "-r"])
+        .arg(out)
+        .output()
+        .expect("tcpdump");
+    assert!(dump.status.success(), "tcpdump: {dump:?}");
+    let written = std::fs::read(out).unwrap();
+    (written, String::from_utf8_lossy(&dump.stdout).into_owned())
+}

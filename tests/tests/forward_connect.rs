@@ -182,26 +182,8 @@ fn an_allowed_connection_is_relayed_recorded_and_kept_as_pcap() {
     let other_port = run_sessrec(dir, &["search", "--forward", ":1$"]);
     assert!(!other_port.status.success(), "{other_port:?}");
     let exported = dir.join("exported.pcap");
-    let out = run_sessrec(
-        dir,
-        &[
-            "export",
-            &id,
-            "--format",
-            "pcap",
-            "-o",
-            exported.to_str().unwrap(),
-        ],
-    );
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(std::fs::read(&exported).unwrap(), bytes);
-    let dump = Command::new("tcpdump")
-        .args(["-n", "-A", "-r"])
-        .arg(&exported)
-        .output()
-        .expect("tcpdump");
-    let text = String::from_utf8_lossy(&dump.stdout);
-    assert!(dump.status.success(), "tcpdump: {dump:?}");
+    let (written, text) = export_pcap_through_tcpdump(dir, &id, &exported);
+    assert_eq!(written, bytes);
     assert!(text.contains("GET /page.txt HTTP/1.0"), "{text}");
     assert!(
         text.contains("HTTP/1.0 200") && text.contains(PAGE.trim()),
