@@ -861,13 +861,14 @@ fn time_arguments_mean_what_they_say() {
     let r = recorded();
     // The recorded sessions started minutes ago: a clock time an hour ago (today) finds
     // them; read as an age, "HH:MM" was hours ago.
-    let hour_ago = std::time::SystemTime::now()
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs()
-        .saturating_sub(3600);
-    let day_start = hour_ago - hour_ago % 86_400;
-    if hour_ago - day_start >= 60 {
+        .as_secs();
+    let hour_ago = now.saturating_sub(3600);
+    // A clock time means today: in the first hour after midnight an hour ago was yesterday.
+    let day_start = now - now % 86_400;
+    if hour_ago >= day_start + 60 {
         let clock = format!(
             "{:02}:{:02}",
             (hour_ago - day_start) / 3600,
