@@ -248,7 +248,9 @@ pub fn select(
     page: usize,
     page_size: usize,
 ) -> std::io::Result<Listing> {
-    let mut refs = tree.sessions(
+    // Central sessions come unclassified (no `stat` of each); the survey's entries carry the
+    // page's sessions classified by their files.
+    let mut refs = tree.sessions_unclassified(
         filter.since.map(|t| t - DAY_US),
         filter.until.map(|t| t + DAY_US),
     )?;
@@ -267,8 +269,8 @@ pub fn select(
             .into_iter()
             .skip(page * page_size)
             .take(page_size)
-            .map(|(s, e)| {
-                let verdict = e.verdict(s, None);
+            .map(|(_, e)| {
+                let verdict = e.verdict(&e.summary.session, None);
                 (e.summary, verdict)
             })
             .collect();
@@ -281,11 +283,10 @@ pub fn select(
             .skip(page * page_size)
             .take(page_size)
             .collect();
-        let rows = shown
-            .iter()
-            .zip(survey(&tree.root, &shown, this_host))
-            .map(|(s, e)| {
-                let verdict = e.verdict(s, None);
+        let rows = survey(&tree.root, &shown, this_host)
+            .into_iter()
+            .map(|e| {
+                let verdict = e.verdict(&e.summary.session, None);
                 (e.summary, verdict)
             })
             .collect();

@@ -77,20 +77,23 @@ fn has_session_file(at: Option<&fs::File>, dir: &Path, id: &str) -> bool {
 }
 
 /// The sessions of every matching host whose id's time falls in `[since, until)` (µs;
-/// `None` = open).
+/// `None` = open). With `classify` false, `has_session_file` is left `true` unlooked-at (no
+/// `stat` per session) for a caller that decides it from the files it reads anyway.
 pub fn sessions(
     root: &Path,
     host_glob: Option<&str>,
     since: Option<i64>,
     until: Option<i64>,
+    classify: bool,
 ) -> Vec<HostSession> {
-    let mut out = Vec::new();
-    for host in hosts(root, host_glob) {
-        let hdir = root.join(&host);
+    // Hosts are listed on every core: a central tree holds ~1,000 sessions per host.
+    let per_host = crate::parallel::map(&hosts(root, host_glob), |host| {
+        let mut out = Vec::new();
+        let hdir = root.join(host);
         let Ok(rd) = fs::read_dir(&hdir) else {
-            continue;
+            return out;
         };
-        let opened = fs::File::open(&hdir).ok();
+        let opened = classify.then(|| fs::File::open(&hdir).ok()).flatten();
         for entry in rd.flatten() {
             let name = entry.file_name();
             let Some(id) = name.to_str().and_then(SessionId::parse) else {
@@ -104,16 +107,14 @@ pub fn sessions(
             out.push(HostSession {
                 host: host.clone(),
                 id,
-                has_session_file: has_session_file(
-                    opened.as_ref(),
-                    &dir,
-                    name.to_str().unwrap_or_default(),
-                ),
+                has_session_file: !classify
+                    || has_session_file(opened.as_ref(), &dir, name.to_str().unwrap_or_default()),
                 dir,
             });
         }
-    }
-    out
+        out
+    });
+    per_host.into_iter().flatten().collect()
 }
 
 /// Every directory of `id` in the central layout, one per host that holds it.

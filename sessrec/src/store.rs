@@ -130,6 +130,27 @@ impl Tree {
     /// (µs; `None` = open), oldest first. Dates are pruned by directory name, so a narrow
     /// window reads few directories.
     pub fn sessions(&self, since: Option<i64>, until: Option<i64>) -> io::Result<Vec<SessionRef>> {
+        self.sessions_with(since, until, true)
+    }
+
+    /// [`Tree::sessions`] without telling the central layout's lone sudo sessions from login
+    /// sessions (every central session comes with `unattributed` false), which takes a `stat`
+    /// per session: for views that read each session's files through
+    /// [`crate::catalog::survey`], whose entries carry the session classified.
+    pub fn sessions_unclassified(
+        &self,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> io::Result<Vec<SessionRef>> {
+        self.sessions_with(since, until, false)
+    }
+
+    fn sessions_with(
+        &self,
+        since: Option<i64>,
+        until: Option<i64>,
+        classify: bool,
+    ) -> io::Result<Vec<SessionRef>> {
         // Read, not just looked at: an empty listing of a tree this user may not read would
         // say "no sessions" where the truth is "not allowed".
         if let Err(e) = fs::read_dir(&self.root) {
@@ -157,9 +178,15 @@ impl Tree {
             );
         }
         out.extend(
-            crate::central::sessions(&self.root, self.host_filter.as_deref(), since, until)
-                .into_iter()
-                .map(central_ref),
+            crate::central::sessions(
+                &self.root,
+                self.host_filter.as_deref(),
+                since,
+                until,
+                classify,
+            )
+            .into_iter()
+            .map(central_ref),
         );
         out.sort_by(|a, b| {
             a.start_hint_us
@@ -284,7 +311,12 @@ fn central_ref(s: crate::central::HostSession) -> SessionRef {
             !files.is_empty() && files.iter().all(|(kind, _, _)| *kind == FileKind::Sudo)
         });
     SessionRef {
-        id: s.id.to_string(),
+        // The directory's name is the id's text (ids parse only in their canonical form).
+        id: s
+            .dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map_or_else(|| s.id.to_string(), str::to_string),
         start_hint_us: s.id.unix_millis() as i64 * 1000,
         unattributed: only_sudo,
         dir: s.dir,

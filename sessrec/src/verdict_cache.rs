@@ -184,11 +184,42 @@ pub fn verify_cached(session: &SessionRef, this_host: &str) -> SessionResult {
     let result = verify_session(session, this_host);
     // Stored only if nothing changed while it was verified, and the session is closed.
     if let Some(k) = key {
-        if !result.live && session_closed(&result) && session_key(session).as_ref() == Some(&k) {
+        if !result.live
+            && session_closed(&result)
+            && session_key(session).as_ref() == Some(&k)
+            && key_settled(&k)
+        {
             store(&path, k, &result);
         }
     }
     result
+}
+
+/// How long after its last change a file's times are trusted to tell every later change:
+/// the kernel stamps a change with a coarse clock (a tick, up to 10 ms; a second or two on
+/// some file systems), so a change made within the same tick as the stat that keyed an
+/// entry would leave size, mtime and ctime as keyed. An entry is made only when every
+/// ctime it records is older than this (git's "racily clean" problem).
+pub const SETTLE_NS: i128 = 2_000_000_000;
+
+/// Whether a change time (`ctime` seconds and nanoseconds) is older than [`SETTLE_NS`] now.
+pub fn settled(ctime_s: i64, ctime_ns: i64) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    i128::from(ctime_s) * 1_000_000_000 + i128::from(ctime_ns) + SETTLE_NS < now
+}
+
+/// Whether every file of a session key changed long enough ago (see [`SETTLE_NS`]).
+fn key_settled(key: &Value) -> bool {
+    key.get("files")
+        .and_then(Value::as_object)
+        .is_some_and(|files| {
+            files.values().all(|k| {
+                let ctime = |i: usize| k.get(i).and_then(Value::as_i64);
+                matches!((ctime(5), ctime(6)), (Some(s), Some(ns)) if settled(s, ns))
+            })
+        })
 }
 
 /// A session whose writers are done: a logout was found (no "no logout" problem) and no file

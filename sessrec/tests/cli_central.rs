@@ -325,6 +325,8 @@ fn the_verdict_cache_never_hides_an_edit_that_keeps_size_and_mtime() {
             .find(|v| v["session"] == id.to_string())
             .unwrap()
     };
+    // A verdict is kept only once the files' times would show any later change.
+    settle();
     assert_eq!(row(&f)["verify"]["ok"], true);
     assert!(
         dir.join(".verdict.json").is_file(),
@@ -598,22 +600,35 @@ fn heartbeat_appends_a_chained_host_record() {
     assert!(!text(&o).contains("\nhost "), "{o:?}");
 }
 
+/// Waits until the records' last changes are old enough for the verdict cache and the
+/// catalog to keep them (a change within the same clock tick as their `stat` would not show).
+fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(2_200));
+}
+
 #[test]
 fn the_catalog_never_hides_an_edit_made_after_it_was_written() {
     let f = fleet("central-catalog");
     let (host, id) = &f.ids[1];
     let dir = f.central.join(host).join(id.to_string());
+    // The first list keeps each verdict; the next, once those have settled, the catalog.
+    settle();
     let o = sessrec(&f.central, &["list"]);
     assert!(o.status.success(), "{o:?}");
+    settle();
+    let before = text(&sessrec(&f.central, &["list"]));
     let catalog = f
         .central
         .join(".sessrec-cache")
         .join(format!("{host}.catalog"));
-    let kept = std::fs::read_to_string(&catalog).expect("list keeps a catalog per host");
-    assert!(kept.contains(&id.to_string()), "{kept}");
-    // The verdict cache is out of the way: only the catalog could answer stale.
-    std::fs::remove_file(dir.join(".verdict.json")).unwrap();
+    let kept = std::fs::read(&catalog).expect("list keeps a catalog per host");
+    let has = |bytes: &[u8], word: &str| bytes.windows(word.len()).any(|w| w == word.as_bytes());
+    assert!(has(&kept, &id.to_string()));
+    // The verdict cache is out of the way (unreadable, rewritten in place so the directory
+    // stays as catalogued): only the catalog could answer stale.
+    std::fs::write(dir.join(".verdict.json"), "not a verdict").unwrap();
     let o = sessrec(&f.central, &["list"]);
+    assert_eq!(text(&o), before, "answered from the catalog");
     assert!(text(&o).contains("closed,verified"), "{}", text(&o));
 
     // An edited line, same length and mtime: the catalog's entry no longer matches.
@@ -634,13 +649,17 @@ fn the_catalog_never_hides_an_edit_made_after_it_was_written() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{o:?}");
-    let o = sessrec(&f.central, &["list"]);
-    let listed = text(&o);
-    let row = listed
-        .lines()
-        .find(|l| l.contains(&id.to_string()))
-        .unwrap();
-    assert!(row.contains("DAMAGED"), "{listed}");
+    let damaged = |f: &Fleet| {
+        let o = sessrec(&f.central, &["list"]);
+        let listed = text(&o);
+        let row = listed
+            .lines()
+            .find(|l| l.contains(&id.to_string()))
+            .unwrap()
+            .to_string();
+        assert!(row.contains("DAMAGED"), "{listed}");
+    };
+    damaged(&f);
     let o = sessrec(&f.central, &["hosts", "--silent-after", "3650d"]);
     assert!(!o.status.success());
     assert!(text(&o).contains("chain broken"), "{}", text(&o));
@@ -651,30 +670,71 @@ fn the_catalog_never_hides_an_edit_made_after_it_was_written() {
         "{said}"
     );
 
-    // A catalog someone else could have written is not believed: with every session's
-    // entry claiming "verified", a group-writable catalog is ignored.
-    let o = sessrec(&f.central, &["list"]);
-    assert!(text(&o).contains("DAMAGED"));
-    let forged: String = std::fs::read_to_string(&catalog)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            if let Some(p) = v.get_mut("problems") {
-                *p = serde_json::json!([]);
-            }
-            format!("{v}\n")
-        })
-        .collect();
-    std::fs::write(&catalog, forged).unwrap();
-    let o = Command::new("chmod")
-        .args(["g+w"])
-        .arg(&catalog)
-        .output()
+    // The catalog as it was while the session was whole, put back: its entry is of files
+    // that are no longer as they were, and is not believed.
+    std::fs::write(&catalog, &kept).unwrap();
+    damaged(&f);
+    // (A forged catalog is refused when anyone but the reader could have written it: see
+    // the catalog's own tests, which write one.)
+}
+
+#[test]
+fn a_lone_sudo_session_of_a_central_tree_stays_unattributed_when_catalogued() {
+    use sessrec_core::record::{FileContext, Stream};
+    use sessrec_core::writer::{RecordWriter, WriterOptions};
+    let f = fleet("central-lone-sudo");
+    let host = "b2.example.net";
+    let id = id_at(1_764_000_100_000).unwrap();
+    let dir = f.central.join(host).join(id.to_string());
+    std::fs::create_dir(&dir).unwrap();
+    let name = "sudo-00000000000000ab.jsonl";
+    let ctx = FileContext {
+        host: host.into(),
+        session: id,
+        file: name.into(),
+        user: "srt-root".into(),
+        actor: "srt-root".into(),
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dir.join(name))
         .unwrap();
-    assert!(o.status.success());
-    let o = sessrec(&f.central, &["list"]);
-    assert!(text(&o).contains("DAMAGED"), "{}", text(&o));
+    let mut w = RecordWriter::new(file, ctx, WriterOptions::default()).unwrap();
+    let fields = |v: serde_json::Value| v.as_object().unwrap().clone();
+    w.event(
+        "sudo.start",
+        fields(serde_json::json!({"runuser": "root", "command": "/usr/bin/id"})),
+    )
+    .unwrap();
+    w.io(Stream::Output, 1000, b"uid=0(root)\r\n").unwrap();
+    w.event("sudo.end", fields(serde_json::json!({"exit_code": 0})))
+        .unwrap();
+    w.close().unwrap();
+    // Read afresh, then kept (verdict, then catalog), then from the catalog: the same rows.
+    let row = || {
+        let o = sessrec(&f.central, &["list"]);
+        text(&o)
+            .lines()
+            .find(|l| l.contains(&id.to_string()))
+            .unwrap_or_else(|| panic!("{o:?}"))
+            .to_string()
+    };
+    let first = row();
+    assert!(first.contains(&format!("unattributed/{id}")), "{first}");
+    assert!(first.contains("closed,verified"), "{first}");
+    settle();
+    assert_eq!(row(), first);
+    settle();
+    assert_eq!(row(), first);
+    let catalog = f
+        .central
+        .join(".sessrec-cache")
+        .join(format!("{host}.catalog"));
+    let kept = std::fs::read(&catalog).unwrap();
+    let name = id.to_string();
+    assert!(kept.windows(name.len()).any(|w| w == name.as_bytes()));
+    assert_eq!(row(), first, "from the catalog");
 }
 
 #[test]
