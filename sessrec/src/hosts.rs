@@ -140,11 +140,12 @@ fn newest_mtime(dir: &Path) -> Option<i64> {
         .max()
 }
 
-/// The sessions of `host` in the central layout.
+/// The sessions of `host` in the central layout (unclassified: the survey tells lone sudo
+/// sessions from login sessions by the files it reads or checks anyway).
 fn host_sessions(ctx: &Context, host: &str) -> Vec<SessionRef> {
     let mut tree = Tree::new(&ctx.tree.root);
     tree.host_filter = Some(host.to_string());
-    tree.sessions(None, None).unwrap_or_default()
+    tree.sessions_unclassified(None, None).unwrap_or_default()
 }
 
 fn report_host(

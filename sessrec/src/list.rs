@@ -1,6 +1,7 @@
 //! `sessrec list`: one line per session, from the first and last lines of its files.
 #![forbid(unsafe_code)]
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use serde_json::{json, Value};
@@ -157,10 +158,10 @@ impl Row<'_> {
         } else {
             verdict.word()
         });
-        let id = if session.unattributed {
-            format!("unattributed/{}", session.id)
+        let id: Cow<'_, str> = if session.unattributed {
+            Cow::Owned(format!("unattributed/{}", session.id))
         } else {
-            session.id.clone()
+            Cow::Borrowed(&session.id)
         };
         let start = if self.local {
             local_time(summary.start_us)
@@ -177,14 +178,14 @@ impl Row<'_> {
             write!(
                 out,
                 "{:<host_width$}  ",
-                escape_control(session.host.as_deref().unwrap_or("-"))
+                control_escaped(session.host.as_deref().unwrap_or("-"))
             )
             .map_err(io)?;
         }
         writeln!(
             out,
             "{:<36}  {:<start_width$}  {:>8}  {:<24} {:<12} {:<15} {:<8} {:>3} {:>4} {:>4} {:>4} {:>4} {:>4} {:>7}  {:<15} {:<7}  {}",
-            escape_control(&id),
+            control_escaped(&id),
             start,
             duration,
             cell(&summary.actor, 24),
@@ -228,15 +229,34 @@ fn local_time(us: i64) -> String {
 }
 
 /// Escaped and cut to `width` characters (an ellipsis marks the cut).
-fn cell(text: &str, width: usize) -> String {
-    let e = crate::escape::escape_visible(if text.is_empty() { "-" } else { text });
+fn cell(text: &str, width: usize) -> Cow<'_, str> {
+    let text = if text.is_empty() { "-" } else { text };
+    if text.len() <= width && plain(text) {
+        return Cow::Borrowed(text);
+    }
+    let e = crate::escape::escape_visible(text);
     if e.chars().count() <= width {
-        e
+        Cow::Owned(e)
     } else {
         let mut s: String = e.chars().take(width - 1).collect();
         s.push('…');
-        s
+        Cow::Owned(s)
     }
+}
+
+/// [`escape_control`] without a copy for the common case.
+fn control_escaped(text: &str) -> Cow<'_, str> {
+    if plain(text) {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(escape_control(text))
+    }
+}
+
+/// Printable ASCII but `\`: text that both escapes leave as it is.
+fn plain(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'\\')
 }
 
 pub fn to_json(s: &Summary, now_us: i64) -> Value {
