@@ -344,4 +344,83 @@ mod tests {
         assert_eq!(clamp_page(9, 120, 50), 2);
         assert_eq!(clamp_page(0, 0, 50), 0);
     }
+
+    /// A closed session of `host` filed under `<root>/<host>/<id>/`; its shell channel's file.
+    fn session_on(root: &std::path::Path, host: &str) -> std::path::PathBuf {
+        use sessrec_core::testing::synth::SynthSession;
+        let stage = root.with_extension("stage");
+        let id = sessrec_core::id::SessionId::new().unwrap();
+        let mut s = SynthSession::login_on(
+            host,
+            &stage,
+            id,
+            "srt-ops",
+            "ops@example.com",
+            "203.0.113.9",
+        )
+        .unwrap();
+        let mut ch = s.channel("shell", "pty", None).unwrap();
+        let mut t = 100_000;
+        ch.typed(&mut t, "$ ", "echo needle", "needle\n").unwrap();
+        s.finished(ch, 0).unwrap();
+        let dir = s.logout().unwrap();
+        let target = root.join(host).join(id.to_string());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::rename(&dir, &target).unwrap();
+        target.join("channel-1.jsonl")
+    }
+
+    #[test]
+    fn a_session_damaged_after_it_was_catalogued_shows_damaged_on_its_page() {
+        let t = sessrec_core::testing::TempDir::new("web-list-damage");
+        let root = t.join("central");
+        let files: Vec<_> = ["b1.example.net", "b2.example.net", "b1.example.net"]
+            .iter()
+            .map(|h| session_on(&root, h))
+            .collect();
+        let tree = Tree::new(&root);
+        let page = || select(&tree, "central.test", &Filter::default(), 0, 50).unwrap();
+        let words = |l: &Listing| -> Vec<String> {
+            l.rows
+                .iter()
+                .map(|(s, v)| format!("{} {}", s.session.id, v.word()))
+                .collect()
+        };
+        // Verdicts, then catalog entries, are kept once the files' times have settled.
+        let settle = || std::thread::sleep(std::time::Duration::from_millis(2_200));
+        settle();
+        page();
+        settle();
+        let before = page();
+        assert_eq!(before.total, 3);
+        assert!(before.rows.iter().all(|(_, v)| v.word() == "verified"));
+        assert!(root.join(".sessrec-cache/b1.example.net.catalog").is_file());
+
+        // One line edited in place, same size and mtime.
+        let file = &files[2];
+        let m = std::fs::metadata(file).unwrap();
+        let body = std::fs::read_to_string(file).unwrap();
+        std::fs::write(file, body.replacen("needle", "noodle", 1)).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(file)
+            .unwrap()
+            .set_modified(m.modified().unwrap())
+            .unwrap();
+        let id = file
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
+        let after = page();
+        let shown = words(&after);
+        assert!(shown.contains(&format!("{id} damaged")), "{shown:?}");
+        assert_eq!(
+            shown.iter().filter(|w| w.ends_with(" verified")).count(),
+            2,
+            "{shown:?}"
+        );
+    }
 }
