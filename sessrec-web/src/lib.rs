@@ -15,6 +15,7 @@ pub mod proxy_auth;
 pub mod search;
 pub mod server;
 pub mod sys;
+pub mod timeline;
 pub mod tls;
 
 /// Runs the console until it is killed; returns the exit code.

@@ -43,6 +43,8 @@ pub struct App {
     pub throttle: crate::auth::Throttle,
     pub player_js: String,
     pub player_css: String,
+    /// Built timelines of recently viewed sessions ([`crate::timeline`]).
+    pub timelines: crate::timeline::Kept,
 }
 
 impl App {
@@ -58,6 +60,7 @@ impl App {
             host: sessrec_core::sys::hostname(),
             sessions: Sessions::new(settings.session_lifetime),
             throttle: Default::default(),
+            timelines: Default::default(),
             player_js: read("asciinema-player.min.js")?,
             player_css: read("asciinema-player.css")?,
             settings,
@@ -244,6 +247,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/logout", post(logout))
         .route("/sessions", get(list))
         .route("/session", get(session))
+        .route("/timeline", get(timeline))
         .route("/search", get(search))
         .route("/play", get(play))
         .route("/cast", get(cast))
@@ -561,9 +565,9 @@ async fn session(
             Ok(f) => f,
             Err(e) => return internal(format!("session {id}: {e}")),
         };
-        let verdict = sessrec::integrity::check(&s, &app.host, None);
+        // The integrity verdict and the timeline come from /integrity and /timeline once the
+        // page is up: for a long recording either takes tens of seconds.
         let summary = sessrec::summary::summarize(&s, &app.host);
-        let timeline = sessrec::show::timeline(&files);
         let channels: Vec<RecordFile> = files.into_iter().filter(RecordFile::has_io).collect();
         let actions = format!(
             "{}{}",
@@ -580,13 +584,83 @@ async fn session(
             pages::session_page(
                 &id,
                 &summary,
-                &verdict,
                 &channels,
-                &timeline,
                 &actions,
                 (&login.user, &login.csrf),
             ),
         )
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct TimelineQuery {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    part: usize,
+    /// The build that part 0 came from (later parts only).
+    v: Option<u64>,
+}
+
+/// A part of a session's timeline as JSON ([`crate::timeline`]); each part read is logged.
+async fn timeline(
+    State(app): State<Arc<App>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<TimelineQuery>,
+) -> Response {
+    let Some((_, login)) = app.login(&headers) else {
+        return unauthorized();
+    };
+    blocking(move || {
+        let Some(s) = app.find(&q.id) else {
+            return not_found(&login);
+        };
+        let id = shown_id(&s);
+        let wanted = match (q.part, q.v) {
+            (0, _) => crate::timeline::Wanted::Current,
+            (_, Some(v)) => crate::timeline::Wanted::Of(v),
+            (_, None) => {
+                return response(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    Body::from("a later part names the version of part 0"),
+                )
+            }
+        };
+        let args = [id.clone(), format!("part={}", q.part)];
+        if let Err(r) = app.log(
+            &login,
+            remote,
+            "web-timeline",
+            &args,
+            std::slice::from_ref(&id),
+        ) {
+            return r;
+        }
+        let built = match app.timelines.get(&s, &id, wanted) {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => return internal(format!("session {id}: {e}")),
+            None => {
+                return response(
+                    StatusCode::CONFLICT,
+                    "text/plain",
+                    Body::from("that timeline is no longer kept: ask for part 0 again"),
+                )
+            }
+        };
+        let Some(part) = built.part(q.part) else {
+            return response(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                Body::from("no such part"),
+            );
+        };
+        match serde_json::to_vec(&part) {
+            Ok(json) => response(StatusCode::OK, "application/json", Body::from(json)),
+            Err(e) => internal(format!("session {id}: {e}")),
+        }
     })
     .await
 }

@@ -18,9 +18,78 @@
       return r.text();
     }).then(function (text) {
       integrity.textContent = text;
+      integrity.className = text.indexOf('integrity: verified') === 0 ? 'verified' : 'problem';
     }, function () {
       integrity.textContent = 'integrity: could not be checked';
+      integrity.className = 'problem';
     });
+  }
+
+  // A session's timeline, a part at a time (JSON). Recorded text goes in as textContent only;
+  // each entry of a channel with I/O gets its jump mark into the player. When every part is in,
+  // the list is marked complete (data-state). A part of a build the console no longer keeps
+  // (409) starts the timeline again from part 0, a few times at most.
+  var timeline = document.getElementById('timeline');
+  if (timeline && timeline.dataset.src) {
+    var status = document.getElementById('timeline-status');
+    var restarts = 0;
+    var show = function (text) { if (status) { status.textContent = text; } };
+    var add = function (e) {
+      var li = document.createElement('li');
+      var time = document.createElement('time');
+      time.textContent = e.when;
+      if (e.href !== null && e.href.indexOf('/play?') === 0) {
+        var a = document.createElement('a');
+        a.className = 'jump';
+        a.href = e.href;
+        a.appendChild(time);
+        li.appendChild(a);
+      } else {
+        li.appendChild(time);
+      }
+      li.appendChild(document.createTextNode(' '));
+      var b = document.createElement('b');
+      b.textContent = e.file;
+      li.appendChild(b);
+      li.appendChild(document.createTextNode(' ' + e.kind + ' '));
+      var span = document.createElement('span');
+      span.className = 'text';
+      span.textContent = e.text;
+      li.appendChild(span);
+      return li;
+    };
+    var part = function (n, version) {
+      var url = timeline.dataset.src + '&part=' + n + (n > 0 ? '&v=' + version : '');
+      fetch(url, { credentials: 'same-origin' }).then(function (r) {
+        if (r.status === 409 && restarts < 3) {
+          restarts += 1;
+          return null;
+        }
+        if (!r.ok) { throw new Error('HTTP ' + r.status); }
+        return r.json();
+      }).then(function (p) {
+        if (p === null) {
+          timeline.textContent = '';
+          part(0, 0);
+          return;
+        }
+        var items = document.createDocumentFragment();
+        p.entries.forEach(function (e) { items.appendChild(add(e)); });
+        timeline.appendChild(items);
+        timeline.dataset.parts = p.part + 1;
+        if (p.part + 1 < p.parts) {
+          show('timeline: ' + timeline.children.length + ' of ' + p.total + ' entries, more coming…');
+          part(p.part + 1, p.version);
+        } else {
+          show('timeline: ' + p.total + ' entries');
+          timeline.dataset.state = 'complete';
+        }
+      }, function (err) {
+        show('the timeline could not be loaded (' + err.message + ')');
+        timeline.dataset.state = 'failed';
+      });
+    };
+    part(0, 0);
   }
   var el = document.getElementById('player');
   if (!el) { return; }

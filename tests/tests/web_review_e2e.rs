@@ -510,3 +510,163 @@ fn a_live_recorded_session_is_followed_in_a_browser() {
         "{lines:#?}"
     );
 }
+
+/// Lines typed in the long session: more than one part of its timeline.
+const TYPED_LINES: usize = 1500;
+
+/// A session whose timeline is longer than one part: its page comes without the timeline, the
+/// timeline comes from `/timeline` in parts of one build (a later part of a build not kept is
+/// refused), a kept build is used again only while the files are unchanged, and in the browser
+/// every entry arrives with its jump mark and a mark of the last part opens the player there.
+#[test]
+fn a_long_timeline_comes_in_parts_after_its_page() {
+    require_e2e!("chromium", "chromedriver", "npm", "chpasswd", "curl");
+    let r = RecordedLogin::launched("weblong", Launch::LoginShell, "", |b| b);
+    let before = r.tree.sessions();
+    let mut term = r.sshd.login(&r.user).env("TERM", "xterm").interactive();
+    term.expect(PROMPT, T);
+    for i in 0..TYPED_LINES {
+        term.send_line(&format!(": typed-{i:04}"));
+        if i % 100 == 99 {
+            term.send_line(&format!("echo batch-$(( {i} + 1 ))"));
+            term.expect(&format!("batch-{}", i + 1), T);
+        }
+    }
+    term.send_line("sleep 1; echo long-end-$((6*7))");
+    term.expect("long-end-42", T);
+    term.expect(PROMPT, T);
+    term.send_line("exit");
+    term.wait(T);
+    let dir = r
+        .tree
+        .wait_sessions(before.len() + 1, T)
+        .into_iter()
+        .find(|s| !before.contains(s))
+        .unwrap();
+    wait_last_event(&dir.join("session.jsonl"), "logout", T);
+    let id = dir.file_name().unwrap().to_str().unwrap().to_string();
+
+    let aud = auditor("weblong-aud");
+    let console = start_console(r.tree.record_dir(), aud.pam.name(), aud._group.name());
+    let cookie = console.session_cookie(aud.user.name(), PASSWORD);
+
+    // The page: its players and where the timeline comes from, none of the timeline itself.
+    let page = console.get(&format!("/session?id={id}"), &cookie);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    assert!(html.contains("href=\"/play?id="), "{html}");
+    assert!(
+        html.contains(&format!("data-src=\"/timeline?id={id}\"")),
+        "{html}"
+    );
+    assert!(!html.contains("typed-0"), "{html}");
+
+    let part = |n: usize, v: Option<u64>| {
+        let v = v.map(|v| format!("&v={v}")).unwrap_or_default();
+        console.get(&format!("/timeline?id={id}&part={n}{v}"), &cookie)
+    };
+    let first = part(0, None);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert!(first
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+    let first: Value = serde_json::from_slice(&first.body).unwrap();
+    let version = first["version"].as_u64().unwrap();
+    let parts = first["parts"].as_u64().unwrap() as usize;
+    assert!(parts >= 2, "one part only: {}", first["total"]);
+    let mut entries: Vec<Value> = first["entries"].as_array().unwrap().clone();
+    for n in 1..parts {
+        let p = part(n, Some(version));
+        assert_eq!(p.status, 200, "part {n}: {}", p.text());
+        let p: Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(p["version"].as_u64(), Some(version));
+        entries.extend(p["entries"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(entries.len() as u64, first["total"].as_u64().unwrap());
+    // Every typed line is there once, in order, each a jump mark into its channel's player.
+    let typed: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["text"].as_str().unwrap().starts_with("$ : typed-"))
+        .collect();
+    assert_eq!(typed.len(), TYPED_LINES, "{typed:?}");
+    for (i, e) in typed.iter().enumerate() {
+        assert!(
+            e["text"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("$ : typed-{i:04}")),
+            "{e}"
+        );
+        let href = e["href"].as_str().unwrap_or_else(|| panic!("no jump: {e}"));
+        assert!(
+            href.starts_with(&format!("/play?id={id}&file=channel-1.jsonl&t=")),
+            "{href}"
+        );
+    }
+    // Past the end, a later part without its version, a build never made: refused.
+    assert_eq!(part(parts, Some(version)).status, 404);
+    assert_eq!(part(1, None).status, 400);
+    assert_eq!(part(1, Some(version + 1000)).status, 409);
+
+    // The build is kept while the files are the same; a file whose times changed (an edit
+    // that keeps its size shows no other way) is read again.
+    let again: Value = serde_json::from_slice(&part(0, None).body).unwrap();
+    assert_eq!(again["version"].as_u64(), Some(version));
+    let touched = Command::new("touch")
+        .arg(dir.join("channel-1.jsonl"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let changed: Value = serde_json::from_slice(&part(0, None).body).unwrap();
+    assert_ne!(changed["version"].as_u64(), Some(version));
+    assert_eq!(changed["total"], first["total"]);
+
+    // In the browser: the parts arrive into the page, every entry with its jump mark; one of
+    // the last part's marks opens the player at its moment.
+    let artefacts = TempDir::new("web-long-artefacts");
+    let spec = json!({
+        "mode": "timeline",
+        "base": format!("http://{}/", console.addr()),
+        "user": aud.user.name(),
+        "password": PASSWORD,
+        "artefacts": artefacts.path(),
+        "profile": artefacts.join("profile"),
+        "session": id,
+        "jump": format!("$ : typed-{:04}", TYPED_LINES - 1),
+        "shown": "typed-1",
+    });
+    let o = Command::new("/usr/bin/python3")
+        .arg(script())
+        .arg(spec.to_string())
+        .output()
+        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
+    assert!(o.status.success(), "{o:?}");
+    let seen: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(seen["state"], "complete", "{seen}");
+    assert_eq!(seen["parts"], parts.to_string(), "{seen}");
+    let shown = seen["entries"].as_array().unwrap();
+    assert_eq!(shown.len(), entries.len(), "{}", seen["status"]);
+    let jumps = shown
+        .iter()
+        .filter(|e| e[0].as_str().unwrap().contains(" typed $ : typed-"))
+        .filter(|e| e[1].as_str().is_some_and(|h| h.starts_with("/play?")))
+        .count();
+    assert_eq!(jumps, TYPED_LINES);
+    let url = seen["jump_url"].as_str().unwrap();
+    assert!(url.contains("/play?") && url.contains("&t="), "{url}");
+    assert!(
+        seen["jump_text"].as_str().unwrap().contains("typed-1"),
+        "{seen}"
+    );
+    assert_inert(&seen, 1);
+    keep_screenshots(artefacts.path(), &["long-timeline.png"]);
+
+    // Each part read left its access line.
+    let lines = web_access_lines(r.tree.record_dir());
+    let timeline_lines = lines
+        .iter()
+        .filter(|l| l["command"] == "web-timeline")
+        .count();
+    assert!(timeline_lines >= 2 * parts, "{lines:#?}");
+}

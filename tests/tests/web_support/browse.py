@@ -3,7 +3,7 @@ chromedriver) and prints what it saw as one JSON object on its last line.
 
 usage: browse.py SPEC-JSON
 SPEC "mode" is "review" (list filters and pages, search and its hit in the player, session
-pages) or "live" (a live session found in the list and followed in the player: prints READY
+pages), "timeline" (a session page whose timeline comes in parts) or "live" (a live session found in the list and followed in the player: prints READY
 once following, then waits for SPEC "marker" to show up). Every page visited is checked for
 dialogs and for elements the console did not ship (an XSS payload that ran or was parsed as
 markup). Screenshots go to SPEC "artefacts".
@@ -84,6 +84,9 @@ def click_to_load(driver, element, marker_id):
     element.click()
     wait(driver, EC.staleness_of(old))
     wait(driver, lambda d: d.find_elements(By.ID, marker_id))
+    if marker_id == "timeline":
+        # The session page's timeline arrives after the page, in parts.
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline[data-state=complete]"))
 
 
 def log_in(driver):
@@ -215,10 +218,36 @@ def live(driver):
     result["probes"] = probes
 
 
+def timeline(driver):
+    """A session page whose timeline comes in parts: every entry, its jump marks, one followed."""
+    log_in(driver)
+    driver.get(base + "session?id=" + spec["session"])
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline[data-state]"), 120)
+    ol = driver.find_element(By.ID, "timeline")
+    result["state"] = ol.get_attribute("data-state")
+    result["parts"] = ol.get_attribute("data-parts")
+    result["status"] = driver.find_element(By.ID, "timeline-status").text
+    result["entries"] = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#timeline li')).map(function (li) {"
+        " var a = li.querySelector('a.jump');"
+        " return [li.textContent, a ? a.getAttribute('href') : null]; });")
+    inert(driver, "session")
+    shot(driver, "long-timeline.png")
+    for li in driver.find_elements(By.CSS_SELECTOR, "#timeline li"):
+        if spec["jump"] in li.text:
+            click_to_load(driver, li.find_element(By.CSS_SELECTOR, "a.jump"), "player")
+            result["jump_url"] = driver.current_url
+            wait(driver, lambda d: spec["shown"] in player_text(d))
+            result["jump_text"] = player_text(driver)
+            break
+
+
 driver = browser()
 try:
     if spec["mode"] == "review":
         review(driver)
+    elif spec["mode"] == "timeline":
+        timeline(driver)
     else:
         live(driver)
     result["console"] = [e["message"] for e in driver.get_log("browser")]
