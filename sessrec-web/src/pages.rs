@@ -124,12 +124,14 @@ pub fn list_page(
         ));
     }
     body.push_str(&format!(
-        "<p id=\"count\">{total} session(s), newest first; page <span id=\"page\">{}</span> of {}.</p>\n<table id=\"sessions\"><thead><tr>\
+        "<p id=\"count\">{total} session(s), newest first; page <span id=\"page\">{}</span> of {}.</p>\n\
+<p id=\"refresh-status\"></p>\n<table id=\"sessions\" data-refresh=\"{}\"><thead><tr>\
 <th>Host</th><th>User</th><th>Actor</th><th>Source</th><th>Start</th><th>Duration</th>\
 <th>Channels</th><th>Sudo</th><th>Transfers</th><th>Execs</th><th>State</th><th>Integrity</th>\
 </tr></thead><tbody>\n",
         page + 1,
-        pages.max(1)
+        pages.max(1),
+        crate::refresh::INTERVAL_SECONDS
     ));
     for r in rows {
         let s = &r.summary;
@@ -177,7 +179,8 @@ pub fn list_page(
             esc(&query.with_page(page + 1))
         ));
     }
-    body.push_str("</p>");
+    // The page refreshes its rows itself (console.js, crate::refresh).
+    body.push_str("</p>\n<script src=\"/static/console.js\"></script>");
     layout("Sessions", &body, Some(login))
 }
 

@@ -69,6 +69,13 @@ pub async fn middleware(
         }
         return next.run(request).await;
     }
+    // From a trusted proxy, the client it forwarded for goes into the access lines and login
+    // limits (with the proxy's own address beside it).
+    if let Some(client) = crate::remote::forwarded_client(request.headers(), &proxy.trusted) {
+        request
+            .extensions_mut()
+            .insert(crate::remote::ForwardedClient(client));
+    }
     let Some(value) = named else {
         // The proxy may also pass plain PAM logins through.
         return next.run(request).await;

@@ -2,11 +2,10 @@
 //! the blocking pool; every page that shows record content is logged first ([`crate::access`]).
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -45,6 +44,8 @@ pub struct App {
     pub player_css: String,
     /// Built timelines of recently viewed sessions ([`crate::timeline`]).
     pub timelines: crate::timeline::Kept,
+    /// What each login's lists have shown, for the access lines of refreshes.
+    pub list_views: crate::refresh::ListViews,
 }
 
 impl App {
@@ -61,6 +62,7 @@ impl App {
             sessions: Sessions::new(settings.session_lifetime),
             throttle: Default::default(),
             timelines: Default::default(),
+            list_views: Default::default(),
             player_js: read("asciinema-player.min.js")?,
             player_css: read("asciinema-player.css")?,
             settings,
@@ -102,7 +104,7 @@ impl App {
     pub(crate) fn find_logged(
         &self,
         login: &Login,
-        remote: SocketAddr,
+        remote: crate::remote::Remote,
         command: &str,
         id: &str,
     ) -> Result<(SessionRef, String), Response> {
@@ -123,7 +125,7 @@ impl App {
     pub(crate) fn log(
         &self,
         login: &Login,
-        remote: SocketAddr,
+        remote: crate::remote::Remote,
         command: &str,
         args: &[String],
         sessions: &[String],
@@ -309,7 +311,7 @@ struct LoginForm {
 
 async fn login_submit(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -412,13 +414,26 @@ async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
 
 async fn list(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let Some((_, login)) = app.login(&headers) else {
-        return redirect("/login");
+    // An open list page asking for itself again ([`crate::refresh`]).
+    let refresh = headers.contains_key("x-sessrec-refresh");
+    let Some((cookie, login)) = app.login(&headers) else {
+        return if refresh {
+            unauthorized()
+        } else {
+            redirect("/login")
+        };
     };
+    if refresh && !app.list_views.may_refresh(&cookie) {
+        return response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "text/plain",
+            Body::from("refreshed too often"),
+        );
+    }
     blocking(move || {
         let began = std::time::Instant::now();
         let now = sessrec_core::time::Timestamp::now().as_micros();
@@ -451,14 +466,16 @@ async fn list(
             .iter()
             .map(|(s, _)| shown_id(&s.session))
             .collect();
-        if let Err(r) = app.log(
-            &login,
-            remote,
-            "web-list",
-            &q.access_args(listing.page),
-            &ids,
-        ) {
-            return r;
+        let list = q.access_args(listing.page);
+        if app.list_views.shown(&cookie, &list, &ids, refresh) {
+            let mut args = list.clone();
+            if refresh {
+                args.push("refresh".into());
+            }
+            if let Err(r) = app.log(&login, remote, "web-list", &args, &ids) {
+                app.list_views.forget(&cookie, &list);
+                return r;
+            }
         }
         let rows: Vec<pages::Row> = listing
             .rows
@@ -496,7 +513,7 @@ fn server_timing(r: &mut Response, began: std::time::Instant) {
 
 async fn search(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<crate::search::SearchQuery>,
 ) -> Response {
@@ -549,7 +566,7 @@ struct SessionQuery {
 
 async fn session(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<SessionQuery>,
 ) -> Response {
@@ -606,7 +623,7 @@ struct TimelineQuery {
 /// A part of a session's timeline as JSON ([`crate::timeline`]); each part read is logged.
 async fn timeline(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<TimelineQuery>,
 ) -> Response {
@@ -678,7 +695,7 @@ fn channel_of(app: &App, q: &SessionQuery) -> Option<(SessionRef, RecordFile)> {
 
 async fn play(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<SessionQuery>,
 ) -> Response {
@@ -717,7 +734,7 @@ async fn play(
 /// piece starts; without it the piece runs to the end of the record.
 async fn cast(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<SessionQuery>,
 ) -> Response {
@@ -779,7 +796,7 @@ async fn cast(
 /// shown).
 async fn integrity(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<SessionQuery>,
 ) -> Response {
@@ -804,7 +821,7 @@ async fn integrity(
 /// A live channel's output as server-sent events ([`crate::follow`]), for the player.
 async fn follow(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<SessionQuery>,
 ) -> Response {

@@ -91,6 +91,53 @@
     };
     part(0, 0);
   }
+  // The session list refreshes itself: the same URL (filters and page) is asked for again
+  // every data-refresh seconds while the tab is visible, and its count, rows and page links
+  // replace the shown ones. The answer is the console's own escaped page, parsed into an inert
+  // document; the filter form (and whatever is being typed into it) stays untouched. A login
+  // that ended stops the refreshing.
+  var list = document.getElementById('sessions');
+  if (list && list.dataset.refresh) {
+    var every = Math.max(2, +list.dataset.refresh) * 1000;
+    var refreshStatus = document.getElementById('refresh-status');
+    var refreshes = 0;
+
+    var refresh = function () {
+      if (document.hidden) { setTimeout(refresh, every); return; }
+      fetch(location.href, { credentials: 'same-origin', headers: { 'X-Sessrec-Refresh': '1' } })
+        .then(function (r) {
+          if (r.status === 401 || r.redirected) { throw new Error('logged out'); }
+          if (!r.ok) { return null; }
+          return r.text();
+        }).then(function (html) {
+          if (html !== null) {
+            var fresh = new DOMParser().parseFromString(html, 'text/html');
+            ['count', 'sessions'].forEach(function (id) {
+              var now = document.getElementById(id);
+              var next = fresh.getElementById(id);
+              if (now && next) {
+                var body = now.tagName === 'TABLE' ? now.tBodies[0] : now;
+                var nextBody = now.tagName === 'TABLE' ? next.tBodies[0] : next;
+                body.replaceWith(document.importNode(nextBody, true));
+              }
+            });
+            var pagesNow = document.querySelector('p.pages');
+            var pagesNext = fresh.querySelector('p.pages');
+            if (pagesNow && pagesNext) { pagesNow.replaceWith(document.importNode(pagesNext, true)); }
+            refreshes += 1;
+            list.dataset.refreshes = refreshes;
+            if (refreshStatus) {
+              refreshStatus.textContent = 'updated ' + new Date().toLocaleTimeString();
+            }
+          }
+          setTimeout(refresh, every);
+        }, function () {
+          if (refreshStatus) { refreshStatus.textContent = 'not refreshed: log in again'; }
+        });
+    };
+    setTimeout(refresh, every);
+  }
+
   var el = document.getElementById('player');
   if (!el) { return; }
   var cols = +el.dataset.cols;

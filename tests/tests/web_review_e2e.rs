@@ -670,3 +670,104 @@ fn a_long_timeline_comes_in_parts_after_its_page() {
         .count();
     assert!(timeline_lines >= 2 * parts, "{lines:#?}");
 }
+
+/// An open list page, filtered on a user, refreshes itself: a recorded ssh login of that user
+/// that starts while the page is open appears as live, and shows closed once it ends, with no
+/// reload of the page and its filter kept. Only the refresh that showed the new session wrote
+/// an access line.
+#[test]
+fn an_open_list_shows_a_new_login_and_its_end_without_a_reload() {
+    require_e2e!("chromium", "chromedriver", "npm", "chpasswd");
+    let r = RecordedLogin::launched("webrefr", Launch::LoginShell, "", |b| b);
+    let aud = auditor("webrefr-aud");
+    let console = start_console(r.tree.record_dir(), aud.pam.name(), aud._group.name());
+    let artefacts = TempDir::new("web-refresh-artefacts");
+    let spec = json!({
+        "mode": "refresh",
+        "base": format!("http://{}/", console.addr()),
+        "user": aud.user.name(),
+        "password": PASSWORD,
+        "artefacts": artefacts.path(),
+        "profile": artefacts.join("profile"),
+        "user_filter": r.user.name(),
+    });
+    let mut browser = Command::new("/usr/bin/python3")
+        .arg(script())
+        .arg(spec.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
+    let mut out = BufReader::new(browser.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "READY", "the browser did not open the list");
+
+    // The login starts while the list is open.
+    let mut term = r.sshd.login(&r.user).env("TERM", "xterm").interactive();
+    term.expect(PROMPT, T);
+    term.send_line("echo refresh-$((6*7))");
+    term.expect("refresh-42", T);
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "SEEN", "the new login did not appear");
+    term.send_line("exit");
+    term.wait(T);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = browser.wait().unwrap();
+    assert!(status.success(), "{status:?} {rest}");
+    let seen: Value = serde_json::from_str(&rest).unwrap();
+    eprintln!("browser saw: {seen:#}");
+
+    assert!(
+        seen["before"]["count"]
+            .as_str()
+            .unwrap()
+            .starts_with("0 session(s)"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["appeared"]["rows"].as_array().unwrap().len(),
+        1,
+        "{seen}"
+    );
+    assert_eq!(seen["first_state"], "live", "{seen}");
+    assert_eq!(seen["last_state"], "closed", "{seen}");
+    // The same document all along, at the same URL, with the filter as it was sent.
+    assert_eq!(seen["same_document"], "once", "{seen}");
+    assert_eq!(seen["after"]["url"], seen["before"]["url"], "{seen}");
+    assert_eq!(seen["filter_value"], r.user.name(), "{seen}");
+    assert!(
+        seen["after"]["count"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 session(s)"),
+        "{seen}"
+    );
+    assert_inert(&seen, 1);
+    keep_screenshots(
+        artefacts.path(),
+        &["refreshed-live.png", "refreshed-closed.png"],
+    );
+
+    // Refreshes that showed nothing new (before the login, while it ran, its end) wrote no
+    // line; the one that showed the new session did, naming it.
+    let session = seen["session"].as_str().unwrap().replace("%2F", "/");
+    let lines = web_access_lines(r.tree.record_dir());
+    let refreshes: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["command"] == "web-list" && l["args"].to_string().contains("\"refresh\""))
+        .collect();
+    assert_eq!(refreshes.len(), 1, "{lines:#?}");
+    assert!(
+        refreshes[0]["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| *s == session.as_str()),
+        "{}",
+        refreshes[0]
+    );
+    assert_eq!(refreshes[0]["operator"]["user"], aud.user.name());
+    assert!(seen["refreshes"].as_str().unwrap().parse::<u32>().unwrap() >= 2);
+}

@@ -3,7 +3,9 @@ chromedriver) and prints what it saw as one JSON object on its last line.
 
 usage: browse.py SPEC-JSON
 SPEC "mode" is "review" (list filters and pages, search and its hit in the player, session
-pages), "timeline" (a session page whose timeline comes in parts) or "live" (a live session found in the list and followed in the player: prints READY
+pages), "timeline" (a session page whose timeline comes in parts), "refresh" (an open
+list page shows a session that starts, as live and then closed: prints READY once open and
+SEEN once the live row is there) or "live" (a live session found in the list and followed in the player: prints READY
 once following, then waits for SPEC "marker" to show up). Every page visited is checked for
 dialogs and for elements the console did not ship (an XSS payload that ran or was parsed as
 markup). Screenshots go to SPEC "artefacts".
@@ -13,11 +15,11 @@ import os
 import sys
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import (NoAlertPresentException, StaleElementReferenceException,
+                                        TimeoutException, WebDriverException)
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 spec = json.loads(sys.argv[1])
@@ -78,11 +80,23 @@ def wait(driver, what, seconds=30):
         return False
 
 
+def replaced(old):
+    """Whether the page that held `old` is gone; asked again while the browser is between
+    pages (when the driver may answer with another error than a stale element)."""
+    try:
+        old.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException:
+        return False
+
+
 def click_to_load(driver, element, marker_id):
     """Clicks something that loads a page, and waits for the new page's marker element."""
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    wait(driver, EC.staleness_of(old))
+    wait(driver, lambda d: replaced(old))
     wait(driver, lambda d: d.find_elements(By.ID, marker_id))
     if marker_id == "timeline":
         # The session page's timeline arrives after the page, in parts.
@@ -242,18 +256,53 @@ def timeline(driver):
             break
 
 
+STATE_OF = """
+var a = document.querySelector('#sessions a.session[href="/session?id=' + arguments[0] + '"]');
+return a ? a.closest('tr').querySelector('td.state').textContent : null;
+"""
+
+
+def refresh(driver):
+    """A list page left open: a session that starts meanwhile appears as live, then closed."""
+    log_in(driver)
+    apply_filter(driver, fields={"f-user": spec["user_filter"]})
+    # Gone if the page is loaded again.
+    driver.execute_script("window.sessrecOpened = 'once';")
+    result["before"] = list_state(driver)
+    print("READY", flush=True)
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions a.session"), 90)
+    result["appeared"] = list_state(driver)
+    session = result["appeared"]["links"][0].split("id=", 1)[1] if result["appeared"]["links"] else ""
+    result["session"] = session
+    result["first_state"] = driver.execute_script(STATE_OF, session)
+    shot(driver, "refreshed-live.png")
+    print("SEEN", flush=True)
+    wait(driver, lambda d: d.execute_script(STATE_OF, session) == "closed", 90)
+    result["last_state"] = driver.execute_script(STATE_OF, session)
+    result["after"] = list_state(driver)
+    result["filter_value"] = driver.find_element(By.ID, "f-user").get_attribute("value")
+    result["same_document"] = driver.execute_script("return window.sessrecOpened || null;")
+    result["refreshes"] = driver.find_element(By.ID, "sessions").get_attribute("data-refreshes")
+    result["refresh_status"] = driver.find_element(By.ID, "refresh-status").text
+    inert(driver, "refreshed-list")
+    shot(driver, "refreshed-closed.png")
+
+
 driver = browser()
 try:
     if spec["mode"] == "review":
         review(driver)
     elif spec["mode"] == "timeline":
         timeline(driver)
+    elif spec["mode"] == "refresh":
+        refresh(driver)
     else:
         live(driver)
     result["console"] = [e["message"] for e in driver.get_log("browser")]
 finally:
     driver.quit()
-    if spec["mode"] == "live" and "followed_text" not in result:
+    if spec["mode"] in ("live", "refresh") and "followed_text" not in result \
+            and "last_state" not in result:
         # Never leave the test waiting for READY.
         print("READY", flush=True)
 
