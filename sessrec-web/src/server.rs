@@ -585,6 +585,14 @@ async fn session(
         // The integrity verdict and the timeline come from /integrity and /timeline once the
         // page is up: for a long recording either takes tens of seconds.
         let summary = sessrec::summary::summarize(&s, &app.host);
+        // Only a forward channel records forwarded streams: the others (a long shell's
+        // gigabyte among them) are not read for one.
+        let forwards = files.iter().any(|f| {
+            f.channel_start()
+                .and_then(|c| c.kind.as_deref())
+                .is_some_and(|k| k == "forward")
+        });
+        let pcap = forwards && sessrec::forward_view::has_pcap(&s);
         let channels: Vec<RecordFile> = files.into_iter().filter(RecordFile::has_io).collect();
         let actions = format!(
             "{}{}",
@@ -594,7 +602,7 @@ async fn session(
                 &id,
                 summary.state == sessrec::summary::State::Live
             ),
-            crate::downloads::links(&id, &channels, sessrec::forward_view::has_pcap(&s))
+            crate::downloads::links(&id, &channels, pcap)
         );
         html(
             StatusCode::OK,
@@ -731,7 +739,8 @@ async fn play(
 /// whole cast in memory nor the whole file first. `from` (seconds) starts the piece at that
 /// moment, found by bisecting the record on its own times, with [`LEAD_BYTES`] of record before
 /// it so the screen is drawn when the player seeks there. `x-sessrec-next` names where the next
-/// piece starts; without it the piece runs to the end of the record.
+/// piece starts; without it the piece runs to the end of the record. `x-sessrec-duration`, with
+/// a next piece, is where the channel's last line is: the player's progress bar spans it all.
 async fn cast(
     State(app): State<Arc<App>>,
     remote: crate::remote::Remote,
@@ -742,7 +751,8 @@ async fn cast(
         return unauthorized();
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<Option<f64>, Response>>();
+    let (ready_tx, ready_rx) =
+        tokio::sync::oneshot::channel::<Result<(Option<f64>, Option<f64>), Response>>();
     tokio::task::spawn_blocking(move || {
         let Some((s, file)) = channel_of(&app, &q) else {
             let _ = ready_tx.send(Err(not_found(&login)));
@@ -768,11 +778,23 @@ async fn cast(
             let _ = ready_tx.send(Err(r));
             return;
         }
-        let _ = ready_tx.send(Ok(piece.next_us.map(|t| t as f64 / 1e6)));
+        // The whole channel's length, for the player's progress bar, when there is more than
+        // this piece.
+        let duration = match piece.next_us {
+            Some(_) => last_offset_us(&file).unwrap_or_else(|e| {
+                eprintln!("sessrec-web: {} {}: {e}", s.id, file.name);
+                None
+            }),
+            None => None,
+        };
+        let _ = ready_tx.send(Ok((
+            piece.next_us.map(|t| t as f64 / 1e6),
+            duration.map(|t| t as f64 / 1e6),
+        )));
         stream_cast(&s, &file, &piece, &tx);
     });
-    let next = match ready_rx.await {
-        Ok(Ok(next)) => next,
+    let (next, duration) = match ready_rx.await {
+        Ok(Ok(times)) => times,
         Ok(Err(r)) => return r,
         Err(_) => return internal("the cast reader stopped".into()),
     };
@@ -784,12 +806,35 @@ async fn cast(
         "application/x-asciicast",
         Body::from_stream(stream),
     );
-    if let Some(next) = next {
-        if let Ok(v) = HeaderValue::from_str(&format!("{next:.6}")) {
-            r.headers_mut().insert("x-sessrec-next", v);
+    for (name, time) in [("x-sessrec-next", next), ("x-sessrec-duration", duration)] {
+        if let Some(Ok(v)) = time.map(|t| HeaderValue::from_str(&format!("{t:.6}"))) {
+            r.headers_mut().insert(name, v);
         }
     }
     r
+}
+
+/// Where the last timed line of a channel file is (µs from its start), read from the file's
+/// end; `None` for a compressed file (no reading from its end) or when its last few MiB hold
+/// no timed line.
+fn last_offset_us(file: &RecordFile) -> std::io::Result<Option<u64>> {
+    if sessrec_core::stored::is_compressed(&file.path) {
+        return Ok(None);
+    }
+    let len = std::fs::metadata(&file.path)?.len();
+    let mut window = 16u64 << 10;
+    loop {
+        let mut at = len.saturating_sub(window);
+        let mut last = None;
+        while let Some((t, start)) = file.offset_at(at)? {
+            last = Some(last.map_or(t, |l: u64| l.max(t)));
+            at = start + 1;
+        }
+        if last.is_some() || window >= len || window >= 8 << 20 {
+            return Ok(last);
+        }
+        window *= 4;
+    }
 }
 
 /// A session's integrity verdict as text (for the player page, which asks for it after it is

@@ -3,9 +3,10 @@
 // allows scripts from /static only.
 //
 // A long recording comes in pieces: /cast answers with a few MB of cast from a moment
-// (`from`), and names where the next piece starts (x-sessrec-next). When a piece has played
-// to its end, the next one is fetched and played on from that moment, so playback starts at
-// once whatever the size of the recording. Opened at a moment (data-start: a timeline jump
+// (`from`), and names where the next piece starts (x-sessrec-next) and where the channel
+// ends (x-sessrec-duration). When a piece has played to its end, the next one is fetched and
+// played on from that moment, so playback starts at once whatever the size of the recording;
+// the progress bar spans the whole channel, and seeking anywhere fetches the piece there. Opened at a moment (data-start: a timeline jump
 // mark or a search hit), the player shows the screen there, paused, at that time.
 //
 // A live channel (data-live) is followed instead: /follow sends its output as server-sent
@@ -150,27 +151,65 @@
     return;
   }
 
+  // One piece in the player. When the console names the whole channel's length
+  // (x-sessrec-duration), an empty output event at that moment ends the piece's cast, so the
+  // progress bar spans the whole recording; the player's time is then watched, and once it
+  // leaves the piece (played past its end, or sought before or after it) the piece for that
+  // moment is fetched and played on (or shown paused) from there.
+  var watch = null;
   function piece(from, autoPlay, seekTo) {
+    if (watch !== null) { clearInterval(watch); watch = null; }
     var url = el.dataset.cast + (from > 0 ? '&from=' + from.toFixed(6) : '');
     var next = null;
+    var first = from;
+    var loaded = false;
+    var playing = !!autoPlay;
     var data = fetch(url, { credentials: 'same-origin' }).then(function (r) {
       if (!r.ok) { throw new Error('cast: HTTP ' + r.status); }
       var n = r.headers.get('x-sessrec-next');
+      var d = r.headers.get('x-sessrec-duration');
       next = n === null ? null : +n;
       el.dataset.next = n === null ? '' : n;
-      return r.text();
+      el.dataset.duration = d === null ? '' : d;
+      return r.text().then(function (text) {
+        try {
+          first = Math.min(from, JSON.parse(text.split('\n', 2)[1])[0]);
+        } catch (e) { /* a piece without events */ }
+        if (next !== null && d !== null && +d > next) {
+          text = text.replace(/\n*$/, '\n') + JSON.stringify([+d, 'o', '']) + '\n';
+        }
+        loaded = true;
+        return text;
+      });
     });
     var options = { cols: cols, rows: rows, fit: 'width' };
     if (from > 0) { options.startAt = from; }
     if (autoPlay) { options.autoPlay = true; }
     if (window.sessrecPlayer) { window.sessrecPlayer.dispose(); }
     el.textContent = '';
+    el.dataset.from = from;
     var player = AsciinemaPlayer.create({ data: function () { return data; } }, el, options);
+    player.addEventListener('play', function () { playing = true; });
+    player.addEventListener('playing', function () { playing = true; });
+    player.addEventListener('pause', function () { playing = false; });
     player.addEventListener('ended', function () {
+      playing = false;
       if (next !== null && next > from) { piece(next, true, null); }
     });
     if (seekTo !== null) { player.seek(seekTo); }
     window.sessrecPlayer = player;
+    watch = setInterval(function () {
+      if (!loaded || next === null && from === 0) { return; }
+      Promise.resolve(player.getCurrentTime()).then(function (t) {
+        if (window.sessrecPlayer !== player || typeof t !== 'number') { return; }
+        if (next !== null && next > from && t >= next) {
+          // Played on into the next piece, or sought past this one.
+          if (playing && t - next < 1) { piece(next, true, null); } else { piece(t, playing, t); }
+        } else if (from > 0 && t < first - 0.001) {
+          piece(t, playing, t);
+        }
+      });
+    }, 250);
   }
 
   if (el.dataset.start !== undefined) {

@@ -771,3 +771,72 @@ fn an_open_list_shows_a_new_login_and_its_end_without_a_reload() {
     assert_eq!(refreshes[0]["operator"]["user"], aud.user.name());
     assert!(seen["refreshes"].as_str().unwrap().parse::<u32>().unwrap() >= 2);
 }
+
+/// A recording of more than one piece of cast: the player's progress bar spans the whole
+/// channel (its duration is the channel's, past the first piece), and seeking to the last
+/// moments fetches the piece there and shows what was printed at the end.
+#[test]
+fn the_player_seeks_across_a_recording_of_many_pieces() {
+    require_e2e!("chromium", "chromedriver", "npm", "chpasswd");
+    let r = RecordedLogin::launched("webseek", Launch::LoginShell, "", |b| b);
+    let before = r.tree.sessions();
+    let mut term = r.sshd.login(&r.user).env("TERM", "xterm").interactive();
+    term.expect(PROMPT, T);
+    // About 5 MB of output: three pieces of record or more.
+    term.send_line("head -c 3600000 /dev/zero | base64 -w 100 | tr A a; echo bulk-$((6*7))");
+    term.expect("bulk-42", Duration::from_secs(120));
+    term.expect(PROMPT, T);
+    term.send_line("sleep 2; echo seek-marker-$((6*7))");
+    term.expect("seek-marker-42", T);
+    term.expect(PROMPT, T);
+    term.send_line("exit");
+    term.wait(T);
+    let dir = r
+        .tree
+        .wait_sessions(before.len() + 1, T)
+        .into_iter()
+        .find(|s| !before.contains(s))
+        .unwrap();
+    wait_last_event(&dir.join("session.jsonl"), "logout", T);
+    let id = dir.file_name().unwrap().to_str().unwrap().to_string();
+    let size = std::fs::metadata(dir.join("channel-1.jsonl"))
+        .unwrap()
+        .len();
+    assert!(size > 4 << 20, "{size} bytes of record");
+
+    let aud = auditor("webseek-aud");
+    let console = start_console(r.tree.record_dir(), aud.pam.name(), aud._group.name());
+    let artefacts = TempDir::new("web-seek-artefacts");
+    let spec = json!({
+        "mode": "seek",
+        "base": format!("http://{}/", console.addr()),
+        "user": aud.user.name(),
+        "password": PASSWORD,
+        "artefacts": artefacts.path(),
+        "profile": artefacts.join("profile"),
+        "session": id,
+        "marker": "seek-marker-42",
+    });
+    let o = Command::new("/usr/bin/python3")
+        .arg(script())
+        .arg(spec.to_string())
+        .output()
+        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
+    assert!(o.status.success(), "{o:?}");
+    let seen: Value = serde_json::from_slice(&o.stdout).unwrap();
+    eprintln!("browser saw: {seen:#}");
+    let next: f64 = seen["next"].as_str().unwrap().parse().unwrap();
+    let header: f64 = seen["duration_header"].as_str().unwrap().parse().unwrap();
+    let duration = seen["duration"].as_f64().unwrap();
+    // The bar spans the channel, not the first piece; the seek landed in a later piece.
+    assert!(duration > next, "{seen}");
+    assert!((duration - header).abs() < 0.01, "{seen}");
+    let from: f64 = seen["from"].as_str().unwrap().parse().unwrap();
+    assert!(from > next, "{seen}");
+    assert!(
+        seen["text"].as_str().unwrap().contains("seek-marker-42"),
+        "{seen}"
+    );
+    assert_inert(&seen, 1);
+    keep_screenshots(artefacts.path(), &["sought.png"]);
+}

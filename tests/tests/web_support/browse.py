@@ -256,6 +256,34 @@ def timeline(driver):
             break
 
 
+PLAYER_DURATION = """
+var done = arguments[arguments.length - 1];
+if (!window.sessrecPlayer) { done(-1); return; }
+Promise.resolve(window.sessrecPlayer.getDuration()).then(done, function () { done(-1); });
+"""
+
+
+def seek(driver):
+    """A recording longer than one piece: the player spans it all, and a seek to its last
+    moments fetches the piece there."""
+    log_in(driver)
+    driver.get(base + "play?id=%s&file=channel-1.jsonl" % spec["session"])
+    player = driver.find_element(By.ID, "player")
+    wait(driver, lambda d: player.get_attribute("data-next") not in (None, ""), 60)
+    wait(driver, lambda d: (d.execute_async_script(PLAYER_DURATION) or 0) > 0, 60)
+    result["next"] = player.get_attribute("data-next")
+    result["duration_header"] = player.get_attribute("data-duration")
+    result["duration"] = driver.execute_async_script(PLAYER_DURATION)
+    driver.execute_script("window.sessrecPlayer.pause();")
+    driver.execute_script("window.sessrecPlayer.seek(arguments[0]);", result["duration"])
+    wait(driver, lambda d: spec["marker"] in player_text(d), 60)
+    result["from"] = driver.find_element(By.ID, "player").get_attribute("data-from")
+    result["text"] = player_text(driver)
+    result["time"] = driver.execute_async_script(PLAYER_TIME)
+    shot(driver, "sought.png")
+    inert(driver, "sought")
+
+
 STATE_OF = """
 var a = document.querySelector('#sessions a.session[href="/session?id=' + arguments[0] + '"]');
 return a ? a.closest('tr').querySelector('td.state').textContent : null;
@@ -296,6 +324,8 @@ try:
         timeline(driver)
     elif spec["mode"] == "refresh":
         refresh(driver)
+    elif spec["mode"] == "seek":
+        seek(driver)
     else:
         live(driver)
     result["console"] = [e["message"] for e in driver.get_log("browser")]
