@@ -13,9 +13,9 @@
 //! markup. Every entry whose channel has I/O carries its jump mark, a `/play` link at its moment.
 #![forbid(unsafe_code)]
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use serde::Serialize;
 use sessrec::catalog::Identity;
@@ -70,6 +70,24 @@ pub struct Built {
 pub struct Kept {
     builds: Mutex<VecDeque<Arc<Built>>>,
     next_version: AtomicU64,
+    /// Sessions whose timeline is being built: a second view waits for that build instead of
+    /// reading the same gigabyte again.
+    building: Mutex<HashSet<String>>,
+    built: Condvar,
+}
+
+/// Marks a session's build as under way; done (and waiters woken) when dropped.
+struct Building<'a> {
+    kept: &'a Kept,
+    session: String,
+}
+
+impl Drop for Building<'_> {
+    fn drop(&mut self) {
+        let mut building = self.kept.building.lock().unwrap_or_else(|e| e.into_inner());
+        building.remove(&self.session);
+        self.kept.built.notify_all();
+    }
 }
 
 /// What `/timeline` answers.
@@ -127,12 +145,33 @@ impl Kept {
                     // Not there as plain files: read afresh, keep nothing.
                     return Some(self.build(s, id, None));
                 };
-                if let Some(b) = self.find(id, |b| b.identity.as_ref() == Some(&identity)) {
-                    return Some(Ok(b));
-                }
+                let _building = loop {
+                    if let Some(b) = self.find(id, |b| b.identity.as_ref() == Some(&identity)) {
+                        return Some(Ok(b));
+                    }
+                    if let Some(mine) = self.start_building(id) {
+                        break mine;
+                    }
+                };
                 Some(self.build(s, id, Some(identity)))
             }
         }
+    }
+
+    /// Marks `session` as being built, or waits until the build under way has ended (then
+    /// `None`: look for it among the kept builds again).
+    fn start_building(&self, session: &str) -> Option<Building<'_>> {
+        let mut building = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        if building.insert(session.to_string()) {
+            return Some(Building {
+                kept: self,
+                session: session.to_string(),
+            });
+        }
+        while building.contains(session) {
+            building = self.built.wait(building).unwrap_or_else(|e| e.into_inner());
+        }
+        None
     }
 
     fn build(
