@@ -120,13 +120,13 @@ impl Kept {
 
     fn keep(&self, built: Arc<Built>) {
         let mut builds = self.builds.lock().unwrap_or_else(|e| e.into_inner());
-        // One build per session: the newer replaces the older.
+        // One build per session: the newer replaces the older. The newest is kept even when it
+        // alone is over the size (its view's later parts are read from it), the others go.
         builds.retain(|b| b.session != built.session);
-        if built.bytes > KEPT_BYTES {
-            return;
-        }
         builds.push_back(built);
-        while builds.len() > KEPT || builds.iter().map(|b| b.bytes).sum::<usize>() > KEPT_BYTES {
+        while builds.len() > 1
+            && (builds.len() > KEPT || builds.iter().map(|b| b.bytes).sum::<usize>() > KEPT_BYTES)
+        {
             builds.pop_front();
         }
     }
