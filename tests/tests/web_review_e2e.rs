@@ -604,7 +604,9 @@ fn a_long_timeline_comes_in_parts_after_its_page() {
             "{href}"
         );
     }
-    // Past the end, a later part without its version, a build never made: refused.
+    // Without a login: nothing. Past the end, a later part without its version, a build never
+    // made: refused.
+    assert_eq!(console.curl(&format!("/timeline?id={id}"), &[]).status, 401);
     assert_eq!(part(parts, Some(version)).status, 404);
     assert_eq!(part(1, None).status, 400);
     assert_eq!(part(1, Some(version + 1000)).status, 409);
