@@ -4,13 +4,15 @@
 //! A fault on a file-backed page maps every cached page of the same mapping within a 64 KiB
 //! window around it (`fault_around_bytes`), and `MADV_RANDOM` does not change that. The code a
 //! recorder runs is spread thinly over its own text and libc's, so nearly all of both became
-//! resident: about 3.3 MB of a 4.3 MB peak for well under 1.5 MB of pages actually used. The
-//! window never reaches past the mapping, so giving every page a mapping of its own (two
-//! neighbouring pages with different `MADV_DODUMP`/`MADV_DONTDUMP` flags cannot merge; the
-//! recorder never dumps core, its `RLIMIT_CORE` is 0) and then dropping the pages mapped so
-//! far leaves only the pages used afterwards resident. The pages are the page cache's, shared
-//! with every other process: this changes what each recorder maps, not what the host holds.
-//! The price is about a thousand more mappings per recorder (about 200 kB of kernel memory).
+//! resident: about 3.6 MB of a 4.3 MB peak, of which about 1.7 MB is ever used. The window
+//! never reaches past the mapping, so giving every page a mapping of its own (every second
+//! page gets `MADV_DONTDUMP`, so no two neighbours can merge; the recorder never dumps core,
+//! its `RLIMIT_CORE` is 0) and then dropping the pages mapped so far leaves only the pages
+//! used afterwards resident. The pages are the page cache's, shared with every other process:
+//! this changes what each recorder maps, not what the host holds. The price is about a
+//! thousand more mappings per recorder (about 200 kB of kernel memory) and about 5 ms of CPU
+//! at start (the splitting, faults one page at a time, and `fork`, `execve` and the Rust
+//! runtime's read of `/proc/self/maps` going through more mappings); see bench/recorder.
 //!
 //! The loader and libc's start-up make much of the image resident before `main`, and the Rust
 //! runtime's start-up adds more in whole windows; so this runs as a constructor of the program
