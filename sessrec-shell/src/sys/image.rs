@@ -137,19 +137,67 @@ pub fn map_image_by_page() -> usize {
     // SAFETY: `collect` matches the callback type and only touches `ranges`, which outlives
     // the call.
     unsafe { libc::dl_iterate_phdr(Some(collect), (&raw mut ranges).cast()) };
+    // SAFETY: pidfd_open on this process; the descriptor returned is owned below.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
+    // SAFETY: a descriptor just opened and owned by nothing else.
+    let mut this_process = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd as i32) });
     let mut pages = 0;
     for &(start, end) in &ranges.found[..ranges.len] {
-        // Every second page gets the other flag, so no two neighbouring pages can merge.
-        for odd in (start + page..end).step_by(2 * page) {
-            // SAFETY: `odd` is a page of a mapped read-only segment; MADV_DONTDUMP changes
-            // only whether the page goes into a core dump.
-            unsafe { libc::madvise(odd as *mut c_void, page, libc::MADV_DONTDUMP) };
-        }
+        split_pages(&mut this_process, start..end, page);
         // SAFETY: the range is a read-only private file mapping of an object without text
         // relocations, so its pages are the file's unless written since (checked per page).
         pages += unsafe { drop_file_pages(&pagemap, start..end, page) };
     }
     pages
+}
+
+/// Gives every second page of `range` `MADV_DONTDUMP`, so that no two neighbouring pages can
+/// merge into one mapping. In one process_madvise(2) call per `BATCH` pages where the kernel
+/// takes any advice for the calling process (Linux 6.13 and later), else one madvise(2) per
+/// page (and `this_process` is forgotten, not tried again).
+fn split_pages(this_process: &mut Option<OwnedFd>, range: Range<usize>, page: usize) {
+    const BATCH: usize = 512;
+    let mut batch = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; BATCH];
+    let mut odd = range.start + page;
+    while odd < range.end {
+        let mut n = 0;
+        while n < BATCH && odd < range.end {
+            batch[n] = libc::iovec {
+                iov_base: odd as *mut c_void,
+                iov_len: page,
+            };
+            n += 1;
+            odd += 2 * page;
+        }
+        let done = match this_process {
+            // SAFETY: `batch[..n]` are pages of a mapped read-only segment; MADV_DONTDUMP
+            // changes only whether they go into a core dump.
+            Some(fd) => match unsafe {
+                libc::syscall(
+                    libc::SYS_process_madvise,
+                    fd.as_raw_fd(),
+                    batch.as_ptr(),
+                    n,
+                    libc::MADV_DONTDUMP,
+                    0,
+                )
+            } {
+                advised if advised >= 0 => advised as usize / page,
+                _ => {
+                    *this_process = None;
+                    0
+                }
+            },
+            None => 0,
+        };
+        for left in &batch[done.min(n)..n] {
+            // SAFETY: as above, one page.
+            unsafe { libc::madvise(left.iov_base, page, libc::MADV_DONTDUMP) };
+        }
+    }
 }
 
 /// Entry bits of `/proc/PID/pagemap` (see the kernel's `admin-guide/mm/pagemap`).
@@ -236,6 +284,52 @@ mod tests {
         let before = own_mappings();
         assert_eq!(map_image_by_page(), pages);
         assert_eq!(own_mappings(), before);
+    }
+
+    /// Mappings of this process that overlap `range`.
+    fn mappings_in(range: Range<usize>) -> usize {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        maps.lines()
+            .filter_map(|l| l.split_whitespace().next()?.split_once('-'))
+            .filter_map(|(a, b)| {
+                Some((
+                    usize::from_str_radix(a, 16).ok()?,
+                    usize::from_str_radix(b, 16).ok()?,
+                ))
+            })
+            .filter(|&(start, end)| start < range.end && range.start < end)
+            .count()
+    }
+
+    #[test]
+    fn every_page_gets_a_mapping_of_its_own_with_or_without_process_madvise() {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        // SAFETY: pidfd_open on this process; owned right below.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
+        assert!(pidfd >= 0);
+        // SAFETY: a descriptor just opened and owned by nothing else.
+        let with = Some(unsafe { OwnedFd::from_raw_fd(pidfd as i32) });
+        for mut this_process in [with, None] {
+            // SAFETY: a fresh private read-only mapping of 9 pages; unmapped below.
+            let map = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    9 * page,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            assert_ne!(map, libc::MAP_FAILED);
+            let range = map as usize..map as usize + 9 * page;
+            assert_eq!(mappings_in(range.clone()), 1);
+            split_pages(&mut this_process, range.clone(), page);
+            assert_eq!(mappings_in(range), 9);
+            // SAFETY: unmaps the mapping made above.
+            unsafe { libc::munmap(map, 9 * page) };
+        }
     }
 
     #[test]
