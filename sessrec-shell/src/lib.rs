@@ -22,11 +22,6 @@ mod transfer_seam;
 
 /// Runs the recorder; returns the process exit code.
 pub fn run() -> i32 {
-    // Done by the program's constructor before `main` (sys/image.rs); here only if it did not
-    // run, so that the recorder's code and constants become resident page by page as used.
-    if sys::image_mapped_at_start() == 0 {
-        sys::map_image_by_page();
-    }
     let (caller, inherited) = match startup::harden() {
         Ok(v) => v,
         Err(e) => {

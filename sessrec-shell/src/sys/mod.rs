@@ -1,5 +1,5 @@
 //! Every foreign call of the recorder: process credentials, signals, limits, terminals, ptys,
-//! fork/exec, poll, resource usage and how the program image is mapped. Everything else in the crate is safe code.
+//! fork/exec, poll and resource usage. Everything else in the crate is safe code.
 //!
 //! Functions documented "async-signal-safe" are called in a forked child before `execve` and
 //! must neither allocate nor take locks.
@@ -7,7 +7,6 @@
 mod capabilities;
 mod credentials;
 mod fd;
-mod image;
 mod limits;
 mod poll;
 mod process;
@@ -19,7 +18,6 @@ mod wait;
 pub use capabilities::*;
 pub use credentials::*;
 pub use fd::*;
-pub use image::*;
 pub use limits::*;
 pub use poll::*;
 pub use process::*;
