@@ -21,13 +21,7 @@ pub fn log(
     args: &[String],
     sessions: &[String],
 ) -> Result<(), String> {
-    let mut operator = Operator {
-        uid: Some(login.uid),
-        user: Some(login.user.clone()),
-        pid: Some(std::process::id()),
-        ..Default::default()
-    };
-    remote.fill(&mut operator);
+    let operator = operator(login, remote);
     let access = Access {
         command: Some(command.to_string()),
         args: Some(args.iter().map(|a| escape_control(a)).collect()),
@@ -40,4 +34,17 @@ pub fn log(
     sessrec_core::access_log::append(record_dir, host, &access)
         .map(|_| ())
         .map_err(|e| format!("the access log cannot be written: {e}"))
+}
+
+/// The auditor behind a request as records name an operator: the login, this console's
+/// process, and where the request came from.
+pub fn operator(login: &Login, remote: crate::remote::Remote) -> Operator {
+    let mut operator = Operator {
+        uid: Some(login.uid),
+        user: Some(login.user.clone()),
+        pid: Some(std::process::id()),
+        ..Default::default()
+    };
+    remote.fill(&mut operator);
+    operator
 }

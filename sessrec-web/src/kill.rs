@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use sessrec::kill::{end_live_channels, MAX_MESSAGE};
-use sessrec_core::schema::{KillRequest, Operator};
+use sessrec_core::schema::KillRequest;
 
 use crate::auth::{same_secret, Login};
 use crate::pages::{esc, url_component};
@@ -128,13 +128,7 @@ fn kill(app: &App, login: &Login, remote: crate::remote::Remote, form: &KillForm
     if let Err(r) = app.log(login, remote, "web-kill", &args, std::slice::from_ref(&id)) {
         return r;
     }
-    let mut operator = Operator {
-        uid: Some(login.uid),
-        user: Some(login.user.clone()),
-        pid: Some(std::process::id()),
-        ..Default::default()
-    };
-    remote.fill(&mut operator);
+    let operator = crate::access::operator(login, remote);
     let request = KillRequest {
         message: (!form.message.is_empty()).then(|| form.message.clone()),
         operator: Some(operator),

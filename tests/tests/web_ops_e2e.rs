@@ -87,6 +87,17 @@ fn fingerprint(cert: Option<&Path>, addr: Option<&str>) -> String {
     f
 }
 
+/// Sends the console SIGHUP and returns what it then logged about its certificate.
+fn reload(console: &Console) -> String {
+    let from = console.log_len();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(console.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    console.wait_log(from, "TLS certificate")
+}
+
 /// On SIGHUP the console reads its certificate files again: a renewed certificate is what new
 /// TLS connections get, with no restart; a broken file (or a key that is not the
 /// certificate's) is refused with an error naming the file, and the certificate served
@@ -135,13 +146,7 @@ fn a_renewed_certificate_is_served_after_sighup_and_a_broken_one_is_not() {
     // Renewed: after SIGHUP new connections get the new certificate, which curl then trusts.
     install(&new);
     assert_eq!(served_now(), old_print, "changed without a reload");
-    let from = console.log_len();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(console.pid() as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
-    let said = console.wait_log(from, "TLS certificate");
+    let said = reload(&console);
     assert!(said.contains("reloaded from"), "{said}");
     assert_eq!(served_now(), new_print);
     console.ca = Some(new.cert.clone());
@@ -149,13 +154,7 @@ fn a_renewed_certificate_is_served_after_sighup_and_a_broken_one_is_not() {
 
     // A broken certificate file: refused, named, the renewed certificate still served.
     std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n").unwrap();
-    let from = console.log_len();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(console.pid() as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
-    let said = console.wait_log(from, "TLS certificate");
+    let said = reload(&console);
     assert!(said.contains("not reloaded"), "{said}");
     assert!(said.contains(cert.to_str().unwrap()), "{said}");
     assert_eq!(served_now(), new_print);
@@ -163,13 +162,7 @@ fn a_renewed_certificate_is_served_after_sighup_and_a_broken_one_is_not() {
 
     // The old certificate with the new key: they do not belong together, refused.
     std::fs::copy(&old.cert, &cert).unwrap();
-    let from = console.log_len();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(console.pid() as i32),
-        nix::sys::signal::Signal::SIGHUP,
-    )
-    .unwrap();
-    let said = console.wait_log(from, "TLS certificate");
+    let said = reload(&console);
     assert!(said.contains("not reloaded"), "{said}");
     assert!(said.contains(key.to_str().unwrap()), "{said}");
     assert_eq!(served_now(), new_print);
