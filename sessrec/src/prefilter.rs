@@ -34,8 +34,6 @@
 use memchr::memmem;
 use sessrec_core::schema::{channel_start, EventBody, Io, IoView, BASE64_SUFFIX, PARTS_SUFFIX};
 
-use crate::search::{marked_as_io, Scope};
-
 /// A fixed string searched for in channel files, with what the shortcut needs of it.
 pub struct Prefilter {
     needle: Vec<u8>,
@@ -46,17 +44,13 @@ pub struct Prefilter {
 }
 
 impl Prefilter {
-    /// The shortcut for searching `needle` as a fixed string, when it is exact for the search:
-    /// case-sensitive, input and/or output (not commands rebuilt from keystrokes), and a needle
-    /// without control characters, `"`, `\` or DEL.
-    pub fn new(needle: &str, ignore_case: bool, scope: Scope) -> Option<Prefilter> {
+    /// The shortcut for searching `needle` as a fixed string in input and/or output (not in
+    /// commands rebuilt from keystrokes, where editing keys remove bytes), when it is exact:
+    /// case-sensitive, and a needle without control characters, `"`, `\` or DEL.
+    pub fn new(needle: &str, ignore_case: bool) -> Option<Prefilter> {
         let bytes = needle.as_bytes();
         let plain = |b: u8| b >= 0x20 && b != 0x7f && b != b'"' && b != b'\\';
-        if ignore_case
-            || bytes.is_empty()
-            || !bytes.iter().all(|&b| plain(b))
-            || !matches!(scope, Scope::Both | Scope::Input | Scope::Output)
-        {
+        if ignore_case || bytes.is_empty() || !bytes.iter().all(|&b| plain(b)) {
             return None;
         }
         Some(Prefilter {
@@ -135,26 +129,28 @@ impl Prefilter {
     }
 }
 
+/// The line the search reads as I/O: `"type":"io"` near its start (a cheap check before
+/// parsing).
+pub fn marked_as_io(line: &[u8]) -> bool {
+    memmem::find(&line[..line.len().min(64)], b"\"type\":\"io\"").is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn only_exact_searches_take_the_shortcut() {
-        assert!(Prefilter::new("secret", false, Scope::Both).is_some());
-        assert!(Prefilter::new("secret", true, Scope::Both).is_none());
-        assert!(Prefilter::new("secret", false, Scope::Commands).is_none());
+        assert!(Prefilter::new("secret", false).is_some());
+        assert!(Prefilter::new("secret", true).is_none());
         for needle in ["", "a\"b", "a\\b", "a\tb", "a\x7fb", "\x1b[31m"] {
-            assert!(
-                Prefilter::new(needle, false, Scope::Both).is_none(),
-                "{needle:?}"
-            );
+            assert!(Prefilter::new(needle, false).is_none(), "{needle:?}");
         }
     }
 
     #[test]
     fn prefixes_are_found_before_controls_and_at_ends() {
-        let p = Prefilter::new("hello", false, Scope::Both).unwrap();
+        let p = Prefilter::new("hello", false).unwrap();
         let owned = |s: &str| s.to_string();
         assert!(p.field_may_match(&owned("xx hel\x1b[1m")));
         assert!(p.field_may_match(&owned("xx hel")));

@@ -16,7 +16,7 @@ use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_bytes;
 use crate::filters::Filters;
 use crate::lineedit::LineEditor;
-use crate::prefilter::Prefilter;
+use crate::prefilter::{marked_as_io, Prefilter};
 use crate::records::RecordFile;
 use crate::store::{session_files, FileKind, SessionRef};
 use crate::summary::summarize;
@@ -347,12 +347,6 @@ pub fn search_content(
     search.finish(report)
 }
 
-/// The line the search reads as I/O: `"type":"io"` near its start (a cheap check before
-/// parsing).
-pub fn marked_as_io(line: &[u8]) -> bool {
-    memchr::memmem::find(&line[..line.len().min(64)], b"\"type\":\"io\"").is_some()
-}
-
 /// The search of one record file, fed its complete lines in order.
 struct FileSearch<'r> {
     regex: &'r Regex,
@@ -549,8 +543,9 @@ pub fn run(ctx: &Context) -> CmdResult {
         .size_limit(64 << 20)
         .build()
         .map_err(|e| Failure::usage(format!("bad regex: {e}")))?;
-    let prefilter = if ctx.args.flag("--fixed-strings") {
-        Prefilter::new(pattern, ctx.args.flag("--ignore-case"), scope)
+    let streams = matches!(scope, Scope::Both | Scope::Input | Scope::Output);
+    let prefilter = if ctx.args.flag("--fixed-strings") && streams {
+        Prefilter::new(pattern, ctx.args.flag("--ignore-case"))
     } else {
         None
     };
