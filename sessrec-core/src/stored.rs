@@ -128,11 +128,15 @@ pub fn read_bounded(path: &Path, limit: usize, buf: &mut Vec<u8>) -> io::Result<
     let mut stored = open(path)?;
     let cap = limit as u64 + 1;
     if let Some(f) = stored.plain() {
-        if f.metadata()?.len() > limit as u64 {
+        let len = f.metadata()?.len();
+        if len > limit as u64 {
             return Ok(false);
         }
-        // The file itself, not `Stored`: its reads fill the buffer without zeroing it first.
-        f.take(cap).read_to_end(buf)?;
+        // The size it has now (one read, no second one to find the end; a writer's later
+        // lines are not part of this reading), through the file itself, not `Stored`: its
+        // reads fill the buffer without zeroing it first.
+        buf.reserve(len as usize);
+        f.take(len).read_to_end(buf)?;
     } else {
         (&mut stored).take(cap).read_to_end(buf)?;
     }

@@ -561,7 +561,8 @@ pub fn selected_sessions(ctx: &Context) -> Result<Vec<SessionRef>, Failure> {
 
 pub fn run(ctx: &Context) -> CmdResult {
     let json = ctx.args.flag("--json");
-    let sessions = selected_sessions(ctx)?;
+    // As the gate selected and logged them.
+    let sessions: Vec<SessionRef> = ctx.reading.iter().map(|(s, _)| s.clone()).collect();
     let anchors = match ctx.args.value("--anchors") {
         Some(path) => {
             let text = std::fs::read_to_string(path)
