@@ -149,6 +149,36 @@ mod tests {
     }
 
     #[test]
+    fn a_recorded_channel_without_the_string_is_ruled_out() {
+        use sessrec_core::testing::synth::{id_at, SynthSession};
+        let t = sessrec_core::testing::TempDir::new("prefilter");
+        let records = t.join("records");
+        let id = id_at(1_764_000_000_000).unwrap();
+        let mut s = SynthSession::login(&records, id, "u", "u@example.com", "192.0.2.1").unwrap();
+        let mut ch = s.channel("shell", "pty", None).unwrap();
+        let mut at = 100;
+        ch.typed(&mut at, "$ ", "ls -l --color=always", "").unwrap();
+        ch.output(
+            at + 10,
+            b"\x1b[01;34malpha bravo\x1b[0m 40876\r\ncharlie del",
+        )
+        .unwrap();
+        ch.flush().unwrap();
+        ch.output(at + 20, b"ta echo\r\n").unwrap();
+        s.finished(ch, 0).unwrap();
+        let dir = s.logout().unwrap();
+        let content = std::fs::read(dir.join("channel-1.jsonl")).unwrap();
+        let may = |needle: &str| Prefilter::new(needle, false).unwrap().may_match(&content);
+        // Ruled out: the string is nowhere, its prefixes end nowhere a match could go on.
+        assert!(!may("no-such-string"));
+        assert!(!may("alpha charlie"));
+        // Kept: in the bytes; across an escape sequence; across two record lines.
+        assert!(may("alpha bravo"));
+        assert!(may("bravo 40876"));
+        assert!(may("delta echo"));
+    }
+
+    #[test]
     fn prefixes_are_found_before_controls_and_at_ends() {
         let p = Prefilter::new("hello", false).unwrap();
         let owned = |s: &str| s.to_string();
