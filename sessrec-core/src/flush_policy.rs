@@ -52,6 +52,8 @@ pub struct FlushPolicy {
     /// Output reads and bytes pending while the line was still typing.
     echoes: u32,
     echo_bytes: usize,
+    /// The last read was input: its echo may still come, in the next line.
+    key_unechoed: bool,
 }
 
 impl FlushPolicy {
@@ -65,12 +67,14 @@ impl FlushPolicy {
             keys: 0,
             echoes: 0,
             echo_bytes: 0,
+            key_unechoed: false,
         }
     }
 
     /// A read of `data` on `stream` went into the pending line at `now`.
     pub fn note(&mut self, stream: Stream, data: &[u8], now: Instant) {
         self.since.get_or_insert(now);
+        self.key_unechoed = stream == Stream::Input;
         if self.due_since.is_some() {
             return;
         }
@@ -97,11 +101,14 @@ impl FlushPolicy {
         }
     }
 
-    /// The pending line was written (or dropped): nothing is pending.
+    /// The pending line was written (or dropped): nothing is pending. A line written between a
+    /// key and its echo (a deadline falls between them) lends the next line that key, so that
+    /// the echo starting it still counts as one: else every line would start with output that
+    /// no key explains and be due at once, a line a second while the typing goes on.
     pub fn written(&mut self) {
         self.since = None;
         self.due_since = None;
-        self.keys = 0;
+        self.keys = u32::from(std::mem::take(&mut self.key_unechoed));
         self.echoes = 0;
         self.echo_bytes = 0;
     }
@@ -233,6 +240,24 @@ mod tests {
         }
         assert!(held <= ECHO_PENDING_MAX + 100, "{held}");
         assert_eq!(p.deadline(), Some(at + SECOND));
+    }
+
+    #[test]
+    fn the_echo_of_a_key_in_the_line_before_still_counts_as_echo() {
+        let t0 = Instant::now();
+        let mut p = FlushPolicy::new(SECOND, TEN);
+        p.note(Stream::Input, b"\r", t0);
+        p.note(Stream::Input, b"e", t0 + SECOND);
+        p.written();
+        let echo = t0 + SECOND + Duration::from_micros(30);
+        p.note(Stream::Output, b"e", echo);
+        assert!(p.holding_typing());
+        assert_eq!(p.deadline(), Some(echo + TEN));
+        // Only one key is lent: a line written after an echo lends none.
+        p.note(Stream::Output, b"x", echo);
+        p.written();
+        p.note(Stream::Output, b"$ ", echo + SECOND);
+        assert_eq!(p.deadline(), Some(echo + 2 * SECOND));
     }
 
     #[test]
