@@ -69,7 +69,7 @@ def vm_hwm_kb(pid):
 class Env:
     """Scratch files, configs and the variants' command lines."""
 
-    def __init__(self, sessrec_shell, workdir, baseline_shell=None):
+    def __init__(self, sessrec_shell, workdir, baseline_shell=None, recorder_options=()):
         self.dir = workdir
         self.sessrec_shell = sessrec_shell
         self.baseline_shell = baseline_shell
@@ -91,6 +91,8 @@ class Env:
                     f'[recorder]\nshell = "/bin/sh"\nmax_line_bytes = {line_bytes}\n'
                     f'flush_interval_ms = {flush_ms}\nnotice = ""\n'
                 )
+                if name != "sessrec-base":
+                    f.writelines(f"{option}\n" for option in recorder_options)
             os.chmod(path, 0o644)
             self.configs[name] = path
         if not os.path.exists("/var/run/utmp"):
@@ -458,6 +460,14 @@ def main():
         "echo in the three load conditions), start, typing",
     )
     ap.add_argument("--key-rounds", type=int, default=KEY_ROUNDS)
+    ap.add_argument(
+        "--recorder-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a [recorder] setting for the --sessrec-shell variants only (not sessrec-base), "
+        "e.g. echo_spin_us=100; repeatable",
+    )
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     if os.geteuid() != 0:
@@ -465,7 +475,7 @@ def main():
     work = tempfile.mkdtemp(prefix="sessrec-bench-")
     os.chmod(work, 0o755)
     baseline = os.path.abspath(args.baseline_shell) if args.baseline_shell else None
-    env = Env(os.path.abspath(args.sessrec_shell), work, baseline)
+    env = Env(os.path.abspath(args.sessrec_shell), work, baseline, args.recorder_option)
     env.make_data(args.text_mb, args.random_mb)
     variants = ["none", "script", "tlog", "sessrec"] + (["sessrec-base"] if baseline else [])
     workloads = {

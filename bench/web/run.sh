@@ -104,6 +104,31 @@ cast_bench() { # FROM-QUERY LABEL
 cast_bench "" "from the start (target: first frame <= 1 s)"
 cast_bench "&from=600" "from 600 s (mid-recording)"
 
+# The long recording's session page and its timeline (from /timeline, in parts): the page
+# as curl gets it, then every part in turn, first with nothing kept (the build reads the
+# whole recording), then again (the kept build, the files unchanged).
+cookie=$(awk '$6 == "sessrec_session" {print $7}' "$work/jar")
+/usr/bin/python3 - "http://$addr/" "$cookie" "$big_id" <<'PY'
+import json, sys, time, urllib.parse, urllib.request
+base, cookie, big = sys.argv[1:4]
+big = urllib.parse.quote(big, safe="")
+def get(path):
+    r = urllib.request.urlopen(urllib.request.Request(base + path, headers={"Cookie": "sessrec_session=" + cookie}), timeout=600)
+    return r.read()
+t0 = time.monotonic()
+page = get("session?id=" + big)
+print("session page of the long recording: %.0f ms (%d bytes)" % ((time.monotonic() - t0) * 1000, len(page)))
+for label in ("first view, nothing kept", "second view, kept build"):
+    t0 = time.monotonic()
+    p = json.loads(get("timeline?id=%s&part=0" % big))
+    first = time.monotonic() - t0
+    n = len(p["entries"])
+    for k in range(1, p["parts"]):
+        n += len(json.loads(get("timeline?id=%s&part=%d&v=%d" % (big, k, p["version"])))["entries"])
+    print("timeline, %s: first part %.0f ms, whole timeline %.0f ms (%d entries in %d parts)"
+          % (label, first * 1000, (time.monotonic() - t0) * 1000, n, p["parts"]))
+PY
+
 # The first frame in a browser.
 /usr/bin/python3 - "http://$addr/" "$tag" "$big_id" "$work/profile" <<'PY'
 import sys, time
@@ -134,6 +159,15 @@ try:
         times.sort()
         print("browser, first text in the player %s: median %.0f ms (3 runs: %s)"
               % (label, times[1], ", ".join("%.0f" % t for t in times)))
+    # The session page (its timeline's build kept from the requests above).
+    d.get("about:blank")
+    t0 = time.monotonic()
+    d.get(base + "session?id=" + big.replace("/", "%2F"))
+    loaded = time.monotonic() - t0
+    WebDriverWait(d, 600).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline[data-state]"))
+    print("browser, session page of the long recording: loaded %.0f ms, timeline complete %.0f ms (%d entries)"
+          % (loaded * 1000, (time.monotonic() - t0) * 1000,
+             len(d.find_elements(By.CSS_SELECTOR, "#timeline li"))))
 finally:
     d.quit()
 PY

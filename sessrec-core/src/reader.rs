@@ -369,6 +369,52 @@ impl<'n> ChainCheck<'n> {
         self.prev = Some(digest);
     }
 
+    /// A line without its `\n` at the end of the file: cut short, or longer than any line a
+    /// reader accepts.
+    fn cut_line(&mut self, line_no: u64, raw: &[u8]) {
+        let (defect, problem) = if raw.len() > MAX_READ_LINE {
+            (
+                Defect::Broken,
+                format!("line longer than {MAX_READ_LINE} bytes"),
+            )
+        } else {
+            (
+                Defect::CutShort,
+                format!("incomplete last line ({} bytes, no newline)", raw.len()),
+            )
+        };
+        self.defect(line_no, defect, problem, raw);
+    }
+
+    /// A complete line (with its `\n`): its header fields borrowed when it reads exactly as a
+    /// full parse would, else parsed whole.
+    fn complete_line(&mut self, line_no: u64, raw: &[u8]) {
+        if let Some(v) = skim(raw) {
+            self.line(
+                line_no,
+                raw,
+                ChainFields {
+                    host: v.host.as_deref().unwrap_or_default(),
+                    session: v.session.as_deref().unwrap_or_default(),
+                    file: v.file.as_deref(),
+                    prev: v.prev.as_deref(),
+                    seq: v.seq,
+                    kind: v.kind.as_deref().unwrap_or_default(),
+                },
+            );
+            return;
+        }
+        match serde_json::from_slice::<Value>(raw) {
+            Ok(Value::Object(value)) => self.parsed(&Line {
+                line_no,
+                raw: raw.to_vec(),
+                value,
+            }),
+            Ok(_) => self.defect(line_no, Defect::Broken, "not a JSON object".into(), raw),
+            Err(e) => self.defect(line_no, Defect::Broken, format!("not valid JSON: {e}"), raw),
+        }
+    }
+
     /// A parsed line.
     fn parsed(&mut self, line: &Line) {
         self.line(
@@ -397,7 +443,7 @@ impl<'n> ChainCheck<'n> {
 /// The header fields of a line read without building it, when that reads it exactly as the
 /// full parse would: a UTF-8 JSON object without `\uD...` escapes (a full parse rejects lone
 /// surrogates; a skimmed field would not). Anything else takes the full parse.
-fn skim(raw: &[u8]) -> Option<ChainView<'_>> {
+pub fn skim(raw: &[u8]) -> Option<ChainView<'_>> {
     let start = raw.iter().position(|b| !b.is_ascii_whitespace())?;
     if raw[start] != b'{' || std::str::from_utf8(raw).is_err() {
         return None;
@@ -424,6 +470,16 @@ pub fn verify_file_looking(
     limit: usize,
     look: &mut dyn FnMut(&[u8]),
 ) -> io::Result<VerifyReport> {
+    verify_file_buffered(path, limit, &mut Vec::new(), look)
+}
+
+/// [`verify_file_looking`] reading into `buf`: one buffer serves file after file.
+pub fn verify_file_buffered(
+    path: &Path,
+    limit: usize,
+    buf: &mut Vec<u8>,
+    look: &mut dyn FnMut(&[u8]),
+) -> io::Result<VerifyReport> {
     let stored_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -432,18 +488,35 @@ pub fn verify_file_looking(
     let name = crate::stored::logical_name(&stored_name)
         .unwrap_or(&stored_name)
         .to_string();
-    // Plain or compressed, through the one place record files are opened.
-    let mut file = crate::stored::open(path)?;
-    if limit == 0 {
-        return verify_reader(file, &name);
+    if limit > 0 && crate::stored::read_bounded(path, limit, buf)? {
+        look(buf);
+        return Ok(verify_content(buf, &name));
     }
-    let mut head = Vec::new();
-    (&mut file).take(limit as u64 + 1).read_to_end(&mut head)?;
-    if head.len() <= limit {
-        look(&head);
-        return verify_reader(&head[..], &name);
+    // Too long to read whole (or a plain file whose size said so): streamed, plain or
+    // compressed, through the one place record files are opened.
+    let file = crate::stored::open(path)?;
+    verify_reader(file, &name)
+}
+
+/// [`verify_file`] over a file's whole content: lines are taken in place and their header
+/// fields borrowed from them (no copy and no allocation per line).
+pub fn verify_content(content: &[u8], file_name: &str) -> VerifyReport {
+    let mut check = ChainCheck::new(file_name);
+    let mut rest = content;
+    let mut line_no = 0u64;
+    while !rest.is_empty() {
+        line_no += 1;
+        // As the streamed reader: a line is read up to MAX_READ_LINE + 1 bytes.
+        let window = &rest[..rest.len().min(MAX_READ_LINE + 1)];
+        let Some(end) = memchr::memchr(b'\n', window) else {
+            check.cut_line(line_no, window);
+            break;
+        };
+        let (raw, after) = rest.split_at(end + 1);
+        check.complete_line(line_no, raw);
+        rest = after;
     }
-    verify_reader(io::Cursor::new(head).chain(file), &name)
+    check.finish()
 }
 
 /// [`verify_file`] over any reader: lines are read into one buffer and their header fields
@@ -471,49 +544,10 @@ pub fn verify_reader<R: Read>(inner: R, file_name: &str) -> io::Result<VerifyRep
         }
         line_no += 1;
         if raw.last() != Some(&b'\n') {
-            let (defect, problem) = if raw.len() > MAX_READ_LINE {
-                (
-                    Defect::Broken,
-                    format!("line longer than {MAX_READ_LINE} bytes"),
-                )
-            } else {
-                (
-                    Defect::CutShort,
-                    format!("incomplete last line ({} bytes, no newline)", raw.len()),
-                )
-            };
-            check.defect(line_no, defect, problem, &raw);
+            check.cut_line(line_no, &raw);
             break;
         }
-        if let Some(v) = skim(&raw) {
-            check.line(
-                line_no,
-                &raw,
-                ChainFields {
-                    host: v.host.as_deref().unwrap_or_default(),
-                    session: v.session.as_deref().unwrap_or_default(),
-                    file: v.file.as_deref(),
-                    prev: v.prev.as_deref(),
-                    seq: v.seq,
-                    kind: v.kind.as_deref().unwrap_or_default(),
-                },
-            );
-            continue;
-        }
-        match serde_json::from_slice::<Value>(&raw) {
-            Ok(Value::Object(value)) => check.parsed(&Line {
-                line_no,
-                raw: std::mem::take(&mut raw),
-                value,
-            }),
-            Ok(_) => check.defect(line_no, Defect::Broken, "not a JSON object".into(), &raw),
-            Err(e) => check.defect(
-                line_no,
-                Defect::Broken,
-                format!("not valid JSON: {e}"),
-                &raw,
-            ),
-        }
+        check.complete_line(line_no, &raw);
     }
     Ok(check.finish())
 }
@@ -545,6 +579,42 @@ mod tests {
         let mut lines = LineIter::new(&b"{}\n{\"a\""[..]);
         assert!(lines.next().unwrap().is_ok());
         assert_eq!(lines.next().unwrap().unwrap_err().defect, Defect::CutShort);
+    }
+
+    #[test]
+    fn whole_content_and_streamed_reads_report_alike() {
+        let good = b"{\"type\":\"x\",\"seq\":1,\"file\":\"channel-1.jsonl\"}\n";
+        let texts: [&[u8]; 6] = [
+            b"",
+            good,
+            b"{\"type\":\"x\"",
+            b"not json\n[1]\n{\"seq\":2}\n{\"a\"",
+            b"{\"seq\":1,\"seq\":1}\n{\"host\":\"\\ud800\"}\n\n",
+            b"{\"type\":\"x\"}\n{\"type\":\"y\"}\n",
+        ];
+        for text in texts {
+            let whole = verify_content(text, "channel-1.jsonl");
+            let streamed = verify_reader(text, "channel-1.jsonl").unwrap();
+            assert_eq!(whole.problems, streamed.problems, "{text:?}");
+            assert_eq!(
+                (
+                    whole.lines,
+                    whole.last_seq,
+                    &whole.last_digest,
+                    &whole.last_type
+                ),
+                (
+                    streamed.lines,
+                    streamed.last_seq,
+                    &streamed.last_digest,
+                    &streamed.last_type
+                ),
+                "{text:?}"
+            );
+            assert_eq!(whole.cut_short_line, streamed.cut_short_line);
+            assert_eq!(whole.first_line, streamed.first_line);
+            assert_eq!(whole.last_line, streamed.last_line);
+        }
     }
 
     #[test]

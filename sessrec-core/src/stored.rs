@@ -119,6 +119,30 @@ pub fn read(path: &Path) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Reads a record file's whole content into `buf` (cleared first) when it holds at most
+/// `limit` bytes: `Ok(true)`. `Ok(false)` when it holds more (then `buf` holds its first
+/// `limit + 1` bytes, or nothing when a plain file's size told so before reading). One buffer
+/// serves file after file: views that read many small files avoid an allocation per file.
+pub fn read_bounded(path: &Path, limit: usize, buf: &mut Vec<u8>) -> io::Result<bool> {
+    buf.clear();
+    let mut stored = open(path)?;
+    let cap = limit as u64 + 1;
+    if let Some(f) = stored.plain() {
+        let len = f.metadata()?.len();
+        if len > limit as u64 {
+            return Ok(false);
+        }
+        // The size it has now (one read, no second one to find the end; a writer's later
+        // lines are not part of this reading), through the file itself, not `Stored`: its
+        // reads fill the buffer without zeroing it first.
+        buf.reserve(len as usize);
+        f.take(len).read_to_end(buf)?;
+    } else {
+        (&mut stored).take(cap).read_to_end(buf)?;
+    }
+    Ok(buf.len() <= limit)
+}
+
 /// The first `n` bytes, the last `n` bytes and the length of a record file's content (plain
 /// files by positioned reads; compressed ones by one pass).
 pub fn head_and_tail(path: &Path, n: usize) -> io::Result<(Vec<u8>, Vec<u8>, u64)> {
@@ -282,6 +306,23 @@ mod tests {
         assert_eq!(logical_name("channel-1.jsonl.gz"), Some("channel-1.jsonl"));
         assert_eq!(logical_name("channel-1.jsonl"), Some("channel-1.jsonl"));
         assert_eq!(logical_name("x.gz"), None);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn bounded_reads_take_whole_files_up_to_the_limit_plain_or_compressed() {
+        let d = scratch("bounded");
+        let plain = d.join("channel-1.jsonl");
+        fs::write(&plain, b"0123456789").unwrap();
+        let mut buf = b"left over".to_vec();
+        assert!(read_bounded(&plain, 10, &mut buf).unwrap());
+        assert_eq!(buf, b"0123456789");
+        assert!(!read_bounded(&plain, 9, &mut buf).unwrap());
+        compress_in_place(&plain).unwrap();
+        assert!(read_bounded(&plain, 10, &mut buf).unwrap());
+        assert_eq!(buf, b"0123456789");
+        assert!(!read_bounded(&plain, 9, &mut buf).unwrap());
+        assert_eq!(buf, b"0123456789", "the first limit + 1 bytes");
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -3,7 +3,6 @@
 //! address and what was looked at. A page whose line cannot be written is refused.
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 use sessrec::escape::escape_control;
@@ -17,27 +16,35 @@ pub fn log(
     record_dir: &Path,
     host: &str,
     login: &Login,
-    remote: SocketAddr,
+    remote: crate::remote::Remote,
     command: &str,
     args: &[String],
     sessions: &[String],
 ) -> Result<(), String> {
+    let operator = operator(login, remote);
     let access = Access {
         command: Some(command.to_string()),
         args: Some(args.iter().map(|a| escape_control(a)).collect()),
         sessions: Some(sessions.to_vec()),
         session_count: Some(sessions.len() as u64),
         record_dir: Some(record_dir.display().to_string()),
-        operator: Some(Operator {
-            uid: Some(login.uid),
-            user: Some(login.user.clone()),
-            pid: Some(std::process::id()),
-            remote_addr: Some(remote.to_string()),
-            ..Default::default()
-        }),
+        operator: Some(operator),
         ..Default::default()
     };
     sessrec_core::access_log::append(record_dir, host, &access)
         .map(|_| ())
         .map_err(|e| format!("the access log cannot be written: {e}"))
+}
+
+/// The auditor behind a request as records name an operator: the login, this console's
+/// process, and where the request came from.
+pub fn operator(login: &Login, remote: crate::remote::Remote) -> Operator {
+    let mut operator = Operator {
+        uid: Some(login.uid),
+        user: Some(login.user.clone()),
+        pid: Some(std::process::id()),
+        ..Default::default()
+    };
+    remote.fill(&mut operator);
+    operator
 }

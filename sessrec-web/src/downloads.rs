@@ -5,11 +5,10 @@
 #![forbid(unsafe_code)]
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
@@ -169,7 +168,7 @@ impl Write for ChunkWriter {
 
 pub async fn download(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<DownloadQuery>,
 ) -> Response {

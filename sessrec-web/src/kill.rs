@@ -5,15 +5,14 @@
 //! recorder writes into `channel.end`'s `ended_by`.
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Form, State};
+use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use sessrec::kill::{end_live_channels, MAX_MESSAGE};
-use sessrec_core::schema::{KillRequest, Operator};
+use sessrec_core::schema::KillRequest;
 
 use crate::auth::{same_secret, Login};
 use crate::pages::{esc, url_component};
@@ -69,7 +68,7 @@ fn refused(status: StatusCode, why: &str, login: Option<&Login>) -> Response {
 
 pub async fn submit(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Form(form): Form<KillForm>,
 ) -> Response {
@@ -99,7 +98,7 @@ pub async fn submit(
         .unwrap_or_else(|e| refused(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string(), None))
 }
 
-fn kill(app: &App, login: &Login, remote: SocketAddr, form: &KillForm) -> Response {
+fn kill(app: &App, login: &Login, remote: crate::remote::Remote, form: &KillForm) -> Response {
     if !may_kill(app, login) {
         eprintln!(
             "sessrec-web: kill by {} from {remote} refused: not a member of the kill group",
@@ -129,15 +128,10 @@ fn kill(app: &App, login: &Login, remote: SocketAddr, form: &KillForm) -> Respon
     if let Err(r) = app.log(login, remote, "web-kill", &args, std::slice::from_ref(&id)) {
         return r;
     }
+    let operator = crate::access::operator(login, remote);
     let request = KillRequest {
         message: (!form.message.is_empty()).then(|| form.message.clone()),
-        operator: Some(Operator {
-            uid: Some(login.uid),
-            user: Some(login.user.clone()),
-            pid: Some(std::process::id()),
-            remote_addr: Some(remote.to_string()),
-            ..Default::default()
-        }),
+        operator: Some(operator),
         ..Default::default()
     };
     let outcome = end_live_channels(&session, None, &app.host, &request);

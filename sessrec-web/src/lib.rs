@@ -12,9 +12,12 @@ pub mod kill;
 pub mod listing;
 pub mod pages;
 pub mod proxy_auth;
+pub mod refresh;
+pub mod remote;
 pub mod search;
 pub mod server;
 pub mod sys;
+pub mod timeline;
 pub mod tls;
 
 /// Runs the console until it is killed; returns the exit code.
@@ -46,15 +49,26 @@ pub fn run(argv: Vec<String>) -> i32 {
             return 1;
         }
     };
-    let tls = match app.settings.tls_files.as_ref().map(tls::server_config) {
-        Some(Ok(c)) => Some(c),
+    let (tls, certificates) = match app.settings.tls_files.as_ref().map(tls::server_config) {
+        Some(Ok((config, certificates))) => (Some(config), Some(certificates)),
         Some(Err(e)) => {
             eprintln!("sessrec-web: {e}");
             return 1;
         }
-        None => None,
+        None => (None, None),
     };
     runtime.block_on(async move {
+        if let Some(certificates) = certificates {
+            match tls::reload_on_hangup(certificates) {
+                Ok(reloads) => {
+                    tokio::spawn(reloads);
+                }
+                Err(e) => {
+                    eprintln!("sessrec-web: cannot catch SIGHUP to reload the certificate: {e}");
+                    return 1;
+                }
+            }
+        }
         let listener = match tokio::net::TcpListener::bind(app.settings.listen).await {
             Ok(l) => l,
             Err(e) => {

@@ -4,7 +4,6 @@
 #![forbid(unsafe_code)]
 
 use sessrec::records::RecordFile;
-use sessrec::show::Entry;
 use sessrec::summary::{State, Summary};
 use sessrec::timespec::{format_duration, short_time};
 use sessrec::verdict::Verdict;
@@ -125,12 +124,14 @@ pub fn list_page(
         ));
     }
     body.push_str(&format!(
-        "<p id=\"count\">{total} session(s), newest first; page <span id=\"page\">{}</span> of {}.</p>\n<table id=\"sessions\"><thead><tr>\
+        "<p id=\"count\">{total} session(s), newest first; page <span id=\"page\">{}</span> of {}.</p>\n\
+<p id=\"refresh-status\"></p>\n<table id=\"sessions\" data-refresh=\"{}\"><thead><tr>\
 <th>Host</th><th>User</th><th>Actor</th><th>Source</th><th>Start</th><th>Duration</th>\
 <th>Channels</th><th>Sudo</th><th>Transfers</th><th>Execs</th><th>State</th><th>Integrity</th>\
 </tr></thead><tbody>\n",
         page + 1,
-        pages.max(1)
+        pages.max(1),
+        crate::refresh::INTERVAL_SECONDS
     ));
     for r in rows {
         let s = &r.summary;
@@ -178,7 +179,8 @@ pub fn list_page(
             esc(&query.with_page(page + 1))
         ));
     }
-    body.push_str("</p>");
+    // The page refreshes its rows itself (console.js, crate::refresh).
+    body.push_str("</p>\n<script src=\"/static/console.js\"></script>");
     layout("Sessions", &body, Some(login))
 }
 
@@ -202,21 +204,14 @@ fn esc_visible(text: &str) -> String {
 pub fn session_page(
     id: &str,
     summary: &Summary,
-    verdict: &Verdict,
     channels: &[RecordFile],
-    timeline: &[Entry],
     // Ready HTML: the kill form and the download links.
     actions: &str,
     login: (&str, &str),
 ) -> String {
-    let status_class = if verdict.is_verified() {
-        "verified"
-    } else {
-        "problem"
-    };
     let mut body = format!(
-        "<p id=\"integrity\" class=\"{status_class}\">integrity: {}</p>\n<dl>",
-        esc(&verdict.summary())
+        "<p id=\"integrity\" data-src=\"/integrity?id={}\">integrity: checking…</p>\n<dl>",
+        url_component(id)
     );
     for (label, value) in [
         ("session", id),
@@ -255,41 +250,13 @@ pub fn session_page(
             esc(&sessrec::playlist::banner(f))
         ));
     }
-    body.push_str("</ul>\n<h2>Timeline</h2>\n<ol id=\"timeline\">");
-    for e in timeline {
-        let when = if e.time_us == i64::MIN || e.time_us == i64::MAX {
-            "?".to_string()
-        } else {
-            sessrec::eventtext::timeline_time(e.time_us)
-        };
-        // An entry of a channel with I/O is a jump mark: its player, at its moment.
-        let jump = channels.iter().find_map(|f| {
-            if f.name.trim_end_matches(".jsonl") != e.file || e.time_us == i64::MAX {
-                return None;
-            }
-            let t = (e.time_us - f.start_us?).max(0) as f64 / 1e6;
-            Some(format!(
-                "/play?id={}&amp;file={}&amp;t={t:.3}",
-                url_component(id),
-                url_component(&f.name)
-            ))
-        });
-        let when = match jump {
-            Some(href) => format!(
-                "<a class=\"jump\" href=\"{href}\"><time>{}</time></a>",
-                esc_visible(&when)
-            ),
-            None => format!("<time>{}</time>", esc_visible(&when)),
-        };
-        body.push_str(&format!(
-            "<li>{} <b>{}</b> {} <span class=\"text\">{}</span></li>\n",
-            when,
-            esc_visible(&e.file),
-            esc_visible(&e.kind),
-            esc_visible(&e.text)
-        ));
-    }
-    body.push_str("</ol>");
+    // The timeline arrives in parts from /timeline (console.js), so that a long recording's
+    // page and its players are there at once.
+    body.push_str(&format!(
+        "</ul>\n<h2>Timeline</h2>\n<p id=\"timeline-status\">loading the timeline…</p>\n\
+<ol id=\"timeline\" data-src=\"/timeline?id={}\"></ol>\n<script src=\"/static/console.js\"></script>",
+        url_component(id)
+    ));
     layout(&format!("Session {id}"), &body, Some(login))
 }
 

@@ -69,6 +69,15 @@ pub async fn middleware(
         }
         return next.run(request).await;
     }
+    // From a trusted proxy, the client it forwarded for goes into the access lines and login
+    // limits (with the proxy's own address beside it).
+    let client = crate::remote::forwarded_client(request.headers(), &proxy.trusted);
+    if let Some(client) = client {
+        request
+            .extensions_mut()
+            .insert(crate::remote::ForwardedClient(client));
+    }
+    let from = crate::remote::Remote { peer, client };
     let Some(value) = named else {
         // The proxy may also pass plain PAM logins through.
         return next.run(request).await;
@@ -84,7 +93,7 @@ pub async fn middleware(
         Ok(c) => c,
         Err(e) => {
             eprintln!(
-                "sessrec-web: proxied login of {} from {peer} refused: {e}",
+                "sessrec-web: proxied login of {} from {from} refused: {e}",
                 sessrec::escape::escape_control(&user)
             );
             return refused("Login refused.");

@@ -2,11 +2,10 @@
 //! the blocking pool; every page that shows record content is logged first ([`crate::access`]).
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Form, Query, State};
+use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -43,6 +42,10 @@ pub struct App {
     pub throttle: crate::auth::Throttle,
     pub player_js: String,
     pub player_css: String,
+    /// Built timelines of recently viewed sessions ([`crate::timeline`]).
+    pub timelines: crate::timeline::Kept,
+    /// What each login's lists have shown, for the access lines of refreshes.
+    pub list_views: crate::refresh::ListViews,
 }
 
 impl App {
@@ -58,6 +61,8 @@ impl App {
             host: sessrec_core::sys::hostname(),
             sessions: Sessions::new(settings.session_lifetime),
             throttle: Default::default(),
+            timelines: Default::default(),
+            list_views: Default::default(),
             player_js: read("asciinema-player.min.js")?,
             player_css: read("asciinema-player.css")?,
             settings,
@@ -99,7 +104,7 @@ impl App {
     pub(crate) fn find_logged(
         &self,
         login: &Login,
-        remote: SocketAddr,
+        remote: crate::remote::Remote,
         command: &str,
         id: &str,
     ) -> Result<(SessionRef, String), Response> {
@@ -120,7 +125,7 @@ impl App {
     pub(crate) fn log(
         &self,
         login: &Login,
-        remote: SocketAddr,
+        remote: crate::remote::Remote,
         command: &str,
         args: &[String],
         sessions: &[String],
@@ -244,6 +249,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/logout", post(logout))
         .route("/sessions", get(list))
         .route("/session", get(session))
+        .route("/timeline", get(timeline))
         .route("/search", get(search))
         .route("/play", get(play))
         .route("/cast", get(cast))
@@ -305,7 +311,7 @@ struct LoginForm {
 
 async fn login_submit(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
@@ -408,13 +414,26 @@ async fn blocking(f: impl FnOnce() -> Response + Send + 'static) -> Response {
 
 async fn list(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let Some((_, login)) = app.login(&headers) else {
-        return redirect("/login");
+    // An open list page asking for itself again ([`crate::refresh`]).
+    let refresh = headers.contains_key("x-sessrec-refresh");
+    let Some((cookie, login)) = app.login(&headers) else {
+        return if refresh {
+            unauthorized()
+        } else {
+            redirect("/login")
+        };
     };
+    if refresh && !app.list_views.may_refresh(&cookie) {
+        return response(
+            StatusCode::TOO_MANY_REQUESTS,
+            "text/plain",
+            Body::from("refreshed too often"),
+        );
+    }
     blocking(move || {
         let began = std::time::Instant::now();
         let now = sessrec_core::time::Timestamp::now().as_micros();
@@ -447,14 +466,16 @@ async fn list(
             .iter()
             .map(|(s, _)| shown_id(&s.session))
             .collect();
-        if let Err(r) = app.log(
-            &login,
-            remote,
-            "web-list",
-            &q.access_args(listing.page),
-            &ids,
-        ) {
-            return r;
+        let list = q.access_args(listing.page);
+        if app.list_views.shown(&cookie, &list, &ids, refresh) {
+            let mut args = list.clone();
+            if refresh {
+                args.push("refresh".into());
+            }
+            if let Err(r) = app.log(&login, remote, "web-list", &args, &ids) {
+                app.list_views.forget(&cookie, &list);
+                return r;
+            }
         }
         let rows: Vec<pages::Row> = listing
             .rows
@@ -492,7 +513,7 @@ fn server_timing(r: &mut Response, began: std::time::Instant) {
 
 async fn search(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<crate::search::SearchQuery>,
 ) -> Response {
@@ -545,7 +566,7 @@ struct SessionQuery {
 
 async fn session(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<SessionQuery>,
 ) -> Response {
@@ -561,9 +582,17 @@ async fn session(
             Ok(f) => f,
             Err(e) => return internal(format!("session {id}: {e}")),
         };
-        let verdict = sessrec::integrity::check(&s, &app.host, None);
+        // The integrity verdict and the timeline come from /integrity and /timeline once the
+        // page is up: for a long recording either takes tens of seconds.
         let summary = sessrec::summary::summarize(&s, &app.host);
-        let timeline = sessrec::show::timeline(&files);
+        // Only a forward channel records forwarded streams: the others (a long shell's
+        // gigabyte among them) are not read for one.
+        let forwards = files.iter().any(|f| {
+            f.channel_start()
+                .and_then(|c| c.kind.as_deref())
+                .is_some_and(|k| k == "forward")
+        });
+        let pcap = forwards && sessrec::forward_view::has_pcap(&s);
         let channels: Vec<RecordFile> = files.into_iter().filter(RecordFile::has_io).collect();
         let actions = format!(
             "{}{}",
@@ -573,20 +602,90 @@ async fn session(
                 &id,
                 summary.state == sessrec::summary::State::Live
             ),
-            crate::downloads::links(&id, &channels, sessrec::forward_view::has_pcap(&s))
+            crate::downloads::links(&id, &channels, pcap)
         );
         html(
             StatusCode::OK,
             pages::session_page(
                 &id,
                 &summary,
-                &verdict,
                 &channels,
-                &timeline,
                 &actions,
                 (&login.user, &login.csrf),
             ),
         )
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct TimelineQuery {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    part: usize,
+    /// The build that part 0 came from (later parts only).
+    v: Option<u64>,
+}
+
+/// A part of a session's timeline as JSON ([`crate::timeline`]); each part read is logged.
+async fn timeline(
+    State(app): State<Arc<App>>,
+    remote: crate::remote::Remote,
+    headers: HeaderMap,
+    Query(q): Query<TimelineQuery>,
+) -> Response {
+    let Some((_, login)) = app.login(&headers) else {
+        return unauthorized();
+    };
+    blocking(move || {
+        let Some(s) = app.find(&q.id) else {
+            return not_found(&login);
+        };
+        let id = shown_id(&s);
+        let wanted = match (q.part, q.v) {
+            (0, _) => crate::timeline::Wanted::Current,
+            (_, Some(v)) => crate::timeline::Wanted::Of(v),
+            (_, None) => {
+                return response(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    Body::from("a later part names the version of part 0"),
+                )
+            }
+        };
+        let args = [id.clone(), format!("part={}", q.part)];
+        if let Err(r) = app.log(
+            &login,
+            remote,
+            "web-timeline",
+            &args,
+            std::slice::from_ref(&id),
+        ) {
+            return r;
+        }
+        let built = match app.timelines.get(&s, &id, wanted) {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => return internal(format!("session {id}: {e}")),
+            None => {
+                return response(
+                    StatusCode::CONFLICT,
+                    "text/plain",
+                    Body::from("that timeline is no longer kept: ask for part 0 again"),
+                )
+            }
+        };
+        let Some(part) = built.part(q.part) else {
+            return response(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                Body::from("no such part"),
+            );
+        };
+        match serde_json::to_vec(&part) {
+            Ok(json) => response(StatusCode::OK, "application/json", Body::from(json)),
+            Err(e) => internal(format!("session {id}: {e}")),
+        }
     })
     .await
 }
@@ -604,7 +703,7 @@ fn channel_of(app: &App, q: &SessionQuery) -> Option<(SessionRef, RecordFile)> {
 
 async fn play(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<SessionQuery>,
 ) -> Response {
@@ -640,10 +739,11 @@ async fn play(
 /// whole cast in memory nor the whole file first. `from` (seconds) starts the piece at that
 /// moment, found by bisecting the record on its own times, with [`LEAD_BYTES`] of record before
 /// it so the screen is drawn when the player seeks there. `x-sessrec-next` names where the next
-/// piece starts; without it the piece runs to the end of the record.
+/// piece starts; without it the piece runs to the end of the record. `x-sessrec-duration`, with
+/// a next piece, is where the channel's last line is: the player's progress bar spans it all.
 async fn cast(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<SessionQuery>,
 ) -> Response {
@@ -651,7 +751,8 @@ async fn cast(
         return unauthorized();
     };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Result<Option<f64>, Response>>();
+    let (ready_tx, ready_rx) =
+        tokio::sync::oneshot::channel::<Result<(Option<f64>, Option<f64>), Response>>();
     tokio::task::spawn_blocking(move || {
         let Some((s, file)) = channel_of(&app, &q) else {
             let _ = ready_tx.send(Err(not_found(&login)));
@@ -677,11 +778,23 @@ async fn cast(
             let _ = ready_tx.send(Err(r));
             return;
         }
-        let _ = ready_tx.send(Ok(piece.next_us.map(|t| t as f64 / 1e6)));
+        // The whole channel's length, for the player's progress bar, when there is more than
+        // this piece.
+        let duration = match piece.next_us {
+            Some(_) => last_offset_us(&file).unwrap_or_else(|e| {
+                eprintln!("sessrec-web: {} {}: {e}", s.id, file.name);
+                None
+            }),
+            None => None,
+        };
+        let _ = ready_tx.send(Ok((
+            piece.next_us.map(|t| t as f64 / 1e6),
+            duration.map(|t| t as f64 / 1e6),
+        )));
         stream_cast(&s, &file, &piece, &tx);
     });
-    let next = match ready_rx.await {
-        Ok(Ok(next)) => next,
+    let (next, duration) = match ready_rx.await {
+        Ok(Ok(times)) => times,
         Ok(Err(r)) => return r,
         Err(_) => return internal("the cast reader stopped".into()),
     };
@@ -693,19 +806,42 @@ async fn cast(
         "application/x-asciicast",
         Body::from_stream(stream),
     );
-    if let Some(next) = next {
-        if let Ok(v) = HeaderValue::from_str(&format!("{next:.6}")) {
-            r.headers_mut().insert("x-sessrec-next", v);
+    for (name, time) in [("x-sessrec-next", next), ("x-sessrec-duration", duration)] {
+        if let Some(Ok(v)) = time.map(|t| HeaderValue::from_str(&format!("{t:.6}"))) {
+            r.headers_mut().insert(name, v);
         }
     }
     r
+}
+
+/// Where the last timed line of a channel file is (µs from its start), read from the file's
+/// end; `None` for a compressed file (no reading from its end) or when its last few MiB hold
+/// no timed line.
+fn last_offset_us(file: &RecordFile) -> std::io::Result<Option<u64>> {
+    if sessrec_core::stored::is_compressed(&file.path) {
+        return Ok(None);
+    }
+    let len = std::fs::metadata(&file.path)?.len();
+    let mut window = 16u64 << 10;
+    loop {
+        let mut at = len.saturating_sub(window);
+        let mut last = None;
+        while let Some((t, start)) = file.offset_at(at)? {
+            last = Some(last.map_or(t, |l: u64| l.max(t)));
+            at = start + 1;
+        }
+        if last.is_some() || window >= len || window >= 8 << 20 {
+            return Ok(last);
+        }
+        window *= 4;
+    }
 }
 
 /// A session's integrity verdict as text (for the player page, which asks for it after it is
 /// shown).
 async fn integrity(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<SessionQuery>,
 ) -> Response {
@@ -730,7 +866,7 @@ async fn integrity(
 /// A live channel's output as server-sent events ([`crate::follow`]), for the player.
 async fn follow(
     State(app): State<Arc<App>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    remote: crate::remote::Remote,
     headers: HeaderMap,
     Query(q): Query<SessionQuery>,
 ) -> Response {

@@ -1,17 +1,20 @@
 //! TLS with rustls (ring as the crypto provider; no OpenSSL): the certificate chain and key
-//! from PEM files, and a listener that hands axum connections whose handshake is done.
+//! from PEM files (read again on SIGHUP, so a renewed certificate needs no restart), and a listener that hands axum connections whose handshake is done.
 //! Handshakes run in their own tasks with a deadline, so a client that stalls mid-handshake
 //! holds up nobody else.
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
+use tokio_rustls::rustls::crypto::CryptoProvider;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert};
+use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -23,8 +26,15 @@ const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 /// Handshakes in progress at once; further connections wait to be accepted.
 const HANDSHAKES_AT_ONCE: usize = 128;
 
-/// The server side of TLS from the configured PEM files: TLS 1.2 and 1.3, HTTP/1.1 by ALPN.
-pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
+/// ring's suites (TLS 1.3/1.2 AEADs, X25519 and P-256 key exchange); rustls marks it
+/// deprecated only because it lacks the hybrid post-quantum key exchange.
+#[allow(deprecated)]
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(tokio_rustls::rustls::crypto::ring::default_provider())
+}
+
+/// The certificate chain and key from the PEM files, checked to belong together.
+fn certified_key(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, String> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|i| i.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("TLS certificate {}: {e}", files.cert.display()))?;
@@ -36,24 +46,101 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<ServerConfig>, String> {
     }
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .map_err(|e| format!("TLS key {}: {e}", files.key.display()))?;
-    // ring's suites (TLS 1.3/1.2 AEADs, X25519 and P-256 key exchange); rustls marks it
-    // deprecated only because it lacks the hybrid post-quantum key exchange.
-    #[allow(deprecated)]
-    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| format!("TLS key {}: {e}", files.key.display()))?;
+    let certified = CertifiedKey::new(certs, key);
+    certified.keys_match().map_err(|e| {
+        format!(
+            "TLS certificate {} and key {}: {e}",
+            files.cert.display(),
+            files.key.display()
+        )
+    })?;
+    Ok(certified)
+}
+
+/// The served certificate, replaced by [`Certificates::reload`] (on SIGHUP): connections
+/// after a reload get the new one, those already up keep theirs. A reload that fails keeps
+/// the certificate served so far.
+#[derive(Debug)]
+pub struct Certificates {
+    files: TlsFiles,
+    provider: Arc<CryptoProvider>,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Certificates {
+    /// Reads the files again; on success new connections get what they hold now.
+    pub fn reload(&self) -> Result<(), String> {
+        let fresh = Arc::new(certified_key(&self.files, &self.provider)?);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+
+    pub fn files(&self) -> &TlsFiles {
+        &self.files
+    }
+}
+
+impl ResolvesServerCert for Certificates {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+}
+
+/// The server side of TLS from the configured PEM files: TLS 1.2 and 1.3, HTTP/1.1 by ALPN;
+/// and the certificates, to reload.
+pub fn server_config(files: &TlsFiles) -> Result<(Arc<ServerConfig>, Arc<Certificates>), String> {
+    let provider = provider();
+    let certificates = Arc::new(Certificates {
+        current: RwLock::new(Arc::new(certified_key(files, &provider)?)),
+        files: files.clone(),
+        provider: provider.clone(),
+    });
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| {
-            format!(
-                "TLS certificate {} and key {}: {e}",
+        .with_cert_resolver(certificates.clone());
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((Arc::new(config), certificates))
+}
+
+/// Reloads the certificates on every SIGHUP, saying what came of it. Call it before the
+/// console says it listens: from then on a SIGHUP reloads instead of ending the process.
+pub fn reload_on_hangup(
+    certificates: Arc<Certificates>,
+) -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let hangups = signal(SignalKind::hangup())?;
+    Ok(reload_loop(certificates, hangups))
+}
+
+async fn reload_loop(certificates: Arc<Certificates>, mut hangups: tokio::signal::unix::Signal) {
+    while hangups.recv().await.is_some() {
+        let c = certificates.clone();
+        let done = tokio::task::spawn_blocking(move || c.reload())
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        let files = certificates.files();
+        match done {
+            Ok(()) => eprintln!(
+                "sessrec-web: TLS certificate reloaded from {} and {}",
                 files.cert.display(),
                 files.key.display()
-            )
-        })?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+            ),
+            Err(e) => eprintln!(
+                "sessrec-web: TLS certificate not reloaded, the one loaded before is still served: {e}"
+            ),
+        }
+    }
 }
 
 /// Accepted connections after their handshake, for `axum::serve`.

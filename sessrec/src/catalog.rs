@@ -221,9 +221,10 @@ pub fn newest_record_mtime(dir: &Path) -> Option<i64> {
         .max()
 }
 
-/// What identifies a session directory and its record files without reading them.
+/// What identifies a session directory and its record files without reading them: two equal
+/// identities mean the same files, unchanged (anything derived from them may be reused).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Identity {
+pub struct Identity {
     /// dev, inode, mtime s, mtime ns, ctime s, ctime ns of the directory.
     dir: [i64; 6],
     /// Each record file by its name on disk: dev, inode, size, mtime s, mtime ns, ctime s, ctime ns.
@@ -274,7 +275,7 @@ fn file_key(m: &FileStat) -> [i64; 7] {
 
 impl Identity {
     /// `None` when the directory or a record file is not there as a plain directory or file.
-    fn of(dir: &Path) -> Option<Identity> {
+    pub fn of(dir: &Path) -> Option<Identity> {
         let d = lstat(None, dir).filter(is_dir)?;
         let mut files = Vec::new();
         for (_, _, path) in session_files(dir).ok()? {

@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use sessrec_core::config::glob_match;
 use sessrec_core::id::SessionId;
 
-use serde_json::{json, Map, Value};
-use sessrec_core::schema::Line;
+use serde_json::json;
 
 use crate::escape::escape_control;
 
@@ -135,14 +134,13 @@ pub fn find(root: &Path, host_glob: Option<&str>, id: SessionId) -> Vec<HostSess
 /// A file filed under a host directory other than the host its own first line names (and
 /// its chain start binds): moved, or sent by another bastion under a false name.
 /// Returns the problem, to be reported against line 1.
-pub fn misfiled(dir_host: Option<&str>, first: Option<&Map<String, Value>>) -> Option<String> {
-    let dir_host = dir_host?;
-    let record_host = Line::from_map(first?.clone()).header.host?;
+pub fn misfiled(dir_host: &str, record_host: Option<&str>) -> Option<String> {
+    let record_host = record_host?;
     (record_host != dir_host).then(|| {
         format!(
             "filed under host {} but its records are from host {}",
             escape_control(dir_host),
-            escape_control(&record_host)
+            escape_control(record_host)
         )
     })
 }

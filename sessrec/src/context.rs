@@ -75,8 +75,9 @@ pub struct Context {
     /// The integrity of each session the command reads, checked before it reads
     /// ([`crate::gate`]); exports carry it in their metadata.
     pub integrity: Vec<Verdict>,
-    /// The sessions a search reads, as the gate selected them, each with its start (µs), so
-    /// that the search does not summarize every session a second time.
+    /// The sessions a search or `verify` reads, as the gate selected them, each with its start
+    /// (µs; for `verify` the start its id names), so that the command does not list or
+    /// summarize every session a second time.
     pub reading: Vec<(SessionRef, i64)>,
 }
 

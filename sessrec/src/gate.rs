@@ -90,6 +90,13 @@ pub fn enter(ctx: &mut Context, command: &str, argv: &[String]) -> Result<(), Fa
         }
     }
     let sessions = sessions_of(ctx, command)?;
+    if command == "verify" {
+        // Verify reads what was logged, without listing the tree again.
+        ctx.reading = sessions
+            .iter()
+            .map(|s| (s.clone(), s.start_hint_us))
+            .collect();
+    }
     let ids: Vec<String> = sessions
         .iter()
         .map(|s| {

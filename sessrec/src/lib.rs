@@ -43,6 +43,7 @@ pub mod parallel;
 pub mod play;
 pub mod playlist;
 pub mod playstatus;
+pub mod prefilter;
 pub mod prune;
 pub mod receive;
 pub mod records;

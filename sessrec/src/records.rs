@@ -64,8 +64,25 @@ fn sudo_args(path: &Path) -> Option<ExecArgs> {
 
 impl RecordFile {
     pub fn open(kind: FileKind, name: String, path: PathBuf) -> Self {
-        let start = match crate::summary::first_line_of(&path).ok() {
-            Some(Ok(m)) => {
+        let first = crate::summary::first_line_of(&path).ok();
+        Self::with_first_line(kind, name, path, first.and_then(Result::ok))
+    }
+
+    /// [`RecordFile::open`] of a file whose content was read already (whole, or at least its
+    /// first line).
+    pub fn from_content(kind: FileKind, name: String, path: PathBuf, content: &[u8]) -> Self {
+        let first = crate::summary::first_line(&mut &content[..]).ok();
+        Self::with_first_line(kind, name, path, first.and_then(Result::ok))
+    }
+
+    fn with_first_line(
+        kind: FileKind,
+        name: String,
+        path: PathBuf,
+        first: Option<Map<String, Value>>,
+    ) -> Self {
+        let start = match first {
+            Some(m) => {
                 // I/O offsets count from the moment `start_time` names (taken with the
                 // monotonic start), which precedes the line's own `time` by the set-up.
                 let event = typed(&m);

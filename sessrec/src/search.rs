@@ -16,6 +16,7 @@ use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_bytes;
 use crate::filters::Filters;
 use crate::lineedit::LineEditor;
+use crate::prefilter::{marked_as_io, Prefilter};
 use crate::records::RecordFile;
 use crate::store::{session_files, FileKind, SessionRef};
 use crate::summary::summarize;
@@ -303,7 +304,8 @@ pub enum Scope {
     },
 }
 
-/// Searches one record file, calling `report` for each hit as it is found.
+/// Searches one record file, calling `report` for each hit as it is found (streamed: for
+/// files too long to read whole).
 pub fn search_file(
     path: &std::path::Path,
     regex: &Regex,
@@ -313,51 +315,117 @@ pub fn search_file(
     report: &mut dyn FnMut(Hit) -> std::io::Result<()>,
 ) -> std::io::Result<u64> {
     let mut reader = BufReader::with_capacity(1 << 20, sessrec_core::stored::open(path)?);
-    let stream = |name| {
-        let s = StreamSearch::new(regex, name);
-        if raw {
-            s.raw_only()
-        } else {
-            s
-        }
-    };
-    let mut input = stream("input");
-    let mut output = stream("output");
-    // A pipe channel's standard error, told apart from its output.
-    let mut stderr = stream("stderr");
-    let mut editor = LineEditor::new();
-    let mut typed = Vec::new();
-    let mut hits = Vec::new();
+    let mut search = FileSearch::new(regex, scope, pty, raw);
     let mut line = Vec::with_capacity(16 * 1024);
-    let mut count = 0u64;
     loop {
         line.clear();
         if reader.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
             break;
         }
-        // Cheap pre-check before parsing: only I/O lines matter.
-        if !memfind(&line[..line.len().min(64)], b"\"type\":\"io\"") {
-            continue;
+        search.line(&line, report)?;
+    }
+    search.finish(report)
+}
+
+/// [`search_file`] over a file's content read whole.
+pub fn search_content(
+    content: &[u8],
+    regex: &Regex,
+    scope: Scope,
+    pty: bool,
+    raw: bool,
+    report: &mut dyn FnMut(Hit) -> std::io::Result<()>,
+) -> std::io::Result<u64> {
+    let mut search = FileSearch::new(regex, scope, pty, raw);
+    // Complete lines only, as when streamed.
+    for line in content.split_inclusive(|&b| b == b'\n') {
+        if line.last() != Some(&b'\n') {
+            break;
         }
-        let Ok(parsed) = serde_json::from_slice::<IoView<'_>>(&line) else {
-            continue;
+        search.line(line, report)?;
+    }
+    search.finish(report)
+}
+
+/// The search of one record file, fed its complete lines in order.
+struct FileSearch<'r> {
+    regex: &'r Regex,
+    scope: Scope,
+    pty: bool,
+    raw: bool,
+    input: StreamSearch<'r>,
+    output: StreamSearch<'r>,
+    /// A pipe channel's standard error, told apart from its output.
+    stderr: StreamSearch<'r>,
+    editor: LineEditor,
+    typed: Vec<crate::lineedit::TypedLine>,
+    hits: Vec<Hit>,
+    count: u64,
+}
+
+impl<'r> FileSearch<'r> {
+    fn new(regex: &'r Regex, scope: Scope, pty: bool, raw: bool) -> Self {
+        let stream = |name| {
+            let s = StreamSearch::new(regex, name);
+            if raw {
+                s.raw_only()
+            } else {
+                s
+            }
+        };
+        FileSearch {
+            regex,
+            scope,
+            pty,
+            raw,
+            input: stream("input"),
+            output: stream("output"),
+            stderr: stream("stderr"),
+            editor: LineEditor::new(),
+            typed: Vec::new(),
+            hits: Vec::new(),
+            count: 0,
+        }
+    }
+
+    fn line(
+        &mut self,
+        line: &[u8],
+        report: &mut dyn FnMut(Hit) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        // Cheap pre-check before parsing: only I/O lines matter.
+        if !marked_as_io(line) {
+            return Ok(());
+        }
+        let Ok(parsed) = serde_json::from_slice::<IoView<'_>>(line) else {
+            return Ok(());
         };
         if parsed.kind != Io::TYPE {
-            continue;
+            return Ok(());
         }
         let echo_off = parsed.echo_off;
+        let (regex, scope, pty, raw) = (self.regex, self.scope, self.pty, self.raw);
+        let FileSearch {
+            input,
+            output,
+            stderr,
+            editor,
+            typed,
+            hits,
+            ..
+        } = self;
         let _ = parsed.for_each_read(|off, s, data| match (s, scope) {
-            (Stream::Input, Scope::Both | Scope::Input) if raw => input.push(off, data, &mut hits),
+            (Stream::Input, Scope::Both | Scope::Input) if raw => input.push(off, data, hits),
             (Stream::Input, Scope::Both | Scope::Input) => {
                 // Enter is CR on a terminal: as a line break, lines of input stay apart.
                 let lines: Vec<u8> = data
                     .iter()
                     .map(|&b| if b == b'\r' { b'\n' } else { b })
                     .collect();
-                input.push(off, &lines, &mut hits)
+                input.push(off, &lines, hits)
             }
             (Stream::Input, Scope::Commands) if pty => {
-                editor.feed(off, data, echo_off, &mut typed);
+                editor.feed(off, data, echo_off, typed);
                 for l in typed.drain(..) {
                     if let Some(m) = regex.find(l.text.as_bytes()) {
                         hits.push(Hit {
@@ -369,35 +437,46 @@ pub fn search_file(
                     }
                 }
             }
-            (Stream::Output, Scope::Both | Scope::Output) => output.push(off, data, &mut hits),
-            (Stream::Stderr, Scope::Both | Scope::Output) => stderr.push(off, data, &mut hits),
+            (Stream::Output, Scope::Both | Scope::Output) => output.push(off, data, hits),
+            (Stream::Stderr, Scope::Both | Scope::Output) => stderr.push(off, data, hits),
             _ => {}
         });
-        for h in hits.drain(..) {
-            count += 1;
+        self.report_hits(report)
+    }
+
+    fn report_hits(
+        &mut self,
+        report: &mut dyn FnMut(Hit) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        for h in self.hits.drain(..) {
+            self.count += 1;
             report(h)?;
         }
+        Ok(())
     }
-    input.finish(&mut hits);
-    output.finish(&mut hits);
-    stderr.finish(&mut hits);
-    if scope == Scope::Commands {
-        if let Some(l) = editor.finish() {
-            if let Some(m) = regex.find(l.text.as_bytes()) {
-                hits.push(Hit {
-                    stream: "command",
-                    off_us: l.end_us,
-                    text: m.as_bytes().to_vec(),
-                    context: l.text.into_bytes(),
-                });
+
+    fn finish(
+        mut self,
+        report: &mut dyn FnMut(Hit) -> std::io::Result<()>,
+    ) -> std::io::Result<u64> {
+        self.input.finish(&mut self.hits);
+        self.output.finish(&mut self.hits);
+        self.stderr.finish(&mut self.hits);
+        if self.scope == Scope::Commands {
+            if let Some(l) = self.editor.finish() {
+                if let Some(m) = self.regex.find(l.text.as_bytes()) {
+                    self.hits.push(Hit {
+                        stream: "command",
+                        off_us: l.end_us,
+                        text: m.as_bytes().to_vec(),
+                        context: l.text.into_bytes(),
+                    });
+                }
             }
         }
+        self.report_hits(report)?;
+        Ok(self.count)
     }
-    for h in hits.drain(..) {
-        count += 1;
-        report(h)?;
-    }
-    Ok(count)
 }
 
 /// Matches in a channel's command (the whole command, continuation lines included), reported
@@ -414,10 +493,6 @@ pub fn search_command(regex: &Regex, command: &RecordedCommand) -> Vec<Hit> {
             context: bytes[m.start().saturating_sub(40)..(m.end() + 40).min(bytes.len())].to_vec(),
         })
         .collect()
-}
-
-fn memfind(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 pub fn run(ctx: &Context) -> CmdResult {
@@ -468,6 +543,12 @@ pub fn run(ctx: &Context) -> CmdResult {
         .size_limit(64 << 20)
         .build()
         .map_err(|e| Failure::usage(format!("bad regex: {e}")))?;
+    let streams = matches!(scope, Scope::Both | Scope::Input | Scope::Output);
+    let prefilter = if ctx.args.flag("--fixed-strings") && streams {
+        Prefilter::new(pattern, ctx.args.flag("--ignore-case"))
+    } else {
+        None
+    };
     let filters = Filters::from_args(ctx)?;
     let json = ctx.args.flag("--json");
     let raw = ctx.args.flag("--raw");
@@ -494,6 +575,7 @@ pub fn run(ctx: &Context) -> CmdResult {
     let searched = |(session, origin_us): &(SessionRef, i64)| -> Result<(u64, Vec<u8>), Failure> {
         let how = How {
             scope,
+            prefilter: prefilter.as_ref(),
             json,
             raw,
             origin_us: *origin_us,
@@ -520,8 +602,10 @@ pub fn run(ctx: &Context) -> CmdResult {
 }
 
 /// How a session is searched and its hits printed.
-struct How {
+struct How<'p> {
     scope: Scope,
+    /// The shortcut of a fixed-string search, when it is exact for this one.
+    prefilter: Option<&'p Prefilter>,
     json: bool,
     raw: bool,
     /// The session's start (its login), from which offsets count as in `show`.
@@ -544,7 +628,7 @@ fn context_text(h: &Hit) -> String {
 fn search_session(
     session: &SessionRef,
     regex: &Regex,
-    how: &How,
+    how: &How<'_>,
     out: &mut dyn Write,
 ) -> Result<u64, Failure> {
     let (scope, json) = (how.scope, how.json);
@@ -585,7 +669,16 @@ fn search_session(
     let mut unreadable = |path: &std::path::Path, e: std::io::Error| {
         eprintln!("sessrec search: {}: {e}", path.display());
     };
-    match search_records(files, regex, scope, how.raw, &mut report, &mut unreadable) {
+    let searched = search_records_with(
+        files,
+        regex,
+        how.prefilter,
+        scope,
+        how.raw,
+        &mut report,
+        &mut unreadable,
+    );
+    match searched {
         Ok(n) => Ok(n),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Failure {
             code: exit::OK,
@@ -607,50 +700,104 @@ pub fn search_records(
     report: &mut dyn FnMut(&RecordFile, Hit) -> std::io::Result<()>,
     unreadable: &mut dyn FnMut(&std::path::Path, std::io::Error),
 ) -> std::io::Result<u64> {
+    search_records_with(files, regex, None, scope, raw, report, unreadable)
+}
+
+/// Files up to this size are read whole, once; longer ones are streamed.
+const WHOLE_FILE: usize = 64 << 20;
+/// A thread's content buffer is kept for the next session up to this size.
+const KEEP_BUFFER: usize = 4 << 20;
+
+thread_local! {
+    /// The content of the file being searched: one buffer per thread, file after file.
+    static CONTENT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`search_records`], with the shortcut of a fixed-string search: channel files that
+/// `prefilter` rules out are not searched further.
+pub fn search_records_with(
+    files: Vec<(FileKind, String, std::path::PathBuf)>,
+    regex: &Regex,
+    prefilter: Option<&Prefilter>,
+    scope: Scope,
+    raw: bool,
+    report: &mut dyn FnMut(&RecordFile, Hit) -> std::io::Result<()>,
+    unreadable: &mut dyn FnMut(&std::path::Path, std::io::Error),
+) -> std::io::Result<u64> {
+    let mut content = CONTENT.with(|c| c.take());
     let mut total = 0;
-    for (kind, name, path) in files {
-        if matches!(kind, FileKind::Session | FileKind::Audit) {
-            continue;
-        }
-        let rf = RecordFile::open(kind, name, path.clone());
-        let pty = !rf.is_pipe() && matches!(kind, FileKind::Channel(_));
-        // The reporter's own error, told apart from a read error of the file.
-        let mut stopped: Option<std::io::Error> = None;
-        let mut report_one = |h: Hit| -> std::io::Result<()> {
-            report(&rf, h).map_err(|e| {
-                let kind = e.kind();
-                stopped = Some(e);
-                std::io::Error::new(kind, "stopped by the reader of the hits")
-            })
-        };
-        // The channel's own command (exec channels) and a sudo session's command line count
-        // as commands the user ran.
-        let command_hits = match (&rf.command, kind, scope) {
-            (Some(c), FileKind::Channel(_) | FileKind::Sudo, Scope::Both | Scope::Commands) => {
-                search_command(regex, c)
+    let result = (|| {
+        for (kind, name, path) in files {
+            if matches!(kind, FileKind::Session | FileKind::Audit) {
+                continue;
             }
-            _ => Vec::new(),
-        };
-        let searched = command_hits
-            .into_iter()
-            .try_fold(0u64, |n, h| report_one(h).map(|()| n + 1))
-            .and_then(|n| Ok(n + search_file(&path, regex, scope, pty, raw, &mut report_one)?));
-        match searched {
-            Ok(n) => total += n,
-            Err(e) => match stopped.take() {
-                Some(e) => return Err(e),
-                None => unreadable(&path, e),
-            },
+            // Read once, whole: its first line and its lines come from the same bytes. A file
+            // that is too long, or fails to read, is streamed as it always was (hits before a
+            // read error are still reported).
+            let whole = matches!(
+                sessrec_core::stored::read_bounded(&path, WHOLE_FILE, &mut content),
+                Ok(true)
+            );
+            if whole
+                && matches!(kind, FileKind::Channel(_))
+                && prefilter.is_some_and(|p| !p.may_match(&content))
+            {
+                continue;
+            }
+            let rf = if whole {
+                RecordFile::from_content(kind, name, path.clone(), &content)
+            } else {
+                RecordFile::open(kind, name, path.clone())
+            };
+            let pty = !rf.is_pipe() && matches!(kind, FileKind::Channel(_));
+            // The reporter's own error, told apart from a read error of the file.
+            let mut stopped: Option<std::io::Error> = None;
+            let mut report_one = |h: Hit| -> std::io::Result<()> {
+                report(&rf, h).map_err(|e| {
+                    let kind = e.kind();
+                    stopped = Some(e);
+                    std::io::Error::new(kind, "stopped by the reader of the hits")
+                })
+            };
+            // The channel's own command (exec channels) and a sudo session's command line
+            // count as commands the user ran.
+            let command_hits = match (&rf.command, kind, scope) {
+                (Some(c), FileKind::Channel(_) | FileKind::Sudo, Scope::Both | Scope::Commands) => {
+                    search_command(regex, c)
+                }
+                _ => Vec::new(),
+            };
+            let searched = command_hits
+                .into_iter()
+                .try_fold(0u64, |n, h| report_one(h).map(|()| n + 1))
+                .and_then(|n| {
+                    Ok(n + if whole {
+                        search_content(&content, regex, scope, pty, raw, &mut report_one)?
+                    } else {
+                        search_file(&path, regex, scope, pty, raw, &mut report_one)?
+                    })
+                });
+            match searched {
+                Ok(n) => total += n,
+                Err(e) => match stopped.take() {
+                    Some(e) => return Err(e),
+                    None => unreadable(&path, e),
+                },
+            }
         }
+        Ok(total)
+    })();
+    if content.capacity() <= KEEP_BUFFER {
+        CONTENT.with(|c| c.replace(content));
     }
-    Ok(total)
+    result
 }
 
 /// `--exec` / `--connect`: matches in the kernel's record of the session.
 fn search_audit(
     session: &SessionRef,
     regex: &Regex,
-    how: &How,
+    how: &How<'_>,
     (execs, connects): (bool, bool),
     files: Vec<(FileKind, String, std::path::PathBuf)>,
     out: &mut dyn Write,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 use sessrec_core::chain;
 use sessrec_core::reader;
-use sessrec_core::schema::{Event, EventBody, Line, Logout};
+use sessrec_core::schema::{header_key, ChainView, Event, EventBody, Line, Logout};
 
 use crate::context::{exit, CmdResult, Context, Failure};
 use crate::escape::escape_control;
@@ -84,8 +84,8 @@ struct LoggedChannel {
 
 /// Reads the logout's per-channel list (`channels`: `[{file, last_seq, digest, open}]`);
 /// entries without a name, seq or digest (a file the module could not read) are skipped.
-fn logged_channels(logout: &Map<String, Value>) -> BTreeMap<String, LoggedChannel> {
-    let channels = match Line::from_map(logout.clone()).event {
+fn logged_channels(logout: Map<String, Value>) -> BTreeMap<String, LoggedChannel> {
+    let channels = match Line::from_map(logout).event {
         Event::Logout(Logout {
             channels: Some(channels),
             ..
@@ -126,6 +126,34 @@ fn digests_at(path: &Path, wanted: &BTreeSet<u64>) -> BTreeMap<u64, String> {
 
 /// Files up to this size are read whole, once, for the chain check and the look for forwards.
 const WHOLE_FILE: usize = 64 << 20;
+/// A thread's file buffer is kept for the next session up to this size.
+const KEEP_BUFFER: usize = 4 << 20;
+
+thread_local! {
+    /// The content of the file being verified: one buffer per thread, file after file.
+    static CONTENT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A line kept by the chain check, parsed (`None` when it is not a JSON object).
+fn object(line: &Option<Vec<u8>>) -> Option<Map<String, Value>> {
+    match line.as_deref().map(serde_json::from_slice::<Value>) {
+        Some(Ok(Value::Object(m))) => Some(m),
+        _ => None,
+    }
+}
+
+/// A line's header field, read as the parsed line would give it: borrowed when the line reads
+/// exactly as a full parse would ([`reader::skim`]), else from the parse.
+fn header_field(
+    line: &Option<Vec<u8>>,
+    field: impl Fn(&ChainView<'_>) -> Option<String>,
+    key: &str,
+) -> Option<String> {
+    if let Some(view) = reader::skim(line.as_deref()?) {
+        return field(&view);
+    }
+    object(line)?.get(key)?.as_str().map(str::to_string)
+}
 
 /// Verifies one session directory.
 pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
@@ -144,15 +172,17 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
         }
     };
     let mut logout: Option<Map<String, Value>> = None;
-    let mut channel_starts: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    // Channels' first lines, parsed only if the session may still be live.
+    let mut channel_starts: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
     let mut reports: BTreeMap<String, FileResult> = BTreeMap::new();
     // Whether a channel may hold forwarded connections whose payloads need checking.
     let mut may_forward = false;
+    let mut content = CONTENT.with(|c| c.take());
     for (kind, name, path) in &files {
         // A channel not looked at whole (too long, unreadable) may hold forwards.
         let mut forwards = matches!(kind, FileKind::Channel(_));
         let mut look = |data: &[u8]| forwards &= crate::forward_view::may_name_forward(data);
-        let verified = reader::verify_file_looking(path, WHOLE_FILE, &mut look);
+        let verified = reader::verify_file_buffered(path, WHOLE_FILE, &mut content, &mut look);
         may_forward |= forwards;
         let report = match verified {
             Ok(r) => r,
@@ -192,34 +222,35 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
         }
         // The first and last lines tell what the file should contain.
         // (Kept by the chain check as it read them: the file is read once.)
-        let object =
-            |line: &Option<Vec<u8>>| match line.as_deref().map(serde_json::from_slice::<Value>) {
-                Some(Ok(Value::Object(m))) => Some(m),
-                _ => None,
-            };
-        let first = object(&report.first_line);
-        let last = object(&report.last_line);
-        if let Some(text) = crate::central::misfiled(session.host.as_deref(), first.as_ref()) {
-            result.problems.push(Problem {
-                file: path.clone(),
-                line: 1,
-                severity: Severity::Broken,
-                cut_short: false,
-                text,
-            });
+        if let Some(dir_host) = session.host.as_deref() {
+            let record_host = header_field(
+                &report.first_line,
+                |v| v.host.as_deref().map(str::to_string),
+                header_key::HOST,
+            );
+            if let Some(text) = crate::central::misfiled(dir_host, record_host.as_deref()) {
+                result.problems.push(Problem {
+                    file: path.clone(),
+                    line: 1,
+                    severity: Severity::Broken,
+                    cut_short: false,
+                    text,
+                });
+            }
         }
         match kind {
             FileKind::Session => {
-                if let Some(l) = last.filter(|l| {
-                    Line::from_map(l.clone()).header.kind.as_deref() == Some(Logout::TYPE)
-                }) {
-                    logout = Some(l);
+                let kind = header_field(
+                    &report.last_line,
+                    |v| v.kind.as_deref().map(str::to_string),
+                    header_key::TYPE,
+                );
+                if kind.as_deref() == Some(Logout::TYPE) {
+                    logout = object(&report.last_line);
                 }
             }
             FileKind::Channel(_) => {
-                if let Some(f) = first {
-                    channel_starts.insert(name.clone(), f);
-                }
+                channel_starts.insert(name.clone(), report.first_line.clone());
             }
             FileKind::Sudo | FileKind::Audit => {}
         }
@@ -234,19 +265,26 @@ pub fn verify_session(session: &SessionRef, this_host: &str) -> SessionResult {
             },
         );
     }
+    if content.capacity() <= KEEP_BUFFER {
+        CONTENT.with(|c| c.replace(content));
+    }
     let has_session_file = reports.contains_key("session.jsonl");
-    let live_recorder = channel_starts
-        .values()
-        .any(|s| crate::live::recorder_alive(s, this_host))
-        || crate::live::grant_exists(&session.id);
-    result.live = logout.is_none() && live_recorder;
+    // A session that logged out is not live, whatever runs: only without a logout line are
+    // the recorders and the grant looked for.
+    result.live = logout.is_none() && {
+        channel_starts
+            .values()
+            .filter_map(object)
+            .any(|s| crate::live::recorder_alive(&s, this_host))
+            || crate::live::grant_exists(&session.id)
+    };
     if result.live {
         // A live writer can be caught between the bytes of one line.
         result.problems.retain(|p| !p.cut_short);
     }
     // Files whose missing end is already reported against the logout's record of them.
     let mut ended_at_logout = BTreeSet::new();
-    match &logout {
+    match logout {
         Some(lo) => {
             let logged = logged_channels(lo);
             for (name, entry) in &logged {
@@ -523,7 +561,8 @@ pub fn selected_sessions(ctx: &Context) -> Result<Vec<SessionRef>, Failure> {
 
 pub fn run(ctx: &Context) -> CmdResult {
     let json = ctx.args.flag("--json");
-    let sessions = selected_sessions(ctx)?;
+    // As the gate selected and logged them.
+    let sessions: Vec<SessionRef> = ctx.reading.iter().map(|(s, _)| s.clone()).collect();
     let anchors = match ctx.args.value("--anchors") {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -755,7 +794,7 @@ mod tests {
                 {"file":"channel-3.jsonl","error":"cannot read"}]}"#,
         )
         .unwrap();
-        let logged = logged_channels(&logout);
+        let logged = logged_channels(logout);
         assert_eq!(logged.len(), 2, "{logged:?}");
         assert_eq!(logged["channel-1.jsonl"].seq, 9);
         assert!(!logged["channel-1.jsonl"].open);

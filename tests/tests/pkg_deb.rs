@@ -193,6 +193,32 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
         !Path::new("/etc/systemd/system/timers.target.wants/sessrec-heartbeat.timer").exists(),
         "the heartbeat timer was enabled by installing"
     );
+    // Compression of closed sessions: a daily timer, installed disabled too.
+    assert_file("/lib/systemd/system/sessrec-compress.service", 0o644);
+    assert_file("/lib/systemd/system/sessrec-compress.timer", 0o644);
+    assert!(
+        !Path::new("/etc/systemd/system/timers.target.wants/sessrec-compress.timer").exists(),
+        "the compress timer was enabled by installing"
+    );
+    // What the unit runs is a command the installed program accepts (with --dry-run: the
+    // host's own records are not touched).
+    let unit = fs::read_to_string("/lib/systemd/system/sessrec-compress.service").expect("unit");
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart in sessrec-compress.service");
+    let argv: Vec<&str> = exec.split_whitespace().collect();
+    let out = Command::new(argv[0])
+        .args(&argv[1..])
+        .arg("--dry-run")
+        .output()
+        .expect("run ExecStart");
+    assert!(
+        out.status.success(),
+        "{exec}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     // The web console: program, PAM service, configuration, a unit installed disabled.
     assert_file("/usr/sbin/sessrec-web", 0o755);
     assert_file("/etc/pam.d/sessrec-web", 0o644);
@@ -409,6 +435,7 @@ fn deb_installs_records_refuses_removal_in_use_and_purges_cleanly() {
         "/etc/systemd/system/sudo-iolog-import.path",
         "/etc/systemd/system/sudo-iolog-import.timer",
         "/etc/systemd/system/sessrec-heartbeat.timer",
+        "/etc/systemd/system/sessrec-compress.timer",
         "/etc/systemd/system/sessrec-web.service",
     ] {
         assert!(!Path::new(path).exists(), "{path} left behind after purge");

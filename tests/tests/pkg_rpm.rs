@@ -64,6 +64,14 @@ fn rpm_has_the_right_files_owners_and_modes() {
         "/usr/lib/systemd/system/sessrec-heartbeat.timer",
         "-rw-r--r--",
     );
+    expect(
+        "/usr/lib/systemd/system/sessrec-compress.service",
+        "-rw-r--r--",
+    );
+    expect(
+        "/usr/lib/systemd/system/sessrec-compress.timer",
+        "-rw-r--r--",
+    );
     expect("/usr/sbin/sessrec-web", "-rwxr-xr-x");
     expect("/usr/lib/systemd/system/sessrec-web.service", "-rw-r--r--");
     expect("/etc/pam.d/sessrec-web", "-rw-r--r--");

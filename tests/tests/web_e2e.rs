@@ -395,8 +395,11 @@ fn central_archive_is_served(
     assert!(list.contains(&format!("<td>{host}</td>")), "{list}");
     let page = get(&format!("/session?id={id}"));
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    assert!(page.contains("sleep 1; echo web-marker"), "{page}");
-    assert!(page.contains("integrity: verified"), "{page}");
+    let timeline = get(&format!("/timeline?id={id}"));
+    assert!(timeline.starts_with("HTTP/1.1 200"), "{timeline}");
+    assert!(timeline.contains("sleep 1; echo web-marker"), "{timeline}");
+    let integrity = get(&format!("/integrity?id={id}"));
+    assert!(integrity.contains("integrity: verified"), "{integrity}");
     let cast = get(&format!("/cast?id={id}&file=channel-1.jsonl"));
     assert!(cast.starts_with("HTTP/1.1 200"), "{cast}");
     assert!(cast.contains("web-marker-42"), "{cast}");

@@ -20,8 +20,14 @@ struct Certificate {
 }
 
 fn make_certificate(dir: &Path) -> Certificate {
+    make_named_certificate(dir, "sessrec-web test")
+}
+
+/// A self-signed certificate whose subject is `CN=cn`, in `dir`.
+fn make_named_certificate(dir: &Path, cn: &str) -> Certificate {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
+    let subject = format!("/CN={cn}");
     let o = Command::new("openssl")
         .args([
             "req",
@@ -31,7 +37,7 @@ fn make_certificate(dir: &Path) -> Certificate {
             "-pkeyopt",
             "ec_paramgen_curve:prime256v1",
         ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=sessrec-web test"])
+        .args(["-nodes", "-days", "2", "-subj", &subject])
         .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
         .arg("-keyout")
         .arg(&key)
@@ -56,6 +62,110 @@ fn make_certificate(dir: &Path) -> Certificate {
         key,
         spki_sha256: stdout(&o).trim().to_string(),
     }
+}
+
+/// The SHA-256 fingerprint of a certificate file, or of the one a TLS server at `addr` sends.
+fn fingerprint(cert: Option<&Path>, addr: Option<&str>) -> String {
+    let script = match (cert, addr) {
+        (Some(_), _) => "openssl x509 -noout -fingerprint -sha256 -in \"$1\"",
+        _ => {
+            "openssl s_client -connect \"$1\" -servername localhost </dev/null 2>/dev/null \
+              | openssl x509 -noout -fingerprint -sha256"
+        }
+    };
+    let arg = cert
+        .map(|c| c.to_str().unwrap().to_string())
+        .or(addr.map(str::to_string))
+        .unwrap();
+    let o = Command::new("sh")
+        .args(["-c", script, "sh", &arg])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let f = stdout(&o).trim().to_string();
+    assert!(f.contains("Fingerprint="), "{f}");
+    f
+}
+
+/// Sends the console SIGHUP and returns what it then logged about its certificate.
+fn reload(console: &Console) -> String {
+    let from = console.log_len();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(console.pid() as i32),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .unwrap();
+    console.wait_log(from, "TLS certificate")
+}
+
+/// On SIGHUP the console reads its certificate files again: a renewed certificate is what new
+/// TLS connections get, with no restart; a broken file (or a key that is not the
+/// certificate's) is refused with an error naming the file, and the certificate served
+/// before stays.
+#[test]
+fn a_renewed_certificate_is_served_after_sighup_and_a_broken_one_is_not() {
+    require_e2e!("curl", "openssl");
+    let dir = TempDir::new("web-reload");
+    let (old_dir, new_dir, served) = (dir.join("old"), dir.join("new"), dir.join("served"));
+    for d in [&old_dir, &new_dir, &served] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let old = make_named_certificate(&old_dir, "sessrec-web before renewal");
+    let new = make_named_certificate(&new_dir, "sessrec-web renewed");
+    let (cert, key) = (served.join("cert.pem"), served.join("key.pem"));
+    let install = |c: &Certificate| {
+        // As a renewal tool does: new files renamed into place.
+        std::fs::copy(&c.cert, served.join("cert.tmp")).unwrap();
+        std::fs::copy(&c.key, served.join("key.tmp")).unwrap();
+        std::fs::rename(served.join("key.tmp"), &key).unwrap();
+        std::fs::rename(served.join("cert.tmp"), &cert).unwrap();
+    };
+    install(&old);
+    let records = TempDir::new("web-reload-records");
+    let mut console = start(
+        records.path(),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let addr = console.base.trim_start_matches("https://").to_string();
+    let served_now = || fingerprint(None, Some(&addr));
+    let (old_print, new_print) = (
+        fingerprint(Some(&old.cert), None),
+        fingerprint(Some(&new.cert), None),
+    );
+    assert_ne!(old_print, new_print);
+    assert_eq!(served_now(), old_print);
+    // A connection opened before the renewal.
+    console.ca = Some(old.cert.clone());
+    assert_eq!(console.curl("/login", &[]).status, 200);
+
+    // Renewed: after SIGHUP new connections get the new certificate, which curl then trusts.
+    install(&new);
+    assert_eq!(served_now(), old_print, "changed without a reload");
+    let said = reload(&console);
+    assert!(said.contains("reloaded from"), "{said}");
+    assert_eq!(served_now(), new_print);
+    console.ca = Some(new.cert.clone());
+    assert_eq!(console.curl("/login", &[]).status, 200);
+
+    // A broken certificate file: refused, named, the renewed certificate still served.
+    std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n").unwrap();
+    let said = reload(&console);
+    assert!(said.contains("not reloaded"), "{said}");
+    assert!(said.contains(cert.to_str().unwrap()), "{said}");
+    assert_eq!(served_now(), new_print);
+    assert_eq!(console.curl("/login", &[]).status, 200);
+
+    // The old certificate with the new key: they do not belong together, refused.
+    std::fs::copy(&old.cert, &cert).unwrap();
+    let said = reload(&console);
+    assert!(said.contains("not reloaded"), "{said}");
+    assert!(said.contains(key.to_str().unwrap()), "{said}");
+    assert_eq!(served_now(), new_print);
 }
 
 /// An auditor (in the group, with a password) and a PAM service that checks passwords.
@@ -402,6 +512,115 @@ fn a_proxy_header_logs_in_only_from_the_trusted_proxy() {
     assert_eq!(seen["who"], auditor.name(), "{seen}");
     let lines = access_lines_of(records.path(), "web-list", auditor.name());
     assert_eq!(lines.len(), 2, "{lines:#?}");
+}
+
+/// Through a trusted proxy the access line names the client the proxy forwarded for (the
+/// right-most `X-Forwarded-For` entry that is not a trusted proxy) and the proxy beside it; the
+/// header from anyone else, or one whose deciding entry is no address, is not believed.
+#[test]
+fn a_proxied_access_line_names_the_client_and_the_proxy() {
+    require_e2e!("curl", "chpasswd");
+    let records = TempDir::new("web-xff-records");
+    let group = TestGroup::new("webxff");
+    let auditor = TestUser::new("webxff", Path::new("/bin/sh"));
+    auditor.add_to_group(group.name());
+    set_password(auditor.name(), "Xff-pw-1");
+    let pam = PamService::new("auth required pam_unix.so\naccount required pam_unix.so\n");
+    let config = records.join("xff.toml");
+    std::fs::write(
+        &config,
+        "[proxy]\ntrusted = [\"127.0.0.2\", \"127.0.0.3\"]\nuser_header = \"X-Remote-User\"\n",
+    )
+    .unwrap();
+    let console = start(
+        records.path(),
+        &[
+            "--web-config",
+            config.to_str().unwrap(),
+            "--pam-service",
+            pam.name(),
+            "--group",
+            group.name(),
+        ],
+    );
+    let user_header = format!("X-Remote-User: {}", auditor.name());
+    let list_lines = || access_lines_of(records.path(), "web-list", auditor.name());
+
+    // Two proxies in a row (127.0.0.3, then 127.0.0.2 connecting); what the client wrote
+    // itself on the left is passed over.
+    let r = console.curl(
+        "/sessions?user=through-proxies",
+        &[
+            "--interface",
+            "127.0.0.2",
+            "-H",
+            &user_header,
+            "-H",
+            "X-Forwarded-For: 6.6.6.6, 203.0.113.9",
+            "-H",
+            "X-Forwarded-For: 127.0.0.3",
+        ],
+    );
+    assert_eq!(r.status, 200, "{}\n{}", r.head, r.text());
+    let lines = list_lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    let operator = &lines[0]["operator"];
+    assert_eq!(operator["remote_addr"], "203.0.113.9", "{operator}");
+    assert!(
+        operator["proxy_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.2:"),
+        "{operator}"
+    );
+
+    // The deciding entry is no address: nothing in the header is believed.
+    let r = console.curl(
+        "/sessions?user=garbled",
+        &[
+            "--interface",
+            "127.0.0.2",
+            "-H",
+            &user_header,
+            "-H",
+            "X-Forwarded-For: 203.0.113.9, not-an-address",
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.head);
+    let lines = list_lines();
+    let operator = &lines[1]["operator"];
+    assert!(
+        operator["remote_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.2:"),
+        "{operator}"
+    );
+    assert!(operator.get("proxy_addr").is_none(), "{operator}");
+
+    // A browser connecting directly (a PAM login) names whatever client it likes: ignored.
+    let cookie = console.session_cookie(auditor.name(), "Xff-pw-1");
+    let r = console.curl(
+        "/sessions?user=direct",
+        &[
+            "-H",
+            &format!("Cookie: sessrec_session={cookie}"),
+            "-H",
+            "X-Forwarded-For: 203.0.113.66",
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", r.head);
+    let lines = list_lines();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let operator = &lines[2]["operator"];
+    assert!(
+        operator["remote_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{operator}"
+    );
+    assert!(operator.get("proxy_addr").is_none(), "{operator}");
 }
 
 const T: std::time::Duration = std::time::Duration::from_secs(30);

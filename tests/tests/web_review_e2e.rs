@@ -87,6 +87,20 @@ fn web_access_lines(record_dir: &Path) -> Vec<Value> {
     out
 }
 
+/// The session a login added to the tree (beside those `before` it), once it has logged out:
+/// its directory and id.
+fn new_closed_session(r: &RecordedLogin, before: &[PathBuf]) -> (PathBuf, String) {
+    let dir = r
+        .tree
+        .wait_sessions(before.len() + 1, T)
+        .into_iter()
+        .find(|s| !before.contains(s))
+        .unwrap();
+    wait_last_event(&dir.join("session.jsonl"), "logout", T);
+    let id = dir.file_name().unwrap().to_str().unwrap().to_string();
+    (dir, id)
+}
+
 /// Screenshots kept past the test, in a directory named in its output.
 fn keep_screenshots(from: &Path, names: &[&str]) {
     let kept = std::env::temp_dir().join(format!(
@@ -509,4 +523,335 @@ fn a_live_recorded_session_is_followed_in_a_browser() {
             .any(|l| l["command"] == "web-list" && l["args"].to_string().contains("state=live")),
         "{lines:#?}"
     );
+}
+
+/// Lines typed in the long session: more than one part of its timeline.
+const TYPED_LINES: usize = 1500;
+
+/// A session whose timeline is longer than one part: its page comes without the timeline, the
+/// timeline comes from `/timeline` in parts of one build (a later part of a build not kept is
+/// refused), a kept build is used again only while the files are unchanged, and in the browser
+/// every entry arrives with its jump mark and a mark of the last part opens the player there.
+#[test]
+fn a_long_timeline_comes_in_parts_after_its_page() {
+    require_e2e!("chromium", "chromedriver", "npm", "chpasswd", "curl");
+    let r = RecordedLogin::launched("weblong", Launch::LoginShell, "", |b| b);
+    let before = r.tree.sessions();
+    let mut term = r.sshd.login(&r.user).env("TERM", "xterm").interactive();
+    term.expect(PROMPT, T);
+    for i in 0..TYPED_LINES {
+        term.send_line(&format!(": typed-{i:04}"));
+        if i % 100 == 99 {
+            term.send_line(&format!("echo batch-$(( {i} + 1 ))"));
+            term.expect(&format!("batch-{}", i + 1), T);
+        }
+    }
+    term.send_line("sleep 1; echo long-end-$((6*7))");
+    term.expect("long-end-42", T);
+    term.expect(PROMPT, T);
+    term.send_line("exit");
+    term.wait(T);
+    let (dir, id) = new_closed_session(&r, &before);
+
+    let aud = auditor("weblong-aud");
+    let console = start_console(r.tree.record_dir(), aud.pam.name(), aud._group.name());
+    let cookie = console.session_cookie(aud.user.name(), PASSWORD);
+
+    // The page: its players and where the timeline comes from, none of the timeline itself.
+    let page = console.get(&format!("/session?id={id}"), &cookie);
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    assert!(html.contains("href=\"/play?id="), "{html}");
+    assert!(
+        html.contains(&format!("data-src=\"/timeline?id={id}\"")),
+        "{html}"
+    );
+    assert!(!html.contains("typed-0"), "{html}");
+
+    let part = |n: usize, v: Option<u64>| {
+        let v = v.map(|v| format!("&v={v}")).unwrap_or_default();
+        console.get(&format!("/timeline?id={id}&part={n}{v}"), &cookie)
+    };
+    let first = part(0, None);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert!(first
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+    let first: Value = serde_json::from_slice(&first.body).unwrap();
+    let version = first["version"].as_u64().unwrap();
+    let parts = first["parts"].as_u64().unwrap() as usize;
+    assert!(parts >= 2, "one part only: {}", first["total"]);
+    let mut entries: Vec<Value> = first["entries"].as_array().unwrap().clone();
+    for n in 1..parts {
+        let p = part(n, Some(version));
+        assert_eq!(p.status, 200, "part {n}: {}", p.text());
+        let p: Value = serde_json::from_slice(&p.body).unwrap();
+        assert_eq!(p["version"].as_u64(), Some(version));
+        entries.extend(p["entries"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(entries.len() as u64, first["total"].as_u64().unwrap());
+    // Every typed line is there once, in order, each a jump mark into its channel's player.
+    // Typed faster than the shell prompts, a line may carry more than one prompt before it, or
+    // be shown as typed to the program still running (`input`): both are the typed line.
+    let typed_number = |e: &Value| -> Option<String> {
+        let text = e["text"].as_str()?;
+        // (What follows "[screen showed" is the screen, not the keys.)
+        let text = text.split("[screen showed").next()?;
+        let at = text.find(": typed-")? + ": typed-".len();
+        (e["kind"] == "typed" || e["kind"] == "input")
+            .then(|| text.get(at..at + 4).map(str::to_string))
+            .flatten()
+    };
+    let typed: Vec<&Value> = entries
+        .iter()
+        .filter(|e| typed_number(e).is_some())
+        .collect();
+    let odd: Vec<&Value> = entries
+        .iter()
+        .filter(|e| typed_number(e).is_none())
+        .collect();
+    assert_eq!(typed.len(), TYPED_LINES, "{odd:?}");
+    for (i, e) in typed.iter().enumerate() {
+        assert_eq!(typed_number(e), Some(format!("{i:04}")), "{e}");
+        let href = e["href"].as_str().unwrap_or_else(|| panic!("no jump: {e}"));
+        assert!(
+            href.starts_with(&format!("/play?id={id}&file=channel-1.jsonl&t=")),
+            "{href}"
+        );
+    }
+    // Without a login: nothing. Past the end, a later part without its version, a build never
+    // made: refused.
+    assert_eq!(console.curl(&format!("/timeline?id={id}"), &[]).status, 401);
+    assert_eq!(part(parts, Some(version)).status, 404);
+    assert_eq!(part(1, None).status, 400);
+    assert_eq!(part(1, Some(version + 1000)).status, 409);
+
+    // The build is kept while the files are the same; a file whose times changed (an edit
+    // that keeps its size shows no other way) is read again.
+    let again: Value = serde_json::from_slice(&part(0, None).body).unwrap();
+    assert_eq!(again["version"].as_u64(), Some(version));
+    let touched = Command::new("touch")
+        .arg(dir.join("channel-1.jsonl"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let changed: Value = serde_json::from_slice(&part(0, None).body).unwrap();
+    assert_ne!(changed["version"].as_u64(), Some(version));
+    assert_eq!(changed["total"], first["total"]);
+
+    // In the browser: the parts arrive into the page, every entry with its jump mark; one of
+    // the last part's marks opens the player at its moment.
+    let artefacts = TempDir::new("web-long-artefacts");
+    let spec = json!({
+        "mode": "timeline",
+        "base": format!("http://{}/", console.addr()),
+        "user": aud.user.name(),
+        "password": PASSWORD,
+        "artefacts": artefacts.path(),
+        "profile": artefacts.join("profile"),
+        "session": id,
+        "jump": format!("$ : typed-{:04}", TYPED_LINES - 1),
+        "shown": "typed-1",
+    });
+    let o = Command::new("/usr/bin/python3")
+        .arg(script())
+        .arg(spec.to_string())
+        .output()
+        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
+    assert!(o.status.success(), "{o:?}");
+    let seen: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(seen["state"], "complete", "{seen}");
+    assert_eq!(seen["parts"], parts.to_string(), "{seen}");
+    let shown = seen["entries"].as_array().unwrap();
+    assert_eq!(shown.len(), entries.len(), "{}", seen["status"]);
+    let jumps = shown
+        .iter()
+        .filter(|e| {
+            let text = e[0].as_str().unwrap();
+            let keys = text.split("[screen showed").next().unwrap();
+            keys.contains(": typed-") && (keys.contains(" typed ") || keys.contains(" input "))
+        })
+        .filter(|e| e[1].as_str().is_some_and(|h| h.starts_with("/play?")))
+        .count();
+    assert_eq!(jumps, TYPED_LINES);
+    let url = seen["jump_url"].as_str().unwrap();
+    assert!(url.contains("/play?") && url.contains("&t="), "{url}");
+    assert!(
+        seen["jump_text"].as_str().unwrap().contains("typed-1"),
+        "{seen}"
+    );
+    assert_inert(&seen, 1);
+    keep_screenshots(artefacts.path(), &["long-timeline.png"]);
+
+    // Each part read left its access line.
+    let lines = web_access_lines(r.tree.record_dir());
+    let timeline_lines = lines
+        .iter()
+        .filter(|l| l["command"] == "web-timeline")
+        .count();
+    assert!(timeline_lines >= 2 * parts, "{lines:#?}");
+}
+
+/// An open list page, filtered on a user, refreshes itself: a recorded ssh login of that user
+/// that starts while the page is open appears as live, and shows closed once it ends, with no
+/// reload of the page and its filter kept. Only the refresh that showed the new session wrote
+/// an access line.
+#[test]
+fn an_open_list_shows_a_new_login_and_its_end_without_a_reload() {
+    require_e2e!("chromium", "chromedriver", "npm", "chpasswd");
+    let r = RecordedLogin::launched("webrefr", Launch::LoginShell, "", |b| b);
+    let aud = auditor("webrefr-aud");
+    let console = start_console(r.tree.record_dir(), aud.pam.name(), aud._group.name());
+    let artefacts = TempDir::new("web-refresh-artefacts");
+    let spec = json!({
+        "mode": "refresh",
+        "base": format!("http://{}/", console.addr()),
+        "user": aud.user.name(),
+        "password": PASSWORD,
+        "artefacts": artefacts.path(),
+        "profile": artefacts.join("profile"),
+        "user_filter": r.user.name(),
+    });
+    let mut browser = Command::new("/usr/bin/python3")
+        .arg(script())
+        .arg(spec.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
+    let mut out = BufReader::new(browser.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "READY", "the browser did not open the list");
+
+    // The login starts while the list is open.
+    let mut term = r.sshd.login(&r.user).env("TERM", "xterm").interactive();
+    term.expect(PROMPT, T);
+    term.send_line("echo refresh-$((6*7))");
+    term.expect("refresh-42", T);
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "SEEN", "the new login did not appear");
+    term.send_line("exit");
+    term.wait(T);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = browser.wait().unwrap();
+    assert!(status.success(), "{status:?} {rest}");
+    let seen: Value = serde_json::from_str(&rest).unwrap();
+    eprintln!("browser saw: {seen:#}");
+
+    assert!(
+        seen["before"]["count"]
+            .as_str()
+            .unwrap()
+            .starts_with("0 session(s)"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["appeared"]["rows"].as_array().unwrap().len(),
+        1,
+        "{seen}"
+    );
+    assert_eq!(seen["first_state"], "live", "{seen}");
+    assert_eq!(seen["last_state"], "closed", "{seen}");
+    // The same document all along, at the same URL, with the filter as it was sent.
+    assert_eq!(seen["same_document"], "once", "{seen}");
+    assert_eq!(seen["after"]["url"], seen["before"]["url"], "{seen}");
+    assert_eq!(seen["filter_value"], r.user.name(), "{seen}");
+    assert!(
+        seen["after"]["count"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 session(s)"),
+        "{seen}"
+    );
+    assert_inert(&seen, 1);
+    keep_screenshots(
+        artefacts.path(),
+        &["refreshed-live.png", "refreshed-closed.png"],
+    );
+
+    // Refreshes that showed nothing new (before the login, while it ran, its end) wrote no
+    // line; the one that showed the new session did, naming it.
+    let session = seen["session"].as_str().unwrap().replace("%2F", "/");
+    let lines = web_access_lines(r.tree.record_dir());
+    let refreshes: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["command"] == "web-list" && l["args"].to_string().contains("\"refresh\""))
+        .collect();
+    assert_eq!(refreshes.len(), 1, "{lines:#?}");
+    assert!(
+        refreshes[0]["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| *s == session.as_str()),
+        "{}",
+        refreshes[0]
+    );
+    assert_eq!(refreshes[0]["operator"]["user"], aud.user.name());
+    assert!(seen["refreshes"].as_str().unwrap().parse::<u32>().unwrap() >= 2);
+}
+
+/// A recording of more than one piece of cast: the player's progress bar spans the whole
+/// channel (its duration is the channel's, past the first piece), and seeking to the last
+/// moments fetches the piece there and shows what was printed at the end.
+#[test]
+fn the_player_seeks_across_a_recording_of_many_pieces() {
+    require_e2e!("chromium", "chromedriver", "npm", "chpasswd");
+    let r = RecordedLogin::launched("webseek", Launch::LoginShell, "", |b| b);
+    let before = r.tree.sessions();
+    let mut term = r.sshd.login(&r.user).env("TERM", "xterm").interactive();
+    term.expect(PROMPT, T);
+    // About 5 MB of output: three pieces of record or more.
+    term.send_line("head -c 3600000 /dev/zero | base64 -w 100 | tr A a; echo bulk-$((6*7))");
+    term.expect("bulk-42", Duration::from_secs(120));
+    term.expect(PROMPT, T);
+    term.send_line("sleep 2; echo seek-marker-$((6*7))");
+    term.expect("seek-marker-42", T);
+    term.expect(PROMPT, T);
+    term.send_line("exit");
+    term.wait(T);
+    let (dir, id) = new_closed_session(&r, &before);
+    let size = std::fs::metadata(dir.join("channel-1.jsonl"))
+        .unwrap()
+        .len();
+    assert!(size > 4 << 20, "{size} bytes of record");
+
+    let aud = auditor("webseek-aud");
+    let console = start_console(r.tree.record_dir(), aud.pam.name(), aud._group.name());
+    let artefacts = TempDir::new("web-seek-artefacts");
+    let spec = json!({
+        "mode": "seek",
+        "base": format!("http://{}/", console.addr()),
+        "user": aud.user.name(),
+        "password": PASSWORD,
+        "artefacts": artefacts.path(),
+        "profile": artefacts.join("profile"),
+        "session": id,
+        "marker": "seek-marker-42",
+    });
+    let o = Command::new("/usr/bin/python3")
+        .arg(script())
+        .arg(spec.to_string())
+        .output()
+        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
+    assert!(o.status.success(), "{o:?}");
+    let seen: Value = serde_json::from_slice(&o.stdout).unwrap();
+    eprintln!("browser saw: {seen:#}");
+    let next: f64 = seen["next"].as_str().unwrap().parse().unwrap();
+    let header: f64 = seen["duration_header"].as_str().unwrap().parse().unwrap();
+    let duration = seen["duration"].as_f64().unwrap();
+    // The bar spans the channel, not the first piece; the seek landed in a later piece.
+    assert!(duration > next, "{seen}");
+    assert!((duration - header).abs() < 0.01, "{seen}");
+    let from: f64 = seen["from"].as_str().unwrap().parse().unwrap();
+    assert!(from > next, "{seen}");
+    assert!(
+        seen["text"].as_str().unwrap().contains("seek-marker-42"),
+        "{seen}"
+    );
+    assert_inert(&seen, 1);
+    keep_screenshots(artefacts.path(), &["sought.png"]);
 }

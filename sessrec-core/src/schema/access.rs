@@ -45,6 +45,11 @@ pub struct Operator {
     /// console's logged-in auditor is then `user` and `uid`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_addr: Option<String>,
+    /// For a request that came through a trusted reverse proxy of the console: the proxy's
+    /// address and port (`remote_addr` is then the client that proxy named in
+    /// `X-Forwarded-For`, without a port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_addr: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }

@@ -146,12 +146,61 @@ impl<'a> Pieces<'a> {
     /// token that is malformed or names bytes its field does not hold, with the reads before
     /// it delivered; bytes of a field that no token names are not delivered.
     pub fn for_each(&self, mut read: impl FnMut(u64, Stream, &[u8])) -> Result<(), TimingError> {
+        let mut scratch = Vec::new();
+        self.walk(|off, stream, form, piece| {
+            match form {
+                PieceForm::Text => read(off, stream, piece.as_bytes()),
+                PieceForm::FoldedCrlf => {
+                    scratch.clear();
+                    unfold_crlf(piece.as_bytes(), &mut scratch);
+                    read(off, stream, &scratch);
+                }
+                PieceForm::Base64 => {
+                    scratch.clear();
+                    base64::engine::general_purpose::STANDARD
+                        .decode_vec(piece, &mut scratch)
+                        .map_err(|_| "piece is not base64")?;
+                    read(off, stream, &scratch);
+                }
+            }
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    /// Whether [`Pieces::for_each`] delivers every byte of the text fields `i`, `o` and `e`, each
+    /// as it stands there (text or folded pieces only, no base64): then a stream's bytes are its
+    /// field's text with `\r` put back before folded line ends, and nothing else. Follows the
+    /// timing string without decoding a byte.
+    pub fn delivers_text_fields_whole(&self) -> bool {
+        let mut base64 = false;
+        let walked = self.walk(|_, _, form, _| {
+            base64 |= form == PieceForm::Base64;
+            Ok(())
+        });
+        match walked {
+            Ok(text_at) => {
+                !base64
+                    && self.b64.iter().all(|b| b.is_empty())
+                    && text_at.iter().zip(self.text).all(|(&at, t)| at == t.len())
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Follows the timing string, calling `piece(offset_us, stream, form, piece)` for every
+    /// read with the piece of its field (text, or base64 still encoded), in order; stops at the
+    /// first token that is malformed, names bytes its field does not hold, or that `piece`
+    /// refuses. Returns how far each text field (`i`, `o`, `e`) was read.
+    fn walk(
+        &self,
+        mut piece: impl FnMut(u64, Stream, PieceForm, &'a str) -> Result<(), &'static str>,
+    ) -> Result<[usize; 3], TimingError> {
         let t = self.t.as_bytes();
         let mut pos = 0;
         let mut off = self.off;
         let mut text_at = [0usize; 3];
         let mut b64_at = [0usize; 3];
-        let mut scratch = Vec::new();
         let err = |at, problem| Err(TimingError { at, problem });
         while pos < t.len() {
             let start = pos;
@@ -198,41 +247,24 @@ impl<'a> Pieces<'a> {
             let Ok(count) = usize::try_from(count) else {
                 return err(start, "byte count too large");
             };
-            match form {
-                PieceForm::Text | PieceForm::FoldedCrlf => {
-                    let field = self.text[k];
-                    let end = text_at[k].saturating_add(count);
-                    let Some(piece) = field.get(text_at[k]..end) else {
-                        return err(start, "count runs past its text or splits a character");
-                    };
-                    text_at[k] = end;
-                    if form == PieceForm::Text {
-                        read(off, stream, piece.as_bytes());
-                    } else {
-                        scratch.clear();
-                        unfold_crlf(piece.as_bytes(), &mut scratch);
-                        read(off, stream, &scratch);
-                    }
-                }
-                PieceForm::Base64 => {
-                    let field = self.b64[k];
-                    let end = b64_at[k].saturating_add(count);
-                    let Some(piece) = field.get(b64_at[k]..end) else {
-                        return err(start, "count runs past its base64");
-                    };
-                    b64_at[k] = end;
-                    scratch.clear();
-                    if base64::engine::general_purpose::STANDARD
-                        .decode_vec(piece, &mut scratch)
-                        .is_err()
-                    {
-                        return err(start, "piece is not base64");
-                    }
-                    read(off, stream, &scratch);
-                }
+            let (field, at, problem) = match form {
+                PieceForm::Text | PieceForm::FoldedCrlf => (
+                    self.text[k],
+                    &mut text_at[k],
+                    "count runs past its text or splits a character",
+                ),
+                PieceForm::Base64 => (self.b64[k], &mut b64_at[k], "count runs past its base64"),
+            };
+            let end = at.saturating_add(count);
+            let Some(p) = field.get(*at..end) else {
+                return err(start, problem);
+            };
+            *at = end;
+            if let Err(problem) = piece(off, stream, form, p) {
+                return err(start, problem);
             }
         }
-        Ok(())
+        Ok(text_at)
     }
 }
 
@@ -334,6 +366,28 @@ mod tests {
             ..Default::default()
         };
         assert!(reads(&p).1.is_err());
+    }
+
+    #[test]
+    fn whole_delivery_of_the_text_fields_is_told_without_decoding() {
+        let whole = |t, text: [&str; 3], b64: [&str; 3]| {
+            Pieces {
+                off: 5,
+                t,
+                text,
+                b64,
+            }
+            .delivers_text_fields_whole()
+        };
+        assert!(whole("i1+61o1+9on3", ["l", "la\nb", ""], ["", "", ""]));
+        assert!(whole("", ["", "", ""], ["", "", ""]));
+        // Bytes no token names, a malformed token, a split character, a base64 piece.
+        assert!(!whole("i1o1", ["l", "la", ""], ["", "", ""]));
+        assert!(!whole("i1o1x", ["l", "l", ""], ["", "", ""]));
+        assert!(!whole("o1o1", ["", "é", ""], ["", "", ""]));
+        assert!(!whole("-9o1", ["", "a", ""], ["", "", ""]));
+        assert!(!whole("ob4", ["", "", ""], ["", "//4=", ""]));
+        assert!(!whole("o1", ["", "a", ""], ["", "//4=", ""]));
     }
 
     #[test]

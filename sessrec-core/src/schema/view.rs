@@ -69,16 +69,20 @@ impl IoView<'_> {
                 (None, None) => {}
             }
         }
-        let Some(t) = &self.t else {
-            return Ok(());
-        };
-        Pieces {
+        match self.pieces() {
+            Some(p) => p.for_each(read),
+            None => Ok(()),
+        }
+    }
+
+    /// The compact form's fields (schema 2), when the line has a timing string.
+    pub fn pieces(&self) -> Option<Pieces<'_>> {
+        Some(Pieces {
             off: self.off,
-            t,
+            t: self.t.as_deref()?,
             text: [&self.i, &self.o, &self.e],
             b64: [&self.i_b64, &self.o_b64, &self.e_b64],
-        }
-        .for_each(read)
+        })
     }
 }
 

@@ -3,7 +3,9 @@ chromedriver) and prints what it saw as one JSON object on its last line.
 
 usage: browse.py SPEC-JSON
 SPEC "mode" is "review" (list filters and pages, search and its hit in the player, session
-pages) or "live" (a live session found in the list and followed in the player: prints READY
+pages), "timeline" (a session page whose timeline comes in parts), "refresh" (an open
+list page shows a session that starts, as live and then closed: prints READY once open and
+SEEN once the live row is there) or "live" (a live session found in the list and followed in the player: prints READY
 once following, then waits for SPEC "marker" to show up). Every page visited is checked for
 dialogs and for elements the console did not ship (an XSS payload that ran or was parsed as
 markup). Screenshots go to SPEC "artefacts".
@@ -13,11 +15,11 @@ import os
 import sys
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import (NoAlertPresentException, StaleElementReferenceException,
+                                        TimeoutException, WebDriverException)
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 spec = json.loads(sys.argv[1])
@@ -78,12 +80,27 @@ def wait(driver, what, seconds=30):
         return False
 
 
+def replaced(old):
+    """Whether the page that held `old` is gone; asked again while the browser is between
+    pages (when the driver may answer with another error than a stale element)."""
+    try:
+        old.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException:
+        return False
+
+
 def click_to_load(driver, element, marker_id):
     """Clicks something that loads a page, and waits for the new page's marker element."""
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    wait(driver, EC.staleness_of(old))
+    wait(driver, lambda d: replaced(old))
     wait(driver, lambda d: d.find_elements(By.ID, marker_id))
+    if marker_id == "timeline":
+        # The session page's timeline arrives after the page, in parts.
+        wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline[data-state=complete]"))
 
 
 def log_in(driver):
@@ -215,16 +232,107 @@ def live(driver):
     result["probes"] = probes
 
 
+def timeline(driver):
+    """A session page whose timeline comes in parts: every entry, its jump marks, one followed."""
+    log_in(driver)
+    driver.get(base + "session?id=" + spec["session"])
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline[data-state]"), 120)
+    ol = driver.find_element(By.ID, "timeline")
+    result["state"] = ol.get_attribute("data-state")
+    result["parts"] = ol.get_attribute("data-parts")
+    result["status"] = driver.find_element(By.ID, "timeline-status").text
+    result["entries"] = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#timeline li')).map(function (li) {"
+        " var a = li.querySelector('a.jump');"
+        " return [li.textContent, a ? a.getAttribute('href') : null]; });")
+    inert(driver, "session")
+    shot(driver, "long-timeline.png")
+    for li in driver.find_elements(By.CSS_SELECTOR, "#timeline li"):
+        if spec["jump"] in li.text:
+            click_to_load(driver, li.find_element(By.CSS_SELECTOR, "a.jump"), "player")
+            result["jump_url"] = driver.current_url
+            wait(driver, lambda d: spec["shown"] in player_text(d))
+            result["jump_text"] = player_text(driver)
+            break
+
+
+PLAYER_DURATION = """
+var done = arguments[arguments.length - 1];
+if (!window.sessrecPlayer) { done(-1); return; }
+Promise.resolve(window.sessrecPlayer.getDuration()).then(done, function () { done(-1); });
+"""
+
+
+def seek(driver):
+    """A recording longer than one piece: the player spans it all, and a seek to its last
+    moments fetches the piece there."""
+    log_in(driver)
+    driver.get(base + "play?id=%s&file=channel-1.jsonl" % spec["session"])
+    player = driver.find_element(By.ID, "player")
+    wait(driver, lambda d: player.get_attribute("data-next") not in (None, ""), 60)
+    wait(driver, lambda d: (d.execute_async_script(PLAYER_DURATION) or 0) > 0, 60)
+    result["next"] = player.get_attribute("data-next")
+    result["duration_header"] = player.get_attribute("data-duration")
+    result["duration"] = driver.execute_async_script(PLAYER_DURATION)
+    driver.execute_script("window.sessrecPlayer.pause();")
+    driver.execute_script("window.sessrecPlayer.seek(arguments[0]);", result["duration"])
+    wait(driver, lambda d: spec["marker"] in player_text(d), 60)
+    result["from"] = driver.find_element(By.ID, "player").get_attribute("data-from")
+    result["text"] = player_text(driver)
+    result["time"] = driver.execute_async_script(PLAYER_TIME)
+    shot(driver, "sought.png")
+    inert(driver, "sought")
+
+
+STATE_OF = """
+var a = document.querySelector('#sessions a.session[href="/session?id=' + arguments[0] + '"]');
+return a ? a.closest('tr').querySelector('td.state').textContent : null;
+"""
+
+
+def refresh(driver):
+    """A list page left open: a session that starts meanwhile appears as live, then closed."""
+    log_in(driver)
+    apply_filter(driver, fields={"f-user": spec["user_filter"]})
+    # Gone if the page is loaded again.
+    driver.execute_script("window.sessrecOpened = 'once';")
+    result["before"] = list_state(driver)
+    print("READY", flush=True)
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions a.session"), 90)
+    result["appeared"] = list_state(driver)
+    session = result["appeared"]["links"][0].split("id=", 1)[1] if result["appeared"]["links"] else ""
+    result["session"] = session
+    result["first_state"] = driver.execute_script(STATE_OF, session)
+    shot(driver, "refreshed-live.png")
+    print("SEEN", flush=True)
+    wait(driver, lambda d: d.execute_script(STATE_OF, session) == "closed", 90)
+    result["last_state"] = driver.execute_script(STATE_OF, session)
+    result["after"] = list_state(driver)
+    result["filter_value"] = driver.find_element(By.ID, "f-user").get_attribute("value")
+    result["same_document"] = driver.execute_script("return window.sessrecOpened || null;")
+    result["refreshes"] = driver.find_element(By.ID, "sessions").get_attribute("data-refreshes")
+    result["refresh_status"] = driver.find_element(By.ID, "refresh-status").text
+    inert(driver, "refreshed-list")
+    shot(driver, "refreshed-closed.png")
+
+
 driver = browser()
 try:
     if spec["mode"] == "review":
         review(driver)
+    elif spec["mode"] == "timeline":
+        timeline(driver)
+    elif spec["mode"] == "refresh":
+        refresh(driver)
+    elif spec["mode"] == "seek":
+        seek(driver)
     else:
         live(driver)
     result["console"] = [e["message"] for e in driver.get_log("browser")]
 finally:
     driver.quit()
-    if spec["mode"] == "live" and "followed_text" not in result:
+    if spec["mode"] in ("live", "refresh") and "followed_text" not in result \
+            and "last_state" not in result:
         # Never leave the test waiting for READY.
         print("READY", flush=True)
 

@@ -26,6 +26,8 @@ pub fn set_password(user: &str, password: &str) {
 /// A running console, killed when dropped.
 pub struct Console {
     child: Child,
+    /// What it wrote to stderr after the line saying where it listens.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// `http://127.0.0.1:PORT` or `https://...`.
     pub base: String,
     /// The CA file curl trusts for TLS.
@@ -77,13 +79,17 @@ pub fn start_program(program: &Path, args: &[&str]) -> Console {
         let _ = child.wait();
         panic!("unexpected first line: {line:?}");
     };
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = log.clone();
     std::thread::spawn(move || {
         for l in stderr.lines().map_while(Result::ok) {
             eprintln!("[console] {l}");
+            kept.lock().unwrap().push(l);
         }
     });
     Console {
         child,
+        log,
         base,
         ca: None,
     }
@@ -133,6 +139,28 @@ impl Console {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// How many lines it has written to stderr so far (after the listening line).
+    pub fn log_len(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
+    /// The first stderr line from line `from` on that contains `needle`, once it is written.
+    pub fn wait_log(&self, from: usize, needle: &str) -> String {
+        let mut found = None;
+        wait_until(
+            &format!("the console to log {needle:?}"),
+            std::time::Duration::from_secs(30),
+            || {
+                found = self.log.lock().unwrap()[from..]
+                    .iter()
+                    .find(|l| l.contains(needle))
+                    .cloned();
+                found.is_some()
+            },
+        );
+        found.unwrap()
     }
 
     /// curl with `extra` options on `path`; `source` is the local address to connect from.

@@ -91,7 +91,7 @@ elif mode == "kill":
     try:
         log_in(driver, auditor, auditor_pw)
         driver.get(base + "/session?id=" + session)
-        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "timeline"))
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline[data-state=complete]"))
         result["auditor_kill_form"] = len(driver.find_elements(By.ID, "kill")) > 0
         result["auditor_state"] = driver.find_element(By.TAG_NAME, "dl").text
     finally:
@@ -101,7 +101,7 @@ elif mode == "kill":
     try:
         log_in(driver, killer, killer_pw)
         driver.get(base + "/session?id=" + session)
-        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "timeline"))
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline[data-state=complete]"))
         result["killer_kill_form"] = len(driver.find_elements(By.ID, "kill")) > 0
         driver.save_screenshot(os.path.join(artefacts, "kill-form.png"))
         driver.find_element(By.ID, "kill-message").send_keys(message)
@@ -117,7 +117,7 @@ elif mode == "kill":
         result["kill_url"] = driver.current_url
         driver.save_screenshot(os.path.join(artefacts, "killed.png"))
         driver.find_element(By.ID, "back").click()
-        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "timeline"))
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline[data-state=complete]"))
         result["after_state"] = driver.find_element(By.TAG_NAME, "dl").text
         result["after_kill_form"] = len(driver.find_elements(By.ID, "kill")) > 0
     finally:

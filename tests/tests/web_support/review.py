@@ -72,7 +72,9 @@ try:
     driver.save_screenshot(os.path.join(artefacts, "list.png"))
     link = driver.find_element(By.CSS_SELECTOR, f"a.session[href='/session?id={session}']")
     link.click()
-    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "timeline"))
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline[data-state=complete]"))
+    WebDriverWait(driver, 30).until(
+        lambda d: "checking" not in d.find_element(By.ID, "integrity").text)
     result["integrity"] = driver.find_element(By.ID, "integrity").text
     result["timeline"] = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#timeline li")]
     result["session_dialog_free"] = no_dialog(driver)
@@ -93,7 +95,7 @@ try:
     driver.save_screenshot(os.path.join(artefacts, "player.png"))
     # Back on the session page, a timeline entry's jump mark opens the player at its moment.
     driver.back()
-    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.ID, "timeline"))
+    WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#timeline[data-state=complete]"))
     for li in driver.find_elements(By.CSS_SELECTOR, "#timeline li"):
         if jump_entry in li.text:
             link = li.find_element(By.CSS_SELECTOR, "a.jump")
