@@ -12,6 +12,7 @@ pub mod chain;
 pub mod command;
 pub mod config;
 pub mod exec_args;
+pub mod flush_policy;
 pub mod forward;
 pub mod frames;
 pub mod glob;

@@ -1,5 +1,6 @@
 //! The record writer: whole JSON lines, each written with one `write(2)`, chained by SHA-256,
-//! bounded by `max_line_bytes`, with I/O batched into frame lists and flushed on a deadline.
+//! bounded by `max_line_bytes`, with I/O batched into frame lists and flushed on a deadline
+//! (see [`crate::flush_policy`]).
 //!
 //! It keeps a reserve of disk blocks allocated past the end of the file so that the final
 //! lines of a channel fit even when the disk fills; when the reserve cannot be renewed,
@@ -16,6 +17,7 @@ use serde_json::{Map, Value};
 use crate::bounds::cut_at_char_boundary;
 use crate::chain::{self, Digest32};
 use crate::config::RecorderConfig;
+use crate::flush_policy::FlushPolicy;
 use crate::frames::{self, Encoding};
 use crate::record::{FileContext, Stream};
 use crate::schema::timing::{self, PieceForm};
@@ -40,6 +42,9 @@ const COUNT_DIGITS: usize = 7;
 pub struct WriterOptions {
     pub max_line_bytes: usize,
     pub flush_interval: Duration,
+    /// How long a pending line that is only unsubmitted typing may wait (see
+    /// [`crate::flush_policy`]); not longer than `flush_interval` (the default, zero): no hold.
+    pub typing_flush: Duration,
     pub anchor_interval: Duration,
 }
 
@@ -48,17 +53,28 @@ impl Default for WriterOptions {
         WriterOptions {
             max_line_bytes: 8192,
             flush_interval: Duration::from_millis(1000),
+            typing_flush: Duration::ZERO,
             anchor_interval: Duration::from_secs(60),
         }
     }
 }
 
 impl WriterOptions {
+    /// For records of anything but a terminal: every read is written within `flush_interval_ms`.
     pub fn from_config(rec: &RecorderConfig) -> Self {
         WriterOptions {
             max_line_bytes: rec.max_line_bytes,
             flush_interval: Duration::from_millis(rec.flush_interval_ms),
             ..WriterOptions::default()
+        }
+    }
+
+    /// For the record of a terminal (a pty channel): unsubmitted typing may wait up to
+    /// `typing_flush_ms`.
+    pub fn for_terminal(rec: &RecorderConfig) -> Self {
+        WriterOptions {
+            typing_flush: Duration::from_millis(rec.typing_flush_ms),
+            ..WriterOptions::from_config(rec)
         }
     }
 }
@@ -110,7 +126,8 @@ pub struct RecordWriter {
     line: Vec<u8>,
     /// The pending line's reads: timing string, escaped text and base64 per stream.
     pending: PendingIo,
-    pending_since: Option<Instant>,
+    /// When the pending line is due.
+    flush_policy: FlushPolicy,
     tails: [Tail; 3],
     last_anchor: Instant,
     anchored_seq: u64,
@@ -213,7 +230,7 @@ impl RecordWriter {
             space_low: false,
             line: Vec::with_capacity(opts.max_line_bytes),
             pending: PendingIo::default(),
-            pending_since: None,
+            flush_policy: FlushPolicy::new(opts.flush_interval, opts.typing_flush),
             tails: Default::default(),
             last_anchor: Instant::now(),
             anchored_seq: seq,
@@ -267,7 +284,7 @@ impl RecordWriter {
 
     /// When pending I/O must be written at the latest.
     pub fn flush_deadline(&self) -> Option<Instant> {
-        let lines = self.pending_since.map(|t| t + self.opts.flush_interval);
+        let lines = self.flush_policy.deadline();
         let tails = self
             .tails
             .iter()
@@ -298,6 +315,9 @@ impl RecordWriter {
         };
         let result = self.io_complete(stream, offset, bytes);
         self.joined = joined;
+        if !self.line.is_empty() {
+            self.flush_policy.note(stream, data, Instant::now());
+        }
         result
     }
 
@@ -390,9 +410,6 @@ impl RecordWriter {
                 self.write_io_line()?;
             }
         }
-        if self.pending_since.is_none() && !self.line.is_empty() {
-            self.pending_since = Some(Instant::now());
-        }
         if self.line.len() + self.pending.len() + 64 > limit {
             self.write_io_line()?;
         }
@@ -439,6 +456,7 @@ impl RecordWriter {
         }
         if self.pending.reads == 0 {
             self.line.clear();
+            self.flush_policy.written();
             return Ok(());
         }
         let p = std::mem::take(&mut self.pending);
@@ -459,7 +477,7 @@ impl RecordWriter {
         self.pending = p;
         self.pending.clear();
         self.push_prev_and_end();
-        self.pending_since = None;
+        self.flush_policy.written();
         self.commit_line()
     }
 
@@ -680,7 +698,7 @@ impl RecordWriter {
                 self.line = line;
                 self.line.clear();
                 self.pending.clear();
-                self.pending_since = None;
+                self.flush_policy.written();
                 let _ = self.write_error_line(&lost);
                 Err(e)
             }

@@ -189,6 +189,7 @@ fn flush_deadline_and_anchor() {
         max_line_bytes: 8192,
         flush_interval: Duration::from_millis(50),
         anchor_interval: Duration::from_millis(0),
+        ..Default::default()
     };
     let (path, mut w) = record_file(dir.path(), "channel-1.jsonl", opts, "alice@example.com");
     assert!(w.flush_deadline().is_none());
@@ -211,6 +212,49 @@ fn flush_deadline_and_anchor() {
         w.poll_anchor(Instant::now()).is_none(),
         "no new lines, no new anchor"
     );
+}
+
+/// Unsubmitted typing waits for `typing_flush`; Enter brings the ordinary deadline, measured
+/// from its arrival; a full line is still written at once.
+#[test]
+fn typing_waits_longer_until_it_is_submitted() {
+    let dir = TempDir::new("typing-flush");
+    let opts = WriterOptions {
+        max_line_bytes: 1024,
+        flush_interval: Duration::from_millis(1000),
+        typing_flush: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let (path, mut w) = record_file(dir.path(), "channel-1.jsonl", opts, "alice@example.com");
+    let before = Instant::now();
+    w.io(Stream::Input, 1, b"l").unwrap();
+    w.io(Stream::Output, 2, b"l").unwrap();
+    w.io(Stream::Input, 3, b"s").unwrap();
+    w.io(Stream::Output, 4, b"s").unwrap();
+    let held = w.flush_deadline().unwrap();
+    assert!(held >= before + Duration::from_secs(10), "{held:?}");
+    let enter = Instant::now();
+    w.io(Stream::Input, 5, b"\r").unwrap();
+    let due = w.flush_deadline().unwrap();
+    assert!(
+        due >= enter + Duration::from_secs(1) && due < held,
+        "{due:?}"
+    );
+    assert_eq!(fs::metadata(&path).unwrap().len(), 0);
+    w.flush().unwrap();
+    assert!(w.flush_deadline().is_none());
+    // Typing that fills a line is written without waiting.
+    for i in 0..200u64 {
+        w.io(Stream::Input, 10 + 2 * i, b"x").unwrap();
+        w.io(Stream::Output, 11 + 2 * i, b"x").unwrap();
+    }
+    assert!(w.seq() >= 2, "lines written: {}", w.seq());
+    drop(w);
+    let r = verify_file(&path).unwrap();
+    assert!(r.ok, "{:?}", r.problems);
+    for line in reader::lines(&path).unwrap() {
+        assert!(line.unwrap().raw.len() <= 1024);
+    }
 }
 
 #[test]

@@ -285,20 +285,26 @@ impl Setup {
             user: self.user.name.clone(),
             actor: self.identity.actor.clone(),
         };
-        let writer =
-            match RecordWriter::new(file, ctx, WriterOptions::from_config(&self.config.recorder)) {
-                Ok(w) => w,
-                Err(source) => {
-                    return self.record_unavailable(
-                        RecordUnavailable::ChannelWriter {
-                            path: session_dir.join(&file_name),
-                            source,
-                        },
-                        &shell,
-                        &kind,
-                    )
-                }
-            };
+        // A terminal's unsubmitted typing may wait longer than the flush interval; a pipe
+        // carries no keystrokes to hold.
+        let options = if has_tty {
+            WriterOptions::for_terminal(&self.config.recorder)
+        } else {
+            WriterOptions::from_config(&self.config.recorder)
+        };
+        let writer = match RecordWriter::new(file, ctx, options) {
+            Ok(w) => w,
+            Err(source) => {
+                return self.record_unavailable(
+                    RecordUnavailable::ChannelWriter {
+                        path: session_dir.join(&file_name),
+                        source,
+                    },
+                    &shell,
+                    &kind,
+                )
+            }
+        };
         let channel_id = format!("{}/{}", self.session, channel_no);
         let mut recorder = ChannelRecorder::new(
             writer,

@@ -604,6 +604,15 @@ pub(crate) mod testing {
 
     /// A recorder writing `channel-1.jsonl` in `dir`, with output capped at `cap` bytes.
     pub fn recorder(dir: &std::path::Path, cap: u64) -> (ChannelRecorder, std::path::PathBuf) {
+        recorder_with(dir, cap, WriterOptions::default())
+    }
+
+    /// [`recorder`] with the writer's options given.
+    pub fn recorder_with(
+        dir: &std::path::Path,
+        cap: u64,
+        options: WriterOptions,
+    ) -> (ChannelRecorder, std::path::PathBuf) {
         let path = dir.join("channel-1.jsonl");
         let file = std::fs::OpenOptions::new()
             .create_new(true)
@@ -617,7 +626,7 @@ pub(crate) mod testing {
             user: "u".into(),
             actor: "u".into(),
         };
-        let writer = RecordWriter::new(file, ctx, WriterOptions::default()).unwrap();
+        let writer = RecordWriter::new(file, ctx, options).unwrap();
         (
             ChannelRecorder::new(writer, "test".into(), OnError::Deny, true, cap),
             path,

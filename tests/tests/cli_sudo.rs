@@ -39,6 +39,8 @@ fn sudo_sessions_in_the_cli() {
     term.expect(r"\$ ", T);
     term.send_line("echo ready-$((40+2))");
     term.expect("ready-42", T);
+    // At the prompt again, so the next line is typed to the shell, not ahead of it.
+    term.expect(r"\$ ", T);
     term.send_line("sudo sh -c 'echo as-root-$((6*7)); id -un'");
     term.expect("as-root-42", T);
     term.expect(r"\$ ", T);

@@ -540,6 +540,7 @@ fn options(max_line_bytes: usize) -> WriterOptions {
         max_line_bytes,
         flush_interval: Duration::from_millis(50),
         anchor_interval: Duration::from_secs(3600),
+        ..WriterOptions::default()
     }
 }
 

@@ -7,12 +7,15 @@ use std::process::{Command, Stdio};
 use sessrec_core::record::Stream;
 use sessrec_core::schema::{ChannelEnd, Event, Line};
 use sessrec_core::testing::TempDir;
+use sessrec_core::writer::WriterOptions;
 
 use super::*;
-use crate::recording::testing::{recorder, verified_lines};
+use crate::recording::testing::{recorder, recorder_with, verified_lines};
 use crate::recording::ChannelRecorder;
 use crate::spawn::PipeChild;
 use crate::sys::{self, ExitStatus, Pid};
+
+mod typing;
 
 /// Every line of the finished record, typed, and the bytes of each stream.
 #[derive(Debug)]
@@ -83,6 +86,8 @@ struct PtyRig {
     signals: (OwnedFd, OwnedFd),
     typeahead: Vec<u8>,
     masker: Option<crate::masking::InputMasker>,
+    /// The record writer's (flush deadlines).
+    options: WriterOptions,
 }
 
 impl PtyRig {
@@ -106,6 +111,7 @@ impl PtyRig {
             signals: nonblocking_pipe(),
             typeahead: Vec::new(),
             masker: None,
+            options: WriterOptions::default(),
         }
     }
 
@@ -120,7 +126,7 @@ impl PtyRig {
 
     fn run(self, idle: IdlePolicy) -> (Outcome, Recorded, Vec<u8>) {
         let dir = TempDir::new("relay-pty");
-        let (mut rec, path) = recorder(dir.path(), 1 << 30);
+        let (mut rec, path) = recorder_with(dir.path(), 1 << 30, self.options);
         let (child_pid, child_pidfd) = pid_and_pidfd(&self.child);
         let outcome = PtyRelay {
             master: self.inner_master,
@@ -149,7 +155,7 @@ impl PtyRig {
         drive: impl FnOnce(&OwnedFd, &std::path::Path),
     ) -> (Outcome, Recorded, Vec<sessrec_core::reader::Frame>) {
         let dir = TempDir::new("relay-pty-driven");
-        let (mut rec, path) = recorder(dir.path(), 1 << 30);
+        let (mut rec, path) = recorder_with(dir.path(), 1 << 30, self.options);
         let (child_pid, child_pidfd) = pid_and_pidfd(&self.child);
         let outcome = std::thread::scope(|scope| {
             let relay = scope.spawn(|| {
