@@ -187,8 +187,11 @@ impl Kept {
         drop(entries);
         let bytes = lines.iter().map(Line::size).sum();
         let version = self.next_version.fetch_add(1, Ordering::Relaxed) + 1;
-        // Files that changed while they were read are read again by the next view.
-        let identity = identity.filter(|before| Identity::of(&s.dir).as_ref() == Some(before));
+        // Files that changed while they were read are read again by the next view, and so are
+        // files changed so lately that a further change could leave their times as they are.
+        let identity = identity
+            .filter(|before| Identity::of(&s.dir).as_ref() == Some(before))
+            .filter(Identity::settled);
         let built = Arc::new(Built {
             version,
             lines,
