@@ -12,17 +12,10 @@ use sessrec_core::id::SessionId;
 use sessrec_core::testing::synth::{id_at, shift_times, SynthSession};
 use sessrec_core::testing::TempDir;
 
-const DAY_MS: u64 = 86_400_000;
+mod support;
+use support::sessrec;
 
-fn sessrec(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sessrec"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("SESSREC_CONFIG")
-        .output()
-        .unwrap()
-}
+const DAY_MS: u64 = 86_400_000;
 
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

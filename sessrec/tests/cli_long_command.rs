@@ -4,7 +4,7 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::{json, Map, Value};
 use sessrec_core::record::FileContext;
@@ -12,15 +12,8 @@ use sessrec_core::testing::synth::{id_at, SynthSession};
 use sessrec_core::testing::TempDir;
 use sessrec_core::writer::{RecordWriter, WriterOptions};
 
-fn sessrec(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sessrec"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("SESSREC_CONFIG")
-        .output()
-        .unwrap()
-}
+mod support;
+use support::sessrec;
 
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

@@ -4,19 +4,12 @@
 //! shown and exported alike.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use sessrec_core::testing::TempDir;
 
-fn sessrec(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sessrec"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("SESSREC_CONFIG")
-        .output()
-        .unwrap()
-}
+mod support;
+use support::sessrec;
 
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

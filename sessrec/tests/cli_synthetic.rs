@@ -2,21 +2,14 @@
 //! (The end-to-end tests in tests/tests/cli_*.rs use records of real recorded sessions.)
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use sessrec_core::id::SessionId;
 use sessrec_core::testing::synth::{id_at, SynthSession};
 use sessrec_core::testing::TempDir;
 
-fn sessrec(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sessrec"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("SESSREC_CONFIG")
-        .output()
-        .unwrap()
-}
+mod support;
+use support::sessrec;
 
 fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

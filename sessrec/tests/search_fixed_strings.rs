@@ -7,20 +7,12 @@
 //! (which takes no shortcut).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use sessrec_core::testing::synth::{id_at, SynthSession};
 use sessrec_core::testing::TempDir;
 
-fn sessrec(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sessrec"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("SESSREC_CONFIG")
-        .output()
-        .unwrap()
-}
+mod support;
+use support::sessrec;
 
 /// One closed session whose shell channel gets `write`'s I/O; its channel file.
 fn session(
