@@ -116,17 +116,7 @@ impl<R: Read> Iterator for LineIter<R> {
         let line_no = self.line_no;
         if raw.last() != Some(&b'\n') {
             self.done = true;
-            let (defect, problem) = if raw.len() > MAX_READ_LINE {
-                (
-                    Defect::Broken,
-                    format!("line longer than {MAX_READ_LINE} bytes"),
-                )
-            } else {
-                (
-                    Defect::CutShort,
-                    format!("incomplete last line ({} bytes, no newline)", raw.len()),
-                )
-            };
+            let (defect, problem) = unterminated(raw.len());
             return Some(Err(LineError {
                 line_no,
                 defect,
@@ -372,17 +362,7 @@ impl<'n> ChainCheck<'n> {
     /// A line without its `\n` at the end of the file: cut short, or longer than any line a
     /// reader accepts.
     fn cut_line(&mut self, line_no: u64, raw: &[u8]) {
-        let (defect, problem) = if raw.len() > MAX_READ_LINE {
-            (
-                Defect::Broken,
-                format!("line longer than {MAX_READ_LINE} bytes"),
-            )
-        } else {
-            (
-                Defect::CutShort,
-                format!("incomplete last line ({} bytes, no newline)", raw.len()),
-            )
-        };
+        let (defect, problem) = unterminated(raw.len());
         self.defect(line_no, defect, problem, raw);
     }
 
@@ -561,6 +541,22 @@ pub fn verify_lines<R: Read>(iter: LineIter<R>, file_name: &str) -> io::Result<V
         }
     }
     Ok(check.finish())
+}
+
+/// What a last line of `len` bytes without its `\n` is: cut short, or longer than any line a
+/// reader accepts.
+fn unterminated(len: usize) -> (Defect, String) {
+    if len > MAX_READ_LINE {
+        (
+            Defect::Broken,
+            format!("line longer than {MAX_READ_LINE} bytes"),
+        )
+    } else {
+        (
+            Defect::CutShort,
+            format!("incomplete last line ({len} bytes, no newline)"),
+        )
+    }
 }
 
 #[cfg(test)]
