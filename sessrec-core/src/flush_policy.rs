@@ -127,7 +127,8 @@ impl FlushPolicy {
     }
 
     /// The pending line is still only typing, held past the ordinary deadline.
-    pub fn holding_typing(&self) -> bool {
+    #[cfg(test)]
+    fn holding_typing(&self) -> bool {
         self.since.is_some() && self.due_since.is_none()
     }
 }
