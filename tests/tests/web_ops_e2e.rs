@@ -370,15 +370,36 @@ fn a_non_loopback_address_needs_tls() {
     assert_fails_saying(&o, 1, "no CERTIFICATE");
 }
 
-/// A web.toml with a `[proxy]` section trusting `proxy`, in `dir`.
-fn proxy_config(dir: &Path, name: &str, proxy: &str) -> String {
+/// A console whose web.toml (`name`, in `dir`) trusts the reverse proxies at `proxies`, with
+/// PAM service `pam` and access for `group`.
+fn start_behind_proxies(
+    dir: &Path,
+    name: &str,
+    proxies: &[&str],
+    pam: &PamService,
+    group: &TestGroup,
+) -> Console {
     let file = dir.join(name);
+    let trusted: Vec<String> = proxies.iter().map(|p| format!("\"{p}\"")).collect();
     std::fs::write(
         &file,
-        format!("[proxy]\ntrusted = [\"{proxy}\"]\nuser_header = \"X-Remote-User\"\n"),
+        format!(
+            "[proxy]\ntrusted = [{}]\nuser_header = \"X-Remote-User\"\n",
+            trusted.join(", ")
+        ),
     )
     .unwrap();
-    file.to_str().unwrap().to_string()
+    start(
+        dir,
+        &[
+            "--web-config",
+            file.to_str().unwrap(),
+            "--pam-service",
+            pam.name(),
+            "--group",
+            group.name(),
+        ],
+    )
 }
 
 #[test]
@@ -390,18 +411,7 @@ fn a_proxy_header_logs_in_only_from_the_trusted_proxy() {
     auditor.add_to_group(group.name());
     let outsider = TestUser::new("webprxout", Path::new("/bin/sh"));
     let pam = PamService::new("auth required pam_deny.so\naccount required pam_deny.so\n");
-    let config = proxy_config(records.path(), "proxy.toml", "127.0.0.2");
-    let console = start(
-        records.path(),
-        &[
-            "--web-config",
-            &config,
-            "--pam-service",
-            pam.name(),
-            "--group",
-            group.name(),
-        ],
-    );
+    let console = start_behind_proxies(records.path(), "proxy.toml", &["127.0.0.2"], &pam, &group);
     let as_user = |user: &str| format!("X-Remote-User: {user}");
     let from_proxy = |path: &str, user: &str, extra: &[&str]| {
         let mut args = vec!["--interface", "127.0.0.2", "-H"];
@@ -484,18 +494,7 @@ fn a_proxy_header_logs_in_only_from_the_trusted_proxy() {
     assert_eq!(web_access_lines(records.path()).len(), 1);
 
     // A proxy on the browser's own address (127.0.0.1): the browser is logged in by the header.
-    let config = proxy_config(records.path(), "local.toml", "127.0.0.1");
-    let local = start(
-        records.path(),
-        &[
-            "--web-config",
-            &config,
-            "--pam-service",
-            pam.name(),
-            "--group",
-            group.name(),
-        ],
-    );
+    let local = start_behind_proxies(records.path(), "local.toml", &["127.0.0.1"], &pam, &group);
     let seen = browser(&[
         "proxy",
         artefacts.join("profile-proxied").to_str().unwrap(),
@@ -526,22 +525,12 @@ fn a_proxied_access_line_names_the_client_and_the_proxy() {
     auditor.add_to_group(group.name());
     set_password(auditor.name(), "Xff-pw-1");
     let pam = PamService::new("auth required pam_unix.so\naccount required pam_unix.so\n");
-    let config = records.join("xff.toml");
-    std::fs::write(
-        &config,
-        "[proxy]\ntrusted = [\"127.0.0.2\", \"127.0.0.3\"]\nuser_header = \"X-Remote-User\"\n",
-    )
-    .unwrap();
-    let console = start(
+    let console = start_behind_proxies(
         records.path(),
-        &[
-            "--web-config",
-            config.to_str().unwrap(),
-            "--pam-service",
-            pam.name(),
-            "--group",
-            group.name(),
-        ],
+        "xff.toml",
+        &["127.0.0.2", "127.0.0.3"],
+        &pam,
+        &group,
     );
     let user_header = format!("X-Remote-User: {}", auditor.name());
     let list_lines = || access_lines_of(records.path(), "web-list", auditor.name());
