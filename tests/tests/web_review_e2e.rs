@@ -101,6 +101,29 @@ fn new_closed_session(r: &RecordedLogin, before: &[PathBuf]) -> (PathBuf, String
     (dir, id)
 }
 
+/// What the browser script is given: `mode`, the console, the auditor's login, where its
+/// artefacts and profile go, and the mode's own fields (`extra`, an object).
+fn browser_spec(
+    mode: &str,
+    console: &Console,
+    aud: &Auditor,
+    artefacts: &TempDir,
+    extra: Value,
+) -> Value {
+    let mut spec = json!({
+        "mode": mode,
+        "base": format!("http://{}/", console.addr()),
+        "user": aud.user.name(),
+        "password": PASSWORD,
+        "artefacts": artefacts.path(),
+        "profile": artefacts.join("profile"),
+    });
+    if let (Value::Object(spec), Value::Object(extra)) = (&mut spec, extra) {
+        spec.extend(extra);
+    }
+    spec
+}
+
 /// Screenshots kept past the test, in a directory named in its output.
 fn keep_screenshots(from: &Path, names: &[&str]) {
     let kept = std::env::temp_dir().join(format!(
@@ -252,13 +275,12 @@ fn auditors_filter_page_and_search_sessions_with_hostile_content_in_a_browser() 
     let artefacts = TempDir::new("web-review-artefacts");
     let shell_id = shell.file_name().unwrap().to_str().unwrap().to_string();
     let sftp_id = sftp.file_name().unwrap().to_str().unwrap().to_string();
-    let spec = json!({
-        "mode": "review",
-        "base": format!("http://{}/", console.addr()),
-        "user": aud.user.name(),
-        "password": PASSWORD,
-        "artefacts": artefacts.path(),
-        "profile": artefacts.join("profile"),
+    let spec = browser_spec(
+        "review",
+        &console,
+        &aud,
+        &artefacts,
+        json!({
         "filters": [
             {"name": "user", "fields": {"f-user": "synth-3"}},
             {"name": "since", "fields": {"f-since": "10h"}},
@@ -270,7 +292,8 @@ fn auditors_filter_page_and_search_sessions_with_hostile_content_in_a_browser() 
         "search": "search-marker-42",
         "search_payloads": [OUTPUT_PAYLOAD, SUDO_PAYLOAD],
         "sessions": [shell_id, sftp_id],
-    });
+        }),
+    );
     let o = Command::new("/usr/bin/python3")
         .arg(script())
         .arg(spec.to_string())
@@ -451,17 +474,17 @@ fn a_live_recorded_session_is_followed_in_a_browser() {
     let aud = auditor("weblive-aud");
     let console = start_console(r.tree.record_dir(), aud.pam.name(), aud._group.name());
     let artefacts = TempDir::new("web-live-artefacts");
-    let spec = json!({
-        "mode": "live",
-        "base": format!("http://{}/", console.addr()),
-        "user": aud.user.name(),
-        "password": PASSWORD,
-        "artefacts": artefacts.path(),
-        "profile": artefacts.join("profile"),
+    let spec = browser_spec(
+        "live",
+        &console,
+        &aud,
+        &artefacts,
+        json!({
         "session": id,
         "ready": "before-<img",
         "marker": "live-marker-42",
-    });
+        }),
+    );
     let mut browser = Command::new("/usr/bin/python3")
         .arg(script())
         .arg(spec.to_string())
@@ -653,17 +676,17 @@ fn a_long_timeline_comes_in_parts_after_its_page() {
     // In the browser: the parts arrive into the page, every entry with its jump mark; one of
     // the last part's marks opens the player at its moment.
     let artefacts = TempDir::new("web-long-artefacts");
-    let spec = json!({
-        "mode": "timeline",
-        "base": format!("http://{}/", console.addr()),
-        "user": aud.user.name(),
-        "password": PASSWORD,
-        "artefacts": artefacts.path(),
-        "profile": artefacts.join("profile"),
+    let spec = browser_spec(
+        "timeline",
+        &console,
+        &aud,
+        &artefacts,
+        json!({
         "session": id,
         "jump": format!("$ : typed-{:04}", TYPED_LINES - 1),
         "shown": "typed-1",
-    });
+        }),
+    );
     let o = Command::new("/usr/bin/python3")
         .arg(script())
         .arg(spec.to_string())
@@ -714,15 +737,15 @@ fn an_open_list_shows_a_new_login_and_its_end_without_a_reload() {
     let aud = auditor("webrefr-aud");
     let console = start_console(r.tree.record_dir(), aud.pam.name(), aud._group.name());
     let artefacts = TempDir::new("web-refresh-artefacts");
-    let spec = json!({
-        "mode": "refresh",
-        "base": format!("http://{}/", console.addr()),
-        "user": aud.user.name(),
-        "password": PASSWORD,
-        "artefacts": artefacts.path(),
-        "profile": artefacts.join("profile"),
+    let spec = browser_spec(
+        "refresh",
+        &console,
+        &aud,
+        &artefacts,
+        json!({
         "user_filter": r.user.name(),
-    });
+        }),
+    );
     let mut browser = Command::new("/usr/bin/python3")
         .arg(script())
         .arg(spec.to_string())
@@ -832,16 +855,16 @@ fn the_player_seeks_across_a_recording_of_many_pieces() {
     let aud = auditor("webseek-aud");
     let console = start_console(r.tree.record_dir(), aud.pam.name(), aud._group.name());
     let artefacts = TempDir::new("web-seek-artefacts");
-    let spec = json!({
-        "mode": "seek",
-        "base": format!("http://{}/", console.addr()),
-        "user": aud.user.name(),
-        "password": PASSWORD,
-        "artefacts": artefacts.path(),
-        "profile": artefacts.join("profile"),
+    let spec = browser_spec(
+        "seek",
+        &console,
+        &aud,
+        &artefacts,
+        json!({
         "session": id,
         "marker": "seek-marker-42",
-    });
+        }),
+    );
     let o = Command::new("/usr/bin/python3")
         .arg(script())
         .arg(spec.to_string())
