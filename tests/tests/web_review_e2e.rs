@@ -124,6 +124,29 @@ fn browser_spec(
     spec
 }
 
+/// Runs the browser script on `spec` to its end: what it saw.
+fn run_browser(spec: &Value) -> Value {
+    let o = browser_command(spec)
+        .output()
+        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
+    assert!(o.status.success(), "{o:?}");
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Starts the browser script on `spec`, its output to be read as it goes.
+fn start_browser(spec: &Value) -> std::process::Child {
+    browser_command(spec)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python3 with selenium (python3-selenium, chromium-driver)")
+}
+
+fn browser_command(spec: &Value) -> Command {
+    let mut command = Command::new("/usr/bin/python3");
+    command.arg(script()).arg(spec.to_string());
+    command
+}
+
 /// Screenshots kept past the test, in a directory named in its output.
 fn keep_screenshots(from: &Path, names: &[&str]) {
     let kept = std::env::temp_dir().join(format!(
@@ -281,26 +304,20 @@ fn auditors_filter_page_and_search_sessions_with_hostile_content_in_a_browser() 
         &aud,
         &artefacts,
         json!({
-        "filters": [
-            {"name": "user", "fields": {"f-user": "synth-3"}},
-            {"name": "since", "fields": {"f-since": "10h"}},
-            {"name": "sudo", "checks": ["f-sudo"]},
-            {"name": "transfer", "checks": ["f-transfer"]},
-            {"name": "actor", "fields": {"f-actor": "<script>*"}},
-        ],
-        "paged": {"fields": {"f-user": "synth-*"}},
-        "search": "search-marker-42",
-        "search_payloads": [OUTPUT_PAYLOAD, SUDO_PAYLOAD],
-        "sessions": [shell_id, sftp_id],
+            "filters": [
+                {"name": "user", "fields": {"f-user": "synth-3"}},
+                {"name": "since", "fields": {"f-since": "10h"}},
+                {"name": "sudo", "checks": ["f-sudo"]},
+                {"name": "transfer", "checks": ["f-transfer"]},
+                {"name": "actor", "fields": {"f-actor": "<script>*"}},
+            ],
+            "paged": {"fields": {"f-user": "synth-*"}},
+            "search": "search-marker-42",
+            "search_payloads": [OUTPUT_PAYLOAD, SUDO_PAYLOAD],
+            "sessions": [shell_id, sftp_id],
         }),
     );
-    let o = Command::new("/usr/bin/python3")
-        .arg(script())
-        .arg(spec.to_string())
-        .output()
-        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
-    assert!(o.status.success(), "{o:?}");
-    let seen: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let seen = run_browser(&spec);
     eprintln!("browser saw: {seen:#}");
 
     // The whole list, then each filter.
@@ -480,17 +497,12 @@ fn a_live_recorded_session_is_followed_in_a_browser() {
         &aud,
         &artefacts,
         json!({
-        "session": id,
-        "ready": "before-<img",
-        "marker": "live-marker-42",
+            "session": id,
+            "ready": "before-<img",
+            "marker": "live-marker-42",
         }),
     );
-    let mut browser = Command::new("/usr/bin/python3")
-        .arg(script())
-        .arg(spec.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
+    let mut browser = start_browser(&spec);
     let mut out = BufReader::new(browser.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
@@ -682,18 +694,12 @@ fn a_long_timeline_comes_in_parts_after_its_page() {
         &aud,
         &artefacts,
         json!({
-        "session": id,
-        "jump": format!("$ : typed-{:04}", TYPED_LINES - 1),
-        "shown": "typed-1",
+            "session": id,
+            "jump": format!("$ : typed-{:04}", TYPED_LINES - 1),
+            "shown": "typed-1",
         }),
     );
-    let o = Command::new("/usr/bin/python3")
-        .arg(script())
-        .arg(spec.to_string())
-        .output()
-        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
-    assert!(o.status.success(), "{o:?}");
-    let seen: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let seen = run_browser(&spec);
     assert_eq!(seen["state"], "complete", "{seen}");
     assert_eq!(seen["parts"], parts.to_string(), "{seen}");
     let shown = seen["entries"].as_array().unwrap();
@@ -743,15 +749,10 @@ fn an_open_list_shows_a_new_login_and_its_end_without_a_reload() {
         &aud,
         &artefacts,
         json!({
-        "user_filter": r.user.name(),
+            "user_filter": r.user.name(),
         }),
     );
-    let mut browser = Command::new("/usr/bin/python3")
-        .arg(script())
-        .arg(spec.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
+    let mut browser = start_browser(&spec);
     let mut out = BufReader::new(browser.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
@@ -861,17 +862,11 @@ fn the_player_seeks_across_a_recording_of_many_pieces() {
         &aud,
         &artefacts,
         json!({
-        "session": id,
-        "marker": "seek-marker-42",
+            "session": id,
+            "marker": "seek-marker-42",
         }),
     );
-    let o = Command::new("/usr/bin/python3")
-        .arg(script())
-        .arg(spec.to_string())
-        .output()
-        .expect("run python3 with selenium (python3-selenium, chromium-driver)");
-    assert!(o.status.success(), "{o:?}");
-    let seen: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let seen = run_browser(&spec);
     eprintln!("browser saw: {seen:#}");
     let next: f64 = seen["next"].as_str().unwrap().parse().unwrap();
     let header: f64 = seen["duration_header"].as_str().unwrap().parse().unwrap();
