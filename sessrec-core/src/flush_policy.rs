@@ -71,15 +71,18 @@ impl FlushPolicy {
         }
     }
 
-    /// A read of `data` on `stream` went into the pending line at `now`.
-    pub fn note(&mut self, stream: Stream, data: &[u8], now: Instant) {
-        self.since.get_or_insert(now);
+    /// A read of `data` on `stream` went into the pending line just now (`clock` tells when:
+    /// asked only when the line's times change, not for every read of a busy channel).
+    pub fn note(&mut self, stream: Stream, data: &[u8], clock: impl Fn() -> Instant) {
+        let mut read_at = None;
+        let mut now = || *read_at.get_or_insert_with(&clock);
+        self.since.get_or_insert_with(&mut now);
         self.key_unechoed = stream == Stream::Input;
         if self.due_since.is_some() {
             return;
         }
         if self.typing_flush.is_none() || !self.is_typing(stream, data) {
-            self.due_since = Some(now);
+            self.due_since = Some(now());
         }
     }
 
@@ -142,7 +145,7 @@ mod tests {
 
     fn typed(policy: &mut FlushPolicy, t0: Instant, reads: &[(Stream, &[u8])]) {
         for (i, (stream, data)) in reads.iter().enumerate() {
-            policy.note(*stream, data, t0 + Duration::from_millis(200 * i as u64));
+            policy.note(*stream, data, || t0 + Duration::from_millis(200 * i as u64));
         }
     }
 
@@ -184,12 +187,12 @@ mod tests {
         ] {
             let t0 = Instant::now();
             let mut p = FlushPolicy::new(SECOND, TEN);
-            p.note(Stream::Input, b"x", t0);
+            p.note(Stream::Input, b"x", || t0);
             let enter = t0 + Duration::from_secs(4);
-            p.note(Stream::Input, key, enter);
+            p.note(Stream::Input, key, || enter);
             assert_eq!(p.deadline(), Some(enter + SECOND), "{key:?}");
             // What follows cannot push it back.
-            p.note(Stream::Input, b"y", enter + SECOND / 2);
+            p.note(Stream::Input, b"y", || enter + SECOND / 2);
             assert_eq!(p.deadline(), Some(enter + SECOND), "{key:?}");
         }
     }
@@ -199,20 +202,20 @@ mod tests {
         let t0 = Instant::now();
         // No key pending: output is a program's, not an echo.
         let mut p = FlushPolicy::new(SECOND, TEN);
-        p.note(Stream::Output, b"$ ", t0);
+        p.note(Stream::Output, b"$ ", || t0);
         assert_eq!(p.deadline(), Some(t0 + SECOND));
         // A read larger than an echo.
         let mut p = FlushPolicy::new(SECOND, TEN);
-        p.note(Stream::Input, b"q", t0);
-        p.note(Stream::Output, &[b'x'; ECHO_READ_MAX + 1], t0 + SECOND);
+        p.note(Stream::Input, b"q", || t0);
+        p.note(Stream::Output, &[b'x'; ECHO_READ_MAX + 1], || t0 + SECOND);
         assert_eq!(p.deadline(), Some(t0 + 2 * SECOND));
         // stderr (a pipe channel) is never typing.
         let mut p = FlushPolicy::new(SECOND, TEN);
-        p.note(Stream::Stderr, b"x", t0);
+        p.note(Stream::Stderr, b"x", || t0);
         assert_eq!(p.deadline(), Some(t0 + SECOND));
         // Pasted text.
         let mut p = FlushPolicy::new(SECOND, TEN);
-        p.note(Stream::Input, &[b'p'; KEY_READ_MAX + 1], t0);
+        p.note(Stream::Input, &[b'p'; KEY_READ_MAX + 1], || t0);
         assert_eq!(p.deadline(), Some(t0 + SECOND));
     }
 
@@ -221,13 +224,15 @@ mod tests {
         let t0 = Instant::now();
         // One key cannot explain more than a few reads of output.
         let mut p = FlushPolicy::new(SECOND, TEN);
-        p.note(Stream::Input, b"k", t0);
+        p.note(Stream::Input, b"k", || t0);
         for i in 1..=ECHO_READS_PER_KEY {
-            p.note(Stream::Output, b".", t0 + Duration::from_millis(i as u64));
+            p.note(Stream::Output, b".", || {
+                t0 + Duration::from_millis(i as u64)
+            });
             assert!(p.holding_typing());
         }
         let late = t0 + SECOND;
-        p.note(Stream::Output, b".", late);
+        p.note(Stream::Output, b".", || late);
         assert_eq!(p.deadline(), Some(late + SECOND));
         // Nor can many keys hold more than ECHO_PENDING_MAX bytes of it.
         let mut p = FlushPolicy::new(SECOND, TEN);
@@ -235,8 +240,8 @@ mod tests {
         let mut at = t0;
         while p.holding_typing() || held == 0 {
             at += Duration::from_millis(10);
-            p.note(Stream::Input, b"k", at);
-            p.note(Stream::Output, &[b'.'; 100], at);
+            p.note(Stream::Input, b"k", || at);
+            p.note(Stream::Output, &[b'.'; 100], || at);
             held += 100;
         }
         assert!(held <= ECHO_PENDING_MAX + 100, "{held}");
@@ -247,17 +252,17 @@ mod tests {
     fn the_echo_of_a_key_in_the_line_before_still_counts_as_echo() {
         let t0 = Instant::now();
         let mut p = FlushPolicy::new(SECOND, TEN);
-        p.note(Stream::Input, b"\r", t0);
-        p.note(Stream::Input, b"e", t0 + SECOND);
+        p.note(Stream::Input, b"\r", || t0);
+        p.note(Stream::Input, b"e", || t0 + SECOND);
         p.written();
         let echo = t0 + SECOND + Duration::from_micros(30);
-        p.note(Stream::Output, b"e", echo);
+        p.note(Stream::Output, b"e", || echo);
         assert!(p.holding_typing());
         assert_eq!(p.deadline(), Some(echo + TEN));
         // Only one key is lent: a line written after an echo lends none.
-        p.note(Stream::Output, b"x", echo);
+        p.note(Stream::Output, b"x", || echo);
         p.written();
-        p.note(Stream::Output, b"$ ", echo + SECOND);
+        p.note(Stream::Output, b"$ ", || echo + SECOND);
         assert_eq!(p.deadline(), Some(echo + 2 * SECOND));
     }
 
@@ -266,7 +271,7 @@ mod tests {
         let t0 = Instant::now();
         for hold in [Duration::ZERO, SECOND] {
             let mut p = FlushPolicy::new(SECOND, hold);
-            p.note(Stream::Input, b"l", t0);
+            p.note(Stream::Input, b"l", || t0);
             assert!(!p.holding_typing());
             assert_eq!(p.deadline(), Some(t0 + SECOND));
         }

@@ -316,7 +316,7 @@ impl RecordWriter {
         let result = self.io_complete(stream, offset, bytes);
         self.joined = joined;
         if !self.line.is_empty() {
-            self.flush_policy.note(stream, data, Instant::now());
+            self.flush_policy.note(stream, data, Instant::now);
         }
         result
     }
